@@ -1,0 +1,112 @@
+//! Human durations of the config and the CLI: `20m`, `4h`, `3h 45m`, `1h30m`, `90s`, `0s`.
+//!
+//! Hand-written rather than `humantime` on purpose: SPEC allows exactly the units
+//! `ms`, `s`, `m`, `h`, `d` and rejects a bare number, while `humantime` also takes
+//! `min`, `hours`, months and years, which would make configs ambiguous.
+
+/// Parses a duration into whole milliseconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("empty duration (write e.g. `20m`, `4h`, `3h 45m`, `0s`)".into());
+    }
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let mut total: i64 = 0;
+    while i < bytes.len() {
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        if i == bytes.len() {
+            break;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        if start == i {
+            return Err(format!("`{s}`: expected a number at position {}", start + 1));
+        }
+        let number: i64 = s[start..i]
+            .parse()
+            .map_err(|_| format!("`{s}`: number too large"))?;
+        let unit_start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let factor = match &s[unit_start..i] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => {
+                return Err(format!(
+                    "`{s}`: a number needs a unit (ms, s, m, h or d), e.g. `{number}s`"
+                ));
+            }
+            other => return Err(format!("`{s}`: unknown unit `{other}` (use ms, s, m, h or d)")),
+        };
+        total = number
+            .checked_mul(factor)
+            .and_then(|ms| total.checked_add(ms))
+            .ok_or_else(|| format!("`{s}`: duration too large"))?;
+    }
+    Ok(total)
+}
+
+/// Formats milliseconds the way the config writes them (`3h 45m`, `90s`, `0s`).
+pub fn format_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut rest = ms;
+    let mut parts = Vec::new();
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if rest >= size {
+            parts.push(format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    if rest > 0 {
+        parts.push(format!("{rest}ms"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_of_the_spec() {
+        let cases = [
+            ("20m", 1_200_000),
+            ("4h", 14_400_000),
+            ("3h 45m", 13_500_000),
+            ("1h30m", 5_400_000),
+            ("90s", 90_000),
+            ("0s", 0),
+            ("250ms", 250),
+            ("1d", 86_400_000),
+            (" 2h  5m ", 7_500_000),
+        ];
+        for (text, ms) in cases {
+            assert_eq!(parse_duration(text), Ok(ms), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_bare_numbers_and_unknown_units() {
+        for text in ["", "20", "5 m", "4hours", "1.5h", "-3m", "m", "3h 45"] {
+            assert!(parse_duration(text).is_err(), "{text} should be rejected");
+        }
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for ms in [0, 1, 90_000, 13_500_000, 86_400_000 + 1_000] {
+            assert_eq!(parse_duration(&format_duration(ms)), Ok(ms));
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! `workhours`: a real-time monitor of the working hours of platform workers.
+//!
+//! # Layout
+//!
+//! - [`event`]: the wire type of input events, parsed and validated (SPEC section 2).
+//! - [`timefmt`]: RFC 3339 parsing and formatting of event-time instants.
+//! - [`calendar`]: local days, ISO weeks and months of the configured zone (DST aware).
+//! - [`engine`]: the pure rule engine: per-worker state, timers driven by a watermark,
+//!   reordering within the allowed lateness, duplicates, the aggregate quota rule.
+//! - [`alert`]: the alert object and its JSON line.
+//! - [`config`]: the TOML config tree, environment overrides and start-up checks.
+//! - [`duration`]: human durations (`3h 45m`).
+//! - [`replay`]: `workhours replay`, the engine over a JSON-lines file.
+//! - [`simulate`]: `workhours simulate`, seeded synthetic event streams.
+//! - [`cli`]: the command line.
+
+pub mod alert;
+pub mod calendar;
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod engine;
+pub mod event;
+pub mod replay;
+pub mod simulate;
+pub mod timefmt;

@@ -1,0 +1,26 @@
+use clap::Parser;
+use workhours::cli::{Cli, Command};
+use workhours::config::Config;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Replay(args) => workhours::replay::run(args),
+        Command::Simulate(args) => Config::load(args.config.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(|config| workhours::simulate::run(args, &config)),
+        Command::Run(_) => Err(anyhow::anyhow!(
+            "`workhours run` (the live Kafka pipeline) is not built yet; see issue 3"
+        )),
+        Command::Demo(_) => Err(anyhow::anyhow!(
+            "`workhours demo` is not built yet; see issue 5. Try `workhours simulate --workers 200 --days 2 | workhours replay`"
+        )),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("workhours: {error:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
