@@ -1,1 +1,255 @@
-//! stub
+//! The alert object of SPEC section 4 and its JSON line.
+
+use chrono_tz::Tz;
+use serde::Serialize;
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::timefmt::format_rfc3339;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    ContinuousWork,
+    DailyHours,
+    WeeklyHours,
+    MonthlyOvertime,
+    WeeklyRest,
+    MinimumWage,
+    QuotaP90,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 7] = [
+        Rule::ContinuousWork,
+        Rule::DailyHours,
+        Rule::WeeklyHours,
+        Rule::MonthlyOvertime,
+        Rule::WeeklyRest,
+        Rule::MinimumWage,
+        Rule::QuotaP90,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::ContinuousWork => "continuous_work",
+            Rule::DailyHours => "daily_hours",
+            Rule::WeeklyHours => "weekly_hours",
+            Rule::MonthlyOvertime => "monthly_overtime",
+            Rule::WeeklyRest => "weekly_rest",
+            Rule::MinimumWage => "minimum_wage",
+            Rule::QuotaP90 => "quota_p90",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Warning,
+    Violation,
+    Resolved,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 3] = [Phase::Warning, Phase::Violation, Phase::Resolved];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Warning => "warning",
+            Phase::Violation => "violation",
+            Phase::Resolved => "resolved",
+        }
+    }
+}
+
+/// What an alert measured: time (seconds) or pay (fen per hour, `minimum_wage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amount {
+    Seconds { value: i64, limit: i64 },
+    CentsPerHour { value: u64, limit: u64 },
+}
+
+/// One alert. Instants are epoch milliseconds; the zone is applied when it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub rule: Rule,
+    pub phase: Phase,
+    /// Absent for aggregates.
+    pub worker_id: Option<String>,
+    pub platform: String,
+    pub role: String,
+    pub city: String,
+    pub at: i64,
+    pub amount: Amount,
+    pub period_start: i64,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Wire<'a> {
+    alert_id: String,
+    rule: Rule,
+    phase: Phase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_id: Option<&'a str>,
+    platform: &'a str,
+    role: &'a str,
+    city: &'a str,
+    at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_cents_per_hour: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_cents_per_hour: Option<u64>,
+    period_start: String,
+    message: &'a str,
+}
+
+impl Alert {
+    /// The Kafka key: the worker, or `platform/role/city` for aggregates.
+    pub fn key(&self) -> String {
+        match &self.worker_id {
+            Some(worker) => worker.clone(),
+            None => format!("{}/{}/{}", self.platform, self.role, self.city),
+        }
+    }
+
+    /// Deterministic id from (rule, phase, worker or group, episode or period start): the
+    /// same input always gives the same id, so consumers can drop repeats.
+    pub fn alert_id(&self) -> String {
+        let subject = match &self.worker_id {
+            Some(worker) => format!("w:{worker}"),
+            None => format!("g:{}/{}/{}", self.platform, self.role, self.city),
+        };
+        let material = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.rule.as_str(),
+            self.phase.as_str(),
+            subject,
+            self.period_start
+        );
+        format!("{:032x}", xxh3_128(material.as_bytes()))
+    }
+
+    /// The alert as one JSON object (no newline), instants in `zone`.
+    pub fn to_json(&self, zone: &Tz) -> String {
+        let (value_seconds, limit_seconds, value_cents_per_hour, limit_cents_per_hour) =
+            match self.amount {
+                Amount::Seconds { value, limit } => (Some(value), Some(limit), None, None),
+                Amount::CentsPerHour { value, limit } => (None, None, Some(value), Some(limit)),
+            };
+        let wire = Wire {
+            alert_id: self.alert_id(),
+            rule: self.rule,
+            phase: self.phase,
+            worker_id: self.worker_id.as_deref(),
+            platform: &self.platform,
+            role: &self.role,
+            city: &self.city,
+            at: format_rfc3339(self.at, zone),
+            value_seconds,
+            limit_seconds,
+            value_cents_per_hour,
+            limit_cents_per_hour,
+            period_start: format_rfc3339(self.period_start, zone),
+            message: &self.message,
+        };
+        serde_json::to_string(&wire).expect("alerts always serialise")
+    }
+}
+
+/// `4h 5m`, `45m`, `3h 45m 10s`: durations in messages, whole seconds.
+pub fn human_duration(ms: i64) -> String {
+    let total = ms / 1000;
+    let (h, m, s) = (total / 3600, total % 3600 / 60, total % 60);
+    let mut parts = Vec::new();
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 {
+        parts.push(format!("{m}m"));
+    }
+    if s > 0 || parts.is_empty() {
+        parts.push(format!("{s}s"));
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Alert {
+        Alert {
+            rule: Rule::ContinuousWork,
+            phase: Phase::Violation,
+            worker_id: Some("w1".into()),
+            platform: "meituan".into(),
+            role: "rider".into(),
+            city: "371000".into(),
+            at: 1_772_424_000_000,
+            amount: Amount::Seconds {
+                value: 14_400,
+                limit: 14_400,
+            },
+            period_start: 1_772_409_600_000,
+            message: "Worker w1 has worked 4h without a break.".into(),
+        }
+    }
+
+    #[test]
+    fn writes_the_spec_fields() {
+        let json: serde_json::Value =
+            serde_json::from_str(&sample().to_json(&chrono_tz::Asia::Shanghai)).unwrap();
+        assert_eq!(json["rule"], "continuous_work");
+        assert_eq!(json["phase"], "violation");
+        assert_eq!(json["worker_id"], "w1");
+        assert_eq!(json["at"], "2026-03-02T12:00:00.000+08:00");
+        assert_eq!(json["period_start"], "2026-03-02T08:00:00.000+08:00");
+        assert_eq!(json["value_seconds"], 14_400);
+        assert_eq!(json["limit_seconds"], 14_400);
+        assert!(json.get("value_cents_per_hour").is_none());
+        assert_eq!(json["alert_id"].as_str().unwrap().len(), 32);
+    }
+
+    #[test]
+    fn ids_depend_on_rule_phase_subject_and_period_only() {
+        let a = sample();
+        let mut b = sample();
+        b.at += 1000;
+        b.message = "other".into();
+        b.city = "other".into();
+        assert_eq!(a.alert_id(), b.alert_id());
+        let mut c = sample();
+        c.phase = Phase::Warning;
+        assert_ne!(a.alert_id(), c.alert_id());
+        let mut d = sample();
+        d.period_start += 1;
+        assert_ne!(a.alert_id(), d.alert_id());
+        let mut e = sample();
+        e.worker_id = Some("w2".into());
+        assert_ne!(a.alert_id(), e.alert_id());
+    }
+
+    #[test]
+    fn aggregates_have_no_worker_and_a_group_key() {
+        let mut alert = sample();
+        alert.worker_id = None;
+        alert.rule = Rule::QuotaP90;
+        assert_eq!(alert.key(), "meituan/rider/371000");
+        let json: serde_json::Value =
+            serde_json::from_str(&alert.to_json(&chrono_tz::Asia::Shanghai)).unwrap();
+        assert!(json.get("worker_id").is_none());
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_duration(14_400_000), "4h");
+        assert_eq!(human_duration(13_500_000), "3h 45m");
+        assert_eq!(human_duration(1_500), "1s");
+        assert_eq!(human_duration(0), "0s");
+    }
+}

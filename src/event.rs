@@ -1,1 +1,693 @@
-//! stub
+//! Input events: one JSON object per Kafka message or input line, validated exactly as
+//! SPEC section 2 says. A bad event is a value ([`BadEvent`]) with a bounded reason code.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::timefmt;
+
+/// The event kinds of SPEC section 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Login,
+    Logout,
+    BreakStart,
+    BreakEnd,
+    OrderAccepted,
+    OrderPickedUp,
+    OrderDelivered,
+    OrderCancelled,
+    Heartbeat,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Login,
+        Kind::Logout,
+        Kind::BreakStart,
+        Kind::BreakEnd,
+        Kind::OrderAccepted,
+        Kind::OrderPickedUp,
+        Kind::OrderDelivered,
+        Kind::OrderCancelled,
+        Kind::Heartbeat,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Login => "login",
+            Kind::Logout => "logout",
+            Kind::BreakStart => "break_start",
+            Kind::BreakEnd => "break_end",
+            Kind::OrderAccepted => "order_accepted",
+            Kind::OrderPickedUp => "order_picked_up",
+            Kind::OrderDelivered => "order_delivered",
+            Kind::OrderCancelled => "order_cancelled",
+            Kind::Heartbeat => "heartbeat",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    /// Order kinds need a non-empty `order_id`.
+    pub fn is_order(self) -> bool {
+        matches!(
+            self,
+            Kind::OrderAccepted | Kind::OrderPickedUp | Kind::OrderDelivered | Kind::OrderCancelled
+        )
+    }
+}
+
+/// A valid event. Strings borrow from the input where they carry no escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub worker_id: Cow<'a, str>,
+    pub kind: Kind,
+    /// Event time, epoch milliseconds.
+    pub ts: i64,
+    pub event_id: Option<Cow<'a, str>>,
+    pub platform: Cow<'a, str>,
+    pub role: Cow<'a, str>,
+    pub city: Cow<'a, str>,
+    pub order_id: Option<Cow<'a, str>>,
+    pub fee_cents: Option<u64>,
+}
+
+/// Why an event is bad. The codes are the values of the `reason` label and header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum BadReason {
+    NotUtf8,
+    NotJson,
+    NotObject,
+    DuplicateField,
+    MissingField,
+    WrongType,
+    InvalidValue,
+    UnknownKind,
+    MissingOrderId,
+    BadTimestamp,
+    TimestampOutOfRange,
+    TimestampInFuture,
+}
+
+impl BadReason {
+    pub const ALL: [BadReason; 12] = [
+        BadReason::NotUtf8,
+        BadReason::NotJson,
+        BadReason::NotObject,
+        BadReason::DuplicateField,
+        BadReason::MissingField,
+        BadReason::WrongType,
+        BadReason::InvalidValue,
+        BadReason::UnknownKind,
+        BadReason::MissingOrderId,
+        BadReason::BadTimestamp,
+        BadReason::TimestampOutOfRange,
+        BadReason::TimestampInFuture,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            BadReason::NotUtf8 => "not_utf8",
+            BadReason::NotJson => "not_json",
+            BadReason::NotObject => "not_object",
+            BadReason::DuplicateField => "duplicate_field",
+            BadReason::MissingField => "missing_field",
+            BadReason::WrongType => "wrong_type",
+            BadReason::InvalidValue => "invalid_value",
+            BadReason::UnknownKind => "unknown_kind",
+            BadReason::MissingOrderId => "missing_order_id",
+            BadReason::BadTimestamp => "bad_timestamp",
+            BadReason::TimestampOutOfRange => "timestamp_out_of_range",
+            BadReason::TimestampInFuture => "timestamp_in_future",
+        }
+    }
+}
+
+/// A bad event: the reason code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEvent {
+    pub reason: BadReason,
+    pub detail: String,
+}
+
+impl BadEvent {
+    fn new(reason: BadReason, detail: impl Into<String>) -> BadEvent {
+        BadEvent {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for BadEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.code(), self.detail)
+    }
+}
+
+/// Parses and validates one message or line (without its newline).
+pub fn parse(bytes: &[u8]) -> Result<Event<'_>, BadEvent> {
+    let text = std::str::from_utf8(bytes).map_err(|error| {
+        BadEvent::new(
+            BadReason::NotUtf8,
+            format!("not UTF-8 (byte {})", error.valid_up_to()),
+        )
+    })?;
+    let top = match serde_json::from_str::<Top<'_>>(text) {
+        Ok(top) => top,
+        Err(error) => {
+            return Err(BadEvent::new(
+                BadReason::NotJson,
+                format!("not JSON: {error}"),
+            ));
+        }
+    };
+    let fields = match top {
+        Top::Object(fields) => fields,
+        Top::Other(what) => {
+            return Err(BadEvent::new(
+                BadReason::NotObject,
+                format!("a JSON {what}, not an object"),
+            ));
+        }
+    };
+    fields.validate()
+}
+
+/// Rejects an event more than `max_future_skew` ahead of the wall clock (live only).
+pub fn check_future(
+    event: &Event<'_>,
+    now_ms: i64,
+    max_future_skew_ms: i64,
+) -> Result<(), BadEvent> {
+    if event.ts > now_ms.saturating_add(max_future_skew_ms) {
+        return Err(BadEvent::new(
+            BadReason::TimestampInFuture,
+            format!("`ts` is {} ms ahead of the wall clock", event.ts - now_ms),
+        ));
+    }
+    Ok(())
+}
+
+/// Any JSON value, keeping only what validation needs.
+enum Val<'a> {
+    Str(Cow<'a, str>),
+    UInt(u64),
+    Int(i64),
+    Float,
+    Bool,
+    Null,
+    Array,
+    Object,
+}
+
+impl Val<'_> {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Val::Str(_) => "a string",
+            Val::UInt(_) | Val::Int(_) => "an integer",
+            Val::Float => "a number with a fraction or exponent",
+            Val::Bool => "a boolean",
+            Val::Null => "null",
+            Val::Array => "an array",
+            Val::Object => "an object",
+        }
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Val<'de>, E> {
+        Ok(Val::Str(Cow::Owned(v)))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Val<'de>, E> {
+        Ok(Val::UInt(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Val<'de>, E> {
+        Ok(Val::Int(v))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Val<'de>, E> {
+        Ok(Val::Float)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Val<'de>, E> {
+        Ok(Val::Bool)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Val<'de>, E> {
+        Ok(Val::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Val<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Val::Array)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Val::Object)
+    }
+}
+
+impl<'de> Deserialize<'de> for Val<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValVisitor)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Key {
+    WorkerId,
+    Kind,
+    Ts,
+    EventId,
+    Platform,
+    Role,
+    City,
+    OrderId,
+    FeeCents,
+    Other,
+}
+
+const KEY_NAMES: [&str; 9] = [
+    "worker_id",
+    "kind",
+    "ts",
+    "event_id",
+    "platform",
+    "role",
+    "city",
+    "order_id",
+    "fee_cents",
+];
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        Ok(match v {
+            "worker_id" => Key::WorkerId,
+            "kind" => Key::Kind,
+            "ts" => Key::Ts,
+            "event_id" => Key::EventId,
+            "platform" => Key::Platform,
+            "role" => Key::Role,
+            "city" => Key::City,
+            "order_id" => Key::OrderId,
+            "fee_cents" => Key::FeeCents,
+            _ => Key::Other,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(KeyVisitor)
+    }
+}
+
+/// The known fields as they came, before validation; `duplicate` names a repeated key.
+#[derive(Default)]
+struct Fields<'a> {
+    values: [Option<Val<'a>>; 9],
+    duplicate: Option<&'static str>,
+}
+
+enum Top<'a> {
+    Object(Fields<'a>),
+    Other(&'static str),
+}
+
+struct TopVisitor;
+
+impl<'de> Visitor<'de> for TopVisitor {
+    type Value = Top<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
+        let mut fields = Fields::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            if matches!(key, Key::Other) {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let slot = key as usize;
+            let value = map.next_value::<Val<'de>>()?;
+            if fields.values[slot].is_some() {
+                fields.duplicate.get_or_insert(KEY_NAMES[slot]);
+            }
+            fields.values[slot] = Some(value);
+        }
+        Ok(Top::Object(fields))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Top::Other("array"))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Top<'de>, E> {
+        Ok(Top::Other("string"))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Top<'de>, E> {
+        Ok(Top::Other("string"))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Top<'de>, E> {
+        Ok(Top::Other("number"))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Top<'de>, E> {
+        Ok(Top::Other("number"))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Top<'de>, E> {
+        Ok(Top::Other("number"))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Top<'de>, E> {
+        Ok(Top::Other("boolean"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Top<'de>, E> {
+        Ok(Top::Other("null"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Top<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopVisitor)
+    }
+}
+
+fn wrong_type(name: &str, expected: &str, got: &Val<'_>) -> BadEvent {
+    BadEvent::new(
+        BadReason::WrongType,
+        format!("`{name}` must be {expected}, got {}", got.type_name()),
+    )
+}
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, key: Key) -> Option<Val<'a>> {
+        self.values[key as usize].take()
+    }
+
+    /// An optional string field: absent gives `None`, anything but a string is bad.
+    fn string(&mut self, key: Key) -> Result<Option<Cow<'a, str>>, BadEvent> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Val::Str(s)) => Ok(Some(s)),
+            Some(other) => Err(wrong_type(KEY_NAMES[key as usize], "a string", &other)),
+        }
+    }
+
+    fn required_string(&mut self, key: Key) -> Result<Cow<'a, str>, BadEvent> {
+        self.string(key)?.ok_or_else(|| {
+            BadEvent::new(
+                BadReason::MissingField,
+                format!("missing required field `{}`", KEY_NAMES[key as usize]),
+            )
+        })
+    }
+
+    /// Checks fields in a fixed order, so that an event with several faults always gets
+    /// the same reason.
+    fn validate(mut self) -> Result<Event<'a>, BadEvent> {
+        if let Some(name) = self.duplicate {
+            return Err(BadEvent::new(
+                BadReason::DuplicateField,
+                format!("field `{name}` appears twice"),
+            ));
+        }
+        let worker_id = self.required_string(Key::WorkerId)?;
+        let length = worker_id.chars().count();
+        if !(1..=128).contains(&length) {
+            return Err(BadEvent::new(
+                BadReason::InvalidValue,
+                format!("`worker_id` must have 1 to 128 characters, has {length}"),
+            ));
+        }
+        let kind_text = self.required_string(Key::Kind)?;
+        let ts = match self.take(Key::Ts) {
+            None => {
+                return Err(BadEvent::new(
+                    BadReason::MissingField,
+                    "missing required field `ts`",
+                ));
+            }
+            Some(Val::Str(text)) => timefmt::parse_rfc3339(&text).ok_or_else(|| {
+                BadEvent::new(
+                    BadReason::BadTimestamp,
+                    format!("`ts` {text:?} is not RFC 3339 with a `T` and an offset"),
+                )
+            })?,
+            Some(Val::UInt(ms)) => i64::try_from(ms).unwrap_or(i64::MAX),
+            Some(Val::Int(ms)) => ms,
+            Some(Val::Float) => {
+                return Err(BadEvent::new(
+                    BadReason::BadTimestamp,
+                    "`ts` as a number must be an integer of epoch milliseconds (no fraction, no exponent)",
+                ));
+            }
+            Some(other) => return Err(wrong_type("ts", "a string or an integer", &other)),
+        };
+        let event_id = self.string(Key::EventId)?;
+        let platform = self
+            .string(Key::Platform)?
+            .unwrap_or(Cow::Borrowed("unknown"));
+        let role = self.string(Key::Role)?.unwrap_or(Cow::Borrowed("rider"));
+        let city = self.string(Key::City)?.unwrap_or(Cow::Borrowed("unknown"));
+        let order_id = self.string(Key::OrderId)?;
+        let fee_cents = match self.take(Key::FeeCents) {
+            None => None,
+            Some(Val::UInt(fee)) => Some(fee),
+            Some(Val::Int(fee)) => {
+                return Err(BadEvent::new(
+                    BadReason::InvalidValue,
+                    format!("`fee_cents` must be at least 0, got {fee}"),
+                ));
+            }
+            Some(other) => return Err(wrong_type("fee_cents", "an integer", &other)),
+        };
+        let kind = Kind::parse(&kind_text).ok_or_else(|| {
+            BadEvent::new(
+                BadReason::UnknownKind,
+                format!("unknown kind {kind_text:?}"),
+            )
+        })?;
+        if kind.is_order() && order_id.as_deref().is_none_or(str::is_empty) {
+            return Err(BadEvent::new(
+                BadReason::MissingOrderId,
+                format!("`{}` needs a non-empty `order_id`", kind.as_str()),
+            ));
+        }
+        if !timefmt::in_range(ts) {
+            return Err(BadEvent::new(
+                BadReason::TimestampOutOfRange,
+                "`ts` must be in [2000-01-01T00:00:00Z, 2100-01-01T00:00:00Z)",
+            ));
+        }
+        Ok(Event {
+            worker_id,
+            kind,
+            ts,
+            event_id,
+            platform,
+            role,
+            city,
+            order_id,
+            fee_cents,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(line: &[u8]) -> Option<BadReason> {
+        parse(line).err().map(|bad| bad.reason)
+    }
+
+    #[test]
+    fn parses_a_full_event() {
+        let line = br#"{"worker_id":"w1","kind":"order_delivered","ts":"2026-03-02T08:00:00.123+08:00","event_id":"e1","platform":"meituan","role":"rider","city":"371000","order_id":"o1","fee_cents":800,"extra":{"a":[1,2]}}"#;
+        let event = parse(line).unwrap();
+        assert_eq!(event.worker_id, "w1");
+        assert_eq!(event.kind, Kind::OrderDelivered);
+        assert_eq!(event.ts, 1_772_409_600_123);
+        assert_eq!(event.event_id.as_deref(), Some("e1"));
+        assert_eq!(event.platform, "meituan");
+        assert_eq!(event.city, "371000");
+        assert_eq!(event.order_id.as_deref(), Some("o1"));
+        assert_eq!(event.fee_cents, Some(800));
+    }
+
+    #[test]
+    fn defaults_apply_to_missing_optional_fields() {
+        let event = parse(br#"{"worker_id":"w\u00e9","kind":"login","ts":1772409600000}"#).unwrap();
+        assert_eq!(event.worker_id, "w\u{e9}");
+        assert_eq!(
+            (&*event.platform, &*event.role, &*event.city),
+            ("unknown", "rider", "unknown")
+        );
+        assert_eq!(event.event_id, None);
+        assert_eq!(event.ts, 1_772_409_600_000);
+    }
+
+    #[test]
+    fn bad_events_get_their_reason() {
+        let long_id = "ü".repeat(129);
+        let long = format!(r#"{{"worker_id":"{long_id}","kind":"login","ts":1772409600000}}"#);
+        let ok_128 = format!(
+            r#"{{"worker_id":"{}","kind":"login","ts":1772409600000}}"#,
+            "ü".repeat(128)
+        );
+        assert!(parse(ok_128.as_bytes()).is_ok());
+        let cases: Vec<(&[u8], BadReason)> = vec![
+            (b"\xff\xfe", BadReason::NotUtf8),
+            (b"{not json", BadReason::NotJson),
+            (b"", BadReason::NotJson),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000} x"#,
+                BadReason::NotJson,
+            ),
+            (b"[1,2]", BadReason::NotObject),
+            (b"\"login\"", BadReason::NotObject),
+            (b"42", BadReason::NotObject),
+            (
+                br#"{"worker_id":"w","kind":"login","kind":"logout","ts":1772409600000}"#,
+                BadReason::DuplicateField,
+            ),
+            (
+                br#"{"kind":"login","ts":1772409600000}"#,
+                BadReason::MissingField,
+            ),
+            (
+                br#"{"worker_id":"w","ts":1772409600000}"#,
+                BadReason::MissingField,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login"}"#,
+                BadReason::MissingField,
+            ),
+            (
+                br#"{"worker_id":"","kind":"login","ts":1772409600000}"#,
+                BadReason::InvalidValue,
+            ),
+            (long.as_bytes(), BadReason::InvalidValue),
+            (
+                br#"{"worker_id":7,"kind":"login","ts":1772409600000}"#,
+                BadReason::WrongType,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"platform":5}"#,
+                BadReason::WrongType,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"platform":null}"#,
+                BadReason::WrongType,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"event_id":1}"#,
+                BadReason::WrongType,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"fee_cents":-5}"#,
+                BadReason::InvalidValue,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"fee_cents":5.0}"#,
+                BadReason::WrongType,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"fee_cents":"5"}"#,
+                BadReason::WrongType,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"nap","ts":1772409600000}"#,
+                BadReason::UnknownKind,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"order_accepted","ts":1772409600000}"#,
+                BadReason::MissingOrderId,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"order_delivered","ts":1772409600000,"order_id":""}"#,
+                BadReason::MissingOrderId,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":"2026-03-02 08:00:00Z"}"#,
+                BadReason::BadTimestamp,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000.0}"#,
+                BadReason::BadTimestamp,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1.7e12}"#,
+                BadReason::BadTimestamp,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":true}"#,
+                BadReason::WrongType,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":"1999-12-31T23:59:59.999Z"}"#,
+                BadReason::TimestampOutOfRange,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":"2100-01-01T00:00:00Z"}"#,
+                BadReason::TimestampOutOfRange,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":-5}"#,
+                BadReason::TimestampOutOfRange,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":99999999999999999999}"#,
+                BadReason::BadTimestamp,
+            ),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(
+                reason(line),
+                Some(expected),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    #[test]
+    fn order_id_on_other_kinds_is_type_checked_but_optional() {
+        assert!(
+            parse(br#"{"worker_id":"w","kind":"login","ts":1772409600000,"order_id":"o"}"#).is_ok()
+        );
+        assert_eq!(
+            reason(br#"{"worker_id":"w","kind":"login","ts":1772409600000,"order_id":3}"#),
+            Some(BadReason::WrongType)
+        );
+    }
+
+    #[test]
+    fn future_check_uses_the_skew() {
+        let event = parse(br#"{"worker_id":"w","kind":"login","ts":1772409600000}"#).unwrap();
+        assert!(check_future(&event, 1_772_409_600_000 - 300_000, 300_000).is_ok());
+        assert!(check_future(&event, 1_772_409_600_000 - 300_001, 300_000).is_err());
+    }
+}
