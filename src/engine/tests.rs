@@ -1,0 +1,599 @@
+//! Hand-computed scenarios for every rule, at the boundaries SPEC names.
+
+use super::*;
+use crate::event;
+use crate::timefmt::{format_rfc3339, parse_rfc3339};
+
+const DAY: &str = "2026-03-02"; // a Monday
+
+/// A local Shanghai instant on `DAY` (`"08:00"`) or a full RFC 3339 instant.
+fn t(text: &str) -> i64 {
+    if !text.contains('T') {
+        let full = if text.len() == 5 { format!("{text}:00") } else { text.to_owned() };
+        parse_rfc3339(&format!("{DAY}T{full}+08:00")).unwrap()
+    } else {
+        parse_rfc3339(text).unwrap()
+    }
+}
+
+struct Ev {
+    json: serde_json::Map<String, serde_json::Value>,
+}
+
+fn ev(worker: &str, kind: &str, ts: &str) -> Ev {
+    let mut json = serde_json::Map::new();
+    json.insert("worker_id".into(), worker.into());
+    json.insert("kind".into(), kind.into());
+    json.insert("ts".into(), t(ts).into());
+    json.insert("platform".into(), "meituan".into());
+    json.insert("city".into(), "371000".into());
+    Ev { json }
+}
+
+impl Ev {
+    fn order(mut self, id: &str) -> Ev {
+        self.json.insert("order_id".into(), id.into());
+        self
+    }
+    fn fee(mut self, fee: u64) -> Ev {
+        self.json.insert("fee_cents".into(), fee.into());
+        self
+    }
+    fn id(mut self, id: &str) -> Ev {
+        self.json.insert("event_id".into(), id.into());
+        self
+    }
+    fn set(mut self, key: &str, value: &str) -> Ev {
+        self.json.insert(key.into(), value.into());
+        self
+    }
+    fn line(&self) -> String {
+        serde_json::Value::Object(self.json.clone()).to_string()
+    }
+}
+
+/// Pushes the events in order (advancing after each, as replay does) and runs to `until`.
+fn run_with(config: Config, events: &[Ev], until: &str) -> (Vec<Alert>, Stats) {
+    let mut engine = Engine::new(config);
+    for e in events {
+        let line = e.line();
+        let parsed = event::parse(line.as_bytes()).unwrap();
+        engine.push(&parsed);
+        engine.advance();
+    }
+    engine.finish(t(until));
+    (engine.take_alerts(), engine.stats().clone())
+}
+
+fn run(events: &[Ev], until: &str) -> Vec<Alert> {
+    run_with(Config::default(), events, until).0
+}
+
+/// `(rule/phase, at, value)` with `at` in the engine's zone, for compact expectations.
+fn brief(alerts: &[Alert], zone: &chrono_tz::Tz) -> Vec<(String, String, i64)> {
+    alerts
+        .iter()
+        .map(|a| {
+            let value = match a.amount {
+                Amount::Seconds { value, .. } => value,
+                Amount::CentsPerHour { value, .. } => value as i64,
+            };
+            (format!("{}/{}", a.rule.as_str(), a.phase.as_str()), format_rfc3339(a.at, zone), value)
+        })
+        .collect()
+}
+
+fn sh(alerts: &[Alert]) -> Vec<(String, String, i64)> {
+    brief(alerts, &chrono_tz::Asia::Shanghai)
+}
+
+fn at(local: &str) -> String {
+    let fraction = if local.contains('.') { "" } else { ".000" };
+    format!("{DAY}T{local}{fraction}+08:00")
+}
+
+fn exp(rule: &str, local: &str, value: i64) -> (String, String, i64) {
+    (rule.to_owned(), at(local), value)
+}
+
+fn no_calendar_limits() -> Config {
+    let mut config = Config::default();
+    config.rules.daily_standard = 20 * 3_600_000;
+    config.rules.daily_max = 22 * 3_600_000;
+    config.rules.weekly_max = 100 * 3_600_000;
+    config.rules.monthly_overtime_max = 100 * 3_600_000;
+    config
+}
+
+#[test]
+fn silent_worker_gets_warning_and_violation_from_timers() {
+    let alerts = run(&[ev("w1", "login", "08:00")], "13:00");
+    assert_eq!(
+        sh(&alerts),
+        vec![exp("continuous_work/warning", "11:45:00", 13_500), exp("continuous_work/violation", "12:00:00", 14_400)]
+    );
+    assert_eq!(alerts[1].period_start, t("08:00"));
+    assert_eq!(alerts[1].amount, Amount::Seconds { value: 14_400, limit: 14_400 });
+    assert_eq!(alerts[0].amount, Amount::Seconds { value: 13_500, limit: 13_500 });
+    assert_eq!(alerts[1].platform, "meituan");
+    assert_eq!(alerts[1].role, "rider");
+}
+
+#[test]
+fn replay_time_stops_at_the_end() {
+    // Timers at the end fire; none after.
+    assert_eq!(run(&[ev("w1", "login", "08:00")], "12:00").len(), 2);
+    assert_eq!(run(&[ev("w1", "login", "08:00")], "11:59:59.999").len(), 1);
+}
+
+#[test]
+fn a_rest_of_exactly_min_break_qualifies() {
+    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "10:00"), ev("w1", "login", "10:20")];
+    assert_eq!(run(&events, "14:00"), vec![]);
+    // One millisecond short: the episode goes on (2 h + 1 h 45 m after 10:19:59.999).
+    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "10:00"), ev("w1", "login", "10:19:59.999")];
+    assert_eq!(
+        sh(&run(&events, "14:00")),
+        vec![
+            exp("continuous_work/warning", "12:04:59.999", 13_500),
+            exp("continuous_work/violation", "12:19:59.999", 14_400)
+        ]
+    );
+}
+
+#[test]
+fn work_stopping_exactly_at_the_limit_fires_only_if_it_resumes_in_the_episode() {
+    let stop = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:00")];
+    assert_eq!(sh(&run(&stop, "18:00")), vec![exp("continuous_work/warning", "11:45:00", 13_500)]);
+    let resume = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:00"), ev("w1", "login", "12:10")];
+    assert_eq!(
+        sh(&run(&resume, "12:30")),
+        vec![exp("continuous_work/warning", "11:45:00", 13_500), exp("continuous_work/violation", "12:10:00", 14_400)]
+    );
+    let after_break = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:00"), ev("w1", "login", "12:20")];
+    assert_eq!(sh(&run(&after_break, "13:00")), vec![exp("continuous_work/warning", "11:45:00", 13_500)]);
+}
+
+#[test]
+fn resolved_fires_when_the_qualifying_break_completes() {
+    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:30")];
+    let alerts = run(&events, "18:00");
+    assert_eq!(
+        sh(&alerts),
+        vec![
+            exp("continuous_work/warning", "11:45:00", 13_500),
+            exp("continuous_work/violation", "12:00:00", 14_400),
+            exp("continuous_work/resolved", "12:50:00", 16_200),
+        ]
+    );
+    assert_eq!(alerts[2].period_start, t("08:00"));
+    // A resolution needs a violation in the episode.
+    assert_eq!(run(&[ev("w1", "login", "08:00"), ev("w1", "logout", "11:50")], "18:00").len(), 1);
+    // The resolution waits for the break to complete: not at 12:49:59.
+    assert_eq!(run(&events, "12:49:59").len(), 2);
+}
+
+#[test]
+fn events_at_the_same_instant_take_effect_together() {
+    // A login and a logout at the same instant are no work.
+    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "08:00")];
+    let (alerts, _) = run_with(Config::default(), &events, "13:00");
+    assert!(alerts.is_empty());
+    // A logout and a login at the same instant: no rest at all.
+    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "10:00"), ev("w1", "login", "10:00")];
+    assert_eq!(run(&events, "12:00").len(), 2);
+    // The limit is reached exactly when a logout and a login happen: working at that instant.
+    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:00"), ev("w1", "login", "12:00")];
+    assert_eq!(sh(&run(&events, "12:00"))[1], exp("continuous_work/violation", "12:00:00", 14_400));
+}
+
+#[test]
+fn an_active_order_counts_as_work_after_logout_and_during_a_break() {
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "order_accepted", "11:00").order("o1"),
+        ev("w1", "logout", "11:30"),
+        ev("w1", "order_delivered", "12:10").order("o1").fee(800),
+    ];
+    assert_eq!(
+        sh(&run(&events, "18:00")),
+        vec![
+            exp("continuous_work/warning", "11:45:00", 13_500),
+            exp("continuous_work/violation", "12:00:00", 14_400),
+            exp("continuous_work/resolved", "12:30:00", 15_000),
+        ]
+    );
+    let without = [ev("w1", "login", "08:00"), ev("w1", "logout", "11:30")];
+    assert!(run(&without, "18:00").is_empty());
+    let during_break = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "order_accepted", "09:50").order("o1"),
+        ev("w1", "break_start", "10:00"),
+        ev("w1", "order_delivered", "10:05").order("o1"),
+        ev("w1", "break_end", "10:25"),
+    ];
+    // 09:50-10:05 the order keeps working; rest 10:05-10:25 qualifies.
+    assert!(run(&during_break, "14:00").is_empty());
+    let order_spans_break = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "order_accepted", "09:50").order("o1"),
+        ev("w1", "break_start", "10:00"),
+        ev("w1", "break_end", "10:20"),
+        ev("w1", "order_delivered", "10:30").order("o1"),
+    ];
+    assert_eq!(run(&order_spans_break, "12:00").len(), 2);
+}
+
+#[test]
+fn a_platform_break_is_a_rest_while_online() {
+    let events = [ev("w1", "login", "08:00"), ev("w1", "break_start", "10:00"), ev("w1", "break_end", "10:20")];
+    assert!(run(&events, "14:00").is_empty());
+    let short = [ev("w1", "login", "08:00"), ev("w1", "break_start", "10:00"), ev("w1", "break_end", "10:19")];
+    assert_eq!(sh(&run(&short, "14:00"))[1], exp("continuous_work/violation", "12:19:00", 14_400));
+    // A login ends a break too.
+    let login = [ev("w1", "login", "08:00"), ev("w1", "break_start", "10:00"), ev("w1", "login", "10:10")];
+    assert_eq!(sh(&run(&login, "14:00"))[1], exp("continuous_work/violation", "12:10:00", 14_400));
+}
+
+#[test]
+fn session_timeout_ends_a_silent_session() {
+    let mut config = Config::default();
+    config.rules.session_timeout = 30 * 60_000;
+    // Worked 08:00-08:30 (timed out), rested until 10:00, then a new episode kept alive by
+    // heartbeats: warning at 13:45.
+    let mut events = vec![ev("w1", "login", "08:00"), ev("w1", "login", "10:00")];
+    for minute in (25..=225).step_by(25) {
+        events.push(ev("w1", "heartbeat", &format!("{:02}:{:02}", 10 + minute / 60, minute % 60)));
+    }
+    let (alerts, stats) = run_with(config.clone(), &events, "13:50");
+    assert_eq!(sh(&alerts), vec![exp("continuous_work/warning", "13:45:00", 13_500)]);
+    assert_eq!(stats.session_timeouts, 1);
+    // Without heartbeats each silent login is timed out after 30 minutes: no alert at all.
+    let events = [ev("w1", "login", "08:00"), ev("w1", "login", "10:00")];
+    let (alerts, stats) = run_with(config.clone(), &events, "13:50");
+    assert!(alerts.is_empty());
+    assert_eq!(stats.session_timeouts, 2);
+    // Off by default: one long episode.
+    assert_eq!(sh(&run(&events, "12:00"))[1], exp("continuous_work/violation", "12:00:00", 14_400));
+    // Heartbeats (and any event at the instant itself) keep the session.
+    let mut beats = vec![ev("w1", "login", "08:00")];
+    for minute in (30..=240).step_by(30) {
+        let stamp = format!("{:02}:{:02}", 8 + minute / 60, minute % 60);
+        beats.push(ev("w1", "heartbeat", &stamp));
+    }
+    let (alerts, stats) = run_with(config.clone(), &beats, "12:00");
+    assert_eq!(stats.session_timeouts, 0);
+    assert_eq!(sh(&alerts)[1], exp("continuous_work/violation", "12:00:00", 14_400));
+    // A worker who is not working is not timed out.
+    let resting = [ev("w1", "login", "08:00"), ev("w1", "break_start", "08:10")];
+    let (_, stats) = run_with(config, &resting, "12:00");
+    assert_eq!(stats.session_timeouts, 0);
+}
+
+#[test]
+fn daily_hours_across_midnight_count_toward_both_days() {
+    let config = {
+        let mut c = Config::default();
+        c.rules.continuous_limit = 20 * 3_600_000;
+        c.rules.warn_before = 3_600_000;
+        c
+    };
+    // 16:00 to 02:00 next day: 8 h on day 1 exactly at midnight (nothing: the next day starts
+    // from zero), 2 h on day 2.
+    let events = [ev("w1", "login", "16:00"), ev("w1", "logout", "2026-03-03T02:00:00+08:00")];
+    let (alerts, _) = run_with(config.clone(), &events, "2026-03-03T23:00:00+08:00");
+    assert!(alerts.is_empty(), "{:?}", sh(&alerts));
+    // 15:59 to 02:00: the warning fires at 23:59 on day 1.
+    let events = [ev("w1", "login", "15:59"), ev("w1", "logout", "2026-03-03T02:00:00+08:00")];
+    let (alerts, _) = run_with(config.clone(), &events, "2026-03-03T23:00:00+08:00");
+    assert_eq!(sh(&alerts), vec![exp("daily_hours/warning", "23:59:00", 28_800)]);
+    assert_eq!(alerts[0].period_start, t("00:00"));
+    // Day 2 continues: 00:00 to 11:00 reaches 8 h at 08:00 and 11 h at 11:00.
+    let events = [ev("w1", "login", "22:00"), ev("w1", "logout", "2026-03-03T12:00:00+08:00")];
+    let (alerts, _) = run_with(config, &events, "2026-03-03T23:00:00+08:00");
+    assert_eq!(
+        brief(&alerts, &chrono_tz::Asia::Shanghai),
+        vec![
+            ("daily_hours/warning".into(), "2026-03-03T08:00:00.000+08:00".into(), 28_800),
+            ("daily_hours/violation".into(), "2026-03-03T11:00:00.000+08:00".into(), 39_600),
+        ]
+    );
+}
+
+#[test]
+fn dst_days_last_23_and_25_hours() {
+    let mut config = Config::default();
+    config.time.zone = chrono_tz::Europe::Berlin;
+    config.rules.continuous_limit = 30 * 3_600_000;
+    config.rules.warn_before = 3_600_000;
+    let berlin = chrono_tz::Europe::Berlin;
+    // Spring: from local midnight, 8 h of work ends at 09:00 local (02:00-03:00 is skipped).
+    let events = [ev("w1", "login", "2026-03-29T00:00:00+01:00")];
+    let (alerts, _) = run_with(config.clone(), &events, "2026-03-29T10:00:00+02:00");
+    assert_eq!(brief(&alerts, &berlin)[0], ("daily_hours/warning".into(), "2026-03-29T09:00:00.000+02:00".into(), 28_800));
+    // Autumn: 11 h of work from local midnight ends at 10:00 local (02:00-03:00 happens twice).
+    let events = [ev("w1", "login", "2026-10-25T00:00:00+02:00")];
+    let (alerts, _) = run_with(config.clone(), &events, "2026-10-25T12:00:00+01:00");
+    assert_eq!(
+        brief(&alerts, &berlin)[1],
+        ("daily_hours/violation".into(), "2026-10-25T10:00:00.000+01:00".into(), 39_600)
+    );
+    // The 25-hour day ends at the next local midnight: all-day work is 25 h on the closed day.
+    let mut engine = Engine::new(config);
+    for e in [ev("w1", "login", "2026-10-25T00:00:00+02:00"), ev("w1", "logout", "2026-10-26T00:00:00+01:00")] {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+    }
+    engine.finish(t("2026-10-26T00:00:00+01:00"));
+    let worker = engine.worker("w1").unwrap();
+    assert_eq!(worker.closed_work, 25 * 3_600_000);
+    assert_eq!(worker.day_work, 0);
+}
+
+#[test]
+fn weekly_hours_fire_in_the_iso_week() {
+    let config = {
+        let mut c = Config::default();
+        c.rules.daily_max = 20 * 3_600_000;
+        c
+    };
+    // Five days of 9 h (with a qualifying lunch break): 44 h are reached on Friday at 16:00+.
+    let mut events = Vec::new();
+    for day in 2..=6 {
+        let d = |hm: &str| format!("2026-03-0{day}T{hm}:00+08:00");
+        events.push(ev("w1", "login", &d("07:00")));
+        events.push(ev("w1", "break_start", &d("11:00")));
+        events.push(ev("w1", "break_end", &d("11:30")));
+        events.push(ev("w1", "logout", &d("16:30")));
+    }
+    let (alerts, _) = run_with(config, &events, "2026-03-08T00:00:00+08:00");
+    let weekly: Vec<_> = alerts.iter().filter(|a| a.rule == Rule::WeeklyHours).collect();
+    assert_eq!(weekly.len(), 1);
+    // 4 × 9 h = 36 h by Thursday; Friday needs 8 h: 07:00-11:00 (4 h) + 11:30-15:30.
+    assert_eq!(weekly[0].at, t("2026-03-06T15:30:00+08:00"));
+    assert_eq!(weekly[0].period_start, t("2026-03-02T00:00:00+08:00"));
+    assert_eq!(alerts.iter().filter(|a| a.rule == Rule::DailyHours).count(), 5);
+}
+
+#[test]
+fn monthly_overtime_sums_the_excess_over_the_standard_day() {
+    let mut config = Config::default();
+    config.rules.continuous_limit = 20 * 3_600_000;
+    config.rules.warn_before = 60_000;
+    config.rules.weekly_max = 200 * 3_600_000;
+    config.rules.monthly_overtime_max = 10 * 3_600_000;
+    // Every day 08:00-19:00: 3 h of overtime a day; 10 h are reached on the 4th day at 17:00
+    // (9 h of earlier overtime, then 8 h + 1 h on day 4).
+    let mut events = Vec::new();
+    for day in 2..=5 {
+        events.push(ev("w1", "login", &format!("2026-03-0{day}T08:00:00+08:00")));
+        events.push(ev("w1", "logout", &format!("2026-03-0{day}T19:00:00+08:00")));
+    }
+    let (alerts, _) = run_with(config, &events, "2026-03-06T00:00:00+08:00");
+    let monthly: Vec<_> = alerts.iter().filter(|a| a.rule == Rule::MonthlyOvertime).collect();
+    assert_eq!(monthly.len(), 1);
+    assert_eq!(monthly[0].at, t("2026-03-05T17:00:00+08:00"));
+    assert_eq!(monthly[0].period_start, t("2026-03-01T00:00:00+08:00"));
+    assert_eq!(monthly[0].amount, Amount::Seconds { value: 36_000, limit: 36_000 });
+}
+
+#[test]
+fn weekly_rest_fires_on_the_7th_and_14th_consecutive_day() {
+    let mut events = Vec::new();
+    for day in 0..15 {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
+        events.push(ev("w1", "login", &format!("{date}T09:00:00+08:00")));
+        events.push(ev("w1", "logout", &format!("{date}T10:00:00+08:00")));
+    }
+    let alerts = run(&events, "2026-03-20T00:00:00+08:00");
+    let rest: Vec<_> = alerts.iter().filter(|a| a.rule == Rule::WeeklyRest).collect();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(rest[0].at, t("2026-03-08T09:00:00+08:00"));
+    assert_eq!(rest[0].period_start, t("2026-03-08T00:00:00+08:00"));
+    assert_eq!(rest[1].at, t("2026-03-15T09:00:00+08:00"));
+    // A day off resets the count.
+    let mut broken: Vec<Ev> = Vec::new();
+    for day in [0, 1, 2, 4, 5, 6, 7, 8, 9] {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
+        broken.push(ev("w1", "login", &format!("{date}T09:00:00+08:00")));
+        broken.push(ev("w1", "logout", &format!("{date}T10:00:00+08:00")));
+    }
+    assert!(run(&broken, "2026-03-20T00:00:00+08:00").iter().all(|a| a.rule != Rule::WeeklyRest));
+}
+
+#[test]
+fn weekly_rest_counts_a_shift_across_midnight_at_the_midnight() {
+    let mut events = Vec::new();
+    for day in 0..6 {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
+        events.push(ev("w1", "login", &format!("{date}T22:00:00+08:00")));
+        events.push(ev("w1", "logout", &format!("{date}T23:00:00+08:00")));
+    }
+    // Day 7 (Sunday 03-08) has its first working instant at midnight, inside a shift that
+    // started on day 6.
+    events.push(ev("w1", "login", "2026-03-07T23:30:00+08:00"));
+    events.push(ev("w1", "logout", "2026-03-08T00:30:00+08:00"));
+    let alerts = run(&events, "2026-03-09T00:00:00+08:00");
+    let rest: Vec<_> = alerts.iter().filter(|a| a.rule == Rule::WeeklyRest).collect();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].at, t("2026-03-08T00:00:00+08:00"));
+}
+
+#[test]
+fn minimum_wage_compares_exactly_at_midnight() {
+    let day = |fee: u64, logout: &str| {
+        vec![
+            ev("w1", "login", "08:00"),
+            ev("w1", "order_accepted", "08:10").order("o1"),
+            ev("w1", "order_delivered", "08:40").order("o1").fee(fee),
+            ev("w1", "logout", logout),
+        ]
+    };
+    let end = "2026-03-03T00:00:00+08:00";
+    // Exactly 1 h at exactly 21 yuan: not below.
+    assert!(run(&day(2100, "09:00"), end).is_empty());
+    // One fen less: below, at midnight, 2099 fen/h.
+    let alerts = run(&day(2099, "09:00"), end);
+    assert_eq!(
+        brief(&alerts, &chrono_tz::Asia::Shanghai),
+        vec![("minimum_wage/violation".into(), "2026-03-03T00:00:00.000+08:00".into(), 2099)]
+    );
+    assert_eq!(alerts[0].amount, Amount::CentsPerHour { value: 2099, limit: 2100 });
+    assert_eq!(alerts[0].period_start, t("00:00"));
+    // 2 h for 4199 fen: 2099.5 fen/h, rounded down in the alert.
+    let alerts = run(&day(4199, "10:00"), end);
+    assert_eq!(alerts[0].amount, Amount::CentsPerHour { value: 2099, limit: 2100 });
+    // Under 1 h of work: no check. No fee at all: no check.
+    assert!(run(&day(100, "08:59:59"), end).is_empty());
+    let no_fee = [ev("w1", "login", "08:00"), ev("w1", "logout", "10:00")];
+    assert!(run(&no_fee, end).is_empty());
+    // Not before midnight.
+    assert!(run(&day(100, "10:00"), "23:59:59").is_empty());
+    // A second delivery of the same order does not count its fee again.
+    let mut twice = day(1500, "09:00");
+    twice.insert(3, ev("w1", "order_delivered", "08:50").order("o1").fee(1500));
+    assert_eq!(run(&twice, end)[0].amount, Amount::CentsPerHour { value: 1500, limit: 2100 });
+}
+
+fn quota_day(workers: &[(usize, &str)]) -> Vec<Ev> {
+    let mut events = Vec::new();
+    let mut n = 0;
+    for &(count, logout) in workers {
+        for _ in 0..count {
+            let id = format!("q{n}");
+            events.push(ev(&id, "login", "06:00").set("role", "rider"));
+            events.push(ev(&id, "break_start", "09:00"));
+            events.push(ev(&id, "break_end", "09:30"));
+            events.push(ev(&id, "logout", logout));
+            n += 1;
+        }
+    }
+    events.sort_by_key(|e| e.json["ts"].as_i64());
+    events
+}
+
+#[test]
+fn quota_p90_uses_the_nearest_rank_and_skips_small_groups() {
+    let end = "2026-03-03T00:00:00+08:00";
+    let quota = |alerts: Vec<Alert>| alerts.into_iter().filter(|a| a.rule == Rule::QuotaP90).collect::<Vec<_>>();
+    // 9 workers of 8 h and 1 of 9 h: the 9th of 10 is 8 h, not above the standard.
+    assert!(quota(run(&quota_day(&[(9, "14:30"), (1, "15:30")]), end)).is_empty());
+    // 8 of 8 h and 2 of 9 h: the 9th is 9 h.
+    let alerts = quota(run(&quota_day(&[(8, "14:30"), (2, "15:30")]), end));
+    assert_eq!(alerts.len(), 1);
+    let alert = &alerts[0];
+    assert_eq!(alert.worker_id, None);
+    assert_eq!((&*alert.platform, &*alert.role, &*alert.city), ("meituan", "rider", "371000"));
+    assert_eq!(alert.at, t(end));
+    assert_eq!(alert.period_start, t("00:00"));
+    assert_eq!(alert.amount, Amount::Seconds { value: 9 * 3600, limit: 8 * 3600 });
+    assert_eq!(alert.key(), "meituan/rider/371000");
+    // 9 workers, all long: fewer than quota_min_workers.
+    assert!(quota(run(&quota_day(&[(9, "15:30")]), end)).is_empty());
+    // With 11 workers the rank is ceil(9.9) = 10: one long worker of 11 is not enough.
+    assert!(quota(run(&quota_day(&[(10, "14:30"), (1, "15:30")]), end)).is_empty());
+    assert_eq!(quota(run(&quota_day(&[(9, "14:30"), (2, "15:30")]), end)).len(), 1);
+}
+
+#[test]
+fn quota_groups_by_the_last_event_before_midnight() {
+    let end = "2026-03-03T00:00:00+08:00";
+    let mut events = quota_day(&[(10, "15:30")]);
+    // One worker moves to another city before midnight: the group has 9 workers left.
+    events.push(ev("q0", "heartbeat", "23:00").set("city", "370100"));
+    let alerts: Vec<_> = run(&events, end).into_iter().filter(|a| a.rule == Rule::QuotaP90).collect();
+    assert!(alerts.is_empty());
+    // A move at midnight itself is too late to change the day's group.
+    let mut events = quota_day(&[(10, "15:30")]);
+    events.push(ev("q0", "heartbeat", end).set("city", "370100"));
+    let alerts: Vec<_> = run(&events, end).into_iter().filter(|a| a.rule == Rule::QuotaP90).collect();
+    assert_eq!(alerts.len(), 1);
+}
+
+#[test]
+fn duplicates_change_nothing() {
+    let events = [
+        ev("w1", "login", "08:00").id("a"),
+        ev("w1", "logout", "10:00").id("b"),
+        ev("w1", "logout", "10:00").id("b"),
+        // Same id from another worker: still a duplicate.
+        ev("w2", "login", "10:00").id("a"),
+        // A duplicate with a later ts moves no time.
+        ev("w1", "login", "16:00").id("b"),
+    ];
+    let (alerts, stats) = run_with(Config::default(), &events, "16:00");
+    assert!(alerts.is_empty());
+    assert_eq!(stats.duplicates, 3);
+    assert_eq!(stats.applied, 2);
+}
+
+#[test]
+fn reordering_within_lateness_is_exact_and_later_events_are_late() {
+    let in_order = [ev("w1", "login", "08:00:00"), ev("w2", "login", "08:00:20"), ev("w1", "logout", "08:30")];
+    let shuffled = [ev("w2", "login", "08:00:20"), ev("w1", "login", "08:00:00"), ev("w1", "logout", "08:30")];
+    let (a, sa) = run_with(Config::default(), &in_order, "13:00");
+    let (b, sb) = run_with(Config::default(), &shuffled, "13:00");
+    assert_eq!(a, b);
+    assert_eq!((sa.late, sb.late), (0, 0));
+    let late = [ev("w2", "login", "08:00:31"), ev("w1", "login", "08:00:00")];
+    let (alerts, stats) = run_with(Config::default(), &late, "13:00");
+    assert_eq!(stats.late, 1);
+    assert_eq!(alerts.iter().filter(|a| a.worker_id.as_deref() == Some("w1")).count(), 0);
+    // Exactly at the bound is still in time.
+    let edge = [ev("w2", "login", "08:00:30"), ev("w1", "login", "08:00:00")];
+    assert_eq!(run_with(Config::default(), &edge, "13:00").1.late, 0);
+}
+
+#[test]
+fn noops_are_counted() {
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "login", "08:01"),
+        ev("w1", "order_delivered", "08:02").order("nope"),
+        ev("w1", "break_end", "08:03"),
+        ev("w1", "logout", "08:04"),
+        ev("w1", "logout", "08:05"),
+    ];
+    assert_eq!(run_with(Config::default(), &events, "09:00").1.noops, 4);
+}
+
+#[test]
+fn rules_come_from_the_first_event_and_labels_from_the_last() {
+    let events = [
+        ev("w1", "login", "08:00").set("platform", "didi").set("role", "driver"),
+        ev("w1", "heartbeat", "09:00").set("platform", "other").set("city", "310000"),
+    ];
+    let alerts = run(&events, "13:00");
+    assert_eq!(alerts[1].platform, "other");
+    assert_eq!(alerts[1].role, "rider");
+    assert_eq!(alerts[1].city, "310000");
+}
+
+#[test]
+fn state_carries_over_between_engines() {
+    let first = || [ev("w1", "login", "08:00"), ev("w2", "login", "09:00")];
+    let second = || [ev("w1", "heartbeat", "11:00"), ev("w2", "logout", "13:30")];
+    let whole = run(&first().into_iter().chain(second()).collect::<Vec<_>>(), "14:00");
+    let mut engine = Engine::new(Config::default());
+    for e in &first() {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    let mut alerts = engine.take_alerts();
+    let saved = serde_json::to_string(engine.state()).unwrap();
+    let mut engine = Engine::with_state(Config::default(), serde_json::from_str(&saved).unwrap());
+    for e in &second() {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    engine.finish(t("14:00"));
+    alerts.extend(engine.take_alerts());
+    assert_eq!(alerts, whole);
+    assert_eq!(whole.len(), 4 + 1);
+}
+
+#[test]
+fn no_calendar_limits_helper_is_quiet() {
+    let (alerts, _) = run_with(no_calendar_limits(), &[ev("w1", "login", "08:00"), ev("w1", "logout", "11:00")], "23:00");
+    assert!(alerts.is_empty());
+}
+
