@@ -1,4 +1,180 @@
-//! stub
-pub fn run(_args: &crate::cli::ReplayArgs) -> anyhow::Result<()> {
-    anyhow::bail!("replay is not built yet")
+//! `workhours replay`: the engine over JSON lines. Streams its input (never loads it whole),
+//! writes alerts as JSON lines, reports bad lines and a summary on stderr.
+
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+
+use crate::alert::{Phase, Rule};
+use crate::cli::ReplayArgs;
+use crate::config::Config;
+use crate::engine::{Engine, Pushed, Stats};
+use crate::event::{self, BadReason};
+use crate::timefmt;
+
+/// What a replay read and did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub lines: u64,
+    pub blank: u64,
+    pub bad: BTreeMap<BadReason, u64>,
+    /// Valid events after `--until`, not applied.
+    pub after_until: u64,
+    pub engine: Stats,
+    pub alerts: u64,
+}
+
+impl Report {
+    pub fn bad_total(&self) -> u64 {
+        self.bad.values().sum()
+    }
+
+    /// The summary table written to stderr.
+    pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
+        let stats = &self.engine;
+        writeln!(out, "workhours replay summary")?;
+        let valid = stats.accepted + stats.duplicates + stats.late + self.after_until;
+        let rows = [
+            ("lines read", self.lines),
+            ("blank lines skipped", self.blank),
+            ("valid events", valid),
+            ("bad events", self.bad_total()),
+        ];
+        for (name, value) in rows {
+            writeln!(out, "  {name:<28}{value:>12}")?;
+        }
+        for (reason, count) in &self.bad {
+            writeln!(out, "    {:<26}{count:>12}", reason.code())?;
+        }
+        let rows = [
+            ("duplicates (dropped)", stats.duplicates),
+            ("late (dropped)", stats.late),
+            ("after --until (not applied)", self.after_until),
+            ("applied", stats.applied),
+            ("no-op state changes", stats.noops),
+            ("session timeouts", stats.session_timeouts),
+            ("alerts", self.alerts),
+        ];
+        for (name, value) in rows {
+            writeln!(out, "  {name:<28}{value:>12}")?;
+        }
+        for rule in Rule::ALL {
+            for phase in Phase::ALL {
+                let count = stats.alerts_of(rule, phase);
+                if count > 0 {
+                    let name = format!("{}/{}", rule.as_str(), phase.as_str());
+                    writeln!(out, "    {name:<26}{count:>12}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses `--until`: RFC 3339 with an offset, or epoch milliseconds.
+pub fn parse_until(text: &str) -> anyhow::Result<i64> {
+    let ms = match text.parse::<i64>() {
+        Ok(ms) => ms,
+        Err(_) => timefmt::parse_rfc3339(text).with_context(|| {
+            format!("--until {text:?} is neither RFC 3339 with an offset nor epoch milliseconds")
+        })?,
+    };
+    anyhow::ensure!(
+        timefmt::in_range(ms),
+        "--until {text:?} is outside 2000-01-01 to 2100-01-01"
+    );
+    Ok(ms)
+}
+
+/// Replays `input` through a fresh engine: alerts to `out`, one line per bad event to `diag`.
+pub fn replay(
+    config: Config,
+    until: Option<i64>,
+    mut input: impl BufRead,
+    out: &mut impl Write,
+    diag: &mut impl Write,
+) -> io::Result<Report> {
+    let zone = config.time.zone;
+    let mut engine = Engine::new(config);
+    let mut report = Report::default();
+    let mut line = Vec::with_capacity(512);
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        report.lines += 1;
+        let mut bytes = line.as_slice();
+        if let Some(rest) = bytes.strip_suffix(b"\n") {
+            bytes = rest;
+        }
+        if let Some(rest) = bytes.strip_suffix(b"\r") {
+            bytes = rest;
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            report.blank += 1;
+            continue;
+        }
+        let event = match event::parse(bytes) {
+            Ok(event) => event,
+            Err(bad) => {
+                *report.bad.entry(bad.reason).or_default() += 1;
+                writeln!(diag, "line {}: bad event: {bad}", report.lines)?;
+                continue;
+            }
+        };
+        if until.is_some_and(|end| event.ts > end) {
+            report.after_until += 1;
+            continue;
+        }
+        if engine.push(&event) == Pushed::Accepted {
+            engine.advance();
+            write_alerts(&mut engine, &zone, out, &mut report)?;
+        }
+    }
+    if let Some(end) = until.or(engine.max_ts()) {
+        engine.finish(end);
+        write_alerts(&mut engine, &zone, out, &mut report)?;
+    }
+    report.engine = engine.stats().clone();
+    Ok(report)
+}
+
+fn write_alerts(
+    engine: &mut Engine,
+    zone: &chrono_tz::Tz,
+    out: &mut impl Write,
+    report: &mut Report,
+) -> io::Result<()> {
+    for alert in engine.take_alerts() {
+        out.write_all(alert.to_json(zone).as_bytes())?;
+        out.write_all(b"\n")?;
+        report.alerts += 1;
+    }
+    Ok(())
+}
+
+/// The `replay` subcommand.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let until = args.until.as_deref().map(parse_until).transpose()?;
+    let input: Box<dyn BufRead> = match args.input.as_deref() {
+        None => Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock())),
+        Some(path) if path.as_os_str() == "-" => {
+            Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock()))
+        }
+        Some(path) => {
+            let file = File::open(path)
+                .with_context(|| format!("cannot read input {}", path.display()))?;
+            Box::new(BufReader::with_capacity(1 << 20, file))
+        }
+    };
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut diag = BufWriter::new(io::stderr().lock());
+    let report = replay(config, until, input, &mut out, &mut diag).context("replay failed")?;
+    out.flush().context("cannot write alerts")?;
+    report.write_summary(&mut diag)?;
+    diag.flush()?;
+    Ok(())
 }

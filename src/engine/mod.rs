@@ -130,7 +130,12 @@ impl Names {
     }
 
     fn rebuild(&mut self) {
-        self.index = self.list.iter().enumerate().map(|(i, name)| (name.clone(), i as u32)).collect();
+        self.index = self
+            .list
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.clone(), i as u32))
+            .collect();
     }
 }
 
@@ -243,12 +248,20 @@ pub struct Engine {
     state: State,
     out: Vec<Alert>,
     touched: Vec<u32>,
+    /// The first day with work and its end, cached: `run` asks for it at every instant.
+    next_day: (i32, i64),
 }
 
 impl Engine {
     /// An engine for replay: every `event_id` is remembered.
     pub fn new(config: Config) -> Engine {
-        Engine::with_state(config, State { frontier: NEVER, ..State::default() })
+        Engine::with_state(
+            config,
+            State {
+                frontier: NEVER,
+                ..State::default()
+            },
+        )
     }
 
     /// An engine for live use: `event_id`s are remembered for at least `window` of event time.
@@ -264,10 +277,22 @@ impl Engine {
         let rule_sets = state
             .rule_keys
             .iter()
-            .map(|&(platform, role)| config.rules_for(state.names.get(platform), state.names.get(role)))
+            .map(|&(platform, role)| {
+                config.rules_for(state.names.get(platform), state.names.get(role))
+            })
             .collect();
-        let rule_index = state.rule_keys.iter().enumerate().map(|(i, &key)| (key, i as u16)).collect();
-        let worker_index = state.workers.iter().enumerate().map(|(i, w)| (w.id.clone(), i as u32)).collect();
+        let rule_index = state
+            .rule_keys
+            .iter()
+            .enumerate()
+            .map(|(i, &key)| (key, i as u16))
+            .collect();
+        let worker_index = state
+            .workers
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.id.clone(), i as u32))
+            .collect();
         Engine {
             cal: Calendar::new(config.time.zone),
             config,
@@ -277,6 +302,7 @@ impl Engine {
             state,
             out: Vec::new(),
             touched: Vec::new(),
+            next_day: (i32::MIN, NONE),
         }
     }
 
@@ -313,7 +339,9 @@ impl Engine {
     }
 
     pub fn worker(&self, id: &str) -> Option<&Worker> {
-        self.worker_index.get(id).map(|&i| &self.state.workers[i as usize])
+        self.worker_index
+            .get(id)
+            .map(|&i| &self.state.workers[i as usize])
     }
 
     pub fn workers(&self) -> impl Iterator<Item = &Worker> {
@@ -327,7 +355,10 @@ impl Engine {
     /// Takes a valid event. It is applied once the watermark passes its `ts`.
     pub fn push(&mut self, event: &Event<'_>) -> Pushed {
         if let Some(id) = &event.event_id
-            && !self.state.seen.insert(xxh3_128(id.as_bytes()), event.ts.max(self.state.max_ts.unwrap_or(NEVER)))
+            && !self.state.seen.insert(
+                xxh3_128(id.as_bytes()),
+                event.ts.max(self.state.max_ts.unwrap_or(NEVER)),
+            )
         {
             self.state.stats.duplicates += 1;
             return Pushed::Duplicate;
@@ -350,7 +381,10 @@ impl Engine {
         let role = self.state.names.intern(&event.role);
         let city = self.state.names.intern(&event.city);
         let rules = self.rule_set(platform, role);
-        let order = event.order_id.as_deref().map_or(0, |id| xxh3_64(id.as_bytes()));
+        let order = event
+            .order_id
+            .as_deref()
+            .map_or(0, |id| xxh3_64(id.as_bytes()));
         self.state.seq += 1;
         self.state.buffer.push(Pending {
             ts: event.ts,
@@ -372,7 +406,9 @@ impl Engine {
         if let Some(&i) = self.rule_index.get(&(platform, role)) {
             return i;
         }
-        let rules = self.config.rules_for(self.state.names.get(platform), self.state.names.get(role));
+        let rules = self
+            .config
+            .rules_for(self.state.names.get(platform), self.state.names.get(role));
         // Distinct (platform, role) pairs share a set when their rules are equal.
         let i = match self.rule_sets.iter().position(|known| *known == rules) {
             Some(i) => i as u16,
@@ -423,7 +459,14 @@ impl Engine {
             let next_event = self.state.buffer.peek().map_or(NONE, |p| p.ts);
             let next_timer = self.state.timers.peek().map_or(NONE, |t| t.at);
             let next_day = self.state.day_lists.first_key_value().map(|(&day, _)| day);
-            let day_end = next_day.map_or(NONE, |day| self.cal.day(day).end);
+            let day_end = match next_day {
+                Some(day) if day == self.next_day.0 => self.next_day.1,
+                Some(day) => {
+                    self.next_day = (day, self.cal.day(day).end);
+                    self.next_day.1
+                }
+                None => NONE,
+            };
             let t = next_event.min(next_timer).min(day_end);
             if t == NONE || !limit.allows(t) {
                 break;
@@ -485,7 +528,10 @@ impl Engine {
         if wake != worker.wake_at || wake == worker.since {
             worker.wake_at = wake;
             if wake != NONE {
-                self.state.timers.push(Timer { at: wake, worker: index });
+                self.state.timers.push(Timer {
+                    at: wake,
+                    worker: index,
+                });
             }
         }
     }
@@ -502,13 +548,22 @@ impl Engine {
             let worker = &mut workers[index as usize];
             worker.advance(index, info.end, &mut cx);
             debug_assert_eq!(worker.closed_day, day);
-            totals.push((worker.platform, worker.role, worker.city, worker.closed_work));
+            totals.push((
+                worker.platform,
+                worker.role,
+                worker.city,
+                worker.closed_work,
+            ));
             self.reschedule(index);
         }
         for &(platform, role, city, work) in &totals {
             let names = &self.state.names;
             let key = (names.get(platform), names.get(role), names.get(city));
-            groups.entry(key).or_insert_with(|| (platform, role, Vec::new())).2.push(work);
+            groups
+                .entry(key)
+                .or_insert_with(|| (platform, role, Vec::new()))
+                .2
+                .push(work);
         }
         let mut alerts = Vec::new();
         for ((platform_name, role_name, city_name), (platform, role, mut hours)) in groups {
@@ -536,7 +591,10 @@ impl Engine {
                     role: role_name.to_owned(),
                     city: city_name.to_owned(),
                     at: info.end,
-                    amount: Amount::Seconds { value: p90.div_euclid(1000), limit: rules.daily_standard / 1000 },
+                    amount: Amount::Seconds {
+                        value: p90.div_euclid(1000),
+                        limit: rules.daily_standard / 1000,
+                    },
                     period_start: info.start,
                     message,
                 });

@@ -9,7 +9,11 @@ const DAY: &str = "2026-03-02"; // a Monday
 /// A local Shanghai instant on `DAY` (`"08:00"`) or a full RFC 3339 instant.
 fn t(text: &str) -> i64 {
     if !text.contains('T') {
-        let full = if text.len() == 5 { format!("{text}:00") } else { text.to_owned() };
+        let full = if text.len() == 5 {
+            format!("{text}:00")
+        } else {
+            text.to_owned()
+        };
         parse_rfc3339(&format!("{DAY}T{full}+08:00")).unwrap()
     } else {
         parse_rfc3339(text).unwrap()
@@ -78,7 +82,11 @@ fn brief(alerts: &[Alert], zone: &chrono_tz::Tz) -> Vec<(String, String, i64)> {
                 Amount::Seconds { value, .. } => value,
                 Amount::CentsPerHour { value, .. } => value as i64,
             };
-            (format!("{}/{}", a.rule.as_str(), a.phase.as_str()), format_rfc3339(a.at, zone), value)
+            (
+                format!("{}/{}", a.rule.as_str(), a.phase.as_str()),
+                format_rfc3339(a.at, zone),
+                value,
+            )
         })
         .collect()
 }
@@ -110,11 +118,26 @@ fn silent_worker_gets_warning_and_violation_from_timers() {
     let alerts = run(&[ev("w1", "login", "08:00")], "13:00");
     assert_eq!(
         sh(&alerts),
-        vec![exp("continuous_work/warning", "11:45:00", 13_500), exp("continuous_work/violation", "12:00:00", 14_400)]
+        vec![
+            exp("continuous_work/warning", "11:45:00", 13_500),
+            exp("continuous_work/violation", "12:00:00", 14_400)
+        ]
     );
     assert_eq!(alerts[1].period_start, t("08:00"));
-    assert_eq!(alerts[1].amount, Amount::Seconds { value: 14_400, limit: 14_400 });
-    assert_eq!(alerts[0].amount, Amount::Seconds { value: 13_500, limit: 13_500 });
+    assert_eq!(
+        alerts[1].amount,
+        Amount::Seconds {
+            value: 14_400,
+            limit: 14_400
+        }
+    );
+    assert_eq!(
+        alerts[0].amount,
+        Amount::Seconds {
+            value: 13_500,
+            limit: 13_500
+        }
+    );
     assert_eq!(alerts[1].platform, "meituan");
     assert_eq!(alerts[1].role, "rider");
 }
@@ -128,10 +151,18 @@ fn replay_time_stops_at_the_end() {
 
 #[test]
 fn a_rest_of_exactly_min_break_qualifies() {
-    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "10:00"), ev("w1", "login", "10:20")];
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "logout", "10:00"),
+        ev("w1", "login", "10:20"),
+    ];
     assert_eq!(run(&events, "14:00"), vec![]);
     // One millisecond short: the episode goes on (2 h + 1 h 45 m after 10:19:59.999).
-    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "10:00"), ev("w1", "login", "10:19:59.999")];
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "logout", "10:00"),
+        ev("w1", "login", "10:19:59.999"),
+    ];
     assert_eq!(
         sh(&run(&events, "14:00")),
         vec![
@@ -144,14 +175,31 @@ fn a_rest_of_exactly_min_break_qualifies() {
 #[test]
 fn work_stopping_exactly_at_the_limit_fires_only_if_it_resumes_in_the_episode() {
     let stop = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:00")];
-    assert_eq!(sh(&run(&stop, "18:00")), vec![exp("continuous_work/warning", "11:45:00", 13_500)]);
-    let resume = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:00"), ev("w1", "login", "12:10")];
+    assert_eq!(
+        sh(&run(&stop, "18:00")),
+        vec![exp("continuous_work/warning", "11:45:00", 13_500)]
+    );
+    let resume = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "logout", "12:00"),
+        ev("w1", "login", "12:10"),
+    ];
     assert_eq!(
         sh(&run(&resume, "12:30")),
-        vec![exp("continuous_work/warning", "11:45:00", 13_500), exp("continuous_work/violation", "12:10:00", 14_400)]
+        vec![
+            exp("continuous_work/warning", "11:45:00", 13_500),
+            exp("continuous_work/violation", "12:10:00", 14_400)
+        ]
     );
-    let after_break = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:00"), ev("w1", "login", "12:20")];
-    assert_eq!(sh(&run(&after_break, "13:00")), vec![exp("continuous_work/warning", "11:45:00", 13_500)]);
+    let after_break = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "logout", "12:00"),
+        ev("w1", "login", "12:20"),
+    ];
+    assert_eq!(
+        sh(&run(&after_break, "13:00")),
+        vec![exp("continuous_work/warning", "11:45:00", 13_500)]
+    );
 }
 
 #[test]
@@ -168,7 +216,14 @@ fn resolved_fires_when_the_qualifying_break_completes() {
     );
     assert_eq!(alerts[2].period_start, t("08:00"));
     // A resolution needs a violation in the episode.
-    assert_eq!(run(&[ev("w1", "login", "08:00"), ev("w1", "logout", "11:50")], "18:00").len(), 1);
+    assert_eq!(
+        run(
+            &[ev("w1", "login", "08:00"), ev("w1", "logout", "11:50")],
+            "18:00"
+        )
+        .len(),
+        1
+    );
     // The resolution waits for the break to complete: not at 12:49:59.
     assert_eq!(run(&events, "12:49:59").len(), 2);
 }
@@ -180,11 +235,22 @@ fn events_at_the_same_instant_take_effect_together() {
     let (alerts, _) = run_with(Config::default(), &events, "13:00");
     assert!(alerts.is_empty());
     // A logout and a login at the same instant: no rest at all.
-    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "10:00"), ev("w1", "login", "10:00")];
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "logout", "10:00"),
+        ev("w1", "login", "10:00"),
+    ];
     assert_eq!(run(&events, "12:00").len(), 2);
     // The limit is reached exactly when a logout and a login happen: working at that instant.
-    let events = [ev("w1", "login", "08:00"), ev("w1", "logout", "12:00"), ev("w1", "login", "12:00")];
-    assert_eq!(sh(&run(&events, "12:00"))[1], exp("continuous_work/violation", "12:00:00", 14_400));
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "logout", "12:00"),
+        ev("w1", "login", "12:00"),
+    ];
+    assert_eq!(
+        sh(&run(&events, "12:00"))[1],
+        exp("continuous_work/violation", "12:00:00", 14_400)
+    );
 }
 
 #[test]
@@ -226,13 +292,31 @@ fn an_active_order_counts_as_work_after_logout_and_during_a_break() {
 
 #[test]
 fn a_platform_break_is_a_rest_while_online() {
-    let events = [ev("w1", "login", "08:00"), ev("w1", "break_start", "10:00"), ev("w1", "break_end", "10:20")];
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "break_start", "10:00"),
+        ev("w1", "break_end", "10:20"),
+    ];
     assert!(run(&events, "14:00").is_empty());
-    let short = [ev("w1", "login", "08:00"), ev("w1", "break_start", "10:00"), ev("w1", "break_end", "10:19")];
-    assert_eq!(sh(&run(&short, "14:00"))[1], exp("continuous_work/violation", "12:19:00", 14_400));
+    let short = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "break_start", "10:00"),
+        ev("w1", "break_end", "10:19"),
+    ];
+    assert_eq!(
+        sh(&run(&short, "14:00"))[1],
+        exp("continuous_work/violation", "12:19:00", 14_400)
+    );
     // A login ends a break too.
-    let login = [ev("w1", "login", "08:00"), ev("w1", "break_start", "10:00"), ev("w1", "login", "10:10")];
-    assert_eq!(sh(&run(&login, "14:00"))[1], exp("continuous_work/violation", "12:10:00", 14_400));
+    let login = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "break_start", "10:00"),
+        ev("w1", "login", "10:10"),
+    ];
+    assert_eq!(
+        sh(&run(&login, "14:00"))[1],
+        exp("continuous_work/violation", "12:10:00", 14_400)
+    );
 }
 
 #[test]
@@ -243,10 +327,17 @@ fn session_timeout_ends_a_silent_session() {
     // heartbeats: warning at 13:45.
     let mut events = vec![ev("w1", "login", "08:00"), ev("w1", "login", "10:00")];
     for minute in (25..=225).step_by(25) {
-        events.push(ev("w1", "heartbeat", &format!("{:02}:{:02}", 10 + minute / 60, minute % 60)));
+        events.push(ev(
+            "w1",
+            "heartbeat",
+            &format!("{:02}:{:02}", 10 + minute / 60, minute % 60),
+        ));
     }
     let (alerts, stats) = run_with(config.clone(), &events, "13:50");
-    assert_eq!(sh(&alerts), vec![exp("continuous_work/warning", "13:45:00", 13_500)]);
+    assert_eq!(
+        sh(&alerts),
+        vec![exp("continuous_work/warning", "13:45:00", 13_500)]
+    );
     assert_eq!(stats.session_timeouts, 1);
     // Without heartbeats each silent login is timed out after 30 minutes: no alert at all.
     let events = [ev("w1", "login", "08:00"), ev("w1", "login", "10:00")];
@@ -254,7 +345,10 @@ fn session_timeout_ends_a_silent_session() {
     assert!(alerts.is_empty());
     assert_eq!(stats.session_timeouts, 2);
     // Off by default: one long episode.
-    assert_eq!(sh(&run(&events, "12:00"))[1], exp("continuous_work/violation", "12:00:00", 14_400));
+    assert_eq!(
+        sh(&run(&events, "12:00"))[1],
+        exp("continuous_work/violation", "12:00:00", 14_400)
+    );
     // Heartbeats (and any event at the instant itself) keep the session.
     let mut beats = vec![ev("w1", "login", "08:00")];
     for minute in (30..=240).step_by(30) {
@@ -263,7 +357,10 @@ fn session_timeout_ends_a_silent_session() {
     }
     let (alerts, stats) = run_with(config.clone(), &beats, "12:00");
     assert_eq!(stats.session_timeouts, 0);
-    assert_eq!(sh(&alerts)[1], exp("continuous_work/violation", "12:00:00", 14_400));
+    assert_eq!(
+        sh(&alerts)[1],
+        exp("continuous_work/violation", "12:00:00", 14_400)
+    );
     // A worker who is not working is not timed out.
     let resting = [ev("w1", "login", "08:00"), ev("w1", "break_start", "08:10")];
     let (_, stats) = run_with(config, &resting, "12:00");
@@ -280,22 +377,42 @@ fn daily_hours_across_midnight_count_toward_both_days() {
     };
     // 16:00 to 02:00 next day: 8 h on day 1 exactly at midnight (nothing: the next day starts
     // from zero), 2 h on day 2.
-    let events = [ev("w1", "login", "16:00"), ev("w1", "logout", "2026-03-03T02:00:00+08:00")];
+    let events = [
+        ev("w1", "login", "16:00"),
+        ev("w1", "logout", "2026-03-03T02:00:00+08:00"),
+    ];
     let (alerts, _) = run_with(config.clone(), &events, "2026-03-03T23:00:00+08:00");
     assert!(alerts.is_empty(), "{:?}", sh(&alerts));
     // 15:59 to 02:00: the warning fires at 23:59 on day 1.
-    let events = [ev("w1", "login", "15:59"), ev("w1", "logout", "2026-03-03T02:00:00+08:00")];
+    let events = [
+        ev("w1", "login", "15:59"),
+        ev("w1", "logout", "2026-03-03T02:00:00+08:00"),
+    ];
     let (alerts, _) = run_with(config.clone(), &events, "2026-03-03T23:00:00+08:00");
-    assert_eq!(sh(&alerts), vec![exp("daily_hours/warning", "23:59:00", 28_800)]);
+    assert_eq!(
+        sh(&alerts),
+        vec![exp("daily_hours/warning", "23:59:00", 28_800)]
+    );
     assert_eq!(alerts[0].period_start, t("00:00"));
     // Day 2 continues: 00:00 to 11:00 reaches 8 h at 08:00 and 11 h at 11:00.
-    let events = [ev("w1", "login", "22:00"), ev("w1", "logout", "2026-03-03T12:00:00+08:00")];
+    let events = [
+        ev("w1", "login", "22:00"),
+        ev("w1", "logout", "2026-03-03T12:00:00+08:00"),
+    ];
     let (alerts, _) = run_with(config, &events, "2026-03-03T23:00:00+08:00");
     assert_eq!(
         brief(&alerts, &chrono_tz::Asia::Shanghai),
         vec![
-            ("daily_hours/warning".into(), "2026-03-03T08:00:00.000+08:00".into(), 28_800),
-            ("daily_hours/violation".into(), "2026-03-03T11:00:00.000+08:00".into(), 39_600),
+            (
+                "daily_hours/warning".into(),
+                "2026-03-03T08:00:00.000+08:00".into(),
+                28_800
+            ),
+            (
+                "daily_hours/violation".into(),
+                "2026-03-03T11:00:00.000+08:00".into(),
+                39_600
+            ),
         ]
     );
 }
@@ -310,17 +427,31 @@ fn dst_days_last_23_and_25_hours() {
     // Spring: from local midnight, 8 h of work ends at 09:00 local (02:00-03:00 is skipped).
     let events = [ev("w1", "login", "2026-03-29T00:00:00+01:00")];
     let (alerts, _) = run_with(config.clone(), &events, "2026-03-29T10:00:00+02:00");
-    assert_eq!(brief(&alerts, &berlin)[0], ("daily_hours/warning".into(), "2026-03-29T09:00:00.000+02:00".into(), 28_800));
+    assert_eq!(
+        brief(&alerts, &berlin)[0],
+        (
+            "daily_hours/warning".into(),
+            "2026-03-29T09:00:00.000+02:00".into(),
+            28_800
+        )
+    );
     // Autumn: 11 h of work from local midnight ends at 10:00 local (02:00-03:00 happens twice).
     let events = [ev("w1", "login", "2026-10-25T00:00:00+02:00")];
     let (alerts, _) = run_with(config.clone(), &events, "2026-10-25T12:00:00+01:00");
     assert_eq!(
         brief(&alerts, &berlin)[1],
-        ("daily_hours/violation".into(), "2026-10-25T10:00:00.000+01:00".into(), 39_600)
+        (
+            "daily_hours/violation".into(),
+            "2026-10-25T10:00:00.000+01:00".into(),
+            39_600
+        )
     );
     // The 25-hour day ends at the next local midnight: all-day work is 25 h on the closed day.
     let mut engine = Engine::new(config);
-    for e in [ev("w1", "login", "2026-10-25T00:00:00+02:00"), ev("w1", "logout", "2026-10-26T00:00:00+01:00")] {
+    for e in [
+        ev("w1", "login", "2026-10-25T00:00:00+02:00"),
+        ev("w1", "logout", "2026-10-26T00:00:00+01:00"),
+    ] {
         engine.push(&event::parse(e.line().as_bytes()).unwrap());
     }
     engine.finish(t("2026-10-26T00:00:00+01:00"));
@@ -346,12 +477,18 @@ fn weekly_hours_fire_in_the_iso_week() {
         events.push(ev("w1", "logout", &d("16:30")));
     }
     let (alerts, _) = run_with(config, &events, "2026-03-08T00:00:00+08:00");
-    let weekly: Vec<_> = alerts.iter().filter(|a| a.rule == Rule::WeeklyHours).collect();
+    let weekly: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule == Rule::WeeklyHours)
+        .collect();
     assert_eq!(weekly.len(), 1);
     // 4 × 9 h = 36 h by Thursday; Friday needs 8 h: 07:00-11:00 (4 h) + 11:30-15:30.
     assert_eq!(weekly[0].at, t("2026-03-06T15:30:00+08:00"));
     assert_eq!(weekly[0].period_start, t("2026-03-02T00:00:00+08:00"));
-    assert_eq!(alerts.iter().filter(|a| a.rule == Rule::DailyHours).count(), 5);
+    assert_eq!(
+        alerts.iter().filter(|a| a.rule == Rule::DailyHours).count(),
+        5
+    );
 }
 
 #[test]
@@ -366,26 +503,43 @@ fn monthly_overtime_sums_the_excess_over_the_standard_day() {
     let mut events = Vec::new();
     for day in 2..=5 {
         events.push(ev("w1", "login", &format!("2026-03-0{day}T08:00:00+08:00")));
-        events.push(ev("w1", "logout", &format!("2026-03-0{day}T19:00:00+08:00")));
+        events.push(ev(
+            "w1",
+            "logout",
+            &format!("2026-03-0{day}T19:00:00+08:00"),
+        ));
     }
     let (alerts, _) = run_with(config, &events, "2026-03-06T00:00:00+08:00");
-    let monthly: Vec<_> = alerts.iter().filter(|a| a.rule == Rule::MonthlyOvertime).collect();
+    let monthly: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule == Rule::MonthlyOvertime)
+        .collect();
     assert_eq!(monthly.len(), 1);
     assert_eq!(monthly[0].at, t("2026-03-05T17:00:00+08:00"));
     assert_eq!(monthly[0].period_start, t("2026-03-01T00:00:00+08:00"));
-    assert_eq!(monthly[0].amount, Amount::Seconds { value: 36_000, limit: 36_000 });
+    assert_eq!(
+        monthly[0].amount,
+        Amount::Seconds {
+            value: 36_000,
+            limit: 36_000
+        }
+    );
 }
 
 #[test]
 fn weekly_rest_fires_on_the_7th_and_14th_consecutive_day() {
     let mut events = Vec::new();
     for day in 0..15 {
-        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
+        let date =
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
         events.push(ev("w1", "login", &format!("{date}T09:00:00+08:00")));
         events.push(ev("w1", "logout", &format!("{date}T10:00:00+08:00")));
     }
     let alerts = run(&events, "2026-03-20T00:00:00+08:00");
-    let rest: Vec<_> = alerts.iter().filter(|a| a.rule == Rule::WeeklyRest).collect();
+    let rest: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule == Rule::WeeklyRest)
+        .collect();
     assert_eq!(rest.len(), 2);
     assert_eq!(rest[0].at, t("2026-03-08T09:00:00+08:00"));
     assert_eq!(rest[0].period_start, t("2026-03-08T00:00:00+08:00"));
@@ -393,18 +547,24 @@ fn weekly_rest_fires_on_the_7th_and_14th_consecutive_day() {
     // A day off resets the count.
     let mut broken: Vec<Ev> = Vec::new();
     for day in [0, 1, 2, 4, 5, 6, 7, 8, 9] {
-        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
+        let date =
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
         broken.push(ev("w1", "login", &format!("{date}T09:00:00+08:00")));
         broken.push(ev("w1", "logout", &format!("{date}T10:00:00+08:00")));
     }
-    assert!(run(&broken, "2026-03-20T00:00:00+08:00").iter().all(|a| a.rule != Rule::WeeklyRest));
+    assert!(
+        run(&broken, "2026-03-20T00:00:00+08:00")
+            .iter()
+            .all(|a| a.rule != Rule::WeeklyRest)
+    );
 }
 
 #[test]
 fn weekly_rest_counts_a_shift_across_midnight_at_the_midnight() {
     let mut events = Vec::new();
     for day in 0..6 {
-        let date = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
+        let date =
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap() + chrono::TimeDelta::days(day);
         events.push(ev("w1", "login", &format!("{date}T22:00:00+08:00")));
         events.push(ev("w1", "logout", &format!("{date}T23:00:00+08:00")));
     }
@@ -413,7 +573,10 @@ fn weekly_rest_counts_a_shift_across_midnight_at_the_midnight() {
     events.push(ev("w1", "login", "2026-03-07T23:30:00+08:00"));
     events.push(ev("w1", "logout", "2026-03-08T00:30:00+08:00"));
     let alerts = run(&events, "2026-03-09T00:00:00+08:00");
-    let rest: Vec<_> = alerts.iter().filter(|a| a.rule == Rule::WeeklyRest).collect();
+    let rest: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule == Rule::WeeklyRest)
+        .collect();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].at, t("2026-03-08T00:00:00+08:00"));
 }
@@ -435,13 +598,29 @@ fn minimum_wage_compares_exactly_at_midnight() {
     let alerts = run(&day(2099, "09:00"), end);
     assert_eq!(
         brief(&alerts, &chrono_tz::Asia::Shanghai),
-        vec![("minimum_wage/violation".into(), "2026-03-03T00:00:00.000+08:00".into(), 2099)]
+        vec![(
+            "minimum_wage/violation".into(),
+            "2026-03-03T00:00:00.000+08:00".into(),
+            2099
+        )]
     );
-    assert_eq!(alerts[0].amount, Amount::CentsPerHour { value: 2099, limit: 2100 });
+    assert_eq!(
+        alerts[0].amount,
+        Amount::CentsPerHour {
+            value: 2099,
+            limit: 2100
+        }
+    );
     assert_eq!(alerts[0].period_start, t("00:00"));
     // 2 h for 4199 fen: 2099.5 fen/h, rounded down in the alert.
     let alerts = run(&day(4199, "10:00"), end);
-    assert_eq!(alerts[0].amount, Amount::CentsPerHour { value: 2099, limit: 2100 });
+    assert_eq!(
+        alerts[0].amount,
+        Amount::CentsPerHour {
+            value: 2099,
+            limit: 2100
+        }
+    );
     // Under 1 h of work: no check. No fee at all: no check.
     assert!(run(&day(100, "08:59:59"), end).is_empty());
     let no_fee = [ev("w1", "login", "08:00"), ev("w1", "logout", "10:00")];
@@ -450,8 +629,17 @@ fn minimum_wage_compares_exactly_at_midnight() {
     assert!(run(&day(100, "10:00"), "23:59:59").is_empty());
     // A second delivery of the same order does not count its fee again.
     let mut twice = day(1500, "09:00");
-    twice.insert(3, ev("w1", "order_delivered", "08:50").order("o1").fee(1500));
-    assert_eq!(run(&twice, end)[0].amount, Amount::CentsPerHour { value: 1500, limit: 2100 });
+    twice.insert(
+        3,
+        ev("w1", "order_delivered", "08:50").order("o1").fee(1500),
+    );
+    assert_eq!(
+        run(&twice, end)[0].amount,
+        Amount::CentsPerHour {
+            value: 1500,
+            limit: 2100
+        }
+    );
 }
 
 fn quota_day(workers: &[(usize, &str)]) -> Vec<Ev> {
@@ -474,7 +662,12 @@ fn quota_day(workers: &[(usize, &str)]) -> Vec<Ev> {
 #[test]
 fn quota_p90_uses_the_nearest_rank_and_skips_small_groups() {
     let end = "2026-03-03T00:00:00+08:00";
-    let quota = |alerts: Vec<Alert>| alerts.into_iter().filter(|a| a.rule == Rule::QuotaP90).collect::<Vec<_>>();
+    let quota = |alerts: Vec<Alert>| {
+        alerts
+            .into_iter()
+            .filter(|a| a.rule == Rule::QuotaP90)
+            .collect::<Vec<_>>()
+    };
     // 9 workers of 8 h and 1 of 9 h: the 9th of 10 is 8 h, not above the standard.
     assert!(quota(run(&quota_day(&[(9, "14:30"), (1, "15:30")]), end)).is_empty());
     // 8 of 8 h and 2 of 9 h: the 9th is 9 h.
@@ -482,16 +675,28 @@ fn quota_p90_uses_the_nearest_rank_and_skips_small_groups() {
     assert_eq!(alerts.len(), 1);
     let alert = &alerts[0];
     assert_eq!(alert.worker_id, None);
-    assert_eq!((&*alert.platform, &*alert.role, &*alert.city), ("meituan", "rider", "371000"));
+    assert_eq!(
+        (&*alert.platform, &*alert.role, &*alert.city),
+        ("meituan", "rider", "371000")
+    );
     assert_eq!(alert.at, t(end));
     assert_eq!(alert.period_start, t("00:00"));
-    assert_eq!(alert.amount, Amount::Seconds { value: 9 * 3600, limit: 8 * 3600 });
+    assert_eq!(
+        alert.amount,
+        Amount::Seconds {
+            value: 9 * 3600,
+            limit: 8 * 3600
+        }
+    );
     assert_eq!(alert.key(), "meituan/rider/371000");
     // 9 workers, all long: fewer than quota_min_workers.
     assert!(quota(run(&quota_day(&[(9, "15:30")]), end)).is_empty());
     // With 11 workers the rank is ceil(9.9) = 10: one long worker of 11 is not enough.
     assert!(quota(run(&quota_day(&[(10, "14:30"), (1, "15:30")]), end)).is_empty());
-    assert_eq!(quota(run(&quota_day(&[(9, "14:30"), (2, "15:30")]), end)).len(), 1);
+    assert_eq!(
+        quota(run(&quota_day(&[(9, "14:30"), (2, "15:30")]), end)).len(),
+        1
+    );
 }
 
 #[test]
@@ -500,12 +705,18 @@ fn quota_groups_by_the_last_event_before_midnight() {
     let mut events = quota_day(&[(10, "15:30")]);
     // One worker moves to another city before midnight: the group has 9 workers left.
     events.push(ev("q0", "heartbeat", "23:00").set("city", "370100"));
-    let alerts: Vec<_> = run(&events, end).into_iter().filter(|a| a.rule == Rule::QuotaP90).collect();
+    let alerts: Vec<_> = run(&events, end)
+        .into_iter()
+        .filter(|a| a.rule == Rule::QuotaP90)
+        .collect();
     assert!(alerts.is_empty());
     // A move at midnight itself is too late to change the day's group.
     let mut events = quota_day(&[(10, "15:30")]);
     events.push(ev("q0", "heartbeat", end).set("city", "370100"));
-    let alerts: Vec<_> = run(&events, end).into_iter().filter(|a| a.rule == Rule::QuotaP90).collect();
+    let alerts: Vec<_> = run(&events, end)
+        .into_iter()
+        .filter(|a| a.rule == Rule::QuotaP90)
+        .collect();
     assert_eq!(alerts.len(), 1);
 }
 
@@ -528,8 +739,16 @@ fn duplicates_change_nothing() {
 
 #[test]
 fn reordering_within_lateness_is_exact_and_later_events_are_late() {
-    let in_order = [ev("w1", "login", "08:00:00"), ev("w2", "login", "08:00:20"), ev("w1", "logout", "08:30")];
-    let shuffled = [ev("w2", "login", "08:00:20"), ev("w1", "login", "08:00:00"), ev("w1", "logout", "08:30")];
+    let in_order = [
+        ev("w1", "login", "08:00:00"),
+        ev("w2", "login", "08:00:20"),
+        ev("w1", "logout", "08:30"),
+    ];
+    let shuffled = [
+        ev("w2", "login", "08:00:20"),
+        ev("w1", "login", "08:00:00"),
+        ev("w1", "logout", "08:30"),
+    ];
     let (a, sa) = run_with(Config::default(), &in_order, "13:00");
     let (b, sb) = run_with(Config::default(), &shuffled, "13:00");
     assert_eq!(a, b);
@@ -537,7 +756,13 @@ fn reordering_within_lateness_is_exact_and_later_events_are_late() {
     let late = [ev("w2", "login", "08:00:31"), ev("w1", "login", "08:00:00")];
     let (alerts, stats) = run_with(Config::default(), &late, "13:00");
     assert_eq!(stats.late, 1);
-    assert_eq!(alerts.iter().filter(|a| a.worker_id.as_deref() == Some("w1")).count(), 0);
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a.worker_id.as_deref() == Some("w1"))
+            .count(),
+        0
+    );
     // Exactly at the bound is still in time.
     let edge = [ev("w2", "login", "08:00:30"), ev("w1", "login", "08:00:00")];
     assert_eq!(run_with(Config::default(), &edge, "13:00").1.late, 0);
@@ -559,8 +784,12 @@ fn noops_are_counted() {
 #[test]
 fn rules_come_from_the_first_event_and_labels_from_the_last() {
     let events = [
-        ev("w1", "login", "08:00").set("platform", "didi").set("role", "driver"),
-        ev("w1", "heartbeat", "09:00").set("platform", "other").set("city", "310000"),
+        ev("w1", "login", "08:00")
+            .set("platform", "didi")
+            .set("role", "driver"),
+        ev("w1", "heartbeat", "09:00")
+            .set("platform", "other")
+            .set("city", "310000"),
     ];
     let alerts = run(&events, "13:00");
     assert_eq!(alerts[1].platform, "other");
@@ -572,7 +801,10 @@ fn rules_come_from_the_first_event_and_labels_from_the_last() {
 fn state_carries_over_between_engines() {
     let first = || [ev("w1", "login", "08:00"), ev("w2", "login", "09:00")];
     let second = || [ev("w1", "heartbeat", "11:00"), ev("w2", "logout", "13:30")];
-    let whole = run(&first().into_iter().chain(second()).collect::<Vec<_>>(), "14:00");
+    let whole = run(
+        &first().into_iter().chain(second()).collect::<Vec<_>>(),
+        "14:00",
+    );
     let mut engine = Engine::new(Config::default());
     for e in &first() {
         engine.push(&event::parse(e.line().as_bytes()).unwrap());
@@ -593,7 +825,10 @@ fn state_carries_over_between_engines() {
 
 #[test]
 fn no_calendar_limits_helper_is_quiet() {
-    let (alerts, _) = run_with(no_calendar_limits(), &[ev("w1", "login", "08:00"), ev("w1", "logout", "11:00")], "23:00");
+    let (alerts, _) = run_with(
+        no_calendar_limits(),
+        &[ev("w1", "login", "08:00"), ev("w1", "logout", "11:00")],
+        "23:00",
+    );
     assert!(alerts.is_empty());
 }
-

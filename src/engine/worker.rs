@@ -240,7 +240,15 @@ impl Worker {
                     human_duration(rules.continuous_limit)
                 );
                 let amount = seconds(episode.work, warn_at);
-                cx.emit(self, Rule::ContinuousWork, Phase::Warning, at, amount, episode.start, message);
+                cx.emit(
+                    self,
+                    Rule::ContinuousWork,
+                    Phase::Warning,
+                    at,
+                    amount,
+                    episode.start,
+                    message,
+                );
             }
             if !episode.violated && episode.work >= rules.continuous_limit {
                 episode.violated = true;
@@ -252,7 +260,15 @@ impl Worker {
                     human_duration(rules.continuous_limit)
                 );
                 let amount = seconds(episode.work, rules.continuous_limit);
-                cx.emit(self, Rule::ContinuousWork, Phase::Violation, at, amount, episode.start, message);
+                cx.emit(
+                    self,
+                    Rule::ContinuousWork,
+                    Phase::Violation,
+                    at,
+                    amount,
+                    episode.start,
+                    message,
+                );
             }
             self.episode = Some(episode);
         }
@@ -265,7 +281,15 @@ impl Worker {
                 human_duration(rules.daily_standard)
             );
             let amount = seconds(self.day_work, rules.daily_standard);
-            cx.emit(self, Rule::DailyHours, Phase::Warning, at, amount, self.day_start, message);
+            cx.emit(
+                self,
+                Rule::DailyHours,
+                Phase::Warning,
+                at,
+                amount,
+                self.day_start,
+                message,
+            );
         }
         if self.fired & DAY_VIOLATED == 0 && self.day_work >= rules.daily_max {
             self.fired |= DAY_VIOLATED;
@@ -276,7 +300,15 @@ impl Worker {
                 human_duration(rules.daily_max)
             );
             let amount = seconds(self.day_work, rules.daily_max);
-            cx.emit(self, Rule::DailyHours, Phase::Violation, at, amount, self.day_start, message);
+            cx.emit(
+                self,
+                Rule::DailyHours,
+                Phase::Violation,
+                at,
+                amount,
+                self.day_start,
+                message,
+            );
         }
         if self.fired & WEEK_VIOLATED == 0 && self.week_work >= rules.weekly_max {
             self.fired |= WEEK_VIOLATED;
@@ -288,7 +320,15 @@ impl Worker {
             );
             let week_start = cx.cal.week_start(self.week);
             let amount = seconds(self.week_work, rules.weekly_max);
-            cx.emit(self, Rule::WeeklyHours, Phase::Violation, at, amount, week_start, message);
+            cx.emit(
+                self,
+                Rule::WeeklyHours,
+                Phase::Violation,
+                at,
+                amount,
+                week_start,
+                message,
+            );
         }
         let overtime = self.month_overtime + (self.day_work - rules.daily_standard).max(0);
         if self.fired & MONTH_VIOLATED == 0 && overtime >= rules.monthly_overtime_max {
@@ -301,13 +341,25 @@ impl Worker {
             );
             let month_start = cx.cal.start_of(self.month);
             let amount = seconds(overtime, rules.monthly_overtime_max);
-            cx.emit(self, Rule::MonthlyOvertime, Phase::Violation, at, amount, month_start, message);
+            cx.emit(
+                self,
+                Rule::MonthlyOvertime,
+                Phase::Violation,
+                at,
+                amount,
+                month_start,
+                message,
+            );
         }
     }
 
     /// The first working instant of a local day: the day has work; count the streak.
     fn mark_day_work(&mut self, index: u32, at: i64, cx: &mut Cx<'_>) {
-        self.streak = if self.last_work_day == self.day - 1 { self.streak + 1 } else { 1 };
+        self.streak = if self.last_work_day == self.day - 1 {
+            self.streak + 1
+        } else {
+            1
+        };
         self.last_work_day = self.day;
         self.day_has_work = true;
         cx.day_lists.entry(self.day).or_default().push(index);
@@ -320,7 +372,15 @@ impl Worker {
                 value: i64::from(self.streak) * 86_400,
                 limit: i64::from(REST_DAY_EVERY) * 86_400,
             };
-            cx.emit(self, Rule::WeeklyRest, Phase::Violation, at, amount, self.day_start, message);
+            cx.emit(
+                self,
+                Rule::WeeklyRest,
+                Phase::Violation,
+                at,
+                amount,
+                self.day_start,
+                message,
+            );
         }
     }
 
@@ -345,9 +405,20 @@ impl Worker {
                         rate / 100,
                         rate % 100
                     );
-                    let amount = Amount::CentsPerHour { value: per_hour, limit: rate };
+                    let amount = Amount::CentsPerHour {
+                        value: per_hour,
+                        limit: rate,
+                    };
                     let (at, start) = (self.day_end, self.day_start);
-                    cx.emit(self, Rule::MinimumWage, Phase::Violation, at, amount, start, message);
+                    cx.emit(
+                        self,
+                        Rule::MinimumWage,
+                        Phase::Violation,
+                        at,
+                        amount,
+                        start,
+                        message,
+                    );
                 }
             }
         }
@@ -406,7 +477,15 @@ impl Worker {
                 human_duration(episode.work)
             );
             let amount = seconds(episode.work, rules.continuous_limit);
-            cx.emit(self, Rule::ContinuousWork, Phase::Resolved, at, amount, episode.start, message);
+            cx.emit(
+                self,
+                Rule::ContinuousWork,
+                Phase::Resolved,
+                at,
+                amount,
+                episode.start,
+                message,
+            );
         }
     }
 
@@ -465,7 +544,8 @@ impl Worker {
     }
 
     fn count_delivery(&mut self, event: &Pending) {
-        let first = !self.delivered.contains(&event.order) && !self.delivered_before.contains(&event.order);
+        let first =
+            !self.delivered.contains(&event.order) && !self.delivered_before.contains(&event.order);
         if first {
             self.delivered.push(event.order);
         }
@@ -484,7 +564,10 @@ impl Worker {
             return;
         }
         let rules = cx.rules[usize::from(self.rules)].clone();
-        if self.working && rules.session_timeout > 0 && self.last_event.saturating_add(rules.session_timeout) <= at {
+        if self.working
+            && rules.session_timeout > 0
+            && self.last_event.saturating_add(rules.session_timeout) <= at
+        {
             self.time_out(at, cx);
         }
         let working = self.raw_working();
@@ -496,7 +579,12 @@ impl Worker {
         }
         if working {
             if self.episode.is_none() {
-                self.episode = Some(Episode { start: at, work: 0, warned: false, violated: false });
+                self.episode = Some(Episode {
+                    start: at,
+                    work: 0,
+                    warned: false,
+                    violated: false,
+                });
             }
             self.working_instant(index, at, &rules, cx);
         }
@@ -519,7 +607,9 @@ impl Worker {
             wake
         } else {
             match self.episode {
-                Some(episode) if episode.violated => self.rest_start.saturating_add(rules.min_break),
+                Some(episode) if episode.violated => {
+                    self.rest_start.saturating_add(rules.min_break)
+                }
                 _ => NONE,
             }
         }
@@ -538,5 +628,8 @@ impl Worker {
 }
 
 fn seconds(value_ms: i64, limit_ms: i64) -> Amount {
-    Amount::Seconds { value: value_ms.div_euclid(1000), limit: limit_ms.div_euclid(1000) }
+    Amount::Seconds {
+        value: value_ms.div_euclid(1000),
+        limit: limit_ms.div_euclid(1000),
+    }
 }
