@@ -1,5 +1,5 @@
 //! Configuration: one serde tree read from TOML, overridden by `WORKHOURS_<SECTION>__<KEY>`
-//! environment variables, checked at start-up. Every key is documented in `config/workhours.toml`.
+//! environment variables, checked at start-up. Every key is documented in `docs/config.md`.
 //!
 //! The path is: TOML text -> `toml::Table` -> environment overlay -> serde tree -> checks.
 //! The overlay writes into the table, not into the typed tree, so a value from the
@@ -912,7 +912,7 @@ mod tests {
         assert_eq!(load(SHIPPED, &[]).unwrap(), Config::default());
     }
 
-    /// Every key the serde tree knows, as written in the shipped file.
+    /// Every key the serde tree knows, as written in the shipped file and the docs.
     const ALL_KEYS: [&str; 22] = [
         "rules.min_break",
         "rules.continuous_limit",
@@ -939,7 +939,7 @@ mod tests {
     ];
 
     #[test]
-    fn shipped_file_lists_every_key() {
+    fn shipped_file_and_docs_list_every_key() {
         fn leaves(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
             for (name, value) in table {
                 let key = format!("{prefix}{name}");
@@ -957,6 +957,13 @@ mod tests {
         assert_eq!(shipped, all);
         assert!(SHIPPED.contains("[kafka.properties]"));
 
+        let docs = include_str!("../docs/config.md");
+        for key in ALL_KEYS.iter().chain(&["kafka.properties"]) {
+            assert!(
+                docs.contains(&format!("`{key}`")),
+                "docs/config.md lacks `{key}`"
+            );
+        }
         // Each key is known to the serde tree and settable from the environment.
         for key in ALL_KEYS {
             let var = format!("WORKHOURS_{}", key.replace('.', "__").to_uppercase());
