@@ -1,22 +1,45 @@
 //! Configuration: one serde tree read from TOML, overridden by `WORKHOURS_<SECTION>__<KEY>`
-//! environment variables, checked at start-up. STUB: to be replaced by the config work.
+//! environment variables, checked at start-up. Every key is documented in `docs/config.md`.
+//!
+//! The path is: TOML text -> `toml::Table` -> environment overlay -> serde tree -> checks.
+//! The overlay writes into the table, not into the typed tree, so a value from the
+//! environment meets the same parser, unknown-key check and messages as one from the file.
 
+use crate::duration::{format_duration, parse_duration};
 use chrono_tz::Tz;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
+
+/// Prefix of the environment variables that override the config (matched ignoring case).
+pub const ENV_PREFIX: &str = "WORKHOURS_";
 
 /// Thresholds of one (platform, role), resolved (role over platform over `[rules]`).
 /// Every duration is in milliseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
+    /// Shortest rest that counts as a break: it ends a continuous-work episode.
     pub min_break: i64,
+    /// Worked time in one episode that makes a `continuous_work` violation.
     pub continuous_limit: i64,
+    /// The `continuous_work` warning fires this long before `continuous_limit`.
     pub warn_before: i64,
+    /// Silence after which a working worker is taken to be offline; 0 = off.
     pub session_timeout: i64,
+    /// Working time in a local day that makes a `daily_hours` warning; also the base of
+    /// monthly overtime and the bound of `quota_p90`.
     pub daily_standard: i64,
+    /// Working time in a local day that makes a `daily_hours` violation.
     pub daily_max: i64,
+    /// Working time in a local ISO week that makes a `weekly_hours` violation.
     pub weekly_max: i64,
+    /// Overtime (beyond `daily_standard`) summed over a local month that makes a violation.
     pub monthly_overtime_max: i64,
+    /// Hourly pay below which a day makes a `minimum_wage` violation, in fen.
     pub minimum_wage_cents_per_hour: u64,
+    /// Smallest (platform, role, city) group that `quota_p90` evaluates.
     pub quota_min_workers: u32,
 }
 
@@ -39,10 +62,18 @@ impl Default for Rules {
 }
 
 /// `[time]`, resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TimeConfig {
+    /// IANA zone of local days, ISO weeks and months, and of the offset of alert times.
+    #[serde(deserialize_with = "zone")]
     pub zone: Tz,
+    /// How far behind the largest `ts` already read an event may arrive and still count
+    /// exactly, in milliseconds.
+    #[serde(deserialize_with = "duration")]
     pub allowed_lateness: i64,
+    /// Live only: an event further ahead of the wall clock than this is bad, in milliseconds.
+    #[serde(deserialize_with = "duration")]
     pub max_future_skew: i64,
 }
 
@@ -56,10 +87,93 @@ impl Default for TimeConfig {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// `[kafka]`: where the live pipeline reads and writes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port` separated by commas (librdkafka `bootstrap.servers`).
+    pub brokers: String,
+    /// Consumer group: instances with the same group split the input partitions.
+    pub group_id: String,
+    /// Topics of input events.
+    pub input_topics: Vec<String>,
+    /// Topic the alerts are written to.
+    pub alerts_topic: String,
+    /// Topic bad events are written to, with their reason.
+    pub dead_letter_topic: String,
+    /// Topic of per-worker state snapshots, read back after a restart or a rebalance.
+    pub state_topic: String,
+    /// librdkafka properties (SASL, TLS, tuning), passed as is. TOML integers and booleans
+    /// are stored in their TOML spelling; nested tables are flattened to dotted names.
+    #[serde(deserialize_with = "properties")]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "localhost:9092".into(),
+            group_id: "workhours".into(),
+            input_topics: vec!["workhours.events".into()],
+            alerts_topic: "workhours.alerts".into(),
+            dead_letter_topic: "workhours.dead-letter".into(),
+            state_topic: "workhours.state".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[live]`: pacing of the live pipeline. Durations in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LiveConfig {
+    /// A partition that delivers nothing for this long no longer holds event time back:
+    /// it advances with the wall clock, so deadlines fire for workers who send nothing.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: i64,
+    /// Longest wait between advancing event time and emitting the alerts that are due.
+    #[serde(deserialize_with = "duration")]
+    pub max_delay: i64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            idle_timeout: 2_000,
+            max_delay: 1_000,
+        }
+    }
+}
+
+/// `[http]`: the metrics, health and worker-state endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Socket address to listen on.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9898".into(),
+        }
+    }
+}
+
+/// The whole configuration, resolved and checked.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
+    /// `[rules]`: the base rules, for a (platform, role) without overrides.
     pub rules: Rules,
     pub time: TimeConfig,
+    pub kafka: KafkaConfig,
+    pub live: LiveConfig,
+    pub http: HttpConfig,
+    /// `[rules.platform.NAME]`, applied over `rules` by `rules_for`.
+    platform_rules: BTreeMap<String, RuleOverride>,
+    /// `[rules.role.NAME]`, applied over the platform's by `rules_for`.
+    role_rules: BTreeMap<String, RuleOverride>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,16 +183,1338 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
+    /// A problem that belongs to no single key.
     #[error("invalid config: {0}")]
     Invalid(String),
+    /// The text is not TOML; the message shows the line and column.
+    #[error("config is not valid TOML: {0}")]
+    Syntax(String),
+    /// An unknown key, a value of the wrong type or form, or a failed start-up check.
+    /// `key` is the full dotted path, e.g. `rules.platform.didi.warn_before`.
+    #[error("config key `{key}`: {reason}")]
+    Key { key: String, reason: String },
+    /// A `WORKHOURS_` variable that names no key or whose value cannot be used.
+    #[error("environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
 }
 
 impl Config {
-    pub fn load(_path: Option<&Path>) -> Result<Config, ConfigError> {
-        Ok(Config::default())
+    /// Reads the file if given (else starts from the defaults), then applies the
+    /// `WORKHOURS_` environment variables of the process, then checks the result.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        Config::from_toml_str(&text, process_env()?)
     }
 
-    pub fn rules_for(&self, _platform: &str, _role: &str) -> Rules {
-        self.rules.clone()
+    /// Parses TOML text, applies the given environment (pairs of name and value; names
+    /// without the `WORKHOURS_` prefix are ignored) and checks the result.
+    pub fn from_toml_str(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
+            ConfigError::Syntax(error.to_string().trim_end().to_owned())
+        })?;
+        let overlay = EnvOverlay::apply(&mut table, env)?;
+        let file: ConfigFile = toml::Value::Table(table)
+            .try_into()
+            .map_err(|error| overlay.blame(&error))?;
+        let config = file.resolve();
+        config.check().map_err(|error| overlay.annotate(error))?;
+        Ok(config)
+    }
+
+    /// The rules of a worker: `[rules]`, then `[rules.platform.<platform>]`, then
+    /// `[rules.role.<role>]`. Names are compared exactly. Two map look-ups and a copy.
+    pub fn rules_for(&self, platform: &str, role: &str) -> Rules {
+        let mut rules = self.rules.clone();
+        if let Some(over) = self.platform_rules.get(platform) {
+            over.apply(&mut rules);
+        }
+        if let Some(over) = self.role_rules.get(role) {
+            over.apply(&mut rules);
+        }
+        rules
+    }
+
+    /// Start-up checks. Rules are checked for every combination an event can select, so
+    /// that no override yields an inconsistent rule set.
+    fn check<'a>(&'a self) -> Result<(), ConfigError> {
+        let layers = |kind: &str, tables: &'a BTreeMap<String, RuleOverride>| -> Vec<Layer<'a>> {
+            tables
+                .iter()
+                .map(|(name, over)| Layer {
+                    table: format!("rules.{kind}.{name}"),
+                    over,
+                })
+                .collect()
+        };
+        let platforms = layers("platform", &self.platform_rules);
+        let roles = layers("role", &self.role_rules);
+        let mut combinations: Vec<Vec<&Layer>> = vec![vec![]];
+        combinations.extend(platforms.iter().map(|p| vec![p]));
+        combinations.extend(roles.iter().map(|r| vec![r]));
+        for p in &platforms {
+            combinations.extend(roles.iter().map(|r| vec![p, r]));
+        }
+        for layers in combinations {
+            let mut rules = self.rules.clone();
+            for layer in &layers {
+                layer.over.apply(&mut rules);
+            }
+            check_rules(&rules, &layers)?;
+        }
+        self.check_kafka()?;
+        if self.http.listen.trim().is_empty() {
+            return Err(key_error("http.listen", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    fn check_kafka(&self) -> Result<(), ConfigError> {
+        let kafka = &self.kafka;
+        for (key, value) in [
+            ("kafka.brokers", &kafka.brokers),
+            ("kafka.group_id", &kafka.group_id),
+            ("kafka.alerts_topic", &kafka.alerts_topic),
+            ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
+            ("kafka.state_topic", &kafka.state_topic),
+        ] {
+            if value.trim().is_empty() {
+                return Err(key_error(key, "must not be empty"));
+            }
+        }
+        if kafka.input_topics.is_empty() {
+            return Err(key_error(
+                "kafka.input_topics",
+                "must list at least one topic",
+            ));
+        }
+        if kafka
+            .input_topics
+            .iter()
+            .any(|topic| topic.trim().is_empty())
+        {
+            return Err(key_error("kafka.input_topics", "a topic name is empty"));
+        }
+        // Two spellings of one setting would leave it unclear which wins.
+        for (property, instead) in [
+            ("bootstrap.servers", "kafka.brokers"),
+            ("group.id", "kafka.group_id"),
+        ] {
+            if kafka.properties.contains_key(property) {
+                return Err(key_error(
+                    &format!("kafka.properties.{property}"),
+                    &format!("set `{instead}` instead"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn key_error(key: &str, reason: &str) -> ConfigError {
+    ConfigError::Key {
+        key: key.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// One override table applied over `[rules]`, with its dotted name for messages.
+struct Layer<'a> {
+    table: String,
+    over: &'a RuleOverride,
+}
+
+/// Checks one effective rule set. `layers` are the overrides applied over `[rules]`, in
+/// order; a message names the key of the last layer that set the value, else `rules.KEY`.
+fn check_rules(rules: &Rules, layers: &[&Layer]) -> Result<(), ConfigError> {
+    let key = |field: &str| match layers.iter().rev().find(|layer| layer.over.sets(field)) {
+        Some(layer) => format!("{}.{field}", layer.table),
+        None => format!("rules.{field}"),
+    };
+    let context = match layers {
+        [] => String::new(),
+        [one] => format!(" (in the rules of `{}`)", one.table),
+        [first, second] => format!(
+            " (in the rules of `{}` combined with `{}`)",
+            first.table, second.table
+        ),
+        _ => unreachable!("at most a platform and a role apply"),
+    };
+    let fail = |field: &str, reason: String| ConfigError::Key {
+        key: key(field),
+        reason: format!("{reason}{context}"),
+    };
+    for (field, value) in [
+        ("min_break", rules.min_break),
+        ("continuous_limit", rules.continuous_limit),
+        ("daily_standard", rules.daily_standard),
+        ("daily_max", rules.daily_max),
+        ("weekly_max", rules.weekly_max),
+        ("monthly_overtime_max", rules.monthly_overtime_max),
+    ] {
+        if value <= 0 {
+            return Err(fail(field, "must be longer than 0s".into()));
+        }
+    }
+    if rules.quota_min_workers < 1 {
+        return Err(fail("quota_min_workers", "must be at least 1".into()));
+    }
+    if rules.warn_before >= rules.continuous_limit {
+        return Err(fail(
+            "warn_before",
+            format!(
+                "is {} but must be less than `{}` ({})",
+                format_duration(rules.warn_before),
+                key("continuous_limit"),
+                format_duration(rules.continuous_limit),
+            ),
+        ));
+    }
+    if rules.daily_max < rules.daily_standard {
+        return Err(fail(
+            "daily_max",
+            format!(
+                "is {} but must be at least `{}` ({})",
+                format_duration(rules.daily_max),
+                key("daily_standard"),
+                format_duration(rules.daily_standard),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The serde tree. `[time]`, `[kafka]`, `[live]` and `[http]` deserialize straight into
+// their public types; `[rules]` needs its own shape because it also holds the overrides.
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ConfigFile {
+    rules: RulesSection,
+    time: TimeConfig,
+    kafka: KafkaConfig,
+    live: LiveConfig,
+    http: HttpConfig,
+}
+
+/// `[rules]`: every key of [`Rules`], optional, plus the override tables.
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RulesSection {
+    #[serde(deserialize_with = "some_duration")]
+    min_break: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    continuous_limit: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    warn_before: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    session_timeout: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    daily_standard: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    daily_max: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    weekly_max: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    monthly_overtime_max: Option<i64>,
+    minimum_wage_cents_per_hour: Option<u64>,
+    quota_min_workers: Option<u32>,
+    /// `[rules.platform.NAME]`.
+    platform: BTreeMap<String, RuleOverride>,
+    /// `[rules.role.NAME]`.
+    role: BTreeMap<String, RuleOverride>,
+}
+
+/// `[rules.platform.NAME]` or `[rules.role.NAME]`: the keys of [`Rules`] it sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RuleOverride {
+    #[serde(deserialize_with = "some_duration")]
+    min_break: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    continuous_limit: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    warn_before: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    session_timeout: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    daily_standard: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    daily_max: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    weekly_max: Option<i64>,
+    #[serde(deserialize_with = "some_duration")]
+    monthly_overtime_max: Option<i64>,
+    minimum_wage_cents_per_hour: Option<u64>,
+    quota_min_workers: Option<u32>,
+}
+
+impl RuleOverride {
+    fn apply(&self, rules: &mut Rules) {
+        fn set<T: Copy>(slot: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
+        set(&mut rules.min_break, self.min_break);
+        set(&mut rules.continuous_limit, self.continuous_limit);
+        set(&mut rules.warn_before, self.warn_before);
+        set(&mut rules.session_timeout, self.session_timeout);
+        set(&mut rules.daily_standard, self.daily_standard);
+        set(&mut rules.daily_max, self.daily_max);
+        set(&mut rules.weekly_max, self.weekly_max);
+        set(&mut rules.monthly_overtime_max, self.monthly_overtime_max);
+        set(
+            &mut rules.minimum_wage_cents_per_hour,
+            self.minimum_wage_cents_per_hour,
+        );
+        set(&mut rules.quota_min_workers, self.quota_min_workers);
+    }
+
+    /// Whether this table sets the key `field` (for messages of the checks).
+    fn sets(&self, field: &str) -> bool {
+        match field {
+            "min_break" => self.min_break.is_some(),
+            "continuous_limit" => self.continuous_limit.is_some(),
+            "warn_before" => self.warn_before.is_some(),
+            "session_timeout" => self.session_timeout.is_some(),
+            "daily_standard" => self.daily_standard.is_some(),
+            "daily_max" => self.daily_max.is_some(),
+            "weekly_max" => self.weekly_max.is_some(),
+            "monthly_overtime_max" => self.monthly_overtime_max.is_some(),
+            "minimum_wage_cents_per_hour" => self.minimum_wage_cents_per_hour.is_some(),
+            "quota_min_workers" => self.quota_min_workers.is_some(),
+            _ => false,
+        }
+    }
+}
+
+impl ConfigFile {
+    fn resolve(self) -> Config {
+        let RulesSection {
+            min_break,
+            continuous_limit,
+            warn_before,
+            session_timeout,
+            daily_standard,
+            daily_max,
+            weekly_max,
+            monthly_overtime_max,
+            minimum_wage_cents_per_hour,
+            quota_min_workers,
+            platform,
+            role,
+        } = self.rules;
+        let base = RuleOverride {
+            min_break,
+            continuous_limit,
+            warn_before,
+            session_timeout,
+            daily_standard,
+            daily_max,
+            weekly_max,
+            monthly_overtime_max,
+            minimum_wage_cents_per_hour,
+            quota_min_workers,
+        };
+        let mut rules = Rules::default();
+        base.apply(&mut rules);
+        Config {
+            rules,
+            time: self.time,
+            kafka: self.kafka,
+            live: self.live,
+            http: self.http,
+            platform_rules: platform,
+            role_rules: role,
+        }
+    }
+}
+
+/// A duration written as a human string (`"20m"`, `"3h 45m"`), in milliseconds.
+/// A bare number, as a string or a TOML integer, is rejected: its unit would be a guess.
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    struct DurationVisitor;
+    impl Visitor<'_> for DurationVisitor {
+        type Value = i64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a duration string with units, like \"20m\" or \"3h 45m\"")
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<i64, E> {
+            parse_duration(text).map_err(|reason| E::custom(format!("invalid duration {reason}")))
+        }
+    }
+    deserializer.deserialize_str(DurationVisitor)
+}
+
+/// [`duration`] for an optional key (serde calls it only when the key is present).
+fn some_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    duration(deserializer).map(Some)
+}
+
+fn zone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse().map_err(|_| {
+        de::Error::custom(format!(
+            "unknown time zone `{name}` (expected an IANA name such as `Asia/Shanghai`)"
+        ))
+    })
+}
+
+/// `[kafka.properties]`: strings, integers and booleans, stored as strings. A nested table
+/// (what TOML makes of an unquoted `sasl.mechanism = "PLAIN"`) is flattened to dotted names.
+fn properties<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct PropertiesVisitor {
+        prefix: String,
+    }
+    impl<'de> Visitor<'de> for PropertiesVisitor {
+        type Value = Vec<(String, String)>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string, an integer or a boolean")
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(vec![(self.prefix, value.to_owned())])
+        }
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+            Ok(vec![(self.prefix, value.to_string())])
+        }
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(vec![(self.prefix, value.to_string())])
+        }
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
+            Ok(vec![(self.prefix, value.to_string())])
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::new();
+            while let Some(name) = map.next_key::<String>()? {
+                let prefix = match self.prefix.as_str() {
+                    "" => name,
+                    prefix => format!("{prefix}.{name}"),
+                };
+                entries.extend(map.next_value_seed(PropertiesVisitor { prefix })?);
+            }
+            Ok(entries)
+        }
+    }
+    impl<'de> de::DeserializeSeed<'de> for PropertiesVisitor {
+        type Value = Vec<(String, String)>;
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+
+    let visitor = PropertiesVisitor {
+        prefix: String::new(),
+    };
+    let mut properties = BTreeMap::new();
+    for (name, value) in deserializer.deserialize_map(visitor)? {
+        if properties.insert(name.clone(), value).is_some() {
+            return Err(de::Error::custom(format!(
+                "property `{name}` is set twice (quoted and as a dotted key?)"
+            )));
+        }
+    }
+    Ok(properties)
+}
+
+// ---------------------------------------------------------------------------------------
+// Environment overlay.
+
+fn has_env_prefix(name: &str) -> bool {
+    name.get(..ENV_PREFIX.len())
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(ENV_PREFIX))
+}
+
+/// The `WORKHOURS_` variables of the process. A non-UTF-8 value is an error rather than
+/// silently ignored, since the operator meant it to apply.
+fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|name| has_env_prefix(name)) else {
+            continue;
+        };
+        let value = value.into_string().map_err(|_| ConfigError::Env {
+            var: name.to_owned(),
+            reason: "the value is not valid UTF-8".into(),
+        })?;
+        vars.push((name.to_owned(), value));
+    }
+    Ok(vars)
+}
+
+/// Rule keys whose value is an integer; every other scalar is a string in TOML.
+const INTEGER_RULE_KEYS: [&str; 2] = ["minimum_wage_cents_per_hour", "quota_min_workers"];
+
+/// The key path a variable names: the name after the prefix, lowercased, split at `__`.
+/// After `KAFKA__PROPERTIES__` the rest is one librdkafka property name, whose parts are
+/// separated by `_` or `__` (`SASL__MECHANISM` or `SASL_MECHANISM` is `sasl.mechanism`).
+fn env_key_path(var: &str) -> Result<Vec<String>, String> {
+    let rest = var[ENV_PREFIX.len()..].to_ascii_lowercase();
+    if let Some(property) = rest.strip_prefix("kafka__properties__") {
+        let name: Vec<&str> = property
+            .split('_')
+            .filter(|part| !part.is_empty())
+            .collect();
+        if name.is_empty() {
+            return Err("names no librdkafka property".into());
+        }
+        return Ok(vec!["kafka".into(), "properties".into(), name.join(".")]);
+    }
+    let path: Vec<String> = rest.split("__").map(str::to_owned).collect();
+    if path.iter().any(String::is_empty) {
+        return Err(format!(
+            "names no config key: write `{ENV_PREFIX}<SECTION>__<KEY>`, e.g. `{ENV_PREFIX}KAFKA__BROKERS`"
+        ));
+    }
+    Ok(path)
+}
+
+/// The TOML value of a variable: an integer for integer keys, a list for
+/// `kafka.input_topics` (comma-separated, blanks dropped), a string otherwise.
+fn env_value(path: &[String], raw: &str) -> Result<toml::Value, String> {
+    let last = path.last().map(String::as_str).unwrap_or_default();
+    if path[0] == "rules" && INTEGER_RULE_KEYS.contains(&last) {
+        return raw
+            .trim()
+            .parse()
+            .map(toml::Value::Integer)
+            .map_err(|_| format!("`{raw}` is not an integer"));
+    }
+    if path == ["kafka", "input_topics"] {
+        let topics = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|topic| !topic.is_empty());
+        return Ok(toml::Value::Array(
+            topics
+                .map(|topic| toml::Value::String(topic.into()))
+                .collect(),
+        ));
+    }
+    Ok(toml::Value::String(raw.to_owned()))
+}
+
+/// Which variable set which key, so that errors can name the variable.
+struct EnvOverlay {
+    /// (dotted key, variable name), in the order applied.
+    origins: Vec<(String, String)>,
+}
+
+impl EnvOverlay {
+    fn apply(
+        table: &mut toml::Table,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<EnvOverlay, ConfigError> {
+        let env_error = |var: &str, reason: String| ConfigError::Env {
+            var: var.to_owned(),
+            reason,
+        };
+        // Sorted, so that the outcome does not depend on the order of the environment.
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| has_env_prefix(name))
+            .collect();
+        vars.sort();
+        let mut origins: Vec<(String, String)> = Vec::new();
+        for (var, raw) in vars {
+            let path = env_key_path(&var).map_err(|reason| env_error(&var, reason))?;
+            let key = path.join(".");
+            if let Some((_, other)) = origins.iter().find(|(set, _)| *set == key) {
+                return Err(env_error(&var, format!("sets `{key}`, as {other} does")));
+            }
+            let value = env_value(&path, &raw)
+                .map_err(|reason| env_error(&var, format!("`{key}`: {reason}")))?;
+            insert(table, &path, value).map_err(|reason| env_error(&var, reason))?;
+            origins.push((key, var));
+        }
+        Ok(EnvOverlay { origins })
+    }
+
+    /// The variable that set `key` or a key under it.
+    fn origin(&self, key: &str) -> Option<&str> {
+        self.origins
+            .iter()
+            .find(|(set, _)| {
+                set == key
+                    || set
+                        .strip_prefix(key)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+            .map(|(_, var)| var.as_str())
+    }
+
+    /// Turns a serde error into one that names the key, or the variable if it came from one.
+    fn blame(&self, error: &toml::de::Error) -> ConfigError {
+        let (key, reason, unknown) = key_and_reason(error);
+        match (self.origin(&key), unknown) {
+            (Some(var), true) => {
+                let hint = if var.contains("__") {
+                    ""
+                } else {
+                    "; separate the section and the key with `__`"
+                };
+                ConfigError::Env {
+                    var: var.to_owned(),
+                    reason: format!("names no config key (`{key}`: {reason}){hint}"),
+                }
+            }
+            (Some(var), false) => ConfigError::Env {
+                var: var.to_owned(),
+                reason: format!("`{key}`: {reason}"),
+            },
+            (None, _) if key.is_empty() => ConfigError::Invalid(reason),
+            (None, _) => ConfigError::Key { key, reason },
+        }
+    }
+
+    /// Adds the variable to a check failure about a key that came from the environment.
+    fn annotate(&self, error: ConfigError) -> ConfigError {
+        match error {
+            ConfigError::Key { key, reason } => match self.origin(&key) {
+                Some(var) => ConfigError::Key {
+                    reason: format!("{reason} (set by {var})"),
+                    key,
+                },
+                None => ConfigError::Key { key, reason },
+            },
+            other => other,
+        }
+    }
+}
+
+/// Sets `path` in the table, creating the tables on the way.
+fn insert(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (leaf, parents) = path.split_last().expect("a key path is never empty");
+    let mut current = table;
+    for (depth, part) in parents.iter().enumerate() {
+        let entry = current
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(table) => table,
+            _ => {
+                return Err(format!(
+                    "names no config key: `{}` is a value, not a table",
+                    path[..=depth].join(".")
+                ));
+            }
+        };
+    }
+    current.insert(leaf.clone(), value);
+    Ok(())
+}
+
+/// Splits a serde error into (full dotted key, reason, whether the key is unknown).
+///
+/// `toml::de::Error` keeps the key path private but prints it as a last line
+/// "in `a.b.c`" when, as here, the error has no source span. An unknown field is reported
+/// at its table, so its name is appended to make the full key.
+fn key_and_reason(error: &toml::de::Error) -> (String, String, bool) {
+    let message = error.message();
+    let shown = error.to_string();
+    let table = shown
+        .strip_prefix(message)
+        .map(str::trim)
+        .and_then(|rest| rest.strip_prefix("in `")?.strip_suffix('`'))
+        .unwrap_or_default();
+    let join = |name: &str| match table {
+        "" => name.to_owned(),
+        table => format!("{table}.{name}"),
+    };
+    if let Some((name, expected)) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'))
+    {
+        let expected = expected.trim_start_matches(',').trim();
+        return (join(name), format!("unknown key; {expected}"), true);
+    }
+    (table.to_owned(), message.to_owned(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+    const M: i64 = 60_000;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, env(vars))
+    }
+
+    fn error(text: &str, vars: &[(&str, &str)]) -> String {
+        match load(text, vars) {
+            Ok(_) => panic!("expected an error for {text:?} with {vars:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_those_of_the_spec() {
+        let config = load("", &[]).unwrap();
+        assert_eq!(config, Config::default());
+        let rules = &config.rules;
+        let expected = [
+            ("min_break", rules.min_break, 20 * M),
+            ("continuous_limit", rules.continuous_limit, 4 * H),
+            ("warn_before", rules.warn_before, 15 * M),
+            ("session_timeout", rules.session_timeout, 0),
+            ("daily_standard", rules.daily_standard, 8 * H),
+            ("daily_max", rules.daily_max, 11 * H),
+            ("weekly_max", rules.weekly_max, 44 * H),
+            ("monthly_overtime_max", rules.monthly_overtime_max, 36 * H),
+            ("allowed_lateness", config.time.allowed_lateness, 30_000),
+            ("max_future_skew", config.time.max_future_skew, 5 * M),
+            ("idle_timeout", config.live.idle_timeout, 2_000),
+            ("max_delay", config.live.max_delay, 1_000),
+        ];
+        for (key, got, want) in expected {
+            assert_eq!(got, want, "{key}");
+        }
+        assert_eq!(rules.minimum_wage_cents_per_hour, 2100);
+        assert_eq!(rules.quota_min_workers, 10);
+        assert_eq!(config.time.zone, chrono_tz::Asia::Shanghai);
+        assert_eq!(config.kafka.brokers, "localhost:9092");
+        assert_eq!(config.kafka.group_id, "workhours");
+        assert_eq!(config.kafka.input_topics, ["workhours.events"]);
+        assert_eq!(config.kafka.alerts_topic, "workhours.alerts");
+        assert_eq!(config.kafka.dead_letter_topic, "workhours.dead-letter");
+        assert_eq!(config.kafka.state_topic, "workhours.state");
+        assert!(config.kafka.properties.is_empty());
+        assert_eq!(config.http.listen, "127.0.0.1:9898");
+        assert_eq!(config.rules_for("meituan", "rider"), Rules::default());
+    }
+
+    const SHIPPED: &str = include_str!("../config/workhours.toml");
+
+    #[test]
+    fn shipped_file_gives_exactly_the_defaults() {
+        assert_eq!(load(SHIPPED, &[]).unwrap(), Config::default());
+    }
+
+    /// Every key the serde tree knows, as written in the shipped file and the docs.
+    const ALL_KEYS: [&str; 22] = [
+        "rules.min_break",
+        "rules.continuous_limit",
+        "rules.warn_before",
+        "rules.session_timeout",
+        "rules.daily_standard",
+        "rules.daily_max",
+        "rules.weekly_max",
+        "rules.monthly_overtime_max",
+        "rules.minimum_wage_cents_per_hour",
+        "rules.quota_min_workers",
+        "time.zone",
+        "time.allowed_lateness",
+        "time.max_future_skew",
+        "kafka.brokers",
+        "kafka.group_id",
+        "kafka.input_topics",
+        "kafka.alerts_topic",
+        "kafka.dead_letter_topic",
+        "kafka.state_topic",
+        "live.idle_timeout",
+        "live.max_delay",
+        "http.listen",
+    ];
+
+    #[test]
+    fn shipped_file_and_docs_list_every_key() {
+        fn leaves(prefix: &str, table: &toml::Table, out: &mut Vec<String>) {
+            for (name, value) in table {
+                let key = format!("{prefix}{name}");
+                match value {
+                    toml::Value::Table(inner) => leaves(&format!("{key}."), inner, out),
+                    _ => out.push(key),
+                }
+            }
+        }
+        let mut shipped = Vec::new();
+        leaves("", &SHIPPED.parse().unwrap(), &mut shipped);
+        shipped.sort();
+        let mut all: Vec<String> = ALL_KEYS.iter().map(|key| key.to_string()).collect();
+        all.sort();
+        assert_eq!(shipped, all);
+        assert!(SHIPPED.contains("[kafka.properties]"));
+
+        let docs = include_str!("../docs/config.md");
+        for key in ALL_KEYS.iter().chain(&["kafka.properties"]) {
+            assert!(
+                docs.contains(&format!("`{key}`")),
+                "docs/config.md lacks `{key}`"
+            );
+        }
+        // Each key is known to the serde tree and settable from the environment.
+        for key in ALL_KEYS {
+            let var = format!("WORKHOURS_{}", key.replace('.', "__").to_uppercase());
+            let value = match key {
+                "time.zone" => "UTC",
+                "kafka.input_topics" | "kafka.brokers" | "http.listen" => "x:1",
+                "rules.minimum_wage_cents_per_hour" | "rules.quota_min_workers" => "3",
+                "rules.warn_before" => "1m",
+                _ if key.starts_with("kafka.") => "topic",
+                _ => "11h",
+            };
+            load("", &[(&var, value)]).unwrap_or_else(|error| panic!("{var}: {error}"));
+        }
+    }
+
+    #[test]
+    fn overrides_apply_per_platform_and_role_and_role_wins() {
+        let text = r#"
+            [rules]
+            min_break = "25m"
+            daily_max = "10h"
+
+            [rules.platform.didi]
+            min_break = "30m"
+            daily_standard = "9h"
+            daily_max = "12h"
+            quota_min_workers = 5
+
+            [rules.role.trucker]
+            min_break = "45m"
+            minimum_wage_cents_per_hour = 2500
+        "#;
+        let config = load(text, &[]).unwrap();
+        let base = Rules {
+            min_break: 25 * M,
+            daily_max: 10 * H,
+            ..Rules::default()
+        };
+        let didi = Rules {
+            min_break: 30 * M,
+            daily_standard: 9 * H,
+            daily_max: 12 * H,
+            quota_min_workers: 5,
+            ..base.clone()
+        };
+        let trucker = Rules {
+            min_break: 45 * M,
+            minimum_wage_cents_per_hour: 2500,
+            ..base.clone()
+        };
+        let didi_trucker = Rules {
+            min_break: 45 * M,
+            minimum_wage_cents_per_hour: 2500,
+            ..didi.clone()
+        };
+        let cases = [
+            ("meituan", "rider", &base),
+            ("didi", "rider", &didi),
+            ("meituan", "trucker", &trucker),
+            ("didi", "trucker", &didi_trucker),
+            ("DiDi", "Trucker", &base),
+        ];
+        assert_eq!(config.rules, base);
+        for (platform, role, want) in cases {
+            assert_eq!(&config.rules_for(platform, role), want, "{platform}/{role}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_beat_the_file() {
+        let text = r#"
+            [rules]
+            min_break = "25m"
+            [rules.platform.didi]
+            daily_max = "12h"
+            [time]
+            zone = "Asia/Shanghai"
+            [kafka]
+            brokers = "file:9092"
+            input_topics = ["file"]
+            [kafka.properties]
+            "sasl.mechanism" = "SCRAM-SHA-512"
+        "#;
+        let vars = [
+            ("WORKHOURS_RULES__MIN_BREAK", "30m"),
+            ("WORKHOURS_RULES__QUOTA_MIN_WORKERS", "20"),
+            ("WORKHOURS_RULES__PLATFORM__DIDI__DAILY_MAX", "10h"),
+            (
+                "WORKHOURS_RULES__ROLE__TRUCKER__MINIMUM_WAGE_CENTS_PER_HOUR",
+                "2500",
+            ),
+            ("WORKHOURS_TIME__ZONE", "Europe/Berlin"),
+            ("workhours_kafka__brokers", "kafka:9092"),
+            ("WORKHOURS_KAFKA__INPUT_TOPICS", "a, b,"),
+            ("WORKHOURS_KAFKA__PROPERTIES__SASL__MECHANISM", "PLAIN"),
+            ("WORKHOURS_KAFKA__PROPERTIES__SECURITY_PROTOCOL", "SASL_SSL"),
+            ("WORKHOURS_LIVE__IDLE_TIMEOUT", "5s"),
+            ("WORKHOURS_HTTP__LISTEN", "0.0.0.0:9898"),
+            ("PATH", "/usr/bin"),
+            ("XWORKHOURS_NOT_OURS", "ignored"),
+        ];
+        let config = load(text, &vars).unwrap();
+        assert_eq!(config.rules.min_break, 30 * M);
+        assert_eq!(config.rules.quota_min_workers, 20);
+        assert_eq!(config.rules_for("didi", "rider").daily_max, 10 * H);
+        assert_eq!(
+            config.rules_for("x", "trucker").minimum_wage_cents_per_hour,
+            2500
+        );
+        assert_eq!(config.time.zone, chrono_tz::Europe::Berlin);
+        assert_eq!(config.kafka.brokers, "kafka:9092");
+        assert_eq!(config.kafka.input_topics, ["a", "b"]);
+        let properties: Vec<(&str, &str)> = config
+            .kafka
+            .properties
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(
+            properties,
+            [
+                ("sasl.mechanism", "PLAIN"),
+                ("security.protocol", "SASL_SSL")
+            ]
+        );
+        assert_eq!(config.live.idle_timeout, 5_000);
+        assert_eq!(config.http.listen, "0.0.0.0:9898");
+    }
+
+    #[test]
+    fn kafka_properties_keep_strings_integers_and_booleans() {
+        let text = r#"
+            [kafka.properties]
+            "security.protocol" = "SSL"
+            "message.max.bytes" = 2000000
+            "enable.idempotence" = true
+            ssl.ca.location = "/etc/ca.pem"
+        "#;
+        let config = load(text, &[]).unwrap();
+        let want = [
+            ("enable.idempotence", "true"),
+            ("message.max.bytes", "2000000"),
+            ("security.protocol", "SSL"),
+            ("ssl.ca.location", "/etc/ca.pem"),
+        ];
+        let got: Vec<(&str, &str)> = config
+            .kafka
+            .properties
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    /// (case, TOML, environment, text the message must contain).
+    type ErrorCase = (
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static [&'static str],
+    );
+
+    fn assert_errors(cases: &[ErrorCase]) {
+        for (case, text, vars, wanted) in cases {
+            let message = error(text, vars);
+            for want in *wanted {
+                assert!(
+                    message.contains(want),
+                    "{case}: `{message}` should contain `{want}`"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_durations_name_the_key_the_value_and_why() {
+        assert_errors(&[
+            (
+                "bare number string",
+                "[rules]\nmin_break = \"20\"",
+                &[],
+                &["`rules.min_break`", "`20`", "needs a unit"],
+            ),
+            (
+                "TOML integer",
+                "[rules]\nmin_break = 20",
+                &[],
+                &["`rules.min_break`", "integer `20`", "duration string"],
+            ),
+            (
+                "spelled-out unit",
+                "[time]\nallowed_lateness = \"5 minutes\"",
+                &[],
+                &["`time.allowed_lateness`", "`5 minutes`", "needs a unit"],
+            ),
+            (
+                "unknown unit",
+                "[live]\nmax_delay = \"1sec\"",
+                &[],
+                &["`live.max_delay`", "unknown unit `sec`"],
+            ),
+            (
+                "in a platform override",
+                "[rules.platform.didi]\nwarn_before = \"20\"",
+                &[],
+                &["`rules.platform.didi.warn_before`", "`20`"],
+            ),
+            (
+                "in a role override",
+                "[rules.role.rider]\ndaily_max = 11",
+                &[],
+                &["`rules.role.rider.daily_max`", "integer `11`"],
+            ),
+            (
+                "from the environment",
+                "",
+                &[("WORKHOURS_RULES__MIN_BREAK", "20")],
+                &["WORKHOURS_RULES__MIN_BREAK", "`rules.min_break`", "`20`"],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_in_full() {
+        assert_errors(&[
+            (
+                "top level",
+                "colour = \"blue\"",
+                &[],
+                &["`colour`", "unknown key", "`rules`"],
+            ),
+            (
+                "top-level section",
+                "[rule]\nmin_break = \"20m\"",
+                &[],
+                &["`rule`", "unknown key"],
+            ),
+            (
+                "in a section",
+                "[rules]\nmin_brake = \"20m\"",
+                &[],
+                &["`rules.min_brake`", "unknown key", "`min_break`"],
+            ),
+            (
+                "in [kafka]",
+                "[kafka]\ntopics = [\"a\"]",
+                &[],
+                &["`kafka.topics`", "`input_topics`"],
+            ),
+            (
+                "in a platform override",
+                "[rules.platform.didi]\ndaily_maximum = \"10h\"",
+                &[],
+                &["`rules.platform.didi.daily_maximum`", "unknown key"],
+            ),
+            (
+                "nested override",
+                "[rules.platform.didi.role.rider]\ndaily_max = \"10h\"",
+                &[],
+                &["`rules.platform.didi.role`", "unknown key"],
+            ),
+            (
+                "wrong type",
+                "[kafka]\ninput_topics = \"a\"",
+                &[],
+                &["`kafka.input_topics`", "invalid type"],
+            ),
+            (
+                "negative integer",
+                "[rules]\nquota_min_workers = -1",
+                &[],
+                &["`rules.quota_min_workers`", "-1"],
+            ),
+            (
+                "float property",
+                "[kafka.properties]\n\"linger.ms\" = 0.5",
+                &[],
+                &[
+                    "`kafka.properties.linger.ms`",
+                    "a string, an integer or a boolean",
+                ],
+            ),
+            (
+                "not TOML",
+                "[rules\nmin_break = \"20m\"",
+                &[],
+                &["not valid TOML", "line 1"],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn environment_errors_name_the_variable() {
+        assert_errors(&[
+            (
+                "unknown section",
+                "",
+                &[("WORKHOURS_COLOUR", "blue")],
+                &["WORKHOURS_COLOUR", "names no config key", "`colour`"],
+            ),
+            (
+                "single underscore",
+                "",
+                &[("WORKHOURS_KAFKA_BROKERS", "k:9092")],
+                &[
+                    "WORKHOURS_KAFKA_BROKERS",
+                    "names no config key",
+                    "with `__`",
+                ],
+            ),
+            (
+                "unknown key",
+                "",
+                &[("WORKHOURS_RULES__MIN_BRAKE", "20m")],
+                &["WORKHOURS_RULES__MIN_BRAKE", "`rules.min_brake`"],
+            ),
+            (
+                "unknown key in an override",
+                "",
+                &[("WORKHOURS_RULES__PLATFORM__DIDI__FOO", "1h")],
+                &[
+                    "WORKHOURS_RULES__PLATFORM__DIDI__FOO",
+                    "`rules.platform.didi.foo`",
+                ],
+            ),
+            (
+                "below a value",
+                "[kafka]\nbrokers = \"k:9092\"",
+                &[("WORKHOURS_KAFKA__BROKERS__HOST", "x")],
+                &[
+                    "WORKHOURS_KAFKA__BROKERS__HOST",
+                    "`kafka.brokers` is a value",
+                ],
+            ),
+            (
+                "below a value, not in the file",
+                "",
+                &[("WORKHOURS_HTTP__LISTEN__PORT", "1")],
+                &["WORKHOURS_HTTP__LISTEN__PORT", "`http.listen`"],
+            ),
+            (
+                "section only",
+                "",
+                &[("WORKHOURS_TIME", "UTC")],
+                &["WORKHOURS_TIME", "`time`"],
+            ),
+            (
+                "empty part",
+                "",
+                &[("WORKHOURS_RULES____MIN_BREAK", "20m")],
+                &["WORKHOURS_RULES____MIN_BREAK", "names no config key"],
+            ),
+            ("prefix only", "", &[("WORKHOURS_", "x")], &["WORKHOURS_:"]),
+            (
+                "no property name",
+                "",
+                &[("WORKHOURS_KAFKA__PROPERTIES__", "x")],
+                &["WORKHOURS_KAFKA__PROPERTIES__", "no librdkafka property"],
+            ),
+            (
+                "not an integer",
+                "",
+                &[("WORKHOURS_RULES__QUOTA_MIN_WORKERS", "ten")],
+                &[
+                    "WORKHOURS_RULES__QUOTA_MIN_WORKERS",
+                    "`ten` is not an integer",
+                ],
+            ),
+            (
+                "two spellings of one key",
+                "",
+                &[
+                    ("WORKHOURS_KAFKA__BROKERS", "a:1"),
+                    ("workhours_kafka__brokers", "b:1"),
+                ],
+                &["`kafka.brokers`", "WORKHOURS_KAFKA__BROKERS"],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn unknown_zone_is_named() {
+        assert_errors(&[
+            (
+                "file",
+                "[time]\nzone = \"Mars/Olympus\"",
+                &[],
+                &["`time.zone`", "unknown time zone `Mars/Olympus`"],
+            ),
+            (
+                "offset is not a zone",
+                "[time]\nzone = \"+08:00\"",
+                &[],
+                &["`time.zone`", "`+08:00`"],
+            ),
+            (
+                "environment",
+                "",
+                &[("WORKHOURS_TIME__ZONE", "Asia/Weihai")],
+                &["WORKHOURS_TIME__ZONE", "`time.zone`", "`Asia/Weihai`"],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn start_up_checks_name_the_key() {
+        assert_errors(&[
+            (
+                "warn_before equal to the limit",
+                "[rules]\nwarn_before = \"4h\"",
+                &[],
+                &[
+                    "`rules.warn_before`",
+                    "less than `rules.continuous_limit` (4h)",
+                ],
+            ),
+            (
+                "limit below warn_before in a platform",
+                "[rules.platform.didi]\ncontinuous_limit = \"10m\"",
+                &[],
+                &[
+                    "`rules.warn_before`",
+                    "`rules.platform.didi.continuous_limit` (10m)",
+                    "rules of `rules.platform.didi`",
+                ],
+            ),
+            (
+                "warn_before in a role override",
+                "[rules.role.rider]\nwarn_before = \"5h\"",
+                &[],
+                &["`rules.role.rider.warn_before`"],
+            ),
+            (
+                "only the combination of platform and role is wrong",
+                "[rules.platform.didi]\ncontinuous_limit = \"2h\"\n\
+                 [rules.role.driver]\nwarn_before = \"3h\"",
+                &[],
+                &[
+                    "`rules.role.driver.warn_before`",
+                    "`rules.platform.didi.continuous_limit` (2h)",
+                    "combined with",
+                ],
+            ),
+            (
+                "daily_max below daily_standard",
+                "[rules]\ndaily_max = \"7h\"",
+                &[],
+                &["`rules.daily_max`", "at least `rules.daily_standard` (8h)"],
+            ),
+            (
+                "daily_standard raised by a role",
+                "[rules.role.trucker]\ndaily_standard = \"12h\"",
+                &[],
+                &[
+                    "`rules.daily_max`",
+                    "`rules.role.trucker.daily_standard` (12h)",
+                ],
+            ),
+            (
+                "zero min_break",
+                "[rules]\nmin_break = \"0s\"",
+                &[],
+                &["`rules.min_break`", "longer than 0s"],
+            ),
+            (
+                "zero continuous_limit",
+                "[rules]\ncontinuous_limit = \"0s\"\nwarn_before = \"0s\"",
+                &[],
+                &["`rules.continuous_limit`"],
+            ),
+            (
+                "zero daily_standard",
+                "[rules.platform.x]\ndaily_standard = \"0ms\"",
+                &[],
+                &["`rules.platform.x.daily_standard`"],
+            ),
+            (
+                "zero daily_max",
+                "[rules]\ndaily_max = \"0s\"",
+                &[],
+                &["`rules.daily_max`", "longer than 0s"],
+            ),
+            (
+                "zero weekly_max",
+                "[rules.role.r]\nweekly_max = \"0s\"",
+                &[],
+                &["`rules.role.r.weekly_max`"],
+            ),
+            (
+                "zero monthly_overtime_max",
+                "[rules]\nmonthly_overtime_max = \"0h\"",
+                &[],
+                &["`rules.monthly_overtime_max`"],
+            ),
+            (
+                "zero quota_min_workers",
+                "[rules.platform.didi]\nquota_min_workers = 0",
+                &[],
+                &["`rules.platform.didi.quota_min_workers`", "at least 1"],
+            ),
+            (
+                "no input topics",
+                "[kafka]\ninput_topics = []",
+                &[],
+                &["`kafka.input_topics`", "at least one topic"],
+            ),
+            (
+                "no input topics from the environment",
+                "",
+                &[("WORKHOURS_KAFKA__INPUT_TOPICS", " , ")],
+                &[
+                    "`kafka.input_topics`",
+                    "set by WORKHOURS_KAFKA__INPUT_TOPICS",
+                ],
+            ),
+            (
+                "empty brokers",
+                "[kafka]\nbrokers = \"\"",
+                &[],
+                &["`kafka.brokers`", "empty"],
+            ),
+            (
+                "bootstrap.servers as a property",
+                "[kafka.properties]\n\"bootstrap.servers\" = \"k:9092\"",
+                &[],
+                &["`kafka.properties.bootstrap.servers`", "`kafka.brokers`"],
+            ),
+            (
+                "property set twice",
+                "[kafka.properties]\n\"sasl.mechanism\" = \"PLAIN\"\nsasl.mechanism = \"PLAIN\"",
+                &[],
+                &["`kafka.properties`", "`sasl.mechanism` is set twice"],
+            ),
+            (
+                "empty listen",
+                "[http]\nlisten = \" \"",
+                &[],
+                &["`http.listen`"],
+            ),
+        ]);
+    }
+
+    #[test]
+    fn error_variants_carry_the_key_and_the_variable() {
+        match load("[rules]\nwarn_before = \"5h\"", &[]) {
+            Err(ConfigError::Key { key, .. }) => assert_eq!(key, "rules.warn_before"),
+            other => panic!("{other:?}"),
+        }
+        match load("", &[("WORKHOURS_NOPE", "1")]) {
+            Err(ConfigError::Env { var, .. }) => assert_eq!(var, "WORKHOURS_NOPE"),
+            other => panic!("{other:?}"),
+        }
     }
 }
