@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "workhours", version, about = "Real-time monitor of platform workers' working hours.")]
+#[command(
+    name = "workhours",
+    version,
+    about = "Real-time monitor of platform workers' working hours."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

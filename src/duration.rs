@@ -25,7 +25,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
             i += 1;
         }
         if start == i {
-            return Err(format!("`{s}`: expected a number at position {}", start + 1));
+            return Err(format!(
+                "`{s}`: expected a number at position {}",
+                start + 1
+            ));
         }
         let number: i64 = s[start..i]
             .parse()
@@ -45,7 +48,11 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
                     "`{s}`: a number needs a unit (ms, s, m, h or d), e.g. `{number}s`"
                 ));
             }
-            other => return Err(format!("`{s}`: unknown unit `{other}` (use ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "`{s}`: unknown unit `{other}` (use ms, s, m, h or d)"
+                ));
+            }
         };
         total = number
             .checked_mul(factor)
@@ -62,7 +69,12 @@ pub fn format_duration(ms: i64) -> String {
     }
     let mut rest = ms;
     let mut parts = Vec::new();
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if rest >= size {
             parts.push(format!("{}{unit}", rest / size));
             rest %= size;

@@ -1,0 +1,1 @@
+//! Tests of the whole stream: order, determinism, validity, noise and the behaviour mix.
