@@ -12,7 +12,7 @@ pub enum Behaviour {
     Steady,
     /// One block of 5-7 h with only short breaks (5-19 min): `continuous_work` violations.
     NoRest,
-    /// Three or four blocks, 9.5-13 h a day, six days a week: `daily_hours` violations,
+    /// Three or four blocks, 9.5-13.5 h a day, six days a week: `daily_hours` violations,
     /// `weekly_hours`, and `monthly_overtime` after about two weeks.
     LongDays,
     /// Like `Steady` but never takes a day off: `weekly_rest`.

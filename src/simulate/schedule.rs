@@ -138,8 +138,8 @@ impl WorkerState {
                 for _ in 0..3 {
                     add(rng, (190, 234), (21, 40));
                 }
-                if rng.chance(0.3) {
-                    add(rng, (30, 90), (0, 0));
+                if rng.chance(0.5) {
+                    add(rng, (45, 120), (0, 0));
                 }
             }
             Behaviour::Night => {
