@@ -109,6 +109,8 @@ impl WorkerState {
             Behaviour::PartTime => rng.range(9 * 60, 17 * 60),
             _ => rng.range(6 * 60 + 30, 10 * 60 + 30),
         };
+        // Elapsed time since midnight, not wall-clock time: on a DST change day the shift
+        // starts an hour off on the clock, which is harmless for a simulation.
         let start = midnight + start_minute * MINUTE + rng.range(0, MINUTE - 1);
         if start < self.busy_until + 6 * HOUR {
             return false;
@@ -249,7 +251,7 @@ impl WorkerState {
             let overlap = !chained || self.rng.chance(0.1);
             t = if overlap {
                 let (lo, hi) = match (role, low_pay) {
-                    (Role::Rider, false) => (4 * MINUTE, 18 * MINUTE),
+                    (Role::Rider, false) => (3 * MINUTE, 15 * MINUTE),
                     (Role::Rider, true) => (12 * MINUTE, 35 * MINUTE),
                     _ => (2 * MINUTE, 10 * MINUTE),
                 };
