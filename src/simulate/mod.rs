@@ -1,0 +1,425 @@
+//! `workhours simulate`: a realistic, seeded synthetic event stream (SPEC sections 2-4),
+//! streamed in event-time order, with optional heartbeats, duplicates, bad lines and jitter.
+//!
+//! # How the stream is made
+//!
+//! Each worker has a fixed [`WorkerProfile`] (platform, role, city, [`Behaviour`]) and three
+//! independent generators derived from `(seed, worker)`: profile, schedule and noise. The
+//! simulator walks the local days of the configured zone. For each day it plans every
+//! worker's shift (which may run past midnight), turns the events into compact window items,
+//! sorts the window and writes the items whose sort key lies before the next local midnight;
+//! the rest waits for the next window. Memory is therefore one day of compact items
+//! (about 32 bytes an event), not the whole stream.
+//!
+//! # Invariants (tested)
+//!
+//! - Lines are written in order of `key = ts + delay`, `delay` in `0..=jitter`; ties by
+//!   (worker, event number, line tag). Every event of day `d + 1` has `ts` at or after that
+//!   day's midnight, so nothing written later can have a smaller key. Hence no line comes
+//!   after one whose `ts` is more than `jitter` larger (duplicates: `max(jitter, 1 s)`).
+//! - The same options give byte-identical output; noise options never change the schedule.
+
+mod line;
+mod profile;
+mod rng;
+mod schedule;
+#[cfg(test)]
+mod tests;
+
+pub use profile::{Behaviour, Role, WorkerProfile};
+pub use schedule::Kind;
+
+use crate::cli::SimulateArgs;
+use crate::config::Config;
+use crate::duration::parse_duration;
+use anyhow::Context;
+use chrono::{Datelike, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use line::{BadKind, LineFields, TsForm};
+use schedule::{RawEvent, WorkerState};
+use std::io::Write;
+
+/// What to simulate. Build it with [`SimOptions::from_args`] or fill it in and call
+/// [`SimOptions::validate`] ([`generate`] validates too).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimOptions {
+    pub workers: u32,
+    /// Local days, starting with `start`.
+    pub days: u32,
+    pub seed: u64,
+    pub start: NaiveDate,
+    /// The zone of the local days and of the `ts` offsets.
+    pub zone: Tz,
+    /// A heartbeat this often while a worker is logged in.
+    pub heartbeat_ms: Option<i64>,
+    /// Fraction of events written a second time (same line), in `[0, 1]`.
+    pub duplicates: f64,
+    /// Fraction of extra bad lines per event, in `[0, 1]`; bad lines never replace events.
+    pub bad_lines: f64,
+    /// Lines are written up to this much out of `ts` order.
+    pub jitter_ms: i64,
+}
+
+/// A simulate option that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SimOptionsError {
+    #[error("--{option}: {message}")]
+    Invalid {
+        option: &'static str,
+        message: String,
+    },
+}
+
+fn invalid(option: &'static str, message: impl Into<String>) -> SimOptionsError {
+    SimOptionsError::Invalid {
+        option,
+        message: message.into(),
+    }
+}
+
+/// The jitter must fit the `u32` delay of a window item; a day is far beyond any sane value.
+const MAX_JITTER_MS: i64 = 86_400_000;
+
+impl SimOptions {
+    /// The options of `workhours simulate`, checked.
+    pub fn from_args(args: &SimulateArgs, config: &Config) -> Result<SimOptions, SimOptionsError> {
+        let start = NaiveDate::parse_from_str(args.start.trim(), "%Y-%m-%d").map_err(|error| {
+            invalid(
+                "start",
+                format!("`{}` is not a date like 2026-03-02 ({error})", args.start),
+            )
+        })?;
+        let heartbeat_ms = match &args.heartbeat {
+            Some(text) => Some(parse_duration(text).map_err(|error| invalid("heartbeat", error))?),
+            None => None,
+        };
+        let jitter_ms = match &args.jitter {
+            Some(text) => parse_duration(text).map_err(|error| invalid("jitter", error))?,
+            None => 0,
+        };
+        let options = SimOptions {
+            workers: args.workers,
+            days: args.days,
+            seed: args.seed,
+            start,
+            zone: config.time.zone,
+            heartbeat_ms,
+            duplicates: args.duplicates,
+            bad_lines: args.bad_lines,
+            jitter_ms,
+        };
+        options.validate()?;
+        Ok(options)
+    }
+
+    pub fn validate(&self) -> Result<(), SimOptionsError> {
+        for (option, value) in [
+            ("duplicates", self.duplicates),
+            ("bad-lines", self.bad_lines),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(invalid(
+                    option,
+                    format!("must be a fraction from 0 to 1, got {value}"),
+                ));
+            }
+        }
+        if self.workers == 0 {
+            return Err(invalid("workers", "must be at least 1"));
+        }
+        if self.days == 0 {
+            return Err(invalid("days", "must be at least 1"));
+        }
+        // Shifts run past the last day and jitter adds a little: keep a margin to the
+        // 2000..2100 range of valid `ts` (SPEC section 5).
+        let first = NaiveDate::from_ymd_opt(2000, 1, 2).expect("valid date");
+        let last = NaiveDate::from_ymd_opt(2099, 12, 29).expect("valid date");
+        let end = self
+            .start
+            .checked_add_days(chrono::Days::new(self.days.into()));
+        if self.start < first || end.is_none_or(|end| end > last) {
+            return Err(invalid(
+                "start",
+                format!(
+                    "the simulated days ({} and {} more) must lie between {first} and {last}",
+                    self.start,
+                    self.days - 1
+                ),
+            ));
+        }
+        if let Some(interval) = self.heartbeat_ms {
+            if interval < 1000 {
+                return Err(invalid("heartbeat", "must be at least 1s"));
+            }
+        }
+        if !(0..=MAX_JITTER_MS).contains(&self.jitter_ms) {
+            return Err(invalid("jitter", "must be at most 1d"));
+        }
+        Ok(())
+    }
+}
+
+/// One line of the stream.
+#[derive(Debug, Clone, Copy)]
+pub struct SimLine<'a> {
+    /// The event's `ts` in epoch milliseconds (for a bad line, that of the event it was made
+    /// from, whatever the line says).
+    pub ts_ms: i64,
+    /// The Kafka message key; empty for bad lines that name no worker.
+    pub worker_id: &'a str,
+    /// One JSON line without the newline (for some bad lines, not JSON or not UTF-8).
+    pub bytes: &'a [u8],
+}
+
+/// What [`generate`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimStats {
+    pub workers: u32,
+    /// (worker, local day) pairs with a shift starting that day.
+    pub worker_days: u64,
+    /// All lines: events + duplicates + bad lines.
+    pub lines: u64,
+    /// Distinct valid events (heartbeats included).
+    pub events: u64,
+    pub heartbeats: u64,
+    /// Second copies of events.
+    pub duplicates: u64,
+    pub bad_lines: u64,
+}
+
+/// The workers of a simulation, in index order: the same as [`generate`] uses.
+pub fn worker_profiles(opts: &SimOptions) -> Vec<WorkerProfile> {
+    (0..opts.workers)
+        .map(|index| WorkerState::new(opts.seed, index).profile)
+        .collect()
+}
+
+/// One line to write, compact: a day of 20 000 workers is about two million of them.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    ts: i64,
+    /// Sort key minus `ts`: the jitter (and the small lag of a duplicate).
+    delay: u32,
+    worker: u32,
+    seq: u32,
+    order: u32,
+    fee: u32,
+    kind: Kind,
+    /// [`TsForm`] as a byte.
+    form: u8,
+    /// [`TAG_EVENT`], [`TAG_DUPLICATE`], or [`TAG_BAD`] + [`BadKind`].
+    tag: u8,
+}
+
+const TAG_EVENT: u8 = 0;
+const TAG_DUPLICATE: u8 = 1;
+const TAG_BAD: u8 = 2;
+
+impl Item {
+    fn key(&self) -> i64 {
+        self.ts + i64::from(self.delay)
+    }
+
+    fn sort_key(&self) -> (i64, u32, u32, u8) {
+        (self.key(), self.worker, self.seq, self.tag)
+    }
+}
+
+/// Writes the whole stream to `sink`, one line at a time in order (see the module docs).
+/// Stops at the first error of the sink.
+pub fn generate(
+    opts: &SimOptions,
+    sink: &mut dyn FnMut(SimLine<'_>) -> std::io::Result<()>,
+) -> std::io::Result<SimStats> {
+    opts.validate()
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
+    let mut workers: Vec<WorkerState> = (0..opts.workers)
+        .map(|index| WorkerState::new(opts.seed, index))
+        .collect();
+    let mut stats = SimStats {
+        workers: opts.workers,
+        ..SimStats::default()
+    };
+    let mut pending: Vec<Item> = Vec::new();
+    let mut raw: Vec<RawEvent> = Vec::with_capacity(256);
+    let mut buf: Vec<u8> = Vec::with_capacity(512);
+    for day in 0..opts.days {
+        let date = opts.start + chrono::Days::new(day.into());
+        let midnight = local_midnight(opts.zone, date);
+        let next_midnight = local_midnight(opts.zone, date + chrono::Days::new(1));
+        let weekday = date.weekday().num_days_from_monday();
+        for worker in &mut workers {
+            if worker.plan_day(weekday, midnight, opts.heartbeat_ms, &mut raw) {
+                stats.worker_days += 1;
+            }
+            debug_assert!(raw.iter().all(|event| event.ts >= midnight));
+            push_items(opts, worker, &raw, &mut pending);
+        }
+        pending.sort_unstable_by_key(Item::sort_key);
+        // Later days only add items with key >= their midnight >= next_midnight.
+        let ready = pending.partition_point(|item| item.key() < next_midnight);
+        emit(
+            opts,
+            &workers,
+            &pending[..ready],
+            &mut buf,
+            &mut stats,
+            sink,
+        )?;
+        pending.drain(..ready);
+    }
+    emit(opts, &workers, &pending, &mut buf, &mut stats, sink)?;
+    Ok(stats)
+}
+
+/// The instant a local day starts (the first valid local time of that date, for zones whose
+/// clocks skip midnight).
+fn local_midnight(zone: Tz, date: NaiveDate) -> i64 {
+    (0..24)
+        .find_map(|hour| {
+            zone.from_local_datetime(&date.and_hms_opt(hour, 0, 0)?)
+                .earliest()
+        })
+        .expect("every local date has a valid hour")
+        .timestamp_millis()
+}
+
+/// Turns a worker's planned day into window items: event numbers, `ts` forms and noise.
+fn push_items(opts: &SimOptions, worker: &mut WorkerState, raw: &[RawEvent], out: &mut Vec<Item>) {
+    let index = worker.profile.index;
+    for event in raw {
+        let seq = worker.next_seq;
+        worker.next_seq += 1;
+        // A hash rather than a draw, so the forms do not depend on the noise options.
+        let form = match rng::mix(&[opts.seed, index.into(), seq.into(), 3]) % 100 {
+            0..70 => TsForm::Local,
+            70..80 => TsForm::Utc,
+            _ => TsForm::EpochMillis,
+        };
+        let delay = if opts.jitter_ms > 0 {
+            worker.noise.range(0, opts.jitter_ms)
+        } else {
+            0
+        };
+        let item = Item {
+            ts: event.ts,
+            delay: delay as u32,
+            worker: index,
+            seq,
+            order: event.order,
+            fee: event.fee,
+            kind: event.kind,
+            form: form as u8,
+            tag: TAG_EVENT,
+        };
+        out.push(item);
+        if opts.duplicates > 0.0 && worker.noise.chance(opts.duplicates) {
+            // A few lines later: up to 1 s behind the original, never later than the jitter
+            // bound allows (nor than 1 s when the jitter is smaller).
+            let lag = (delay + worker.noise.range(1, 1000)).min(opts.jitter_ms.max(1000));
+            out.push(Item {
+                delay: lag as u32,
+                tag: TAG_DUPLICATE,
+                ..item
+            });
+        }
+        if opts.bad_lines > 0.0 && worker.noise.chance(opts.bad_lines) {
+            let bad = worker.noise.range(0, i64::from(BadKind::COUNT) - 1) as u8;
+            out.push(Item {
+                tag: TAG_BAD + bad,
+                ..item
+            });
+        }
+    }
+}
+
+fn emit(
+    opts: &SimOptions,
+    workers: &[WorkerState],
+    items: &[Item],
+    buf: &mut Vec<u8>,
+    stats: &mut SimStats,
+    sink: &mut dyn FnMut(SimLine<'_>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    for item in items {
+        let worker = &workers[item.worker as usize].profile;
+        let fields = LineFields {
+            worker,
+            seq: item.seq,
+            ts: item.ts,
+            form: match item.form {
+                0 => TsForm::Local,
+                1 => TsForm::Utc,
+                _ => TsForm::EpochMillis,
+            },
+            kind: item.kind,
+            order: item.order,
+            fee: item.fee,
+        };
+        buf.clear();
+        let mut worker_id = worker.id.as_str();
+        match item.tag {
+            TAG_EVENT => {
+                stats.events += 1;
+                stats.heartbeats += u64::from(item.kind == Kind::Heartbeat);
+                line::write_event(buf, opts.zone, &fields);
+            }
+            TAG_DUPLICATE => {
+                stats.duplicates += 1;
+                line::write_event(buf, opts.zone, &fields);
+            }
+            tag => {
+                stats.bad_lines += 1;
+                let bad = BadKind::from_index(tag - TAG_BAD);
+                if !bad.has_worker() {
+                    worker_id = "";
+                }
+                line::write_bad(buf, opts.zone, &fields, bad);
+            }
+        }
+        stats.lines += 1;
+        sink(SimLine {
+            ts_ms: item.ts,
+            worker_id,
+            bytes: buf,
+        })?;
+    }
+    Ok(())
+}
+
+/// `workhours simulate`: the stream to `--output` or stdout, a one-line summary on stderr.
+pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<()> {
+    let opts = SimOptions::from_args(args, config)?;
+    let output: Box<dyn Write> = match args.output.as_deref() {
+        Some(path) if path.as_os_str() != "-" => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create output file {}", path.display()))?,
+        ),
+        _ => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, output);
+    let result = generate(&opts, &mut |line| {
+        writer.write_all(line.bytes)?;
+        writer.write_all(b"\n")
+    })
+    .and_then(|stats| writer.flush().map(|()| stats));
+    match result {
+        Ok(stats) => {
+            eprintln!(
+                "workhours simulate: {} lines ({} events of which {} heartbeats, {} duplicates, \
+                 {} bad lines), {} workers, {} worker-days.",
+                stats.lines,
+                stats.events,
+                stats.heartbeats,
+                stats.duplicates,
+                stats.bad_lines,
+                stats.workers,
+                stats.worker_days
+            );
+            Ok(())
+        }
+        // The reader went away (`simulate | head`): not an error of ours.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(error) => Err(error).context("cannot write the simulated stream"),
+    }
+}
