@@ -64,7 +64,7 @@ pub struct SimulateArgs {
     /// Fraction of events written twice (same `event_id`), e.g. 0.001.
     #[arg(long, default_value_t = 0.0)]
     pub duplicates: f64,
-    /// Fraction of lines replaced by bad lines of assorted kinds, e.g. 0.001.
+    /// Fraction of extra bad lines of assorted kinds inserted after good ones, e.g. 0.001.
     #[arg(long, default_value_t = 0.0)]
     pub bad_lines: f64,
     /// Move events out of order by up to this much (e.g. `20s`); keep it within `allowed_lateness`.

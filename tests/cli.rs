@@ -11,16 +11,43 @@ const BAD: [(&[u8], &str); 8] = [
     (b"[1,2]", "not_object"),
     (b"\xff\xfe\xfd", "not_utf8"),
     (br#"{"kind":"login","ts":1772409600000}"#, "missing_field"),
-    (br#"{"worker_id":"x","kind":"nap","ts":1772409600000}"#, "unknown_kind"),
-    (br#"{"worker_id":"x","kind":"login","ts":"1999-12-31T23:59:59Z"}"#, "timestamp_out_of_range"),
-    (br#"{"worker_id":"x","kind":"login","ts":1772409600000,"fee_cents":-5}"#, "invalid_value"),
-    (br#"{"worker_id":"x","kind":"login","ts":1772409600000,"platform":5}"#, "wrong_type"),
+    (
+        br#"{"worker_id":"x","kind":"nap","ts":1772409600000}"#,
+        "unknown_kind",
+    ),
+    (
+        br#"{"worker_id":"x","kind":"login","ts":"1999-12-31T23:59:59Z"}"#,
+        "timestamp_out_of_range",
+    ),
+    (
+        br#"{"worker_id":"x","kind":"login","ts":1772409600000,"fee_cents":-5}"#,
+        "invalid_value",
+    ),
+    (
+        br#"{"worker_id":"x","kind":"login","ts":1772409600000,"platform":5}"#,
+        "wrong_type",
+    ),
 ];
 
 fn simulate(dir: &std::path::Path) -> Vec<u8> {
     let path = dir.join("clean.jsonl");
-    let output = run(bin().args(["simulate", "--workers", "60", "--days", "3", "--seed", "11", "--output"]).arg(&path));
-    assert!(output.status.success(), "simulate failed: {}", stderr(&output));
+    let output = run(bin()
+        .args([
+            "simulate",
+            "--workers",
+            "60",
+            "--days",
+            "3",
+            "--seed",
+            "11",
+            "--output",
+        ])
+        .arg(&path));
+    assert!(
+        output.status.success(),
+        "simulate failed: {}",
+        stderr(&output)
+    );
     std::fs::read(&path).unwrap()
 }
 
@@ -29,8 +56,15 @@ fn replay_reports_bad_lines_and_keeps_every_good_event() {
     let dir = scratch("cli-bad-lines");
     let clean = simulate(&dir);
     let clean_path = dir.join("clean.jsonl");
-    let good_lines: Vec<&[u8]> = clean.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
-    assert!(good_lines.len() > 1000, "the simulated stream is too small: {}", good_lines.len());
+    let good_lines: Vec<&[u8]> = clean
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(
+        good_lines.len() > 1000,
+        "the simulated stream is too small: {}",
+        good_lines.len()
+    );
 
     // Mix bad lines and exact duplicates into the clean stream at fixed places.
     let mut mixed: Vec<u8> = Vec::new();
@@ -61,7 +95,11 @@ fn replay_reports_bad_lines_and_keeps_every_good_event() {
     let clean_run = run(bin().arg("replay").arg(&clean_path));
     assert!(clean_run.status.success(), "{}", stderr(&clean_run));
     let mixed_run = run(bin().arg("replay").arg(&mixed_path));
-    assert!(mixed_run.status.success(), "bad lines must not fail the run: {}", stderr(&mixed_run));
+    assert!(
+        mixed_run.status.success(),
+        "bad lines must not fail the run: {}",
+        stderr(&mixed_run)
+    );
 
     // Same alerts, byte for byte: bad lines and duplicates change nothing.
     let alerts = stdout(&clean_run);
@@ -69,34 +107,62 @@ fn replay_reports_bad_lines_and_keeps_every_good_event() {
     let rules: BTreeSet<String> = alerts
         .lines()
         .map(|line| {
-            let alert: serde_json::Value = serde_json::from_str(line).expect("alert lines are JSON");
-            for field in ["alert_id", "rule", "phase", "platform", "role", "city", "at", "period_start", "message"] {
+            let alert: serde_json::Value =
+                serde_json::from_str(line).expect("alert lines are JSON");
+            for field in [
+                "alert_id",
+                "rule",
+                "phase",
+                "platform",
+                "role",
+                "city",
+                "at",
+                "period_start",
+                "message",
+            ] {
                 assert!(alert.get(field).is_some(), "alert without {field}: {line}");
             }
             alert["rule"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert!(rules.contains("continuous_work") && rules.contains("daily_hours"), "rules seen: {rules:?}");
+    assert!(
+        rules.contains("continuous_work") && rules.contains("daily_hours"),
+        "rules seen: {rules:?}"
+    );
 
     // Every bad line is reported with its line number and reason, and nothing else is.
     let report = stderr(&mixed_run);
     let reported: Vec<&str> = report.lines().filter(|l| l.starts_with("line ")).collect();
     assert_eq!(reported.len(), expected_bad.len(), "{report}");
     for (line, expected) in reported.iter().zip(&expected_bad) {
-        assert!(line.starts_with(expected.as_str()), "{line} should start with {expected}");
+        assert!(
+            line.starts_with(expected.as_str()),
+            "{line} should start with {expected}"
+        );
     }
     let summary_value = |name: &str| -> u64 {
-        let row = report.lines().find(|l| l.trim_start().starts_with(name)).unwrap_or_else(|| panic!("no {name} in {report}"));
+        let row = report
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {report}"));
         row.split_whitespace().last().unwrap().parse().unwrap()
     };
     assert_eq!(summary_value("bad events"), expected_bad.len() as u64);
     assert_eq!(summary_value("duplicates"), duplicates);
     assert_eq!(summary_value("lines read"), line_number);
     assert_eq!(summary_value("alerts"), alerts.lines().count() as u64);
-    assert_eq!(summary_value("not_utf8"), expected_bad.iter().filter(|l| l.contains("not_utf8")).count() as u64);
+    assert_eq!(
+        summary_value("not_utf8"),
+        expected_bad
+            .iter()
+            .filter(|l| l.contains("not_utf8"))
+            .count() as u64
+    );
 
     // Deterministic: a second run gives the same bytes, also from stdin.
-    let again = run(bin().arg("replay").stdin(std::fs::File::open(&mixed_path).unwrap()));
+    let again = run(bin()
+        .arg("replay")
+        .stdin(std::fs::File::open(&mixed_path).unwrap()));
     assert_eq!(stdout(&again), alerts);
 }
 
@@ -104,12 +170,22 @@ fn replay_reports_bad_lines_and_keeps_every_good_event() {
 fn replay_until_runs_timers_to_that_instant() {
     let dir = scratch("cli-until");
     let input = dir.join("one.jsonl");
-    std::fs::write(&input, "{\"worker_id\":\"w1\",\"kind\":\"login\",\"ts\":\"2026-03-02T08:00:00+08:00\"}\n").unwrap();
-    let output = run(bin().args(["replay", "--until", "2026-03-02T13:00:00+08:00"]).arg(&input));
+    std::fs::write(
+        &input,
+        "{\"worker_id\":\"w1\",\"kind\":\"login\",\"ts\":\"2026-03-02T08:00:00+08:00\"}\n",
+    )
+    .unwrap();
+    let output = run(bin()
+        .args(["replay", "--until", "2026-03-02T13:00:00+08:00"])
+        .arg(&input));
     assert!(output.status.success());
     let lines: Vec<String> = stdout(&output).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines[1].contains(r#""at":"2026-03-02T12:00:00.000+08:00""#), "{}", lines[1]);
+    assert!(
+        lines[1].contains(r#""at":"2026-03-02T12:00:00.000+08:00""#),
+        "{}",
+        lines[1]
+    );
     // Without --until, time ends at the last event: nothing fires.
     let output = run(bin().arg("replay").arg(&input));
     assert_eq!(stdout(&output), "");
@@ -120,15 +196,33 @@ fn unreadable_input_or_config_fails_with_a_clear_message() {
     let dir = scratch("cli-errors");
     let output = run(bin().arg("replay").arg(dir.join("missing.jsonl")));
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("cannot read input"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot read input"),
+        "{}",
+        stderr(&output)
+    );
 
     let config = dir.join("bad.toml");
     std::fs::write(&config, "[rules]\nmin_break = \"20\"\n").unwrap();
-    let output = run(bin().args(["replay", "--config"]).arg(&config).arg(dir.join("missing.jsonl")));
+    let output = run(bin()
+        .args(["replay", "--config"])
+        .arg(&config)
+        .arg(dir.join("missing.jsonl")));
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("rules.min_break"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("rules.min_break"),
+        "{}",
+        stderr(&output)
+    );
 
-    let output = run(bin().arg("replay").arg(dir.join("missing.jsonl")).env("WORKHOURS_RULES__NOPE", "1"));
+    let output = run(bin()
+        .arg("replay")
+        .arg(dir.join("missing.jsonl"))
+        .env("WORKHOURS_RULES__NOPE", "1"));
     assert!(!output.status.success());
-    assert!(stderr(&output).contains("WORKHOURS_RULES__NOPE"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("WORKHOURS_RULES__NOPE"),
+        "{}",
+        stderr(&output)
+    );
 }

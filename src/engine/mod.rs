@@ -486,9 +486,8 @@ impl Engine {
                 worker.advance(index, t, &mut cx);
                 worker.apply(&event, &mut cx);
                 cx.stats.applied += 1;
-                if worker.wake_at != t {
-                    // Marks the worker as touched at `t` (a timer at `t` would settle it too).
-                    worker.wake_at = t;
+                if worker.touched_at != t {
+                    worker.touched_at = t;
                     self.touched.push(index);
                 }
             }
@@ -525,6 +524,8 @@ impl Engine {
     fn reschedule(&mut self, index: u32) {
         let worker = &mut self.state.workers[index as usize];
         let wake = worker.next_wake(&self.rule_sets[usize::from(worker.rules)]);
+        // While a worker keeps working its next crossing stays put, so most events push
+        // no timer; a timer at `since` (a settle still due there) is always pushed.
         if wake != worker.wake_at || wake == worker.since {
             worker.wake_at = wake;
             if wake != NONE {

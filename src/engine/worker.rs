@@ -83,12 +83,20 @@ pub struct Worker {
 
     /// The instant of this worker's live timer, `NONE` when none.
     pub wake_at: i64,
+    /// The instant whose events last touched this worker (transient: marks it for settling
+    /// once per instant).
+    #[serde(skip, default = "never")]
+    pub touched_at: i64,
     /// The last closed day and its working time, for `quota_p90`.
     pub closed_day: i32,
     pub closed_work: i64,
 }
 
 pub const NEVER: i64 = i64::MIN;
+
+fn never() -> i64 {
+    NEVER
+}
 pub const NONE: i64 = i64::MAX;
 
 impl Worker {
@@ -124,6 +132,7 @@ impl Worker {
             delivered: Vec::new(),
             delivered_before: Vec::new(),
             wake_at: NONE,
+            touched_at: NEVER,
             closed_day: i32::MIN,
             closed_work: 0,
         }

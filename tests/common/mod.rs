@@ -19,7 +19,9 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Runs a command, panicking with its stderr if it could not start.
 pub fn run(command: &mut Command) -> Output {
-    command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"))
+    command
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"))
 }
 
 pub fn stdout(output: &Output) -> String {
