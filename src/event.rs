@@ -332,6 +332,8 @@ struct Fields<'a> {
     duplicate: Option<&'static str>,
 }
 
+// Built once per parse on the stack; boxing the fields would allocate per event.
+#[allow(clippy::large_enum_variant)]
 enum Top<'a> {
     Object(Fields<'a>),
     Other(&'static str),

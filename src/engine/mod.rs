@@ -10,20 +10,27 @@
 //! partition's. The engine is deterministic: the same pushes and watermark moves give the same
 //! alerts in the same order.
 
+mod ids;
 mod worker;
 
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 use crate::alert::{Alert, Amount, Phase, Rule, human_duration};
 use crate::calendar::Calendar;
 use crate::config::{Config, Rules};
 use crate::event::{Event, Kind};
+use ids::IdSet;
 pub use worker::{Episode, NEVER, NONE, Worker};
+
+/// The digest of an `event_id` that duplicate detection keeps.
+pub fn id_digest(id: &str) -> u128 {
+    xxh3_128(id.as_bytes())
+}
 
 /// An accepted event waiting in the reorder buffer, ordered by (`ts`, arrival).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -145,8 +152,8 @@ impl Names {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Seen {
     window: Option<i64>,
-    current: FxHashSet<u128>,
-    previous: FxHashSet<u128>,
+    current: IdSet,
+    previous: IdSet,
     rotated_at: i64,
 }
 
@@ -160,7 +167,7 @@ impl Seen {
                 self.previous = std::mem::take(&mut self.current);
                 self.rotated_at = now;
             }
-            if self.previous.contains(&id) {
+            if self.previous.contains(id) {
                 return false;
             }
         }
@@ -354,11 +361,21 @@ impl Engine {
 
     /// Takes a valid event. It is applied once the watermark passes its `ts`.
     pub fn push(&mut self, event: &Event<'_>) -> Pushed {
-        if let Some(id) = &event.event_id
-            && !self.state.seen.insert(
-                xxh3_128(id.as_bytes()),
-                event.ts.max(self.state.max_ts.unwrap_or(NEVER)),
-            )
+        self.push_digested(event, event.event_id.as_deref().map(id_digest))
+    }
+
+    /// Hints that an event with this `event_id` digest comes soon (see [`IdSet::prefetch`]).
+    pub fn prefetch_id(&self, digest: u128) {
+        self.state.seen.current.prefetch(digest);
+    }
+
+    /// [`Engine::push`] with the digest of `event.event_id` already computed.
+    pub fn push_digested(&mut self, event: &Event<'_>, id: Option<u128>) -> Pushed {
+        if let Some(id) = id
+            && !self
+                .state
+                .seen
+                .insert(id, event.ts.max(self.state.max_ts.unwrap_or(NEVER)))
         {
             self.state.stats.duplicates += 1;
             return Pushed::Duplicate;
@@ -377,10 +394,7 @@ impl Engine {
                 i
             }
         };
-        let platform = self.state.names.intern(&event.platform);
-        let role = self.state.names.intern(&event.role);
-        let city = self.state.names.intern(&event.city);
-        let rules = self.rule_set(platform, role);
+        let (platform, role, city, rules) = self.group_of(worker, event);
         let order = event
             .order_id
             .as_deref()
@@ -400,6 +414,26 @@ impl Engine {
         });
         self.state.stats.accepted += 1;
         Pushed::Accepted
+    }
+
+    /// Interned (platform, role, city) and rule set of an event. A worker's events nearly
+    /// always repeat the previous group, so that is compared first, without hashing.
+    fn group_of(&mut self, worker: u32, event: &Event<'_>) -> (u32, u32, u32, u16) {
+        let names = &self.state.names;
+        if let Some(group @ (platform, role, city, _)) =
+            self.state.workers[worker as usize].pushed_group
+            && names.get(platform) == event.platform
+            && names.get(role) == event.role
+            && names.get(city) == event.city
+        {
+            return group;
+        }
+        let platform = self.state.names.intern(&event.platform);
+        let role = self.state.names.intern(&event.role);
+        let city = self.state.names.intern(&event.city);
+        let group = (platform, role, city, self.rule_set(platform, role));
+        self.state.workers[worker as usize].pushed_group = Some(group);
+        group
     }
 
     fn rule_set(&mut self, platform: u32, role: u32) -> u16 {
@@ -542,7 +576,8 @@ impl Engine {
     fn close_day(&mut self, day: i32) {
         let list = self.state.day_lists.remove(&day).unwrap_or_default();
         let info = self.cal.day(day);
-        let mut groups: BTreeMap<(&str, &str, &str), (u32, u32, Vec<i64>)> = BTreeMap::new();
+        // Keyed by names, so that the alerts of one midnight come out in a stable order.
+        let mut groups: BTreeMap<(&str, &str, &str), Vec<i64>> = BTreeMap::new();
         let mut totals = Vec::with_capacity(list.len());
         for &index in &list {
             let (workers, mut cx) = self.cx();
@@ -560,16 +595,11 @@ impl Engine {
         for &(platform, role, city, work) in &totals {
             let names = &self.state.names;
             let key = (names.get(platform), names.get(role), names.get(city));
-            groups
-                .entry(key)
-                .or_insert_with(|| (platform, role, Vec::new()))
-                .2
-                .push(work);
+            groups.entry(key).or_default().push(work);
         }
         let mut alerts = Vec::new();
-        for ((platform_name, role_name, city_name), (platform, role, mut hours)) in groups {
+        for ((platform_name, role_name, city_name), mut hours) in groups {
             let rules = self.config.rules_for(platform_name, role_name);
-            let _ = (platform, role);
             let n = hours.len();
             if n < rules.quota_min_workers as usize {
                 continue;

@@ -87,6 +87,9 @@ pub struct Worker {
     /// once per instant).
     #[serde(skip, default = "never")]
     pub touched_at: i64,
+    /// Group and rule set of the last pushed event (transient: a cache for `Engine::push`).
+    #[serde(skip)]
+    pub pushed_group: Option<(u32, u32, u32, u16)>,
     /// The last closed day and its working time, for `quota_p90`.
     pub closed_day: i32,
     pub closed_work: i64,
@@ -133,6 +136,7 @@ impl Worker {
             delivered_before: Vec::new(),
             wake_at: NONE,
             touched_at: NEVER,
+            pushed_group: None,
             closed_day: i32::MIN,
             closed_work: 0,
         }
