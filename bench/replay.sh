@@ -37,7 +37,22 @@ echo "throughput: $lines events ($((bytes / 1048576)) MiB, $alerts alerts) in ${
 
 small=$(stream 2000 "$days")
 large=$(stream 40000 "$days")
+per_worker() { # small_kib large_kib
+    awk -v a="$1" -v b="$2" 'BEGIN{printf "%.0f", (b-a)*1024/38000}'
+}
 read -r _ rss_small <<<"$(measure "$small")"
 read -r _ rss_large <<<"$(measure "$large")"
-echo "memory: peak RSS $((rss_small / 1024)) MiB at 2000 workers, $((rss_large / 1024)) MiB at 40000 workers:" \
-    "$(awk -v a="$rss_small" -v b="$rss_large" 'BEGIN{printf "%.0f", (b-a)*1024/38000}') bytes per additional worker"
+echo "memory with event ids: peak RSS $((rss_small / 1024)) MiB at 2000 workers, $((rss_large / 1024)) MiB at 40000:" \
+    "$(per_worker "$rss_small" "$rss_large") bytes per additional worker (replay keeps every event_id, SPEC 5)"
+
+# Worker state alone: the same streams without event_id (nothing for duplicate detection
+# to keep).
+strip() { # path -> path without event ids
+    local stripped="${1%.jsonl}-noid.jsonl"
+    [ -s "$stripped" ] || sed -E 's/"event_id":"[^"]*",//' "$1" >"$stripped"
+    echo "$stripped"
+}
+read -r _ rss_small <<<"$(measure "$(strip "$small")")"
+read -r _ rss_large <<<"$(measure "$(strip "$large")")"
+echo "memory without event ids: peak RSS $((rss_small / 1024)) MiB at 2000 workers, $((rss_large / 1024)) MiB at 40000:" \
+    "$(per_worker "$rss_small" "$rss_large") bytes per additional worker (state of workers)"

@@ -77,9 +77,9 @@ pub struct Worker {
     pub last_work_day: i32,
     pub day_fees: u64,
     pub day_has_fee: bool,
-    /// Orders delivered today and the day before: a fee counts on the first delivery only.
+    /// Orders delivered on the current local day: a fee counts on an order's first delivery
+    /// of the day only (SPEC: "the first order_delivered of each order on the local day").
     pub delivered: Vec<u64>,
-    pub delivered_before: Vec<u64>,
 
     /// The instant of this worker's live timer, `NONE` when none.
     pub wake_at: i64,
@@ -133,7 +133,6 @@ impl Worker {
             day_fees: 0,
             day_has_fee: false,
             delivered: Vec::new(),
-            delivered_before: Vec::new(),
             wake_at: NONE,
             touched_at: NEVER,
             pushed_group: None,
@@ -437,13 +436,6 @@ impl Worker {
         }
         self.closed_day = self.day;
         self.closed_work = self.day_work;
-        if next.number == self.day + 1 {
-            std::mem::swap(&mut self.delivered, &mut self.delivered_before);
-            self.delivered.clear();
-        } else {
-            self.delivered.clear();
-            self.delivered_before.clear();
-        }
         self.open_day(next);
     }
 
@@ -455,6 +447,8 @@ impl Worker {
         self.day_has_work = false;
         self.day_fees = 0;
         self.day_has_fee = false;
+        // Freed, not cleared: a worker who stops working keeps no allocation.
+        self.delivered = Vec::new();
         self.fired &= !(DAY_WARNED | DAY_VIOLATED);
         if day.week != self.week {
             self.week = day.week;
@@ -557,8 +551,7 @@ impl Worker {
     }
 
     fn count_delivery(&mut self, event: &Pending) {
-        let first =
-            !self.delivered.contains(&event.order) && !self.delivered_before.contains(&event.order);
+        let first = !self.delivered.contains(&event.order);
         if first {
             self.delivered.push(event.order);
         }
