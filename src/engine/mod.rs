@@ -11,6 +11,7 @@
 //! alerts in the same order.
 
 mod ids;
+mod live;
 mod worker;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,7 @@ use crate::calendar::Calendar;
 use crate::config::{Config, Rules};
 use crate::event::{Event, Kind};
 use ids::IdSet;
+pub use live::{PartitionMeta, WorkerRecord};
 pub use worker::{Episode, NEVER, NONE, Worker};
 
 /// The digest of an `event_id` that duplicate detection keeps.
@@ -92,6 +94,8 @@ pub enum Pushed {
     Duplicate,
     /// Older than the watermark: dropped, counted.
     Late,
+    /// Live, after a restore: the saved state already holds this event.
+    AlreadyApplied,
 }
 
 /// Counters of what the engine did.
@@ -194,6 +198,25 @@ pub struct State {
     stats: Stats,
 }
 
+/// Measurements for histograms (live only): a closed episode or day of one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observation {
+    /// A qualifying break ended an episode of `work` ms; `worker` is its interned group.
+    EpisodeEnded { worker: (u32, u32, u32), work: i64 },
+    /// A local day with `work` ms ended.
+    DayClosed { worker: (u32, u32, u32), work: i64 },
+}
+
+/// One partition's working time of a closed local day, for `quota_p90` across partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayReport {
+    pub day: i32,
+    pub start: i64,
+    pub end: i64,
+    /// (worker, platform, role, city, working ms) of every worker with work that day.
+    pub entries: Vec<(String, String, String, String, i64)>,
+}
+
 /// What the worker code may touch besides the worker itself.
 pub struct Cx<'a> {
     pub cal: &'a mut Calendar,
@@ -202,9 +225,16 @@ pub struct Cx<'a> {
     pub day_lists: &'a mut BTreeMap<i32, Vec<u32>>,
     pub stats: &'a mut Stats,
     out: &'a mut Vec<Alert>,
+    observations: Option<&'a mut Vec<Observation>>,
 }
 
 impl Cx<'_> {
+    fn observe(&mut self, observation: Observation) {
+        if let Some(list) = self.observations.as_deref_mut() {
+            list.push(observation);
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn emit(
         &mut self,
@@ -257,6 +287,13 @@ pub struct Engine {
     touched: Vec<u32>,
     /// The first day with work and its end, cached: `run` asks for it at every instant.
     next_day: (i32, i64),
+    /// Live: day reports instead of `quota_p90` alerts (the aggregate spans partitions).
+    external_quota: bool,
+    reports: Vec<DayReport>,
+    /// Live: measurements for histograms, when enabled.
+    observations: Option<Vec<Observation>>,
+    /// Workers changed since the last `take_dirty`.
+    dirty: Vec<u32>,
 }
 
 impl Engine {
@@ -310,6 +347,10 @@ impl Engine {
             out: Vec::new(),
             touched: Vec::new(),
             next_day: (i32::MIN, NONE),
+            external_quota: false,
+            reports: Vec::new(),
+            observations: None,
+            dirty: Vec::new(),
         }
     }
 
@@ -371,6 +412,10 @@ impl Engine {
 
     /// [`Engine::push`] with the digest of `event.event_id` already computed.
     pub fn push_digested(&mut self, event: &Event<'_>, id: Option<u128>) -> Pushed {
+        self.push_inner(event, id, None)
+    }
+
+    fn push_inner(&mut self, event: &Event<'_>, id: Option<u128>, seq: Option<u64>) -> Pushed {
         if let Some(id) = id
             && !self
                 .state
@@ -402,7 +447,7 @@ impl Engine {
         self.state.seq += 1;
         self.state.buffer.push(Pending {
             ts: event.ts,
-            seq: self.state.seq,
+            seq: seq.unwrap_or(self.state.seq),
             worker,
             kind: event.kind,
             rules,
@@ -484,6 +529,7 @@ impl Engine {
                 day_lists: &mut state.day_lists,
                 stats: &mut state.stats,
                 out: &mut self.out,
+                observations: self.observations.as_mut(),
             },
         )
     }
@@ -552,7 +598,16 @@ impl Engine {
         let worker = &mut workers[index as usize];
         worker.advance(index, t, &mut cx);
         worker.settle(index, t, &mut cx);
+        self.mark_dirty(index);
         self.reschedule(index);
+    }
+
+    fn mark_dirty(&mut self, index: u32) {
+        let worker = &mut self.state.workers[index as usize];
+        if !worker.dirty {
+            worker.dirty = true;
+            self.dirty.push(index);
+        }
     }
 
     fn reschedule(&mut self, index: u32) {
@@ -572,70 +627,91 @@ impl Engine {
     }
 
     /// The local midnight ending `day`: bring every worker who worked that day to it (which
-    /// closes their day: overtime, `minimum_wage`), then evaluate `quota_p90`.
+    /// closes their day: overtime, `minimum_wage`), then report the day for `quota_p90`.
     fn close_day(&mut self, day: i32) {
         let list = self.state.day_lists.remove(&day).unwrap_or_default();
         let info = self.cal.day(day);
-        // Keyed by names, so that the alerts of one midnight come out in a stable order.
-        let mut groups: BTreeMap<(&str, &str, &str), Vec<i64>> = BTreeMap::new();
-        let mut totals = Vec::with_capacity(list.len());
+        let mut entries = Vec::with_capacity(list.len());
         for &index in &list {
             let (workers, mut cx) = self.cx();
             let worker = &mut workers[index as usize];
             worker.advance(index, info.end, &mut cx);
             debug_assert_eq!(worker.closed_day, day);
-            totals.push((
-                worker.platform,
-                worker.role,
-                worker.city,
+            let names = &self.state.names;
+            let worker = &self.state.workers[index as usize];
+            entries.push((
+                worker.id.to_string(),
+                names.get(worker.platform).to_owned(),
+                names.get(worker.role).to_owned(),
+                names.get(worker.city).to_owned(),
                 worker.closed_work,
             ));
+            self.mark_dirty(index);
             self.reschedule(index);
         }
-        for &(platform, role, city, work) in &totals {
-            let names = &self.state.names;
-            let key = (names.get(platform), names.get(role), names.get(city));
-            groups.entry(key).or_default().push(work);
-        }
-        let mut alerts = Vec::new();
-        for ((platform_name, role_name, city_name), mut hours) in groups {
-            let rules = self.config.rules_for(platform_name, role_name);
-            let n = hours.len();
-            if n < rules.quota_min_workers as usize {
-                continue;
+        let report = DayReport {
+            day,
+            start: info.start,
+            end: info.end,
+            entries,
+        };
+        if self.external_quota {
+            self.reports.push(report);
+        } else {
+            for alert in quota_alerts(&self.config, &report) {
+                self.state.stats.alerts[Rule::QuotaP90 as usize][Phase::Violation as usize] += 1;
+                self.out.push(alert);
             }
-            hours.sort_unstable();
-            // Nearest rank: the ceil(0.9 n)-th smallest value.
-            let p90 = hours[(9 * n).div_ceil(10) - 1];
-            if p90 > rules.daily_standard {
-                let message = format!(
-                    "90% of {role_name}s of {platform_name} in {city_name} worked up to {} on {}, above the standard working day of {} ({n} workers).",
-                    human_duration(p90),
-                    Calendar::date(day),
-                    human_duration(rules.daily_standard)
-                );
-                alerts.push(Alert {
-                    rule: Rule::QuotaP90,
-                    phase: Phase::Violation,
-                    worker_id: None,
-                    platform: platform_name.to_owned(),
-                    role: role_name.to_owned(),
-                    city: city_name.to_owned(),
-                    at: info.end,
-                    amount: Amount::Seconds {
-                        value: p90.div_euclid(1000),
-                        limit: rules.daily_standard / 1000,
-                    },
-                    period_start: info.start,
-                    message,
-                });
-            }
-        }
-        for alert in alerts {
-            self.state.stats.alerts[Rule::QuotaP90 as usize][Phase::Violation as usize] += 1;
-            self.out.push(alert);
         }
     }
+}
+
+/// `quota_p90` for one closed day: per (platform, role, city) of at least `quota_min_workers`
+/// workers, a violation when the nearest-rank 90th percentile of the day's working time is
+/// above `daily_standard`. Groups come out sorted by name.
+pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<i64>> = BTreeMap::new();
+    for (_, platform, role, city, work) in &report.entries {
+        groups
+            .entry((platform, role, city))
+            .or_default()
+            .push(*work);
+    }
+    let mut alerts = Vec::new();
+    for ((platform, role, city), mut hours) in groups {
+        let rules = config.rules_for(platform, role);
+        let n = hours.len();
+        if n < rules.quota_min_workers as usize {
+            continue;
+        }
+        hours.sort_unstable();
+        // Nearest rank: the ceil(0.9 n)-th smallest value.
+        let p90 = hours[(9 * n).div_ceil(10) - 1];
+        if p90 > rules.daily_standard {
+            let message = format!(
+                "90% of {role}s of {platform} in {city} worked up to {} on {}, above the standard working day of {} ({n} workers).",
+                human_duration(p90),
+                Calendar::date(report.day),
+                human_duration(rules.daily_standard)
+            );
+            alerts.push(Alert {
+                rule: Rule::QuotaP90,
+                phase: Phase::Violation,
+                worker_id: None,
+                platform: platform.to_owned(),
+                role: role.to_owned(),
+                city: city.to_owned(),
+                at: report.end,
+                amount: Amount::Seconds {
+                    value: p90.div_euclid(1000),
+                    limit: rules.daily_standard / 1000,
+                },
+                period_start: report.start,
+                message,
+            });
+        }
+    }
+    alerts
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Cx, Pending};
+use super::{Cx, Observation, Pending};
 use crate::alert::{Amount, Phase, Rule, human_duration};
 use crate::calendar::{Calendar, Day};
 use crate::config::Rules;
@@ -90,6 +90,13 @@ pub struct Worker {
     /// Group and rule set of the last pushed event (transient: a cache for `Engine::push`).
     #[serde(skip)]
     pub pushed_group: Option<(u32, u32, u32, u16)>,
+    /// (`ts`, sequence) of the last applied event. Events are applied in that order, so after a
+    /// restore an event at or below it has been applied already (live re-reads are idempotent).
+    #[serde(default)]
+    pub last_applied: Option<(i64, u64)>,
+    /// Changed since the state was last saved (transient).
+    #[serde(skip)]
+    pub dirty: bool,
     /// The last closed day and its working time, for `quota_p90`.
     pub closed_day: i32,
     pub closed_work: i64,
@@ -136,9 +143,16 @@ impl Worker {
             wake_at: NONE,
             touched_at: NEVER,
             pushed_group: None,
+            last_applied: None,
+            dirty: false,
             closed_day: i32::MIN,
             closed_work: 0,
         }
+    }
+
+    /// Interned (platform, role, city) of the last applied event.
+    pub fn group(&self) -> (u32, u32, u32) {
+        (self.platform, self.role, self.city)
     }
 
     fn raw_working(&self) -> bool {
@@ -434,6 +448,12 @@ impl Worker {
                 }
             }
         }
+        if self.day_work > 0 {
+            cx.observe(Observation::DayClosed {
+                worker: self.group(),
+                work: self.day_work,
+            });
+        }
         self.closed_day = self.day;
         self.closed_work = self.day_work;
         self.open_day(next);
@@ -474,6 +494,12 @@ impl Worker {
 
     /// A qualifying break completed at `at`: the episode ends.
     fn close_episode(&mut self, at: i64, rules: &Rules, cx: &mut Cx<'_>) {
+        if let Some(episode) = self.episode {
+            cx.observe(Observation::EpisodeEnded {
+                worker: self.group(),
+                work: episode.work,
+            });
+        }
         if let Some(episode) = self.episode.take()
             && episode.violated
         {
@@ -505,6 +531,7 @@ impl Worker {
             let day = cx.cal.day_at(event.ts);
             self.open_day(day);
         }
+        self.last_applied = Some((event.ts, event.seq));
         self.platform = event.platform;
         self.role = event.role;
         self.city = event.city;
