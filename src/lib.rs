@@ -11,6 +11,11 @@
 //! - [`config`]: the TOML config tree, environment overrides and start-up checks.
 //! - [`duration`]: human durations (`3h 45m`).
 //! - [`replay`]: `workhours replay`, the engine over a JSON-lines file.
+//! - [`live`]: `workhours run`, the Kafka pipeline: per-partition engines, checkpoints to the
+//!   state topic, the cross-partition `quota_p90` aggregate.
+//! - [`metrics`]: Prometheus metrics in a registry of their own.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz`, `/v1/workers/{id}`, `/v1/summary`.
+//! - [`telemetry`]: logs.
 //! - [`simulate`]: `workhours simulate`, seeded synthetic event streams.
 //! - [`cli`]: the command line.
 
@@ -21,6 +26,10 @@ pub mod config;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod http;
+pub mod live;
+pub mod metrics;
 pub mod replay;
 pub mod simulate;
+pub mod telemetry;
 pub mod timefmt;

@@ -9,9 +9,7 @@ fn main() -> std::process::ExitCode {
         Command::Simulate(args) => Config::load(args.config.as_deref())
             .map_err(anyhow::Error::from)
             .and_then(|config| workhours::simulate::run(args, &config)),
-        Command::Run(_) => Err(anyhow::anyhow!(
-            "`workhours run` (the live Kafka pipeline) is not built yet; see issue 3"
-        )),
+        Command::Run(args) => workhours::live::run(args),
         Command::Demo(_) => Err(anyhow::anyhow!(
             "`workhours demo` is not built yet; see issue 5. Try `workhours simulate --workers 200 --days 2 | workhours replay`"
         )),

@@ -26,7 +26,7 @@ use crate::calendar::Calendar;
 use crate::config::{Config, Rules};
 use crate::event::{Event, Kind};
 use ids::IdSet;
-pub use live::{PartitionMeta, WorkerRecord};
+pub use live::{NamedObservation, PartitionMeta, WorkerRecord};
 pub use worker::{Episode, NEVER, NONE, Worker};
 
 /// The digest of an `event_id` that duplicate detection keeps.

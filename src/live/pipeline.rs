@@ -1,0 +1,721 @@
+//! The consume loop: one engine per input partition, fed message by message, checkpointed to
+//! the state topic, with offsets committed only after everything a checkpoint covers is
+//! acknowledged (at least once).
+//!
+//! The loop runs on one dedicated thread that owns the consumer. librdkafka calls the
+//! rebalance callbacks from inside `poll`, on that same thread, so a revocation can checkpoint
+//! the partitions it takes away synchronously, before they move: that is the one place where a
+//! callback does real work, bounded by a deadline, and it never panics.
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::aggregator::Aggregator;
+use super::kafka::{
+    Sink, SourceError, client_config, dead_letter_headers, prepare_topics, read_state_partition,
+    set_default,
+};
+use super::{DAY_PREFIX, DONE_PREFIX, PARTITION_KEY};
+use crate::alert::Alert;
+use crate::config::Config;
+use crate::engine::{
+    DayReport, Engine, NamedObservation, Observation, PartitionMeta, Pushed, WorkerRecord,
+};
+use crate::event;
+use crate::metrics::Metrics;
+
+/// `event_id`s are remembered for at least this much event time (SPEC section 5: 24 h).
+const DEDUP_WINDOW_MS: i64 = 24 * 3_600_000;
+/// How often partitions are checkpointed (state saved, then offsets committed).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How long a checkpoint waits for acknowledgements before trying again later.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(4);
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A message kept while its partition's state is being restored.
+struct Stashed {
+    topic: String,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+}
+
+/// One input partition (across all input topics).
+pub struct Part {
+    pub engine: Engine,
+    /// Per input topic (by index), the next offset to read; `None` before the first message.
+    next: Vec<Option<i64>>,
+    at_end: bool,
+    last_message: Instant,
+    changed: bool,
+    /// Day reports written so far, merged with re-closed days after a restore.
+    reports: BTreeMap<i32, DayReport>,
+}
+
+/// State shared between the loop, the rebalance callbacks and the HTTP handlers.
+pub struct Shared {
+    pub parts: Mutex<BTreeMap<i32, Part>>,
+    pub ready: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+    /// Partitions assigned and paused, waiting for their state.
+    pending: Mutex<Vec<i32>>,
+    stash: Mutex<Vec<Stashed>>,
+    assigned_once: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            parts: Mutex::new(BTreeMap::new()),
+            ready: Arc::new(AtomicBool::new(false)),
+            metrics,
+            pending: Mutex::new(Vec::new()),
+            stash: Mutex::new(Vec::new()),
+            assigned_once: AtomicBool::new(false),
+        }
+    }
+
+    /// Locks the partitions; a panic elsewhere never poisons the service for good.
+    pub fn parts(&self) -> MutexGuard<'_, BTreeMap<i32, Part>> {
+        self.parts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn update_ready(&self) {
+        let ready = self.assigned_once.load(Ordering::Relaxed) && lock(&self.pending).is_empty();
+        self.ready.store(ready, Ordering::Relaxed);
+        self.metrics.set_ready(ready);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Everything the loop and the callbacks need.
+pub struct Core {
+    pub config: Config,
+    pub shared: Arc<Shared>,
+    sink: Sink,
+    topics: Vec<String>,
+}
+
+/// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
+pub struct LiveContext {
+    core: Arc<Core>,
+}
+
+impl ClientContext for LiveContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(facility, "librdkafka: {message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(facility, "librdkafka: {message}"),
+            _ => tracing::debug!(facility, "librdkafka: {message}"),
+        }
+    }
+}
+
+impl ConsumerContext for LiveContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let partitions = partitions_of(list);
+            tracing::info!(?partitions, "Partitions revoked: saving their state.");
+            self.core
+                .checkpoint(consumer, Some(&partitions), CommitMode::Sync);
+            let mut parts = self.core.shared.parts();
+            for partition in &partitions {
+                parts.remove(partition);
+                self.core.shared.metrics.forget_partition(*partition);
+            }
+            lock(&self.core.shared.pending).retain(|p| !partitions.contains(p));
+            self.core
+                .shared
+                .metrics
+                .set_partitions_assigned(parts.len() as i64);
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let partitions = partitions_of(list);
+                tracing::info!(?partitions, "Partitions assigned: restoring their state.");
+                // Paused until restored; the loop resumes them.
+                if let Err(error) = consumer.pause(list) {
+                    tracing::error!(%error, "Cannot pause assigned partitions.");
+                }
+                lock(&self.core.shared.pending).extend(partitions);
+                self.core
+                    .shared
+                    .assigned_once
+                    .store(true, Ordering::Relaxed);
+                self.core.shared.update_ready();
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(error) => tracing::error!(%error, "Rebalance failed."),
+        }
+    }
+}
+
+fn partitions_of(list: &TopicPartitionList) -> Vec<i32> {
+    let mut partitions: Vec<i32> = list.elements().iter().map(|e| e.partition()).collect();
+    partitions.sort_unstable();
+    partitions.dedup();
+    partitions
+}
+
+impl Core {
+    fn topic_index(&self, topic: &str) -> Option<usize> {
+        self.topics.iter().position(|t| t == topic)
+    }
+
+    fn emit(&self, alerts: Vec<Alert>) {
+        let zone = self.config.time.zone;
+        for alert in alerts {
+            self.shared.metrics.alert_emitted(
+                alert.rule.as_str(),
+                alert.phase.as_str(),
+                &alert.platform,
+            );
+            let value = alert.to_json(&zone);
+            self.sink.send(
+                &self.config.kafka.alerts_topic,
+                None,
+                alert.key().as_bytes(),
+                value.as_bytes(),
+                None,
+            );
+        }
+    }
+
+    fn observe(&self, observations: Vec<NamedObservation>) {
+        for named in observations {
+            let (platform, role, city) = (&named.platform, &named.role, &named.city);
+            match named.observation {
+                Observation::EpisodeEnded { work, .. } => {
+                    self.shared
+                        .metrics
+                        .episode_ended(platform, role, city, work as f64 / 1000.0)
+                }
+                Observation::DayClosed { work, .. } => {
+                    self.shared
+                        .metrics
+                        .day_closed(platform, role, city, work as f64 / 1000.0)
+                }
+            }
+        }
+    }
+
+    fn dead_letter(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        reason: &str,
+        detail: &str,
+    ) {
+        self.shared.metrics.bad_event(topic, reason);
+        tracing::debug!(
+            topic,
+            partition,
+            offset,
+            reason,
+            detail,
+            "Bad event to the dead-letter topic."
+        );
+        let headers = dead_letter_headers(reason, detail, topic, partition, offset);
+        self.sink.send(
+            &self.config.kafka.dead_letter_topic,
+            None,
+            key.unwrap_or_default(),
+            payload,
+            Some(headers),
+        );
+    }
+
+    /// Feeds one message to its partition's engine.
+    fn process(
+        &self,
+        part: &mut Part,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: &[u8],
+    ) {
+        let Some(index) = self.topic_index(topic) else {
+            return;
+        };
+        let now = now_ms();
+        part.next[index] = Some(offset + 1);
+        part.last_message = Instant::now();
+        part.at_end = false;
+        part.changed = true;
+        let event = match event::parse(payload) {
+            Ok(event) => event,
+            Err(bad) => {
+                return self.dead_letter(
+                    topic,
+                    partition,
+                    offset,
+                    key,
+                    payload,
+                    bad.reason.code(),
+                    &bad.detail,
+                );
+            }
+        };
+        if let Err(bad) = event::check_future(&event, now, self.config.time.max_future_skew) {
+            return self.dead_letter(
+                topic,
+                partition,
+                offset,
+                key,
+                payload,
+                bad.reason.code(),
+                &bad.detail,
+            );
+        }
+        let seq = offset as u64 * self.topics.len() as u64 + index as u64;
+        match part.engine.push_live(&event, seq) {
+            Pushed::Accepted => {
+                self.shared
+                    .metrics
+                    .event_received(topic, event.kind.as_str());
+                self.shared
+                    .metrics
+                    .last_event(&event.platform, now as f64 / 1000.0);
+            }
+            Pushed::Duplicate => self.shared.metrics.duplicate_event(),
+            Pushed::Late => {
+                self.shared.metrics.late_event();
+                let detail = format!(
+                    "`ts` is older than the partition's watermark (allowed lateness {} ms)",
+                    self.config.time.allowed_lateness
+                );
+                return self.dead_letter(topic, partition, offset, key, payload, "late", &detail);
+            }
+            Pushed::AlreadyApplied => return,
+        }
+        part.engine.advance();
+        self.emit(part.engine.take_alerts());
+        self.observe(part.engine.take_observations());
+    }
+
+    /// Moves idle, caught-up partitions' event time with the wall clock.
+    fn advance_idle(&self) {
+        let idle = Duration::from_millis(self.config.live.idle_timeout.max(0) as u64);
+        let target = now_ms() - self.config.live.max_delay;
+        let mut parts = self.shared.parts();
+        for (partition, part) in parts.iter_mut() {
+            if part.at_end
+                && part.last_message.elapsed() >= idle
+                && part.engine.watermark() < target
+            {
+                part.engine.advance_to(target);
+                part.changed = true;
+                self.emit(part.engine.take_alerts());
+                self.observe(part.engine.take_observations());
+            }
+            let watermark = part.engine.watermark();
+            if watermark != crate::engine::NEVER {
+                let lag = now_ms().saturating_sub(watermark).max(0) as f64 / 1000.0;
+                self.shared.metrics.set_watermark_lag(*partition, lag);
+            }
+        }
+    }
+
+    /// Saves the state of `which` partitions (all when `None`), waits for every queued
+    /// message to be acknowledged, then commits their offsets. Returns whether it committed.
+    pub fn checkpoint(
+        &self,
+        consumer: &BaseConsumer<LiveContext>,
+        which: Option<&[i32]>,
+        mode: CommitMode,
+    ) -> bool {
+        let state_topic = &self.config.kafka.state_topic;
+        let mut offsets = TopicPartitionList::new();
+        {
+            let mut parts = self.shared.parts();
+            for (&partition, part) in parts.iter_mut() {
+                if which.is_some_and(|list| !list.contains(&partition)) || !part.changed {
+                    continue;
+                }
+                part.changed = false;
+                for record in part.engine.take_dirty() {
+                    match serde_json::to_vec(&record) {
+                        Ok(value) => self.sink.send(
+                            state_topic,
+                            Some(partition),
+                            record.worker.id.as_bytes(),
+                            &value,
+                            None,
+                        ),
+                        Err(error) => tracing::error!(%error, "Cannot encode a worker's state."),
+                    }
+                }
+                for report in part.engine.take_reports() {
+                    let merged = merge_report(part.reports.remove(&report.day), report);
+                    let key = format!("{DAY_PREFIX}{}", merged.day);
+                    if let Ok(value) = serde_json::to_vec(&merged) {
+                        self.sink
+                            .send(state_topic, Some(partition), key.as_bytes(), &value, None);
+                    }
+                    part.reports.insert(merged.day, merged);
+                }
+                // Day reports are kept in memory for merging for about five weeks.
+                while part.reports.len() > 40 {
+                    part.reports.pop_first();
+                }
+                let mut meta = part.engine.meta();
+                let mut buffered: Vec<Option<i64>> = vec![None; self.topics.len()];
+                let topics = self.topics.len() as u64;
+                for seq in part.engine.buffered_seqs() {
+                    let (index, offset) = ((seq % topics) as usize, (seq / topics) as i64);
+                    buffered[index] = Some(buffered[index].map_or(offset, |o: i64| o.min(offset)));
+                }
+                for (index, topic) in self.topics.iter().enumerate() {
+                    let next = match (part.next[index], buffered[index]) {
+                        (Some(next), Some(held)) => Some(next.min(held)),
+                        (next, held) => next.or(held),
+                    };
+                    if let Some(next) = next {
+                        meta.next_offsets.insert(topic.clone(), next);
+                        let _ =
+                            offsets.add_partition_offset(topic, partition, Offset::Offset(next));
+                    }
+                }
+                if let Ok(value) = serde_json::to_vec(&meta) {
+                    self.sink.send(
+                        state_topic,
+                        Some(partition),
+                        PARTITION_KEY.as_bytes(),
+                        &value,
+                        None,
+                    );
+                }
+            }
+        }
+        self.shared
+            .metrics
+            .set_producer_queue(i64::from(self.sink.queued()));
+        let failed_before = self.sink.failed();
+        if !self.sink.flush_until(Instant::now() + FLUSH_DEADLINE) {
+            tracing::warn!(
+                "Checkpoint: not every message acknowledged yet; offsets stay uncommitted for now."
+            );
+            return false;
+        }
+        if self.sink.failed() != failed_before {
+            tracing::error!(
+                "Checkpoint: some messages were not delivered; offsets stay uncommitted."
+            );
+            return false;
+        }
+        if offsets.count() > 0
+            && let Err(error) = consumer.commit(&offsets, mode)
+        {
+            tracing::warn!(%error, "Commit failed; the next checkpoint commits again.");
+            return false;
+        }
+        true
+    }
+
+    /// Reads a partition's state back and opens it for consumption.
+    fn restore(
+        &self,
+        consumer: &BaseConsumer<LiveContext>,
+        partition: i32,
+    ) -> Result<(), SourceError> {
+        let metrics = &self.shared.metrics;
+        metrics.set_restoring(partition, true);
+        let mut records: BTreeMap<Vec<u8>, WorkerRecord> = BTreeMap::new();
+        let mut meta = None;
+        let mut reports = BTreeMap::new();
+        let started = Instant::now();
+        let read = read_state_partition(
+            &self.config.kafka,
+            partition,
+            Duration::from_secs(120),
+            |key, payload| {
+                metrics.restore_progress(partition, 1);
+                if key == PARTITION_KEY.as_bytes() {
+                    meta = serde_json::from_slice::<PartitionMeta>(payload)
+                        .ok()
+                        .or(meta.take());
+                } else if key.starts_with(DAY_PREFIX.as_bytes()) {
+                    if let Ok(report) = serde_json::from_slice::<DayReport>(payload) {
+                        reports.insert(report.day, report);
+                    }
+                } else if key.starts_with(DONE_PREFIX.as_bytes()) {
+                } else if let Ok(record) = serde_json::from_slice::<WorkerRecord>(payload) {
+                    records.insert(key.to_vec(), record);
+                }
+            },
+        )?;
+        let workers = records.len();
+        let engine = match &meta {
+            Some(meta) => Engine::restore_live(
+                self.config.clone(),
+                DEDUP_WINDOW_MS,
+                meta,
+                records.into_values().collect(),
+            ),
+            None if workers > 0 => Engine::restore_live(
+                self.config.clone(),
+                DEDUP_WINDOW_MS,
+                &PartitionMeta::default(),
+                records.into_values().collect(),
+            ),
+            None => Engine::live(self.config.clone(), DEDUP_WINDOW_MS),
+        };
+        tracing::info!(partition, records = read, workers, elapsed = ?started.elapsed(), "State restored.");
+        let part = Part {
+            engine,
+            next: vec![None; self.topics.len()],
+            at_end: false,
+            last_message: Instant::now(),
+            changed: false,
+            reports,
+        };
+        self.shared.parts().insert(partition, part);
+        metrics.set_restoring(partition, false);
+        metrics.set_partitions_assigned(self.shared.parts().len() as i64);
+        // Messages that arrived before the pause took effect.
+        let stashed: Vec<Stashed> = {
+            let mut stash = lock(&self.shared.stash);
+            let (mine, rest) = std::mem::take(&mut *stash)
+                .into_iter()
+                .partition(|m| m.partition == partition);
+            *stash = rest;
+            mine
+        };
+        {
+            let mut parts = self.shared.parts();
+            let part = parts.get_mut(&partition).expect("just inserted");
+            for message in stashed {
+                self.process(
+                    part,
+                    &message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key.as_deref(),
+                    message.payload.as_deref().unwrap_or_default(),
+                );
+            }
+        }
+        let mut list = TopicPartitionList::new();
+        for topic in &self.topics {
+            list.add_partition(topic, partition);
+        }
+        consumer.resume(&list)?;
+        Ok(())
+    }
+
+    fn handle(&self, message: &BorrowedMessage<'_>) {
+        let partition = message.partition();
+        let mut parts = self.shared.parts();
+        match parts.get_mut(&partition) {
+            Some(part) => self.process(
+                part,
+                message.topic(),
+                partition,
+                message.offset(),
+                message.key(),
+                message.payload().unwrap_or_default(),
+            ),
+            None => lock(&self.shared.stash).push(Stashed {
+                topic: message.topic().to_owned(),
+                partition,
+                offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                payload: message.payload().map(<[u8]>::to_vec),
+            }),
+        }
+    }
+
+    fn publish_gauges(&self) {
+        let parts = self.shared.parts();
+        let mut groups: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
+        let mut open: BTreeMap<String, u64> = BTreeMap::new();
+        for part in parts.values() {
+            for (key, (online, working)) in part.engine.group_counts() {
+                let entry = groups.entry(key).or_default();
+                entry.0 += online;
+                entry.1 += working;
+            }
+            for (platform, n) in part.engine.open_violations() {
+                *open.entry(platform).or_default() += n;
+            }
+        }
+        let rows: Vec<_> = groups
+            .into_iter()
+            .map(|((p, r, c), (online, working))| (p, r, c, online, working))
+            .collect();
+        self.shared.metrics.set_workers(&rows);
+        let rows: Vec<_> = open.into_iter().collect();
+        self.shared.metrics.set_open_violations(&rows);
+        self.shared
+            .metrics
+            .set_producer_queue(i64::from(self.sink.queued()));
+    }
+}
+
+/// Merges a re-closed day into the report written before a restore: per worker, the newer
+/// entry wins, and workers only in the older report stay.
+fn merge_report(older: Option<DayReport>, newer: DayReport) -> DayReport {
+    let Some(older) = older else { return newer };
+    let mut by_worker: BTreeMap<String, (String, String, String, String, i64)> = older
+        .entries
+        .into_iter()
+        .map(|entry| (entry.0.clone(), entry))
+        .collect();
+    for entry in newer.entries {
+        by_worker.insert(entry.0.clone(), entry);
+    }
+    DayReport {
+        entries: by_worker.into_values().collect(),
+        ..newer
+    }
+}
+
+/// Runs the pipeline until `running` turns false; then saves, flushes and commits.
+pub fn run(
+    config: Config,
+    shared: Arc<Shared>,
+    running: Arc<AtomicBool>,
+    runtime: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
+    let is_running = || running.load(Ordering::Relaxed);
+    let Some(partitions) = prepare_topics(&config.kafka, &is_running, &runtime)? else {
+        return Ok(());
+    };
+    tracing::info!(partitions, topics = ?config.kafka.input_topics, "Input topics checked.");
+    let sink = Sink::new(&config.kafka, shared.metrics.clone())?;
+    let topics = config.kafka.input_topics.clone();
+    let core = Arc::new(Core {
+        config,
+        shared: shared.clone(),
+        sink,
+        topics,
+    });
+    let mut client = client_config(&core.config.kafka);
+    client.set("group.id", &core.config.kafka.group_id);
+    client.set("enable.auto.commit", "false");
+    client.set("enable.partition.eof", "true");
+    set_default(&mut client, "auto.offset.reset", "earliest");
+    // Co-partitioned topics must be assigned together: the range assignor does that.
+    client.set("partition.assignment.strategy", "range");
+    let consumer: BaseConsumer<LiveContext> =
+        client.create_with_context(LiveContext { core: core.clone() })?;
+    let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topic_names)?;
+    tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
+
+    let mut aggregator: Option<Aggregator> = None;
+    let mut last_checkpoint = Instant::now();
+    let mut last_gauges = Instant::now();
+    let mut last_error: Option<Instant> = None;
+    while is_running() {
+        let pending: Vec<i32> = std::mem::take(&mut *lock(&shared.pending));
+        for partition in pending {
+            if let Err(error) = core.restore(&consumer, partition) {
+                tracing::error!(partition, %error, "Cannot restore a partition's state; retrying.");
+                lock(&shared.pending).push(partition);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            shared.update_ready();
+        }
+        let started = Instant::now();
+        // Wait for the first message at most 100 ms (timers and checkpoints need the loop),
+        // then take what is already there.
+        for round in 0..1000 {
+            let wait = if round == 0 {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            match consumer.poll(wait) {
+                Some(Ok(message)) => core.handle(&message),
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    if let Some(part) = shared.parts().get_mut(&partition) {
+                        part.at_end = true;
+                    }
+                }
+                Some(Err(error)) => {
+                    if last_error.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
+                        tracing::warn!(%error, "Consumer error; librdkafka retries.");
+                        last_error = Some(Instant::now());
+                    }
+                    break;
+                }
+                None => break,
+            }
+        }
+        shared
+            .metrics
+            .observe_batch(started.elapsed().as_secs_f64());
+        core.advance_idle();
+        let owns_zero = shared.parts().contains_key(&0);
+        match (&mut aggregator, owns_zero) {
+            (None, true) => match Aggregator::new(&core.config, partitions) {
+                Ok(created) => aggregator = Some(created),
+                Err(error) => tracing::error!(%error, "Cannot start the quota aggregator."),
+            },
+            (Some(_), false) => aggregator = None,
+            _ => {}
+        }
+        if let Some(aggregator) = aggregator.as_mut() {
+            let (alerts, days) = aggregator.poll(&core.config);
+            core.emit(alerts);
+            for day in days {
+                let key = format!("{DONE_PREFIX}{day}");
+                core.sink.send(
+                    &core.config.kafka.state_topic,
+                    Some(0),
+                    key.as_bytes(),
+                    b"{}",
+                    None,
+                );
+            }
+        }
+        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            core.checkpoint(&consumer, None, CommitMode::Async);
+            last_checkpoint = Instant::now();
+        }
+        if last_gauges.elapsed() >= Duration::from_secs(2) {
+            core.publish_gauges();
+            last_gauges = Instant::now();
+        }
+    }
+    tracing::info!("Stopping: saving state and committing offsets.");
+    let committed = core.checkpoint(&consumer, None, CommitMode::Sync);
+    shared.ready.store(false, Ordering::Relaxed);
+    tracing::info!(committed, "Stopped.");
+    drop(consumer);
+    Ok(())
+}
