@@ -12,6 +12,8 @@
 //! - [`duration`]: human durations (`3h 45m`).
 //! - [`replay`]: `workhours replay`, the engine over a JSON-lines file.
 //! - [`simulate`]: `workhours simulate`, seeded synthetic event streams.
+//! - [`metrics`]: the Prometheus metrics, one struct over a private registry, bounded labels.
+//! - [`http`]: the HTTP routes (`/metrics`, `/healthz`, `/readyz`, `/v1/...`) and their server.
 //! - [`cli`]: the command line.
 
 pub mod alert;
@@ -21,6 +23,8 @@ pub mod config;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod http;
+pub mod metrics;
 pub mod replay;
 pub mod simulate;
 pub mod timefmt;
