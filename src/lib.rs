@@ -13,9 +13,9 @@
 //! - [`replay`]: `workhours replay`, the engine over a JSON-lines file.
 //! - [`live`]: `workhours run`, the Kafka pipeline: per-partition engines, checkpoints to the
 //!   state topic, the cross-partition `quota_p90` aggregate.
-//! - [`metrics`]: Prometheus metrics in a registry of their own.
-//! - [`http`]: `/metrics`, `/healthz`, `/readyz`, `/v1/workers/{id}`, `/v1/summary`.
-//! - [`telemetry`]: logs.
+//! - [`metrics`]: the Prometheus metrics, one struct over a private registry, bounded labels.
+//! - [`http`]: the HTTP routes (`/metrics`, `/healthz`, `/readyz`, `/v1/...`) and their server.
+//! - [`telemetry`]: logs to stderr, filtered by `RUST_LOG`.
 //! - [`simulate`]: `workhours simulate`, seeded synthetic event streams.
 //! - [`cli`]: the command line.
 

@@ -45,6 +45,15 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Where a message came from, and its bytes.
+struct Origin<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    payload: &'a [u8],
+}
+
 /// A message kept while its partition's state is being restored.
 struct Stashed {
     topic: String,
@@ -153,7 +162,7 @@ impl ConsumerContext for LiveContext {
             self.core
                 .shared
                 .metrics
-                .set_partitions_assigned(parts.len() as i64);
+                .set_partitions_assigned(parts.len());
         }
     }
 
@@ -228,88 +237,62 @@ impl Core {
         }
     }
 
-    fn dead_letter(
-        &self,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        key: Option<&[u8]>,
-        payload: &[u8],
-        reason: &str,
-        detail: &str,
-    ) {
-        self.shared.metrics.bad_event(topic, reason);
+    fn dead_letter(&self, origin: &Origin<'_>, reason: &str, detail: &str) {
+        // Late events are valid: counted by `late_event`, not as bad.
+        if reason != "late" {
+            self.shared.metrics.bad_event(origin.topic, reason);
+        }
         tracing::debug!(
-            topic,
-            partition,
-            offset,
+            origin.topic,
+            origin.partition,
+            origin.offset,
             reason,
             detail,
             "Bad event to the dead-letter topic."
         );
-        let headers = dead_letter_headers(reason, detail, topic, partition, offset);
+        let headers = dead_letter_headers(
+            reason,
+            detail,
+            origin.topic,
+            origin.partition,
+            origin.offset,
+        );
+        let key = origin.key.unwrap_or_default();
         self.sink.send(
             &self.config.kafka.dead_letter_topic,
             None,
-            key.unwrap_or_default(),
-            payload,
+            key,
+            origin.payload,
             Some(headers),
         );
     }
 
     /// Feeds one message to its partition's engine.
-    fn process(
-        &self,
-        part: &mut Part,
-        topic: &str,
-        partition: i32,
-        offset: i64,
-        key: Option<&[u8]>,
-        payload: &[u8],
-    ) {
-        let Some(index) = self.topic_index(topic) else {
+    fn process(&self, part: &mut Part, origin: &Origin<'_>) {
+        let Some(index) = self.topic_index(origin.topic) else {
             return;
         };
         let now = now_ms();
-        part.next[index] = Some(offset + 1);
+        part.next[index] = Some(origin.offset + 1);
         part.last_message = Instant::now();
         part.at_end = false;
         part.changed = true;
-        let event = match event::parse(payload) {
+        let event = match event::parse(origin.payload) {
             Ok(event) => event,
-            Err(bad) => {
-                return self.dead_letter(
-                    topic,
-                    partition,
-                    offset,
-                    key,
-                    payload,
-                    bad.reason.code(),
-                    &bad.detail,
-                );
-            }
+            Err(bad) => return self.dead_letter(origin, bad.reason.code(), &bad.detail),
         };
         if let Err(bad) = event::check_future(&event, now, self.config.time.max_future_skew) {
-            return self.dead_letter(
-                topic,
-                partition,
-                offset,
-                key,
-                payload,
-                bad.reason.code(),
-                &bad.detail,
-            );
+            return self.dead_letter(origin, bad.reason.code(), &bad.detail);
         }
-        let seq = offset as u64 * self.topics.len() as u64 + index as u64;
+        let seq = origin.offset as u64 * self.topics.len() as u64 + index as u64;
+        self.shared
+            .metrics
+            .event_received(origin.topic, event.kind.as_str());
+        self.shared
+            .metrics
+            .last_event(&event.platform, now as f64 / 1000.0);
         match part.engine.push_live(&event, seq) {
-            Pushed::Accepted => {
-                self.shared
-                    .metrics
-                    .event_received(topic, event.kind.as_str());
-                self.shared
-                    .metrics
-                    .last_event(&event.platform, now as f64 / 1000.0);
-            }
+            Pushed::Accepted => {}
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
             Pushed::Late => {
                 self.shared.metrics.late_event();
@@ -317,7 +300,7 @@ impl Core {
                     "`ts` is older than the partition's watermark (allowed lateness {} ms)",
                     self.config.time.allowed_lateness
                 );
-                return self.dead_letter(topic, partition, offset, key, payload, "late", &detail);
+                return self.dead_letter(origin, "late", &detail);
             }
             Pushed::AlreadyApplied => return,
         }
@@ -504,7 +487,7 @@ impl Core {
         };
         self.shared.parts().insert(partition, part);
         metrics.set_restoring(partition, false);
-        metrics.set_partitions_assigned(self.shared.parts().len() as i64);
+        metrics.set_partitions_assigned(self.shared.parts().len());
         // Messages that arrived before the pause took effect.
         let stashed: Vec<Stashed> = {
             let mut stash = lock(&self.shared.stash);
@@ -518,14 +501,14 @@ impl Core {
             let mut parts = self.shared.parts();
             let part = parts.get_mut(&partition).expect("just inserted");
             for message in stashed {
-                self.process(
-                    part,
-                    &message.topic,
-                    message.partition,
-                    message.offset,
-                    message.key.as_deref(),
-                    message.payload.as_deref().unwrap_or_default(),
-                );
+                let origin = Origin {
+                    topic: &message.topic,
+                    partition: message.partition,
+                    offset: message.offset,
+                    key: message.key.as_deref(),
+                    payload: message.payload.as_deref().unwrap_or_default(),
+                };
+                self.process(part, &origin);
             }
         }
         let mut list = TopicPartitionList::new();
@@ -540,14 +523,16 @@ impl Core {
         let partition = message.partition();
         let mut parts = self.shared.parts();
         match parts.get_mut(&partition) {
-            Some(part) => self.process(
-                part,
-                message.topic(),
-                partition,
-                message.offset(),
-                message.key(),
-                message.payload().unwrap_or_default(),
-            ),
+            Some(part) => {
+                let origin = Origin {
+                    topic: message.topic(),
+                    partition,
+                    offset: message.offset(),
+                    key: message.key(),
+                    payload: message.payload().unwrap_or_default(),
+                };
+                self.process(part, &origin);
+            }
             None => lock(&self.shared.stash).push(Stashed {
                 topic: message.topic().to_owned(),
                 partition,
