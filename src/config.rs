@@ -134,6 +134,11 @@ pub struct LiveConfig {
     /// Longest wait between advancing event time and emitting the alerts that are due.
     #[serde(deserialize_with = "duration")]
     pub max_delay: i64,
+    /// On partition assignment, read the input partition again from its start, skipping the
+    /// events the restored state holds (rebuilding duplicate detection on the way), instead of
+    /// resuming at the committed offset. Needed on brokers that cannot fetch from inside a
+    /// record batch (Tansu 0.6); set false on Apache Kafka with long input retention.
+    pub reread_input: bool,
 }
 
 impl Default for LiveConfig {
@@ -141,6 +146,7 @@ impl Default for LiveConfig {
         LiveConfig {
             idle_timeout: 2_000,
             max_delay: 1_000,
+            reread_input: true,
         }
     }
 }
@@ -694,6 +700,13 @@ fn env_value(path: &[String], raw: &str) -> Result<toml::Value, String> {
             .map(toml::Value::Integer)
             .map_err(|_| format!("`{raw}` is not an integer"));
     }
+    if path == ["live", "reread_input"] {
+        return match raw.trim() {
+            "true" => Ok(toml::Value::Boolean(true)),
+            "false" => Ok(toml::Value::Boolean(false)),
+            other => Err(format!("`{other}` is not `true` or `false`")),
+        };
+    }
     if path == ["kafka", "input_topics"] {
         let topics = raw
             .split(',')
@@ -913,7 +926,7 @@ mod tests {
     }
 
     /// Every key the serde tree knows, as written in the shipped file and the docs.
-    const ALL_KEYS: [&str; 22] = [
+    const ALL_KEYS: [&str; 23] = [
         "rules.min_break",
         "rules.continuous_limit",
         "rules.warn_before",
@@ -935,6 +948,7 @@ mod tests {
         "kafka.state_topic",
         "live.idle_timeout",
         "live.max_delay",
+        "live.reread_input",
         "http.listen",
     ];
 
@@ -972,6 +986,7 @@ mod tests {
                 "kafka.input_topics" | "kafka.brokers" | "http.listen" => "x:1",
                 "rules.minimum_wage_cents_per_hour" | "rules.quota_min_workers" => "3",
                 "rules.warn_before" => "1m",
+                "live.reread_input" => "false",
                 _ if key.starts_with("kafka.") => "topic",
                 _ => "11h",
             };

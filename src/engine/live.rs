@@ -131,6 +131,15 @@ impl Engine {
         self.push_inner(event, digest, Some(seq))
     }
 
+    /// Remembers an event's `event_id` without applying it: for input read again after a
+    /// restore, so that duplicates of events handled before it are still recognised.
+    pub fn remember_id(&mut self, event: &Event<'_>) {
+        if let Some(id) = event.event_id.as_deref() {
+            let now = event.ts.max(self.state.max_ts.unwrap_or(NEVER));
+            self.state.seen.insert(id_digest(id), now);
+        }
+    }
+
     /// Records of the workers changed since the last call.
     pub fn take_dirty(&mut self) -> Vec<WorkerRecord> {
         let dirty = std::mem::take(&mut self.dirty);

@@ -313,45 +313,45 @@ pub fn prepare_topics(
     Ok(Some(expected))
 }
 
-/// Reads a whole partition of the state topic (from the start to its current end) and calls
-/// `each(key, payload)` in order.
-pub fn read_state_partition(
+/// Reads whole partitions of the state topic (from the start to their current end) and calls
+/// `each(partition, key, payload)` in order within each partition. The end is where the client
+/// reports end of partition, not a high watermark asked for up front: some Kafka-protocol
+/// brokers (Tansu 0.6) report the base offset of the last batch plus one there, which would cut
+/// the read short. All partitions are read at once, so a rebalance waits for one read, not one
+/// per partition.
+pub fn read_state_partitions(
     kafka: &KafkaConfig,
-    partition: i32,
+    partitions: &[i32],
     deadline: Duration,
-    mut each: impl FnMut(&[u8], &[u8]),
+    mut each: impl FnMut(i32, &[u8], &[u8]),
 ) -> Result<u64, SourceError> {
     let mut config = client_config(kafka);
     config.set("group.id", format!("{}-restore", kafka.group_id));
     config.set("enable.auto.commit", "false");
     config.set("enable.partition.eof", "true");
     let consumer: BaseConsumer = config.create()?;
-    let (low, high) =
-        consumer.fetch_watermarks(&kafka.state_topic, partition, Duration::from_secs(10))?;
-    if high <= low {
-        return Ok(0);
-    }
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(&kafka.state_topic, partition, Offset::Beginning)?;
+    for &partition in partitions {
+        assignment.add_partition_offset(&kafka.state_topic, partition, Offset::Beginning)?;
+    }
     consumer.assign(&assignment)?;
     let started = Instant::now();
+    let mut open: Vec<i32> = partitions.to_vec();
     let mut read = 0;
-    loop {
+    while !open.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
                 read += 1;
                 each(
+                    message.partition(),
                     message.key().unwrap_or_default(),
                     message.payload().unwrap_or_default(),
                 );
-                if message.offset() + 1 >= high {
-                    return Ok(read);
-                }
             }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return Ok(read),
-            Some(Err(error)) => {
-                tracing::warn!(partition, %error, "Error while reading state back; retrying.")
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
+                open.retain(|&p| p != partition)
             }
+            Some(Err(error)) => tracing::warn!(%error, "Error while reading state back; retrying."),
             None => {}
         }
         if started.elapsed() > deadline {
@@ -362,4 +362,5 @@ pub fn read_state_partition(
             ));
         }
     }
+    Ok(read)
 }

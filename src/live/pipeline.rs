@@ -12,6 +12,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aggregator::Aggregator;
 use super::kafka::{
-    Sink, SourceError, client_config, dead_letter_headers, prepare_topics, read_state_partition,
+    Sink, SourceError, client_config, dead_letter_headers, prepare_topics, read_state_partitions,
     set_default,
 };
 use super::{DAY_PREFIX, DONE_PREFIX, PARTITION_KEY};
@@ -68,7 +69,9 @@ pub struct Part {
     pub engine: Engine,
     /// Per input topic (by index), the next offset to read; `None` before the first message.
     next: Vec<Option<i64>>,
-    at_end: bool,
+    /// Per input topic, the offset below which every message was handled before the restore:
+    /// read again (`live.reread_input`), those only refill duplicate detection.
+    handled_below: Vec<Option<i64>>,
     last_message: Instant,
     changed: bool,
     /// Day reports written so far, merged with re-closed days after a restore.
@@ -124,6 +127,8 @@ pub struct Core {
     pub shared: Arc<Shared>,
     sink: Sink,
     topics: Vec<String>,
+    /// Days whose `quota_p90` alerts were sent; marked done once those are acknowledged.
+    done_days: Mutex<Vec<i32>>,
 }
 
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
@@ -147,6 +152,36 @@ impl ClientContext for LiveContext {
 }
 
 impl ConsumerContext for LiveContext {
+    /// The default strategy, except that assigned partitions start from their beginning when
+    /// `live.reread_input` is on (the restored state then skips what it already holds).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if self.core.config.live.reread_input
+                    && let Err(error) = tpl.set_all_offsets(Offset::Beginning)
+                {
+                    tracing::error!(%error, "Cannot set assigned partitions to their beginning.");
+                }
+                if let Err(error) = consumer.assign(tpl) {
+                    tracing::error!(%error, "Cannot take the assigned partitions.");
+                }
+                self.post_rebalance(consumer, &Rebalance::Assign(tpl));
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.pre_rebalance(consumer, &Rebalance::Revoke(tpl));
+                if let Err(error) = consumer.unassign() {
+                    tracing::error!(%error, "Cannot give the revoked partitions up.");
+                }
+            }
+            other => tracing::error!(error = ?other, "Rebalance failed."),
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             let partitions = partitions_of(list);
@@ -275,7 +310,12 @@ impl Core {
         let now = now_ms();
         part.next[index] = Some(origin.offset + 1);
         part.last_message = Instant::now();
-        part.at_end = false;
+        if part.handled_below[index].is_some_and(|below| origin.offset < below) {
+            if let Ok(event) = event::parse(origin.payload) {
+                part.engine.remember_id(&event);
+            }
+            return;
+        }
         part.changed = true;
         let event = match event::parse(origin.payload) {
             Ok(event) => event,
@@ -309,16 +349,16 @@ impl Core {
         self.observe(part.engine.take_observations());
     }
 
-    /// Moves idle, caught-up partitions' event time with the wall clock.
+    /// Moves the event time of partitions without a message for `idle_timeout` with the wall
+    /// clock. Idleness is time spent polling without a message: not the end-of-partition event,
+    /// which some brokers (Tansu 0.6) do not produce reliably, and not the time this thread
+    /// spent blocked on its own work (see [`Core::credit_stall`]).
     fn advance_idle(&self) {
         let idle = Duration::from_millis(self.config.live.idle_timeout.max(0) as u64);
         let target = now_ms() - self.config.live.max_delay;
         let mut parts = self.shared.parts();
         for (partition, part) in parts.iter_mut() {
-            if part.at_end
-                && part.last_message.elapsed() >= idle
-                && part.engine.watermark() < target
-            {
+            if part.last_message.elapsed() >= idle && part.engine.watermark() < target {
                 part.engine.advance_to(target);
                 part.changed = true;
                 self.emit(part.engine.take_alerts());
@@ -341,6 +381,19 @@ impl Core {
         mode: CommitMode,
     ) -> bool {
         let state_topic = &self.config.kafka.state_topic;
+        // Phase 1: every alert and dead letter produced so far must be acknowledged before the
+        // state that implies it is written; otherwise a crash could leave saved state newer
+        // than the alerts that reached the topic, and those alerts would be lost.
+        if !self.acknowledged() {
+            return false;
+        }
+        // Phase 2: the state, then the offsets. Nothing is processed in between: this thread
+        // does both.
+        for day in std::mem::take(&mut *lock(&self.done_days)) {
+            let key = format!("{DONE_PREFIX}{day}");
+            self.sink
+                .send(state_topic, Some(0), key.as_bytes(), b"{}", None);
+        }
         let mut offsets = TopicPartitionList::new();
         {
             let mut parts = self.shared.parts();
@@ -403,20 +456,7 @@ impl Core {
                 }
             }
         }
-        self.shared
-            .metrics
-            .set_producer_queue(i64::from(self.sink.queued()));
-        let failed_before = self.sink.failed();
-        if !self.sink.flush_until(Instant::now() + FLUSH_DEADLINE) {
-            tracing::warn!(
-                "Checkpoint: not every message acknowledged yet; offsets stay uncommitted for now."
-            );
-            return false;
-        }
-        if self.sink.failed() != failed_before {
-            tracing::error!(
-                "Checkpoint: some messages were not delivered; offsets stay uncommitted."
-            );
+        if !self.acknowledged() {
             return false;
         }
         if offsets.count() > 0
@@ -428,79 +468,119 @@ impl Core {
         true
     }
 
-    /// Reads a partition's state back and opens it for consumption.
+    /// Moves every partition's idle clock forward by `stall`: time this thread spent blocked
+    /// (a checkpoint waiting for acknowledgements, a restore) is no evidence of quiet input.
+    fn credit_stall(&self, stall: Duration) {
+        let now = Instant::now();
+        for part in self.shared.parts().values_mut() {
+            part.last_message = (part.last_message + stall).min(now);
+        }
+    }
+
+    /// Waits until everything queued is acknowledged (bounded); false when it is not.
+    fn acknowledged(&self) -> bool {
+        self.shared
+            .metrics
+            .set_producer_queue(i64::from(self.sink.queued()));
+        let failed_before = self.sink.failed();
+        if !self.sink.flush_until(Instant::now() + FLUSH_DEADLINE) {
+            tracing::warn!(
+                "Checkpoint: not every message acknowledged yet; state and offsets wait."
+            );
+            return false;
+        }
+        if self.sink.failed() != failed_before {
+            tracing::error!(
+                "Checkpoint: some messages were not delivered; offsets stay uncommitted."
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Reads partitions' state back and opens them for consumption.
     fn restore(
         &self,
         consumer: &BaseConsumer<LiveContext>,
-        partition: i32,
+        partitions: &[i32],
     ) -> Result<(), SourceError> {
         let metrics = &self.shared.metrics;
-        metrics.set_restoring(partition, true);
-        let mut records: BTreeMap<Vec<u8>, WorkerRecord> = BTreeMap::new();
-        let mut meta = None;
-        let mut reports = BTreeMap::new();
+        #[derive(Default)]
+        struct Saved {
+            records: BTreeMap<Vec<u8>, WorkerRecord>,
+            meta: Option<PartitionMeta>,
+            reports: BTreeMap<i32, DayReport>,
+        }
+        let mut saved: BTreeMap<i32, Saved> =
+            partitions.iter().map(|&p| (p, Saved::default())).collect();
+        for &partition in partitions {
+            metrics.set_restoring(partition, true);
+        }
         let started = Instant::now();
-        let read = read_state_partition(
+        let read = read_state_partitions(
             &self.config.kafka,
-            partition,
+            partitions,
             Duration::from_secs(120),
-            |key, payload| {
+            |partition, key, payload| {
                 metrics.restore_progress(partition, 1);
+                let Some(saved) = saved.get_mut(&partition) else {
+                    return;
+                };
                 if key == PARTITION_KEY.as_bytes() {
-                    meta = serde_json::from_slice::<PartitionMeta>(payload)
-                        .ok()
-                        .or(meta.take());
+                    if let Ok(meta) = serde_json::from_slice::<PartitionMeta>(payload) {
+                        saved.meta = Some(meta);
+                    }
                 } else if key.starts_with(DAY_PREFIX.as_bytes()) {
                     if let Ok(report) = serde_json::from_slice::<DayReport>(payload) {
-                        reports.insert(report.day, report);
+                        saved.reports.insert(report.day, report);
                     }
                 } else if key.starts_with(DONE_PREFIX.as_bytes()) {
                 } else if let Ok(record) = serde_json::from_slice::<WorkerRecord>(payload) {
-                    records.insert(key.to_vec(), record);
+                    saved.records.insert(key.to_vec(), record);
                 }
             },
         )?;
-        let workers = records.len();
-        let engine = match &meta {
-            Some(meta) => Engine::restore_live(
-                self.config.clone(),
-                DEDUP_WINDOW_MS,
-                meta,
-                records.into_values().collect(),
-            ),
-            None if workers > 0 => Engine::restore_live(
-                self.config.clone(),
-                DEDUP_WINDOW_MS,
-                &PartitionMeta::default(),
-                records.into_values().collect(),
-            ),
-            None => Engine::live(self.config.clone(), DEDUP_WINDOW_MS),
-        };
-        tracing::info!(partition, records = read, workers, elapsed = ?started.elapsed(), "State restored.");
-        let part = Part {
-            engine,
-            next: vec![None; self.topics.len()],
-            at_end: false,
-            last_message: Instant::now(),
-            changed: false,
-            reports,
-        };
-        self.shared.parts().insert(partition, part);
-        metrics.set_restoring(partition, false);
+        tracing::info!(?partitions, records = read, elapsed = ?started.elapsed(), "State restored.");
+        for (partition, saved) in saved {
+            let meta = saved.meta.unwrap_or_default();
+            let records: Vec<WorkerRecord> = saved.records.into_values().collect();
+            let engine = if records.is_empty() && meta == PartitionMeta::default() {
+                Engine::live(self.config.clone(), DEDUP_WINDOW_MS)
+            } else {
+                Engine::restore_live(self.config.clone(), DEDUP_WINDOW_MS, &meta, records)
+            };
+            let handled_below = self
+                .topics
+                .iter()
+                .map(|topic| meta.next_offsets.get(topic).copied())
+                .collect();
+            let part = Part {
+                engine,
+                next: vec![None; self.topics.len()],
+                handled_below,
+                last_message: Instant::now(),
+                changed: false,
+                reports: saved.reports,
+            };
+            self.shared.parts().insert(partition, part);
+            metrics.set_restoring(partition, false);
+        }
         metrics.set_partitions_assigned(self.shared.parts().len());
         // Messages that arrived before the pause took effect.
         let stashed: Vec<Stashed> = {
             let mut stash = lock(&self.shared.stash);
             let (mine, rest) = std::mem::take(&mut *stash)
                 .into_iter()
-                .partition(|m| m.partition == partition);
+                .partition(|m| partitions.contains(&m.partition));
             *stash = rest;
             mine
         };
         {
             let mut parts = self.shared.parts();
-            let part = parts.get_mut(&partition).expect("just inserted");
             for message in stashed {
+                let Some(part) = parts.get_mut(&message.partition) else {
+                    continue;
+                };
                 let origin = Origin {
                     topic: &message.topic,
                     partition: message.partition,
@@ -513,7 +593,9 @@ impl Core {
         }
         let mut list = TopicPartitionList::new();
         for topic in &self.topics {
-            list.add_partition(topic, partition);
+            for &partition in partitions {
+                list.add_partition(topic, partition);
+            }
         }
         consumer.resume(&list)?;
         Ok(())
@@ -607,11 +689,11 @@ pub fn run(
         shared: shared.clone(),
         sink,
         topics,
+        done_days: Mutex::new(Vec::new()),
     });
     let mut client = client_config(&core.config.kafka);
     client.set("group.id", &core.config.kafka.group_id);
     client.set("enable.auto.commit", "false");
-    client.set("enable.partition.eof", "true");
     set_default(&mut client, "auto.offset.reset", "earliest");
     // Co-partitioned topics must be assigned together: the range assignor does that.
     client.set("partition.assignment.strategy", "range");
@@ -627,10 +709,10 @@ pub fn run(
     let mut last_error: Option<Instant> = None;
     while is_running() {
         let pending: Vec<i32> = std::mem::take(&mut *lock(&shared.pending));
-        for partition in pending {
-            if let Err(error) = core.restore(&consumer, partition) {
-                tracing::error!(partition, %error, "Cannot restore a partition's state; retrying.");
-                lock(&shared.pending).push(partition);
+        if !pending.is_empty() {
+            if let Err(error) = core.restore(&consumer, &pending) {
+                tracing::error!(?pending, %error, "Cannot restore the partitions' state; retrying.");
+                lock(&shared.pending).extend(pending);
                 std::thread::sleep(Duration::from_millis(500));
             }
             shared.update_ready();
@@ -646,11 +728,7 @@ pub fn run(
             };
             match consumer.poll(wait) {
                 Some(Ok(message)) => core.handle(&message),
-                Some(Err(KafkaError::PartitionEOF(partition))) => {
-                    if let Some(part) = shared.parts().get_mut(&partition) {
-                        part.at_end = true;
-                    }
-                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => {
                     if last_error.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
                         tracing::warn!(%error, "Consumer error; librdkafka retries.");
@@ -677,19 +755,12 @@ pub fn run(
         if let Some(aggregator) = aggregator.as_mut() {
             let (alerts, days) = aggregator.poll(&core.config);
             core.emit(alerts);
-            for day in days {
-                let key = format!("{DONE_PREFIX}{day}");
-                core.sink.send(
-                    &core.config.kafka.state_topic,
-                    Some(0),
-                    key.as_bytes(),
-                    b"{}",
-                    None,
-                );
-            }
+            lock(&core.done_days).extend(days);
         }
         if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            let started = Instant::now();
             core.checkpoint(&consumer, None, CommitMode::Async);
+            core.credit_stall(started.elapsed());
             last_checkpoint = Instant::now();
         }
         if last_gauges.elapsed() >= Duration::from_secs(2) {
