@@ -18,7 +18,7 @@ use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::http::{AppState, Lookup, router, serve};
 use crate::metrics::Metrics;
-use pipeline::Shared;
+pub use pipeline::{Clock, Shared};
 
 /// State-topic key of a partition's own record.
 pub const PARTITION_KEY: &str = "\u{0}partition";
@@ -38,7 +38,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async { app(config, Arc::new(Metrics::new()), shutdown_on_signals()).await })
+    runtime.block_on(async {
+        app(
+            config,
+            Arc::new(Metrics::new()),
+            shutdown_on_signals(),
+            Clock::Wall,
+        )
+        .await
+    })
 }
 
 /// A token cancelled by SIGTERM or SIGINT.
@@ -114,6 +122,7 @@ pub async fn app(
     config: Config,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(metrics.clone()));
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
@@ -133,7 +142,7 @@ pub async fn app(
         let (shared, running) = (shared.clone(), running.clone());
         std::thread::Builder::new()
             .name("pipeline".into())
-            .spawn(move || pipeline::run(config, shared, running, handle))
+            .spawn(move || pipeline::run(config, shared, running, handle, clock))
             .context("cannot start the pipeline thread")?
     };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();

@@ -40,10 +40,40 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How long a checkpoint waits for acknowledgements before trying again later.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(4);
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// Where "now" comes from: the wall clock, or (the demo) a clock that runs `speed` times
+/// faster than the wall clock from `start_ms` on, so that hours of event time pass in seconds
+/// through the same watermarks and timers as in production.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    Wall,
+    Scaled {
+        origin: Instant,
+        start_ms: i64,
+        speed: f64,
+    },
+}
+
+impl Clock {
+    pub fn scaled(start_ms: i64, speed: f64) -> Clock {
+        Clock::Scaled {
+            origin: Instant::now(),
+            start_ms,
+            speed,
+        }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        match *self {
+            Clock::Wall => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+            Clock::Scaled {
+                origin,
+                start_ms,
+                speed,
+            } => start_ms + (origin.elapsed().as_secs_f64() * 1000.0 * speed) as i64,
+        }
+    }
 }
 
 /// Where a message came from, and its bytes.
@@ -129,6 +159,7 @@ pub struct Core {
     topics: Vec<String>,
     /// Days whose `quota_p90` alerts were sent; marked done once those are acknowledged.
     done_days: Mutex<Vec<i32>>,
+    clock: Clock,
 }
 
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
@@ -307,7 +338,7 @@ impl Core {
         let Some(index) = self.topic_index(origin.topic) else {
             return;
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         part.next[index] = Some(origin.offset + 1);
         part.last_message = Instant::now();
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
@@ -355,7 +386,8 @@ impl Core {
     /// spent blocked on its own work (see [`Core::credit_stall`]).
     fn advance_idle(&self) {
         let idle = Duration::from_millis(self.config.live.idle_timeout.max(0) as u64);
-        let target = now_ms() - self.config.live.max_delay;
+        let now = self.clock.now_ms();
+        let target = now - self.config.live.max_delay;
         let mut parts = self.shared.parts();
         for (partition, part) in parts.iter_mut() {
             if part.last_message.elapsed() >= idle && part.engine.watermark() < target {
@@ -366,7 +398,7 @@ impl Core {
             }
             let watermark = part.engine.watermark();
             if watermark != crate::engine::NEVER {
-                let lag = now_ms().saturating_sub(watermark).max(0) as f64 / 1000.0;
+                let lag = now.saturating_sub(watermark).max(0) as f64 / 1000.0;
                 self.shared.metrics.set_watermark_lag(*partition, lag);
             }
         }
@@ -676,6 +708,7 @@ pub fn run(
     shared: Arc<Shared>,
     running: Arc<AtomicBool>,
     runtime: tokio::runtime::Handle,
+    clock: Clock,
 ) -> anyhow::Result<()> {
     let is_running = || running.load(Ordering::Relaxed);
     let Some(partitions) = prepare_topics(&config.kafka, &is_running, &runtime)? else {
@@ -690,6 +723,7 @@ pub fn run(
         sink,
         topics,
         done_days: Mutex::new(Vec::new()),
+        clock,
     });
     let mut client = client_config(&core.config.kafka);
     client.set("group.id", &core.config.kafka.group_id);
