@@ -44,6 +44,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             Arc::new(Metrics::new()),
             shutdown_on_signals(),
             Clock::Wall,
+            None,
         )
         .await
     })
@@ -123,8 +124,13 @@ pub async fn app(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     clock: Clock,
+    extra: Option<(axum::Router, Arc<Shared>)>,
 ) -> anyhow::Result<()> {
-    let shared = Arc::new(Shared::new(metrics.clone()));
+    // The demo brings its own page routes and wants the same shared state.
+    let (pages, shared) = match extra {
+        Some((pages, shared)) => (pages, shared),
+        None => (axum::Router::new(), Arc::new(Shared::new(metrics.clone()))),
+    };
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
@@ -134,7 +140,11 @@ pub async fn app(
         ready: shared.ready.clone(),
         lookup: shared.clone(),
     };
-    let http = tokio::spawn(serve(listener, router(state), shutdown.clone()));
+    let http = tokio::spawn(serve(
+        listener,
+        router(state).merge(pages),
+        shutdown.clone(),
+    ));
 
     let running = Arc::new(AtomicBool::new(true));
     let handle = tokio::runtime::Handle::current();
