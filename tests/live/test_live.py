@@ -8,6 +8,8 @@ partition without pauses near `idle_timeout`; the tests produce a head of the st
 start the monitor, then produce the rest in small chunks a fraction of a second apart.
 """
 
+from __future__ import annotations
+
 import json
 import threading
 import time
@@ -219,7 +221,7 @@ def test_5_broker_restart_loses_nothing(stack, stream):
 
     def restart_broker():
         t0 = time.monotonic()
-        broker.stop()
+        broker.stop()  # SIGKILL: see Broker.stop for what SIGTERM does to Tansu 0.6.0
         time.sleep(2)
         broker.start()
         outage["seconds"] = time.monotonic() - t0
