@@ -44,7 +44,7 @@ if ! python3 -c 'import confluent_kafka, pytest' 2>/dev/null; then
     python3 -m pip install --quiet confluent-kafka pytest ||
         python3 -m pip install --quiet --break-system-packages confluent-kafka pytest
 fi
-python3 -c 'import confluent_kafka, pytest; print("confluent-kafka", confluent_kafka.version()[0], "librdkafka", confluent_kafka.libversion()[0], "pytest", pytest.__version__)'
+python3 -c 'import confluent_kafka, pytest; print("confluent-kafka", confluent_kafka.__version__, "librdkafka", confluent_kafka.libversion()[0], "pytest", pytest.__version__)'
 
 step "cargo build --release (the binary the live tests run)"
 cargo build --release --locked
