@@ -120,15 +120,20 @@ def test_2_silent_worker_alert_fires_live(stack, tmp_path):
 
 class Once:
     """Runs `action` the first time `ready()` holds after chunk `start`; fails if that
-    has not happened by chunk `last`."""
+    has not happened by chunk `last`, or as soon as one of `monitors` has exited."""
 
-    def __init__(self, what, ready, action, start, last):
+    def __init__(self, what, ready, action, start, last, monitors=()):
         self.what, self.ready, self.action = what, ready, action
         self.start, self.last = start, last
+        self.monitors = monitors
         self.at_chunk = None
 
     def __call__(self, i, n):
-        if self.at_chunk is not None or i < self.start:
+        if self.at_chunk is not None:
+            return
+        for m in self.monitors:
+            m.check_alive()
+        if i < self.start:
             return
         if self.ready():
             self.action()
@@ -151,7 +156,7 @@ def test_3_kill9_and_restart_loses_nothing(stack, stream):
         seen_before_kill.append(len(watcher))
         monitor.start()
     once = Once("kill -9 the monitor after its first alerts", lambda: len(watcher) > 0,
-                kill_and_restart, start=2, last=CHUNKS * 3 // 4)
+                kill_and_restart, start=2, last=CHUNKS * 3 // 4, monitors=[monitor])
     producer.produce_paced(rest, CHUNKS, PAUSE, on_chunk=once)
     assert once.at_chunk is not None
 
@@ -191,7 +196,7 @@ def test_4_two_instances_one_stopped(stack, stream):
     # Both ready = both hold partitions (6 partitions, 2 members) with their state restored.
     once = Once("SIGTERM one of two instances that both hold partitions",
                 lambda: len(watcher) > 0 and first.ready() and second.ready(),
-                stop_first, start=2, last=CHUNKS * 3 // 4)
+                stop_first, start=2, last=CHUNKS * 3 // 4, monitors=[first, second])
     producer.produce_paced(rest, CHUNKS, PAUSE, on_chunk=once)
     assert once.at_chunk is not None
 
@@ -227,7 +232,7 @@ def test_5_broker_restart_loses_nothing(stack, stream):
         outage["seconds"] = time.monotonic() - t0
         outage["alerts_before"] = len(watcher)
     once = Once("restart the broker after the first alerts", lambda: len(watcher) > 0,
-                restart_broker, start=2, last=CHUNKS * 3 // 4)
+                restart_broker, start=2, last=CHUNKS * 3 // 4, monitors=[monitor])
     producer.produce_paced(rest, CHUNKS, PAUSE, on_chunk=once)
     assert once.at_chunk is not None
 
