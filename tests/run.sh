@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # The whole test suite, installing what it needs. `.ci/run` calls exactly this.
 #
-#   tests/run.sh          format, lints, unit, property and integration tests
+#   tests/run.sh          format, lints, unit, property and integration tests, then the
+#                         live tests (tests/live: `workhours run` against a Tansu broker)
 #
-# It needs only a Rust toolchain (cargo, rustfmt, clippy) and gcc; everything else it
-# installs itself when missing.
+# It needs only a Rust toolchain (cargo, rustfmt, clippy), gcc and Python 3 (3.9 or
+# later, with pip or ensurepip); everything else it installs itself when missing: the
+# Tansu broker (cargo install, ~20 min on 2 cores, started first in the background) and
+# the Python packages confluent-kafka and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
+export PATH="$PATH:$cargo_bin"
+tansu_pid=
+tansu_log=
+if ! command -v tansu >/dev/null; then
+    tansu_log=$(mktemp -t tansu-install.XXXXXX.log)
+    step "cargo install tansu 0.6.0 in the background (log: $tansu_log)"
+    cargo install tansu --locked --version 0.6.0 --features dynostore,libsql >"$tansu_log" 2>&1 &
+    tansu_pid=$!
+    # Do not leave a long build behind when an earlier step fails.
+    trap '[ -z "$tansu_pid" ] || kill "$tansu_pid" 2>/dev/null || true' EXIT
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -18,3 +34,35 @@ cargo clippy --locked --all-targets -- -D warnings
 
 step "cargo test (unit, property and CLI tests)"
 cargo test --locked --all-targets
+
+step "Python packages of the live tests (confluent-kafka, pytest)"
+if ! python3 -c 'import confluent_kafka, pytest' 2>/dev/null; then
+    python3 -m pip --version >/dev/null 2>&1 || python3 -m ensurepip --upgrade
+    # Root is fine here (CI containers); a distribution's "externally managed" Python
+    # needs --break-system-packages.
+    export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+    python3 -m pip install --quiet confluent-kafka pytest ||
+        python3 -m pip install --quiet --break-system-packages confluent-kafka pytest
+fi
+python3 -c 'import confluent_kafka, pytest; print("confluent-kafka", confluent_kafka.__version__, "librdkafka", confluent_kafka.libversion()[0], "pytest", pytest.__version__)'
+
+step "cargo build --release (the binary the live tests run)"
+cargo build --release --locked
+export WORKHOURS_BIN="${CARGO_TARGET_DIR:-target}/release/workhours"
+case $WORKHOURS_BIN in /*) ;; *) WORKHOURS_BIN="$PWD/$WORKHOURS_BIN" ;; esac
+
+if [ -n "$tansu_pid" ]; then
+    step "waiting for the tansu install"
+    status=0
+    wait "$tansu_pid" || status=$?
+    tansu_pid=
+    if [ "$status" -ne 0 ]; then
+        tail -n 30 "$tansu_log"
+        echo "cargo install tansu failed (log: $tansu_log)" >&2
+        exit 1
+    fi
+fi
+tansu --version
+
+step "live tests (python3 -m pytest tests/live)"
+python3 -m pytest tests/live -q -p no:cacheprovider
