@@ -145,7 +145,7 @@ impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             idle_timeout: 2_000,
-            max_delay: 1_000,
+            max_delay: 250,
             reread_input: true,
         }
     }
@@ -899,7 +899,7 @@ mod tests {
             ("allowed_lateness", config.time.allowed_lateness, 30_000),
             ("max_future_skew", config.time.max_future_skew, 5 * M),
             ("idle_timeout", config.live.idle_timeout, 2_000),
-            ("max_delay", config.live.max_delay, 1_000),
+            ("max_delay", config.live.max_delay, 250),
         ];
         for (key, got, want) in expected {
             assert_eq!(got, want, "{key}");

@@ -124,11 +124,14 @@ impl Sink {
         &self,
         topic: &str,
         partition: Option<i32>,
-        key: &[u8],
+        key: Option<&[u8]>,
         payload: &[u8],
         headers: Option<OwnedHeaders>,
     ) {
-        let mut record = BaseRecord::to(topic).key(key).payload(payload);
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(payload);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
         if let Some(partition) = partition {
             record = record.partition(partition);
         }

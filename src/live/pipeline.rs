@@ -278,7 +278,7 @@ impl Core {
             self.sink.send(
                 &self.config.kafka.alerts_topic,
                 None,
-                alert.key().as_bytes(),
+                Some(alert.key().as_bytes()),
                 value.as_bytes(),
                 None,
             );
@@ -323,11 +323,10 @@ impl Core {
             origin.partition,
             origin.offset,
         );
-        let key = origin.key.unwrap_or_default();
         self.sink.send(
             &self.config.kafka.dead_letter_topic,
             None,
-            key,
+            origin.key,
             origin.payload,
             Some(headers),
         );
@@ -424,7 +423,7 @@ impl Core {
         for day in std::mem::take(&mut *lock(&self.done_days)) {
             let key = format!("{DONE_PREFIX}{day}");
             self.sink
-                .send(state_topic, Some(0), key.as_bytes(), b"{}", None);
+                .send(state_topic, Some(0), Some(key.as_bytes()), b"{}", None);
         }
         let mut offsets = TopicPartitionList::new();
         {
@@ -439,7 +438,7 @@ impl Core {
                         Ok(value) => self.sink.send(
                             state_topic,
                             Some(partition),
-                            record.worker.id.as_bytes(),
+                            Some(record.worker.id.as_bytes()),
                             &value,
                             None,
                         ),
@@ -450,8 +449,13 @@ impl Core {
                     let merged = merge_report(part.reports.remove(&report.day), report);
                     let key = format!("{DAY_PREFIX}{}", merged.day);
                     if let Ok(value) = serde_json::to_vec(&merged) {
-                        self.sink
-                            .send(state_topic, Some(partition), key.as_bytes(), &value, None);
+                        self.sink.send(
+                            state_topic,
+                            Some(partition),
+                            Some(key.as_bytes()),
+                            &value,
+                            None,
+                        );
                     }
                     part.reports.insert(merged.day, merged);
                 }
@@ -481,7 +485,7 @@ impl Core {
                     self.sink.send(
                         state_topic,
                         Some(partition),
-                        PARTITION_KEY.as_bytes(),
+                        Some(PARTITION_KEY.as_bytes()),
                         &value,
                         None,
                     );
@@ -764,6 +768,9 @@ pub fn run(
                 Some(Ok(message)) => core.handle(&message),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => {
+                    // While the brokers cannot be reached, silence is no evidence of quiet
+                    // input: keep idle partitions from following the wall clock.
+                    core.credit_stall(Duration::from_secs(3600));
                     if last_error.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
                         tracing::warn!(%error, "Consumer error; librdkafka retries.");
                         last_error = Some(Instant::now());
