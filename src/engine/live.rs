@@ -209,15 +209,17 @@ impl Engine {
         self.state.buffer.iter().map(|pending| pending.seq)
     }
 
-    /// Workers online and working now, by (platform, role, city).
+    /// Workers online and working now, by (platform, role, city): every group with a worker,
+    /// zeros included, so that a dashboard reads 0 rather than "no data".
     pub fn group_counts(&self) -> BTreeMap<(String, String, String), (u64, u64)> {
         let mut counts: BTreeMap<(u32, u32, u32), (u64, u64)> = BTreeMap::new();
         for worker in &self.state.workers {
-            if worker.online || worker.working {
-                let entry = counts.entry(worker.group()).or_default();
-                entry.0 += u64::from(worker.online);
-                entry.1 += u64::from(worker.working);
+            if worker.since == NEVER {
+                continue;
             }
+            let entry = counts.entry(worker.group()).or_default();
+            entry.0 += u64::from(worker.online);
+            entry.1 += u64::from(worker.working);
         }
         let names = &self.state.names;
         counts
@@ -438,5 +440,43 @@ mod tests {
         assert_eq!(view["online"], true);
         assert_eq!(view["working"], true);
         assert_eq!(view["left_seconds"]["continuous_work"], 14_400 - 3600 + 30);
+    }
+}
+
+#[cfg(test)]
+mod observation_tests {
+    use super::*;
+    use crate::event;
+
+    #[test]
+    fn live_engines_observe_closed_episodes_and_days() {
+        let mut engine = Engine::live(Config::default(), 86_400_000);
+        let lines = [
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"meituan"}"#,
+            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T10:00:00+08:00","platform":"meituan"}"#,
+        ];
+        for (offset, line) in lines.iter().enumerate() {
+            engine.push_live(&event::parse(line.as_bytes()).unwrap(), offset as u64);
+            engine.advance();
+        }
+        engine.advance_to(crate::timefmt::parse_rfc3339("2026-03-03T01:00:00+08:00").unwrap());
+        let observed: Vec<Observation> = engine
+            .take_observations()
+            .into_iter()
+            .map(|o| o.observation)
+            .collect();
+        let two_hours = 2 * 3_600_000;
+        assert!(
+            observed
+                .iter()
+                .any(|o| matches!(o, Observation::EpisodeEnded { work, .. } if *work == two_hours)),
+            "{observed:?}"
+        );
+        assert!(
+            observed
+                .iter()
+                .any(|o| matches!(o, Observation::DayClosed { work, .. } if *work == two_hours)),
+            "{observed:?}"
+        );
     }
 }

@@ -168,6 +168,25 @@ pub struct LiveContext {
 }
 
 impl ClientContext for LiveContext {
+    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for (topic, stats) in &statistics.topics {
+            if !self.core.topics.contains(topic) {
+                continue;
+            }
+            for (&partition, partition_stats) in &stats.partitions {
+                // -1 is librdkafka's "unassigned" pseudo-partition; -1 lag is "unknown".
+                if partition >= 0 && partition_stats.consumer_lag >= 0 {
+                    self.core.shared.metrics.set_consumer_lag(
+                        topic,
+                        partition,
+                        partition_stats.consumer_lag,
+                    );
+                }
+            }
+        }
+    }
+
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         match level {
             RDKafkaLogLevel::Emerg
@@ -733,6 +752,7 @@ pub fn run(
     client.set("group.id", &core.config.kafka.group_id);
     client.set("enable.auto.commit", "false");
     set_default(&mut client, "auto.offset.reset", "earliest");
+    set_default(&mut client, "statistics.interval.ms", "5000");
     // Co-partitioned topics must be assigned together: the range assignor does that.
     client.set("partition.assignment.strategy", "range");
     let consumer: BaseConsumer<LiveContext> =
