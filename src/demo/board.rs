@@ -1,5 +1,5 @@
 //! What the page shows, kept in memory: the latest alerts (read back from the alerts topic),
-//! counts by rule, and samples of the engines' state taken every second (workers working,
+//! counts by rule, and samples of the engines' state taken twice a second (workers working,
 //! open `continuous_work` warnings and violations, hours worked today).
 //!
 //! The board is a cheap-clone handle (`Arc<Board>`); every lock is a `std` mutex held only
@@ -16,8 +16,8 @@ use crate::live::Shared;
 const LATEST: usize = 200;
 /// Alerts kept per worker for the worker timeline.
 const PER_WORKER: usize = 24;
-/// Points kept for the chart; at one a second that is almost an hour of wall time.
-const SERIES: usize = 3000;
+/// Points kept for the chart; at two a second that is 50 minutes of wall time.
+const SERIES: usize = 6000;
 /// Daily-hours histogram buckets: [0,1), [1,2), ... [13, inf) hours.
 pub const HOUR_BUCKETS: usize = 14;
 

@@ -69,7 +69,7 @@ impl Track {
         if self.changes.back().is_some_and(|&(at, _)| at == ts) {
             self.changes.pop_back();
         }
-        if self.changes.back().map_or(false, |&(_, was)| was) != working {
+        if self.changes.back().is_some_and(|&(_, was)| was) != working {
             if self.changes.len() == TRANSITIONS {
                 self.changes.pop_front();
             }
@@ -160,9 +160,12 @@ pub fn run(feed: Feed) -> anyhow::Result<()> {
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((rdkafka::error::KafkaError::MessageProduction(code), back))
-                    if code == rdkafka::types::RDKafkaErrorCode::QueueFull =>
-                {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
                     record = back;
                     std::thread::sleep(Duration::from_millis(5));
                 }

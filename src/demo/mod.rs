@@ -34,6 +34,8 @@ use crate::simulate::SimOptions;
 use board::Board;
 use feed::{Feed, Tracks};
 
+/// How often the engines are sampled for the page (a short lock of the partitions).
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 /// Partitions of every demo topic.
 const PARTITIONS: i32 = 6;
 /// The clock starts this much wall time before the first event: the monitor's consumer
@@ -303,7 +305,7 @@ fn display_address(listen: &str) -> String {
     }
 }
 
-/// Every second: sample the engines for the page; every `status_every`: the status line;
+/// Every [`SAMPLE_EVERY`]: sample the engines for the page; every `status_every`: the status line;
 /// after `end_ms` (plus a moment for its last alerts): shut down.
 async fn tick(
     opts: DemoOptions,
@@ -315,7 +317,7 @@ async fn tick(
     shutdown: CancellationToken,
 ) {
     let rules = &config.rules;
-    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    let mut interval = tokio::time::interval(SAMPLE_EVERY);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_status = Instant::now();
     // Alerts due up to the end need the watermark past it (events go on) and a fetch.

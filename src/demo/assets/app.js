@@ -58,7 +58,7 @@ function renderStatus(s) {
 
   const rows = Object.entries(s.platforms).map(([name, p]) => ({ label: name, value: p.working, total: p.online }));
   if (rows.length) {
-    Charts.bars($("chart-platforms"), rows, { unit: "workers" });
+    Charts.bars($("chart-platforms"), rows);
     $("chart-platforms").dataset.filled = "yes";
   }
 
@@ -139,7 +139,7 @@ function renderAlerts(data) {
     const when = a.at.slice(5, 16).replace("T", " ");
     tr.append(
       cell(when, "time"),
-      cell(RULES[a.rule] || a.rule),
+      cell(RULES[a.rule] || a.rule, "rule"),
       cell(phase),
       cell(a.worker_id ? workerLink(a.worker_id) : `${a.role} · ${a.city}`),
       cell(a.platform),

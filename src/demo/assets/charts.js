@@ -41,7 +41,7 @@ const Charts = (() => {
 
   // rows: [{label, value, total}]: a dark bar for value over a light one for total.
   function bars(container, rows, opts) {
-    const width = 640, rowHeight = 34, left = 90, right = 120;
+    const width = 640, rowHeight = 46, left = 90, right = 120;
     const height = rows.length * rowHeight + 24;
     const max = niceMax(Math.max(1, ...rows.map((r) => Math.max(r.value, r.total || 0))));
     const scale = (v) => (v / max) * (width - left - right);
@@ -53,15 +53,14 @@ const Charts = (() => {
     }
     rows.forEach((row, i) => {
       const y = i * rowHeight + 6;
-      root.append(el("text", { x: left - 8, y: y + 16, "text-anchor": "end", class: "label" }, row.label));
+      root.append(el("text", { x: left - 8, y: y + 20, "text-anchor": "end", class: "label" }, row.label));
       if (row.total !== undefined) {
-        root.append(el("rect", { x: left, y, width: scale(row.total), height: 22, fill: "var(--online)", rx: 2 }));
+        root.append(el("rect", { x: left, y, width: scale(row.total), height: 30, fill: "var(--online)", rx: 2 }));
       }
-      root.append(el("rect", { x: left, y, width: Math.max(1, scale(row.value)), height: 22, fill: "var(--work)", rx: 2, class: "bar" }));
+      root.append(el("rect", { x: left, y, width: Math.max(1, scale(row.value)), height: 30, fill: "var(--work)", rx: 2, class: "bar" }));
       const text = row.total !== undefined ? `${row.value} of ${row.total}` : String(row.value);
-      root.append(el("text", { x: left + scale(Math.max(row.value, row.total || 0)) + 6, y: y + 16, class: "value" }, text));
+      root.append(el("text", { x: left + scale(Math.max(row.value, row.total || 0)) + 6, y: y + 20, class: "value" }, text));
     });
-    root.append(el("text", { x: width - right + 4, y: height - 4 }, opts && opts.unit ? opts.unit : ""));
     container.replaceChildren(root);
   }
 
@@ -167,10 +166,10 @@ const Charts = (() => {
       root.append(el("text", { x: x(t), y: top + barHeight + 17, "text-anchor": "middle" }, label));
     }
     for (const e of data.episodes) {
-      for (const [at, color, label] of [[e.warn_at, "var(--warn)", "3h45"], [e.limit_at, "var(--bad)", "4h"]]) {
+      for (const [at, color, label, anchor, dx] of [[e.warn_at, "var(--warn)", "3 h 45", "end", -3], [e.limit_at, "var(--bad)", "4 h", "start", 3]]) {
         if (at === null || at === undefined || at < data.from) continue;
         root.append(el("line", { x1: x(at), x2: x(at), y1: top - 12, y2: top + barHeight, stroke: color, "stroke-width": 2.5 }));
-        root.append(el("text", { x: x(at), y: top - 15, "text-anchor": "middle", style: `fill:${color}` }, label));
+        root.append(el("text", { x: x(at) + dx, y: top - 4, "text-anchor": anchor, style: `fill:${color}` }, label));
       }
     }
     for (const a of data.alerts) {
