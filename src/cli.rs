@@ -80,4 +80,27 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Config file (TOML) for the rules and the time zone; the demo sets the Kafka and HTTP
+    /// keys itself. Environment variables override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Number of simulated workers.
+    #[arg(long, default_value_t = 2000)]
+    pub workers: u32,
+    /// Simulated seconds per real second: 360 is one simulated hour every 10 s.
+    #[arg(long, default_value_t = 360.0)]
+    pub speed: f64,
+    /// Stop after this many simulated hours; run until Ctrl-C when absent.
+    #[arg(long)]
+    pub hours: Option<f64>,
+    /// Address of the page and the monitor's HTTP endpoints [default: `http.listen`, 127.0.0.1:9898].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Seed of the simulator: the same seed gives the same workers and shifts.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// First simulated local day (YYYY-MM-DD) [default: today in the config's zone].
+    #[arg(long)]
+    pub start: Option<String>,
+}

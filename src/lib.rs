@@ -17,12 +17,15 @@
 //! - [`http`]: the HTTP routes (`/metrics`, `/healthz`, `/readyz`, `/v1/...`) and their server.
 //! - [`telemetry`]: logs to stderr, filtered by `RUST_LOG`.
 //! - [`simulate`]: `workhours simulate`, seeded synthetic event streams.
+//! - [`demo`]: `workhours demo`, the whole pipeline in one process (in-process broker,
+//!   simulator on a scaled clock, the live monitor) with a live page for regulators.
 //! - [`cli`]: the command line.
 
 pub mod alert;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod event;

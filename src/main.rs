@@ -10,9 +10,7 @@ fn main() -> std::process::ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|config| workhours::simulate::run(args, &config)),
         Command::Run(args) => workhours::live::run(args),
-        Command::Demo(_) => Err(anyhow::anyhow!(
-            "`workhours demo` is not built yet; see issue 5. Try `workhours simulate --workers 200 --days 2 | workhours replay`"
-        )),
+        Command::Demo(args) => workhours::demo::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, installing what it needs. `.ci/run` calls exactly this.
 #
-#   tests/run.sh          format, lints, unit, property and integration tests, then the
+#   tests/run.sh          format, lints, unit, property and integration tests, the
+#                         Prometheus rule tests, the demo page in headless Chromium, then the
 #                         live tests (tests/live: `workhours run` against a Tansu broker)
 #
 # It needs only a Rust toolchain (cargo, rustfmt, clippy), gcc and Python 3 (3.9 or
@@ -64,5 +65,21 @@ if [ -n "$tansu_pid" ]; then
 fi
 tansu --version
 
-step "live tests (python3 -m pytest tests/live)"
+step "Debian packages: prometheus (promtool, the end-to-end scrape), chromium and a CJK font (the demo page)"
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-wqy-microhei)
+if [ "${#missing[@]}" -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+step "Prometheus rules and dashboards (tests/promtool.sh)"
+bash tests/promtool.sh
+
+step "demo page in headless Chromium (tests/browser/check_page.py)"
+python3 tests/browser/check_page.py --bin "$WORKHOURS_BIN" --out "${CARGO_TARGET_DIR:-target}/browser-test"
+
+step "live tests (python3 -m pytest tests/live): the pipeline against Tansu, Prometheus scraping it"
 python3 -m pytest tests/live -q -p no:cacheprovider

@@ -1,0 +1,269 @@
+//! `workhours demo`: the whole pipeline in one process, at high speed, for a bounded time.
+//!
+//! The in-process run covers a simulated day and a half (a Monday and the Tuesday morning),
+//! which is enough for every per-worker rule that can fire within a day: `continuous_work`
+//! (warning, violation, resolved), `daily_hours` (warning, violation), `minimum_wage` (at
+//! midnight), and the aggregate `quota_p90`. `weekly_hours` (44 h in a week),
+//! `monthly_overtime` (36 h of overtime in a month) and `weekly_rest` (7 consecutive days)
+//! need days to weeks of simulated time and are not waited for here.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use workhours::config::Config;
+use workhours::demo::{DemoOptions, run_demo};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.0 GET: (status, body).
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.get(9..12)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+fn get_json(port: u16, path: &str) -> Value {
+    let (status, body) = get(port, path).unwrap_or_else(|| panic!("GET {path} failed"));
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|error| panic!("GET {path}: {error}: {body}"))
+}
+
+/// The (rule, phase) pairs that must appear within the run.
+const EXPECTED: [(&str, &str); 7] = [
+    ("continuous_work", "warning"),
+    ("continuous_work", "violation"),
+    ("continuous_work", "resolved"),
+    ("daily_hours", "warning"),
+    ("daily_hours", "violation"),
+    ("minimum_wage", "violation"),
+    ("quota_p90", "violation"),
+];
+
+fn seen(status: &Value, rule: &str, phase: &str) -> bool {
+    status["alerts"]["by_rule"][rule][phase]
+        .as_u64()
+        .is_some_and(|n| n > 0)
+}
+
+#[test]
+fn the_demo_fires_every_daily_rule_and_fills_its_endpoints() {
+    let port = free_port();
+    let opts = DemoOptions {
+        config: Config::default(),
+        workers: 300,
+        // Two simulated hours a second: the day and a half in about 20 s.
+        speed: 7200.0,
+        hours: None,
+        listen: format!("127.0.0.1:{port}"),
+        seed: 1,
+        start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+        status_every: Duration::from_secs(5),
+    };
+    let shutdown = CancellationToken::new();
+    let demo = {
+        let shutdown = shutdown.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run_demo(opts, shutdown))
+        })
+    };
+
+    let started = Instant::now();
+    let deadline = Duration::from_secs(90);
+    let status = loop {
+        assert!(
+            !demo.is_finished(),
+            "the demo stopped early: {:?}",
+            demo.join()
+        );
+        if started.elapsed() > deadline {
+            shutdown.cancel();
+            let status = get(port, "/api/demo/status");
+            panic!("not every expected alert within {deadline:?}: {status:?}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let Some((200, body)) = get(port, "/api/demo/status") else {
+            continue;
+        };
+        let status: Value = serde_json::from_str(&body).unwrap();
+        if EXPECTED
+            .iter()
+            .all(|(rule, phase)| seen(&status, rule, phase))
+        {
+            break status;
+        }
+    };
+
+    // The endpoints the page polls are filled.
+    assert_eq!(status["ready"], true);
+    assert_eq!(status["workers"], 300);
+    assert!(status["events_produced"].as_u64().unwrap() > 10_000);
+    assert!(status["simulated_hours"].as_f64().unwrap() > 18.0);
+    let platforms = status["platforms"].as_object().unwrap();
+    assert!(platforms.len() >= 4, "{platforms:?}");
+
+    let series = get_json(port, "/api/demo/series");
+    let points = series["points"].as_array().unwrap();
+    assert!(points.len() >= 5, "{series}");
+    assert!(
+        points
+            .windows(2)
+            .all(|pair| pair[0]["t"].as_i64() < pair[1]["t"].as_i64())
+    );
+    assert!(points.iter().any(|p| p["violations"].as_u64() > Some(0)));
+    assert!(points.iter().any(|p| p["warnings"].as_u64() > Some(0)));
+
+    let alerts = get_json(port, "/api/demo/alerts?limit=50");
+    let alerts = alerts["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 50);
+    for alert in alerts {
+        for field in ["alert_id", "rule", "phase", "at", "message", "platform"] {
+            assert!(alert[field].is_string(), "{field} in {alert}");
+        }
+    }
+
+    let hours = get_json(port, "/api/demo/hours");
+    assert_eq!(hours["standard_hours"], 8.0);
+    let worked: u64 = hours["platforms"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p["workers"].as_u64().unwrap())
+        .sum();
+    // Just after midnight (quota_p90 fires then), only the night shifts have worked today.
+    assert!(worked > 0, "{hours}");
+    for platform in hours["platforms"].as_object().unwrap().values() {
+        assert_eq!(platform["buckets"].as_array().unwrap().len(), 14);
+    }
+
+    // A worker with a violation: the monitor's view and the demo's timeline agree on it.
+    let worker = get_json(port, "/api/demo/alerts?limit=200")["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "continuous_work" && a["phase"] == "violation")
+        .map(|a| a["worker_id"].as_str().unwrap().to_owned());
+    let worker = worker.expect("a continuous_work violation among the latest alerts");
+    let view = get_json(port, &format!("/v1/workers/{worker}"));
+    assert_eq!(view["worker_id"], worker.as_str());
+    let timeline = get_json(port, &format!("/api/demo/workers/{worker}/timeline"));
+    assert!(!timeline["segments"].as_array().unwrap().is_empty());
+    let violation = timeline["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "continuous_work" && a["phase"] == "violation")
+        .expect("the violation on the worker's timeline")["at_ms"]
+        .as_i64();
+    // The demo's own reading of the produced events reaches 4 h where the monitor said so.
+    let limits: Vec<Option<i64>> = timeline["episodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["limit_at"].as_i64())
+        .collect();
+    assert!(limits.contains(&violation), "{violation:?} in {limits:?}");
+
+    let (status, _) = get(port, "/api/demo/workers/nobody/timeline").unwrap();
+    assert_eq!(status, 404);
+    let (status, page) = get(port, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("Continuous work over simulated time"));
+
+    shutdown.cancel();
+    let report = demo.join().unwrap().expect("the demo stops cleanly");
+    for (rule, phase) in EXPECTED {
+        assert!(
+            report.alerts.get(&(rule.into(), phase.into())) > Some(&0),
+            "{rule}/{phase} in {:?}",
+            report.alerts
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(120));
+}
+
+#[test]
+fn the_binary_runs_for_the_hours_asked_and_exits_0() {
+    let port = free_port();
+    let started = Instant::now();
+    let output = common::run(common::bin().args([
+        "demo",
+        "--workers",
+        "60",
+        "--speed",
+        "3600",
+        "--hours",
+        "3",
+        "--start",
+        "2026-03-02",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]));
+    let stdout = common::stdout(&output);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        common::stderr(&output)
+    );
+    assert!(
+        stdout.contains(&format!("open http://127.0.0.1:{port}/")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[demo] 2026-03-02 "), "{stdout}");
+    assert!(stdout.contains("3 simulated hours done"), "{stdout}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn ctrl_c_stops_the_demo_with_exit_0() {
+    let port = free_port();
+    let mut child = common::bin()
+        .args(["demo", "--workers", "50", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while get(port, "/readyz").is_none_or(|(status, _)| status != 200) {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(15),
+            "still running after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+}
