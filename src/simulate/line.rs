@@ -117,7 +117,7 @@ fn write_object(buf: &mut Vec<u8>, zone: Tz, line: &LineFields<'_>, bad: Option<
         None
         | Some(BadKind::TsOutOfRange)
         | Some(BadKind::TsFloat)
-        | Some(BadKind::MissingWorkerId) => line.kind.name().as_bytes(),
+        | Some(BadKind::MissingWorkerId) => line.kind.as_str().as_bytes(),
         Some(BadKind::NotUtf8) => b"heart\xFF\xFEbeat",
         Some(BadKind::UnknownKind) => b"teleport",
         Some(BadKind::NegativeFee) => b"order_delivered",

@@ -7,43 +7,8 @@ const SECOND: i64 = 1_000;
 const MINUTE: i64 = 60 * SECOND;
 const HOUR: i64 = 60 * MINUTE;
 
-/// Event kinds of SPEC section 2.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum Kind {
-    Login,
-    Logout,
-    BreakStart,
-    BreakEnd,
-    OrderAccepted,
-    OrderPickedUp,
-    OrderDelivered,
-    OrderCancelled,
-    Heartbeat,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Login => "login",
-            Kind::Logout => "logout",
-            Kind::BreakStart => "break_start",
-            Kind::BreakEnd => "break_end",
-            Kind::OrderAccepted => "order_accepted",
-            Kind::OrderPickedUp => "order_picked_up",
-            Kind::OrderDelivered => "order_delivered",
-            Kind::OrderCancelled => "order_cancelled",
-            Kind::Heartbeat => "heartbeat",
-        }
-    }
-
-    pub fn is_order(self) -> bool {
-        matches!(
-            self,
-            Kind::OrderAccepted | Kind::OrderPickedUp | Kind::OrderDelivered | Kind::OrderCancelled
-        )
-    }
-}
+/// Event kinds of SPEC section 2: the engine's own type, so the two cannot drift apart.
+pub use crate::event::Kind;
 
 /// An event before it gets its id, wire format and noise.
 #[derive(Debug, Clone, Copy)]
