@@ -1,11 +1,10 @@
 //! `workhours demo`: the whole pipeline in one process, at high speed, for a bounded time.
 //!
-//! The in-process run covers a simulated day and a half (a Monday and the Tuesday morning),
-//! which is enough for every per-worker rule that can fire within a day: `continuous_work`
-//! (warning, violation, resolved), `daily_hours` (warning, violation), `minimum_wage` (at
-//! midnight), and the aggregate `quota_p90`. `weekly_hours` (44 h in a week),
-//! `monthly_overtime` (36 h of overtime in a month) and `weekly_rest` (7 consecutive days)
-//! need days to weeks of simulated time and are not waited for here.
+//! The first in-process run covers a simulated day and a half (a Monday and the Tuesday
+//! morning): `continuous_work` (warning, violation, resolved), `daily_hours` (warning,
+//! violation), `minimum_wage` (at midnight) and the aggregate `quota_p90`. A second run covers a
+//! simulated week, with the weekly and monthly limits lowered through the demo's config, for
+//! `weekly_hours`, `monthly_overtime` and `weekly_rest` (seven days of work in a row).
 
 mod common;
 
@@ -266,4 +265,81 @@ fn ctrl_c_stops_the_demo_with_exit_0() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(status.success(), "{status:?}");
+}
+
+/// The week-long rules: a simulated week at four hours a second, with the weekly and monthly
+/// limits lowered through the demo's config so that they fire within it (`weekly_rest` needs
+/// seven days of work in a row whatever the config).
+#[test]
+fn a_simulated_week_fires_the_weekly_and_monthly_rules() {
+    let port = free_port();
+    let mut config = Config::default();
+    config.rules.weekly_max = 30 * 3_600_000;
+    config.rules.monthly_overtime_max = 4 * 3_600_000;
+    let opts = DemoOptions {
+        config,
+        workers: 200,
+        speed: 14_400.0,
+        hours: None,
+        listen: format!("127.0.0.1:{port}"),
+        seed: 2,
+        start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+        status_every: Duration::from_secs(30),
+    };
+    let shutdown = CancellationToken::new();
+    let demo = {
+        let shutdown = shutdown.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(run_demo(opts, shutdown))
+        })
+    };
+    let weekly = [
+        ("weekly_hours", "violation"),
+        ("monthly_overtime", "violation"),
+        ("weekly_rest", "violation"),
+    ];
+    let started = Instant::now();
+    let deadline = Duration::from_secs(150);
+    loop {
+        assert!(
+            !demo.is_finished(),
+            "the demo stopped early: {:?}",
+            demo.join()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let Some((200, body)) = get(port, "/api/demo/status") else {
+            assert!(started.elapsed() < deadline, "the demo never answered");
+            continue;
+        };
+        let status: Value = serde_json::from_str(&body).unwrap();
+        if weekly
+            .iter()
+            .all(|(rule, phase)| seen(&status, rule, phase))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "not every weekly rule within {deadline:?} ({} simulated hours): {}",
+            status["simulated_hours"],
+            status["alerts"]["by_rule"]
+        );
+    }
+    shutdown.cancel();
+    let report = demo
+        .join()
+        .expect("the demo thread")
+        .expect("the demo ends well");
+    for (rule, phase) in weekly {
+        assert!(
+            report.alerts.get(&(rule.into(), phase.into())) > Some(&0),
+            "{rule}/{phase} in {:?}",
+            report.alerts
+        );
+    }
 }
