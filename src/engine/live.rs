@@ -117,18 +117,36 @@ impl Engine {
         self.reschedule(index);
     }
 
-    /// Takes a valid event read at position `seq` (the input offset): `AlreadyApplied` when the
-    /// restored state holds it.
-    pub fn push_live(&mut self, event: &Event<'_>, seq: u64) -> Pushed {
+    /// The input topics of this partition, and which of them currently hold event time back
+    /// (a topic partition silent for the idle timeout does not). One topic: nothing to do.
+    pub fn set_sources(&mut self, active: &[bool]) {
+        if active.len() > 1 {
+            self.state.source_max.resize(active.len(), None);
+        }
+        self.source_active.clear();
+        self.source_active.extend_from_slice(active);
+    }
+
+    /// Takes a valid event read at position `seq` (the input offset) from input topic `source`:
+    /// `AlreadyApplied` when the restored state holds it (its `event_id` is remembered all the
+    /// same).
+    pub fn push_live(&mut self, event: &Event<'_>, seq: u64, source: usize) -> Pushed {
         if let Some(&index) = self.worker_index.get(&*event.worker_id)
             && self.state.workers[index as usize]
                 .last_applied
                 .is_some_and(|last| (event.ts, seq) <= last)
         {
+            self.remember_id(event);
             return Pushed::AlreadyApplied;
         }
         let digest = event.event_id.as_deref().map(id_digest);
-        self.push_inner(event, digest, Some(seq))
+        let pushed = self.push_inner(event, digest, Some(seq));
+        if pushed == Pushed::Accepted
+            && let Some(max) = self.state.source_max.get_mut(source)
+        {
+            *max = Some(max.map_or(event.ts, |m| m.max(event.ts)));
+        }
+        pushed
     }
 
     /// Remembers an event's `event_id` without applying it: for input read again after a
@@ -352,7 +370,7 @@ mod tests {
         let mut records: BTreeMap<String, WorkerRecord> = BTreeMap::new();
         let mut meta = PartitionMeta::default();
         for (offset, text) in lines.iter().enumerate() {
-            engine.push_live(&event::parse(text.as_bytes()).unwrap(), offset as u64);
+            engine.push_live(&event::parse(text.as_bytes()).unwrap(), offset as u64, 0);
             engine.advance();
             alerts.extend(engine.take_alerts().into_iter().map(|a| a.alert_id()));
             // Worker records of a later save whose partition record was not written.
@@ -371,7 +389,7 @@ mod tests {
         let mut restored =
             Engine::restore_live(config, 86_400_000, &meta, records.into_values().collect());
         for (offset, text) in lines.iter().enumerate().skip(restart_at) {
-            restored.push_live(&event::parse(text.as_bytes()).unwrap(), offset as u64);
+            restored.push_live(&event::parse(text.as_bytes()).unwrap(), offset as u64, 0);
             restored.advance();
             alerts.extend(restored.take_alerts().into_iter().map(|a| a.alert_id()));
         }
@@ -418,15 +436,52 @@ mod tests {
     }
 
     #[test]
+    fn two_sources_hold_event_time_to_the_one_behind_until_it_falls_silent() {
+        let mut engine = Engine::live(Config::default(), 86_400_000);
+        engine.set_sources(&[true, true]);
+        engine.push_live(
+            &event::parse(line("w1", "login", "08:00:00").as_bytes()).unwrap(),
+            0,
+            0,
+        );
+        engine.push_live(
+            &event::parse(line("w1", "logout", "12:00:00").as_bytes()).unwrap(),
+            2,
+            0,
+        );
+        // The second topic has sent nothing yet: nothing is final, nothing is late.
+        assert_eq!(engine.watermark(), NEVER);
+        engine.push_live(
+            &event::parse(line("w2", "login", "09:00:00").as_bytes()).unwrap(),
+            1,
+            1,
+        );
+        let at_nine = crate::timefmt::parse_rfc3339("2026-03-02T09:00:00+08:00").unwrap();
+        assert_eq!(engine.watermark(), at_nine - 30_000);
+        // An event of the second topic older than the first topic's lateness is still in time.
+        let late_for_one_topic = line("w2", "heartbeat", "10:00:00");
+        assert_eq!(
+            engine.push_live(&event::parse(late_for_one_topic.as_bytes()).unwrap(), 3, 1),
+            Pushed::Accepted
+        );
+        // Once the second topic falls silent, the first alone moves event time.
+        engine.set_sources(&[true, false]);
+        let at_noon = crate::timefmt::parse_rfc3339("2026-03-02T12:00:00+08:00").unwrap();
+        assert_eq!(engine.watermark(), at_noon - 30_000);
+    }
+
+    #[test]
     fn records_round_trip_through_json() {
         let mut engine = Engine::live(Config::default(), 86_400_000);
         engine.push_live(
             &event::parse(line("w1", "login", "08:00:00").as_bytes()).unwrap(),
             0,
+            0,
         );
         engine.push_live(
             &event::parse(line("w1", "heartbeat", "09:00:00").as_bytes()).unwrap(),
             1,
+            0,
         );
         engine.advance();
         let records = engine.take_dirty();
@@ -456,7 +511,7 @@ mod observation_tests {
             r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T10:00:00+08:00","platform":"meituan"}"#,
         ];
         for (offset, line) in lines.iter().enumerate() {
-            engine.push_live(&event::parse(line.as_bytes()).unwrap(), offset as u64);
+            engine.push_live(&event::parse(line.as_bytes()).unwrap(), offset as u64, 0);
             engine.advance();
         }
         engine.advance_to(crate::timefmt::parse_rfc3339("2026-03-03T01:00:00+08:00").unwrap());

@@ -195,6 +195,9 @@ pub struct State {
     max_ts: Option<i64>,
     /// Every instant before this one has been processed.
     frontier: i64,
+    /// Live, several co-partitioned input topics: the largest `ts` read from each.
+    #[serde(default)]
+    source_max: Vec<Option<i64>>,
     stats: Stats,
 }
 
@@ -294,6 +297,9 @@ pub struct Engine {
     observations: Option<Vec<Observation>>,
     /// Workers changed since the last `take_dirty`.
     dirty: Vec<u32>,
+    /// Live, several input topics: which of them hold the watermark back (the others have
+    /// been silent for the idle timeout).
+    source_active: Vec<bool>,
 }
 
 impl Engine {
@@ -351,6 +357,7 @@ impl Engine {
             reports: Vec::new(),
             observations: None,
             dirty: Vec::new(),
+            source_active: Vec::new(),
         }
     }
 
@@ -374,9 +381,23 @@ impl Engine {
     /// Instants before this one are final: the largest `ts` minus the allowed lateness, or
     /// further where [`Engine::advance_to`] moved it.
     pub fn watermark(&self) -> i64 {
-        let from_events = match self.state.max_ts {
-            Some(max) => max - self.config.time.allowed_lateness,
-            None => NEVER,
+        let lateness = self.config.time.allowed_lateness;
+        let everywhere = self.state.max_ts.map_or(NEVER, |max| max - lateness);
+        // Several input topics: event time is that of the one furthest behind, among those
+        // not silent, so that a topic read ahead does not make the other's events late.
+        let from_events = if self.state.source_max.len() > 1 {
+            let active = self
+                .state
+                .source_max
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| self.source_active.get(i).copied().unwrap_or(true));
+            active
+                .map(|(_, max)| max.map_or(NEVER, |max| max - lateness))
+                .min()
+                .unwrap_or(everywhere)
+        } else {
+            everywhere
         };
         from_events.max(self.state.frontier)
     }

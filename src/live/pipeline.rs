@@ -99,6 +99,8 @@ pub struct Part {
     pub engine: Engine,
     /// Per input topic (by index), the next offset to read; `None` before the first message.
     next: Vec<Option<i64>>,
+    /// Per input topic, when it last delivered a message (or the partition's assignment).
+    topic_last: Vec<Instant>,
     /// Per input topic, the offset below which every message was handled before the restore:
     /// read again (`live.reread_input`), those only refill duplicate detection.
     handled_below: Vec<Option<i64>>,
@@ -380,7 +382,19 @@ impl Core {
         self.shared
             .metrics
             .last_event(&event.platform, now as f64 / 1000.0);
-        match part.engine.push_live(&event, seq) {
+        part.topic_last[index] = Instant::now();
+        if self.topics.len() > 1 {
+            // Co-partitioned topics: a topic silent for the idle timeout stops holding the
+            // partition's event time back.
+            let idle = Duration::from_millis(self.config.live.idle_timeout.max(0) as u64);
+            let active: Vec<bool> = part
+                .topic_last
+                .iter()
+                .map(|last| last.elapsed() < idle)
+                .collect();
+            part.engine.set_sources(&active);
+        }
+        match part.engine.push_live(&event, seq, index) {
             Pushed::Accepted => {}
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
             Pushed::Late => {
@@ -529,6 +543,9 @@ impl Core {
         let now = Instant::now();
         for part in self.shared.parts().values_mut() {
             part.last_message = (part.last_message + stall).min(now);
+            for last in &mut part.topic_last {
+                *last = (*last + stall).min(now);
+            }
         }
     }
 
@@ -612,6 +629,7 @@ impl Core {
             let part = Part {
                 engine,
                 next: vec![None; self.topics.len()],
+                topic_last: vec![Instant::now(); self.topics.len()],
                 handled_below,
                 last_message: Instant::now(),
                 changed: false,

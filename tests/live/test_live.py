@@ -340,3 +340,42 @@ def test_6_bad_events_dead_lettered_good_ones_processed(stack, tmp_path):
     check.assert_complete()
     assert not check.repeated()
     monitor.check_alive()
+
+
+SESSIONS, ORDERS = "workhours.sessions", "workhours.orders"
+
+
+def test_7_two_co_partitioned_input_topics(stack, stream):
+    """Sessions and orders on two topics (same partition count, keyed by worker_id): the
+    monitor assigns partition p of both together and gives replay's alerts."""
+    broker = stack.broker(topics=False)
+    for topic in (SESSIONS, ORDERS):
+        broker.create_topic(topic, harness.PARTITIONS)
+    broker.create_topic(harness.ALERTS_TOPIC, harness.PARTITIONS)
+    broker.create_topic(harness.DEAD_LETTER_TOPIC, 2)
+    broker.create_topic(harness.STATE_TOPIC, harness.PARTITIONS, {"cleanup.policy": "compact"})
+    lines = harness.read_lines(stream)
+    orders = [l for l in lines if b'"kind":"order_' in l]
+    sessions = [l for l in lines if b'"kind":"order_' not in l]
+    assert orders and sessions
+    harness.InputProducer(broker, SESSIONS).produce(sessions)
+    harness.InputProducer(broker, ORDERS).produce(orders)
+    monitor = stack.monitor(broker, input_topic=[SESSIONS, ORDERS]).start()
+    monitor.wait_ready()
+    for topic in (SESSIONS, ORDERS):
+        broker.wait_caught_up(monitor.group, topic, 120, [monitor])
+    time.sleep(2.0 + 1.0 + 1.5)  # idle_timeout + max_delay + a loop: the last timers fire
+    check = harness.check_alerts(broker, stream)
+    check.assert_complete()
+    monitor.check_alive()
+
+
+def test_8_input_topics_not_co_partitioned_is_a_clear_error(stack):
+    broker = stack.broker(topics=False)
+    broker.create_topic(SESSIONS, 6)
+    broker.create_topic(ORDERS, 3)
+    monitor = stack.monitor(broker, input_topic=[SESSIONS, ORDERS]).start()
+    harness.wait_until("the monitor to refuse to start", lambda: monitor.proc.poll() is not None, 30)
+    assert monitor.proc.returncode != 0
+    log = monitor.log_path.read_text()
+    assert "not co-partitioned" in log and "workhours.orders: 3 partitions" in log, log
