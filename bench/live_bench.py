@@ -188,7 +188,7 @@ def main():
     ap.add_argument("--latency-workers", type=int, default=100)
     ap.add_argument("--latency-spacing", type=float, default=0.2, help="seconds between instants")
     ap.add_argument("--latency-lead", type=float, default=20.0, help="seconds from start to the first instant")
-    ap.add_argument("--max-delay", default="1s", help="live.max_delay of the monitor (LIVE.md default 1s)")
+    ap.add_argument("--max-delay", default="250ms", help="live.max_delay of the monitor (default 250ms, as config/workhours.toml)")
     ap.add_argument("--out", default=str(REPO / "bench" / "out"))
     ap.add_argument("--skip", default="", help="comma list of phases to skip: raw,live,latency")
     args = ap.parse_args()
