@@ -19,5 +19,5 @@ python3 -c 'import confluent_kafka' 2>/dev/null ||
 cargo build --release --locked --quiet --bin workhours --example consume_count
 target="${CARGO_TARGET_DIR:-target}"
 case $target in /*) ;; *) target="$PWD/$target" ;; esac
-export WORKHOURS_BIN="$target/release/workhours" CONSUME_COUNT_BIN="$target/release/examples/consume_count"
+export TEST_WORKHOURS_BIN="$target/release/workhours" CONSUME_COUNT_BIN="$target/release/examples/consume_count"
 exec python3 bench/live_bench.py "$@"

@@ -49,8 +49,8 @@ python3 -c 'import confluent_kafka, pytest; print("confluent-kafka", confluent_k
 
 step "cargo build --release (the binary the live tests run)"
 cargo build --release --locked
-export WORKHOURS_BIN="${CARGO_TARGET_DIR:-target}/release/workhours"
-case $WORKHOURS_BIN in /*) ;; *) WORKHOURS_BIN="$PWD/$WORKHOURS_BIN" ;; esac
+export TEST_WORKHOURS_BIN="${CARGO_TARGET_DIR:-target}/release/workhours"
+case $TEST_WORKHOURS_BIN in /*) ;; *) TEST_WORKHOURS_BIN="$PWD/$TEST_WORKHOURS_BIN" ;; esac
 
 if [ -n "$tansu_pid" ]; then
     step "waiting for the tansu install"
@@ -79,7 +79,7 @@ step "Prometheus rules and dashboards (tests/promtool.sh)"
 bash tests/promtool.sh
 
 step "demo page in headless Chromium (tests/browser/check_page.py)"
-python3 tests/browser/check_page.py --bin "$WORKHOURS_BIN" --out "${CARGO_TARGET_DIR:-target}/browser-test"
+python3 tests/browser/check_page.py --bin "$TEST_WORKHOURS_BIN" --out "${CARGO_TARGET_DIR:-target}/browser-test"
 
 step "live tests (python3 -m pytest tests/live): the pipeline against Tansu, Prometheus scraping it"
 python3 -m pytest tests/live -q -p no:cacheprovider

@@ -508,16 +508,16 @@ class Watcher:
 # The monitor
 
 def child_env(**extra) -> dict:
-    """The environment for `workhours`: without WORKHOURS_BIN, which the binary would read
-    as a config override (`WORKHOURS_<SECTION>__<KEY>`) and reject as an unknown key."""
-    env = {k: v for k, v in os.environ.items() if k != "WORKHOURS_BIN"}
+    """The environment for `workhours`. The binary path travels as TEST_WORKHOURS_BIN: a
+    WORKHOURS_* variable would be read as a config override and refused as an unknown key."""
+    env = dict(os.environ)
     env.update(extra)
     return env
 
 
 def workhours_bin() -> Path:
-    if os.environ.get("WORKHOURS_BIN"):
-        return Path(os.environ["WORKHOURS_BIN"])
+    if os.environ.get("TEST_WORKHOURS_BIN"):
+        return Path(os.environ["TEST_WORKHOURS_BIN"])
     target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
     if not target.is_absolute():
         target = REPO / target
@@ -570,7 +570,7 @@ class Monitor:
         binary = workhours_bin()
         if not binary.exists():
             raise HarnessError(f"workhours binary not found at {binary}; build it with "
-                               "`cargo build --release` or set WORKHOURS_BIN")
+                               "`cargo build --release` or set TEST_WORKHOURS_BIN")
         log = open(self.log_path, "ab")
         log.write(f"\n--- start #{self.starts + 1} at {now_utc().isoformat()}\n".encode())
         log.flush()
