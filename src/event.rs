@@ -2,7 +2,7 @@
 //! SPEC section 2 says. A bad event is a value ([`BadEvent`]) with a bounded reason code.
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -159,24 +159,26 @@ pub fn parse(bytes: &[u8]) -> Result<Event<'_>, BadEvent> {
             format!("not UTF-8 (byte {})", error.valid_up_to()),
         )
     })?;
-    let top = match serde_json::from_str::<Top<'_>>(text) {
-        Ok(top) => top,
+    let mut fields = Fields::default();
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let top = TopSeed(&mut fields)
+        .deserialize(&mut deserializer)
+        .and_then(|top| deserializer.end().map(|()| top));
+    match top {
+        Ok(Top::Object) => {}
+        Ok(Top::Other(what)) => {
+            return Err(BadEvent::new(
+                BadReason::NotObject,
+                format!("a JSON {what}, not an object"),
+            ));
+        }
         Err(error) => {
             return Err(BadEvent::new(
                 BadReason::NotJson,
                 format!("not JSON: {error}"),
             ));
         }
-    };
-    let fields = match top {
-        Top::Object(fields) => fields,
-        Top::Other(what) => {
-            return Err(BadEvent::new(
-                BadReason::NotObject,
-                format!("a JSON {what}, not an object"),
-            ));
-        }
-    };
+    }
     fields.validate()
 }
 
@@ -332,23 +334,33 @@ struct Fields<'a> {
     duplicate: Option<&'static str>,
 }
 
-// Built once per parse on the stack; boxing the fields would allocate per event.
-#[allow(clippy::large_enum_variant)]
-enum Top<'a> {
-    Object(Fields<'a>),
+/// What the top-level value was: an object (its fields are then in the seed's table) or
+/// another JSON type.
+enum Top {
+    Object,
     Other(&'static str),
 }
 
-struct TopVisitor;
+/// Fills a table the caller owns, so the few hundred bytes of fields are not moved through
+/// serde's layers on every event.
+struct TopSeed<'f, 'de>(&'f mut Fields<'de>);
 
-impl<'de> Visitor<'de> for TopVisitor {
-    type Value = Top<'de>;
+impl<'de> DeserializeSeed<'de> for TopSeed<'_, 'de> {
+    type Value = Top;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Top, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed<'_, 'de> {
+    type Value = Top;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top<'de>, A::Error> {
-        let mut fields = Fields::default();
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Top, A::Error> {
+        let fields = self.0;
         while let Some(key) = map.next_key::<Key>()? {
             if matches!(key, Key::Other) {
                 map.next_value::<IgnoredAny>()?;
@@ -361,38 +373,32 @@ impl<'de> Visitor<'de> for TopVisitor {
             }
             fields.values[slot] = Some(value);
         }
-        Ok(Top::Object(fields))
+        Ok(Top::Object)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top<'de>, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Top, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Top::Other("array"))
     }
-    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Top<'de>, E> {
+    fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Top, E> {
         Ok(Top::Other("string"))
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Top<'de>, E> {
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Top, E> {
         Ok(Top::Other("string"))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Top<'de>, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Top, E> {
         Ok(Top::Other("number"))
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Top<'de>, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Top, E> {
         Ok(Top::Other("number"))
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Top<'de>, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Top, E> {
         Ok(Top::Other("number"))
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Top<'de>, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Top, E> {
         Ok(Top::Other("boolean"))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Top<'de>, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Top, E> {
         Ok(Top::Other("null"))
-    }
-}
-
-impl<'de> Deserialize<'de> for Top<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TopVisitor)
     }
 }
 

@@ -178,9 +178,10 @@ pub fn replay(
                 });
                 batch.push((report.lines, parsed));
             }
-            for (line_number, parsed) in batch {
+            // By reference: an event is a few hundred bytes, not worth a second copy.
+            for (line_number, parsed) in &batch {
                 let (event, digest) = match parsed {
-                    Ok(parsed) => parsed,
+                    Ok((event, digest)) => (event, *digest),
                     Err(bad) => {
                         *report.bad.entry(bad.reason).or_default() += 1;
                         writeln!(diag, "line {line_number}: bad event: {bad}")?;
