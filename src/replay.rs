@@ -192,7 +192,7 @@ pub fn replay(
                     report.after_until += 1;
                     continue;
                 }
-                if engine.push_digested(&event, digest) == Pushed::Accepted {
+                if engine.push_digested(event, digest) == Pushed::Accepted {
                     engine.advance();
                     write_alerts(&mut engine, &zone, out, &mut report)?;
                 }
