@@ -98,17 +98,31 @@ def live_rate(broker, workdir: Path, events: int, max_delay: str) -> dict:
 
     def lag_now():
         return sum(end[tp.partition] - max(tp.offset, 0) for tp in reader.committed(tps, timeout=5))
+    def processed_now():
+        # The monitor's own count of the events it has read (workhours_events_total).
+        try:
+            code, body = monitor.get("/metrics", timeout=2)
+        except Exception:  # noqa: BLE001
+            return 0
+        if code != 200:
+            return 0
+        return int(sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+                       if line.startswith("workhours_events_total{")))
+
     monitor = harness.Monitor(workdir, broker, group, name="bench-throughput", max_delay=max_delay)
     try:
         t0 = time.monotonic()
         monitor.start()
         ready = None
+        processed_at = None
         lag = events
         samples = []
         while True:
             monitor.check_alive()
             if ready is None and monitor.ready():
                 ready = time.monotonic() - t0
+            if processed_at is None and ready is not None and processed_now() >= events:
+                processed_at = time.monotonic() - t0
             lag = lag_now()
             samples.append((time.monotonic() - t0, lag))
             if lag == 0:
@@ -119,7 +133,11 @@ def live_rate(broker, workdir: Path, events: int, max_delay: str) -> dict:
         total = time.monotonic() - t0
         first = next((t for t, l in samples if l < events), total)
         code, secs = monitor.terminate()
-        return {"seconds_from_start": total, "seconds_from_ready": total - (ready or 0.0),
+        processed_at = processed_at or total
+        return {"processed_after": processed_at,
+                "processed_per_second_from_start": events / processed_at,
+                "processed_per_second_from_ready": events / max(processed_at - (ready or 0.0), 1e-9),
+                "seconds_from_start": total, "seconds_from_ready": total - (ready or 0.0),
                 "ready_after": ready or float("nan"), "first_commit_after": first,
                 "events_per_second_from_start": events / total,
                 "events_per_second_from_ready": events / (total - (ready or 0.0)),
@@ -216,6 +234,9 @@ def main():
             if "live" not in skip:
                 live = live_rate(broker, workdir, args.events, args.max_delay)
                 results["live"] = live
+                log(f"workhours run: every event processed after {live['processed_after']:.2f}s: "
+                    f"{live['processed_per_second_from_start']:.0f} events/s from start, "
+                    f"{live['processed_per_second_from_ready']:.0f} events/s from /readyz (workhours_events_total)")
                 log(f"workhours run: {live['events_per_second_from_start']:.0f} events/s from start "
                     f"({live['seconds_from_start']:.2f}s to lag 0), "
                     f"{live['events_per_second_from_ready']:.0f} events/s from /readyz "
@@ -224,7 +245,10 @@ def main():
                 if "raw" in results:
                     r1 = live["events_per_second_from_start"] / raw["events_per_second_from_start"]
                     r2 = live["events_per_second_from_ready"] / raw["events_per_second_from_first"]
-                    log(f"ratio to raw: {r1:.0%} (both from process start), {r2:.0%} (live from /readyz, "
+                    r3 = live["processed_per_second_from_start"] / raw["events_per_second_from_start"]
+                    log(f"ratio to raw, events processed (both from process start): {r3:.0%}; target >= 80%")
+                    log(f"ratio to raw, lag 0 (commits each 1 s, after the alerts are acknowledged): "
+                        f"{r1:.0%} (both from process start), {r2:.0%} (live from /readyz, "
                         f"raw from its first message); target >= 80%")
         finally:
             broker.close()

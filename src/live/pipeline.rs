@@ -839,6 +839,7 @@ pub fn run(
         if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
             let started = Instant::now();
             core.checkpoint(&consumer, None, CommitMode::Async);
+            tracing::debug!(elapsed = ?started.elapsed(), "Checkpoint done.");
             core.credit_stall(started.elapsed());
             last_checkpoint = Instant::now();
         }
