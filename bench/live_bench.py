@@ -247,7 +247,7 @@ def main():
                     r2 = live["events_per_second_from_ready"] / raw["events_per_second_from_first"]
                     r3 = live["processed_per_second_from_start"] / raw["events_per_second_from_start"]
                     log(f"ratio to raw, events processed (both from process start): {r3:.0%}; target >= 80%")
-                    log(f"ratio to raw, lag 0 (commits each 1 s, after the alerts are acknowledged): "
+                    log(f"ratio to raw, lag 0 (commits each live.commit_interval, after the alerts are acknowledged): "
                         f"{r1:.0%} (both from process start), {r2:.0%} (live from /readyz, "
                         f"raw from its first message); target >= 80%")
         finally:

@@ -134,6 +134,11 @@ pub struct LiveConfig {
     /// Longest wait between advancing event time and emitting the alerts that are due.
     #[serde(deserialize_with = "duration")]
     pub max_delay: i64,
+    /// How often partitions are checkpointed: state saved, then offsets committed. Shorter
+    /// means fewer alerts sent again after a crash; longer, less writing (Kafka Streams'
+    /// at-least-once default is 30 s).
+    #[serde(deserialize_with = "duration")]
+    pub commit_interval: i64,
     /// On partition assignment, read the input partition again from its start, skipping the
     /// events the restored state holds (rebuilding duplicate detection on the way), instead of
     /// resuming at the committed offset. Needed on brokers that cannot fetch from inside a
@@ -146,6 +151,7 @@ impl Default for LiveConfig {
         LiveConfig {
             idle_timeout: 2_000,
             max_delay: 250,
+            commit_interval: 5_000,
             reread_input: true,
         }
     }
@@ -926,7 +932,7 @@ mod tests {
     }
 
     /// Every key the serde tree knows, as written in the shipped file and the docs.
-    const ALL_KEYS: [&str; 23] = [
+    const ALL_KEYS: [&str; 24] = [
         "rules.min_break",
         "rules.continuous_limit",
         "rules.warn_before",
@@ -948,6 +954,7 @@ mod tests {
         "kafka.state_topic",
         "live.idle_timeout",
         "live.max_delay",
+        "live.commit_interval",
         "live.reread_input",
         "http.listen",
     ];

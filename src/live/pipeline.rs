@@ -35,8 +35,6 @@ use crate::metrics::Metrics;
 
 /// `event_id`s are remembered for at least this much event time (SPEC section 5: 24 h).
 const DEDUP_WINDOW_MS: i64 = 24 * 3_600_000;
-/// How often partitions are checkpointed (state saved, then offsets committed).
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How long a checkpoint waits for acknowledgements before trying again later.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(4);
 
@@ -781,6 +779,7 @@ pub fn run(
 
     let mut aggregator: Option<Aggregator> = None;
     let mut last_checkpoint = Instant::now();
+    let checkpoint_every = Duration::from_millis(core.config.live.commit_interval.max(1) as u64);
     let mut last_gauges = Instant::now();
     let mut last_error: Option<Instant> = None;
     while is_running() {
@@ -836,7 +835,7 @@ pub fn run(
             core.emit(alerts);
             lock(&core.done_days).extend(days);
         }
-        if last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+        if last_checkpoint.elapsed() >= checkpoint_every {
             let started = Instant::now();
             core.checkpoint(&consumer, None, CommitMode::Async);
             tracing::debug!(elapsed = ?started.elapsed(), "Checkpoint done.");

@@ -107,7 +107,7 @@ def test_2_silent_worker_alert_fires_live(stack, tmp_path):
     assert at == instant, f"`at` is {alert['at']}, want login + 4h = {instant.isoformat()}"
     latency = record.arrived - instant.timestamp()
     assert latency >= -0.05, f"the violation arrived {-latency:.3f}s before its instant"
-    # LIVE.md: within about max_delay (1 s) + 1 s of the instant.
+    # LIVE.md: within about max_delay (max_delay + a loop of the instant.
     assert latency <= 3.0, f"the violation arrived {latency:.3f}s after its instant"
 
     warnings = [r.json() for r in watcher.snapshot()
