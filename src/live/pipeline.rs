@@ -74,6 +74,14 @@ impl Clock {
     }
 }
 
+/// The time of one poll batch, read once for all its messages (clock reads were a visible
+/// share of the per-message cost).
+#[derive(Clone, Copy)]
+struct Tick {
+    at: Instant,
+    ms: i64,
+}
+
 /// Where a message came from, and its bytes.
 struct Origin<'a> {
     topic: &'a str,
@@ -352,13 +360,20 @@ impl Core {
     }
 
     /// Feeds one message to its partition's engine.
-    fn process(&self, part: &mut Part, origin: &Origin<'_>) {
+    fn tick(&self) -> Tick {
+        Tick {
+            at: Instant::now(),
+            ms: self.clock.now_ms(),
+        }
+    }
+
+    fn process(&self, part: &mut Part, origin: &Origin<'_>, tick: Tick) {
         let Some(index) = self.topic_index(origin.topic) else {
             return;
         };
-        let now = self.clock.now_ms();
+        let now = tick.ms;
         part.next[index] = Some(origin.offset + 1);
-        part.last_message = Instant::now();
+        part.last_message = tick.at;
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
             if let Ok(event) = event::parse(origin.payload) {
                 part.engine.remember_id(&event);
@@ -380,7 +395,7 @@ impl Core {
         self.shared
             .metrics
             .last_event(&event.platform, now as f64 / 1000.0);
-        part.topic_last[index] = Instant::now();
+        part.topic_last[index] = tick.at;
         if self.topics.len() > 1 {
             // Co-partitioned topics: a topic silent for the idle timeout stops holding the
             // partition's event time back.
@@ -659,7 +674,7 @@ impl Core {
                     key: message.key.as_deref(),
                     payload: message.payload.as_deref().unwrap_or_default(),
                 };
-                self.process(part, &origin);
+                self.process(part, &origin, self.tick());
             }
         }
         let mut list = TopicPartitionList::new();
@@ -672,7 +687,7 @@ impl Core {
         Ok(())
     }
 
-    fn handle(&self, message: &BorrowedMessage<'_>) {
+    fn handle(&self, message: &BorrowedMessage<'_>, tick: Tick) {
         let partition = message.partition();
         let mut parts = self.shared.parts();
         match parts.get_mut(&partition) {
@@ -684,7 +699,7 @@ impl Core {
                     key: message.key(),
                     payload: message.payload().unwrap_or_default(),
                 };
-                self.process(part, &origin);
+                self.process(part, &origin, tick);
             }
             None => lock(&self.shared.stash).push(Stashed {
                 topic: message.topic().to_owned(),
@@ -793,6 +808,7 @@ pub fn run(
             shared.update_ready();
         }
         let started = Instant::now();
+        let mut tick = core.tick();
         // Wait for the first message at most 100 ms (timers and checkpoints need the loop),
         // then take what is already there.
         for round in 0..1000 {
@@ -801,8 +817,12 @@ pub fn run(
             } else {
                 Duration::ZERO
             };
-            match consumer.poll(wait) {
-                Some(Ok(message)) => core.handle(&message),
+            let polled = consumer.poll(wait);
+            if round == 0 {
+                tick = core.tick();
+            }
+            match polled {
+                Some(Ok(message)) => core.handle(&message, tick),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => {
                     // While the brokers cannot be reached, silence is no evidence of quiet
