@@ -118,8 +118,15 @@ fn the_demo_fires_every_daily_rule_and_fills_its_endpoints() {
     assert_eq!(status["workers"], 300);
     assert!(status["events_produced"].as_u64().unwrap() > 10_000);
     assert!(status["simulated_hours"].as_f64().unwrap() > 18.0);
+    // Every platform of the simulation is listed, with zeros at quiet hours.
     let platforms = status["platforms"].as_object().unwrap();
-    assert!(platforms.len() >= 4, "{platforms:?}");
+    assert_eq!(platforms.len(), 5, "{platforms:?}");
+    assert!(
+        platforms
+            .values()
+            .all(|p| p["online"].is_u64() && p["working"].is_u64()),
+        "{platforms:?}"
+    );
 
     let series = get_json(port, "/api/demo/series");
     let points = series["points"].as_array().unwrap();

@@ -198,11 +198,10 @@ fn take_sample(shared: &Shared, min_break: i64, standard: i64, max: i64) -> Opti
             } else {
                 0
             };
-            if worker.online || worker.working {
-                let entry = sample.platforms.entry(platform.to_owned()).or_default();
-                entry.0 += u64::from(worker.online);
-                entry.1 += u64::from(worker.working);
-            }
+            // Every platform seen, zeros included: a quiet night shows 0, not a missing bar.
+            let entry = sample.platforms.entry(platform.to_owned()).or_default();
+            entry.0 += u64::from(worker.online);
+            entry.1 += u64::from(worker.working);
             // A qualifying break that has completed closes the episode, whether or not the
             // engine has noticed it yet.
             let resting = !worker.working && now - worker.rest_start >= min_break;
