@@ -60,6 +60,26 @@ fn seen(status: &Value, rule: &str, phase: &str) -> bool {
         .is_some_and(|n| n > 0)
 }
 
+/// Runs the demo in-process on a thread of its own, with the token that stops it.
+fn start(
+    opts: DemoOptions,
+) -> (
+    std::thread::JoinHandle<anyhow::Result<workhours::demo::Report>>,
+    CancellationToken,
+) {
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let demo = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run_demo(opts, token))
+    });
+    (demo, shutdown)
+}
+
 #[test]
 fn the_demo_fires_every_daily_rule_and_fills_its_endpoints() {
     let port = free_port();
@@ -74,18 +94,7 @@ fn the_demo_fires_every_daily_rule_and_fills_its_endpoints() {
         start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
         status_every: Duration::from_secs(5),
     };
-    let shutdown = CancellationToken::new();
-    let demo = {
-        let shutdown = shutdown.clone();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(run_demo(opts, shutdown))
-        })
-    };
+    let (demo, shutdown) = start(opts);
 
     let started = Instant::now();
     let deadline = Duration::from_secs(90);
@@ -293,18 +302,7 @@ fn a_simulated_week_fires_the_weekly_and_monthly_rules() {
         start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
         status_every: Duration::from_secs(30),
     };
-    let shutdown = CancellationToken::new();
-    let demo = {
-        let shutdown = shutdown.clone();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(run_demo(opts, shutdown))
-        })
-    };
+    let (demo, shutdown) = start(opts);
     let weekly = [
         ("weekly_hours", "violation"),
         ("monthly_overtime", "violation"),

@@ -4,25 +4,14 @@ use proptest::prelude::*;
 use workhours::alert::{Alert, Amount, Rule};
 use workhours::config::Config;
 use workhours::engine::{Engine, State};
-use workhours::event;
+use workhours::event::{self, Kind};
 
 const START: i64 = 1_772_409_600_000; // 2026-03-02T08:00:00+08:00
-const KINDS: [&str; 9] = [
-    "login",
-    "logout",
-    "break_start",
-    "break_end",
-    "order_accepted",
-    "order_picked_up",
-    "order_delivered",
-    "order_cancelled",
-    "heartbeat",
-];
 
 #[derive(Debug, Clone)]
 struct Ev {
     worker: u8,
-    kind: &'static str,
+    kind: Kind,
     ts: i64,
     id: u32,
     order: u8,
@@ -34,13 +23,13 @@ impl Ev {
         let mut line = format!(
             r#"{{"worker_id":"w{}","kind":"{}","ts":{},"event_id":"e{}","platform":"p{}","city":"c{}""#,
             self.worker,
-            self.kind,
+            self.kind.as_str(),
             self.ts,
             self.id,
             self.worker % 2,
             self.order % 2
         );
-        if self.kind.starts_with("order_") {
+        if self.kind.is_order() {
             line.push_str(&format!(r#","order_id":"o{}""#, self.order));
         }
         if let Some(fee) = self.fee {
@@ -71,7 +60,7 @@ fn stream() -> impl Strategy<Value = Vec<Ev>> {
                 ts += gap_seconds * 1000;
                 Ev {
                     worker,
-                    kind: KINDS[kind],
+                    kind: Kind::ALL[kind],
                     ts,
                     id: i as u32,
                     order,
