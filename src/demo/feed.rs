@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::board::Board;
 use crate::event::{self, Kind};
-use crate::live::Clock;
+use crate::live::{Clock, send_waiting};
 use crate::simulate::{SimLine, SimOptions, generate};
 
 /// Changes of the working state kept per worker: a few days of shifts.
@@ -153,25 +153,11 @@ pub fn run(feed: Feed) -> anyhow::Result<()> {
             let wall = Duration::from_secs_f64(ahead as f64 / 1000.0 / feed.speed);
             std::thread::sleep(wall.min(NAP));
         }
-        let mut record = BaseRecord::to(&feed.topic).payload(line.bytes);
+        let mut record = BaseRecord::<[u8], [u8]>::to(&feed.topic).payload(line.bytes);
         if !line.worker_id.is_empty() {
-            record = record.key(line.worker_id);
+            record = record.key(line.worker_id.as_bytes());
         }
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((error, _)) => return Err(std::io::Error::other(error)),
-            }
-        }
+        send_waiting(&producer, record).map_err(std::io::Error::other)?;
         feed.tracks.record(line.bytes);
         feed.board.produced.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -138,27 +138,12 @@ impl Sink {
         if let Some(headers) = headers {
             record = record.headers(headers);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Err((error, _)) => {
-                    tracing::error!(topic, %error, "Cannot queue a message.");
-                    self.producer
-                        .context()
-                        .failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            }
+        if let Err(error) = send_waiting(&self.producer, record) {
+            tracing::error!(topic, %error, "Cannot queue a message.");
+            self.producer
+                .context()
+                .failed
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -185,6 +170,28 @@ impl Sink {
 
     pub fn queued(&self) -> i32 {
         self.producer.in_flight_count()
+    }
+}
+
+/// Queues a record, waiting while librdkafka's queue is full; other errors are returned.
+pub fn send_waiting<C: ProducerContext<DeliveryOpaque = ()>>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((error, _)) => return Err(error),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::http::{AppState, Lookup, router, serve};
 use crate::metrics::Metrics;
+pub use kafka::send_waiting;
 pub use pipeline::{Clock, Shared};
 
 /// State-topic key of a partition's own record.
