@@ -61,6 +61,7 @@ def test_every_dashboard_and_recording_expression_has_series(stack, tmp_path):
         [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{prom_port}"],
         stdout=log, stderr=subprocess.STDOUT)
+    prometheus_started = time.monotonic()
     try:
         harness.wait_until("Prometheus is up", lambda: query(prom_port, "vector(1)"), timeout=60, interval=0.5)
         # Prometheus watches while the monitor works through the stream.
@@ -78,9 +79,10 @@ def test_every_dashboard_and_recording_expression_has_series(stack, tmp_path):
         def empty():
             return [e for e in checks if not query(prom_port, e)]
 
-        # Rates need two scrapes after the last change, recording rules one evaluation.
+        # Rates need two scrapes after the last change, recording rules one evaluation: the
+        # regulator group runs every minute (its first run staggered by up to that minute).
         missing = empty()
-        deadline = time.monotonic() + 30
+        deadline = max(time.monotonic() + 30, prometheus_started + 150)
         while missing and time.monotonic() < deadline:
             time.sleep(1)
             missing = empty()
