@@ -47,10 +47,6 @@ impl Calendar {
         }
     }
 
-    pub fn zone(&self) -> &Tz {
-        &self.zone
-    }
-
     /// First instant of the local date `number`.
     pub fn start_of(&mut self, number: i32) -> i64 {
         if let Some(&start) = self.starts.get(&number) {

@@ -38,18 +38,6 @@ pub trait Lookup: Send + Sync + 'static {
     fn summary(&self) -> Value;
 }
 
-/// A [`Lookup`] that knows no worker, for an instance whose state is not wired yet.
-pub struct NoLookup;
-
-impl Lookup for NoLookup {
-    fn worker(&self, _id: &str) -> Option<Value> {
-        None
-    }
-    fn summary(&self) -> Value {
-        json!({})
-    }
-}
-
 /// What the handlers share. Cheap to clone: three `Arc`s.
 #[derive(Clone)]
 pub struct AppState {

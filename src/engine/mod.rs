@@ -365,10 +365,6 @@ impl Engine {
         &self.state
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     pub fn stats(&self) -> &Stats {
         &self.state.stats
     }

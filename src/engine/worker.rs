@@ -647,17 +647,6 @@ impl Worker {
             }
         }
     }
-
-    /// Whether the worker has reached a state that no rule needs to remember: logged out, no
-    /// orders, no open episode, and no calendar counter that a later event could still add to.
-    pub fn is_idle_since(&self, cutoff: i64) -> bool {
-        !self.working
-            && !self.online
-            && !self.on_break
-            && self.orders.is_empty()
-            && self.episode.is_none()
-            && self.last_event < cutoff
-    }
 }
 
 fn seconds(value_ms: i64, limit_ms: i64) -> Amount {
