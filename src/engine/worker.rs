@@ -165,7 +165,9 @@ impl Worker {
         if self.since == NEVER || to <= self.since {
             return;
         }
-        let rules = cx.rules[usize::from(self.rules)].clone();
+        // The table outlives `cx`'s borrow: no copy of the rules per call.
+        let table = cx.rules;
+        let rules = &table[usize::from(self.rules)];
         while self.since < to {
             let from = self.since;
             if self.working {
@@ -175,7 +177,7 @@ impl Worker {
                     NONE
                 };
                 let mut x = to.min(self.day_end).min(timeout_at);
-                if let Some(crossing) = self.next_crossing(&rules) {
+                if let Some(crossing) = self.next_crossing(rules) {
                     x = x.min(crossing);
                 }
                 let span = x - from;
@@ -187,7 +189,7 @@ impl Worker {
                 self.since = x;
                 if x == self.day_end {
                     let next = cx.cal.day(self.day + 1);
-                    self.rollover(next, &rules, cx);
+                    self.rollover(next, rules, cx);
                 }
                 // At `to` itself the events of that instant come first (they may postpone
                 // the timeout or stop the work), so only instants strictly inside count here.
@@ -195,17 +197,17 @@ impl Worker {
                     if x == timeout_at {
                         self.time_out(x, cx);
                     } else {
-                        self.working_instant(index, x, &rules, cx);
+                        self.working_instant(index, x, rules, cx);
                     }
                 }
             } else {
                 if self.episode.is_some() && self.rest_start.saturating_add(rules.min_break) <= to {
                     let completed = self.rest_start + rules.min_break;
-                    self.close_episode(completed.max(from), &rules, cx);
+                    self.close_episode(completed.max(from), rules, cx);
                 }
                 if to >= self.day_end {
                     let day = cx.cal.day_at(to);
-                    self.rollover(day, &rules, cx);
+                    self.rollover(day, rules, cx);
                 }
                 self.since = to;
             }
@@ -596,7 +598,9 @@ impl Worker {
         if self.since == NEVER {
             return;
         }
-        let rules = cx.rules[usize::from(self.rules)].clone();
+        // The table outlives `cx`'s borrow: no copy of the rules per call.
+        let table = cx.rules;
+        let rules = &table[usize::from(self.rules)];
         if self.working
             && rules.session_timeout > 0
             && self.last_event.saturating_add(rules.session_timeout) <= at
@@ -619,7 +623,7 @@ impl Worker {
                     violated: false,
                 });
             }
-            self.working_instant(index, at, &rules, cx);
+            self.working_instant(index, at, rules, cx);
         }
     }
 
