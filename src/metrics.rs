@@ -443,9 +443,14 @@ impl Metrics {
     /// One valid input event of `kind` read from `topic`, before duplicate and lateness
     /// checks (so duplicates and late events are counted here and in their own counters).
     pub fn event_received(&self, topic: &str, kind: &str) {
+        self.events_received(topic, kind, 1);
+    }
+
+    /// `n` valid events of `kind` read from `topic` (the pipeline counts a poll batch at once).
+    pub fn events_received(&self, topic: &str, kind: &str, n: u64) {
         let (topic, new_topic) = self.events_topic.admit_new(topic);
         let kind = self.events_kind.admit(kind);
-        self.events.with_label_values(&[topic, kind]).inc();
+        self.events.with_label_values(&[topic, kind]).inc_by(n);
         if new_topic {
             // Start every bad-event reason of this topic at 0, so that the dead-letter rate
             // reads 0 rather than no data while nothing is bad.

@@ -340,13 +340,31 @@ pub fn read_state_partitions(
     config.set("enable.auto.commit", "false");
     config.set("enable.partition.eof", "true");
     let consumer: BaseConsumer = config.create()?;
-    let mut assignment = TopicPartitionList::new();
+    // An empty partition (low = high watermark) has nothing to read: the first start of a new
+    // deployment then waits for no fetch. (Tansu 0.6 reports a high watermark that can be
+    // short of the true end, but never equal to the low one while a record is there.)
+    let mut open: Vec<i32> = Vec::new();
     for &partition in partitions {
+        let (low, high) =
+            consumer.fetch_watermarks(&kafka.state_topic, partition, Duration::from_secs(10))?;
+        if low != high {
+            open.push(partition);
+        }
+    }
+    if open.is_empty() {
+        return Ok(0);
+    }
+    // Knowing the partitions' leaders before the assignment saves librdkafka's offset query
+    // a 500 ms retry timer; a failure here only costs that time.
+    if let Err(error) = consumer.fetch_metadata(Some(&kafka.state_topic), Duration::from_secs(10)) {
+        tracing::debug!(%error, "State topic metadata not fetched before the restore.");
+    }
+    let mut assignment = TopicPartitionList::new();
+    for &partition in &open {
         assignment.add_partition_offset(&kafka.state_topic, partition, Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;
     let started = Instant::now();
-    let mut open: Vec<i32> = partitions.to_vec();
     let mut read = 0;
     while !open.is_empty() {
         match consumer.poll(Duration::from_millis(100)) {

@@ -82,6 +82,42 @@ struct Tick {
     ms: i64,
 }
 
+/// What one poll batch adds to the per-event metrics, applied once at its end: label lookups
+/// per event were a visible share of the per-event cost.
+#[derive(Default)]
+struct BatchMetrics {
+    /// Valid events per (input topic index, kind).
+    events: Vec<(usize, event::Kind, u64)>,
+    /// Platforms that sent an event in this batch.
+    platforms: Vec<String>,
+}
+
+impl BatchMetrics {
+    fn event(&mut self, topic: usize, kind: event::Kind, platform: &str) {
+        match self
+            .events
+            .iter_mut()
+            .find(|(t, k, _)| *t == topic && *k == kind)
+        {
+            Some(entry) => entry.2 += 1,
+            None => self.events.push((topic, kind, 1)),
+        }
+        if !self.platforms.iter().any(|p| p == platform) {
+            self.platforms.push(platform.to_owned());
+        }
+    }
+
+    /// Applies the batch to `metrics` and empties it.
+    fn flush(&mut self, metrics: &Metrics, topics: &[String], tick: Tick) {
+        for (topic, kind, n) in self.events.drain(..) {
+            metrics.events_received(&topics[topic], kind.as_str(), n);
+        }
+        for platform in self.platforms.drain(..) {
+            metrics.last_event(&platform, tick.ms as f64 / 1000.0);
+        }
+    }
+}
+
 /// Where a message came from, and its bytes.
 struct Origin<'a> {
     topic: &'a str,
@@ -89,15 +125,6 @@ struct Origin<'a> {
     offset: i64,
     key: Option<&'a [u8]>,
     payload: &'a [u8],
-}
-
-/// A message kept while its partition's state is being restored.
-struct Stashed {
-    topic: String,
-    partition: i32,
-    offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
 }
 
 /// One input partition (across all input topics).
@@ -121,9 +148,8 @@ pub struct Shared {
     pub parts: Mutex<BTreeMap<i32, Part>>,
     pub ready: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
-    /// Partitions assigned and paused, waiting for their state.
-    pending: Mutex<Vec<i32>>,
-    stash: Mutex<Vec<Stashed>>,
+    /// True while assigned partitions' state is being read back.
+    restoring: AtomicBool,
     assigned_once: AtomicBool,
 }
 
@@ -133,8 +159,7 @@ impl Shared {
             parts: Mutex::new(BTreeMap::new()),
             ready: Arc::new(AtomicBool::new(false)),
             metrics,
-            pending: Mutex::new(Vec::new()),
-            stash: Mutex::new(Vec::new()),
+            restoring: AtomicBool::new(false),
             assigned_once: AtomicBool::new(false),
         }
     }
@@ -147,7 +172,8 @@ impl Shared {
     }
 
     fn update_ready(&self) {
-        let ready = self.assigned_once.load(Ordering::Relaxed) && lock(&self.pending).is_empty();
+        let ready =
+            self.assigned_once.load(Ordering::Relaxed) && !self.restoring.load(Ordering::Relaxed);
         self.ready.store(ready, Ordering::Relaxed);
         self.metrics.set_ready(ready);
     }
@@ -168,6 +194,7 @@ pub struct Core {
     /// Days whose `quota_p90` alerts were sent; marked done once those are acknowledged.
     done_days: Mutex<Vec<i32>>,
     clock: Clock,
+    running: Arc<AtomicBool>,
 }
 
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
@@ -220,6 +247,12 @@ impl ConsumerContext for LiveContext {
     ) {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                // The state is read back before the partitions are taken, so that no message
+                // arrives before its partition's state. (Pausing the partitions instead costs
+                // librdkafka's offset query a 500 ms retry, every time.)
+                if !self.core.restore_until_done(&partitions_of(tpl)) {
+                    return;
+                }
                 if self.core.config.live.reread_input
                     && let Err(error) = tpl.set_all_offsets(Offset::Beginning)
                 {
@@ -251,7 +284,6 @@ impl ConsumerContext for LiveContext {
                 parts.remove(partition);
                 self.core.shared.metrics.forget_partition(*partition);
             }
-            lock(&self.core.shared.pending).retain(|p| !partitions.contains(p));
             self.core
                 .shared
                 .metrics
@@ -259,16 +291,11 @@ impl ConsumerContext for LiveContext {
         }
     }
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
                 let partitions = partitions_of(list);
-                tracing::info!(?partitions, "Partitions assigned: restoring their state.");
-                // Paused until restored; the loop resumes them.
-                if let Err(error) = consumer.pause(list) {
-                    tracing::error!(%error, "Cannot pause assigned partitions.");
-                }
-                lock(&self.core.shared.pending).extend(partitions);
+                tracing::info!(?partitions, "Partitions assigned and restored: consuming.");
                 self.core
                     .shared
                     .assigned_once
@@ -367,7 +394,7 @@ impl Core {
         }
     }
 
-    fn process(&self, part: &mut Part, origin: &Origin<'_>, tick: Tick) {
+    fn process(&self, part: &mut Part, origin: &Origin<'_>, tick: Tick, batch: &mut BatchMetrics) {
         let Some(index) = self.topic_index(origin.topic) else {
             return;
         };
@@ -389,12 +416,7 @@ impl Core {
             return self.dead_letter(origin, bad.reason.code(), &bad.detail);
         }
         let seq = origin.offset as u64 * self.topics.len() as u64 + index as u64;
-        self.shared
-            .metrics
-            .event_received(origin.topic, event.kind.as_str());
-        self.shared
-            .metrics
-            .last_event(&event.platform, now as f64 / 1000.0);
+        batch.event(index, event.kind, &event.platform);
         part.topic_last[index] = tick.at;
         if self.topics.len() > 1 {
             // Co-partitioned topics: a topic silent for the idle timeout stops holding the
@@ -583,12 +605,31 @@ impl Core {
         true
     }
 
-    /// Reads partitions' state back and opens them for consumption.
-    fn restore(
-        &self,
-        consumer: &BaseConsumer<LiveContext>,
-        partitions: &[i32],
-    ) -> Result<(), SourceError> {
+    /// Reads partitions' state back, retrying until it succeeds; false when the service stops
+    /// first. `/readyz` says not ready meanwhile.
+    fn restore_until_done(&self, partitions: &[i32]) -> bool {
+        tracing::info!(?partitions, "Partitions assigned: restoring their state.");
+        self.shared.restoring.store(true, Ordering::Relaxed);
+        self.shared.update_ready();
+        let restored = loop {
+            match self.restore(partitions) {
+                Ok(()) => break true,
+                Err(error) => {
+                    tracing::error!(?partitions, %error, "Cannot restore the partitions' state; retrying.");
+                }
+            }
+            if !self.running.load(Ordering::Relaxed) {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        self.shared.restoring.store(false, Ordering::Relaxed);
+        self.shared.update_ready();
+        restored
+    }
+
+    /// Reads partitions' state back into fresh engines.
+    fn restore(&self, partitions: &[i32]) -> Result<(), SourceError> {
         let metrics = &self.shared.metrics;
         #[derive(Default)]
         struct Saved {
@@ -652,42 +693,10 @@ impl Core {
             metrics.set_restoring(partition, false);
         }
         metrics.set_partitions_assigned(self.shared.parts().len());
-        // Messages that arrived before the pause took effect.
-        let stashed: Vec<Stashed> = {
-            let mut stash = lock(&self.shared.stash);
-            let (mine, rest) = std::mem::take(&mut *stash)
-                .into_iter()
-                .partition(|m| partitions.contains(&m.partition));
-            *stash = rest;
-            mine
-        };
-        {
-            let mut parts = self.shared.parts();
-            for message in stashed {
-                let Some(part) = parts.get_mut(&message.partition) else {
-                    continue;
-                };
-                let origin = Origin {
-                    topic: &message.topic,
-                    partition: message.partition,
-                    offset: message.offset,
-                    key: message.key.as_deref(),
-                    payload: message.payload.as_deref().unwrap_or_default(),
-                };
-                self.process(part, &origin, self.tick());
-            }
-        }
-        let mut list = TopicPartitionList::new();
-        for topic in &self.topics {
-            for &partition in partitions {
-                list.add_partition(topic, partition);
-            }
-        }
-        consumer.resume(&list)?;
         Ok(())
     }
 
-    fn handle(&self, message: &BorrowedMessage<'_>, tick: Tick) {
+    fn handle(&self, message: &BorrowedMessage<'_>, tick: Tick, batch: &mut BatchMetrics) {
         let partition = message.partition();
         let mut parts = self.shared.parts();
         match parts.get_mut(&partition) {
@@ -699,15 +708,11 @@ impl Core {
                     key: message.key(),
                     payload: message.payload().unwrap_or_default(),
                 };
-                self.process(part, &origin, tick);
+                self.process(part, &origin, tick, batch);
             }
-            None => lock(&self.shared.stash).push(Stashed {
-                topic: message.topic().to_owned(),
-                partition,
-                offset: message.offset(),
-                key: message.key().map(<[u8]>::to_vec),
-                payload: message.payload().map(<[u8]>::to_vec),
-            }),
+            // Partitions are restored before they are assigned, so this is a message of a
+            // partition already revoked: its next owner reads it.
+            None => tracing::debug!(partition, "Message of a partition not held; skipped."),
         }
     }
 
@@ -778,6 +783,7 @@ pub fn run(
         topics,
         done_days: Mutex::new(Vec::new()),
         clock,
+        running: running.clone(),
     });
     let mut client = client_config(&core.config.kafka);
     client.set("group.id", &core.config.kafka.group_id);
@@ -797,16 +803,8 @@ pub fn run(
     let checkpoint_every = Duration::from_millis(core.config.live.commit_interval.max(1) as u64);
     let mut last_gauges = Instant::now();
     let mut last_error: Option<Instant> = None;
+    let mut batch = BatchMetrics::default();
     while is_running() {
-        let pending: Vec<i32> = std::mem::take(&mut *lock(&shared.pending));
-        if !pending.is_empty() {
-            if let Err(error) = core.restore(&consumer, &pending) {
-                tracing::error!(?pending, %error, "Cannot restore the partitions' state; retrying.");
-                lock(&shared.pending).extend(pending);
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            shared.update_ready();
-        }
         let started = Instant::now();
         let mut tick = core.tick();
         // Wait for the first message at most 100 ms (timers and checkpoints need the loop),
@@ -822,7 +820,7 @@ pub fn run(
                 tick = core.tick();
             }
             match polled {
-                Some(Ok(message)) => core.handle(&message, tick),
+                Some(Ok(message)) => core.handle(&message, tick, &mut batch),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => {
                     // While the brokers cannot be reached, silence is no evidence of quiet
@@ -837,6 +835,7 @@ pub fn run(
                 None => break,
             }
         }
+        batch.flush(&shared.metrics, &core.topics, tick);
         shared
             .metrics
             .observe_batch(started.elapsed().as_secs_f64());
