@@ -6,8 +6,10 @@ rate of the same topic, and alert latency. Run through bench/live.sh.
 2. Raw rate: examples/consume_count (rdkafka, subscribe, count only, fetch.wait.max.ms 20)
    reads all of it.
 3. Live rate: `workhours run` with a fresh group, same fetch settings; the time from the
-   process start (and from /readyz) until the group's committed offsets reach the end of
-   every partition (lag 0, read with confluent-kafka).
+   process start (and from /readyz) until every event was read and handed to its engine
+   (`workhours_events_total` = COUNT: the throughput figure), and until the group's committed
+   offsets reach the end of every partition (lag 0, read with confluent-kafka; this includes
+   the wait for the idle partitions to release the reorder buffer's tail).
 4. Latency: on a second fresh broker, --latency-workers logins stamped so that their 4 h
    continuous_work instant falls a few seconds apart after the monitor is up; latency is
    the wall-clock time the violation is read from the alerts topic minus its `at`.
@@ -129,7 +131,8 @@ def live_rate(broker, workdir: Path, events: int, max_delay: str) -> dict:
                 break
             if time.monotonic() - t0 > 1800:
                 raise SystemExit(f"workhours run did not catch up in 30 min (lag {lag}); log {monitor.log_path}")
-            time.sleep(0.1)
+            # Finer sampling until every event is processed: the figure is read to ~30 ms.
+            time.sleep(0.1 if processed_at else 0.03)
         total = time.monotonic() - t0
         first = next((t for t, l in samples if l < events), total)
         code, secs = monitor.terminate()
@@ -247,9 +250,10 @@ def main():
                     r2 = live["events_per_second_from_ready"] / raw["events_per_second_from_first"]
                     r3 = live["processed_per_second_from_start"] / raw["events_per_second_from_start"]
                     log(f"ratio to raw, events processed (both from process start): {r3:.0%}; target >= 80%")
-                    log(f"ratio to raw, lag 0 (commits each live.commit_interval, after the alerts are acknowledged): "
-                        f"{r1:.0%} (both from process start), {r2:.0%} (live from /readyz, "
-                        f"raw from its first message); target >= 80%")
+                    log(f"ratio to raw, lag 0: {r1:.0%} (both from process start), {r2:.0%} (live from /readyz, "
+                        f"raw from its first message). Not a throughput figure: the last allowed_lateness of "
+                        f"event time waits in the reorder buffer until the partitions are idle for "
+                        f"live.idle_timeout, and the alerts it causes are acknowledged before the commit")
         finally:
             broker.close()
 

@@ -222,6 +222,11 @@ impl Engine {
         }
     }
 
+    /// How many events left the reorder buffer and were applied, so far.
+    pub fn applied(&self) -> u64 {
+        self.state.stats.applied
+    }
+
     /// Sequences (input positions) of the events read but not applied yet.
     pub fn buffered_seqs(&self) -> impl Iterator<Item = u64> + '_ {
         self.state.buffer.iter().map(|pending| pending.seq)

@@ -15,7 +15,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +35,8 @@ use crate::metrics::Metrics;
 
 /// `event_id`s are remembered for at least this much event time (SPEC section 5: 24 h).
 const DEDUP_WINDOW_MS: i64 = 24 * 3_600_000;
+/// The least time between two checkpoints taken early, when the input runs dry.
+const EARLY_CHECKPOINT_GAP: Duration = Duration::from_secs(1);
 /// How long a checkpoint waits for acknowledgements before trying again later.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(4);
 
@@ -195,6 +197,8 @@ pub struct Core {
     done_days: Mutex<Vec<i32>>,
     clock: Clock,
     running: Arc<AtomicBool>,
+    /// Alerts handed to the sink so far.
+    emitted: AtomicU64,
 }
 
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
@@ -322,6 +326,8 @@ impl Core {
 
     fn emit(&self, alerts: Vec<Alert>) {
         let zone = self.config.time.zone;
+        self.emitted
+            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
         for alert in alerts {
             self.shared.metrics.alert_emitted(
                 alert.rule.as_str(),
@@ -572,6 +578,17 @@ impl Core {
         true
     }
 
+    /// A number that grows with every alert sent and every event applied (early checkpoints).
+    fn progress(&self) -> u64 {
+        let applied: u64 = self
+            .shared
+            .parts()
+            .values()
+            .map(|part| part.engine.applied())
+            .sum();
+        applied + self.emitted.load(Ordering::Relaxed)
+    }
+
     /// Moves every partition's idle clock forward by `stall`: time this thread spent blocked
     /// (a checkpoint waiting for acknowledgements, a restore) is no evidence of quiet input.
     fn credit_stall(&self, stall: Duration) {
@@ -784,6 +801,7 @@ pub fn run(
         done_days: Mutex::new(Vec::new()),
         clock,
         running: running.clone(),
+        emitted: AtomicU64::new(0),
     });
     let mut client = client_config(&core.config.kafka);
     client.set("group.id", &core.config.kafka.group_id);
@@ -804,9 +822,14 @@ pub fn run(
     let mut last_gauges = Instant::now();
     let mut last_error: Option<Instant> = None;
     let mut batch = BatchMetrics::default();
+    // Whether messages were read since the last checkpoint, and the progress it saw (alerts
+    // sent plus events applied); a batch is dry when a whole 100 ms wait brought nothing.
+    let mut read_since_checkpoint = false;
+    let mut progress_at_checkpoint = 0;
     while is_running() {
         let started = Instant::now();
         let mut tick = core.tick();
+        let mut dry = false;
         // Wait for the first message at most 100 ms (timers and checkpoints need the loop),
         // then take what is already there.
         for round in 0..1000 {
@@ -820,7 +843,10 @@ pub fn run(
                 tick = core.tick();
             }
             match polled {
-                Some(Ok(message)) => core.handle(&message, tick, &mut batch),
+                Some(Ok(message)) => {
+                    core.handle(&message, tick, &mut batch);
+                    read_since_checkpoint = true;
+                }
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => {
                     // While the brokers cannot be reached, silence is no evidence of quiet
@@ -832,7 +858,10 @@ pub fn run(
                     }
                     break;
                 }
-                None => break,
+                None => {
+                    dry = round == 0;
+                    break;
+                }
             }
         }
         batch.flush(&shared.metrics, &core.topics, tick);
@@ -854,9 +883,24 @@ pub fn run(
             core.emit(alerts);
             lock(&core.done_days).extend(days);
         }
-        if last_checkpoint.elapsed() >= checkpoint_every {
+        // Besides every `commit_interval`, a checkpoint is taken as soon as the input runs dry
+        // after progress (messages read, events applied, alerts sent; at most once a second),
+        // so that committed offsets, and the consumer lag that tools read from them, follow
+        // the processing without waiting the interval.
+        let progress = if dry {
+            core.progress()
+        } else {
+            progress_at_checkpoint
+        };
+        let early = dry
+            && (read_since_checkpoint || progress != progress_at_checkpoint)
+            && last_checkpoint.elapsed() >= EARLY_CHECKPOINT_GAP.min(checkpoint_every);
+        if last_checkpoint.elapsed() >= checkpoint_every || early {
             let started = Instant::now();
-            core.checkpoint(&consumer, None, CommitMode::Async);
+            if core.checkpoint(&consumer, None, CommitMode::Async) {
+                read_since_checkpoint = false;
+                progress_at_checkpoint = core.progress();
+            }
             tracing::debug!(elapsed = ?started.elapsed(), "Checkpoint done.");
             core.credit_stall(started.elapsed());
             last_checkpoint = Instant::now();

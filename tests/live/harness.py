@@ -527,7 +527,7 @@ def workhours_bin() -> Path:
 def write_config(path: Path, broker: Broker, group: str, http_port: int,
                  idle_timeout: str = "2s", max_delay: str = "1s",
                  properties: dict | None = None, input_topic: str = INPUT_TOPIC,
-                 extra: str = "") -> Path:
+                 commit_interval: str | None = None, extra: str = "") -> Path:
     props = {"fetch.wait.max.ms": str(FETCH_WAIT_MS)}
     props.update(properties or {})
     lines = [
@@ -544,6 +544,7 @@ def write_config(path: Path, broker: Broker, group: str, http_port: int,
         "[live]",
         f'idle_timeout = "{idle_timeout}"',
         f'max_delay = "{max_delay}"',
+        *([f'commit_interval = "{commit_interval}"'] if commit_interval else []),
         "[http]",
         f'listen = "127.0.0.1:{http_port}"',
         extra,

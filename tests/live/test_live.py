@@ -379,3 +379,17 @@ def test_8_input_topics_not_co_partitioned_is_a_clear_error(stack):
     assert monitor.proc.returncode != 0
     log = monitor.log_path.read_text()
     assert "not co-partitioned" in log and "workhours.orders: 3 partitions" in log, log
+
+
+def test_9_offsets_committed_when_the_input_runs_dry(stack, stream):
+    """With `commit_interval` an hour away, the committed offsets still reach the end of the
+    input soon after it runs dry (an early checkpoint, and another once the idle partitions
+    release the reorder buffer's tail), and the alerts are complete."""
+    broker = stack.broker()
+    harness.InputProducer(broker).produce(harness.read_lines(stream))
+    monitor = stack.monitor(broker, commit_interval="1h").start()
+    monitor.wait_ready()
+    broker.wait_caught_up(monitor.group, INPUT_TOPIC, timeout=30, monitors=[monitor])
+    harness.settle(broker, monitor.group, [monitor])
+    harness.check_alerts(broker, stream).assert_complete()
+    monitor.check_alive()
