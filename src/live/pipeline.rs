@@ -4,8 +4,9 @@
 //!
 //! The loop runs on one dedicated thread that owns the consumer. librdkafka calls the
 //! rebalance callbacks from inside `poll`, on that same thread, so a revocation can checkpoint
-//! the partitions it takes away synchronously, before they move: that is the one place where a
-//! callback does real work, bounded by a deadline, and it never panics.
+//! the partitions it takes away synchronously, before they move, and an assignment can read
+//! the partitions' state back before it takes them. Those are the two places where a callback
+//! does real work; both are bounded (a deadline, or the service stopping) and never panic.
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
