@@ -440,13 +440,9 @@ impl Metrics {
 
     // ---- Events and alerts ----
 
-    /// One valid input event of `kind` read from `topic`, before duplicate and lateness
-    /// checks (so duplicates and late events are counted here and in their own counters).
-    pub fn event_received(&self, topic: &str, kind: &str) {
-        self.events_received(topic, kind, 1);
-    }
-
-    /// `n` valid events of `kind` read from `topic` (the pipeline counts a poll batch at once).
+    /// `n` valid input events of `kind` read from `topic` (the pipeline counts a poll batch at
+    /// once), before duplicate and lateness checks (so duplicates and late events are counted
+    /// here and in their own counters).
     pub fn events_received(&self, topic: &str, kind: &str, n: u64) {
         let (topic, new_topic) = self.events_topic.admit_new(topic);
         let kind = self.events_kind.admit(kind);
@@ -703,7 +699,7 @@ mod tests {
     /// Every family, one call each.
     fn exercised() -> Metrics {
         let m = Metrics::new();
-        m.event_received("workhours.events", "login");
+        m.events_received("workhours.events", "login", 1);
         m.bad_event("workhours.events", "not_json");
         m.duplicate_event();
         m.late_event();
@@ -947,7 +943,7 @@ mod tests {
     #[test]
     fn counters_start_at_zero_for_known_values() {
         let m = Metrics::new();
-        m.event_received("in", "login");
+        m.events_received("in", "login", 1);
         m.last_event("didi", 1.0);
         let text = m.render();
         assert_eq!(

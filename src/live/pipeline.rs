@@ -888,14 +888,9 @@ pub fn run(
         // after progress (messages read, events applied, alerts sent; at most once a second),
         // so that committed offsets, and the consumer lag that tools read from them, follow
         // the processing without waiting the interval.
-        let progress = if dry {
-            core.progress()
-        } else {
-            progress_at_checkpoint
-        };
         let early = dry
-            && (read_since_checkpoint || progress != progress_at_checkpoint)
-            && last_checkpoint.elapsed() >= EARLY_CHECKPOINT_GAP.min(checkpoint_every);
+            && last_checkpoint.elapsed() >= EARLY_CHECKPOINT_GAP.min(checkpoint_every)
+            && (read_since_checkpoint || core.progress() != progress_at_checkpoint);
         if last_checkpoint.elapsed() >= checkpoint_every || early {
             let started = Instant::now();
             if core.checkpoint(&consumer, None, CommitMode::Async) {
