@@ -115,10 +115,7 @@ impl DemoOptions {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let opts = DemoOptions::from_args(args)?;
     crate::telemetry::init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = crate::live::runtime()?;
     runtime.block_on(async {
         let report = run_demo(opts, crate::live::shutdown_on_signals()).await?;
         println!(

@@ -31,14 +31,19 @@ pub const DONE_PREFIX: &str = "\u{0}quota-done/";
 /// Longest time from SIGTERM to exit; Kubernetes' default grace period is 30 s.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(9);
 
+/// The tokio runtime of `run` and `demo`, two workers (the pipeline has a thread of its own).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
 /// The `run` subcommand.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
     crate::telemetry::init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         app(
             config,
