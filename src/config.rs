@@ -75,6 +75,14 @@ pub struct TimeConfig {
     /// Live only: an event further ahead of the wall clock than this is bad, in milliseconds.
     #[serde(deserialize_with = "duration")]
     pub max_future_skew: i64,
+    /// An `event_id` is remembered (duplicates of it dropped) until the watermark passes its
+    /// event's `ts` plus this, in milliseconds; the same in replay and live.
+    #[serde(deserialize_with = "duration")]
+    pub dedup_window: i64,
+    /// A worker with no event for this long is forgotten (its state dropped; a tombstone
+    /// live), in milliseconds. Longer than any rule period, so it changes no alert.
+    #[serde(deserialize_with = "duration")]
+    pub worker_ttl: i64,
 }
 
 impl Default for TimeConfig {
@@ -83,6 +91,10 @@ impl Default for TimeConfig {
             zone: chrono_tz::Asia::Shanghai,
             allowed_lateness: 30_000,
             max_future_skew: 300_000,
+            // SPEC section 5: one hour; a re-sent copy older than that is late anyway.
+            dedup_window: 3_600_000,
+            // SPEC section 5: 40 days, longer than any rule period (a month, 8 days, 24 h).
+            worker_ttl: 40 * 86_400_000,
         }
     }
 }
@@ -281,6 +293,12 @@ impl Config {
                 layer.over.apply(&mut rules);
             }
             check_rules(&rules, &layers)?;
+        }
+        if self.time.dedup_window <= 0 {
+            return Err(key_error("time.dedup_window", "must be longer than 0s"));
+        }
+        if self.time.worker_ttl <= 0 {
+            return Err(key_error("time.worker_ttl", "must be longer than 0s"));
         }
         self.check_kafka()?;
         if self.http.listen.trim().is_empty() {
@@ -932,7 +950,7 @@ mod tests {
     }
 
     /// Every key the serde tree knows, as written in the shipped file and the docs.
-    const ALL_KEYS: [&str; 24] = [
+    const ALL_KEYS: [&str; 26] = [
         "rules.min_break",
         "rules.continuous_limit",
         "rules.warn_before",
@@ -946,6 +964,8 @@ mod tests {
         "time.zone",
         "time.allowed_lateness",
         "time.max_future_skew",
+        "time.dedup_window",
+        "time.worker_ttl",
         "kafka.brokers",
         "kafka.group_id",
         "kafka.input_topics",

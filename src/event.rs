@@ -21,10 +21,12 @@ pub enum Kind {
     OrderDelivered,
     OrderCancelled,
     Heartbeat,
+    /// A duty-status change (section 7): the `activity` field says which.
+    Activity,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Login,
         Kind::Logout,
         Kind::BreakStart,
@@ -34,6 +36,7 @@ impl Kind {
         Kind::OrderDelivered,
         Kind::OrderCancelled,
         Kind::Heartbeat,
+        Kind::Activity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Kind {
             Kind::OrderDelivered => "order_delivered",
             Kind::OrderCancelled => "order_cancelled",
             Kind::Heartbeat => "heartbeat",
+            Kind::Activity => "activity",
         }
     }
 
@@ -63,6 +67,46 @@ impl Kind {
     }
 }
 
+/// The duty status an `activity` event declares (tachograph and ELD duty status, SPEC
+/// section 7).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Driving,
+    OtherWork,
+    Available,
+    /// Also the state before a worker's first `activity` event and after a logout.
+    #[default]
+    Rest,
+}
+
+impl Activity {
+    pub const ALL: [Activity; 4] = [
+        Activity::Driving,
+        Activity::OtherWork,
+        Activity::Available,
+        Activity::Rest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activity::Driving => "driving",
+            Activity::OtherWork => "other_work",
+            Activity::Available => "available",
+            Activity::Rest => "rest",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Activity> {
+        Activity::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+/// Longest `platform`, `role` or `city`, in characters (SPEC section 5: bounded input).
+pub const MAX_NAME_CHARS: usize = 64;
+
 /// A valid event. Strings borrow from the input where they carry no escapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event<'a> {
@@ -76,6 +120,10 @@ pub struct Event<'a> {
     pub city: Cow<'a, str>,
     pub order_id: Option<Cow<'a, str>>,
     pub fee_cents: Option<u64>,
+    /// The person across platforms (section 8), when the platform sends one.
+    pub person_id: Option<Cow<'a, str>>,
+    /// Set on `activity` events only (validated, and ignored, on others).
+    pub activity: Option<Activity>,
 }
 
 /// Why an event is bad. The codes are the values of the `reason` label and header.
@@ -93,10 +141,14 @@ pub enum BadReason {
     BadTimestamp,
     TimestampOutOfRange,
     TimestampInFuture,
+    /// Live: the message key is not the event's `worker_id` (or `person_id`).
+    KeyMismatch,
+    /// An order start for a worker who already has the most active orders allowed.
+    TooManyOrders,
 }
 
 impl BadReason {
-    pub const ALL: [BadReason; 12] = [
+    pub const ALL: [BadReason; 14] = [
         BadReason::NotUtf8,
         BadReason::NotJson,
         BadReason::NotObject,
@@ -109,6 +161,8 @@ impl BadReason {
         BadReason::BadTimestamp,
         BadReason::TimestampOutOfRange,
         BadReason::TimestampInFuture,
+        BadReason::KeyMismatch,
+        BadReason::TooManyOrders,
     ];
 
     pub fn code(self) -> &'static str {
@@ -125,6 +179,8 @@ impl BadReason {
             BadReason::BadTimestamp => "bad_timestamp",
             BadReason::TimestampOutOfRange => "timestamp_out_of_range",
             BadReason::TimestampInFuture => "timestamp_in_future",
+            BadReason::KeyMismatch => "key_mismatch",
+            BadReason::TooManyOrders => "too_many_orders",
         }
     }
 }
@@ -137,7 +193,7 @@ pub struct BadEvent {
 }
 
 impl BadEvent {
-    fn new(reason: BadReason, detail: impl Into<String>) -> BadEvent {
+    pub fn new(reason: BadReason, detail: impl Into<String>) -> BadEvent {
         BadEvent {
             reason,
             detail: detail.into(),
@@ -282,10 +338,12 @@ enum Key {
     City,
     OrderId,
     FeeCents,
+    PersonId,
+    Activity,
     Other,
 }
 
-const KEY_NAMES: [&str; 9] = [
+const KEY_NAMES: [&str; 11] = [
     "worker_id",
     "kind",
     "ts",
@@ -295,6 +353,8 @@ const KEY_NAMES: [&str; 9] = [
     "city",
     "order_id",
     "fee_cents",
+    "person_id",
+    "activity",
 ];
 
 struct KeyVisitor;
@@ -316,6 +376,8 @@ impl Visitor<'_> for KeyVisitor {
             "city" => Key::City,
             "order_id" => Key::OrderId,
             "fee_cents" => Key::FeeCents,
+            "person_id" => Key::PersonId,
+            "activity" => Key::Activity,
             _ => Key::Other,
         })
     }
@@ -330,7 +392,7 @@ impl<'de> Deserialize<'de> for Key {
 /// The known fields as they came, before validation; `duplicate` names a repeated key.
 #[derive(Default)]
 struct Fields<'a> {
-    values: [Option<Val<'a>>; 9],
+    values: [Option<Val<'a>>; 11],
     duplicate: Option<&'static str>,
 }
 
@@ -479,6 +541,9 @@ impl<'a> Fields<'a> {
             .unwrap_or(Cow::Borrowed("unknown"));
         let role = self.string(Key::Role)?.unwrap_or(Cow::Borrowed("rider"));
         let city = self.string(Key::City)?.unwrap_or(Cow::Borrowed("unknown"));
+        for (name, value) in [("platform", &platform), ("role", &role), ("city", &city)] {
+            check_name(name, value)?;
+        }
         let order_id = self.string(Key::OrderId)?;
         let fee_cents = match self.take(Key::FeeCents) {
             None => None,
@@ -491,6 +556,27 @@ impl<'a> Fields<'a> {
             }
             Some(other) => return Err(wrong_type("fee_cents", "an integer", &other)),
         };
+        let person_id = self.string(Key::PersonId)?;
+        if let Some(person) = &person_id {
+            let length = person.chars().count();
+            if !(1..=128).contains(&length) {
+                return Err(BadEvent::new(
+                    BadReason::InvalidValue,
+                    format!("`person_id` must have 1 to 128 characters, has {length}"),
+                ));
+            }
+        }
+        let activity = match self.string(Key::Activity)? {
+            None => None,
+            Some(text) => Some(Activity::parse(&text).ok_or_else(|| {
+                BadEvent::new(
+                    BadReason::InvalidValue,
+                    format!(
+                        "`activity` must be `driving`, `other_work`, `available` or `rest`, got {text:?}"
+                    ),
+                )
+            })?),
+        };
         let kind = Kind::parse(&kind_text).ok_or_else(|| {
             BadEvent::new(
                 BadReason::UnknownKind,
@@ -501,6 +587,12 @@ impl<'a> Fields<'a> {
             return Err(BadEvent::new(
                 BadReason::MissingOrderId,
                 format!("`{}` needs a non-empty `order_id`", kind.as_str()),
+            ));
+        }
+        if kind == Kind::Activity && activity.is_none() {
+            return Err(BadEvent::new(
+                BadReason::MissingField,
+                "`activity` events need the field `activity`",
             ));
         }
         if !timefmt::in_range(ts) {
@@ -519,8 +611,32 @@ impl<'a> Fields<'a> {
             city,
             order_id,
             fee_cents,
+            person_id,
+            activity: if kind == Kind::Activity {
+                activity
+            } else {
+                None
+            },
         })
     }
+}
+
+/// `platform`, `role` and `city` join in aggregate keys: bounded, and without `/`.
+fn check_name(name: &str, value: &str) -> Result<(), BadEvent> {
+    let length = value.chars().count();
+    if length > MAX_NAME_CHARS {
+        return Err(BadEvent::new(
+            BadReason::InvalidValue,
+            format!("`{name}` must have at most {MAX_NAME_CHARS} characters, has {length}"),
+        ));
+    }
+    if value.contains('/') {
+        return Err(BadEvent::new(
+            BadReason::InvalidValue,
+            format!("`{name}` must not contain `/` (it separates names in aggregate keys)"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -671,6 +787,57 @@ mod tests {
                 BadReason::BadTimestamp,
             ),
         ];
+        let long_city = format!(
+            r#"{{"worker_id":"w","kind":"login","ts":1772409600000,"city":"{}"}}"#,
+            "市".repeat(65)
+        );
+        let city_64 = format!(
+            r#"{{"worker_id":"w","kind":"login","ts":1772409600000,"city":"{}"}}"#,
+            "市".repeat(64)
+        );
+        assert!(parse(city_64.as_bytes()).is_ok());
+        let long_person = format!(
+            r#"{{"worker_id":"w","kind":"login","ts":1772409600000,"person_id":"{}"}}"#,
+            "p".repeat(129)
+        );
+        let mut cases = cases;
+        cases.extend([
+            (long_city.as_bytes(), BadReason::InvalidValue),
+            (long_person.as_bytes(), BadReason::InvalidValue),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"platform":"a/b"}"#
+                    .as_slice(),
+                BadReason::InvalidValue,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"role":"/"}"#,
+                BadReason::InvalidValue,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"person_id":""}"#,
+                BadReason::InvalidValue,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"person_id":7}"#,
+                BadReason::WrongType,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"activity","ts":1772409600000}"#,
+                BadReason::MissingField,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"activity","ts":1772409600000,"activity":"nap"}"#,
+                BadReason::InvalidValue,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"login","ts":1772409600000,"activity":"nap"}"#,
+                BadReason::InvalidValue,
+            ),
+            (
+                br#"{"worker_id":"w","kind":"activity","ts":1772409600000,"activity":null}"#,
+                BadReason::WrongType,
+            ),
+        ]);
         for (line, expected) in cases {
             assert_eq!(
                 reason(line),
@@ -679,6 +846,22 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn activity_and_person_fields() {
+        let event = parse(
+            br#"{"worker_id":"w","kind":"activity","ts":1772409600000,"activity":"other_work","person_id":"p1"}"#,
+        )
+        .unwrap();
+        assert_eq!(event.kind, Kind::Activity);
+        assert_eq!(event.activity, Some(Activity::OtherWork));
+        assert_eq!(event.person_id.as_deref(), Some("p1"));
+        // Valid on another kind, but meaningless there.
+        let login =
+            parse(br#"{"worker_id":"w","kind":"login","ts":1772409600000,"activity":"driving"}"#)
+                .unwrap();
+        assert_eq!(login.activity, None);
     }
 
     #[test]

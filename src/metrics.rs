@@ -35,7 +35,7 @@ pub const CITY_CAP: usize = 256;
 pub const ROLE_CAP: usize = 16;
 /// Distinct `topic` values per metric family; topics come from the config, a few at most.
 pub const TOPIC_CAP: usize = 16;
-/// Distinct `kind` values: the nine event kinds of SPEC section 2 fit.
+/// Distinct `kind` values: the ten event kinds of SPEC section 2 fit.
 pub const KIND_CAP: usize = 16;
 /// Distinct `reason` values: the bad-event codes of `event::BadReason` fit.
 pub const REASON_CAP: usize = 32;

@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Read, Write};
 use crate::alert::{Phase, Rule};
 use crate::cli::ReplayArgs;
 use crate::config::Config;
-use crate::engine::{Engine, Pushed, Stats, id_digest};
+use crate::engine::{Engine, Pushed, Stats, event_digest};
 use crate::event::{self, BadReason};
 use crate::timefmt;
 
@@ -34,7 +34,9 @@ impl Report {
     pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
         let stats = &self.engine;
         writeln!(out, "workhours replay summary")?;
-        let valid = stats.accepted + stats.duplicates + stats.late + self.after_until;
+        // Events refused when applied (`too_many_orders`) were accepted first: bad, not valid.
+        let valid =
+            stats.accepted + stats.duplicates + stats.late + self.after_until - stats.rejected;
         let rows = [
             ("lines read", self.lines),
             ("blank lines skipped", self.blank),
@@ -54,6 +56,7 @@ impl Report {
             ("applied", stats.applied),
             ("no-op state changes", stats.noops),
             ("session timeouts", stats.session_timeouts),
+            ("workers forgotten (ttl)", stats.evicted),
             ("alerts", self.alerts),
         ];
         for (name, value) in rows {
@@ -170,7 +173,7 @@ pub fn replay(
                     continue;
                 }
                 let parsed = event::parse(line).map(|event| {
-                    let digest = event.event_id.as_deref().map(id_digest);
+                    let digest = event_digest(&event);
                     if let Some(digest) = digest {
                         engine.prefetch_id(digest);
                     }
@@ -192,16 +195,16 @@ pub fn replay(
                     report.after_until += 1;
                     continue;
                 }
-                if engine.push_digested(event, digest) == Pushed::Accepted {
+                if engine.push_at(event, digest, *line_number) == Pushed::Accepted {
                     engine.advance();
-                    write_alerts(&mut engine, &zone, out, &mut report)?;
+                    write_alerts(&mut engine, &zone, out, diag, &mut report)?;
                 }
             }
         }
     }
     if let Some(end) = until.or(engine.max_ts()) {
         engine.finish(end);
-        write_alerts(&mut engine, &zone, out, &mut report)?;
+        write_alerts(&mut engine, &zone, out, diag, &mut report)?;
     }
     report.engine = engine.stats().clone();
     Ok(report)
@@ -211,8 +214,21 @@ fn write_alerts(
     engine: &mut Engine,
     zone: &chrono_tz::Tz,
     out: &mut impl Write,
+    diag: &mut impl Write,
     report: &mut Report,
 ) -> io::Result<()> {
+    // Events refused when applied are bad events too, reported by their line.
+    for (line, reason) in engine.take_rejected() {
+        *report.bad.entry(reason).or_default() += 1;
+        let detail = match reason {
+            BadReason::TooManyOrders => format!(
+                "an order start while the worker already has {} active orders",
+                crate::engine::MAX_ACTIVE_ORDERS
+            ),
+            other => other.code().to_owned(),
+        };
+        writeln!(diag, "line {line}: bad event: {}: {detail}", reason.code())?;
+    }
     for alert in engine.take_alerts() {
         out.write_all(alert.to_json(zone).as_bytes())?;
         out.write_all(b"\n")?;

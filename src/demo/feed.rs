@@ -62,7 +62,7 @@ impl Track {
                     self.orders.retain(|o| &**o != order);
                 }
             }
-            Kind::Heartbeat => {}
+            Kind::Heartbeat | Kind::Activity => {}
         }
         let working = self.working();
         // Changes at one instant take effect together: only the state after all of them lasts.

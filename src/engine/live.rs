@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-use super::{DayReport, Engine, NEVER, Observation, Pushed, State, Stats, Worker, id_digest};
+use super::{DayReport, Engine, NEVER, Observation, Pushed, State, Stats, Worker, event_digest};
 use crate::config::Config;
 use crate::event::Event;
 
@@ -47,32 +47,32 @@ pub struct NamedObservation {
 }
 
 impl Engine {
-    /// A partition's engine: duplicates remembered for `dedup_window` of event time, day
-    /// reports instead of `quota_p90` alerts, observations for histograms.
-    pub fn live(config: Config, dedup_window: i64) -> Engine {
-        let mut engine = Engine::with_dedup_window(config, dedup_window);
+    /// A partition's engine: day reports instead of `quota_p90` alerts, observations for
+    /// histograms, evicted workers collected for tombstones.
+    pub fn live(config: Config) -> Engine {
+        let mut engine = Engine::new(config);
         engine.external_quota = true;
         engine.observations = Some(Vec::new());
+        engine.track_evictions();
         engine
     }
 
     /// Rebuilds a partition's engine from its saved records.
     pub fn restore_live(
         config: Config,
-        dedup_window: i64,
         meta: &PartitionMeta,
         records: Vec<WorkerRecord>,
     ) -> Engine {
-        let mut state = State {
+        let state = State {
             frontier: meta.frontier,
             max_ts: meta.max_ts,
             stats: meta.stats.clone(),
             ..State::default()
         };
-        state.seen.window = Some(dedup_window);
         let mut engine = Engine::with_state(config, state);
         engine.external_quota = true;
         engine.observations = Some(Vec::new());
+        engine.track_evictions();
         for record in records {
             engine.import(record);
         }
@@ -90,22 +90,43 @@ impl Engine {
             names.intern(&record.rules_role),
         );
         worker.rules = self.rule_set(rules_platform, rules_role);
+        // `rule_set` holds what it keeps; the look-up's own references go.
+        self.state.names.release(rules_platform);
+        self.state.names.release(rules_role);
         worker.pushed_group = None;
+        worker.pending = 0;
         worker.dirty = false;
         worker.touched_at = NEVER;
         worker.wake_at = super::NONE;
+        let deadline = worker
+            .last_event
+            .saturating_add(self.config.time.worker_ttl);
         let index = match self.worker_index.get(&worker.id) {
             Some(&index) => {
-                self.state.workers[index as usize] = worker;
+                let old = std::mem::replace(&mut self.state.workers[index as usize], worker);
+                self.release_names([old.platform, old.role, old.city]);
                 index
             }
             None => {
-                let index = self.state.workers.len() as u32;
-                self.worker_index.insert(worker.id.clone(), index);
-                self.state.workers.push(worker);
+                let index = match self.state.free.pop() {
+                    Some(index) => {
+                        self.state.workers[index as usize] = worker;
+                        index
+                    }
+                    None => {
+                        self.state.workers.push(worker);
+                        (self.state.workers.len() - 1) as u32
+                    }
+                };
+                let id = self.state.workers[index as usize].id.clone();
+                self.worker_index.insert(id, index);
                 index
             }
         };
+        self.state.evictions.push(super::Timer {
+            at: deadline,
+            worker: index,
+        });
         let worker = &self.state.workers[index as usize];
         if worker.day_has_work {
             self.state
@@ -129,8 +150,9 @@ impl Engine {
 
     /// Takes a valid event read at position `seq` (the input offset) from input topic `source`:
     /// `AlreadyApplied` when the restored state holds it (its `event_id` is remembered all the
-    /// same).
-    pub fn push_live(&mut self, event: &Event<'_>, seq: u64, source: usize) -> Pushed {
+    /// same). The event moves the watermark by `min(ts, now)` (SPEC section 5: event time
+    /// never runs ahead of the wall clock, so one fast clock makes no other event late).
+    pub fn push_live(&mut self, event: &Event<'_>, seq: u64, source: usize, now: i64) -> Pushed {
         if let Some(&index) = self.worker_index.get(&*event.worker_id)
             && self.state.workers[index as usize]
                 .last_applied
@@ -139,12 +161,12 @@ impl Engine {
             self.remember_id(event);
             return Pushed::AlreadyApplied;
         }
-        let digest = event.event_id.as_deref().map(id_digest);
-        let pushed = self.push_inner(event, digest, Some(seq));
+        let capped = event.ts.min(now);
+        let pushed = self.push_inner(event, event_digest(event), Some(seq), capped);
         if pushed == Pushed::Accepted
             && let Some(max) = self.state.source_max.get_mut(source)
         {
-            *max = Some(max.map_or(event.ts, |m| m.max(event.ts)));
+            *max = Some(max.map_or(capped, |m| m.max(capped)));
         }
         pushed
     }
@@ -152,9 +174,10 @@ impl Engine {
     /// Remembers an event's `event_id` without applying it: for input read again after a
     /// restore, so that duplicates of events handled before it are still recognised.
     pub fn remember_id(&mut self, event: &Event<'_>) {
-        if let Some(id) = event.event_id.as_deref() {
-            let now = event.ts.max(self.state.max_ts.unwrap_or(NEVER));
-            self.state.seen.insert(id_digest(id), now);
+        if let Some(digest) = event_digest(event) {
+            self.state.dedup.expire(self.watermark());
+            let expiry = event.ts.saturating_add(self.config.time.dedup_window);
+            self.state.dedup.insert(digest, expiry);
         }
     }
 
@@ -370,12 +393,17 @@ mod tests {
         back: usize,
     ) -> Vec<String> {
         let config = Config::default();
-        let mut engine = Engine::live(config.clone(), 86_400_000);
+        let mut engine = Engine::live(config.clone());
         let mut alerts = Vec::new();
         let mut records: BTreeMap<String, WorkerRecord> = BTreeMap::new();
         let mut meta = PartitionMeta::default();
         for (offset, text) in lines.iter().enumerate() {
-            engine.push_live(&event::parse(text.as_bytes()).unwrap(), offset as u64, 0);
+            engine.push_live(
+                &event::parse(text.as_bytes()).unwrap(),
+                offset as u64,
+                0,
+                i64::MAX,
+            );
             engine.advance();
             alerts.extend(engine.take_alerts().into_iter().map(|a| a.alert_id()));
             // Worker records of a later save whose partition record was not written.
@@ -391,10 +419,14 @@ mod tests {
             }
         }
         let restart_at = (meta.next_offsets["in"] as usize).saturating_sub(back);
-        let mut restored =
-            Engine::restore_live(config, 86_400_000, &meta, records.into_values().collect());
+        let mut restored = Engine::restore_live(config, &meta, records.into_values().collect());
         for (offset, text) in lines.iter().enumerate().skip(restart_at) {
-            restored.push_live(&event::parse(text.as_bytes()).unwrap(), offset as u64, 0);
+            restored.push_live(
+                &event::parse(text.as_bytes()).unwrap(),
+                offset as u64,
+                0,
+                i64::MAX,
+            );
             restored.advance();
             alerts.extend(restored.take_alerts().into_iter().map(|a| a.alert_id()));
         }
@@ -442,17 +474,19 @@ mod tests {
 
     #[test]
     fn two_sources_hold_event_time_to_the_one_behind_until_it_falls_silent() {
-        let mut engine = Engine::live(Config::default(), 86_400_000);
+        let mut engine = Engine::live(Config::default());
         engine.set_sources(&[true, true]);
         engine.push_live(
             &event::parse(line("w1", "login", "08:00:00").as_bytes()).unwrap(),
             0,
             0,
+            i64::MAX,
         );
         engine.push_live(
             &event::parse(line("w1", "logout", "12:00:00").as_bytes()).unwrap(),
             2,
             0,
+            i64::MAX,
         );
         // The second topic has sent nothing yet: nothing is final, nothing is late.
         assert_eq!(engine.watermark(), NEVER);
@@ -460,13 +494,19 @@ mod tests {
             &event::parse(line("w2", "login", "09:00:00").as_bytes()).unwrap(),
             1,
             1,
+            i64::MAX,
         );
         let at_nine = crate::timefmt::parse_rfc3339("2026-03-02T09:00:00+08:00").unwrap();
         assert_eq!(engine.watermark(), at_nine - 30_000);
         // An event of the second topic older than the first topic's lateness is still in time.
         let late_for_one_topic = line("w2", "heartbeat", "10:00:00");
         assert_eq!(
-            engine.push_live(&event::parse(late_for_one_topic.as_bytes()).unwrap(), 3, 1),
+            engine.push_live(
+                &event::parse(late_for_one_topic.as_bytes()).unwrap(),
+                3,
+                1,
+                i64::MAX
+            ),
             Pushed::Accepted
         );
         // Once the second topic falls silent, the first alone moves event time.
@@ -477,16 +517,18 @@ mod tests {
 
     #[test]
     fn records_round_trip_through_json() {
-        let mut engine = Engine::live(Config::default(), 86_400_000);
+        let mut engine = Engine::live(Config::default());
         engine.push_live(
             &event::parse(line("w1", "login", "08:00:00").as_bytes()).unwrap(),
             0,
             0,
+            i64::MAX,
         );
         engine.push_live(
             &event::parse(line("w1", "heartbeat", "09:00:00").as_bytes()).unwrap(),
             1,
             0,
+            i64::MAX,
         );
         engine.advance();
         let records = engine.take_dirty();
@@ -510,13 +552,18 @@ mod observation_tests {
 
     #[test]
     fn live_engines_observe_closed_episodes_and_days() {
-        let mut engine = Engine::live(Config::default(), 86_400_000);
+        let mut engine = Engine::live(Config::default());
         let lines = [
             r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"meituan"}"#,
             r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T10:00:00+08:00","platform":"meituan"}"#,
         ];
         for (offset, line) in lines.iter().enumerate() {
-            engine.push_live(&event::parse(line.as_bytes()).unwrap(), offset as u64, 0);
+            engine.push_live(
+                &event::parse(line.as_bytes()).unwrap(),
+                offset as u64,
+                0,
+                i64::MAX,
+            );
             engine.advance();
         }
         engine.advance_to(crate::timefmt::parse_rfc3339("2026-03-03T01:00:00+08:00").unwrap());

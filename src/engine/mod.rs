@@ -19,19 +19,23 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use rustc_hash::FxHashMap;
-use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::alert::{Alert, Amount, Phase, Rule, human_duration};
 use crate::calendar::Calendar;
 use crate::config::{Config, Rules};
-use crate::event::{Event, Kind};
-use ids::IdSet;
+use crate::event::{BadReason, Event, Kind};
+use ids::Dedup;
+pub use ids::id_digest;
 pub use live::{NamedObservation, PartitionMeta, WorkerRecord};
-pub use worker::{Episode, NEVER, NONE, Worker};
+pub use worker::{Episode, MAX_ACTIVE_ORDERS, NEVER, NONE, Worker};
 
-/// The digest of an `event_id` that duplicate detection keeps.
-pub fn id_digest(id: &str) -> u128 {
-    xxh3_128(id.as_bytes())
+/// The digest of an event's (`worker_id`, `event_id`), when it has an id.
+pub fn event_digest(event: &Event<'_>) -> Option<u64> {
+    event
+        .event_id
+        .as_deref()
+        .map(|id| id_digest(&event.worker_id, id))
 }
 
 /// An accepted event waiting in the reorder buffer, ordered by (`ts`, arrival).
@@ -107,6 +111,12 @@ pub struct Stats {
     pub late: u64,
     pub noops: u64,
     pub session_timeouts: u64,
+    /// Valid events refused when applied (`too_many_orders`): bad events, no state change.
+    #[serde(default)]
+    pub rejected: u64,
+    /// Workers forgotten after `worker_ttl` without an event.
+    #[serde(default)]
+    pub evicted: u64,
     /// Indexed by `Rule::ALL` position, then `Phase::ALL` position.
     pub alerts: [[u64; 3]; 7],
 }
@@ -117,65 +127,80 @@ impl Stats {
     }
 }
 
-/// Interned platform, role and city names.
+/// Interned platform, role and city names, counted by their holders (workers, buffered
+/// events, rule sets), so that a name no one holds is forgotten: memory follows the workers
+/// seen within `worker_ttl`, not every name ever sent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Names {
     list: Vec<Box<str>>,
+    refs: Vec<u32>,
     #[serde(skip)]
     index: FxHashMap<Box<str>, u32>,
+    #[serde(skip)]
+    free: Vec<u32>,
 }
 
 impl Names {
+    /// The id of `name`, with one more reference to it.
     fn intern(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.index.get(name) {
+            self.refs[id as usize] += 1;
             return id;
         }
-        let id = self.list.len() as u32;
-        self.list.push(name.into());
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.list[id as usize] = name.into();
+                self.refs[id as usize] = 1;
+                id
+            }
+            None => {
+                self.list.push(name.into());
+                self.refs.push(1);
+                (self.list.len() - 1) as u32
+            }
+        };
         self.index.insert(name.into(), id);
         id
+    }
+
+    /// One more reference to a name already held.
+    fn hold(&mut self, id: u32) {
+        self.refs[id as usize] += 1;
+    }
+
+    /// Drops one reference; true when that was the last (the id is free from now on).
+    fn release(&mut self, id: u32) -> bool {
+        let refs = &mut self.refs[id as usize];
+        *refs -= 1;
+        if *refs > 0 {
+            return false;
+        }
+        let name = std::mem::take(&mut self.list[id as usize]);
+        self.index.remove(&name);
+        self.free.push(id);
+        true
     }
 
     fn get(&self, id: u32) -> &str {
         &self.list[id as usize]
     }
 
-    fn rebuild(&mut self) {
-        self.index = self
-            .list
-            .iter()
-            .enumerate()
-            .map(|(i, name)| (name.clone(), i as u32))
-            .collect();
+    /// Names held now.
+    fn len(&self) -> usize {
+        self.index.len()
     }
-}
 
-/// `event_id`s already seen. Without a window every id is kept (replay); with one, ids are
-/// kept in two generations rotated every `window` of event time, so each is remembered for at
-/// least `window` and at most twice that (live).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Seen {
-    window: Option<i64>,
-    current: IdSet,
-    previous: IdSet,
-    rotated_at: i64,
-}
-
-impl Seen {
-    /// Records an id; false when it was already there.
-    fn insert(&mut self, id: u128, now: i64) -> bool {
-        if let Some(window) = self.window {
-            if self.rotated_at == 0 {
-                self.rotated_at = now;
-            } else if now.saturating_sub(self.rotated_at) >= window {
-                self.previous = std::mem::take(&mut self.current);
-                self.rotated_at = now;
-            }
-            if self.previous.contains(id) {
-                return false;
+    fn rebuild(&mut self) {
+        self.index.clear();
+        self.free.clear();
+        for (i, name) in self.list.iter().enumerate() {
+            if self.refs.get(i).copied().unwrap_or(0) > 0 {
+                self.index.insert(name.clone(), i as u32);
+            } else {
+                self.free.push(i as u32);
             }
         }
-        self.current.insert(id)
+        self.refs.resize(self.list.len(), 0);
     }
 }
 
@@ -190,7 +215,15 @@ pub struct State {
     timers: BinaryHeap<Timer>,
     /// Local days that have work, with the workers that worked on them.
     day_lists: BTreeMap<i32, Vec<u32>>,
-    seen: Seen,
+    /// `event_id`s within the `dedup_window`.
+    #[serde(default)]
+    dedup: Dedup,
+    /// Each worker's `worker_ttl` deadline (last event + ttl); stale entries are re-pushed.
+    #[serde(default)]
+    evictions: BinaryHeap<Timer>,
+    /// Slots of forgotten workers, for reuse.
+    #[serde(default)]
+    free: Vec<u32>,
     seq: u64,
     max_ts: Option<i64>,
     /// Every instant before this one has been processed.
@@ -208,6 +241,15 @@ pub enum Observation {
     EpisodeEnded { worker: (u32, u32, u32), work: i64 },
     /// A local day with `work` ms ended.
     DayClosed { worker: (u32, u32, u32), work: i64 },
+}
+
+/// What bounds an engine's memory (SPEC section 5), for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sizes {
+    pub workers: usize,
+    pub names: usize,
+    pub ids: usize,
+    pub buffered: usize,
 }
 
 /// One partition's working time of a closed local day, for `quota_p90` across partitions.
@@ -300,10 +342,14 @@ pub struct Engine {
     /// Live, several input topics: which of them hold the watermark back (the others have
     /// been silent for the idle timeout).
     source_active: Vec<bool>,
+    /// Events refused when applied: (sequence, reason). Replay's sequence is the line number.
+    rejected: Vec<(u64, BadReason)>,
+    /// Live: ids of workers forgotten since the last `take_evicted` (for tombstones).
+    evicted: Option<Vec<Box<str>>>,
 }
 
 impl Engine {
-    /// An engine for replay: every `event_id` is remembered.
+    /// A fresh engine.
     pub fn new(config: Config) -> Engine {
         Engine::with_state(
             config,
@@ -312,13 +358,6 @@ impl Engine {
                 ..State::default()
             },
         )
-    }
-
-    /// An engine for live use: `event_id`s are remembered for at least `window` of event time.
-    pub fn with_dedup_window(config: Config, window: i64) -> Engine {
-        let mut engine = Engine::new(config);
-        engine.state.seen.window = Some(window);
-        engine
     }
 
     /// Carries on from a state taken with [`Engine::state`].
@@ -341,6 +380,7 @@ impl Engine {
             .workers
             .iter()
             .enumerate()
+            .filter(|(_, w)| !w.is_free())
             .map(|(i, w)| (w.id.clone(), i as u32))
             .collect();
         Engine {
@@ -358,6 +398,8 @@ impl Engine {
             observations: None,
             dirty: Vec::new(),
             source_active: Vec::new(),
+            rejected: Vec::new(),
+            evicted: None,
         }
     }
 
@@ -410,7 +452,23 @@ impl Engine {
     }
 
     pub fn workers(&self) -> impl Iterator<Item = &Worker> {
-        self.state.workers.iter()
+        self.state.workers.iter().filter(|w| !w.is_free())
+    }
+
+    /// What bounds memory, now: workers held, interned names, `event_id`s within the
+    /// `dedup_window`, events waiting in the reorder buffer.
+    pub fn sizes(&self) -> Sizes {
+        Sizes {
+            workers: self.worker_index.len(),
+            names: self.state.names.len(),
+            ids: self.state.dedup.len(),
+            buffered: self.state.buffer.len(),
+        }
+    }
+
+    /// Events refused when applied since the last call: (sequence, reason).
+    pub fn take_rejected(&mut self) -> Vec<(u64, BadReason)> {
+        std::mem::take(&mut self.rejected)
     }
 
     pub fn name(&self, id: u32) -> &str {
@@ -419,44 +477,70 @@ impl Engine {
 
     /// Takes a valid event. It is applied once the watermark passes its `ts`.
     pub fn push(&mut self, event: &Event<'_>) -> Pushed {
-        self.push_digested(event, event.event_id.as_deref().map(id_digest))
+        self.push_inner(event, event_digest(event), None, event.ts)
     }
 
-    /// Hints that an event with this `event_id` digest comes soon (see [`IdSet::prefetch`]).
-    pub fn prefetch_id(&self, digest: u128) {
-        self.state.seen.current.prefetch(digest);
+    /// Hints that an event with this digest comes soon (see [`Dedup::prefetch`]).
+    pub fn prefetch_id(&self, digest: u64) {
+        self.state.dedup.prefetch(digest);
     }
 
-    /// [`Engine::push`] with the digest of `event.event_id` already computed.
-    pub fn push_digested(&mut self, event: &Event<'_>, id: Option<u128>) -> Pushed {
-        self.push_inner(event, id, None)
+    /// [`Engine::push`] with the event's digest already computed, at sequence `seq` (replay:
+    /// the line number, which reports of refused events name). Sequences must grow.
+    pub fn push_at(&mut self, event: &Event<'_>, id: Option<u64>, seq: u64) -> Pushed {
+        self.push_inner(event, id, Some(seq), event.ts)
     }
 
-    fn push_inner(&mut self, event: &Event<'_>, id: Option<u128>, seq: Option<u64>) -> Pushed {
-        if let Some(id) = id
-            && !self
-                .state
-                .seen
-                .insert(id, event.ts.max(self.state.max_ts.unwrap_or(NEVER)))
-        {
-            self.state.stats.duplicates += 1;
-            return Pushed::Duplicate;
+    /// `advance_ts` is the event's `ts` as it moves the watermark: the `ts` itself in replay,
+    /// capped at the wall clock live.
+    fn push_inner(
+        &mut self,
+        event: &Event<'_>,
+        id: Option<u64>,
+        seq: Option<u64>,
+        advance_ts: i64,
+    ) -> Pushed {
+        let watermark = self.watermark();
+        if let Some(id) = id {
+            self.state.dedup.expire(watermark);
+            let expiry = event.ts.saturating_add(self.config.time.dedup_window);
+            if !self.state.dedup.insert(id, expiry) {
+                self.state.stats.duplicates += 1;
+                return Pushed::Duplicate;
+            }
         }
-        if event.ts < self.watermark() {
+        if event.ts < watermark {
             self.state.stats.late += 1;
             return Pushed::Late;
         }
-        self.state.max_ts = Some(self.state.max_ts.map_or(event.ts, |max| max.max(event.ts)));
+        self.state.max_ts = Some(
+            self.state
+                .max_ts
+                .map_or(advance_ts, |max| max.max(advance_ts)),
+        );
         let worker = match self.worker_index.get(&*event.worker_id) {
             Some(&i) => i,
             None => {
-                let i = self.state.workers.len() as u32;
-                self.state.workers.push(Worker::new(&event.worker_id));
+                let fresh = Worker::new(&event.worker_id);
+                let i = match self.state.free.pop() {
+                    Some(i) => {
+                        self.state.workers[i as usize] = fresh;
+                        i
+                    }
+                    None => {
+                        self.state.workers.push(fresh);
+                        (self.state.workers.len() - 1) as u32
+                    }
+                };
                 self.worker_index.insert(event.worker_id.as_ref().into(), i);
                 i
             }
         };
+        self.state.workers[worker as usize].pending += 1;
         let (platform, role, city, rules) = self.group_of(worker, event);
+        for name in [platform, role, city] {
+            self.state.names.hold(name);
+        }
         let order = event
             .order_id
             .as_deref()
@@ -479,11 +563,12 @@ impl Engine {
     }
 
     /// Interned (platform, role, city) and rule set of an event. A worker's events nearly
-    /// always repeat the previous group, so that is compared first, without hashing.
+    /// always repeat the previous group, so that is compared first, without hashing. The
+    /// worker's cached group holds one reference to each of its names.
     fn group_of(&mut self, worker: u32, event: &Event<'_>) -> (u32, u32, u32, u16) {
         let names = &self.state.names;
-        if let Some(group @ (platform, role, city, _)) =
-            self.state.workers[worker as usize].pushed_group
+        let cached = self.state.workers[worker as usize].pushed_group;
+        if let Some(group @ (platform, role, city, _)) = cached
             && names.get(platform) == event.platform
             && names.get(role) == event.role
             && names.get(city) == event.city
@@ -495,7 +580,23 @@ impl Engine {
         let city = self.state.names.intern(&event.city);
         let group = (platform, role, city, self.rule_set(platform, role));
         self.state.workers[worker as usize].pushed_group = Some(group);
+        if let Some((p, r, c, _)) = cached {
+            self.release_names([p, r, c]);
+        }
         group
+    }
+
+    /// Drops references to names; forgets rule-set look-ups of names no longer held.
+    fn release_names(&mut self, ids: [u32; 3]) {
+        let mut freed = false;
+        for id in ids {
+            freed |= self.state.names.release(id);
+        }
+        if freed {
+            let names = &self.state.names;
+            self.rule_index
+                .retain(|&(p, r), _| names.refs[p as usize] > 0 && names.refs[r as usize] > 0);
+        }
     }
 
     fn rule_set(&mut self, platform: u32, role: u32) -> u16 {
@@ -510,6 +611,9 @@ impl Engine {
             Some(i) => i as u16,
             None => {
                 self.rule_sets.push(rules);
+                // The names of a rule set stay held: their number is bounded by the config.
+                self.state.names.hold(platform);
+                self.state.names.hold(role);
                 self.state.rule_keys.push((platform, role));
                 (self.rule_sets.len() - 1) as u16
             }
@@ -528,11 +632,25 @@ impl Engine {
     /// partition is idle). Events older than it are late from now on.
     pub fn advance_to(&mut self, watermark: i64) {
         self.run(Limit::Before(watermark));
+        self.state.dedup.expire(self.watermark());
     }
 
     /// Processes every instant up to and including `end` (replay's end of time).
     pub fn finish(&mut self, end: i64) {
         self.run(Limit::Through(end));
+    }
+
+    /// Live: collect the ids of forgotten workers for [`Engine::take_evicted`].
+    pub fn track_evictions(&mut self) {
+        self.evicted.get_or_insert_with(Vec::new);
+    }
+
+    /// Ids of workers forgotten since the last call (live: tombstones for the state topic).
+    pub fn take_evicted(&mut self) -> Vec<Box<str>> {
+        self.evicted
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     fn cx(&mut self) -> (&mut Vec<Worker>, Cx<'_>) {
@@ -555,6 +673,7 @@ impl Engine {
         loop {
             let next_event = self.state.buffer.peek().map_or(NONE, |p| p.ts);
             let next_timer = self.state.timers.peek().map_or(NONE, |t| t.at);
+            let next_eviction = self.state.evictions.peek().map_or(NONE, |t| t.at);
             let next_day = self.state.day_lists.first_key_value().map(|(&day, _)| day);
             let day_end = match next_day {
                 Some(day) if day == self.next_day.0 => self.next_day.1,
@@ -564,7 +683,7 @@ impl Engine {
                 }
                 None => NONE,
             };
-            let t = next_event.min(next_timer).min(day_end);
+            let t = next_event.min(next_timer).min(day_end).min(next_eviction);
             if t == NONE || !limit.allows(t) {
                 break;
             }
@@ -577,16 +696,7 @@ impl Engine {
             self.touched.clear();
             while self.state.buffer.peek().is_some_and(|p| p.ts == t) {
                 let event = self.state.buffer.pop().expect("peeked");
-                let index = event.worker;
-                let (workers, mut cx) = self.cx();
-                let worker = &mut workers[index as usize];
-                worker.advance(index, t, &mut cx);
-                worker.apply(&event, &mut cx);
-                cx.stats.applied += 1;
-                if worker.touched_at != t {
-                    worker.touched_at = t;
-                    self.touched.push(index);
-                }
+                self.apply(&event, t);
             }
             let touched = std::mem::take(&mut self.touched);
             for &index in &touched {
@@ -602,11 +712,109 @@ impl Engine {
                     self.settle(timer.worker, t);
                 }
             }
+            while let Some(&entry) = self.state.evictions.peek() {
+                if entry.at != t {
+                    break;
+                }
+                self.state.evictions.pop();
+                self.expire_worker(entry.worker, t);
+            }
         }
         self.state.frontier = match limit {
             Limit::Before(w) => self.state.frontier.max(w),
             Limit::Through(end) => self.state.frontier.max(end.saturating_add(1)),
         };
+    }
+
+    /// Applies one event from the buffer at its instant `t`, or refuses it.
+    ///
+    /// The event's references to its names pass to the worker, whose group they become; the
+    /// worker's previous group is released.
+    fn apply(&mut self, event: &Pending, t: i64) {
+        let index = event.worker;
+        let (workers, mut cx) = self.cx();
+        let worker = &mut workers[index as usize];
+        worker.pending -= 1;
+        if worker.refuses(event) {
+            cx.stats.rejected += 1;
+            self.rejected.push((event.seq, BadReason::TooManyOrders));
+            self.release_names([event.platform, event.role, event.city]);
+            let worker = &self.state.workers[index as usize];
+            if worker.since == NEVER && worker.pending == 0 {
+                // Its only event was refused and nothing else waits: nothing to remember.
+                self.forget_worker(index);
+            }
+            return;
+        }
+        let first = worker.since == NEVER;
+        let previous = [worker.platform, worker.role, worker.city];
+        worker.advance(index, t, &mut cx);
+        worker.apply(event, &mut cx);
+        cx.stats.applied += 1;
+        if worker.touched_at != t {
+            worker.touched_at = t;
+            self.touched.push(index);
+        }
+        if first {
+            // One `worker_ttl` deadline per worker, pushed at its first event; later events
+            // only move it, which the deadline notices when it comes (`expire_worker`).
+            let at = t.saturating_add(self.config.time.worker_ttl);
+            self.state.evictions.push(Timer { at, worker: index });
+        } else {
+            self.release_names(previous);
+        }
+    }
+
+    /// A worker's `worker_ttl` deadline came: forget it if no event came since.
+    fn expire_worker(&mut self, index: u32, t: i64) {
+        let worker = &self.state.workers[index as usize];
+        if worker.is_free() || worker.last_event == NEVER {
+            return;
+        }
+        let deadline = worker
+            .last_event
+            .saturating_add(self.config.time.worker_ttl);
+        if deadline > t {
+            self.state.evictions.push(Timer {
+                at: deadline,
+                worker: index,
+            });
+            return;
+        }
+        if worker.day_has_work
+            && let Some(list) = self.state.day_lists.get_mut(&worker.day)
+        {
+            list.retain(|&i| i != index);
+        }
+        self.state.stats.evicted += 1;
+        if let Some(evicted) = self.evicted.as_mut() {
+            evicted.push(worker.id.clone());
+        }
+        if worker.pending > 0 {
+            // Later events of this worker wait in the buffer: they start afresh in this slot.
+            let worker = &mut self.state.workers[index as usize];
+            let applied = [worker.platform, worker.role, worker.city];
+            let (id, pending, group) = (worker.id.clone(), worker.pending, worker.pushed_group);
+            *worker = Worker::new(&id);
+            worker.pending = pending;
+            worker.pushed_group = group;
+            self.release_names(applied);
+        } else {
+            self.forget_worker(index);
+        }
+    }
+
+    /// Frees a worker's slot and its names.
+    fn forget_worker(&mut self, index: u32) {
+        let worker = std::mem::replace(&mut self.state.workers[index as usize], Worker::free());
+        self.worker_index.remove(&worker.id);
+        if let Some((p, r, c, _)) = worker.pushed_group {
+            self.release_names([p, r, c]);
+        }
+        if worker.since != NEVER {
+            self.release_names([worker.platform, worker.role, worker.city]);
+        }
+        self.state.free.push(index);
     }
 
     /// Advances a worker to `t`, settles it there and sets its next timer.

@@ -721,20 +721,120 @@ fn quota_groups_by_the_last_event_before_midnight() {
 }
 
 #[test]
-fn duplicates_change_nothing() {
+fn duplicates_change_nothing_and_are_scoped_per_worker() {
     let events = [
         ev("w1", "login", "08:00").id("a"),
         ev("w1", "logout", "10:00").id("b"),
         ev("w1", "logout", "10:00").id("b"),
-        // Same id from another worker: still a duplicate.
-        ev("w2", "login", "10:00").id("a"),
-        // A duplicate with a later ts moves no time.
-        ev("w1", "login", "16:00").id("b"),
+        // The same id from another worker is another event.
+        ev("w2", "heartbeat", "10:00").id("a"),
+        // A duplicate with a later ts moves no time (the id is remembered until the
+        // watermark passes 10:00 + 1 h).
+        ev("w1", "login", "10:40").id("b"),
     ];
     let (alerts, stats) = run_with(Config::default(), &events, "16:00");
     assert!(alerts.is_empty());
-    assert_eq!(stats.duplicates, 3);
-    assert_eq!(stats.applied, 2);
+    assert_eq!(stats.duplicates, 2);
+    assert_eq!(stats.applied, 3);
+}
+
+#[test]
+fn ids_are_forgotten_once_the_watermark_passes_ts_plus_the_window() {
+    // The watermark reaches exactly 08:00 + 1 h: not passed yet, so "a" is remembered.
+    let kept = [
+        ev("w1", "login", "08:00").id("a"),
+        ev("w1", "logout", "08:10"),
+        ev("w2", "heartbeat", "09:00:30"),
+        ev("w1", "heartbeat", "09:00:10").id("a"),
+    ];
+    let (_, stats) = run_with(Config::default(), &kept, "10:00");
+    assert_eq!((stats.duplicates, stats.applied), (1, 3));
+    // One millisecond further and it is forgotten: the event is new.
+    let forgotten = [
+        ev("w1", "login", "08:00").id("a"),
+        ev("w1", "logout", "08:10"),
+        ev("w2", "heartbeat", "09:00:30.001"),
+        ev("w1", "heartbeat", "09:00:10").id("a"),
+    ];
+    let (_, stats) = run_with(Config::default(), &forgotten, "10:00");
+    assert_eq!((stats.duplicates, stats.applied), (0, 4));
+    // A re-sent copy (same ts) of a forgotten id is late anyway.
+    let copy = [
+        ev("w1", "login", "08:00").id("a"),
+        ev("w2", "heartbeat", "09:00:30.001"),
+        ev("w1", "login", "08:00").id("a"),
+    ];
+    let (_, stats) = run_with(Config::default(), &copy, "10:00");
+    assert_eq!((stats.duplicates, stats.late), (0, 1));
+}
+
+#[test]
+fn an_order_start_beyond_the_active_order_cap_is_refused() {
+    let mut events = vec![ev("w1", "login", "08:00")];
+    for i in 0..MAX_ACTIVE_ORDERS {
+        events.push(ev("w1", "order_accepted", "08:01").order(&format!("o{i}")));
+    }
+    // Re-accepting an active order is fine; a 65th is refused and changes nothing, not even
+    // the last-seen time; once an order ends, a new one fits again.
+    events.push(ev("w1", "order_picked_up", "08:02").order("o0"));
+    events.push(ev("w1", "order_accepted", "08:30").order("o64"));
+    events.push(ev("w1", "order_delivered", "08:40").order("o1"));
+    events.push(ev("w1", "order_accepted", "08:41").order("o64"));
+    let run = |events: &[Ev], until: &str| {
+        let mut engine = Engine::new(Config::default());
+        for (seq, e) in events.iter().enumerate() {
+            let line = e.line();
+            let parsed = event::parse(line.as_bytes()).unwrap();
+            engine.push_at(&parsed, None, seq as u64 + 1);
+            engine.advance();
+        }
+        engine.finish(t(until));
+        engine
+    };
+    let mut engine = run(&events[..events.len() - 2], "08:35");
+    assert_eq!(
+        engine.take_rejected(),
+        vec![(67, crate::event::BadReason::TooManyOrders)]
+    );
+    assert_eq!(engine.stats().rejected, 1);
+    assert_eq!(engine.worker("w1").unwrap().last_event, t("08:02"));
+    let mut engine = run(&events, "08:45");
+    assert_eq!(engine.take_rejected().len(), 1);
+    assert_eq!(engine.stats().applied, events.len() as u64 - 1);
+    let w1 = engine.worker("w1").unwrap();
+    assert_eq!(w1.orders.len(), MAX_ACTIVE_ORDERS);
+    assert_eq!(w1.last_event, t("08:41"));
+}
+
+#[test]
+fn silent_workers_are_forgotten_after_the_ttl_and_start_afresh() {
+    let mut config = Config::default();
+    config.time.worker_ttl = 2 * 86_400_000;
+    let mut engine = Engine::new(config);
+    engine.track_evictions();
+    let push = |engine: &mut Engine, e: Ev| {
+        let line = e.line();
+        engine.push(&event::parse(line.as_bytes()).unwrap());
+        engine.advance();
+    };
+    push(&mut engine, ev("w1", "login", "08:00").set("city", "c1"));
+    push(&mut engine, ev("w1", "logout", "09:00").set("city", "c1"));
+    // An event exactly at the deadline keeps the worker.
+    push(
+        &mut engine,
+        ev("w1", "heartbeat", "2026-03-04T09:00:00+08:00").set("city", "c1"),
+    );
+    push(&mut engine, ev("w2", "login", "2026-03-06T09:00:00+08:00"));
+    push(&mut engine, ev("w2", "logout", "2026-03-06T10:00:00+08:00"));
+    assert!(engine.worker("w1").is_none(), "w1 silent since 03-04 09:00");
+    assert_eq!(engine.take_evicted(), vec!["w1".into()]);
+    assert_eq!(engine.stats().evicted, 1);
+    // Its names went with it: only w2's remain (plus the rule set's platform and role).
+    assert!(!engine.state.names.index.contains_key("c1"));
+    push(&mut engine, ev("w1", "login", "2026-03-06T11:00:00+08:00"));
+    let w1 = engine.worker("w1").unwrap();
+    assert_eq!(w1.streak, 0, "a fresh start");
+    assert_eq!(engine.sizes().workers, 2);
 }
 
 #[test]

@@ -17,6 +17,12 @@ use crate::config::Rules;
 use crate::event::Kind;
 
 const HOUR: i64 = 3_600_000;
+/// Most active orders a worker may have (SPEC section 5); an order start beyond it is bad.
+pub const MAX_ACTIVE_ORDERS: usize = 64;
+/// Most orders remembered as delivered in a local day (a fee counts on an order's first
+/// delivery of the day). Beyond it every delivery's fee counts: no honest worker delivers
+/// this many orders a day, and memory stays bounded whatever the input.
+const MAX_DELIVERED_PER_DAY: usize = 256;
 /// Days of work in a row that call for a rest day (Labour Law art. 38).
 pub const REST_DAY_EVERY: u32 = 7;
 
@@ -97,6 +103,9 @@ pub struct Worker {
     /// Changed since the state was last saved (transient).
     #[serde(skip)]
     pub dirty: bool,
+    /// Events of this worker waiting in the reorder buffer.
+    #[serde(default)]
+    pub pending: u32,
     /// The last closed day and its working time, for `quota_p90`.
     pub closed_day: i32,
     pub closed_work: i64,
@@ -145,9 +154,28 @@ impl Worker {
             pushed_group: None,
             last_applied: None,
             dirty: false,
+            pending: 0,
             closed_day: i32::MIN,
             closed_work: 0,
         }
+    }
+
+    /// The placeholder of a freed slot.
+    pub fn free() -> Worker {
+        Worker::new("")
+    }
+
+    /// A freed slot: no id, no state, nothing waiting.
+    pub fn is_free(&self) -> bool {
+        self.since == NEVER && self.pending == 0 && self.id.is_empty()
+    }
+
+    /// Whether applying `event` would break a bound of SPEC section 5 (an order start beyond
+    /// the most active orders allowed): the event is then bad and changes nothing.
+    pub fn refuses(&self, event: &Pending) -> bool {
+        matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp)
+            && self.orders.len() >= MAX_ACTIVE_ORDERS
+            && !self.orders.contains(&event.order)
     }
 
     /// Interned (platform, role, city) of the last applied event.
@@ -572,7 +600,7 @@ impl Worker {
                     None => false,
                 }
             }
-            Kind::Heartbeat => true,
+            Kind::Heartbeat | Kind::Activity => true,
         };
         if !changed {
             cx.stats.noops += 1;
@@ -581,7 +609,7 @@ impl Worker {
 
     fn count_delivery(&mut self, event: &Pending) {
         let first = !self.delivered.contains(&event.order);
-        if first {
+        if first && self.delivered.len() < MAX_DELIVERED_PER_DAY {
             self.delivered.push(event.order);
         }
         if let Some(fee) = event.fee {

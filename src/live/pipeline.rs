@@ -34,8 +34,6 @@ use crate::engine::{
 use crate::event;
 use crate::metrics::Metrics;
 
-/// `event_id`s are remembered for at least this much event time (SPEC section 5: 24 h).
-const DEDUP_WINDOW_MS: i64 = 24 * 3_600_000;
 /// The least time between two checkpoints taken early, when the input runs dry.
 const EARLY_CHECKPOINT_GAP: Duration = Duration::from_secs(1);
 /// How long a checkpoint waits for acknowledgements before trying again later.
@@ -436,7 +434,7 @@ impl Core {
                 .collect();
             part.engine.set_sources(&active);
         }
-        match part.engine.push_live(&event, seq, index) {
+        match part.engine.push_live(&event, seq, index, now) {
             Pushed::Accepted => {}
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
             Pushed::Late => {
@@ -689,9 +687,9 @@ impl Core {
             let meta = saved.meta.unwrap_or_default();
             let records: Vec<WorkerRecord> = saved.records.into_values().collect();
             let engine = if records.is_empty() && meta == PartitionMeta::default() {
-                Engine::live(self.config.clone(), DEDUP_WINDOW_MS)
+                Engine::live(self.config.clone())
             } else {
-                Engine::restore_live(self.config.clone(), DEDUP_WINDOW_MS, &meta, records)
+                Engine::restore_live(self.config.clone(), &meta, records)
             };
             let handled_below = self
                 .topics
