@@ -115,6 +115,8 @@ pub struct KafkaConfig {
     pub dead_letter_topic: String,
     /// Topic of per-worker state snapshots, read back after a restart or a rebalance.
     pub state_topic: String,
+    /// Topic of dispatch holds (SPEC section 7), keyed by `worker_id`.
+    pub holds_topic: String,
     /// librdkafka properties (SASL, TLS, tuning), passed as is. TOML integers and booleans
     /// are stored in their TOML spelling; nested tables are flattened to dotted names.
     #[serde(deserialize_with = "properties")]
@@ -130,6 +132,7 @@ impl Default for KafkaConfig {
             alerts_topic: "workhours.alerts".into(),
             dead_letter_topic: "workhours.dead-letter".into(),
             state_topic: "workhours.state".into(),
+            holds_topic: "workhours.holds".into(),
             properties: BTreeMap::new(),
         }
     }
@@ -315,6 +318,7 @@ impl Config {
             ("kafka.alerts_topic", &kafka.alerts_topic),
             ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
             ("kafka.state_topic", &kafka.state_topic),
+            ("kafka.holds_topic", &kafka.holds_topic),
         ] {
             if value.trim().is_empty() {
                 return Err(key_error(key, "must not be empty"));
@@ -937,6 +941,7 @@ mod tests {
         assert_eq!(config.kafka.alerts_topic, "workhours.alerts");
         assert_eq!(config.kafka.dead_letter_topic, "workhours.dead-letter");
         assert_eq!(config.kafka.state_topic, "workhours.state");
+        assert_eq!(config.kafka.holds_topic, "workhours.holds");
         assert!(config.kafka.properties.is_empty());
         assert_eq!(config.http.listen, "127.0.0.1:9898");
         assert_eq!(config.rules_for("meituan", "rider"), Rules::default());
@@ -950,7 +955,7 @@ mod tests {
     }
 
     /// Every key the serde tree knows, as written in the shipped file and the docs.
-    const ALL_KEYS: [&str; 26] = [
+    const ALL_KEYS: [&str; 27] = [
         "rules.min_break",
         "rules.continuous_limit",
         "rules.warn_before",
@@ -972,6 +977,7 @@ mod tests {
         "kafka.alerts_topic",
         "kafka.dead_letter_topic",
         "kafka.state_topic",
+        "kafka.holds_topic",
         "live.idle_timeout",
         "live.max_delay",
         "live.commit_interval",
