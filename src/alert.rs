@@ -1,11 +1,14 @@
-//! The alert object of SPEC section 4 and its JSON line.
+//! The alert object of SPEC section 4 and the dispatch hold of section 7, and their JSON
+//! lines.
 
 use chrono_tz::Tz;
 use serde::Serialize;
+use std::sync::Arc;
 use xxhash_rust::xxh3::xxh3_128;
 
 use crate::timefmt::format_rfc3339;
 
+/// The rule ids of the default pack (SPEC section 4), for metrics that start at zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
@@ -72,7 +75,10 @@ pub enum Amount {
 /// One alert. Instants are epoch milliseconds; the zone is applied when it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
-    pub rule: Rule,
+    /// The pack rule's id.
+    pub rule: Arc<str>,
+    /// The rule's kind (`continuous`, `period`, ...), for reports; not written.
+    pub kind: &'static str,
     pub phase: Phase,
     /// Absent for aggregates.
     pub worker_id: Option<String>,
@@ -88,7 +94,7 @@ pub struct Alert {
 #[derive(Serialize)]
 struct Wire<'a> {
     alert_id: String,
-    rule: Rule,
+    rule: &'a str,
     phase: Phase,
     #[serde(skip_serializing_if = "Option::is_none")]
     worker_id: Option<&'a str>,
@@ -126,7 +132,7 @@ impl Alert {
         };
         let material = format!(
             "{}\u{1f}{}\u{1f}{}\u{1f}{}",
-            self.rule.as_str(),
+            self.rule,
             self.phase.as_str(),
             subject,
             self.period_start
@@ -143,7 +149,7 @@ impl Alert {
             };
         let wire = Wire {
             alert_id: self.alert_id(),
-            rule: self.rule,
+            rule: &self.rule,
             phase: self.phase,
             worker_id: self.worker_id.as_deref(),
             platform: &self.platform,
@@ -158,6 +164,53 @@ impl Alert {
             message: &self.message,
         };
         serde_json::to_string(&wire).expect("alerts always serialise")
+    }
+}
+
+/// A dispatch hold (SPEC section 7): the platform sends the worker no order before `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub rule: Arc<str>,
+    pub worker_id: String,
+    /// The violation's instant.
+    pub from: i64,
+    /// When the rule would let the worker work again if they rest from `from`.
+    pub until: i64,
+    /// The violation's message.
+    pub reason: String,
+}
+
+#[derive(Serialize)]
+struct HoldWire<'a> {
+    hold_id: String,
+    worker_id: &'a str,
+    rule: &'a str,
+    from: String,
+    until: String,
+    reason: &'a str,
+}
+
+impl Hold {
+    /// Deterministic from (rule, worker, `from`): the same input gives the same ids.
+    pub fn hold_id(&self) -> String {
+        let material = format!(
+            "hold\u{1f}{}\u{1f}w:{}\u{1f}{}",
+            self.rule, self.worker_id, self.from
+        );
+        format!("{:032x}", xxh3_128(material.as_bytes()))
+    }
+
+    /// The hold as one JSON object (no newline), instants in `zone`.
+    pub fn to_json(&self, zone: &Tz) -> String {
+        let wire = HoldWire {
+            hold_id: self.hold_id(),
+            worker_id: &self.worker_id,
+            rule: &self.rule,
+            from: format_rfc3339(self.from, zone),
+            until: format_rfc3339(self.until, zone),
+            reason: &self.reason,
+        };
+        serde_json::to_string(&wire).expect("holds always serialise")
     }
 }
 
@@ -184,7 +237,8 @@ mod tests {
 
     fn sample() -> Alert {
         Alert {
-            rule: Rule::ContinuousWork,
+            rule: "continuous_work".into(),
+            kind: "continuous",
             phase: Phase::Violation,
             worker_id: Some("w1".into()),
             platform: "meituan".into(),
@@ -238,7 +292,7 @@ mod tests {
     fn aggregates_have_no_worker_and_a_group_key() {
         let mut alert = sample();
         alert.worker_id = None;
-        alert.rule = Rule::QuotaP90;
+        alert.rule = "quota_p90".into();
         assert_eq!(alert.key(), "meituan/rider/371000");
         let json: serde_json::Value =
             serde_json::from_str(&alert.to_json(&chrono_tz::Asia::Shanghai)).unwrap();

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use crate::timefmt::days_from_civil;
 
 /// One local day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Day {
     /// Local date as days since 1970-01-01.
     pub number: i32,
@@ -132,6 +132,38 @@ impl Calendar {
     /// First instant of the day numbered `number`'s ISO week.
     pub fn week_start(&mut self, week: i32) -> i64 {
         self.start_of(week)
+    }
+
+    /// The first instant at or after local wall-clock time `ms_of_day` on local date `number`:
+    /// that time itself, the earlier of two when the clock goes back, or the end of the gap
+    /// when it does not exist. `24:00` is the start of the next day.
+    pub fn local_instant(&mut self, number: i32, ms_of_day: u32) -> i64 {
+        if ms_of_day == 0 {
+            return self.start_of(number);
+        }
+        if ms_of_day >= 86_400_000 {
+            return self.start_of(number + 1);
+        }
+        let local = date_of(number)
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            + chrono::TimeDelta::milliseconds(i64::from(ms_of_day));
+        match self.zone.from_local_datetime(&local) {
+            LocalResult::Single(t) => t.timestamp_millis(),
+            LocalResult::Ambiguous(a, b) => a.timestamp_millis().min(b.timestamp_millis()),
+            LocalResult::None => {
+                let mut later = local;
+                for _ in 0..(26 * 60) {
+                    later += chrono::TimeDelta::minutes(1);
+                    if let Some(t) = self.zone.from_local_datetime(&later).earliest() {
+                        // The gap ends on a whole minute: its first instant.
+                        let minute = t.timestamp_millis();
+                        return minute - minute.rem_euclid(60_000);
+                    }
+                }
+                local.and_utc().timestamp_millis()
+            }
+        }
     }
 
     /// Local date of a day number, for messages.

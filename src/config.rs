@@ -6,59 +6,186 @@
 //! environment meets the same parser, unknown-key check and messages as one from the file.
 
 use crate::duration::{format_duration, parse_duration};
+use crate::engine::RuleSet;
+use crate::pack::{DEFAULT_PACK, KeyValue, KeyValues, Pack};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Prefix of the environment variables that override the config (matched ignoring case).
 pub const ENV_PREFIX: &str = "WORKHOURS_";
 
-/// Thresholds of one (platform, role), resolved (role over platform over `[rules]`).
-/// Every duration is in milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rules {
-    /// Shortest rest that counts as a break: it ends a continuous-work episode.
-    pub min_break: i64,
-    /// Worked time in one episode that makes a `continuous_work` violation.
-    pub continuous_limit: i64,
-    /// The `continuous_work` warning fires this long before `continuous_limit`.
-    pub warn_before: i64,
-    /// Silence after which a working worker is taken to be offline; 0 = off.
-    pub session_timeout: i64,
-    /// Working time in a local day that makes a `daily_hours` warning; also the base of
-    /// monthly overtime and the bound of `quota_p90`.
-    pub daily_standard: i64,
-    /// Working time in a local day that makes a `daily_hours` violation.
-    pub daily_max: i64,
-    /// Working time in a local ISO week that makes a `weekly_hours` violation.
-    pub weekly_max: i64,
-    /// Overtime (beyond `daily_standard`) summed over a local month that makes a violation.
-    pub monthly_overtime_max: i64,
-    /// Hourly pay below which a day makes a `minimum_wage` violation, in fen.
-    pub minimum_wage_cents_per_hour: u64,
-    /// Smallest (platform, role, city) group that `quota_p90` evaluates.
-    pub quota_min_workers: u32,
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+
+/// Declares the rule keys of SPEC section 6 once: the resolved [`Rules`] of a (platform, role),
+/// the override table that `[rules]`, `[rules.platform.NAME]`, `[rules.role.NAME]` and
+/// `[rules.person]` deserialize into, how a table applies over another, which keys it sets,
+/// each key's value for a pack's `"$KEY"`, and the keys' value types for the environment.
+macro_rules! rule_keys {
+    ($( $(#[doc = $doc:literal])* $key:ident : $ty:ty = $default:expr, $de:literal, $kind:ident; )*) => {
+        /// The rule keys in force for one (platform, role): `[rules]`, then the platform's
+        /// table, then the role's. Every duration is in milliseconds.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Rules {
+            $( $(#[doc = $doc])* pub $key: $ty, )*
+        }
+
+        impl Default for Rules {
+            fn default() -> Self {
+                Rules { $( $key: $default, )* }
+            }
+        }
+
+        /// One table of rule keys: the keys it sets.
+        #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        struct RuleOverride {
+            $( #[serde(deserialize_with = $de)] $key: Option<$ty>, )*
+        }
+
+        impl RuleOverride {
+            fn apply_keys(&self, rules: &mut Rules) {
+                $( if let Some(value) = &self.$key { rules.$key = value.clone(); } )*
+            }
+
+            /// Whether this table sets the key `field` (for messages of the checks).
+            fn sets(&self, field: &str) -> bool {
+                match field {
+                    $( stringify!($key) => self.$key.is_some(), )*
+                    _ => false,
+                }
+            }
+        }
+
+        impl Rules {
+            /// The value of rule key `key` (a pack's `"$KEY"`).
+            pub fn value_of(&self, key: &str) -> Option<KeyValue> {
+                match key {
+                    $( stringify!($key) => Some(self.$key.key_value()), )*
+                    _ => None,
+                }
+            }
+        }
+
+        /// Every rule key, with the type of its value.
+        pub const RULE_KEYS: &[(&str, KeyType)] = &[ $( (stringify!($key), KeyType::$kind), )* ];
+    };
 }
 
-impl Default for Rules {
-    fn default() -> Self {
-        const H: i64 = 3_600_000;
-        Rules {
-            min_break: 20 * 60_000,
-            continuous_limit: 4 * H,
-            warn_before: 15 * 60_000,
-            session_timeout: 0,
-            daily_standard: 8 * H,
-            daily_max: 11 * H,
-            weekly_max: 44 * H,
-            monthly_overtime_max: 36 * H,
-            minimum_wage_cents_per_hour: 2100,
-            quota_min_workers: 10,
+rule_keys! {
+    /// Shortest rest that counts as a break: it ends a continuous-work episode.
+    min_break: i64 = 20 * MINUTE, "some_duration", Duration;
+    /// Worked time in one episode that makes a `continuous_work` violation.
+    continuous_limit: i64 = 4 * HOUR, "some_duration", Duration;
+    /// The `continuous_work` warning fires this long before `continuous_limit`.
+    warn_before: i64 = 15 * MINUTE, "some_duration", Duration;
+    /// Silence after which a working worker is taken to be offline; 0 = off.
+    session_timeout: i64 = 0, "some_duration", Duration;
+    /// Working time in a local day that makes a `daily_hours` warning; also the base of
+    /// monthly overtime and the bound of `quota_p90`.
+    daily_standard: i64 = 8 * HOUR, "some_duration", Duration;
+    /// Working time in a local day that makes a `daily_hours` violation.
+    daily_max: i64 = 11 * HOUR, "some_duration", Duration;
+    /// Working time in a local ISO week that makes a `weekly_hours` violation.
+    weekly_max: i64 = 44 * HOUR, "some_duration", Duration;
+    /// Overtime (beyond `daily_standard`) summed over a local month that makes a violation.
+    monthly_overtime_max: i64 = 36 * HOUR, "some_duration", Duration;
+    /// Hourly pay below which a day makes a `minimum_wage` violation, in fen.
+    minimum_wage_cents_per_hour: u64 = 2100, "some", Integer;
+    /// Smallest (platform, role, city) group that `quota_p90` evaluates.
+    quota_min_workers: u32 = 10, "some", Integer;
+    /// `holiday_pay`: a statutory holiday's pay per hour must be above this times the pay
+    /// per hour of the 28 days before (1.0: more than normal).
+    holiday_pay_ratio: f64 = 1.0, "some_ratio", Number;
+    /// The rule pack in force (`config/packs/NAME.toml`, built in).
+    pack: String = DEFAULT_PACK.into(), "some", Text;
+    /// A pack file of one's own (relative to the config file); wins over `pack` when set in
+    /// the same or a more specific table. Empty: none.
+    pack_file: String = String::new(), "some", Text;
+}
+
+/// The type of a rule key's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Duration,
+    Integer,
+    Number,
+    Text,
+}
+
+/// A rule key's value as a pack's `"$KEY"` sees it.
+trait ToKeyValue {
+    fn key_value(&self) -> KeyValue;
+}
+
+impl ToKeyValue for i64 {
+    fn key_value(&self) -> KeyValue {
+        KeyValue::Duration(*self)
+    }
+}
+
+impl ToKeyValue for u64 {
+    fn key_value(&self) -> KeyValue {
+        KeyValue::Integer(i64::try_from(*self).unwrap_or(i64::MAX))
+    }
+}
+
+impl ToKeyValue for u32 {
+    fn key_value(&self) -> KeyValue {
+        KeyValue::Integer(i64::from(*self))
+    }
+}
+
+impl ToKeyValue for f64 {
+    fn key_value(&self) -> KeyValue {
+        KeyValue::Number(*self)
+    }
+}
+
+impl ToKeyValue for String {
+    fn key_value(&self) -> KeyValue {
+        KeyValue::Text(self.clone())
+    }
+}
+
+impl KeyValues for Rules {
+    fn key_value(&self, key: &str) -> Option<KeyValue> {
+        self.value_of(key)
+    }
+}
+
+impl Rules {
+    /// Where the pack in force comes from.
+    pub fn pack_source(&self) -> PackSource {
+        if self.pack_file.is_empty() {
+            PackSource::Shipped(self.pack.clone())
+        } else {
+            PackSource::File(self.pack_file.clone())
         }
     }
+}
+
+/// A pack by name (built in) or a pack file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PackSource {
+    Shipped(String),
+    File(String),
+}
+
+/// Whom the per-worker rules are evaluated for (SPEC section 8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// Each `worker_id` (one person on one platform).
+    #[default]
+    Worker,
+    /// Each person (`person_id`), across platforms.
+    Person,
 }
 
 /// `[time]`, resolved.
@@ -83,6 +210,9 @@ pub struct TimeConfig {
     /// live), in milliseconds. Longer than any rule period, so it changes no alert.
     #[serde(deserialize_with = "duration")]
     pub worker_ttl: i64,
+    /// A statutory-holiday calendar (`config/holidays/cn.toml`) for the `holiday_pay` rule;
+    /// none by default (the rule is then off).
+    pub holidays: Option<String>,
 }
 
 impl Default for TimeConfig {
@@ -95,6 +225,7 @@ impl Default for TimeConfig {
             dedup_window: 3_600_000,
             // SPEC section 5: 40 days, longer than any rule period (a month, 8 days, 24 h).
             worker_ttl: 40 * 86_400_000,
+            holidays: None,
         }
     }
 }
@@ -189,10 +320,12 @@ impl Default for HttpConfig {
 }
 
 /// The whole configuration, resolved and checked.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// `[rules]`: the base rules, for a (platform, role) without overrides.
     pub rules: Rules,
+    /// `[rules] subject`: workers (default) or persons.
+    pub subject: Subject,
     pub time: TimeConfig,
     pub kafka: KafkaConfig,
     pub live: LiveConfig,
@@ -201,6 +334,36 @@ pub struct Config {
     platform_rules: BTreeMap<String, RuleOverride>,
     /// `[rules.role.NAME]`, applied over the platform's by `rules_for`.
     role_rules: BTreeMap<String, RuleOverride>,
+    /// `[rules.person]`, applied over `rules` for persons (`subject = "person"`).
+    person_rules: RuleOverride,
+    /// Every pack the config names, parsed once.
+    packs: BTreeMap<PackSource, Arc<Pack>>,
+    /// Where relative paths in the config (`pack_file`) start: the config file's directory.
+    base_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    /// The defaults of every key, with the default pack loaded.
+    fn default() -> Self {
+        let mut packs = BTreeMap::new();
+        packs.insert(
+            PackSource::Shipped(DEFAULT_PACK.into()),
+            Arc::new(Pack::shipped(DEFAULT_PACK).expect("the default pack parses")),
+        );
+        Config {
+            rules: Rules::default(),
+            subject: Subject::default(),
+            time: TimeConfig::default(),
+            kafka: KafkaConfig::default(),
+            live: LiveConfig::default(),
+            http: HttpConfig::default(),
+            platform_rules: BTreeMap::new(),
+            role_rules: BTreeMap::new(),
+            person_rules: RuleOverride::default(),
+            packs,
+            base_dir: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,7 +399,8 @@ impl Config {
             })?,
             None => String::new(),
         };
-        Config::from_toml_str(&text, process_env()?)
+        let base_dir = path.and_then(Path::parent).map(Path::to_path_buf);
+        Config::parse(&text, process_env()?, base_dir)
     }
 
     /// Parses TOML text, applies the given environment (pairs of name and value; names
@@ -245,16 +409,106 @@ impl Config {
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        Config::parse(text, env, None)
+    }
+
+    fn parse(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+        base_dir: Option<PathBuf>,
+    ) -> Result<Config, ConfigError> {
         let mut table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
             ConfigError::Syntax(error.to_string().trim_end().to_owned())
         })?;
         let overlay = EnvOverlay::apply(&mut table, env)?;
+        // `[rules]` holds rule keys and named tables of them: split them before serde, so
+        // that each table meets the one declaration of the keys.
+        let rules = match table.remove("rules") {
+            None => RulesSection::default(),
+            Some(toml::Value::Table(rules)) => RulesSection::split(rules, &overlay)?,
+            Some(_) => {
+                return Err(overlay.blame_key("rules", "invalid type: expected a table"));
+            }
+        };
         let file: ConfigFile = toml::Value::Table(table)
             .try_into()
-            .map_err(|error| overlay.blame(&error))?;
-        let config = file.resolve();
+            .map_err(|error| overlay.blame(&error, ""))?;
+        let mut config = file.resolve(rules);
+        config.packs = Config::default().packs;
+        config.base_dir = base_dir;
+        config
+            .load_packs()
+            .map_err(|error| overlay.annotate(error))?;
         config.check().map_err(|error| overlay.annotate(error))?;
         Ok(config)
+    }
+
+    /// Parses every pack the rule tables name.
+    fn load_packs(&mut self) -> Result<(), ConfigError> {
+        let base = RuleOverride {
+            pack: (self.rules.pack != DEFAULT_PACK).then(|| self.rules.pack.clone()),
+            pack_file: (!self.rules.pack_file.is_empty()).then(|| self.rules.pack_file.clone()),
+            ..RuleOverride::default()
+        };
+        let mut tables: Vec<(String, &RuleOverride)> = vec![("rules".into(), &base)];
+        tables.extend(
+            self.platform_rules
+                .iter()
+                .map(|(name, over)| (format!("rules.platform.{name}"), over)),
+        );
+        tables.extend(
+            self.role_rules
+                .iter()
+                .map(|(name, over)| (format!("rules.role.{name}"), over)),
+        );
+        tables.push(("rules.person".into(), &self.person_rules));
+        let mut packs = std::mem::take(&mut self.packs);
+        for (table, over) in tables {
+            if over.pack.is_some() && over.pack_file.is_some() {
+                return Err(key_error(
+                    &format!("{table}.pack_file"),
+                    "set either `pack` or `pack_file` in one table, not both",
+                ));
+            }
+            let (source, key) = match (&over.pack, &over.pack_file) {
+                (Some(name), _) => (PackSource::Shipped(name.clone()), "pack"),
+                (_, Some(file)) => (PackSource::File(file.clone()), "pack_file"),
+                _ => continue,
+            };
+            if packs.contains_key(&source) {
+                continue;
+            }
+            let pack = match &source {
+                PackSource::Shipped(name) => Pack::shipped(name),
+                PackSource::File(file) => Pack::load(&self.resolve_path(file)),
+            };
+            let pack =
+                pack.map_err(|error| key_error(&format!("{table}.{key}"), &error.to_string()))?;
+            packs.insert(source, Arc::new(pack));
+        }
+        self.packs = packs;
+        Ok(())
+    }
+
+    /// A path from the config, relative to the config file's directory.
+    pub fn resolve_path(&self, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        match &self.base_dir {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// The pack a source names (every pack of the config is loaded at start).
+    pub fn pack(&self, source: &PackSource) -> Option<&Arc<Pack>> {
+        self.packs.get(source)
+    }
+
+    /// The rules of a worker of `platform` and `role`: the pack in force, resolved with the
+    /// rule keys in force.
+    pub fn rule_set(&self, platform: &str, role: &str) -> RuleSet {
+        let rules = self.rules_for(platform, role);
+        RuleSet::resolve(self, &rules, role).expect("rule sets are checked at start-up")
     }
 
     /// The rules of a worker: `[rules]`, then `[rules.platform.<platform>]`, then
@@ -267,6 +521,13 @@ impl Config {
         if let Some(over) = self.role_rules.get(role) {
             over.apply(&mut rules);
         }
+        rules
+    }
+
+    /// The rule keys for persons (`subject = "person"`): `[rules.person]` over `[rules]`.
+    pub fn person_rules(&self) -> Rules {
+        let mut rules = self.rules.clone();
+        self.person_rules.apply(&mut rules);
         rules
     }
 
@@ -290,12 +551,31 @@ impl Config {
         for p in &platforms {
             combinations.extend(roles.iter().map(|r| vec![p, r]));
         }
+        let person = Layer {
+            table: "rules.person".into(),
+            over: &self.person_rules,
+        };
+        combinations.push(vec![&person]);
         for layers in combinations {
             let mut rules = self.rules.clone();
             for layer in &layers {
                 layer.over.apply(&mut rules);
             }
             check_rules(&rules, &layers)?;
+            let role = layers
+                .iter()
+                .find_map(|layer| layer.table.strip_prefix("rules.role."))
+                .unwrap_or("");
+            if let Err(error) = RuleSet::resolve(self, &rules, role) {
+                let key = layers
+                    .iter()
+                    .rev()
+                    .find(|layer| layer.over.pack.is_some() || layer.over.pack_file.is_some())
+                    .map_or("rules.pack".to_owned(), |layer| {
+                        format!("{}.pack", layer.table)
+                    });
+                return Err(key_error(&key, &error.to_string()));
+            }
         }
         if self.time.dedup_window <= 0 {
             return Err(key_error("time.dedup_window", "must be longer than 0s"));
@@ -433,143 +713,100 @@ fn check_rules(rules: &Rules, layers: &[&Layer]) -> Result<(), ConfigError> {
 #[derive(Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct ConfigFile {
-    rules: RulesSection,
+    /// Taken out before serde ([`RulesSection::split`]); listed so that messages about
+    /// unknown sections name it.
+    #[allow(dead_code)]
+    rules: Option<de::IgnoredAny>,
     time: TimeConfig,
     kafka: KafkaConfig,
     live: LiveConfig,
     http: HttpConfig,
 }
 
-/// `[rules]`: every key of [`Rules`], optional, plus the override tables.
-#[derive(Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// `[rules]`: the rule keys, `subject`, and the named tables of rule keys.
+#[derive(Default)]
 struct RulesSection {
-    #[serde(deserialize_with = "some_duration")]
-    min_break: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    continuous_limit: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    warn_before: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    session_timeout: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    daily_standard: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    daily_max: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    weekly_max: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    monthly_overtime_max: Option<i64>,
-    minimum_wage_cents_per_hour: Option<u64>,
-    quota_min_workers: Option<u32>,
-    /// `[rules.platform.NAME]`.
+    base: RuleOverride,
+    subject: Subject,
     platform: BTreeMap<String, RuleOverride>,
-    /// `[rules.role.NAME]`.
     role: BTreeMap<String, RuleOverride>,
+    person: RuleOverride,
 }
 
-/// `[rules.platform.NAME]` or `[rules.role.NAME]`: the keys of [`Rules`] it sets.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RuleOverride {
-    #[serde(deserialize_with = "some_duration")]
-    min_break: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    continuous_limit: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    warn_before: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    session_timeout: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    daily_standard: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    daily_max: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    weekly_max: Option<i64>,
-    #[serde(deserialize_with = "some_duration")]
-    monthly_overtime_max: Option<i64>,
-    minimum_wage_cents_per_hour: Option<u64>,
-    quota_min_workers: Option<u32>,
+impl RulesSection {
+    fn split(mut rules: toml::Table, overlay: &EnvOverlay) -> Result<RulesSection, ConfigError> {
+        let subject = match rules.remove("subject") {
+            None => Subject::Worker,
+            Some(value) => value
+                .try_into()
+                .map_err(|error| overlay.blame(&error, "rules.subject"))?,
+        };
+        let mut named = |kind: &str| -> Result<BTreeMap<String, RuleOverride>, ConfigError> {
+            let prefix = format!("rules.{kind}");
+            match rules.remove(kind) {
+                None => Ok(BTreeMap::new()),
+                Some(toml::Value::Table(tables)) => tables
+                    .into_iter()
+                    .map(|(name, table)| {
+                        let over: RuleOverride = table
+                            .try_into()
+                            .map_err(|error| overlay.blame(&error, &format!("{prefix}.{name}")))?;
+                        Ok((name, over))
+                    })
+                    .collect(),
+                Some(_) => {
+                    Err(overlay.blame_key(&prefix, "invalid type: expected a table of tables"))
+                }
+            }
+        };
+        let platform = named("platform")?;
+        let role = named("role")?;
+        let person = match rules.remove("person") {
+            None => RuleOverride::default(),
+            Some(table) => table
+                .try_into()
+                .map_err(|error| overlay.blame(&error, "rules.person"))?,
+        };
+        let base: RuleOverride = toml::Value::Table(rules)
+            .try_into()
+            .map_err(|error| overlay.blame(&error, "rules"))?;
+        Ok(RulesSection {
+            base,
+            subject,
+            platform,
+            role,
+            person,
+        })
+    }
 }
 
 impl RuleOverride {
     fn apply(&self, rules: &mut Rules) {
-        fn set<T: Copy>(slot: &mut T, value: Option<T>) {
-            if let Some(value) = value {
-                *slot = value;
-            }
-        }
-        set(&mut rules.min_break, self.min_break);
-        set(&mut rules.continuous_limit, self.continuous_limit);
-        set(&mut rules.warn_before, self.warn_before);
-        set(&mut rules.session_timeout, self.session_timeout);
-        set(&mut rules.daily_standard, self.daily_standard);
-        set(&mut rules.daily_max, self.daily_max);
-        set(&mut rules.weekly_max, self.weekly_max);
-        set(&mut rules.monthly_overtime_max, self.monthly_overtime_max);
-        set(
-            &mut rules.minimum_wage_cents_per_hour,
-            self.minimum_wage_cents_per_hour,
-        );
-        set(&mut rules.quota_min_workers, self.quota_min_workers);
-    }
-
-    /// Whether this table sets the key `field` (for messages of the checks).
-    fn sets(&self, field: &str) -> bool {
-        match field {
-            "min_break" => self.min_break.is_some(),
-            "continuous_limit" => self.continuous_limit.is_some(),
-            "warn_before" => self.warn_before.is_some(),
-            "session_timeout" => self.session_timeout.is_some(),
-            "daily_standard" => self.daily_standard.is_some(),
-            "daily_max" => self.daily_max.is_some(),
-            "weekly_max" => self.weekly_max.is_some(),
-            "monthly_overtime_max" => self.monthly_overtime_max.is_some(),
-            "minimum_wage_cents_per_hour" => self.minimum_wage_cents_per_hour.is_some(),
-            "quota_min_workers" => self.quota_min_workers.is_some(),
-            _ => false,
+        self.apply_keys(rules);
+        // `pack` and `pack_file` are one choice: a table that names a pack drops a file named
+        // by a less specific one.
+        if self.pack.is_some() && self.pack_file.is_none() {
+            rules.pack_file.clear();
         }
     }
 }
 
 impl ConfigFile {
-    fn resolve(self) -> Config {
-        let RulesSection {
-            min_break,
-            continuous_limit,
-            warn_before,
-            session_timeout,
-            daily_standard,
-            daily_max,
-            weekly_max,
-            monthly_overtime_max,
-            minimum_wage_cents_per_hour,
-            quota_min_workers,
-            platform,
-            role,
-        } = self.rules;
-        let base = RuleOverride {
-            min_break,
-            continuous_limit,
-            warn_before,
-            session_timeout,
-            daily_standard,
-            daily_max,
-            weekly_max,
-            monthly_overtime_max,
-            minimum_wage_cents_per_hour,
-            quota_min_workers,
-        };
-        let mut rules = Rules::default();
-        base.apply(&mut rules);
+    fn resolve(self, rules: RulesSection) -> Config {
+        let mut base = Rules::default();
+        rules.base.apply(&mut base);
         Config {
-            rules,
+            rules: base,
+            subject: rules.subject,
             time: self.time,
             kafka: self.kafka,
             live: self.live,
             http: self.http,
-            platform_rules: platform,
-            role_rules: role,
+            platform_rules: rules.platform,
+            role_rules: rules.role,
+            person_rules: rules.person,
+            packs: BTreeMap::new(),
+            base_dir: None,
         }
     }
 }
@@ -593,6 +830,40 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error>
 /// [`duration`] for an optional key (serde calls it only when the key is present).
 fn some_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     duration(deserializer).map(Some)
+}
+
+/// Any value, for an optional key.
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// A ratio: a TOML float or integer, at least 0.
+fn some_ratio<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    struct RatioVisitor;
+    impl Visitor<'_> for RatioVisitor {
+        type Value = f64;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a number such as 1.0 or 3")
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(v)
+            } else {
+                Err(E::custom(format!(
+                    "must be a number of at least 0, got {v}"
+                )))
+            }
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+            self.visit_f64(v as f64)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+            self.visit_f64(v as f64)
+        }
+    }
+    deserializer.deserialize_any(RatioVisitor).map(Some)
 }
 
 fn zone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
@@ -690,9 +961,6 @@ fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
     Ok(vars)
 }
 
-/// Rule keys whose value is an integer; every other scalar is a string in TOML.
-const INTEGER_RULE_KEYS: [&str; 2] = ["minimum_wage_cents_per_hour", "quota_min_workers"];
-
 /// The key path a variable names: the name after the prefix, lowercased, split at `__`.
 /// After `KAFKA__PROPERTIES__` the rest is one librdkafka property name, whose parts are
 /// separated by `_` or `__` (`SASL__MECHANISM` or `SASL_MECHANISM` is `sasl.mechanism`).
@@ -721,12 +989,26 @@ fn env_key_path(var: &str) -> Result<Vec<String>, String> {
 /// `kafka.input_topics` (comma-separated, blanks dropped), a string otherwise.
 fn env_value(path: &[String], raw: &str) -> Result<toml::Value, String> {
     let last = path.last().map(String::as_str).unwrap_or_default();
-    if path[0] == "rules" && INTEGER_RULE_KEYS.contains(&last) {
-        return raw
-            .trim()
-            .parse()
-            .map(toml::Value::Integer)
-            .map_err(|_| format!("`{raw}` is not an integer"));
+    let rule_key = RULE_KEYS.iter().find(|(key, _)| *key == last);
+    if path[0] == "rules" && last == "subject" {
+        return Ok(toml::Value::String(raw.trim().to_owned()));
+    }
+    match rule_key {
+        Some((_, KeyType::Integer)) if path[0] == "rules" => {
+            return raw
+                .trim()
+                .parse()
+                .map(toml::Value::Integer)
+                .map_err(|_| format!("`{raw}` is not an integer"));
+        }
+        Some((_, KeyType::Number)) if path[0] == "rules" => {
+            return raw
+                .trim()
+                .parse()
+                .map(toml::Value::Float)
+                .map_err(|_| format!("`{raw}` is not a number"));
+        }
+        _ => {}
     }
     if path == ["live", "reread_input"] {
         return match raw.trim() {
@@ -798,9 +1080,26 @@ impl EnvOverlay {
             .map(|(_, var)| var.as_str())
     }
 
-    /// Turns a serde error into one that names the key, or the variable if it came from one.
-    fn blame(&self, error: &toml::de::Error) -> ConfigError {
+    /// A problem with `key` as a whole (not a serde error).
+    fn blame_key(&self, key: &str, reason: &str) -> ConfigError {
+        match self.origin(key) {
+            Some(var) => ConfigError::Env {
+                var: var.to_owned(),
+                reason: format!("`{key}`: {reason}"),
+            },
+            None => key_error(key, reason),
+        }
+    }
+
+    /// Turns a serde error of the table at `prefix` (`""`: the whole file) into one that names
+    /// the key, or the variable if it came from one.
+    fn blame(&self, error: &toml::de::Error, prefix: &str) -> ConfigError {
         let (key, reason, unknown) = key_and_reason(error);
+        let key = match (prefix, key.as_str()) {
+            ("", _) => key,
+            (prefix, "") => prefix.to_owned(),
+            (prefix, key) => format!("{prefix}.{key}"),
+        };
         match (self.origin(&key), unknown) {
             (Some(var), true) => {
                 let hint = if var.contains("__") {

@@ -9,6 +9,7 @@
 //!   reordering within the allowed lateness, duplicates, the aggregate quota rule.
 //! - [`alert`]: the alert object and its JSON line.
 //! - [`config`]: the TOML config tree, environment overrides and start-up checks.
+//! - [`pack`]: rule packs (`config/packs/`): parsing and resolving a pack's rules.
 //! - [`duration`]: human durations (`3h 45m`).
 //! - [`replay`]: `workhours replay`, the engine over a JSON-lines file.
 //! - [`live`]: `workhours run`, the Kafka pipeline: per-partition engines, checkpoints to the
@@ -32,6 +33,7 @@ pub mod event;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod pack;
 pub mod replay;
 pub mod simulate;
 pub mod telemetry;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 
-use crate::alert::{Phase, Rule};
+use crate::alert::Phase;
 use crate::cli::ReplayArgs;
 use crate::config::Config;
 use crate::engine::{Engine, Pushed, Stats, event_digest};
@@ -62,14 +62,17 @@ impl Report {
         for (name, value) in rows {
             writeln!(out, "  {name:<28}{value:>12}")?;
         }
-        for rule in Rule::ALL {
+        for (rule, counts) in &stats.alerts {
             for phase in Phase::ALL {
-                let count = stats.alerts_of(rule, phase);
+                let count = counts[phase as usize];
                 if count > 0 {
-                    let name = format!("{}/{}", rule.as_str(), phase.as_str());
+                    let name = format!("{rule}/{}", phase.as_str());
                     writeln!(out, "    {name:<26}{count:>12}")?;
                 }
             }
+        }
+        if stats.holds > 0 {
+            writeln!(out, "  {:<28}{:>12}", "holds", stats.holds)?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Invariants of the rule engine over random event streams (SPEC section 5).
 
 use proptest::prelude::*;
-use workhours::alert::{Alert, Amount, Rule};
+use workhours::alert::{Alert, Amount};
 use workhours::config::Config;
 use workhours::engine::{Engine, State};
 use workhours::event::{self, Kind};
@@ -173,7 +173,7 @@ proptest! {
         let alerts = replay(config(timeout), &lines(&events));
         for alert in &alerts {
             if let (Amount::Seconds { value, .. }, true) = (alert.amount, alert.worker_id.is_some()) {
-                if alert.rule != Rule::WeeklyRest {
+                if &*alert.rule != "weekly_rest" {
                     prop_assert!(value * 1000 <= alert.at - alert.period_start, "{:?}", alert);
                 }
             }
@@ -183,8 +183,8 @@ proptest! {
         push_all(&mut engine, &lines(&events), &mut Vec::new());
         engine.finish(engine.max_ts().unwrap() + 30 * 3_600_000);
         for worker in engine.workers() {
-            prop_assert!(worker.day_work <= worker.since - worker.day_start);
-            if let Some(episode) = worker.episode {
+            prop_assert!(worker.day_work <= worker.since - worker.day.start);
+            if let Some((Some(episode), _)) = worker.continuous() {
                 prop_assert!(episode.work <= worker.since - episode.start);
             }
         }

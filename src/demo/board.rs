@@ -193,7 +193,7 @@ fn take_sample(shared: &Shared, min_break: i64, standard: i64, max: i64) -> Opti
                 continue;
             }
             let platform = engine.name(worker.platform);
-            let extra = if worker.working {
+            let extra = if worker.working() {
                 (now - worker.since).max(0)
             } else {
                 0
@@ -201,11 +201,12 @@ fn take_sample(shared: &Shared, min_break: i64, standard: i64, max: i64) -> Opti
             // Every platform seen, zeros included: a quiet night shows 0, not a missing bar.
             let entry = sample.platforms.entry(platform.to_owned()).or_default();
             entry.0 += u64::from(worker.online);
-            entry.1 += u64::from(worker.working);
+            entry.1 += u64::from(worker.working());
             // A qualifying break that has completed closes the episode, whether or not the
             // engine has noticed it yet.
-            let resting = !worker.working && now - worker.rest_start >= min_break;
-            if let Some(episode) = worker.episode
+            let (episode, rest_start) = worker.continuous().unwrap_or((None, now));
+            let resting = !worker.working() && now.saturating_sub(rest_start) >= min_break;
+            if let Some(episode) = episode
                 && !resting
             {
                 if episode.violated {
@@ -214,7 +215,7 @@ fn take_sample(shared: &Shared, min_break: i64, standard: i64, max: i64) -> Opti
                     sample.warnings += 1;
                 }
             }
-            if worker.day_start <= now && now < worker.day_end {
+            if worker.day.start <= now && now < worker.day.end {
                 let today = worker.day_work + extra;
                 if today > 0 {
                     let bucket = ((today / 3_600_000) as usize).min(HOUR_BUCKETS - 1);

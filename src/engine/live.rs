@@ -131,7 +131,7 @@ impl Engine {
         if worker.day_has_work {
             self.state
                 .day_lists
-                .entry(worker.day)
+                .entry(worker.day.number)
                 .or_default()
                 .push(index);
         }
@@ -265,7 +265,7 @@ impl Engine {
             }
             let entry = counts.entry(worker.group()).or_default();
             entry.0 += u64::from(worker.online);
-            entry.1 += u64::from(worker.working);
+            entry.1 += u64::from(worker.working());
         }
         let names = &self.state.names;
         counts
@@ -283,11 +283,15 @@ impl Engine {
             .collect()
     }
 
-    /// Workers in an open `continuous_work` violation (violated, break not completed), by platform.
+    /// Workers in an open `continuous` violation (violated, break not completed), by
+    /// platform: the pack's first `continuous` rule (SPEC 4's `continuous_work`).
     pub fn open_violations(&self) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
-        for worker in &self.state.workers {
-            if worker.episode.is_some_and(|episode| episode.violated) {
+        for worker in self.workers() {
+            if worker
+                .continuous()
+                .is_some_and(|(episode, _)| episode.is_some_and(|e| e.violated))
+            {
                 *counts
                     .entry(self.state.names.get(worker.platform).to_owned())
                     .or_default() += 1;
@@ -296,77 +300,132 @@ impl Engine {
         counts
     }
 
-    /// The HTTP view of one worker, as of the engine's event time.
-    pub fn worker_view(&self, id: &str) -> Option<Value> {
+    /// The HTTP view of one worker (`/v1/workers/{id}`), as of the engine's event time: its
+    /// state, where it stands against each rule of its pack, and its open holds.
+    pub fn worker_view(&mut self, id: &str) -> Option<Value> {
         let index = *self.worker_index.get(id)?;
         let worker = &self.state.workers[index as usize];
         if worker.since == NEVER {
             return None;
         }
-        let rules = &self.rule_sets[usize::from(worker.rules)];
+        // Counters are integrated to `since`; every instant before the frontier is final.
+        let as_of = worker.since.max(self.state.frontier.saturating_sub(1));
+        self.view_at(index, as_of)
+    }
+
+    /// The view of worker `index` at instant `at` (at or after its `since`): a copy of the
+    /// worker is brought to `at`, its alerts discarded.
+    pub(super) fn view_at(&mut self, index: u32, at: i64) -> Option<Value> {
+        let mut worker = self.state.workers[index as usize].clone();
+        if worker.since == NEVER {
+            return None;
+        }
+        let mut scratch_days = BTreeMap::new();
+        let mut scratch_stats = Stats::default();
+        let mut scratch_alerts = Vec::new();
+        let mut scratch_holds = Vec::new();
+        let mut cx = super::Cx {
+            cal: &mut self.cal,
+            sets: &self.rule_sets,
+            names: &self.state.names,
+            day_lists: &mut scratch_days,
+            stats: &mut scratch_stats,
+            out: &mut scratch_alerts,
+            holds: &mut scratch_holds,
+            observations: None,
+        };
+        worker.advance(index, at, &mut cx);
+        let set = &self.rule_sets[usize::from(worker.rules)];
         let names = &self.state.names;
         let zone = &self.config.time.zone;
-        // Counters are integrated to `since`; a worker who is working has gone on since.
-        let as_of = if worker.working {
-            worker.since.max(self.state.frontier.saturating_sub(1))
-        } else {
-            worker.since
-        };
-        let extra = if worker.working {
-            as_of - worker.since
-        } else {
-            0
-        };
+        let time = |ms: i64| crate::timefmt::format_rfc3339(ms, zone);
         let seconds = |ms: i64| ms.div_euclid(1000);
-        let left = |limit: i64, used: i64| seconds((limit - used).max(0));
-        let episode = worker.episode.map(|episode| {
-            json!({
-                "start": crate::timefmt::format_rfc3339(episode.start, zone),
-                "worked_seconds": seconds(episode.work + extra),
-                "warned": episode.warned,
-                "violated": episode.violated,
-            })
-        });
-        let episode_work = worker.episode.map_or(0, |episode| episode.work + extra);
-        let day = worker.day_work + extra;
-        let week = worker.week_work + extra;
-        let overtime = worker.month_overtime + (day - rules.daily_standard).max(0);
+        let episode = worker
+            .continuous()
+            .and_then(|(episode, _)| episode)
+            .map(|e| {
+                json!({
+                    "start": time(e.start),
+                    "worked_seconds": seconds(e.work),
+                    "warned": e.warned,
+                    "violated": e.violated,
+                })
+            });
+        let mut rules = Vec::new();
+        let mut left = serde_json::Map::new();
         let mut open = Vec::new();
-        if worker.episode.is_some_and(|episode| episode.violated) {
-            open.push("continuous_work");
+        let mut week = None;
+        for (def, state) in set.rules.iter().zip(&worker.states) {
+            let Some(standing) = state.standing(def, worker.since) else {
+                continue;
+            };
+            rules.push(json!({
+                "rule": &*def.id,
+                "kind": def.params.kind(),
+                "used_seconds": seconds(standing.used),
+                "limit_seconds": seconds(standing.limit),
+                "left_seconds": seconds(standing.left),
+            }));
+            left.insert(def.id.to_string(), seconds(standing.left).into());
+            let violated = match &state.state {
+                super::rules::KindState::Continuous(_) | super::rules::KindState::SinceRest(_) => {
+                    state.in_violation()
+                }
+                _ => standing.used >= standing.limit,
+            };
+            if violated {
+                open.push(def.id.to_string());
+            }
+            if let super::rules::Params::Period(p) = &def.params
+                && p.period == super::rules::period::Period::Week
+                && p.count == 1
+                && def.measure == super::measure::Measure::Work
+                && week.is_none()
+            {
+                week = Some(seconds(standing.used));
+            }
         }
-        if day >= rules.daily_max {
-            open.push("daily_hours");
-        }
-        if week >= rules.weekly_max {
-            open.push("weekly_hours");
-        }
-        if overtime >= rules.monthly_overtime_max {
-            open.push("monthly_overtime");
-        }
+        let holds: Vec<Value> = worker
+            .holds
+            .iter()
+            .filter(|hold| hold.until > at)
+            .map(|hold| {
+                json!({
+                    "rule": hold.rule,
+                    "from": time(hold.from),
+                    "until": time(hold.until),
+                })
+            })
+            .collect();
+        let streak = worker.states.iter().find_map(|state| match &state.state {
+            super::rules::KindState::Streak(s) => Some(s.streak),
+            _ => None,
+        });
+        let measures: serde_json::Map<String, Value> = super::measure::Measure::ALL
+            .iter()
+            .map(|m| (m.as_str().to_owned(), m.is_on(worker.bits).into()))
+            .collect();
         Some(json!({
             "worker_id": &*worker.id,
             "platform": names.get(worker.platform),
             "role": names.get(worker.role),
             "city": names.get(worker.city),
-            "as_of": crate::timefmt::format_rfc3339(as_of, zone),
+            "pack": &*set.pack,
+            "as_of": time(at),
             "online": worker.online,
             "on_break": worker.on_break,
+            "activity": worker.activity.as_str(),
             "active_orders": worker.orders.len(),
-            "working": worker.working,
+            "working": worker.working(),
+            "measures": measures,
             "episode": episode,
-            "today_seconds": seconds(day),
-            "week_seconds": seconds(week),
-            "month_overtime_seconds": seconds(overtime),
-            "consecutive_work_days": worker.streak,
-            "left_seconds": {
-                "continuous_work": left(rules.continuous_limit, episode_work),
-                "daily_standard": left(rules.daily_standard, day),
-                "daily_max": left(rules.daily_max, day),
-                "weekly_max": left(rules.weekly_max, week),
-                "monthly_overtime_max": left(rules.monthly_overtime_max, overtime),
-            },
+            "today_seconds": seconds(worker.day_work),
+            "week_seconds": week,
+            "consecutive_work_days": streak,
+            "rules": rules,
+            "left_seconds": left,
             "open_violations": open,
+            "holds": holds,
         }))
     }
 }

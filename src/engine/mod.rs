@@ -12,6 +12,8 @@
 
 mod ids;
 mod live;
+pub mod measure;
+pub mod rules;
 mod worker;
 
 use serde::{Deserialize, Serialize};
@@ -21,14 +23,68 @@ use std::collections::{BTreeMap, BinaryHeap};
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::alert::{Alert, Amount, Phase, Rule, human_duration};
-use crate::calendar::Calendar;
+use std::sync::Arc;
+
+use crate::alert::{Alert, Amount, Hold, Phase, human_duration};
+use crate::calendar::{Calendar, Day};
 use crate::config::{Config, Rules};
-use crate::event::{BadReason, Event, Kind};
+use crate::event::{Activity, BadReason, Event, Kind};
+use crate::pack::PackError;
 use ids::Dedup;
 pub use ids::id_digest;
 pub use live::{NamedObservation, PartitionMeta, WorkerRecord};
-pub use worker::{Episode, MAX_ACTIVE_ORDERS, NEVER, NONE, Worker};
+pub use rules::continuous::Episode;
+use rules::{Params, RuleDef};
+pub use worker::{MAX_ACTIVE_ORDERS, NEVER, NONE, OpenHold, Order, Worker};
+
+/// The rules of one (platform, role): the pack in force, resolved with the rule keys in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet {
+    /// The pack's name.
+    pub pack: Arc<str>,
+    pub rules: Vec<RuleDef>,
+    /// Section 3's `session_timeout` (not a rule: it changes the working time itself).
+    pub session_timeout: i64,
+    /// `daily_standard` and `daily_max` in force (reports).
+    pub daily_standard: i64,
+    pub daily_max: i64,
+}
+
+impl RuleSet {
+    /// The pack of `rules.pack_source()` resolved for `role`.
+    pub fn resolve(config: &Config, rules: &Rules, role: &str) -> Result<RuleSet, PackError> {
+        let source = rules.pack_source();
+        let pack = config
+            .pack(&source)
+            .ok_or_else(|| PackError::Unknown(rules.pack.clone()))?;
+        Ok(RuleSet {
+            pack: Arc::from(pack.name.as_str()),
+            rules: pack.resolve(rules, role)?,
+            session_timeout: rules.session_timeout,
+            daily_standard: rules.daily_standard,
+            daily_max: rules.daily_max,
+        })
+    }
+
+    /// The `quota_p90` rule, when the pack has one.
+    pub fn quota(&self) -> Option<(&RuleDef, &rules::quota::Params)> {
+        self.rules.iter().find_map(|def| match &def.params {
+            Params::QuotaP90(p) => Some((def, p)),
+            _ => None,
+        })
+    }
+}
+
+/// The worker a rule speaks for, at an instant.
+#[derive(Debug, Clone, Copy)]
+pub struct Me<'a> {
+    pub index: u32,
+    pub id: &'a str,
+    /// Interned (platform, role, city).
+    pub group: (u32, u32, u32),
+    /// The local day of the instant.
+    pub day: Day,
+}
 
 /// The digest of an event's (`worker_id`, `event_id`), when it has an id.
 pub fn event_digest(event: &Event<'_>) -> Option<u64> {
@@ -53,6 +109,9 @@ pub struct Pending {
     /// Hash of `order_id` (orders are scoped per worker).
     pub order: u64,
     pub fee: Option<u64>,
+    /// `activity` events: the activity declared.
+    #[serde(default)]
+    pub activity: Activity,
 }
 
 // Reversed, so that `BinaryHeap` pops the earliest first.
@@ -117,13 +176,18 @@ pub struct Stats {
     /// Workers forgotten after `worker_ttl` without an event.
     #[serde(default)]
     pub evicted: u64,
-    /// Indexed by `Rule::ALL` position, then `Phase::ALL` position.
-    pub alerts: [[u64; 3]; 7],
+    /// Alerts per rule id, by `Phase::ALL` position.
+    pub alerts: BTreeMap<String, [u64; 3]>,
+    /// Dispatch holds emitted.
+    #[serde(default)]
+    pub holds: u64,
 }
 
 impl Stats {
-    pub fn alerts_of(&self, rule: Rule, phase: Phase) -> u64 {
-        self.alerts[rule as usize][phase as usize]
+    pub fn alerts_of(&self, rule: &str, phase: Phase) -> u64 {
+        self.alerts
+            .get(rule)
+            .map_or(0, |counts| counts[phase as usize])
     }
 }
 
@@ -265,44 +329,70 @@ pub struct DayReport {
 /// What the worker code may touch besides the worker itself.
 pub struct Cx<'a> {
     pub cal: &'a mut Calendar,
-    pub rules: &'a [Rules],
+    pub sets: &'a [RuleSet],
     names: &'a Names,
     pub day_lists: &'a mut BTreeMap<i32, Vec<u32>>,
     pub stats: &'a mut Stats,
     out: &'a mut Vec<Alert>,
+    pub holds: &'a mut Vec<Hold>,
     observations: Option<&'a mut Vec<Observation>>,
 }
 
 impl Cx<'_> {
-    fn observe(&mut self, observation: Observation) {
+    pub fn observe(&mut self, observation: Observation) {
         if let Some(list) = self.observations.as_deref_mut() {
             list.push(observation);
         }
     }
 
+    /// An alert of rule `def` about the worker `me`.
     #[allow(clippy::too_many_arguments)]
-    fn emit(
+    pub fn emit(
         &mut self,
-        worker: &Worker,
-        rule: Rule,
+        me: &Me<'_>,
+        def: &RuleDef,
         phase: Phase,
         at: i64,
         amount: Amount,
         period_start: i64,
         message: String,
     ) {
-        self.stats.alerts[rule as usize][phase as usize] += 1;
+        match self.stats.alerts.get_mut(&*def.id) {
+            Some(counts) => counts[phase as usize] += 1,
+            None => {
+                let mut counts = [0; 3];
+                counts[phase as usize] = 1;
+                self.stats.alerts.insert(def.id.to_string(), counts);
+            }
+        }
+        let (platform, role, city) = me.group;
         self.out.push(Alert {
-            rule,
+            rule: def.id.clone(),
+            kind: def.params.kind(),
             phase,
-            worker_id: Some(worker.id.to_string()),
-            platform: self.names.get(worker.platform).to_owned(),
-            role: self.names.get(worker.role).to_owned(),
-            city: self.names.get(worker.city).to_owned(),
+            worker_id: Some(me.id.to_owned()),
+            platform: self.names.get(platform).to_owned(),
+            role: self.names.get(role).to_owned(),
+            city: self.names.get(city).to_owned(),
             at,
             amount,
             period_start,
             message,
+        });
+    }
+
+    /// A dispatch hold of rule `def` (when the rule has `hold = true`) from `from` to `until`.
+    pub fn hold(&mut self, me: &Me<'_>, def: &RuleDef, from: i64, until: i64, reason: String) {
+        if !def.hold {
+            return;
+        }
+        self.stats.holds += 1;
+        self.holds.push(Hold {
+            rule: def.id.clone(),
+            worker_id: me.id.to_owned(),
+            from,
+            until: until.max(from),
+            reason,
         });
     }
 }
@@ -324,11 +414,12 @@ impl Limit {
 pub struct Engine {
     config: Config,
     cal: Calendar,
-    rule_sets: Vec<Rules>,
+    rule_sets: Vec<RuleSet>,
     rule_index: FxHashMap<(u32, u32), u16>,
     worker_index: FxHashMap<Box<str>, u32>,
     state: State,
     out: Vec<Alert>,
+    holds: Vec<Hold>,
     touched: Vec<u32>,
     /// The first day with work and its end, cached: `run` asks for it at every instant.
     next_day: (i32, i64),
@@ -363,13 +454,19 @@ impl Engine {
     /// Carries on from a state taken with [`Engine::state`].
     pub fn with_state(config: Config, mut state: State) -> Engine {
         state.names.rebuild();
-        let rule_sets = state
+        let rule_sets: Vec<RuleSet> = state
             .rule_keys
             .iter()
             .map(|&(platform, role)| {
-                config.rules_for(state.names.get(platform), state.names.get(role))
+                config.rule_set(state.names.get(platform), state.names.get(role))
             })
             .collect();
+        // The config's rules apply from now on: restored rule states fit the current packs.
+        for worker in &mut state.workers {
+            if let Some(set) = rule_sets.get(usize::from(worker.rules)) {
+                worker.fit_states(set);
+            }
+        }
         let rule_index = state
             .rule_keys
             .iter()
@@ -391,6 +488,7 @@ impl Engine {
             worker_index,
             state,
             out: Vec::new(),
+            holds: Vec::new(),
             touched: Vec::new(),
             next_day: (i32::MIN, NONE),
             external_quota: false,
@@ -443,6 +541,21 @@ impl Engine {
     /// Alerts produced since the last call, in event-time order.
     pub fn take_alerts(&mut self) -> Vec<Alert> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Dispatch holds produced since the last call, in event-time order.
+    pub fn take_holds(&mut self) -> Vec<Hold> {
+        std::mem::take(&mut self.holds)
+    }
+
+    /// The config the engine runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The rule set of a worker.
+    pub fn rule_set_of(&self, worker: &Worker) -> &RuleSet {
+        &self.rule_sets[usize::from(worker.rules)]
     }
 
     pub fn worker(&self, id: &str) -> Option<&Worker> {
@@ -557,6 +670,7 @@ impl Engine {
             city,
             order,
             fee: event.fee_cents,
+            activity: event.activity.unwrap_or_default(),
         });
         self.state.stats.accepted += 1;
         Pushed::Accepted
@@ -605,7 +719,7 @@ impl Engine {
         }
         let rules = self
             .config
-            .rules_for(self.state.names.get(platform), self.state.names.get(role));
+            .rule_set(self.state.names.get(platform), self.state.names.get(role));
         // Distinct (platform, role) pairs share a set when their rules are equal.
         let i = match self.rule_sets.iter().position(|known| *known == rules) {
             Some(i) => i as u16,
@@ -659,11 +773,12 @@ impl Engine {
             &mut state.workers,
             Cx {
                 cal: &mut self.cal,
-                rules: &self.rule_sets,
+                sets: &self.rule_sets,
                 names: &state.names,
                 day_lists: &mut state.day_lists,
                 stats: &mut state.stats,
                 out: &mut self.out,
+                holds: &mut self.holds,
                 observations: self.observations.as_mut(),
             },
         )
@@ -782,7 +897,7 @@ impl Engine {
             return;
         }
         if worker.day_has_work
-            && let Some(list) = self.state.day_lists.get_mut(&worker.day)
+            && let Some(list) = self.state.day_lists.get_mut(&worker.day.number)
         {
             list.retain(|&i| i != index);
         }
@@ -836,8 +951,9 @@ impl Engine {
     }
 
     fn reschedule(&mut self, index: u32) {
-        let worker = &mut self.state.workers[index as usize];
-        let wake = worker.next_wake(&self.rule_sets[usize::from(worker.rules)]);
+        let (workers, mut cx) = self.cx();
+        let worker = &mut workers[index as usize];
+        let wake = worker.next_wake(&cx.sets[usize::from(worker.rules)], &mut cx);
         // While a worker keeps working its next crossing stays put, so most events push
         // no timer; a timer at `since` (a settle still due there) is always pushed.
         if wake != worker.wake_at || wake == worker.since {
@@ -861,7 +977,7 @@ impl Engine {
             let (workers, mut cx) = self.cx();
             let worker = &mut workers[index as usize];
             worker.advance(index, info.end, &mut cx);
-            debug_assert_eq!(worker.closed_day, day);
+            debug_assert_eq!(worker.closed_day, day, "{}", worker.id);
             let names = &self.state.names;
             let worker = &self.state.workers[index as usize];
             entries.push((
@@ -884,16 +1000,23 @@ impl Engine {
             self.reports.push(report);
         } else {
             for alert in quota_alerts(&self.config, &report) {
-                self.state.stats.alerts[Rule::QuotaP90 as usize][Phase::Violation as usize] += 1;
+                let counts = self
+                    .state
+                    .stats
+                    .alerts
+                    .entry(alert.rule.to_string())
+                    .or_default();
+                counts[Phase::Violation as usize] += 1;
                 self.out.push(alert);
             }
         }
     }
 }
 
-/// `quota_p90` for one closed day: per (platform, role, city) of at least `quota_min_workers`
+/// `quota_p90` for one closed day: per (platform, role, city) of at least `min_workers`
 /// workers, a violation when the nearest-rank 90th percentile of the day's working time is
-/// above `daily_standard`. Groups come out sorted by name.
+/// above `standard` (the pack's `quota_p90` rule of that platform and role; groups whose pack
+/// has none are skipped). Groups come out sorted by name.
 pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
     let mut groups: BTreeMap<(&str, &str, &str), Vec<i64>> = BTreeMap::new();
     for (_, platform, role, city, work) in &report.entries {
@@ -903,24 +1026,31 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
             .push(*work);
     }
     let mut alerts = Vec::new();
+    let mut sets: BTreeMap<(&str, &str), RuleSet> = BTreeMap::new();
     for ((platform, role, city), mut hours) in groups {
-        let rules = config.rules_for(platform, role);
+        let set = sets
+            .entry((platform, role))
+            .or_insert_with(|| config.rule_set(platform, role));
+        let Some((def, quota)) = set.quota() else {
+            continue;
+        };
         let n = hours.len();
-        if n < rules.quota_min_workers as usize {
+        if n < quota.min_workers as usize {
             continue;
         }
         hours.sort_unstable();
         // Nearest rank: the ceil(0.9 n)-th smallest value.
         let p90 = hours[(9 * n).div_ceil(10) - 1];
-        if p90 > rules.daily_standard {
+        if p90 > quota.standard {
             let message = format!(
                 "90% of {role}s of {platform} in {city} worked up to {} on {}, above the standard working day of {} ({n} workers).",
                 human_duration(p90),
                 Calendar::date(report.day),
-                human_duration(rules.daily_standard)
+                human_duration(quota.standard)
             );
             alerts.push(Alert {
-                rule: Rule::QuotaP90,
+                rule: def.id.clone(),
+                kind: def.params.kind(),
                 phase: Phase::Violation,
                 worker_id: None,
                 platform: platform.to_owned(),
@@ -929,7 +1059,7 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
                 at: report.end,
                 amount: Amount::Seconds {
                     value: p90.div_euclid(1000),
-                    limit: rules.daily_standard / 1000,
+                    limit: quota.standard / 1000,
                 },
                 period_start: report.start,
                 message,

@@ -83,7 +83,7 @@ fn brief(alerts: &[Alert], zone: &chrono_tz::Tz) -> Vec<(String, String, i64)> {
                 Amount::CentsPerHour { value, .. } => value as i64,
             };
             (
-                format!("{}/{}", a.rule.as_str(), a.phase.as_str()),
+                format!("{}/{}", &*a.rule, a.phase.as_str()),
                 format_rfc3339(a.at, zone),
                 value,
             )
@@ -479,14 +479,14 @@ fn weekly_hours_fire_in_the_iso_week() {
     let (alerts, _) = run_with(config, &events, "2026-03-08T00:00:00+08:00");
     let weekly: Vec<_> = alerts
         .iter()
-        .filter(|a| a.rule == Rule::WeeklyHours)
+        .filter(|a| &*a.rule == "weekly_hours")
         .collect();
     assert_eq!(weekly.len(), 1);
     // 4 × 9 h = 36 h by Thursday; Friday needs 8 h: 07:00-11:00 (4 h) + 11:30-15:30.
     assert_eq!(weekly[0].at, t("2026-03-06T15:30:00+08:00"));
     assert_eq!(weekly[0].period_start, t("2026-03-02T00:00:00+08:00"));
     assert_eq!(
-        alerts.iter().filter(|a| a.rule == Rule::DailyHours).count(),
+        alerts.iter().filter(|a| &*a.rule == "daily_hours").count(),
         5
     );
 }
@@ -512,7 +512,7 @@ fn monthly_overtime_sums_the_excess_over_the_standard_day() {
     let (alerts, _) = run_with(config, &events, "2026-03-06T00:00:00+08:00");
     let monthly: Vec<_> = alerts
         .iter()
-        .filter(|a| a.rule == Rule::MonthlyOvertime)
+        .filter(|a| &*a.rule == "monthly_overtime")
         .collect();
     assert_eq!(monthly.len(), 1);
     assert_eq!(monthly[0].at, t("2026-03-05T17:00:00+08:00"));
@@ -538,7 +538,7 @@ fn weekly_rest_fires_on_the_7th_and_14th_consecutive_day() {
     let alerts = run(&events, "2026-03-20T00:00:00+08:00");
     let rest: Vec<_> = alerts
         .iter()
-        .filter(|a| a.rule == Rule::WeeklyRest)
+        .filter(|a| &*a.rule == "weekly_rest")
         .collect();
     assert_eq!(rest.len(), 2);
     assert_eq!(rest[0].at, t("2026-03-08T09:00:00+08:00"));
@@ -555,7 +555,7 @@ fn weekly_rest_fires_on_the_7th_and_14th_consecutive_day() {
     assert!(
         run(&broken, "2026-03-20T00:00:00+08:00")
             .iter()
-            .all(|a| a.rule != Rule::WeeklyRest)
+            .all(|a| &*a.rule != "weekly_rest")
     );
 }
 
@@ -575,7 +575,7 @@ fn weekly_rest_counts_a_shift_across_midnight_at_the_midnight() {
     let alerts = run(&events, "2026-03-09T00:00:00+08:00");
     let rest: Vec<_> = alerts
         .iter()
-        .filter(|a| a.rule == Rule::WeeklyRest)
+        .filter(|a| &*a.rule == "weekly_rest")
         .collect();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].at, t("2026-03-08T00:00:00+08:00"));
@@ -665,7 +665,7 @@ fn quota_p90_uses_the_nearest_rank_and_skips_small_groups() {
     let quota = |alerts: Vec<Alert>| {
         alerts
             .into_iter()
-            .filter(|a| a.rule == Rule::QuotaP90)
+            .filter(|a| &*a.rule == "quota_p90")
             .collect::<Vec<_>>()
     };
     // 9 workers of 8 h and 1 of 9 h: the 9th of 10 is 8 h, not above the standard.
@@ -707,7 +707,7 @@ fn quota_groups_by_the_last_event_before_midnight() {
     events.push(ev("q0", "heartbeat", "23:00").set("city", "370100"));
     let alerts: Vec<_> = run(&events, end)
         .into_iter()
-        .filter(|a| a.rule == Rule::QuotaP90)
+        .filter(|a| &*a.rule == "quota_p90")
         .collect();
     assert!(alerts.is_empty());
     // A move at midnight itself is too late to change the day's group.
@@ -715,7 +715,7 @@ fn quota_groups_by_the_last_event_before_midnight() {
     events.push(ev("q0", "heartbeat", end).set("city", "370100"));
     let alerts: Vec<_> = run(&events, end)
         .into_iter()
-        .filter(|a| a.rule == Rule::QuotaP90)
+        .filter(|a| &*a.rule == "quota_p90")
         .collect();
     assert_eq!(alerts.len(), 1);
 }
@@ -832,8 +832,12 @@ fn silent_workers_are_forgotten_after_the_ttl_and_start_afresh() {
     // Its names went with it: only w2's remain (plus the rule set's platform and role).
     assert!(!engine.state.names.index.contains_key("c1"));
     push(&mut engine, ev("w1", "login", "2026-03-06T11:00:00+08:00"));
+    engine.finish(t("2026-03-06T11:30:00+08:00"));
     let w1 = engine.worker("w1").unwrap();
-    assert_eq!(w1.streak, 0, "a fresh start");
+    assert_eq!(w1.since, t("2026-03-06T11:00:00+08:00"));
+    assert_eq!(w1.closed_day, i32::MIN, "a fresh start: no day closed yet");
+    let (episode, _) = w1.continuous().unwrap();
+    assert_eq!(episode.unwrap().start, t("2026-03-06T11:00:00+08:00"));
     assert_eq!(engine.sizes().workers, 2);
 }
 

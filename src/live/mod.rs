@@ -90,7 +90,7 @@ pub fn shutdown_on_signals() -> CancellationToken {
 impl Lookup for Shared {
     fn worker(&self, id: &str) -> Option<serde_json::Value> {
         self.parts()
-            .values()
+            .values_mut()
             .find_map(|part| part.engine.worker_view(id))
     }
 

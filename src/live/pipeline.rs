@@ -328,11 +328,9 @@ impl Core {
         self.emitted
             .fetch_add(alerts.len() as u64, Ordering::Relaxed);
         for alert in alerts {
-            self.shared.metrics.alert_emitted(
-                alert.rule.as_str(),
-                alert.phase.as_str(),
-                &alert.platform,
-            );
+            self.shared
+                .metrics
+                .alert_emitted(&alert.rule, alert.phase.as_str(), &alert.platform);
             let value = alert.to_json(&zone);
             self.sink.send(
                 &self.config.kafka.alerts_topic,

@@ -1,0 +1,249 @@
+//! `continuous`: time of the measure in an episode that ends at a qualifying break (SPEC 4's
+//! `continuous_work`; EU 561's 4.5 h with a 45 min or 15 + 30 min break; art. 62's 4 h of
+//! driving with a 20 min stop).
+//!
+//! An episode starts at the first instant of the measure after a qualifying break. A
+//! qualifying break is a rest of at least `break`, or, with `split_break = [A, B]`, a rest of
+//! at least `B` after an earlier rest of at least `A` in the same episode. The episode ends
+//! when that break completes; `resolved` fires then if the episode had a violation.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ON, REST_ON, RuleDef, Standing, Threshold, crossing, seconds};
+use crate::alert::{Phase, human_duration};
+use crate::engine::{Cx, Me, NEVER, NONE, Observation};
+use crate::pack::{PackError, Reader};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub limit: i64,
+    pub warn_before: Option<i64>,
+    /// `break`.
+    pub brk: i64,
+    /// `split_break = [A, B]`.
+    pub split: Option<(i64, i64)>,
+    /// Warning at `limit - warn_before`, violation at `limit`.
+    pub table: Vec<Threshold>,
+}
+
+impl Params {
+    /// Reads `limit`, `warn_before`, `break` and `split_break`.
+    pub fn read(r: &mut Reader<'_>) -> Result<Params, PackError> {
+        let limit = r.positive("limit")?;
+        let warn_before = r.positive_opt("warn_before")?;
+        let brk = r.positive("break")?;
+        let split = r.split("split_break")?;
+        if warn_before.is_some_and(|before| before >= limit) {
+            return Err(r.error("`warn_before` must be shorter than `limit`"));
+        }
+        Ok(Params::new(limit, warn_before, brk, split))
+    }
+
+    pub fn new(
+        limit: i64,
+        warn_before: Option<i64>,
+        brk: i64,
+        split: Option<(i64, i64)>,
+    ) -> Params {
+        let mut table = Vec::new();
+        if let Some(before) = warn_before {
+            table.push(Threshold {
+                phase: Phase::Warning,
+                amount: limit - before,
+            });
+        }
+        table.push(Threshold {
+            phase: Phase::Violation,
+            amount: limit,
+        });
+        Params {
+            limit,
+            warn_before,
+            brk,
+            split,
+            table,
+        }
+    }
+
+    /// The rest that completes a break once the episode already had a first part (or not).
+    fn break_due(&self, first_part: bool) -> i64 {
+        match self.split {
+            Some((_, second)) if first_part => self.brk.min(second),
+            _ => self.brk,
+        }
+    }
+}
+
+/// An episode of continuous work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Episode {
+    pub start: i64,
+    /// Time of the measure in the episode, ms (short rests do not count).
+    pub work: i64,
+    pub warned: bool,
+    pub violated: bool,
+    /// The episode had a rest of at least the first part of the split break.
+    #[serde(default)]
+    pub first_part: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub episode: Option<Episode>,
+    /// Start of the current rest (valid while the rest measure is false).
+    pub rest_start: i64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            episode: None,
+            rest_start: NEVER,
+        }
+    }
+}
+
+impl State {
+    pub fn integrate(&mut self, on: bool, span: i64) {
+        if on && let Some(episode) = &mut self.episode {
+            episode.work += span;
+        }
+    }
+
+    pub fn next_crossing(&self, p: &Params, on: bool, since: i64) -> i64 {
+        match (&self.episode, on) {
+            (Some(e), true) => crossing(&p.table, |phase| fired(e, phase), e.work, since),
+            _ => NONE,
+        }
+    }
+
+    pub fn next_completion(&self, p: &Params) -> i64 {
+        match &self.episode {
+            Some(e) => self.rest_start.saturating_add(p.break_due(e.first_part)),
+            None => NONE,
+        }
+    }
+
+    /// Whether a completing break would resolve a violation (the worker's timer waits for it).
+    pub fn resolves(&self) -> bool {
+        self.episode.is_some_and(|e| e.violated)
+    }
+
+    /// The qualifying break completed at `t`: the episode ends.
+    pub fn complete(&mut self, def: &RuleDef, p: &Params, t: i64, me: &Me<'_>, cx: &mut Cx<'_>) {
+        let Some(episode) = self.episode.take() else {
+            return;
+        };
+        if def.observe {
+            cx.observe(Observation::EpisodeEnded {
+                worker: me.group,
+                work: episode.work,
+            });
+        }
+        if episode.violated {
+            let brk = match p.split {
+                Some((first, second)) if episode.first_part && second < p.brk => format!(
+                    "a split break of {} and {}",
+                    human_duration(first),
+                    human_duration(second)
+                ),
+                _ => format!("a break of {}", human_duration(p.brk)),
+            };
+            let message = format!(
+                "Worker {} completed {brk} after {} {} without one.",
+                me.id,
+                def.measure.doing(),
+                human_duration(episode.work),
+            );
+            let amount = seconds(episode.work, p.limit);
+            cx.emit(me, def, Phase::Resolved, t, amount, episode.start, message);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn instant(
+        &mut self,
+        def: &RuleDef,
+        p: &Params,
+        before: u8,
+        flags: u8,
+        t: i64,
+        me: &Me<'_>,
+        cx: &mut Cx<'_>,
+    ) {
+        let (was_rest_on, rest_on) = (before & REST_ON != 0, flags & REST_ON != 0);
+        if was_rest_on && !rest_on {
+            self.rest_start = t;
+        }
+        if !was_rest_on
+            && rest_on
+            && let (Some(episode), Some((first, _))) = (&mut self.episode, p.split)
+            && t.saturating_sub(self.rest_start) >= first
+        {
+            episode.first_part = true;
+        }
+        if flags & ON == 0 {
+            return;
+        }
+        let episode = self.episode.get_or_insert(Episode {
+            start: t,
+            work: 0,
+            warned: false,
+            violated: false,
+            first_part: false,
+        });
+        for threshold in &p.table {
+            if fired(episode, threshold.phase) || episode.work < threshold.amount {
+                continue;
+            }
+            let e = *episode;
+            let (done, work) = (def.measure.done(), human_duration(e.work));
+            let (brk, limit) = (human_duration(p.brk), human_duration(p.limit));
+            let amount = seconds(e.work, threshold.amount);
+            match threshold.phase {
+                Phase::Warning => {
+                    episode.warned = true;
+                    let message = format!(
+                        "Worker {} has {done} {work} without a break of at least {brk}; the limit is {limit}.",
+                        me.id
+                    );
+                    cx.emit(me, def, Phase::Warning, t, amount, e.start, message);
+                }
+                _ => {
+                    episode.violated = true;
+                    let message = format!(
+                        "Worker {} has {done} {work} without a break of at least {brk} (limit {limit}).",
+                        me.id
+                    );
+                    let until = t + p.break_due(e.first_part);
+                    cx.emit(
+                        me,
+                        def,
+                        Phase::Violation,
+                        t,
+                        amount,
+                        e.start,
+                        message.clone(),
+                    );
+                    cx.hold(me, def, t, until, message);
+                }
+            }
+        }
+    }
+
+    pub fn standing(&self, p: &Params) -> Standing {
+        let used = self.episode.map_or(0, |e| e.work);
+        Standing {
+            used,
+            limit: p.limit,
+            left: (p.limit - used).max(0),
+        }
+    }
+}
+
+fn fired(episode: &Episode, phase: Phase) -> bool {
+    match phase {
+        Phase::Warning => episode.warned,
+        _ => episode.violated,
+    }
+}

@@ -1,0 +1,466 @@
+//! The rule kinds of SPEC section 7, one module each, and their registry.
+//!
+//! A kind module holds its parameters (parsed from a pack's TOML, one place for its keys),
+//! its per-worker state, and its thresholds in one table that both firing and the next-timer
+//! computation read. Adding a kind touches its module and the registry below (the `Params`
+//! and `KindState` enums and the dispatch in [`RuleState`]), nothing else.
+//!
+//! Every kind follows the same protocol, driven by the worker (`worker.rs`):
+//!
+//! - `integrate(span)`: the flags (measure on, rest measure on) held over `span` ms;
+//! - `next_crossing`: the first instant after `since` at which something is due if nothing
+//!   changes (a threshold, an hour-window edge, an allowance running out); handled strictly
+//!   inside an advance, or by `settle` after the events of that instant;
+//! - `next_completion`: the instant a rest completes (a qualifying break, a reset rest);
+//!   handled at that instant, before the events stamped with it;
+//! - `rollover`: the local day changed (period rings shift, calendar flags reset);
+//! - `instant`: the flags at an instant after its events (rest starts and ends), then the
+//!   thresholds due at it, which fire at the first instant at which the measure is true and the
+//!   amount has already reached them;
+//! - `wake`: the next instant at which an alert may be due without a new event (the worker's
+//!   timer).
+
+pub mod continuous;
+pub mod holiday_pay;
+pub mod minimum_wage;
+pub mod overtime;
+pub mod period;
+pub mod quota;
+pub mod rest_deadline;
+pub mod rolling;
+pub mod since_rest;
+pub mod streak;
+
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use super::measure::{Bits, Hours, Measure};
+use super::{Cx, Me, NONE};
+use crate::alert::{Amount, Phase};
+use crate::calendar::{Calendar, Day};
+
+/// The rule's measure is true (from `since` on).
+pub const ON: u8 = 1;
+/// The rule's rest measure is true: the worker is not resting for this rule.
+pub const REST_ON: u8 = 2;
+/// The `elapsed_from` measure is true (`since_rest`).
+pub const AUX: u8 = 4;
+
+/// A rule of a pack, resolved for one (platform, role): every `$KEY` replaced by its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleDef {
+    /// The alert's `rule`.
+    pub id: Arc<str>,
+    pub measure: Measure,
+    /// `rest_unless`; `None`: a rest is the absence of the (effective) measure.
+    pub rest_unless: Option<Measure>,
+    /// `elapsed_from` of `since_rest`.
+    pub elapsed_from: Option<Measure>,
+    pub hours: Option<Hours>,
+    /// `period` / `since_rest` on `orders`: waiting time that counts too, per local day, ms.
+    pub allowance: Option<i64>,
+    pub hold: bool,
+    /// Words for the violation and warning thresholds in messages.
+    pub label: Option<Arc<str>>,
+    pub warning_label: Option<Arc<str>>,
+    /// Feeds the episode histogram of the live metrics (the pack's first `continuous` rule).
+    pub observe: bool,
+    pub params: Params,
+}
+
+/// Per-kind parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Params {
+    Continuous(continuous::Params),
+    Period(period::Params),
+    Rolling(rolling::Params),
+    SinceRest(since_rest::Params),
+    RestDeadline(rest_deadline::Params),
+    Streak(streak::Params),
+    Overtime(overtime::Params),
+    MinimumWage(minimum_wage::Params),
+    QuotaP90(quota::Params),
+    HolidayPay(holiday_pay::Params),
+}
+
+/// The kind names of pack files, in the order of [`Params`].
+pub const KINDS: [&str; 10] = [
+    "continuous",
+    "period",
+    "rolling",
+    "since_rest",
+    "rest_deadline",
+    "streak",
+    "overtime",
+    "minimum_wage",
+    "quota_p90",
+    "holiday_pay",
+];
+
+impl Params {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Params::Continuous(_) => KINDS[0],
+            Params::Period(_) => KINDS[1],
+            Params::Rolling(_) => KINDS[2],
+            Params::SinceRest(_) => KINDS[3],
+            Params::RestDeadline(_) => KINDS[4],
+            Params::Streak(_) => KINDS[5],
+            Params::Overtime(_) => KINDS[6],
+            Params::MinimumWage(_) => KINDS[7],
+            Params::QuotaP90(_) => KINDS[8],
+            Params::HolidayPay(_) => KINDS[9],
+        }
+    }
+}
+
+/// One worker's state for one rule: the flags held from the worker's `since` on, and the
+/// kind's own state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleState {
+    #[serde(default)]
+    pub flags: u8,
+    /// Allowance used in the current local day, ms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub allowance_used: i64,
+    pub state: KindState,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
+/// Per-kind state; kinds without per-worker state (`quota_p90`) have none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindState {
+    Continuous(continuous::State),
+    Period(period::State),
+    Rolling(rolling::State),
+    SinceRest(since_rest::State),
+    RestDeadline(rest_deadline::State),
+    Streak(streak::State),
+    Overtime(overtime::State),
+    None,
+}
+
+/// Where one rule stands now, for `/v1/workers/{id}` and `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// The amount the rule measures now, ms (for `streak`: days × 24 h).
+    pub used: i64,
+    /// Its violation threshold, ms.
+    pub limit: i64,
+    /// How much more of its measure (or wall time, for `elapsed_from` rules) reaches the
+    /// threshold; never below 0.
+    pub left: i64,
+}
+
+impl RuleState {
+    pub fn new(def: &RuleDef) -> RuleState {
+        let state = match &def.params {
+            Params::Continuous(_) => KindState::Continuous(continuous::State::default()),
+            Params::Period(p) => KindState::Period(period::State::new(p)),
+            Params::Rolling(_) => KindState::Rolling(rolling::State::default()),
+            Params::SinceRest(_) => KindState::SinceRest(since_rest::State::default()),
+            Params::RestDeadline(_) => KindState::RestDeadline(rest_deadline::State::default()),
+            Params::Streak(_) => KindState::Streak(streak::State::default()),
+            Params::Overtime(_) => KindState::Overtime(overtime::State::default()),
+            Params::MinimumWage(_) | Params::QuotaP90(_) | Params::HolidayPay(_) => KindState::None,
+        };
+        RuleState {
+            flags: 0,
+            allowance_used: 0,
+            state,
+        }
+    }
+
+    /// Whether this state belongs to a rule of `def`'s kind (restored state, changed packs).
+    pub fn fits(&self, def: &RuleDef) -> bool {
+        matches!(
+            (&self.state, &def.params),
+            (KindState::Continuous(_), Params::Continuous(_))
+                | (KindState::Period(_), Params::Period(_))
+                | (KindState::Rolling(_), Params::Rolling(_))
+                | (KindState::SinceRest(_), Params::SinceRest(_))
+                | (KindState::RestDeadline(_), Params::RestDeadline(_))
+                | (KindState::Streak(_), Params::Streak(_))
+                | (KindState::Overtime(_), Params::Overtime(_))
+                | (
+                    KindState::None,
+                    Params::MinimumWage(_) | Params::QuotaP90(_) | Params::HolidayPay(_)
+                )
+        )
+    }
+
+    pub fn on(&self) -> bool {
+        self.flags & ON != 0
+    }
+
+    pub fn rest_on(&self) -> bool {
+        self.flags & REST_ON != 0
+    }
+
+    /// The rule's flags at instant `t` given the worker's measures `bits`.
+    pub fn eval(&self, def: &RuleDef, bits: Bits, t: i64, cal: &mut Calendar) -> u8 {
+        if def.hours.is_some_and(|hours| !hours.contains(cal, t)) {
+            return 0;
+        }
+        let mut on = def.measure.is_on(bits);
+        if let Some(allowance) = def.allowance {
+            on |= Measure::Work.is_on(bits) && self.allowance_used < allowance;
+        }
+        let rest_on = match def.rest_unless {
+            Some(m) => m.is_on(bits),
+            None => on,
+        };
+        let aux = def.elapsed_from.is_some_and(|m| m.is_on(bits));
+        let bit = |on: bool, bit: u8| if on { bit } else { 0 };
+        bit(on, ON) | bit(rest_on, REST_ON) | bit(aux, AUX)
+    }
+
+    /// The worker's first day (calendar periods start counting from it).
+    pub fn open(&mut self, def: &RuleDef, day: &Day) {
+        match (&mut self.state, &def.params) {
+            (KindState::Period(s), Params::Period(p)) => s.open(p, day),
+            (KindState::Overtime(s), _) => s.open(day),
+            _ => {}
+        }
+    }
+
+    /// Adds the flags held from `from` (the worker's `since`) to `to`.
+    pub fn integrate(&mut self, def: &RuleDef, bits: Bits, from: i64, to: i64) {
+        let span = to - from;
+        if span <= 0 {
+            return;
+        }
+        let on = self.on();
+        if on
+            && def.allowance.is_some()
+            && !Measure::Orders.is_on(bits)
+            && Measure::Work.is_on(bits)
+        {
+            self.allowance_used += span;
+        }
+        match (&mut self.state, &def.params) {
+            (KindState::Continuous(s), Params::Continuous(_)) => s.integrate(on, span),
+            (KindState::Period(s), Params::Period(_)) => s.integrate(on, span),
+            (KindState::Rolling(s), Params::Rolling(p)) => s.integrate(p.window, on, from, to),
+            (KindState::SinceRest(s), Params::SinceRest(p)) => s.integrate(p, on, span),
+            (KindState::Overtime(s), Params::Overtime(_)) => s.integrate(on, span),
+            _ => {}
+        }
+    }
+
+    /// The first instant after `since` at which this rule needs the engine if nothing
+    /// changes; `NONE` when none. `bits` are the worker's measures from `since` on.
+    pub fn next_crossing(
+        &self,
+        def: &RuleDef,
+        bits: Bits,
+        since: i64,
+        day: &Day,
+        cal: &mut Calendar,
+    ) -> i64 {
+        let mut best = NONE;
+        if let Some(hours) = def.hours {
+            let relevant = def.measure.bit()
+                | def.rest_unless.map_or(0, Measure::bit)
+                | def.elapsed_from.map_or(0, Measure::bit)
+                | def.allowance.map_or(0, |_| Measure::Work.bit());
+            if bits & relevant != 0 {
+                best = best.min(hours.next_boundary(cal, since));
+            }
+        }
+        if let Some(allowance) = def.allowance
+            && self.on()
+            && !Measure::Orders.is_on(bits)
+            && self.allowance_used < allowance
+        {
+            best = best.min(since + (allowance - self.allowance_used));
+        }
+        let on = self.on();
+        let kind = match (&self.state, &def.params) {
+            (KindState::Continuous(s), Params::Continuous(p)) => s.next_crossing(p, on, since),
+            (KindState::Period(s), Params::Period(p)) => s.next_crossing(p, on, since),
+            (KindState::Rolling(s), Params::Rolling(p)) => s.next_crossing(p, on, since),
+            (KindState::SinceRest(s), Params::SinceRest(p)) => {
+                s.next_crossing(p, self.flags, since)
+            }
+            (KindState::RestDeadline(s), Params::RestDeadline(p)) => s.next_crossing(p, on, since),
+            (KindState::Streak(s), Params::Streak(_)) => s.next_crossing(on, since, day),
+            (KindState::Overtime(s), Params::Overtime(p)) => s.next_crossing(p, on, since),
+            _ => NONE,
+        };
+        best.min(kind)
+    }
+
+    /// The instant at which the current rest completes something (`NONE` when nothing).
+    pub fn next_completion(&self, def: &RuleDef) -> i64 {
+        if self.rest_on() {
+            return NONE;
+        }
+        match (&self.state, &def.params) {
+            (KindState::Continuous(s), Params::Continuous(p)) => s.next_completion(p),
+            (KindState::Period(s), Params::Period(p)) => s.next_completion(p),
+            (KindState::SinceRest(s), Params::SinceRest(p)) => s.next_completion(p),
+            _ => NONE,
+        }
+    }
+
+    /// A rest completes at `t` (from [`RuleState::next_completion`]).
+    pub fn complete(&mut self, def: &RuleDef, t: i64, me: &Me<'_>, cx: &mut Cx<'_>) {
+        match (&mut self.state, &def.params) {
+            (KindState::Continuous(s), Params::Continuous(p)) => s.complete(def, p, t, me, cx),
+            (KindState::Period(s), Params::Period(_)) => s.complete(),
+            (KindState::SinceRest(s), Params::SinceRest(p)) => s.complete(def, p, t, me, cx),
+            _ => {}
+        }
+    }
+
+    /// The worker's local day changed from `old` to `new` (possibly several days later), at
+    /// `old.end`: close the old day, open the new one.
+    pub fn rollover(
+        &mut self,
+        def: &RuleDef,
+        old: &Day,
+        new: &Day,
+        me: &Me<'_>,
+        closed: &ClosedDay,
+        cx: &mut Cx<'_>,
+    ) {
+        self.allowance_used = 0;
+        match (&mut self.state, &def.params) {
+            (KindState::Period(s), Params::Period(p)) => s.rollover(p, old, new),
+            (KindState::Overtime(s), Params::Overtime(p)) => s.rollover(p, new),
+            (KindState::None, Params::MinimumWage(p)) => {
+                minimum_wage::close_day(def, p, old, closed, me, cx)
+            }
+            (KindState::None, Params::HolidayPay(p)) => {
+                holiday_pay::close_day(def, p, old, closed, me, cx)
+            }
+            _ => {}
+        }
+    }
+
+    /// The flags become `flags` at instant `t` (after the events of `t`); fires what is due.
+    pub fn instant(&mut self, def: &RuleDef, flags: u8, t: i64, me: &Me<'_>, cx: &mut Cx<'_>) {
+        let before = self.flags;
+        self.flags = flags;
+        match (&mut self.state, &def.params) {
+            (KindState::Continuous(s), Params::Continuous(p)) => {
+                s.instant(def, p, before, flags, t, me, cx)
+            }
+            (KindState::Period(s), Params::Period(p)) => {
+                s.instant(def, p, before, flags, t, me, cx)
+            }
+            (KindState::Rolling(s), Params::Rolling(p)) => s.instant(def, p, flags, t, me, cx),
+            (KindState::SinceRest(s), Params::SinceRest(p)) => {
+                s.instant(def, p, before, flags, t, me, cx)
+            }
+            (KindState::RestDeadline(s), Params::RestDeadline(p)) => {
+                s.instant(def, p, before, flags, t, me, cx)
+            }
+            (KindState::Streak(s), Params::Streak(p)) => s.instant(def, p, flags, t, me, cx),
+            (KindState::Overtime(s), Params::Overtime(p)) => s.instant(def, p, flags, t, me, cx),
+            _ => {}
+        }
+    }
+
+    /// The next instant at which an alert of this rule may be due without a new event.
+    pub fn wake(
+        &self,
+        def: &RuleDef,
+        bits: Bits,
+        since: i64,
+        day: &Day,
+        cal: &mut Calendar,
+    ) -> i64 {
+        let crossing = if self.on() || def.hours.is_some() {
+            self.next_crossing(def, bits, since, day, cal)
+        } else {
+            NONE
+        };
+        let resolve = match &self.state {
+            KindState::Continuous(s) if s.resolves() => self.next_completion(def),
+            KindState::SinceRest(s) if s.resolves() => self.next_completion(def),
+            _ => NONE,
+        };
+        crossing.min(resolve)
+    }
+
+    /// Where the rule stands after integrating to the worker's `since` (`None` for rules
+    /// that measure no time: pay, aggregates).
+    pub fn standing(&self, def: &RuleDef, since: i64) -> Option<Standing> {
+        match (&self.state, &def.params) {
+            (KindState::Continuous(s), Params::Continuous(p)) => Some(s.standing(p)),
+            (KindState::Period(s), Params::Period(p)) => Some(s.standing(p)),
+            (KindState::Rolling(s), Params::Rolling(p)) => Some(s.standing(p, since)),
+            (KindState::SinceRest(s), Params::SinceRest(p)) => Some(s.standing(p, since)),
+            (KindState::RestDeadline(s), Params::RestDeadline(p)) => Some(s.standing(p, since)),
+            (KindState::Streak(s), Params::Streak(p)) => Some(s.standing(p)),
+            (KindState::Overtime(s), Params::Overtime(p)) => Some(s.standing(p)),
+            _ => None,
+        }
+    }
+
+    /// Whether the rule is in a violation not yet ended (an open episode or shift).
+    pub fn in_violation(&self) -> bool {
+        match &self.state {
+            KindState::Continuous(s) => s.episode.is_some_and(|e| e.violated),
+            KindState::SinceRest(s) => s.shift.is_some_and(|e| e.violated),
+            _ => false,
+        }
+    }
+}
+
+/// What the worker's base state knows of a day it closes (for pay rules).
+#[derive(Debug, Clone, Copy)]
+pub struct ClosedDay {
+    /// Working time (section 3) of the day, ms.
+    pub work: i64,
+    /// Fees of the day's first deliveries of each order, fen.
+    pub fees: u64,
+    /// Whether any delivery of the day carried `fee_cents`.
+    pub has_fee: bool,
+}
+
+/// A threshold of a kind's table: the phase it fires and the amount it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    pub phase: Phase,
+    pub amount: i64,
+}
+
+/// The first instant at which `amount` (growing by 1 ms per ms from `since`) reaches a
+/// threshold of `table` not yet fired.
+pub fn crossing(
+    table: &[Threshold],
+    fired: impl Fn(Phase) -> bool,
+    amount: i64,
+    since: i64,
+) -> i64 {
+    table
+        .iter()
+        .filter(|t| !fired(t.phase) && amount < t.amount)
+        .map(|t| since + (t.amount - amount))
+        .min()
+        .unwrap_or(NONE)
+}
+
+/// Whole seconds of a measured amount and its threshold.
+pub fn seconds(value_ms: i64, limit_ms: i64) -> Amount {
+    Amount::Seconds {
+        value: value_ms.div_euclid(1000),
+        limit: limit_ms.div_euclid(1000),
+    }
+}
+
+/// The label of a phase's threshold in messages: the pack's words, or `default`.
+pub fn label<'a>(def: &'a RuleDef, phase: Phase, default: &'a str) -> &'a str {
+    let own = match phase {
+        Phase::Warning => def.warning_label.as_deref(),
+        _ => def.label.as_deref(),
+    };
+    own.unwrap_or(default)
+}

@@ -1,0 +1,333 @@
+//! `period`: the measure summed over the current local day, ISO week or month and the
+//! `count - 1` before it (SPEC 4's `daily_hours` and `weekly_hours`; EU 561's 56 h a week and
+//! 90 h a fortnight; FMCSA's 60 h in 7 days or 70 h in 8 days with a 34 h restart).
+//!
+//! The sums of the periods in the window are a small ring, oldest first; the current period
+//! is the last. A rest of at least `reset_rest` empties the ring.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ON, REST_ON, RuleDef, Standing, Threshold, crossing, label, seconds};
+use crate::alert::{Phase, human_duration};
+use crate::calendar::{Calendar, Day};
+use crate::engine::{Cx, Me, NEVER, NONE};
+use crate::pack::{PackError, Reader};
+use crate::timefmt::days_from_civil;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    pub fn parse(text: &str) -> Option<Period> {
+        match text {
+            "day" => Some(Period::Day),
+            "week" => Some(Period::Week),
+            "month" => Some(Period::Month),
+            _ => None,
+        }
+    }
+
+    /// The period containing `day`, as the day number of its first day.
+    fn index(self, day: &Day) -> i32 {
+        match self {
+            Period::Day => day.number,
+            Period::Week => day.week,
+            Period::Month => day.month,
+        }
+    }
+
+    /// The first day of the period after the one starting on day `index`.
+    fn next(self, index: i32) -> i32 {
+        match self {
+            Period::Day => index + 1,
+            Period::Week => index + 7,
+            Period::Month => {
+                let (y, m) = year_month(index);
+                let (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+                days_from_civil(y, m, 1) as i32
+            }
+        }
+    }
+
+    /// Periods from the one starting on `from` to the one starting on `to`.
+    fn between(self, from: i32, to: i32) -> i64 {
+        match self {
+            Period::Day => i64::from(to - from),
+            Period::Week => i64::from(to - from) / 7,
+            Period::Month => {
+                let ((y1, m1), (y2, m2)) = (year_month(from), year_month(to));
+                (y2 * 12 + i64::from(m2)) - (y1 * 12 + i64::from(m1))
+            }
+        }
+    }
+
+    fn words(self, count: u32) -> String {
+        match (self, count) {
+            (Period::Day, 1) => "today".into(),
+            (Period::Week, 1) => "this week".into(),
+            (Period::Month, 1) => "this month".into(),
+            (Period::Day, n) => format!("in the last {n} days"),
+            (Period::Week, n) => format!("in the last {n} weeks"),
+            (Period::Month, n) => format!("in the last {n} months"),
+        }
+    }
+}
+
+fn year_month(day: i32) -> (i64, u32) {
+    use chrono::Datelike;
+    let date = Calendar::date(day);
+    (i64::from(date.year()), date.month())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub period: Period,
+    pub count: u32,
+    pub limit: i64,
+    pub warning: Option<i64>,
+    pub reset_rest: Option<i64>,
+    pub table: Vec<Threshold>,
+}
+
+impl Params {
+    /// Reads `period`, `count`, `limit`, `warning` and `reset_rest`.
+    pub fn read(r: &mut Reader<'_>) -> Result<Params, PackError> {
+        let period = match r.string("period")? {
+            Some(text) => Period::parse(&text).ok_or_else(|| {
+                r.error(format!(
+                    "`period` must be `day`, `week` or `month`, not `{text}`"
+                ))
+            })?,
+            None => return Err(r.error("`period` is required (`day`, `week` or `month`)")),
+        };
+        let count = r.integer("count")?.unwrap_or(1);
+        if !(1..=400).contains(&count) {
+            return Err(r.error("`count` must be 1 to 400"));
+        }
+        let limit = r.positive("limit")?;
+        let warning = r.positive_opt("warning")?;
+        if warning.is_some_and(|w| w > limit) {
+            return Err(r.error("`warning` must not exceed `limit`"));
+        }
+        let reset_rest = r.positive_opt("reset_rest")?;
+        Ok(Params::new(
+            period,
+            count as u32,
+            limit,
+            warning,
+            reset_rest,
+        ))
+    }
+
+    pub fn new(
+        period: Period,
+        count: u32,
+        limit: i64,
+        warning: Option<i64>,
+        reset_rest: Option<i64>,
+    ) -> Params {
+        let mut table = Vec::new();
+        if let Some(amount) = warning {
+            table.push(Threshold {
+                phase: Phase::Warning,
+                amount,
+            });
+        }
+        table.push(Threshold {
+            phase: Phase::Violation,
+            amount: limit,
+        });
+        Params {
+            period,
+            count: count.max(1),
+            limit,
+            warning,
+            reset_rest,
+            table,
+        }
+    }
+}
+
+const WARNED: u8 = 1;
+const VIOLATED: u8 = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// First day of the current period; `i32::MIN` before the worker's first day.
+    pub index: i32,
+    /// The current period's sum, ms.
+    pub current: i64,
+    /// The sums of the `count - 1` periods before, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub older: Vec<i64>,
+    /// Phases fired in the current period (since the last reset rest).
+    pub fired: u8,
+    pub rest_start: i64,
+}
+
+impl State {
+    pub fn new(p: &Params) -> State {
+        State {
+            index: i32::MIN,
+            current: 0,
+            older: vec![0; p.count as usize - 1],
+            fired: 0,
+            rest_start: NEVER,
+        }
+    }
+
+    fn amount(&self) -> i64 {
+        self.current + self.older.iter().sum::<i64>()
+    }
+
+    fn is_fired(&self, phase: Phase) -> bool {
+        self.fired & bit(phase) != 0
+    }
+
+    /// The worker's first day.
+    pub fn open(&mut self, p: &Params, day: &Day) {
+        self.index = p.period.index(day);
+    }
+
+    pub fn integrate(&mut self, on: bool, span: i64) {
+        if on {
+            self.current += span;
+        }
+    }
+
+    pub fn next_crossing(&self, p: &Params, on: bool, since: i64) -> i64 {
+        if !on {
+            return NONE;
+        }
+        crossing(&p.table, |phase| self.is_fired(phase), self.amount(), since)
+    }
+
+    pub fn next_completion(&self, p: &Params) -> i64 {
+        match p.reset_rest {
+            Some(rest) if self.fired != 0 || self.amount() > 0 => {
+                self.rest_start.saturating_add(rest)
+            }
+            _ => NONE,
+        }
+    }
+
+    /// A reset rest completed: time before it no longer counts, and the phases may fire again.
+    pub fn complete(&mut self) {
+        self.current = 0;
+        self.older.iter_mut().for_each(|sum| *sum = 0);
+        self.fired = 0;
+    }
+
+    pub fn rollover(&mut self, p: &Params, old: &Day, new: &Day) {
+        let index = p.period.index(new);
+        if self.index == i32::MIN {
+            self.index = p.period.index(old);
+        }
+        if index == self.index {
+            return;
+        }
+        let shift = p.period.between(self.index, index).max(0) as usize;
+        self.index = index;
+        self.fired = 0;
+        if shift == 0 {
+            return;
+        }
+        let mut ring: Vec<i64> = self.older.clone();
+        ring.push(self.current);
+        let keep = ring.len().saturating_sub(shift);
+        let kept: Vec<i64> = ring[ring.len() - keep..].to_vec();
+        let mut fresh = vec![0; ring.len() - keep];
+        let mut all = kept;
+        all.append(&mut fresh);
+        self.current = all.pop().unwrap_or(0);
+        self.older = all;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn instant(
+        &mut self,
+        def: &RuleDef,
+        p: &Params,
+        before: u8,
+        flags: u8,
+        t: i64,
+        me: &Me<'_>,
+        cx: &mut Cx<'_>,
+    ) {
+        if before & REST_ON != 0 && flags & REST_ON == 0 {
+            self.rest_start = t;
+        }
+        if flags & ON == 0 {
+            return;
+        }
+        let amount = self.amount();
+        for threshold in &p.table {
+            if self.is_fired(threshold.phase) || amount < threshold.amount {
+                continue;
+            }
+            self.fired |= bit(threshold.phase);
+            let default = match threshold.phase {
+                Phase::Warning => "the warning threshold",
+                _ => "the limit",
+            };
+            let message = format!(
+                "Worker {} has {} {} {}, reaching {} of {}.",
+                me.id,
+                def.measure.done(),
+                human_duration(amount),
+                p.period.words(p.count),
+                label(def, threshold.phase, default),
+                human_duration(threshold.amount)
+            );
+            let start = cx.cal.start_of(self.index);
+            let value = seconds(amount, threshold.amount);
+            if threshold.phase == Phase::Violation {
+                let until = self.until(p, t, cx.cal);
+                cx.emit(me, def, Phase::Violation, t, value, start, message.clone());
+                cx.hold(me, def, t, until, message);
+            } else {
+                cx.emit(me, def, threshold.phase, t, value, start, message);
+            }
+        }
+    }
+
+    /// When the worker, resting from `from`, could work again under this rule: the first
+    /// period boundary at which the window's sum is below the limit, or a reset rest's end.
+    fn until(&self, p: &Params, from: i64, cal: &mut Calendar) -> i64 {
+        let mut ring = self.older.clone();
+        ring.push(self.current);
+        let mut index = self.index;
+        let mut at = NONE;
+        for dropped in 1..=ring.len() {
+            index = p.period.next(index);
+            if ring[dropped..].iter().sum::<i64>() < p.limit {
+                at = cal.start_of(index);
+                break;
+            }
+        }
+        match p.reset_rest {
+            Some(rest) => at.min(from + rest),
+            None => at,
+        }
+    }
+
+    pub fn standing(&self, p: &Params) -> Standing {
+        let used = self.amount();
+        Standing {
+            used,
+            limit: p.limit,
+            left: (p.limit - used).max(0),
+        }
+    }
+}
+
+fn bit(phase: Phase) -> u8 {
+    match phase {
+        Phase::Warning => WARNED,
+        _ => VIOLATED,
+    }
+}

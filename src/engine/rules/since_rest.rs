@@ -1,0 +1,324 @@
+//! `since_rest`: the measure accumulated in a shift, from the end of the last rest of at least
+//! `reset_rest` (EU 561's daily driving, 9 h or 10 h twice a week; FMCSA's 11 h of driving),
+//! or, with `elapsed_from`, the wall time since the shift's first instant of that measure
+//! (FMCSA's 14-hour window: short rests do not stop the clock).
+//!
+//! A shift that reaches `limit` while extensions remain in the local ISO week in which it
+//! started uses one and goes on to `extended_limit`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AUX, ON, REST_ON, RuleDef, Standing, label, seconds};
+use crate::alert::{Phase, human_duration};
+use crate::engine::{Cx, Me, NEVER, NONE};
+use crate::pack::{PackError, Reader};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub reset_rest: i64,
+    pub limit: i64,
+    pub warning: Option<i64>,
+    pub extended_limit: Option<i64>,
+    pub extensions_per_week: u32,
+    /// Counts wall time from the shift's start instead of the measure (`elapsed_from`).
+    pub elapsed: bool,
+}
+
+impl Params {
+    /// Reads `reset_rest`, `limit`, `warning`, `extended_limit` and `extensions_per_week`
+    /// (`elapsed_from`, `rest_unless` and `allowance` are common keys).
+    pub fn read(r: &mut Reader<'_>) -> Result<Params, PackError> {
+        let reset_rest = r.positive("reset_rest")?;
+        let limit = r.positive("limit")?;
+        let warning = r.positive_opt("warning")?;
+        if warning.is_some_and(|w| w > limit) {
+            return Err(r.error("`warning` must not exceed `limit`"));
+        }
+        let extended_limit = r.positive_opt("extended_limit")?;
+        if extended_limit.is_some_and(|e| e <= limit) {
+            return Err(r.error("`extended_limit` must be more than `limit`"));
+        }
+        let extensions = r.integer("extensions_per_week")?.unwrap_or(0);
+        if !(0..=7).contains(&extensions) {
+            return Err(r.error("`extensions_per_week` must be 0 to 7"));
+        }
+        if (extensions > 0) != extended_limit.is_some() {
+            return Err(r.error("`extended_limit` and `extensions_per_week` (above 0) go together"));
+        }
+        Ok(Params {
+            reset_rest,
+            limit,
+            warning,
+            extended_limit,
+            extensions_per_week: extensions as u32,
+            elapsed: false,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shift {
+    pub start: i64,
+    /// The measure's time in the shift, ms (not used with `elapsed_from`).
+    pub amount: i64,
+    pub warned: bool,
+    pub violated: bool,
+    /// The shift uses an extension: its violation threshold is `extended_limit`.
+    pub extended: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub shift: Option<Shift>,
+    pub rest_start: i64,
+    /// The ISO week (day number of its Monday) whose extensions `ext_used` counts.
+    pub ext_week: i32,
+    pub ext_used: u32,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            shift: None,
+            rest_start: NEVER,
+            ext_week: i32::MIN,
+            ext_used: 0,
+        }
+    }
+}
+
+impl State {
+    fn amount(&self, p: &Params, t: i64) -> i64 {
+        match self.shift {
+            Some(shift) if p.elapsed => t - shift.start,
+            Some(shift) => shift.amount,
+            None => 0,
+        }
+    }
+
+    fn threshold(&self, p: &Params) -> i64 {
+        match (self.shift, p.extended_limit) {
+            (Some(shift), Some(extended)) if shift.extended => extended,
+            _ => p.limit,
+        }
+    }
+
+    pub fn integrate(&mut self, p: &Params, on: bool, span: i64) {
+        if on
+            && !p.elapsed
+            && let Some(shift) = &mut self.shift
+        {
+            shift.amount += span;
+        }
+    }
+
+    pub fn next_crossing(&self, p: &Params, flags: u8, since: i64) -> i64 {
+        let Some(shift) = self.shift else {
+            return NONE;
+        };
+        if flags & ON == 0 {
+            return NONE;
+        }
+        let mut targets = [NONE; 3];
+        if let Some(warning) = p.warning
+            && !shift.warned
+        {
+            targets[0] = warning;
+        }
+        if !shift.violated {
+            targets[1] = p.limit;
+            if shift.extended {
+                targets[2] = p.extended_limit.unwrap_or(NONE);
+            }
+        }
+        let amount = self.amount(p, since);
+        let base = if p.elapsed {
+            shift.start
+        } else {
+            since - amount
+        };
+        targets
+            .into_iter()
+            .filter(|&target| target != NONE && amount < target)
+            .map(|target| base + target)
+            .min()
+            .unwrap_or(NONE)
+    }
+
+    pub fn next_completion(&self, p: &Params) -> i64 {
+        match self.shift {
+            Some(_) => self.rest_start.saturating_add(p.reset_rest),
+            None => NONE,
+        }
+    }
+
+    pub fn resolves(&self) -> bool {
+        self.shift.is_some_and(|s| s.violated)
+    }
+
+    /// The reset rest completed at `t`: the shift ends.
+    pub fn complete(&mut self, def: &RuleDef, p: &Params, t: i64, me: &Me<'_>, cx: &mut Cx<'_>) {
+        let amount = self.amount(p, self.rest_start.max(self.shift.map_or(t, |s| s.start)));
+        let Some(shift) = self.shift.take() else {
+            return;
+        };
+        if shift.violated {
+            let message = format!(
+                "Worker {} completed a rest of {} after {} {} in the shift.",
+                me.id,
+                human_duration(p.reset_rest),
+                if p.elapsed {
+                    "a shift of"
+                } else {
+                    def.measure.doing()
+                },
+                human_duration(amount),
+            );
+            let value = seconds(amount, self.threshold_of(p, &shift));
+            cx.emit(me, def, Phase::Resolved, t, value, shift.start, message);
+        }
+    }
+
+    fn threshold_of(&self, p: &Params, shift: &Shift) -> i64 {
+        match p.extended_limit {
+            Some(extended) if shift.extended => extended,
+            _ => p.limit,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn instant(
+        &mut self,
+        def: &RuleDef,
+        p: &Params,
+        before: u8,
+        flags: u8,
+        t: i64,
+        me: &Me<'_>,
+        cx: &mut Cx<'_>,
+    ) {
+        if before & REST_ON != 0 && flags & REST_ON == 0 {
+            self.rest_start = t;
+        }
+        let starts = if p.elapsed { AUX } else { ON };
+        if flags & starts != 0 && self.shift.is_none() {
+            self.shift = Some(Shift {
+                start: t,
+                amount: 0,
+                warned: false,
+                violated: false,
+                extended: false,
+            });
+            if self.ext_week != me.day.week {
+                self.ext_week = me.day.week;
+                self.ext_used = 0;
+            }
+        }
+        if flags & ON == 0 {
+            return;
+        }
+        let Some(mut shift) = self.shift else {
+            return;
+        };
+        let amount = self.amount(p, t);
+        let words = |threshold: i64, phase: Phase| {
+            let default = match phase {
+                Phase::Warning => "the warning threshold",
+                _ => "the limit",
+            };
+            let what = if p.elapsed {
+                format!(
+                    "Worker {} is {} {} after the start of the shift",
+                    me.id,
+                    def.measure.doing(),
+                    human_duration(amount)
+                )
+            } else {
+                format!(
+                    "Worker {} has {} {} since a rest of at least {}",
+                    me.id,
+                    def.measure.done(),
+                    human_duration(amount),
+                    human_duration(p.reset_rest)
+                )
+            };
+            format!(
+                "{what}, reaching {} of {}.",
+                label(def, phase, default),
+                human_duration(threshold)
+            )
+        };
+        if let Some(warning) = p.warning
+            && !shift.warned
+            && amount >= warning
+        {
+            shift.warned = true;
+            let message = words(warning, Phase::Warning);
+            cx.emit(
+                me,
+                def,
+                Phase::Warning,
+                t,
+                seconds(amount, warning),
+                shift.start,
+                message,
+            );
+        }
+        if !shift.violated && !shift.extended && amount >= p.limit {
+            // An extension of the shift's week, if one remains.
+            if p.extended_limit.is_some() && self.ext_used < p.extensions_per_week {
+                shift.extended = true;
+                self.ext_used += 1;
+            } else {
+                shift.violated = true;
+                self.violate(def, p, &shift, amount, p.limit, t, me, cx, &words);
+            }
+        }
+        if let Some(extended) = p.extended_limit
+            && shift.extended
+            && !shift.violated
+            && amount >= extended
+        {
+            shift.violated = true;
+            self.violate(def, p, &shift, amount, extended, t, me, cx, &words);
+        }
+        self.shift = Some(shift);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn violate(
+        &self,
+        def: &RuleDef,
+        p: &Params,
+        shift: &Shift,
+        amount: i64,
+        threshold: i64,
+        t: i64,
+        me: &Me<'_>,
+        cx: &mut Cx<'_>,
+        words: &dyn Fn(i64, Phase) -> String,
+    ) {
+        let message = words(threshold, Phase::Violation);
+        let value = seconds(amount, threshold);
+        cx.emit(
+            me,
+            def,
+            Phase::Violation,
+            t,
+            value,
+            shift.start,
+            message.clone(),
+        );
+        cx.hold(me, def, t, t + p.reset_rest, message);
+    }
+
+    pub fn standing(&self, p: &Params, since: i64) -> Standing {
+        let used = self.amount(p, since);
+        let limit = self.threshold(p);
+        Standing {
+            used,
+            limit,
+            left: (limit - used).max(0),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `streak`: consecutive local days with the measure (SPEC 4's `weekly_rest`, Labour Law
+//! art. 38: at least one rest day a week). A violation at the first instant of the measure on
+//! the `days`-th, 2×`days`-th, ... consecutive day; days before the worker's first event count
+//! as rest.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ON, RuleDef, Standing};
+use crate::alert::{Amount, Phase};
+use crate::calendar::Day;
+use crate::engine::measure::Measure;
+use crate::engine::{Cx, Me, NONE};
+use crate::pack::{PackError, Reader};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub days: u32,
+}
+
+impl Params {
+    /// Reads `days` (default 7).
+    pub fn read(r: &mut Reader<'_>) -> Result<Params, PackError> {
+        let days = r.integer("days")?.unwrap_or(7);
+        if !(1..=366).contains(&days) {
+            return Err(r.error("`days` must be 1 to 366"));
+        }
+        Ok(Params { days: days as u32 })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Consecutive local days with the measure, up to `last_day`.
+    pub streak: u32,
+    pub last_day: i32,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            streak: 0,
+            last_day: i32::MIN,
+        }
+    }
+}
+
+impl State {
+    /// Due at `since` when the measure is true on a day not yet counted (the worker's timer).
+    pub fn next_crossing(&self, on: bool, since: i64, day: &Day) -> i64 {
+        if on && self.last_day != day.number {
+            since
+        } else {
+            NONE
+        }
+    }
+
+    pub fn instant(
+        &mut self,
+        def: &RuleDef,
+        p: &Params,
+        flags: u8,
+        t: i64,
+        me: &Me<'_>,
+        cx: &mut Cx<'_>,
+    ) {
+        let day = me.day;
+        if flags & ON == 0 || self.last_day == day.number {
+            return;
+        }
+        self.streak = if self.last_day == day.number - 1 {
+            self.streak + 1
+        } else {
+            1
+        };
+        self.last_day = day.number;
+        if self.streak % p.days != 0 {
+            return;
+        }
+        let doing = match def.measure {
+            Measure::Work => "working",
+            Measure::Orders => "taking orders",
+            Measure::Carrying => "carrying orders",
+            Measure::Driving => "driving",
+            Measure::Duty => "on duty",
+        };
+        let message = format!(
+            "Worker {} is {doing} a {}th consecutive day without a rest day.",
+            me.id, self.streak
+        );
+        let amount = Amount::Seconds {
+            value: i64::from(self.streak) * 86_400,
+            limit: i64::from(p.days) * 86_400,
+        };
+        // Resting from `t`, the next day is the rest day: work may resume after it.
+        let until = cx.cal.start_of(day.number + 2);
+        cx.emit(
+            me,
+            def,
+            Phase::Violation,
+            t,
+            amount,
+            day.start,
+            message.clone(),
+        );
+        cx.hold(me, def, t, until, message);
+    }
+
+    pub fn standing(&self, p: &Params) -> Standing {
+        let used = i64::from(self.streak % p.days) * DAY_MS;
+        let limit = i64::from(p.days) * DAY_MS;
+        Standing {
+            used,
+            limit,
+            left: (limit - used - DAY_MS).max(0),
+        }
+    }
+}
