@@ -19,6 +19,8 @@
 //! - [`simulate`]: `workhours simulate`, seeded synthetic event streams.
 //! - [`demo`]: `workhours demo`, the whole pipeline in one process (in-process broker,
 //!   simulator on a scaled clock, the live monitor) with a live page for regulators.
+//! - [`pseudonymize`]: `workhours pseudonymize`, national ids to `person_id` (HMAC-SHA256) at
+//!   the platform, before events leave it.
 //! - [`cli`]: the command line.
 
 pub mod alert;
@@ -32,6 +34,7 @@ pub mod event;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod pseudonymize;
 pub mod replay;
 pub mod simulate;
 pub mod telemetry;
