@@ -21,6 +21,8 @@
 //!   simulator on a scaled clock, the live monitor) with a live page for regulators.
 //! - [`pseudonymize`]: `workhours pseudonymize`, national ids to `person_id` (HMAC-SHA256) at
 //!   the platform, before events leave it.
+//! - [`holidays`]: the statutory-holiday calendar file (`config/holidays/cn.toml`): statutory
+//!   days, the other days off of each break, the swapped working days.
 //! - [`cli`]: the command line.
 
 pub mod alert;
@@ -31,6 +33,7 @@ pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod holidays;
 pub mod http;
 pub mod live;
 pub mod metrics;
