@@ -24,6 +24,34 @@ pub enum Command {
     Run(RunArgs),
     /// Run the whole pipeline on this machine with nothing else installed.
     Demo(DemoArgs),
+    /// Replace a national id in JSON lines by `person_id`, its HMAC-SHA256 under the regulator's key
+    ///
+    /// Run it at the source, before events leave the platform: the raw id then never
+    /// reaches Kafka or workhours. `person_id` is the lowercase hex HMAC-SHA256 of the
+    /// field's value under the key: the same id under the same key gives the same
+    /// `person_id` on every platform.
+    ///
+    /// Key: the key file's bytes, less one trailing newline, as they are (the 64 hex
+    /// characters of `openssl rand -hex 32` are 64 bytes of key, not decoded); 32 to 1024
+    /// bytes.
+    ///
+    /// Each line:
+    /// - the field (top level, default `id_number`) is renamed `person_id` in place and its
+    ///   value replaced; every other byte of the line is kept;
+    /// - a string is hashed as its UTF-8 bytes after JSON unescaping, exactly as written
+    ///   (no trimming, no change of case); a non-negative integer as its digits;
+    /// - `null`, `""` or blanks are no id: the member is removed, no `person_id` added;
+    /// - a line without the field is written unchanged;
+    /// - a line that is not UTF-8, not JSON or not an object, has the field twice, has the
+    ///   field and `person_id` both, or has the field of another type is dropped and
+    ///   reported on stderr by its number and a reason, never its content;
+    /// - blank lines are skipped. A summary goes to stderr.
+    ///
+    /// Exit 0 even when lines were dropped; 2 with a message when the key, the input or
+    /// the output cannot be used (the output is then incomplete). The raw value is never
+    /// written, to the output or to stderr. See docs/persons.md.
+    #[command(verbatim_doc_comment)]
+    Pseudonymize(PseudonymizeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +62,21 @@ pub struct ReplayArgs {
     /// Run event time up to this instant (RFC 3339 or epoch milliseconds) instead of the largest `ts`.
     #[arg(long)]
     pub until: Option<String>,
+    /// Input file of JSON lines; stdin when absent or `-`.
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PseudonymizeArgs {
+    /// File holding the regulator's key (at least 32 bytes; one trailing newline is ignored).
+    #[arg(long)]
+    pub key_file: PathBuf,
+    /// Top-level field holding the raw id.
+    #[arg(long, default_value = crate::pseudonymize::DEFAULT_FIELD)]
+    pub field: String,
+    /// Output file; stdout when absent or `-`.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
     /// Input file of JSON lines; stdin when absent or `-`.
     pub input: Option<PathBuf>,
 }

@@ -20,6 +20,10 @@
 //! - [`simulate`]: `workhours simulate`, seeded synthetic event streams.
 //! - [`demo`]: `workhours demo`, the whole pipeline in one process (in-process broker,
 //!   simulator on a scaled clock, the live monitor) with a live page for regulators.
+//! - [`pseudonymize`]: `workhours pseudonymize`, national ids to `person_id` (HMAC-SHA256) at
+//!   the platform, before events leave it.
+//! - [`holidays`]: the statutory-holiday calendar file (`config/holidays/cn.toml`): statutory
+//!   days, the other days off of each break, the swapped working days.
 //! - [`cli`]: the command line.
 
 pub mod alert;
@@ -30,10 +34,12 @@ pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod holidays;
 pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod pack;
+pub mod pseudonymize;
 pub mod replay;
 pub mod simulate;
 pub mod telemetry;

@@ -11,6 +11,7 @@ fn main() -> std::process::ExitCode {
             .and_then(|config| workhours::simulate::run(args, &config)),
         Command::Run(args) => workhours::live::run(args),
         Command::Demo(args) => workhours::demo::run(args),
+        Command::Pseudonymize(args) => workhours::pseudonymize::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -99,7 +99,7 @@ const BATCH: usize = 32;
 
 /// Reads the input in large blocks and hands out runs of complete lines without copying
 /// each line.
-struct Blocks<R> {
+pub(crate) struct Blocks<R> {
     reader: R,
     buf: Vec<u8>,
     len: usize,
@@ -108,7 +108,7 @@ struct Blocks<R> {
 }
 
 impl<R: Read> Blocks<R> {
-    fn new(reader: R) -> Blocks<R> {
+    pub(crate) fn new(reader: R) -> Blocks<R> {
         Blocks {
             reader,
             buf: vec![0; 1 << 20],
@@ -119,7 +119,7 @@ impl<R: Read> Blocks<R> {
     }
 
     /// The next run of whole lines (the input's last line may lack its newline).
-    fn next(&mut self) -> io::Result<Option<&[u8]>> {
+    pub(crate) fn next(&mut self) -> io::Result<Option<&[u8]>> {
         self.buf.copy_within(self.consumed..self.len, 0);
         self.len -= self.consumed;
         self.consumed = 0;
