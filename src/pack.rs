@@ -16,10 +16,26 @@ use crate::engine::rules::{
 };
 
 /// The packs built into the binary: (name, TOML text).
-pub const SHIPPED: [(&str, &str); 1] = [(
-    "cn-weihai-2022",
-    include_str!("../config/packs/cn-weihai-2022.toml"),
-)];
+pub const SHIPPED: [(&str, &str); 6] = [
+    (
+        "cn-weihai-2022",
+        include_str!("../config/packs/cn-weihai-2022.toml"),
+    ),
+    (
+        "cn-mohrss-2024",
+        include_str!("../config/packs/cn-mohrss-2024.toml"),
+    ),
+    ("didi-2018", include_str!("../config/packs/didi-2018.toml")),
+    (
+        "cn-road-traffic",
+        include_str!("../config/packs/cn-road-traffic.toml"),
+    ),
+    ("eu-561", include_str!("../config/packs/eu-561.toml")),
+    (
+        "us-fmcsa-property",
+        include_str!("../config/packs/us-fmcsa-property.toml"),
+    ),
+];
 
 /// The pack in force when the config names none (SPEC section 4).
 pub const DEFAULT_PACK: &str = "cn-weihai-2022";
