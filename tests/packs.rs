@@ -48,7 +48,7 @@ fn timed<'a>(file: &File, line: &'a str) -> (i64, Vec<&'a str>) {
 }
 
 /// A `key=value` word's value, where the value may be `[DATE ]TIME` split over two words.
-fn kv<'a>(words: &[&'a str], key: &str) -> Option<String> {
+fn kv(words: &[&str], key: &str) -> Option<String> {
     let at = words
         .iter()
         .position(|w| w.starts_with(&format!("{key}=")))?;
