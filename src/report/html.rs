@@ -14,6 +14,8 @@ use super::svg::{self, BarRow, Series};
 use super::{MonthData, Subject, summarize};
 
 const STYLE: &str = include_str!("report.css");
+/// Group tables longer than this scroll within the page.
+const TALL_TABLE: usize = 40;
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -68,6 +70,11 @@ struct Words {
     /// The most common limits, "8 h" and "11 h".
     standard: String,
     max: String,
+    /// What "over the maximum" means: "11 h" when every day had that maximum, else "the
+    /// daily maximum".
+    over: String,
+    /// A sentence on limits other than the most common ("" when every day had the same).
+    other_limits: String,
 }
 
 impl Words {
@@ -92,6 +99,31 @@ impl Words {
             Subject::Person => ("person", "persons"),
         };
         let all = &s.hours[0];
+        let over = if all.one_max() {
+            duration_words(all.max_ms)
+        } else {
+            "the daily maximum".to_string()
+        };
+        let other_limits = if all.limits_vary() {
+            let others: Vec<String> = all.limits[1..]
+                .iter()
+                .map(|&(standard, max, days)| {
+                    format!(
+                        "a standard day of {} and a maximum of {} on {} worker-days",
+                        duration_words(standard),
+                        duration_words(max),
+                        thousands(days)
+                    )
+                })
+                .collect();
+            format!(
+                "Not every {one} has the same limits (roles and platforms may have rules of their \
+                 own): {}. Each day is held to its own {one}'s limits.",
+                others.join("; ")
+            )
+        } else {
+            String::new()
+        };
         Words {
             month,
             span,
@@ -99,6 +131,8 @@ impl Words {
             many,
             standard: duration_words(all.standard_ms),
             max: duration_words(all.max_ms),
+            over,
+            other_limits,
         }
     }
 }
@@ -119,7 +153,7 @@ fn head(out: &mut String, s: &Summary, w: &Words) {
 <body>
 <header>
   <div class="title">
-    <h1>Working hours of platform workers <span class="tag">monthly report</span></h1>
+    <h1>Working hours of platform workers, {month} <span class="tag">monthly report</span></h1>
     <p class="lead">{span}, in local days of {zone}. For each platform and city: how many {many}
     worked, how long their days were, and how often they went past the legal limits on working
     time and pay. The figures come from replaying the platforms' login, break and order events
@@ -184,7 +218,7 @@ fn cards(out: &mut String, s: &Summary, w: &Words) {
         ),
         (
             "bad",
-            format!("Days over {}", w.max),
+            format!("Days over {}", w.over),
             pct_text(t.over_max_share()),
             format!(
                 "of worker-days ({}) went past the daily maximum",
@@ -270,7 +304,7 @@ both days.</p>
 <dl>
 <dt>Standard day: {standard}</dt><dd>Labour Law art. 36. Time beyond it is overtime (orange in the charts).</dd>
 <dt>Daily maximum: {max}</dt><dd>The standard day plus at most 3 h of overtime (art. 41). A day longer than this is a
-violation (red).</dd>
+violation (red). {other_limits}</dd>
 <dt>Continuous work</dt><dd>Under the default rules (pack <code>cn-weihai-2022</code>), working 4 h without a break of
 at least 20 min is a violation (威人社字〔2022〕15号 measure 3; Road Traffic Safety Law regulations art. 62).
 Pauses shorter than the break do not restart the count. Other rule packs, listed at the bottom, set their own limits.</dd>
@@ -287,8 +321,8 @@ normal days of the previous 28 days (measure 2; Labour Law art. 44). {holidays}<
 <dt>Worker-days</dt><dd>One {one} working on one day: 20 {many} working 25 days each make 500 worker-days.</dd>
 <dt>Continuous-work violation</dt><dd>The share of active {many} who at least once went past the continuous-work
 limit, counted in the platform and city where they were at that moment (the count in brackets).</dd>
-<dt>Days over {max}</dt><dd>The share of worker-days with more than {max} of work. A day of exactly {max} is not
-counted: the rule fires only when work goes on past the limit.</dd>
+<dt>Days over {over}</dt><dd>The share of worker-days with more than {over} of work. A day that ends exactly at
+the maximum is not counted: the rule fires only when work goes on past the limit.</dd>
 <dt>90th percentile of daily hours</dt><dd>9 in 10 worker-days were this long or shorter (the ⌈0.9·n⌉-th of the n
 days sorted by length). Above {standard}, fewer than 90% of days stayed within the standard day, while measure 3
 asks that quotas be set so that 90% of workers can meet them within legal hours.</dd>
@@ -310,6 +344,8 @@ nothing to divide by.</p>
         max = html(&w.max),
         holidays = html(&holidays),
         cross = cross,
+        over = html(&w.over),
+        other_limits = html(&w.other_limits),
     );
 }
 
@@ -328,13 +364,19 @@ fn group_table(out: &mut String, s: &Summary, w: &Words) {
 <h2>By platform and city</h2>
 <p class="explain">One row per platform and city, then the month's total. The same table is in the CSV report
 (<code>--format csv</code>).</p>
-<div class="table-wrap tall">
+<div class="table-wrap{tall}">
 <table id="groups">
 <thead><tr><th>Platform</th><th>City</th><th class="num">Active {many}</th><th class="num">Worker-days</th><th class="num">Continuous-work violation<br>(% of {many})</th><th class="num">Days over {max}<br>(% of days)</th><th class="num">90th percentile of daily hours</th><th class="num">Minimum-wage breaches</th><th class="num">Holiday-pay breaches<br>(holiday days)</th>{cross_head}</tr></thead>
 <tbody>
 "#,
+        // Long tables scroll under their header; short ones show whole (screens, print).
+        tall = if s.groups.len() > TALL_TABLE {
+            " tall"
+        } else {
+            ""
+        },
         many = w.many,
-        max = html(&w.max),
+        max = html(&w.over),
         cross_head = if cross {
             r#"<th class="num">Also on another platform</th>"#
         } else {
@@ -400,12 +442,13 @@ fn hours_panel(out: &mut String, s: &Summary, w: &Words) {
 <h2>How long a day's work was</h2>
 <p class="explain">Worker-days by hours worked that day, in one-hour bars (the last bar holds 23 h and more). The dashed
 lines are the <b>{standard}</b> standard day and the <b>{max}</b> maximum. Colours follow each day's own limits: blue
-within the standard day, orange overtime, red over the maximum.</p>
+within the standard day, orange overtime, red over the maximum. {other}</p>
 <div class="small-multiples" id="chart-hours" data-filled="{}">
 "#,
         if s.total.worker_days > 0 { "yes" } else { "no" },
         standard = html(&w.standard),
         max = html(&w.max),
+        other = html(&w.other_limits),
     );
     for h in &s.hours {
         histogram_multiple(out, h);
@@ -441,12 +484,13 @@ fn histogram_multiple(out: &mut String, h: &HoursHistogram) {
         duration_words(h.standard_ms),
         pct_text(percent(h.over_standard, h.days)),
         thousands(h.over_max),
-        duration_words(h.max_ms),
+        if h.one_max() {
+            duration_words(h.max_ms)
+        } else {
+            "the maximum".to_string()
+        },
         pct_text(percent(h.over_max, h.days)),
     );
-    if h.limits_vary {
-        out.push_str(" · limits differ by role: the lines show the most common");
-    }
     out.push_str("</p><div class=\"chart\">");
     out.push_str(&svg::histogram(h, &format!("Daily hours, {name}")));
     out.push_str("</div></div>\n");
@@ -484,13 +528,14 @@ fn shares_panel(out: &mut String, s: &Summary, w: &Words) {
     let _ = write!(
         out,
         r#"<section class="panel" id="panel-shares">
-<h2>{many} over the limits</h2>
+<h2>{title} over the limits</h2>
 <p class="explain">Per platform and city: the share of active {many} who went past the continuous-work limit at
 least once, and the share of worker-days longer than {max}.</p>
 <div class="chart" id="chart-shares" data-filled="{}">"#,
         if groups.is_empty() { "no" } else { "yes" },
-        many = capital(w.many),
-        max = html(&w.max),
+        title = capital(w.many),
+        many = w.many,
+        max = html(&w.over),
     );
     if groups.is_empty() {
         out.push_str(r#"<p class="note">No one worked in this month.</p>"#);
@@ -512,7 +557,7 @@ least once, and the share of worker-days longer than {max}.</p>
             })
             .collect();
         let cont = format!("{} with a continuous-work violation", w.many);
-        let over = format!("worker-days over {}", w.max);
+        let over = format!("worker-days over {}", w.over);
         let series = [
             Series {
                 class: "cont",
@@ -535,7 +580,7 @@ least once, and the share of worker-days longer than {max}.</p>
         out,
         r#"<div class="legend"><span><i class="sw cont"></i>% of {many} with a continuous-work violation</span><span><i class="sw over"></i>% of worker-days over {max}</span></div>"#,
         many = w.many,
-        max = html(&w.max),
+        max = html(&w.over),
     );
     omitted_note(out, s, groups.len());
     out.push_str("</section>\n");
@@ -607,7 +652,7 @@ fn cross_panel(out: &mut String, s: &Summary) {
 <p class="explain">Platforms send a pseudonymous person id, the same on every platform. Of <b>{persons}</b> persons
 who worked this month, <b>{across}</b> ({share}) worked for two or more platforms on the same day, on
 <b>{days}</b> person-days in all. Each platform sees only its own part of such a day{note}. Per pair of platforms:</p>
-<div class="chart" id="chart-cross" data-filled="{filled}">"#,
+<div class="chart narrow" id="chart-cross" data-filled="{filled}">"#,
         persons = thousands(c.persons),
         across = thousands(c.persons_across),
         share = pct_text(percent(c.persons_across, c.persons)),
@@ -627,22 +672,20 @@ who worked this month, <b>{across}</b> ({share}) worked for two or more platform
             .take(MAX_PAIRS)
             .map(|p| BarRow {
                 label: format!("{} + {}", p.a, p.b),
-                values: vec![
-                    (p.persons as f64, thousands(p.persons)),
-                    (p.person_days as f64, thousands(p.person_days)),
-                ],
+                values: vec![(
+                    p.persons as f64,
+                    format!(
+                        "{} ({} days)",
+                        thousands(p.persons),
+                        thousands(p.person_days)
+                    ),
+                )],
             })
             .collect();
-        let series = [
-            Series {
-                class: "persons",
-                name: "persons",
-            },
-            Series {
-                class: "person-days",
-                name: "person-days",
-            },
-        ];
+        let series = [Series {
+            class: "persons",
+            name: "persons (person-days)",
+        }];
         out.push_str(&svg::bars(
             &rows,
             &series,
@@ -652,7 +695,7 @@ who worked this month, <b>{across}</b> ({share}) worked for two or more platform
     }
     out.push_str("</div>\n");
     out.push_str(
-        r#"<div class="legend"><span><i class="sw persons"></i>persons</span><span><i class="sw person-days"></i>days on which they worked for both</span></div>
+        r#"<div class="legend"><span><i class="sw persons"></i>persons who worked for both platforms on the same day (in brackets: on how many person-days)</span></div>
 "#,
     );
     if c.pairs.len() > MAX_PAIRS {
@@ -669,17 +712,23 @@ fn top_panel(out: &mut String, s: &Summary, w: &Words) {
     let _ = write!(
         out,
         r#"<section class="panel" id="panel-top">
-<h2>{many} with the most violations</h2>
+<h2>{title} with the most violations</h2>
 <p class="explain">The {TOP_N} {many} with the most violation alerts in the month, of every rule (ties in order of
 id), with their count per rule. Warnings and resolutions are not counted. Hours are those of the whole month.</p>
 <div class="table-wrap">
 <table id="top">
 <thead><tr><th class="num">#</th><th>{one}</th><th>Platform · city</th><th class="num">Days worked</th><th class="num">Hours worked</th><th class="num">Violations</th>"#,
-        many = capital(w.many),
+        title = capital(w.many),
+        many = w.many,
         one = capital(w.one),
     );
     for rule in &s.top_rules {
-        let _ = write!(out, r#"<th class="num"><code>{}</code></th>"#, html(rule));
+        // Rule ids break after their underscores, so that many rules fit.
+        let _ = write!(
+            out,
+            r#"<th class="num rule"><code>{}</code></th>"#,
+            html(rule).replace('_', "_<wbr>")
+        );
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     if s.top.is_empty() {
@@ -703,7 +752,7 @@ id), with their count per rule. Warnings and resolutions are not counted. Hours 
         };
         let _ = write!(
             out,
-            r#"<tr class="top-row"><td class="num">{}</td><td class="id" data-col="id">{}</td><td>{}{}</td><td class="num" data-col="days">{}</td><td class="num" data-col="hours">{}</td><td class="num hot" data-col="violations">{}</td>"#,
+            r#"<tr class="top-row"><td class="num">{}</td><td class="id" data-col="id">{}</td><td class="places">{}{}</td><td class="num" data-col="days">{}</td><td class="num" data-col="hours">{}</td><td class="num hot" data-col="violations">{}</td>"#,
             rank + 1,
             html(&e.id),
             places.join("<br>"),

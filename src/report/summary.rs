@@ -105,11 +105,25 @@ pub struct HoursHistogram {
     /// Days above `daily_standard` (those above `daily_max` included).
     pub over_standard: u64,
     pub over_max: u64,
-    /// The most common (daily_standard, daily_max) of the days, ms: where the lines are drawn.
+    /// The most common (daily_standard, daily_max) of the days, ms: where the lines are drawn
+    /// (8 h and 11 h, SPEC's defaults, when there are no days).
     pub standard_ms: i64,
     pub max_ms: i64,
-    /// Whether some days had other limits (roles or platforms with their own rules).
-    pub limits_vary: bool,
+    /// Every (daily_standard, daily_max, days) seen, most days first: roles or platforms with
+    /// rules of their own add entries.
+    pub limits: Vec<(i64, i64, u64)>,
+}
+
+impl HoursHistogram {
+    /// Whether some days had other limits than the most common.
+    pub fn limits_vary(&self) -> bool {
+        self.limits.len() > 1
+    }
+
+    /// Whether every day had the same `daily_max`.
+    pub fn one_max(&self) -> bool {
+        self.limits.iter().all(|l| l.1 == self.max_ms)
+    }
 }
 
 /// One subject of the top list.
@@ -286,7 +300,7 @@ impl HistAcc {
                 over_max: 0,
                 standard_ms: 0,
                 max_ms: 0,
-                limits_vary: false,
+                limits: Vec::new(),
             },
             limits: BTreeMap::new(),
         }
@@ -310,17 +324,17 @@ impl HistAcc {
     }
 
     fn finish(mut self) -> HoursHistogram {
-        // The most common limits; ties go to the smaller (the map is ordered).
-        let mut best: Option<((i64, i64), u64)> = None;
-        for (&limits, &count) in &self.limits {
-            if best.is_none_or(|(_, c)| count > c) {
-                best = Some((limits, count));
-            }
-        }
-        let (standard, max) = best.map_or((8 * HOUR_MS, 11 * HOUR_MS), |(l, _)| l);
-        self.hist.standard_ms = standard;
-        self.hist.max_ms = max;
-        self.hist.limits_vary = self.limits.len() > 1;
+        let mut limits: Vec<(i64, i64, u64)> = self
+            .limits
+            .into_iter()
+            .map(|((s, m), n)| (s, m, n))
+            .collect();
+        // The most common first; ties go to the smaller limits.
+        limits.sort_by_key(|&(s, m, n)| (Reverse(n), s, m));
+        (self.hist.standard_ms, self.hist.max_ms) = limits
+            .first()
+            .map_or((8 * HOUR_MS, 11 * HOUR_MS), |l| (l.0, l.1));
+        self.hist.limits = limits;
         self.hist
     }
 }

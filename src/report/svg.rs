@@ -23,9 +23,26 @@ pub fn nice_max(value: f64) -> f64 {
     10.0 * power
 }
 
-/// An axis tick: integers plainly, others with one decimal.
+/// How many intervals to divide an axis of `max` into: 5 when that gives round steps
+/// (0, 10, ... 50), else 4 (0, 50, ... 200).
+fn ticks(max: f64) -> u32 {
+    let step = max / 5.0;
+    let mantissa = step / 10f64.powf(step.log10().floor());
+    if [1.0, 2.0, 2.5, 5.0]
+        .iter()
+        .any(|m| (mantissa - m).abs() < 1e-9)
+    {
+        5
+    } else {
+        4
+    }
+}
+
+/// An axis tick: integers plainly (from 10,000 in thousands: "25k"), others with one decimal.
 fn tick(value: f64) -> String {
-    if value.fract() == 0.0 {
+    if value >= 10_000.0 && (value / 1000.0).fract() == 0.0 {
+        format!("{}k", thousands((value / 1000.0) as u64))
+    } else if value.fract() == 0.0 {
         thousands(value as u64)
     } else {
         format!("{value:.1}")
@@ -35,7 +52,7 @@ fn tick(value: f64) -> String {
 /// Daily hours as bars per one-hour bin, stacked by each day's own limits, with dashed lines
 /// at the most common standard day and maximum.
 pub fn histogram(h: &HoursHistogram, label: &str) -> String {
-    let (width, height, left, right, top, bottom) = (300.0, 190.0, 38.0, 8.0, 22.0, 34.0);
+    let (width, height, left, right, top, bottom) = (300.0, 190.0, 40.0, 8.0, 22.0, 34.0);
     let plot_w = width - left - right;
     let bw = plot_w / HOUR_BINS as f64;
     let x = |hours: f64| left + hours * bw;
@@ -115,8 +132,9 @@ pub fn histogram(h: &HoursHistogram, label: &str) -> String {
         height - 4.0
     );
     let _ = write!(out, r#"<text x="{left}" y="11">worker-days</text>"#);
+    // The standard day's label left of its line, the maximum's right of it.
     let lines = [
-        (h.standard_ms, "mark-standard", "start", 3.0),
+        (h.standard_ms, "mark-standard", "end", -3.0),
         (h.max_ms, "mark-max", "start", 3.0),
     ];
     for (ms, class, anchor, dx) in lines {
@@ -151,7 +169,7 @@ pub struct Series<'a> {
 /// Horizontal bars, one band per row with a bar per series; `cap` bounds the axis (100 for
 /// percentages).
 pub fn bars(rows: &[BarRow], series: &[Series<'_>], cap: Option<f64>, label: &str) -> String {
-    let (width, left, right, bar_h, gap, pad) = (640.0, 190.0, 78.0, 13.0, 2.0, 10.0);
+    let (width, left, right, bar_h, gap, pad) = (640.0, 200.0, 96.0, 13.0, 2.0, 10.0);
     let band = series.len() as f64 * (bar_h + gap) - gap + pad;
     let height = rows.len() as f64 * band + 28.0;
     let data_max = rows
@@ -169,8 +187,9 @@ pub fn bars(rows: &[BarRow], series: &[Series<'_>], cap: Option<f64>, label: &st
         r#"<svg viewBox="0 0 {width} {height:.0}" role="img" aria-label="{}">"#,
         html(label)
     );
-    for k in 0..=4 {
-        let t = max * f64::from(k) / 4.0;
+    let steps = ticks(max);
+    for k in 0..=steps {
+        let t = max * f64::from(k) / f64::from(steps);
         let xt = left + scale(t);
         let _ = write!(
             out,
@@ -188,7 +207,7 @@ pub fn bars(rows: &[BarRow], series: &[Series<'_>], cap: Option<f64>, label: &st
             r#"<text class="label" x="{:.1}" y="{mid:.1}" text-anchor="end"><title>{}</title>{}</text>"#,
             left - 8.0,
             html(&row.label),
-            html(&truncate(&row.label, 30))
+            html(&truncate(&row.label, 28))
         );
         for (k, ((value, text), s)) in row.values.iter().zip(series).enumerate() {
             let yb = y + k as f64 * (bar_h + gap);
@@ -224,6 +243,22 @@ pub fn bars(rows: &[BarRow], series: &[Series<'_>], cap: Option<f64>, label: &st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_ticks() {
+        for (max, want) in [
+            (5.0, 5),
+            (10.0, 5),
+            (25.0, 5),
+            (50.0, 5),
+            (100.0, 5),
+            (200.0, 4),
+            (2500.0, 5),
+            (20.0, 4),
+        ] {
+            assert_eq!(ticks(max), want, "{max}");
+        }
+    }
 
     #[test]
     fn nice_axis_maxima() {

@@ -274,8 +274,8 @@ fn over_the_maximum_is_strictly_above() {
     assert_eq!(all.bins[10], [0, 1, 1]); // a within 11 h; f over its 10 h
     assert_eq!(all.bins[11], [0, 1, 1]); // b at 11 h exactly; c over
     assert_eq!(
-        (all.standard_ms, all.max_ms, all.limits_vary),
-        (8 * H, 11 * H, true)
+        (all.standard_ms, all.max_ms, all.limits.clone()),
+        (8 * H, 11 * H, vec![(8 * H, 11 * H, 5), (8 * H, 10 * H, 1)])
     );
     assert_eq!(s.hours.len(), 2);
     assert_eq!(s.hours[1].platform.as_deref(), Some("mt"));
