@@ -2,7 +2,7 @@
 //! request of any kind (a Content-Security-Policy of `default-src 'none'` says so to the
 //! browser), system fonts only (Chinese names render with the system's CJK font).
 //!
-//! Every string from the data goes through [`html`]. Table cells carry `data-col` with the
+//! Every string from the data goes through `format::html`. Table cells carry `data-col` with the
 //! CSV column they show, so that a test can compare the two.
 
 use chrono::{Datelike, Months, NaiveDate};
@@ -67,6 +67,8 @@ struct Words {
     /// "worker" or "person", and their plural.
     one: &'static str,
     many: &'static str,
+    /// "worker-days" or "person-days".
+    days: &'static str,
     /// The most common limits, "8 h" and "11 h".
     standard: String,
     max: String,
@@ -94,9 +96,9 @@ impl Words {
             }
             Err(_) => (s.month.clone(), s.month.clone()),
         };
-        let (one, many) = match s.subject {
-            Subject::Worker => ("worker", "workers"),
-            Subject::Person => ("person", "persons"),
+        let (one, many, days) = match s.subject {
+            Subject::Worker => ("worker", "workers", "worker-days"),
+            Subject::Person => ("person", "persons", "person-days"),
         };
         let all = &s.hours[0];
         let over = if all.one_max() {
@@ -107,12 +109,12 @@ impl Words {
         let other_limits = if all.limits_vary() {
             let others: Vec<String> = all.limits[1..]
                 .iter()
-                .map(|&(standard, max, days)| {
+                .map(|&(standard, max, n)| {
                     format!(
-                        "a standard day of {} and a maximum of {} on {} worker-days",
+                        "a standard day of {} and a maximum of {} on {} {days}",
                         duration_words(standard),
                         duration_words(max),
-                        thousands(days)
+                        thousands(n)
                     )
                 })
                 .collect();
@@ -129,6 +131,7 @@ impl Words {
             span,
             one,
             many,
+            days,
             standard: duration_words(all.standard_ms),
             max: duration_words(all.max_ms),
             over,
@@ -202,7 +205,7 @@ fn cards(out: &mut String, s: &Summary, w: &Words) {
         ),
         (
             "",
-            "Worker-days".to_string(),
+            capital(w.days),
             thousands(t.worker_days),
             format!("one {} working on one day", w.one),
         ),
@@ -221,7 +224,8 @@ fn cards(out: &mut String, s: &Summary, w: &Words) {
             format!("Days over {}", w.over),
             pct_text(t.over_max_share()),
             format!(
-                "of worker-days ({}) went past the daily maximum",
+                "of {} ({}) went past the daily maximum",
+                w.days,
                 thousands(t.days_over_max)
             ),
         ),
@@ -318,18 +322,18 @@ normal days of the previous 28 days (measure 2; Labour Law art. 44). {holidays}<
 <h3>The figures, per platform and city</h3>
 <dl>
 <dt>Active {many}</dt><dd>How many different {many} worked at all in the month.</dd>
-<dt>Worker-days</dt><dd>One {one} working on one day: 20 {many} working 25 days each make 500 worker-days.</dd>
+<dt>{days_cap}</dt><dd>One {one} working on one day: 20 {many} working 25 days each make 500 {days}.</dd>
 <dt>Continuous-work violation</dt><dd>The share of active {many} who at least once went past the continuous-work
 limit, counted in the platform and city where they were at that moment (the count in brackets).</dd>
-<dt>Days over {over}</dt><dd>The share of worker-days with more than {over} of work. A day that ends exactly at
+<dt>Days over {over}</dt><dd>The share of {days} with more than {over} of work. A day that ends exactly at
 the maximum is not counted: the rule fires only when work goes on past the limit.</dd>
-<dt>90th percentile of daily hours</dt><dd>9 in 10 worker-days were this long or shorter (the ⌈0.9·n⌉-th of the n
+<dt>90th percentile of daily hours</dt><dd>9 in 10 {days} were this long or shorter (the ⌈0.9·n⌉-th of the n
 days sorted by length). Above {standard}, fewer than 90% of days stayed within the standard day, while measure 3
 asks that quotas be set so that 90% of workers can meet them within legal hours.</dd>
 <dt>Minimum-wage and holiday-pay breaches</dt><dd>How many days broke each pay rule (one per {one} and day), with the
-worker-days that fell on a holiday in brackets.</dd>
+{days} that fell on a holiday in brackets.</dd>
 {cross}</dl>
-<p>The <b>total</b> row counts each {one} and each worker-day once, even when they appear under two cities or
+<p>The <b>total</b> row counts each {one} and each {one}-day once, even when they appear under two cities or
 platforms. Hours are decimal (9.50 h is 9 h 30 min); percentages have one decimal; a dash (–) means there was
 nothing to divide by.</p>
 </div>
@@ -346,6 +350,8 @@ nothing to divide by.</p>
         cross = cross,
         over = html(&w.over),
         other_limits = html(&w.other_limits),
+        days = w.days,
+        days_cap = capital(w.days),
     );
 }
 
@@ -366,9 +372,10 @@ fn group_table(out: &mut String, s: &Summary, w: &Words) {
 (<code>--format csv</code>).</p>
 <div class="table-wrap{tall}">
 <table id="groups">
-<thead><tr><th>Platform</th><th>City</th><th class="num">Active {many}</th><th class="num">Worker-days</th><th class="num">Continuous-work violation<br>(% of {many})</th><th class="num">Days over {max}<br>(% of days)</th><th class="num">90th percentile of daily hours</th><th class="num">Minimum-wage breaches</th><th class="num">Holiday-pay breaches<br>(holiday days)</th>{cross_head}</tr></thead>
+<thead><tr><th>Platform</th><th>City</th><th class="num">Active {many}</th><th class="num">{days_cap}</th><th class="num">Continuous-work violation<br>(% of {many})</th><th class="num">Days over {max}<br>(% of days)</th><th class="num">90th percentile of daily hours</th><th class="num">Minimum-wage breaches</th><th class="num">Holiday-pay breaches<br>(holiday days)</th>{cross_head}</tr></thead>
 <tbody>
 "#,
+        days_cap = capital(w.days),
         // Long tables scroll under their header; short ones show whole (screens, print).
         tall = if s.groups.len() > TALL_TABLE {
             " tall"
@@ -440,7 +447,7 @@ fn hours_panel(out: &mut String, s: &Summary, w: &Words) {
         out,
         r#"<section class="panel" id="panel-hours">
 <h2>How long a day's work was</h2>
-<p class="explain">Worker-days by hours worked that day, in one-hour bars (the last bar holds 23 h and more). The dashed
+<p class="explain">{days_cap} by hours worked that day, in one-hour bars (the last bar holds 23 h and more). The dashed
 lines are the <b>{standard}</b> standard day and the <b>{max}</b> maximum. Colours follow each day's own limits: blue
 within the standard day, orange overtime, red over the maximum. {other}</p>
 <div class="small-multiples" id="chart-hours" data-filled="{}">
@@ -449,9 +456,10 @@ within the standard day, orange overtime, red over the maximum. {other}</p>
         standard = html(&w.standard),
         max = html(&w.max),
         other = html(&w.other_limits),
+        days_cap = capital(w.days),
     );
     for h in &s.hours {
-        histogram_multiple(out, h);
+        histogram_multiple(out, h, w.days);
     }
     out.push_str("</div>\n");
     out.push_str(
@@ -468,7 +476,7 @@ within the standard day, orange overtime, red over the maximum. {other}</p>
     out.push_str("</section>\n");
 }
 
-fn histogram_multiple(out: &mut String, h: &HoursHistogram) {
+fn histogram_multiple(out: &mut String, h: &HoursHistogram, days: &str) {
     let name = h.platform.as_deref().unwrap_or("All platforms");
     let _ = write!(out, "<div class=\"multiple\"><h3>{}</h3>", html(name));
     if h.days == 0 {
@@ -478,7 +486,7 @@ fn histogram_multiple(out: &mut String, h: &HoursHistogram) {
     }
     let _ = write!(
         out,
-        r#"<p class="note">{} worker-days · <b>{}</b> over {} ({}) · <b class="hot">{}</b> over {} ({})"#,
+        r#"<p class="note">{} {days} · <b>{}</b> over {} ({}) · <b class="hot">{}</b> over {} ({})"#,
         thousands(h.days),
         thousands(h.over_standard),
         duration_words(h.standard_ms),
@@ -492,7 +500,7 @@ fn histogram_multiple(out: &mut String, h: &HoursHistogram) {
         pct_text(percent(h.over_max, h.days)),
     );
     out.push_str("</p><div class=\"chart\">");
-    out.push_str(&svg::histogram(h, &format!("Daily hours, {name}")));
+    out.push_str(&svg::histogram(h, days, &format!("Daily hours, {name}")));
     out.push_str("</div></div>\n");
 }
 
@@ -530,12 +538,13 @@ fn shares_panel(out: &mut String, s: &Summary, w: &Words) {
         r#"<section class="panel" id="panel-shares">
 <h2>{title} over the limits</h2>
 <p class="explain">Per platform and city: the share of active {many} who went past the continuous-work limit at
-least once, and the share of worker-days longer than {max}.</p>
+least once, and the share of {days} longer than {max}.</p>
 <div class="chart" id="chart-shares" data-filled="{}">"#,
         if groups.is_empty() { "no" } else { "yes" },
         title = capital(w.many),
         many = w.many,
         max = html(&w.over),
+        days = w.days,
     );
     if groups.is_empty() {
         out.push_str(r#"<p class="note">No one worked in this month.</p>"#);
@@ -557,7 +566,7 @@ least once, and the share of worker-days longer than {max}.</p>
             })
             .collect();
         let cont = format!("{} with a continuous-work violation", w.many);
-        let over = format!("worker-days over {}", w.over);
+        let over = format!("{} over {}", w.days, w.over);
         let series = [
             Series {
                 class: "cont",
@@ -578,9 +587,10 @@ least once, and the share of worker-days longer than {max}.</p>
     out.push_str("</div>\n");
     let _ = writeln!(
         out,
-        r#"<div class="legend"><span><i class="sw cont"></i>% of {many} with a continuous-work violation</span><span><i class="sw over"></i>% of worker-days over {max}</span></div>"#,
+        r#"<div class="legend"><span><i class="sw cont"></i>% of {many} with a continuous-work violation</span><span><i class="sw over"></i>% of {days} over {max}</span></div>"#,
         many = w.many,
         max = html(&w.over),
+        days = w.days,
     );
     omitted_note(out, s, groups.len());
     out.push_str("</section>\n");

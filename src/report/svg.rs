@@ -49,9 +49,9 @@ fn tick(value: f64) -> String {
     }
 }
 
-/// Daily hours as bars per one-hour bin, stacked by each day's own limits, with dashed lines
+/// Daily hours as bars per one-hour bin (`days` names what is counted: "worker-days"), stacked by each day's own limits, with dashed lines
 /// at the most common standard day and maximum.
-pub fn histogram(h: &HoursHistogram, label: &str) -> String {
+pub fn histogram(h: &HoursHistogram, days: &str, label: &str) -> String {
     let (width, height, left, right, top, bottom) = (300.0, 190.0, 40.0, 8.0, 22.0, 34.0);
     let plot_w = width - left - right;
     let bw = plot_w / HOUR_BINS as f64;
@@ -95,7 +95,7 @@ pub fn histogram(h: &HoursHistogram, label: &str) -> String {
         };
         let _ = write!(
             out,
-            "<g><title>{span}: {} worker-days ({} over the standard day, {} over the maximum)</title>",
+            "<g><title>{span}: {} {days} ({} over the standard day, {} over the maximum)</title>",
             thousands(total),
             thousands(counts[1] + counts[2]),
             thousands(counts[2])
@@ -131,7 +131,7 @@ pub fn histogram(h: &HoursHistogram, label: &str) -> String {
         width - right,
         height - 4.0
     );
-    let _ = write!(out, r#"<text x="{left}" y="11">worker-days</text>"#);
+    let _ = write!(out, r#"<text x="{left}" y="11">{days}</text>"#);
     // The standard day's label left of its line, the maximum's right of it.
     let lines = [
         (h.standard_ms, "mark-standard", "end", -3.0),

@@ -469,6 +469,14 @@ fn subject_person_counts_person_days() {
         .unwrap();
     assert_eq!(mt_hist.days, 3);
     assert_eq!(s.hours[0].days, 3);
+
+    let page = render_html(&month(
+        Subject::Person,
+        vec![wd("mt", "A", "e", 2, 3 * H)],
+        vec![],
+    ));
+    assert!(page.contains("Active persons") && page.contains("Person-days"));
+    assert!(!page.to_lowercase().contains("worker-day"));
 }
 
 #[test]
