@@ -16,6 +16,11 @@ totals) and equal to the HTML table's.
 
     tests/browser/check_report.py --dir DIR           # DIR/report.html and DIR/report.csv
     tests/browser/check_report.py --html FILE --csv FILE [--out DIR]
+    tests/browser/check_report.py --bin target/debug/workhours --month 2026-03 \
+        --input events.jsonl [--config FILE] --out DIR  # runs `workhours report` twice first
+
+With `--bin`, the report is made by `workhours report --month M --format html|csv [--config
+FILE] INPUT`, which is expected to write to stdout (SPEC section 8).
 
 To make a sample month before `workhours report` exists:
 
@@ -294,7 +299,23 @@ def main():
     parser.add_argument("--out", help="where the screenshot goes (default: beside the HTML)")
     parser.add_argument("--browser", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--bin", help="make the report with this workhours binary first")
+    parser.add_argument("--month", help="with --bin: the month, YYYY-MM")
+    parser.add_argument("--input", help="with --bin: the events, JSON lines")
+    parser.add_argument("--config", help="with --bin: the config file")
     args = parser.parse_args()
+    if args.bin:
+        if not (args.month and args.input and args.out):
+            fail("--bin needs --month, --input and --out")
+        os.makedirs(args.out, exist_ok=True)
+        for fmt in ("html", "csv"):
+            command = [args.bin, "report", "--month", args.month, "--format", fmt]
+            command += ["--config", args.config] if args.config else []
+            with open(os.path.join(args.out, f"report.{fmt}"), "wb") as f:
+                result = subprocess.run(command + [args.input], stdout=f, stderr=subprocess.PIPE, timeout=600)
+            if result.returncode != 0:
+                fail(f"{' '.join(command)} exited {result.returncode}: {result.stderr.decode()[-2000:]}")
+        args.dir = args.out
     html_path = Path(args.html or os.path.join(args.dir or ".", "report.html")).resolve()
     csv_path = Path(args.csv or os.path.join(args.dir or ".", "report.csv")).resolve()
     out = Path(args.out or html_path.parent)
