@@ -17,6 +17,8 @@
 //! - [`metrics`]: the Prometheus metrics, one struct over a private registry, bounded labels.
 //! - [`http`]: the HTTP routes (`/metrics`, `/healthz`, `/readyz`, `/v1/...`) and their server.
 //! - [`telemetry`]: logs to stderr, filtered by `RUST_LOG`.
+//! - [`report`]: `workhours report`: a month's figures per platform and city, rendered as CSV
+//!   and as one self-contained HTML page with charts (SPEC section 8).
 //! - [`simulate`]: `workhours simulate`, seeded synthetic event streams.
 //! - [`demo`]: `workhours demo`, the whole pipeline in one process (in-process broker,
 //!   simulator on a scaled clock, the live monitor) with a live page for regulators.
@@ -41,6 +43,7 @@ pub mod metrics;
 pub mod pack;
 pub mod pseudonymize;
 pub mod replay;
+pub mod report;
 pub mod simulate;
 pub mod telemetry;
 pub mod timefmt;

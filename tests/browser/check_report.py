@@ -1,0 +1,415 @@
+#!/usr/bin/env python3
+"""Browser test of the monthly report (standard library only).
+
+Opens the HTML report in Debian's headless Chromium, driven over the DevTools protocol on a
+pipe (`--remote-debugging-pipe`, fds 3 and 4), and checks in the rendered page that:
+
+- no request left the page: every request the page made is the report's own file (or a
+  `data:` URL), and the console has no error (a Content-Security-Policy violation is one);
+- the charts are drawn: each chart holds an SVG of non-zero size with visible bars;
+- the tables are filled: the per-group table has a row per CSV row, with the same figures,
+  and the top list has rows;
+
+then saves a full-page screenshot. The CSV is read with Python's `csv` module: header,
+no byte-order mark, CRLF line ends, and its figures consistent with themselves (shares and
+totals) and equal to the HTML table's.
+
+    tests/browser/check_report.py --dir DIR           # DIR/report.html and DIR/report.csv
+    tests/browser/check_report.py --html FILE --csv FILE [--out DIR]
+    tests/browser/check_report.py --bin target/debug/workhours --month 2026-03 \
+        --input events.jsonl [--config FILE] --out DIR  # runs `workhours report` twice first
+
+With `--bin`, the report is made by `workhours report --month M --format html|csv [--config
+FILE] INPUT`, which is expected to write to stdout (SPEC section 8).
+
+To make a sample month before `workhours report` exists:
+
+    cargo run --example report_sample -- target/report-sample
+    tests/browser/check_report.py --dir target/report-sample
+"""
+
+import argparse
+import base64
+import csv
+import json
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--remote-debugging-pipe",
+]
+
+COLUMNS = [
+    "scope", "month", "subject", "platform", "city", "active_workers", "worker_days",
+    "continuous_violation_workers", "continuous_violation_workers_pct",
+    "worker_days_over_daily_max", "worker_days_over_daily_max_pct", "p90_daily_hours",
+    "minimum_wage_breaches", "holiday_pay_breaches", "holiday_worker_days",
+    "cross_platform_workers",
+]
+COUNTS = [
+    "active_workers", "worker_days", "continuous_violation_workers",
+    "worker_days_over_daily_max", "minimum_wage_breaches", "holiday_pay_breaches",
+    "holiday_worker_days", "cross_platform_workers",
+]
+FIGURES = COUNTS + [
+    "continuous_violation_workers_pct", "worker_days_over_daily_max_pct", "p90_daily_hours",
+]
+CHARTS = ["chart-hours", "chart-shares", "chart-breaches", "chart-cross"]
+
+# Read in the rendered page: charts, tables, and whether text is laid out at all.
+PAGE_PROBE = r"""
+(() => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return [r.width, r.height]; };
+  const charts = {};
+  for (const id of %s) {
+    const el = document.getElementById(id);
+    if (!el) { charts[id] = null; continue; }
+    const visible = [...el.querySelectorAll("svg .bar")].filter((b) => {
+      const [w, h] = box(b); return w > 0 && h > 0;
+    });
+    charts[id] = {
+      filled: el.dataset.filled,
+      svgs: [...el.querySelectorAll("svg")].map(box),
+      bars: visible.length,
+      paths: el.querySelectorAll("svg line, svg path").length,
+    };
+  }
+  const rows = [...document.querySelectorAll("#groups tr.group-row, #groups tr.total-row")].map((tr) => {
+    const cells = { scope: tr.classList.contains("total-row") ? "total" : "group" };
+    for (const c of tr.querySelectorAll("[data-col]")) cells[c.dataset.col] = c.textContent.trim();
+    return cells;
+  });
+  const top = [...document.querySelectorAll("#top tr.top-row")].map((tr) =>
+    Object.fromEntries([...tr.querySelectorAll("[data-col]")].map((c) => [c.dataset.col, c.textContent.trim()])));
+  return {
+    title: document.title,
+    scripts: document.scripts.length,
+    height: document.documentElement.scrollHeight,
+    how_to_read: (document.getElementById("how-to-read") || { innerText: "" }).innerText.length,
+    charts, rows, top,
+  };
+})()
+""" % json.dumps(CHARTS)
+
+
+def fail(message):
+    print(f"report browser test: FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def say(message):
+    print(f"report browser test: {message}")
+
+
+class Chromium:
+    """Headless Chromium over the DevTools pipe: commands on fd 3, replies and events on fd 4,
+    each message JSON ended by a NUL byte."""
+
+    def __init__(self, binary, log_path):
+        self.profile = tempfile.mkdtemp(prefix="workhours-chromium-")
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+        self.log = open(log_path, "w")
+        # The shell moves the pipe ends to fds 3 and 4, where Chromium looks for them.
+        self.proc = subprocess.Popen(
+            ["sh", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
+             binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            pass_fds=(to_browser_r, from_browser_w),
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self.next_id = 0
+        self.replies = {}
+        self.events = []
+        self.inbox = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        buffer = b""
+        while True:
+            chunk = os.read(self._from_browser, 65536)
+            if not chunk:
+                self.inbox.put(None)
+                return
+            buffer += chunk
+            *messages, buffer = buffer.split(b"\0")
+            for message in messages:
+                self.inbox.put(json.loads(message))
+
+    def _pump(self, deadline):
+        try:
+            message = self.inbox.get(timeout=max(0.01, deadline - time.time()))
+        except queue.Empty:
+            return
+        if message is None:
+            fail(f"chromium closed the DevTools pipe; see {self.log.name}")
+        if "id" in message:
+            self.replies[message["id"]] = message
+        else:
+            self.events.append(message)
+
+    def send(self, method, params=None, session=None, timeout=30):
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        deadline = time.time() + timeout
+        while self.next_id not in self.replies:
+            if time.time() > deadline:
+                fail(f"no reply to {method} within {timeout} s")
+            self._pump(deadline)
+        reply = self.replies.pop(self.next_id)
+        if "error" in reply:
+            fail(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def wait_event(self, method, session, timeout=30):
+        deadline = time.time() + timeout
+        seen = 0
+        while True:
+            for event in self.events[seen:]:
+                if event["method"] == method and event.get("sessionId") == session:
+                    return event
+            seen = len(self.events)
+            if time.time() > deadline:
+                fail(f"no {method} within {timeout} s")
+            self._pump(deadline)
+
+    def close(self):
+        try:
+            self.send("Browser.close", timeout=10)
+        except SystemExit:
+            pass
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_browser)
+        self.log.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def read_csv(path):
+    raw = Path(path).read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        fail("the CSV starts with a byte-order mark")
+    if not raw.endswith(b"\r\n"):
+        fail("the CSV does not end with CRLF")
+    raw.decode("utf-8")
+    with open(path, newline="", encoding="utf-8") as f:
+        records = list(csv.reader(f, strict=True))
+    if not records or records[0] != COLUMNS:
+        fail(f"CSV header {records[0] if records else None} is not {COLUMNS}")
+    rows = [dict(zip(COLUMNS, record)) for record in records[1:]]
+    for number, (record, row) in enumerate(zip(records[1:], rows), start=2):
+        if len(record) != len(COLUMNS):
+            fail(f"CSV record {number} has {len(record)} fields")
+    if not rows or rows[-1]["scope"] != "total" or any(r["scope"] != "group" for r in rows[:-1]):
+        fail("the CSV must have group rows then one total row")
+    return rows
+
+
+def pct(part, whole):
+    if whole == 0:
+        return ""
+    return str((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def check_csv_figures(rows):
+    """The CSV agrees with itself: shares from counts, totals against groups."""
+    groups, total = rows[:-1], rows[-1]
+    keys = [(r["platform"], r["city"]) for r in groups]
+    if keys != sorted(keys, key=lambda k: (k[0].encode(), k[1].encode())):
+        fail("CSV group rows are not ordered by platform and city")
+    if len(set(keys)) != len(keys):
+        fail("a (platform, city) appears twice in the CSV")
+    for r in rows:
+        n = {k: int(r[k]) for k in COUNTS}
+        if r["continuous_violation_workers_pct"] != pct(n["continuous_violation_workers"], n["active_workers"]):
+            fail(f"continuous share of {r['platform']}/{r['city']} does not follow from its counts")
+        if r["worker_days_over_daily_max_pct"] != pct(n["worker_days_over_daily_max"], n["worker_days"]):
+            fail(f"daily-maximum share of {r['platform']}/{r['city']} does not follow from its counts")
+        if not n["continuous_violation_workers"] <= n["active_workers"] <= n["worker_days"]:
+            fail(f"{r['platform']}/{r['city']}: violators <= active <= worker-days does not hold")
+        if (r["p90_daily_hours"] == "") != (n["worker_days"] == 0):
+            fail(f"{r['platform']}/{r['city']}: a percentile without days, or days without one")
+    for key in ["minimum_wage_breaches", "holiday_pay_breaches"]:
+        if sum(int(r[key]) for r in groups) != int(total[key]):
+            fail(f"the groups' {key} do not add up to the total")
+    for key in ["active_workers", "worker_days", "holiday_worker_days", "cross_platform_workers"]:
+        if int(total[key]) > sum(int(r[key]) for r in groups):
+            fail(f"the total's {key} is above the groups' sum")
+        if groups and int(total[key]) < max(int(r[key]) for r in groups):
+            fail(f"the total's {key} is below a group's")
+
+
+def shown(text):
+    """A figure as the HTML shows it, as the CSV writes it: "1,234" → "1234",
+    "12.5 %" → "12.5", "9.50 h" → "9.50", "–" → ""."""
+    text = text.replace(",", "").replace("\u00a0", " ").strip()
+    if text in ("–", "-"):
+        return ""
+    return re.sub(r"\s*(%|h)$", "", text)
+
+
+def check_table(csv_rows, html_rows):
+    if len(html_rows) != len(csv_rows):
+        fail(f"the HTML table has {len(html_rows)} rows, the CSV {len(csv_rows)}")
+    for c, h in zip(csv_rows, html_rows):
+        where = f"{c['platform']}/{c['city']}" if c["scope"] == "group" else "total"
+        if h["scope"] != c["scope"]:
+            fail(f"{where}: row kinds differ")
+        if c["scope"] == "group" and (h["platform"], h["city"]) != (c["platform"], c["city"]):
+            fail(f"{where}: the HTML row is {h['platform']}/{h['city']}")
+        for key in FIGURES:
+            if key not in h:
+                if key == "cross_platform_workers" and c[key] == "0":
+                    continue
+                fail(f"{where}: the HTML row has no {key}")
+            if shown(h[key]) != c[key]:
+                fail(f"{where}: {key} is {h[key]!r} in the HTML, {c[key]!r} in the CSV")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dir", help="a directory with report.html and report.csv")
+    parser.add_argument("--html")
+    parser.add_argument("--csv")
+    parser.add_argument("--out", help="where the screenshot goes (default: beside the HTML)")
+    parser.add_argument("--browser", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--bin", help="make the report with this workhours binary first")
+    parser.add_argument("--month", help="with --bin: the month, YYYY-MM")
+    parser.add_argument("--input", help="with --bin: the events, JSON lines")
+    parser.add_argument("--config", help="with --bin: the config file")
+    args = parser.parse_args()
+    if args.bin:
+        if not (args.month and args.input and args.out):
+            fail("--bin needs --month, --input and --out")
+        os.makedirs(args.out, exist_ok=True)
+        for fmt in ("html", "csv"):
+            command = [args.bin, "report", "--month", args.month, "--format", fmt]
+            command += ["--config", args.config] if args.config else []
+            with open(os.path.join(args.out, f"report.{fmt}"), "wb") as f:
+                result = subprocess.run(command + [args.input], stdout=f, stderr=subprocess.PIPE, timeout=600)
+            if result.returncode != 0:
+                fail(f"{' '.join(command)} exited {result.returncode}: {result.stderr.decode()[-2000:]}")
+        args.dir = args.out
+    html_path = Path(args.html or os.path.join(args.dir or ".", "report.html")).resolve()
+    csv_path = Path(args.csv or os.path.join(args.dir or ".", "report.csv")).resolve()
+    out = Path(args.out or html_path.parent)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in (html_path, csv_path):
+        if not path.is_file():
+            fail(f"no file {path}")
+
+    csv_rows = read_csv(csv_path)
+    check_csv_figures(csv_rows)
+    say(f"CSV: {len(csv_rows) - 1} groups and a total, consistent")
+
+    url = html_path.as_uri()
+    browser = Chromium(args.browser, out / "chromium.log")
+    try:
+        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        for domain in ("Page", "Network", "Runtime", "Log"):
+            browser.send(f"{domain}.enable", session=session)
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": args.width, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+                     session=session)
+        browser.send("Page.navigate", {"url": url}, session=session)
+        browser.wait_event("Page.loadEventFired", session)
+        probe = browser.send("Runtime.evaluate", {"expression": PAGE_PROBE, "returnByValue": True},
+                             session=session)
+        if "exceptionDetails" in probe:
+            fail(f"the probe failed: {probe['exceptionDetails']}")
+        page = probe["result"]["value"]
+
+        height = page["height"]
+        browser.send("Emulation.setDeviceMetricsOverride",
+                     {"width": args.width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                     session=session)
+        shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                            session=session)
+        png = base64.b64decode(shot["data"])
+        shot_path = out / "report.png"
+        shot_path.write_bytes(png)
+        events = [e for e in browser.events if e.get("sessionId") == session]
+    finally:
+        browser.close()
+
+    # No network: the page's only request is its own file.
+    requests = [e["params"]["request"]["url"] for e in events if e["method"] == "Network.requestWillBeSent"]
+    foreign = [u for u in requests if u != url and not u.startswith("data:")]
+    if foreign:
+        fail(f"the page made requests: {foreign[:5]}")
+    if url not in requests:
+        fail(f"the request log is empty or misses the page itself: {requests[:5]}")
+    sockets = [e for e in events if e["method"] == "Network.webSocketCreated"]
+    if sockets:
+        fail("the page opened a WebSocket")
+    errors = [e["params"]["entry"]["text"] for e in events
+              if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
+    errors += [str(e["params"]["exceptionDetails"]) for e in events if e["method"] == "Runtime.exceptionThrown"]
+    if errors:
+        fail(f"console errors: {errors[:5]}")
+    say(f"network: {len(requests)} request(s), all the page's own file")
+
+    if page["scripts"]:
+        fail(f"the page has {page['scripts']} script(s); it should need none")
+    if "Working hours report" not in page["title"]:
+        fail(f"title {page['title']!r}")
+    if page["how_to_read"] < 1500:
+        fail(f"the explanation is {page['how_to_read']} characters; expected a real one")
+
+    # Charts: drawn, with bars of non-zero size.
+    for chart in CHARTS:
+        info = page["charts"][chart]
+        if info is None:
+            if chart == "chart-cross" and all(r["cross_platform_workers"] == "0" for r in csv_rows):
+                say(f"{chart}: absent (no persons)")
+                continue
+            fail(f"no chart {chart}")
+        if info["filled"] != "yes":
+            fail(f"{chart} is not filled: {info}")
+        if not info["svgs"] or any(w <= 0 or h <= 0 for w, h in info["svgs"]):
+            fail(f"{chart}: an SVG has no size: {info['svgs']}")
+        if info["bars"] < 2:
+            fail(f"{chart}: {info['bars']} visible bars")
+        say(f"{chart}: {len(info['svgs'])} SVG(s), {info['bars']} visible bars, {info['paths']} lines")
+
+    check_table(csv_rows, page["rows"])
+    say(f"group table: {len(page['rows'])} rows, the CSV's figures")
+    if not page["top"]:
+        fail("the top list is empty")
+    say(f"top list: {len(page['top'])} rows, first {page['top'][0]}")
+
+    if len(png) < 50_000:
+        fail(f"the screenshot {shot_path} is only {len(png)} bytes")
+    say(f"screenshot {shot_path} ({args.width}×{height} px, {len(png)} bytes)")
+    say("ok")
+
+
+if __name__ == "__main__":
+    main()
