@@ -52,6 +52,11 @@ pub enum Command {
     /// written, to the output or to stderr. See docs/persons.md.
     #[command(verbatim_doc_comment)]
     Pseudonymize(PseudonymizeArgs),
+    /// Every worker's view at an instant (the `/v1/workers/{id}` object), as JSON lines sorted
+    /// by worker id: where each stood against each rule of its pack, for audits.
+    Status(StatusArgs),
+    /// A monthly report per platform and city (HTML with charts, or CSV) for regulators.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -62,7 +67,41 @@ pub struct ReplayArgs {
     /// Run event time up to this instant (RFC 3339 or epoch milliseconds) instead of the largest `ts`.
     #[arg(long)]
     pub until: Option<String>,
+    /// Write the dispatch holds (rules with `hold = true`) to this file as JSON lines.
+    #[arg(long)]
+    pub holds: Option<PathBuf>,
     /// Input file of JSON lines; stdin when absent or `-`.
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Config file (TOML); defaults apply when absent. Environment variables override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The instant of the views (RFC 3339 or epoch milliseconds): events after it are not read.
+    #[arg(long)]
+    pub at: String,
+    /// Input file of JSON lines; stdin when absent or `-`.
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The month to report, `YYYY-MM` (local, in the config's zone).
+    #[arg(long)]
+    pub month: String,
+    /// Config file (TOML); defaults apply when absent. Environment variables override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// `html` (one self-contained page with charts) or `csv` (the table per platform and city).
+    #[arg(long, default_value = "html")]
+    pub format: String,
+    /// Output file; stdout when absent or `-`.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Input file of JSON lines (the month and, for rules that look back, the weeks before it);
+    /// stdin when absent or `-`.
     pub input: Option<PathBuf>,
 }
 

@@ -12,6 +12,8 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => workhours::live::run(args),
         Command::Demo(args) => workhours::demo::run(args),
         Command::Pseudonymize(args) => workhours::pseudonymize::run(args),
+        Command::Status(args) => workhours::replay::status(args),
+        Command::Report(args) => workhours::report::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

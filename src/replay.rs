@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 
-use crate::alert::Phase;
-use crate::cli::ReplayArgs;
+use crate::alert::{Alert, Hold, Phase};
+use crate::cli::{ReplayArgs, StatusArgs};
 use crate::config::Config;
-use crate::engine::{Engine, Pushed, Stats, event_digest};
+use crate::engine::{ClosedWorkerDay, Engine, Pushed, Stats, event_digest};
 use crate::event::{self, BadReason};
 use crate::timefmt;
 
@@ -80,15 +80,21 @@ impl Report {
 
 /// Parses `--until`: RFC 3339 with an offset, or epoch milliseconds.
 pub fn parse_until(text: &str) -> anyhow::Result<i64> {
+    parse_instant(text, "--until")
+}
+
+/// Parses an instant option (`flag` names it in messages): RFC 3339 with an offset, or epoch
+/// milliseconds, within the range of SPEC section 5.
+pub fn parse_instant(text: &str, flag: &str) -> anyhow::Result<i64> {
     let ms = match text.parse::<i64>() {
         Ok(ms) => ms,
         Err(_) => timefmt::parse_rfc3339(text).with_context(|| {
-            format!("--until {text:?} is neither RFC 3339 with an offset nor epoch milliseconds")
+            format!("{flag} {text:?} is neither RFC 3339 with an offset nor epoch milliseconds")
         })?,
     };
     anyhow::ensure!(
         timefmt::in_range(ms),
-        "--until {text:?} is outside 2000-01-01 to 2100-01-01"
+        "{flag} {text:?} is outside 2000-01-01 to 2100-01-01"
     );
     Ok(ms)
 }
@@ -151,6 +157,50 @@ impl<R: Read> Blocks<R> {
     }
 }
 
+/// Where a replay's outputs go.
+pub trait Sink {
+    /// One alert, in the order the engine emits them (by `at`).
+    fn alert(&mut self, alert: Alert) -> io::Result<()>;
+    /// One dispatch hold.
+    fn hold(&mut self, _hold: Hold) -> io::Result<()> {
+        Ok(())
+    }
+    /// One worker's closed day with work (when the engine tracks days).
+    fn day(&mut self, _day: ClosedWorkerDay) {}
+}
+
+/// A sink that keeps nothing (`status`).
+pub struct Discard;
+
+impl Sink for Discard {
+    fn alert(&mut self, _alert: Alert) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Alerts as JSON lines to one writer, holds to another (`--holds`) or nowhere.
+pub struct Lines<'a> {
+    pub zone: chrono_tz::Tz,
+    pub alerts: &'a mut dyn Write,
+    pub holds: Option<&'a mut dyn Write>,
+}
+
+impl Sink for Lines<'_> {
+    fn alert(&mut self, alert: Alert) -> io::Result<()> {
+        self.alerts
+            .write_all(alert.to_json(&self.zone).as_bytes())?;
+        self.alerts.write_all(b"\n")
+    }
+
+    fn hold(&mut self, hold: Hold) -> io::Result<()> {
+        if let Some(out) = self.holds.as_deref_mut() {
+            out.write_all(hold.to_json(&self.zone).as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
 /// Replays `input` through a fresh engine: alerts to `out`, one line per bad event to `diag`.
 pub fn replay(
     config: Config,
@@ -161,6 +211,23 @@ pub fn replay(
 ) -> io::Result<Report> {
     let zone = config.time.zone;
     let mut engine = Engine::new(config);
+    let mut sink = Lines {
+        zone,
+        alerts: out,
+        holds: None,
+    };
+    replay_into(&mut engine, until, input, &mut sink, diag)
+}
+
+/// Replays `input` through `engine` to event time `until` (else the largest `ts`): outputs to
+/// `sink`, one line per bad event to `diag`. The engine is left at that instant, for views.
+pub fn replay_into(
+    engine: &mut Engine,
+    until: Option<i64>,
+    input: impl Read,
+    sink: &mut dyn Sink,
+    diag: &mut impl Write,
+) -> io::Result<Report> {
     let mut report = Report::default();
     let mut blocks = Blocks::new(input);
     while let Some(block) = blocks.next()? {
@@ -200,23 +267,23 @@ pub fn replay(
                 }
                 if engine.push_at(event, digest, *line_number) == Pushed::Accepted {
                     engine.advance();
-                    write_alerts(&mut engine, &zone, out, diag, &mut report)?;
+                    drain(engine, sink, diag, &mut report)?;
                 }
             }
         }
     }
     if let Some(end) = until.or(engine.max_ts()) {
         engine.finish(end);
-        write_alerts(&mut engine, &zone, out, diag, &mut report)?;
+        drain(engine, sink, diag, &mut report)?;
     }
     report.engine = engine.stats().clone();
     Ok(report)
 }
 
-fn write_alerts(
+/// Hands what the engine produced to the sink.
+fn drain(
     engine: &mut Engine,
-    zone: &chrono_tz::Tz,
-    out: &mut impl Write,
+    sink: &mut dyn Sink,
     diag: &mut impl Write,
     report: &mut Report,
 ) -> io::Result<()> {
@@ -233,29 +300,87 @@ fn write_alerts(
         writeln!(diag, "line {line}: bad event: {}: {detail}", reason.code())?;
     }
     for alert in engine.take_alerts() {
-        out.write_all(alert.to_json(zone).as_bytes())?;
-        out.write_all(b"\n")?;
         report.alerts += 1;
+        sink.alert(alert)?;
+    }
+    for hold in engine.take_holds() {
+        sink.hold(hold)?;
+    }
+    for day in engine.take_days() {
+        sink.day(day);
     }
     Ok(())
+}
+
+/// Opens INPUT (a file, or stdin when absent or `-`).
+pub fn open_input(input: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Read>> {
+    Ok(match input {
+        None => Box::new(io::stdin().lock()),
+        Some(path) if path.as_os_str() == "-" => Box::new(io::stdin().lock()),
+        Some(path) => Box::new(
+            File::open(path).with_context(|| format!("cannot read input {}", path.display()))?,
+        ),
+    })
 }
 
 /// The `replay` subcommand.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
     let until = args.until.as_deref().map(parse_until).transpose()?;
-    let input: Box<dyn Read> = match args.input.as_deref() {
-        None => Box::new(io::stdin().lock()),
-        Some(path) if path.as_os_str() == "-" => Box::new(io::stdin().lock()),
-        Some(path) => Box::new(
-            File::open(path).with_context(|| format!("cannot read input {}", path.display()))?,
-        ),
+    let input = open_input(args.input.as_deref())?;
+    let mut holds = match &args.holds {
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot write holds to {}", path.display())
+            })?))
+        }
+        None => None,
     };
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut diag = BufWriter::new(io::stderr().lock());
-    let report = replay(config, until, input, &mut out, &mut diag).context("replay failed")?;
+    let zone = config.time.zone;
+    let mut engine = Engine::new(config);
+    let mut sink = Lines {
+        zone,
+        alerts: &mut out,
+        holds: holds.as_mut().map(|w| w as &mut dyn Write),
+    };
+    let report =
+        replay_into(&mut engine, until, input, &mut sink, &mut diag).context("replay failed")?;
     out.flush().context("cannot write alerts")?;
+    if let Some(holds) = holds.as_mut() {
+        holds.flush().context("cannot write holds")?;
+    }
     report.write_summary(&mut diag)?;
+    diag.flush()?;
+    Ok(())
+}
+
+/// The `status` subcommand: replays the input up to `--at` (events after it are not read),
+/// then writes every worker's view at that instant as JSON lines, sorted by worker id.
+pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let at = parse_instant(&args.at, "--at")?;
+    let input = open_input(args.input.as_deref())?;
+    let mut engine = Engine::new(config);
+    let mut diag = BufWriter::new(io::stderr().lock());
+    let report = replay_into(&mut engine, Some(at), input, &mut Discard, &mut diag)
+        .context("replay failed")?;
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let views = engine.views_at(at);
+    for view in &views {
+        serde_json::to_writer(&mut out, view).context("cannot write the views")?;
+        out.write_all(b"\n").context("cannot write the views")?;
+    }
+    out.flush().context("cannot write the views")?;
+    writeln!(
+        diag,
+        "workhours status: {} workers at {} ({} lines read, {} bad events)",
+        views.len(),
+        timefmt::format_rfc3339(at, &engine.config().time.zone),
+        report.lines,
+        report.bad_total()
+    )?;
     diag.flush()?;
     Ok(())
 }

@@ -333,6 +333,7 @@ impl Engine {
             out: &mut scratch_alerts,
             holds: &mut scratch_holds,
             observations: None,
+            days: None,
         };
         worker.advance(index, at, &mut cx);
         let set = &self.rule_sets[usize::from(worker.rules)];

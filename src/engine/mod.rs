@@ -75,6 +75,21 @@ impl RuleSet {
     }
 }
 
+/// A worker's closed local day with work (reports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedWorkerDay {
+    pub worker_id: String,
+    pub platform: String,
+    pub role: String,
+    pub city: String,
+    /// Local day number (days since 1970-01-01).
+    pub day: i32,
+    /// Working time (section 3) that day, ms.
+    pub work: i64,
+    /// The worker's rule set (its `daily_standard` and `daily_max`).
+    pub rules: u16,
+}
+
 /// The worker a rule speaks for, at an instant.
 #[derive(Debug, Clone, Copy)]
 pub struct Me<'a> {
@@ -336,9 +351,26 @@ pub struct Cx<'a> {
     out: &'a mut Vec<Alert>,
     pub holds: &'a mut Vec<Hold>,
     observations: Option<&'a mut Vec<Observation>>,
+    days: Option<&'a mut Vec<ClosedWorkerDay>>,
 }
 
 impl Cx<'_> {
+    /// A worker's day with work closed (kept when the engine tracks days, for reports).
+    pub fn day_closed(&mut self, me: &Me<'_>, rules: u16, day: i32, work: i64) {
+        if let Some(days) = self.days.as_deref_mut() {
+            let (platform, role, city) = me.group;
+            days.push(ClosedWorkerDay {
+                worker_id: me.id.to_owned(),
+                platform: self.names.get(platform).to_owned(),
+                role: self.names.get(role).to_owned(),
+                city: self.names.get(city).to_owned(),
+                day,
+                work,
+                rules,
+            });
+        }
+    }
+
     pub fn observe(&mut self, observation: Observation) {
         if let Some(list) = self.observations.as_deref_mut() {
             list.push(observation);
@@ -437,6 +469,8 @@ pub struct Engine {
     rejected: Vec<(u64, BadReason)>,
     /// Live: ids of workers forgotten since the last `take_evicted` (for tombstones).
     evicted: Option<Vec<Box<str>>>,
+    /// Reports: the workers' closed days with work, when tracked.
+    days: Option<Vec<ClosedWorkerDay>>,
 }
 
 impl Engine {
@@ -498,6 +532,7 @@ impl Engine {
             source_active: Vec::new(),
             rejected: Vec::new(),
             evicted: None,
+            days: None,
         }
     }
 
@@ -754,6 +789,38 @@ impl Engine {
         self.run(Limit::Through(end));
     }
 
+    /// Reports: collect every worker's closed days with work ([`Engine::take_days`]).
+    pub fn track_days(&mut self) {
+        self.days.get_or_insert_with(Vec::new);
+    }
+
+    /// The closed worker-days since the last call.
+    pub fn take_days(&mut self) -> Vec<ClosedWorkerDay> {
+        self.days.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The rule sets met so far, by index.
+    pub fn rule_sets(&self) -> &[RuleSet] {
+        &self.rule_sets
+    }
+
+    /// Every worker's view at instant `at` (at or after the frontier's last instant), sorted by
+    /// worker id (`workhours status`).
+    pub fn views_at(&mut self, at: i64) -> Vec<serde_json::Value> {
+        let mut ids: Vec<(Box<str>, u32)> = self
+            .worker_index
+            .iter()
+            .map(|(id, &index)| (id.clone(), index))
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .filter_map(|(_, index)| {
+                let since = self.state.workers[index as usize].since;
+                self.view_at(index, at.max(since))
+            })
+            .collect()
+    }
+
     /// Live: collect the ids of forgotten workers for [`Engine::take_evicted`].
     pub fn track_evictions(&mut self) {
         self.evicted.get_or_insert_with(Vec::new);
@@ -780,6 +847,7 @@ impl Engine {
                 out: &mut self.out,
                 holds: &mut self.holds,
                 observations: self.observations.as_mut(),
+                days: self.days.as_mut(),
             },
         )
     }

@@ -294,6 +294,7 @@ impl Worker {
                 worker: self.group(),
                 work: self.day_work,
             });
+            cx.day_closed(&me, self.rules, old.number, self.day_work);
         }
         self.closed_day = old.number;
         self.closed_work = self.day_work;

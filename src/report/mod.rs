@@ -154,3 +154,157 @@ pub struct AlertRow {
     /// Epoch ms.
     pub at: i64,
 }
+
+/// `workhours report`: replays the input up to the end of `--month` and renders the month.
+pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+
+    let config = crate::config::Config::load(args.config.as_deref())?;
+    let (first, next) = month_days(&args.month)?;
+    let html = match args.format.as_str() {
+        "html" => true,
+        "csv" => false,
+        other => anyhow::bail!("--format {other:?}: expected `html` or `csv`"),
+    };
+    let zone = config.time.zone;
+    let subject = match config.subject {
+        crate::config::Subject::Worker => Subject::Worker,
+        crate::config::Subject::Person => Subject::Person,
+    };
+    let mut cal = crate::calendar::Calendar::new(zone);
+    let (start, end) = (cal.start_of(first), cal.start_of(next));
+    let input = crate::replay::open_input(args.input.as_deref())?;
+    let mut engine = crate::engine::Engine::new(config);
+    engine.track_days();
+    let mut gather = Gather {
+        start,
+        end,
+        first,
+        next,
+        alerts: Vec::new(),
+        days: Vec::new(),
+    };
+    let mut diag = std::io::BufWriter::new(std::io::stderr().lock());
+    // Event time runs through the month's last midnight, so that its last day closes (pay
+    // rules fire then); events after the month are not read.
+    crate::replay::replay_into(&mut engine, Some(end), input, &mut gather, &mut diag)
+        .context("replay failed")?;
+    let sets = engine.rule_sets();
+    let mut packs: Vec<(String, String)> = Vec::new();
+    let worker_days = gather
+        .days
+        .into_iter()
+        .map(|day| {
+            let set = &sets[usize::from(day.rules)];
+            let entry = (day.platform.clone(), set.pack.to_string());
+            if !packs.contains(&entry) {
+                packs.push(entry);
+            }
+            WorkerDay {
+                platform: day.platform,
+                role: day.role,
+                city: day.city,
+                worker_id: day.worker_id,
+                person_id: None,
+                day: crate::calendar::Calendar::date(day.day),
+                work_ms: day.work,
+                person_work_ms: None,
+                daily_standard_ms: set.daily_standard,
+                daily_max_ms: set.daily_max,
+                holiday: false,
+            }
+        })
+        .collect();
+    packs.sort();
+    let data = MonthData {
+        month: args.month.clone(),
+        zone: zone.name().to_owned(),
+        subject,
+        worker_days,
+        alerts: gather.alerts,
+        packs,
+        source: match args.input.as_deref() {
+            Some(path) if path.as_os_str() != "-" => path.display().to_string(),
+            _ => "stdin".into(),
+        },
+    };
+    let text = if html {
+        render_html(&data)
+    } else {
+        render_csv(&data)
+    };
+    match args.output.as_deref() {
+        Some(path) if path.as_os_str() != "-" => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?,
+        _ => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .context("cannot write the report")?;
+        }
+    }
+    diag.flush()?;
+    Ok(())
+}
+
+/// `YYYY-MM`: the month's first day and the next month's first day, as day numbers.
+fn month_days(text: &str) -> anyhow::Result<(i32, i32)> {
+    let parsed = text
+        .split_once('-')
+        .filter(|(y, m)| y.len() == 4 && m.len() == 2)
+        .and_then(|(y, m)| Some((y.parse::<i64>().ok()?, m.parse::<u32>().ok()?)))
+        .filter(|&(y, m)| (2000..2100).contains(&y) && (1..=12).contains(&m));
+    let Some((year, month)) = parsed else {
+        anyhow::bail!("--month {text:?}: expected YYYY-MM, e.g. 2026-03");
+    };
+    let (ny, nm) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    Ok((
+        crate::timefmt::days_from_civil(year, month, 1) as i32,
+        crate::timefmt::days_from_civil(ny, nm, 1) as i32,
+    ))
+}
+
+/// Keeps the month's alerts and worker-days as the replay goes.
+struct Gather {
+    start: i64,
+    end: i64,
+    first: i32,
+    next: i32,
+    alerts: Vec<AlertRow>,
+    days: Vec<crate::engine::ClosedWorkerDay>,
+}
+
+impl crate::replay::Sink for Gather {
+    fn alert(&mut self, alert: crate::alert::Alert) -> std::io::Result<()> {
+        // Day rules fire at the midnight ending their day: they belong to the day's month.
+        let when = match alert.kind {
+            "minimum_wage" | "holiday_pay" | "quota_p90" => alert.period_start,
+            _ => alert.at,
+        };
+        if self.start <= when && when < self.end {
+            self.alerts.push(AlertRow {
+                rule: alert.rule.to_string(),
+                kind: alert.kind.to_owned(),
+                phase: alert.phase.as_str().to_owned(),
+                platform: alert.platform,
+                role: alert.role,
+                city: alert.city,
+                worker_id: alert.worker_id,
+                person_id: None,
+                at: alert.at,
+            });
+        }
+        Ok(())
+    }
+
+    fn day(&mut self, day: crate::engine::ClosedWorkerDay) {
+        if (self.first..self.next).contains(&day.day) {
+            self.days.push(day);
+        }
+    }
+}
