@@ -76,7 +76,10 @@ fn the_default_pack_replays_byte_for_byte_as_before_packs() {
             simulate.arg("--config").arg(&config_path);
         }
         let status = simulate.output().unwrap();
-        assert!(status.status.success(), "{name}: simulate failed: {status:?}");
+        assert!(
+            status.status.success(),
+            "{name}: simulate failed: {status:?}"
+        );
         let replay = Command::new(BIN)
             .arg("replay")
             .arg("--config")

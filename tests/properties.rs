@@ -1,7 +1,7 @@
 //! Invariants of the rule engine over random event streams (SPEC section 5).
 
 use proptest::prelude::*;
-use workhours::alert::{Alert, Amount};
+use workhours::alert::{Alert, Amount, Hold};
 use workhours::config::Config;
 use workhours::engine::{Engine, State};
 use workhours::event::{self, Kind};
@@ -32,6 +32,10 @@ impl Ev {
         if self.kind.is_order() {
             line.push_str(&format!(r#","order_id":"o{}""#, self.order));
         }
+        if self.kind == Kind::Activity {
+            let activity = ["driving", "other_work", "available", "rest"][self.order as usize % 4];
+            line.push_str(&format!(r#","activity":"{activity}""#));
+        }
         if let Some(fee) = self.fee {
             line.push_str(&format!(r#","fee_cents":{fee}"#));
         }
@@ -45,10 +49,10 @@ impl Ev {
 fn stream() -> impl Strategy<Value = Vec<Ev>> {
     let step = (
         0u8..4,
-        prop_oneof![3 => Just(0usize), 1 => 1usize..9],
+        prop_oneof![3 => Just(0usize), 1 => 1usize..10, 1 => Just(9usize)],
         // Gaps in seconds: none, under the lateness, minutes, hours.
         prop_oneof![2 => Just(0i64), 3 => 1i64..45, 3 => 60i64..2400, 2 => 2400i64..18_000],
-        0u8..3,
+        0u8..4,
         proptest::option::of(0u16..3000),
     );
     proptest::collection::vec(step, 1..60).prop_map(|steps| {
@@ -71,11 +75,111 @@ fn stream() -> impl Strategy<Value = Vec<Ev>> {
     })
 }
 
+/// One rule of every kind, with thresholds short enough for short random streams to reach
+/// them, and holds on every rule that has a violation.
+const EVERY_KIND: &str = r#"
+name = "every-kind"
+[[rules]]
+id = "cont"
+kind = "continuous"
+limit = "2h"
+warn_before = "30m"
+break = "20m"
+split_break = ["10m", "15m"]
+hold = true
+[[rules]]
+id = "per"
+kind = "period"
+measure = "orders"
+allowance = "30m"
+period = "day"
+count = 2
+warning = "2h"
+limit = "3h"
+reset_rest = "6h"
+hold = true
+[[rules]]
+id = "roll"
+kind = "rolling"
+measure = "driving"
+window = "6h"
+warning = "1h"
+limit = "2h"
+hold = true
+[[rules]]
+id = "since"
+kind = "since_rest"
+measure = "driving"
+rest_unless = "duty"
+reset_rest = "1h"
+warning = "90m"
+limit = "2h"
+extended_limit = "3h"
+extensions_per_week = 1
+hold = true
+[[rules]]
+id = "window"
+kind = "since_rest"
+measure = "driving"
+elapsed_from = "duty"
+rest_unless = "duty"
+reset_rest = "1h"
+limit = "3h"
+hold = true
+[[rules]]
+id = "deadline"
+kind = "rest_deadline"
+measure = "duty"
+rest = "1h"
+within = "4h"
+hold = true
+[[rules]]
+id = "night"
+kind = "continuous"
+measure = "carrying"
+hours = "22:00-06:00"
+limit = "1h"
+break = "10m"
+hold = true
+[[rules]]
+id = "streak"
+kind = "streak"
+days = 2
+hold = true
+[[rules]]
+id = "ot"
+kind = "overtime"
+standard = "2h"
+limit = "3h"
+hold = true
+[[rules]]
+id = "wage"
+kind = "minimum_wage"
+[[rules]]
+id = "quota"
+kind = "quota_p90"
+standard = "1h"
+min_workers = 1
+"#;
+
+/// The default pack (`every_kind = false`) or a pack with one rule of every kind.
+fn config_with(timeout_minutes: i64, every_kind: bool) -> Config {
+    let mut text =
+        format!("[rules]\nsession_timeout = \"{timeout_minutes}m\"\nquota_min_workers = 1\n");
+    if every_kind {
+        static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let path = PATH.get_or_init(|| {
+            let path = std::env::temp_dir().join(format!("every-kind-{}.toml", std::process::id()));
+            std::fs::write(&path, EVERY_KIND).unwrap();
+            path.display().to_string()
+        });
+        text.push_str(&format!("pack_file = {path:?}\n"));
+    }
+    Config::from_toml_str(&text, Vec::new()).unwrap()
+}
+
 fn config(timeout_minutes: i64) -> Config {
-    let mut config = Config::default();
-    config.rules.session_timeout = timeout_minutes * 60_000;
-    config.rules.quota_min_workers = 1;
-    config
+    config_with(timeout_minutes, false)
 }
 
 fn push_all(engine: &mut Engine, lines: &[String], alerts: &mut Vec<Alert>) {
@@ -85,6 +189,26 @@ fn push_all(engine: &mut Engine, lines: &[String], alerts: &mut Vec<Alert>) {
         engine.advance();
         alerts.extend(engine.take_alerts());
     }
+}
+
+/// Alerts and holds of a replay run six hours past the last event.
+fn replay_all(config: Config, lines: &[String]) -> (Vec<Alert>, Vec<Hold>) {
+    let mut engine = Engine::new(config);
+    let mut alerts = Vec::new();
+    let mut holds = Vec::new();
+    for line in lines {
+        let parsed = event::parse(line.as_bytes()).expect("generated events are valid");
+        engine.push(&parsed);
+        engine.advance();
+        alerts.extend(engine.take_alerts());
+        holds.extend(engine.take_holds());
+    }
+    if let Some(end) = engine.max_ts() {
+        engine.finish(end + 6 * 3_600_000);
+    }
+    alerts.extend(engine.take_alerts());
+    holds.extend(engine.take_holds());
+    (alerts, holds)
 }
 
 fn replay(config: Config, lines: &[String]) -> Vec<Alert> {
@@ -208,5 +332,159 @@ proptest! {
         }
         alerts.extend(engine.take_alerts());
         prop_assert_eq!(alerts, expected);
+    }
+
+    #[test]
+    fn every_kind_is_exact_under_shuffles_duplicates_and_split_runs(
+        events in stream(),
+        timeout in prop_oneof![Just(0i64), 10i64..90],
+        jitter in proptest::collection::vec(0i64..=30_000, 80),
+        copies in proptest::collection::vec((0usize..80, 0usize..80), 0..10),
+        split in 0usize..80,
+    ) {
+        let config = || config_with(timeout, true);
+        let input = lines(&events);
+        let (alerts, holds) = replay_all(config(), &input);
+        // Shuffled within the lateness.
+        let mut shuffled = events.clone();
+        shuffled.sort_by_key(|e| {
+            let group = (e.ts / 1000 * 31 + i64::from(e.worker)) as usize % jitter.len();
+            (e.ts + jitter[group], e.id)
+        });
+        let (a, h) = replay_all(config(), &lines(&shuffled));
+        prop_assert_eq!(sorted(a), sorted(alerts.clone()));
+        let key = |h: &Hold| (h.from, h.hold_id());
+        let mut want_holds: Vec<_> = holds.iter().map(key).collect();
+        want_holds.sort();
+        let mut got_holds: Vec<_> = h.iter().map(key).collect();
+        got_holds.sort();
+        prop_assert_eq!(got_holds, want_holds);
+        // Duplicated right after their original.
+        let mut with_copies = input.clone();
+        for (from, offset) in copies {
+            let line = input[from % input.len()].clone();
+            let original = with_copies.iter().position(|l| *l == line).expect("present");
+            with_copies.insert((original + 1 + offset % 3).min(with_copies.len()), line);
+        }
+        let (a, h) = replay_all(config(), &with_copies);
+        prop_assert_eq!(&a, &alerts);
+        prop_assert_eq!(&h, &holds);
+        // Split in two with the state saved and restored between.
+        let split = split % (input.len() + 1);
+        let mut engine = Engine::new(config());
+        let mut a = Vec::new();
+        let mut h = Vec::new();
+        for line in &input[..split] {
+            engine.push(&event::parse(line.as_bytes()).unwrap());
+            engine.advance();
+            a.extend(engine.take_alerts());
+            h.extend(engine.take_holds());
+        }
+        let saved = serde_json::to_vec(engine.state()).unwrap();
+        let state: State = serde_json::from_slice(&saved).unwrap();
+        let mut engine = Engine::with_state(config(), state);
+        for line in &input[split..] {
+            engine.push(&event::parse(line.as_bytes()).unwrap());
+            engine.advance();
+            a.extend(engine.take_alerts());
+            h.extend(engine.take_holds());
+        }
+        if let Some(end) = engine.max_ts() {
+            engine.finish(end + 6 * 3_600_000);
+        }
+        a.extend(engine.take_alerts());
+        h.extend(engine.take_holds());
+        prop_assert_eq!(&a, &alerts);
+        prop_assert_eq!(&h, &holds);
+    }
+
+    #[test]
+    fn rolling_sums_stay_within_their_window_and_holds_end_after_they_start(
+        events in stream(),
+        timeout in prop_oneof![Just(0i64), 10i64..90],
+    ) {
+        let (alerts, holds) = replay_all(config_with(timeout, true), &lines(&events));
+        for alert in &alerts {
+            if let Amount::Seconds { value, .. } = alert.amount {
+                if &*alert.rule == "roll" {
+                    prop_assert!(value <= 6 * 3600, "{:?}", alert);
+                    prop_assert_eq!(alert.at - alert.period_start, 6 * 3_600_000);
+                }
+                if alert.kind == "continuous" || alert.kind == "period" {
+                    prop_assert!(value * 1000 <= alert.at - alert.period_start + 24 * 3_600_000, "{:?}", alert);
+                }
+            }
+        }
+        for hold in &holds {
+            prop_assert!(hold.until >= hold.from, "{:?}", hold);
+            prop_assert!(alerts.iter().any(|a| a.at == hold.from && a.rule == hold.rule
+                && a.phase == workhours::alert::Phase::Violation), "{:?}", hold);
+        }
+        // Where each rolling rule stands, at every worker's end: never more than the window.
+        let mut engine = Engine::new(config_with(timeout, true));
+        for line in lines(&events) {
+            engine.push(&event::parse(line.as_bytes()).unwrap());
+            engine.advance();
+        }
+        if let Some(end) = engine.max_ts() {
+            engine.finish(end);
+            for view in engine.views_at(end) {
+                for rule in view["rules"].as_array().unwrap() {
+                    if rule["rule"] == "roll" {
+                        prop_assert!(rule["used_seconds"].as_i64().unwrap() <= 6 * 3600);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The properties above are only worth what the streams reach: over the generator's streams,
+/// every rule of the every-kind pack fires, and every rule with a hold holds.
+#[test]
+fn the_generated_streams_fire_every_kind() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let mut fired = std::collections::BTreeMap::<String, u64>::new();
+    let mut held = std::collections::BTreeSet::<String>::new();
+    for _ in 0..256 {
+        let events = stream().new_tree(&mut runner).unwrap().current();
+        let (alerts, holds) = replay_all(config_with(0, true), &lines(&events));
+        for alert in alerts {
+            *fired
+                .entry(format!("{}/{}", alert.rule, alert.phase.as_str()))
+                .or_default() += 1;
+        }
+        held.extend(holds.into_iter().map(|h| h.rule.to_string()));
+    }
+    for rule in [
+        "cont/warning",
+        "cont/violation",
+        "cont/resolved",
+        "per/warning",
+        "per/violation",
+        "roll/warning",
+        "roll/violation",
+        "since/warning",
+        "since/violation",
+        "since/resolved",
+        "window/violation",
+        "deadline/violation",
+        "night/violation",
+        "streak/violation",
+        "ot/violation",
+        "wage/violation",
+        "quota/violation",
+    ] {
+        assert!(
+            fired.get(rule).copied().unwrap_or(0) > 0,
+            "{rule} never fired: {fired:?}"
+        );
+    }
+    for rule in [
+        "cont", "per", "roll", "since", "window", "deadline", "night", "streak", "ot",
+    ] {
+        assert!(held.contains(rule), "{rule} never held");
     }
 }
