@@ -210,9 +210,9 @@ pub struct TimeConfig {
     /// live), in milliseconds. Longer than any rule period, so it changes no alert.
     #[serde(deserialize_with = "duration")]
     pub worker_ttl: i64,
-    /// A statutory-holiday calendar (`config/holidays/cn.toml`) for the `holiday_pay` rule;
-    /// none by default (the rule is then off).
-    pub holidays: Option<String>,
+    /// A statutory-holiday calendar (`config/holidays/cn.toml`, relative to the config file)
+    /// for the `holiday_pay` rule; empty by default: no calendar, the rule is off.
+    pub holidays: String,
 }
 
 impl Default for TimeConfig {
@@ -225,7 +225,7 @@ impl Default for TimeConfig {
             dedup_window: 3_600_000,
             // SPEC section 5: 40 days, longer than any rule period (a month, 8 days, 24 h).
             worker_ttl: 40 * 86_400_000,
-            holidays: None,
+            holidays: String::new(),
         }
     }
 }
@@ -1254,7 +1254,7 @@ mod tests {
     }
 
     /// Every key the serde tree knows, as written in the shipped file and the docs.
-    const ALL_KEYS: [&str; 27] = [
+    const ALL_KEYS: [&str; 32] = [
         "rules.min_break",
         "rules.continuous_limit",
         "rules.warn_before",
@@ -1265,11 +1265,16 @@ mod tests {
         "rules.monthly_overtime_max",
         "rules.minimum_wage_cents_per_hour",
         "rules.quota_min_workers",
+        "rules.holiday_pay_ratio",
+        "rules.pack",
+        "rules.pack_file",
+        "rules.subject",
         "time.zone",
         "time.allowed_lateness",
         "time.max_future_skew",
         "time.dedup_window",
         "time.worker_ttl",
+        "time.holidays",
         "kafka.brokers",
         "kafka.group_id",
         "kafka.input_topics",
@@ -1318,6 +1323,11 @@ mod tests {
                 "kafka.input_topics" | "kafka.brokers" | "http.listen" => "x:1",
                 "rules.minimum_wage_cents_per_hour" | "rules.quota_min_workers" => "3",
                 "rules.warn_before" => "1m",
+                "rules.holiday_pay_ratio" => "1.5",
+                "rules.pack" => "eu-561",
+                "rules.pack_file" => "",
+                "rules.subject" => "person",
+                "time.holidays" => "",
                 "live.reread_input" => "false",
                 _ if key.starts_with("kafka.") => "topic",
                 _ => "11h",
@@ -1851,6 +1861,86 @@ mod tests {
                 &["`http.listen`"],
             ),
         ]);
+    }
+
+    #[test]
+    fn packs_are_chosen_per_platform_and_role_and_checked_at_start() {
+        let dir = std::env::temp_dir().join(format!("workhours-packs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("mine.toml"),
+            "name = \"mine\"\n[[rules]]\nid = \"long_drive\"\nkind = \"rolling\"\nmeasure = \"driving\"\nwindow = \"24h\"\nlimit = \"$daily_max\"\n",
+        )
+        .unwrap();
+        let text = r#"
+            [rules]
+            daily_max = "9h"
+            [rules.platform.didi]
+            pack = "didi-2018"
+            [rules.platform.hll]
+            pack_file = "mine.toml"
+            [rules.role.trucker]
+            pack = "eu-561"
+        "#;
+        let config = Config::parse(text, Vec::new(), Some(dir.clone())).unwrap();
+        let pack = |p: &str, r: &str| config.rule_set(p, r).pack.to_string();
+        assert_eq!(pack("meituan", "rider"), "cn-weihai-2022");
+        assert_eq!(pack("didi", "driver"), "didi-2018");
+        assert_eq!(pack("hll", "driver"), "mine");
+        // The role table names a pack: it wins over the platform's file.
+        assert_eq!(pack("hll", "trucker"), "eu-561");
+        // `$daily_max` takes the value in force.
+        let mine = config.rule_set("hll", "driver");
+        match &mine.rules[0].params {
+            crate::engine::rules::Params::Rolling(p) => assert_eq!(p.limit, 9 * H),
+            other => panic!("{other:?}"),
+        }
+        assert_errors(&[
+            (
+                "unknown pack",
+                "[rules.role.driver]\npack = \"nope\"",
+                &[],
+                &[
+                    "`rules.role.driver.pack`",
+                    "unknown pack `nope`",
+                    "`eu-561`",
+                ],
+            ),
+            (
+                "both in one table",
+                "[rules]\npack = \"eu-561\"\npack_file = \"x.toml\"",
+                &[],
+                &["`rules.pack_file`", "either `pack` or `pack_file`"],
+            ),
+            (
+                "missing file",
+                "[rules]\npack_file = \"/nonexistent/pack.toml\"",
+                &[],
+                &["`rules.pack_file`", "cannot read it"],
+            ),
+            (
+                "bad subject",
+                "[rules]\nsubject = \"people\"",
+                &[],
+                &["`rules.subject`", "unknown variant"],
+            ),
+            (
+                "subject from the environment",
+                "",
+                &[("WORKHOURS_RULES__SUBJECT", "nobody")],
+                &["WORKHOURS_RULES__SUBJECT"],
+            ),
+        ]);
+        // A pack whose rule a key's value breaks names the table that chose the pack.
+        let broken = "[rules]\npack_file = \"mine.toml\"\ndaily_max = \"30h\"";
+        let error = Config::parse(broken, Vec::new(), Some(dir.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`rules.pack`") && error.contains("`limit` must not exceed `window`"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
