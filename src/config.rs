@@ -7,6 +7,7 @@
 
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::RuleSet;
+use crate::holidays::Holidays;
 use crate::pack::{DEFAULT_PACK, KeyValue, KeyValues, Pack};
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -340,6 +341,8 @@ pub struct Config {
     packs: BTreeMap<PackSource, Arc<Pack>>,
     /// Where relative paths in the config (`pack_file`) start: the config file's directory.
     base_dir: Option<PathBuf>,
+    /// The statutory-holiday calendar of `time.holidays`, loaded at start.
+    pub holidays: Option<Arc<Holidays>>,
 }
 
 impl Default for Config {
@@ -362,6 +365,7 @@ impl Default for Config {
             person_rules: RuleOverride::default(),
             packs,
             base_dir: None,
+            holidays: None,
         }
     }
 }
@@ -439,6 +443,13 @@ impl Config {
         config
             .load_packs()
             .map_err(|error| overlay.annotate(error))?;
+        if !config.time.holidays.is_empty() {
+            let path = config.resolve_path(&config.time.holidays);
+            let holidays = Holidays::load(&path).map_err(|error| {
+                overlay.annotate(key_error("time.holidays", &error.to_string()))
+            })?;
+            config.holidays = Some(Arc::new(holidays));
+        }
         config.check().map_err(|error| overlay.annotate(error))?;
         Ok(config)
     }
@@ -807,6 +818,7 @@ impl ConfigFile {
             person_rules: rules.person,
             packs: BTreeMap::new(),
             base_dir: None,
+            holidays: None,
         }
     }
 }

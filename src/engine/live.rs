@@ -334,6 +334,7 @@ impl Engine {
             holds: &mut scratch_holds,
             observations: None,
             days: None,
+            holidays: None,
         };
         worker.advance(index, at, &mut cx);
         let set = &self.rule_sets[usize::from(worker.rules)];

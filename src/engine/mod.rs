@@ -352,6 +352,8 @@ pub struct Cx<'a> {
     pub holds: &'a mut Vec<Hold>,
     observations: Option<&'a mut Vec<Observation>>,
     days: Option<&'a mut Vec<ClosedWorkerDay>>,
+    /// The statutory-holiday calendar, when configured (`holiday_pay`).
+    pub holidays: Option<&'a crate::holidays::Holidays>,
 }
 
 impl Cx<'_> {
@@ -848,6 +850,7 @@ impl Engine {
                 holds: &mut self.holds,
                 observations: self.observations.as_mut(),
                 days: self.days.as_mut(),
+                holidays: self.config.holidays.as_deref(),
             },
         )
     }

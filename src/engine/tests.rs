@@ -20,6 +20,7 @@ fn t(text: &str) -> i64 {
     }
 }
 
+#[derive(Clone)]
 struct Ev {
     json: serde_json::Map<String, serde_json::Value>,
 }
@@ -935,4 +936,112 @@ fn no_calendar_limits_helper_is_quiet() {
         "23:00",
     );
     assert!(alerts.is_empty());
+}
+
+/// A config with the shipped Chinese holiday calendar and `holiday_pay_ratio`.
+fn with_holidays(ratio: &str) -> Config {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays/cn.toml");
+    let text = format!("[rules]\nholiday_pay_ratio = {ratio}\n[time]\nholidays = {path:?}\n");
+    Config::from_toml_str(&text, Vec::new()).unwrap()
+}
+
+/// Two hours of work on a local date with one delivered order paying `fee` fen.
+fn paid_day(date: &str, order: &str, fee: u64) -> Vec<Ev> {
+    vec![
+        ev("w1", "login", &format!("{date}T08:00:00+08:00")),
+        ev("w1", "order_accepted", &format!("{date}T08:10:00+08:00")).order(order),
+        ev("w1", "order_delivered", &format!("{date}T08:40:00+08:00"))
+            .order(order)
+            .fee(fee),
+        ev("w1", "logout", &format!("{date}T10:00:00+08:00")),
+    ]
+}
+
+fn holiday_alerts(config: Config, days: &[(&str, u64)]) -> Vec<(String, String, i64, i64)> {
+    let events: Vec<Ev> = days
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (date, fee))| paid_day(date, &format!("o{i}"), *fee))
+        .collect();
+    let (alerts, _) = run_with(config, &events, "2026-05-12T00:00:00+08:00");
+    alerts
+        .iter()
+        .filter(|a| &*a.rule == "holiday_pay")
+        .map(|a| {
+            let Amount::CentsPerHour { value, limit } = a.amount else {
+                panic!("holiday_pay is paid per hour");
+            };
+            (
+                format_rfc3339(a.at, &chrono_tz::Asia::Shanghai),
+                format_rfc3339(a.period_start, &chrono_tz::Asia::Shanghai),
+                value as i64,
+                limit as i64,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn holiday_pay_compares_a_statutory_holiday_with_the_28_days_before() {
+    let cfg = || with_holidays("1.0");
+    // 2026-05-01 is a statutory holiday (劳动节). Two hours for 6000 fen: 3000 fen an hour.
+    // No ordinary paid day in the 28 days before: nothing to compare, no alert.
+    assert_eq!(holiday_alerts(cfg(), &[("2026-05-01", 6000)]), vec![]);
+    // 29 days before is outside the window.
+    assert_eq!(
+        holiday_alerts(cfg(), &[("2026-04-02", 6000), ("2026-05-01", 6000)]),
+        vec![]
+    );
+    // The same rate as a normal day (2026-04-30): not above it, a violation at the midnight
+    // ending the holiday.
+    let equal = vec![(
+        "2026-05-02T00:00:00.000+08:00".to_owned(),
+        "2026-05-01T00:00:00.000+08:00".to_owned(),
+        3000,
+        3000,
+    )];
+    assert_eq!(
+        holiday_alerts(cfg(), &[("2026-04-30", 6000), ("2026-05-01", 6000)]),
+        equal
+    );
+    // One fen more on the holiday is above: no alert.
+    assert_eq!(
+        holiday_alerts(cfg(), &[("2026-04-30", 6000), ("2026-05-01", 6001)]),
+        vec![]
+    );
+    // A swapped working Sunday (2026-04-26, 调休) is an ordinary day: it is the comparison.
+    assert_eq!(
+        holiday_alerts(cfg(), &[("2026-04-26", 6000), ("2026-05-01", 6000)]),
+        equal
+    );
+    // The swapped rest days around the holiday (2026-05-03) are not statutory: no alert on
+    // them, however little they pay.
+    assert_eq!(
+        holiday_alerts(cfg(), &[("2026-04-30", 6000), ("2026-05-03", 100)]),
+        vec![]
+    );
+    // Labour Law art. 44: 300% on statutory holidays. Paying double is then a violation.
+    assert_eq!(
+        holiday_alerts(
+            with_holidays("3.0"),
+            &[("2026-04-30", 6000), ("2026-05-01", 12000)]
+        ),
+        vec![(
+            "2026-05-02T00:00:00.000+08:00".to_owned(),
+            "2026-05-01T00:00:00.000+08:00".to_owned(),
+            6000,
+            9000,
+        )]
+    );
+    // Without a calendar the rule is off (the default output is unchanged).
+    let (alerts, _) = run_with(
+        Config::default(),
+        &[
+            paid_day("2026-04-30", "a", 6000),
+            paid_day("2026-05-01", "b", 6000),
+        ]
+        .concat(),
+        "2026-05-12T00:00:00+08:00",
+    );
+    assert!(alerts.iter().all(|a| &*a.rule != "holiday_pay"));
 }

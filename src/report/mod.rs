@@ -191,6 +191,7 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
     crate::replay::replay_into(&mut engine, Some(end), input, &mut gather, &mut diag)
         .context("replay failed")?;
     let sets = engine.rule_sets();
+    let holidays = engine.config().holidays.clone();
     let mut packs: Vec<(String, String)> = Vec::new();
     let worker_days = gather
         .days
@@ -201,18 +202,19 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
             if !packs.contains(&entry) {
                 packs.push(entry);
             }
+            let date = crate::calendar::Calendar::date(day.day);
             WorkerDay {
                 platform: day.platform,
                 role: day.role,
                 city: day.city,
                 worker_id: day.worker_id,
                 person_id: None,
-                day: crate::calendar::Calendar::date(day.day),
+                day: date,
                 work_ms: day.work,
                 person_work_ms: None,
                 daily_standard_ms: set.daily_standard,
                 daily_max_ms: set.daily_max,
-                holiday: false,
+                holiday: holidays.as_ref().is_some_and(|h| h.is_statutory(date)),
             }
         })
         .collect();

@@ -1,10 +1,22 @@
-//! `holiday_pay` (SPEC 8, measure 2: work on statutory holidays is paid more than normal
-//! working time). Evaluated only when `[time] holidays` names a calendar.
+//! `holiday_pay` (SPEC 8; Weihai measure 2 and Labour Law art. 44: work on statutory holidays
+//! is paid more than normal working time). At the local midnight ending a statutory holiday
+//! (from `[time] holidays`; not the swapped rest days around it) on which the worker worked at
+//! least 1 h and had paid deliveries: a violation when the day's fees per hour worked are not
+//! above `ratio` times the pooled rate of the 28 days before (their fees over their hours,
+//! counting the days that are not statutory holidays and have at least 1 h of work and fees).
+//! No such day before: no alert. Off when no calendar is configured.
+
+use serde::{Deserialize, Serialize};
 
 use super::{ClosedDay, RuleDef};
-use crate::calendar::Day;
+use crate::alert::{Amount, Phase, human_duration};
+use crate::calendar::{Calendar, Day};
 use crate::engine::{Cx, Me};
 use crate::pack::{KeyValue, PackError, Reader};
+
+const HOUR: i64 = 3_600_000;
+/// The days before a holiday whose pay it is compared with.
+pub const LOOKBACK_DAYS: i32 = 28;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {
@@ -32,13 +44,84 @@ impl Params {
     }
 }
 
-/// The local day `day` closed with `closed`.
-pub fn close_day(
-    _def: &RuleDef,
-    _p: &Params,
-    _day: &Day,
-    _closed: &ClosedDay,
-    _me: &Me<'_>,
-    _cx: &mut Cx<'_>,
-) {
+/// The ordinary paid days of the last four weeks: (day number, work ms, fees fen).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub days: Vec<(i32, i64, u64)>,
+}
+
+impl State {
+    /// The local day `day` closed with `closed`.
+    pub fn close_day(
+        &mut self,
+        def: &RuleDef,
+        p: &Params,
+        day: &Day,
+        closed: &ClosedDay,
+        me: &Me<'_>,
+        cx: &mut Cx<'_>,
+    ) {
+        let Some(holidays) = cx.holidays else {
+            return;
+        };
+        self.days
+            .retain(|&(number, _, _)| number >= day.number - LOOKBACK_DAYS);
+        let paid = closed.work >= HOUR && closed.has_fee;
+        if !holidays.is_statutory(Calendar::date(day.number)) {
+            if paid {
+                self.days.push((day.number, closed.work, closed.fees));
+            }
+            return;
+        }
+        if !paid {
+            return;
+        }
+        let (work, fees) = self
+            .days
+            .iter()
+            .filter(|&&(number, _, _)| number < day.number)
+            .fold((0i64, 0u64), |(w, f), &(_, work, fees)| {
+                (w + work, f.saturating_add(fees))
+            });
+        if work == 0 {
+            return;
+        }
+        // Not above ratio × the pooled rate: fees_h / work_h <= ratio × fees_p / work_p,
+        // compared exactly in integers (the ratio in millionths).
+        let holiday = u128::from(closed.fees) * work as u128 * 1_000_000;
+        let normal = u128::from(p.ratio_ppm) * u128::from(fees) * closed.work as u128;
+        if holiday > normal {
+            return;
+        }
+        let per_hour = (u128::from(closed.fees) * 3_600_000 / closed.work as u128) as u64;
+        let limit = (u128::from(p.ratio_ppm) * u128::from(fees) * 3_600_000
+            / (work as u128 * 1_000_000)) as u64;
+        let pooled = (u128::from(fees) * 3_600_000 / work as u128) as u64;
+        let message = format!(
+            "Worker {} earned {}.{:02} yuan per hour on the statutory holiday {} ({} fen for {}), not above {} times the {}.{:02} yuan per hour of the {} days before.",
+            me.id,
+            per_hour / 100,
+            per_hour % 100,
+            Calendar::date(day.number),
+            closed.fees,
+            human_duration(closed.work),
+            p.ratio_ppm as f64 / 1_000_000.0,
+            pooled / 100,
+            pooled % 100,
+            LOOKBACK_DAYS
+        );
+        let amount = Amount::CentsPerHour {
+            value: per_hour,
+            limit,
+        };
+        cx.emit(
+            me,
+            def,
+            Phase::Violation,
+            day.end,
+            amount,
+            day.start,
+            message,
+        );
+    }
 }

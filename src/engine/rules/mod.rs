@@ -141,6 +141,7 @@ pub enum KindState {
     RestDeadline(rest_deadline::State),
     Streak(streak::State),
     Overtime(overtime::State),
+    HolidayPay(holiday_pay::State),
     None,
 }
 
@@ -166,7 +167,8 @@ impl RuleState {
             Params::RestDeadline(_) => KindState::RestDeadline(rest_deadline::State::default()),
             Params::Streak(_) => KindState::Streak(streak::State::default()),
             Params::Overtime(_) => KindState::Overtime(overtime::State::default()),
-            Params::MinimumWage(_) | Params::QuotaP90(_) | Params::HolidayPay(_) => KindState::None,
+            Params::HolidayPay(_) => KindState::HolidayPay(holiday_pay::State::default()),
+            Params::MinimumWage(_) | Params::QuotaP90(_) => KindState::None,
         };
         RuleState {
             flags: 0,
@@ -186,9 +188,10 @@ impl RuleState {
                 | (KindState::RestDeadline(_), Params::RestDeadline(_))
                 | (KindState::Streak(_), Params::Streak(_))
                 | (KindState::Overtime(_), Params::Overtime(_))
+                | (KindState::HolidayPay(_), Params::HolidayPay(_))
                 | (
                     KindState::None,
-                    Params::MinimumWage(_) | Params::QuotaP90(_) | Params::HolidayPay(_)
+                    Params::MinimumWage(_) | Params::QuotaP90(_)
                 )
         )
     }
@@ -336,8 +339,8 @@ impl RuleState {
             (KindState::None, Params::MinimumWage(p)) => {
                 minimum_wage::close_day(def, p, old, closed, me, cx)
             }
-            (KindState::None, Params::HolidayPay(p)) => {
-                holiday_pay::close_day(def, p, old, closed, me, cx)
+            (KindState::HolidayPay(s), Params::HolidayPay(p)) => {
+                s.close_day(def, p, old, closed, me, cx)
             }
             _ => {}
         }
