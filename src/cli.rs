@@ -1,5 +1,6 @@
 //! Command-line interface: the subcommands of SPEC section 6.
 
+use crate::simulate::Mix;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -70,6 +71,20 @@ pub struct SimulateArgs {
     /// Move events out of order by up to this much (e.g. `20s`); keep it within `allowed_lateness`.
     #[arg(long)]
     pub jitter: Option<String>,
+    /// Drivers and truckers also send `activity` events (driving, other_work, available, rest)
+    /// that follow their logins, breaks and orders; the other events stay those of the seed
+    /// without this flag.
+    #[arg(long)]
+    pub activity: bool,
+    /// Behaviour mix: `standard` (SPEC section 4's rules) or `packs`, which also makes
+    /// order-heavy riders, night and long-trip drivers and long-haul truckers, so that every
+    /// rule of the shipped packs fires over a week. `packs` implies `--activity`.
+    #[arg(long, value_enum, default_value_t = Mix::Standard)]
+    pub mix: Mix,
+    /// Every event carries a `person_id` (64 hex digits), and this fraction of persons (e.g.
+    /// 0.1) work for two platforms on the same days with two worker ids.
+    #[arg(long, value_name = "FRACTION")]
+    pub persons: Option<f64>,
 }
 
 #[derive(Debug, Args)]

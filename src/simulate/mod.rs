@@ -19,6 +19,7 @@
 //!   after one whose `ts` is more than `jitter` larger (duplicates: `max(jitter, 1 s)`).
 //! - The same options give byte-identical output; noise options never change the schedule.
 
+mod activity;
 mod line;
 mod profile;
 mod rng;
@@ -26,17 +27,18 @@ mod schedule;
 #[cfg(test)]
 mod tests;
 
-pub use profile::{Behaviour, Role, WorkerProfile};
+pub use profile::{Behaviour, Mix, Role, WorkerProfile};
 pub use schedule::Kind;
 
 use crate::cli::SimulateArgs;
 use crate::config::Config;
 use crate::duration::parse_duration;
+use crate::event::Activity;
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use line::{BadKind, LineFields, TsForm};
-use schedule::{RawEvent, WorkerState};
+use schedule::{Day, RawEvent, WorkerState};
 use std::io::Write;
 
 /// What to simulate. Build it with [`SimOptions::from_args`] or fill it in and call
@@ -58,6 +60,13 @@ pub struct SimOptions {
     pub bad_lines: f64,
     /// Lines are written up to this much out of `ts` order.
     pub jitter_ms: i64,
+    /// Drivers and truckers also send `activity` events (always on with [`Mix::Packs`]).
+    pub activity: bool,
+    /// The behaviours drawn.
+    pub mix: Mix,
+    /// With `Some(fraction)`, every event carries a `person_id`, and that fraction of persons
+    /// have two worker ids on two platforms, in `[0, 1]`.
+    pub persons: Option<f64>,
 }
 
 /// A simulate option that cannot be used.
@@ -107,6 +116,9 @@ impl SimOptions {
             duplicates: args.duplicates,
             bad_lines: args.bad_lines,
             jitter_ms,
+            activity: args.activity,
+            mix: args.mix,
+            persons: args.persons,
         };
         options.validate()?;
         Ok(options)
@@ -116,6 +128,7 @@ impl SimOptions {
         for (option, value) in [
             ("duplicates", self.duplicates),
             ("bad-lines", self.bad_lines),
+            ("persons", self.persons.unwrap_or(0.0)),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(invalid(
@@ -157,6 +170,20 @@ impl SimOptions {
         }
         Ok(())
     }
+
+    /// Whether drivers and truckers send `activity` events.
+    pub fn activity_events(&self) -> bool {
+        self.activity || self.mix == Mix::Packs
+    }
+
+    /// The workers in index order, with their generators.
+    fn worker_states(&self) -> Vec<WorkerState> {
+        profile::persons(self.seed, self.workers, self.persons)
+            .into_iter()
+            .zip(0..)
+            .map(|(person, index)| WorkerState::new(self.seed, index, self.mix, person))
+            .collect()
+    }
 }
 
 /// One line of the stream.
@@ -167,6 +194,8 @@ pub struct SimLine<'a> {
     pub ts_ms: i64,
     /// The Kafka message key; empty for bad lines that name no worker.
     pub worker_id: &'a str,
+    /// The worker's person (`--persons`): the key under `subject = "person"`.
+    pub person_id: Option<&'a str>,
     /// One JSON line without the newline (for some bad lines, not JSON or not UTF-8).
     pub bytes: &'a [u8],
 }
@@ -179,9 +208,14 @@ pub struct SimStats {
     pub worker_days: u64,
     /// All lines: events + duplicates + bad lines.
     pub lines: u64,
-    /// Distinct valid events (heartbeats included).
+    /// Distinct valid events (heartbeats and activity events included).
     pub events: u64,
     pub heartbeats: u64,
+    /// `activity` events.
+    pub activities: u64,
+    /// Persons (`--persons`; 0 without it) and those of them with two worker ids.
+    pub persons: u32,
+    pub two_platform_persons: u32,
     /// Second copies of events.
     pub duplicates: u64,
     pub bad_lines: u64,
@@ -189,8 +223,9 @@ pub struct SimStats {
 
 /// The workers of a simulation, in index order: the same as [`generate`] uses.
 pub fn worker_profiles(opts: &SimOptions) -> Vec<WorkerProfile> {
-    (0..opts.workers)
-        .map(|index| WorkerState::new(opts.seed, index).profile)
+    opts.worker_states()
+        .into_iter()
+        .map(|state| state.profile)
         .collect()
 }
 
@@ -205,6 +240,8 @@ struct Item {
     order: u32,
     fee: u32,
     kind: Kind,
+    /// Of `activity` events.
+    activity: Activity,
     /// [`TsForm`] as a byte.
     form: u8,
     /// [`TAG_EVENT`], [`TAG_DUPLICATE`], or [`TAG_BAD`] + [`BadKind`].
@@ -233,23 +270,37 @@ pub fn generate(
 ) -> std::io::Result<SimStats> {
     opts.validate()
         .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
-    let mut workers: Vec<WorkerState> = (0..opts.workers)
-        .map(|index| WorkerState::new(opts.seed, index))
-        .collect();
+    let mut workers = opts.worker_states();
     let mut stats = SimStats {
         workers: opts.workers,
         ..SimStats::default()
     };
+    if opts.persons.is_some() {
+        let seconds = workers
+            .iter()
+            .filter(|w| w.profile.behaviour == Behaviour::TwoPlatforms)
+            .count() as u32
+            / 2;
+        stats.persons = opts.workers - seconds;
+        stats.two_platform_persons = seconds;
+    }
     let mut pending: Vec<Item> = Vec::new();
     let mut raw: Vec<RawEvent> = Vec::with_capacity(256);
+    let mut scratch: Vec<RawEvent> = Vec::with_capacity(256);
     let mut buf: Vec<u8> = Vec::with_capacity(512);
     for day in 0..opts.days {
         let date = opts.start + chrono::Days::new(day.into());
         let midnight = local_midnight(opts.zone, date);
         let next_midnight = local_midnight(opts.zone, date + chrono::Days::new(1));
-        let weekday = date.weekday().num_days_from_monday();
+        let day = Day {
+            seed: opts.seed,
+            weekday: date.weekday().num_days_from_monday(),
+            midnight,
+            heartbeat: opts.heartbeat_ms,
+            activity: opts.activity_events(),
+        };
         for worker in &mut workers {
-            if worker.plan_day(weekday, midnight, opts.heartbeat_ms, &mut raw) {
+            if worker.plan_day(&day, &mut raw, &mut scratch) {
                 stats.worker_days += 1;
             }
             debug_assert!(raw.iter().all(|event| event.ts >= midnight));
@@ -309,6 +360,7 @@ fn push_items(opts: &SimOptions, worker: &mut WorkerState, raw: &[RawEvent], out
             order: event.order,
             fee: event.fee,
             kind: event.kind,
+            activity: event.activity,
             form: form as u8,
             tag: TAG_EVENT,
         };
@@ -355,6 +407,7 @@ fn emit(
             kind: item.kind,
             order: item.order,
             fee: item.fee,
+            activity: item.activity,
         };
         buf.clear();
         let mut worker_id = worker.id.as_str();
@@ -362,6 +415,7 @@ fn emit(
             TAG_EVENT => {
                 stats.events += 1;
                 stats.heartbeats += u64::from(item.kind == Kind::Heartbeat);
+                stats.activities += u64::from(item.kind == Kind::Activity);
                 line::write_event(buf, opts.zone, &fields);
             }
             TAG_DUPLICATE => {
@@ -381,6 +435,10 @@ fn emit(
         sink(SimLine {
             ts_ms: item.ts,
             worker_id,
+            person_id: worker
+                .person_id
+                .as_deref()
+                .filter(|_| !worker_id.is_empty()),
             bytes: buf,
         })?;
     }
@@ -405,9 +463,22 @@ pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<()> {
     .and_then(|stats| writer.flush().map(|()| stats));
     match result {
         Ok(stats) => {
+            let activities = if opts.activity_events() {
+                format!(", {} activity events", stats.activities)
+            } else {
+                String::new()
+            };
+            let persons = if opts.persons.is_some() {
+                format!(
+                    ", {} persons ({} with two worker ids)",
+                    stats.persons, stats.two_platform_persons
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "workhours simulate: {} lines ({} events of which {} heartbeats, {} duplicates, \
-                 {} bad lines), {} workers, {} worker-days.",
+                "workhours simulate: {} lines ({} events of which {} heartbeats{activities}, {} \
+                 duplicates, {} bad lines), {} workers{persons}, {} worker-days.",
                 stats.lines,
                 stats.events,
                 stats.heartbeats,

@@ -21,6 +21,9 @@ fn options(workers: u32, days: u32) -> SimOptions {
         duplicates: 0.0,
         bad_lines: 0.0,
         jitter_ms: 0,
+        activity: false,
+        mix: Mix::Standard,
+        persons: None,
     }
 }
 
@@ -528,7 +531,7 @@ fn the_mix_trips_every_worker_rule() {
             Behaviour::LongDays => {
                 long_days_tripped += usize::from(week.daily.values().any(|&w| w > 11 * HOUR));
             }
-            Behaviour::Night => {}
+            _ => {}
         }
         trip("continuous_work", over_4h);
         trip(
@@ -613,6 +616,9 @@ fn options_are_checked_with_clear_messages() {
             duplicates: 0.0,
             bad_lines: 0.0,
             jitter: None,
+            activity: false,
+            mix: Mix::Standard,
+            persons: None,
         };
         f(&mut args);
         SimOptions::from_args(&args, &Config::default()).map_err(|e| e.to_string())
