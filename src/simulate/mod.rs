@@ -298,6 +298,7 @@ pub fn generate(
             midnight,
             heartbeat: opts.heartbeat_ms,
             activity: opts.activity_events(),
+            mix: opts.mix,
         };
         for worker in &mut workers {
             if worker.plan_day(&day, &mut raw, &mut scratch) {

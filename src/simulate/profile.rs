@@ -45,7 +45,7 @@ pub enum Behaviour {
     /// allowance beyond 8 h and 11 h).
     OrderHeavy,
     /// Packs, drivers: evening starts (17:30-19:30) and three blocks of 2.5-3.3 h of driving
-    /// into the night, four nights a week: `cn-road-traffic`'s night continuous driving (2 h
+    /// into the night, three nights a week: `cn-road-traffic`'s night continuous driving (2 h
     /// within 22:00-06:00) and its 8 h of driving in a rolling 24 h, while the driving of each
     /// calendar day stays lower.
     NightDriver,
@@ -229,9 +229,11 @@ pub(crate) fn persons(seed: u64, workers: u32, fraction: Option<f64>) -> Vec<Per
 
 /// The pseudonym of the person whose first worker index is `index`.
 pub(crate) fn person_id(seed: u64, index: u32) -> Box<str> {
+    // Keyed by a hash of the seed first, so that no two seeds share a pseudonym.
+    let key = mix(&[seed, PERSON_ID]);
     let mut text = String::with_capacity(64);
     for word in 0..4 {
-        let value = mix(&[seed, index.into(), PERSON_ID, word]);
+        let value = mix(&[key, index.into(), word]);
         text.push_str(&format!("{value:016x}"));
     }
     text.into_boxed_str()
@@ -314,12 +316,12 @@ impl WorkerProfile {
         let roll = rng.range(0, 99);
         let (behaviour, off) = match (self.role, roll) {
             (Role::Rider, 0..10) => (Behaviour::OrderHeavy, 1),
-            (Role::Driver, 0..10) => (Behaviour::NightDriver, 3),
+            (Role::Driver, 0..10) => (Behaviour::NightDriver, 4),
             (Role::Driver, 10..18) => (Behaviour::DidiLong, 1),
             (Role::Trucker, 0..55) => (Behaviour::Haul, 2),
             (Role::Trucker, 55..70) => (Behaviour::HaulNoBreak, 2),
             (Role::Trucker, 70..85) => (Behaviour::HaulLong, 1),
-            (Role::Trucker, _) => (Behaviour::HaulWeek, u32::from(rng.chance(0.4))),
+            (Role::Trucker, _) => (Behaviour::HaulWeek, u32::from(rng.chance(0.35))),
             _ => return,
         };
         self.behaviour = behaviour;

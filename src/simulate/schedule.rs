@@ -37,6 +37,7 @@ pub(crate) struct Day {
     pub heartbeat: Option<i64>,
     /// Drivers and truckers send `activity` events.
     pub activity: bool,
+    pub mix: Mix,
 }
 
 /// A person with two worker ids: both draw the person's days from the same generator, in
@@ -109,7 +110,7 @@ impl WorkerState {
         } else if behaviour == Behaviour::TwoPlatforms {
             self.plan_pair_day(day, out)
         } else {
-            self.plan_standard_day(day.weekday, day.midnight, day.heartbeat, out)
+            self.plan_standard_day(day, out)
         };
         if worked && day.activity && self.profile.role != Role::Rider {
             activity::derive(
@@ -126,13 +127,8 @@ impl WorkerState {
     /// The standard behaviours, and the packs' riders and drivers: a start and blocks of
     /// online time with orders. The draws of the standard behaviours are those the simulator
     /// has always made (their streams are pinned by a test).
-    fn plan_standard_day(
-        &mut self,
-        weekday: u32,
-        midnight: i64,
-        heartbeat: Option<i64>,
-        out: &mut Vec<RawEvent>,
-    ) -> bool {
+    fn plan_standard_day(&mut self, day: &Day, out: &mut Vec<RawEvent>) -> bool {
+        let (weekday, midnight, heartbeat) = (day.weekday, day.midnight, day.heartbeat);
         let behaviour = self.profile.behaviour;
         if self.profile.days_off & (1 << weekday) != 0 {
             return false;
@@ -198,9 +194,9 @@ impl WorkerState {
                 }
             }
             Behaviour::NightDriver => {
-                add(rng, (150, 200), (20, 30));
-                add(rng, (150, 200), (20, 30));
-                add(rng, (150, 200), (0, 0));
+                add(rng, (175, 215), (20, 30));
+                add(rng, (175, 215), (20, 30));
+                add(rng, (175, 215), (0, 0));
             }
             Behaviour::DidiLong => {
                 for _ in 0..3 {
@@ -215,6 +211,22 @@ impl WorkerState {
             | Behaviour::HaulLong
             | Behaviour::HaulWeek
             | Behaviour::TwoPlatforms => unreachable!("planned elsewhere"),
+        }
+        if day.mix == Mix::Packs
+            && self.profile.role == Role::Driver
+            && matches!(
+                behaviour,
+                Behaviour::Steady
+                    | Behaviour::SevenDays
+                    | Behaviour::LowPay
+                    | Behaviour::Night
+                    | Behaviour::PartTime
+            )
+        {
+            // Under 3 h of continuous service (didi-2018) for the drivers who keep the rules.
+            for block in &mut blocks {
+                block.0 = block.0.min(170);
+            }
         }
         let short_break_chance = if behaviour == Behaviour::NoRest {
             0.06
@@ -284,8 +296,8 @@ impl WorkerState {
 
     /// A person with two worker ids (`--persons`): both ids draw the person's day from the
     /// shared generator, then each works its own session with its own generator. Either one
-    /// session after the other (a switch of 5-45 minutes; each session 2-7 h of online time,
-    /// so each platform stays within 8 h while the person often passes 11 h), or the second
+    /// session after the other (a switch of 5-45 minutes; each session 2.5-7 h of online
+    /// time, so each platform stays within 8 h while the person often passes 11 h), or the second
     /// session starting 2.5-5 h into the first (overlapping sessions).
     fn plan_pair_day(&mut self, day: &Day, out: &mut Vec<RawEvent>) -> bool {
         if self.profile.days_off & (1 << day.weekday) != 0 {
@@ -302,8 +314,8 @@ impl WorkerState {
             + shared.range(6 * 60 + 30, 9 * 60 + 30) * MINUTE
             + shared.range(0, MINUTE - 1);
         let early = [
-            (shared.range(150, 215), shared.range(21, 40)),
-            (shared.range(140, 210), 0),
+            (shared.range(170, 215), shared.range(21, 40)),
+            (shared.range(160, 210), 0),
         ];
         let early_end = start + (early[0].0 + early[0].1 + early[1].0) * MINUTE;
         let late_start = if overlap {
@@ -312,10 +324,10 @@ impl WorkerState {
             early_end + shared.range(5, 45) * MINUTE
         };
         let late = [
-            (shared.range(120, 215), shared.range(21, 40)),
-            (shared.range(60, 200), 0),
+            (shared.range(150, 215), shared.range(21, 40)),
+            (shared.range(100, 210), 0),
         ];
-        let late_blocks: &[(i64, i64)] = if shared.chance(0.3) {
+        let late_blocks: &[(i64, i64)] = if shared.chance(0.2) {
             &late[..1]
         } else {
             &late
@@ -379,7 +391,7 @@ impl WorkerState {
             order,
             0,
         ));
-        let mut t = start + self.rng.range(20 * MINUTE, 45 * MINUTE);
+        let mut t = start + self.rng.range(haul.pre.0, haul.pre.1) * MINUTE;
         out.push(order_event(t, Kind::OrderPickedUp, order, 0));
         let mut driven = 0;
         let mut stretch = 0;
@@ -605,6 +617,8 @@ struct Haul {
     stretch: (i64, i64),
     /// The rest between stretches.
     rest: (i64, i64),
+    /// Pre-trip inspection and loading.
+    pre: (i64, i64),
     /// The longest duty span (first to last event).
     max_span: i64,
 }
@@ -617,6 +631,7 @@ impl Haul {
             drive: (420, 510),
             stretch: (150, 234),
             rest: (45, 55),
+            pre: (20, 45),
             max_span: 750,
         };
         match behaviour {
@@ -630,10 +645,12 @@ impl Haul {
                 drive: (570, 708),
                 stretch: (180, 234),
                 rest: (45, 60),
+                pre: (20, 45),
                 max_span: 930,
             },
             Behaviour::HaulWeek => Haul {
-                drive: (498, 537),
+                drive: (510, 537),
+                pre: (45, 75),
                 max_span: 780,
                 ..compliant
             },
