@@ -11,6 +11,50 @@
 //! the rest waits for the next window. Memory is therefore one day of compact items
 //! (about 32 bytes an event), not the whole stream.
 //!
+//! # Activity, the packs mix and persons (opt-in)
+//!
+//! Without `--activity`, `--mix packs` and `--persons` the stream of a seed is byte for byte
+//! what it was before they existed: their draws come from generators of their own (streams
+//! 4 and 5 of `(seed, worker)`, and hashes), the standard draws are unchanged, and the new
+//! fields are written only when set. A test pins the xxh3 of three default streams computed
+//! before these options were added.
+//!
+//! - `--activity`: drivers and truckers send `activity` events derived from their own
+//!   logins, breaks and orders (module `activity`): `available` when online without an
+//!   order, `driving` with one (to the pick-up and with the passenger or load), for truckers
+//!   `other_work` while loading and unloading, `rest` on a break and at every logout. Only
+//!   events are added: the other events are those of the seed without the flag.
+//! - `--mix packs` (implies `--activity`): after the standard draw, a worker's own generator
+//!   redraws some behaviours for the rule packs of SPEC section 7 ([`Behaviour`] documents
+//!   each). Shares and the rules each is meant to trip:
+//!
+//!   | role | share | behaviour | trips |
+//!   |---|---|---|---|
+//!   | rider | 10% | `order_heavy` | cn-mohrss-2024: 4 h of continuous order time, order time + 1 h allowance over 8 h and 11 h a day |
+//!   | driver | 10% | `night_driver` | cn-road-traffic: 2 h of night driving (22:00-06:00), 8 h of driving in a rolling 24 h |
+//!   | driver | 8% | `didi_long` | didi-2018: 3 h of continuous service, 10 h of billed (`carrying`) time without a 6 h rest |
+//!   | trucker | 55% | `haul` | nothing: compliant long-haul days |
+//!   | trucker | 15% | `haul_no_break` | EU 561 4.5 h break, cn-road-traffic 4 h of driving, FMCSA 30 min after 8 h |
+//!   | trucker | 15% | `haul_long` | EU 561 daily driving (9 h, 10 h twice a week) and daily rest (9 h within 15 h), FMCSA 11 h driving and 14 h window |
+//!   | trucker | 15% | `haul_week` | EU 561 56 h a week, 90 h a fortnight, weekly rest (24 h within 144 h); FMCSA 60 h / 7 days, 70 h / 8 days; a mid-week day off is a 34 h restart |
+//!
+//!   The standard behaviours keep tripping section 4's rules (and `no_rest`, `long_days`
+//!   some pack rules too); in this mix the standard drivers' blocks are capped at 170
+//!   minutes, under didi-2018's 3 h of continuous service. Measured on seed 1, 700 workers,
+//!   a week, every pack rule fires for some workers and none for half of those it is about
+//!   (`tests/packs.rs`, which recomputes each rule from the lines).
+//! - `--persons FRACTION`: every event carries `person_id`, 64 hex digits derived from the
+//!   seed and the person's first worker index (like an HMAC-SHA256 pseudonym, SPEC section
+//!   8). Walking the worker indices, a hash decides with probability FRACTION that a person
+//!   also has the next index, on the partner platform of the same kind of work (meituan and
+//!   eleme, didi and caocao, huolala and kuaigou), same city and role. Both ids of a person
+//!   draw the person's days from one shared generator, so they work on the same days: 60% of
+//!   days one session after the other (a 5-45 minute switch: each platform within 8 h, the
+//!   person often over 11 h, and over 4 h of continuous work when the switch is under 20
+//!   minutes), 40% with the second session starting 2.5-5 h into the first (concurrent
+//!   sessions). Everyone else is a person with one worker id. `SimLine::person_id` carries
+//!   the key a producer needs under `subject = "person"`.
+//!
 //! # Invariants (tested)
 //!
 //! - Lines are written in order of `key = ts + delay`, `delay` in `0..=jitter`; ties by
@@ -18,6 +62,8 @@
 //!   day's midnight, so nothing written later can have a smaller key. Hence no line comes
 //!   after one whose `ts` is more than `jitter` larger (duplicates: `max(jitter, 1 s)`).
 //! - The same options give byte-identical output; noise options never change the schedule.
+//! - With activity events: no `driving`, `other_work` or `available` while logged out,
+//!   `rest` at every logout, `driving` only with an order in hand.
 
 mod activity;
 mod line;

@@ -4,16 +4,16 @@
 
 use super::rng::{Rng, mix};
 
-/// Which behaviours the workers are drawn from.
+/// Which behaviours the workers are drawn from (`--mix`; the docs double as its help).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Mix {
-    /// The behaviours of SPEC section 4 ([`Behaviour::ALL`]): the stream of a seed is the one
-    /// it has always been.
+    /// The behaviours of SPEC section 4, drawn as always: a seed gives the very bytes it gave
+    /// before --mix existed (with no --activity or --persons either)
     #[default]
     Standard,
-    /// The standard mix, then some riders and drivers, and every trucker, redrawn into the
-    /// behaviours that trip the rules of the packs of SPEC section 7 (see [`Behaviour`]).
-    /// Implies `--activity`.
+    /// The standard draw, then 10% of riders order-heavy, 10% of drivers night drivers and 8%
+    /// long-trip (Didi-style) drivers, and every trucker long-haul (55% compliant, 45% over
+    /// the EU 561 or FMCSA limits); implies --activity
     Packs,
 }
 

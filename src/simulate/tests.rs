@@ -391,6 +391,14 @@ fn every_line_is_valid_with_every_new_option() {
             event.kind == "activity",
             "line {index}"
         );
+        // And the engine's own parser reads the same.
+        let parsed = crate::event::parse(&line.bytes).unwrap();
+        assert_eq!(parsed.kind.as_str(), event.kind);
+        assert_eq!(parsed.person_id.as_deref(), Some(person));
+        assert_eq!(
+            parsed.activity.map(|a| a.as_str()),
+            event.activity.as_deref()
+        );
     }
     assert_eq!(stats.lines, stats.events);
     assert!(stats.activities > 0);
