@@ -39,18 +39,18 @@ pub enum Behaviour {
     Night,
     /// One block of 2-3.5 h, three or four days a week.
     PartTime,
-    /// Packs, riders: two or three blocks of 4-5.5 h of back-to-back orders (a new order every
-    /// 2-8 minutes, up to three at once), 7.5-13.5 h a day: `cn-mohrss-2024`'s continuous order
-    /// time (4 h without a 20-minute gap) and its daily working time (order time plus the 1 h
-    /// allowance beyond 8 h and 11 h).
+    /// Packs, riders: two or three blocks of 1.5-5.5 h of back-to-back orders (a new order
+    /// every 2-8 minutes, up to three at once), the first over 4 h, 7.5-14 h a day:
+    /// `cn-mohrss-2024`'s continuous order time (4 h without a 20-minute gap) and its daily
+    /// working time (order time plus the 1 h allowance beyond 8 h and 11 h).
     OrderHeavy,
-    /// Packs, drivers: evening starts (17:30-19:30) and three blocks of 2.5-3.3 h of driving
+    /// Packs, drivers: evening starts (17:30-19:30) and three blocks of 2.9-3.6 h of driving
     /// into the night, three nights a week: `cn-road-traffic`'s night continuous driving (2 h
     /// within 22:00-06:00) and its 8 h of driving in a rolling 24 h, while the driving of each
     /// calendar day stays lower.
     NightDriver,
     /// Packs, drivers (Didi-style long trips): 20-60 minute rides back to back in blocks of
-    /// 3.2-3.9 h, 12-15 h online: `didi-2018`'s continuous service (3 h) and its billed time
+    /// 3.2-3.9 h, 10-15 h online: `didi-2018`'s continuous service (3 h) and its billed time
     /// (`carrying`, 10 h without a 6 h rest).
     DidiLong,
     /// Packs, truckers: compliant long-haul days. Starts at 05:30-06:30, 7-8.5 h of driving in
@@ -66,7 +66,7 @@ pub enum Behaviour {
     /// late so that the next daily rest is 7-8.5 h: EU 561's daily driving (9 h, 10 h twice a
     /// week) and daily rest (9 h within 15 h), FMCSA's 11 h of driving and 14 h window.
     HaulLong,
-    /// Packs, truckers: 8.3-9 h of driving and 10-12 h of duty a day, six or seven days a week:
+    /// Packs, truckers: 8.5-9 h of driving and 10-12 h of duty a day, six or seven days a week:
     /// EU 561's weekly (56 h) and fortnightly (90 h) driving and weekly rest (24 h within
     /// 144 h), FMCSA's 60 h in 7 days and 70 h in 8 days; the day off is a 34 h restart.
     HaulWeek,

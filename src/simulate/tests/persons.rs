@@ -141,8 +141,9 @@ fn two_ids_of_a_person_work_on_two_platforms_on_the_same_days() {
         .collect::<HashSet<_>>()
         .len();
     println!(
-        "{pairs} of {persons} persons with two ids: {sequential_over_11h} days over 11 h one after the other, \
-         {overlapping} with concurrent sessions, {person_over_4h} over 4 h only as persons"
+        "{pairs} of {persons} persons with two ids: {sequential_over_11h} days over 11 h \
+         one after the other, {overlapping} with concurrent sessions, {person_over_4h} over \
+         4 h only as persons"
     );
     assert!(pairs > persons / 10, "{pairs} of {persons}");
     assert!(
