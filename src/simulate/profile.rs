@@ -78,6 +78,8 @@ pub enum Behaviour {
 }
 
 impl Behaviour {
+    /// The standard mix, from which every worker is drawn first (the packs' behaviours and
+    /// `TwoPlatforms` are redrawn afterwards, with their options).
     pub const ALL: [Behaviour; 7] = [
         Behaviour::Steady,
         Behaviour::NoRest,
