@@ -1,5 +1,6 @@
 //! Command-line interface: the subcommands of SPEC section 6.
 
+use crate::simulate::Mix;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -152,6 +153,22 @@ pub struct SimulateArgs {
     /// Move events out of order by up to this much (e.g. `20s`); keep it within `allowed_lateness`.
     #[arg(long)]
     pub jitter: Option<String>,
+    /// Drivers and truckers also send `activity` events (`driving`, `other_work`, `available`,
+    /// `rest`) that follow their logins, breaks and orders, `rest` at every logout; the other
+    /// events are those the seed gives without this flag. Without --activity, --mix packs and
+    /// --persons the output is byte for byte what it always was.
+    #[arg(long)]
+    pub activity: bool,
+    /// Behaviour mix: `packs` adds behaviours that trip every rule of the shipped rule packs
+    /// (cn-mohrss-2024, didi-2018, cn-road-traffic, eu-561, us-fmcsa-property) over a week
+    /// (eu-561's 90 h a fortnight over two) while most workers comply.
+    #[arg(long, value_enum, default_value_t = Mix::Standard)]
+    pub mix: Mix,
+    /// Every event carries a `person_id` (64 hex digits, like an HMAC-SHA256), and this
+    /// fraction of persons (e.g. 0.1) have two worker ids on two platforms and work both on
+    /// the same days, one after the other or in overlapping sessions.
+    #[arg(long, value_name = "FRACTION")]
+    pub persons: Option<f64>,
 }
 
 #[derive(Debug, Args)]

@@ -183,6 +183,9 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
         duplicates: 0.0,
         bad_lines: 0.0,
         jitter_ms: 0,
+        activity: false,
+        mix: crate::simulate::Mix::Standard,
+        persons: None,
     };
     sim.validate()?;
     let first_ms = feed::first_ts(&sim).context("the simulation has no event")?;

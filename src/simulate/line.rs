@@ -3,6 +3,7 @@
 
 use super::profile::WorkerProfile;
 use super::schedule::Kind;
+use crate::event::Activity;
 use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
 
@@ -70,6 +71,7 @@ pub(crate) struct LineFields<'a> {
     pub kind: Kind,
     pub order: u32,
     pub fee: u32,
+    pub activity: Activity,
 }
 
 /// Appends a valid event line (no newline).
@@ -147,6 +149,21 @@ fn write_object(buf: &mut Vec<u8>, zone: Tz, line: &LineFields<'_>, bad: Option<
     buf.extend_from_slice(b"\",\"city\":\"");
     buf.extend_from_slice(line.worker.city.as_bytes());
     buf.push(b'"');
+    // Only with `--persons` and `--activity`, so the default lines keep their bytes.
+    if let Some(person) = &line.worker.person_id {
+        buf.extend_from_slice(b",\"person_id\":\"");
+        buf.extend_from_slice(person.as_bytes());
+        buf.push(b'"');
+    }
+    let kind_kept = matches!(
+        bad,
+        None | Some(BadKind::TsOutOfRange | BadKind::TsFloat | BadKind::MissingWorkerId)
+    );
+    if kind_kept && line.kind == Kind::Activity {
+        buf.extend_from_slice(b",\"activity\":\"");
+        buf.extend_from_slice(line.activity.as_str().as_bytes());
+        buf.push(b'"');
+    }
     let kind_is_order = match bad {
         None
         | Some(BadKind::TsOutOfRange)

@@ -11,6 +11,57 @@
 //! the rest waits for the next window. Memory is therefore one day of compact items
 //! (about 32 bytes an event), not the whole stream.
 //!
+//! # Activity, the packs mix and persons (opt-in)
+//!
+//! Without `--activity`, `--mix packs` and `--persons` the stream of a seed is byte for byte
+//! what it was before they existed: their draws come from generators of their own (streams
+//! 4 and 5 of `(seed, worker)`, and hashes), the standard draws are unchanged, and the new
+//! fields are written only when set. A test pins the xxh3 of three default streams computed
+//! before these options were added.
+//!
+//! - `--activity`: drivers and truckers send `activity` events derived from their own
+//!   logins, breaks and orders (module `activity`): `available` when online without an
+//!   order, `driving` with one (to the pick-up and with the passenger or load), for truckers
+//!   `other_work` while loading and unloading, `rest` on a break and at every logout. Only
+//!   events are added: the other events are those of the seed without the flag.
+//! - `--mix packs` (implies `--activity`): after the standard draw, a worker's own generator
+//!   redraws some behaviours for the rule packs of SPEC section 7 ([`Behaviour`] documents
+//!   each). Shares and the rules each is meant to trip:
+//!
+//!   - riders, 10%: `order_heavy`. cn-mohrss-2024: 4 h of continuous order time; order time
+//!     plus the 1 h allowance over 8 h and 11 h a day.
+//!   - drivers, 10%: `night_driver`. cn-road-traffic: 2 h of night driving (22:00-06:00);
+//!     8 h of driving in a rolling 24 h (also when no calendar day has 8 h).
+//!   - drivers, 8%: `didi_long`. didi-2018: 3 h of continuous service; 10 h of billed
+//!     (`carrying`) time without a 6 h rest.
+//!   - truckers, 55%: `haul`. Nothing: compliant long-haul days.
+//!   - truckers, 15%: `haul_no_break`. EU 561's 4.5 h break, cn-road-traffic's 4 h of
+//!     driving, FMCSA's 30 minutes after 8 h of driving.
+//!   - truckers, 15%: `haul_long`. EU 561's daily driving (9 h, 10 h twice a week) and daily
+//!     rest (9 h within 15 h); FMCSA's 11 h of driving and 14 h window.
+//!   - truckers, 15%: `haul_week`. EU 561's 56 h a week, 90 h a fortnight and weekly rest
+//!     (24 h within 144 h); FMCSA's 60 h in 7 days and 70 h in 8 days (a mid-week day off is
+//!     a 34 h restart).
+//!
+//!   The standard behaviours keep tripping section 4's rules (and `no_rest`, `long_days`
+//!   some pack rules too); in this mix the standard drivers' blocks are capped at 170
+//!   minutes, under didi-2018's 3 h of continuous service. On seed 1, 700 workers and a
+//!   week (two weeks for the 90 h fortnight), every pack rule fires for some workers and for
+//!   fewer than half of the workers it is about, but for cn-mohrss-2024's 8 h warning, which
+//!   half the riders reach as they reach `daily_hours`' (`tests/packs.rs` recomputes each
+//!   rule from the lines, independently of the simulator).
+//! - `--persons FRACTION`: every event carries `person_id`, 64 hex digits derived from the
+//!   seed and the person's first worker index (like an HMAC-SHA256 pseudonym, SPEC section
+//!   8). Walking the worker indices, a hash decides with probability FRACTION that a person
+//!   also has the next index, on the partner platform of the same kind of work (meituan and
+//!   eleme, didi and caocao, huolala and kuaigou), same city and role. Both ids of a person
+//!   draw the person's days from one shared generator, so they work on the same days: 60% of
+//!   days one session after the other (a 5-45 minute switch: each platform within 8 h, the
+//!   person often over 11 h, and over 4 h of continuous work when the switch is under 20
+//!   minutes), 40% with the second session starting 2.5-5 h into the first (concurrent
+//!   sessions). Everyone else is a person with one worker id. `SimLine::person_id` carries
+//!   the key a producer needs under `subject = "person"`.
+//!
 //! # Invariants (tested)
 //!
 //! - Lines are written in order of `key = ts + delay`, `delay` in `0..=jitter`; ties by
@@ -18,7 +69,10 @@
 //!   day's midnight, so nothing written later can have a smaller key. Hence no line comes
 //!   after one whose `ts` is more than `jitter` larger (duplicates: `max(jitter, 1 s)`).
 //! - The same options give byte-identical output; noise options never change the schedule.
+//! - With activity events: no `driving`, `other_work` or `available` while logged out,
+//!   `rest` at every logout, `driving` only with an order in hand.
 
+mod activity;
 mod line;
 mod profile;
 mod rng;
@@ -26,17 +80,18 @@ mod schedule;
 #[cfg(test)]
 mod tests;
 
-pub use profile::{Behaviour, Role, WorkerProfile};
+pub use profile::{Behaviour, Mix, Role, WorkerProfile};
 pub use schedule::Kind;
 
 use crate::cli::SimulateArgs;
 use crate::config::Config;
 use crate::duration::parse_duration;
+use crate::event::Activity;
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use line::{BadKind, LineFields, TsForm};
-use schedule::{RawEvent, WorkerState};
+use schedule::{Day, RawEvent, WorkerState};
 use std::io::Write;
 
 /// What to simulate. Build it with [`SimOptions::from_args`] or fill it in and call
@@ -58,6 +113,13 @@ pub struct SimOptions {
     pub bad_lines: f64,
     /// Lines are written up to this much out of `ts` order.
     pub jitter_ms: i64,
+    /// Drivers and truckers also send `activity` events (always on with [`Mix::Packs`]).
+    pub activity: bool,
+    /// The behaviours drawn.
+    pub mix: Mix,
+    /// With `Some(fraction)`, every event carries a `person_id`, and that fraction of persons
+    /// have two worker ids on two platforms, in `[0, 1]`.
+    pub persons: Option<f64>,
 }
 
 /// A simulate option that cannot be used.
@@ -107,6 +169,9 @@ impl SimOptions {
             duplicates: args.duplicates,
             bad_lines: args.bad_lines,
             jitter_ms,
+            activity: args.activity,
+            mix: args.mix,
+            persons: args.persons,
         };
         options.validate()?;
         Ok(options)
@@ -116,6 +181,7 @@ impl SimOptions {
         for (option, value) in [
             ("duplicates", self.duplicates),
             ("bad-lines", self.bad_lines),
+            ("persons", self.persons.unwrap_or(0.0)),
         ] {
             if !(0.0..=1.0).contains(&value) {
                 return Err(invalid(
@@ -157,6 +223,20 @@ impl SimOptions {
         }
         Ok(())
     }
+
+    /// Whether drivers and truckers send `activity` events.
+    pub fn activity_events(&self) -> bool {
+        self.activity || self.mix == Mix::Packs
+    }
+
+    /// The workers in index order, with their generators.
+    fn worker_states(&self) -> Vec<WorkerState> {
+        profile::persons(self.seed, self.workers, self.persons)
+            .into_iter()
+            .zip(0..)
+            .map(|(person, index)| WorkerState::new(self.seed, index, self.mix, person))
+            .collect()
+    }
 }
 
 /// One line of the stream.
@@ -167,6 +247,8 @@ pub struct SimLine<'a> {
     pub ts_ms: i64,
     /// The Kafka message key; empty for bad lines that name no worker.
     pub worker_id: &'a str,
+    /// The worker's person (`--persons`): the key under `subject = "person"`.
+    pub person_id: Option<&'a str>,
     /// One JSON line without the newline (for some bad lines, not JSON or not UTF-8).
     pub bytes: &'a [u8],
 }
@@ -179,9 +261,14 @@ pub struct SimStats {
     pub worker_days: u64,
     /// All lines: events + duplicates + bad lines.
     pub lines: u64,
-    /// Distinct valid events (heartbeats included).
+    /// Distinct valid events (heartbeats and activity events included).
     pub events: u64,
     pub heartbeats: u64,
+    /// `activity` events.
+    pub activities: u64,
+    /// Persons (`--persons`; 0 without it) and those of them with two worker ids.
+    pub persons: u32,
+    pub two_platform_persons: u32,
     /// Second copies of events.
     pub duplicates: u64,
     pub bad_lines: u64,
@@ -189,8 +276,9 @@ pub struct SimStats {
 
 /// The workers of a simulation, in index order: the same as [`generate`] uses.
 pub fn worker_profiles(opts: &SimOptions) -> Vec<WorkerProfile> {
-    (0..opts.workers)
-        .map(|index| WorkerState::new(opts.seed, index).profile)
+    opts.worker_states()
+        .into_iter()
+        .map(|state| state.profile)
         .collect()
 }
 
@@ -205,6 +293,8 @@ struct Item {
     order: u32,
     fee: u32,
     kind: Kind,
+    /// Of `activity` events.
+    activity: Activity,
     /// [`TsForm`] as a byte.
     form: u8,
     /// [`TAG_EVENT`], [`TAG_DUPLICATE`], or [`TAG_BAD`] + [`BadKind`].
@@ -233,23 +323,38 @@ pub fn generate(
 ) -> std::io::Result<SimStats> {
     opts.validate()
         .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
-    let mut workers: Vec<WorkerState> = (0..opts.workers)
-        .map(|index| WorkerState::new(opts.seed, index))
-        .collect();
+    let mut workers = opts.worker_states();
     let mut stats = SimStats {
         workers: opts.workers,
         ..SimStats::default()
     };
+    if opts.persons.is_some() {
+        let seconds = workers
+            .iter()
+            .filter(|w| w.profile.behaviour == Behaviour::TwoPlatforms)
+            .count() as u32
+            / 2;
+        stats.persons = opts.workers - seconds;
+        stats.two_platform_persons = seconds;
+    }
     let mut pending: Vec<Item> = Vec::new();
     let mut raw: Vec<RawEvent> = Vec::with_capacity(256);
+    let mut scratch: Vec<RawEvent> = Vec::with_capacity(256);
     let mut buf: Vec<u8> = Vec::with_capacity(512);
     for day in 0..opts.days {
         let date = opts.start + chrono::Days::new(day.into());
         let midnight = local_midnight(opts.zone, date);
         let next_midnight = local_midnight(opts.zone, date + chrono::Days::new(1));
-        let weekday = date.weekday().num_days_from_monday();
+        let day = Day {
+            seed: opts.seed,
+            weekday: date.weekday().num_days_from_monday(),
+            midnight,
+            heartbeat: opts.heartbeat_ms,
+            activity: opts.activity_events(),
+            mix: opts.mix,
+        };
         for worker in &mut workers {
-            if worker.plan_day(weekday, midnight, opts.heartbeat_ms, &mut raw) {
+            if worker.plan_day(&day, &mut raw, &mut scratch) {
                 stats.worker_days += 1;
             }
             debug_assert!(raw.iter().all(|event| event.ts >= midnight));
@@ -309,6 +414,7 @@ fn push_items(opts: &SimOptions, worker: &mut WorkerState, raw: &[RawEvent], out
             order: event.order,
             fee: event.fee,
             kind: event.kind,
+            activity: event.activity,
             form: form as u8,
             tag: TAG_EVENT,
         };
@@ -355,6 +461,7 @@ fn emit(
             kind: item.kind,
             order: item.order,
             fee: item.fee,
+            activity: item.activity,
         };
         buf.clear();
         let mut worker_id = worker.id.as_str();
@@ -362,6 +469,7 @@ fn emit(
             TAG_EVENT => {
                 stats.events += 1;
                 stats.heartbeats += u64::from(item.kind == Kind::Heartbeat);
+                stats.activities += u64::from(item.kind == Kind::Activity);
                 line::write_event(buf, opts.zone, &fields);
             }
             TAG_DUPLICATE => {
@@ -381,6 +489,10 @@ fn emit(
         sink(SimLine {
             ts_ms: item.ts,
             worker_id,
+            person_id: worker
+                .person_id
+                .as_deref()
+                .filter(|_| !worker_id.is_empty()),
             bytes: buf,
         })?;
     }
@@ -405,9 +517,22 @@ pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<()> {
     .and_then(|stats| writer.flush().map(|()| stats));
     match result {
         Ok(stats) => {
+            let activities = if opts.activity_events() {
+                format!(", {} activity events", stats.activities)
+            } else {
+                String::new()
+            };
+            let persons = if opts.persons.is_some() {
+                format!(
+                    ", {} persons ({} with two worker ids)",
+                    stats.persons, stats.two_platform_persons
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "workhours simulate: {} lines ({} events of which {} heartbeats, {} duplicates, \
-                 {} bad lines), {} workers, {} worker-days.",
+                "workhours simulate: {} lines ({} events of which {} heartbeats{activities}, {} \
+                 duplicates, {} bad lines), {} workers{persons}, {} worker-days.",
                 stats.lines,
                 stats.events,
                 stats.heartbeats,

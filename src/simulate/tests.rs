@@ -1,4 +1,8 @@
-//! Tests of the whole stream: order, determinism, validity, noise and the behaviour mix.
+//! Tests of the whole stream: order, determinism, validity, noise and the behaviour mix;
+//! `packs` checks the rules of the packs, `persons` the persons.
+
+mod packs;
+mod persons;
 
 use super::*;
 use serde_json::Value;
@@ -21,12 +25,16 @@ fn options(workers: u32, days: u32) -> SimOptions {
         duplicates: 0.0,
         bad_lines: 0.0,
         jitter_ms: 0,
+        activity: false,
+        mix: Mix::Standard,
+        persons: None,
     }
 }
 
 struct Written {
     ts_ms: i64,
     key: String,
+    person: Option<String>,
     bytes: Vec<u8>,
 }
 
@@ -36,6 +44,7 @@ fn collect(opts: &SimOptions) -> (Vec<Written>, SimStats) {
         lines.push(Written {
             ts_ms: line.ts_ms,
             key: line.worker_id.to_string(),
+            person: line.person_id.map(str::to_string),
             bytes: line.bytes.to_vec(),
         });
         Ok(())
@@ -66,8 +75,14 @@ struct Event {
     ts: i64,
     order_id: Option<String>,
     fee_cents: Option<u64>,
+    /// Of `activity` events.
+    activity: Option<String>,
+    person_id: Option<String>,
+    platform: String,
     line: usize,
 }
+
+const ACTIVITIES: [&str; 4] = ["driving", "other_work", "available", "rest"];
 
 /// SPEC section 2 validation, written independently of the simulator's writer.
 fn validate(bytes: &[u8], line: usize) -> Result<Event, &'static str> {
@@ -86,7 +101,7 @@ fn validate(bytes: &[u8], line: usize) -> Result<Event, &'static str> {
         return Err("bad worker_id");
     }
     let kind = string("kind")?.ok_or("missing kind")?;
-    if !KINDS.contains(&kind.as_str()) {
+    if !KINDS.contains(&kind.as_str()) && kind != "activity" {
         return Err("unknown kind");
     }
     let ts = match object.get("ts").ok_or("missing ts")? {
@@ -100,8 +115,20 @@ fn validate(bytes: &[u8], line: usize) -> Result<Event, &'static str> {
         return Err("ts out of range");
     }
     let event_id = string("event_id")?.ok_or("no event_id (the simulator always writes one)")?;
-    for name in ["platform", "role", "city"] {
-        string(name)?.ok_or("the simulator always writes platform, role and city")?;
+    let always = "the simulator always writes platform, role and city";
+    let platform = string("platform")?.ok_or(always)?;
+    string("role")?.ok_or(always)?;
+    string("city")?.ok_or(always)?;
+    let activity = string("activity")?;
+    if kind == "activity" && !activity.as_deref().is_some_and(|a| ACTIVITIES.contains(&a)) {
+        return Err("activity kind without a valid activity");
+    }
+    let person_id = string("person_id")?;
+    if person_id
+        .as_deref()
+        .is_some_and(|p| p.is_empty() || p.chars().count() > 128)
+    {
+        return Err("bad person_id");
     }
     let order_id = string("order_id")?;
     if kind.starts_with("order_") && order_id.as_deref().is_none_or(str::is_empty) {
@@ -118,6 +145,9 @@ fn validate(bytes: &[u8], line: usize) -> Result<Event, &'static str> {
         ts,
         order_id,
         fee_cents,
+        activity,
+        person_id,
+        platform,
         line,
     })
 }
@@ -166,6 +196,90 @@ fn same_options_same_bytes_other_seed_other_bytes() {
 }
 
 #[test]
+fn new_options_same_bytes_other_seed_other_bytes() {
+    let mut opts = options(60, 3);
+    opts.mix = Mix::Packs;
+    opts.persons = Some(0.3);
+    opts.duplicates = 0.01;
+    opts.bad_lines = 0.01;
+    opts.jitter_ms = 20_000;
+    opts.heartbeat_ms = Some(300_000);
+    let (first, stats) = collect(&opts);
+    assert!(
+        stats.activities > 0 && stats.two_platform_persons > 0,
+        "{stats:?}"
+    );
+    let (second, _) = collect(&opts);
+    assert!(
+        first
+            .iter()
+            .map(|l| &l.bytes)
+            .eq(second.iter().map(|l| &l.bytes))
+    );
+    opts.seed = 2;
+    let (other, _) = collect(&opts);
+    assert!(
+        !first
+            .iter()
+            .map(|l| &l.bytes)
+            .eq(other.iter().map(|l| &l.bytes))
+    );
+}
+
+/// What an event says, whatever its id and `ts` form.
+fn gist(event: &Event) -> (String, String, i64, Option<String>, Option<u64>) {
+    (
+        event.worker_id.clone(),
+        event.kind.clone(),
+        event.ts,
+        event.order_id.clone(),
+        event.fee_cents,
+    )
+}
+
+#[test]
+fn activity_adds_activity_events_and_changes_no_other() {
+    let base = options(200, 7);
+    let with_activity = SimOptions {
+        activity: true,
+        ..base.clone()
+    };
+    let (plain, _) = collect(&base);
+    let (lines, stats) = collect(&with_activity);
+    let (plain, _) = valid_events(&plain);
+    let (events, _) = valid_events(&lines);
+    let others: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind != "activity")
+        .map(gist)
+        .collect();
+    assert!(plain.iter().map(gist).eq(others));
+    let activities = events.iter().filter(|e| e.kind == "activity").count();
+    assert_eq!(stats.activities as usize, activities);
+    assert!(
+        activities > events.len() / 10,
+        "{activities} of {}",
+        events.len()
+    );
+    // Drivers' and truckers' only, every one of whom has some.
+    let profiles = worker_profiles(&base);
+    let senders: HashSet<&str> = events
+        .iter()
+        .filter(|e| e.kind == "activity")
+        .map(|e| e.worker_id.as_str())
+        .collect();
+    for profile in &profiles {
+        let works = plain.iter().any(|e| e.worker_id == profile.id);
+        assert_eq!(
+            senders.contains(profile.id.as_str()),
+            works && profile.role != Role::Rider,
+            "{}",
+            profile.id
+        );
+    }
+}
+
+#[test]
 fn noise_leaves_the_events_alone() {
     let base = options(40, 3);
     let mut noisy = base.clone();
@@ -205,8 +319,16 @@ fn without_jitter_ts_never_decreases() {
 
 #[test]
 fn jitter_is_bounded_and_real() {
-    let jitter = 20_000;
     let mut opts = options(100, 3);
+    check_jitter(&opts);
+    opts.mix = Mix::Packs;
+    opts.persons = Some(0.2);
+    check_jitter(&opts);
+}
+
+fn check_jitter(opts: &SimOptions) {
+    let jitter = 20_000;
+    let mut opts = opts.clone();
     opts.jitter_ms = jitter;
     opts.duplicates = 0.02;
     opts.bad_lines = 0.01;
@@ -230,6 +352,56 @@ fn jitter_is_bounded_and_real() {
     // The written ts is the one in the line.
     let (events, _) = valid_events(&lines);
     assert!(events.iter().all(|e| e.ts == lines[e.line].ts_ms));
+}
+
+#[test]
+fn every_line_is_valid_with_every_new_option() {
+    let mut opts = options(200, 7);
+    opts.heartbeat_ms = Some(600_000);
+    opts.mix = Mix::Packs;
+    opts.persons = Some(0.25);
+    let (lines, stats) = collect(&opts);
+    let mut ids = HashSet::new();
+    let mut last = i64::MIN;
+    for (index, line) in lines.iter().enumerate() {
+        let event = validate(&line.bytes, index).unwrap_or_else(|reason| {
+            panic!(
+                "line {index}: {reason}: {}",
+                String::from_utf8_lossy(&line.bytes)
+            )
+        });
+        assert!(ids.insert(event.event_id.clone()), "{}", event.event_id);
+        assert_eq!(line.key, event.worker_id);
+        assert_eq!(line.ts_ms, event.ts);
+        assert!(event.ts >= last, "line {index} goes back in time");
+        last = event.ts;
+        let person = event
+            .person_id
+            .as_deref()
+            .expect("every event has a person_id");
+        assert_eq!(line.person.as_deref(), Some(person));
+        assert_eq!(person.len(), 64);
+        assert!(
+            person
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert_eq!(
+            event.activity.is_some(),
+            event.kind == "activity",
+            "line {index}"
+        );
+        // And the engine's own parser reads the same.
+        let parsed = crate::event::parse(&line.bytes).unwrap();
+        assert_eq!(parsed.kind.as_str(), event.kind);
+        assert_eq!(parsed.person_id.as_deref(), Some(person));
+        assert_eq!(
+            parsed.activity.map(|a| a.as_str()),
+            event.activity.as_deref()
+        );
+    }
+    assert_eq!(stats.lines, stats.events);
+    assert!(stats.activities > 0);
 }
 
 #[test]
@@ -352,23 +524,50 @@ fn duplicates_and_bad_lines_come_in_the_asked_fractions() {
 fn each_worker_tells_a_consistent_story() {
     let mut opts = options(150, 7);
     opts.heartbeat_ms = Some(300_000);
-    let (lines, _) = collect(&opts);
+    check_stories(&opts);
+}
+
+#[test]
+fn each_worker_tells_a_consistent_story_with_every_new_option() {
+    let mut opts = options(300, 7);
+    opts.heartbeat_ms = Some(300_000);
+    opts.mix = Mix::Packs;
+    opts.persons = Some(0.2);
+    check_stories(&opts);
+}
+
+/// Logins, breaks and orders in a possible order; with activity events, the activity is
+/// `rest` whenever the worker is logged out (so back to `rest` at every logout), `driving`
+/// only with an order in hand, and each activity event a change.
+fn check_stories(opts: &SimOptions) {
+    let activity = opts.activity_events();
+    let profiles = worker_profiles(opts);
+    let (lines, _) = collect(opts);
     let (events, _) = valid_events(&lines);
     let mut by_worker: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
     for event in &events {
         by_worker.entry(&event.worker_id).or_default().push(event);
     }
     let mut after_logout = 0;
-    for (worker, events) in &by_worker {
+    let mut activities: HashMap<&str, usize> = HashMap::new();
+    for profile in &profiles {
+        let worker = profile.id.as_str();
+        let Some(events) = by_worker.get(worker) else {
+            continue;
+        };
+        // Long-haul truckers rest with the load on board.
+        let break_with_orders = profile.behaviour.is_haul();
         let (mut online, mut on_break) = (false, false);
+        let mut current = "rest";
         let mut orders: HashMap<&str, &str> = HashMap::new();
         let mut seq = 0;
-        for event in events {
+        for (index, event) in events.iter().enumerate() {
             // Event ids count up per worker in ts order.
             let n: u64 = event.event_id.rsplit('-').next().unwrap().parse().unwrap();
             assert!(n > seq, "{worker}: event ids out of order");
             seq = n;
             let what = format!("{worker} {} at {}", event.kind, event.ts);
+            let in_hand = orders.values().any(|s| *s != "done");
             match event.kind.as_str() {
                 "login" => {
                     assert!(!online && !on_break, "{what}");
@@ -376,14 +575,12 @@ fn each_worker_tells_a_consistent_story() {
                 }
                 "logout" => {
                     assert!(online && !on_break, "{what}");
+                    assert_eq!(current, "rest", "{what}: logged out while {current}");
                     online = false;
                 }
                 "break_start" => {
                     assert!(online && !on_break, "{what}");
-                    assert!(
-                        orders.values().all(|s| *s == "done"),
-                        "{what}: break with orders"
-                    );
+                    assert!(break_with_orders || !in_hand, "{what}: break with orders");
                     on_break = true;
                 }
                 "break_end" => {
@@ -391,6 +588,19 @@ fn each_worker_tells_a_consistent_story() {
                     on_break = false;
                 }
                 "heartbeat" => assert!(online, "{what}"),
+                "activity" => {
+                    assert!(activity, "{what}: not asked for");
+                    assert_ne!(profile.role, Role::Rider, "{what}");
+                    let next = event.activity.as_deref().unwrap();
+                    assert_ne!(next, current, "{what}: no change");
+                    assert!(online || next == "rest", "{what}: {next} while logged out");
+                    assert!(
+                        next != "driving" || in_hand,
+                        "{what}: driving with no order"
+                    );
+                    *activities.entry(next).or_default() += 1;
+                    current = next;
+                }
                 kind => {
                     let order = event.order_id.as_deref().unwrap();
                     let state = orders.get(order).copied();
@@ -414,14 +624,32 @@ fn each_worker_tells_a_consistent_story() {
                     orders.insert(order, next);
                 }
             }
+            // The state that lasts: after the last event of an instant.
+            let last_of_instant = events.get(index + 1).is_none_or(|next| next.ts > event.ts);
+            if current == "driving" && last_of_instant {
+                assert!(
+                    online && !on_break && orders.values().any(|s| *s != "done"),
+                    "{what}: driving with no order in hand"
+                );
+            }
         }
         assert!(!online && !on_break, "{worker} still online at the end");
+        assert_eq!(current, "rest", "{worker}");
         assert!(
             orders.values().all(|s| *s == "done"),
             "{worker} has open orders"
         );
     }
     assert!(after_logout > 10, "{after_logout} deliveries after logout");
+    if activity {
+        assert_eq!(
+            activities.len(),
+            4,
+            "every activity appears: {activities:?}"
+        );
+    } else {
+        assert!(activities.is_empty());
+    }
 }
 
 /// What the rules of SPEC section 4 would see of one worker, computed from the events.
@@ -528,7 +756,7 @@ fn the_mix_trips_every_worker_rule() {
             Behaviour::LongDays => {
                 long_days_tripped += usize::from(week.daily.values().any(|&w| w > 11 * HOUR));
             }
-            Behaviour::Night => {}
+            _ => {}
         }
         trip("continuous_work", over_4h);
         trip(
@@ -613,6 +841,9 @@ fn options_are_checked_with_clear_messages() {
             duplicates: 0.0,
             bad_lines: 0.0,
             jitter: None,
+            activity: false,
+            mix: Mix::Standard,
+            persons: None,
         };
         f(&mut args);
         SimOptions::from_args(&args, &Config::default()).map_err(|e| e.to_string())
@@ -624,7 +855,7 @@ fn options_are_checked_with_clear_messages() {
     .unwrap();
     assert_eq!((ok.heartbeat_ms, ok.jitter_ms), (Some(60_000), 20_000));
     assert_eq!(ok.zone, chrono_tz::Asia::Shanghai);
-    let cases: [(&Change, &str); 8] = [
+    let cases: [(&Change, &str); 9] = [
         (&|a| a.duplicates = 1.5, "--duplicates: must be a fraction"),
         (&|a| a.bad_lines = -0.1, "--bad-lines: must be a fraction"),
         (
@@ -645,6 +876,7 @@ fn options_are_checked_with_clear_messages() {
         ),
         (&|a| a.jitter = Some("5 parsecs".into()), "--jitter:"),
         (&|a| a.workers = 0, "--workers: must be at least 1"),
+        (&|a| a.persons = Some(1.5), "--persons: must be a fraction"),
     ];
     for (change, message) in cases {
         let error = args(change).unwrap_err();
@@ -668,4 +900,40 @@ fn a_sink_error_stops_the_stream() {
     });
     assert_eq!(result.unwrap_err().to_string(), "disk full");
     assert_eq!(written, 3);
+}
+
+/// xxh3 of the lines of a stream, each followed by a newline (the bytes `simulate` writes).
+fn stream_hash(opts: &SimOptions) -> u64 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    generate(opts, &mut |line| {
+        hasher.update(line.bytes);
+        hasher.update(b"\n");
+        Ok(())
+    })
+    .unwrap();
+    hasher.digest()
+}
+
+#[test]
+fn default_streams_keep_their_bytes() {
+    // Pinned from the code before `--activity` and `--persons` existed: the default stream
+    // of a seed must never change (benchmarks, golden files and bug reports quote seeds).
+    let plain = options(200, 7);
+    let mut noisy = options(60, 4);
+    noisy.seed = 7;
+    noisy.heartbeat_ms = Some(120_000);
+    noisy.duplicates = 0.01;
+    noisy.bad_lines = 0.01;
+    noisy.jitter_ms = 20_000;
+    let mut berlin = options(80, 10);
+    berlin.seed = 3;
+    berlin.zone = chrono_tz::Europe::Berlin;
+    berlin.start = NaiveDate::from_ymd_opt(2026, 3, 25).unwrap();
+    berlin.jitter_ms = 5_000;
+    let hashes = [plain, noisy, berlin].map(|opts| stream_hash(&opts));
+    assert_eq!(
+        hashes,
+        [0x55286ee4901ef781, 0x58ac80090047be04, 0x2eac825fedd0d100],
+        "{hashes:#018x?}"
+    );
 }
