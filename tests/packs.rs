@@ -355,3 +355,69 @@ fn every_pack_case_gives_the_hand_computed_alerts_and_holds() {
         failures.join("\n\n")
     );
 }
+
+/// SPEC section 7 via the simulator: every rule of every shipped pack fires on a simulated
+/// week of `--mix packs` (the EU's fortnightly rule on two weeks), with holds where the pack
+/// holds.
+#[test]
+fn every_rule_of_every_pack_fires_on_a_simulated_week() {
+    let bin = env!("CARGO_BIN_EXE_workhours");
+    let dir = std::env::temp_dir().join(format!("workhours-packs-week-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stream = |days: u32| {
+        let path = dir.join(format!("week-{days}.jsonl"));
+        if !path.exists() {
+            let out = std::process::Command::new(bin)
+                .args([
+                    "simulate",
+                    "--workers",
+                    "700",
+                    "--seed",
+                    "1",
+                    "--mix",
+                    "packs",
+                ])
+                .args(["--days", &days.to_string(), "--output"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        path
+    };
+    let mut missing = Vec::new();
+    for (pack, text) in workhours::pack::SHIPPED {
+        if pack == workhours::pack::DEFAULT_PACK {
+            continue;
+        }
+        let days = if pack == "eu-561" { 14 } else { 7 };
+        let config = dir.join(format!("{pack}.toml"));
+        std::fs::write(&config, format!("[rules]\npack = \"{pack}\"\n")).unwrap();
+        let holds = dir.join(format!("{pack}.holds"));
+        let out = std::process::Command::new(bin)
+            .arg("replay")
+            .arg("--config")
+            .arg(&config)
+            .arg("--holds")
+            .arg(&holds)
+            .arg(stream(days))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{pack}: {out:?}");
+        let alerts = String::from_utf8(out.stdout).unwrap();
+        let holds = std::fs::read_to_string(&holds).unwrap();
+        let parsed = workhours::pack::Pack::parse(text, pack).unwrap();
+        for rule in &parsed.rules {
+            let fired = format!(r#""rule":"{}","phase":"violation""#, rule.id);
+            if !alerts.contains(&fired) {
+                missing.push(format!("{pack}: {} never fired", rule.id));
+            }
+            let hold = rule.params.get("hold").and_then(|v| v.as_bool()) == Some(true);
+            if hold && !holds.contains(&format!(r#""rule":"{}""#, rule.id)) {
+                missing.push(format!("{pack}: {} never held", rule.id));
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
