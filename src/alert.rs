@@ -80,8 +80,12 @@ pub struct Alert {
     /// The rule's kind (`continuous`, `period`, ...), for reports; not written.
     pub kind: &'static str,
     pub phase: Phase,
-    /// Absent for aggregates.
+    /// Absent for aggregates and persons.
     pub worker_id: Option<String>,
+    /// Persons (SPEC section 8): the person instead of a worker.
+    pub person_id: Option<String>,
+    /// Persons: the measured seconds per platform up to `at`, platforms with time only.
+    pub by_platform: Option<Vec<(String, i64)>>,
     pub platform: String,
     pub role: String,
     pub city: String,
@@ -98,6 +102,8 @@ struct Wire<'a> {
     phase: Phase,
     #[serde(skip_serializing_if = "Option::is_none")]
     worker_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person_id: Option<&'a str>,
     platform: &'a str,
     role: &'a str,
     city: &'a str,
@@ -112,23 +118,28 @@ struct Wire<'a> {
     limit_cents_per_hour: Option<u64>,
     period_start: String,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_platform: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Alert {
-    /// The Kafka key: the worker, or `platform/role/city` for aggregates.
+    /// The Kafka key: the worker (the person, under `subject = "person"`), or
+    /// `platform/role/city` for aggregates.
     pub fn key(&self) -> String {
-        match &self.worker_id {
-            Some(worker) => worker.clone(),
-            None => format!("{}/{}/{}", self.platform, self.role, self.city),
+        match (&self.worker_id, &self.person_id) {
+            (Some(worker), _) => worker.clone(),
+            (None, Some(person)) => person.clone(),
+            (None, None) => format!("{}/{}/{}", self.platform, self.role, self.city),
         }
     }
 
     /// Deterministic id from (rule, phase, worker or group, episode or period start): the
     /// same input always gives the same id, so consumers can drop repeats.
     pub fn alert_id(&self) -> String {
-        let subject = match &self.worker_id {
-            Some(worker) => format!("w:{worker}"),
-            None => format!("g:{}/{}/{}", self.platform, self.role, self.city),
+        let subject = match (&self.worker_id, &self.person_id) {
+            (Some(worker), _) => format!("w:{worker}"),
+            (None, Some(person)) => format!("p:{person}"),
+            (None, None) => format!("g:{}/{}/{}", self.platform, self.role, self.city),
         };
         let material = format!(
             "{}\u{1f}{}\u{1f}{}\u{1f}{}",
@@ -152,6 +163,7 @@ impl Alert {
             rule: &self.rule,
             phase: self.phase,
             worker_id: self.worker_id.as_deref(),
+            person_id: self.person_id.as_deref(),
             platform: &self.platform,
             role: &self.role,
             city: &self.city,
@@ -162,6 +174,12 @@ impl Alert {
             limit_cents_per_hour,
             period_start: format_rfc3339(self.period_start, zone),
             message: &self.message,
+            by_platform: self.by_platform.as_ref().map(|parts| {
+                parts
+                    .iter()
+                    .map(|(platform, seconds)| (platform.clone(), (*seconds).into()))
+                    .collect()
+            }),
         };
         serde_json::to_string(&wire).expect("alerts always serialise")
     }
@@ -171,7 +189,11 @@ impl Alert {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
     pub rule: Arc<str>,
+    /// The worker (a person's id for a person).
     pub worker_id: String,
+    /// Persons (SPEC section 8): the person, and every worker id of the person.
+    pub person_id: Option<String>,
+    pub worker_ids: Vec<String>,
     /// The violation's instant.
     pub from: i64,
     /// When the rule would let the worker work again if they rest from `from`.
@@ -183,7 +205,12 @@ pub struct Hold {
 #[derive(Serialize)]
 struct HoldWire<'a> {
     hold_id: String,
-    worker_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    person_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker_ids: Option<&'a [String]>,
     rule: &'a str,
     from: String,
     until: String,
@@ -193,18 +220,29 @@ struct HoldWire<'a> {
 impl Hold {
     /// Deterministic from (rule, worker, `from`): the same input gives the same ids.
     pub fn hold_id(&self) -> String {
-        let material = format!(
-            "hold\u{1f}{}\u{1f}w:{}\u{1f}{}",
-            self.rule, self.worker_id, self.from
-        );
+        let subject = match &self.person_id {
+            Some(person) => format!("p:{person}"),
+            None => format!("w:{}", self.worker_id),
+        };
+        let material = format!("hold\u{1f}{}\u{1f}{subject}\u{1f}{}", self.rule, self.from);
         format!("{:032x}", xxh3_128(material.as_bytes()))
+    }
+
+    /// The Kafka key: the worker, or the person.
+    pub fn key(&self) -> &str {
+        self.person_id.as_deref().unwrap_or(&self.worker_id)
     }
 
     /// The hold as one JSON object (no newline), instants in `zone`.
     pub fn to_json(&self, zone: &Tz) -> String {
         let wire = HoldWire {
             hold_id: self.hold_id(),
-            worker_id: &self.worker_id,
+            worker_id: self.person_id.is_none().then_some(self.worker_id.as_str()),
+            person_id: self.person_id.as_deref(),
+            worker_ids: self
+                .person_id
+                .is_some()
+                .then_some(self.worker_ids.as_slice()),
             rule: &self.rule,
             from: format_rfc3339(self.from, zone),
             until: format_rfc3339(self.until, zone),
@@ -241,6 +279,8 @@ mod tests {
             kind: "continuous",
             phase: Phase::Violation,
             worker_id: Some("w1".into()),
+            person_id: None,
+            by_platform: None,
             platform: "meituan".into(),
             role: "rider".into(),
             city: "371000".into(),

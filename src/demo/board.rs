@@ -200,7 +200,7 @@ fn take_sample(shared: &Shared, min_break: i64, standard: i64, max: i64) -> Opti
             };
             // Every platform seen, zeros included: a quiet night shows 0, not a missing bar.
             let entry = sample.platforms.entry(platform.to_owned()).or_default();
-            entry.0 += u64::from(worker.online);
+            entry.0 += u64::from(worker.online());
             entry.1 += u64::from(worker.working());
             // A qualifying break that has completed closes the episode, whether or not the
             // engine has noticed it yet.

@@ -264,7 +264,7 @@ impl Engine {
                 continue;
             }
             let entry = counts.entry(worker.group()).or_default();
-            entry.0 += u64::from(worker.online);
+            entry.0 += u64::from(worker.online());
             entry.1 += u64::from(worker.working());
         }
         let names = &self.state.names;
@@ -303,7 +303,7 @@ impl Engine {
     /// The HTTP view of one worker (`/v1/workers/{id}`), as of the engine's event time: its
     /// state, where it stands against each rule of its pack, and its open holds.
     pub fn worker_view(&mut self, id: &str) -> Option<Value> {
-        let index = *self.worker_index.get(id)?;
+        let index = self.slot_of(id)?;
         let worker = &self.state.workers[index as usize];
         if worker.since == NEVER {
             return None;
@@ -407,17 +407,27 @@ impl Engine {
             .iter()
             .map(|m| (m.as_str().to_owned(), m.is_on(worker.bits).into()))
             .collect();
-        Some(json!({
-            "worker_id": &*worker.id,
+        let (worker_id, person_id) = if worker.person {
+            (None, Some(&*worker.id))
+        } else {
+            (Some(&*worker.id), None)
+        };
+        let worker_ids: Option<Vec<&str>> = worker
+            .person
+            .then(|| worker.members.iter().map(|m| &*m.id).collect());
+        let mut view = json!({
+            "worker_id": worker_id,
+            "person_id": person_id,
+            "worker_ids": worker_ids,
             "platform": names.get(worker.platform),
             "role": names.get(worker.role),
             "city": names.get(worker.city),
             "pack": &*set.pack,
             "as_of": time(at),
-            "online": worker.online,
-            "on_break": worker.on_break,
-            "activity": worker.activity.as_str(),
-            "active_orders": worker.orders.len(),
+            "online": worker.online(),
+            "on_break": worker.on_break(),
+            "activity": worker.activity().as_str(),
+            "active_orders": worker.active_orders(),
             "working": worker.working(),
             "measures": measures,
             "episode": episode,
@@ -428,7 +438,15 @@ impl Engine {
             "left_seconds": left,
             "open_violations": open,
             "holds": holds,
-        }))
+        });
+        // A worker's view names the worker; a person's, the person and their worker ids.
+        if let Value::Object(map) = &mut view {
+            map.retain(|key, value| {
+                !(value.is_null()
+                    && matches!(key.as_str(), "worker_id" | "person_id" | "worker_ids"))
+            });
+        }
+        Some(view)
     }
 }
 

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use crate::alert::{Alert, Amount, Hold, Phase, human_duration};
 use crate::calendar::{Calendar, Day};
+use crate::config::Subject;
 use crate::config::{Config, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
 use crate::pack::PackError;
@@ -35,7 +36,14 @@ pub use ids::id_digest;
 pub use live::{NamedObservation, PartitionMeta, WorkerRecord};
 pub use rules::continuous::Episode;
 use rules::{Params, RuleDef};
-pub use worker::{MAX_ACTIVE_ORDERS, NEVER, NONE, OpenHold, Order, Worker};
+pub use worker::{
+    MAX_ACTIVE_ORDERS, MAX_MEMBERS, Member, NEVER, NONE, OpenHold, Order, Session, Worker,
+};
+
+/// Persons: the index key of a subject, by namespace (a person id and a worker id never meet).
+fn subject_key(person: bool, id: &str) -> String {
+    format!("{}\u{1f}{id}", if person { 'p' } else { 'w' })
+}
 
 /// The rules of one (platform, role): the pack in force, resolved with the rule keys in force.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,6 +96,9 @@ pub struct ClosedWorkerDay {
     pub work: i64,
     /// The worker's rule set (its `daily_standard` and `daily_max`).
     pub rules: u16,
+    /// Persons: the person, and the person's working time that day over all worker ids.
+    pub person_id: Option<String>,
+    pub person_work: Option<i64>,
 }
 
 /// The worker a rule speaks for, at an instant.
@@ -99,6 +110,10 @@ pub struct Me<'a> {
     pub group: (u32, u32, u32),
     /// The local day of the instant.
     pub day: Day,
+    /// `id` is a `person_id` (SPEC section 8): alerts name the person, not a worker.
+    pub person: bool,
+    /// Persons: the subject's worker ids.
+    pub members: &'a [Member],
 }
 
 /// The digest of an event's (`worker_id`, `event_id`), when it has an id.
@@ -127,6 +142,9 @@ pub struct Pending {
     /// `activity` events: the activity declared.
     #[serde(default)]
     pub activity: Activity,
+    /// Persons: the index of the event's worker id among the person's (0 for a worker).
+    #[serde(default)]
+    pub member: u32,
 }
 
 // Reversed, so that `BinaryHeap` pops the earliest first.
@@ -303,6 +321,9 @@ pub struct State {
     /// Slots of forgotten workers, for reuse.
     #[serde(default)]
     free: Vec<u32>,
+    /// Persons: the person of each worker id seen with one.
+    #[serde(default)]
+    person_of: FxHashMap<Box<str>, Box<str>>,
     seq: u64,
     max_ts: Option<i64>,
     /// Every instant before this one has been processed.
@@ -357,18 +378,34 @@ pub struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    /// A worker's day with work closed (kept when the engine tracks days, for reports).
-    pub fn day_closed(&mut self, me: &Me<'_>, rules: u16, day: i32, work: i64) {
+    /// Whether the engine keeps closed worker-days (reports).
+    pub fn tracks_days(&self) -> bool {
+        self.days.is_some()
+    }
+
+    /// A worker's day with work closed (kept when the engine tracks days, for reports); for a
+    /// person's worker id, the person and the person's working time that day.
+    pub fn day_closed(
+        &mut self,
+        worker_id: &str,
+        group: (u32, u32, u32),
+        rules: u16,
+        day: i32,
+        work: i64,
+        person: Option<(&str, i64)>,
+    ) {
         if let Some(days) = self.days.as_deref_mut() {
-            let (platform, role, city) = me.group;
+            let (platform, role, city) = group;
             days.push(ClosedWorkerDay {
-                worker_id: me.id.to_owned(),
+                worker_id: worker_id.to_owned(),
                 platform: self.names.get(platform).to_owned(),
                 role: self.names.get(role).to_owned(),
                 city: self.names.get(city).to_owned(),
                 day,
                 work,
                 rules,
+                person_id: person.map(|(id, _)| id.to_owned()),
+                person_work: person.map(|(_, work)| work),
             });
         }
     }
@@ -379,7 +416,8 @@ impl Cx<'_> {
         }
     }
 
-    /// An alert of rule `def` about the worker `me`.
+    /// An alert of rule `def` about the worker `me`; `split` is a person's measured time per
+    /// platform (empty for a worker).
     #[allow(clippy::too_many_arguments)]
     pub fn emit(
         &mut self,
@@ -390,6 +428,7 @@ impl Cx<'_> {
         amount: Amount,
         period_start: i64,
         message: String,
+        split: Vec<(u32, i64)>,
     ) {
         match self.stats.alerts.get_mut(&*def.id) {
             Some(counts) => counts[phase as usize] += 1,
@@ -400,11 +439,21 @@ impl Cx<'_> {
             }
         }
         let (platform, role, city) = me.group;
+        let by_platform = me.person.then(|| {
+            let mut parts: Vec<(String, i64)> = split
+                .iter()
+                .map(|&(p, ms)| (self.names.get(p).to_owned(), ms.div_euclid(1000)))
+                .collect();
+            parts.sort();
+            parts
+        });
         self.out.push(Alert {
             rule: def.id.clone(),
             kind: def.params.kind(),
             phase,
-            worker_id: Some(me.id.to_owned()),
+            worker_id: (!me.person).then(|| me.id.to_owned()),
+            person_id: me.person.then(|| me.id.to_owned()),
+            by_platform,
             platform: self.names.get(platform).to_owned(),
             role: self.names.get(role).to_owned(),
             city: self.names.get(city).to_owned(),
@@ -424,6 +473,8 @@ impl Cx<'_> {
         self.holds.push(Hold {
             rule: def.id.clone(),
             worker_id: me.id.to_owned(),
+            person_id: me.person.then(|| me.id.to_owned()),
+            worker_ids: me.members.iter().map(|m| m.id.to_string()).collect(),
             from,
             until: until.max(from),
             reason,
@@ -509,12 +560,20 @@ impl Engine {
             .enumerate()
             .map(|(i, &key)| (key, i as u16))
             .collect();
+        let persons = config.subject == Subject::Person;
         let worker_index = state
             .workers
             .iter()
             .enumerate()
             .filter(|(_, w)| !w.is_free())
-            .map(|(i, w)| (w.id.clone(), i as u32))
+            .map(|(i, w)| {
+                let key: Box<str> = if persons {
+                    subject_key(w.person, &w.id).into()
+                } else {
+                    w.id.clone()
+                };
+                (key, i as u32)
+            })
             .collect();
         Engine {
             cal: Calendar::new(config.time.zone),
@@ -596,9 +655,7 @@ impl Engine {
     }
 
     pub fn worker(&self, id: &str) -> Option<&Worker> {
-        self.worker_index
-            .get(id)
-            .map(|&i| &self.state.workers[i as usize])
+        self.slot_of(id).map(|i| &self.state.workers[i as usize])
     }
 
     pub fn workers(&self) -> impl Iterator<Item = &Worker> {
@@ -668,23 +725,14 @@ impl Engine {
                 .max_ts
                 .map_or(advance_ts, |max| max.max(advance_ts)),
         );
-        let worker = match self.worker_index.get(&*event.worker_id) {
-            Some(&i) => i,
-            None => {
-                let fresh = Worker::new(&event.worker_id);
-                let i = match self.state.free.pop() {
-                    Some(i) => {
-                        self.state.workers[i as usize] = fresh;
-                        i
-                    }
-                    None => {
-                        self.state.workers.push(fresh);
-                        (self.state.workers.len() - 1) as u32
-                    }
-                };
-                self.worker_index.insert(event.worker_id.as_ref().into(), i);
-                i
-            }
+        let (worker, member) = if self.persons() {
+            self.person_slot(event)
+        } else {
+            let worker = match self.worker_index.get(&*event.worker_id) {
+                Some(&i) => i,
+                None => self.new_slot(Worker::new(&event.worker_id), &event.worker_id),
+            };
+            (worker, 0)
         };
         self.state.workers[worker as usize].pending += 1;
         let (platform, role, city, rules) = self.group_of(worker, event);
@@ -708,9 +756,103 @@ impl Engine {
             order,
             fee: event.fee_cents,
             activity: event.activity.unwrap_or_default(),
+            member,
         });
         self.state.stats.accepted += 1;
         Pushed::Accepted
+    }
+
+    /// Counts persons, not workers (`[rules] subject = "person"`).
+    fn persons(&self) -> bool {
+        self.config.subject == Subject::Person
+    }
+
+    /// A slot for a new subject, indexed under `key`.
+    fn new_slot(&mut self, fresh: Worker, key: &str) -> u32 {
+        let i = match self.state.free.pop() {
+            Some(i) => {
+                self.state.workers[i as usize] = fresh;
+                i
+            }
+            None => {
+                self.state.workers.push(fresh);
+                (self.state.workers.len() - 1) as u32
+            }
+        };
+        self.worker_index.insert(key.into(), i);
+        i
+    }
+
+    /// Persons: the event's subject (its person, or its worker id standing for a person of
+    /// its own) and the index of its worker id among the subject's. A `worker_id` belongs to
+    /// the person of its first event with a `person_id` (in arrival order), also for its later
+    /// events without one.
+    fn person_slot(&mut self, event: &Event<'_>) -> (u32, u32) {
+        let worker_id: &str = &event.worker_id;
+        let person: Option<Box<str>> = match (&event.person_id, self.state.person_of.get(worker_id))
+        {
+            (_, Some(known)) => Some(known.clone()),
+            (Some(person), None) => {
+                let person: Box<str> = person.as_ref().into();
+                self.state
+                    .person_of
+                    .insert(worker_id.into(), person.clone());
+                Some(person)
+            }
+            (None, None) => None,
+        };
+        let (key, display, is_person) = match &person {
+            Some(person) => (subject_key(true, person), person.clone(), true),
+            None => (subject_key(false, worker_id), worker_id.into(), false),
+        };
+        let slot = match self.worker_index.get(key.as_str()) {
+            Some(&slot) => slot,
+            None => {
+                let mut fresh = Worker::new(&display);
+                fresh.person = is_person;
+                self.new_slot(fresh, &key)
+            }
+        };
+        let members = &mut self.state.workers[slot as usize].members;
+        if let Some(at) = members.iter().position(|m| &*m.id == worker_id) {
+            return (slot, at as u32);
+        }
+        if members.len() >= MAX_MEMBERS {
+            // A person with too many worker ids: this one stands for a person of its own.
+            self.state.person_of.remove(worker_id);
+            let own = subject_key(false, worker_id);
+            let slot = match self.worker_index.get(own.as_str()) {
+                Some(&slot) => slot,
+                None => self.new_slot(Worker::new(worker_id), &own),
+            };
+            let members = &mut self.state.workers[slot as usize].members;
+            return match members.iter().position(|m| &*m.id == worker_id) {
+                Some(at) => (slot, at as u32),
+                None => {
+                    members.push(Member::new(worker_id));
+                    (slot, (members.len() - 1) as u32)
+                }
+            };
+        }
+        members.push(Member::new(worker_id));
+        (slot, (members.len() - 1) as u32)
+    }
+
+    /// The slot of a worker id (persons: of the subject it belongs to) or a person id.
+    fn slot_of(&self, id: &str) -> Option<u32> {
+        if !self.persons() {
+            return self.worker_index.get(id).copied();
+        }
+        if let Some(person) = self.state.person_of.get(id) {
+            return self
+                .worker_index
+                .get(subject_key(true, person).as_str())
+                .copied();
+        }
+        self.worker_index
+            .get(subject_key(false, id).as_str())
+            .or_else(|| self.worker_index.get(subject_key(true, id).as_str()))
+            .copied()
     }
 
     /// Interned (platform, role, city) and rule set of an event. A worker's events nearly
@@ -754,9 +896,15 @@ impl Engine {
         if let Some(&i) = self.rule_index.get(&(platform, role)) {
             return i;
         }
-        let rules = self
-            .config
-            .rule_set(self.state.names.get(platform), self.state.names.get(role));
+        let (platform_name, role_name) =
+            (self.state.names.get(platform), self.state.names.get(role));
+        let rules = if self.persons() {
+            // Persons: `[rules.person]` over `[rules]`, whatever the platform.
+            RuleSet::resolve(&self.config, &self.config.person_rules(), role_name)
+                .expect("rule sets are checked at start-up")
+        } else {
+            self.config.rule_set(platform_name, role_name)
+        };
         // Distinct (platform, role) pairs share a set when their rules are equal.
         let i = match self.rule_sets.iter().position(|known| *known == rules) {
             Some(i) => i as u16,
@@ -936,10 +1084,28 @@ impl Engine {
         let previous = [worker.platform, worker.role, worker.city];
         worker.advance(index, t, &mut cx);
         worker.apply(event, &mut cx);
+        let group = [event.platform, event.role, event.city];
+        let member_previous = worker.members.get_mut(event.member as usize).map(|member| {
+            let before = member
+                .grouped
+                .then_some([member.platform, member.role, member.city]);
+            (member.platform, member.role, member.city) = (group[0], group[1], group[2]);
+            member.grouped = true;
+            before
+        });
         cx.stats.applied += 1;
         if worker.touched_at != t {
             worker.touched_at = t;
             self.touched.push(index);
+        }
+        if let Some(before) = member_previous {
+            // A person's worker id holds its own group's names too.
+            for name in group {
+                self.state.names.hold(name);
+            }
+            if let Some(before) = before {
+                self.release_names(before);
+            }
         }
         if first {
             // One `worker_ttl` deadline per worker, pushed at its first event; later events
@@ -981,10 +1147,23 @@ impl Engine {
             let worker = &mut self.state.workers[index as usize];
             let applied = [worker.platform, worker.role, worker.city];
             let (id, pending, group) = (worker.id.clone(), worker.pending, worker.pushed_group);
+            let person = worker.person;
+            let members: Vec<Member> = worker.members.iter().map(|m| Member::new(&m.id)).collect();
+            let grouped: Vec<[u32; 3]> = worker
+                .members
+                .iter()
+                .filter(|m| m.grouped)
+                .map(|m| [m.platform, m.role, m.city])
+                .collect();
             *worker = Worker::new(&id);
             worker.pending = pending;
             worker.pushed_group = group;
+            worker.person = person;
+            worker.members = members;
             self.release_names(applied);
+            for names in grouped {
+                self.release_names(names);
+            }
         } else {
             self.forget_worker(index);
         }
@@ -993,7 +1172,20 @@ impl Engine {
     /// Frees a worker's slot and its names.
     fn forget_worker(&mut self, index: u32) {
         let worker = std::mem::replace(&mut self.state.workers[index as usize], Worker::free());
-        self.worker_index.remove(&worker.id);
+        if self.persons() {
+            self.worker_index
+                .remove(subject_key(worker.person, &worker.id).as_str());
+            for member in &worker.members {
+                if worker.person {
+                    self.state.person_of.remove(&member.id);
+                }
+                if member.grouped {
+                    self.release_names([member.platform, member.role, member.city]);
+                }
+            }
+        } else {
+            self.worker_index.remove(&worker.id);
+        }
         if let Some((p, r, c, _)) = worker.pushed_group {
             self.release_names([p, r, c]);
         }
@@ -1051,13 +1243,28 @@ impl Engine {
             debug_assert_eq!(worker.closed_day, day, "{}", worker.id);
             let names = &self.state.names;
             let worker = &self.state.workers[index as usize];
-            entries.push((
-                worker.id.to_string(),
-                names.get(worker.platform).to_owned(),
-                names.get(worker.role).to_owned(),
-                names.get(worker.city).to_owned(),
-                worker.closed_work,
-            ));
+            if worker.members.is_empty() {
+                entries.push((
+                    worker.id.to_string(),
+                    names.get(worker.platform).to_owned(),
+                    names.get(worker.role).to_owned(),
+                    names.get(worker.city).to_owned(),
+                    worker.closed_work,
+                ));
+            } else {
+                // `quota_p90` stays per worker id, about each platform's quotas.
+                for member in &worker.members {
+                    if member.grouped && member.closed_work > 0 {
+                        entries.push((
+                            member.id.to_string(),
+                            names.get(member.platform).to_owned(),
+                            names.get(member.role).to_owned(),
+                            names.get(member.city).to_owned(),
+                            member.closed_work,
+                        ));
+                    }
+                }
+            }
             self.mark_dirty(index);
             self.reschedule(index);
         }
@@ -1124,6 +1331,8 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
                 kind: def.params.kind(),
                 phase: Phase::Violation,
                 worker_id: None,
+                person_id: None,
+                by_platform: None,
                 platform: platform.to_owned(),
                 role: role.to_owned(),
                 city: city.to_owned(),

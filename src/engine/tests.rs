@@ -803,7 +803,7 @@ fn an_order_start_beyond_the_active_order_cap_is_refused() {
     assert_eq!(engine.take_rejected().len(), 1);
     assert_eq!(engine.stats().applied, events.len() as u64 - 1);
     let w1 = engine.worker("w1").unwrap();
-    assert_eq!(w1.orders.len(), MAX_ACTIVE_ORDERS);
+    assert_eq!(w1.active_orders(), MAX_ACTIVE_ORDERS);
     assert_eq!(w1.last_event, t("08:41"));
 }
 
@@ -1044,4 +1044,203 @@ fn holiday_pay_compares_a_statutory_holiday_with_the_28_days_before() {
         "2026-05-12T00:00:00+08:00",
     );
     assert!(alerts.iter().all(|a| &*a.rule != "holiday_pay"));
+}
+
+fn persons_config(extra: &str) -> Config {
+    Config::from_toml_str(
+        &format!("[rules]\nsubject = \"person\"\n{extra}"),
+        Vec::new(),
+    )
+    .unwrap()
+}
+
+fn person_ev(worker: &str, platform: &str, kind: &str, ts: &str) -> Ev {
+    ev(worker, kind, ts)
+        .set("platform", platform)
+        .set("person_id", "P1")
+}
+
+/// (rule/phase, at, value, by_platform) of the alerts about person P1.
+fn person_brief(alerts: &[Alert]) -> Vec<(String, String, i64, Vec<(String, i64)>)> {
+    alerts
+        .iter()
+        .filter(|a| a.person_id.as_deref() == Some("P1"))
+        .map(|a| {
+            let value = match a.amount {
+                Amount::Seconds { value, .. } => value,
+                Amount::CentsPerHour { value, .. } => value as i64,
+            };
+            (
+                format!("{}/{}", a.rule, a.phase.as_str()),
+                format_rfc3339(a.at, &chrono_tz::Asia::Shanghai),
+                value,
+                a.by_platform.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_person_working_two_platforms_one_after_the_other_is_one_person() {
+    // Meituan 08:00-12:00, then Ele.me from 12:10 to 16:00, with a standard day of 7 h: each
+    // platform alone has an episode of at most 4 h that stops exactly at the limit (nothing)
+    // and a day under 7 h.
+    let events = [
+        person_ev("m1", "meituan", "login", "08:00"),
+        person_ev("m1", "meituan", "logout", "12:00"),
+        person_ev("e1", "eleme", "login", "12:10"),
+        person_ev("e1", "eleme", "logout", "16:00"),
+    ];
+    let mut seven = Config::default();
+    seven.rules.daily_standard = 7 * 3_600_000;
+    let (alone, _) = run_with(seven, &events, "23:00");
+    assert!(
+        alone
+            .iter()
+            .all(|a| a.phase != Phase::Violation && &*a.rule != "daily_hours"),
+        "{:?}",
+        sh(&alone)
+    );
+    let (alerts, _) = run_with(
+        persons_config("daily_standard = \"7h\"\n"),
+        &events,
+        "23:00",
+    );
+    let m = |s: i64| ("meituan".to_owned(), s);
+    let e = |s: i64| ("eleme".to_owned(), s);
+    assert_eq!(
+        person_brief(&alerts),
+        vec![
+            (
+                "continuous_work/warning".into(),
+                at("11:45:00"),
+                13_500,
+                vec![m(13_500)]
+            ),
+            // The 10-minute pause is no qualifying break: the episode goes on, and the
+            // violation fires when work resumes on the other platform.
+            (
+                "continuous_work/violation".into(),
+                at("12:10:00"),
+                14_400,
+                vec![m(14_400)]
+            ),
+            // 7 h of the day at 15:10: 4 h on Meituan and 3 h on Ele.me, adding up to the value.
+            (
+                "daily_hours/warning".into(),
+                at("15:10:00"),
+                25_200,
+                vec![e(10_800), m(14_400)]
+            ),
+            // The break from 16:00 completes at 16:20; the episode had 7 h 50 min.
+            (
+                "continuous_work/resolved".into(),
+                at("16:20:00"),
+                28_200,
+                vec![e(13_800), m(14_400)]
+            ),
+        ]
+    );
+    // The alerts name the person, not a worker.
+    assert!(alerts.iter().all(|a| a.worker_id.is_none()));
+}
+
+#[test]
+fn concurrent_sessions_count_once_for_the_person_and_for_each_platform() {
+    // Meituan 08:00-12:00 and Ele.me 10:00-14:00: the person works 08:00-14:00.
+    let events = [
+        person_ev("m1", "meituan", "login", "08:00"),
+        person_ev("e1", "eleme", "login", "10:00"),
+        person_ev("m1", "meituan", "logout", "12:00"),
+        person_ev("e1", "eleme", "logout", "14:00"),
+    ];
+    let (alerts, _) = run_with(persons_config(""), &events, "23:00");
+    let brief = person_brief(&alerts);
+    // 4 h of the person at 12:00; Meituan had 4 h of it, Ele.me 2 h (time on both counts for
+    // each).
+    assert_eq!(
+        brief[1],
+        (
+            "continuous_work/violation".into(),
+            at("12:00:00"),
+            14_400,
+            vec![("eleme".into(), 7_200), ("meituan".into(), 14_400)]
+        )
+    );
+    assert_eq!(brief.len(), 3, "{brief:?}");
+}
+
+#[test]
+fn worker_ids_without_a_person_stand_alone_and_quota_stays_per_worker_id() {
+    let mut events = Vec::new();
+    // w9 never carries a person_id: a person of its own, named by its worker id.
+    events.push(ev("w9", "login", "08:00"));
+    events.push(ev("w9", "logout", "12:30"));
+    // m1 carries P1 once; its later event without one still belongs to P1.
+    events.push(person_ev("m1", "meituan", "login", "13:00"));
+    events.push(ev("m1", "logout", "13:30").set("platform", "meituan"));
+    let config = persons_config("quota_min_workers = 1\ndaily_standard = \"4h\"\n");
+    let (alerts, _) = run_with(config, &events, "2026-03-03T01:00:00+08:00");
+    let w9: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.worker_id.as_deref() == Some("w9"))
+        .map(|a| format!("{}/{}", a.rule, a.phase.as_str()))
+        .collect();
+    assert!(
+        w9.contains(&"continuous_work/violation".to_owned()),
+        "{w9:?}"
+    );
+    // quota_p90 groups worker ids by their own platform: w9's 4.5 h on meituan (the test
+    // events' default platform), m1's 30 min on meituan too: the nearest-rank P90 of two is
+    // the larger.
+    let quota: Vec<_> = alerts
+        .iter()
+        .filter(|a| &*a.rule == "quota_p90")
+        .map(|a| (a.platform.clone(), a.amount))
+        .collect();
+    assert_eq!(
+        quota,
+        vec![(
+            "meituan".to_owned(),
+            Amount::Seconds {
+                value: 16_200,
+                limit: 14_400
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_persons_holds_name_the_person_and_every_worker_id() {
+    let text = r#"
+        [rules]
+        subject = "person"
+        [rules.person]
+        pack = "cn-mohrss-2024"
+    "#;
+    let config = Config::from_toml_str(text, Vec::new()).unwrap();
+    let events = [
+        person_ev("m1", "meituan", "order_accepted", "08:00").order("a"),
+        person_ev("m1", "meituan", "order_delivered", "10:00").order("a"),
+        person_ev("e1", "eleme", "order_accepted", "10:05").order("b"),
+        person_ev("e1", "eleme", "order_delivered", "12:30").order("b"),
+    ];
+    let mut engine = Engine::new(config);
+    for e in &events {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    engine.finish(t("23:00"));
+    let holds = engine.take_holds();
+    assert!(!holds.is_empty());
+    let json: serde_json::Value =
+        serde_json::from_str(&holds[0].to_json(&chrono_tz::Asia::Shanghai)).unwrap();
+    assert_eq!(json["person_id"], "P1");
+    assert_eq!(json["worker_ids"], serde_json::json!(["m1", "e1"]));
+    assert!(json.get("worker_id").is_none());
+    assert_eq!(holds[0].key(), "P1");
+    // The view of either worker id is the person's.
+    let view = engine.worker_view("e1").unwrap();
+    assert_eq!(view["person_id"], "P1");
+    assert_eq!(view["worker_ids"], serde_json::json!(["m1", "e1"]));
 }

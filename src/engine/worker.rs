@@ -48,6 +48,138 @@ pub struct Order {
     pub picked: bool,
 }
 
+/// Most worker ids one person may have; a further worker id stands for a person of its own.
+pub const MAX_MEMBERS: usize = 32;
+
+/// A worker id's raw state: what its events say (SPEC section 3), before settling.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Session {
+    pub online: bool,
+    pub on_break: bool,
+    pub orders: Vec<Order>,
+    pub activity: Activity,
+}
+
+impl Session {
+    /// The measures of this state.
+    pub fn bits(&self) -> Bits {
+        let orders = !self.orders.is_empty();
+        let work = (self.online && !self.on_break) || orders;
+        let carrying = self.orders.iter().any(|o| o.picked);
+        let driving = self.activity == Activity::Driving;
+        let duty = driving || self.activity == Activity::OtherWork;
+        [
+            (work, Measure::Work),
+            (orders, Measure::Orders),
+            (carrying, Measure::Carrying),
+            (driving, Measure::Driving),
+            (duty, Measure::Duty),
+        ]
+        .into_iter()
+        .filter(|&(on, _)| on)
+        .fold(0, |bits, (_, measure)| bits | measure.bit())
+    }
+
+    fn working(&self) -> bool {
+        (self.online && !self.on_break) || !self.orders.is_empty()
+    }
+
+    /// Whether `event` would break the bound on active orders.
+    fn refuses(&self, event: &Pending) -> bool {
+        matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp)
+            && self.orders.len() >= MAX_ACTIVE_ORDERS
+            && !self.orders.iter().any(|o| o.id == event.order)
+    }
+
+    /// `session_timeout`: offline, off break, no active orders, at rest.
+    fn time_out(&mut self) {
+        self.online = false;
+        self.on_break = false;
+        self.orders.clear();
+        self.activity = Activity::Rest;
+    }
+
+    /// Applies an event's change of state; false when it changes nothing.
+    fn apply(&mut self, event: &Pending) -> bool {
+        match event.kind {
+            Kind::Login => {
+                let changed = !self.online || self.on_break;
+                self.online = true;
+                self.on_break = false;
+                changed
+            }
+            Kind::Logout => {
+                let changed = self.online || self.on_break || self.activity != Activity::Rest;
+                self.online = false;
+                self.on_break = false;
+                self.activity = Activity::Rest;
+                changed
+            }
+            Kind::BreakStart => !std::mem::replace(&mut self.on_break, true),
+            Kind::BreakEnd => std::mem::replace(&mut self.on_break, false),
+            Kind::OrderAccepted | Kind::OrderPickedUp => {
+                let picked = event.kind == Kind::OrderPickedUp;
+                match self.orders.iter_mut().find(|o| o.id == event.order) {
+                    // Accepting an active order changes nothing; picking it up starts the
+                    // billed time (`carrying`).
+                    Some(order) => picked && !std::mem::replace(&mut order.picked, true),
+                    None => {
+                        self.orders.push(Order {
+                            id: event.order,
+                            picked,
+                        });
+                        true
+                    }
+                }
+            }
+            Kind::OrderDelivered | Kind::OrderCancelled => {
+                match self.orders.iter().position(|o| o.id == event.order) {
+                    Some(at) => {
+                        self.orders.swap_remove(at);
+                        true
+                    }
+                    None => false,
+                }
+            }
+            Kind::Heartbeat => true,
+            Kind::Activity => {
+                let before = std::mem::replace(&mut self.activity, event.activity);
+                before != event.activity
+            }
+        }
+    }
+}
+
+/// One worker id of a person (`subject = "person"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Member {
+    pub id: Box<str>,
+    /// Interned platform, role and city of its last applied event (names held).
+    pub platform: u32,
+    pub role: u32,
+    pub city: u32,
+    /// Whether `platform`, `role`, `city` are set (and held).
+    pub grouped: bool,
+    pub session: Session,
+    pub last_event: i64,
+    /// Its working time in the person's current local day, and in the last closed one
+    /// (`quota_p90` stays per worker id; reports).
+    pub day_work: i64,
+    pub closed_work: i64,
+}
+
+impl Member {
+    pub fn new(id: &str) -> Member {
+        Member {
+            id: id.into(),
+            last_event: NEVER,
+            ..Member::default()
+        }
+    }
+}
+
 /// A dispatch hold not yet over, for `/v1/workers/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenHold {
@@ -67,10 +199,13 @@ pub struct Worker {
     pub role: u32,
     pub city: u32,
 
-    pub online: bool,
-    pub on_break: bool,
-    pub orders: Vec<Order>,
-    pub activity: Activity,
+    /// The raw state of a worker (unused for a person: see `members`).
+    pub session: Session,
+    /// A person's worker ids, each with its raw state; empty for a worker.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
+    /// `id` is a `person_id` (SPEC section 8).
+    pub person: bool,
 
     /// The measures that hold from `since` on (the settled state).
     pub bits: Bits,
@@ -131,10 +266,9 @@ impl Worker {
             platform: 0,
             role: 0,
             city: 0,
-            online: false,
-            on_break: false,
-            orders: Vec::new(),
-            activity: Activity::Rest,
+            session: Session::default(),
+            members: Vec::new(),
+            person: false,
             bits: 0,
             since: NEVER,
             last_event: NEVER,
@@ -181,36 +315,104 @@ impl Worker {
         })
     }
 
+    /// Online now (a person: on any worker id).
+    pub fn online(&self) -> bool {
+        self.sessions().any(|s| s.online)
+    }
+
+    /// On a platform break (a person: on any worker id).
+    pub fn on_break(&self) -> bool {
+        self.sessions().any(|s| s.on_break)
+    }
+
+    /// Active orders (a person: over all worker ids).
+    pub fn active_orders(&self) -> usize {
+        self.sessions().map(|s| s.orders.len()).sum()
+    }
+
+    /// The activity now (a person: the busiest of their worker ids').
+    pub fn activity(&self) -> Activity {
+        let rank = |a: &Activity| match a {
+            Activity::Driving => 3,
+            Activity::OtherWork => 2,
+            Activity::Available => 1,
+            Activity::Rest => 0,
+        };
+        self.sessions()
+            .map(|s| s.activity)
+            .max_by_key(rank)
+            .unwrap_or_default()
+    }
+
+    fn sessions(&self) -> impl Iterator<Item = &Session> {
+        std::iter::once(&self.session)
+            .filter(|_| self.members.is_empty())
+            .chain(self.members.iter().map(|m| &m.session))
+    }
+
     /// Working (section 3) from `since` on.
     pub fn working(&self) -> bool {
         Measure::Work.is_on(self.bits)
     }
 
-    /// The measures of the raw state (after the events applied so far).
+    /// The measures of the raw state (after the events applied so far): a person's are those
+    /// of any of their worker ids (concurrent sessions count once).
     fn raw_bits(&self) -> Bits {
-        let orders = !self.orders.is_empty();
-        let work = (self.online && !self.on_break) || orders;
-        let carrying = self.orders.iter().any(|o| o.picked);
-        let driving = self.activity == Activity::Driving;
-        let duty = driving || self.activity == Activity::OtherWork;
-        [
-            (work, Measure::Work),
-            (orders, Measure::Orders),
-            (carrying, Measure::Carrying),
-            (driving, Measure::Driving),
-            (duty, Measure::Duty),
-        ]
-        .into_iter()
-        .filter(|&(on, _)| on)
-        .fold(0, |bits, (_, measure)| bits | measure.bit())
+        if self.members.is_empty() {
+            self.session.bits()
+        } else {
+            self.members
+                .iter()
+                .fold(0, |bits, member| bits | member.session.bits())
+        }
+    }
+
+    /// Persons: the platforms whose worker ids have `def`'s measure at `t`, into `out`.
+    fn platforms_on(
+        &self,
+        def: &super::rules::RuleDef,
+        state: &RuleState,
+        t: i64,
+        cal: &mut crate::calendar::Calendar,
+        out: &mut Vec<u32>,
+    ) {
+        out.clear();
+        for member in &self.members {
+            let flags = state.eval(def, member.session.bits(), t, cal);
+            if flags & super::rules::ON != 0 && member.grouped && !out.contains(&member.platform) {
+                out.push(member.platform);
+            }
+        }
+    }
+
+    /// When the next session timeout falls: the worker's, or the first of a person's working
+    /// worker ids (each times out on its own last event).
+    fn timeout_at(&self, set: &RuleSet) -> i64 {
+        if set.session_timeout <= 0 {
+            return NONE;
+        }
+        if self.members.is_empty() {
+            return if self.working() {
+                self.last_event.saturating_add(set.session_timeout)
+            } else {
+                NONE
+            };
+        }
+        self.members
+            .iter()
+            .filter(|m| m.session.working())
+            .map(|m| m.last_event.saturating_add(set.session_timeout))
+            .min()
+            .unwrap_or(NONE)
     }
 
     /// Whether applying `event` would break a bound of SPEC section 5 (an order start beyond
     /// the most active orders allowed): the event is then bad and changes nothing.
     pub fn refuses(&self, event: &Pending) -> bool {
-        matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp)
-            && self.orders.len() >= MAX_ACTIVE_ORDERS
-            && !self.orders.iter().any(|o| o.id == event.order)
+        match self.members.get(event.member as usize) {
+            Some(member) => member.session.refuses(event),
+            None => self.session.refuses(event),
+        }
     }
 
     /// Integrates the settled state from `since` up to `to` (exclusive of what events at
@@ -222,13 +424,10 @@ impl Worker {
         // The table outlives `cx`'s borrow: no copy of the rules per call.
         let sets = cx.sets;
         let set = &sets[usize::from(self.rules)];
+        let mut platforms = Vec::new();
         while self.since < to {
             let from = self.since;
-            let timeout_at = if self.working() && set.session_timeout > 0 {
-                self.last_event.saturating_add(set.session_timeout)
-            } else {
-                NONE
-            };
+            let timeout_at = self.timeout_at(set);
             let mut x = to.min(self.day.end).min(timeout_at);
             let mut completion = NONE;
             for (def, state) in set.rules.iter().zip(&self.states) {
@@ -242,8 +441,17 @@ impl Worker {
             if self.working() {
                 self.day_work += x - from;
             }
-            for (def, state) in set.rules.iter().zip(&mut self.states) {
-                state.integrate(def, self.bits, from, x);
+            for member in &mut self.members {
+                if member.session.working() {
+                    member.day_work += x - from;
+                }
+            }
+            for i in 0..set.rules.len() {
+                let def = &set.rules[i];
+                if !self.members.is_empty() {
+                    self.platforms_on(def, &self.states[i], from, cx.cal, &mut platforms);
+                }
+                self.states[i].integrate(def, self.bits, from, x, &platforms);
             }
             self.since = x;
             if completion == x {
@@ -252,6 +460,8 @@ impl Worker {
                     id: &self.id,
                     group: (self.platform, self.role, self.city),
                     day: self.day,
+                    person: self.person,
+                    members: &self.members,
                 };
                 for (def, state) in set.rules.iter().zip(&mut self.states) {
                     if state.next_completion(def).max(from) == x {
@@ -265,7 +475,7 @@ impl Worker {
             }
             if x < to {
                 if x == timeout_at {
-                    self.time_out(cx);
+                    self.time_out(x, set, cx);
                 }
                 self.instant(index, x, set, cx);
             }
@@ -275,16 +485,30 @@ impl Worker {
     /// Closes the current local day at its end and opens `next`.
     fn rollover(&mut self, index: u32, next: Day, set: &RuleSet, cx: &mut Cx<'_>) {
         let old = self.day;
+        let mut by_platform: Vec<(u32, i64)> = Vec::new();
+        for member in &mut self.members {
+            if member.day_work > 0 && member.grouped {
+                match by_platform.iter_mut().find(|(p, _)| *p == member.platform) {
+                    Some((_, ms)) => *ms += member.day_work,
+                    None => by_platform.push((member.platform, member.day_work)),
+                }
+            }
+            member.closed_work = member.day_work;
+            member.day_work = 0;
+        }
         let closed = ClosedDay {
             work: self.day_work,
             fees: self.day_fees,
             has_fee: self.day_has_fee,
+            by_platform,
         };
         let me = Me {
             index,
             id: &self.id,
             group: (self.platform, self.role, self.city),
             day: old,
+            person: self.person,
+            members: &self.members,
         };
         for (def, state) in set.rules.iter().zip(&mut self.states) {
             state.rollover(def, &old, &next, &me, &closed, cx);
@@ -294,7 +518,33 @@ impl Worker {
                 worker: self.group(),
                 work: self.day_work,
             });
-            cx.day_closed(&me, self.rules, old.number, self.day_work);
+            if self.members.is_empty() {
+                cx.day_closed(
+                    &self.id,
+                    self.group(),
+                    self.rules,
+                    old.number,
+                    self.day_work,
+                    None,
+                );
+            } else if cx.tracks_days() {
+                let person = self.person.then_some((&*self.id, self.day_work));
+                for member in self
+                    .members
+                    .iter()
+                    .filter(|m| m.grouped && m.closed_work > 0)
+                {
+                    let group = (member.platform, member.role, member.city);
+                    cx.day_closed(
+                        &member.id,
+                        group,
+                        self.rules,
+                        old.number,
+                        member.closed_work,
+                        person,
+                    );
+                }
+            }
         }
         self.closed_day = old.number;
         self.closed_work = self.day_work;
@@ -311,14 +561,23 @@ impl Worker {
         self.delivered = Vec::new();
     }
 
-    /// `session_timeout` after the last event: offline, off break, no active orders, at rest.
-    fn time_out(&mut self, cx: &mut Cx<'_>) {
-        self.online = false;
-        self.on_break = false;
-        self.orders.clear();
-        self.activity = Activity::Rest;
+    /// `session_timeout` after the last event, at `at`: offline, off break, no active orders,
+    /// at rest (a person's worker ids each on their own last event).
+    fn time_out(&mut self, at: i64, set: &RuleSet, cx: &mut Cx<'_>) {
+        if self.members.is_empty() {
+            self.session.time_out();
+            cx.stats.session_timeouts += 1;
+        } else {
+            for member in &mut self.members {
+                if member.session.working()
+                    && member.last_event.saturating_add(set.session_timeout) <= at
+                {
+                    member.session.time_out();
+                    cx.stats.session_timeouts += 1;
+                }
+            }
+        }
         self.bits = self.raw_bits();
-        cx.stats.session_timeouts += 1;
     }
 
     /// The state at instant `t` is `self.bits`: mark the day's work, then let each rule see
@@ -334,6 +593,8 @@ impl Worker {
             id: &self.id,
             group: (self.platform, self.role, self.city),
             day: self.day,
+            person: self.person,
+            members: &self.members,
         };
         for (def, state) in set.rules.iter().zip(&mut self.states) {
             let flags = state.eval(def, self.bits, t, cx.cal);
@@ -372,55 +633,16 @@ impl Worker {
         self.role = event.role;
         self.city = event.city;
         self.last_event = event.ts;
-        let changed = match event.kind {
-            Kind::Login => {
-                let changed = !self.online || self.on_break;
-                self.online = true;
-                self.on_break = false;
-                changed
+        let changed = match self.members.get_mut(event.member as usize) {
+            Some(member) => {
+                member.last_event = event.ts;
+                member.session.apply(event)
             }
-            Kind::Logout => {
-                let changed = self.online || self.on_break || self.activity != Activity::Rest;
-                self.online = false;
-                self.on_break = false;
-                self.activity = Activity::Rest;
-                changed
-            }
-            Kind::BreakStart => !std::mem::replace(&mut self.on_break, true),
-            Kind::BreakEnd => std::mem::replace(&mut self.on_break, false),
-            Kind::OrderAccepted | Kind::OrderPickedUp => {
-                let picked = event.kind == Kind::OrderPickedUp;
-                match self.orders.iter_mut().find(|o| o.id == event.order) {
-                    // Accepting an active order changes nothing; picking it up starts the
-                    // billed time (`carrying`).
-                    Some(order) => picked && !std::mem::replace(&mut order.picked, true),
-                    None => {
-                        self.orders.push(Order {
-                            id: event.order,
-                            picked,
-                        });
-                        true
-                    }
-                }
-            }
-            Kind::OrderDelivered | Kind::OrderCancelled => {
-                if event.kind == Kind::OrderDelivered {
-                    self.count_delivery(event);
-                }
-                match self.orders.iter().position(|o| o.id == event.order) {
-                    Some(at) => {
-                        self.orders.swap_remove(at);
-                        true
-                    }
-                    None => false,
-                }
-            }
-            Kind::Heartbeat => true,
-            Kind::Activity => {
-                let before = std::mem::replace(&mut self.activity, event.activity);
-                before != event.activity
-            }
+            None => self.session.apply(event),
         };
+        if event.kind == Kind::OrderDelivered {
+            self.count_delivery(event);
+        }
         if !changed {
             cx.stats.noops += 1;
         }
@@ -447,11 +669,8 @@ impl Worker {
         }
         let sets = cx.sets;
         let set = &sets[usize::from(self.rules)];
-        if self.working()
-            && set.session_timeout > 0
-            && self.last_event.saturating_add(set.session_timeout) <= at
-        {
-            self.time_out(cx);
+        if self.timeout_at(set) <= at {
+            self.time_out(at, set, cx);
         }
         self.bits = self.raw_bits();
         self.instant(index, at, set, cx);
@@ -462,16 +681,11 @@ impl Worker {
         if self.since == NEVER {
             return NONE;
         }
-        let mut wake = NONE;
-        if self.working() {
-            if !self.day_has_work {
-                // Rolled into a new day at `since` and not settled there yet.
-                return self.since;
-            }
-            if set.session_timeout > 0 {
-                wake = self.last_event.saturating_add(set.session_timeout);
-            }
+        if self.working() && !self.day_has_work {
+            // Rolled into a new day at `since` and not settled there yet.
+            return self.since;
         }
+        let mut wake = self.timeout_at(set);
         for (def, state) in set.rules.iter().zip(&self.states) {
             wake = wake.min(state.wake(def, self.bits, self.since, &self.day, cx.cal));
         }

@@ -208,10 +208,10 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
                 role: day.role,
                 city: day.city,
                 worker_id: day.worker_id,
-                person_id: None,
+                person_id: day.person_id,
                 day: date,
                 work_ms: day.work,
-                person_work_ms: None,
+                person_work_ms: day.person_work,
                 daily_standard_ms: set.daily_standard,
                 daily_max_ms: set.daily_max,
                 holiday: holidays.as_ref().is_some_and(|h| h.is_statutory(date)),
@@ -297,7 +297,7 @@ impl crate::replay::Sink for Gather {
                 role: alert.role,
                 city: alert.city,
                 worker_id: alert.worker_id,
-                person_id: None,
+                person_id: alert.person_id,
                 at: alert.at,
             });
         }

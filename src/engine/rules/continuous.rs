@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ON, REST_ON, RuleDef, Standing, Threshold, crossing, seconds};
+use super::{ON, REST_ON, RuleDef, Split, Standing, Threshold, crossing, seconds};
 use crate::alert::{Phase, human_duration};
 use crate::engine::{Cx, Me, NEVER, NONE, Observation};
 use crate::pack::{PackError, Reader};
@@ -92,6 +92,9 @@ pub struct State {
     pub episode: Option<Episode>,
     /// Start of the current rest (valid while the rest measure is false).
     pub rest_start: i64,
+    /// Persons: the episode's time per platform.
+    #[serde(default, skip_serializing_if = "Split::is_empty")]
+    pub split: Split,
 }
 
 impl Default for State {
@@ -99,14 +102,16 @@ impl Default for State {
         State {
             episode: None,
             rest_start: NEVER,
+            split: Split::default(),
         }
     }
 }
 
 impl State {
-    pub fn integrate(&mut self, on: bool, span: i64) {
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[u32]) {
         if on && let Some(episode) = &mut self.episode {
             episode.work += span;
+            self.split.add(platforms, span);
         }
     }
 
@@ -156,7 +161,17 @@ impl State {
                 human_duration(episode.work),
             );
             let amount = seconds(episode.work, p.limit);
-            cx.emit(me, def, Phase::Resolved, t, amount, episode.start, message);
+            let split = self.split.parts();
+            cx.emit(
+                me,
+                def,
+                Phase::Resolved,
+                t,
+                amount,
+                episode.start,
+                message,
+                split,
+            );
         }
     }
 
@@ -185,6 +200,9 @@ impl State {
         if flags & ON == 0 {
             return;
         }
+        if self.episode.is_none() {
+            self.split.clear();
+        }
         let episode = self.episode.get_or_insert(Episode {
             start: t,
             work: 0,
@@ -207,7 +225,8 @@ impl State {
                         "Worker {} has {done} {work} without a break of at least {brk}; the limit is {limit}.",
                         me.id
                     );
-                    cx.emit(me, def, Phase::Warning, t, amount, e.start, message);
+                    let split = self.split.parts();
+                    cx.emit(me, def, Phase::Warning, t, amount, e.start, message, split);
                 }
                 _ => {
                     episode.violated = true;
@@ -216,6 +235,7 @@ impl State {
                         me.id
                     );
                     let until = t + p.break_due(e.first_part);
+                    let split = self.split.parts();
                     cx.emit(
                         me,
                         def,
@@ -224,6 +244,7 @@ impl State {
                         amount,
                         e.start,
                         message.clone(),
+                        split,
                     );
                     cx.hold(me, def, t, until, message);
                 }

@@ -114,6 +114,7 @@ impl State {
             value: per_hour,
             limit,
         };
+        let split = closed.by_platform.clone();
         cx.emit(
             me,
             def,
@@ -122,6 +123,7 @@ impl State {
             amount,
             day.start,
             message,
+            split,
         );
     }
 }

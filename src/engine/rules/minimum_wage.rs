@@ -62,6 +62,7 @@ pub fn close_day(
         value: per_hour,
         limit: rate,
     };
+    let split = closed.by_platform.clone();
     cx.emit(
         me,
         def,
@@ -70,5 +71,6 @@ pub fn close_day(
         amount,
         day.start,
         message,
+        split,
     );
 }

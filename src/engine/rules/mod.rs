@@ -231,8 +231,9 @@ impl RuleState {
         }
     }
 
-    /// Adds the flags held from `from` (the worker's `since`) to `to`.
-    pub fn integrate(&mut self, def: &RuleDef, bits: Bits, from: i64, to: i64) {
+    /// Adds the flags held from `from` (the worker's `since`) to `to`. `platforms`: for a
+    /// person, the platforms whose worker ids have the rule's measure (empty for a worker).
+    pub fn integrate(&mut self, def: &RuleDef, bits: Bits, from: i64, to: i64, platforms: &[u32]) {
         let span = to - from;
         if span <= 0 {
             return;
@@ -246,11 +247,16 @@ impl RuleState {
             self.allowance_used += span;
         }
         match (&mut self.state, &def.params) {
-            (KindState::Continuous(s), Params::Continuous(_)) => s.integrate(on, span),
-            (KindState::Period(s), Params::Period(_)) => s.integrate(on, span),
-            (KindState::Rolling(s), Params::Rolling(p)) => s.integrate(p.window, on, from, to),
-            (KindState::SinceRest(s), Params::SinceRest(p)) => s.integrate(p, on, span),
-            (KindState::Overtime(s), Params::Overtime(_)) => s.integrate(on, span),
+            (KindState::Continuous(s), Params::Continuous(_)) => s.integrate(on, span, platforms),
+            (KindState::Period(s), Params::Period(_)) => s.integrate(on, span, platforms),
+            (KindState::Rolling(s), Params::Rolling(p)) => {
+                s.integrate(p.window, on, from, to, platforms)
+            }
+            (KindState::SinceRest(s), Params::SinceRest(p)) => s.integrate(p, on, span, platforms),
+            (KindState::RestDeadline(s), Params::RestDeadline(_)) => {
+                s.integrate(on, span, platforms)
+            }
+            (KindState::Overtime(s), Params::Overtime(_)) => s.integrate(on, span, platforms),
             _ => {}
         }
     }
@@ -417,8 +423,46 @@ impl RuleState {
     }
 }
 
+/// Persons (SPEC section 8): a rule's measured time per platform, for an alert's
+/// `by_platform`. Time during which two platforms had the measure counts for each. Empty (and
+/// 8 bytes) for workers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split(Option<Box<Vec<(u32, i64)>>>);
+
+impl Split {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// `span` ms for each of `platforms` (interned names).
+    pub fn add(&mut self, platforms: &[u32], span: i64) {
+        if platforms.is_empty() || span <= 0 {
+            return;
+        }
+        let parts = self.0.get_or_insert_with(Default::default);
+        for &platform in platforms {
+            match parts.iter_mut().find(|(p, _)| *p == platform) {
+                Some((_, ms)) => *ms += span,
+                None => parts.push((platform, span)),
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+
+    /// The parts, platforms with time only.
+    pub fn parts(&self) -> Vec<(u32, i64)> {
+        self.0
+            .as_deref()
+            .map(|parts| parts.iter().copied().filter(|&(_, ms)| ms > 0).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// What the worker's base state knows of a day it closes (for pay rules).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClosedDay {
     /// Working time (section 3) of the day, ms.
     pub work: i64,
@@ -426,6 +470,8 @@ pub struct ClosedDay {
     pub fees: u64,
     /// Whether any delivery of the day carried `fee_cents`.
     pub has_fee: bool,
+    /// Persons: the day's working time per platform.
+    pub by_platform: Vec<(u32, i64)>,
 }
 
 /// A threshold of a kind's table: the phase it fires and the amount it needs.

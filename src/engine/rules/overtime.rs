@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ON, RuleDef, Standing, label, seconds};
+use super::{ON, RuleDef, Split, Standing, label, seconds};
 use crate::alert::{Phase, human_duration};
 use crate::calendar::Day;
 use crate::engine::{Cx, Me, NONE};
@@ -36,6 +36,9 @@ pub struct State {
     /// The measure today, ms.
     pub today: i64,
     pub fired: bool,
+    /// Persons: the month's time of the measure per platform.
+    #[serde(default, skip_serializing_if = "Split::is_empty")]
+    pub split: Split,
 }
 
 impl Default for State {
@@ -45,6 +48,7 @@ impl Default for State {
             closed: 0,
             today: 0,
             fired: false,
+            split: Split::default(),
         }
     }
 }
@@ -58,9 +62,10 @@ impl State {
         self.month = day.month;
     }
 
-    pub fn integrate(&mut self, on: bool, span: i64) {
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[u32]) {
         if on {
             self.today += span;
+            self.split.add(platforms, span);
         }
     }
 
@@ -73,6 +78,7 @@ impl State {
             self.month = new.month;
             self.closed = 0;
             self.fired = false;
+            self.split.clear();
         }
     }
 
@@ -120,7 +126,17 @@ impl State {
             crate::timefmt::days_from_civil(y, m, 1) as i32
         };
         let until = cx.cal.start_of(next_month);
-        cx.emit(me, def, Phase::Violation, t, amount, start, message.clone());
+        let split = self.split.parts();
+        cx.emit(
+            me,
+            def,
+            Phase::Violation,
+            t,
+            amount,
+            start,
+            message.clone(),
+            split,
+        );
         cx.hold(me, def, t, until, message);
     }
 

@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ON, REST_ON, RuleDef, Standing, Threshold, crossing, label, seconds};
+
+/// Persons: per platform, its sums of the window's periods (aligned with the ring).
+type RingSplit = Option<Box<Vec<(u32, Vec<i64>)>>>;
 use crate::alert::{Phase, human_duration};
 use crate::calendar::{Calendar, Day};
 use crate::engine::{Cx, Me, NEVER, NONE};
@@ -167,6 +170,9 @@ pub struct State {
     /// Phases fired in the current period (since the last reset rest).
     pub fired: u8,
     pub rest_start: i64,
+    /// Persons: the window's time per platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: RingSplit,
 }
 
 impl State {
@@ -177,6 +183,7 @@ impl State {
             older: vec![0; p.count as usize - 1],
             fired: 0,
             rest_start: NEVER,
+            split: None,
         }
     }
 
@@ -193,10 +200,40 @@ impl State {
         self.index = p.period.index(day);
     }
 
-    pub fn integrate(&mut self, on: bool, span: i64) {
-        if on {
-            self.current += span;
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[u32]) {
+        if !on {
+            return;
         }
+        self.current += span;
+        if platforms.is_empty() {
+            return;
+        }
+        let slots = self.older.len() + 1;
+        let split = self.split.get_or_insert_with(Default::default);
+        for &platform in platforms {
+            match split.iter_mut().find(|(p, _)| *p == platform) {
+                Some((_, ring)) => *ring.last_mut().expect("a ring has a slot") += span,
+                None => {
+                    let mut ring = vec![0; slots];
+                    ring[slots - 1] = span;
+                    split.push((platform, ring));
+                }
+            }
+        }
+    }
+
+    /// Persons: the window's time per platform.
+    fn split_parts(&self) -> Vec<(u32, i64)> {
+        self.split
+            .as_deref()
+            .map(|split| {
+                split
+                    .iter()
+                    .map(|(p, ring)| (*p, ring.iter().sum::<i64>()))
+                    .filter(|&(_, ms)| ms > 0)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn next_crossing(&self, p: &Params, on: bool, since: i64) -> i64 {
@@ -220,6 +257,7 @@ impl State {
         self.current = 0;
         self.older.iter_mut().for_each(|sum| *sum = 0);
         self.fired = 0;
+        self.split = None;
     }
 
     pub fn rollover(&mut self, p: &Params, old: &Day, new: &Day) {
@@ -238,13 +276,15 @@ impl State {
         }
         let mut ring: Vec<i64> = self.older.clone();
         ring.push(self.current);
-        let keep = ring.len().saturating_sub(shift);
-        let kept: Vec<i64> = ring[ring.len() - keep..].to_vec();
-        let mut fresh = vec![0; ring.len() - keep];
-        let mut all = kept;
-        all.append(&mut fresh);
-        self.current = all.pop().unwrap_or(0);
-        self.older = all;
+        shift_ring(&mut ring, shift);
+        self.current = ring.pop().unwrap_or(0);
+        self.older = ring;
+        if let Some(split) = self.split.as_deref_mut() {
+            for (_, ring) in split.iter_mut() {
+                shift_ring(ring, shift);
+            }
+            split.retain(|(_, ring)| ring.iter().any(|&ms| ms > 0));
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -287,10 +327,21 @@ impl State {
             let value = seconds(amount, threshold.amount);
             if threshold.phase == Phase::Violation {
                 let until = self.until(p, t, cx.cal);
-                cx.emit(me, def, Phase::Violation, t, value, start, message.clone());
+                let split = self.split_parts();
+                cx.emit(
+                    me,
+                    def,
+                    Phase::Violation,
+                    t,
+                    value,
+                    start,
+                    message.clone(),
+                    split,
+                );
                 cx.hold(me, def, t, until, message);
             } else {
-                cx.emit(me, def, threshold.phase, t, value, start, message);
+                let split = self.split_parts();
+                cx.emit(me, def, threshold.phase, t, value, start, message, split);
             }
         }
     }
@@ -323,6 +374,14 @@ impl State {
             left: (p.limit - used).max(0),
         }
     }
+}
+
+/// Moves a window of sums (oldest first) `shift` periods on: the oldest leave, zeros enter.
+fn shift_ring(ring: &mut Vec<i64>, shift: usize) {
+    let len = ring.len();
+    let keep = len.saturating_sub(shift);
+    ring.drain(..len - keep);
+    ring.resize(len, 0);
 }
 
 fn bit(phase: Phase) -> u8 {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ON, REST_ON, RuleDef, Standing, seconds};
+use super::{ON, REST_ON, RuleDef, Split, Standing, seconds};
 use crate::alert::{Phase, human_duration};
 use crate::engine::{Cx, Me, NEVER, NONE};
 use crate::pack::{PackError, Reader};
@@ -32,6 +32,9 @@ pub struct State {
     pub rest_start: i64,
     /// The violation of the current deadline fired.
     pub fired: bool,
+    /// Persons: the measure's time since `last_end` per platform.
+    #[serde(default, skip_serializing_if = "Split::is_empty")]
+    pub split: Split,
 }
 
 impl Default for State {
@@ -40,6 +43,7 @@ impl Default for State {
             last_end: NEVER,
             rest_start: NEVER,
             fired: false,
+            split: Split::default(),
         }
     }
 }
@@ -47,6 +51,12 @@ impl Default for State {
 impl State {
     fn deadline(&self, p: &Params) -> i64 {
         self.last_end.saturating_add(p.within)
+    }
+
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[u32]) {
+        if on {
+            self.split.add(platforms, span);
+        }
     }
 
     pub fn next_crossing(&self, p: &Params, on: bool, since: i64) -> i64 {
@@ -79,6 +89,7 @@ impl State {
         } else if before & REST_ON == 0 && rest_on && t.saturating_sub(self.rest_start) >= p.rest {
             self.last_end = t;
             self.fired = false;
+            self.split.clear();
         }
         if flags & ON == 0 || self.fired || t < self.deadline(p) {
             return;
@@ -93,6 +104,7 @@ impl State {
             human_duration(value),
         );
         let amount = seconds(value, p.within);
+        let split = self.split.parts();
         cx.emit(
             me,
             def,
@@ -101,6 +113,7 @@ impl State {
             amount,
             self.last_end,
             message.clone(),
+            split,
         );
         cx.hold(me, def, t, t + p.rest, message);
     }

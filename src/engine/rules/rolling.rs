@@ -73,12 +73,28 @@ pub struct State {
     pub intervals: VecDeque<(i64, i64)>,
     /// Phases whose threshold the sum is at or above since they fired.
     pub above: u8,
+    /// Persons: per platform, its own intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<Box<Vec<(u32, State)>>>,
 }
 
 impl State {
-    pub fn integrate(&mut self, window: i64, on: bool, from: i64, to: i64) {
+    pub fn integrate(&mut self, window: i64, on: bool, from: i64, to: i64, platforms: &[u32]) {
         if !on || to <= from {
             return;
+        }
+        if !platforms.is_empty() {
+            let split = self.split.get_or_insert_with(Default::default);
+            for &platform in platforms {
+                match split.iter_mut().find(|(p, _)| *p == platform) {
+                    Some((_, state)) => state.integrate(window, true, from, to, &[]),
+                    None => {
+                        let mut state = State::default();
+                        state.integrate(window, true, from, to, &[]);
+                        split.push((platform, state));
+                    }
+                }
+            }
         }
         match self.intervals.back_mut() {
             Some(last) if last.1 == from => last.1 = to,
@@ -106,6 +122,20 @@ impl State {
         let end = self.intervals[i].1;
         self.intervals[i - 1].1 = end;
         self.intervals.remove(i);
+    }
+
+    /// Persons: the time per platform within `[t - window, t]`.
+    fn split_parts(&self, window: i64, t: i64) -> Vec<(u32, i64)> {
+        self.split
+            .as_deref()
+            .map(|split| {
+                split
+                    .iter()
+                    .map(|(platform, state)| (*platform, state.amount_at(window, t)))
+                    .filter(|&(_, ms)| ms > 0)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The measure's time within `[t - window, t]`.
@@ -220,10 +250,21 @@ impl State {
             let start = t - p.window;
             if threshold.phase == Phase::Violation {
                 let until = self.fall_below(p.window, t, p.limit);
-                cx.emit(me, def, Phase::Violation, t, value, start, message.clone());
+                let split = self.split_parts(p.window, t);
+                cx.emit(
+                    me,
+                    def,
+                    Phase::Violation,
+                    t,
+                    value,
+                    start,
+                    message.clone(),
+                    split,
+                );
                 cx.hold(me, def, t, until, message);
             } else {
-                cx.emit(me, def, threshold.phase, t, value, start, message);
+                let split = self.split_parts(p.window, t);
+                cx.emit(me, def, threshold.phase, t, value, start, message, split);
             }
         }
     }
@@ -255,7 +296,7 @@ mod tests {
     fn sums_slide_and_crossings_account_for_time_leaving() {
         let mut s = State::default();
         // On 0-6 h, off 6-10 h, on again from 10 h.
-        s.integrate(24 * H, true, 0, 6 * H);
+        s.integrate(24 * H, true, 0, 6 * H, &[]);
         assert_eq!(s.amount_at(24 * H, 6 * H), 6 * H);
         // From 10 h on: 8 h reached at 12 h.
         assert_eq!(s.reach(24 * H, 10 * H, 8 * H), 12 * H);
@@ -274,7 +315,7 @@ mod tests {
     fn intervals_stay_bounded() {
         let mut s = State::default();
         for i in 0..10_000i64 {
-            s.integrate(24 * H, true, i * 10, i * 10 + 5);
+            s.integrate(24 * H, true, i * 10, i * 10 + 5, &[]);
         }
         assert!(s.intervals.len() <= MAX_INTERVALS);
         // Merging only adds gaps: the sum is at least the true one.

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AUX, ON, REST_ON, RuleDef, Standing, label, seconds};
+use super::{AUX, ON, REST_ON, RuleDef, Split, Standing, label, seconds};
 use crate::alert::{Phase, human_duration};
 use crate::engine::{Cx, Me, NEVER, NONE};
 use crate::pack::{PackError, Reader};
@@ -74,6 +74,9 @@ pub struct State {
     /// The ISO week (day number of its Monday) whose extensions `ext_used` counts.
     pub ext_week: i32,
     pub ext_used: u32,
+    /// Persons: the shift's time of the measure per platform.
+    #[serde(default, skip_serializing_if = "Split::is_empty")]
+    pub split: Split,
 }
 
 impl Default for State {
@@ -83,6 +86,7 @@ impl Default for State {
             rest_start: NEVER,
             ext_week: i32::MIN,
             ext_used: 0,
+            split: Split::default(),
         }
     }
 }
@@ -103,12 +107,12 @@ impl State {
         }
     }
 
-    pub fn integrate(&mut self, p: &Params, on: bool, span: i64) {
-        if on
-            && !p.elapsed
-            && let Some(shift) = &mut self.shift
-        {
-            shift.amount += span;
+    pub fn integrate(&mut self, p: &Params, on: bool, span: i64, platforms: &[u32]) {
+        if let (true, Some(shift)) = (on, &mut self.shift) {
+            if !p.elapsed {
+                shift.amount += span;
+            }
+            self.split.add(platforms, span);
         }
     }
 
@@ -175,7 +179,17 @@ impl State {
                 human_duration(amount),
             );
             let value = seconds(amount, self.threshold_of(p, &shift));
-            cx.emit(me, def, Phase::Resolved, t, value, shift.start, message);
+            let split = self.split.parts();
+            cx.emit(
+                me,
+                def,
+                Phase::Resolved,
+                t,
+                value,
+                shift.start,
+                message,
+                split,
+            );
         }
     }
 
@@ -202,6 +216,7 @@ impl State {
         }
         let starts = if p.elapsed { AUX } else { ON };
         if flags & starts != 0 && self.shift.is_none() {
+            self.split.clear();
             self.shift = Some(Shift {
                 start: t,
                 amount: 0,
@@ -254,6 +269,7 @@ impl State {
         {
             shift.warned = true;
             let message = words(warning, Phase::Warning);
+            let split = self.split.parts();
             cx.emit(
                 me,
                 def,
@@ -262,6 +278,7 @@ impl State {
                 seconds(amount, warning),
                 shift.start,
                 message,
+                split,
             );
         }
         if !shift.violated && !shift.extended && amount >= p.limit {
@@ -300,6 +317,7 @@ impl State {
     ) {
         let message = words(threshold, Phase::Violation);
         let value = seconds(amount, threshold);
+        let split = self.split.parts();
         cx.emit(
             me,
             def,
@@ -308,6 +326,7 @@ impl State {
             value,
             shift.start,
             message.clone(),
+            split,
         );
         cx.hold(me, def, t, t + p.reset_rest, message);
     }

@@ -95,6 +95,7 @@ impl State {
         };
         // Resting from `t`, the next day is the rest day: work may resume after it.
         let until = cx.cal.start_of(day.number + 2);
+        let split = Vec::new();
         cx.emit(
             me,
             def,
@@ -103,6 +104,7 @@ impl State {
             amount,
             day.start,
             message.clone(),
+            split,
         );
         cx.hold(me, def, t, until, message);
     }
