@@ -1060,8 +1060,11 @@ fn person_ev(worker: &str, platform: &str, kind: &str, ts: &str) -> Ev {
         .set("person_id", "P1")
 }
 
-/// (rule/phase, at, value, by_platform) of the alerts about person P1.
-fn person_brief(alerts: &[Alert]) -> Vec<(String, String, i64, Vec<(String, i64)>)> {
+/// (rule/phase, at, value, by_platform) of an alert.
+type PersonAlert = (String, String, i64, Vec<(String, i64)>);
+
+/// The alerts about person P1, briefly.
+fn person_brief(alerts: &[Alert]) -> Vec<PersonAlert> {
     alerts
         .iter()
         .filter(|a| a.person_id.as_deref() == Some("P1"))
@@ -1172,13 +1175,14 @@ fn concurrent_sessions_count_once_for_the_person_and_for_each_platform() {
 
 #[test]
 fn worker_ids_without_a_person_stand_alone_and_quota_stays_per_worker_id() {
-    let mut events = Vec::new();
-    // w9 never carries a person_id: a person of its own, named by its worker id.
-    events.push(ev("w9", "login", "08:00"));
-    events.push(ev("w9", "logout", "12:30"));
-    // m1 carries P1 once; its later event without one still belongs to P1.
-    events.push(person_ev("m1", "meituan", "login", "13:00"));
-    events.push(ev("m1", "logout", "13:30").set("platform", "meituan"));
+    let events = vec![
+        // w9 never carries a person_id: a person of its own, named by its worker id.
+        ev("w9", "login", "08:00"),
+        ev("w9", "logout", "12:30"),
+        // m1 carries P1 once; its later event without one still belongs to P1.
+        person_ev("m1", "meituan", "login", "13:00"),
+        ev("m1", "logout", "13:30").set("platform", "meituan"),
+    ];
     let config = persons_config("quota_min_workers = 1\ndaily_standard = \"4h\"\n");
     let (alerts, _) = run_with(config, &events, "2026-03-03T01:00:00+08:00");
     let w9: Vec<_> = alerts
