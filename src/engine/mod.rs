@@ -10,6 +10,7 @@
 //! partition's. The engine is deterministic: the same pushes and watermark moves give the same
 //! alerts in the same order.
 
+mod buffer;
 mod ids;
 mod live;
 pub mod measure;
@@ -308,7 +309,7 @@ pub struct State {
     names: Names,
     /// (platform, role) of each rule set, resolved from the config on restore.
     rule_keys: Vec<(u32, u32)>,
-    buffer: BinaryHeap<Pending>,
+    buffer: buffer::Buffer,
     timers: BinaryHeap<Timer>,
     /// Local days that have work, with the workers that worked on them.
     day_lists: BTreeMap<i32, Vec<u32>>,

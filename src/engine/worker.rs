@@ -250,6 +250,11 @@ pub struct Worker {
     pub dirty: bool,
     /// Events of this worker waiting in the reorder buffer.
     pub pending: u32,
+    /// The first instant after `since` at which anything happens to this worker without an
+    /// event (a threshold, a completing rest, a midnight, a timeout), computed when it was
+    /// last settled; `NEVER` when unknown. Until then its state integrates in one step.
+    #[serde(skip, default = "never")]
+    pub next_point: i64,
 }
 
 impl Default for Worker {
@@ -288,6 +293,7 @@ impl Worker {
             last_applied: None,
             dirty: false,
             pending: 0,
+            next_point: NEVER,
         }
     }
 
@@ -425,6 +431,11 @@ impl Worker {
         let sets = cx.sets;
         let set = &sets[usize::from(self.rules)];
         let mut platforms = Vec::new();
+        if to < std::mem::replace(&mut self.next_point, NEVER) {
+            // Nothing happens before `to`: one step, no instant to look at.
+            self.step(set, self.since, to, cx, &mut platforms);
+            return;
+        }
         while self.since < to {
             let from = self.since;
             let timeout_at = self.timeout_at(set);
@@ -438,22 +449,7 @@ impl Worker {
             }
             // A rest that completes at `to` itself completes before the events of `to`.
             x = x.min(completion);
-            if self.working() {
-                self.day_work += x - from;
-            }
-            for member in &mut self.members {
-                if member.session.working() {
-                    member.day_work += x - from;
-                }
-            }
-            for i in 0..set.rules.len() {
-                let def = &set.rules[i];
-                if !self.members.is_empty() {
-                    self.platforms_on(def, &self.states[i], from, cx.cal, &mut platforms);
-                }
-                self.states[i].integrate(def, self.bits, from, x, &platforms);
-            }
-            self.since = x;
+            self.step(set, from, x, cx, &mut platforms);
             if completion == x {
                 let me = Me {
                     index,
@@ -480,6 +476,34 @@ impl Worker {
                 self.instant(index, x, set, cx);
             }
         }
+    }
+
+    /// Integrates the settled state from `from` (= `since`) to `x`, across which nothing
+    /// changes.
+    fn step(
+        &mut self,
+        set: &RuleSet,
+        from: i64,
+        x: i64,
+        cx: &mut Cx<'_>,
+        platforms: &mut Vec<u32>,
+    ) {
+        if self.working() {
+            self.day_work += x - from;
+        }
+        for member in &mut self.members {
+            if member.session.working() {
+                member.day_work += x - from;
+            }
+        }
+        for i in 0..set.rules.len() {
+            let def = &set.rules[i];
+            if !self.members.is_empty() {
+                self.platforms_on(def, &self.states[i], from, cx.cal, platforms);
+            }
+            self.states[i].integrate(def, self.bits, from, x, platforms);
+        }
+        self.since = x;
     }
 
     /// Closes the current local day at its end and opens `next`.
@@ -664,6 +688,7 @@ impl Worker {
     /// Reads the state that holds from `at` on (after every event at `at`) and fires what is
     /// due at `at`. Idempotent at the same instant.
     pub fn settle(&mut self, index: u32, at: i64, cx: &mut Cx<'_>) {
+        self.next_point = NEVER;
         if self.since == NEVER {
             return;
         }
@@ -677,17 +702,26 @@ impl Worker {
     }
 
     /// The next instant at which this worker needs the engine without a new event.
-    pub fn next_wake(&self, set: &RuleSet, cx: &mut Cx<'_>) -> i64 {
+    /// The next instant at which this worker needs the engine without a new event (its
+    /// timer), and the first at which anything happens to it (`next_point`, which it keeps).
+    pub fn next_wake(&mut self, set: &RuleSet, cx: &mut Cx<'_>) -> i64 {
+        self.next_point = NEVER;
         if self.since == NEVER {
             return NONE;
         }
+        let timeout = self.timeout_at(set);
+        let mut wake = timeout;
+        let mut point = self.day.end.min(timeout);
+        for (def, state) in set.rules.iter().zip(&self.states) {
+            let (crossing, completion, rule_wake) =
+                state.points(def, self.bits, self.since, &self.day, cx.cal);
+            point = point.min(crossing).min(completion);
+            wake = wake.min(rule_wake);
+        }
+        self.next_point = point;
         if self.working() && !self.day_has_work {
             // Rolled into a new day at `since` and not settled there yet.
             return self.since;
-        }
-        let mut wake = self.timeout_at(set);
-        for (def, state) in set.rules.iter().zip(&self.states) {
-            wake = wake.min(state.wake(def, self.bits, self.since, &self.day, cx.cal));
         }
         wake
     }

@@ -376,6 +376,37 @@ impl RuleState {
         }
     }
 
+    /// At `since`: the next crossing and completion the worker's advance would stop at, and
+    /// the next instant at which an alert may be due (the worker's timer), in one pass.
+    pub fn points(
+        &self,
+        def: &RuleDef,
+        bits: Bits,
+        since: i64,
+        day: &Day,
+        cal: &mut Calendar,
+    ) -> (i64, i64, i64) {
+        let crossing = if self.flags != 0 || def.hours.is_some() {
+            self.next_crossing(def, bits, since, day, cal)
+        } else {
+            NONE
+        };
+        let completion = self.next_completion(def).max(since);
+        let mut wake = if self.on() || def.hours.is_some() {
+            crossing
+        } else {
+            NONE
+        };
+        if match &self.state {
+            KindState::Continuous(s) => s.resolves(),
+            KindState::SinceRest(s) => s.resolves(),
+            _ => false,
+        } {
+            wake = wake.min(completion);
+        }
+        (crossing, completion, wake)
+    }
+
     /// The next instant at which an alert of this rule may be due without a new event.
     pub fn wake(
         &self,
