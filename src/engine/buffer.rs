@@ -1,122 +1,153 @@
-//! The reorder buffer: accepted events waiting for the watermark, taken out in (`ts`,
-//! arrival) order.
+//! A min-queue for nearly sorted input: the reorder buffer (accepted events waiting for the
+//! watermark, taken in (`ts`, arrival) order) and the expiries of remembered `event_id`s.
 //!
-//! Input is nearly sorted (out of order by at most the lateness), so most events arrive at
-//! or after the latest one buffered: those append to a sorted run in O(1). The others, the
-//! stragglers, go to a min-heap. Taking the next event compares the two fronts. A binary heap
-//! alone costs a logarithmic sift of a large entry for every event.
+//! Input is out of order by at most the lateness, so most entries arrive at or after the
+//! latest one queued: those append to a sorted run in O(1). The others, the stragglers, go to
+//! a binary heap. Taking the minimum compares the two fronts. A binary heap alone costs a
+//! logarithmic sift for every entry, a visible share of a replay.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-use super::Pending;
-
-#[derive(Debug, Clone, Default)]
-pub struct Buffer {
-    /// Sorted ascending by (`ts`, `seq`).
-    run: VecDeque<Pending>,
-    /// Events that arrived before the run's last one (`Pending`'s order is reversed, so this
-    /// pops the earliest).
-    stragglers: BinaryHeap<Pending>,
+/// What orders an entry: the smallest key comes out first; equal keys in no given order.
+pub trait Keyed {
+    type Key: Ord + Copy;
+    fn key(&self) -> Self::Key;
 }
 
-fn key(p: &Pending) -> (i64, u64) {
-    (p.ts, p.seq)
+/// Reverses an entry's order, so that `BinaryHeap` pops the smallest key.
+#[derive(Debug, Clone)]
+struct Min<T>(T);
+
+impl<T: Keyed> Ord for Min<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.key().cmp(&self.0.key())
+    }
+}
+impl<T: Keyed> PartialOrd for Min<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T: Keyed> PartialEq for Min<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+impl<T: Keyed> Eq for Min<T> {}
+
+#[derive(Debug, Clone)]
+pub struct MinQueue<T: Keyed> {
+    /// Sorted ascending by key.
+    run: VecDeque<T>,
+    stragglers: BinaryHeap<Min<T>>,
 }
 
-impl Buffer {
+impl<T: Keyed> Default for MinQueue<T> {
+    fn default() -> Self {
+        MinQueue {
+            run: VecDeque::new(),
+            stragglers: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<T: Keyed> MinQueue<T> {
     pub fn len(&self) -> usize {
         self.run.len() + self.stragglers.len()
     }
 
-    pub fn push(&mut self, pending: Pending) {
+    pub fn push(&mut self, entry: T) {
         match self.run.back() {
-            Some(last) if key(&pending) < key(last) => self.stragglers.push(pending),
-            _ => self.run.push_back(pending),
+            Some(last) if entry.key() < last.key() => self.stragglers.push(Min(entry)),
+            _ => self.run.push_back(entry),
         }
     }
 
-    /// The earliest event.
-    pub fn peek(&self) -> Option<&Pending> {
+    /// Whether the minimum comes from the stragglers.
+    fn straggler_first(&self) -> bool {
         match (self.run.front(), self.stragglers.peek()) {
-            (Some(a), Some(b)) => Some(if key(b) < key(a) { b } else { a }),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Takes the earliest event.
-    pub fn pop(&mut self) -> Option<Pending> {
-        let from_stragglers = match (self.run.front(), self.stragglers.peek()) {
-            (Some(a), Some(b)) => key(b) < key(a),
+            (Some(a), Some(b)) => b.0.key() < a.key(),
             (None, Some(_)) => true,
             _ => false,
-        };
-        if from_stragglers {
-            self.stragglers.pop()
+        }
+    }
+
+    /// The entry with the smallest key.
+    pub fn peek(&self) -> Option<&T> {
+        if self.straggler_first() {
+            self.stragglers.peek().map(|m| &m.0)
+        } else {
+            self.run.front()
+        }
+    }
+
+    /// Takes the entry with the smallest key.
+    pub fn pop(&mut self) -> Option<T> {
+        if self.straggler_first() {
+            self.stragglers.pop().map(|m| m.0)
         } else {
             self.run.pop_front()
         }
     }
 
-    /// Every event, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Pending> {
-        self.run.iter().chain(self.stragglers.iter())
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.run.iter().chain(self.stragglers.iter().map(|m| &m.0))
+    }
+
+    /// Keeps the entries `keep` accepts (rebuilds).
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        self.run.retain(&mut keep);
+        let stragglers = std::mem::take(&mut self.stragglers);
+        self.stragglers = stragglers.into_iter().filter(|m| keep(&m.0)).collect();
     }
 }
 
-impl Serialize for Buffer {
+impl<T: Keyed + Serialize> Serialize for MinQueue<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut all: Vec<&Pending> = self.iter().collect();
-        all.sort_by_key(|p| key(p));
+        let mut all: Vec<&T> = self.iter().collect();
+        all.sort_by_key(|e| e.key());
         serializer.collect_seq(all)
     }
 }
 
-impl<'de> Deserialize<'de> for Buffer {
+impl<'de, T: Keyed + Deserialize<'de>> Deserialize<'de> for MinQueue<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut buffer = Buffer::default();
-        for pending in Vec::<Pending>::deserialize(deserializer)? {
-            buffer.push(pending);
+        let mut queue = MinQueue::default();
+        for entry in Vec::<T>::deserialize(deserializer)? {
+            queue.push(entry);
         }
-        Ok(buffer)
+        Ok(queue)
+    }
+}
+
+impl Keyed for (i64, u64) {
+    type Key = (i64, u64);
+    fn key(&self) -> (i64, u64) {
+        *self
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Activity, Kind};
-
-    fn p(ts: i64, seq: u64) -> Pending {
-        Pending {
-            ts,
-            seq,
-            worker: 0,
-            kind: Kind::Heartbeat,
-            rules: 0,
-            platform: 0,
-            role: 0,
-            city: 0,
-            order: 0,
-            fee: None,
-            activity: Activity::Rest,
-            member: 0,
-        }
-    }
 
     #[test]
-    fn takes_events_in_ts_then_arrival_order() {
-        let mut b = Buffer::default();
+    fn takes_entries_in_key_order() {
+        let mut q = MinQueue::default();
         let input = [(5, 1), (7, 2), (6, 3), (7, 4), (1, 5), (9, 6), (6, 7)];
-        for (ts, seq) in input {
-            b.push(p(ts, seq));
+        for entry in input {
+            q.push(entry);
         }
-        assert_eq!(b.len(), 7);
+        assert_eq!(q.len(), 7);
+        q.retain(|&(_, seq)| seq != 4);
         let mut out = Vec::new();
-        while let Some(e) = b.pop() {
-            out.push((e.ts, e.seq));
+        while let Some(e) = q.pop() {
+            out.push(e);
         }
-        let mut want = input.to_vec();
+        let mut want: Vec<_> = input.into_iter().filter(|&(_, s)| s != 4).collect();
         want.sort();
         assert_eq!(out, want);
     }

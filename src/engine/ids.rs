@@ -11,9 +11,9 @@
 //! is taken for a duplicate it is not are about one in 10^13 per event.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use xxhash_rust::xxh3::Xxh3;
+
+use super::buffer::MinQueue;
 
 /// Digest 0 marks an empty slot; the one real digest 0 is stored as 1.
 const EMPTY: u64 = 0;
@@ -36,8 +36,9 @@ pub struct Dedup {
     slots: Vec<(u64, i64)>,
     len: usize,
     /// (expiry, digest), earliest first; an entry whose expiry no longer matches the table's
-    /// (the id was seen again after it expired) is skipped.
-    queue: BinaryHeap<Reverse<(i64, u64)>>,
+    /// (the id was seen again after it expired) is skipped. Expiries follow `ts`, which is
+    /// nearly sorted: the queue appends most of them in O(1).
+    queue: MinQueue<(i64, u64)>,
 }
 
 impl Dedup {
@@ -48,7 +49,7 @@ impl Dedup {
 
     /// Forgets every id whose expiry the watermark has passed (`expiry < watermark`).
     pub fn expire(&mut self, watermark: i64) {
-        while let Some(&Reverse((expiry, digest))) = self.queue.peek() {
+        while let Some(&(expiry, digest)) = self.queue.peek() {
             if expiry >= watermark {
                 break;
             }
@@ -75,7 +76,7 @@ impl Dedup {
             self.rebuild((self.slots.len() * 2).max(64));
         }
         self.put(digest, expiry);
-        self.queue.push(Reverse((expiry, digest)));
+        self.queue.push((expiry, digest));
         true
     }
 
@@ -150,13 +151,11 @@ impl Dedup {
             self.put(digest, expiry);
         }
         // Drop queue entries of ids no longer in the table.
-        let live: Vec<Reverse<(i64, u64)>> = std::mem::take(&mut self.queue)
-            .into_iter()
-            .filter(|&Reverse((expiry, digest))| {
-                self.find(digest).is_some_and(|i| self.slots[i].1 == expiry)
-            })
-            .collect();
-        self.queue = BinaryHeap::from(live);
+        let mut queue = std::mem::take(&mut self.queue);
+        queue.retain(|&(expiry, digest)| {
+            self.find(digest).is_some_and(|i| self.slots[i].1 == expiry)
+        });
+        self.queue = queue;
     }
 
     fn entries(&self) -> impl Iterator<Item = (u64, i64)> + '_ {

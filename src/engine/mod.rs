@@ -148,6 +148,13 @@ pub struct Pending {
     pub member: u32,
 }
 
+impl buffer::Keyed for Pending {
+    type Key = (i64, u64);
+    fn key(&self) -> (i64, u64) {
+        (self.ts, self.seq)
+    }
+}
+
 // Reversed, so that `BinaryHeap` pops the earliest first.
 impl Ord for Pending {
     fn cmp(&self, other: &Self) -> Ordering {
@@ -309,7 +316,7 @@ pub struct State {
     names: Names,
     /// (platform, role) of each rule set, resolved from the config on restore.
     rule_keys: Vec<(u32, u32)>,
-    buffer: buffer::Buffer,
+    buffer: buffer::MinQueue<Pending>,
     timers: BinaryHeap<Timer>,
     /// Local days that have work, with the workers that worked on them.
     day_lists: BTreeMap<i32, Vec<u32>>,
