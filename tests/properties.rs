@@ -562,3 +562,39 @@ proptest! {
         prop_assert_eq!(a, alerts);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The engine's shortcuts (a worker's cached next point: one-step integration, skipped
+    /// rules) change no alert and no hold, with every kind of rule.
+    #[test]
+    fn shortcuts_change_nothing(
+        events in stream(),
+        timeout in prop_oneof![Just(0i64), 10i64..90],
+        every_kind in proptest::bool::ANY,
+    ) {
+        let input = lines(&events);
+        let run = |shortcuts: bool| {
+            let mut engine = Engine::new(config_with(timeout, every_kind));
+            if !shortcuts {
+                engine = engine.without_shortcuts();
+            }
+            let mut alerts = Vec::new();
+            let mut holds = Vec::new();
+            for line in &input {
+                engine.push(&event::parse(line.as_bytes()).unwrap());
+                engine.advance();
+                alerts.extend(engine.take_alerts());
+                holds.extend(engine.take_holds());
+            }
+            if let Some(end) = engine.max_ts() {
+                engine.finish(end + 30 * 3_600_000);
+            }
+            alerts.extend(engine.take_alerts());
+            holds.extend(engine.take_holds());
+            (alerts, holds)
+        };
+        prop_assert_eq!(run(true), run(false));
+    }
+}

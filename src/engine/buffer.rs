@@ -1,5 +1,5 @@
-//! A min-queue for nearly sorted input: the reorder buffer (accepted events waiting for the
-//! watermark, taken in (`ts`, arrival) order) and the expiries of remembered `event_id`s.
+//! A min-queue for nearly sorted input: the reorder buffer, accepted events waiting for the
+//! watermark, taken in (`ts`, arrival) order.
 //!
 //! Input is out of order by at most the lateness, so most entries arrive at or after the
 //! latest one queued: those append to a sorted run in O(1). The others, the stragglers, go to
@@ -96,13 +96,6 @@ impl<T: Keyed> MinQueue<T> {
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.run.iter().chain(self.stragglers.iter().map(|m| &m.0))
     }
-
-    /// Keeps the entries `keep` accepts (rebuilds).
-    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
-        self.run.retain(&mut keep);
-        let stragglers = std::mem::take(&mut self.stragglers);
-        self.stragglers = stragglers.into_iter().filter(|m| keep(&m.0)).collect();
-    }
 }
 
 impl<T: Keyed + Serialize> Serialize for MinQueue<T> {
@@ -142,12 +135,11 @@ mod tests {
             q.push(entry);
         }
         assert_eq!(q.len(), 7);
-        q.retain(|&(_, seq)| seq != 4);
         let mut out = Vec::new();
         while let Some(e) = q.pop() {
             out.push(e);
         }
-        let mut want: Vec<_> = input.into_iter().filter(|&(_, s)| s != 4).collect();
+        let mut want = input.to_vec();
         want.sort();
         assert_eq!(out, want);
     }

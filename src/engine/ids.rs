@@ -3,17 +3,16 @@
 //! window.
 //!
 //! An id is stored as a 64-bit digest of (`worker_id`, `event_id`) with its expiry, in one
-//! flat open-addressing table (a lookup touches one cache line in nearly every case) and a
-//! min-heap of expiries that forgets them in event-time order. Memory is therefore bounded by
-//! the events within the window, whatever the input: about 40 bytes an id.
+//! flat open-addressing table: a lookup touches one cache line in nearly every case, and an
+//! entry whose expiry the watermark has passed no longer counts. Rebuilding the table when it
+//! fills drops those, so memory is bounded by the events within the window, whatever the
+//! input: 16 bytes a slot, at most twice the live ids between rebuilds.
 //!
 //! A 64-bit digest can collide: with a million ids in the window, the odds that a new event
 //! is taken for a duplicate it is not are about one in 10^13 per event.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use xxhash_rust::xxh3::Xxh3;
-
-use super::buffer::MinQueue;
 
 /// Digest 0 marks an empty slot; the one real digest 0 is stored as 1.
 const EMPTY: u64 = 0;
@@ -32,51 +31,53 @@ pub fn id_digest(worker_id: &str, event_id: &str) -> u64 {
 
 #[derive(Debug, Clone, Default)]
 pub struct Dedup {
-    /// (digest, expiry); digest `EMPTY` is a free slot.
+    /// (digest, expiry); digest `EMPTY` is a free slot. An entry whose expiry the watermark
+    /// has passed is forgotten: it no longer matches, and its slot is reused or dropped when
+    /// the table is rebuilt, so no queue of expiries is needed.
     slots: Vec<(u64, i64)>,
-    len: usize,
-    /// (expiry, digest), earliest first; an entry whose expiry no longer matches the table's
-    /// (the id was seen again after it expired) is skipped. Expiries follow `ts`, which is
-    /// nearly sorted: the queue appends most of them in O(1).
-    queue: MinQueue<(i64, u64)>,
+    /// Slots in use, expired ones included.
+    occupied: usize,
 }
 
 impl Dedup {
-    /// Ids remembered now.
+    /// Ids held now (some may have expired since the last rebuild).
     pub fn len(&self) -> usize {
-        self.len
+        self.occupied
     }
 
-    /// Forgets every id whose expiry the watermark has passed (`expiry < watermark`).
-    pub fn expire(&mut self, watermark: i64) {
-        while let Some(&(expiry, digest)) = self.queue.peek() {
-            if expiry >= watermark {
+    /// Records `digest` until `expiry`; false when it is remembered already (a duplicate):
+    /// an entry counts while the watermark has not passed its expiry (`expiry >= watermark`).
+    pub fn insert(&mut self, digest: u64, expiry: i64, watermark: i64) -> bool {
+        if (self.occupied + 1) * 4 > self.slots.len() * 3 {
+            self.rebuild(watermark);
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (digest as usize) & mask;
+        let mut reusable = None;
+        loop {
+            let (slot, slot_expiry) = self.slots[i];
+            if slot == EMPTY {
                 break;
             }
-            self.queue.pop();
-            if let Some(i) = self.find(digest)
-                && self.slots[i].1 == expiry
-            {
-                self.remove_at(i);
+            if slot == digest {
+                if slot_expiry >= watermark {
+                    return false;
+                }
+                self.slots[i].1 = expiry;
+                return true;
+            }
+            if slot_expiry < watermark && reusable.is_none() {
+                reusable = Some(i);
+            }
+            i = (i + 1) & mask;
+        }
+        match reusable {
+            Some(at) => self.slots[at] = (digest, expiry),
+            None => {
+                self.slots[i] = (digest, expiry);
+                self.occupied += 1;
             }
         }
-        // Shrink after a burst, so that memory follows the window down again.
-        if self.slots.len() > 1024 && self.len * 8 < self.slots.len() {
-            self.rebuild(self.len * 2);
-        }
-    }
-
-    /// Records `digest` until `expiry`; false when it is remembered already (a duplicate).
-    /// Call [`Dedup::expire`] first with the current watermark.
-    pub fn insert(&mut self, digest: u64, expiry: i64) -> bool {
-        if self.find(digest).is_some() {
-            return false;
-        }
-        if (self.len + 1) * 4 > self.slots.len() * 3 {
-            self.rebuild((self.slots.len() * 2).max(64));
-        }
-        self.put(digest, expiry);
-        self.queue.push((expiry, digest));
         true
     }
 
@@ -98,64 +99,29 @@ impl Dedup {
         let _ = slot;
     }
 
-    fn find(&self, digest: u64) -> Option<usize> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mask = self.slots.len() - 1;
-        let mut i = (digest as usize) & mask;
-        loop {
-            match self.slots[i].0 {
-                EMPTY => return None,
-                d if d == digest => return Some(i),
-                _ => i = (i + 1) & mask,
-            }
-        }
-    }
-
-    fn put(&mut self, digest: u64, expiry: i64) {
-        let mask = self.slots.len() - 1;
-        let mut i = (digest as usize) & mask;
-        while self.slots[i].0 != EMPTY {
-            i = (i + 1) & mask;
-        }
-        self.slots[i] = (digest, expiry);
-        self.len += 1;
-    }
-
-    /// Linear-probing deletion by backward shift: no tombstones, so lookups stay short.
-    fn remove_at(&mut self, mut hole: usize) {
-        let mask = self.slots.len() - 1;
-        self.slots[hole] = (EMPTY, 0);
-        self.len -= 1;
-        let mut i = (hole + 1) & mask;
-        while self.slots[i].0 != EMPTY {
-            let home = (self.slots[i].0 as usize) & mask;
-            // The entry at `i` may move into the hole when its home is not in (hole, i].
-            let distance_to_i = i.wrapping_sub(home) & mask;
-            let distance_to_hole = hole.wrapping_sub(home) & mask;
-            if distance_to_hole < distance_to_i {
-                self.slots[hole] = self.slots[i];
-                self.slots[i] = (EMPTY, 0);
-                hole = i;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    fn rebuild(&mut self, capacity: usize) {
-        let capacity = capacity.next_power_of_two().max(64);
+    /// Drops the expired entries and sizes the table for twice the live ones: memory follows
+    /// the ids within the window, up and down.
+    fn rebuild(&mut self, watermark: i64) {
+        let live = self
+            .slots
+            .iter()
+            .filter(|&&(d, expiry)| d != EMPTY && expiry >= watermark)
+            .count();
+        let capacity = (live * 2 + 2).next_power_of_two().max(64);
         let old = std::mem::replace(&mut self.slots, vec![(EMPTY, 0); capacity]);
-        self.len = 0;
-        for (digest, expiry) in old.into_iter().filter(|&(d, _)| d != EMPTY) {
-            self.put(digest, expiry);
+        self.occupied = 0;
+        let mask = capacity - 1;
+        for (digest, expiry) in old {
+            if digest == EMPTY || expiry < watermark {
+                continue;
+            }
+            let mut i = (digest as usize) & mask;
+            while self.slots[i].0 != EMPTY {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (digest, expiry);
+            self.occupied += 1;
         }
-        // Drop queue entries of ids no longer in the table.
-        let mut queue = std::mem::take(&mut self.queue);
-        queue.retain(|&(expiry, digest)| {
-            self.find(digest).is_some_and(|i| self.slots[i].1 == expiry)
-        });
-        self.queue = queue;
     }
 
     fn entries(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
@@ -176,7 +142,7 @@ impl<'de> Deserialize<'de> for Dedup {
         let entries = Vec::<(u64, i64)>::deserialize(deserializer)?;
         let mut set = Dedup::default();
         for (digest, expiry) in entries {
-            set.insert(digest, expiry);
+            set.insert(digest, expiry, i64::MIN);
         }
         Ok(set)
     }
@@ -191,43 +157,41 @@ mod tests {
     }
 
     #[test]
-    fn inserts_finds_and_forgets_in_expiry_order() {
+    fn an_id_counts_until_the_watermark_passes_its_expiry() {
         let mut set = Dedup::default();
         for i in 0..10_000u64 {
-            assert!(set.insert(digest(i), i as i64));
+            assert!(set.insert(digest(i), i as i64, 0));
         }
         for i in 0..10_000u64 {
-            assert!(!set.insert(digest(i), 0), "{i}");
+            assert!(!set.insert(digest(i), 0, 0), "{i}");
         }
-        assert_eq!(set.len(), 10_000);
-        // Expiry 4999 is kept while the watermark is 4999 (not passed), forgotten at 5000.
-        set.expire(4999);
-        assert_eq!(set.len(), 5001);
+        // Expiry 4999 counts while the watermark is 4999, no more at 5000.
+        assert!(!set.insert(digest(4999), 0, 4999));
         assert!(
-            set.insert(digest(4998), 30_000),
-            "expiry 4998 < watermark 4999: forgotten"
+            set.insert(digest(4999), 20_000, 5000),
+            "forgotten, so new again"
         );
-        assert!(!set.insert(digest(4999), 0));
-        set.expire(5000);
-        assert!(set.insert(digest(4999), 20_000), "forgotten, so new again");
-        assert!(!set.insert(digest(5000), 0));
-        set.expire(i64::MAX);
-        assert_eq!(set.len(), 0);
-        assert!(set.slots.len() <= 1024);
+        assert!(!set.insert(digest(4999), 0, 5000), "and remembered anew");
+        assert!(set.insert(digest(4998), 0, 4999));
+        // Rebuilt as it fills: the expired go, memory follows the live ids.
+        for i in 20_000..30_000u64 {
+            set.insert(digest(i), i64::MAX, 100_000);
+        }
+        assert!(set.len() <= 10_003, "{}", set.len());
+        assert!(!set.insert(digest(25_000), 0, i64::MAX - 1));
     }
 
     #[test]
-    fn colliding_home_slots_survive_deletions() {
+    fn colliding_home_slots_reuse_expired_entries() {
         let mut set = Dedup::default();
         // Same low bits: one probe chain.
-        let ds: Vec<u64> = (1..200u64).map(|i| i << 40 | 5).collect();
+        let ds: Vec<u64> = (1..50u64).map(|i| i << 40 | 5).collect();
         for (i, &d) in ds.iter().enumerate() {
-            assert!(set.insert(d, i as i64));
+            assert!(set.insert(d, i as i64, 0));
         }
-        set.expire(100);
         for (i, &d) in ds.iter().enumerate() {
-            let present = set.find(d).is_some();
-            assert_eq!(present, i >= 100, "{i}");
+            // Watermark 25: the first 25 are forgotten, the rest remembered.
+            assert_eq!(set.insert(d, 1_000, 25), i < 25, "{i}");
         }
     }
 
@@ -242,12 +206,11 @@ mod tests {
     fn survives_serde() {
         let mut set = Dedup::default();
         for i in 1..100u64 {
-            set.insert(digest(i), i as i64 * 10);
+            set.insert(digest(i), i as i64 * 10, 0);
         }
-        let copy: Dedup = serde_json::from_str(&serde_json::to_string(&set).unwrap()).unwrap();
+        let mut copy: Dedup = serde_json::from_str(&serde_json::to_string(&set).unwrap()).unwrap();
         assert_eq!(copy.len(), 99);
-        let mut copy = copy;
-        copy.expire(500);
-        assert_eq!(copy.len(), 99 - 49);
+        assert!(!copy.insert(digest(50), 0, 500));
+        assert!(copy.insert(digest(49), 0, 500));
     }
 }

@@ -175,9 +175,9 @@ impl Engine {
     /// restore, so that duplicates of events handled before it are still recognised.
     pub fn remember_id(&mut self, event: &Event<'_>) {
         if let Some(digest) = event_digest(event) {
-            self.state.dedup.expire(self.watermark());
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
-            self.state.dedup.insert(digest, expiry);
+            let watermark = self.watermark();
+            self.state.dedup.insert(digest, expiry, watermark);
         }
     }
 
@@ -335,6 +335,7 @@ impl Engine {
             observations: None,
             days: None,
             holidays: None,
+            shortcuts: true,
         };
         worker.advance(index, at, &mut cx);
         let set = &self.rule_sets[usize::from(worker.rules)];

@@ -57,6 +57,9 @@ pub struct RuleSet {
     /// `daily_standard` and `daily_max` in force (reports).
     pub daily_standard: i64,
     pub daily_max: i64,
+    /// The measures any rule reads (its measure, `rest_unless`, `elapsed_from`, `work` and
+    /// `orders` for an allowance): a change of the others concerns no rule.
+    pub relevant: measure::Bits,
 }
 
 impl RuleSet {
@@ -66,12 +69,22 @@ impl RuleSet {
         let pack = config
             .pack(&source)
             .ok_or_else(|| PackError::Unknown(rules.pack.clone()))?;
+        let defs = pack.resolve(rules, role)?;
+        let relevant = defs.iter().fold(measure::Measure::Work.bit(), |bits, def| {
+            bits | def.measure.bit()
+                | def.rest_unless.map_or(0, measure::Measure::bit)
+                | def.elapsed_from.map_or(0, measure::Measure::bit)
+                | def.allowance.map_or(0, |_| {
+                    measure::Measure::Work.bit() | measure::Measure::Orders.bit()
+                })
+        });
         Ok(RuleSet {
             pack: Arc::from(pack.name.as_str()),
-            rules: pack.resolve(rules, role)?,
+            rules: defs,
             session_timeout: rules.session_timeout,
             daily_standard: rules.daily_standard,
             daily_max: rules.daily_max,
+            relevant,
         })
     }
 
@@ -383,6 +396,9 @@ pub struct Cx<'a> {
     days: Option<&'a mut Vec<ClosedWorkerDay>>,
     /// The statutory-holiday calendar, when configured (`holiday_pay`).
     pub holidays: Option<&'a crate::holidays::Holidays>,
+    /// Workers may skip work known to change nothing (their cached next point); off only to
+    /// test that it changes nothing.
+    pub shortcuts: bool,
 }
 
 impl Cx<'_> {
@@ -532,6 +548,8 @@ pub struct Engine {
     evicted: Option<Vec<Box<str>>>,
     /// Reports: the workers' closed days with work, when tracked.
     days: Option<Vec<ClosedWorkerDay>>,
+    /// See [`Cx::shortcuts`].
+    shortcuts: bool,
 }
 
 impl Engine {
@@ -602,7 +620,15 @@ impl Engine {
             rejected: Vec::new(),
             evicted: None,
             days: None,
+            shortcuts: true,
         }
+    }
+
+    /// Turns off the shortcuts of [`Cx::shortcuts`] (tests compare both ways).
+    #[doc(hidden)]
+    pub fn without_shortcuts(mut self) -> Engine {
+        self.shortcuts = false;
+        self
     }
 
     pub fn state(&self) -> &State {
@@ -717,9 +743,8 @@ impl Engine {
     ) -> Pushed {
         let watermark = self.watermark();
         if let Some(id) = id {
-            self.state.dedup.expire(watermark);
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
-            if !self.state.dedup.insert(id, expiry) {
+            if !self.state.dedup.insert(id, expiry, watermark) {
                 self.state.stats.duplicates += 1;
                 return Pushed::Duplicate;
             }
@@ -939,7 +964,6 @@ impl Engine {
     /// partition is idle). Events older than it are late from now on.
     pub fn advance_to(&mut self, watermark: i64) {
         self.run(Limit::Before(watermark));
-        self.state.dedup.expire(self.watermark());
     }
 
     /// Processes every instant up to and including `end` (replay's end of time).
@@ -1007,6 +1031,7 @@ impl Engine {
                 observations: self.observations.as_mut(),
                 days: self.days.as_mut(),
                 holidays: self.config.holidays.as_deref(),
+                shortcuts: self.shortcuts,
             },
         )
     }
@@ -1208,9 +1233,11 @@ impl Engine {
         let (workers, mut cx) = self.cx();
         let worker = &mut workers[index as usize];
         worker.advance(index, t, &mut cx);
-        worker.settle(index, t, &mut cx);
+        let unchanged = worker.settle(index, t, &mut cx);
         self.mark_dirty(index);
-        self.reschedule(index);
+        if !unchanged {
+            self.reschedule(index);
+        }
     }
 
     fn mark_dirty(&mut self, index: u32) {

@@ -255,6 +255,10 @@ pub struct Worker {
     /// last settled; `NEVER` when unknown. Until then its state integrates in one step.
     #[serde(skip, default = "never")]
     pub next_point: i64,
+    /// The `since` at which `next_point` was computed: something may be due at that very
+    /// instant (a threshold reached exactly then), never strictly between it and the point.
+    #[serde(skip, default = "never")]
+    pub point_at: i64,
 }
 
 impl Default for Worker {
@@ -294,6 +298,7 @@ impl Worker {
             dirty: false,
             pending: 0,
             next_point: NEVER,
+            point_at: NEVER,
         }
     }
 
@@ -431,11 +436,13 @@ impl Worker {
         let sets = cx.sets;
         let set = &sets[usize::from(self.rules)];
         let mut platforms = Vec::new();
-        if to < std::mem::replace(&mut self.next_point, NEVER) {
-            // Nothing happens before `to`: one step, no instant to look at.
+        if cx.shortcuts && to < self.next_point {
+            // Nothing happens before `to`: one step, no instant to look at (and `next_point`
+            // still holds).
             self.step(set, self.since, to, cx, &mut platforms);
             return;
         }
+        self.next_point = NEVER;
         while self.since < to {
             let from = self.since;
             let timeout_at = self.timeout_at(set);
@@ -473,7 +480,7 @@ impl Worker {
                 if x == timeout_at {
                     self.time_out(x, set, cx);
                 }
-                self.instant(index, x, set, cx);
+                let _ = self.instant(index, x, set, cx, NEVER);
             }
         }
     }
@@ -606,7 +613,11 @@ impl Worker {
 
     /// The state at instant `t` is `self.bits`: mark the day's work, then let each rule see
     /// its flags at `t` and fire what is due.
-    fn instant(&mut self, index: u32, t: i64, set: &RuleSet, cx: &mut Cx<'_>) {
+    /// Before `quiet`, nothing is due for a rule whose flags do not change (the worker's
+    /// `next_point` when it still holds): its own step is skipped.
+    ///
+    /// Returns whether every rule was skipped so.
+    fn instant(&mut self, index: u32, t: i64, set: &RuleSet, cx: &mut Cx<'_>, quiet: i64) -> bool {
         if self.working() && !self.day_has_work {
             self.day_has_work = true;
             cx.day_lists.entry(self.day.number).or_default().push(index);
@@ -620,8 +631,13 @@ impl Worker {
             person: self.person,
             members: &self.members,
         };
+        let mut all_skipped = true;
         for (def, state) in set.rules.iter().zip(&mut self.states) {
             let flags = state.eval(def, self.bits, t, cx.cal);
+            if flags == state.flags && t < quiet {
+                continue;
+            }
+            all_skipped = false;
             state.instant(def, flags, t, &me, cx);
         }
         if cx.holds.len() > holds_before {
@@ -636,6 +652,7 @@ impl Worker {
             let excess = self.holds.len().saturating_sub(MAX_OPEN_HOLDS);
             self.holds.drain(..excess);
         }
+        all_skipped
     }
 
     /// Applies one event at `event.ts`; the caller has advanced the worker to that instant
@@ -687,18 +704,40 @@ impl Worker {
 
     /// Reads the state that holds from `at` on (after every event at `at`) and fires what is
     /// due at `at`. Idempotent at the same instant.
-    pub fn settle(&mut self, index: u32, at: i64, cx: &mut Cx<'_>) {
-        self.next_point = NEVER;
+    ///
+    /// Returns true when nothing changed for any rule and nothing is due before the worker's
+    /// known next point, which then still holds (its timer too): the caller need not
+    /// reschedule.
+    pub fn settle(&mut self, index: u32, at: i64, cx: &mut Cx<'_>) -> bool {
+        let quiet = std::mem::replace(&mut self.next_point, NEVER);
         if self.since == NEVER {
-            return;
+            return false;
         }
         let sets = cx.sets;
         let set = &sets[usize::from(self.rules)];
         if self.timeout_at(set) <= at {
             self.time_out(at, set, cx);
         }
+        let had_work = self.day_has_work;
+        let before = self.bits;
         self.bits = self.raw_bits();
-        self.instant(index, at, set, cx);
+        // Only strictly after the instant the point was computed at is nothing due before it,
+        // and only while the measures the rules read are those it was computed with (a rule's
+        // points also depend on them: the edges of its hours, its allowance).
+        let quiet =
+            if cx.shortcuts && at > self.point_at && (before ^ self.bits) & set.relevant == 0 {
+                quiet
+            } else {
+                NEVER
+            };
+        let all_skipped = self.instant(index, at, set, cx, quiet);
+        // A session timeout moves with every event: then the points are computed afresh.
+        let unchanged =
+            all_skipped && at < quiet && set.session_timeout <= 0 && had_work == self.day_has_work;
+        if unchanged {
+            self.next_point = quiet;
+        }
+        unchanged
     }
 
     /// The next instant at which this worker needs the engine without a new event.
@@ -719,6 +758,7 @@ impl Worker {
             wake = wake.min(rule_wake);
         }
         self.next_point = point;
+        self.point_at = self.since;
         if self.working() && !self.day_has_work {
             // Rolled into a new day at `since` and not settled there yet.
             return self.since;
