@@ -86,6 +86,8 @@ pub struct Alert {
     pub person_id: Option<String>,
     /// Persons: the measured seconds per platform up to `at`, platforms with time only.
     pub by_platform: Option<Vec<(String, i64)>>,
+    /// Its place in the engine's processing order (not written): a sharded replay merges by it.
+    pub order: crate::engine::Place,
     pub platform: String,
     pub role: String,
     pub city: String,
@@ -188,6 +190,8 @@ impl Alert {
 /// A dispatch hold (SPEC section 7): the platform sends the worker no order before `until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
+    /// Its place in the engine's processing order (not written).
+    pub order: crate::engine::Place,
     pub rule: Arc<str>,
     /// The worker (a person's id for a person).
     pub worker_id: String,
@@ -281,6 +285,7 @@ mod tests {
             worker_id: Some("w1".into()),
             person_id: None,
             by_platform: None,
+            order: Default::default(),
             platform: "meituan".into(),
             role: "rider".into(),
             city: "371000".into(),

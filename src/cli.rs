@@ -71,6 +71,10 @@ pub struct ReplayArgs {
     /// Write the dispatch holds (rules with `hold = true`) to this file as JSON lines.
     #[arg(long)]
     pub holds: Option<PathBuf>,
+    /// Engines in parallel, each holding the workers whose id hashes to it; the output is the
+    /// same, byte for byte, whatever the number [default: the available cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Input file of JSON lines; stdin when absent or `-`.
     pub input: Option<PathBuf>,
 }

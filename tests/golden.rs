@@ -1,5 +1,6 @@
 //! The default pack gives exactly the alerts of the engine before rule packs (SPEC section 7:
-//! "the default pack gives exactly the alerts of section 4, byte for byte"). The SHA-256 of
+//! "the default pack gives exactly the alerts of section 4, byte for byte"), with one engine
+//! and with workers sharded over several (`replay --threads`). The SHA-256 of
 //! `replay`'s output for simulated streams was recorded with the release before packs
 //! (commit e2805a8: weeks, a DST zone, platform and role overrides, session timeouts with
 //! heartbeats, duplicates, bad lines and jitter); any change to the default pack's output fails
@@ -80,20 +81,86 @@ fn the_default_pack_replays_byte_for_byte_as_before_packs() {
             status.status.success(),
             "{name}: simulate failed: {status:?}"
         );
-        let replay = Command::new(BIN)
-            .arg("replay")
-            .arg("--config")
-            .arg(&config_path)
-            .arg(&stream)
-            .output()
-            .unwrap();
-        assert!(replay.status.success(), "{name}: replay failed");
-        assert!(!replay.stdout.is_empty(), "{name}: no alert at all");
-        let got = format!("{:x}", Sha256::digest(&replay.stdout));
-        if got != *want {
-            failures.push(format!("{name}: sha256 {got}, before packs {want}"));
+        // One engine, and workers sharded over three: the same bytes.
+        for threads in ["1", "3"] {
+            let replay = Command::new(BIN)
+                .arg("replay")
+                .args(["--threads", threads])
+                .arg("--config")
+                .arg(&config_path)
+                .arg(&stream)
+                .output()
+                .unwrap();
+            assert!(replay.status.success(), "{name}: replay failed");
+            assert!(!replay.stdout.is_empty(), "{name}: no alert at all");
+            let got = format!("{:x}", Sha256::digest(&replay.stdout));
+            if got != *want {
+                failures.push(format!(
+                    "{name}, {threads} threads: sha256 {got}, before packs {want}"
+                ));
+            }
         }
     }
     std::fs::remove_dir_all(&dir).ok();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Sharded replay gives one engine's bytes with every kind of rule, holds and persons too.
+#[test]
+fn threads_change_no_byte_with_packs_holds_and_persons() {
+    let dir = std::env::temp_dir().join(format!("workhours-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let stream = dir.join("stream.jsonl");
+    let out = Command::new(BIN)
+        .args([
+            "simulate",
+            "--workers",
+            "300",
+            "--days",
+            "9",
+            "--seed",
+            "21",
+        ])
+        .args(["--mix", "packs", "--persons", "0.3", "--duplicates", "0.01"])
+        .args(["--bad-lines", "0.01", "--jitter", "20s", "--output"])
+        .arg(&stream)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let configs = [
+        "[rules.role.trucker]\npack = \"eu-561\"\n[rules.role.driver]\npack = \"cn-road-traffic\"\n[rules.platform.eleme]\npack = \"cn-mohrss-2024\"\n",
+        "[rules]\nsubject = \"person\"\nquota_min_workers = 2\n[rules.person]\npack = \"cn-mohrss-2024\"\n",
+    ];
+    for (i, config) in configs.iter().enumerate() {
+        let path = dir.join(format!("config-{i}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let run = |threads: &str| {
+            let holds = dir.join(format!("holds-{i}-{threads}"));
+            let out = Command::new(BIN)
+                .arg("replay")
+                .args(["--threads", threads, "--config"])
+                .arg(&path)
+                .arg("--holds")
+                .arg(&holds)
+                .arg(&stream)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            (out.stdout, std::fs::read(&holds).unwrap())
+        };
+        let (alerts, holds) = run("1");
+        assert!(!alerts.is_empty() && !holds.is_empty(), "config {i}");
+        for threads in ["2", "4"] {
+            let (a, h) = run(threads);
+            assert!(
+                a == alerts,
+                "config {i}: alerts differ with {threads} threads"
+            );
+            assert!(
+                h == holds,
+                "config {i}: holds differ with {threads} threads"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

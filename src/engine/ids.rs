@@ -45,6 +45,11 @@ impl Dedup {
         self.occupied
     }
 
+    /// True when no id is held.
+    pub fn is_empty(&self) -> bool {
+        self.occupied == 0
+    }
+
     /// Records `digest` until `expiry`; false when it is remembered already (a duplicate):
     /// an entry counts while the watermark has not passed its expiry (`expiry >= watermark`).
     pub fn insert(&mut self, digest: u64, expiry: i64, watermark: i64) -> bool {

@@ -125,6 +125,7 @@ impl Engine {
         };
         self.state.evictions.push(super::Timer {
             at: deadline,
+            rank: 0,
             worker: index,
         });
         let worker = &self.state.workers[index as usize];
@@ -133,7 +134,7 @@ impl Engine {
                 .day_lists
                 .entry(worker.day.number)
                 .or_default()
-                .push(index);
+                .push((super::Step::default(), index));
         }
         self.reschedule(index);
     }
@@ -324,6 +325,7 @@ impl Engine {
         let mut scratch_stats = Stats::default();
         let mut scratch_alerts = Vec::new();
         let mut scratch_holds = Vec::new();
+        let mut scratch_emitted = 0;
         let mut cx = super::Cx {
             cal: &mut self.cal,
             sets: &self.rule_sets,
@@ -336,6 +338,8 @@ impl Engine {
             days: None,
             holidays: None,
             shortcuts: true,
+            step: super::Step::default(),
+            emitted: &mut scratch_emitted,
         };
         worker.advance(index, at, &mut cx);
         let set = &self.rule_sets[usize::from(worker.rules)];

@@ -32,8 +32,7 @@ use crate::config::Subject;
 use crate::config::{Config, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
 use crate::pack::PackError;
-use ids::Dedup;
-pub use ids::id_digest;
+pub use ids::{Dedup, id_digest};
 pub use live::{NamedObservation, PartitionMeta, WorkerRecord};
 pub use rules::continuous::Episode;
 use rules::{Params, RuleDef};
@@ -186,17 +185,84 @@ impl PartialEq for Pending {
 }
 impl Eq for Pending {}
 
-/// A worker's timer; stale entries (not equal to `Worker::wake_at`) are skipped.
+/// A worker's timer; stale entries (not equal to `Worker::wake_at`) are skipped. Timers at
+/// one instant run in the order of the workers' first events (`rank`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Timer {
     at: i64,
+    #[serde(default)]
+    rank: u64,
     worker: u32,
 }
 impl Ord for Timer {
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.worker).cmp(&(self.at, self.worker))
+        (other.at, other.rank, other.worker).cmp(&(self.at, self.rank, self.worker))
     }
 }
+
+/// A step of the engine's processing, in its order: at instant `t`, first the day that ends
+/// (`DAY`: its workers in the order they were marked as working that day, `mark`, then the
+/// `quota_p90` groups), then each event (`EVENT`, by arrival `key`), then each worker those
+/// events touched (`TOUCHED`, by the first such event), then the workers' timers (`TIMER`, by
+/// rank). An output's place is its step and its number within the step: an engine sharded by
+/// worker gives the same outputs, merged by it, as one engine in its emission order.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Step {
+    pub t: i64,
+    pub class: u8,
+    pub mark: (i64, u8, u64),
+    pub key: u64,
+}
+
+impl Step {
+    pub const DAY: u8 = 0;
+    pub const EVENT: u8 = 1;
+    pub const TOUCHED: u8 = 2;
+    pub const TIMER: u8 = 3;
+
+    fn plain(t: i64, class: u8, key: u64) -> Step {
+        Step {
+            t,
+            class,
+            mark: (0, 0, 0),
+            key,
+        }
+    }
+
+    /// The step of the `quota_p90` alerts of the day ending at `t`: after its workers.
+    pub fn quota(t: i64) -> Step {
+        Step {
+            t,
+            class: Step::DAY,
+            mark: (i64::MAX, u8::MAX, u64::MAX),
+            key: 0,
+        }
+    }
+}
+
+/// An output's place in the processing order: its step and its number within the step.
+///
+/// It is bookkeeping, not content: two places are always equal, so alerts and holds compare
+/// by what is written; a merge orders by [`Place::key`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Place(pub Step, pub u32);
+
+impl Place {
+    /// The key a merge sorts outputs by.
+    pub fn key(&self) -> (Step, u32) {
+        (self.0, self.1)
+    }
+}
+
+impl PartialEq for Place {
+    fn eq(&self, _: &Place) -> bool {
+        true
+    }
+}
+
+impl Eq for Place {}
 impl PartialOrd for Timer {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
@@ -238,6 +304,25 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds another engine's counts (a sharded replay).
+    pub fn merge(&mut self, other: &Stats) {
+        self.accepted += other.accepted;
+        self.applied += other.applied;
+        self.duplicates += other.duplicates;
+        self.late += other.late;
+        self.noops += other.noops;
+        self.session_timeouts += other.session_timeouts;
+        self.rejected += other.rejected;
+        self.evicted += other.evicted;
+        self.holds += other.holds;
+        for (rule, counts) in &other.alerts {
+            let mine = self.alerts.entry(rule.clone()).or_default();
+            for (a, b) in mine.iter_mut().zip(counts) {
+                *a += b;
+            }
+        }
+    }
+
     pub fn alerts_of(&self, rule: &str, phase: Phase) -> u64 {
         self.alerts
             .get(rule)
@@ -331,8 +416,9 @@ pub struct State {
     rule_keys: Vec<(u32, u32)>,
     buffer: buffer::MinQueue<Pending>,
     timers: BinaryHeap<Timer>,
-    /// Local days that have work, with the workers that worked on them.
-    day_lists: BTreeMap<i32, Vec<u32>>,
+    /// Local days that have work, with the workers that worked on them and the step that
+    /// marked each.
+    day_lists: BTreeMap<i32, Vec<(Step, u32)>>,
     /// `event_id`s within the `dedup_window`.
     #[serde(default)]
     dedup: Dedup,
@@ -388,7 +474,7 @@ pub struct Cx<'a> {
     pub cal: &'a mut Calendar,
     pub sets: &'a [RuleSet],
     names: &'a Names,
-    pub day_lists: &'a mut BTreeMap<i32, Vec<u32>>,
+    pub day_lists: &'a mut BTreeMap<i32, Vec<(Step, u32)>>,
     pub stats: &'a mut Stats,
     out: &'a mut Vec<Alert>,
     pub holds: &'a mut Vec<Hold>,
@@ -399,6 +485,9 @@ pub struct Cx<'a> {
     /// Workers may skip work known to change nothing (their cached next point); off only to
     /// test that it changes nothing.
     pub shortcuts: bool,
+    /// The step being processed, and the outputs emitted in it so far.
+    pub step: Step,
+    emitted: &'a mut u32,
 }
 
 impl Cx<'_> {
@@ -462,6 +551,8 @@ impl Cx<'_> {
                 self.stats.alerts.insert(def.id.to_string(), counts);
             }
         }
+        let order = Place(self.step, *self.emitted);
+        *self.emitted += 1;
         let (platform, role, city) = me.group;
         let by_platform = me.person.then(|| {
             let mut parts: Vec<(String, i64)> = split
@@ -478,6 +569,7 @@ impl Cx<'_> {
             worker_id: (!me.person).then(|| me.id.to_owned()),
             person_id: me.person.then(|| me.id.to_owned()),
             by_platform,
+            order,
             platform: self.names.get(platform).to_owned(),
             role: self.names.get(role).to_owned(),
             city: self.names.get(city).to_owned(),
@@ -494,7 +586,10 @@ impl Cx<'_> {
             return;
         }
         self.stats.holds += 1;
+        let order = Place(self.step, *self.emitted);
+        *self.emitted += 1;
         self.holds.push(Hold {
+            order,
             rule: def.id.clone(),
             worker_id: me.id.to_owned(),
             person_id: me.person.then(|| me.id.to_owned()),
@@ -529,7 +624,8 @@ pub struct Engine {
     state: State,
     out: Vec<Alert>,
     holds: Vec<Hold>,
-    touched: Vec<u32>,
+    /// Workers touched by the events of the current instant, with the first such event's seq.
+    touched: Vec<(u32, u64)>,
     /// The first day with work and its end, cached: `run` asks for it at every instant.
     next_day: (i32, i64),
     /// Live: day reports instead of `quota_p90` alerts (the aggregate spans partitions).
@@ -550,6 +646,13 @@ pub struct Engine {
     days: Option<Vec<ClosedWorkerDay>>,
     /// See [`Cx::shortcuts`].
     shortcuts: bool,
+    /// The step being processed and the outputs emitted in it ([`Step`]).
+    step: Step,
+    emitted: u32,
+    /// Sharded replay: events arrive admitted (duplicates and lateness decided before).
+    admitted: bool,
+    /// The sequence of the event being pushed (a new worker's rank).
+    rank: u64,
 }
 
 impl Engine {
@@ -621,6 +724,35 @@ impl Engine {
             evicted: None,
             days: None,
             shortcuts: true,
+            step: Step::default(),
+            emitted: 0,
+            admitted: false,
+            rank: 0,
+        }
+    }
+
+    /// Sharded replay: this engine holds some workers of a replay whose duplicates, late events
+    /// and watermark are decided by the caller over the whole input
+    /// ([`Engine::push_admitted`], [`Engine::advance_to`]); its `quota_p90` days are reported
+    /// ([`Engine::take_reports`]) for the caller to merge.
+    pub fn sharded(mut self) -> Engine {
+        self.admitted = true;
+        self.external_quota = true;
+        self
+    }
+
+    /// Sharded replay: takes an event the caller admitted (not a duplicate, not late), at
+    /// sequence `seq` (its line number).
+    pub fn push_admitted(&mut self, event: &Event<'_>, seq: u64) {
+        let pushed = self.push_inner(event, None, Some(seq), event.ts);
+        debug_assert_eq!(pushed, Pushed::Accepted);
+    }
+
+    /// Enters step `step` of the processing order.
+    fn enter(&mut self, step: Step) {
+        if step != self.step {
+            self.step = step;
+            self.emitted = 0;
         }
     }
 
@@ -742,17 +874,19 @@ impl Engine {
         advance_ts: i64,
     ) -> Pushed {
         let watermark = self.watermark();
-        if let Some(id) = id {
+        if let Some(id) = id.filter(|_| !self.admitted) {
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
             if !self.state.dedup.insert(id, expiry, watermark) {
                 self.state.stats.duplicates += 1;
                 return Pushed::Duplicate;
             }
         }
-        if event.ts < watermark {
+        if event.ts < watermark && !self.admitted {
             self.state.stats.late += 1;
             return Pushed::Late;
         }
+        // The first event of a new worker ranks it (its timers' order at an instant).
+        self.rank = seq.unwrap_or(self.state.seq + 1);
         self.state.max_ts = Some(
             self.state
                 .max_ts
@@ -801,7 +935,8 @@ impl Engine {
     }
 
     /// A slot for a new subject, indexed under `key`.
-    fn new_slot(&mut self, fresh: Worker, key: &str) -> u32 {
+    fn new_slot(&mut self, mut fresh: Worker, key: &str) -> u32 {
+        fresh.rank = self.rank;
         let i = match self.state.free.pop() {
             Some(i) => {
                 self.state.workers[i as usize] = fresh;
@@ -1032,6 +1167,8 @@ impl Engine {
                 days: self.days.as_mut(),
                 holidays: self.config.holidays.as_deref(),
                 shortcuts: self.shortcuts,
+                step: self.step,
+                emitted: &mut self.emitted,
             },
         )
     }
@@ -1063,10 +1200,12 @@ impl Engine {
             self.touched.clear();
             while self.state.buffer.peek().is_some_and(|p| p.ts == t) {
                 let event = self.state.buffer.pop().expect("peeked");
+                self.enter(Step::plain(t, Step::EVENT, event.seq));
                 self.apply(&event, t);
             }
             let touched = std::mem::take(&mut self.touched);
-            for &index in &touched {
+            for &(index, first) in &touched {
+                self.enter(Step::plain(t, Step::TOUCHED, first));
                 self.settle(index, t);
             }
             self.touched = touched;
@@ -1076,6 +1215,7 @@ impl Engine {
                 }
                 self.state.timers.pop();
                 if self.state.workers[timer.worker as usize].wake_at == t {
+                    self.enter(Step::plain(t, Step::TIMER, timer.rank));
                     self.settle(timer.worker, t);
                 }
             }
@@ -1129,7 +1269,7 @@ impl Engine {
         cx.stats.applied += 1;
         if worker.touched_at != t {
             worker.touched_at = t;
-            self.touched.push(index);
+            self.touched.push((index, event.seq));
         }
         if let Some(before) = member_previous {
             // A person's worker id holds its own group's names too.
@@ -1144,7 +1284,11 @@ impl Engine {
             // One `worker_ttl` deadline per worker, pushed at its first event; later events
             // only move it, which the deadline notices when it comes (`expire_worker`).
             let at = t.saturating_add(self.config.time.worker_ttl);
-            self.state.evictions.push(Timer { at, worker: index });
+            self.state.evictions.push(Timer {
+                at,
+                rank: 0,
+                worker: index,
+            });
         } else {
             self.release_names(previous);
         }
@@ -1162,6 +1306,7 @@ impl Engine {
         if deadline > t {
             self.state.evictions.push(Timer {
                 at: deadline,
+                rank: 0,
                 worker: index,
             });
             return;
@@ -1169,7 +1314,7 @@ impl Engine {
         if worker.day_has_work
             && let Some(list) = self.state.day_lists.get_mut(&worker.day.number)
         {
-            list.retain(|&i| i != index);
+            list.retain(|&(_, i)| i != index);
         }
         self.state.stats.evicted += 1;
         if let Some(evicted) = self.evicted.as_mut() {
@@ -1257,8 +1402,10 @@ impl Engine {
         if wake != worker.wake_at || wake == worker.since {
             worker.wake_at = wake;
             if wake != NONE {
+                let rank = worker.rank;
                 self.state.timers.push(Timer {
                     at: wake,
+                    rank,
                     worker: index,
                 });
             }
@@ -1271,7 +1418,13 @@ impl Engine {
         let list = self.state.day_lists.remove(&day).unwrap_or_default();
         let info = self.cal.day(day);
         let mut entries = Vec::with_capacity(list.len());
-        for &index in &list {
+        for &(marked, index) in &list {
+            self.enter(Step {
+                t: info.end,
+                class: Step::DAY,
+                mark: (marked.t, marked.class, marked.key),
+                key: 0,
+            });
             let (workers, mut cx) = self.cx();
             let worker = &mut workers[index as usize];
             worker.advance(index, info.end, &mut cx);
@@ -1312,7 +1465,10 @@ impl Engine {
         if self.external_quota {
             self.reports.push(report);
         } else {
-            for alert in quota_alerts(&self.config, &report) {
+            for mut alert in quota_alerts(&self.config, &report) {
+                self.enter(Step::quota(info.end));
+                alert.order = Place(self.step, self.emitted);
+                self.emitted += 1;
                 let counts = self
                     .state
                     .stats
@@ -1368,6 +1524,7 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
                 worker_id: None,
                 person_id: None,
                 by_platform: None,
+                order: Place(Step::quota(report.end), 0),
                 platform: platform.to_owned(),
                 role: role.to_owned(),
                 city: city.to_owned(),

@@ -250,6 +250,9 @@ pub struct Worker {
     pub dirty: bool,
     /// Events of this worker waiting in the reorder buffer.
     pub pending: u32,
+    /// The arrival (sequence) of this worker's first event: timers at one instant run in this
+    /// order.
+    pub rank: u64,
     /// The first instant after `since` at which anything happens to this worker without an
     /// event (a threshold, a completing rest, a midnight, a timeout), computed when it was
     /// last settled; `NEVER` when unknown. Until then its state integrates in one step.
@@ -297,6 +300,7 @@ impl Worker {
             last_applied: None,
             dirty: false,
             pending: 0,
+            rank: 0,
             next_point: NEVER,
             point_at: NEVER,
         }
@@ -620,7 +624,11 @@ impl Worker {
     fn instant(&mut self, index: u32, t: i64, set: &RuleSet, cx: &mut Cx<'_>, quiet: i64) -> bool {
         if self.working() && !self.day_has_work {
             self.day_has_work = true;
-            cx.day_lists.entry(self.day.number).or_default().push(index);
+            let step = cx.step;
+            cx.day_lists
+                .entry(self.day.number)
+                .or_default()
+                .push((step, index));
         }
         let holds_before = cx.holds.len();
         let me = Me {
