@@ -41,6 +41,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod pack;
+pub mod progress;
 pub mod pseudonymize;
 pub mod replay;
 pub mod report;

@@ -314,22 +314,42 @@ fn drain(
     Ok(())
 }
 
-/// Opens INPUT (a file, or stdin when absent or `-`).
-pub fn open_input(input: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Read>> {
-    Ok(match input {
-        None => Box::new(io::stdin().lock()),
-        Some(path) if path.as_os_str() == "-" => Box::new(io::stdin().lock()),
-        Some(path) => Box::new(
-            File::open(path).with_context(|| format!("cannot read input {}", path.display()))?,
-        ),
-    })
+/// Opens INPUT (a file, or stdin when absent or `-`) for command `what`, with a progress line
+/// on stderr when it is a terminal ([`crate::progress`]).
+pub fn open_input(
+    input: Option<&std::path::Path>,
+    what: &'static str,
+) -> anyhow::Result<Box<dyn Read>> {
+    let stdin = |_| -> (Box<dyn Read>, Option<u64>) {
+        // A file redirected to stdin has a size; a pipe has none.
+        let size = std::fs::metadata("/dev/stdin")
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| m.len());
+        (Box::new(io::stdin().lock()), size)
+    };
+    let (reader, size) = match input {
+        None => stdin(()),
+        Some(path) if path.as_os_str() == "-" => stdin(()),
+        Some(path) => {
+            let file = File::open(path)
+                .with_context(|| format!("cannot read input {}", path.display()))?;
+            let size = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            (Box::new(file) as Box<dyn Read>, size)
+        }
+    };
+    Ok(crate::progress::wrap(what, reader, size))
 }
 
 /// The `replay` subcommand.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
     let until = args.until.as_deref().map(parse_until).transpose()?;
-    let input = open_input(args.input.as_deref())?;
+    let input = open_input(args.input.as_deref(), "replay")?;
     let mut holds = match &args.holds {
         Some(path) => {
             Some(BufWriter::new(File::create(path).with_context(|| {
@@ -366,7 +386,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
 pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
     let at = parse_instant(&args.at, "--at")?;
-    let input = open_input(args.input.as_deref())?;
+    let input = open_input(args.input.as_deref(), "status")?;
     let mut engine = Engine::new(config);
     let mut diag = BufWriter::new(io::stderr().lock());
     let report = replay_into(&mut engine, Some(at), input, &mut Discard, &mut diag)

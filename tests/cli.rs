@@ -226,3 +226,78 @@ fn unreadable_input_or_config_fails_with_a_clear_message() {
         stderr(&output)
     );
 }
+
+/// `replay`, `status` and `report` draw a progress line on stderr when it is a terminal (run
+/// under `script`, which gives the command a pseudo-terminal), and write none to a pipe.
+#[test]
+fn progress_shows_on_a_terminal_only() {
+    let dir = scratch("progress");
+    simulate(&dir);
+    let input = dir.join("clean.jsonl");
+    let lines = std::fs::read(&input)
+        .unwrap()
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count();
+    let commands: [(&str, Vec<&str>); 3] = [
+        ("replay", vec!["replay"]),
+        (
+            "status",
+            vec!["status", "--at", "2026-03-09T00:00:00+08:00"],
+        ),
+        (
+            "report",
+            vec!["report", "--month", "2026-03", "--format", "csv"],
+        ),
+    ];
+    for (what, args) in &commands {
+        // A pipe: the same stderr as ever, no control characters.
+        let output = run(bin().args(args).arg(&input));
+        assert!(output.status.success(), "{what}: {}", stderr(&output));
+        let text = stderr(&output);
+        assert!(!text.contains(['\x1b', '\r']), "{what}: {text}");
+    }
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        panic!("this test needs `script` (util-linux) for a pseudo-terminal");
+    }
+    for (what, args) in &commands {
+        let mut line = String::from(env!("CARGO_BIN_EXE_workhours"));
+        for arg in args {
+            line.push_str(&format!(" '{arg}'"));
+        }
+        line.push_str(&format!(" '{}' >/dev/null", input.display()));
+        let output = run(std::process::Command::new("script").args(["-qec", &line, "/dev/null"]));
+        let text = stdout(&output);
+        assert!(output.status.success(), "{what}: {text}");
+        let drawn = format!("\r\x1b[K{what}: ");
+        assert!(
+            text.contains(&drawn),
+            "{what}: no progress line in {text:?}"
+        );
+        // The last line drawn counts every line of the input once it is read (status stops
+        // at --at, so it may show fewer).
+        if *what != "status" {
+            assert!(
+                text.contains(&format!("{} events", group(lines))),
+                "{what}: {lines} lines not counted in {text:?}"
+            );
+        }
+        assert!(text.contains("% of "), "{what}: no share in {text:?}");
+    }
+}
+
+fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -174,7 +174,7 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
     };
     let mut cal = crate::calendar::Calendar::new(zone);
     let (start, end) = (cal.start_of(first), cal.start_of(next));
-    let input = crate::replay::open_input(args.input.as_deref())?;
+    let input = crate::replay::open_input(args.input.as_deref(), "report")?;
     let mut engine = crate::engine::Engine::new(config);
     engine.track_days();
     let mut gather = Gather {
