@@ -104,8 +104,9 @@ pub fn parse_instant(text: &str, flag: &str) -> anyhow::Result<i64> {
 const BATCH: usize = 32;
 
 /// Reads the input in large blocks and hands out runs of complete lines without copying
-/// each line.
-pub(crate) struct Blocks<R> {
+/// each line. Public so that the parse floor (`examples/parse_floor.rs`) reads exactly as
+/// replay does.
+pub struct Blocks<R> {
     reader: R,
     buf: Vec<u8>,
     len: usize,
@@ -114,7 +115,7 @@ pub(crate) struct Blocks<R> {
 }
 
 impl<R: Read> Blocks<R> {
-    pub(crate) fn new(reader: R) -> Blocks<R> {
+    pub fn new(reader: R) -> Blocks<R> {
         Blocks {
             reader,
             buf: vec![0; 1 << 20],
@@ -125,7 +126,7 @@ impl<R: Read> Blocks<R> {
     }
 
     /// The next run of whole lines (the input's last line may lack its newline).
-    pub(crate) fn next(&mut self) -> io::Result<Option<&[u8]>> {
+    pub fn next(&mut self) -> io::Result<Option<&[u8]>> {
         self.buf.copy_within(self.consumed..self.len, 0);
         self.len -= self.consumed;
         self.consumed = 0;

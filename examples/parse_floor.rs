@@ -1,0 +1,58 @@
+//! The parse floor of replay (issue 11): reads a JSON-lines file with replay's own block
+//! reader, parses and validates every line into an [`Event`] with [`event::parse`], and drops
+//! it. Replay cannot be faster than this, so `bench/parse.sh` reports replay's rate as a
+//! fraction of it.
+//!
+//! ```text
+//! cargo run --release --example parse_floor -- FILE
+//! ```
+//!
+//! Prints one line of `key=value` figures: lines, blank lines, valid and bad events, seconds
+//! and events (non-blank lines) per second.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::time::Instant;
+
+use workhours::event::{self, Event};
+use workhours::replay::Blocks;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [path] = args.as_slice() else {
+        anyhow::bail!("usage: parse_floor FILE");
+    };
+    let file = File::open(path).map_err(|error| anyhow::anyhow!("cannot read {path}: {error}"))?;
+    let start = Instant::now();
+    let mut blocks = Blocks::new(file);
+    let (mut lines, mut blank, mut valid, mut bad) = (0u64, 0u64, 0u64, 0u64);
+    while let Some(block) = blocks.next()? {
+        // The same line handling as `replay::replay_into`.
+        for line in block.split_inclusive(|&b| b == b'\n') {
+            lines += 1;
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                blank += 1;
+                continue;
+            }
+            match event::parse(black_box(line)) {
+                Ok(event) => {
+                    black_box::<&Event<'_>>(&event);
+                    valid += 1;
+                }
+                Err(error) => {
+                    black_box(&error);
+                    bad += 1;
+                }
+            }
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let events = valid + bad;
+    println!(
+        "lines={lines} blank={blank} valid={valid} bad={bad} seconds={seconds:.3} events_per_s={:.0}",
+        events as f64 / seconds
+    );
+    Ok(())
+}
