@@ -15,7 +15,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use workhours::event::{self, Event};
-use workhours::replay::Blocks;
+use workhours::replay::{self, Blocks};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,11 +28,9 @@ fn main() -> anyhow::Result<()> {
     let (mut lines, mut blank, mut valid, mut bad) = (0u64, 0u64, 0u64, 0u64);
     while let Some(block) = blocks.next()? {
         // The same line handling as `replay::replay_into`.
-        for line in block.split_inclusive(|&b| b == b'\n') {
+        for line in replay::lines(block) {
             lines += 1;
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.iter().all(u8::is_ascii_whitespace) {
+            if replay::is_blank(line) {
                 blank += 1;
                 continue;
             }

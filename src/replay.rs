@@ -158,6 +158,31 @@ impl<R: Read> Blocks<R> {
     }
 }
 
+/// The lines of a block from [`Blocks`], without their `\n` or `\r\n`. memchr finds the
+/// ends: a byte-at-a-time split cost about a fifth of the parse floor.
+pub fn lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = block;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let line = match memchr::memchr(b'\n', rest) {
+            Some(end) => {
+                let line = &rest[..end];
+                rest = &rest[end + 1..];
+                line
+            }
+            None => std::mem::take(&mut rest),
+        };
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
+}
+
+/// A line of only whitespace is skipped, not a bad event.
+pub fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
 /// Where a replay's outputs go.
 pub trait Sink {
     /// One alert, in the order the engine emits them (by `at`).
@@ -232,14 +257,12 @@ pub fn replay_into(
     let mut report = Report::default();
     let mut blocks = Blocks::new(input);
     while let Some(block) = blocks.next()? {
-        let mut lines = block.split_inclusive(|&b| b == b'\n').peekable();
+        let mut lines = lines(block).peekable();
         while lines.peek().is_some() {
             let mut batch = Vec::with_capacity(BATCH);
             for line in lines.by_ref().take(BATCH) {
                 report.lines += 1;
-                let line = line.strip_suffix(b"\n").unwrap_or(line);
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.iter().all(u8::is_ascii_whitespace) {
+                if is_blank(line) {
                     report.blank += 1;
                     continue;
                 }
@@ -384,4 +407,35 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     )?;
     diag.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `lines` splits as `split_inclusive` on `\n` with `\n` and then `\r` stripped did.
+    #[test]
+    fn lines_split_like_split_inclusive() {
+        let blocks: [&[u8]; 9] = [
+            b"",
+            b"\n",
+            b"a",
+            b"a\n",
+            b"a\r\nb",
+            b"a\n\n\r\nb\r\n",
+            b"\r",
+            b"a\r\r\n \n",
+            b"{\"x\":1}\n{}\r",
+        ];
+        for block in blocks {
+            let old: Vec<&[u8]> = block
+                .split_inclusive(|&b| b == b'\n')
+                .map(|line| line.strip_suffix(b"\n").unwrap_or(line))
+                .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+                .collect();
+            assert_eq!(lines(block).collect::<Vec<_>>(), old, "{block:?}");
+        }
+        assert!(is_blank(b" \t\r"));
+        assert!(!is_blank(b" {}"));
+    }
 }
