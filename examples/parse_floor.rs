@@ -4,8 +4,11 @@
 //! fraction of it.
 //!
 //! ```text
-//! cargo run --release --example parse_floor -- FILE
+//! cargo run --release --example parse_floor -- [--reference] FILE
 //! ```
+//!
+//! `--reference` parses with [`event::parse_reference`] (serde_json alone) instead, to
+//! compare the fast path with it in one run.
 //!
 //! Prints one line of `key=value` figures: lines, blank lines, valid and bad events, seconds
 //! and events (non-blank lines) per second.
@@ -14,13 +17,17 @@ use std::fs::File;
 use std::hint::black_box;
 use std::time::Instant;
 
-use workhours::event::{self, Event};
+use workhours::event::{self, BadEvent, Event};
 use workhours::replay::{self, Blocks};
+
+type Parser = for<'a> fn(&'a [u8]) -> Result<Event<'a>, BadEvent>;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [path] = args.as_slice() else {
-        anyhow::bail!("usage: parse_floor FILE");
+    let (parse, path): (Parser, _) = match args.as_slice() {
+        [path] => (event::parse, path),
+        [flag, path] if flag == "--reference" => (event::parse_reference, path),
+        _ => anyhow::bail!("usage: parse_floor [--reference] FILE"),
     };
     let file = File::open(path).map_err(|error| anyhow::anyhow!("cannot read {path}: {error}"))?;
     let start = Instant::now();
@@ -34,7 +41,7 @@ fn main() -> anyhow::Result<()> {
                 blank += 1;
                 continue;
             }
-            match event::parse(black_box(line)) {
+            match parse(black_box(line)) {
                 Ok(event) => {
                     black_box::<&Event<'_>>(&event);
                     valid += 1;

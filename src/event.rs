@@ -8,6 +8,10 @@ use std::fmt;
 
 use crate::timefmt;
 
+#[cfg(test)]
+mod differential;
+mod scan;
+
 /// The event kinds of SPEC section 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -209,33 +213,50 @@ impl fmt::Display for BadEvent {
 
 /// Parses and validates one message or line (without its newline).
 pub fn parse(bytes: &[u8]) -> Result<Event<'_>, BadEvent> {
-    let text = std::str::from_utf8(bytes).map_err(|error| {
+    let text = utf8(bytes)?;
+    let mut fields = Fields::default();
+    if scan::object(text, &mut fields).is_none() {
+        // The scanner gave up: a bad line, or one whose reading needs all of serde_json.
+        fields = reference_fields(text)?;
+    }
+    fields.validate()
+}
+
+/// [`parse`] with serde_json alone: the reference that the fast scanner must agree with on
+/// every input (the differential tests and the fuzz target compare the two), and the path
+/// of every line the scanner gives up on.
+pub fn parse_reference(bytes: &[u8]) -> Result<Event<'_>, BadEvent> {
+    reference_fields(utf8(bytes)?)?.validate()
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, BadEvent> {
+    std::str::from_utf8(bytes).map_err(|error| {
         BadEvent::new(
             BadReason::NotUtf8,
             format!("not UTF-8 (byte {})", error.valid_up_to()),
         )
-    })?;
+    })
+}
+
+/// The known fields of a JSON object, read by serde_json; bad JSON and other top-level
+/// values are bad events here.
+fn reference_fields(text: &str) -> Result<Fields<'_>, BadEvent> {
     let mut fields = Fields::default();
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let top = TopSeed(&mut fields)
         .deserialize(&mut deserializer)
         .and_then(|top| deserializer.end().map(|()| top));
     match top {
-        Ok(Top::Object) => {}
-        Ok(Top::Other(what)) => {
-            return Err(BadEvent::new(
-                BadReason::NotObject,
-                format!("a JSON {what}, not an object"),
-            ));
-        }
-        Err(error) => {
-            return Err(BadEvent::new(
-                BadReason::NotJson,
-                format!("not JSON: {error}"),
-            ));
-        }
+        Ok(Top::Object) => Ok(fields),
+        Ok(Top::Other(what)) => Err(BadEvent::new(
+            BadReason::NotObject,
+            format!("a JSON {what}, not an object"),
+        )),
+        Err(error) => Err(BadEvent::new(
+            BadReason::NotJson,
+            format!("not JSON: {error}"),
+        )),
     }
-    fields.validate()
 }
 
 /// Rejects an event more than `max_future_skew` ahead of the wall clock (live only).
