@@ -43,7 +43,9 @@ pub(super) fn object<'a>(text: &'a str, fields: &mut Fields<'a>) -> Scan<()> {
                 known => {
                     let slot = &mut fields.values[known as usize];
                     if slot.is_some() {
-                        fields.duplicate.get_or_insert(super::KEY_NAMES[known as usize]);
+                        fields
+                            .duplicate
+                            .get_or_insert(super::KEY_NAMES[known as usize]);
                     }
                     known_value(text, i, slot)?
                 }
