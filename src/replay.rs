@@ -126,6 +126,8 @@ impl<R: Read> Blocks<R> {
     }
 
     /// The next run of whole lines (the input's last line may lack its newline).
+    // Not `Iterator::next`: the run borrows the buffer, which the next call overwrites.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> io::Result<Option<&[u8]>> {
         self.buf.copy_within(self.consumed..self.len, 0);
         self.len -= self.consumed;
