@@ -7,7 +7,7 @@
 //! that is a surrogate, a key with an escape, deep nesting, a top level that is not an
 //! object) makes it give up, and the caller reads the line again with the reference parser.
 //! So the scanner only has to agree with serde_json on the lines it accepts, which the
-//! differential tests in `super::tests` check on valid and hostile input alike.
+//! differential tests (`super::differential`) check on valid and hostile input alike.
 
 use std::borrow::Cow;
 
