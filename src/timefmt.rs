@@ -34,38 +34,30 @@ fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
-fn digits(bytes: &[u8], at: usize, count: usize) -> Option<u32> {
-    let slice = bytes.get(at..at + count)?;
-    let mut value = 0u32;
-    for &b in slice {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + u32::from(b - b'0');
-    }
-    Some(value)
-}
-
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)` (separator `T` or `t`, zone `Z` or
 /// `z`) to epoch milliseconds; fraction digits beyond milliseconds are truncated.
 /// Leap seconds (`:60`) are rejected. The range check is the caller's.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
     let b = text.as_bytes();
-    let year = digits(b, 0, 4)? as i64;
-    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+    // The fixed-width head as an array: constant indices, no bounds checks (every event's
+    // `ts` comes through here).
+    let head: &[u8; 19] = b.first_chunk()?;
+    let digit = |i: usize| {
+        let d = head[i].wrapping_sub(b'0');
+        (d < 10).then_some(u32::from(d))
+    };
+    let pair = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+    if head[4] != b'-'
+        || head[7] != b'-'
+        || !matches!(head[10], b'T' | b't')
+        || head[13] != b':'
+        || head[16] != b':'
+    {
         return None;
     }
-    let month = digits(b, 5, 2)?;
-    let day = digits(b, 8, 2)?;
-    if !matches!(b.get(10), Some(b'T' | b't')) {
-        return None;
-    }
-    let hour = digits(b, 11, 2)?;
-    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
-        return None;
-    }
-    let minute = digits(b, 14, 2)?;
-    let second = digits(b, 17, 2)?;
+    let year = i64::from(pair(0)? * 100 + pair(2)?);
+    let (month, day) = (pair(5)?, pair(8)?);
+    let (hour, minute, second) = (pair(11)?, pair(14)?, pair(17)?);
     if !(1..=12).contains(&month)
         || day == 0
         || day > days_in_month(year, month)
@@ -100,11 +92,16 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
             0
         }
         sign @ (b'+' | b'-') => {
-            let oh = digits(b, i + 1, 2)?;
-            if b.get(i + 3) != Some(&b':') {
+            let zone: &[u8; 6] = b[i..].first_chunk()?;
+            let digit = |i: usize| {
+                let d = zone[i].wrapping_sub(b'0');
+                (d < 10).then_some(u32::from(d))
+            };
+            if zone[3] != b':' {
                 return None;
             }
-            let om = digits(b, i + 4, 2)?;
+            let oh = digit(1)? * 10 + digit(2)?;
+            let om = digit(4)? * 10 + digit(5)?;
             if oh > 23 || om > 59 {
                 return None;
             }
@@ -135,6 +132,97 @@ pub fn format_rfc3339(ms: i64, zone: &Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn digits(bytes: &[u8], at: usize, count: usize) -> Option<u32> {
+        let slice = bytes.get(at..at + count)?;
+        let mut value = 0u32;
+        for &b in slice {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + u32::from(b - b'0');
+        }
+        Some(value)
+    }
+
+    /// The former parser, the reference of `agrees_with_the_reference`.
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm)` (separator `T` or `t`, zone `Z` or
+    /// `z`) to epoch milliseconds; fraction digits beyond milliseconds are truncated.
+    /// Leap seconds (`:60`) are rejected. The range check is the caller's.
+    fn parse_rfc3339_reference(text: &str) -> Option<i64> {
+        let b = text.as_bytes();
+        let year = digits(b, 0, 4)? as i64;
+        if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+            return None;
+        }
+        let month = digits(b, 5, 2)?;
+        let day = digits(b, 8, 2)?;
+        if !matches!(b.get(10), Some(b'T' | b't')) {
+            return None;
+        }
+        let hour = digits(b, 11, 2)?;
+        if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+            return None;
+        }
+        let minute = digits(b, 14, 2)?;
+        let second = digits(b, 17, 2)?;
+        if !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 59
+        {
+            return None;
+        }
+        let mut i = 19;
+        let mut millis = 0i64;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 3 {
+                    millis = millis * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let count = i - start;
+            if count == 0 {
+                return None;
+            }
+            for _ in count..3 {
+                millis *= 10;
+            }
+        }
+        let offset_minutes: i64 = match b.get(i)? {
+            b'Z' | b'z' => {
+                i += 1;
+                0
+            }
+            sign @ (b'+' | b'-') => {
+                let oh = digits(b, i + 1, 2)?;
+                if b.get(i + 3) != Some(&b':') {
+                    return None;
+                }
+                let om = digits(b, i + 4, 2)?;
+                if oh > 23 || om > 59 {
+                    return None;
+                }
+                i += 6;
+                let minutes = i64::from(oh * 60 + om);
+                if *sign == b'-' { -minutes } else { minutes }
+            }
+            _ => return None,
+        };
+        if i != b.len() {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        let seconds =
+            days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_minutes * 60;
+        Some(seconds * 1000 + millis)
+    }
 
     #[test]
     fn parses_valid_forms() {
@@ -194,5 +282,39 @@ mod tests {
             format_rfc3339(1_772_438_400_007, &utc),
             "2026-03-02T08:00:00.007+00:00"
         );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        /// Instants of the right shape with any bytes swapped in: the same result as the
+        /// former byte-at-a-time parser.
+        #[test]
+        fn agrees_with_the_reference(
+            ms in -100_000_000_000_000i64..100_000_000_000_000,
+            fraction in 0usize..10,
+            zone in prop::sample::select(&["Z", "z", "+08:00", "-05:30", "+23:59", "+24:00", "-00:60", "+0800", "+08:0", ""][..]),
+            edits in prop::collection::vec((any::<usize>(), prop::sample::select(&b"0123456789-:Tt .Zz+\x00\xff"[..])), 0..3),
+            cut in prop::option::of(any::<usize>()),
+        ) {
+            let base = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+            let mut text = base.format("%Y-%m-%dT%H:%M:%S").to_string();
+            if fraction > 0 {
+                text.push('.');
+                text.push_str(&"1234567890"[..fraction]);
+            }
+            text.push_str(zone);
+            let mut bytes = text.into_bytes();
+            for (at, byte) in edits {
+                let at = at % bytes.len();
+                bytes[at] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut % (bytes.len() + 1));
+            }
+            if let Ok(text) = std::str::from_utf8(&bytes) {
+                prop_assert_eq!(parse_rfc3339(text), parse_rfc3339_reference(text), "{:?}", text);
+            }
+        }
     }
 }
