@@ -234,10 +234,10 @@ pub fn prepare_topics(
             missing.push((topic.as_str(), expected, false));
         }
     }
-    let admin: AdminClient<DefaultClientContext> =
-        without_consumer_properties(client_config(kafka)).create()?;
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     if !missing.is_empty() {
+        let admin: AdminClient<DefaultClientContext> =
+            without_consumer_properties(client_config(kafka)).create()?;
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let topics: Vec<NewTopic<'_>> = missing
             .iter()
             .map(|&(name, partitions, state)| {
@@ -260,22 +260,25 @@ pub fn prepare_topics(
             }
         }
     }
-    check_state_topic(kafka, &admin, &options, runtime)?;
     Ok(Some(expected))
 }
 
 /// Start-up: the state topic's settings against [`STATE_TOPIC_CONFIG`]. A policy without
-/// compaction stops the start; other differences, or a broker that cannot describe topic
-/// configs, are warnings (the monitor works, the topic just grows or compacts late).
-fn check_state_topic(
+/// compaction is an error (the caller stops); other differences, or a broker that cannot
+/// describe topic configs (librdkafka's mock cluster never answers), are warnings: the monitor
+/// works, the topic just grows or compacts late. Runs beside the start, not before it.
+pub fn check_state_topic(
     kafka: &KafkaConfig,
-    admin: &AdminClient<DefaultClientContext>,
-    options: &AdminOptions,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(), SourceError> {
+    let admin: AdminClient<DefaultClientContext> =
+        without_consumer_properties(client_config(kafka)).create()?;
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
     let topic = kafka.state_topic.as_str();
     let described =
-        runtime.block_on(admin.describe_configs(&[ResourceSpecifier::Topic(topic)], options));
+        runtime.block_on(admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &options));
     let resource = match described.map(|mut list| list.pop()) {
         Ok(Some(Ok(resource))) => resource,
         Ok(Some(Err(code))) => {

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aggregator::Aggregator;
 use super::kafka::{
-    client_config, dead_letter_headers, prepare_topics, read_state_partitions, set_default,
-    state_keys, without_consumer_properties,
+    check_state_topic, client_config, dead_letter_headers, prepare_topics, read_state_partitions,
+    set_default, state_keys, without_consumer_properties,
 };
 use super::sink::{GLOBAL, Out, Sink, SinkError};
 use super::state::{self, At, Restored, StateError};
@@ -231,6 +231,9 @@ struct LoopState {
     /// `quota_p90` alerts sent (the mark after them) and the days to mark done once they are
     /// acknowledged.
     quota_sent: Vec<(u64, Vec<i32>)>,
+    /// When the loop last dropped its partitions after a stall, until a rebalance or
+    /// [`Core::retake`] gives it partitions again.
+    fenced_at: Option<Instant>,
 }
 
 /// Everything the loop and the callbacks need.
@@ -241,6 +244,9 @@ pub struct Core {
     topics: Vec<String>,
     clock: Clock,
     running: Arc<AtomicBool>,
+    /// Set once the loop has ended: the revocation librdkafka runs when the consumer closes
+    /// writes nothing (the last checkpoint is taken before, or must not be, after an error).
+    closing: AtomicBool,
     zone: String,
     state: Mutex<LoopState>,
     /// A gap between two polls longer than this (own work excluded) means the group may have
@@ -342,7 +348,11 @@ impl LiveContext {
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "Cannot take the assigned partitions.");
                 }
-                core.state().assigned = partitions.iter().copied().collect();
+                {
+                    let mut state = core.state();
+                    state.assigned = partitions.iter().copied().collect();
+                    state.fenced_at = None;
+                }
                 tracing::info!(?partitions, "Partitions assigned and restored: consuming.");
                 core.shared.ready.store(true, Ordering::Relaxed);
                 core.shared.metrics.set_ready(true);
@@ -350,7 +360,9 @@ impl LiveContext {
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let partitions = partitions_of(tpl);
-                if consumer.assignment_lost() {
+                if core.closing.load(Ordering::Relaxed) {
+                    tracing::debug!(?partitions, "Partitions revoked while closing.");
+                } else if consumer.assignment_lost() {
                     tracing::warn!(
                         ?partitions,
                         "Partitions lost to the group: dropping their state without writing."
@@ -1021,23 +1033,55 @@ impl Core {
 
     /// The loop stood still longer than the group allows (a stop, a starved machine): the
     /// group has probably given our partitions to another instance, which restores them from
-    /// the last checkpoint. Write nothing more for them, drop their state, and rejoin; if they
-    /// come back, they are restored from the state topic like any assignment.
-    fn fence(&self, consumer: &BaseConsumer<LiveContext>, gap: Duration) {
+    /// the last checkpoint. Write nothing more for them and drop their state. librdkafka
+    /// notices too (its heartbeat is refused, or the poll interval was exceeded) and rejoins:
+    /// the revocation it brings finds nothing to save, and the next assignment is restored
+    /// from the state topic like any other. If no rebalance comes (the group had not given
+    /// up on us), [`Core::retake`] restores the partitions still assigned.
+    fn fence(&self, gap: Duration) {
         let partitions: Vec<i32> = self.state().parts.keys().copied().collect();
-        tracing::warn!(?gap, limit = ?self.stall_limit, ?partitions, "The loop stood still longer than the group session: dropping the partitions' state without writing and rejoining the group.");
+        tracing::warn!(?gap, limit = ?self.stall_limit, ?partitions, "The loop stood still longer than the group session: dropping the partitions' state without writing; the group decides who holds them now.");
         self.shared.metrics.fenced("stall");
         self.drop_parts(&partitions);
-        self.state().assigned.clear();
+        self.state().fenced_at = Some(Instant::now());
         self.shared.ready.store(false, Ordering::Relaxed);
         self.shared.metrics.set_ready(false);
-        consumer.unsubscribe();
-        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
-        if let Err(error) = consumer.subscribe(&topics) {
-            self.state()
-                .fatal
-                .get_or_insert(anyhow::anyhow!("cannot rejoin the group: {error}"));
+    }
+
+    /// After a fence that brought no rebalance within the session timeout: the partitions are
+    /// still ours; restore them and read them again, as an assignment does.
+    fn retake(&self, consumer: &BaseConsumer<LiveContext>) -> anyhow::Result<()> {
+        let due = {
+            let state = self.state();
+            state
+                .fenced_at
+                .is_some_and(|at| at.elapsed() > self.stall_limit + Duration::from_secs(3))
+        };
+        if !due {
+            return Ok(());
         }
+        let mut assignment = consumer.assignment()?;
+        let partitions = partitions_of(&assignment);
+        tracing::info!(
+            ?partitions,
+            "No rebalance after the stall: the partitions are still ours; restoring them."
+        );
+        let started = Instant::now();
+        self.restore_until_done(&partitions)?;
+        let offset = if self.config.live.reread_input {
+            Offset::Beginning
+        } else {
+            Offset::Stored
+        };
+        assignment.set_all_offsets(offset)?;
+        consumer.assign(&assignment)?;
+        let mut state = self.state();
+        state.fenced_at = None;
+        state.assigned = partitions.iter().copied().collect();
+        state.own_work += started.elapsed();
+        self.shared.ready.store(true, Ordering::Relaxed);
+        self.shared.metrics.set_ready(true);
+        Ok(())
     }
 
     fn publish(&self, state: &LoopState) {
@@ -1260,6 +1304,15 @@ pub fn run(
         return Ok(());
     };
     tracing::info!(partitions, topics = ?config.kafka.input_topics, "Input topics checked.");
+    let (checked_tx, checked) = std::sync::mpsc::channel();
+    {
+        let (kafka, runtime) = (config.kafka.clone(), runtime.clone());
+        std::thread::Builder::new()
+            .name("state-topic-check".into())
+            .spawn(move || {
+                let _ = checked_tx.send(check_state_topic(&kafka, &runtime));
+            })?;
+    }
     let sink = Sink::new(
         without_consumer_properties(client_config(&config.kafka)),
         Duration::from_millis(config.live.delivery_timeout as u64),
@@ -1276,6 +1329,7 @@ pub fn run(
         topics,
         clock,
         running: running.clone(),
+        closing: AtomicBool::new(false),
         state: Mutex::new(LoopState {
             parts: BTreeMap::new(),
             assigned: BTreeSet::new(),
@@ -1283,6 +1337,7 @@ pub fn run(
             own_work: Duration::ZERO,
             fatal: None,
             quota_sent: Vec::new(),
+            fenced_at: None,
         }),
     });
     let mut client = client_config(&core.config.kafka);
@@ -1298,7 +1353,7 @@ pub fn run(
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
     let mut inbox = shared.views.take_inbox();
-    let outcome = run_loop(&core, &consumer, partitions, &mut inbox);
+    let outcome = run_loop(&core, &consumer, partitions, &mut inbox, &checked);
     if outcome.is_ok() {
         tracing::info!("Stopping: saving state and committing offsets.");
         let held: Vec<i32> = core.state().parts.keys().copied().collect();
@@ -1306,6 +1361,7 @@ pub fn run(
             tracing::error!(%error, "The last checkpoint failed.");
         }
     }
+    core.closing.store(true, Ordering::Relaxed);
     shared.ready.store(false, Ordering::Relaxed);
     shared.metrics.set_ready(false);
     tracing::info!(ok = outcome.is_ok(), "Stopped.");
@@ -1318,6 +1374,7 @@ fn run_loop(
     consumer: &BaseConsumer<LiveContext>,
     partitions: usize,
     inbox: &mut Option<tokio::sync::mpsc::Receiver<WorkerQuery>>,
+    state_topic_checked: &std::sync::mpsc::Receiver<Result<(), super::kafka::SourceError>>,
 ) -> anyhow::Result<()> {
     let shared = &core.shared;
     let mut aggregator: Option<Aggregator> = None;
@@ -1369,7 +1426,7 @@ fn run_loop(
             };
             last_return = now;
             if stalled {
-                core.fence(consumer, now.duration_since(before));
+                core.fence(now.duration_since(before));
                 break;
             }
             match polled {
@@ -1396,6 +1453,9 @@ fn run_loop(
                 }
             }
         }
+        if let Ok(Err(error)) = state_topic_checked.try_recv() {
+            return Err(error.into());
+        }
         batch.flush(&shared.metrics, &core.topics, core.clock.now_ms());
         shared
             .metrics
@@ -1410,6 +1470,9 @@ fn run_loop(
             core.bound_buffers(consumer, &mut state);
         }
         core.aggregate(consumer, &mut aggregator, partitions, writable)?;
+        if writable {
+            core.retake(consumer)?;
+        }
         // Besides every `commit_interval`, a partition is checkpointed as soon as the input
         // runs dry after it changed (at most once a second), so that committed offsets, and
         // the consumer lag that tools read from them, follow the processing.

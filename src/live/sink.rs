@@ -87,6 +87,9 @@ struct Book {
 pub struct Tracking {
     book: Mutex<Book>,
     metrics: Arc<Metrics>,
+    /// When a failure was last logged, and the failures not logged since: one line a second
+    /// at most, however many records fail.
+    last_warning: Mutex<(Option<Instant>, u64)>,
 }
 
 impl Tracking {
@@ -94,6 +97,24 @@ impl Tracking {
         self.book
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn failed(&self, topic: &str, error: &dyn std::fmt::Display) {
+        self.metrics.delivery_error(topic);
+        let mut last = self
+            .last_warning
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last
+            .0
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1))
+        {
+            last.1 += 1;
+            return;
+        }
+        let also = std::mem::take(&mut last.1);
+        *last = (Some(Instant::now()), 0);
+        tracing::warn!(topic, %error, more_since_last_warning = also, "Delivery failed; the record will be sent again.");
     }
 }
 
@@ -117,8 +138,7 @@ impl ProducerContext for Tracking {
                 if !outstanding.contains(&ticket.seq) {
                     return;
                 }
-                self.metrics.delivery_error(message.topic());
-                tracing::warn!(topic = message.topic(), %error, "Delivery failed; the record will be sent again.");
+                self.failed(message.topic(), error);
                 let failed = Failed {
                     topic: message.topic().to_owned(),
                     partition: ticket.partition,
@@ -180,6 +200,7 @@ impl Sink {
         let context = Tracking {
             book: Mutex::new(Book::default()),
             metrics,
+            last_warning: Mutex::new((None, 0)),
         };
         let producer = config.create_with_context(context)?;
         Ok(Sink {
@@ -286,8 +307,7 @@ impl Sink {
                 Err((error, back)) => {
                     // Refused before it was queued (too large for `message.max.bytes`, an
                     // unknown partition): handled like a failed delivery, sent again later.
-                    tracing::warn!(topic, %error, "Cannot queue a record; it will be sent again.");
-                    self.producer.context().metrics.delivery_error(topic);
+                    self.producer.context().failed(topic, &error);
                     let failed = Failed {
                         topic: topic.to_owned(),
                         partition,

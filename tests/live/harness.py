@@ -209,6 +209,18 @@ class Broker:
             self.proc.kill()
             return self.proc.wait(5)
 
+    def pause(self):
+        """SIGSTOP: the broker accepts connections (the kernel does) but answers nothing."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def delete_topic(self, name: str, timeout: float = 15.0):
+        futures = self.admin().delete_topics([name], operation_timeout=timeout)
+        futures[name].result(timeout)
+        wait_until(f"topic {name} gone from metadata", lambda: self.partitions(name) == 0, timeout)
+
     def restart(self, down_seconds: float = 0.0, timeout: float = 20.0):
         self.stop()
         if down_seconds:
@@ -234,11 +246,11 @@ class Broker:
         wait_until(f"topic {name} with {partitions} partitions in metadata",
                    lambda: self.partitions(name) == partitions, timeout)
 
-    def create_pipeline_topics(self, input_topic: str = INPUT_TOPIC):
-        self.create_topic(input_topic, PARTITIONS)
-        self.create_topic(ALERTS_TOPIC, PARTITIONS)
+    def create_pipeline_topics(self, input_topic: str = INPUT_TOPIC, partitions: int = PARTITIONS):
+        self.create_topic(input_topic, partitions)
+        self.create_topic(ALERTS_TOPIC, partitions)
         self.create_topic(DEAD_LETTER_TOPIC, 2)
-        self.create_topic(STATE_TOPIC, PARTITIONS, {"cleanup.policy": "compact"})
+        self.create_topic(STATE_TOPIC, partitions, {"cleanup.policy": "compact"})
 
     def partitions(self, topic: str) -> int:
         md = self.admin().list_topics(topic=topic, timeout=5)
@@ -658,10 +670,68 @@ class Monitor:
             code = None
         return code, time.monotonic() - t0
 
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def memory(self) -> tuple[int, int]:
+        """(resident, peak resident) bytes of the process, from /proc."""
+        fields = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+        kib = lambda name: int(fields[name].split()[0]) * 1024  # noqa: E731
+        return kib("VmRSS"), kib("VmHWM")
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of /metrics: {'name{labels}': value}."""
+        status, body = self.get("/metrics", timeout=5)
+        if status != 200:
+            raise HarnessError(f"/metrics answered {status}")
+        samples = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+    def metric(self, name: str) -> float:
+        """The sum of every series of a metric family (0 when absent)."""
+        return sum(v for k, v in self.metrics().items() if k == name or k.startswith(name + "{"))
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise HarnessError(f"{self.name} did not exit within {timeout}s; log:\n{tail(self.log_path, 30)}") from None
+
     def close(self):
         if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+
+
+# --------------------------------------------------------------------------------------
+# Events in real time
+
+def event_line(worker: str, kind: str, ts_ms: int, n: int, **extra) -> bytes:
+    """One input line, `ts` as epoch ms, a unique `event_id`."""
+    fields = {"worker_id": worker, "kind": kind, "ts": ts_ms, "event_id": f"{worker}-{n}",
+              "platform": "meituan", "role": "rider", "city": "371000"}
+    fields.update(extra)
+    return json.dumps(fields).encode()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def sorted_by_ts(lines) -> list[bytes]:
+    """Lines in `ts` order (stable): replay of "all events sorted by ts"."""
+    return sorted(lines, key=lambda line: json.loads(line)["ts"])
 
 
 # --------------------------------------------------------------------------------------
