@@ -166,6 +166,7 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
         &kafka.alerts_topic,
         &kafka.dead_letter_topic,
         &kafka.state_topic,
+        &kafka.holds_topic,
     ]) {
         cluster
             .create_topic(topic, PARTITIONS, 1)

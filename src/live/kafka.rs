@@ -250,13 +250,22 @@ pub fn prepare_topics(
                 topic
             })
             .collect();
-        let results = runtime.block_on(admin.create_topics(&topics, &options))?;
-        for result in results {
-            match result {
-                Ok(name) => tracing::info!(topic = %name, "Created topic."),
-                Err((name, code)) => {
-                    tracing::warn!(topic = %name, error = %code, "Could not create topic (it may exist already).")
+        // A topic that cannot be created is no reason not to start: records for it fail
+        // and, if that lasts, stop the monitor with the topic's name (live.delivery_timeout).
+        match runtime.block_on(admin.create_topics(&topics, &options)) {
+            Ok(results) => {
+                for result in results {
+                    match result {
+                        Ok(name) => tracing::info!(topic = %name, "Created topic."),
+                        Err((name, code)) => {
+                            tracing::warn!(topic = %name, error = %code, "Could not create topic (it may exist already).")
+                        }
+                    }
                 }
+            }
+            Err(error) => {
+                let names: Vec<&str> = missing.iter().map(|&(name, _, _)| name).collect();
+                tracing::warn!(topics = ?names, %error, "Could not create the missing output topics.");
             }
         }
     }
@@ -339,6 +348,10 @@ pub fn read_state_partitions(
     config.set("group.id", format!("{}-restore", kafka.group_id));
     config.set("enable.auto.commit", "false");
     config.set("enable.partition.eof", "true");
+    // A restore reads whole partitions: large fetches, fewer round trips.
+    set_default(&mut config, "max.partition.fetch.bytes", "16777216");
+    set_default(&mut config, "fetch.max.bytes", "104857600");
+    set_default(&mut config, "queued.max.messages.kbytes", "262144");
     let consumer: BaseConsumer = config.create()?;
     // An empty partition (low = high watermark) has nothing to read: the first start of a new
     // deployment then waits for no fetch. (Tansu 0.6 reports a high watermark that can be
@@ -439,4 +452,34 @@ pub fn state_keys(
         },
     )?;
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// README "Kafka clients": the codecs and SASL mechanisms librdkafka was built with.
+    #[test]
+    fn librdkafka_has_every_codec_and_the_documented_sasl_mechanisms() {
+        let native = ClientConfig::new().create_native_config().unwrap();
+        let features = native.get("builtin.features").unwrap();
+        let features: Vec<&str> = features.split(',').collect();
+        for feature in [
+            "gzip",
+            "snappy",
+            "lz4",
+            "zstd",
+            "ssl",
+            "sasl_plain",
+            "sasl_scram",
+            "sasl_oauthbearer",
+        ] {
+            assert!(
+                features.contains(&feature),
+                "{feature} missing: {features:?}"
+            );
+        }
+        // Kerberos needs Cyrus SASL, which the build does not link.
+        assert!(!features.contains(&"sasl_gssapi"), "{features:?}");
+    }
 }

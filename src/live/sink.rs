@@ -197,6 +197,10 @@ impl Sink {
         if config.get("partitioner").is_none() {
             config.set("partitioner", "murmur2_random");
         }
+        // JSON state records shrink about tenfold: less to store, and faster restores.
+        if config.get("compression.type").is_none() {
+            config.set("compression.type", "lz4");
+        }
         let context = Tracking {
             book: Mutex::new(Book::default()),
             metrics,

@@ -174,11 +174,11 @@ def test_12_4_a_paused_instance_writes_nothing_for_partitions_it_lost(stack, tmp
         time.sleep(max(0.0, 10 - (time.monotonic() - paused["at"])))
         zombie.resume()
     harness.settle(broker, group, [zombie, other], timeout=180)
-    log = zombie.log_path.read_text()
-    assert "stood still" in log or "lost" in log, "the zombie did not notice it had been stopped"
     check = harness.check_alerts(broker, stream)
     check.assert_complete()
     check.assert_repeats_identical()
+    log = zombie.log_path.read_text()
+    assert "stood still" in log or "lost" in log, "the zombie did not notice it had been stopped"
 
     # A fresh instance restored from the state topic, against one that read only the events.
     for m in (zombie, other):
