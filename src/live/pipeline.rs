@@ -592,17 +592,8 @@ impl Core {
         batch.event(index, event.kind, &event.platform);
         part.topic_max[index] = part.topic_max[index].max(event.ts.min(now));
         if self.topics.len() > 1 {
-            // Co-partitioned topics: a topic silent for the idle timeout stops holding the
-            // partition's event time back; a paused one still does (it is not silent, we
-            // stopped reading it).
             let idle = Duration::from_millis(self.config.live.idle_timeout as u64);
-            let active: Vec<bool> = part
-                .topic_last
-                .iter()
-                .zip(&part.paused)
-                .map(|(&last, &paused)| paused || tick.polled.saturating_sub(last) < idle)
-                .collect();
-            part.engine.set_sources(&active);
+            part.engine.set_sources(&sources(part, tick.polled, idle));
         }
         match part.engine.push_live(&event, seq, index, now) {
             Pushed::Accepted => {
@@ -645,7 +636,15 @@ impl Core {
         let target = now - self.config.time.allowed_lateness;
         let polled = state.polled;
         let assigned = state.assigned.clone();
+        let several = self.topics.len() > 1;
         for (&partition, part) in state.parts.iter_mut() {
+            if several && writable && assigned.contains(&partition) {
+                // A topic falls silent without a message to say so: which topics hold event
+                // time back is decided here too, and the events the others allow applied.
+                part.engine.set_sources(&sources(part, polled, idle));
+                part.engine.advance();
+                self.drain(partition, part)?;
+            }
             if writable
                 && assigned.contains(&partition)
                 && !part.paused.iter().any(|&p| p)
@@ -665,35 +664,47 @@ impl Core {
         Ok(())
     }
 
-    /// Pauses the input topics of a partition that are ahead of the others while its reorder
-    /// buffer is over [`REORDER_LIMIT`], and resumes them once it is down to half: one lagging
-    /// topic cannot make the buffer grow without bound, and no event is dropped.
+    /// Bounds a partition's reorder buffer when it reads several input topics: at
+    /// [`REORDER_LIMIT`] buffered events, every topic but the one furthest behind (the one
+    /// holding event time back) is paused, so that the buffer stops growing while that topic
+    /// catches up; no event is dropped. Paused topics are resumed once the buffer is down to
+    /// half, when the topic furthest behind is itself paused (the lead changed hands), or when
+    /// no unpaused topic still holds event time back (a pause can then only stall).
     fn bound_buffers(&self, consumer: &BaseConsumer<LiveContext>, state: &mut LoopState) {
-        if self.topics.len() < 2 {
+        let n = self.topics.len();
+        if n < 2 {
             return;
         }
+        let idle = Duration::from_millis(self.config.live.idle_timeout as u64);
+        let polled = state.polled;
         let mut paused = 0;
         for (&partition, part) in state.parts.iter_mut() {
             let buffered = part.engine.sizes().buffered;
-            let any_paused = part.paused.iter().any(|&p| p);
-            let change: Option<(bool, Vec<usize>)> = if !any_paused && buffered >= REORDER_LIMIT {
-                // Keep the topic furthest behind; pause the others.
-                let behind = (0..self.topics.len())
-                    .min_by_key(|&i| part.topic_max[i])
-                    .unwrap_or(0);
-                Some((
-                    true,
-                    (0..self.topics.len()).filter(|&i| i != behind).collect(),
-                ))
-            } else if any_paused && buffered <= REORDER_LIMIT / 2 {
-                Some((
-                    false,
-                    (0..self.topics.len()).filter(|&i| part.paused[i]).collect(),
-                ))
-            } else {
-                None
-            };
-            if let Some((pause, which)) = change {
+            let active = sources(part, polled, idle);
+            let behind = (0..n)
+                .filter(|&i| active[i])
+                .min_by_key(|&i| part.topic_max[i]);
+            let holding = (0..n).any(|i| active[i] && !part.paused[i]);
+            let mut want = part.paused.clone();
+            if buffered >= REORDER_LIMIT
+                && let Some(behind) = behind
+            {
+                for (i, slot) in want.iter_mut().enumerate() {
+                    *slot = i != behind;
+                }
+            } else if buffered <= REORDER_LIMIT / 2
+                || !holding
+                || behind.is_some_and(|b| part.paused[b])
+            {
+                want = vec![false; n];
+            }
+            for pause in [true, false] {
+                let which: Vec<usize> = (0..n)
+                    .filter(|&i| want[i] == pause && part.paused[i] != pause)
+                    .collect();
+                if which.is_empty() {
+                    continue;
+                }
                 let mut list = TopicPartitionList::new();
                 for &i in &which {
                     list.add_partition(&self.topics[i], partition);
@@ -707,6 +718,12 @@ impl Core {
                     Ok(()) => {
                         for &i in &which {
                             part.paused[i] = pause;
+                            if !pause {
+                                // Its silence while paused was ours, not its producers': it
+                                // starts its idle clock again, as does the partition.
+                                part.topic_last[i] = polled;
+                                part.last_message = polled;
+                            }
                         }
                         tracing::info!(partition, buffered, pause, topics = ?which, "Reorder buffer bound: input topics paused or resumed.");
                     }
@@ -1205,6 +1222,17 @@ impl Core {
             }
         }
     }
+}
+
+/// Co-partitioned topics: which of a partition's input topics hold its event time back. A
+/// topic silent for the idle timeout does not; a paused one still does (it is not silent, the
+/// monitor stopped reading it).
+fn sources(part: &Part, polled: Duration, idle: Duration) -> Vec<bool> {
+    part.topic_last
+        .iter()
+        .zip(&part.paused)
+        .map(|(&last, &paused)| paused || polled.saturating_sub(last) < idle)
+        .collect()
 }
 
 /// Per input topic, the offset to restart from: the next unread one, or the smallest one

@@ -517,3 +517,64 @@ def test_12_compressed_input_is_read(stack, tmp_path):
     time.sleep(2.0 + 1.5)  # idle_timeout + a loop: the last timers fire
     assert monitor.metric("workhours_events_total") == len(lines)
     harness.check_alerts(broker, stream).assert_complete()
+
+
+# ---------------------------------------------------------------------------------------
+# Item 4: the reorder buffer is bounded when one of several input topics lags
+
+def test_12_reorder_buffer_is_bounded_when_one_input_topic_lags(stack):
+    """Two co-partitioned input topics; one keeps sending events an hour old, holding event
+    time back, while the other brings 150,000 newer ones: the newer topic is paused at the
+    buffer's limit (100,000 events), nothing is dropped, and once the lagging topic falls
+    silent the buffer drains and the paused topic resumes."""
+    broker = stack.broker(topics=False)
+    ahead, behind = "ahead.events", "behind.events"
+    for topic in (ahead, behind, harness.ALERTS_TOPIC, DEAD_LETTER_TOPIC):
+        broker.create_topic(topic, 1)
+    broker.create_topic(STATE_TOPIC, 1, {"cleanup.policy": "compact"})
+    now = harness.now_ms()
+    old = now - 3_600_000
+    slow = harness.InputProducer(broker, behind, **{"linger.ms": 0})
+    slow.produce([harness.event_line("late-riser", "heartbeat", old, 0)])
+    many = 150_000
+    lines = [harness.event_line(f"a{i % 1000:04d}", "heartbeat", now - 100_000 + i * 400 // 1000, i + 1)
+             for i in range(many)]
+    # One record per batch: a paused partition resumes at the next offset, and Tansu 0.6
+    # cannot start a fetch inside a record batch (Apache Kafka can).
+    harness.InputProducer(broker, ahead, **{"linger.ms": 0, "batch.num.messages": 1,
+                                             "enable.idempotence": False}).produce(lines)
+    # idle_timeout 5 s: the topic behind must not look silent for a hiccup of its producer
+    # thread on a loaded machine (its next old event would then be late, rightly).
+    monitor = stack.monitor(broker, input_topic=[ahead, behind], idle_timeout="5s").start()
+    stop = threading.Event()
+    sent = [1]
+
+    def keep_behind_alive():
+        # One old event every half second: the topic is not silent, so it holds event time.
+        while not stop.is_set():
+            slow.produce([harness.event_line("late-riser", "heartbeat", old + sent[0] * 1000, sent[0])])
+            sent[0] += 1
+            stop.wait(0.5)
+    thread = threading.Thread(target=keep_behind_alive, daemon=True)
+    thread.start()
+    try:
+        monitor.wait_ready()
+        harness.wait_until("the topic ahead paused at the buffer's limit",
+                           lambda: monitor.metric("workhours_input_partitions_paused") >= 1
+                           and monitor.metric("workhours_reorder_buffer_events") >= 100_000, 60, interval=0.2)
+        # Paused: the buffer stays near the limit, not at the 150,000 events ahead.
+        time.sleep(1.5)
+        buffered = monitor.metric("workhours_reorder_buffer_events")
+        assert 100_000 <= buffered < 110_000, buffered
+        assert monitor.metric("workhours_input_partitions_paused") >= 1
+        assert monitor.metric("workhours_reorder_buffer_limit_events") == 100_000
+    finally:
+        stop.set()
+        thread.join(5)
+    harness.wait_until("every event read and the topic resumed",
+                       lambda: monitor.metric("workhours_events_total") >= many + sent[0]
+                       and monitor.metric("workhours_input_partitions_paused") == 0, 60, interval=0.2)
+    harness.wait_until("the buffer drained", lambda: monitor.metric("workhours_reorder_buffer_events") == 0,
+                       60, interval=0.2)
+    assert not dead_letters(broker)
+    assert monitor.metric("workhours_late_events_total") == 0
