@@ -336,9 +336,13 @@ impl LiveContext {
                 // The state is read back before the partitions are taken, so that no message
                 // arrives before its partition's state. (Pausing the partitions instead costs
                 // librdkafka's offset query a 500 ms retry, every time.)
-                if let Err(error) = core.restore_until_done(&partitions) {
-                    core.state().fatal.get_or_insert(error);
-                    return;
+                match core.restore_until_done(&partitions) {
+                    Ok(Restore::Done) => {}
+                    Ok(Restore::Stopped) => return,
+                    Err(error) => {
+                        core.state().fatal.get_or_insert(error);
+                        return;
+                    }
                 }
                 if core.config.live.reread_input
                     && let Err(error) = tpl.set_all_offsets(Offset::Beginning)
@@ -385,6 +389,14 @@ impl LiveContext {
             other => tracing::error!(error = ?other, "Rebalance failed."),
         }
     }
+}
+
+/// How a restore ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restore {
+    Done,
+    /// The service is stopping: nothing was taken.
+    Stopped,
 }
 
 fn partitions_of(list: &TopicPartitionList) -> Vec<i32> {
@@ -928,7 +940,7 @@ impl Core {
     /// Reads partitions' state back, retrying (from where it got to) while it makes progress
     /// or the failure is the broker's; an error for state that cannot be used (or the service
     /// stopping). `/readyz` says not ready meanwhile.
-    fn restore_until_done(&self, partitions: &[i32]) -> anyhow::Result<()> {
+    fn restore_until_done(&self, partitions: &[i32]) -> anyhow::Result<Restore> {
         tracing::info!(?partitions, "Partitions assigned: restoring their state.");
         self.shared.ready.store(false, Ordering::Relaxed);
         self.shared.metrics.set_ready(false);
@@ -963,7 +975,8 @@ impl Core {
                 Ok(()) => break,
                 Err(error) => {
                     if !running() {
-                        anyhow::bail!("stopped while restoring");
+                        tracing::info!(?partitions, "Stopping while restoring.");
+                        return Ok(Restore::Stopped);
                     }
                     tracing::error!(?partitions, %error, "Cannot restore the partitions' state; retrying from where it got to.");
                     std::thread::sleep(Duration::from_millis(500));
@@ -994,7 +1007,7 @@ impl Core {
             metrics.set_restoring(partition, false);
         }
         metrics.set_partitions_assigned(self.state().parts.len());
-        Ok(())
+        Ok(Restore::Done)
     }
 
     fn part_of(&self, saved: Restored) -> Part {
@@ -1083,7 +1096,9 @@ impl Core {
             "No rebalance after the stall: the partitions are still ours; restoring them."
         );
         let started = Instant::now();
-        self.restore_until_done(&partitions)?;
+        if self.restore_until_done(&partitions)? == Restore::Stopped {
+            return Ok(());
+        }
         let offset = if self.config.live.reread_input {
             Offset::Beginning
         } else {
