@@ -183,6 +183,7 @@ pub struct Metrics {
     duplicate_events: IntCounter,
     late_events: IntCounter,
     alerts: IntCounterVec,
+    holds: IntCounterVec,
     alerts_rule: Bound,
     alerts_phase: Bound,
     alerts_platform: Bound,
@@ -328,6 +329,11 @@ impl Metrics {
                 "workhours_alerts_total",
                 "Alerts emitted, by rule, phase and platform.",
                 &["rule", "phase", "platform"],
+            ),
+            holds: counter_vec(
+                "workhours_holds_total",
+                "Dispatch holds emitted to the holds topic, by rule and platform.",
+                &["rule", "platform"],
             ),
             alerts_rule: Bound::new(RULE_CAP),
             alerts_phase: Bound::new(PHASE_CAP),
@@ -565,6 +571,12 @@ impl Metrics {
         self.alerts
             .with_label_values(&[rule, phase, platform])
             .inc();
+    }
+
+    pub fn hold_emitted(&self, rule: &str, platform: &str) {
+        let platform = self.alerts_platform.admit(platform);
+        let rule = self.alerts_rule.admit(rule);
+        self.holds.with_label_values(&[rule, platform]).inc();
     }
 
     /// Admits `platform` to the alert family; the first time, starts its alert counters at 0.
@@ -849,16 +861,18 @@ mod tests {
         m.set_undelivered(0, 0.0);
         m.fenced("stall");
         m.http_rejected("unauthorized");
+        m.hold_emitted("continuous_work", "meituan");
         m
     }
 
-    const FAMILIES: [&str; 32] = [
+    const FAMILIES: [&str; 33] = [
         "workhours_build_info",
         "workhours_events_total",
         "workhours_bad_events_total",
         "workhours_duplicate_events_total",
         "workhours_late_events_total",
         "workhours_alerts_total",
+        "workhours_holds_total",
         "workhours_workers_online",
         "workhours_workers_working",
         "workhours_continuous_work_open_violations",

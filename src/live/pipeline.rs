@@ -456,6 +456,25 @@ impl Core {
         Ok(())
     }
 
+    /// Dispatch holds (SPEC section 7), keyed by the worker (a person's id for a person),
+    /// delivered like alerts.
+    fn emit_holds(&self, owner: i32, holds: Vec<crate::alert::Hold>) -> Result<(), SinkError> {
+        let zone = self.config.time.zone;
+        for hold in holds {
+            self.shared.metrics.hold_emitted(&hold.rule, &hold.platform);
+            let value = hold.to_json(&zone);
+            self.send(Out {
+                owner,
+                topic: &self.config.kafka.holds_topic,
+                partition: None,
+                key: Some(hold.key().as_bytes()),
+                payload: Some(value.as_bytes()),
+                headers: None,
+            })?;
+        }
+        Ok(())
+    }
+
     fn observe(&self, observations: Vec<NamedObservation>) {
         for named in observations {
             let (platform, role, city) = (&named.platform, &named.role, &named.city);
@@ -513,6 +532,7 @@ impl Core {
     /// refused (dead-lettered with their bytes). Held order starts now applied are let go.
     fn drain(&self, partition: i32, part: &mut Part) -> Result<(), SinkError> {
         self.emit(partition, part.engine.take_alerts())?;
+        self.emit_holds(partition, part.engine.take_holds())?;
         self.observe(part.engine.take_observations());
         for (seq, reason) in part.engine.take_rejected() {
             let Some(held) = part
@@ -572,7 +592,13 @@ impl Core {
         part.next[index] = Some(origin.offset + 1);
         part.last_message = tick.polled;
         part.topic_last[index] = tick.polled;
-        let key_matches = |event: &event::Event<'_>| origin.key == Some(event.worker_id.as_bytes());
+        // SPEC sections 5 and 8: the key is the worker_id, or for a regulator's instance
+        // (`subject = "person"`) the person_id where the event has one.
+        let persons = self.config.subject == crate::config::Subject::Person;
+        let key_matches = |event: &event::Event<'_>| match &event.person_id {
+            Some(person) if persons => origin.key == Some(person.as_bytes()),
+            _ => origin.key == Some(event.worker_id.as_bytes()),
+        };
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
             if let Ok(event) = event::parse(origin.payload)
                 && key_matches(&event)
@@ -586,12 +612,17 @@ impl Core {
             Ok(event) => event,
             Err(bad) => return self.dead_letter(origin, bad.reason.code(), &bad.detail),
         };
-        // SPEC section 5: the key must be the worker_id, or the worker's events split across
+        // The key must be the worker_id (or person_id), or the worker's events split across
         // partitions and both halves undercount.
         if !key_matches(&event) {
+            let field = if persons && event.person_id.is_some() {
+                "person_id"
+            } else {
+                "worker_id"
+            };
             let detail = match origin.key {
-                None => "the message has no key; it must be the event's `worker_id`".to_owned(),
-                Some(_) => "the message key is not the event's `worker_id`".to_owned(),
+                None => format!("the message has no key; it must be the event's `{field}`"),
+                Some(_) => format!("the message key is not the event's `{field}`"),
             };
             return self.dead_letter(origin, BadReason::KeyMismatch.code(), &detail);
         }
