@@ -200,7 +200,7 @@ impl Engine {
         let deadline = worker
             .last_event
             .saturating_add(self.config.time.worker_ttl);
-        let index = match self.worker_index.get(&worker.id) {
+        let index = match self.worker_index.get(&*worker.id) {
             Some(&index) => {
                 let old = std::mem::replace(&mut self.state.workers[index as usize], worker);
                 self.release_names([old.platform, old.role, old.city]);
@@ -218,7 +218,7 @@ impl Engine {
                     }
                 };
                 let id = self.state.workers[index as usize].id.clone();
-                self.worker_index.insert(id, index);
+                self.worker_index.insert(id.into(), index);
                 index
             }
         };

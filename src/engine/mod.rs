@@ -12,6 +12,7 @@
 
 mod buffer;
 mod ids;
+mod key;
 mod live;
 pub mod measure;
 pub mod rules;
@@ -621,7 +622,7 @@ pub struct Engine {
     cal: Calendar,
     rule_sets: Vec<RuleSet>,
     rule_index: FxHashMap<(u32, u32), u16>,
-    worker_index: FxHashMap<Box<str>, u32>,
+    worker_index: FxHashMap<key::IdKey, u32>,
     state: State,
     out: Vec<Alert>,
     holds: Vec<Hold>,
@@ -697,10 +698,10 @@ impl Engine {
             .enumerate()
             .filter(|(_, w)| !w.is_free())
             .map(|(i, w)| {
-                let key: Box<str> = if persons {
+                let key: key::IdKey = if persons {
                     subject_key(w.person, &w.id).into()
                 } else {
-                    w.id.clone()
+                    (*w.id).into()
                 };
                 (key, i as u32)
             })
@@ -1128,7 +1129,7 @@ impl Engine {
         let mut ids: Vec<(Box<str>, u32)> = self
             .worker_index
             .iter()
-            .map(|(id, &index)| (id.clone(), index))
+            .map(|(id, &index)| (Box::<str>::from(&**id), index))
             .collect();
         ids.sort_unstable();
         ids.into_iter()
@@ -1363,7 +1364,7 @@ impl Engine {
                 }
             }
         } else {
-            self.worker_index.remove(&worker.id);
+            self.worker_index.remove(&*worker.id);
         }
         if let Some((p, r, c, _)) = worker.pushed_group {
             self.release_names([p, r, c]);
