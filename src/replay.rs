@@ -64,7 +64,22 @@ impl Report {
         for (name, value) in rows {
             writeln!(out, "  {name:<28}{value:>12}")?;
         }
-        for (rule, counts) in &stats.alerts {
+        // Section 4's rules in SPEC's order (as before rule packs), then the others by name.
+        const SECTION_4: [&str; 7] = [
+            "continuous_work",
+            "daily_hours",
+            "weekly_hours",
+            "monthly_overtime",
+            "weekly_rest",
+            "minimum_wage",
+            "quota_p90",
+        ];
+        let mut rules: Vec<_> = stats.alerts.iter().collect();
+        rules.sort_by_key(|(rule, _)| {
+            let rank = SECTION_4.iter().position(|r| r == rule);
+            (rank.unwrap_or(SECTION_4.len()), rule.to_string())
+        });
+        for (rule, counts) in rules {
             for phase in Phase::ALL {
                 let count = counts[phase as usize];
                 if count > 0 {

@@ -880,10 +880,15 @@ fn noops_are_counted() {
         ev("w1", "login", "08:01"),
         ev("w1", "order_delivered", "08:02").order("nope"),
         ev("w1", "break_end", "08:03"),
+        ev("w1", "order_accepted", "08:03").order("o1"),
+        ev("w1", "order_picked_up", "08:03").order("o1"),
+        ev("w1", "order_accepted", "08:03").order("o1"),
+        ev("w1", "order_delivered", "08:04").order("o1"),
         ev("w1", "logout", "08:04"),
         ev("w1", "logout", "08:05"),
     ];
-    assert_eq!(run_with(Config::default(), &events, "09:00").1.noops, 4);
+    // A pick-up or an acceptance of an active order is a no-op too (SPEC section 3's state).
+    assert_eq!(run_with(Config::default(), &events, "09:00").1.noops, 6);
 }
 
 #[test]

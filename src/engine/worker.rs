@@ -121,9 +121,13 @@ impl Session {
             Kind::OrderAccepted | Kind::OrderPickedUp => {
                 let picked = event.kind == Kind::OrderPickedUp;
                 match self.orders.iter_mut().find(|o| o.id == event.order) {
-                    // Accepting an active order changes nothing; picking it up starts the
-                    // billed time (`carrying`).
-                    Some(order) => picked && !std::mem::replace(&mut order.picked, true),
+                    // Accepting or picking up an active order changes nothing of SPEC
+                    // section 3's state (online, break, active orders), so it counts as a no-op;
+                    // a pick-up still starts the billed time (`carrying`).
+                    Some(order) => {
+                        order.picked |= picked;
+                        false
+                    }
                     None => {
                         self.orders.push(Order {
                             id: event.order,
