@@ -109,25 +109,82 @@ pub fn parse_instant(text: &str, flag: &str) -> anyhow::Result<i64> {
 /// cache misses overlap instead of coming one after another.
 const BATCH: usize = 32;
 
-/// Reads the input in large blocks and hands out runs of complete lines without copying
-/// each line. Public so that the parse floor (`examples/parse_floor.rs`) reads exactly as
-/// replay does.
-pub struct Blocks<R> {
+/// The size of a block of input: large enough that per-block work (a merge of the engines'
+/// outputs, a hand-over between threads) is a small share, small enough to stay in cache.
+pub const BLOCK_BYTES: usize = 1 << 20;
+
+/// Reads the input in blocks of whole lines, each into a buffer the caller owns (so that blocks
+/// can travel between threads and be reused). A block is the longest run of whole lines within
+/// the block size, or the input's last line, which may lack its newline; a line longer than
+/// the size doubles it for the rest of the input. Replay, the sharded replay and the parse floor
+/// all read through it, so they see the same blocks.
+pub struct Chunker<R> {
     reader: R,
-    buf: Vec<u8>,
-    len: usize,
-    consumed: usize,
+    size: usize,
+    /// The start of the next block's first line, read with the previous block.
+    carry: Vec<u8>,
     eof: bool,
+}
+
+impl<R: Read> Chunker<R> {
+    pub fn new(reader: R, size: usize) -> Chunker<R> {
+        Chunker {
+            reader,
+            size: size.max(1),
+            carry: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Reads the next block into `buf[..n]` and returns `n`, 0 at the end of the input. `buf`
+    /// keeps its length from call to call (at least the block size), so that reusing it
+    /// neither frees nor clears it.
+    pub fn next_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let mut len = self.carry.len();
+        if buf.len() < self.size {
+            buf.resize(self.size, 0);
+        }
+        buf[..len].copy_from_slice(&self.carry);
+        self.carry.clear();
+        loop {
+            while !self.eof && len < self.size {
+                match self.reader.read(&mut buf[len..self.size]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => len += n,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            if len == 0 {
+                return Ok(0);
+            }
+            match memchr::memrchr(b'\n', &buf[..len]) {
+                Some(last) => {
+                    self.carry.extend_from_slice(&buf[last + 1..len]);
+                    return Ok(last + 1);
+                }
+                None if self.eof => return Ok(len),
+                // A line longer than the block.
+                None => {
+                    self.size *= 2;
+                    buf.resize(self.size, 0);
+                }
+            }
+        }
+    }
+}
+
+/// [`Chunker`] over one buffer, handing out each block by reference without copying it.
+pub struct Blocks<R> {
+    chunker: Chunker<R>,
+    buf: Vec<u8>,
 }
 
 impl<R: Read> Blocks<R> {
     pub fn new(reader: R) -> Blocks<R> {
         Blocks {
-            reader,
-            buf: vec![0; 1 << 20],
-            len: 0,
-            consumed: 0,
-            eof: false,
+            chunker: Chunker::new(reader, BLOCK_BYTES),
+            buf: Vec::new(),
         }
     }
 
@@ -135,34 +192,8 @@ impl<R: Read> Blocks<R> {
     // Not `Iterator::next`: the run borrows the buffer, which the next call overwrites.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> io::Result<Option<&[u8]>> {
-        self.buf.copy_within(self.consumed..self.len, 0);
-        self.len -= self.consumed;
-        self.consumed = 0;
-        loop {
-            while !self.eof && self.len < self.buf.len() {
-                match self.reader.read(&mut self.buf[self.len..]) {
-                    Ok(0) => self.eof = true,
-                    Ok(n) => self.len += n,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            if self.len == 0 {
-                return Ok(None);
-            }
-            match memchr::memrchr(b'\n', &self.buf[..self.len]) {
-                Some(last) => {
-                    self.consumed = last + 1;
-                    return Ok(Some(&self.buf[..=last]));
-                }
-                None if self.eof => {
-                    self.consumed = self.len;
-                    return Ok(Some(&self.buf[..self.len]));
-                }
-                // A line longer than the buffer.
-                None => self.buf.resize(self.buf.len() * 2, 0),
-            }
-        }
+        let len = self.chunker.next_into(&mut self.buf)?;
+        Ok((len > 0).then(|| &self.buf[..len]))
     }
 }
 
@@ -443,6 +474,72 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out at most `piece` bytes a call, as a pipe may.
+    struct Pieces<'a> {
+        rest: &'a [u8],
+        piece: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.rest.len().min(self.piece).min(buf.len());
+            buf[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            Ok(n)
+        }
+    }
+
+    /// Blocks are the longest runs of whole lines within the size (the input's unterminated
+    /// last line on its own), the size doubling for good at a longer line: whatever the
+    /// pieces the reader returns, and through whichever buffers.
+    #[test]
+    fn blocks_are_the_longest_runs_of_whole_lines_within_the_size() {
+        let inputs: [&[u8]; 6] = [
+            b"",
+            b"abc",
+            b"a\nbb\nccc\n",
+            b"a\nbb\nccc\ndddd",
+            b"0123456789abcdef\nx\n\nyy\n0123456789abcdef0123456789\nz",
+            b"\n\n\n\n\n",
+        ];
+        for input in inputs {
+            for size in [1, 2, 3, 4, 7, 16, 1000] {
+                for piece in [1, 2, 5, 1 << 20] {
+                    // The reference: the longest prefix of the rest ending in a newline within
+                    // the size; else the size doubles, or at the end the rest is the block.
+                    let mut want: Vec<&[u8]> = Vec::new();
+                    let (mut rest, mut limit) = (input, size);
+                    while !rest.is_empty() {
+                        let window = &rest[..rest.len().min(limit)];
+                        match window.iter().rposition(|&b| b == b'\n') {
+                            Some(last) => {
+                                want.push(&rest[..=last]);
+                                rest = &rest[last + 1..];
+                            }
+                            None if window.len() == rest.len() => {
+                                want.push(rest);
+                                rest = &[];
+                            }
+                            None => limit *= 2,
+                        }
+                    }
+                    let mut chunker = Chunker::new(Pieces { rest: input, piece }, size);
+                    let mut bufs = [Vec::new(), vec![7; 3], Vec::new()];
+                    let mut got: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        let buf = &mut bufs[got.len() % 3];
+                        let n = chunker.next_into(buf).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        got.push(buf[..n].to_vec());
+                    }
+                    assert_eq!(got, want, "{input:?}, size {size}, pieces of {piece}");
+                }
+            }
+        }
+    }
 
     /// `lines` splits as `split_inclusive` on `\n` with `\n` and then `\r` stripped did.
     #[test]
