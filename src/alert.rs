@@ -204,6 +204,8 @@ pub struct Hold {
     pub until: i64,
     /// The violation's message.
     pub reason: String,
+    /// The platform of the worker's (person's) last event: a metric label, not written.
+    pub platform: String,
 }
 
 #[derive(Serialize)]

@@ -180,6 +180,11 @@ pub struct RunArgs {
     /// Config file (TOML). Environment variables override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Tombstone every record of the state topic, then exit: the next start begins from empty
+    /// state, on purpose (state of an older release, a changed time.zone). Stop every
+    /// instance first. See docs/LIVE.md.
+    #[arg(long)]
+    pub reset_state: bool,
 }
 
 #[derive(Debug, Args)]

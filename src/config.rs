@@ -278,9 +278,6 @@ pub struct LiveConfig {
     /// it advances with the wall clock, so deadlines fire for workers who send nothing.
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: i64,
-    /// Longest wait between advancing event time and emitting the alerts that are due.
-    #[serde(deserialize_with = "duration")]
-    pub max_delay: i64,
     /// How often partitions are checkpointed: state saved, then offsets committed. Shorter
     /// means fewer alerts sent again after a crash; longer, less writing (Kafka Streams'
     /// at-least-once default is 30 s).
@@ -291,15 +288,22 @@ pub struct LiveConfig {
     /// resuming at the committed offset. Needed on brokers that cannot fetch from inside a
     /// record batch (Tansu 0.6); set false on Apache Kafka with long input retention.
     pub reread_input: bool,
+    /// A record (alert, dead letter, state) not acknowledged by the broker this long after it
+    /// was first sent, retried meanwhile, or a fatal producer error, stops the monitor with a
+    /// non-zero exit, so that its supervisor restarts it from the last commit.
+    #[serde(deserialize_with = "duration")]
+    pub delivery_timeout: i64,
 }
 
 impl Default for LiveConfig {
     fn default() -> Self {
         LiveConfig {
             idle_timeout: 2_000,
-            max_delay: 250,
             commit_interval: 5_000,
             reread_input: true,
+            // SPEC section 5: two minutes, long enough to ride out a broker restart or a
+            // leader election, short enough that a stuck monitor is restarted.
+            delivery_timeout: 120_000,
         }
     }
 }
@@ -310,12 +314,17 @@ impl Default for LiveConfig {
 pub struct HttpConfig {
     /// Socket address to listen on.
     pub listen: String,
+    /// A file holding the bearer token that `/v1/*` requires (`Authorization: Bearer
+    /// TOKEN`; surrounding whitespace is ignored); empty: no token required.
+    pub token_file: String,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:9898".into(),
+            // Off by default, as the listener is loopback by default.
+            token_file: String::new(),
         }
     }
 }
@@ -595,6 +604,12 @@ impl Config {
             return Err(key_error("time.worker_ttl", "must be longer than 0s"));
         }
         self.check_kafka()?;
+        if self.live.idle_timeout <= 0 {
+            return Err(key_error("live.idle_timeout", "must be longer than 0s"));
+        }
+        if self.live.delivery_timeout <= 0 {
+            return Err(key_error("live.delivery_timeout", "must be longer than 0s"));
+        }
         if self.http.listen.trim().is_empty() {
             return Err(key_error("http.listen", "must not be empty"));
         }
@@ -1238,7 +1253,7 @@ mod tests {
             ("allowed_lateness", config.time.allowed_lateness, 30_000),
             ("max_future_skew", config.time.max_future_skew, 5 * M),
             ("idle_timeout", config.live.idle_timeout, 2_000),
-            ("max_delay", config.live.max_delay, 250),
+            ("delivery_timeout", config.live.delivery_timeout, 2 * M),
         ];
         for (key, got, want) in expected {
             assert_eq!(got, want, "{key}");
@@ -1255,6 +1270,7 @@ mod tests {
         assert_eq!(config.kafka.holds_topic, "workhours.holds");
         assert!(config.kafka.properties.is_empty());
         assert_eq!(config.http.listen, "127.0.0.1:9898");
+        assert_eq!(config.http.token_file, "");
         assert_eq!(config.rules_for("meituan", "rider"), Rules::default());
     }
 
@@ -1266,7 +1282,7 @@ mod tests {
     }
 
     /// Every key the serde tree knows, as written in the shipped file and the docs.
-    const ALL_KEYS: [&str; 32] = [
+    const ALL_KEYS: [&str; 33] = [
         "rules.min_break",
         "rules.continuous_limit",
         "rules.warn_before",
@@ -1295,10 +1311,11 @@ mod tests {
         "kafka.state_topic",
         "kafka.holds_topic",
         "live.idle_timeout",
-        "live.max_delay",
         "live.commit_interval",
         "live.reread_input",
+        "live.delivery_timeout",
         "http.listen",
+        "http.token_file",
     ];
 
     #[test]
@@ -1341,6 +1358,7 @@ mod tests {
                 "rules.subject" => "person",
                 "time.holidays" => "",
                 "live.reread_input" => "false",
+                "http.token_file" => "/run/secrets/token",
                 _ if key.starts_with("kafka.") => "topic",
                 _ => "11h",
             };
@@ -1530,9 +1548,9 @@ mod tests {
             ),
             (
                 "unknown unit",
-                "[live]\nmax_delay = \"1sec\"",
+                "[live]\ndelivery_timeout = \"1sec\"",
                 &[],
-                &["`live.max_delay`", "unknown unit `sec`"],
+                &["`live.delivery_timeout`", "unknown unit `sec`"],
             ),
             (
                 "in a platform override",

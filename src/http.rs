@@ -11,11 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
+use tokio::sync::{Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
@@ -24,21 +26,28 @@ use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
 /// must exit within 10 s of SIGTERM (LIVE.md "Signals") and the pipeline needs most of
 /// that to flush and commit, so a slow HTTP client gets a few seconds, not more.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// Longest time any request is handled; then 503.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for the pipeline to answer a worker look-up; then 504. The loop answers
+/// within one poll (100 ms) unless it is blocked (a checkpoint waiting on the broker).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+/// `/v1/*` requests handled at once; more are refused with 503 at once. `/metrics`,
+/// `/healthz` and `/readyz` are not counted, so that probes always get through.
+pub const V1_CONCURRENCY: usize = 32;
 
-/// Read access to the live state for the JSON endpoints, implemented by the pipeline.
-///
-/// Both methods are called on the async runtime: they must answer from memory without
-/// blocking (take a short lock, copy what is needed, release it; never wait on I/O).
+/// Read access to the live state for the JSON endpoints, implemented by the pipeline. Both
+/// methods answer at once and never block: a look-up is handed to the pipeline, which
+/// answers on its own thread, and the summary is the last snapshot it published.
 pub trait Lookup: Send + Sync + 'static {
-    /// The current state of one worker (SPEC section 6: online and working now, current
-    /// episode, today's, this week's and this month's totals, time left before each limit,
-    /// open violations), or `None` when the worker is unknown to this instance.
-    fn worker(&self, id: &str) -> Option<Value>;
-    /// Counts by platform and city.
+    /// Hands a look-up of one worker to the pipeline: its answer is the worker's current
+    /// state (SPEC section 6), or `None` when the worker is unknown to this instance. `None`
+    /// here when the pipeline cannot take more look-ups now.
+    fn worker(&self, id: &str) -> Option<oneshot::Receiver<Option<Value>>>;
+    /// Counts by platform and city, as last published.
     fn summary(&self) -> Value;
 }
 
-/// What the handlers share. Cheap to clone: three `Arc`s.
+/// What the handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub metrics: Arc<Metrics>,
@@ -46,16 +55,57 @@ pub struct AppState {
     /// on revocation until the new assignment is restored.
     pub ready: Arc<AtomicBool>,
     pub lookup: Arc<dyn Lookup>,
+    /// The bearer token `/v1/*` requires (`http.token_file`), if any.
+    pub token: Option<Arc<str>>,
+    pub answer_timeout: Duration,
+    v1_slots: Arc<Semaphore>,
+}
+
+impl AppState {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        ready: Arc<AtomicBool>,
+        lookup: Arc<dyn Lookup>,
+        token: Option<Arc<str>>,
+    ) -> AppState {
+        AppState {
+            metrics,
+            ready,
+            lookup,
+            token,
+            answer_timeout: ANSWER_TIMEOUT,
+            v1_slots: Arc::new(Semaphore::new(V1_CONCURRENCY)),
+        }
+    }
+}
+
+/// Reads `http.token_file`: `None` when the key is empty; an error when the file cannot be
+/// read or holds no token.
+pub fn load_token(path: &str) -> anyhow::Result<Option<Arc<str>>> {
+    if path.trim().is_empty() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| anyhow::anyhow!("cannot read http.token_file = {path}: {error}"))?;
+    let token = text.trim();
+    if token.is_empty() {
+        anyhow::bail!("http.token_file = {path} holds no token");
+    }
+    Ok(Some(token.into()))
 }
 
 /// The routes of the monitor.
 pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/workers/{worker_id}", get(worker))
+        .route("/v1/summary", get(summary))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard_v1));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/v1/workers/{worker_id}", get(worker))
-        .route("/v1/summary", get(summary))
+        .merge(v1)
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
         .with_state(state)
 }
 
@@ -81,6 +131,70 @@ pub async fn serve(
     }
 }
 
+/// A JSON error with `status`, never cached.
+fn error(status: StatusCode, body: Value) -> Response {
+    (status, [NO_STORE], axum::Json(body)).into_response()
+}
+
+/// Every request: answered within [`REQUEST_TIMEOUT`], else 503.
+async fn time_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            state.metrics.http_rejected("timeout");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "request timed out", "timeout_seconds": REQUEST_TIMEOUT.as_secs()}),
+            )
+        }
+    }
+}
+
+/// `/v1/*`: the bearer token when one is set (a person's hours are personal data), then a
+/// slot among [`V1_CONCURRENCY`].
+async fn guard_v1(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .unwrap_or_default();
+        if !same_token(given, token.as_bytes()) {
+            state.metrics.http_rejected("unauthorized");
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "a bearer token is required (Authorization: Bearer <token>)"}),
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    let Ok(_slot) = state.v1_slots.clone().try_acquire_owned() else {
+        state.metrics.http_rejected("overloaded");
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "too many requests at once", "limit": V1_CONCURRENCY}),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    next.run(request).await
+}
+
+/// Compares every byte whatever the first difference, so that the time taken says nothing
+/// about how much of a guessed token was right.
+fn same_token(given: &[u8], want: &[u8]) -> bool {
+    let mut diff = given.len() ^ want.len();
+    for (i, &byte) in want.iter().enumerate() {
+        diff |= usize::from(given.get(i).copied().unwrap_or(0) ^ byte);
+    }
+    diff == 0
+}
+
 async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
@@ -89,6 +203,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Liveness: touches nothing but the runtime, so it answers whatever Kafka or the pipeline do.
 async fn healthz() -> &'static str {
     "ok"
 }
@@ -109,11 +224,38 @@ async fn readyz(State(state): State<AppState>) -> Response {
 const NO_STORE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
 
 async fn worker(State(state): State<AppState>, Path(worker_id): Path<String>) -> Response {
-    match state.lookup.worker(&worker_id) {
-        Some(body) => ([NO_STORE], axum::Json(body)).into_response(),
-        None => {
-            let body = json!({ "error": "unknown worker", "worker_id": worker_id });
-            (StatusCode::NOT_FOUND, [NO_STORE], axum::Json(body)).into_response()
+    if !state.ready.load(Ordering::Acquire) {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "not ready: partitions not assigned yet or their state is still being restored"}),
+        );
+    }
+    let Some(answer) = state.lookup.worker(&worker_id) else {
+        state.metrics.http_rejected("overloaded");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "the pipeline has too many look-ups waiting; try again"}),
+        );
+    };
+    match tokio::time::timeout(state.answer_timeout, answer).await {
+        Ok(Ok(Some(body))) => ([NO_STORE], axum::Json(body)).into_response(),
+        Ok(Ok(None)) => error(
+            StatusCode::NOT_FOUND,
+            json!({ "error": "unknown worker", "worker_id": worker_id }),
+        ),
+        Ok(Err(_)) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "the pipeline is not running"}),
+        ),
+        Err(_) => {
+            state.metrics.http_rejected("timeout");
+            error(
+                StatusCode::GATEWAY_TIMEOUT,
+                json!({
+                    "error": "the pipeline did not answer in time (busy with a checkpoint or the broker); try again",
+                    "timeout_seconds": state.answer_timeout.as_secs_f64(),
+                }),
+            )
         }
     }
 }
@@ -130,11 +272,22 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    struct OneWorker;
+    /// Answers `w1` at once; never answers `stuck` (the pipeline blocked on a broker).
+    #[derive(Default)]
+    struct OneWorker {
+        stuck: std::sync::Mutex<Vec<oneshot::Sender<Option<Value>>>>,
+    }
 
     impl Lookup for OneWorker {
-        fn worker(&self, id: &str) -> Option<Value> {
-            (id == "w1").then(|| json!({ "worker_id": "w1", "working": true }))
+        fn worker(&self, id: &str) -> Option<oneshot::Receiver<Option<Value>>> {
+            let (reply, answer) = oneshot::channel();
+            if id == "stuck" {
+                self.stuck.lock().unwrap().push(reply);
+            } else {
+                let _ =
+                    reply.send((id == "w1").then(|| json!({ "worker_id": "w1", "working": true })));
+            }
+            Some(answer)
         }
         fn summary(&self) -> Value {
             json!({ "meituan": { "weihai": { "online": 1, "working": 1 } } })
@@ -142,10 +295,15 @@ mod tests {
     }
 
     fn state() -> AppState {
+        let state = AppState::new(
+            Arc::new(Metrics::new()),
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(OneWorker::default()),
+            None,
+        );
         AppState {
-            metrics: Arc::new(Metrics::new()),
-            ready: Arc::new(AtomicBool::new(false)),
-            lookup: Arc::new(OneWorker),
+            answer_timeout: Duration::from_millis(50),
+            ..state
         }
     }
 
@@ -193,6 +351,7 @@ mod tests {
     #[tokio::test]
     async fn readiness_flips() {
         let state = state();
+        state.ready.store(false, Ordering::Release);
         let app = router(state.clone());
         let (status, content_type, body) = fetch(&app, "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -248,6 +407,85 @@ mod tests {
         let pages = Router::new().route("/", get(|| async { "pages" }));
         let (status, _, body) = fetch(&router(state()).merge(pages), "/").await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "pages"));
+    }
+
+    async fn fetch_with(app: &Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut request = Request::builder().uri(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, token);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn a_token_guards_v1_only() {
+        let state = AppState {
+            token: Some("s3cret".into()),
+            ..state()
+        };
+        let app = router(state.clone());
+        for uri in ["/v1/workers/w1", "/v1/summary"] {
+            for header in [
+                None,
+                Some("Bearer wrong"),
+                Some("Bearer s3cre"),
+                Some("s3cret"),
+            ] {
+                let (status, body) = fetch_with(&app, uri, header).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} {header:?}");
+                assert!(body["error"].is_string());
+            }
+            let (status, _) = fetch_with(&app, uri, Some("Bearer s3cret")).await;
+            assert_eq!(status, StatusCode::OK, "{uri}");
+        }
+        for open in ["/metrics", "/healthz", "/readyz"] {
+            assert_ne!(
+                fetch(&app, open).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{open}"
+            );
+        }
+        assert!(same_token(b"abc", b"abc"));
+        assert!(
+            !same_token(b"abd", b"abc") && !same_token(b"abcd", b"abc") && !same_token(b"", b"abc")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pipeline_that_does_not_answer_times_out_cleanly() {
+        let app = router(state());
+        let (status, body) = fetch_with(&app, "/v1/workers/stuck", None).await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert!(body["error"].as_str().unwrap().contains("did not answer"));
+        // Meanwhile the probes answer.
+        assert_eq!(fetch(&app, "/healthz").await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn not_ready_answers_at_once_and_too_many_are_refused() {
+        let state = state();
+        state.ready.store(false, Ordering::Release);
+        let app = router(state.clone());
+        let (status, _) = fetch_with(&app, "/v1/workers/w1", None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        state.ready.store(true, Ordering::Release);
+        // Every slot taken: the next /v1 request is refused, the probes still answer.
+        let slots: Vec<_> = (0..V1_CONCURRENCY)
+            .map(|_| state.v1_slots.clone().try_acquire_owned().unwrap())
+            .collect();
+        let (status, body) = fetch_with(&app, "/v1/summary", None).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["limit"], V1_CONCURRENCY);
+        assert_eq!(fetch(&app, "/healthz").await.0, StatusCode::OK);
+        drop(slots);
+        assert_eq!(fetch(&app, "/v1/summary").await.0, StatusCode::OK);
     }
 
     #[tokio::test]

@@ -183,6 +183,7 @@ pub struct Metrics {
     duplicate_events: IntCounter,
     late_events: IntCounter,
     alerts: IntCounterVec,
+    holds: IntCounterVec,
     alerts_rule: Bound,
     alerts_phase: Bound,
     alerts_platform: Bound,
@@ -218,6 +219,26 @@ pub struct Metrics {
     last_event_platform: Bound,
     ready: IntGauge,
     partitions_assigned: IntGauge,
+
+    workers_held: IntGauge,
+    names_held: IntGauge,
+    event_ids_held: IntGauge,
+    reorder_buffer: IntGauge,
+    reorder_limit: IntGauge,
+    input_paused: IntGauge,
+    workers_evicted: IntCounter,
+    undelivered: IntGauge,
+    undelivered_oldest: prometheus::Gauge,
+    fenced: IntCounterVec,
+    http_rejected: IntCounterVec,
+}
+
+fn int_gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge = IntGauge::new(name, help).expect("metric");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("metric registration");
+    gauge
 }
 
 impl Default for Metrics {
@@ -308,6 +329,11 @@ impl Metrics {
                 "workhours_alerts_total",
                 "Alerts emitted, by rule, phase and platform.",
                 &["rule", "phase", "platform"],
+            ),
+            holds: counter_vec(
+                "workhours_holds_total",
+                "Dispatch holds emitted to the holds topic, by rule and platform.",
+                &["rule", "platform"],
             ),
             alerts_rule: Bound::new(RULE_CAP),
             alerts_phase: Bound::new(PHASE_CAP),
@@ -429,6 +455,67 @@ impl Metrics {
                 )
                 .expect("metric"),
             ),
+            workers_held: int_gauge(
+                &registry,
+                "workhours_workers_held",
+                "Workers held in memory over the assigned partitions (bounded by the workers seen within time.worker_ttl).",
+            ),
+            names_held: int_gauge(
+                &registry,
+                "workhours_names_held",
+                "Distinct platform, role and city names held in memory over the assigned partitions.",
+            ),
+            event_ids_held: int_gauge(
+                &registry,
+                "workhours_event_ids_held",
+                "event_ids remembered for duplicate detection over the assigned partitions (those within time.dedup_window).",
+            ),
+            reorder_buffer: int_gauge(
+                &registry,
+                "workhours_reorder_buffer_events",
+                "Events read and waiting for the watermark in the reorder buffers of the assigned partitions.",
+            ),
+            reorder_limit: int_gauge(
+                &registry,
+                "workhours_reorder_buffer_limit_events",
+                "Reorder-buffer events per partition at which the input topics ahead of the others are paused (several input topics).",
+            ),
+            input_paused: int_gauge(
+                &registry,
+                "workhours_input_partitions_paused",
+                "Input topic partitions paused because their partition's reorder buffer reached its limit.",
+            ),
+            workers_evicted: reg(
+                &registry,
+                IntCounter::new(
+                    "workhours_workers_evicted_total",
+                    "Workers forgotten after time.worker_ttl without an event (a tombstone each in the state topic).",
+                )
+                .expect("metric"),
+            ),
+            undelivered: int_gauge(
+                &registry,
+                "workhours_producer_undelivered_messages",
+                "Records whose delivery failed and that wait to be sent again; nothing is committed past them.",
+            ),
+            undelivered_oldest: reg(
+                &registry,
+                prometheus::Gauge::new(
+                    "workhours_producer_undelivered_oldest_seconds",
+                    "Age of the oldest record waiting to be sent again; the monitor exits when it reaches live.delivery_timeout.",
+                )
+                .expect("metric"),
+            ),
+            fenced: counter_vec(
+                "workhours_fenced_total",
+                "Times this instance gave its partitions up without writing for them: reason stall (its loop stopped longer than the group session) or lost (the group took them).",
+                &["reason"],
+            ),
+            http_rejected: counter_vec(
+                "workhours_http_rejected_requests_total",
+                "HTTP requests answered with an error before reaching the data: reason unauthorized (401), overloaded (503, too many at once), timeout (503 or 504).",
+                &["reason"],
+            ),
             registry,
         }
     }
@@ -484,6 +571,12 @@ impl Metrics {
         self.alerts
             .with_label_values(&[rule, phase, platform])
             .inc();
+    }
+
+    pub fn hold_emitted(&self, rule: &str, platform: &str) {
+        let platform = self.alerts_platform.admit(platform);
+        let rule = self.alerts_rule.admit(rule);
+        self.holds.with_label_values(&[rule, platform]).inc();
     }
 
     /// Admits `platform` to the alert family; the first time, starts its alert counters at 0.
@@ -664,6 +757,49 @@ impl Metrics {
         }
     }
 
+    // ---- Bounds of memory (SPEC section 5) ----
+
+    /// What the assigned partitions hold now: workers, names, event ids, buffered events.
+    pub fn set_held(&self, workers: usize, names: usize, event_ids: usize, buffered: usize) {
+        self.workers_held.set(clamp(workers as u64));
+        self.names_held.set(clamp(names as u64));
+        self.event_ids_held.set(clamp(event_ids as u64));
+        self.reorder_buffer.set(clamp(buffered as u64));
+    }
+
+    /// The reorder buffer's limit per partition.
+    pub fn set_reorder_limit(&self, events: usize) {
+        self.reorder_limit.set(clamp(events as u64));
+    }
+
+    /// Input topic partitions paused for a full reorder buffer, now.
+    pub fn set_input_paused(&self, n: usize) {
+        self.input_paused.set(clamp(n as u64));
+    }
+
+    /// `n` workers were forgotten after `worker_ttl`.
+    pub fn workers_evicted(&self, n: usize) {
+        self.workers_evicted.inc_by(n as u64);
+    }
+
+    // ---- Delivery and fencing ----
+
+    /// Records waiting to be sent again, and the age of the oldest.
+    pub fn set_undelivered(&self, records: usize, oldest_seconds: f64) {
+        self.undelivered.set(clamp(records as u64));
+        self.undelivered_oldest.set(oldest_seconds);
+    }
+
+    /// The instance gave its partitions up without writing: `stall` or `lost`.
+    pub fn fenced(&self, reason: &'static str) {
+        self.fenced.with_label_values(&[reason]).inc();
+    }
+
+    /// An HTTP request refused: `unauthorized`, `overloaded` or `timeout`.
+    pub fn http_rejected(&self, reason: &'static str) {
+        self.http_rejected.with_label_values(&[reason]).inc();
+    }
+
     /// The metrics in the Prometheus text format 0.0.4 ([`TEXT_CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let now = now_unix();
@@ -718,16 +854,25 @@ mod tests {
         m.last_event("meituan", 1_772_409_600.0);
         m.set_ready(true);
         m.set_partitions_assigned(3);
+        m.set_held(10, 5, 100, 7);
+        m.set_reorder_limit(100_000);
+        m.set_input_paused(0);
+        m.workers_evicted(1);
+        m.set_undelivered(0, 0.0);
+        m.fenced("stall");
+        m.http_rejected("unauthorized");
+        m.hold_emitted("continuous_work", "meituan");
         m
     }
 
-    const FAMILIES: [&str; 21] = [
+    const FAMILIES: [&str; 33] = [
         "workhours_build_info",
         "workhours_events_total",
         "workhours_bad_events_total",
         "workhours_duplicate_events_total",
         "workhours_late_events_total",
         "workhours_alerts_total",
+        "workhours_holds_total",
         "workhours_workers_online",
         "workhours_workers_working",
         "workhours_continuous_work_open_violations",
@@ -743,6 +888,17 @@ mod tests {
         "workhours_last_event_timestamp_seconds",
         "workhours_ready",
         "workhours_partitions_assigned",
+        "workhours_workers_held",
+        "workhours_names_held",
+        "workhours_event_ids_held",
+        "workhours_reorder_buffer_events",
+        "workhours_reorder_buffer_limit_events",
+        "workhours_input_partitions_paused",
+        "workhours_workers_evicted_total",
+        "workhours_producer_undelivered_messages",
+        "workhours_producer_undelivered_oldest_seconds",
+        "workhours_fenced_total",
+        "workhours_http_rejected_requests_total",
     ];
 
     /// The families declared in the text, by their `# TYPE` lines.

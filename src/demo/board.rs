@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::live::Shared;
+use crate::engine::Engine;
 
 /// Alerts kept for the "latest alerts" list.
 const LATEST: usize = 200;
@@ -144,9 +144,8 @@ impl Board {
         out
     }
 
-    /// Samples the engines (a short lock of the partitions) and the event rate.
-    pub fn sample(&self, shared: &Shared, min_break: i64, standard: i64, max: i64) {
-        let sample = take_sample(shared, min_break, standard, max);
+    /// Measures the event rate (the page's "events/s").
+    pub fn sample_rate(&self) {
         let produced = self.produced.load(Ordering::Relaxed);
         let now = std::time::Instant::now();
         let mut inner = self.lock();
@@ -157,9 +156,14 @@ impl Board {
             }
         }
         inner.rate = Some((now, produced));
-        let Some(sample) = sample else {
+    }
+
+    /// Samples the engines; called by the pipeline's loop, which owns them.
+    pub fn sample(&self, engines: &[&Engine], min_break: i64, standard: i64, max: i64) {
+        let Some(sample) = take_sample(engines, min_break, standard, max) else {
             return;
         };
+        let mut inner = self.lock();
         if inner
             .series
             .back()
@@ -175,14 +179,12 @@ impl Board {
 }
 
 /// Reads every partition's workers; `None` before any partition has event time.
-fn take_sample(shared: &Shared, min_break: i64, standard: i64, max: i64) -> Option<Sample> {
-    let parts = shared.parts();
+fn take_sample(engines: &[&Engine], min_break: i64, standard: i64, max: i64) -> Option<Sample> {
     let mut sample = Sample {
         at_ms: i64::MAX,
         ..Sample::default()
     };
-    for part in parts.values() {
-        let engine = &part.engine;
+    for &engine in engines {
         let now = engine.watermark();
         if now == crate::engine::NEVER {
             continue;

@@ -140,9 +140,13 @@ fn monitor_config(opts: &DemoOptions, brokers: &str) -> Config {
     config.http.listen = opts.listen.clone();
     // A quiet partition advances with the clock after one wall second...
     config.live.idle_timeout = 1_000;
-    // ...to half a wall second behind it: events are produced when the clock reaches their
-    // `ts` and reach the monitor within milliseconds, so they are never behind that.
-    config.live.max_delay = ((opts.speed * 500.0) as i64).max(1_000);
+    // ...to `allowed_lateness` behind it: events are produced when the clock reaches their
+    // `ts` and reach the monitor within milliseconds of wall time, but a wall millisecond is
+    // `speed` of them here, so the lateness covers at least half a wall second.
+    config.time.allowed_lateness = config
+        .time
+        .allowed_lateness
+        .max((opts.speed * 500.0) as i64);
     // The producer's and the monitor's clocks are one clock; a stall of a few wall seconds
     // must not turn events into "future" ones.
     config.time.max_future_skew = config
@@ -162,6 +166,7 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
         &kafka.alerts_topic,
         &kafka.dead_letter_topic,
         &kafka.state_topic,
+        &kafka.holds_topic,
     ]) {
         cluster
             .create_topic(topic, PARTITIONS, 1)
@@ -201,6 +206,18 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
     let metrics = Arc::new(Metrics::new());
     let shared = Arc::new(Shared::new(metrics.clone()));
     let board = Arc::new(Board::default());
+    {
+        // The pipeline's loop owns the engines: it hands them to the board every sample.
+        let (board, rules) = (board.clone(), config.rules.clone());
+        shared.on_sample(Box::new(move |engines| {
+            board.sample(
+                engines,
+                rules.min_break,
+                rules.daily_standard,
+                rules.daily_max,
+            )
+        }));
+    }
     let tracks = Arc::new(Tracks::default());
     let running = Arc::new(AtomicBool::new(true));
 
@@ -250,7 +267,6 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
         clock,
         end_ms,
         board.clone(),
-        shared.clone(),
         shutdown.clone(),
     ));
 
@@ -305,7 +321,8 @@ fn display_address(listen: &str) -> String {
     }
 }
 
-/// Every [`SAMPLE_EVERY`]: sample the engines for the page; every `status_every`: the status line;
+/// Every [`SAMPLE_EVERY`]: the event rate for the page (the engines are sampled by the
+/// pipeline's loop); every `status_every`: the status line;
 /// after `end_ms` (plus a moment for its last alerts): shut down.
 async fn tick(
     opts: DemoOptions,
@@ -313,10 +330,8 @@ async fn tick(
     clock: Clock,
     end_ms: Option<i64>,
     board: Arc<Board>,
-    shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
-    let rules = &config.rules;
     let mut interval = tokio::time::interval(SAMPLE_EVERY);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_status = Instant::now();
@@ -328,12 +343,7 @@ async fn tick(
             _ = shutdown.cancelled() => return,
             _ = interval.tick() => {}
         }
-        board.sample(
-            &shared,
-            rules.min_break,
-            rules.daily_standard,
-            rules.daily_max,
-        );
+        board.sample_rate();
         if last_status.elapsed() >= opts.status_every {
             last_status = Instant::now();
             println!("{}", status_line(&board, &config, clock.now_ms()));

@@ -27,6 +27,105 @@ pub struct WorkerRecord {
     pub rules_role: String,
 }
 
+impl WorkerRecord {
+    /// Whether the record holds only values that valid input can produce, so that restoring
+    /// it can never take the calendar or the counters out of range (a corrupt or hostile
+    /// state record must stop the restore with a message, never panic later). `Err` names
+    /// the first field out of range.
+    pub fn check(&self) -> Result<(), String> {
+        // Instants: SPEC's event-time range, widened by a year for deadlines past an event
+        // (worker_ttl, period ends); `NEVER` and `NONE` mark "no such instant".
+        const YEAR: i64 = 366 * 86_400_000;
+        let (lo, hi) = (crate::timefmt::MIN_TS - YEAR, crate::timefmt::MAX_TS + YEAR);
+        let instant = |name: &str, t: i64| {
+            if t == NEVER || t == super::NONE || (lo..=hi).contains(&t) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{name}` = {t} is not an instant between 1999 and 2101"
+                ))
+            }
+        };
+        let (day_lo, day_hi) = (
+            lo.div_euclid(86_400_000) as i32,
+            hi.div_euclid(86_400_000) as i32,
+        );
+        let day = |name: &str, d: i32| {
+            if d == i32::MIN || (day_lo..=day_hi).contains(&d) {
+                Ok(())
+            } else {
+                Err(format!("`{name}` = {d} is not a day between 1999 and 2101"))
+            }
+        };
+        let w = &self.worker;
+        let chars = w.id.chars().count();
+        if !(1..=128).contains(&chars) {
+            return Err(format!("`worker_id` has {chars} characters, not 1 to 128"));
+        }
+        for (name, t) in [
+            ("since", w.since),
+            ("last_event", w.last_event),
+            ("wake_at", w.wake_at),
+            ("day.start", w.day.start),
+            ("day.end", w.day.end),
+        ] {
+            instant(name, t)?;
+        }
+        if let Some((ts, _)) = w.last_applied {
+            instant("last_applied", ts)?;
+        }
+        for (name, d) in [
+            ("day.number", w.day.number),
+            ("day.week", w.day.week),
+            ("day.month", w.day.month),
+            ("closed_day", w.closed_day),
+        ] {
+            day(name, d)?;
+        }
+        for hold in &w.holds {
+            instant("holds.from", hold.from)?;
+            instant("holds.until", hold.until)?;
+        }
+        if w.members.len() > super::MAX_MEMBERS {
+            return Err(format!(
+                "{} worker ids in one person, more than {}",
+                w.members.len(),
+                super::MAX_MEMBERS
+            ));
+        }
+        for (id, session, last_event) in std::iter::once((&w.id, &w.session, w.last_event))
+            .chain(w.members.iter().map(|m| (&m.id, &m.session, m.last_event)))
+        {
+            instant("last_event", last_event)?;
+            if session.orders.len() > super::MAX_ACTIVE_ORDERS {
+                return Err(format!(
+                    "{} active orders for {id}, more than {}",
+                    session.orders.len(),
+                    super::MAX_ACTIVE_ORDERS
+                ));
+            }
+        }
+        for state in &w.states {
+            state.check(&instant, &day)?;
+        }
+        for (name, value) in [
+            ("platform", &self.platform),
+            ("role", &self.role),
+            ("city", &self.city),
+            ("rules_platform", &self.rules_platform),
+            ("rules_role", &self.rules_role),
+        ] {
+            if value.chars().count() > crate::event::MAX_NAME_CHARS || value.contains('/') {
+                return Err(format!(
+                    "`{name}` is longer than {} characters or holds a `/`",
+                    crate::event::MAX_NAME_CHARS
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A partition's own saved state, besides its workers.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PartitionMeta {
@@ -184,12 +283,24 @@ impl Engine {
 
     /// Records of the workers changed since the last call.
     pub fn take_dirty(&mut self) -> Vec<WorkerRecord> {
-        let dirty = std::mem::take(&mut self.dirty);
+        self.take_dirty_up_to(usize::MAX)
+    }
+
+    /// Records of at most `max` of the workers changed since the last call (the others stay
+    /// changed): a checkpoint of many workers in bounded memory.
+    pub fn take_dirty_up_to(&mut self, max: usize) -> Vec<WorkerRecord> {
+        let rest = self.dirty.split_off(self.dirty.len().min(max));
+        let dirty = std::mem::replace(&mut self.dirty, rest);
+        // A slot freed by eviction since it was marked (its tombstone is written instead),
+        // or listed twice after being freed and reused, gives no record or one.
         dirty
             .into_iter()
-            .map(|index| {
-                self.state.workers[index as usize].dirty = false;
-                self.record(index)
+            .filter_map(|index| {
+                let worker = &mut self.state.workers[index as usize];
+                if !std::mem::take(&mut worker.dirty) || worker.id.is_empty() {
+                    return None;
+                }
+                Some(self.record(index))
             })
             .collect()
     }

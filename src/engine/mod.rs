@@ -597,6 +597,7 @@ impl Cx<'_> {
             from,
             until: until.max(from),
             reason,
+            platform: self.names.get(me.group.0).to_owned(),
         });
     }
 }

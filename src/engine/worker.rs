@@ -188,8 +188,9 @@ pub struct OpenHold {
     pub until: i64,
 }
 
+/// Saved as is in the state topic (`src/live/state.rs`): every field not marked otherwise is
+/// required, so a record that lost one fails to decode instead of restoring a default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Worker {
     pub id: Box<str>,
     /// Index of the rule set, fixed by the first applied event.
@@ -202,7 +203,7 @@ pub struct Worker {
     /// The raw state of a worker (unused for a person: see `members`).
     pub session: Session,
     /// A person's worker ids, each with its raw state; empty for a worker.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Member>,
     /// `id` is a `person_id` (SPEC section 8).
     pub person: bool,

@@ -10,25 +10,39 @@ use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::kafka::{SourceError, client_config};
-use super::{DAY_PREFIX, DONE_PREFIX, PARTITION_KEY};
+use super::state::{self, At, Record};
 use crate::alert::Alert;
 use crate::config::Config;
-use crate::engine::{DayReport, PartitionMeta, quota_alerts};
+use crate::engine::{DayReport, quota_alerts};
 
 pub struct Aggregator {
     consumer: BaseConsumer,
     book: Book,
+    zone: String,
+}
+
+/// One chunk of one partition's report of a day, with its groups interned: a day of many
+/// workers costs twelve bytes per worker here, not their names.
+struct Chunk {
+    start: i64,
+    end: i64,
+    entries: Vec<(u32, i64)>,
 }
 
 /// What the aggregator has read so far.
 struct Book {
     frontiers: Vec<i64>,
-    reports: BTreeMap<i32, BTreeMap<i32, DayReport>>,
+    /// Day -> (partition, chunk) -> chunk.
+    reports: BTreeMap<i32, BTreeMap<(i32, u32), Chunk>>,
     done: BTreeSet<i32>,
+    /// (platform, role, city) by id.
+    groups: Vec<(String, String, String)>,
+    group_ids: FxHashMap<(String, String, String), u32>,
 }
 
 impl Aggregator {
@@ -47,8 +61,14 @@ impl Aggregator {
             frontiers: vec![i64::MIN; partitions],
             reports: BTreeMap::new(),
             done: BTreeSet::new(),
+            groups: Vec::new(),
+            group_ids: FxHashMap::default(),
         };
-        Ok(Aggregator { consumer, book })
+        Ok(Aggregator {
+            consumer,
+            book,
+            zone: config.time.zone.name().to_owned(),
+        })
     }
 
     /// Reads what has arrived and returns the `quota_p90` alerts of the days now complete,
@@ -57,12 +77,19 @@ impl Aggregator {
         for _ in 0..10_000 {
             match self.consumer.poll(Duration::ZERO) {
                 Some(Ok(message)) => {
-                    let partition = message.partition();
-                    self.book.read(
-                        partition,
-                        message.key().unwrap_or_default(),
-                        message.payload().unwrap_or_default(),
-                    );
+                    let at = At {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                    };
+                    let key = message.key().unwrap_or_default();
+                    match state::decode(key, message.payload(), &self.zone, at) {
+                        Ok(record) => self.book.read(at.partition, record),
+                        // The partition's owner stops on such a record when it restores;
+                        // here it is only left out.
+                        Err(error) => {
+                            tracing::warn!(%error, "Quota aggregator: a state record left out.")
+                        }
+                    }
                 }
                 Some(Err(error)) => {
                     tracing::debug!(%error, "Quota aggregator read error.");
@@ -89,52 +116,83 @@ impl Book {
             let end = self.reports[&day]
                 .values()
                 .next()
-                .map_or(i64::MAX, |r| r.end);
+                .map_or(i64::MAX, |chunk| chunk.end);
             if end >= everywhere {
                 break;
             }
-            let parts = self.reports.remove(&day).unwrap_or_default();
+            let chunks = self.reports.remove(&day).unwrap_or_default();
             let mut merged = DayReport {
                 day,
                 start: 0,
                 end,
                 entries: Vec::new(),
             };
-            for report in parts.into_values() {
-                merged.start = report.start;
-                merged.entries.extend(report.entries);
+            for chunk in chunks.into_values() {
+                merged.start = chunk.start;
+                merged
+                    .entries
+                    .extend(chunk.entries.into_iter().map(|(group, work)| {
+                        let (platform, role, city) = self.groups[group as usize].clone();
+                        (String::new(), platform, role, city, work)
+                    }));
             }
             alerts.extend(quota_alerts(config, &merged));
             self.done.insert(day);
             finished.push(day);
         }
+        if self.reports.is_empty() {
+            // No report waits: forget the groups of the days done.
+            self.groups.clear();
+            self.group_ids.clear();
+        }
         (alerts, finished)
     }
 
-    fn read(&mut self, partition: i32, key: &[u8], payload: &[u8]) {
-        let Ok(key) = std::str::from_utf8(key) else {
-            return;
-        };
-        if key == PARTITION_KEY {
-            if let Ok(meta) = serde_json::from_slice::<PartitionMeta>(payload)
-                && let Some(frontier) = self.frontiers.get_mut(partition as usize)
-            {
-                *frontier = (*frontier).max(meta.frontier);
+    fn group(&mut self, platform: String, role: String, city: String) -> u32 {
+        let key = (platform, role, city);
+        if let Some(&id) = self.group_ids.get(&key) {
+            return id;
+        }
+        let id = self.groups.len() as u32;
+        self.groups.push(key.clone());
+        self.group_ids.insert(key, id);
+        id
+    }
+
+    fn read(&mut self, partition: i32, record: Record<'_>) {
+        match record {
+            Record::Partition(Some(meta)) => {
+                if let Some(frontier) = self.frontiers.get_mut(partition as usize) {
+                    *frontier = (*frontier).max(meta.frontier);
+                }
             }
-        } else if let Some(day) = key.strip_prefix(DAY_PREFIX) {
-            if let (Ok(day), Ok(report)) = (
-                day.parse::<i32>(),
-                serde_json::from_slice::<DayReport>(payload),
-            ) {
-                self.reports
-                    .entry(day)
-                    .or_default()
-                    .insert(partition, report);
+            Record::Day {
+                day,
+                chunk,
+                report: Some(report),
+            } => {
+                if self.done.contains(&day) {
+                    return;
+                }
+                let entries = report
+                    .entries
+                    .into_iter()
+                    .map(|(_, platform, role, city, work)| (self.group(platform, role, city), work))
+                    .collect();
+                self.reports.entry(day).or_default().insert(
+                    (partition, chunk),
+                    Chunk {
+                        start: report.start,
+                        end: report.end,
+                        entries,
+                    },
+                );
             }
-        } else if let Some(day) = key.strip_prefix(DONE_PREFIX)
-            && let Ok(day) = day.parse::<i32>()
-        {
-            self.done.insert(day);
+            Record::QuotaDone(day) => {
+                self.done.insert(day);
+                self.reports.remove(&day);
+            }
+            _ => {}
         }
     }
 }

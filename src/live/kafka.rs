@@ -1,20 +1,44 @@
-//! Kafka plumbing: client configs from `[kafka]`, start-up topic checks and creation, the
-//! producer (one place for all delivery, so that a transactional mode can be added here), and
-//! reading a partition of the state topic back.
+//! Kafka plumbing: client configs from `[kafka]`, start-up topic checks and creation (with
+//! the state topic's compaction settings), and reading partitions of the state topic back.
+//! The producer is in [`super::sink`].
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::config::KafkaConfig;
-use crate::metrics::Metrics;
+
+/// The state topic's settings, created with it and checked at start. Compaction keeps about
+/// one record per live worker (tombstones remove forgotten ones); `cleanup.policy=delete`
+/// would lose state after the retention time, so it stops the start.
+pub const STATE_TOPIC_CONFIG: [(&str, &str, &str); 4] = [
+    (
+        "cleanup.policy",
+        "compact",
+        "keep the latest record of each key, for ever",
+    ),
+    (
+        "segment.ms",
+        "3600000",
+        "roll segments hourly: only closed segments are compacted (default 7 days)",
+    ),
+    (
+        "min.cleanable.dirty.ratio",
+        "0.1",
+        "compact once a tenth of the log is superseded (default half)",
+    ),
+    (
+        "delete.retention.ms",
+        "86400000",
+        "keep tombstones a day: longer than any restore reads",
+    ),
+];
 
 /// Errors at the Kafka boundary that stop the program with a message.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +56,18 @@ pub enum SourceError {
         topic: String,
         found: usize,
         expected: usize,
+    },
+    #[error(
+        "state topic `{topic}` has cleanup.policy={policy}: its records would be deleted after the topic's retention and workers' state lost; set cleanup.policy=compact on it (kafka-configs.sh --alter --entity-type topics --entity-name {topic} --add-config cleanup.policy=compact)"
+    )]
+    StateNotCompacted { topic: String, policy: String },
+    #[error(
+        "the state restore made no progress for {stalled:?} (partitions {partitions:?}; last error: {error})"
+    )]
+    RestoreStalled {
+        partitions: Vec<i32>,
+        stalled: Duration,
+        error: String,
     },
     #[error("Kafka: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
@@ -67,110 +103,11 @@ const CONSUMER_ONLY: [&str; 8] = [
     "auto.offset.reset",
 ];
 
-fn without_consumer_properties(mut config: ClientConfig) -> ClientConfig {
+pub fn without_consumer_properties(mut config: ClientConfig) -> ClientConfig {
     for key in CONSUMER_ONLY {
         config.remove(key);
     }
     config
-}
-
-/// Counts delivery outcomes; the checkpoint compares them before it commits.
-#[derive(Default)]
-pub struct DeliveryContext {
-    pub failed: AtomicU64,
-    pub metrics: Option<Arc<Metrics>>,
-}
-
-impl ClientContext for DeliveryContext {}
-
-impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((error, message)) = result {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-            if let Some(metrics) = &self.metrics {
-                metrics.delivery_error(message.topic());
-            }
-            tracing::error!(topic = message.topic(), %error, "Delivery failed for good.");
-        }
-    }
-}
-
-/// The one producer of the monitor: alerts, dead letters and state all go through `send`.
-pub struct Sink {
-    producer: ThreadedProducer<DeliveryContext>,
-}
-
-impl Sink {
-    pub fn new(kafka: &KafkaConfig, metrics: Arc<Metrics>) -> Result<Sink, SourceError> {
-        let mut config = without_consumer_properties(client_config(kafka));
-        // Idempotent, and retried until delivered (a broker outage only delays): a message
-        // that is never acknowledged keeps its offset uncommitted instead of being dropped.
-        config.set("enable.idempotence", "true");
-        set_default(&mut config, "message.timeout.ms", "0");
-        set_default(&mut config, "linger.ms", "5");
-        set_default(&mut config, "partitioner", "murmur2_random");
-        let context = DeliveryContext {
-            failed: AtomicU64::new(0),
-            metrics: Some(metrics),
-        };
-        let producer = config.create_with_context(context)?;
-        Ok(Sink { producer })
-    }
-
-    /// Queues one message; waits for room when librdkafka's queue is full.
-    pub fn send(
-        &self,
-        topic: &str,
-        partition: Option<i32>,
-        key: Option<&[u8]>,
-        payload: &[u8],
-        headers: Option<OwnedHeaders>,
-    ) {
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(payload);
-        if let Some(key) = key {
-            record = record.key(key);
-        }
-        if let Some(partition) = partition {
-            record = record.partition(partition);
-        }
-        if let Some(headers) = headers {
-            record = record.headers(headers);
-        }
-        if let Err(error) = send_waiting(&self.producer, record) {
-            tracing::error!(topic, %error, "Cannot queue a message.");
-            self.producer
-                .context()
-                .failed
-                .fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Waits until every queued message is acknowledged, or `deadline` passes.
-    pub fn flush_until(&self, deadline: Instant) -> bool {
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if self
-                .producer
-                .flush(left.min(Duration::from_millis(500)))
-                .is_ok()
-            {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-        }
-    }
-
-    pub fn failed(&self) -> u64 {
-        self.producer.context().failed.load(Ordering::Relaxed)
-    }
-
-    pub fn queued(&self) -> i32 {
-        self.producer.in_flight_count()
-    }
 }
 
 /// Queues a record, waiting while librdkafka's queue is full; other errors are returned.
@@ -288,7 +225,11 @@ pub fn prepare_topics(
     if partitions_of(&kafka.state_topic).is_none() {
         missing.push((kafka.state_topic.as_str(), expected, true));
     }
-    for topic in [&kafka.alerts_topic, &kafka.dead_letter_topic] {
+    for topic in [
+        &kafka.alerts_topic,
+        &kafka.dead_letter_topic,
+        &kafka.holds_topic,
+    ] {
         if partitions_of(topic).is_none() {
             missing.push((topic.as_str(), expected, false));
         }
@@ -296,49 +237,121 @@ pub fn prepare_topics(
     if !missing.is_empty() {
         let admin: AdminClient<DefaultClientContext> =
             without_consumer_properties(client_config(kafka)).create()?;
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let topics: Vec<NewTopic<'_>> = missing
             .iter()
-            .map(|&(name, partitions, compact)| {
-                let topic = NewTopic::new(name, partitions as i32, TopicReplication::Fixed(-1));
-                if compact {
-                    topic.set("cleanup.policy", "compact")
-                } else {
-                    topic
+            .map(|&(name, partitions, state)| {
+                let mut topic = NewTopic::new(name, partitions as i32, TopicReplication::Fixed(-1));
+                if state {
+                    for (key, value, _) in STATE_TOPIC_CONFIG {
+                        topic = topic.set(key, value);
+                    }
                 }
+                topic
             })
             .collect();
-        let results = runtime.block_on(admin.create_topics(
-            &topics,
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))?;
-        for result in results {
-            match result {
-                Ok(name) => tracing::info!(topic = %name, "Created topic."),
-                Err((name, code)) => {
-                    tracing::warn!(topic = %name, error = %code, "Could not create topic (it may exist already).")
+        // A topic that cannot be created is no reason not to start: records for it fail
+        // and, if that lasts, stop the monitor with the topic's name (live.delivery_timeout).
+        match runtime.block_on(admin.create_topics(&topics, &options)) {
+            Ok(results) => {
+                for result in results {
+                    match result {
+                        Ok(name) => tracing::info!(topic = %name, "Created topic."),
+                        Err((name, code)) => {
+                            tracing::warn!(topic = %name, error = %code, "Could not create topic (it may exist already).")
+                        }
+                    }
                 }
+            }
+            Err(error) => {
+                let names: Vec<&str> = missing.iter().map(|&(name, _, _)| name).collect();
+                tracing::warn!(topics = ?names, %error, "Could not create the missing output topics.");
             }
         }
     }
     Ok(Some(expected))
 }
 
-/// Reads whole partitions of the state topic (from the start to their current end) and calls
-/// `each(partition, key, payload)` in order within each partition. The end is where the client
-/// reports end of partition, not a high watermark asked for up front: some Kafka-protocol
-/// brokers (Tansu 0.6) report the base offset of the last batch plus one there, which would cut
-/// the read short. All partitions are read at once, so a rebalance waits for one read, not one
-/// per partition.
+/// Start-up: the state topic's settings against [`STATE_TOPIC_CONFIG`]. A policy without
+/// compaction is an error (the caller stops); other differences, or a broker that cannot
+/// describe topic configs (librdkafka's mock cluster never answers), are warnings: the monitor
+/// works, the topic just grows or compacts late. Runs beside the start, not before it.
+pub fn check_state_topic(
+    kafka: &KafkaConfig,
+    runtime: &tokio::runtime::Handle,
+) -> Result<(), SourceError> {
+    let admin: AdminClient<DefaultClientContext> =
+        without_consumer_properties(client_config(kafka)).create()?;
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
+    let topic = kafka.state_topic.as_str();
+    let described =
+        runtime.block_on(admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &options));
+    let resource = match described.map(|mut list| list.pop()) {
+        Ok(Some(Ok(resource))) => resource,
+        Ok(Some(Err(code))) => {
+            tracing::warn!(topic, error = %code, "Cannot read the state topic's settings; not checked.");
+            return Ok(());
+        }
+        Ok(None) => return Ok(()),
+        Err(error) => {
+            tracing::warn!(topic, %error, "Cannot read the state topic's settings; not checked.");
+            return Ok(());
+        }
+    };
+    let entries = resource.entry_map();
+    let value_of = |key: &str| entries.get(key).and_then(|entry| entry.value.clone());
+    if let Some(policy) = value_of("cleanup.policy")
+        && !policy.split(',').any(|p| p.trim() == "compact")
+    {
+        return Err(SourceError::StateNotCompacted {
+            topic: topic.to_owned(),
+            policy,
+        });
+    }
+    for (key, want, why) in STATE_TOPIC_CONFIG {
+        match value_of(key) {
+            Some(found) if found == want || (key == "cleanup.policy") => {}
+            found => tracing::warn!(
+                topic,
+                key,
+                found = found.as_deref().unwrap_or("(not set)"),
+                recommended = want,
+                why,
+                "State topic setting differs from the recommended one."
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Reads partitions of the state topic from their start to their current end, calling
+/// `each(partition, offset, key, value)` in offset order within each partition (`value` is
+/// `None` for a tombstone). Records below `skip_below[partition]` (read by an earlier attempt)
+/// are fetched but not handed on. The end is where the client reports end of partition, not a
+/// high watermark asked for up front: some Kafka-protocol brokers (Tansu 0.6) report the base
+/// offset of the last batch plus one there, which would cut the read short. All partitions are
+/// read at once, so a rebalance waits for one read, not one per partition.
+///
+/// There is no deadline on the whole read, which grows with the topic: it fails only when no
+/// record and no end of partition arrived for `stall` (or `running` turns false).
 pub fn read_state_partitions(
     kafka: &KafkaConfig,
     partitions: &[i32],
-    deadline: Duration,
-    mut each: impl FnMut(i32, &[u8], &[u8]),
-) -> Result<u64, SourceError> {
+    skip_below: &BTreeMap<i32, i64>,
+    stall: Duration,
+    running: &dyn Fn() -> bool,
+    mut each: impl FnMut(i32, i64, &[u8], Option<&[u8]>),
+) -> Result<(), SourceError> {
     let mut config = client_config(kafka);
     config.set("group.id", format!("{}-restore", kafka.group_id));
     config.set("enable.auto.commit", "false");
     config.set("enable.partition.eof", "true");
+    // A restore reads whole partitions: large fetches, fewer round trips.
+    set_default(&mut config, "max.partition.fetch.bytes", "16777216");
+    set_default(&mut config, "fetch.max.bytes", "104857600");
+    set_default(&mut config, "queued.max.messages.kbytes", "262144");
     let consumer: BaseConsumer = config.create()?;
     // An empty partition (low = high watermark) has nothing to read: the first start of a new
     // deployment then waits for no fetch. (Tansu 0.6 reports a high watermark that can be
@@ -352,43 +365,121 @@ pub fn read_state_partitions(
         }
     }
     if open.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     // Knowing the partitions' leaders before the assignment saves librdkafka's offset query
     // a 500 ms retry timer; a failure here only costs that time.
     if let Err(error) = consumer.fetch_metadata(Some(&kafka.state_topic), Duration::from_secs(10)) {
         tracing::debug!(%error, "State topic metadata not fetched before the restore.");
     }
+    // From the start even when resuming: a broker may not serve a fetch that starts inside a
+    // record batch (Tansu 0.6), and fetching is cheap next to decoding, which is skipped.
     let mut assignment = TopicPartitionList::new();
     for &partition in &open {
         assignment.add_partition_offset(&kafka.state_topic, partition, Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;
-    let started = Instant::now();
-    let mut read = 0;
+    let mut progress = Instant::now();
+    let mut last_error = String::from("none");
     while !open.is_empty() {
+        if !running() {
+            return Err(SourceError::RestoreStalled {
+                partitions: open,
+                stalled: progress.elapsed(),
+                error: "the service is stopping".into(),
+            });
+        }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
-                read += 1;
+                progress = Instant::now();
+                let partition = message.partition();
+                if skip_below
+                    .get(&partition)
+                    .is_some_and(|&below| message.offset() < below)
+                {
+                    continue;
+                }
                 each(
-                    message.partition(),
+                    partition,
+                    message.offset(),
                     message.key().unwrap_or_default(),
-                    message.payload().unwrap_or_default(),
+                    message.payload(),
                 );
             }
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
+                progress = Instant::now();
                 open.retain(|&p| p != partition)
             }
-            Some(Err(error)) => tracing::warn!(%error, "Error while reading state back; retrying."),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "Error while reading state back; retrying.");
+                last_error = error.to_string();
+            }
             None => {}
         }
-        if started.elapsed() > deadline {
-            return Err(SourceError::Kafka(
-                rdkafka::error::KafkaError::MessageConsumption(
-                    rdkafka::types::RDKafkaErrorCode::OperationTimedOut,
-                ),
-            ));
+        if progress.elapsed() > stall {
+            return Err(SourceError::RestoreStalled {
+                partitions: open,
+                stalled: stall,
+                error: last_error,
+            });
         }
     }
-    Ok(read)
+    Ok(())
+}
+
+/// Per partition, every record's key and whether it has a value, in offset order.
+pub type KeysRead = BTreeMap<i32, Vec<(Vec<u8>, bool)>>;
+
+/// Reads every partition of the state topic whole, returning each record's key and whether
+/// it has a value (for `--reset-state`).
+pub fn state_keys(
+    kafka: &KafkaConfig,
+    partitions: usize,
+    running: &dyn Fn() -> bool,
+) -> Result<KeysRead, SourceError> {
+    let all: Vec<i32> = (0..partitions as i32).collect();
+    let mut keys = KeysRead::new();
+    read_state_partitions(
+        kafka,
+        &all,
+        &BTreeMap::new(),
+        Duration::from_secs(60),
+        running,
+        |partition, _, key, value| {
+            keys.entry(partition)
+                .or_default()
+                .push((key.to_vec(), value.is_some()))
+        },
+    )?;
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// README "Kafka clients": the codecs and SASL mechanisms librdkafka was built with.
+    #[test]
+    fn librdkafka_has_every_codec_and_the_documented_sasl_mechanisms() {
+        let native = ClientConfig::new().create_native_config().unwrap();
+        let features = native.get("builtin.features").unwrap();
+        let features: Vec<&str> = features.split(',').collect();
+        for feature in [
+            "gzip",
+            "snappy",
+            "lz4",
+            "zstd",
+            "ssl",
+            "sasl_plain",
+            "sasl_scram",
+            "sasl_oauthbearer",
+        ] {
+            assert!(
+                features.contains(&feature),
+                "{feature} missing: {features:?}"
+            );
+        }
+        // Kerberos needs Cyrus SASL, which the build does not link.
+        assert!(!features.contains(&"sasl_gssapi"), "{features:?}");
+    }
 }

@@ -1,12 +1,20 @@
 //! `workhours run`: the live pipeline (see docs/LIVE.md for the contract).
 //!
-//! - [`kafka`]: client configs, topic checks, the producer, reading state back;
-//! - [`pipeline`]: the consume loop, per-partition engines, checkpoints, rebalances;
+//! - [`kafka`]: client configs, topic checks and creation, reading the state topic back;
+//! - [`sink`]: the producer, with delivery tracked per record, retries and the delivery
+//!   timeout;
+//! - [`state`]: the state topic's record format (keys, version, zone), encoded and decoded in
+//!   one place;
+//! - [`pipeline`]: the consume loop, per-partition engines, checkpoints, rebalances, fencing;
+//! - [`views`]: what HTTP reads (published snapshots, look-ups answered by the loop);
 //! - [`aggregator`]: `quota_p90` across partitions.
 
 mod aggregator;
 mod kafka;
 pub mod pipeline;
+mod sink;
+pub mod state;
+mod views;
 
 use anyhow::Context;
 use std::sync::Arc;
@@ -16,17 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::config::Config;
-use crate::http::{AppState, Lookup, router, serve};
+use crate::http::{AppState, Lookup, load_token, router, serve};
 use crate::metrics::Metrics;
 pub use kafka::send_waiting;
-pub use pipeline::{Clock, Shared};
-
-/// State-topic key of a partition's own record.
-pub const PARTITION_KEY: &str = "\u{0}partition";
-/// State-topic key prefix of a partition's report of a closed day (`quota_p90`).
-pub const DAY_PREFIX: &str = "\u{0}day/";
-/// State-topic key prefix marking a day whose `quota_p90` alerts were emitted.
-pub const DONE_PREFIX: &str = "\u{0}quota-done/";
+pub use pipeline::{Clock, Sampler, Shared};
 
 /// Longest time from SIGTERM to exit; Kubernetes' default grace period is 30 s.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(9);
@@ -39,11 +40,20 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// The `run` subcommand.
+/// The `run` subcommand (and `run --reset-state`).
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
     crate::telemetry::init();
     let runtime = runtime()?;
+    if args.reset_state {
+        let running = Arc::new(AtomicBool::new(true));
+        let handle = runtime.handle().clone();
+        return runtime.block_on(async move {
+            tokio::task::spawn_blocking(move || pipeline::reset_state(&config, &handle, running))
+                .await
+                .context("the reset did not finish")?
+        });
+    }
     runtime.block_on(async {
         app(
             config,
@@ -88,39 +98,15 @@ pub fn shutdown_on_signals() -> CancellationToken {
 }
 
 impl Lookup for Shared {
-    fn worker(&self, id: &str) -> Option<serde_json::Value> {
-        self.parts()
-            .values_mut()
-            .find_map(|part| part.engine.worker_view(id))
+    fn worker(
+        &self,
+        id: &str,
+    ) -> Option<tokio::sync::oneshot::Receiver<Option<serde_json::Value>>> {
+        self.views.ask(id)
     }
 
     fn summary(&self) -> serde_json::Value {
-        let parts = self.parts();
-        let mut platforms: std::collections::BTreeMap<String, serde_json::Value> =
-            Default::default();
-        let mut cities: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-        for part in parts.values() {
-            for ((platform, _role, city), (online, working)) in part.engine.group_counts() {
-                let entry = platforms
-                    .entry(platform)
-                    .or_insert_with(|| serde_json::json!({"online": 0, "working": 0}));
-                entry["online"] = (entry["online"].as_u64().unwrap_or(0) + online).into();
-                entry["working"] = (entry["working"].as_u64().unwrap_or(0) + working).into();
-                let city = cities.entry(city).or_default();
-                city.0 += online;
-                city.1 += working;
-            }
-        }
-        let cities: serde_json::Map<String, serde_json::Value> = cities
-            .into_iter()
-            .map(|(city, (online, working))| {
-                (
-                    city,
-                    serde_json::json!({"online": online, "working": working}),
-                )
-            })
-            .collect();
-        serde_json::json!({"partitions": parts.len(), "platforms": platforms, "cities": cities})
+        (*self.views.summary()).clone()
     }
 }
 
@@ -141,11 +127,8 @@ pub async fn app(
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
     tracing::info!(listen = %config.http.listen, "Serving HTTP.");
-    let state = AppState {
-        metrics,
-        ready: shared.ready.clone(),
-        lookup: shared.clone(),
-    };
+    let token = load_token(&config.http.token_file)?;
+    let state = AppState::new(metrics, shared.ready.clone(), shared.clone(), token);
     let http = tokio::spawn(serve(
         listener,
         router(state).merge(pages),
@@ -163,7 +146,14 @@ pub async fn app(
     };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let _ = done_tx.send(pipeline.join());
+        let joined = pipeline.join().map_err(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default()
+        });
+        let _ = done_tx.send(joined);
     });
     tokio::pin!(done_rx);
     let result = tokio::select! {
@@ -183,7 +173,7 @@ pub async fn app(
     let _ = http.await;
     match result {
         Ok(Ok(outcome)) => outcome,
-        Ok(Err(_)) => anyhow::bail!("the pipeline thread panicked"),
+        Ok(Err(panic)) => anyhow::bail!("the pipeline thread panicked: {panic}"),
         Err(_) => anyhow::bail!("the pipeline thread vanished"),
     }
 }

@@ -1,43 +1,61 @@
 //! The consume loop: one engine per input partition, fed message by message, checkpointed to
 //! the state topic, with offsets committed only after everything a checkpoint covers is
-//! acknowledged (at least once).
+//! acknowledged (at least once, docs/LIVE.md "Delivery").
 //!
-//! The loop runs on one dedicated thread that owns the consumer. librdkafka calls the
-//! rebalance callbacks from inside `poll`, on that same thread, so a revocation can checkpoint
-//! the partitions it takes away synchronously, before they move, and an assignment can read
-//! the partitions' state back before it takes them. Those are the two places where a callback
-//! does real work; both are bounded (a deadline, or the service stopping) and never panic.
+//! The loop runs on one dedicated thread that owns the consumer, the engines and the sink's
+//! retries. librdkafka calls the rebalance callbacks from inside `poll`, on that same thread,
+//! so a revocation can checkpoint the partitions it takes away before they move, and an
+//! assignment can read the partitions' state back before it takes them. Callbacks never
+//! panic (a panic is caught and becomes the loop's error) and never write for a partition that
+//! is no longer held. HTTP never touches any of this: it reads what the loop publishes
+//! ([`super::views`]).
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aggregator::Aggregator;
 use super::kafka::{
-    Sink, SourceError, client_config, dead_letter_headers, prepare_topics, read_state_partitions,
-    set_default,
+    check_state_topic, client_config, dead_letter_headers, prepare_topics, read_state_partitions,
+    set_default, state_keys, without_consumer_properties,
 };
-use super::{DAY_PREFIX, DONE_PREFIX, PARTITION_KEY};
+use super::sink::{GLOBAL, Out, Sink, SinkError};
+use super::state::{self, At, Restored, StateError};
+use super::views::{Views, WorkerQuery, answer};
 use crate::alert::Alert;
 use crate::config::Config;
-use crate::engine::{
-    DayReport, Engine, NamedObservation, Observation, PartitionMeta, Pushed, WorkerRecord,
-};
-use crate::event;
+use crate::engine::{DayReport, Engine, NamedObservation, Observation, Pushed};
+use crate::event::{self, BadReason, Kind};
 use crate::metrics::Metrics;
 
 /// The least time between two checkpoints taken early, when the input runs dry.
 const EARLY_CHECKPOINT_GAP: Duration = Duration::from_secs(1);
 /// How long a checkpoint waits for acknowledgements before trying again later.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(4);
+/// How long a revocation or shutdown waits for its last checkpoint.
+const FINAL_DEADLINE: Duration = Duration::from_secs(6);
+/// Worker records taken from an engine at once in a checkpoint: bounded memory whatever the
+/// number of changed workers.
+const RECORDS_PER_STEP: usize = 10_000;
+/// Events one partition's reorder buffer holds before the input topics ahead of the others
+/// are paused (several input topics). With one topic, the buffer holds the events within
+/// `allowed_lateness + max_future_skew` of the wall clock, whatever their number.
+pub const REORDER_LIMIT: usize = 100_000;
+/// A restore that reads nothing for this long fails (and is retried from where it got to).
+const RESTORE_STALL: Duration = Duration::from_secs(60);
+/// How often the loop publishes gauges, the summary and the demo's samples.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// Where "now" comes from: the wall clock, or (the demo) a clock that runs `speed` times
 /// faster than the wall clock from `start_ms` on, so that hours of event time pass in seconds
@@ -75,12 +93,46 @@ impl Clock {
     }
 }
 
-/// The time of one poll batch, read once for all its messages (clock reads were a visible
-/// share of the per-message cost).
+/// A function the loop calls with the engines every [`SAMPLE_EVERY`] (the demo's page).
+pub type Sampler = Box<dyn FnMut(&[&Engine]) + Send>;
+
+/// What the loop shares with HTTP and the demo: only what it publishes.
+pub struct Shared {
+    pub ready: Arc<AtomicBool>,
+    pub metrics: Arc<Metrics>,
+    pub views: Views,
+    samplers: Mutex<Vec<Sampler>>,
+}
+
+impl Shared {
+    pub fn new(metrics: Arc<Metrics>) -> Shared {
+        Shared {
+            ready: Arc::new(AtomicBool::new(false)),
+            metrics,
+            views: Views::default(),
+            samplers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Registers a sampler, called on the loop's thread.
+    pub fn on_sample(&self, sampler: Sampler) {
+        lock(&self.samplers).push(sampler);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The time of one poll batch, read once for all its messages.
 #[derive(Clone, Copy)]
 struct Tick {
-    at: Instant,
+    /// Wall (or demo) clock, epoch ms.
     ms: i64,
+    /// The idle clock: time spent polling so far.
+    polled: Duration,
 }
 
 /// What one poll batch adds to the per-event metrics, applied once at its end: label lookups
@@ -88,13 +140,13 @@ struct Tick {
 #[derive(Default)]
 struct BatchMetrics {
     /// Valid events per (input topic index, kind).
-    events: Vec<(usize, event::Kind, u64)>,
+    events: Vec<(usize, Kind, u64)>,
     /// Platforms that sent an event in this batch.
     platforms: Vec<String>,
 }
 
 impl BatchMetrics {
-    fn event(&mut self, topic: usize, kind: event::Kind, platform: &str) {
+    fn event(&mut self, topic: usize, kind: Kind, platform: &str) {
         match self
             .events
             .iter_mut()
@@ -108,13 +160,12 @@ impl BatchMetrics {
         }
     }
 
-    /// Applies the batch to `metrics` and empties it.
-    fn flush(&mut self, metrics: &Metrics, topics: &[String], tick: Tick) {
+    fn flush(&mut self, metrics: &Metrics, topics: &[String], now_ms: i64) {
         for (topic, kind, n) in self.events.drain(..) {
             metrics.events_received(&topics[topic], kind.as_str(), n);
         }
         for platform in self.platforms.drain(..) {
-            metrics.last_event(&platform, tick.ms as f64 / 1000.0);
+            metrics.last_event(&platform, now_ms as f64 / 1000.0);
         }
     }
 }
@@ -128,76 +179,79 @@ struct Origin<'a> {
     payload: &'a [u8],
 }
 
+/// An order start waiting in the reorder buffer, kept so that it can be dead-lettered with
+/// its bytes if the engine refuses it (`too_many_orders`) when it is applied.
+struct Held {
+    topic: usize,
+    offset: i64,
+    key: Option<Box<[u8]>>,
+    payload: Box<[u8]>,
+}
+
 /// One input partition (across all input topics).
 pub struct Part {
-    pub engine: Engine,
+    engine: Engine,
     /// Per input topic (by index), the next offset to read; `None` before the first message.
     next: Vec<Option<i64>>,
-    /// Per input topic, when it last delivered a message (or the partition's assignment).
-    topic_last: Vec<Instant>,
+    /// Per input topic, the idle clock when it last delivered a message.
+    topic_last: Vec<Duration>,
+    /// Per input topic, the largest `ts` (capped at the wall clock) read from it.
+    topic_max: Vec<i64>,
+    /// Per input topic, whether it is paused for a full reorder buffer.
+    paused: Vec<bool>,
     /// Per input topic, the offset below which every message was handled before the restore:
     /// read again (`live.reread_input`), those only refill duplicate detection.
     handled_below: Vec<Option<i64>>,
-    last_message: Instant,
+    /// The idle clock when the partition last delivered a message.
+    last_message: Duration,
+    /// Whether anything changed since the last checkpoint.
     changed: bool,
-    /// Day reports written so far, merged with re-closed days after a restore.
+    last_checkpoint: Instant,
+    /// Day reports read back at the restore, of days the engine may close again: a re-closed
+    /// day's report is merged into them.
     reports: BTreeMap<i32, DayReport>,
+    /// Order starts in the reorder buffer by (`ts`, sequence), and their `ts` by sequence.
+    held: BTreeMap<(i64, u64), Held>,
+    held_ts: FxHashMap<u64, i64>,
+    /// State records and offsets written, to commit once the records are acknowledged.
+    pending_commit: Option<(u64, Vec<(usize, i64)>)>,
 }
 
-/// State shared between the loop, the rebalance callbacks and the HTTP handlers.
-pub struct Shared {
-    pub parts: Mutex<BTreeMap<i32, Part>>,
-    pub ready: Arc<AtomicBool>,
-    pub metrics: Arc<Metrics>,
-    /// True while assigned partitions' state is being read back.
-    restoring: AtomicBool,
-    assigned_once: AtomicBool,
-}
-
-impl Shared {
-    pub fn new(metrics: Arc<Metrics>) -> Shared {
-        Shared {
-            parts: Mutex::new(BTreeMap::new()),
-            ready: Arc::new(AtomicBool::new(false)),
-            metrics,
-            restoring: AtomicBool::new(false),
-            assigned_once: AtomicBool::new(false),
-        }
-    }
-
-    /// Locks the partitions; a panic elsewhere never poisons the service for good.
-    pub fn parts(&self) -> MutexGuard<'_, BTreeMap<i32, Part>> {
-        self.parts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn update_ready(&self) {
-        let ready =
-            self.assigned_once.load(Ordering::Relaxed) && !self.restoring.load(Ordering::Relaxed);
-        self.ready.store(ready, Ordering::Relaxed);
-        self.metrics.set_ready(ready);
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Everything the loop owns, locked by the loop and by the callbacks it runs (same thread).
+struct LoopState {
+    parts: BTreeMap<i32, Part>,
+    /// Partitions assigned by the group, as the callbacks last saw them.
+    assigned: BTreeSet<i32>,
+    /// Time spent polling for messages (the idle clock; time blocked on own work excluded).
+    polled: Duration,
+    /// Time spent in own blocking work (callbacks, checkpoints) since the last poll returned.
+    own_work: Duration,
+    /// An error that stops the loop, found by a callback.
+    fatal: Option<anyhow::Error>,
+    /// `quota_p90` alerts sent (the mark after them) and the days to mark done once they are
+    /// acknowledged.
+    quota_sent: Vec<(u64, Vec<i32>)>,
+    /// When the loop last dropped its partitions after a stall, until a rebalance or
+    /// [`Core::retake`] gives it partitions again.
+    fenced_at: Option<Instant>,
 }
 
 /// Everything the loop and the callbacks need.
 pub struct Core {
-    pub config: Config,
-    pub shared: Arc<Shared>,
+    config: Config,
+    shared: Arc<Shared>,
     sink: Sink,
     topics: Vec<String>,
-    /// Days whose `quota_p90` alerts were sent; marked done once those are acknowledged.
-    done_days: Mutex<Vec<i32>>,
     clock: Clock,
     running: Arc<AtomicBool>,
-    /// Alerts handed to the sink so far.
-    emitted: AtomicU64,
+    /// Set once the loop has ended: the revocation librdkafka runs when the consumer closes
+    /// writes nothing (the last checkpoint is taken before, or must not be, after an error).
+    closing: AtomicBool,
+    zone: String,
+    state: Mutex<LoopState>,
+    /// A gap between two polls longer than this (own work excluded) means the group may have
+    /// moved our partitions meanwhile (session or poll interval expired).
+    stall_limit: Duration,
 }
 
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
@@ -240,23 +294,57 @@ impl ClientContext for LiveContext {
 }
 
 impl ConsumerContext for LiveContext {
-    /// The default strategy, except that assigned partitions start from their beginning when
-    /// `live.reread_input` is on (the restored state then skips what it already holds).
+    /// Assignments restore state first; revocations checkpoint first (unless the assignment
+    /// was lost, when nothing may be written). Both are timed as own work, and a panic in
+    /// either becomes the loop's error instead of unwinding through librdkafka.
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.handle_rebalance(consumer, err, tpl)
+        }));
+        let mut state = self.core.state();
+        state.own_work += started.elapsed();
+        if let Err(panic) = outcome {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            state
+                .fatal
+                .get_or_insert(anyhow::anyhow!("a rebalance failed unexpectedly: {what}"));
+        }
+    }
+}
+
+impl LiveContext {
+    fn handle_rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let core = &self.core;
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions = partitions_of(tpl);
                 // The state is read back before the partitions are taken, so that no message
                 // arrives before its partition's state. (Pausing the partitions instead costs
                 // librdkafka's offset query a 500 ms retry, every time.)
-                if !self.core.restore_until_done(&partitions_of(tpl)) {
-                    return;
+                match core.restore_until_done(&partitions) {
+                    Ok(Restore::Done) => {}
+                    Ok(Restore::Stopped) => return,
+                    Err(error) => {
+                        core.state().fatal.get_or_insert(error);
+                        return;
+                    }
                 }
-                if self.core.config.live.reread_input
+                if core.config.live.reread_input
                     && let Err(error) = tpl.set_all_offsets(Offset::Beginning)
                 {
                     tracing::error!(%error, "Cannot set assigned partitions to their beginning.");
@@ -264,10 +352,36 @@ impl ConsumerContext for LiveContext {
                 if let Err(error) = consumer.assign(tpl) {
                     tracing::error!(%error, "Cannot take the assigned partitions.");
                 }
-                self.post_rebalance(consumer, &Rebalance::Assign(tpl));
+                {
+                    let mut state = core.state();
+                    state.assigned = partitions.iter().copied().collect();
+                    state.fenced_at = None;
+                }
+                tracing::info!(?partitions, "Partitions assigned and restored: consuming.");
+                core.shared.ready.store(true, Ordering::Relaxed);
+                core.shared.metrics.set_ready(true);
+                core.publish(&core.state());
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                self.pre_rebalance(consumer, &Rebalance::Revoke(tpl));
+                let partitions = partitions_of(tpl);
+                if core.closing.load(Ordering::Relaxed) {
+                    tracing::debug!(?partitions, "Partitions revoked while closing.");
+                } else if consumer.assignment_lost() {
+                    tracing::warn!(
+                        ?partitions,
+                        "Partitions lost to the group: dropping their state without writing."
+                    );
+                    core.shared.metrics.fenced("lost");
+                } else {
+                    tracing::info!(?partitions, "Partitions revoked: saving their state.");
+                    if let Err(error) = core.checkpoint(consumer, &partitions, true) {
+                        core.state().fatal.get_or_insert(error.into());
+                    }
+                }
+                core.drop_parts(&partitions);
+                core.state().assigned.clear();
+                core.shared.ready.store(false, Ordering::Relaxed);
+                core.shared.metrics.set_ready(false);
                 if let Err(error) = consumer.unassign() {
                     tracing::error!(%error, "Cannot give the revoked partitions up.");
                 }
@@ -275,40 +389,14 @@ impl ConsumerContext for LiveContext {
             other => tracing::error!(error = ?other, "Rebalance failed."),
         }
     }
+}
 
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(list) = rebalance {
-            let partitions = partitions_of(list);
-            tracing::info!(?partitions, "Partitions revoked: saving their state.");
-            self.core
-                .checkpoint(consumer, Some(&partitions), CommitMode::Sync);
-            let mut parts = self.core.shared.parts();
-            for partition in &partitions {
-                parts.remove(partition);
-                self.core.shared.metrics.forget_partition(*partition);
-            }
-            self.core
-                .shared
-                .metrics
-                .set_partitions_assigned(parts.len());
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(list) => {
-                let partitions = partitions_of(list);
-                tracing::info!(?partitions, "Partitions assigned and restored: consuming.");
-                self.core
-                    .shared
-                    .assigned_once
-                    .store(true, Ordering::Relaxed);
-                self.core.shared.update_ready();
-            }
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(error) => tracing::error!(%error, "Rebalance failed."),
-        }
-    }
+/// How a restore ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restore {
+    Done,
+    /// The service is stopping: nothing was taken.
+    Stopped,
 }
 
 fn partitions_of(list: &TopicPartitionList) -> Vec<i32> {
@@ -318,28 +406,73 @@ fn partitions_of(list: &TopicPartitionList) -> Vec<i32> {
     partitions
 }
 
+/// Merges a re-closed day into the report read back at the restore: per worker, the newer
+/// entry wins, and workers only in the older report stay.
+fn merge_report(older: Option<DayReport>, newer: DayReport) -> DayReport {
+    let Some(older) = older else { return newer };
+    let mut by_worker: BTreeMap<String, (String, String, String, String, i64)> = older
+        .entries
+        .into_iter()
+        .map(|entry| (entry.0.clone(), entry))
+        .collect();
+    for entry in newer.entries {
+        by_worker.insert(entry.0.clone(), entry);
+    }
+    DayReport {
+        entries: by_worker.into_values().collect(),
+        ..newer
+    }
+}
+
 impl Core {
+    fn state(&self) -> MutexGuard<'_, LoopState> {
+        lock(&self.state)
+    }
+
     fn topic_index(&self, topic: &str) -> Option<usize> {
         self.topics.iter().position(|t| t == topic)
     }
 
-    fn emit(&self, alerts: Vec<Alert>) {
+    fn send(&self, out: Out<'_>) -> Result<(), SinkError> {
+        self.sink.send(out)
+    }
+
+    fn emit(&self, owner: i32, alerts: Vec<Alert>) -> Result<(), SinkError> {
         let zone = self.config.time.zone;
-        self.emitted
-            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
         for alert in alerts {
             self.shared
                 .metrics
                 .alert_emitted(&alert.rule, alert.phase.as_str(), &alert.platform);
             let value = alert.to_json(&zone);
-            self.sink.send(
-                &self.config.kafka.alerts_topic,
-                None,
-                Some(alert.key().as_bytes()),
-                value.as_bytes(),
-                None,
-            );
+            self.send(Out {
+                owner,
+                topic: &self.config.kafka.alerts_topic,
+                partition: None,
+                key: Some(alert.key().as_bytes()),
+                payload: Some(value.as_bytes()),
+                headers: None,
+            })?;
         }
+        Ok(())
+    }
+
+    /// Dispatch holds (SPEC section 7), keyed by the worker (a person's id for a person),
+    /// delivered like alerts.
+    fn emit_holds(&self, owner: i32, holds: Vec<crate::alert::Hold>) -> Result<(), SinkError> {
+        let zone = self.config.time.zone;
+        for hold in holds {
+            self.shared.metrics.hold_emitted(&hold.rule, &hold.platform);
+            let value = hold.to_json(&zone);
+            self.send(Out {
+                owner,
+                topic: &self.config.kafka.holds_topic,
+                partition: None,
+                key: Some(hold.key().as_bytes()),
+                payload: Some(value.as_bytes()),
+                headers: None,
+            })?;
+        }
+        Ok(())
     }
 
     fn observe(&self, observations: Vec<NamedObservation>) {
@@ -360,7 +493,12 @@ impl Core {
         }
     }
 
-    fn dead_letter(&self, origin: &Origin<'_>, reason: &str, detail: &str) {
+    fn dead_letter(
+        &self,
+        origin: &Origin<'_>,
+        reason: &str,
+        detail: &str,
+    ) -> Result<(), SinkError> {
         // Late events are valid: counted by `late_event`, not as bad.
         if reason != "late" {
             self.shared.metrics.bad_event(origin.topic, reason);
@@ -380,60 +518,139 @@ impl Core {
             origin.partition,
             origin.offset,
         );
-        self.sink.send(
-            &self.config.kafka.dead_letter_topic,
-            None,
-            origin.key,
-            origin.payload,
-            Some(headers),
-        );
+        self.send(Out {
+            owner: origin.partition,
+            topic: &self.config.kafka.dead_letter_topic,
+            partition: None,
+            key: origin.key,
+            payload: Some(origin.payload),
+            headers: Some(headers),
+        })
+    }
+
+    /// What the engine produced since the last call: alerts, measurements, and order starts it
+    /// refused (dead-lettered with their bytes). Held order starts now applied are let go.
+    fn drain(&self, partition: i32, part: &mut Part) -> Result<(), SinkError> {
+        self.emit(partition, part.engine.take_alerts())?;
+        self.emit_holds(partition, part.engine.take_holds())?;
+        self.observe(part.engine.take_observations());
+        for (seq, reason) in part.engine.take_rejected() {
+            let Some(held) = part
+                .held_ts
+                .remove(&seq)
+                .and_then(|ts| part.held.remove(&(ts, seq)))
+            else {
+                tracing::warn!(
+                    partition,
+                    seq,
+                    "A refused event is no longer held; not dead-lettered."
+                );
+                continue;
+            };
+            let detail = match reason {
+                BadReason::TooManyOrders => format!(
+                    "the worker already has {} active orders",
+                    crate::engine::MAX_ACTIVE_ORDERS
+                ),
+                _ => "refused when applied".to_owned(),
+            };
+            let origin = Origin {
+                topic: &self.topics[held.topic],
+                partition,
+                offset: held.offset,
+                key: held.key.as_deref(),
+                payload: &held.payload,
+            };
+            self.dead_letter(&origin, reason.code(), &detail)?;
+        }
+        // Held order starts older than the watermark have been applied (or refused above).
+        let watermark = part.engine.watermark();
+        while part
+            .held
+            .first_key_value()
+            .is_some_and(|(&(ts, _), _)| ts < watermark)
+        {
+            if let Some(((_, seq), _)) = part.held.pop_first() {
+                part.held_ts.remove(&seq);
+            }
+        }
+        Ok(())
     }
 
     /// Feeds one message to its partition's engine.
-    fn tick(&self) -> Tick {
-        Tick {
-            at: Instant::now(),
-            ms: self.clock.now_ms(),
-        }
-    }
-
-    fn process(&self, part: &mut Part, origin: &Origin<'_>, tick: Tick, batch: &mut BatchMetrics) {
+    fn process(
+        &self,
+        part: &mut Part,
+        origin: &Origin<'_>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<(), SinkError> {
         let Some(index) = self.topic_index(origin.topic) else {
-            return;
+            return Ok(());
         };
         let now = tick.ms;
         part.next[index] = Some(origin.offset + 1);
-        part.last_message = tick.at;
+        part.last_message = tick.polled;
+        part.topic_last[index] = tick.polled;
+        // SPEC sections 5 and 8: the key is the worker_id, or for a regulator's instance
+        // (`subject = "person"`) the person_id where the event has one.
+        let persons = self.config.subject == crate::config::Subject::Person;
+        let key_matches = |event: &event::Event<'_>| match &event.person_id {
+            Some(person) if persons => origin.key == Some(person.as_bytes()),
+            _ => origin.key == Some(event.worker_id.as_bytes()),
+        };
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
-            if let Ok(event) = event::parse(origin.payload) {
+            if let Ok(event) = event::parse(origin.payload)
+                && key_matches(&event)
+            {
                 part.engine.remember_id(&event);
             }
-            return;
+            return Ok(());
         }
         part.changed = true;
         let event = match event::parse(origin.payload) {
             Ok(event) => event,
             Err(bad) => return self.dead_letter(origin, bad.reason.code(), &bad.detail),
         };
+        // The key must be the worker_id (or person_id), or the worker's events split across
+        // partitions and both halves undercount.
+        if !key_matches(&event) {
+            let field = if persons && event.person_id.is_some() {
+                "person_id"
+            } else {
+                "worker_id"
+            };
+            let detail = match origin.key {
+                None => format!("the message has no key; it must be the event's `{field}`"),
+                Some(_) => format!("the message key is not the event's `{field}`"),
+            };
+            return self.dead_letter(origin, BadReason::KeyMismatch.code(), &detail);
+        }
         if let Err(bad) = event::check_future(&event, now, self.config.time.max_future_skew) {
             return self.dead_letter(origin, bad.reason.code(), &bad.detail);
         }
         let seq = origin.offset as u64 * self.topics.len() as u64 + index as u64;
         batch.event(index, event.kind, &event.platform);
-        part.topic_last[index] = tick.at;
+        part.topic_max[index] = part.topic_max[index].max(event.ts.min(now));
         if self.topics.len() > 1 {
-            // Co-partitioned topics: a topic silent for the idle timeout stops holding the
-            // partition's event time back.
-            let idle = Duration::from_millis(self.config.live.idle_timeout.max(0) as u64);
-            let active: Vec<bool> = part
-                .topic_last
-                .iter()
-                .map(|last| last.elapsed() < idle)
-                .collect();
-            part.engine.set_sources(&active);
+            let idle = Duration::from_millis(self.config.live.idle_timeout as u64);
+            part.engine.set_sources(&sources(part, tick.polled, idle));
         }
         match part.engine.push_live(&event, seq, index, now) {
-            Pushed::Accepted => {}
+            Pushed::Accepted => {
+                if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
+                    part.held.insert(
+                        (event.ts, seq),
+                        Held {
+                            topic: index,
+                            offset: origin.offset,
+                            key: origin.key.map(Box::from),
+                            payload: origin.payload.into(),
+                        },
+                    );
+                    part.held_ts.insert(seq, event.ts);
+                }
+            }
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
             Pushed::Late => {
                 self.shared.metrics.late_event();
@@ -443,298 +660,500 @@ impl Core {
                 );
                 return self.dead_letter(origin, "late", &detail);
             }
-            Pushed::AlreadyApplied => return,
+            Pushed::AlreadyApplied => return Ok(()),
         }
         part.engine.advance();
-        self.emit(part.engine.take_alerts());
-        self.observe(part.engine.take_observations());
+        self.drain(origin.partition, part)
     }
 
-    /// Moves the event time of partitions without a message for `idle_timeout` with the wall
-    /// clock. Idleness is time spent polling without a message: not the end-of-partition event,
-    /// which some brokers (Tansu 0.6) do not produce reliably, and not the time this thread
-    /// spent blocked on its own work (see [`Core::credit_stall`]).
-    fn advance_idle(&self) {
-        let idle = Duration::from_millis(self.config.live.idle_timeout.max(0) as u64);
+    /// Moves the event time of idle partitions to the wall clock minus the allowed lateness,
+    /// so that deadlines fire without new events while an event that arrives within the
+    /// lateness is still on time (SPEC section 5). Idleness is time spent polling without a
+    /// message for the partition: not time this thread spent on its own work, nor time it was
+    /// stopped (both leave the idle clock alone). Nothing happens for a partition not held.
+    fn advance_idle(&self, state: &mut LoopState, writable: bool) -> Result<(), SinkError> {
+        let idle = Duration::from_millis(self.config.live.idle_timeout as u64);
         let now = self.clock.now_ms();
-        let target = now - self.config.live.max_delay;
-        let mut parts = self.shared.parts();
-        for (partition, part) in parts.iter_mut() {
-            if part.last_message.elapsed() >= idle && part.engine.watermark() < target {
+        let target = now - self.config.time.allowed_lateness;
+        let polled = state.polled;
+        let assigned = state.assigned.clone();
+        let several = self.topics.len() > 1;
+        for (&partition, part) in state.parts.iter_mut() {
+            if several && writable && assigned.contains(&partition) {
+                // A topic falls silent without a message to say so: which topics hold event
+                // time back is decided here too, and the events the others allow applied.
+                part.engine.set_sources(&sources(part, polled, idle));
+                part.engine.advance();
+                self.drain(partition, part)?;
+            }
+            if writable
+                && assigned.contains(&partition)
+                && !part.paused.iter().any(|&p| p)
+                && polled.saturating_sub(part.last_message) >= idle
+                && part.engine.watermark() < target
+            {
                 part.engine.advance_to(target);
                 part.changed = true;
-                self.emit(part.engine.take_alerts());
-                self.observe(part.engine.take_observations());
+                self.drain(partition, part)?;
             }
             let watermark = part.engine.watermark();
             if watermark != crate::engine::NEVER {
                 let lag = now.saturating_sub(watermark).max(0) as f64 / 1000.0;
-                self.shared.metrics.set_watermark_lag(*partition, lag);
+                self.shared.metrics.set_watermark_lag(partition, lag);
             }
         }
+        Ok(())
     }
 
-    /// Saves the state of `which` partitions (all when `None`), waits for every queued
-    /// message to be acknowledged, then commits their offsets. Returns whether it committed.
+    /// Bounds a partition's reorder buffer when it reads several input topics: at
+    /// [`REORDER_LIMIT`] buffered events, every topic but the one furthest behind (the one
+    /// holding event time back) is paused, so that the buffer stops growing while that topic
+    /// catches up; no event is dropped. Paused topics are resumed once the buffer is down to
+    /// half, when the topic furthest behind is itself paused (the lead changed hands), or when
+    /// no unpaused topic still holds event time back (a pause can then only stall).
+    fn bound_buffers(&self, consumer: &BaseConsumer<LiveContext>, state: &mut LoopState) {
+        let n = self.topics.len();
+        if n < 2 {
+            return;
+        }
+        let idle = Duration::from_millis(self.config.live.idle_timeout as u64);
+        let polled = state.polled;
+        let mut paused = 0;
+        for (&partition, part) in state.parts.iter_mut() {
+            let buffered = part.engine.sizes().buffered;
+            let active = sources(part, polled, idle);
+            let behind = (0..n)
+                .filter(|&i| active[i])
+                .min_by_key(|&i| part.topic_max[i]);
+            let holding = (0..n).any(|i| active[i] && !part.paused[i]);
+            let mut want = part.paused.clone();
+            if buffered >= REORDER_LIMIT
+                && let Some(behind) = behind
+            {
+                for (i, slot) in want.iter_mut().enumerate() {
+                    *slot = i != behind;
+                }
+            } else if buffered <= REORDER_LIMIT / 2
+                || !holding
+                || behind.is_some_and(|b| part.paused[b])
+            {
+                want = vec![false; n];
+            }
+            for pause in [true, false] {
+                let which: Vec<usize> = (0..n)
+                    .filter(|&i| want[i] == pause && part.paused[i] != pause)
+                    .collect();
+                if which.is_empty() {
+                    continue;
+                }
+                let mut list = TopicPartitionList::new();
+                for &i in &which {
+                    list.add_partition(&self.topics[i], partition);
+                }
+                let result = if pause {
+                    consumer.pause(&list)
+                } else {
+                    consumer.resume(&list)
+                };
+                match result {
+                    Ok(()) => {
+                        for &i in &which {
+                            part.paused[i] = pause;
+                            if !pause {
+                                // Its silence while paused was ours, not its producers': it
+                                // starts its idle clock again, as does the partition.
+                                part.topic_last[i] = polled;
+                                part.last_message = polled;
+                            }
+                        }
+                        tracing::info!(partition, buffered, pause, topics = ?which, "Reorder buffer bound: input topics paused or resumed.");
+                    }
+                    Err(error) => {
+                        tracing::warn!(partition, %error, "Cannot pause or resume input.")
+                    }
+                }
+            }
+            paused += part.paused.iter().filter(|&&p| p).count();
+        }
+        self.shared.metrics.set_input_paused(paused);
+    }
+
+    /// Whether this instance may still write for `partition`: assigned, not lost.
+    fn holds(
+        &self,
+        consumer: &BaseConsumer<LiveContext>,
+        state: &LoopState,
+        partition: i32,
+    ) -> bool {
+        state.assigned.contains(&partition) && !consumer.assignment_lost()
+    }
+
+    /// Saves the state of `partitions` and commits their offsets, once everything their events
+    /// caused is acknowledged. Blocks at most [`FLUSH_DEADLINE`] (or [`FINAL_DEADLINE`] when
+    /// `last`) for acknowledgements; a partition whose output is not acknowledged by then is
+    /// left for the next checkpoint. State records are written only after every alert and
+    /// dead letter before them is acknowledged, and offsets committed only after the state is:
+    /// a crash can never leave saved state or offsets past an undelivered record. The offsets
+    /// of records still in flight are committed later, by [`Core::commit_acknowledged`].
     pub fn checkpoint(
         &self,
         consumer: &BaseConsumer<LiveContext>,
-        which: Option<&[i32]>,
-        mode: CommitMode,
-    ) -> bool {
-        let state_topic = &self.config.kafka.state_topic;
-        // Phase 1: every alert and dead letter produced so far must be acknowledged before the
-        // state that implies it is written; otherwise a crash could leave saved state newer
-        // than the alerts that reached the topic, and those alerts would be lost.
-        if !self.acknowledged() {
-            return false;
-        }
-        // Phase 2: the state, then the offsets. Nothing is processed in between: this thread
-        // does both.
-        for day in std::mem::take(&mut *lock(&self.done_days)) {
-            let key = format!("{DONE_PREFIX}{day}");
-            self.sink
-                .send(state_topic, Some(0), Some(key.as_bytes()), b"{}", None);
-        }
-        let mut offsets = TopicPartitionList::new();
+        partitions: &[i32],
+        last: bool,
+    ) -> Result<(), SinkError> {
+        let started = Instant::now();
+        let deadline = started + if last { FINAL_DEADLINE } else { FLUSH_DEADLINE };
+        let result = self.checkpoint_inner(consumer, partitions, last, deadline);
+        self.state().own_work += started.elapsed();
+        result
+    }
+
+    fn checkpoint_inner(
+        &self,
+        consumer: &BaseConsumer<LiveContext>,
+        partitions: &[i32],
+        last: bool,
+        deadline: Instant,
+    ) -> Result<(), SinkError> {
+        // Phase 1: what the partitions produced so far is acknowledged (retrying failures).
+        let mark = self.sink.mark();
+        let ready = self.wait_acked(partitions, mark, deadline)?;
+        // Phase 2: their state, then (once acknowledged) their offsets. Nothing is processed
+        // in between: this thread does both.
+        let zone = self.zone.clone();
+        let state_topic = self.config.kafka.state_topic.clone();
+        let mut written = Vec::new();
         {
-            let mut parts = self.shared.parts();
-            for (&partition, part) in parts.iter_mut() {
-                if which.is_some_and(|list| !list.contains(&partition)) || !part.changed {
+            let mut guard = self.state();
+            let state = &mut *guard;
+            for &partition in &ready {
+                if !self.holds(consumer, state, partition) {
                     continue;
                 }
-                part.changed = false;
-                for record in part.engine.take_dirty() {
-                    match serde_json::to_vec(&record) {
-                        Ok(value) => self.sink.send(
-                            state_topic,
-                            Some(partition),
-                            Some(record.worker.id.as_bytes()),
-                            &value,
-                            None,
-                        ),
-                        Err(error) => tracing::error!(%error, "Cannot encode a worker's state."),
+                let Some(part) = state.parts.get_mut(&partition) else {
+                    continue;
+                };
+                if !part.changed && part.pending_commit.is_none() {
+                    continue;
+                }
+                let send = |key: &[u8], value: Option<&[u8]>| {
+                    self.send(Out {
+                        owner: partition,
+                        topic: &state_topic,
+                        partition: Some(partition),
+                        key: Some(key),
+                        payload: value,
+                        headers: None,
+                    })
+                };
+                if part.changed {
+                    part.changed = false;
+                    // Tombstones first: a worker forgotten and seen again since the last
+                    // checkpoint gets its new record after its tombstone.
+                    let evicted = part.engine.take_evicted();
+                    self.shared.metrics.workers_evicted(evicted.len());
+                    for id in evicted {
+                        send(&state::worker_key(&id), None)?;
                     }
-                }
-                for report in part.engine.take_reports() {
-                    let merged = merge_report(part.reports.remove(&report.day), report);
-                    let key = format!("{DAY_PREFIX}{}", merged.day);
-                    if let Ok(value) = serde_json::to_vec(&merged) {
-                        self.sink.send(
-                            state_topic,
-                            Some(partition),
-                            Some(key.as_bytes()),
-                            &value,
-                            None,
-                        );
+                    loop {
+                        let records = part.engine.take_dirty_up_to(RECORDS_PER_STEP);
+                        if records.is_empty() {
+                            break;
+                        }
+                        for record in records {
+                            // A slot freed since it changed has no worker any more.
+                            if record.worker.id.is_empty() {
+                                continue;
+                            }
+                            let (key, value) = state::encode_worker(&record, &zone);
+                            send(&key, Some(&value))?;
+                        }
                     }
-                    part.reports.insert(merged.day, merged);
-                }
-                // Day reports are kept in memory for merging for about five weeks.
-                while part.reports.len() > 40 {
-                    part.reports.pop_first();
-                }
-                let mut meta = part.engine.meta();
-                let mut buffered: Vec<Option<i64>> = vec![None; self.topics.len()];
-                let topics = self.topics.len() as u64;
-                for seq in part.engine.buffered_seqs() {
-                    let (index, offset) = ((seq % topics) as usize, (seq / topics) as i64);
-                    buffered[index] = Some(buffered[index].map_or(offset, |o: i64| o.min(offset)));
-                }
-                for (index, topic) in self.topics.iter().enumerate() {
-                    let next = match (part.next[index], buffered[index]) {
-                        (Some(next), Some(held)) => Some(next.min(held)),
-                        (next, held) => next.or(held),
-                    };
-                    if let Some(next) = next {
-                        meta.next_offsets.insert(topic.clone(), next);
-                        let _ =
-                            offsets.add_partition_offset(topic, partition, Offset::Offset(next));
+                    for report in part.engine.take_reports() {
+                        let merged = merge_report(part.reports.remove(&report.day), report);
+                        for (key, value) in state::encode_report(&merged, &zone) {
+                            send(&key, Some(&value))?;
+                        }
                     }
+                    let mut meta = part.engine.meta();
+                    let offsets = next_offsets(part, self.topics.len());
+                    for &(index, next) in &offsets {
+                        meta.next_offsets.insert(self.topics[index].clone(), next);
+                    }
+                    let (key, value) = state::encode_meta(&meta, &zone);
+                    send(&key, Some(&value))?;
+                    part.pending_commit = Some((self.sink.mark(), offsets));
                 }
-                if let Ok(value) = serde_json::to_vec(&meta) {
-                    self.sink.send(
-                        state_topic,
-                        Some(partition),
-                        Some(PARTITION_KEY.as_bytes()),
-                        &value,
-                        None,
-                    );
-                }
+                part.last_checkpoint = Instant::now();
+                written.push(partition);
             }
         }
-        if !self.acknowledged() {
-            return false;
+        if last {
+            self.wait_acked(&written, self.sink.mark(), deadline)?;
+        }
+        self.commit_acknowledged(
+            consumer,
+            if last {
+                CommitMode::Sync
+            } else {
+                CommitMode::Async
+            },
+        );
+        Ok(())
+    }
+
+    /// Waits until every record of each of `partitions` before `mark` is acknowledged, sending
+    /// failed ones again meanwhile, until `deadline`; returns the partitions that got there.
+    fn wait_acked(
+        &self,
+        partitions: &[i32],
+        mark: u64,
+        deadline: Instant,
+    ) -> Result<Vec<i32>, SinkError> {
+        loop {
+            self.sink.service()?;
+            let done: Vec<i32> = partitions
+                .iter()
+                .copied()
+                .filter(|&p| self.sink.acked_below(p, mark))
+                .collect();
+            if done.len() == partitions.len() || Instant::now() >= deadline {
+                if done.len() < partitions.len() {
+                    tracing::warn!(
+                        waiting = partitions.len() - done.len(),
+                        "Checkpoint: not every record acknowledged yet; those partitions' state and offsets wait."
+                    );
+                }
+                return Ok(done);
+            }
+            self.sink.flush(Duration::from_millis(20));
+        }
+    }
+
+    /// Commits the offsets of partitions whose last state write is acknowledged, while they
+    /// are still held.
+    fn commit_acknowledged(&self, consumer: &BaseConsumer<LiveContext>, mode: CommitMode) {
+        let mut offsets = TopicPartitionList::new();
+        {
+            let mut guard = self.state();
+            let state = &mut *guard;
+            let lost = consumer.assignment_lost();
+            for (&partition, part) in state.parts.iter_mut() {
+                let Some((mark, _)) = &part.pending_commit else {
+                    continue;
+                };
+                if lost
+                    || !state.assigned.contains(&partition)
+                    || !self.sink.acked_below(partition, *mark)
+                {
+                    continue;
+                }
+                if let Some((_, list)) = part.pending_commit.take() {
+                    for (index, next) in list {
+                        let _ = offsets.add_partition_offset(
+                            &self.topics[index],
+                            partition,
+                            Offset::Offset(next),
+                        );
+                    }
+                }
+            }
         }
         if offsets.count() > 0
             && let Err(error) = consumer.commit(&offsets, mode)
         {
             tracing::warn!(%error, "Commit failed; the next checkpoint commits again.");
-            return false;
-        }
-        true
-    }
-
-    /// A number that grows with every alert sent and every event applied (early checkpoints).
-    fn progress(&self) -> u64 {
-        let applied: u64 = self
-            .shared
-            .parts()
-            .values()
-            .map(|part| part.engine.applied())
-            .sum();
-        applied + self.emitted.load(Ordering::Relaxed)
-    }
-
-    /// Moves every partition's idle clock forward by `stall`: time this thread spent blocked
-    /// (a checkpoint waiting for acknowledgements, a restore) is no evidence of quiet input.
-    fn credit_stall(&self, stall: Duration) {
-        let now = Instant::now();
-        for part in self.shared.parts().values_mut() {
-            part.last_message = (part.last_message + stall).min(now);
-            for last in &mut part.topic_last {
-                *last = (*last + stall).min(now);
-            }
         }
     }
 
-    /// Waits until everything queued is acknowledged (bounded); false when it is not.
-    fn acknowledged(&self) -> bool {
-        self.shared
-            .metrics
-            .set_producer_queue(i64::from(self.sink.queued()));
-        let failed_before = self.sink.failed();
-        if !self.sink.flush_until(Instant::now() + FLUSH_DEADLINE) {
-            tracing::warn!(
-                "Checkpoint: not every message acknowledged yet; state and offsets wait."
-            );
-            return false;
-        }
-        if self.sink.failed() != failed_before {
-            tracing::error!(
-                "Checkpoint: some messages were not delivered; offsets stay uncommitted."
-            );
-            return false;
-        }
-        true
-    }
-
-    /// Reads partitions' state back, retrying until it succeeds; false when the service stops
-    /// first. `/readyz` says not ready meanwhile.
-    fn restore_until_done(&self, partitions: &[i32]) -> bool {
+    /// Reads partitions' state back, retrying (from where it got to) while it makes progress
+    /// or the failure is the broker's; an error for state that cannot be used (or the service
+    /// stopping). `/readyz` says not ready meanwhile.
+    fn restore_until_done(&self, partitions: &[i32]) -> anyhow::Result<Restore> {
         tracing::info!(?partitions, "Partitions assigned: restoring their state.");
-        self.shared.restoring.store(true, Ordering::Relaxed);
-        self.shared.update_ready();
-        let restored = loop {
-            match self.restore(partitions) {
-                Ok(()) => break true,
-                Err(error) => {
-                    tracing::error!(?partitions, %error, "Cannot restore the partitions' state; retrying.");
-                }
-            }
-            if !self.running.load(Ordering::Relaxed) {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        };
-        self.shared.restoring.store(false, Ordering::Relaxed);
-        self.shared.update_ready();
-        restored
-    }
-
-    /// Reads partitions' state back into fresh engines.
-    fn restore(&self, partitions: &[i32]) -> Result<(), SourceError> {
+        self.shared.ready.store(false, Ordering::Relaxed);
+        self.shared.metrics.set_ready(false);
         let metrics = &self.shared.metrics;
-        #[derive(Default)]
-        struct Saved {
-            records: BTreeMap<Vec<u8>, WorkerRecord>,
-            meta: Option<PartitionMeta>,
-            reports: BTreeMap<i32, DayReport>,
-        }
-        let mut saved: BTreeMap<i32, Saved> =
-            partitions.iter().map(|&p| (p, Saved::default())).collect();
         for &partition in partitions {
             metrics.set_restoring(partition, true);
         }
         let started = Instant::now();
-        let read = read_state_partitions(
-            &self.config.kafka,
-            partitions,
-            Duration::from_secs(120),
-            |partition, key, payload| {
-                metrics.restore_progress(partition, 1);
-                let Some(saved) = saved.get_mut(&partition) else {
-                    return;
-                };
-                if key == PARTITION_KEY.as_bytes() {
-                    if let Ok(meta) = serde_json::from_slice::<PartitionMeta>(payload) {
-                        saved.meta = Some(meta);
+        let mut restored: BTreeMap<i32, Restored> = partitions
+            .iter()
+            .map(|&p| (p, Restored::default()))
+            .collect();
+        let mut reached: BTreeMap<i32, i64> = BTreeMap::new();
+        let running = || self.running.load(Ordering::Relaxed);
+        loop {
+            let skip = reached.clone();
+            let read = read_state_partitions(
+                &self.config.kafka,
+                partitions,
+                &skip,
+                RESTORE_STALL,
+                &running,
+                |partition, offset, key, value| {
+                    metrics.restore_progress(partition, 1);
+                    if let Some(saved) = restored.get_mut(&partition) {
+                        saved.add(key, value, &self.zone, At { partition, offset });
                     }
-                } else if key.starts_with(DAY_PREFIX.as_bytes()) {
-                    if let Ok(report) = serde_json::from_slice::<DayReport>(payload) {
-                        saved.reports.insert(report.day, report);
+                    reached.insert(partition, offset + 1);
+                },
+            );
+            match read {
+                Ok(()) => break,
+                Err(error) => {
+                    if !running() {
+                        tracing::info!(?partitions, "Stopping while restoring.");
+                        return Ok(Restore::Stopped);
                     }
-                } else if key.starts_with(DONE_PREFIX.as_bytes()) {
-                } else if let Ok(record) = serde_json::from_slice::<WorkerRecord>(payload) {
-                    saved.records.insert(key.to_vec(), record);
+                    tracing::error!(?partitions, %error, "Cannot restore the partitions' state; retrying from where it got to.");
+                    std::thread::sleep(Duration::from_millis(500));
                 }
-            },
-        )?;
-        tracing::info!(?partitions, records = read, elapsed = ?started.elapsed(), "State restored.");
-        for (partition, saved) in saved {
-            let meta = saved.meta.unwrap_or_default();
-            let records: Vec<WorkerRecord> = saved.records.into_values().collect();
-            let engine = if records.is_empty() && meta == PartitionMeta::default() {
-                Engine::live(self.config.clone())
-            } else {
-                Engine::restore_live(self.config.clone(), &meta, records)
-            };
-            let handled_below = self
-                .topics
-                .iter()
-                .map(|topic| meta.next_offsets.get(topic).copied())
-                .collect();
-            let part = Part {
-                engine,
-                next: vec![None; self.topics.len()],
-                topic_last: vec![Instant::now(); self.topics.len()],
-                handled_below,
-                last_message: Instant::now(),
-                changed: false,
-                reports: saved.reports,
-            };
-            self.shared.parts().insert(partition, part);
+            }
+        }
+        let records: u64 = restored.values().map(|r| r.read).sum();
+        tracing::info!(?partitions, records, elapsed = ?started.elapsed(), "State read back.");
+        for (partition, saved) in restored {
+            let saved = saved.finish().map_err(|(error, count)| {
+                anyhow::Error::new(error).context(format!(
+                    "cannot restore partition {partition} of the state topic `{}` ({count} records cannot be used)",
+                    self.config.kafka.state_topic
+                ))
+            })?;
+            // A record this release wrote can hold nothing out of range (checked on decode);
+            // a panic in the engine on restored state is still an error, not an abort.
+            let part = catch_unwind(AssertUnwindSafe(|| self.part_of(saved))).map_err(|_| {
+                anyhow::Error::new(StateError::Corrupt {
+                    partition,
+                    offset: -1,
+                    key: "(the partition's workers)".into(),
+                    detail: "the engine could not take the restored state".into(),
+                })
+            })?;
+            self.sink.adopt(partition);
+            self.state().parts.insert(partition, part);
             metrics.set_restoring(partition, false);
         }
-        metrics.set_partitions_assigned(self.shared.parts().len());
+        metrics.set_partitions_assigned(self.state().parts.len());
+        Ok(Restore::Done)
+    }
+
+    fn part_of(&self, saved: Restored) -> Part {
+        let meta = saved.meta.clone().unwrap_or_default();
+        let reports = saved.open_reports(meta.frontier);
+        let engine = if saved.is_empty() {
+            Engine::live(self.config.clone())
+        } else {
+            Engine::restore_live(
+                self.config.clone(),
+                &meta,
+                saved.workers.into_values().collect(),
+            )
+        };
+        let handled_below = self
+            .topics
+            .iter()
+            .map(|topic| meta.next_offsets.get(topic).copied())
+            .collect();
+        let n = self.topics.len();
+        let polled = self.state().polled;
+        Part {
+            engine,
+            next: vec![None; n],
+            topic_last: vec![polled; n],
+            topic_max: vec![i64::MIN; n],
+            paused: vec![false; n],
+            handled_below,
+            last_message: polled,
+            changed: false,
+            last_checkpoint: Instant::now(),
+            reports,
+            held: BTreeMap::new(),
+            held_ts: FxHashMap::default(),
+            pending_commit: None,
+        }
+    }
+
+    /// Forgets partitions: their engines, their records' tracking, their metrics.
+    fn drop_parts(&self, partitions: &[i32]) {
+        let mut state = self.state();
+        for partition in partitions {
+            state.parts.remove(partition);
+            self.sink.forget(*partition);
+            self.shared.metrics.forget_partition(*partition);
+        }
+        self.shared
+            .metrics
+            .set_partitions_assigned(state.parts.len());
+        self.publish(&state);
+    }
+
+    /// The loop stood still longer than the group allows (a stop, a starved machine): the
+    /// group has probably given our partitions to another instance, which restores them from
+    /// the last checkpoint. Write nothing more for them and drop their state. librdkafka
+    /// notices too (its heartbeat is refused, or the poll interval was exceeded) and rejoins:
+    /// the revocation it brings finds nothing to save, and the next assignment is restored
+    /// from the state topic like any other. If no rebalance comes (the group had not given
+    /// up on us), [`Core::retake`] restores the partitions still assigned.
+    fn fence(&self, gap: Duration) {
+        let partitions: Vec<i32> = self.state().parts.keys().copied().collect();
+        tracing::warn!(?gap, limit = ?self.stall_limit, ?partitions, "The loop stood still longer than the group session: dropping the partitions' state without writing; the group decides who holds them now.");
+        self.shared.metrics.fenced("stall");
+        self.drop_parts(&partitions);
+        self.state().fenced_at = Some(Instant::now());
+        self.shared.ready.store(false, Ordering::Relaxed);
+        self.shared.metrics.set_ready(false);
+    }
+
+    /// After a fence that brought no rebalance within the session timeout: the partitions are
+    /// still ours; restore them and read them again, as an assignment does.
+    fn retake(&self, consumer: &BaseConsumer<LiveContext>) -> anyhow::Result<()> {
+        let due = {
+            let state = self.state();
+            state
+                .fenced_at
+                .is_some_and(|at| at.elapsed() > self.stall_limit + Duration::from_secs(3))
+        };
+        if !due {
+            return Ok(());
+        }
+        let mut assignment = consumer.assignment()?;
+        let partitions = partitions_of(&assignment);
+        tracing::info!(
+            ?partitions,
+            "No rebalance after the stall: the partitions are still ours; restoring them."
+        );
+        let started = Instant::now();
+        if self.restore_until_done(&partitions)? == Restore::Stopped {
+            return Ok(());
+        }
+        let offset = if self.config.live.reread_input {
+            Offset::Beginning
+        } else {
+            Offset::Stored
+        };
+        assignment.set_all_offsets(offset)?;
+        consumer.assign(&assignment)?;
+        let mut state = self.state();
+        state.fenced_at = None;
+        state.assigned = partitions.iter().copied().collect();
+        state.own_work += started.elapsed();
+        self.shared.ready.store(true, Ordering::Relaxed);
+        self.shared.metrics.set_ready(true);
         Ok(())
     }
 
-    fn handle(&self, message: &BorrowedMessage<'_>, tick: Tick, batch: &mut BatchMetrics) {
-        let partition = message.partition();
-        let mut parts = self.shared.parts();
-        match parts.get_mut(&partition) {
-            Some(part) => {
-                let origin = Origin {
-                    topic: message.topic(),
-                    partition,
-                    offset: message.offset(),
-                    key: message.key(),
-                    payload: message.payload().unwrap_or_default(),
-                };
-                self.process(part, &origin, tick, batch);
-            }
-            // Partitions are restored before they are assigned, so this is a message of a
-            // partition already revoked: its next owner reads it.
-            None => tracing::debug!(partition, "Message of a partition not held; skipped."),
-        }
+    fn publish(&self, state: &LoopState) {
+        let engines: Vec<&Engine> = state.parts.values().map(|part| &part.engine).collect();
+        self.shared.views.publish(&engines);
     }
 
-    fn publish_gauges(&self) {
-        let parts = self.shared.parts();
+    fn publish_gauges(&self, state: &LoopState) {
         let mut groups: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
         let mut open: BTreeMap<String, u64> = BTreeMap::new();
-        for part in parts.values() {
+        let (mut workers, mut names, mut ids, mut buffered) = (0, 0, 0, 0);
+        for part in state.parts.values() {
             for (key, (online, working)) in part.engine.group_counts() {
                 let entry = groups.entry(key).or_default();
                 entry.0 += online;
@@ -743,39 +1162,207 @@ impl Core {
             for (platform, n) in part.engine.open_violations() {
                 *open.entry(platform).or_default() += n;
             }
+            let sizes = part.engine.sizes();
+            workers += sizes.workers;
+            names += sizes.names;
+            ids += sizes.ids;
+            buffered += sizes.buffered;
         }
+        let metrics = &self.shared.metrics;
         let rows: Vec<_> = groups
             .into_iter()
             .map(|((p, r, c), (online, working))| (p, r, c, online, working))
             .collect();
-        self.shared.metrics.set_workers(&rows);
+        metrics.set_workers(&rows);
         let rows: Vec<_> = open.into_iter().collect();
-        self.shared.metrics.set_open_violations(&rows);
-        self.shared
-            .metrics
-            .set_producer_queue(i64::from(self.sink.queued()));
+        metrics.set_open_violations(&rows);
+        metrics.set_held(workers, names, ids, buffered);
+        metrics.set_producer_queue(i64::from(self.sink.queued()));
+        let (undelivered, oldest) = self.sink.undelivered();
+        metrics.set_undelivered(undelivered, oldest.as_secs_f64());
+        self.publish(state);
+    }
+
+    /// `quota_p90`: the owner of partition 0 computes complete days; their alerts go out, and
+    /// the days are marked done once those are acknowledged.
+    fn aggregate(
+        &self,
+        consumer: &BaseConsumer<LiveContext>,
+        aggregator: &mut Option<Aggregator>,
+        partitions: usize,
+        writable: bool,
+    ) -> Result<(), SinkError> {
+        let holds_zero = writable && {
+            let state = self.state();
+            state.parts.contains_key(&0) && self.holds(consumer, &state, 0)
+        };
+        match (&aggregator, holds_zero) {
+            (None, true) => match Aggregator::new(&self.config, partitions) {
+                Ok(created) => *aggregator = Some(created),
+                Err(error) => tracing::error!(%error, "Cannot start the quota aggregator."),
+            },
+            (Some(_), false) => {
+                *aggregator = None;
+                self.state().quota_sent.clear();
+                self.sink.forget(GLOBAL);
+            }
+            _ => {}
+        }
+        let Some(aggregator) = aggregator.as_mut() else {
+            return Ok(());
+        };
+        let (alerts, days) = aggregator.poll(&self.config);
+        if !days.is_empty() {
+            self.emit(GLOBAL, alerts)?;
+            let mark = self.sink.mark();
+            self.state().quota_sent.push((mark, days));
+        }
+        let done: Vec<i32> = {
+            let mut state = self.state();
+            let (acked, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut state.quota_sent)
+                .into_iter()
+                .partition(|(mark, _)| self.sink.acked_below(GLOBAL, *mark));
+            state.quota_sent = waiting;
+            acked.into_iter().flat_map(|(_, days)| days).collect()
+        };
+        for day in done {
+            let (key, value) = state::encode_done(day, &self.zone);
+            self.send(Out {
+                owner: GLOBAL,
+                topic: &self.config.kafka.state_topic,
+                partition: Some(0),
+                key: Some(&key),
+                payload: Some(&value),
+                headers: None,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn handle(
+        &self,
+        message: &BorrowedMessage<'_>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<(), SinkError> {
+        let partition = message.partition();
+        let mut state = self.state();
+        match state.parts.get_mut(&partition) {
+            Some(part) => {
+                let origin = Origin {
+                    topic: message.topic(),
+                    partition,
+                    offset: message.offset(),
+                    key: message.key(),
+                    payload: message.payload().unwrap_or_default(),
+                };
+                self.process(part, &origin, tick, batch)
+            }
+            // Partitions are restored before they are assigned, so this is a message of a
+            // partition already revoked: its next owner reads it.
+            None => {
+                tracing::debug!(partition, "Message of a partition not held; skipped.");
+                Ok(())
+            }
+        }
     }
 }
 
-/// Merges a re-closed day into the report written before a restore: per worker, the newer
-/// entry wins, and workers only in the older report stay.
-fn merge_report(older: Option<DayReport>, newer: DayReport) -> DayReport {
-    let Some(older) = older else { return newer };
-    let mut by_worker: BTreeMap<String, (String, String, String, String, i64)> = older
-        .entries
-        .into_iter()
-        .map(|entry| (entry.0.clone(), entry))
-        .collect();
-    for entry in newer.entries {
-        by_worker.insert(entry.0.clone(), entry);
-    }
-    DayReport {
-        entries: by_worker.into_values().collect(),
-        ..newer
-    }
+/// Co-partitioned topics: which of a partition's input topics hold its event time back. A
+/// topic silent for the idle timeout does not; a paused one still does (it is not silent, the
+/// monitor stopped reading it).
+fn sources(part: &Part, polled: Duration, idle: Duration) -> Vec<bool> {
+    part.topic_last
+        .iter()
+        .zip(&part.paused)
+        .map(|(&last, &paused)| paused || polled.saturating_sub(last) < idle)
+        .collect()
 }
 
-/// Runs the pipeline until `running` turns false; then saves, flushes and commits.
+/// Per input topic, the offset to restart from: the next unread one, or the smallest one
+/// still in the reorder buffer (its event is not applied yet).
+fn next_offsets(part: &Part, topics: usize) -> Vec<(usize, i64)> {
+    let mut buffered: Vec<Option<i64>> = vec![None; topics];
+    let n = topics as u64;
+    for seq in part.engine.buffered_seqs() {
+        let (index, offset) = ((seq % n) as usize, (seq / n) as i64);
+        buffered[index] = Some(buffered[index].map_or(offset, |o: i64| o.min(offset)));
+    }
+    (0..topics)
+        .filter_map(|index| {
+            let next = match (part.next[index], buffered[index]) {
+                (Some(next), Some(held)) => Some(next.min(held)),
+                (next, held) => next.or(held),
+            };
+            next.map(|next| (index, next))
+        })
+        .collect()
+}
+
+/// The largest gap between two polls, own work excluded, that cannot have cost the group
+/// membership: the session timeout less a heartbeat interval (the last heartbeat may have
+/// been that long before the gap), and the poll interval.
+fn stall_limit(config: &Config) -> Duration {
+    let property = |key: &str, default: u64| {
+        config
+            .kafka
+            .properties
+            .get(key)
+            .and_then(|value| value.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let session = property("session.timeout.ms", 45_000);
+    let heartbeat = property("heartbeat.interval.ms", 3_000);
+    let poll = property("max.poll.interval.ms", 300_000);
+    Duration::from_millis(session.saturating_sub(heartbeat).min(poll).max(1_000))
+}
+
+/// `workhours run --reset-state`: tombstones every record of the state topic, so that the
+/// next start begins from empty state on purpose (a changed `time.zone`, state of an older
+/// format). Every instance must be stopped meanwhile.
+pub fn reset_state(
+    config: &Config,
+    runtime: &tokio::runtime::Handle,
+    running: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let is_running = || running.load(Ordering::Relaxed);
+    let Some(partitions) = prepare_topics(&config.kafka, &is_running, runtime)? else {
+        return Ok(());
+    };
+    let keys = state_keys(&config.kafka, partitions, &is_running)?;
+    let sink = Sink::new(
+        without_consumer_properties(client_config(&config.kafka)),
+        Duration::from_millis(config.live.delivery_timeout as u64),
+        Arc::new(Metrics::new()),
+    )?;
+    let mut total = 0;
+    for (partition, records) in keys {
+        let doomed = state::reset_keys(records.iter().map(|(key, value)| (key.as_slice(), *value)));
+        total += doomed.len();
+        for key in doomed {
+            sink.send(Out {
+                owner: partition,
+                topic: &config.kafka.state_topic,
+                partition: Some(partition),
+                key: Some(&key),
+                payload: None,
+                headers: None,
+            })?;
+        }
+    }
+    loop {
+        sink.service()?;
+        if sink.idle(GLOBAL) && (0..partitions as i32).all(|p| sink.idle(p)) {
+            break;
+        }
+        sink.flush(Duration::from_millis(100));
+    }
+    tracing::info!(topic = %config.kafka.state_topic, records = total, "State reset: every record tombstoned; the next start begins from empty state.");
+    Ok(())
+}
+
+/// Runs the pipeline until `running` turns false; then saves, flushes and commits. An error
+/// (undeliverable records, a fatal producer error, state that cannot be used) stops it.
 pub fn run(
     config: Config,
     shared: Arc<Shared>,
@@ -788,17 +1375,41 @@ pub fn run(
         return Ok(());
     };
     tracing::info!(partitions, topics = ?config.kafka.input_topics, "Input topics checked.");
-    let sink = Sink::new(&config.kafka, shared.metrics.clone())?;
+    let (checked_tx, checked) = std::sync::mpsc::channel();
+    {
+        let (kafka, runtime) = (config.kafka.clone(), runtime.clone());
+        std::thread::Builder::new()
+            .name("state-topic-check".into())
+            .spawn(move || {
+                let _ = checked_tx.send(check_state_topic(&kafka, &runtime));
+            })?;
+    }
+    let sink = Sink::new(
+        without_consumer_properties(client_config(&config.kafka)),
+        Duration::from_millis(config.live.delivery_timeout as u64),
+        shared.metrics.clone(),
+    )?;
+    shared.metrics.set_reorder_limit(REORDER_LIMIT);
     let topics = config.kafka.input_topics.clone();
     let core = Arc::new(Core {
+        zone: config.time.zone.name().to_owned(),
+        stall_limit: stall_limit(&config),
         config,
         shared: shared.clone(),
         sink,
         topics,
-        done_days: Mutex::new(Vec::new()),
         clock,
         running: running.clone(),
-        emitted: AtomicU64::new(0),
+        closing: AtomicBool::new(false),
+        state: Mutex::new(LoopState {
+            parts: BTreeMap::new(),
+            assigned: BTreeSet::new(),
+            polled: Duration::ZERO,
+            own_work: Duration::ZERO,
+            fatal: None,
+            quota_sent: Vec::new(),
+            fenced_at: None,
+        }),
     });
     let mut client = client_config(&core.config.kafka);
     client.set("group.id", &core.config.kafka.group_id);
@@ -812,43 +1423,108 @@ pub fn run(
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
+    let mut inbox = shared.views.take_inbox();
+    let outcome = run_loop(&core, &consumer, partitions, &mut inbox, &checked);
+    if outcome.is_ok() {
+        tracing::info!("Stopping: saving state and committing offsets.");
+        let held: Vec<i32> = core.state().parts.keys().copied().collect();
+        if let Err(error) = core.checkpoint(&consumer, &held, true) {
+            tracing::error!(%error, "The last checkpoint failed.");
+        }
+    }
+    core.closing.store(true, Ordering::Relaxed);
+    shared.ready.store(false, Ordering::Relaxed);
+    shared.metrics.set_ready(false);
+    tracing::info!(ok = outcome.is_ok(), "Stopped.");
+    drop(consumer);
+    outcome
+}
 
+fn run_loop(
+    core: &Arc<Core>,
+    consumer: &BaseConsumer<LiveContext>,
+    partitions: usize,
+    inbox: &mut Option<tokio::sync::mpsc::Receiver<WorkerQuery>>,
+    state_topic_checked: &std::sync::mpsc::Receiver<Result<(), super::kafka::SourceError>>,
+) -> anyhow::Result<()> {
+    let shared = &core.shared;
     let mut aggregator: Option<Aggregator> = None;
-    let mut last_checkpoint = Instant::now();
     let checkpoint_every = Duration::from_millis(core.config.live.commit_interval.max(1) as u64);
     let mut last_gauges = Instant::now();
+    let mut last_sample = Instant::now();
     let mut last_error: Option<Instant> = None;
     let mut batch = BatchMetrics::default();
-    // Whether messages were read since the last checkpoint, and the progress it saw (alerts
-    // sent plus events applied); a batch is dry when a whole 100 ms wait brought nothing.
-    let mut read_since_checkpoint = false;
-    let mut progress_at_checkpoint = 0;
-    while is_running() {
+    let mut last_return = Instant::now();
+    let wait = Duration::from_millis(100);
+    while core.running.load(Ordering::Relaxed) {
         let started = Instant::now();
-        let mut tick = core.tick();
         let mut dry = false;
+        let mut stalled = false;
         // Wait for the first message at most 100 ms (timers and checkpoints need the loop),
         // then take what is already there.
+        let mut tick = Tick {
+            ms: core.clock.now_ms(),
+            polled: Duration::ZERO,
+        };
         for round in 0..1000 {
-            let wait = if round == 0 {
-                Duration::from_millis(100)
-            } else {
-                Duration::ZERO
-            };
-            let polled = consumer.poll(wait);
-            if round == 0 {
-                tick = core.tick();
-            }
-            match polled {
-                Some(Ok(message)) => {
-                    core.handle(&message, tick, &mut batch);
-                    read_since_checkpoint = true;
+            let polled = if round == 0 {
+                // The waiting poll: the clocks, the idle clock and the stall check, once per
+                // batch (clock reads per message were a visible share of its cost).
+                let before = Instant::now();
+                let own_before = core.state().own_work;
+                let polled = consumer.poll(wait);
+                let now = Instant::now();
+                let mut state = core.state();
+                // Own work since the last poll returned (checkpoints, and callbacks in this
+                // poll), and the part of it inside this poll.
+                let own = std::mem::take(&mut state.own_work);
+                let own_in_poll = own.saturating_sub(own_before);
+                // The idle clock moves by the time spent waiting for messages, never by more
+                // than was asked (a stop inside the poll is no evidence of quiet input).
+                let waited = now.duration_since(before).saturating_sub(own_in_poll);
+                state.polled += waited.min(wait + Duration::from_millis(20));
+                // A gap that is neither waiting nor own work: this thread was stopped.
+                let gap = now
+                    .duration_since(last_return)
+                    .saturating_sub(own)
+                    .saturating_sub(wait);
+                if gap > core.stall_limit {
+                    stalled = true;
+                    tracing::warn!(?gap, "Poll returned after a stall.");
                 }
+                if let Some(error) = state.fatal.take() {
+                    return Err(error);
+                }
+                tick = Tick {
+                    ms: core.clock.now_ms(),
+                    polled: state.polled,
+                };
+                drop(state);
+                last_return = now;
+                if stalled {
+                    core.fence(now.duration_since(before));
+                    break;
+                }
+                polled
+            } else {
+                let polled = consumer.poll(Duration::ZERO);
+                if let Some(error) = core.state().fatal.take() {
+                    return Err(error);
+                }
+                polled
+            };
+            match polled {
+                Some(Ok(message)) => core.handle(&message, tick, &mut batch)?,
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => {
                     // While the brokers cannot be reached, silence is no evidence of quiet
-                    // input: keep idle partitions from following the wall clock.
-                    core.credit_stall(Duration::from_secs(3600));
+                    // input: the idle clock of every partition starts again.
+                    let mut state = core.state();
+                    let polled = state.polled;
+                    for part in state.parts.values_mut() {
+                        part.last_message = polled;
+                        part.topic_last.iter_mut().for_each(|last| *last = polled);
+                    }
                     if last_error.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
                         tracing::warn!(%error, "Consumer error; librdkafka retries.");
                         last_error = Some(Instant::now());
@@ -861,51 +1537,70 @@ pub fn run(
                 }
             }
         }
-        batch.flush(&shared.metrics, &core.topics, tick);
+        if let Ok(Err(error)) = state_topic_checked.try_recv() {
+            return Err(error.into());
+        }
+        batch.flush(&shared.metrics, &core.topics, core.clock.now_ms());
         shared
             .metrics
             .observe_batch(started.elapsed().as_secs_f64());
-        core.advance_idle();
-        let owns_zero = shared.parts().contains_key(&0);
-        match (&mut aggregator, owns_zero) {
-            (None, true) => match Aggregator::new(&core.config, partitions) {
-                Ok(created) => aggregator = Some(created),
-                Err(error) => tracing::error!(%error, "Cannot start the quota aggregator."),
-            },
-            (Some(_), false) => aggregator = None,
-            _ => {}
+        core.sink.service()?;
+        // Writes for timers and checkpoints only while this thread has not stood still since
+        // its last poll (a stop between two polls is caught at the next one).
+        let writable = !stalled && last_return.elapsed() < core.stall_limit;
+        {
+            let mut state = core.state();
+            core.advance_idle(&mut state, writable)?;
+            core.bound_buffers(consumer, &mut state);
         }
-        if let Some(aggregator) = aggregator.as_mut() {
-            let (alerts, days) = aggregator.poll(&core.config);
-            core.emit(alerts);
-            lock(&core.done_days).extend(days);
+        core.aggregate(consumer, &mut aggregator, partitions, writable)?;
+        if writable {
+            core.retake(consumer)?;
         }
-        // Besides every `commit_interval`, a checkpoint is taken as soon as the input runs dry
-        // after progress (messages read, events applied, alerts sent; at most once a second),
-        // so that committed offsets, and the consumer lag that tools read from them, follow
-        // the processing without waiting the interval.
-        let early = dry
-            && last_checkpoint.elapsed() >= EARLY_CHECKPOINT_GAP.min(checkpoint_every)
-            && (read_since_checkpoint || core.progress() != progress_at_checkpoint);
-        if last_checkpoint.elapsed() >= checkpoint_every || early {
+        // Besides every `commit_interval`, a partition is checkpointed as soon as the input
+        // runs dry after it changed (at most once a second), so that committed offsets, and
+        // the consumer lag that tools read from them, follow the processing.
+        let due: Vec<i32> = {
+            let state = core.state();
+            state
+                .parts
+                .iter()
+                .filter(|(_, part)| {
+                    let since = part.last_checkpoint.elapsed();
+                    (part.changed || part.pending_commit.is_some())
+                        && (since >= checkpoint_every
+                            || (dry && since >= EARLY_CHECKPOINT_GAP.min(checkpoint_every)))
+                })
+                .map(|(&p, _)| p)
+                .collect()
+        };
+        if writable && !due.is_empty() {
             let started = Instant::now();
-            if core.checkpoint(&consumer, None, CommitMode::Async) {
-                read_since_checkpoint = false;
-                progress_at_checkpoint = core.progress();
-            }
-            tracing::debug!(elapsed = ?started.elapsed(), "Checkpoint done.");
-            core.credit_stall(started.elapsed());
-            last_checkpoint = Instant::now();
+            core.checkpoint(consumer, &due, false)?;
+            tracing::debug!(elapsed = ?started.elapsed(), partitions = ?due, "Checkpoint done.");
+        } else if writable {
+            core.commit_acknowledged(consumer, CommitMode::Async);
         }
-        if last_gauges.elapsed() >= Duration::from_secs(2) {
-            core.publish_gauges();
+        let mut state = core.state();
+        if let Some(inbox) = inbox.as_mut() {
+            let mut engines: Vec<&mut Engine> = state
+                .parts
+                .values_mut()
+                .map(|part| &mut part.engine)
+                .collect();
+            answer(inbox, &mut engines);
+        }
+        if last_sample.elapsed() >= SAMPLE_EVERY {
+            last_sample = Instant::now();
+            let engines: Vec<&Engine> = state.parts.values().map(|part| &part.engine).collect();
+            for sampler in lock(&shared.samplers).iter_mut() {
+                sampler(&engines);
+            }
+        }
+        if last_gauges.elapsed() >= PUBLISH_EVERY {
+            core.publish_gauges(&state);
             last_gauges = Instant::now();
         }
     }
-    tracing::info!("Stopping: saving state and committing offsets.");
-    let committed = core.checkpoint(&consumer, None, CommitMode::Sync);
-    shared.ready.store(false, Ordering::Relaxed);
-    tracing::info!(committed, "Stopped.");
-    drop(consumer);
     Ok(())
 }

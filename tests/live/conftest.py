@@ -58,6 +58,8 @@ class Stack:
         for m in self.monitors:
             m.close()
         for b in self.brokers:
+            if b.proc and b.proc.poll() is None:
+                b.resume()
             b.close()
 
     def logs(self) -> str:

@@ -209,6 +209,18 @@ class Broker:
             self.proc.kill()
             return self.proc.wait(5)
 
+    def pause(self):
+        """SIGSTOP: the broker accepts connections (the kernel does) but answers nothing."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def delete_topic(self, name: str, timeout: float = 15.0):
+        futures = self.admin().delete_topics([name], operation_timeout=timeout)
+        futures[name].result(timeout)
+        wait_until(f"topic {name} gone from metadata", lambda: self.partitions(name) == 0, timeout)
+
     def restart(self, down_seconds: float = 0.0, timeout: float = 20.0):
         self.stop()
         if down_seconds:
@@ -234,11 +246,11 @@ class Broker:
         wait_until(f"topic {name} with {partitions} partitions in metadata",
                    lambda: self.partitions(name) == partitions, timeout)
 
-    def create_pipeline_topics(self, input_topic: str = INPUT_TOPIC):
-        self.create_topic(input_topic, PARTITIONS)
-        self.create_topic(ALERTS_TOPIC, PARTITIONS)
+    def create_pipeline_topics(self, input_topic: str = INPUT_TOPIC, partitions: int = PARTITIONS):
+        self.create_topic(input_topic, partitions)
+        self.create_topic(ALERTS_TOPIC, partitions)
         self.create_topic(DEAD_LETTER_TOPIC, 2)
-        self.create_topic(STATE_TOPIC, PARTITIONS, {"cleanup.policy": "compact"})
+        self.create_topic(STATE_TOPIC, partitions, {"cleanup.policy": "compact"})
 
     def partitions(self, topic: str) -> int:
         md = self.admin().list_topics(topic=topic, timeout=5)
@@ -524,31 +536,61 @@ def workhours_bin() -> Path:
     return target / "release" / "workhours"
 
 
+def toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
+
+
 def write_config(path: Path, broker: Broker, group: str, http_port: int,
-                 idle_timeout: str = "2s", max_delay: str = "1s",
-                 properties: dict | None = None, input_topic: str = INPUT_TOPIC,
-                 commit_interval: str | None = None, extra: str = "") -> Path:
+                 idle_timeout: str = "2s",
+                 properties: dict | None = None, input_topic=INPUT_TOPIC,
+                 commit_interval: str | None = None, extra: str = "",
+                 live: dict | None = None, time: dict | None = None, rules: dict | None = None,
+                 http: dict | None = None, topics: dict | None = None) -> Path:
+    """The monitor's config: the harness's topics on `broker`, plus any keys given per
+    section (`live`, `time`, `rules`, `http`; `topics` overrides `kafka.*_topic`). Only the
+    keys given are written, so that the config also suits an older release."""
     props = {"fetch.wait.max.ms": str(FETCH_WAIT_MS)}
     props.update(properties or {})
+    names = {"alerts_topic": ALERTS_TOPIC, "dead_letter_topic": DEAD_LETTER_TOPIC,
+             "state_topic": STATE_TOPIC}
+    names.update(topics or {})
+    live = {"idle_timeout": idle_timeout, **({"commit_interval": commit_interval} if commit_interval else {}),
+            **(live or {})}
     lines = [
         "[kafka]",
         f'brokers = "{broker.bootstrap}"',
         f'group_id = "{group}"',
         # One topic name, or several (co-partitioned) as a list.
         "input_topics = [" + ", ".join(f'"{t}"' for t in ([input_topic] if isinstance(input_topic, str) else input_topic)) + "]",
-        f'alerts_topic = "{ALERTS_TOPIC}"',
-        f'dead_letter_topic = "{DEAD_LETTER_TOPIC}"',
-        f'state_topic = "{STATE_TOPIC}"',
+        *(f"{k} = {toml_value(v)}" for k, v in names.items()),
         "[kafka.properties]",
         *(f'"{k}" = "{v}"' for k, v in props.items()),
         "[live]",
-        f'idle_timeout = "{idle_timeout}"',
-        f'max_delay = "{max_delay}"',
-        *([f'commit_interval = "{commit_interval}"'] if commit_interval else []),
+        *(f"{k} = {toml_value(v)}" for k, v in live.items()),
         "[http]",
         f'listen = "127.0.0.1:{http_port}"',
-        extra,
+        *(f"{k} = {toml_value(v)}" for k, v in (http or {}).items()),
     ]
+    if time:
+        lines += ["[time]", *(f"{k} = {toml_value(v)}" for k, v in time.items())]
+    if rules:
+        lines += ["[rules]", *(f"{k} = {toml_value(v)}" for k, v in rules.items())]
+    lines.append(extra)
+    Path(path).write_text("\n".join(lines) + "\n")
+    return Path(path)
+
+
+def rules_config(path: Path, time: dict | None = None, rules: dict | None = None) -> Path:
+    """A config with only `[time]` and `[rules]` keys, for `workhours replay --config`."""
+    lines = []
+    if time:
+        lines += ["[time]", *(f"{k} = {toml_value(v)}" for k, v in time.items())]
+    if rules:
+        lines += ["[rules]", *(f"{k} = {toml_value(v)}" for k, v in rules.items())]
     Path(path).write_text("\n".join(lines) + "\n")
     return Path(path)
 
@@ -628,10 +670,68 @@ class Monitor:
             code = None
         return code, time.monotonic() - t0
 
+    def pause(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def memory(self) -> tuple[int, int]:
+        """(resident, peak resident) bytes of the process, from /proc."""
+        fields = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            fields[name] = value.strip()
+        kib = lambda name: int(fields[name].split()[0]) * 1024  # noqa: E731
+        return kib("VmRSS"), kib("VmHWM")
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample of /metrics: {'name{labels}': value}."""
+        status, body = self.get("/metrics", timeout=5)
+        if status != 200:
+            raise HarnessError(f"/metrics answered {status}")
+        samples = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                samples[name] = float(value)
+        return samples
+
+    def metric(self, name: str) -> float:
+        """The sum of every series of a metric family (0 when absent)."""
+        return sum(v for k, v in self.metrics().items() if k == name or k.startswith(name + "{"))
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise HarnessError(f"{self.name} did not exit within {timeout}s; log:\n{tail(self.log_path, 30)}") from None
+
     def close(self):
         if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+
+
+# --------------------------------------------------------------------------------------
+# Events in real time
+
+def event_line(worker: str, kind: str, ts_ms: int, n: int, **extra) -> bytes:
+    """One input line, `ts` as epoch ms, a unique `event_id`."""
+    fields = {"worker_id": worker, "kind": kind, "ts": ts_ms, "event_id": f"{worker}-{n}",
+              "platform": "meituan", "role": "rider", "city": "371000"}
+    fields.update(extra)
+    return json.dumps(fields).encode()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def sorted_by_ts(lines) -> list[bytes]:
+    """Lines in `ts` order (stable): replay of "all events sorted by ts"."""
+    return sorted(lines, key=lambda line: json.loads(line)["ts"])
 
 
 # --------------------------------------------------------------------------------------
@@ -644,9 +744,11 @@ def simulate(path: Path, workers: int, days: int, seed: int = 1, *args: str) -> 
     return Path(path)
 
 
-def replay(path: Path, until: datetime | None = None) -> tuple[dict[str, dict], str]:
-    """Alerts of `workhours replay [--until]`: ({alert_id: alert}, stderr)."""
+def replay(path: Path, until: datetime | None = None, config: Path | None = None) -> tuple[dict[str, dict], str]:
+    """Alerts of `workhours replay [--config] [--until]`: ({alert_id: alert}, stderr)."""
     cmd = [str(workhours_bin()), "replay"]
+    if config is not None:
+        cmd += ["--config", str(config)]
     if until is not None:
         cmd += ["--until", rfc3339_utc(until)]
     cmd.append(str(path))
@@ -682,7 +784,7 @@ def describe(a: dict) -> str:
 class AlertCheck:
     """Live alerts against replay: every alert replay gives up to `lo` must be there, and no
     alert may be there that replay does not give up to `hi` (live time runs to about now -
-    max_delay, so alerts between lo and hi may or may not have fired yet)."""
+    allowed_lateness, so alerts between lo and hi may or may not have fired yet)."""
 
     records: list[Record]
     expected_lo: dict[str, dict]
@@ -724,22 +826,26 @@ class AlertCheck:
                          + "; ".join(f"{i}: {[r.value.decode() for r in rs][:2]}" for i, rs in list(bad.items())[:3]))
 
 
-def check_alerts(broker: Broker, input_file: Path, quiet: float = 2.0) -> AlertCheck:
-    """Reads the whole alerts topic and brackets it with replay at the times around the read."""
-    lo = now_utc() - timedelta(seconds=3)
-    records = consume_all(broker, ALERTS_TOPIC, quiet=quiet)
+def check_alerts(broker: Broker, input_file: Path, quiet: float = 2.0, lateness: float = 30.0,
+                 config: Path | None = None, records: list[Record] | None = None) -> AlertCheck:
+    """Reads the whole alerts topic (or takes `records`) and brackets it with replay at the
+    times around the read: live event time runs to about now - `lateness`."""
+    lo = now_utc() - timedelta(seconds=3 + lateness)
+    if records is None:
+        records = consume_all(broker, ALERTS_TOPIC, quiet=quiet)
     hi = now_utc() + timedelta(seconds=2)
-    expected_lo, _ = replay(input_file, lo)
-    expected_hi, _ = replay(input_file, hi)
+    expected_lo, _ = replay(input_file, lo, config)
+    expected_hi, _ = replay(input_file, hi, config)
     return AlertCheck(records, expected_lo, expected_hi)
 
 
-def settle(broker: Broker, group: str, monitors=(), idle_timeout: float = 2.0, max_delay: float = 1.0,
+def settle(broker: Broker, group: str, monitors=(), idle_timeout: float = 2.0,
            timeout: float = 120.0):
     """Waits until the monitors' group has committed the whole input, then for the idle
-    watermark advance (idle_timeout + max_delay + 1 s) to fire the remaining timers."""
+    watermark advance (idle_timeout + 1.5 s) to fire the remaining timers (of a stream in the
+    past: an idle partition jumps to now - allowed_lateness, past every event)."""
     broker.wait_caught_up(group, INPUT_TOPIC, timeout, monitors)
-    deadline = time.monotonic() + idle_timeout + max_delay + 1.5
+    deadline = time.monotonic() + idle_timeout + 1.5
     while time.monotonic() < deadline:
         for m in monitors:
             m.check_alive()

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 import urllib.parse
+from datetime import datetime, timedelta, timezone
 import urllib.request
 from pathlib import Path
 
@@ -42,7 +43,10 @@ def recording_rules() -> list[str]:
 def test_every_dashboard_and_recording_expression_has_series(stack, tmp_path):
     broker = stack.broker()
     stream = tmp_path / "stream.jsonl"
-    harness.simulate(stream, 150, 3, 4, "--bad-lines", "0.002", "--duplicates", "0.002")
+    # Days that ended before today, so that no worker is older than time.worker_ttl (40
+    # days; the workers would be forgotten) and no event is in the future.
+    start = (datetime.now(timezone.utc) - timedelta(days=4)).date().isoformat()
+    harness.simulate(stream, 150, 3, 4, "--bad-lines", "0.002", "--duplicates", "0.002", "--start", start)
     # The simulated days are in the past: the stream goes in before the monitor starts (an
     # idle partition follows the wall clock, and older events would then be late).
     harness.InputProducer(broker).produce(harness.read_lines(stream))

@@ -157,7 +157,56 @@ pub struct Standing {
     pub left: i64,
 }
 
+/// A check of one saved value: `Err` names it when it is out of range.
+pub type Check<'a, T> = &'a dyn Fn(&str, T) -> Result<(), String>;
+
 impl RuleState {
+    /// Whether a restored state holds only instants and day numbers that valid input can
+    /// produce (the calendar must never be asked about a day out of range).
+    pub fn check(&self, instant: Check<'_, i64>, day: Check<'_, i32>) -> Result<(), String> {
+        match &self.state {
+            KindState::Continuous(s) => {
+                instant("continuous.rest_start", s.rest_start)?;
+                if let Some(episode) = &s.episode {
+                    instant("continuous.episode.start", episode.start)?;
+                }
+            }
+            KindState::Period(s) => {
+                day("period.index", s.index)?;
+                instant("period.rest_start", s.rest_start)?;
+            }
+            KindState::Rolling(s) => {
+                let splits = s.split.iter().flat_map(|v| v.iter().map(|(_, s)| s));
+                for state in std::iter::once(s).chain(splits) {
+                    for &(start, end) in &state.intervals {
+                        instant("rolling.intervals", start)?;
+                        instant("rolling.intervals", end)?;
+                    }
+                }
+            }
+            KindState::SinceRest(s) => {
+                instant("since_rest.rest_start", s.rest_start)?;
+                day("since_rest.ext_week", s.ext_week)?;
+                if let Some(shift) = &s.shift {
+                    instant("since_rest.shift.start", shift.start)?;
+                }
+            }
+            KindState::RestDeadline(s) => {
+                instant("rest_deadline.last_end", s.last_end)?;
+                instant("rest_deadline.rest_start", s.rest_start)?;
+            }
+            KindState::Streak(s) => day("streak.last_day", s.last_day)?,
+            KindState::Overtime(s) => day("overtime.month", s.month)?,
+            KindState::HolidayPay(s) => {
+                for &(d, _, _) in &s.days {
+                    day("holiday_pay.days", d)?;
+                }
+            }
+            KindState::None => {}
+        }
+        Ok(())
+    }
+
     pub fn new(def: &RuleDef) -> RuleState {
         let state = match &def.params {
             Params::Continuous(_) => KindState::Continuous(continuous::State::default()),

@@ -1,0 +1,310 @@
+//! Issue 12, test 3: records the broker does not take. With librdkafka's mock cluster in the
+//! process, produce requests fail on command; the monitor (`workhours::live::app`, exactly
+//! what `workhours run` runs) must send failed alerts and state again and never commit past
+//! them, exit with an error once delivery has failed for `live.delivery_timeout`, and after a
+//! restart have put on the alerts topic every alert that `workhours replay` gives.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use workhours::config::Config;
+use workhours::live::{Clock, app};
+use workhours::metrics::Metrics;
+
+const PARTITIONS: i32 = 2;
+
+/// Workers who each work 08:00 to 13:00 on 2 March 2026: a `continuous_work` warning at
+/// 11:45, a violation at 12:00 and a resolution at 13:20 each, all due once the partitions go
+/// idle (the events are long past, so idle partitions jump past them).
+fn events() -> Vec<(String, String)> {
+    let mut lines = Vec::new();
+    for (kind, time) in [
+        ("login", "08:00"),
+        ("heartbeat", "10:00"),
+        ("logout", "13:00"),
+    ] {
+        for worker in 0..12 {
+            let id = format!("w{worker:02}");
+            let line = format!(
+                r#"{{"worker_id":"{id}","kind":"{kind}","ts":"2026-03-02T{time}:{worker:02}+08:00","event_id":"{id}-{kind}","platform":"meituan","city":"371000"}}"#
+            );
+            lines.push((id, line));
+        }
+    }
+    lines
+}
+
+/// The alerts `workhours replay` gives for the events, by alert_id.
+fn expected() -> BTreeMap<String, Value> {
+    let path = common::scratch("delivery").join("events.jsonl");
+    let text: String = events()
+        .iter()
+        .map(|(_, line)| format!("{line}\n"))
+        .collect();
+    std::fs::write(&path, text).unwrap();
+    // Live event time runs to the wall clock: every timer up to now fires (the resolved
+    // alerts 20 minutes after each logout included).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        .to_string();
+    let output = common::run(common::bin().args(["replay", "--until", &now]).arg(&path));
+    let alerts = by_id(common::stdout(&output).lines().map(str::to_owned));
+    assert_eq!(alerts.len(), 36, "{alerts:?}");
+    alerts
+}
+
+fn by_id(lines: impl Iterator<Item = String>) -> BTreeMap<String, Value> {
+    lines
+        .map(|line| serde_json::from_str::<Value>(&line).unwrap())
+        .map(|alert| (alert["alert_id"].as_str().unwrap().to_owned(), alert))
+        .collect()
+}
+
+struct Topics {
+    input: String,
+    alerts: String,
+    state: String,
+    group: String,
+}
+
+fn setup(cluster: &MockCluster<'_, DefaultProducerContext>, name: &str) -> Topics {
+    let topics = Topics {
+        input: format!("{name}.events"),
+        alerts: format!("{name}.alerts"),
+        state: format!("{name}.state"),
+        group: format!("{name}-group"),
+    };
+    for topic in [
+        &topics.input,
+        &topics.alerts,
+        &topics.state,
+        &format!("{name}.dead-letter"),
+        &format!("{name}.holds"),
+    ] {
+        cluster.create_topic(topic, PARTITIONS, 1).unwrap();
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .unwrap();
+    for (key, line) in events() {
+        producer
+            .send(
+                BaseRecord::to(&topics.input)
+                    .key(key.as_bytes())
+                    .payload(line.as_bytes()),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    topics
+}
+
+fn config(brokers: &str, topics: &Topics, name: &str, delivery_timeout_ms: i64) -> Config {
+    let mut config = Config::default();
+    config.kafka.brokers = brokers.to_owned();
+    config.kafka.group_id = topics.group.clone();
+    config.kafka.input_topics = vec![topics.input.clone()];
+    config.kafka.alerts_topic = topics.alerts.clone();
+    config.kafka.state_topic = topics.state.clone();
+    config.kafka.dead_letter_topic = format!("{name}.dead-letter");
+    config.kafka.holds_topic = format!("{name}.holds");
+    for (key, value) in [
+        ("fetch.wait.max.ms", "10"),
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "500"),
+    ] {
+        config.kafka.properties.insert(key.into(), value.into());
+    }
+    config.live.idle_timeout = 300;
+    config.live.commit_interval = 500;
+    config.live.delivery_timeout = delivery_timeout_ms;
+    config.http.listen = "127.0.0.1:0".into();
+    config
+}
+
+/// `workhours::live::app` on a thread of its own, with the token that stops it.
+fn start(
+    config: Config,
+) -> (
+    std::thread::JoinHandle<anyhow::Result<()>>,
+    CancellationToken,
+) {
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let thread = std::thread::spawn(move || {
+        workhours::live::runtime().unwrap().block_on(app(
+            config,
+            Arc::new(Metrics::new()),
+            token,
+            Clock::Wall,
+            None,
+        ))
+    });
+    (thread, shutdown)
+}
+
+fn read_all(brokers: &str, topic: &str) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "delivery-test-reader")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut lines = Vec::new();
+    let mut quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_millis(700) {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+            quiet = Instant::now();
+            lines.push(String::from_utf8(message.payload().unwrap_or_default().to_vec()).unwrap());
+        }
+    }
+    lines
+}
+
+/// The group's committed offset per partition of `topic` (-1 when none).
+fn committed(brokers: &str, group: &str, topic: &str) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        list.add_partition(topic, partition);
+    }
+    let list = consumer
+        .committed_offsets(list, Duration::from_secs(5))
+        .unwrap();
+    list.elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(n) => n,
+            _ => -1,
+        })
+        .collect()
+}
+
+/// Polls `done` every 100 ms until it holds or `limit` passes.
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Errors librdkafka does not retry itself: each fails the records of its request.
+fn produce_errors(n: usize) -> Vec<RDKafkaRespErr> {
+    vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE; n]
+}
+
+#[test]
+fn failed_deliveries_are_sent_again_and_never_committed_past() {
+    workhours::telemetry::init();
+    let expected = expected();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+
+    // 1. Produce requests fail for a while, then succeed: every alert still arrives, none
+    //    is skipped, and the monitor keeps running.
+    let topics = setup(&cluster, "transient");
+    cluster.request_errors(RDKafkaApiKey::Produce, &produce_errors(40));
+    let (monitor, shutdown) = start(config(&brokers, &topics, "transient", 60_000));
+    wait_for(
+        "every alert after transient failures",
+        Duration::from_secs(60),
+        || {
+            assert!(
+                !monitor.is_finished(),
+                "the monitor stopped: {:?}",
+                monitor.is_finished()
+            );
+            by_id(read_all(&brokers, &topics.alerts).into_iter()).len() >= expected.len()
+        },
+    );
+    wait_for(
+        "the committed end of the input",
+        Duration::from_secs(30),
+        || {
+            committed(&brokers, &topics.group, &topics.input)
+                .iter()
+                .sum::<i64>()
+                == events().len() as i64
+        },
+    );
+    shutdown.cancel();
+    monitor.join().unwrap().expect("a clean stop");
+    assert_eq!(
+        by_id(read_all(&brokers, &topics.alerts).into_iter()),
+        expected
+    );
+
+    // 2. Every produce request fails: nothing is committed, and after delivery_timeout the
+    //    monitor stops with an error (the process exits non-zero).
+    let topics = setup(&cluster, "persistent");
+    cluster.request_errors(RDKafkaApiKey::Produce, &produce_errors(1_000_000));
+    let started = Instant::now();
+    let (monitor, _shutdown) = start(config(&brokers, &topics, "persistent", 3_000));
+    wait_for("the monitor to give up", Duration::from_secs(60), || {
+        monitor.is_finished()
+    });
+    let error = monitor
+        .join()
+        .unwrap()
+        .expect_err("an error after delivery_timeout");
+    let text = format!("{error:#}");
+    assert!(text.contains("delivery_timeout"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        committed(&brokers, &topics.group, &topics.input)
+            .iter()
+            .all(|&offset| offset <= 0),
+        "offsets committed past undelivered records"
+    );
+    assert!(read_all(&brokers, &topics.alerts).is_empty());
+
+    // 3. The broker takes records again; a restart emits every alert replay gives.
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    let (monitor, shutdown) = start(config(&brokers, &topics, "persistent", 3_000));
+    wait_for(
+        "every alert after the restart",
+        Duration::from_secs(60),
+        || {
+            assert!(!monitor.is_finished(), "the restarted monitor stopped");
+            by_id(read_all(&brokers, &topics.alerts).into_iter()).len() >= expected.len()
+        },
+    );
+    shutdown.cancel();
+    monitor.join().unwrap().expect("a clean stop");
+    assert_eq!(
+        by_id(read_all(&brokers, &topics.alerts).into_iter()),
+        expected
+    );
+}

@@ -1,0 +1,583 @@
+"""Issue 12, "a live monitor you can trust": the faults real producers and brokers bring.
+
+Each test names the issue's test it implements. Events are mostly made in real time here
+(`ts` = the wall clock at sending, or a fixed skew from it), with `continuous_work` limits of
+seconds, so that rules fire within the test; the alerts are then checked against `workhours
+replay` of the same events sorted by `ts`, with the same `[time]` and `[rules]`.
+Test 3 (delivery failures) is a Rust test: tests/delivery.rs.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+import harness
+from harness import DEAD_LETTER_TOPIC, INPUT_TOPIC, STATE_TOPIC
+
+# Rules of seconds: a warning after 5 s of work, a violation after 8 s, resolved by a 3 s rest.
+FAST_RULES = {"continuous_limit": "8s", "warn_before": "3s", "min_break": "3s"}
+FAST_GROUP = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+
+
+def one_partition(stack) -> harness.Broker:
+    broker = stack.broker(topics=False)
+    broker.create_pipeline_topics(partitions=1)
+    return broker
+
+
+def dead_letters(broker) -> list[harness.Record]:
+    return harness.consume_all(broker, DEAD_LETTER_TOPIC, quiet=1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Test 1: clock skew
+
+def test_12_1_fast_clocks_make_no_other_event_late(stack, tmp_path):
+    """One producer 60 s fast and one 4 min fast among on-time producers on one partition: no
+    on-time event is dead-lettered, and the alerts are replay's of all events sorted by ts."""
+    broker = one_partition(stack)
+    time_keys = {"allowed_lateness": "5s"}
+    monitor = stack.monitor(broker, time=time_keys, rules=FAST_RULES).start()
+    monitor.wait_ready()
+    producer = harness.InputProducer(broker, **{"linger.ms": 1})
+    skews = {f"ok-{i}": 0 for i in range(6)}
+    skews.update({"fast-60s": 60_000, "fast-4m": 240_000})
+    sent: list[bytes] = []
+    n = 0
+    started = time.monotonic()
+    # 20 s: each worker works 9.5 s (a warning at 5 s, a violation at 8 s), rests 4 s (a
+    # qualifying break: resolved), and works again; a heartbeat every half second.
+    while (elapsed := time.monotonic() - started) < 20:
+        for i, (worker, skew) in enumerate(skews.items()):
+            t = elapsed - 0.1 * i
+            if t < 0 or 10 <= t < 13.5:
+                continue
+            if t < 0.5 or 13.5 <= t < 14:
+                kind = "login"
+            elif 9.5 <= t < 10:
+                kind = "logout"
+            else:
+                kind = "heartbeat"
+            n += 1
+            line = harness.event_line(worker, kind, harness.now_ms() + skew, n)
+            sent.append(line)
+            producer.send([line])
+        time.sleep(0.5)
+    producer.flush()
+    (tmp_path / "events.jsonl").write_bytes(b"\n".join(harness.sorted_by_ts(sent)) + b"\n")
+    config = harness.rules_config(tmp_path / "rules.toml", time_keys, FAST_RULES)
+    # Every event read (the fast ones wait in the reorder buffer for their time, so the
+    # committed offsets stay before them); event time follows the on-time producers: wait the
+    # lateness and a loop, then compare.
+    harness.wait_until("every event read", lambda: monitor.metric("workhours_events_total") >= len(sent), 30)
+    time.sleep(5 + 1.5)
+    dead = dead_letters(broker)
+    assert not dead, (f"{len(dead)} events dead-lettered, e.g. "
+                      f"{[(d.header('reason'), d.value[:80]) for d in dead[:5]]}")
+    check = harness.check_alerts(broker, tmp_path / "events.jsonl", lateness=5, config=config)
+    check.assert_complete()
+    assert not check.repeated()
+    on_time = [a for a in check.expected_lo.values() if a["worker_id"].startswith("ok-")]
+    assert {a["phase"] for a in on_time} == {"warning", "violation", "resolved"}, on_time
+    assert monitor.metric("workhours_late_events_total") == 0
+    monitor.check_alive()
+
+
+# ---------------------------------------------------------------------------------------
+# Test 2: an idle partition keeps the allowed lateness
+
+def test_12_2_idle_partition_still_takes_events_within_the_lateness(stack):
+    """A partition silent for 3 s (over idle_timeout), then events 1 to 29 s old: all
+    applied, none late (allowed_lateness 30 s)."""
+    broker = one_partition(stack)
+    monitor = stack.monitor(broker).start()
+    monitor.wait_ready()
+    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    producer.produce([harness.event_line("first", "login", harness.now_ms(), 0)])
+    # Silent for 3 s: the partition goes idle (idle_timeout 2 s) and follows the wall clock.
+    time.sleep(3.0)
+    workers = []
+    for age in range(1, 30):
+        worker = f"aged-{age}"
+        workers.append(worker)
+        producer.send([harness.event_line(worker, "login", harness.now_ms() - age * 1000, age)])
+    producer.flush()
+
+    def applied():
+        monitor.check_alive()
+        for worker in workers:
+            status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
+            if status != 200 or not json.loads(body)["online"]:
+                return False
+        return True
+    # Applied once the watermark (now - 30 s) passes their ts: the newest about 30 s on.
+    harness.wait_until("every aged event applied (/v1/workers shows the worker online)",
+                       applied, timeout=60, interval=0.5)
+    late = [d for d in dead_letters(broker) if d.header("reason") == "late"]
+    assert not late, f"{len(late)} events dead-lettered as late, e.g. {[d.value for d in late[:3]]}"
+    assert monitor.metric("workhours_late_events_total") == 0
+
+
+# ---------------------------------------------------------------------------------------
+# Test 4: a zombie instance
+
+def test_12_4_a_paused_instance_writes_nothing_for_partitions_it_lost(stack, tmp_path):
+    """Two instances; one is stopped (SIGSTOP) past max.poll.interval.ms while the stream goes
+    on, then continued: every replay alert appears, no alert_id with two payloads, and a
+    fresh instance restored from the state topic answers /v1/workers as one that computed
+    everything from the events alone."""
+    start = (datetime.now(timezone.utc) - timedelta(days=3)).date().isoformat()
+    stream = harness.simulate(tmp_path / "sim.jsonl", 120, 2, 12, "--start", start)
+    lines = harness.read_lines(stream)
+    head, rest = lines[: len(lines) // 5], lines[len(lines) // 5:]
+    broker = stack.broker()
+    producer = harness.InputProducer(broker)
+    producer.produce(head)
+    group = f"wh-test-{uuid.uuid4().hex[:12]}"
+    properties = {**FAST_GROUP, "max.poll.interval.ms": "7000"}
+    zombie = stack.monitor(broker, group=group, properties=properties).start()
+    other = stack.monitor(broker, group=group, properties=properties).start()
+    paused = {}
+
+    def both_hold_partitions():
+        return (zombie.ready() and other.ready() and zombie.metric("workhours_partitions_assigned") > 0
+                and other.metric("workhours_partitions_assigned") > 0)
+
+    def on_chunk(i, n):
+        # The stream goes on without pauses (an idle partition would jump to the wall clock
+        # and make the rest of this past stream late); the zombie is stopped once both
+        # instances hold partitions, for 10 s: past the session (6 s) and the poll interval
+        # (7 s).
+        other.check_alive()
+        if "at" not in paused and i >= 2 and both_hold_partitions():
+            zombie.pause()
+            paused["at"] = time.monotonic()
+        elif "at" in paused and "resumed" not in paused and time.monotonic() - paused["at"] >= 10:
+            zombie.resume()
+            paused["resumed"] = time.monotonic()
+        elif "at" not in paused and i >= n * 3 // 4:
+            raise harness.HarnessError("the two instances never both held partitions")
+    producer.produce_paced(rest, 60, 0.35, on_chunk=on_chunk)
+    if "resumed" not in paused:
+        time.sleep(max(0.0, 10 - (time.monotonic() - paused["at"])))
+        zombie.resume()
+    harness.settle(broker, group, [zombie, other], timeout=180)
+    check = harness.check_alerts(broker, stream)
+    check.assert_complete()
+    check.assert_repeats_identical()
+    log = zombie.log_path.read_text()
+    assert "stood still" in log or "lost" in log, "the zombie did not notice it had been stopped"
+
+    # A fresh instance restored from the state topic, against one that read only the events.
+    for m in (zombie, other):
+        code, _ = m.terminate()
+        assert code == 0
+    # A group of its own: Tansu 0.6 can leave a member that joins right after two others
+    # left without partitions. The state topic, not the group, holds what it restores.
+    restored = stack.monitor(broker).start()
+    restored.wait_ready(90)
+    harness.settle(broker, restored.group, [restored])
+    scratch = stack.monitor(broker, topics={"state_topic": "scratch.state", "alerts_topic": "scratch.alerts",
+                                            "dead_letter_topic": "scratch.dead-letter"}).start()
+    scratch.wait_ready(90)
+    harness.settle(broker, scratch.group, [scratch])
+    workers = sorted({json.loads(line)["worker_id"] for line in lines if b'"worker_id"' in line})
+    compared = 0
+    differ = []
+    for worker in workers:
+        a_status, a = restored.get(f"/v1/workers/{worker}", timeout=5)
+        b_status, b = scratch.get(f"/v1/workers/{worker}", timeout=5)
+        assert a_status == b_status, (worker, a_status, b_status)
+        if a_status != 200:
+            continue
+        a, b = json.loads(a), json.loads(b)
+        if a["working"] or b["working"]:
+            continue  # running totals follow the wall clock while working
+        # `as_of` is the instant the view stands at: the partition's watermark, which on an
+        # idle partition follows each instance's own wall clock.
+        a.pop("as_of"), b.pop("as_of")
+        compared += 1
+        if a != b:
+            differ.append(f"{worker}: restored {a}\n  from events {b}")
+    assert compared >= 50, f"only {compared} workers to compare"
+    assert not differ, f"{len(differ)} workers differ:\n" + "\n".join(differ[:3])
+
+
+# ---------------------------------------------------------------------------------------
+# Test 5: a hostile producer
+
+SOAK_WORKERS = 1_000_000
+SOAK_CITIES = 10_000
+SOAK_ORDERS = 100
+# Stated bound on the monitor's resident memory through the soak and the restart.
+SOAK_RSS_BOUND = 1_500 * 2**20
+
+
+def test_12_5_hostile_producer_stays_bounded_and_restarts(stack, tmp_path):
+    """1,000,000 distinct worker ids, 10,000 distinct 64-character cities, 100 active orders
+    for one worker, unique event ids, at full rate; then a restart. Resident memory stays
+    under SOAK_RSS_BOUND, every cap shows in a metric, and the restarted monitor is ready."""
+    broker = stack.broker()
+    monitor = stack.monitor(broker).start()
+    monitor.wait_ready()
+    base = harness.now_ms() - 20_000
+    cities = [f"{i:05d}".ljust(64, "c") for i in range(SOAK_CITIES)]
+    producer = Producer(harness.client_conf(broker.bootstrap, **{
+        "linger.ms": 20, "batch.num.messages": 10000, "queue.buffering.max.messages": 500000,
+        "compression.type": "lz4"}))
+    t0 = time.monotonic()
+    for i in range(SOAK_WORKERS):
+        worker = f"h{i:07d}"
+        line = (f'{{"worker_id":"{worker}","kind":"login","ts":{base + i % 10_000},'
+                f'"event_id":"{worker}","platform":"hostile","city":"{cities[i % SOAK_CITIES]}"}}')
+        while True:
+            try:
+                producer.produce(INPUT_TOPIC, key=worker.encode(), value=line.encode())
+                break
+            except BufferError:
+                producer.poll(0.01)
+    for n in range(SOAK_ORDERS):
+        line = harness.event_line("hoarder", "order_accepted", base + 10_000 + n, n, order_id=f"o-{n}")
+        producer.produce(INPUT_TOPIC, key=b"hoarder", value=line)
+    assert producer.flush(120) == 0
+    produced = time.monotonic() - t0
+
+    peak = 0
+
+    def done():
+        nonlocal peak
+        monitor.check_alive()
+        peak = max(peak, monitor.memory()[1])
+        return monitor.metric("workhours_events_total") >= SOAK_WORKERS + SOAK_ORDERS
+    harness.wait_until("every hostile event read", done, timeout=240, interval=0.5)
+    harness.wait_until("the input committed", lambda: broker.lag(monitor.group, INPUT_TOPIC) == 0
+                       and monitor.check_alive() is None, 240, interval=0.5)
+    processed = time.monotonic() - t0
+    def refused():
+        return sum(v for k, v in monitor.metrics().items()
+                   if k.startswith("workhours_bad_events_total{") and 'reason="too_many_orders"' in k)
+    harness.wait_until("the hoarder's refused orders dead-lettered",
+                       lambda: refused() == SOAK_ORDERS - 64, 60, interval=0.5)
+    m = monitor.metrics()
+    caps = {
+        "workhours_workers_held": m["workhours_workers_held"],
+        "workhours_names_held": m["workhours_names_held"],
+        "workhours_event_ids_held": m["workhours_event_ids_held"],
+        "workhours_reorder_buffer_events": m["workhours_reorder_buffer_events"],
+        "workhours_reorder_buffer_limit_events": m["workhours_reorder_buffer_limit_events"],
+        "workhours_input_partitions_paused": m["workhours_input_partitions_paused"],
+        "workhours_workers_evicted_total": m["workhours_workers_evicted_total"],
+    }
+    assert caps["workhours_workers_held"] == SOAK_WORKERS + 1, caps
+    # Each partition's engine holds the names its workers use: every city in each of them.
+    assert SOAK_CITIES <= caps["workhours_names_held"] <= harness.PARTITIONS * (SOAK_CITIES + 10), caps
+    assert caps["workhours_event_ids_held"] == SOAK_WORKERS + SOAK_ORDERS, caps
+    peak = max(peak, monitor.memory()[1])
+    dead = dead_letters(broker)
+    refused = [d for d in dead if d.header("reason") == "too_many_orders"]
+    assert len(refused) == SOAK_ORDERS - 64 and all(d.key == b"hoarder" for d in refused)
+
+    code, _ = monitor.terminate(30)
+    assert code == 0
+    t1 = time.monotonic()
+    monitor.start()
+    restart_peak = 0
+
+    def ready():
+        nonlocal restart_peak
+        restart_peak = max(restart_peak, monitor.memory()[1])
+        return monitor.ready()
+    harness.wait_until("the restarted monitor ready", ready, timeout=240, interval=0.2)
+    restored = time.monotonic() - t1
+    harness.wait_until("every worker restored (workhours_workers_held)",
+                       lambda: monitor.metric("workhours_workers_held") == SOAK_WORKERS + 1, 30, interval=0.2)
+    restart_peak = max(restart_peak, monitor.memory()[1])
+    print(f"soak: produced {SOAK_WORKERS + SOAK_ORDERS} events in {produced:.1f}s, all read and committed "
+          f"{processed:.1f}s after the first; peak RSS {peak / 2**20:.0f} MiB; restart ready in "
+          f"{restored:.1f}s, peak RSS {restart_peak / 2**20:.0f} MiB (bound {SOAK_RSS_BOUND / 2**20:.0f} MiB); "
+          f"caps {caps}")
+    assert peak < SOAK_RSS_BOUND and restart_peak < SOAK_RSS_BOUND, (peak, restart_peak)
+
+
+# ---------------------------------------------------------------------------------------
+# Test 6: keys
+
+def test_12_6_keyless_and_wrongly_keyed_events_are_key_mismatch(stack, tmp_path):
+    """A keyless event and a wrongly keyed one go to the dead-letter topic with key_mismatch
+    (their original key kept); the good events around them are processed."""
+    good = harness.read_lines(harness.simulate(tmp_path / "good.jsonl", 40, 1, 21))
+    middle = len(good) // 2
+    near = json.loads(good[middle])
+    keyless = harness.event_line(near["worker_id"], "logout", harness.now_ms() - 3_600_000, 9001)
+    wrong = harness.event_line(near["worker_id"], "login", harness.now_ms() - 3_600_000, 9002)
+    broker = stack.broker()
+    producer = harness.InputProducer(broker)
+    producer.send(good[:middle])
+    producer.producer.produce(INPUT_TOPIC, value=keyless, key=None)
+    producer.producer.produce(INPUT_TOPIC, value=wrong, key=b"somebody-else")
+    producer.send(good[middle:])
+    producer.flush()
+    monitor = stack.monitor(broker).start()
+    monitor.wait_ready()
+    harness.settle(broker, monitor.group, [monitor])
+    dead = {d.value: d for d in dead_letters(broker)}
+    for line, key in [(keyless, None), (wrong, b"somebody-else")]:
+        assert line in dead, f"not dead-lettered: {line!r} (dead letters: {list(dead)[:3]})"
+        assert dead[line].header("reason") == "key_mismatch", dead[line].headers
+        assert dead[line].key == key
+    assert len(dead) == 2, [d.header("reason") for d in dead.values()]
+    check = harness.check_alerts(broker, tmp_path / "good.jsonl")
+    check.assert_complete()
+    monitor.check_alive()
+
+
+# ---------------------------------------------------------------------------------------
+# Test 7: upgrade and zone
+
+def write_state(broker, records: list[tuple[int, bytes, bytes | None]]):
+    producer = Producer(harness.client_conf(broker.bootstrap))
+    for partition, key, value in records:
+        producer.produce(STATE_TOPIC, key=key, value=value, partition=partition)
+    assert producer.flush(10) == 0
+
+
+def test_12_7_state_of_another_format_or_zone_stops_the_start_with_the_fix(stack, tmp_path):
+    """State written by the previous release's record format (tests/live/fixtures), a
+    record of a format from the future, and state of another time.zone: the monitor never
+    resets workers silently; it stops with an error naming the fix, and `--reset-state` is
+    the deliberate way out."""
+    fixture = Path(__file__).parent / "fixtures" / "state-e2805a8.jsonl"
+    records = []
+    for line in fixture.read_text().splitlines():
+        record = json.loads(line)
+        value = record["value"].encode() if record["value"] is not None else None
+        records.append((0, record["key"].encode(), value))
+    broker = one_partition(stack)
+    write_state(broker, records)
+    monitor = stack.monitor(broker).start()
+    code = monitor.wait_exit(60)
+    log = monitor.log_path.read_text()
+    assert code != 0, log
+    assert "no format version" in log and "--reset-state" in log, harness.tail(monitor.log_path, 10)
+    assert "Partitions assigned and restored" not in log
+
+    # A record of a format this release does not know yet.
+    broker2 = one_partition(stack)
+    future = json.dumps({"v": 99, "zone": "Asia/Shanghai", "body": {"anything": 1}}).encode()
+    write_state(broker2, [(0, b"w/w-1", future)])
+    monitor = stack.monitor(broker2).start()
+    assert monitor.wait_exit(60) != 0
+    log = monitor.log_path.read_text()
+    assert "format 99" in log and "--reset-state" in log, harness.tail(monitor.log_path, 10)
+
+    # The deliberate reset: every record tombstoned; the next start begins empty.
+    reset = subprocess.run([str(harness.workhours_bin()), "run", "--config", str(monitor.config_path),
+                            "--reset-state"], capture_output=True, timeout=60, env=harness.child_env())
+    assert reset.returncode == 0, reset.stderr.decode()
+    monitor = stack.monitor(broker2).start()
+    monitor.wait_ready(60)
+
+    # State of one zone, a restart with another: refused, naming both.
+    producer = harness.InputProducer(broker2)
+    producer.produce([harness.event_line("z-1", "login", harness.now_ms() - 5000, 1)])
+    harness.wait_until("the login saved", lambda: any(
+        r.key == b"w/z-1" for r in harness.consume_all(broker2, STATE_TOPIC, quiet=0.5)), 30)
+    assert monitor.terminate()[0] == 0
+    berlin = stack.monitor(broker2, group=monitor.group, time={"zone": "Europe/Berlin"}).start()
+    assert berlin.wait_exit(60) != 0
+    log = berlin.log_path.read_text()
+    assert "Asia/Shanghai" in log and "Europe/Berlin" in log and "--reset-state" in log, harness.tail(berlin.log_path, 10)
+
+
+# ---------------------------------------------------------------------------------------
+# Test 8: HTTP while the broker is stuck
+
+def timed_get(port: int, path: str, timeout: float, token: str | None = None) -> tuple[int, float]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    t0 = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            r.read()
+            return r.status, time.monotonic() - t0
+    except urllib.error.HTTPError as e:
+        e.read()
+        return e.code, time.monotonic() - t0
+    except OSError:
+        return -1, time.monotonic() - t0
+
+
+def test_12_8_http_answers_while_the_broker_is_stopped(stack, tmp_path):
+    """With the broker stopped (SIGSTOP) while the monitor has work that must be produced,
+    /healthz answers within 100 ms, even with /v1 requests waiting, and /v1/workers/{id}
+    answers or times out cleanly."""
+    broker = stack.broker()
+    # Many bad lines: each one is a dead letter to produce, into a small producer queue that
+    # fills once the broker stops answering.
+    lines = [b"not json %d" % i for i in range(200_000)]
+    harness.InputProducer(broker).produce(lines)
+    monitor = stack.monitor(broker, properties={"queue.buffering.max.messages": "50"}).start()
+    monitor.wait_ready()
+    harness.wait_until("the monitor producing dead letters",
+                       lambda: monitor.metric("workhours_bad_events_total") > 100, 30, interval=0.05)
+    broker.pause()
+    try:
+        time.sleep(0.5)
+        with ThreadPoolExecutor(8) as pool:
+            waiting = [pool.submit(timed_get, monitor.http_port, f"/v1/workers/w{i}", 10) for i in range(6)]
+            slow = []
+            for _ in range(20):
+                status, took = timed_get(monitor.http_port, "/healthz", 2)
+                if status != 200 or took > 0.1:
+                    slow.append((status, round(took, 3)))
+                time.sleep(0.1)
+            answers = [f.result() for f in waiting]
+        assert not slow, f"/healthz slow or failing while the broker is stopped: {slow}"
+        bad = [(s, round(t, 2)) for s, t in answers if s not in (200, 404, 503, 504) or t > 6]
+        assert not bad, f"/v1/workers did not answer or time out cleanly: {bad}"
+    finally:
+        broker.resume()
+    monitor.check_alive()
+
+
+def test_12_8_token_guards_v1_only(stack, tmp_path):
+    """With http.token_file set, /v1/* without the token is 401; with it, it answers; the
+    probes and /metrics stay open."""
+    token_file = tmp_path / "token"
+    token_file.write_text("  s3cret-token\n")
+    broker = stack.broker()
+    monitor = stack.monitor(broker, http={"token_file": str(token_file)}).start()
+    monitor.wait_ready()
+    port = monitor.http_port
+    for path in ["/v1/summary", "/v1/workers/nobody"]:
+        assert timed_get(port, path, 5)[0] == 401
+        assert timed_get(port, path, 5, token="wrong")[0] == 401
+        assert timed_get(port, path, 5, token="s3cret-token")[0] in (200, 404)
+    for path in ["/healthz", "/readyz", "/metrics"]:
+        assert timed_get(port, path, 5)[0] == 200
+
+
+# ---------------------------------------------------------------------------------------
+# Item 4: forgotten workers leave tombstones
+
+def test_12_forgotten_workers_leave_tombstones(stack):
+    """A worker with no event for worker_ttl is forgotten: a tombstone in the state topic, the
+    eviction counted, /v1/workers 404."""
+    broker = one_partition(stack)
+    monitor = stack.monitor(broker, time={"worker_ttl": "3s", "allowed_lateness": "2s"},
+                            idle_timeout="1s").start()
+    monitor.wait_ready()
+    harness.InputProducer(broker).produce([harness.event_line("brief", "heartbeat", harness.now_ms(), 1)])
+    harness.wait_until("the worker forgotten", lambda: monitor.metric("workhours_workers_evicted_total") >= 1, 30)
+    state = harness.consume_all(broker, STATE_TOPIC, quiet=0.5)
+    mine = [r for r in state if r.key == b"w/brief"]
+    assert mine and mine[-1].value is None, [(r.key, r.value) for r in state]
+    assert monitor.get("/v1/workers/brief")[0] == 404
+
+
+# ---------------------------------------------------------------------------------------
+# Item 11: compressed input
+
+CODECS = ["gzip", "snappy", "lz4", "zstd"]
+
+
+def test_12_compressed_input_is_read(stack, tmp_path):
+    """Input produced with each codec librdkafka has (Tansu 0.6 takes them all), one input
+    topic per codec, each worker's events in one of them: replay's alerts."""
+    stream = harness.simulate(tmp_path / "sim.jsonl", 60, 1, 31)
+    lines = harness.read_lines(stream)
+    broker = stack.broker(topics=False)
+    topics = [f"events.{codec}" for codec in CODECS]
+    for topic in topics:
+        broker.create_topic(topic)
+    broker.create_topic(harness.ALERTS_TOPIC)
+    broker.create_topic(DEAD_LETTER_TOPIC, 2)
+    broker.create_topic(STATE_TOPIC, config={"cleanup.policy": "compact"})
+    by_codec = {codec: [] for codec in CODECS}
+    for line in lines:
+        worker = json.loads(line)["worker_id"]
+        by_codec[CODECS[sum(worker.encode()) % len(CODECS)]].append(line)
+    for codec, topic in zip(CODECS, topics):
+        assert by_codec[codec], codec
+        harness.InputProducer(broker, topic, **{"compression.type": codec}).produce(by_codec[codec])
+    monitor = stack.monitor(broker, input_topic=topics).start()
+    monitor.wait_ready()
+    for topic in topics:
+        broker.wait_caught_up(monitor.group, topic, 60, [monitor])
+    time.sleep(2.0 + 1.5)  # idle_timeout + a loop: the last timers fire
+    assert monitor.metric("workhours_events_total") == len(lines)
+    harness.check_alerts(broker, stream).assert_complete()
+
+
+# ---------------------------------------------------------------------------------------
+# Item 4: the reorder buffer is bounded when one of several input topics lags
+
+def test_12_reorder_buffer_is_bounded_when_one_input_topic_lags(stack):
+    """Two co-partitioned input topics; one keeps sending events an hour old, holding event
+    time back, while the other brings 150,000 newer ones: the newer topic is paused at the
+    buffer's limit (100,000 events), nothing is dropped, and once the lagging topic falls
+    silent the buffer drains and the paused topic resumes."""
+    broker = stack.broker(topics=False)
+    ahead, behind = "ahead.events", "behind.events"
+    for topic in (ahead, behind, harness.ALERTS_TOPIC, DEAD_LETTER_TOPIC):
+        broker.create_topic(topic, 1)
+    broker.create_topic(STATE_TOPIC, 1, {"cleanup.policy": "compact"})
+    now = harness.now_ms()
+    old = now - 3_600_000
+    slow = harness.InputProducer(broker, behind, **{"linger.ms": 0})
+    slow.produce([harness.event_line("late-riser", "heartbeat", old, 0)])
+    many = 150_000
+    lines = [harness.event_line(f"a{i % 1000:04d}", "heartbeat", now - 100_000 + i * 400 // 1000, i + 1)
+             for i in range(many)]
+    # One record per batch: a paused partition resumes at the next offset, and Tansu 0.6
+    # cannot start a fetch inside a record batch (Apache Kafka can).
+    harness.InputProducer(broker, ahead, **{"linger.ms": 0, "batch.num.messages": 1,
+                                             "enable.idempotence": False}).produce(lines)
+    # idle_timeout 5 s: the topic behind must not look silent for a hiccup of its producer
+    # thread on a loaded machine (its next old event would then be late, rightly).
+    monitor = stack.monitor(broker, input_topic=[ahead, behind], idle_timeout="5s").start()
+    stop = threading.Event()
+    sent = [1]
+
+    def keep_behind_alive():
+        # One old event every half second: the topic is not silent, so it holds event time.
+        while not stop.is_set():
+            slow.produce([harness.event_line("late-riser", "heartbeat", old + sent[0] * 1000, sent[0])])
+            sent[0] += 1
+            stop.wait(0.5)
+    thread = threading.Thread(target=keep_behind_alive, daemon=True)
+    thread.start()
+    try:
+        monitor.wait_ready()
+        harness.wait_until("the topic ahead paused at the buffer's limit",
+                           lambda: monitor.metric("workhours_input_partitions_paused") >= 1
+                           and monitor.metric("workhours_reorder_buffer_events") >= 100_000, 60, interval=0.2)
+        # Paused: the buffer stays near the limit, not at the 150,000 events ahead.
+        time.sleep(1.5)
+        buffered = monitor.metric("workhours_reorder_buffer_events")
+        assert 100_000 <= buffered < 110_000, buffered
+        assert monitor.metric("workhours_input_partitions_paused") >= 1
+        assert monitor.metric("workhours_reorder_buffer_limit_events") == 100_000
+    finally:
+        stop.set()
+        thread.join(5)
+    harness.wait_until("every event read and the topic resumed",
+                       lambda: monitor.metric("workhours_events_total") >= many + sent[0]
+                       and monitor.metric("workhours_input_partitions_paused") == 0, 60, interval=0.2)
+    harness.wait_until("the buffer drained", lambda: monitor.metric("workhours_reorder_buffer_events") == 0,
+                       60, interval=0.2)
+    assert not dead_letters(broker)
+    assert monitor.metric("workhours_late_events_total") == 0
