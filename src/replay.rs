@@ -380,14 +380,15 @@ fn drain(
 pub fn open_input(
     input: Option<&std::path::Path>,
     what: &'static str,
-) -> anyhow::Result<Box<dyn Read>> {
-    let stdin = |_| -> (Box<dyn Read>, Option<u64>) {
+) -> anyhow::Result<Box<dyn Read + Send>> {
+    let stdin = |_| -> (Box<dyn Read + Send>, Option<u64>) {
         // A file redirected to stdin has a size; a pipe has none.
         let size = std::fs::metadata("/dev/stdin")
             .ok()
             .filter(std::fs::Metadata::is_file)
             .map(|m| m.len());
-        (Box::new(io::stdin().lock()), size)
+        // Not locked: the sharded replay reads on a thread of its own.
+        (Box::new(io::stdin()), size)
     };
     let (reader, size) = match input {
         None => stdin(()),
@@ -400,7 +401,7 @@ pub fn open_input(
                 .ok()
                 .filter(|m| m.is_file())
                 .map(|m| m.len());
-            (Box::new(file) as Box<dyn Read>, size)
+            (Box::new(file) as Box<dyn Read + Send>, size)
         }
     };
     Ok(crate::progress::wrap(what, reader, size))
@@ -420,7 +421,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         None => None,
     };
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut diag = BufWriter::new(io::stderr().lock());
+    // Not locked: the progress line is drawn from the thread that reads.
+    let mut diag = BufWriter::new(io::stderr());
     let zone = config.time.zone;
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
