@@ -831,3 +831,157 @@ impl Merge<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::{Mix, SimOptions, generate};
+
+    fn stream(persons: Option<f64>) -> Vec<u8> {
+        let options = SimOptions {
+            workers: 40,
+            days: 3,
+            seed: 5,
+            start: chrono::NaiveDate::from_ymd_opt(2026, 3, 28).unwrap(),
+            zone: chrono_tz::Europe::Berlin,
+            heartbeat_ms: None,
+            duplicates: 0.02,
+            bad_lines: 0.02,
+            jitter_ms: 20_000,
+            activity: false,
+            mix: Mix::Standard,
+            persons,
+        };
+        let mut bytes = Vec::new();
+        generate(&options, &mut |line| {
+            bytes.extend_from_slice(line.bytes);
+            bytes.push(b'\n');
+            Ok(())
+        })
+        .unwrap();
+        bytes
+    }
+
+    fn config(persons: bool) -> Config {
+        let mut text =
+            String::from("[time]\nzone = \"Europe/Berlin\"\n[rules]\nquota_min_workers = 2\n");
+        if persons {
+            text.push_str("subject = \"person\"\n");
+        }
+        Config::from_toml_str(&text, []).unwrap()
+    }
+
+    /// Alerts as JSON lines and stderr, with the input cut as `tuning` says.
+    fn replay(config: &Config, input: &[u8], threads: usize, tuning: Tuning) -> (Vec<u8>, Vec<u8>) {
+        let mut alerts = Vec::new();
+        let mut diag = Vec::new();
+        let mut sink = super::super::Lines {
+            zone: config.time.zone,
+            alerts: &mut alerts,
+            holds: None,
+        };
+        let report = replay_sharded_with(
+            config.clone(),
+            None,
+            input,
+            threads,
+            false,
+            tuning,
+            &mut sink,
+            &mut diag,
+        )
+        .unwrap();
+        report.write_summary(&mut diag).unwrap();
+        (alerts, diag)
+    }
+
+    /// Blocks of a few lines, and one block in flight a thread, cross every hand-over of the
+    /// pipeline thousands of times: the bytes are still those of one thread with large blocks.
+    #[test]
+    fn tiny_blocks_and_any_threads_give_the_bytes_of_one_thread() {
+        for persons in [false, true] {
+            let input = stream(persons.then_some(0.3));
+            let config = config(persons);
+            let (want, want_diag) = replay(&config, &input, 1, Tuning::default());
+            assert!(!want.is_empty());
+            for threads in [1, 2, 3, 5] {
+                for (block_bytes, blocks_per_thread) in [(1, 1), (700, 1), (4096, 2)] {
+                    let tuning = Tuning {
+                        block_bytes,
+                        blocks_per_thread,
+                    };
+                    let (got, diag) = replay(&config, &input, threads, tuning);
+                    let what = format!("persons {persons}, {threads} threads, {tuning:?}");
+                    assert!(got == want, "alerts differ: {what}");
+                    assert!(diag == want_diag, "stderr differs: {what}");
+                }
+            }
+        }
+    }
+
+    /// A sink that fails after a few alerts.
+    struct Failing(usize);
+
+    impl Sink for Failing {
+        fn alert(&mut self, _alert: Alert) -> io::Result<()> {
+            if self.0 == 0 {
+                return Err(io::Error::from(io::ErrorKind::BrokenPipe));
+            }
+            self.0 -= 1;
+            Ok(())
+        }
+    }
+
+    /// Reads well for a while, then fails.
+    struct Broken<'a>(&'a [u8]);
+
+    impl Read for Broken<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("the disk is gone"));
+            }
+            let n = self.0.len().min(buf.len()).min(1000);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// An error of the sink or of the input ends the replay with that error: no thread is
+    /// left waiting, whatever was in flight.
+    #[test]
+    fn errors_end_every_thread() {
+        let input = stream(None);
+        let config = config(false);
+        let tuning = Tuning {
+            block_bytes: 2000,
+            blocks_per_thread: 2,
+        };
+        for threads in [1, 2, 3] {
+            let error = replay_sharded_with(
+                config.clone(),
+                None,
+                input.as_slice(),
+                threads,
+                false,
+                tuning,
+                &mut Failing(5),
+                &mut io::sink(),
+            )
+            .unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::BrokenPipe, "{threads} threads");
+            let error = replay_sharded_with(
+                config.clone(),
+                None,
+                Broken(&input[..input.len() / 2]),
+                threads,
+                false,
+                tuning,
+                &mut Failing(usize::MAX),
+                &mut io::sink(),
+            )
+            .unwrap_err();
+            assert_eq!(error.to_string(), "the disk is gone", "{threads} threads");
+        }
+    }
+}
