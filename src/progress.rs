@@ -27,7 +27,11 @@ pub struct Progress<R> {
 
 /// Wraps `input` for command `what` when progress should show; `total` is the input's size
 /// when it is a regular file.
-pub fn wrap<R: Read + 'static>(what: &'static str, input: R, total: Option<u64>) -> Box<dyn Read> {
+pub fn wrap<R: Read + Send + 'static>(
+    what: &'static str,
+    input: R,
+    total: Option<u64>,
+) -> Box<dyn Read + Send> {
     if enabled(
         io::stderr().is_terminal(),
         std::env::var("WORKHOURS_PROGRESS").ok(),

@@ -13,6 +13,10 @@ use crate::engine::{ClosedWorkerDay, Engine, Pushed, Stats, event_digest};
 use crate::event::{self, BadReason};
 use crate::timefmt;
 
+mod sharded;
+
+pub use sharded::replay_sharded;
+
 /// What a replay read and did.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -120,25 +124,82 @@ pub fn parse_instant(text: &str, flag: &str) -> anyhow::Result<i64> {
 /// cache misses overlap instead of coming one after another.
 const BATCH: usize = 32;
 
-/// Reads the input in large blocks and hands out runs of complete lines without copying
-/// each line. Public so that the parse floor (`examples/parse_floor.rs`) reads exactly as
-/// replay does.
-pub struct Blocks<R> {
+/// The size of a block of input: large enough that per-block work (a merge of the engines'
+/// outputs, a hand-over between threads) is a small share, small enough to stay in cache.
+pub const BLOCK_BYTES: usize = 1 << 20;
+
+/// Reads the input in blocks of whole lines, each into a buffer the caller owns (so that blocks
+/// can travel between threads and be reused). A block is the longest run of whole lines within
+/// the block size, or the input's last line, which may lack its newline; a line longer than
+/// the size doubles it for the rest of the input. Replay, the sharded replay and the parse floor
+/// all read through it, so they see the same blocks.
+pub struct Chunker<R> {
     reader: R,
-    buf: Vec<u8>,
-    len: usize,
-    consumed: usize,
+    size: usize,
+    /// The start of the next block's first line, read with the previous block.
+    carry: Vec<u8>,
     eof: bool,
+}
+
+impl<R: Read> Chunker<R> {
+    pub fn new(reader: R, size: usize) -> Chunker<R> {
+        Chunker {
+            reader,
+            size: size.max(1),
+            carry: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Reads the next block into `buf[..n]` and returns `n`, 0 at the end of the input. `buf`
+    /// keeps its length from call to call (at least the block size), so that reusing it
+    /// neither frees nor clears it.
+    pub fn next_into(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let mut len = self.carry.len();
+        if buf.len() < self.size {
+            buf.resize(self.size, 0);
+        }
+        buf[..len].copy_from_slice(&self.carry);
+        self.carry.clear();
+        loop {
+            while !self.eof && len < self.size {
+                match self.reader.read(&mut buf[len..self.size]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => len += n,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            if len == 0 {
+                return Ok(0);
+            }
+            match memchr::memrchr(b'\n', &buf[..len]) {
+                Some(last) => {
+                    self.carry.extend_from_slice(&buf[last + 1..len]);
+                    return Ok(last + 1);
+                }
+                None if self.eof => return Ok(len),
+                // A line longer than the block.
+                None => {
+                    self.size *= 2;
+                    buf.resize(self.size, 0);
+                }
+            }
+        }
+    }
+}
+
+/// [`Chunker`] over one buffer, handing out each block by reference without copying it.
+pub struct Blocks<R> {
+    chunker: Chunker<R>,
+    buf: Vec<u8>,
 }
 
 impl<R: Read> Blocks<R> {
     pub fn new(reader: R) -> Blocks<R> {
         Blocks {
-            reader,
-            buf: vec![0; 1 << 20],
-            len: 0,
-            consumed: 0,
-            eof: false,
+            chunker: Chunker::new(reader, BLOCK_BYTES),
+            buf: Vec::new(),
         }
     }
 
@@ -146,34 +207,8 @@ impl<R: Read> Blocks<R> {
     // Not `Iterator::next`: the run borrows the buffer, which the next call overwrites.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> io::Result<Option<&[u8]>> {
-        self.buf.copy_within(self.consumed..self.len, 0);
-        self.len -= self.consumed;
-        self.consumed = 0;
-        loop {
-            while !self.eof && self.len < self.buf.len() {
-                match self.reader.read(&mut self.buf[self.len..]) {
-                    Ok(0) => self.eof = true,
-                    Ok(n) => self.len += n,
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
-                }
-            }
-            if self.len == 0 {
-                return Ok(None);
-            }
-            match memchr::memrchr(b'\n', &self.buf[..self.len]) {
-                Some(last) => {
-                    self.consumed = last + 1;
-                    return Ok(Some(&self.buf[..=last]));
-                }
-                None if self.eof => {
-                    self.consumed = self.len;
-                    return Ok(Some(&self.buf[..self.len]));
-                }
-                // A line longer than the buffer.
-                None => self.buf.resize(self.buf.len() * 2, 0),
-            }
-        }
+        let len = self.chunker.next_into(&mut self.buf)?;
+        Ok((len > 0).then(|| &self.buf[..len]))
     }
 }
 
@@ -360,14 +395,15 @@ fn drain(
 pub fn open_input(
     input: Option<&std::path::Path>,
     what: &'static str,
-) -> anyhow::Result<Box<dyn Read>> {
-    let stdin = |_| -> (Box<dyn Read>, Option<u64>) {
+) -> anyhow::Result<Box<dyn Read + Send>> {
+    let stdin = |_| -> (Box<dyn Read + Send>, Option<u64>) {
         // A file redirected to stdin has a size; a pipe has none.
         let size = std::fs::metadata("/dev/stdin")
             .ok()
             .filter(std::fs::Metadata::is_file)
             .map(|m| m.len());
-        (Box::new(io::stdin().lock()), size)
+        // Not locked: the sharded replay reads on a thread of its own.
+        (Box::new(io::stdin()), size)
     };
     let (reader, size) = match input {
         None => stdin(()),
@@ -380,7 +416,7 @@ pub fn open_input(
                 .ok()
                 .filter(|m| m.is_file())
                 .map(|m| m.len());
-            (Box::new(file) as Box<dyn Read>, size)
+            (Box::new(file) as Box<dyn Read + Send>, size)
         }
     };
     Ok(crate::progress::wrap(what, reader, size))
@@ -400,7 +436,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         None => None,
     };
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut diag = BufWriter::new(io::stderr().lock());
+    // Not locked: the progress line is drawn from the thread that reads.
+    let mut diag = BufWriter::new(io::stderr());
     let zone = config.time.zone;
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -451,270 +488,75 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Replays `input` on `threads` engines, each holding the workers whose key hashes to it
-/// (persons: whose person does), to event time `until` (else the largest `ts`).
-///
-/// Parsing runs on every thread; the one serial step decides, in input order, what each event
-/// is (bad, after `--until`, a duplicate, late, or admitted, and to which engine) from its
-/// worker, id and `ts` only, and moves the watermark as one engine would. After each block of
-/// input every engine runs to that watermark; their alerts and holds are merged in the
-/// processing order one engine would have emitted them in ([`crate::engine::Step`]) and
-/// `quota_p90` is computed over their day reports. So the output is byte for byte that of
-/// one thread, in the same order.
-pub fn replay_sharded(
-    config: Config,
-    until: Option<i64>,
-    input: impl Read,
-    threads: usize,
-    track_days: bool,
-    sink: &mut dyn Sink,
-    diag: &mut impl Write,
-) -> io::Result<Report> {
-    use crate::engine::{DayReport, id_digest};
-    use crate::event::Event;
-    use std::hash::{Hash, Hasher};
-
-    let threads = threads.max(1);
-    let lateness = config.time.allowed_lateness;
-    let window = config.time.dedup_window;
-    let persons = config.subject == crate::config::Subject::Person;
-    let mut engines: Vec<Engine> = (0..threads)
-        .map(|_| {
-            let mut engine = Engine::new(config.clone()).sharded();
-            if track_days {
-                engine.track_days();
-            }
-            engine
-        })
-        .collect();
-    let mut report = Report::default();
-    let mut stats = Stats::default();
-    let mut dedup = crate::engine::Dedup::default();
-    let mut person_of: rustc_hash::FxHashMap<Box<str>, Box<str>> = Default::default();
-    let mut max_ts: Option<i64> = None;
-    let mut reports: BTreeMap<i32, DayReport> = BTreeMap::new();
-    let shard_of = |key: &str| -> usize {
-        let mut hasher = rustc_hash::FxHasher::default();
-        key.hash(&mut hasher);
-        (hasher.finish() % threads as u64) as usize
-    };
-    let mut blocks = Blocks::new(input);
-    while let Some(block) = blocks.next()? {
-        // Lines of the block, numbered; blank ones counted and dropped.
-        let mut numbered: Vec<(u64, &[u8])> = Vec::new();
-        for line in lines(block) {
-            report.lines += 1;
-            if is_blank(line) {
-                report.blank += 1;
-            } else {
-                numbered.push((report.lines, line));
-            }
-        }
-        // Parse on every thread.
-        let parse = parse_chunk;
-        let chunk = numbered.len().div_ceil(threads).max(1);
-        let parsed: Vec<Result<Event<'_>, event::BadEvent>> = if threads == 1 {
-            parse(&numbered)
-        } else {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = numbered
-                    .chunks(chunk)
-                    .map(|c| scope.spawn(move || parse(c)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().expect("a parse thread panicked"))
-                    .collect()
-            })
-        };
-        // Admission, in input order: what one engine's push would decide.
-        let mut routed: Vec<Vec<usize>> = vec![Vec::new(); threads];
-        for (i, parsed) in parsed.iter().enumerate() {
-            let line_number = numbered[i].0;
-            let event = match parsed {
-                Ok(event) => event,
-                Err(bad) => {
-                    *report.bad.entry(bad.reason).or_default() += 1;
-                    writeln!(diag, "line {line_number}: bad event: {bad}")?;
-                    continue;
-                }
-            };
-            if until.is_some_and(|end| event.ts > end) {
-                report.after_until += 1;
-                continue;
-            }
-            let watermark = max_ts.map_or(crate::engine::NEVER, |max| max - lateness);
-            if let Some(id) = event.event_id.as_deref() {
-                let digest = id_digest(&event.worker_id, id);
-                if !dedup.insert(digest, event.ts.saturating_add(window), watermark) {
-                    stats.duplicates += 1;
-                    continue;
-                }
-            }
-            if event.ts < watermark {
-                stats.late += 1;
-                continue;
-            }
-            max_ts = Some(max_ts.map_or(event.ts, |max| max.max(event.ts)));
-            stats.accepted += 1;
-            let shard = if persons {
-                let worker: &str = &event.worker_id;
-                let key = match (&event.person_id, person_of.get(worker)) {
-                    (_, Some(person)) => format!("p{person}"),
-                    (Some(person), None) => {
-                        person_of.insert(worker.into(), person.as_ref().into());
-                        format!("p{person}")
-                    }
-                    (None, None) => format!("w{worker}"),
-                };
-                shard_of(&key)
-            } else {
-                shard_of(&event.worker_id)
-            };
-            routed[shard].push(i);
-        }
-        let watermark = max_ts.map_or(crate::engine::NEVER, |max| max - lateness);
-        // Every engine takes its events and runs to the watermark.
-        let run = |engine: &mut Engine, indices: &[usize]| {
-            for &i in indices {
-                if let Ok(event) = &parsed[i] {
-                    engine.push_admitted(event, numbered[i].0);
-                }
-            }
-            engine.advance_to(watermark);
-        };
-        if threads == 1 {
-            run(&mut engines[0], &routed[0]);
-        } else {
-            std::thread::scope(|scope| {
-                for (engine, indices) in engines.iter_mut().zip(&routed) {
-                    let run = &run;
-                    scope.spawn(move || run(engine, indices));
-                }
-            });
-        }
-        drain_sharded(
-            &config,
-            &mut engines,
-            &mut reports,
-            Some(watermark),
-            sink,
-            diag,
-            &mut report,
-        )?;
-    }
-    if let Some(end) = until.or(max_ts) {
-        for engine in &mut engines {
-            engine.finish(end);
-        }
-    }
-    drain_sharded(
-        &config,
-        &mut engines,
-        &mut reports,
-        None,
-        sink,
-        diag,
-        &mut report,
-    )?;
-    for engine in &engines {
-        stats.merge(engine.stats());
-    }
-    // The sharded engines count their own admitted events too.
-    stats.accepted -= engines.iter().map(|e| e.stats().accepted).sum::<u64>();
-    stats.duplicates -= engines.iter().map(|e| e.stats().duplicates).sum::<u64>();
-    stats.late -= engines.iter().map(|e| e.stats().late).sum::<u64>();
-    for (rule, counts) in &report.quota_counts {
-        let mine = stats.alerts.entry(rule.clone()).or_default();
-        mine[Phase::Violation as usize] += counts;
-    }
-    report.engine = stats;
-    Ok(report)
-}
-
-/// Parses numbered lines.
-fn parse_chunk<'a>(chunk: &[(u64, &'a [u8])]) -> Vec<Result<event::Event<'a>, event::BadEvent>> {
-    chunk.iter().map(|&(_, line)| event::parse(line)).collect()
-}
-
-/// Merges what the engines produced: alerts and holds in processing order, `quota_p90` of the
-/// days every engine has closed (all, at the end: `before = None`), refused events by line.
-#[allow(clippy::too_many_arguments)]
-fn drain_sharded(
-    config: &Config,
-    engines: &mut [Engine],
-    reports: &mut BTreeMap<i32, crate::engine::DayReport>,
-    before: Option<i64>,
-    sink: &mut dyn Sink,
-    diag: &mut impl Write,
-    report: &mut Report,
-) -> io::Result<()> {
-    let mut rejected = Vec::new();
-    let mut alerts = Vec::new();
-    let mut holds = Vec::new();
-    for engine in engines.iter_mut() {
-        rejected.extend(engine.take_rejected());
-        alerts.extend(engine.take_alerts());
-        holds.extend(engine.take_holds());
-        for day in engine.take_reports() {
-            match reports.get_mut(&day.day) {
-                Some(merged) => merged.entries.extend(day.entries),
-                None => {
-                    reports.insert(day.day, day);
-                }
-            }
-        }
-        for day in engine.take_days() {
-            sink.day(day);
-        }
-    }
-    // A day ending before the watermark is closed by every engine that had work on it.
-    let done: Vec<i32> = reports
-        .iter()
-        .filter(|(_, r)| before.is_none_or(|w| r.end < w))
-        .map(|(&day, _)| day)
-        .collect();
-    for day in done {
-        let mut merged = reports.remove(&day).expect("listed");
-        // The order one engine lists them in does not matter: groups are sorted.
-        merged.entries.sort();
-        for (n, mut alert) in crate::engine::quota_alerts(config, &merged)
-            .into_iter()
-            .enumerate()
-        {
-            alert.order = crate::engine::Place(crate::engine::Step::quota(merged.end), n as u32);
-            *report
-                .quota_counts
-                .entry(alert.rule.to_string())
-                .or_default() += 1;
-            alerts.push(alert);
-        }
-    }
-    rejected.sort_unstable();
-    for (line, reason) in rejected {
-        *report.bad.entry(reason).or_default() += 1;
-        writeln!(
-            diag,
-            "line {line}: bad event: {}: an order start while the worker already has {} active orders",
-            reason.code(),
-            crate::engine::MAX_ACTIVE_ORDERS
-        )?;
-    }
-    alerts.sort_by_key(|a| a.order.key());
-    holds.sort_by_key(|h| h.order.key());
-    for alert in alerts {
-        report.alerts += 1;
-        sink.alert(alert)?;
-    }
-    for hold in holds {
-        sink.hold(hold)?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out at most `piece` bytes a call, as a pipe may.
+    struct Pieces<'a> {
+        rest: &'a [u8],
+        piece: usize,
+    }
+
+    impl Read for Pieces<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.rest.len().min(self.piece).min(buf.len());
+            buf[..n].copy_from_slice(&self.rest[..n]);
+            self.rest = &self.rest[n..];
+            Ok(n)
+        }
+    }
+
+    /// Blocks are the longest runs of whole lines within the size (the input's unterminated
+    /// last line on its own), the size doubling for good at a longer line: whatever the
+    /// pieces the reader returns, and through whichever buffers.
+    #[test]
+    fn blocks_are_the_longest_runs_of_whole_lines_within_the_size() {
+        let inputs: [&[u8]; 6] = [
+            b"",
+            b"abc",
+            b"a\nbb\nccc\n",
+            b"a\nbb\nccc\ndddd",
+            b"0123456789abcdef\nx\n\nyy\n0123456789abcdef0123456789\nz",
+            b"\n\n\n\n\n",
+        ];
+        for input in inputs {
+            for size in [1, 2, 3, 4, 7, 16, 1000] {
+                for piece in [1, 2, 5, 1 << 20] {
+                    // The reference: the longest prefix of the rest ending in a newline within
+                    // the size; else the size doubles, or at the end the rest is the block.
+                    let mut want: Vec<&[u8]> = Vec::new();
+                    let (mut rest, mut limit) = (input, size);
+                    while !rest.is_empty() {
+                        let window = &rest[..rest.len().min(limit)];
+                        match window.iter().rposition(|&b| b == b'\n') {
+                            Some(last) => {
+                                want.push(&rest[..=last]);
+                                rest = &rest[last + 1..];
+                            }
+                            None if window.len() == rest.len() => {
+                                want.push(rest);
+                                rest = &[];
+                            }
+                            None => limit *= 2,
+                        }
+                    }
+                    let mut chunker = Chunker::new(Pieces { rest: input, piece }, size);
+                    let mut bufs = [Vec::new(), vec![7; 3], Vec::new()];
+                    let mut got: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        let buf = &mut bufs[got.len() % 3];
+                        let n = chunker.next_into(buf).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        got.push(buf[..n].to_vec());
+                    }
+                    assert_eq!(got, want, "{input:?}, size {size}, pieces of {piece}");
+                }
+            }
+        }
+    }
 
     /// `lines` splits as `split_inclusive` on `\n` with `\n` and then `\r` stripped did.
     #[test]
