@@ -120,13 +120,13 @@ impl Params {
 pub struct RuleState {
     #[serde(default)]
     pub flags: u8,
-    /// Allowance used in the current local day, ms.
+    /// Allowance used in the current local day, ms (a day's at most: 32 bits hold it).
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub allowance_used: i64,
+    pub allowance_used: u32,
     pub state: KindState,
 }
 
-fn is_zero(v: &i64) -> bool {
+fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
@@ -260,7 +260,7 @@ impl RuleState {
         }
         let mut on = def.measure.is_on(bits);
         if let Some(allowance) = def.allowance {
-            on |= Measure::Work.is_on(bits) && self.allowance_used < allowance;
+            on |= Measure::Work.is_on(bits) && i64::from(self.allowance_used) < allowance;
         }
         let rest_on = match def.rest_unless {
             Some(m) => m.is_on(bits),
@@ -293,7 +293,8 @@ impl RuleState {
             && !Measure::Orders.is_on(bits)
             && Measure::Work.is_on(bits)
         {
-            self.allowance_used += span;
+            let span = u32::try_from(span).unwrap_or(u32::MAX);
+            self.allowance_used = self.allowance_used.saturating_add(span);
         }
         match (&mut self.state, &def.params) {
             (KindState::Continuous(s), Params::Continuous(_)) => s.integrate(on, span, platforms),
@@ -333,9 +334,9 @@ impl RuleState {
         if let Some(allowance) = def.allowance
             && self.on()
             && !Measure::Orders.is_on(bits)
-            && self.allowance_used < allowance
+            && i64::from(self.allowance_used) < allowance
         {
-            best = best.min(since + (allowance - self.allowance_used));
+            best = best.min(since + (allowance - i64::from(self.allowance_used)));
         }
         let on = self.on();
         let kind = match (&self.state, &def.params) {

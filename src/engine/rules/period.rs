@@ -165,8 +165,8 @@ pub struct State {
     /// The current period's sum, ms.
     pub current: i64,
     /// The sums of the `count - 1` periods before, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub older: Vec<i64>,
+    #[serde(default, skip_serializing_if = "<[i64]>::is_empty")]
+    pub older: Box<[i64]>,
     /// Phases fired in the current period (since the last reset rest).
     pub fired: u8,
     pub rest_start: i64,
@@ -180,7 +180,7 @@ impl State {
         State {
             index: i32::MIN,
             current: 0,
-            older: vec![0; p.count as usize - 1],
+            older: vec![0; p.count as usize - 1].into_boxed_slice(),
             fired: 0,
             rest_start: NEVER,
             split: None,
@@ -274,11 +274,15 @@ impl State {
         if shift == 0 {
             return;
         }
-        let mut ring: Vec<i64> = self.older.clone();
-        ring.push(self.current);
-        shift_ring(&mut ring, shift);
-        self.current = ring.pop().unwrap_or(0);
-        self.older = ring;
+        if self.older.is_empty() {
+            self.current = 0;
+        } else {
+            let mut ring: Vec<i64> = self.older.to_vec();
+            ring.push(self.current);
+            shift_ring(&mut ring, shift);
+            self.current = ring.pop().unwrap_or(0);
+            self.older = ring.into_boxed_slice();
+        }
         if let Some(split) = self.split.as_deref_mut() {
             for (_, ring) in split.iter_mut() {
                 shift_ring(ring, shift);
@@ -349,7 +353,7 @@ impl State {
     /// When the worker, resting from `from`, could work again under this rule: the first
     /// period boundary at which the window's sum is below the limit, or a reset rest's end.
     fn until(&self, p: &Params, from: i64, cal: &mut Calendar) -> i64 {
-        let mut ring = self.older.clone();
+        let mut ring = self.older.to_vec();
         ring.push(self.current);
         let mut index = self.index;
         let mut at = NONE;
