@@ -1282,5 +1282,5 @@ fn per_worker_state_stays_small() {
         ("Day", std::mem::size_of::<crate::calendar::Day>()),
     ];
     eprintln!("{sizes:?}");
-    assert!(sizes[1].1 <= 72, "{sizes:?}");
+    assert!(sizes[1].1 <= 56, "{sizes:?}");
 }

@@ -136,8 +136,9 @@ fn is_zero(v: &u32) -> bool {
 pub enum KindState {
     Continuous(continuous::State),
     Period(period::State),
-    Rolling(rolling::State),
-    SinceRest(since_rest::State),
+    // Boxed: rarer kinds with larger states, so that every other rule's state stays small.
+    Rolling(Box<rolling::State>),
+    SinceRest(Box<since_rest::State>),
     RestDeadline(rest_deadline::State),
     Streak(streak::State),
     Overtime(overtime::State),
@@ -177,7 +178,7 @@ impl RuleState {
             }
             KindState::Rolling(s) => {
                 let splits = s.split.iter().flat_map(|v| v.iter().map(|(_, s)| s));
-                for state in std::iter::once(s).chain(splits) {
+                for state in std::iter::once(&**s).chain(splits) {
                     for &(start, end) in &state.intervals {
                         instant("rolling.intervals", start)?;
                         instant("rolling.intervals", end)?;
@@ -211,8 +212,8 @@ impl RuleState {
         let state = match &def.params {
             Params::Continuous(_) => KindState::Continuous(continuous::State::default()),
             Params::Period(p) => KindState::Period(period::State::new(p)),
-            Params::Rolling(_) => KindState::Rolling(rolling::State::default()),
-            Params::SinceRest(_) => KindState::SinceRest(since_rest::State::default()),
+            Params::Rolling(_) => KindState::Rolling(Box::default()),
+            Params::SinceRest(_) => KindState::SinceRest(Box::default()),
             Params::RestDeadline(_) => KindState::RestDeadline(rest_deadline::State::default()),
             Params::Streak(_) => KindState::Streak(streak::State::default()),
             Params::Overtime(_) => KindState::Overtime(overtime::State::default()),

@@ -158,6 +158,48 @@ impl Params {
 const WARNED: u8 = 1;
 const VIOLATED: u8 = 2;
 
+/// The sums of the periods before the current one, behind one pointer (saved as a list): most
+/// rules count one period, and every worker holds a state per rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Older(Option<Box<Box<[i64]>>>);
+
+impl Older {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl From<Vec<i64>> for Older {
+    fn from(sums: Vec<i64>) -> Older {
+        Older((!sums.is_empty()).then(|| Box::new(sums.into_boxed_slice())))
+    }
+}
+
+impl std::ops::Deref for Older {
+    type Target = [i64];
+    fn deref(&self) -> &[i64] {
+        self.0.as_deref().map_or(&[], |sums| sums)
+    }
+}
+
+impl std::ops::DerefMut for Older {
+    fn deref_mut(&mut self) -> &mut [i64] {
+        self.0.as_deref_mut().map_or(&mut [], |sums| sums)
+    }
+}
+
+impl Serialize for Older {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Older {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::deserialize(deserializer).map(Older::from)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// First day of the current period; `i32::MIN` before the worker's first day.
@@ -165,8 +207,8 @@ pub struct State {
     /// The current period's sum, ms.
     pub current: i64,
     /// The sums of the `count - 1` periods before, oldest first.
-    #[serde(default, skip_serializing_if = "<[i64]>::is_empty")]
-    pub older: Box<[i64]>,
+    #[serde(default, skip_serializing_if = "Older::is_empty")]
+    pub older: Older,
     /// Phases fired in the current period (since the last reset rest).
     pub fired: u8,
     pub rest_start: i64,
@@ -180,7 +222,7 @@ impl State {
         State {
             index: i32::MIN,
             current: 0,
-            older: vec![0; p.count as usize - 1].into_boxed_slice(),
+            older: Older::from(vec![0; p.count as usize - 1]),
             fired: 0,
             rest_start: NEVER,
             split: None,
@@ -281,7 +323,7 @@ impl State {
             ring.push(self.current);
             shift_ring(&mut ring, shift);
             self.current = ring.pop().unwrap_or(0);
-            self.older = ring.into_boxed_slice();
+            self.older = Older::from(ring);
         }
         if let Some(split) = self.split.as_deref_mut() {
             for (_, ring) in split.iter_mut() {
