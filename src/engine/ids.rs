@@ -2,20 +2,35 @@
 //! worker seen recently, each remembered until the watermark passes its event's `ts` plus the
 //! window.
 //!
-//! An id is stored as a 64-bit digest of (`worker_id`, `event_id`) with its expiry, in one
-//! flat open-addressing table: a lookup touches one cache line in nearly every case, and an
-//! entry whose expiry the watermark has passed no longer counts. Rebuilding the table when it
-//! fills drops those, so memory is bounded by the events within the window, whatever the
-//! input: 16 bytes a slot, at most twice the live ids between rebuilds.
+//! An id is stored as a 64-bit digest of (`worker_id`, `event_id`) with its expiry, in flat
+//! open-addressing tables: a lookup touches one cache line in nearly every case, and an entry
+//! whose expiry the watermark has passed no longer counts. Rebuilding a table when it fills
+//! drops those, so memory is bounded by the events within the window, whatever the input.
+//!
+//! Memory per id is what bounds a replay's memory per worker (each worker's events of the last
+//! hour are held), so a slot is 12 bytes: the digest and the expiry as an offset from a base
+//! of its table (an expiry the offset cannot hold exactly is kept aside, see [`Shard`]). The
+//! digests are spread over [`SHARDS`] tables by their top bits, each sized to twice its live
+//! ids when rebuilt (no rounding to a power of two): a rebuild holds one small table twice,
+//! never the whole set.
 //!
 //! A 64-bit digest can collide: with a million ids in the window, the odds that a new event
 //! is taken for a duplicate it is not are about one in 10^13 per event.
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use xxhash_rust::xxh3::Xxh3;
 
 /// Digest 0 marks an empty slot; the one real digest 0 is stored as 1.
 const EMPTY: u64 = 0;
+
+/// Tables, chosen by a digest's top bits.
+const SHARD_BITS: u32 = 8;
+const SHARDS: usize = 1 << SHARD_BITS;
+/// The smallest table.
+const MIN_SLOTS: usize = 8;
+/// A slot's offset that says its exact expiry is kept aside (`Dedup::far`).
+const FAR: u32 = u32::MAX;
 
 /// The digest duplicate detection keeps for an event: its worker and its `event_id`.
 pub fn id_digest(worker_id: &str, event_id: &str) -> u64 {
@@ -29,12 +44,106 @@ pub fn id_digest(worker_id: &str, event_id: &str) -> u64 {
     }
 }
 
+/// A digest and its expiry, as `base + offset` of its table: 12 bytes.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(C, packed(4))]
+struct Slot {
+    digest: u64,
+    offset: u32,
+}
+
+/// One table: (digest, expiry) slots with linear probing from a digest's home slot.
+///
+/// An expiry is `base + offset`; one that does not fit (more than about 49 days past `base`, or
+/// before it: an event already older than the window) has offset [`FAR`] and its exact value
+/// in [`Dedup::far`]. `base` is the watermark when the table was last rebuilt, so with any
+/// `dedup_window` plus `allowed_lateness` under 49 days every expiry of an event that is not
+/// late fits until event time moves 49 days on, and the table is then rebuilt on a new base.
+#[derive(Debug, Clone, Default)]
+struct Shard {
+    slots: Vec<Slot>,
+    /// Slots in use, expired ones included.
+    occupied: usize,
+    base: i64,
+}
+
+impl Shard {
+    /// The home slot of `digest` (its bits below the shard's, scaled to the table).
+    fn home(&self, digest: u64) -> usize {
+        ((u128::from(digest << SHARD_BITS) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    fn offset(&self, expiry: i64) -> Option<u32> {
+        let offset = i128::from(expiry) - i128::from(self.base);
+        (0..i128::from(FAR))
+            .contains(&offset)
+            .then_some(offset as u32)
+    }
+
+    fn expiry(&self, slot: Slot, far: &FxHashMap<u64, i64>) -> i64 {
+        match slot.offset {
+            FAR => far.get(&{ slot.digest }).copied().unwrap_or(i64::MIN),
+            offset => self.base + i64::from(offset),
+        }
+    }
+
+    /// Stores (`digest`, `expiry`) in slot `i`, in place of what it held.
+    fn set(&mut self, i: usize, digest: u64, expiry: i64, far: &mut FxHashMap<u64, i64>) {
+        let old = self.slots[i];
+        if old.offset == FAR && old.digest != EMPTY {
+            far.remove(&{ old.digest });
+        }
+        let offset = self.offset(expiry).unwrap_or_else(|| {
+            far.insert(digest, expiry);
+            FAR
+        });
+        self.slots[i] = Slot { digest, offset };
+    }
+
+    /// Drops the expired entries and sizes the table for twice the live ones (and one more,
+    /// about to come): memory follows the ids within the window, up and down.
+    fn rebuild(&mut self, watermark: i64, incoming: i64, far: &mut FxHashMap<u64, i64>) {
+        let mut live = Vec::new();
+        for &slot in &self.slots {
+            if slot.digest == EMPTY {
+                continue;
+            }
+            let expiry = self.expiry(slot, far);
+            if slot.offset == FAR {
+                far.remove(&{ slot.digest });
+            }
+            if expiry >= watermark {
+                live.push((slot.digest, expiry));
+            }
+        }
+        self.base = if watermark != i64::MIN {
+            watermark
+        } else {
+            live.iter().map(|&(_, e)| e).fold(incoming, i64::min)
+        };
+        // The old table goes before the new one comes.
+        self.slots = Vec::new();
+        self.slots = vec![Slot::default(); (live.len() * 2 + 2).max(MIN_SLOTS)];
+        self.occupied = live.len();
+        let len = self.slots.len();
+        for (digest, expiry) in live {
+            let mut i = self.home(digest);
+            while self.slots[i].digest != EMPTY {
+                i = if i + 1 == len { 0 } else { i + 1 };
+            }
+            self.set(i, digest, expiry, far);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Dedup {
-    /// (digest, expiry); digest `EMPTY` is a free slot. An entry whose expiry the watermark
-    /// has passed is forgotten: it no longer matches, and its slot is reused or dropped when
-    /// the table is rebuilt, so no queue of expiries is needed.
-    slots: Vec<(u64, i64)>,
+    /// [`SHARDS`] tables, allocated with the first id. An entry whose expiry the watermark has
+    /// passed is forgotten: it no longer matches, and its slot is reused or dropped when its
+    /// table is rebuilt, so no queue of expiries is needed.
+    shards: Vec<Shard>,
+    /// Exact expiries of slots whose offset is [`FAR`] (none with usual settings).
+    far: FxHashMap<u64, i64>,
     /// Slots in use, expired ones included.
     occupied: usize,
 }
@@ -50,36 +159,53 @@ impl Dedup {
         self.occupied == 0
     }
 
+    fn shard_of(digest: u64) -> usize {
+        (digest >> (64 - SHARD_BITS)) as usize
+    }
+
     /// Records `digest` until `expiry`; false when it is remembered already (a duplicate):
     /// an entry counts while the watermark has not passed its expiry (`expiry >= watermark`).
     pub fn insert(&mut self, digest: u64, expiry: i64, watermark: i64) -> bool {
-        if (self.occupied + 1) * 4 > self.slots.len() * 3 {
-            self.rebuild(watermark);
+        if self.shards.is_empty() {
+            self.shards = vec![Shard::default(); SHARDS];
         }
-        let mask = self.slots.len() - 1;
-        let mut i = (digest as usize) & mask;
+        let far = &mut self.far;
+        let shard = &mut self.shards[Self::shard_of(digest)];
+        // Rebased when event time has moved so far on that an expiry no longer fits, but
+        // would on the watermark.
+        let rebase = watermark > shard.base
+            && shard.offset(expiry).is_none()
+            && (0..i128::from(FAR)).contains(&(i128::from(expiry) - i128::from(watermark)));
+        if (shard.occupied + 1) * 4 > shard.slots.len() * 3 || rebase {
+            let before = shard.occupied;
+            shard.rebuild(watermark, expiry, far);
+            self.occupied = self.occupied - before + shard.occupied;
+        }
+        let len = shard.slots.len();
+        let mut i = shard.home(digest);
         let mut reusable = None;
         loop {
-            let (slot, slot_expiry) = self.slots[i];
-            if slot == EMPTY {
+            let slot = shard.slots[i];
+            if slot.digest == EMPTY {
                 break;
             }
-            if slot == digest {
-                if slot_expiry >= watermark {
+            if slot.digest == digest {
+                if shard.expiry(slot, far) >= watermark {
                     return false;
                 }
-                self.slots[i].1 = expiry;
+                shard.set(i, digest, expiry, far);
                 return true;
             }
-            if slot_expiry < watermark && reusable.is_none() {
+            if reusable.is_none() && shard.expiry(slot, far) < watermark {
                 reusable = Some(i);
             }
-            i = (i + 1) & mask;
+            i = if i + 1 == len { 0 } else { i + 1 };
         }
         match reusable {
-            Some(at) => self.slots[at] = (digest, expiry),
+            Some(at) => shard.set(at, digest, expiry, far),
             None => {
-                self.slots[i] = (digest, expiry);
+                shard.set(i, digest, expiry, far);
+                shard.occupied += 1;
                 self.occupied += 1;
             }
         }
@@ -88,49 +214,33 @@ impl Dedup {
 
     /// Starts loading the slot of `digest` into the cache (replay batches its lookups).
     pub fn prefetch(&self, digest: u64) {
-        if self.slots.is_empty() {
+        let Some(shard) = self.shards.get(Self::shard_of(digest)) else {
+            return;
+        };
+        if shard.slots.is_empty() {
             return;
         }
-        let slot = &self.slots[(digest as usize) & (self.slots.len() - 1)];
+        let slot = &shard.slots[shard.home(digest)];
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch is a hint: it never faults and changes no memory; the address is
         // in bounds anyway.
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (slot as *const (u64, i64)).cast(),
+                (slot as *const Slot).cast(),
             );
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = slot;
     }
 
-    /// Drops the expired entries and sizes the table for twice the live ones: memory follows
-    /// the ids within the window, up and down.
-    fn rebuild(&mut self, watermark: i64) {
-        let live = self
-            .slots
-            .iter()
-            .filter(|&&(d, expiry)| d != EMPTY && expiry >= watermark)
-            .count();
-        let capacity = (live * 2 + 2).next_power_of_two().max(64);
-        let old = std::mem::replace(&mut self.slots, vec![(EMPTY, 0); capacity]);
-        self.occupied = 0;
-        let mask = capacity - 1;
-        for (digest, expiry) in old {
-            if digest == EMPTY || expiry < watermark {
-                continue;
-            }
-            let mut i = (digest as usize) & mask;
-            while self.slots[i].0 != EMPTY {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = (digest, expiry);
-            self.occupied += 1;
-        }
-    }
-
     fn entries(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
-        self.slots.iter().copied().filter(|&(d, _)| d != EMPTY)
+        self.shards.iter().flat_map(move |shard| {
+            shard
+                .slots
+                .iter()
+                .filter(|slot| slot.digest != EMPTY)
+                .map(move |&slot| (slot.digest, shard.expiry(slot, &self.far)))
+        })
     }
 }
 
@@ -178,19 +288,20 @@ mod tests {
         );
         assert!(!set.insert(digest(4999), 0, 5000), "and remembered anew");
         assert!(set.insert(digest(4998), 0, 4999));
-        // Rebuilt as it fills: the expired go, memory follows the live ids.
+        // Each table is rebuilt as it fills (at 3/4 of twice its live ids): the expired go,
+        // memory follows the live ids.
         for i in 20_000..30_000u64 {
             set.insert(digest(i), i64::MAX, 100_000);
         }
-        assert!(set.len() <= 10_003, "{}", set.len());
+        assert!(set.len() <= 15_000 + 2 * SHARDS, "{}", set.len());
         assert!(!set.insert(digest(25_000), 0, i64::MAX - 1));
     }
 
     #[test]
     fn colliding_home_slots_reuse_expired_entries() {
         let mut set = Dedup::default();
-        // Same low bits: one probe chain.
-        let ds: Vec<u64> = (1..50u64).map(|i| i << 40 | 5).collect();
+        // Same high bits: one table, one home slot, one probe chain.
+        let ds: Vec<u64> = (1..50u64).map(|i| 5 << 40 | i).collect();
         for (i, &d) in ds.iter().enumerate() {
             assert!(set.insert(d, i as i64, 0));
         }
@@ -198,6 +309,39 @@ mod tests {
             // Watermark 25: the first 25 are forgotten, the rest remembered.
             assert_eq!(set.insert(d, 1_000, 25), i < 25, "{i}");
         }
+    }
+
+    #[test]
+    fn expiries_out_of_a_slots_reach_stay_exact() {
+        const DAY: i64 = 86_400_000;
+        let mut set = Dedup::default();
+        // A window of a year: expiries beyond the 49 days a slot's offset holds.
+        let expiry = |i: u64| i as i64 * DAY / 10 + 365 * DAY;
+        for i in 0..2_000u64 {
+            assert!(set.insert(digest(i), expiry(i), i as i64 * DAY / 10));
+        }
+        // An event already older than the window, then event time 200 days on (rebases).
+        assert!(set.insert(digest(5_000), -10, 0));
+        assert!(
+            !set.insert(digest(5_000), 0, -10),
+            "counts at its exact expiry"
+        );
+        for i in 0..2_000u64 {
+            assert!(!set.insert(digest(i), 0, expiry(i)), "{i}");
+            assert!(set.insert(digest(i), 0, expiry(i) + 1), "{i}");
+        }
+        for i in 10_000..20_000u64 {
+            assert!(set.insert(digest(i), 200 * DAY + i as i64, 200 * DAY));
+        }
+        for i in 10_000..20_000u64 {
+            assert!(!set.insert(digest(i), 0, 200 * DAY + i as i64), "{i}");
+        }
+        assert!(set.len() <= 20_000, "{}", set.len());
+        let copy: Dedup = serde_json::from_str(&serde_json::to_string(&set).unwrap()).unwrap();
+        let (mut a, mut b): (Vec<_>, Vec<_>) = (set.entries().collect(), copy.entries().collect());
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
     }
 
     #[test]

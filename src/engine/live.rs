@@ -7,6 +7,7 @@
 //! when input is read again from an older offset, events at or below that key are skipped and
 //! the rest apply exactly once, whatever mix of older and newer worker records was saved.
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -137,6 +138,87 @@ pub struct PartitionMeta {
 }
 
 /// A measurement with its group spelled out.
+/// One partition's worker records as read back from the state topic (the latest of each
+/// worker, tombstones applied), held as the engine holds its workers: a restore of a million
+/// workers costs about what they cost running, not a map of records and a copy of it.
+#[derive(Debug, Default)]
+pub struct SavedWorkers {
+    /// The workers, slot by slot; a tombstoned worker's slot is free.
+    workers: Vec<Worker>,
+    /// Per slot: its platform, role, city and rules' (platform, role), in `strings`.
+    names: Vec<[u32; 5]>,
+    /// The slot of each worker id.
+    index: FxHashMap<Box<str>, u32>,
+    free: Vec<u32>,
+    /// Names, each held once.
+    strings: Vec<Box<str>>,
+    string_index: FxHashMap<Box<str>, u32>,
+}
+
+impl SavedWorkers {
+    /// Workers held.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    fn string(&mut self, name: String) -> u32 {
+        if let Some(&id) = self.string_index.get(name.as_str()) {
+            return id;
+        }
+        let id = self.strings.len() as u32;
+        let name: Box<str> = name.into();
+        self.strings.push(name.clone());
+        self.string_index.insert(name, id);
+        id
+    }
+
+    /// A worker's latest record, in place of any earlier one.
+    pub fn insert(&mut self, record: WorkerRecord) {
+        let names = [
+            record.platform,
+            record.role,
+            record.city,
+            record.rules_platform,
+            record.rules_role,
+        ]
+        .map(|name| self.string(name));
+        let worker = record.worker;
+        let slot = match self.index.get(&worker.id) {
+            Some(&slot) => slot,
+            None => {
+                let slot = match self.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.workers.push(Worker::free());
+                        self.names.push([0; 5]);
+                        (self.workers.len() - 1) as u32
+                    }
+                };
+                self.index.insert(worker.id.clone(), slot);
+                slot
+            }
+        };
+        self.workers[slot as usize] = worker;
+        self.names[slot as usize] = names;
+    }
+
+    /// A worker's tombstone (or a record of it that cannot be used).
+    pub fn remove(&mut self, id: &str) {
+        if let Some(slot) = self.index.remove(id) {
+            self.workers[slot as usize] = Worker::free();
+            self.free.push(slot);
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedObservation {
     pub platform: String,
@@ -157,11 +239,7 @@ impl Engine {
     }
 
     /// Rebuilds a partition's engine from its saved records.
-    pub fn restore_live(
-        config: Config,
-        meta: &PartitionMeta,
-        records: Vec<WorkerRecord>,
-    ) -> Engine {
+    pub fn restore_live(config: Config, meta: &PartitionMeta, saved: SavedWorkers) -> Engine {
         let state = State {
             frontier: meta.frontier,
             max_ts: meta.max_ts,
@@ -172,70 +250,87 @@ impl Engine {
         engine.external_quota = true;
         engine.observations = Some(Vec::new());
         engine.track_evictions();
-        for record in records {
-            engine.import(record);
-        }
+        engine.install(saved);
         engine
     }
 
-    fn import(&mut self, record: WorkerRecord) {
-        let mut worker = record.worker;
-        let names = &mut self.state.names;
-        worker.platform = names.intern(&record.platform);
-        worker.role = names.intern(&record.role);
-        worker.city = names.intern(&record.city);
-        let (rules_platform, rules_role) = (
-            names.intern(&record.rules_platform),
-            names.intern(&record.rules_role),
-        );
-        worker.rules = self.rule_set(rules_platform, rules_role);
-        // `rule_set` holds what it keeps; the look-up's own references go.
-        self.state.names.release(rules_platform);
-        self.state.names.release(rules_role);
-        worker.pushed_group = None;
-        worker.pending = 0;
-        worker.dirty = false;
-        worker.touched_at = NEVER;
-        worker.wake_at = super::NONE;
-        let deadline = worker
-            .last_event
-            .saturating_add(self.config.time.worker_ttl);
-        let index = match self.worker_index.get(&*worker.id) {
-            Some(&index) => {
-                let old = std::mem::replace(&mut self.state.workers[index as usize], worker);
-                self.release_names([old.platform, old.role, old.city]);
-                index
-            }
-            None => {
-                let index = match self.state.free.pop() {
-                    Some(index) => {
-                        self.state.workers[index as usize] = worker;
-                        index
-                    }
-                    None => {
-                        self.state.workers.push(worker);
-                        (self.state.workers.len() - 1) as u32
-                    }
+    /// Takes the saved workers as they are held, slot for slot: no copy of them.
+    fn install(&mut self, saved: SavedWorkers) {
+        let SavedWorkers {
+            mut workers,
+            names,
+            index,
+            mut free,
+            strings,
+            ..
+        } = saved;
+        workers.shrink_to_fit();
+        free.shrink_to_fit();
+        self.state.workers = workers;
+        self.state.free = free;
+        // Persons: the index is keyed by subject (a person, or a worker standing for one),
+        // and each member's worker id maps to its person (SPEC section 8).
+        let persons = self.persons();
+        self.worker_index = index
+            .into_iter()
+            .map(|(id, slot)| {
+                let key: super::key::IdKey = if persons {
+                    let person = self.state.workers[slot as usize].person;
+                    super::subject_key(person, &id).into()
+                } else {
+                    id.into()
                 };
-                let id = self.state.workers[index as usize].id.clone();
-                self.worker_index.insert(id.into(), index);
-                index
+                (key, slot)
+            })
+            .collect();
+        if persons {
+            for worker in self.state.workers.iter().filter(|w| w.person) {
+                for member in &worker.members {
+                    self.state
+                        .person_of
+                        .insert(member.id.clone(), worker.id.clone());
+                }
             }
-        };
-        self.state.evictions.push(super::Timer {
-            at: deadline,
-            rank: 0,
-            worker: index,
-        });
-        let worker = &self.state.workers[index as usize];
-        if worker.day_has_work {
-            self.state
-                .day_lists
-                .entry(worker.day.number)
-                .or_default()
-                .push((super::Step::default(), index));
         }
-        self.reschedule(index);
+        for (i, ids) in names.into_iter().enumerate() {
+            if self.state.workers[i].is_free() {
+                continue;
+            }
+            let [platform, role, city, rules_platform, rules_role] =
+                ids.map(|id| self.state.names.intern(&strings[id as usize]));
+            let worker = &mut self.state.workers[i];
+            worker.platform = platform;
+            worker.role = role;
+            worker.city = city;
+            let rules = self.rule_set(rules_platform, rules_role);
+            // `rule_set` holds what it keeps; the look-up's own references go.
+            self.state.names.release(rules_platform);
+            self.state.names.release(rules_role);
+            let worker = &mut self.state.workers[i];
+            worker.rules = rules;
+            worker.pushed_group = None;
+            worker.pending = 0;
+            worker.dirty = false;
+            worker.touched_at = NEVER;
+            worker.wake_at = super::NONE;
+            let deadline = worker
+                .last_event
+                .saturating_add(self.config.time.worker_ttl);
+            let index = i as u32;
+            self.state.evictions.push(super::Timer {
+                at: deadline,
+                rank: 0,
+                worker: index,
+            });
+            if worker.day_has_work {
+                self.state
+                    .day_lists
+                    .entry(worker.day.number)
+                    .or_default()
+                    .push((super::Step::default(), index));
+            }
+            self.reschedule(index);
+        }
     }
 
     /// The input topics of this partition, and which of them currently hold event time back
@@ -253,7 +348,7 @@ impl Engine {
     /// same). The event moves the watermark by `min(ts, now)` (SPEC section 5: event time
     /// never runs ahead of the wall clock, so one fast clock makes no other event late).
     pub fn push_live(&mut self, event: &Event<'_>, seq: u64, source: usize, now: i64) -> Pushed {
-        if let Some(&index) = self.worker_index.get(&*event.worker_id)
+        if let Some(index) = self.slot_of(&event.worker_id)
             && self.state.workers[index as usize]
                 .last_applied
                 .is_some_and(|last| (event.ts, seq) <= last)
@@ -582,12 +677,13 @@ mod tests {
     /// before the checkpoint's restart offset (the smallest offset still in the reorder buffer,
     /// or the next unread one), as a crash between saving and committing does.
     fn crash_and_restore(
+        config: &Config,
         lines: &[String],
         save_after: usize,
         records_after: usize,
         back: usize,
     ) -> Vec<String> {
-        let config = Config::default();
+        let config = config.clone();
         let mut engine = Engine::live(config.clone());
         let mut alerts = Vec::new();
         let mut records: BTreeMap<String, WorkerRecord> = BTreeMap::new();
@@ -614,7 +710,11 @@ mod tests {
             }
         }
         let restart_at = (meta.next_offsets["in"] as usize).saturating_sub(back);
-        let mut restored = Engine::restore_live(config, &meta, records.into_values().collect());
+        let mut saved = SavedWorkers::default();
+        for record in records.into_values() {
+            saved.insert(record);
+        }
+        let mut restored = Engine::restore_live(config, &meta, saved);
         for (offset, text) in lines.iter().enumerate().skip(restart_at) {
             restored.push_live(
                 &event::parse(text.as_bytes()).unwrap(),
@@ -630,6 +730,50 @@ mod tests {
         alerts.sort();
         alerts.dedup();
         alerts
+    }
+
+    #[test]
+    fn a_person_restored_applies_each_event_once() {
+        // One person working two platforms' sessions back to back (over 4 h together), and a
+        // worker of their own; subject = "person".
+        let person = |worker: &str, kind: &str, ts: &str| {
+            line(worker, kind, ts).replace("\"kind\"", "\"person_id\":\"p1\",\"kind\"")
+        };
+        let lines = vec![
+            person("mt-1", "login", "08:00:00"),
+            line("w2", "login", "08:30:00"),
+            person("mt-1", "logout", "10:30:00"),
+            person("elm-1", "login", "10:31:00"),
+            line("w2", "heartbeat", "13:00:00"),
+            person("elm-1", "logout", "13:00:00"),
+            line("w2", "logout", "13:30:00"),
+        ];
+        let mut config = Config::default();
+        config.subject = crate::config::Subject::Person;
+        let mut engine = Engine::new(config.clone());
+        for text in &lines {
+            engine.push(&event::parse(text.as_bytes()).unwrap());
+            engine.advance();
+        }
+        engine.finish(crate::timefmt::parse_rfc3339("2026-03-02T23:00:00+08:00").unwrap());
+        let alerts = engine.take_alerts();
+        assert!(
+            alerts
+                .iter()
+                .any(|a| a.rule.as_ref() == "continuous_work"
+                    && a.person_id.as_deref() == Some("p1"))
+        );
+        let mut expected: Vec<String> = alerts.into_iter().map(|a| a.alert_id()).collect();
+        expected.sort();
+        for save_after in 1..lines.len() {
+            for records_after in save_after..=lines.len() {
+                for back in 0..=save_after {
+                    let alerts =
+                        crash_and_restore(&config, &lines, save_after, records_after, back);
+                    assert_eq!(alerts, expected, "{save_after} {records_after} {back}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -660,7 +804,13 @@ mod tests {
         for save_after in 1..lines.len() {
             for records_after in save_after..=lines.len() {
                 for back in 0..=save_after {
-                    let alerts = crash_and_restore(&lines, save_after, records_after, back);
+                    let alerts = crash_and_restore(
+                        &Config::default(),
+                        &lines,
+                        save_after,
+                        records_after,
+                        back,
+                    );
                     assert_eq!(alerts, expected, "{save_after} {records_after} {back}");
                 }
             }

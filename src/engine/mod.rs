@@ -34,7 +34,7 @@ use crate::config::{Config, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
 use crate::pack::PackError;
 pub use ids::{Dedup, id_digest};
-pub use live::{NamedObservation, PartitionMeta, WorkerRecord};
+pub use live::{NamedObservation, PartitionMeta, SavedWorkers, WorkerRecord};
 pub use rules::continuous::Episode;
 use rules::{Params, RuleDef};
 pub use worker::{

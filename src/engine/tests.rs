@@ -1253,3 +1253,39 @@ fn a_persons_holds_name_the_person_and_every_worker_id() {
     assert_eq!(view["person_id"], "P1");
     assert_eq!(view["worker_ids"], serde_json::json!(["m1", "e1"]));
 }
+
+/// What each worker costs bounds memory (bench/replay.sh memory, the live soak): these sizes
+/// are held once per worker, or once per rule of its pack.
+#[test]
+fn per_worker_state_stays_small() {
+    use crate::engine::rules::{KindState, RuleState};
+    let sizes = [
+        ("Worker", std::mem::size_of::<Worker>()),
+        ("RuleState", std::mem::size_of::<RuleState>()),
+        ("KindState", std::mem::size_of::<KindState>()),
+        (
+            "period",
+            std::mem::size_of::<crate::engine::rules::period::State>(),
+        ),
+        (
+            "continuous",
+            std::mem::size_of::<crate::engine::rules::continuous::State>(),
+        ),
+        (
+            "since_rest",
+            std::mem::size_of::<crate::engine::rules::since_rest::State>(),
+        ),
+        (
+            "rolling",
+            std::mem::size_of::<crate::engine::rules::rolling::State>(),
+        ),
+        (
+            "overtime",
+            std::mem::size_of::<crate::engine::rules::overtime::State>(),
+        ),
+        ("Session", std::mem::size_of::<crate::engine::Session>()),
+        ("Day", std::mem::size_of::<crate::calendar::Day>()),
+    ];
+    eprintln!("{sizes:?}");
+    assert!(sizes[1].1 <= 56, "{sizes:?}");
+}

@@ -1045,11 +1045,7 @@ impl Core {
         let engine = if saved.is_empty() {
             Engine::live(self.config.clone())
         } else {
-            Engine::restore_live(
-                self.config.clone(),
-                &meta,
-                saved.workers.into_values().collect(),
-            )
+            Engine::restore_live(self.config.clone(), &meta, saved.workers)
         };
         let handled_below = self
             .topics

@@ -20,11 +20,10 @@
 //! When the engine's record changes shape, [`FORMAT`] goes up by one; [`decode`] then
 //! refuses the older version with that message, or converts it where a conversion exists.
 
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::engine::{DayReport, PartitionMeta, WorkerRecord};
+use crate::engine::{DayReport, PartitionMeta, SavedWorkers, WorkerRecord};
 
 /// The version of the state records this release writes and reads.
 pub const FORMAT: u32 = 1;
@@ -427,7 +426,7 @@ fn check_report(report: &DayReport, day: i32) -> Result<(), String> {
 /// One partition's state as read back: the latest record of each key, tombstones applied.
 #[derive(Debug, Default)]
 pub struct Restored {
-    pub workers: FxHashMap<Box<str>, WorkerRecord>,
+    pub workers: SavedWorkers,
     pub meta: Option<PartitionMeta>,
     /// Day reports by (day, chunk).
     pub reports: BTreeMap<(i32, u32), DayReport>,
@@ -446,8 +445,8 @@ impl Restored {
             Ok(record) => {
                 self.problems.remove(key);
                 match record {
-                    Record::Worker(id, Some(record)) => {
-                        self.workers.insert(id.into(), *record);
+                    Record::Worker(_, Some(record)) => {
+                        self.workers.insert(*record);
                     }
                     Record::Worker(id, None) => {
                         self.workers.remove(id);
@@ -712,7 +711,7 @@ mod tests {
         restored.add(&key, Some(&value), zone, AT);
         let restored = restored.finish().unwrap();
         assert_eq!(restored.workers.len(), 1);
-        assert!(restored.workers.contains_key("w2"));
+        assert!(restored.workers.contains("w2"));
     }
 
     #[test]

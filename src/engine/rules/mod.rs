@@ -120,13 +120,13 @@ impl Params {
 pub struct RuleState {
     #[serde(default)]
     pub flags: u8,
-    /// Allowance used in the current local day, ms.
+    /// Allowance used in the current local day, ms (a day's at most: 32 bits hold it).
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub allowance_used: i64,
+    pub allowance_used: u32,
     pub state: KindState,
 }
 
-fn is_zero(v: &i64) -> bool {
+fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
@@ -136,8 +136,9 @@ fn is_zero(v: &i64) -> bool {
 pub enum KindState {
     Continuous(continuous::State),
     Period(period::State),
-    Rolling(rolling::State),
-    SinceRest(since_rest::State),
+    // Boxed: rarer kinds with larger states, so that every other rule's state stays small.
+    Rolling(Box<rolling::State>),
+    SinceRest(Box<since_rest::State>),
     RestDeadline(rest_deadline::State),
     Streak(streak::State),
     Overtime(overtime::State),
@@ -177,7 +178,7 @@ impl RuleState {
             }
             KindState::Rolling(s) => {
                 let splits = s.split.iter().flat_map(|v| v.iter().map(|(_, s)| s));
-                for state in std::iter::once(s).chain(splits) {
+                for state in std::iter::once(&**s).chain(splits) {
                     for &(start, end) in &state.intervals {
                         instant("rolling.intervals", start)?;
                         instant("rolling.intervals", end)?;
@@ -211,8 +212,8 @@ impl RuleState {
         let state = match &def.params {
             Params::Continuous(_) => KindState::Continuous(continuous::State::default()),
             Params::Period(p) => KindState::Period(period::State::new(p)),
-            Params::Rolling(_) => KindState::Rolling(rolling::State::default()),
-            Params::SinceRest(_) => KindState::SinceRest(since_rest::State::default()),
+            Params::Rolling(_) => KindState::Rolling(Box::default()),
+            Params::SinceRest(_) => KindState::SinceRest(Box::default()),
             Params::RestDeadline(_) => KindState::RestDeadline(rest_deadline::State::default()),
             Params::Streak(_) => KindState::Streak(streak::State::default()),
             Params::Overtime(_) => KindState::Overtime(overtime::State::default()),
@@ -260,7 +261,7 @@ impl RuleState {
         }
         let mut on = def.measure.is_on(bits);
         if let Some(allowance) = def.allowance {
-            on |= Measure::Work.is_on(bits) && self.allowance_used < allowance;
+            on |= Measure::Work.is_on(bits) && i64::from(self.allowance_used) < allowance;
         }
         let rest_on = match def.rest_unless {
             Some(m) => m.is_on(bits),
@@ -293,7 +294,8 @@ impl RuleState {
             && !Measure::Orders.is_on(bits)
             && Measure::Work.is_on(bits)
         {
-            self.allowance_used += span;
+            let span = u32::try_from(span).unwrap_or(u32::MAX);
+            self.allowance_used = self.allowance_used.saturating_add(span);
         }
         match (&mut self.state, &def.params) {
             (KindState::Continuous(s), Params::Continuous(_)) => s.integrate(on, span, platforms),
@@ -333,9 +335,9 @@ impl RuleState {
         if let Some(allowance) = def.allowance
             && self.on()
             && !Measure::Orders.is_on(bits)
-            && self.allowance_used < allowance
+            && i64::from(self.allowance_used) < allowance
         {
-            best = best.min(since + (allowance - self.allowance_used));
+            best = best.min(since + (allowance - i64::from(self.allowance_used)));
         }
         let on = self.on();
         let kind = match (&self.state, &def.params) {

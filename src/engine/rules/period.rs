@@ -158,6 +158,48 @@ impl Params {
 const WARNED: u8 = 1;
 const VIOLATED: u8 = 2;
 
+/// The sums of the periods before the current one, behind one pointer (saved as a list): most
+/// rules count one period, and every worker holds a state per rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Older(Option<Box<Box<[i64]>>>);
+
+impl Older {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl From<Vec<i64>> for Older {
+    fn from(sums: Vec<i64>) -> Older {
+        Older((!sums.is_empty()).then(|| Box::new(sums.into_boxed_slice())))
+    }
+}
+
+impl std::ops::Deref for Older {
+    type Target = [i64];
+    fn deref(&self) -> &[i64] {
+        self.0.as_deref().map_or(&[], |sums| sums)
+    }
+}
+
+impl std::ops::DerefMut for Older {
+    fn deref_mut(&mut self) -> &mut [i64] {
+        self.0.as_deref_mut().map_or(&mut [], |sums| sums)
+    }
+}
+
+impl Serialize for Older {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Older {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::deserialize(deserializer).map(Older::from)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// First day of the current period; `i32::MIN` before the worker's first day.
@@ -165,8 +207,8 @@ pub struct State {
     /// The current period's sum, ms.
     pub current: i64,
     /// The sums of the `count - 1` periods before, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub older: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Older::is_empty")]
+    pub older: Older,
     /// Phases fired in the current period (since the last reset rest).
     pub fired: u8,
     pub rest_start: i64,
@@ -180,7 +222,7 @@ impl State {
         State {
             index: i32::MIN,
             current: 0,
-            older: vec![0; p.count as usize - 1],
+            older: Older::from(vec![0; p.count as usize - 1]),
             fired: 0,
             rest_start: NEVER,
             split: None,
@@ -274,11 +316,15 @@ impl State {
         if shift == 0 {
             return;
         }
-        let mut ring: Vec<i64> = self.older.clone();
-        ring.push(self.current);
-        shift_ring(&mut ring, shift);
-        self.current = ring.pop().unwrap_or(0);
-        self.older = ring;
+        if self.older.is_empty() {
+            self.current = 0;
+        } else {
+            let mut ring: Vec<i64> = self.older.to_vec();
+            ring.push(self.current);
+            shift_ring(&mut ring, shift);
+            self.current = ring.pop().unwrap_or(0);
+            self.older = Older::from(ring);
+        }
         if let Some(split) = self.split.as_deref_mut() {
             for (_, ring) in split.iter_mut() {
                 shift_ring(ring, shift);
@@ -349,7 +395,7 @@ impl State {
     /// When the worker, resting from `from`, could work again under this rule: the first
     /// period boundary at which the window's sum is below the limit, or a reset rest's end.
     fn until(&self, p: &Params, from: i64, cal: &mut Calendar) -> i64 {
-        let mut ring = self.older.clone();
+        let mut ring = self.older.to_vec();
         ring.push(self.current);
         let mut index = self.index;
         let mut at = NONE;
