@@ -55,9 +55,10 @@ class Chromium:
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
         self.log = open(log_path, "w")
-        # The shell moves the pipe ends to fds 3 and 4, where Chromium looks for them.
+        # The shell moves the pipe ends to fds 3 and 4, where Chromium looks for them. Bash:
+        # dash takes single-digit fds only, and a test process often has more open.
         self.proc = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
+            ["bash", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
              binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
             pass_fds=(to_browser_r, from_browser_w),
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
