@@ -405,12 +405,18 @@ impl Config {
     /// Reads the file if given (else starts from the defaults), then applies the
     /// `WORKHOURS_` environment variables of the process, then checks the result.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_or(path, "")
+    }
+
+    /// As [`Config::load`], with `default` as the file's text when no file is given (the
+    /// demo's own rules).
+    pub fn load_or(path: Option<&Path>, default: &str) -> Result<Config, ConfigError> {
         let text = match path {
             Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                 path: path.display().to_string(),
                 source,
             })?,
-            None => String::new(),
+            None => default.to_owned(),
         };
         let base_dir = path.and_then(Path::parent).map(Path::to_path_buf);
         Config::parse(&text, process_env()?, base_dir)

@@ -109,6 +109,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// `routes` (all under `/v1/`, with their state applied) behind the same guard as `/v1/*`:
+/// the bearer token when one is set, a slot among [`V1_CONCURRENCY`], [`REQUEST_TIMEOUT`].
+/// The console's data (`crate::console`) is served this way.
+pub fn guarded(state: &AppState, routes: Router) -> Router {
+    routes
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard_v1))
+        .layer(middleware::from_fn_with_state(state.clone(), time_limit))
+}
+
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets open requests
 /// finish for at most [`SHUTDOWN_GRACE`] and returns.
 pub async fn serve(

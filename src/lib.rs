@@ -15,6 +15,8 @@
 //! - [`live`]: `workhours run`, the Kafka pipeline: per-partition engines, checkpoints to the
 //!   state topic, the cross-partition `quota_p90` aggregate.
 //! - [`metrics`]: the Prometheus metrics, one struct over a private registry, bounded labels.
+//! - [`console`]: `workhours run`'s page at `/`: the demo's page on live data, its JSON under
+//!   `/v1/console/` read from the pipeline's published snapshots and the alerts topic.
 //! - [`http`]: the HTTP routes (`/metrics`, `/healthz`, `/readyz`, `/v1/...`) and their server.
 //! - [`telemetry`]: logs to stderr, filtered by `RUST_LOG`.
 //! - [`report`]: `workhours report`: a month's figures per platform and city, rendered as CSV
@@ -32,6 +34,7 @@ pub mod alert;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod duration;
 pub mod engine;

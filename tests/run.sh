@@ -2,8 +2,9 @@
 # The whole test suite, installing what it needs. `.ci/run` calls exactly this.
 #
 #   tests/run.sh          format, lints, unit, property and integration tests, the
-#                         Prometheus rule tests, the demo page in headless Chromium, then the
-#                         live tests (tests/live: `workhours run` against a Tansu broker)
+#                         Prometheus rule tests, the demo page and the monthly report in
+#                         headless Chromium, then the live tests (tests/live: `workhours run`
+#                         against a Tansu broker, its console in Chromium)
 #
 # It needs only a Rust toolchain (cargo, rustfmt, clippy), gcc and Python 3 (3.9 or
 # later, with pip or ensurepip); everything else it installs itself when missing: the
@@ -80,6 +81,17 @@ bash tests/promtool.sh
 
 step "demo page in headless Chromium (tests/browser/check_page.py)"
 python3 tests/browser/check_page.py --bin "$TEST_WORKHOURS_BIN" --out "${CARGO_TARGET_DIR:-target}/browser-test"
+
+step "monthly report in headless Chromium (tests/browser/check_report.py)"
+# May 2026 (two statutory holidays, with April before them for holiday pay's 28 days), a fifth
+# of the persons on two platforms, persons as the subject: every chart and column is drawn.
+report_dir="${CARGO_TARGET_DIR:-target}/report-test"
+mkdir -p "$report_dir"
+"$TEST_WORKHOURS_BIN" simulate --workers 400 --days 45 --seed 8 --start 2026-04-17 --persons 0.2 \
+    --output "$report_dir/events.jsonl"
+printf '[time]\nholidays = "%s"\n[rules]\nsubject = "person"\n' "$PWD/config/holidays/cn.toml" >"$report_dir/report.toml"
+python3 tests/browser/check_report.py --bin "$TEST_WORKHOURS_BIN" --month 2026-05 \
+    --input "$report_dir/events.jsonl" --config "$report_dir/report.toml" --out "$report_dir"
 
 step "live tests (python3 -m pytest tests/live): the pipeline against Tansu, Prometheus scraping it"
 python3 -m pytest tests/live -q -p no:cacheprovider

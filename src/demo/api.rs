@@ -44,12 +44,20 @@ pub struct DemoState {
     pub seed: u64,
 }
 
-/// The page and its JSON.
-pub fn routes(state: DemoState) -> Router {
+/// The page at `/` and its assets, for `mode` `demo` or `console` (`workhours run`): the
+/// page reads its mode from `<body data-mode>` and polls the JSON of that mode. No data here.
+pub fn pages(mode: &'static str) -> Router {
     Router::new()
         .route(
             "/",
-            get(|| async { page(INDEX_HTML, "text/html; charset=utf-8") }),
+            get(move || async move {
+                let html = INDEX_HTML.replacen(
+                    r#"<body data-mode="demo">"#,
+                    &format!(r#"<body data-mode="{mode}">"#),
+                    1,
+                );
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+            }),
         )
         .route(
             "/assets/style.css",
@@ -63,12 +71,18 @@ pub fn routes(state: DemoState) -> Router {
             "/assets/charts.js",
             get(|| async { page(CHARTS_JS, "text/javascript; charset=utf-8") }),
         )
+}
+
+/// The page and its JSON.
+pub fn routes(state: DemoState) -> Router {
+    Router::new()
         .route("/api/demo/status", get(status))
         .route("/api/demo/series", get(series))
         .route("/api/demo/alerts", get(alerts))
         .route("/api/demo/hours", get(hours))
         .route("/api/demo/workers/{worker_id}/timeline", get(timeline))
         .with_state(state)
+        .merge(pages("demo"))
 }
 
 fn page(body: &'static str, content_type: &'static str) -> Response {
@@ -104,7 +118,12 @@ async fn status(State(state): State<DemoState>) -> Response {
         entry[phase] = count.into();
     }
     let rules = &state.rules;
+    // Packs and holds as the monitor published them, as `workhours run`'s console shows them.
+    let live = state.shared.views.summary();
     no_store(json!({
+        "mode": "demo",
+        "packs": live["packs"],
+        "holds": live["holds"],
         "sim_time": state.time(now),
         "sim_time_ms": now,
         "utc_offset_ms": state.utc_offset_ms(now),

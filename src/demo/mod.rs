@@ -71,9 +71,21 @@ pub struct Report {
     pub alerts: BTreeMap<(String, String), u64>,
 }
 
+/// The demo's rules without `--config`: the defaults (`cn-weihai-2022`), with Meituan's riders
+/// under the 2024 national guideline (`cn-mohrss-2024`) and Didi's drivers under Didi's own
+/// 2018 fatigue rules (`didi-2018`), whose limits stop dispatch, so that the page shows three
+/// packs and workers on dispatch hold (SPEC section 7): holds of 10 to 20 minutes after
+/// continuous order time, and until midnight after a long day.
+pub const DEMO_CONFIG: &str = "\
+[rules.platform.meituan]
+pack = \"cn-mohrss-2024\"
+[rules.platform.didi]
+pack = \"didi-2018\"
+";
+
 impl DemoOptions {
     pub fn from_args(args: &DemoArgs) -> anyhow::Result<DemoOptions> {
-        let config = Config::load(args.config.as_deref())?;
+        let config = Config::load_or(args.config.as_deref(), DEMO_CONFIG)?;
         let start = match &args.start {
             Some(text) => NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
                 .with_context(|| format!("--start: `{text}` is not a date like 2026-03-02"))?,

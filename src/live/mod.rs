@@ -24,9 +24,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::config::Config;
-use crate::http::{AppState, Lookup, load_token, router, serve};
+use crate::console::Console;
+use crate::http::{AppState, Lookup, guarded, load_token, router, serve};
 use crate::metrics::Metrics;
-pub use kafka::send_waiting;
+pub use kafka::{client_config, send_waiting};
 pub use pipeline::{Clock, Sampler, Shared};
 
 /// Longest time from SIGTERM to exit; Kubernetes' default grace period is 30 s.
@@ -118,10 +119,15 @@ pub async fn app(
     clock: Clock,
     extra: Option<(axum::Router, Arc<Shared>)>,
 ) -> anyhow::Result<()> {
-    // The demo brings its own page routes and wants the same shared state.
-    let (pages, shared) = match extra {
-        Some((pages, shared)) => (pages, shared),
-        None => (axum::Router::new(), Arc::new(Shared::new(metrics.clone()))),
+    // The demo brings its own page routes and wants the same shared state; `run` serves the
+    // same page as its console, on what the pipeline publishes.
+    let (pages, shared, console) = match extra {
+        Some((pages, shared)) => (pages, shared, None),
+        None => {
+            let shared = Arc::new(Shared::new(metrics.clone()));
+            let console = Console::new(&config, shared.clone(), shutdown.clone());
+            (crate::demo::api::pages("console"), shared, Some(console))
+        }
     };
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
@@ -129,11 +135,12 @@ pub async fn app(
     tracing::info!(listen = %config.http.listen, "Serving HTTP.");
     let token = load_token(&config.http.token_file)?;
     let state = AppState::new(metrics, shared.ready.clone(), shared.clone(), token);
-    let http = tokio::spawn(serve(
-        listener,
-        router(state).merge(pages),
-        shutdown.clone(),
-    ));
+    let mut routes = router(state.clone()).merge(pages);
+    if let Some(console) = console {
+        routes = routes.merge(guarded(&state, console.routes()));
+        tokio::spawn(console.sample());
+    }
+    let http = tokio::spawn(serve(listener, routes, shutdown.clone()));
 
     let running = Arc::new(AtomicBool::new(true));
     let handle = tokio::runtime::Handle::current();

@@ -5,14 +5,16 @@
 //! time out cleanly) and nothing else.
 
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::engine::Engine;
+use crate::engine::{Engine, NEVER};
 
 /// Worker look-ups waiting for the loop; more are refused at once (503).
 const QUERY_QUEUE: usize = 64;
+/// Worker ids on hold named in the summary (the console links them); the count is exact.
+const HELD_SAMPLE: usize = 12;
 
 /// One `/v1/workers/{id}` look-up, answered by the loop.
 pub struct WorkerQuery {
@@ -41,7 +43,16 @@ impl Default for Views {
 }
 
 fn empty_summary() -> Value {
-    json!({"partitions": 0, "platforms": {}, "cities": {}})
+    json!({
+        "partitions": 0,
+        "as_of": null,
+        "as_of_ms": null,
+        "platforms": {},
+        "cities": {},
+        "packs": {},
+        "continuous_work": {"warnings": 0, "violations": 0},
+        "holds": {"workers": 0, "by_platform": {}, "sample": []},
+    })
 }
 
 impl Views {
@@ -87,7 +98,10 @@ pub fn answer(inbox: &mut mpsc::Receiver<WorkerQuery>, engines: &mut [&mut Engin
     }
 }
 
-/// Workers online and working by platform and by city, over every partition held.
+/// Workers online and working by platform and by city, over every partition held; the pack
+/// in force per platform (several when roles differ); workers near or over the first
+/// `continuous` rule; workers on a dispatch hold (SPEC section 7) now; and the event time
+/// all this is as of (the partitions' smallest watermark).
 fn summary_of(engines: &[&Engine]) -> Value {
     let mut platforms: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     let mut cities: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -106,11 +120,83 @@ fn summary_of(engines: &[&Engine]) -> Value {
             .map(|(name, (online, working))| (name, json!({"online": online, "working": working})))
             .collect()
     };
+    let standing = standing_of(engines);
+    let zone = engines.first().map(|engine| engine.config().time.zone);
+    let as_of = standing
+        .as_of
+        .zip(zone)
+        .map(|(ms, zone)| crate::timefmt::format_rfc3339(ms, &zone));
     json!({
         "partitions": engines.len(),
+        "as_of": as_of,
+        "as_of_ms": standing.as_of,
         "platforms": table(platforms),
         "cities": table(cities),
+        "packs": standing.packs,
+        "continuous_work": {"warnings": standing.warnings, "violations": standing.violations},
+        "holds": {
+            "workers": standing.held,
+            "by_platform": standing.held_by_platform,
+            "sample": standing.held_sample,
+        },
     })
+}
+
+/// Where the workers stand, for [`summary_of`]. Names are borrowed from the engines: one pass
+/// over every worker each publish, without an allocation per worker.
+#[derive(Default)]
+struct Standing<'a> {
+    as_of: Option<i64>,
+    packs: BTreeMap<&'a str, BTreeSet<&'a str>>,
+    warnings: u64,
+    violations: u64,
+    held: u64,
+    held_by_platform: BTreeMap<&'a str, u64>,
+    held_sample: Vec<&'a str>,
+}
+
+fn standing_of<'a>(engines: &[&'a Engine]) -> Standing<'a> {
+    let mut out = Standing::default();
+    for &engine in engines {
+        let now = engine.watermark();
+        if now == NEVER {
+            continue;
+        }
+        out.as_of = Some(out.as_of.map_or(now, |as_of| as_of.min(now)));
+        let mut last_platform = None;
+        for worker in engine.workers() {
+            if worker.since == NEVER {
+                continue;
+            }
+            let platform = engine.name(worker.platform);
+            let pack: &str = &engine.rule_set_of(worker).pack;
+            // Workers of a platform mostly share its pack: skip the look-up then.
+            if last_platform != Some((worker.platform, pack)) {
+                out.packs.entry(platform).or_default().insert(pack);
+                last_platform = Some((worker.platform, pack));
+            }
+            if let Some((Some(episode), _)) = worker.continuous() {
+                if episode.violated {
+                    out.violations += 1;
+                } else if episode.warned {
+                    out.warnings += 1;
+                }
+            }
+            if worker
+                .holds
+                .iter()
+                .any(|hold| hold.from <= now && now < hold.until)
+            {
+                out.held += 1;
+                *out.held_by_platform.entry(platform).or_default() += 1;
+                if out.held_sample.len() < HELD_SAMPLE {
+                    out.held_sample.push(&worker.id);
+                }
+            }
+        }
+    }
+    out.held_sample.sort_unstable();
+    out
 }
 
 #[cfg(test)]
@@ -145,5 +231,47 @@ mod tests {
         assert_eq!(summary["partitions"], 1);
         assert_eq!(summary["platforms"]["meituan"]["working"], 1);
         assert_eq!(summary["cities"]["371000"]["online"], 1);
+        assert_eq!(summary["packs"], json!({"meituan": ["cn-weihai-2022"]}));
+        assert_eq!(summary["holds"]["workers"], 0);
+        assert_eq!(summary["continuous_work"]["violations"], 0);
+        assert_eq!(summary["as_of"], "2026-03-02T09:00:00.000+08:00");
+    }
+
+    #[test]
+    fn the_summary_counts_workers_on_hold_and_in_violation() {
+        let views = Views::default();
+        let config = Config::from_toml_str(
+            "[rules.platform.didi]\npack = \"didi-2018\"\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap();
+        let mut engine = Engine::live(config);
+        // Three hours and ten minutes of continuous service: over Didi's 3 h (a hold for its
+        // 20 min break, 11:00 to 11:20), under the default's 4 h for Meituan.
+        for (n, (worker, platform, role)) in [("d1", "didi", "driver"), ("m1", "meituan", "rider")]
+            .into_iter()
+            .enumerate()
+        {
+            for (kind, at, extra) in [
+                ("login", "08:00", ""),
+                ("order_accepted", "08:00", r#","order_id":"o1""#),
+                ("order_picked_up", "08:01", r#","order_id":"o1""#),
+            ] {
+                let text = format!(
+                    r#"{{"worker_id":"{worker}","kind":"{kind}","ts":"2026-03-02T{at}:00+08:00","platform":"{platform}","role":"{role}","city":"371000","event_id":"{worker}-{kind}"{extra}}}"#
+                );
+                let event = event::parse(text.as_bytes()).unwrap();
+                engine.push_live(&event, n as u64, 0, i64::MAX);
+            }
+        }
+        engine.advance_to(crate::timefmt::parse_rfc3339("2026-03-02T11:10:00+08:00").unwrap());
+        views.publish(&[&engine]);
+        let summary = views.summary();
+        assert_eq!(summary["packs"]["didi"], json!(["didi-2018"]));
+        assert_eq!(summary["packs"]["meituan"], json!(["cn-weihai-2022"]));
+        assert_eq!(summary["holds"]["workers"], 1, "{summary}");
+        assert_eq!(summary["holds"]["by_platform"], json!({"didi": 1}));
+        assert_eq!(summary["holds"]["sample"], json!(["d1"]));
+        assert_eq!(summary["continuous_work"]["violations"], 1, "{summary}");
     }
 }

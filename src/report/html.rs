@@ -372,7 +372,7 @@ fn group_table(out: &mut String, s: &Summary, w: &Words) {
 (<code>--format csv</code>).</p>
 <div class="table-wrap{tall}">
 <table id="groups">
-<thead><tr><th>Platform</th><th>City</th><th class="num">Active {many}</th><th class="num">{days_cap}</th><th class="num">Continuous-work violation<br>(% of {many})</th><th class="num">Days over {max}<br>(% of days)</th><th class="num">90th percentile of daily hours</th><th class="num">Minimum-wage breaches</th><th class="num">Holiday-pay breaches<br>(holiday days)</th>{cross_head}</tr></thead>
+<thead><tr><th>Platform</th><th>City</th><th class="num">Active {many}</th><th class="num">{days_cap}</th><th class="num">Continuous-work violation<br>(% of {many})</th><th class="num">Days over <span class="nowrap">{max}</span><br>(% of days)</th><th class="num">90th percentile of daily hours</th><th class="num">Minimum-wage breaches</th><th class="num">Holiday-pay breaches<br>(holiday days)</th>{cross_head}</tr></thead>
 <tbody>
 "#,
         days_cap = capital(w.days),

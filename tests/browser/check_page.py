@@ -2,9 +2,11 @@
 """Browser test of the demo page (standard library only).
 
 Starts `workhours demo` on a free port for a bounded run, waits until the monitor has raised
-continuous-work violations, loads the page in Debian's headless Chromium, checks in the
-rendered DOM that the charts, the alert list and the worker timeline are filled, saves a
-screenshot, then stops the demo with SIGINT and checks it exits 0.
+continuous-work violations and put workers on dispatch hold, loads the page in Debian's
+headless Chromium driven over the DevTools pipe (tests/browser/devtools.py), checks in the
+rendered DOM that the charts, the alert list, the worker timeline, the rule pack of every
+platform and the holds (the count, and on the card of a worker on hold) are shown, saves the
+DOM and a screenshot, then stops the demo with SIGINT and checks it exits 0.
 
     tests/browser/check_page.py [--bin target/debug/workhours] [--out target/browser-test]
 """
@@ -13,29 +15,48 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--window-size=1440,2350",
-    # Virtual time waits for the page's fetches; 7 s of it covers three polls.
-    "--virtual-time-budget=7000",
-]
+from devtools import Chromium, DevToolsError, default_browser
+
+# Counts of what the page has drawn, read in the page.
+PAGE_PROBE = r"""
+(() => {
+  const html = document.documentElement.outerHTML;
+  const count = (re) => (html.match(re) || []).length;
+  return {
+    "platform bars": count(/id="chart-platforms"[^>]*data-filled="yes"/g),
+    "continuous-work chart": count(/id="chart-continuous"[^>]*data-filled="yes"/g),
+    "continuous-work lines": count(/class="series"/g),
+    "daily-hours histograms": count(/id="chart-hours"[^>]*data-filled="yes"/g),
+    "alert rows": count(/class="alert-row"/g),
+    "worker timeline": count(/id="chart-timeline"[^>]*data-filled="yes"/g),
+    "timeline segments": count(/class="segment"/g),
+    "bars": count(/class="bar"/g),
+    "pack rows": document.querySelectorAll("#packs-body tr.pack-row").length,
+  };
+})()
+"""
+MINIMUM = {
+    "platform bars": 1,
+    "continuous-work chart": 1,
+    "continuous-work lines": 2,
+    "daily-hours histograms": 1,
+    "alert rows": 10,
+    "worker timeline": 1,
+    "timeline segments": 2,
+    "bars": 10,
+    "pack rows": 5,
+}
+PACKS_SHOWN = r"""
+Object.fromEntries([...document.querySelectorAll("#packs-body tr.pack-row")].map((tr) =>
+  [tr.dataset.platform, [...tr.querySelectorAll(".pack-name")].map((s) => s.textContent)]))
+"""
 
 
 def free_port():
@@ -54,29 +75,13 @@ def fail(message):
     sys.exit(1)
 
 
-def chromium(browser, url, *extra):
-    profile = tempfile.mkdtemp(prefix="workhours-chromium-")
-    try:
-        result = subprocess.run(
-            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    if result.returncode != 0:
-        fail(f"chromium exited {result.returncode}: {result.stderr[-2000:]}")
-    return result.stdout
-
-
 def main():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", default=os.path.join(target, "debug", "workhours"))
     parser.add_argument("--out", default=os.path.join(target, "browser-test"))
-    parser.add_argument("--browser", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--browser", default=default_browser())
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -90,7 +95,7 @@ def main():
         stderr=subprocess.STDOUT,
     )
     try:
-        # Wait for the afternoon of the first simulated day: violations, long days.
+        # Wait for the afternoon of the first simulated day: violations, long days, holds.
         deadline = time.time() + 90
         status = None
         while time.time() < deadline:
@@ -101,38 +106,87 @@ def main():
             except OSError:
                 status = None
             if (status and status["simulated_hours"] >= 9.5
-                    and status["alerts"]["by_rule"].get("continuous_work", {}).get("violation", 0) > 0):
+                    and status["alerts"]["by_rule"].get("continuous_work", {}).get("violation", 0) > 0
+                    and any(rule.startswith("didi2018_") for rule in status["alerts"]["by_rule"])):
                 break
             time.sleep(0.5)
         else:
-            fail(f"no continuous_work violation within 90 s: {status}")
+            fail(f"no continuous_work violation and no didi-2018 alert within 90 s: {status}")
+        packs = status["packs"]
+        want = {"meituan": ["cn-mohrss-2024"], "didi": ["didi-2018"], "eleme": ["cn-weihai-2022"]}
+        if any(packs.get(platform) != pack for platform, pack in want.items()):
+            fail(f"the demo's packs are {packs}; expected {want} and the default elsewhere")
 
-        dom = chromium(args.browser, f"{base}/", "--dump-dom")
-        with open(os.path.join(args.out, "page.html"), "w") as f:
-            f.write(dom)
-        checks = {
-            "platform bars": (r'id="chart-platforms"[^>]*data-filled="yes"', 1),
-            "continuous-work chart": (r'id="chart-continuous"[^>]*data-filled="yes"', 1),
-            "continuous-work lines": (r'class="series"', 2),
-            "daily-hours histograms": (r'id="chart-hours"[^>]*data-filled="yes"', 1),
-            "alert rows": (r'class="alert-row"', 10),
-            "worker timeline": (r'id="chart-timeline"[^>]*data-filled="yes"', 1),
-            "timeline segments": (r'class="segment"', 2),
-            "bars": (r'class="bar"', 10),
-        }
-        for name, (pattern, minimum) in checks.items():
-            found = len(re.findall(pattern, dom))
-            if found < minimum:
-                fail(f"{name}: {found} matches of {pattern!r}, expected at least {minimum}")
-            print(f"browser test: {name}: {found}")
-        if "Waiting for data" in dom:
-            fail("a chart still waits for data")
+        browser = Chromium(args.browser, os.path.join(args.out, "chromium.log"))
+        try:
+            page = browser.page(1440, 2350)
+            page.navigate(f"{base}/")
+            found = {}
 
-        shot = os.path.join(args.out, "demo.png")
-        chromium(args.browser, f"{base}/", f"--screenshot={shot}")
-        if not os.path.exists(shot) or os.path.getsize(shot) < 20_000:
-            fail(f"no screenshot at {shot}")
-        print(f"browser test: screenshot {shot}")
+            def drawn():
+                found.update(page.evaluate(PAGE_PROBE))
+                return all(found[name] >= minimum for name, minimum in MINIMUM.items())
+            deadline = time.time() + 30
+            while not drawn() and time.time() < deadline:
+                time.sleep(0.5)
+            for name, minimum in MINIMUM.items():
+                if found[name] < minimum:
+                    fail(f"{name}: {found[name]}, expected at least {minimum}")
+                print(f"browser test: {name}: {found[name]}")
+            dom = page.evaluate("document.documentElement.outerHTML")
+            if "Waiting for data" in dom:
+                fail("a chart still waits for data")
+
+            # The pack of every platform, as the monitor reports it.
+            shown = page.evaluate(PACKS_SHOWN)
+            if shown != packs:
+                fail(f"the page shows the packs {shown}, the monitor {packs}")
+            print(f"browser test: packs: {shown}")
+
+            # The holds: a count, and on the card of a worker on hold. A hold lasts from a
+            # few seconds of wall time (20 simulated minutes) on: try the workers on hold now
+            # until one's card shows it.
+            card = None
+            deadline = time.time() + 60
+            while time.time() < deadline and card is None:
+                held = get_json(f"{base}/api/demo/status")["holds"]
+                for worker in held["sample"]:
+                    page.evaluate(f"$('lookup-id').value = {json.dumps(worker)}; lookup({json.dumps(worker)})")
+                    try:
+                        card = page.wait_for(
+                            f"currentWorker === {json.dumps(worker)}"
+                            " && document.querySelector('#worker-state .hold-row')"
+                            " && document.querySelector('#worker-state .worker-holds').innerText", 2, "a hold")
+                    except DevToolsError:
+                        continue
+                    print(f"browser test: worker {worker} on hold: {card!r}")
+                    break
+                else:
+                    time.sleep(0.5)
+            if card is None:
+                fail("no worker card showed a dispatch hold within 60 s")
+            holds_count = page.evaluate("document.getElementById('card-holds').textContent")
+            if not re.fullmatch(r"[0-9,]+", holds_count or ""):
+                fail(f"the holds card shows {holds_count!r}")
+            print(f"browser test: workers on hold: {holds_count}")
+
+            with open(os.path.join(args.out, "page.html"), "w") as f:
+                f.write(page.evaluate("document.documentElement.outerHTML"))
+            shot = os.path.join(args.out, "demo.png")
+            size, _ = page.screenshot(shot)
+            if size < 20_000:
+                fail(f"no screenshot at {shot}")
+            print(f"browser test: screenshot {shot}")
+            errors = page.console_errors()
+            if errors:
+                failed = [(e["params"]["response"]["status"], e["params"]["response"]["url"])
+                          for e in page.events("Network.responseReceived")
+                          if e["params"]["response"]["status"] >= 400]
+                fail(f"console errors: {errors[:5]}; failed requests: {failed[:5]}")
+        except DevToolsError as error:
+            fail(str(error))
+        finally:
+            browser.close()
     finally:
         if demo.poll() is None:
             demo.send_signal(signal.SIGINT)

@@ -2,7 +2,7 @@
 """Browser test of the monthly report (standard library only).
 
 Opens the HTML report in Debian's headless Chromium, driven over the DevTools protocol on a
-pipe (`--remote-debugging-pipe`, fds 3 and 4), and checks in the rendered page that:
+pipe (`--remote-debugging-pipe`, fds 3 and 4; tests/browser/devtools.py), and checks in the rendered page that:
 
 - no request left the page: every request the page made is the report's own file (or a
   `data:` URL), and the console has no error (a Content-Security-Policy violation is one);
@@ -29,33 +29,16 @@ To make a sample month before `workhours report` exists:
 """
 
 import argparse
-import base64
 import csv
 import json
 import os
-import queue
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--remote-debugging-pipe",
-]
+from devtools import Chromium, DevToolsError, default_browser
 
 COLUMNS = [
     "scope", "month", "subject", "platform", "city", "active_workers", "worker_days",
@@ -117,97 +100,6 @@ def fail(message):
 
 def say(message):
     print(f"report browser test: {message}")
-
-
-class Chromium:
-    """Headless Chromium over the DevTools pipe: commands on fd 3, replies and events on fd 4,
-    each message JSON ended by a NUL byte."""
-
-    def __init__(self, binary, log_path):
-        self.profile = tempfile.mkdtemp(prefix="workhours-chromium-")
-        to_browser_r, self._to_browser = os.pipe()
-        self._from_browser, from_browser_w = os.pipe()
-        self.log = open(log_path, "w")
-        # The shell moves the pipe ends to fds 3 and 4, where Chromium looks for them.
-        self.proc = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}',
-             binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
-            pass_fds=(to_browser_r, from_browser_w),
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        os.close(to_browser_r)
-        os.close(from_browser_w)
-        self.next_id = 0
-        self.replies = {}
-        self.events = []
-        self.inbox = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        buffer = b""
-        while True:
-            chunk = os.read(self._from_browser, 65536)
-            if not chunk:
-                self.inbox.put(None)
-                return
-            buffer += chunk
-            *messages, buffer = buffer.split(b"\0")
-            for message in messages:
-                self.inbox.put(json.loads(message))
-
-    def _pump(self, deadline):
-        try:
-            message = self.inbox.get(timeout=max(0.01, deadline - time.time()))
-        except queue.Empty:
-            return
-        if message is None:
-            fail(f"chromium closed the DevTools pipe; see {self.log.name}")
-        if "id" in message:
-            self.replies[message["id"]] = message
-        else:
-            self.events.append(message)
-
-    def send(self, method, params=None, session=None, timeout=30):
-        self.next_id += 1
-        message = {"id": self.next_id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
-        deadline = time.time() + timeout
-        while self.next_id not in self.replies:
-            if time.time() > deadline:
-                fail(f"no reply to {method} within {timeout} s")
-            self._pump(deadline)
-        reply = self.replies.pop(self.next_id)
-        if "error" in reply:
-            fail(f"{method}: {reply['error']}")
-        return reply["result"]
-
-    def wait_event(self, method, session, timeout=30):
-        deadline = time.time() + timeout
-        seen = 0
-        while True:
-            for event in self.events[seen:]:
-                if event["method"] == method and event.get("sessionId") == session:
-                    return event
-            seen = len(self.events)
-            if time.time() > deadline:
-                fail(f"no {method} within {timeout} s")
-            self._pump(deadline)
-
-    def close(self):
-        try:
-            self.send("Browser.close", timeout=10)
-        except SystemExit:
-            pass
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._to_browser)
-        self.log.close()
-        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 def read_csv(path):
@@ -297,7 +189,7 @@ def main():
     parser.add_argument("--html")
     parser.add_argument("--csv")
     parser.add_argument("--out", help="where the screenshot goes (default: beside the HTML)")
-    parser.add_argument("--browser", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--browser", default=default_browser())
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--bin", help="make the report with this workhours binary first")
     parser.add_argument("--month", help="with --bin: the month, YYYY-MM")
@@ -331,31 +223,14 @@ def main():
     url = html_path.as_uri()
     browser = Chromium(args.browser, out / "chromium.log")
     try:
-        target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Network", "Runtime", "Log"):
-            browser.send(f"{domain}.enable", session=session)
-        browser.send("Emulation.setDeviceMetricsOverride",
-                     {"width": args.width, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
-                     session=session)
-        browser.send("Page.navigate", {"url": url}, session=session)
-        browser.wait_event("Page.loadEventFired", session)
-        probe = browser.send("Runtime.evaluate", {"expression": PAGE_PROBE, "returnByValue": True},
-                             session=session)
-        if "exceptionDetails" in probe:
-            fail(f"the probe failed: {probe['exceptionDetails']}")
-        page = probe["result"]["value"]
-
-        height = page["height"]
-        browser.send("Emulation.setDeviceMetricsOverride",
-                     {"width": args.width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-                     session=session)
-        shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
-                            session=session)
-        png = base64.b64decode(shot["data"])
+        page_tab = browser.page(args.width, 1000)
+        page_tab.navigate(url)
+        page = page_tab.evaluate(PAGE_PROBE)
         shot_path = out / "report.png"
-        shot_path.write_bytes(png)
-        events = [e for e in browser.events if e.get("sessionId") == session]
+        size, height = page_tab.screenshot(shot_path)
+        png_size = size
+        events = page_tab.events()
+        errors = page_tab.console_errors()
     finally:
         browser.close()
 
@@ -369,9 +244,6 @@ def main():
     sockets = [e for e in events if e["method"] == "Network.webSocketCreated"]
     if sockets:
         fail("the page opened a WebSocket")
-    errors = [e["params"]["entry"]["text"] for e in events
-              if e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"]
-    errors += [str(e["params"]["exceptionDetails"]) for e in events if e["method"] == "Runtime.exceptionThrown"]
     if errors:
         fail(f"console errors: {errors[:5]}")
     say(f"network: {len(requests)} request(s), all the page's own file")
@@ -405,11 +277,14 @@ def main():
         fail("the top list is empty")
     say(f"top list: {len(page['top'])} rows, first {page['top'][0]}")
 
-    if len(png) < 50_000:
-        fail(f"the screenshot {shot_path} is only {len(png)} bytes")
-    say(f"screenshot {shot_path} ({args.width}×{height} px, {len(png)} bytes)")
+    if png_size < 50_000:
+        fail(f"the screenshot {shot_path} is only {png_size} bytes")
+    say(f"screenshot {shot_path} ({args.width}×{height} px, {png_size} bytes)")
     say("ok")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DevToolsError as error:
+        fail(str(error))

@@ -1,8 +1,38 @@
-// The demo page: polls /api/demo/... every 2 s and redraws.
+// The page of `workhours demo` (data under /api/demo/) and of `workhours run`'s console
+// (data under /v1/console/, from the live monitor): polls every 2 s and redraws. The mode is
+// `<body data-mode>`, set by the server.
+//
+// Access token (console with `http.token_file`): every data request carries
+// `Authorization: Bearer <token>`. The token comes from the form the page shows after a 401,
+// or from the address once (`/#token=...`: a fragment, never sent to the server nor logged);
+// it is kept in sessionStorage (this tab only) and removed from the address at once.
 "use strict";
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
+const MODE = document.body.dataset.mode === "console" ? "console" : "demo";
+const API = MODE === "console" ? "/v1/console" : "/api/demo";
+const TOKEN_KEY = "workhours-token";
+
+class Refused extends Error {}
+
+function hashParams() {
+  return new URLSearchParams(location.hash.replace(/^#/, ""));
+}
+
+(() => {
+  const params = hashParams();
+  if (params.has("token")) {
+    try { sessionStorage.setItem(TOKEN_KEY, params.get("token")); } catch (_) { /* storage off */ }
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+  }
+})();
+
+function token() {
+  try { return sessionStorage.getItem(TOKEN_KEY); } catch (_) { return null; }
+}
 
 const RULES = {
   continuous_work: "Continuous work",
@@ -12,6 +42,10 @@ const RULES = {
   weekly_rest: "Weekly rest day",
   minimum_wage: "Minimum wage",
   quota_p90: "Quota (90% within 8 h)",
+  mohrss2024_continuous: "Continuous orders",
+  mohrss2024_daily: "Daily hours (2024)",
+  didi2018_continuous: "Didi: continuous",
+  didi2018_billed: "Didi: billed time",
 };
 
 let offset = 8 * 3600000;
@@ -35,26 +69,135 @@ function cell(text, cls) {
 }
 
 async function getJson(path) {
-  const response = await fetch(path, { cache: "no-store" });
+  const headers = {};
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  const response = await fetch(path, { cache: "no-store", headers });
+  if (response.status === 401) throw new Refused(`${path}: 401`);
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
 
+// A 401: the data is refused until a token is given; the page says so instead of drawing.
+function refused() {
+  document.body.dataset.auth = "refused";
+  $("auth").hidden = false;
+  $("auth-message").firstChild.textContent = token()
+    ? "The monitor refused the token given (401): it is set up with "
+    : "The monitor refused the data (401): it is set up with ";
+  $("footer-status").textContent = "data refused (401): an access token is needed";
+}
+
+function accepted() {
+  if (document.body.dataset.auth === "refused") $("auth").hidden = true;
+  document.body.dataset.auth = "ok";
+}
+
+$("auth-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = $("auth-token").value.trim();
+  if (!value) return;
+  try { sessionStorage.setItem(TOKEN_KEY, value); } catch (_) { /* storage off */ }
+  $("auth-token").value = "";
+  poll();
+});
+
+// The console shows the live monitor: the texts that speak of a simulation change once.
+function consoleTexts() {
+  document.title = "workhours · live console";
+  document.querySelector("h1").firstChild.textContent = "Platform workers' working hours ";
+  document.querySelector("h1 .tag").textContent = "live console";
+  document.querySelector("header .lead").textContent = "The platforms' login, break and order events, "
+    + "as this monitor (workhours run) reads them: every worker checked against the rules of their platform's "
+    + "pack as event time passes. Figures cover the partitions this instance holds; alerts are those on the alerts topic.";
+  document.querySelector(".clock-label").firstChild.textContent = "Event time (";
+  $("card-events-label").textContent = "Partitions held";
+  $("card-rate").textContent = "input partitions of this instance";
+  document.querySelector("#panel-continuous h2").textContent = "Continuous work over event time";
+  document.querySelector("#panel-alerts .explain").textContent = "As published on the alerts topic (the newest read by this "
+    + "console). at is the event-time instant the limit was reached. Click a worker to see their state.";
+  $("hours-degraded").hidden = false;
+  $("chart-hours").hidden = true;
+  $("timeline-degraded").hidden = false;
+  $("sim-note").textContent = "Data here is live;";
+}
+
+function renderPacks(s) {
+  const packs = s.packs || {};
+  const names = Object.keys(packs);
+  if (!names.length) return;
+  const held = (s.holds && s.holds.by_platform) || {};
+  const body = $("packs-body");
+  body.replaceChildren();
+  for (const platform of names) {
+    const tr = document.createElement("tr");
+    tr.className = "pack-row";
+    tr.dataset.platform = platform;
+    const list = document.createElement("span");
+    for (const pack of packs[platform]) {
+      const span = document.createElement("span");
+      span.className = "pack-name";
+      span.textContent = pack;
+      list.append(span);
+    }
+    const n = held[platform] || 0;
+    tr.append(cell(platform, "platform"), cell(list), cell(n ? `${n} on hold` : "", n ? "pack-held" : ""));
+    body.append(tr);
+  }
+  $("packs").dataset.filled = "yes";
+}
+
+function renderHolds(s) {
+  const holds = s.holds || { workers: 0, sample: [] };
+  $("card-holds").textContent = holds.workers.toLocaleString();
+  const note = $("card-holds-note");
+  note.replaceChildren();
+  if (holds.sample && holds.sample.length) {
+    note.append("e.g. ");
+    for (const id of holds.sample.slice(0, 3)) note.append(workerLink(id));
+  } else {
+    note.append("no order may be sent to them");
+  }
+}
+
 function renderStatus(s) {
-  offset = s.utc_offset_ms;
-  $("speed").textContent = `${Math.round(s.speed)}×` + ` (one simulated hour every ${(3600 / s.speed).toFixed(1)} s)`;
-  $("zone").textContent = s.rules.zone;
-  $("sim-time").textContent = Charts.clock(s.sim_time_ms, offset);
-  $("sim-date").textContent = `${Charts.day(s.sim_time_ms, offset)} · ${s.simulated_hours.toFixed(1)} h simulated`;
-  $("seed").textContent = s.seed;
+  accepted();
+  if (MODE === "console") {
+    offset = s.utc_offset_ms;
+    if (s.as_of_ms) {
+      $("sim-time").textContent = Charts.clock(s.as_of_ms, offset);
+      $("sim-date").textContent = `${Charts.day(s.as_of_ms, offset)} · the monitor's watermark`;
+    } else {
+      $("sim-time").textContent = "–";
+      $("sim-date").textContent = "no event time yet";
+    }
+    $("zone").textContent = s.rules.zone;
+    $("card-online").textContent = `of ${s.online.toLocaleString()} online`;
+    $("card-events").textContent = s.partitions;
+    $("card-rate").textContent = "input partitions of this instance";
+    $("card-alerts-note").textContent = "on the alerts topic, recent";
+    $("footer-status").textContent = s.ready ? `monitor ready · event time as of ${s.as_of || "–"}` : "monitor starting: partitions not assigned or still restoring…";
+    const reader = s.alerts.reader;
+    $("alerts-degraded").hidden = reader === "reading";
+    $("alerts-degraded").textContent = `Alerts: the console's reader of the alerts topic is ${reader}.`;
+  } else {
+    offset = s.utc_offset_ms;
+    $("speed").textContent = `${Math.round(s.speed)}×` + ` (one simulated hour every ${(3600 / s.speed).toFixed(1)} s)`;
+    $("zone").textContent = s.rules.zone;
+    $("sim-time").textContent = Charts.clock(s.sim_time_ms, offset);
+    $("sim-date").textContent = `${Charts.day(s.sim_time_ms, offset)} · ${s.simulated_hours.toFixed(1)} h simulated`;
+    $("seed").textContent = s.seed;
+    $("card-online").textContent = `of ${s.online.toLocaleString()} online · ${s.workers.toLocaleString()} simulated`;
+    $("card-events").textContent = s.events_produced.toLocaleString();
+    $("card-rate").textContent = `${s.events_per_second.toLocaleString()} events per second`;
+    $("footer-status").textContent = s.ready ? `monitor ready · simulated time ${s.sim_time}` : "monitor starting…";
+  }
   $("card-working").textContent = s.working.toLocaleString();
-  $("card-online").textContent = `of ${s.online.toLocaleString()} online · ${s.workers.toLocaleString()} simulated`;
   $("card-warnings").textContent = s.continuous_work.warnings;
   $("card-violations").textContent = s.continuous_work.violations;
   $("card-alerts").textContent = s.alerts.total.toLocaleString();
-  $("card-events").textContent = s.events_produced.toLocaleString();
-  $("card-rate").textContent = `${s.events_per_second.toLocaleString()} events per second`;
-  $("footer-status").textContent = s.ready ? `monitor ready · simulated time ${s.sim_time}` : "monitor starting…";
+  renderHolds(s);
+  renderPacks(s);
 
   const rows = Object.entries(s.platforms).map(([name, p]) => ({ label: name, value: p.working, total: p.online }));
   if (rows.length) {
@@ -95,7 +238,7 @@ function renderSeries(data) {
   const filled = Charts.lines($("chart-continuous"), [
     { name: "warning (≥ 3 h 45 min)", color: "#e09a1a", points: points.map((p) => [p.t, p.warnings]) },
     { name: "violation (≥ 4 h)", color: "#c8372d", points: points.map((p) => [p.t, p.violations]), fill: true },
-  ], { offset: data.utc_offset_ms, yLabel: "workers", xLabel: "simulated time" });
+  ], { offset: data.utc_offset_ms, yLabel: "workers", xLabel: MODE === "console" ? "event time" : "simulated time" });
   $("chart-continuous").dataset.filled = filled ? "yes" : "no";
 }
 
@@ -163,6 +306,21 @@ function fact(key, value, cls) {
   return `<div class="fact"><div class="k">${esc(key)}</div><div class="v ${cls || ""}">${esc(value)}</div></div>`;
 }
 
+// "14:05", or "03-03 14:05" when not on the day of `asOf` (both RFC 3339, local).
+function when(ts, asOf) {
+  return ts.slice(0, 10) === (asOf || "").slice(0, 10) ? ts.slice(11, 16) : ts.slice(5, 16).replace("T", " ");
+}
+
+// The worker's open dispatch holds (SPEC section 7): no order before `until`.
+function holdsHtml(state) {
+  const holds = state.holds || [];
+  if (!holds.length) {
+    return `<div class="worker-holds" data-holds="0"><div class="k">Dispatch holds</div><div class="hold-none">none: the platform may send orders</div></div>`;
+  }
+  const rows = holds.map((h) => `<div class="hold-row"><b>on hold until ${esc(when(h.until, state.as_of))}</b> · ${esc(RULES[h.rule] || h.rule)} <span class="explain">(from ${esc(when(h.from, state.as_of))}, rule ${esc(h.rule)})</span></div>`);
+  return `<div class="worker-holds" data-holds="${holds.length}"><div class="k">Dispatch holds: no order may be sent before the end of the hold</div>${rows.join("")}</div>`;
+}
+
 async function lookup(id) {
   currentWorker = id;
   await refreshWorker();
@@ -173,11 +331,19 @@ async function refreshWorker() {
   if (!id) return;
   const box = $("worker-state");
   let state = null, line = null;
-  try { state = await getJson(`/v1/workers/${encodeURIComponent(id)}`); } catch (_) { /* unknown yet */ }
-  try { line = await getJson(`/api/demo/workers/${encodeURIComponent(id)}/timeline`); } catch (_) { /* unknown */ }
+  try {
+    state = await getJson(`/v1/workers/${encodeURIComponent(id)}`);
+  } catch (error) {
+    if (error instanceof Refused) { refused(); return; }
+  }
+  if (MODE === "demo") {
+    try { line = await getJson(`/api/demo/workers/${encodeURIComponent(id)}/timeline`); } catch (_) { /* unknown */ }
+  }
   if (id !== currentWorker) return;
   if (!state && !line) {
-    box.innerHTML = `<p class="explain">No worker <b>${esc(id)}</b> in the stream (ids look like mt-000012, ele-000034, dd-000056, cc-000078, hll-000090).</p>`;
+    box.innerHTML = MODE === "demo"
+      ? `<p class="explain">No worker <b>${esc(id)}</b> in the stream (ids look like mt-000012, ele-000034, dd-000056, cc-000078, hll-000090).</p>`
+      : `<p class="explain">No worker <b>${esc(id)}</b> in the partitions of this instance.</p>`;
     $("chart-timeline").replaceChildren();
     $("timeline-legend").hidden = true;
     return;
@@ -188,11 +354,18 @@ async function refreshWorker() {
     const open = state.open_violations.length ? state.open_violations.map((r) => RULES[r] || r).join(", ") : "none";
     html += fact("Now", state.working ? "working" : state.on_break ? "on a break" : state.online ? "online, not working" : "offline");
     html += fact("Worked without a 20 min break", ep ? hm(ep.worked_seconds) : "–", ep && ep.violated ? "bad" : "");
-    html += fact("Left before 4 h", hm(state.left_seconds.continuous_work), state.left_seconds.continuous_work === 0 ? "bad" : "ok");
+    // The first `continuous` rule of the worker's pack (continuous_work in the default pack).
+    const cont = (state.rules || []).find((r) => r.kind === "continuous");
+    if (cont) {
+      html += fact(`Left before ${hm(cont.limit_seconds)}`, hm(cont.left_seconds), cont.left_seconds === 0 ? "bad" : "ok");
+    } else {
+      html += fact("Left before the limit", "–");
+    }
     html += fact("Worked today", hm(state.today_seconds), state.today_seconds >= 28800 ? "bad" : "");
     html += fact("This week", hm(state.week_seconds));
     html += fact("Open violations", open, state.open_violations.length ? "bad" : "ok");
-    html += `<div class="wide explain">${esc(state.worker_id)} · ${esc(state.platform)} ${esc(state.role)} · city ${esc(state.city)} · as of ${esc(state.as_of.slice(11, 16))} simulated</div>`;
+    html += holdsHtml(state);
+    html += `<div class="wide explain">${esc(state.worker_id)} · ${esc(state.platform)} ${esc(state.role)} · city ${esc(state.city)} · as of ${esc(state.as_of.slice(11, 16))} ${MODE === "demo" ? "simulated" : "event time"}</div>`;
   } else {
     html += `<p class="explain">${esc(id)} has not been seen by the monitor yet.</p>`;
   }
@@ -212,16 +385,26 @@ $("lookup-form").addEventListener("submit", (event) => {
 
 async function poll() {
   const jobs = [
-    ["/api/demo/status", renderStatus],
-    ["/api/demo/series", renderSeries],
-    ["/api/demo/hours", renderHours],
-    ["/api/demo/alerts?limit=40", renderAlerts],
+    [`${API}/status`, renderStatus],
+    [`${API}/series`, renderSeries],
+    ...(MODE === "demo" ? [[`${API}/hours`, renderHours]] : []),
+    [`${API}/alerts?limit=40`, renderAlerts],
   ];
   for (const [path, render] of jobs) {
-    try { render(await getJson(path)); } catch (error) { $("footer-status").textContent = `cannot reach the demo (${error.message})`; }
+    try {
+      render(await getJson(path));
+    } catch (error) {
+      if (error instanceof Refused) { refused(); return; }
+      $("footer-status").textContent = `cannot reach the ${MODE === "demo" ? "demo" : "monitor"} (${error.message})`;
+    }
   }
   await refreshWorker();
 }
 
+if (MODE === "console") consoleTexts();
+{
+  const worker = hashParams().get("worker");
+  if (worker) { autoPicked = true; $("lookup-id").value = worker; currentWorker = worker; }
+}
 poll();
 setInterval(poll, POLL_MS);
