@@ -221,8 +221,11 @@ def test_12_4_a_paused_instance_writes_nothing_for_partitions_it_lost(stack, tmp
 SOAK_WORKERS = 1_000_000
 SOAK_CITIES = 10_000
 SOAK_ORDERS = 100
-# Stated bound on the monitor's resident memory through the soak and the restart.
-SOAK_RSS_BOUND = 1_500 * 2**20
+# Stated bound on the monitor's resident memory through the soak and the restart: about 1.1
+# KiB of engine state per worker (1,000,001 workers, their ids within the dedup window),
+# librdkafka's fetch queue (up to 256 MiB) and producer buffers. Measured 1,416 MiB (run) and
+# 1,337 MiB (restart) on the development machine.
+SOAK_RSS_BOUND = 1_700 * 2**20
 
 
 def test_12_5_hostile_producer_stays_bounded_and_restarts(stack, tmp_path):
