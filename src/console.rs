@@ -11,10 +11,8 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -22,12 +20,14 @@ use rdkafka::{Offset as KafkaOffset, TopicPartitionList};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, KafkaConfig, Rules};
+use crate::demo::api::{no_store, rules_json, utc_offset_ms};
 use crate::live::Shared;
+use crate::lock;
 
 /// How often the summary is sampled for the chart of continuous work over time.
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
@@ -67,12 +67,6 @@ struct Alerts {
     counts: BTreeMap<(String, String), u64>,
     /// `starting`, `reading`, or why it cannot read.
     reader: String,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Console {
@@ -140,10 +134,7 @@ impl Console {
     }
 
     fn utc_offset_ms(&self, ms: i64) -> i64 {
-        match self.inner.zone.timestamp_millis_opt(ms).single() {
-            Some(local) => i64::from(local.offset().fix().local_minus_utc()) * 1000,
-            None => 0,
-        }
+        utc_offset_ms(&self.inner.zone, ms)
     }
 
     /// Starts the alerts reader once, on its own thread.
@@ -260,10 +251,6 @@ fn assignment(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<TopicParti
     Ok(list)
 }
 
-fn no_store(body: Value) -> Response {
-    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
-}
-
 /// The key figures: the published summary, the alerts read so far, the rule values.
 async fn status(State(console): State<Console>) -> Response {
     console.start_reader();
@@ -303,16 +290,7 @@ async fn status(State(console): State<Console>) -> Response {
         "holds": summary["holds"],
         "continuous_work": summary["continuous_work"],
         "alerts": {"total": total, "by_rule": by_rule, "reader": reader},
-        "rules": {
-            "zone": console.inner.zone.name(),
-            "min_break_seconds": rules.min_break / 1000,
-            "continuous_limit_seconds": rules.continuous_limit / 1000,
-            "warn_before_seconds": rules.warn_before / 1000,
-            "daily_standard_seconds": rules.daily_standard / 1000,
-            "daily_max_seconds": rules.daily_max / 1000,
-            "weekly_max_seconds": rules.weekly_max / 1000,
-            "monthly_overtime_max_seconds": rules.monthly_overtime_max / 1000,
-        },
+        "rules": rules_json(&console.inner.zone, rules),
     }))
 }
 
@@ -360,10 +338,7 @@ mod tests {
     use super::*;
     use crate::http::{AppState, guarded};
     use crate::metrics::Metrics;
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
+    use axum::http::StatusCode;
 
     fn console() -> Console {
         let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
@@ -385,18 +360,8 @@ mod tests {
     }
 
     async fn get(app: &Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = Request::builder().uri(uri);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let response = app
-            .clone()
-            .oneshot(request.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        crate::http::tests::fetch_with(app, uri, bearer.as_deref()).await
     }
 
     #[tokio::test]

@@ -274,7 +274,7 @@ async fn summary(State(state): State<AppState>) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::Request;
@@ -418,7 +418,12 @@ mod tests {
         assert_eq!((status, body.as_str()), (StatusCode::OK, "pages"));
     }
 
-    async fn fetch_with(app: &Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
+    /// A request with `token` as its whole `Authorization` header; the status and JSON body.
+    pub(crate) async fn fetch_with(
+        app: &Router,
+        uri: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().uri(uri);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, token);

@@ -51,3 +51,12 @@ pub mod report;
 pub mod simulate;
 pub mod telemetry;
 pub mod timefmt;
+
+/// Locks a mutex, ignoring poisoning: every critical section in this crate leaves its data
+/// consistent, so a panic elsewhere must not take the monitor (metrics, pipeline, console)
+/// down with it.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -10,7 +10,7 @@
 //! state is served by `/v1/workers/{worker_id}` instead.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus::{
@@ -20,6 +20,7 @@ use prometheus::{
 
 use crate::alert::Rule;
 use crate::event::BadReason;
+use crate::lock;
 
 /// The label value that stands for every value beyond a label's cap.
 pub const OTHER: &str = "other";
@@ -77,14 +78,6 @@ const RULE_PHASES: &[(Rule, &str)] = &[
     (Rule::MinimumWage, "violation"),
     (Rule::QuotaP90, "violation"),
 ];
-
-/// Locks a mutex, ignoring poisoning: every critical section here leaves its data
-/// consistent, so a panic elsewhere must not take metrics down with it.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// The bound on one label of one metric family: the first `cap` distinct values pass.
 struct Bound {

@@ -89,8 +89,31 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-fn no_store(body: Value) -> Response {
+/// A JSON answer that no cache keeps (the page polls it). Also the console's.
+pub(crate) fn no_store(body: Value) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+/// The zone's offset from UTC at `ms`, for the page to print local times.
+pub(crate) fn utc_offset_ms(zone: &Tz, ms: i64) -> i64 {
+    match zone.timestamp_millis_opt(ms).single() {
+        Some(local) => i64::from(local.offset().fix().local_minus_utc()) * 1000,
+        None => 0,
+    }
+}
+
+/// The rule values the page prints (demo and console).
+pub(crate) fn rules_json(zone: &Tz, rules: &Rules) -> Value {
+    json!({
+        "zone": zone.name(),
+        "min_break_seconds": rules.min_break / 1000,
+        "continuous_limit_seconds": rules.continuous_limit / 1000,
+        "warn_before_seconds": rules.warn_before / 1000,
+        "daily_standard_seconds": rules.daily_standard / 1000,
+        "daily_max_seconds": rules.daily_max / 1000,
+        "weekly_max_seconds": rules.weekly_max / 1000,
+        "monthly_overtime_max_seconds": rules.monthly_overtime_max / 1000,
+    })
 }
 
 impl DemoState {
@@ -98,12 +121,8 @@ impl DemoState {
         format_rfc3339(ms, &self.zone)
     }
 
-    /// The zone's offset from UTC at `ms`, for the page to print local times.
     fn utc_offset_ms(&self, ms: i64) -> i64 {
-        match self.zone.timestamp_millis_opt(ms).single() {
-            Some(local) => i64::from(local.offset().fix().local_minus_utc()) * 1000,
-            None => 0,
-        }
+        utc_offset_ms(&self.zone, ms)
     }
 }
 
@@ -142,16 +161,7 @@ async fn status(State(state): State<DemoState>) -> Response {
         "platforms": last.platforms_json(),
         "continuous_work": {"warnings": last.warnings, "violations": last.violations},
         "alerts": {"total": total, "by_rule": by_rule},
-        "rules": {
-            "zone": state.zone.name(),
-            "min_break_seconds": rules.min_break / 1000,
-            "continuous_limit_seconds": rules.continuous_limit / 1000,
-            "warn_before_seconds": rules.warn_before / 1000,
-            "daily_standard_seconds": rules.daily_standard / 1000,
-            "daily_max_seconds": rules.daily_max / 1000,
-            "weekly_max_seconds": rules.weekly_max / 1000,
-            "monthly_overtime_max_seconds": rules.monthly_overtime_max / 1000,
-        },
+        "rules": rules_json(&state.zone, rules),
     }))
 }
 

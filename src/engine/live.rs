@@ -732,6 +732,19 @@ mod tests {
         alerts
     }
 
+    /// Every save point, every later save of worker records without a partition record, and
+    /// every re-read start back to offset 0: the alerts are `expected`.
+    fn every_crash_point_gives(config: &Config, lines: &[String], expected: &[String]) {
+        for save_after in 1..lines.len() {
+            for records_after in save_after..=lines.len() {
+                for back in 0..=save_after {
+                    let alerts = crash_and_restore(config, lines, save_after, records_after, back);
+                    assert_eq!(alerts, expected, "{save_after} {records_after} {back}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_person_restored_applies_each_event_once() {
         // One person working two platforms' sessions back to back (over 4 h together), and a
@@ -765,15 +778,7 @@ mod tests {
         );
         let mut expected: Vec<String> = alerts.into_iter().map(|a| a.alert_id()).collect();
         expected.sort();
-        for save_after in 1..lines.len() {
-            for records_after in save_after..=lines.len() {
-                for back in 0..=save_after {
-                    let alerts =
-                        crash_and_restore(&config, &lines, save_after, records_after, back);
-                    assert_eq!(alerts, expected, "{save_after} {records_after} {back}");
-                }
-            }
-        }
+        every_crash_point_gives(&config, &lines, &expected);
     }
 
     #[test]
@@ -801,20 +806,7 @@ mod tests {
         expected.sort();
         assert!(expected.len() >= 4);
         // Re-reading from the restart offset or from any earlier one: the same alerts.
-        for save_after in 1..lines.len() {
-            for records_after in save_after..=lines.len() {
-                for back in 0..=save_after {
-                    let alerts = crash_and_restore(
-                        &Config::default(),
-                        &lines,
-                        save_after,
-                        records_after,
-                        back,
-                    );
-                    assert_eq!(alerts, expected, "{save_after} {records_after} {back}");
-                }
-            }
-        }
+        every_crash_point_gives(&Config::default(), &lines, &expected);
     }
 
     #[test]

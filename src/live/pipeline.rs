@@ -36,6 +36,7 @@ use crate::alert::Alert;
 use crate::config::Config;
 use crate::engine::{DayReport, Engine, NamedObservation, Observation, Pushed};
 use crate::event::{self, BadReason, Kind};
+use crate::lock;
 use crate::metrics::Metrics;
 
 /// The least time between two checkpoints taken early, when the input runs dry.
@@ -118,12 +119,6 @@ impl Shared {
     pub fn on_sample(&self, sampler: Sampler) {
         lock(&self.samplers).push(sampler);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The time of one poll batch, read once for all its messages.
