@@ -18,15 +18,8 @@ rounds=${ROUNDS:-3}
 cargo build --release --locked --quiet --bin workhours
 target="${CARGO_TARGET_DIR:-target}"
 bin=$target/release/workhours
-sha=$(git rev-parse --short "$base^{commit}")
-src="$out/base-$sha"
-if [ ! -f "$src/Cargo.toml" ]; then
-    mkdir -p "$src"
-    git archive "$sha" | tar -x -C "$src"
-fi
-CARGO_TARGET_DIR="$out/base-target" cargo build --release --locked --quiet \
-    --manifest-path "$src/Cargo.toml" --bin workhours
-base_bin=$out/base-target/release/workhours
+. bench/base.sh
+build_base "$base"
 base_flag=
 ! "$base_bin" replay --help | grep -q -- --threads || base_flag="--threads 1"
 
@@ -60,7 +53,7 @@ rate() { awk -v n="$1" -v s="$2" 'BEGIN{printf "%.0f", n/s}'; }
 n_plain=$(wc -l <"$plain")
 n_mixed=$(wc -l <"$mixed")
 echo "rule packs, replay --threads 1 on one core, best of $rounds"
-printf '  %-34s %8ss %10s events/s\n' "engine before packs ($sha)" "${best[base]}" "$(rate "$n_plain" "${best[base]}")"
+printf '  %-34s %8ss %10s events/s\n' "engine before packs ($base_sha)" "${best[base]}" "$(rate "$n_plain" "${best[base]}")"
 printf '  %-34s %8ss %10s events/s\n' "default pack" "${best[default]}" "$(rate "$n_plain" "${best[default]}")"
 echo "  default pack / before: $(awk -v a="${best[base]}" -v b="${best[default]}" 'BEGIN{printf "%.2f", a/b}')x (target >= 0.95) on $n_plain events"
 if cmp -s "$out/packs-base.out" "$out/packs-default.out"; then

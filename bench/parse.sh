@@ -27,18 +27,12 @@ head_floor=target/release/examples/parse_floor
 head_name="head $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src examples Cargo.toml || echo +)"
 
 if [ -n "$base" ]; then
-    sha=$(git rev-parse --short "$base^{commit}")
-    git cat-file -e "$sha:examples/parse_floor.rs" 2>/dev/null ||
+    git cat-file -e "$base:examples/parse_floor.rs" 2>/dev/null ||
         { echo "bench/parse.sh: $base has no examples/parse_floor.rs" >&2; exit 2; }
-    src="$out/base-$sha"
-    if [ ! -f "$src/Cargo.toml" ]; then
-        mkdir -p "$src"
-        git archive "$sha" | tar -x -C "$src"
-    fi
-    CARGO_TARGET_DIR="$out/base-target" cargo build --release --locked --quiet \
-        --manifest-path "$src/Cargo.toml" --bin workhours --example parse_floor
-    base_bin=$out/base-target/release/workhours
-    base_floor=$out/base-target/release/examples/parse_floor
+    . bench/base.sh
+    build_base "$base" --example parse_floor
+    sha=$base_sha
+    base_floor=$base_target/parse_floor
 fi
 
 input="$out/sim-20000x7-s7.jsonl"

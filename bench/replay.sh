@@ -31,15 +31,8 @@ sections=("$@")
 
 base_bin=
 if [ -n "${BASE:-}" ]; then
-    sha=$(git rev-parse --short "$BASE^{commit}")
-    src="$out/base-$sha"
-    if [ ! -f "$src/Cargo.toml" ]; then
-        mkdir -p "$src"
-        git archive "$sha" | tar -x -C "$src"
-    fi
-    CARGO_TARGET_DIR="$out/base-target" cargo build --release --locked --quiet \
-        --manifest-path "$src/Cargo.toml" --bin workhours
-    base_bin=$out/base-target/release/workhours
+    . bench/base.sh
+    build_base "$BASE"
 fi
 
 stream() { # workers days seed -> path
