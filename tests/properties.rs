@@ -191,11 +191,8 @@ fn push_all(engine: &mut Engine, lines: &[String], alerts: &mut Vec<Alert>) {
     }
 }
 
-/// Alerts and holds of a replay run six hours past the last event.
-fn replay_all(config: Config, lines: &[String]) -> (Vec<Alert>, Vec<Hold>) {
-    let mut engine = Engine::new(config);
-    let mut alerts = Vec::new();
-    let mut holds = Vec::new();
+/// Pushes every line, collecting alerts and holds as they come.
+fn feed(engine: &mut Engine, lines: &[String], alerts: &mut Vec<Alert>, holds: &mut Vec<Hold>) {
     for line in lines {
         let parsed = event::parse(line.as_bytes()).expect("generated events are valid");
         engine.push(&parsed);
@@ -203,23 +200,32 @@ fn replay_all(config: Config, lines: &[String]) -> (Vec<Alert>, Vec<Hold>) {
         alerts.extend(engine.take_alerts());
         holds.extend(engine.take_holds());
     }
+}
+
+/// Runs event time to `margin` ms past the last event, collecting what fires.
+fn finish(engine: &mut Engine, margin: i64, alerts: &mut Vec<Alert>, holds: &mut Vec<Hold>) {
     if let Some(end) = engine.max_ts() {
-        engine.finish(end + 6 * 3_600_000);
+        engine.finish(end + margin);
     }
     alerts.extend(engine.take_alerts());
     holds.extend(engine.take_holds());
+}
+
+/// Alerts and holds of `engine` fed every line and run `margin` ms past the last event.
+fn run_to_end(mut engine: Engine, lines: &[String], margin: i64) -> (Vec<Alert>, Vec<Hold>) {
+    let (mut alerts, mut holds) = (Vec::new(), Vec::new());
+    feed(&mut engine, lines, &mut alerts, &mut holds);
+    finish(&mut engine, margin, &mut alerts, &mut holds);
     (alerts, holds)
 }
 
+/// Alerts and holds of a replay run six hours past the last event.
+fn replay_all(config: Config, lines: &[String]) -> (Vec<Alert>, Vec<Hold>) {
+    run_to_end(Engine::new(config), lines, 6 * 3_600_000)
+}
+
 fn replay(config: Config, lines: &[String]) -> Vec<Alert> {
-    let mut engine = Engine::new(config);
-    let mut alerts = Vec::new();
-    push_all(&mut engine, lines, &mut alerts);
-    if let Some(end) = engine.max_ts() {
-        engine.finish(end + 6 * 3_600_000);
-    }
-    alerts.extend(engine.take_alerts());
-    alerts
+    replay_all(config, lines).0
 }
 
 fn lines(events: &[Ev]) -> Vec<String> {
@@ -372,28 +378,13 @@ proptest! {
         // Split in two with the state saved and restored between.
         let split = split % (input.len() + 1);
         let mut engine = Engine::new(config());
-        let mut a = Vec::new();
-        let mut h = Vec::new();
-        for line in &input[..split] {
-            engine.push(&event::parse(line.as_bytes()).unwrap());
-            engine.advance();
-            a.extend(engine.take_alerts());
-            h.extend(engine.take_holds());
-        }
+        let (mut a, mut h) = (Vec::new(), Vec::new());
+        feed(&mut engine, &input[..split], &mut a, &mut h);
         let saved = serde_json::to_vec(engine.state()).unwrap();
         let state: State = serde_json::from_slice(&saved).unwrap();
         let mut engine = Engine::with_state(config(), state);
-        for line in &input[split..] {
-            engine.push(&event::parse(line.as_bytes()).unwrap());
-            engine.advance();
-            a.extend(engine.take_alerts());
-            h.extend(engine.take_holds());
-        }
-        if let Some(end) = engine.max_ts() {
-            engine.finish(end + 6 * 3_600_000);
-        }
-        a.extend(engine.take_alerts());
-        h.extend(engine.take_holds());
+        feed(&mut engine, &input[split..], &mut a, &mut h);
+        finish(&mut engine, 6 * 3_600_000, &mut a, &mut h);
         prop_assert_eq!(&a, &alerts);
         prop_assert_eq!(&h, &holds);
     }
@@ -580,20 +571,7 @@ proptest! {
             if !shortcuts {
                 engine = engine.without_shortcuts();
             }
-            let mut alerts = Vec::new();
-            let mut holds = Vec::new();
-            for line in &input {
-                engine.push(&event::parse(line.as_bytes()).unwrap());
-                engine.advance();
-                alerts.extend(engine.take_alerts());
-                holds.extend(engine.take_holds());
-            }
-            if let Some(end) = engine.max_ts() {
-                engine.finish(end + 30 * 3_600_000);
-            }
-            alerts.extend(engine.take_alerts());
-            holds.extend(engine.take_holds());
-            (alerts, holds)
+            run_to_end(engine, &input, 30 * 3_600_000)
         };
         prop_assert_eq!(run(true), run(false));
     }
