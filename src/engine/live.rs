@@ -106,7 +106,7 @@ impl WorkerRecord {
                 ));
             }
         }
-        for state in &w.states {
+        for state in w.states.iter() {
             state.check(&instant, &day)?;
         }
         for (name, value) in [
@@ -568,7 +568,7 @@ impl Engine {
         let mut left = serde_json::Map::new();
         let mut open = Vec::new();
         let mut week = None;
-        for (def, state) in set.rules.iter().zip(&worker.states) {
+        for (def, state) in super::rules::stateful(&set.rules).zip(worker.states.iter()) {
             let Some(standing) = state.standing(def, worker.since) else {
                 continue;
             };

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::measure::{Bits, Measure};
-use super::rules::{ClosedDay, RuleState};
+use super::rules::{self, ClosedDay, RuleState, States};
 use super::{Cx, Me, Observation, Pending, RuleSet};
 use crate::calendar::Day;
 use crate::event::{Activity, Kind};
@@ -232,8 +232,9 @@ pub struct Worker {
     pub closed_day: i32,
     pub closed_work: i64,
 
-    /// One state per rule of the worker's rule set, in its order.
-    pub states: Vec<RuleState>,
+    /// One state per rule of the worker's rule set that keeps one, in its order
+    /// ([`rules::stateful`]).
+    pub states: States,
     /// Holds whose `until` may not have passed.
     pub holds: Vec<OpenHold>,
 
@@ -297,7 +298,7 @@ impl Worker {
             delivered: Vec::new(),
             closed_day: i32::MIN,
             closed_work: 0,
-            states: Vec::new(),
+            states: States::default(),
             holds: Vec::new(),
             wake_at: NONE,
             touched_at: NEVER,
@@ -457,7 +458,7 @@ impl Worker {
             let timeout_at = self.timeout_at(set);
             let mut x = to.min(self.day.end).min(timeout_at);
             let mut completion = NONE;
-            for (def, state) in set.rules.iter().zip(&self.states) {
+            for (def, state) in rules::stateful(&set.rules).zip(self.states.iter()) {
                 if state.flags != 0 || def.hours.is_some() {
                     x = x.min(state.next_crossing(def, self.bits, from, &self.day, cx.cal));
                 }
@@ -475,7 +476,7 @@ impl Worker {
                     person: self.person,
                     members: &self.members,
                 };
-                for (def, state) in set.rules.iter().zip(&mut self.states) {
+                for (def, state) in rules::stateful(&set.rules).zip(self.states.iter_mut()) {
                     if state.next_completion(def).max(from) == x {
                         state.complete(def, x, &me, cx);
                     }
@@ -512,8 +513,7 @@ impl Worker {
                 member.day_work += x - from;
             }
         }
-        for i in 0..set.rules.len() {
-            let def = &set.rules[i];
+        for (i, def) in rules::stateful(&set.rules).enumerate() {
             if !self.members.is_empty() {
                 self.platforms_on(def, &self.states[i], from, cx.cal, platforms);
             }
@@ -550,8 +550,13 @@ impl Worker {
             person: self.person,
             members: &self.members,
         };
-        for (def, state) in set.rules.iter().zip(&mut self.states) {
-            state.rollover(def, &old, &next, &me, &closed, cx);
+        let mut states = self.states.iter_mut();
+        for def in &set.rules {
+            if !def.keeps_state() {
+                rules::rollover_stateless(def, &old, &me, &closed, cx);
+            } else if let Some(state) = states.next() {
+                state.rollover(def, &old, &next, &me, &closed, cx);
+            }
         }
         if self.day_work > 0 {
             cx.observe(Observation::DayClosed {
@@ -645,7 +650,7 @@ impl Worker {
             members: &self.members,
         };
         let mut all_skipped = true;
-        for (def, state) in set.rules.iter().zip(&mut self.states) {
+        for (def, state) in rules::stateful(&set.rules).zip(self.states.iter_mut()) {
             let flags = state.eval(def, self.bits, t, cx.cal);
             if flags == state.flags && t < quiet {
                 continue;
@@ -677,10 +682,11 @@ impl Worker {
             let day = cx.cal.day_at(event.ts);
             self.open_day(day);
             let set = &cx.sets[usize::from(self.rules)];
-            self.states = set.rules.iter().map(RuleState::new).collect();
-            for (def, state) in set.rules.iter().zip(&mut self.states) {
+            self.states = States::new(rules::stateful(&set.rules).map(|def| {
+                let mut state = RuleState::new(def);
                 state.open(def, &day);
-            }
+                state
+            }));
         }
         self.last_applied = Some((event.ts, event.seq));
         self.platform = event.platform;
@@ -764,7 +770,7 @@ impl Worker {
         let timeout = self.timeout_at(set);
         let mut wake = timeout;
         let mut point = self.day.end.min(timeout);
-        for (def, state) in set.rules.iter().zip(&self.states) {
+        for (def, state) in rules::stateful(&set.rules).zip(self.states.iter()) {
             let (crossing, completion, rule_wake) =
                 state.points(def, self.bits, self.since, &self.day, cx.cal);
             point = point.min(crossing).min(completion);
@@ -780,34 +786,31 @@ impl Worker {
     }
 
     /// Fits restored rule states to the worker's rule set (the pack may have changed since the
-    /// state was saved: a rule's state is kept when a rule of the same kind sits at its place;
-    /// others start afresh from the worker's current day).
+    /// state was saved: a rule's state is kept when a rule of the same kind sits at its place
+    /// among the rules that keep one; others start afresh from the worker's current day).
     pub fn fit_states(&mut self, set: &RuleSet) {
         if self.since == NEVER {
             return;
         }
-        let fits = self.states.len() == set.rules.len()
+        let fits = self.states.len() == rules::stateful(&set.rules).count()
             && self
                 .states
                 .iter()
-                .zip(&set.rules)
+                .zip(rules::stateful(&set.rules))
                 .all(|(state, def)| state.fits(def));
         if fits {
             return;
         }
         let old = std::mem::take(&mut self.states);
-        self.states = set
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, def)| match old.get(i) {
+        self.states = States::new(rules::stateful(&set.rules).enumerate().map(|(i, def)| {
+            match old.get(i) {
                 Some(state) if state.fits(def) => state.clone(),
                 _ => {
                     let mut state = RuleState::new(def);
                     state.open(def, &self.day);
                     state
                 }
-            })
-            .collect();
+            }
+        }));
     }
 }

@@ -68,6 +68,72 @@ pub struct RuleDef {
     pub params: Params,
 }
 
+impl RuleDef {
+    /// Whether a worker keeps a [`RuleState`] for this rule. Pay and aggregate kinds that keep
+    /// nothing per worker (`minimum_wage`, `quota_p90`) measure working time only, with no
+    /// `hours` or allowance (the pack reader refuses them), so their flags matter to nothing
+    /// either: a worker holds no state for them (memory per worker is a target).
+    pub fn keeps_state(&self) -> bool {
+        !matches!(self.params, Params::MinimumWage(_) | Params::QuotaP90(_))
+    }
+}
+
+/// The rules of `rules` that keep a state, in order: a worker's states are theirs, one each.
+pub fn stateful(rules: &[RuleDef]) -> impl Iterator<Item = &RuleDef> {
+    rules.iter().filter(|def| def.keeps_state())
+}
+
+/// A rule without state (not [`RuleDef::keeps_state`]) at the end of the worker's local day
+/// `old` (see [`RuleState::rollover`]).
+pub fn rollover_stateless(
+    def: &RuleDef,
+    old: &Day,
+    me: &Me<'_>,
+    closed: &ClosedDay,
+    cx: &mut Cx<'_>,
+) {
+    if let Params::MinimumWage(p) = &def.params {
+        minimum_wage::close_day(def, p, old, closed, me, cx);
+    }
+}
+
+/// A worker's rule states, one per rule that keeps one ([`stateful`]), in order. Saved as a
+/// list; a `none` entry of a record written before stateless rules held no state is dropped
+/// on reading, so that those records restore as they were.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct States(Box<[RuleState]>);
+
+impl States {
+    pub fn new(states: impl IntoIterator<Item = RuleState>) -> States {
+        States(states.into_iter().collect())
+    }
+}
+
+impl std::ops::Deref for States {
+    type Target = [RuleState];
+    fn deref(&self) -> &[RuleState] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for States {
+    fn deref_mut(&mut self) -> &mut [RuleState] {
+        &mut self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for States {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let states = Vec::<RuleState>::deserialize(deserializer)?;
+        Ok(States::new(
+            states
+                .into_iter()
+                .filter(|state| !matches!(state.state, KindState::None)),
+        ))
+    }
+}
+
 /// Per-kind parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Params {
@@ -130,7 +196,8 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
-/// Per-kind state; kinds without per-worker state (`quota_p90`) have none.
+/// Per-kind state. Kinds without per-worker state (`minimum_wage`, `quota_p90`) have no
+/// [`RuleState`] at all; `None` is what records written before that held for them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KindState {
@@ -239,10 +306,6 @@ impl RuleState {
                 | (KindState::Streak(_), Params::Streak(_))
                 | (KindState::Overtime(_), Params::Overtime(_))
                 | (KindState::HolidayPay(_), Params::HolidayPay(_))
-                | (
-                    KindState::None,
-                    Params::MinimumWage(_) | Params::QuotaP90(_)
-                )
         )
     }
 
@@ -393,9 +456,6 @@ impl RuleState {
         match (&mut self.state, &def.params) {
             (KindState::Period(s), Params::Period(p)) => s.rollover(p, old, new),
             (KindState::Overtime(s), Params::Overtime(p)) => s.rollover(p, new),
-            (KindState::None, Params::MinimumWage(p)) => {
-                minimum_wage::close_day(def, p, old, closed, me, cx)
-            }
             (KindState::HolidayPay(s), Params::HolidayPay(p)) => {
                 s.close_day(def, p, old, closed, me, cx)
             }
