@@ -69,7 +69,10 @@ impl RuleSet {
         let pack = config
             .pack(&source)
             .ok_or_else(|| PackError::Unknown(rules.pack.clone()))?;
-        let defs = pack.resolve(rules, role)?;
+        let mut defs = pack.resolve(rules, role)?;
+        for def in &mut defs {
+            def.configure(config.holidays.is_some());
+        }
         let relevant = defs.iter().fold(measure::Measure::Work.bit(), |bits, def| {
             bits | def.measure.bit()
                 | def.rest_unless.map_or(0, measure::Measure::bit)

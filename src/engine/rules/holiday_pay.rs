@@ -22,6 +22,9 @@ pub const LOOKBACK_DAYS: i32 = 28;
 pub struct Params {
     /// `holiday_pay_ratio`, in millionths (1.0 = 1,000,000), so that rule sets compare exactly.
     pub ratio_ppm: u64,
+    /// A holiday calendar is configured (`[time] holidays`): without one the rule is off and
+    /// keeps no state.
+    pub calendar: bool,
 }
 
 impl Params {
@@ -40,6 +43,7 @@ impl Params {
         }
         Ok(Params {
             ratio_ppm: (ratio * 1_000_000.0).round() as u64,
+            calendar: true,
         })
     }
 }

@@ -70,11 +70,24 @@ pub struct RuleDef {
 
 impl RuleDef {
     /// Whether a worker keeps a [`RuleState`] for this rule. Pay and aggregate kinds that keep
-    /// nothing per worker (`minimum_wage`, `quota_p90`) measure working time only, with no
-    /// `hours` or allowance (the pack reader refuses them), so their flags matter to nothing
-    /// either: a worker holds no state for them (memory per worker is a target).
+    /// nothing per worker (`minimum_wage`, `quota_p90`, `holiday_pay` without a holiday
+    /// calendar) measure working time only, with no `hours` or allowance (the pack reader
+    /// refuses them), so their flags matter to nothing either: a worker holds no state for
+    /// them (memory per worker is a target).
     pub fn keeps_state(&self) -> bool {
-        !matches!(self.params, Params::MinimumWage(_) | Params::QuotaP90(_))
+        match &self.params {
+            Params::MinimumWage(_) | Params::QuotaP90(_) => false,
+            Params::HolidayPay(p) => p.calendar,
+            _ => true,
+        }
+    }
+
+    /// Resolves what depends on the configuration besides the rule keys: whether a holiday
+    /// calendar is configured (`holiday_pay`).
+    pub fn configure(&mut self, calendar: bool) {
+        if let Params::HolidayPay(p) = &mut self.params {
+            p.calendar = calendar;
+        }
     }
 }
 
