@@ -72,7 +72,7 @@ impl WorkerRecord {
         ] {
             instant(name, t)?;
         }
-        if let Some((ts, _)) = w.last_applied {
+        if let Some((ts, _)) = w.last_applied.get() {
             instant("last_applied", ts)?;
         }
         for (name, d) in [
@@ -351,6 +351,7 @@ impl Engine {
         if let Some(index) = self.slot_of(&event.worker_id)
             && self.state.workers[index as usize]
                 .last_applied
+                .get()
                 .is_some_and(|last| (event.ts, seq) <= last)
         {
             self.remember_id(event);

@@ -1331,7 +1331,8 @@ impl Engine {
             let applied = [worker.platform, worker.role, worker.city];
             let (id, pending, group) = (worker.id.clone(), worker.pending, worker.pushed_group);
             let person = worker.person;
-            let members: Vec<Member> = worker.members.iter().map(|m| Member::new(&m.id)).collect();
+            let members: worker::Members =
+                worker.members.iter().map(|m| Member::new(&m.id)).collect();
             let grouped: Vec<[u32; 3]> = worker
                 .members
                 .iter()

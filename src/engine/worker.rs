@@ -207,6 +207,93 @@ impl Member {
     }
 }
 
+/// A person's worker ids (`subject = "person"`), behind one pointer: 8 bytes in every worker,
+/// where a `Vec` would take 24, and only persons allocate. Saved as a list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+// Boxed for its size in every worker (memory per worker is a target).
+#[allow(clippy::box_collection)]
+pub struct Members(Option<Box<Vec<Member>>>);
+
+impl Members {
+    pub fn push(&mut self, member: Member) {
+        self.0.get_or_insert_with(Default::default).push(member);
+    }
+}
+
+impl std::ops::Deref for Members {
+    type Target = [Member];
+    fn deref(&self) -> &[Member] {
+        self.0.as_deref().map_or(&[], |members| members)
+    }
+}
+
+impl std::ops::DerefMut for Members {
+    fn deref_mut(&mut self) -> &mut [Member] {
+        self.0.as_deref_mut().map_or(&mut [], |members| members)
+    }
+}
+
+impl<'a> IntoIterator for &'a Members {
+    type Item = &'a Member;
+    type IntoIter = std::slice::Iter<'a, Member>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Members {
+    type Item = &'a mut Member;
+    type IntoIter = std::slice::IterMut<'a, Member>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
+impl FromIterator<Member> for Members {
+    fn from_iter<I: IntoIterator<Item = Member>>(members: I) -> Members {
+        let members: Vec<Member> = members.into_iter().collect();
+        Members((!members.is_empty()).then(|| Box::new(members)))
+    }
+}
+
+impl Serialize for Members {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::deserialize(deserializer).map(Members::from_iter)
+    }
+}
+
+/// (`ts`, sequence) of a worker's last applied event, in 16 bytes where an `Option` takes 24:
+/// no event has `ts = i64::MIN`, which stands for none. Saved as an optional pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied(i64, u64);
+
+impl Applied {
+    pub const NONE: Applied = Applied(i64::MIN, 0);
+
+    pub fn get(self) -> Option<(i64, u64)> {
+        (self != Applied::NONE).then_some((self.0, self.1))
+    }
+}
+
+impl Serialize for Applied {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Applied {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Option::<(i64, u64)>::deserialize(deserializer)?
+            .map_or(Applied::NONE, |(ts, seq)| Applied(ts, seq)))
+    }
+}
+
 /// A dispatch hold not yet over, for `/v1/workers/{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenHold {
@@ -230,8 +317,8 @@ pub struct Worker {
     /// The raw state of a worker (unused for a person: see `members`).
     pub session: Session,
     /// A person's worker ids, each with its raw state; empty for a worker.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<Member>,
+    #[serde(default, skip_serializing_if = "<[Member]>::is_empty")]
+    pub members: Members,
     /// `id` is a `person_id` (SPEC section 8).
     pub person: bool,
 
@@ -273,7 +360,7 @@ pub struct Worker {
     pub pushed_group: Option<(u32, u32, u32, u16)>,
     /// (`ts`, sequence) of the last applied event. Events are applied in that order, so after a
     /// restore an event at or below it has been applied already (live re-reads are idempotent).
-    pub last_applied: Option<(i64, u64)>,
+    pub last_applied: Applied,
     /// Changed since the state was last saved (transient).
     #[serde(skip)]
     pub dirty: bool,
@@ -308,7 +395,7 @@ impl Worker {
             role: 0,
             city: 0,
             session: Session::default(),
-            members: Vec::new(),
+            members: Members::default(),
             person: false,
             bits: 0,
             since: NEVER,
@@ -326,7 +413,7 @@ impl Worker {
             wake_at: NONE,
             touched_at: NEVER,
             pushed_group: None,
-            last_applied: None,
+            last_applied: Applied::NONE,
             dirty: false,
             pending: 0,
             rank: 0,
@@ -711,7 +798,7 @@ impl Worker {
                 state
             }));
         }
-        self.last_applied = Some((event.ts, event.seq));
+        self.last_applied = Applied(event.ts, event.seq);
         self.platform = event.platform;
         self.role = event.role;
         self.city = event.city;
