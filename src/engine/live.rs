@@ -94,8 +94,8 @@ impl WorkerRecord {
                 super::MAX_MEMBERS
             ));
         }
-        for (id, session, last_event) in std::iter::once((&w.id, &w.session, w.last_event))
-            .chain(w.members.iter().map(|m| (&m.id, &m.session, m.last_event)))
+        for (id, session, last_event) in std::iter::once((&*w.id, &w.session, w.last_event))
+            .chain(w.members.iter().map(|m| (&*m.id, &m.session, m.last_event)))
         {
             instant("last_event", last_event)?;
             if session.orders.len() > super::MAX_ACTIVE_ORDERS {
@@ -191,7 +191,7 @@ impl SavedWorkers {
         ]
         .map(|name| self.string(name));
         let worker = record.worker;
-        let slot = match self.index.get(&worker.id) {
+        let slot = match self.index.get(&*worker.id) {
             Some(&slot) => slot,
             None => {
                 let slot = match self.free.pop() {
@@ -202,7 +202,7 @@ impl SavedWorkers {
                         (self.workers.len() - 1) as u32
                     }
                 };
-                self.index.insert(worker.id.clone(), slot);
+                self.index.insert(worker.id.as_str().into(), slot);
                 slot
             }
         };
@@ -288,7 +288,7 @@ impl Engine {
                 for member in &worker.members {
                     self.state
                         .person_of
-                        .insert(member.id.clone(), worker.id.clone());
+                        .insert(member.id.clone(), worker.id.as_str().into());
                 }
             }
         }

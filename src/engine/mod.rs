@@ -1323,7 +1323,7 @@ impl Engine {
         }
         self.state.stats.evicted += 1;
         if let Some(evicted) = self.evicted.as_mut() {
-            evicted.push(worker.id.clone());
+            evicted.push(worker.id.as_str().into());
         }
         if worker.pending > 0 {
             // Later events of this worker wait in the buffer: they start afresh in this slot.

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::key::IdKey;
 use super::measure::{Bits, Measure};
 use super::rules::{self, ClosedDay, RuleState, States};
 use super::{Cx, Me, Observation, Pending, RuleSet};
@@ -306,7 +307,8 @@ pub struct OpenHold {
 /// required, so a record that lost one fails to decode instead of restoring a default.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Worker {
-    pub id: Box<str>,
+    /// Held inline when short (most ids): no allocation per worker.
+    pub id: IdKey,
     /// Index of the rule set, fixed by the first applied event.
     pub rules: u16,
     /// Interned platform, role and city of the last applied event.
@@ -912,15 +914,18 @@ impl Worker {
             return;
         }
         let old = std::mem::take(&mut self.states);
-        self.states = States::new(rules::stateful(&set.rules).enumerate().map(|(i, def)| {
-            match old.get(i) {
-                Some(state) if state.fits(def) => state.clone(),
-                _ => {
-                    let mut state = RuleState::new(def);
-                    state.open(def, &self.day);
-                    state
-                }
-            }
-        }));
+        self.states =
+            States::new(
+                rules::stateful(&set.rules)
+                    .enumerate()
+                    .map(|(i, def)| match old.get(i) {
+                        Some(state) if state.fits(def) => state.clone(),
+                        _ => {
+                            let mut state = RuleState::new(def);
+                            state.open(def, &self.day);
+                            state
+                        }
+                    }),
+            );
     }
 }
