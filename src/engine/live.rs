@@ -582,9 +582,8 @@ impl Engine {
             }));
             left.insert(def.id.to_string(), seconds(standing.left).into());
             let violated = match &state.state {
-                super::rules::KindState::Continuous(_) | super::rules::KindState::SinceRest(_) => {
-                    state.in_violation()
-                }
+                super::rules::KindState::Continuous(..)
+                | super::rules::KindState::SinceRest(..) => state.in_violation(),
                 _ => standing.used >= standing.limit,
             };
             if violated {
@@ -612,7 +611,7 @@ impl Engine {
             })
             .collect();
         let streak = worker.states.iter().find_map(|state| match &state.state {
-            super::rules::KindState::Streak(s) => Some(s.streak),
+            super::rules::KindState::Streak(_, _, s) => Some(s.streak),
             _ => None,
         });
         let measures: serde_json::Map<String, Value> = super::measure::Measure::ALL

@@ -1287,5 +1287,5 @@ fn per_worker_state_stays_small() {
         ("Day", std::mem::size_of::<crate::calendar::Day>()),
     ];
     eprintln!("{sizes:?}");
-    assert!(sizes[1].1 <= 56, "{sizes:?}");
+    assert!(sizes[1].1 <= 48, "{sizes:?}");
 }

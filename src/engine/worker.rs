@@ -443,7 +443,7 @@ impl Worker {
     /// rest; `None` when the pack has no such rule.
     pub fn continuous(&self) -> Option<(Option<super::Episode>, i64)> {
         self.states.iter().find_map(|state| match &state.state {
-            super::rules::KindState::Continuous(s) => Some((s.episode, s.rest_start)),
+            super::rules::KindState::Continuous(_, _, s) => Some((s.episode, s.rest_start)),
             _ => None,
         })
     }
@@ -571,7 +571,7 @@ impl Worker {
             let mut x = to.min(self.day.end).min(timeout_at);
             let mut completion = NONE;
             for (def, state) in rules::stateful(&set.rules).zip(self.states.iter()) {
-                if state.flags != 0 || def.hours.is_some() {
+                if state.flags() != 0 || def.hours.is_some() {
                     x = x.min(state.next_crossing(def, self.bits, from, &self.day, cx.cal));
                 }
                 completion = completion.min(state.next_completion(def).max(from));
@@ -764,7 +764,7 @@ impl Worker {
         let mut all_skipped = true;
         for (def, state) in rules::stateful(&set.rules).zip(self.states.iter_mut()) {
             let flags = state.eval(def, self.bits, t, cx.cal);
-            if flags == state.flags && t < quiet {
+            if flags == state.flags() && t < quiet {
                 continue;
             }
             all_skipped = false;

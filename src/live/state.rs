@@ -638,7 +638,7 @@ mod tests {
             .states
             .iter_mut()
             .find_map(|s| match &mut s.state {
-                crate::engine::rules::KindState::Streak(s) => Some(s),
+                crate::engine::rules::KindState::Streak(_, _, s) => Some(s),
                 _ => None,
             })
             .expect("the default pack has a streak rule");

@@ -139,11 +139,9 @@ impl std::ops::DerefMut for States {
 impl<'de> Deserialize<'de> for States {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let states = Vec::<RuleState>::deserialize(deserializer)?;
-        Ok(States::new(
-            states
-                .into_iter()
-                .filter(|state| !matches!(state.state, KindState::None)),
-        ))
+        Ok(States::new(states.into_iter().filter(|state| {
+            !matches!(state.state, KindState::None(..))
+        })))
     }
 }
 
@@ -193,30 +191,102 @@ impl Params {
     }
 }
 
-/// One worker's state for one rule: the flags held from the worker's `since` on, and the
-/// kind's own state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One worker's state for one rule: the flags held from the worker's `since` on
+/// ([`RuleState::flags`]), the allowance used in the current local day, and the kind's own
+/// state, all in [`KindState`]. Saved as `{"flags", "allowance_used", "state": {kind: ...}}`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleState {
-    #[serde(default)]
-    pub flags: u8,
-    /// Allowance used in the current local day, ms (a day's at most: 32 bits hold it).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub allowance_used: u32,
     pub state: KindState,
 }
 
-fn is_zero(v: &u32) -> bool {
-    *v == 0
+/// Per-kind state, each variant led by the rule's flags and the allowance used in the current
+/// local day, ms (a day's at most: 32 bits hold it). Being fields of the variants, they sit in
+/// the bytes after the enum's tag: 48 bytes a rule instead of 56 as fields of [`RuleState`]
+/// (every worker holds one per rule that keeps state; memory per worker is a target).
+///
+/// Kinds without per-worker state (`minimum_wage`, `quota_p90`) have no [`RuleState`] at all;
+/// `None` is what records written before that held for them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KindState {
+    Continuous(u8, u32, continuous::State),
+    Period(u8, u32, period::State),
+    // Boxed: rarer kinds with larger states, so that every other rule's state stays small.
+    Rolling(u8, u32, Box<rolling::State>),
+    SinceRest(u8, u32, Box<since_rest::State>),
+    RestDeadline(u8, u32, rest_deadline::State),
+    Streak(u8, u32, streak::State),
+    Overtime(u8, u32, overtime::State),
+    HolidayPay(u8, u32, holiday_pay::State),
+    None(u8, u32),
 }
 
-/// Per-kind state. Kinds without per-worker state (`minimum_wage`, `quota_p90`) have no
-/// [`RuleState`] at all; `None` is what records written before that held for them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl KindState {
+    fn head(&self) -> (u8, u32) {
+        match *self {
+            KindState::Continuous(flags, used, _)
+            | KindState::Period(flags, used, _)
+            | KindState::Rolling(flags, used, _)
+            | KindState::SinceRest(flags, used, _)
+            | KindState::RestDeadline(flags, used, _)
+            | KindState::Streak(flags, used, _)
+            | KindState::Overtime(flags, used, _)
+            | KindState::HolidayPay(flags, used, _)
+            | KindState::None(flags, used) => (flags, used),
+        }
+    }
+
+    fn head_mut(&mut self) -> (&mut u8, &mut u32) {
+        match self {
+            KindState::Continuous(flags, used, _)
+            | KindState::Period(flags, used, _)
+            | KindState::Rolling(flags, used, _)
+            | KindState::SinceRest(flags, used, _)
+            | KindState::RestDeadline(flags, used, _)
+            | KindState::Streak(flags, used, _)
+            | KindState::Overtime(flags, used, _)
+            | KindState::HolidayPay(flags, used, _)
+            | KindState::None(flags, used) => (flags, used),
+        }
+    }
+}
+
+/// The saved shape of a [`RuleState`] (the layout of memory is not that of the record).
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    flags: u8,
+    #[serde(skip_serializing_if = "is_zero")]
+    allowance_used: u32,
+    state: KindRef<'a>,
+}
+
+#[derive(Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum KindState {
+enum KindRef<'a> {
+    Continuous(&'a continuous::State),
+    Period(&'a period::State),
+    Rolling(&'a rolling::State),
+    SinceRest(&'a since_rest::State),
+    RestDeadline(&'a rest_deadline::State),
+    Streak(&'a streak::State),
+    Overtime(&'a overtime::State),
+    HolidayPay(&'a holiday_pay::State),
+    None,
+}
+
+#[derive(Deserialize)]
+struct Saved {
+    #[serde(default)]
+    flags: u8,
+    #[serde(default)]
+    allowance_used: u32,
+    state: KindSaved,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KindSaved {
     Continuous(continuous::State),
     Period(period::State),
-    // Boxed: rarer kinds with larger states, so that every other rule's state stays small.
     Rolling(Box<rolling::State>),
     SinceRest(Box<since_rest::State>),
     RestDeadline(rest_deadline::State),
@@ -224,6 +294,55 @@ pub enum KindState {
     Overtime(overtime::State),
     HolidayPay(holiday_pay::State),
     None,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+impl Serialize for RuleState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (flags, allowance_used) = self.state.head();
+        let state = match &self.state {
+            KindState::Continuous(_, _, s) => KindRef::Continuous(s),
+            KindState::Period(_, _, s) => KindRef::Period(s),
+            KindState::Rolling(_, _, s) => KindRef::Rolling(s),
+            KindState::SinceRest(_, _, s) => KindRef::SinceRest(s),
+            KindState::RestDeadline(_, _, s) => KindRef::RestDeadline(s),
+            KindState::Streak(_, _, s) => KindRef::Streak(s),
+            KindState::Overtime(_, _, s) => KindRef::Overtime(s),
+            KindState::HolidayPay(_, _, s) => KindRef::HolidayPay(s),
+            KindState::None(..) => KindRef::None,
+        };
+        SavedRef {
+            flags,
+            allowance_used,
+            state,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Saved {
+            flags: f,
+            allowance_used: a,
+            state,
+        } = Saved::deserialize(deserializer)?;
+        let state = match state {
+            KindSaved::Continuous(s) => KindState::Continuous(f, a, s),
+            KindSaved::Period(s) => KindState::Period(f, a, s),
+            KindSaved::Rolling(s) => KindState::Rolling(f, a, s),
+            KindSaved::SinceRest(s) => KindState::SinceRest(f, a, s),
+            KindSaved::RestDeadline(s) => KindState::RestDeadline(f, a, s),
+            KindSaved::Streak(s) => KindState::Streak(f, a, s),
+            KindSaved::Overtime(s) => KindState::Overtime(f, a, s),
+            KindSaved::HolidayPay(s) => KindState::HolidayPay(f, a, s),
+            KindSaved::None => KindState::None(f, a),
+        };
+        Ok(RuleState { state })
+    }
 }
 
 /// Where one rule stands now, for `/v1/workers/{id}` and `status`.
@@ -246,17 +365,17 @@ impl RuleState {
     /// produce (the calendar must never be asked about a day out of range).
     pub fn check(&self, instant: Check<'_, i64>, day: Check<'_, i32>) -> Result<(), String> {
         match &self.state {
-            KindState::Continuous(s) => {
+            KindState::Continuous(_, _, s) => {
                 instant("continuous.rest_start", s.rest_start)?;
                 if let Some(episode) = &s.episode {
                     instant("continuous.episode.start", episode.start)?;
                 }
             }
-            KindState::Period(s) => {
+            KindState::Period(_, _, s) => {
                 day("period.index", s.index)?;
                 instant("period.rest_start", s.rest_start)?;
             }
-            KindState::Rolling(s) => {
+            KindState::Rolling(_, _, s) => {
                 let splits = s.split.iter().flat_map(|v| v.iter().map(|(_, s)| s));
                 for state in std::iter::once(&**s).chain(splits) {
                     for &(start, end) in &state.intervals {
@@ -265,69 +384,77 @@ impl RuleState {
                     }
                 }
             }
-            KindState::SinceRest(s) => {
+            KindState::SinceRest(_, _, s) => {
                 instant("since_rest.rest_start", s.rest_start)?;
                 day("since_rest.ext_week", s.ext_week)?;
                 if let Some(shift) = &s.shift {
                     instant("since_rest.shift.start", shift.start)?;
                 }
             }
-            KindState::RestDeadline(s) => {
+            KindState::RestDeadline(_, _, s) => {
                 instant("rest_deadline.last_end", s.last_end)?;
                 instant("rest_deadline.rest_start", s.rest_start)?;
             }
-            KindState::Streak(s) => day("streak.last_day", s.last_day)?,
-            KindState::Overtime(s) => day("overtime.month", s.month)?,
-            KindState::HolidayPay(s) => {
+            KindState::Streak(_, _, s) => day("streak.last_day", s.last_day)?,
+            KindState::Overtime(_, _, s) => day("overtime.month", s.month)?,
+            KindState::HolidayPay(_, _, s) => {
                 for &(d, _, _) in &s.days {
                     day("holiday_pay.days", d)?;
                 }
             }
-            KindState::None => {}
+            KindState::None(..) => {}
         }
         Ok(())
     }
 
     pub fn new(def: &RuleDef) -> RuleState {
         let state = match &def.params {
-            Params::Continuous(_) => KindState::Continuous(continuous::State::default()),
-            Params::Period(p) => KindState::Period(period::State::new(p)),
-            Params::Rolling(_) => KindState::Rolling(Box::default()),
-            Params::SinceRest(_) => KindState::SinceRest(Box::default()),
-            Params::RestDeadline(_) => KindState::RestDeadline(rest_deadline::State::default()),
-            Params::Streak(_) => KindState::Streak(streak::State::default()),
-            Params::Overtime(_) => KindState::Overtime(overtime::State::default()),
-            Params::HolidayPay(_) => KindState::HolidayPay(holiday_pay::State::default()),
-            Params::MinimumWage(_) | Params::QuotaP90(_) => KindState::None,
+            Params::Continuous(_) => KindState::Continuous(0, 0, continuous::State::default()),
+            Params::Period(p) => KindState::Period(0, 0, period::State::new(p)),
+            Params::Rolling(_) => KindState::Rolling(0, 0, Box::default()),
+            Params::SinceRest(_) => KindState::SinceRest(0, 0, Box::default()),
+            Params::RestDeadline(_) => {
+                KindState::RestDeadline(0, 0, rest_deadline::State::default())
+            }
+            Params::Streak(_) => KindState::Streak(0, 0, streak::State::default()),
+            Params::Overtime(_) => KindState::Overtime(0, 0, overtime::State::default()),
+            Params::HolidayPay(_) => KindState::HolidayPay(0, 0, holiday_pay::State::default()),
+            Params::MinimumWage(_) | Params::QuotaP90(_) => KindState::None(0, 0),
         };
-        RuleState {
-            flags: 0,
-            allowance_used: 0,
-            state,
-        }
+        RuleState { state }
     }
 
     /// Whether this state belongs to a rule of `def`'s kind (restored state, changed packs).
     pub fn fits(&self, def: &RuleDef) -> bool {
         matches!(
             (&self.state, &def.params),
-            (KindState::Continuous(_), Params::Continuous(_))
-                | (KindState::Period(_), Params::Period(_))
-                | (KindState::Rolling(_), Params::Rolling(_))
-                | (KindState::SinceRest(_), Params::SinceRest(_))
-                | (KindState::RestDeadline(_), Params::RestDeadline(_))
-                | (KindState::Streak(_), Params::Streak(_))
-                | (KindState::Overtime(_), Params::Overtime(_))
-                | (KindState::HolidayPay(_), Params::HolidayPay(_))
+            (KindState::Continuous(_, _, _), Params::Continuous(_))
+                | (KindState::Period(_, _, _), Params::Period(_))
+                | (KindState::Rolling(_, _, _), Params::Rolling(_))
+                | (KindState::SinceRest(_, _, _), Params::SinceRest(_))
+                | (KindState::RestDeadline(_, _, _), Params::RestDeadline(_))
+                | (KindState::Streak(_, _, _), Params::Streak(_))
+                | (KindState::Overtime(_, _, _), Params::Overtime(_))
+                | (KindState::HolidayPay(_, _, _), Params::HolidayPay(_))
         )
     }
 
+    /// The rule's flags from the worker's `since` on ([`ON`], [`REST_ON`], [`AUX`]).
+    pub fn flags(&self) -> u8 {
+        self.state.head().0
+    }
+
+    /// Allowance used in the current local day, ms.
+    fn allowance_used(&self) -> u32 {
+        self.state.head().1
+    }
+
     pub fn on(&self) -> bool {
-        self.flags & ON != 0
+        self.flags() & ON != 0
     }
 
     pub fn rest_on(&self) -> bool {
-        self.flags & REST_ON != 0
+        self.flags() & REST_ON != 0
     }
 
     /// The rule's flags at instant `t` given the worker's measures `bits`.
@@ -337,7 +464,7 @@ impl RuleState {
         }
         let mut on = def.measure.is_on(bits);
         if let Some(allowance) = def.allowance {
-            on |= Measure::Work.is_on(bits) && i64::from(self.allowance_used) < allowance;
+            on |= Measure::Work.is_on(bits) && i64::from(self.allowance_used()) < allowance;
         }
         let rest_on = match def.rest_unless {
             Some(m) => m.is_on(bits),
@@ -351,8 +478,8 @@ impl RuleState {
     /// The worker's first day (calendar periods start counting from it).
     pub fn open(&mut self, def: &RuleDef, day: &Day) {
         match (&mut self.state, &def.params) {
-            (KindState::Period(s), Params::Period(p)) => s.open(p, day),
-            (KindState::Overtime(s), _) => s.open(day),
+            (KindState::Period(_, _, s), Params::Period(p)) => s.open(p, day),
+            (KindState::Overtime(_, _, s), _) => s.open(day),
             _ => {}
         }
     }
@@ -371,19 +498,24 @@ impl RuleState {
             && Measure::Work.is_on(bits)
         {
             let span = u32::try_from(span).unwrap_or(u32::MAX);
-            self.allowance_used = self.allowance_used.saturating_add(span);
+            let used = self.state.head_mut().1;
+            *used = used.saturating_add(span);
         }
         match (&mut self.state, &def.params) {
-            (KindState::Continuous(s), Params::Continuous(_)) => s.integrate(on, span, platforms),
-            (KindState::Period(s), Params::Period(_)) => s.integrate(on, span, platforms),
-            (KindState::Rolling(s), Params::Rolling(p)) => {
-                s.integrate(p.window, on, from, to, platforms)
-            }
-            (KindState::SinceRest(s), Params::SinceRest(p)) => s.integrate(p, on, span, platforms),
-            (KindState::RestDeadline(s), Params::RestDeadline(_)) => {
+            (KindState::Continuous(_, _, s), Params::Continuous(_)) => {
                 s.integrate(on, span, platforms)
             }
-            (KindState::Overtime(s), Params::Overtime(_)) => s.integrate(on, span, platforms),
+            (KindState::Period(_, _, s), Params::Period(_)) => s.integrate(on, span, platforms),
+            (KindState::Rolling(_, _, s), Params::Rolling(p)) => {
+                s.integrate(p.window, on, from, to, platforms)
+            }
+            (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => {
+                s.integrate(p, on, span, platforms)
+            }
+            (KindState::RestDeadline(_, _, s), Params::RestDeadline(_)) => {
+                s.integrate(on, span, platforms)
+            }
+            (KindState::Overtime(_, _, s), Params::Overtime(_)) => s.integrate(on, span, platforms),
             _ => {}
         }
     }
@@ -411,21 +543,25 @@ impl RuleState {
         if let Some(allowance) = def.allowance
             && self.on()
             && !Measure::Orders.is_on(bits)
-            && i64::from(self.allowance_used) < allowance
+            && i64::from(self.allowance_used()) < allowance
         {
-            best = best.min(since + (allowance - i64::from(self.allowance_used)));
+            best = best.min(since + (allowance - i64::from(self.allowance_used())));
         }
         let on = self.on();
         let kind = match (&self.state, &def.params) {
-            (KindState::Continuous(s), Params::Continuous(p)) => s.next_crossing(p, on, since),
-            (KindState::Period(s), Params::Period(p)) => s.next_crossing(p, on, since),
-            (KindState::Rolling(s), Params::Rolling(p)) => s.next_crossing(p, on, since),
-            (KindState::SinceRest(s), Params::SinceRest(p)) => {
-                s.next_crossing(p, self.flags, since)
+            (KindState::Continuous(_, _, s), Params::Continuous(p)) => {
+                s.next_crossing(p, on, since)
             }
-            (KindState::RestDeadline(s), Params::RestDeadline(p)) => s.next_crossing(p, on, since),
-            (KindState::Streak(s), Params::Streak(_)) => s.next_crossing(on, since, day),
-            (KindState::Overtime(s), Params::Overtime(p)) => s.next_crossing(p, on, since),
+            (KindState::Period(_, _, s), Params::Period(p)) => s.next_crossing(p, on, since),
+            (KindState::Rolling(_, _, s), Params::Rolling(p)) => s.next_crossing(p, on, since),
+            (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => {
+                s.next_crossing(p, self.flags(), since)
+            }
+            (KindState::RestDeadline(_, _, s), Params::RestDeadline(p)) => {
+                s.next_crossing(p, on, since)
+            }
+            (KindState::Streak(_, _, s), Params::Streak(_)) => s.next_crossing(on, since, day),
+            (KindState::Overtime(_, _, s), Params::Overtime(p)) => s.next_crossing(p, on, since),
             _ => NONE,
         };
         best.min(kind)
@@ -437,9 +573,9 @@ impl RuleState {
             return NONE;
         }
         match (&self.state, &def.params) {
-            (KindState::Continuous(s), Params::Continuous(p)) => s.next_completion(p),
-            (KindState::Period(s), Params::Period(p)) => s.next_completion(p),
-            (KindState::SinceRest(s), Params::SinceRest(p)) => s.next_completion(p),
+            (KindState::Continuous(_, _, s), Params::Continuous(p)) => s.next_completion(p),
+            (KindState::Period(_, _, s), Params::Period(p)) => s.next_completion(p),
+            (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => s.next_completion(p),
             _ => NONE,
         }
     }
@@ -447,9 +583,11 @@ impl RuleState {
     /// A rest completes at `t` (from [`RuleState::next_completion`]).
     pub fn complete(&mut self, def: &RuleDef, t: i64, me: &Me<'_>, cx: &mut Cx<'_>) {
         match (&mut self.state, &def.params) {
-            (KindState::Continuous(s), Params::Continuous(p)) => s.complete(def, p, t, me, cx),
-            (KindState::Period(s), Params::Period(_)) => s.complete(),
-            (KindState::SinceRest(s), Params::SinceRest(p)) => s.complete(def, p, t, me, cx),
+            (KindState::Continuous(_, _, s), Params::Continuous(p)) => {
+                s.complete(def, p, t, me, cx)
+            }
+            (KindState::Period(_, _, s), Params::Period(_)) => s.complete(),
+            (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => s.complete(def, p, t, me, cx),
             _ => {}
         }
     }
@@ -465,11 +603,11 @@ impl RuleState {
         closed: &ClosedDay,
         cx: &mut Cx<'_>,
     ) {
-        self.allowance_used = 0;
+        *self.state.head_mut().1 = 0;
         match (&mut self.state, &def.params) {
-            (KindState::Period(s), Params::Period(p)) => s.rollover(p, old, new),
-            (KindState::Overtime(s), Params::Overtime(p)) => s.rollover(p, new),
-            (KindState::HolidayPay(s), Params::HolidayPay(p)) => {
+            (KindState::Period(_, _, s), Params::Period(p)) => s.rollover(p, old, new),
+            (KindState::Overtime(_, _, s), Params::Overtime(p)) => s.rollover(p, new),
+            (KindState::HolidayPay(_, _, s), Params::HolidayPay(p)) => {
                 s.close_day(def, p, old, closed, me, cx)
             }
             _ => {}
@@ -478,24 +616,27 @@ impl RuleState {
 
     /// The flags become `flags` at instant `t` (after the events of `t`); fires what is due.
     pub fn instant(&mut self, def: &RuleDef, flags: u8, t: i64, me: &Me<'_>, cx: &mut Cx<'_>) {
-        let before = self.flags;
-        self.flags = flags;
+        let before = std::mem::replace(self.state.head_mut().0, flags);
         match (&mut self.state, &def.params) {
-            (KindState::Continuous(s), Params::Continuous(p)) => {
+            (KindState::Continuous(_, _, s), Params::Continuous(p)) => {
                 s.instant(def, p, before, flags, t, me, cx)
             }
-            (KindState::Period(s), Params::Period(p)) => {
+            (KindState::Period(_, _, s), Params::Period(p)) => {
                 s.instant(def, p, before, flags, t, me, cx)
             }
-            (KindState::Rolling(s), Params::Rolling(p)) => s.instant(def, p, flags, t, me, cx),
-            (KindState::SinceRest(s), Params::SinceRest(p)) => {
+            (KindState::Rolling(_, _, s), Params::Rolling(p)) => {
+                s.instant(def, p, flags, t, me, cx)
+            }
+            (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => {
                 s.instant(def, p, before, flags, t, me, cx)
             }
-            (KindState::RestDeadline(s), Params::RestDeadline(p)) => {
+            (KindState::RestDeadline(_, _, s), Params::RestDeadline(p)) => {
                 s.instant(def, p, before, flags, t, me, cx)
             }
-            (KindState::Streak(s), Params::Streak(p)) => s.instant(def, p, flags, t, me, cx),
-            (KindState::Overtime(s), Params::Overtime(p)) => s.instant(def, p, flags, t, me, cx),
+            (KindState::Streak(_, _, s), Params::Streak(p)) => s.instant(def, p, flags, t, me, cx),
+            (KindState::Overtime(_, _, s), Params::Overtime(p)) => {
+                s.instant(def, p, flags, t, me, cx)
+            }
             _ => {}
         }
     }
@@ -510,7 +651,7 @@ impl RuleState {
         day: &Day,
         cal: &mut Calendar,
     ) -> (i64, i64, i64) {
-        let crossing = if self.flags != 0 || def.hours.is_some() {
+        let crossing = if self.flags() != 0 || def.hours.is_some() {
             self.next_crossing(def, bits, since, day, cal)
         } else {
             NONE
@@ -522,8 +663,8 @@ impl RuleState {
             NONE
         };
         if match &self.state {
-            KindState::Continuous(s) => s.resolves(),
-            KindState::SinceRest(s) => s.resolves(),
+            KindState::Continuous(_, _, s) => s.resolves(),
+            KindState::SinceRest(_, _, s) => s.resolves(),
             _ => false,
         } {
             wake = wake.min(completion);
@@ -546,8 +687,8 @@ impl RuleState {
             NONE
         };
         let resolve = match &self.state {
-            KindState::Continuous(s) if s.resolves() => self.next_completion(def),
-            KindState::SinceRest(s) if s.resolves() => self.next_completion(def),
+            KindState::Continuous(_, _, s) if s.resolves() => self.next_completion(def),
+            KindState::SinceRest(_, _, s) if s.resolves() => self.next_completion(def),
             _ => NONE,
         };
         crossing.min(resolve)
@@ -557,13 +698,15 @@ impl RuleState {
     /// that measure no time: pay, aggregates).
     pub fn standing(&self, def: &RuleDef, since: i64) -> Option<Standing> {
         match (&self.state, &def.params) {
-            (KindState::Continuous(s), Params::Continuous(p)) => Some(s.standing(p)),
-            (KindState::Period(s), Params::Period(p)) => Some(s.standing(p)),
-            (KindState::Rolling(s), Params::Rolling(p)) => Some(s.standing(p, since)),
-            (KindState::SinceRest(s), Params::SinceRest(p)) => Some(s.standing(p, since)),
-            (KindState::RestDeadline(s), Params::RestDeadline(p)) => Some(s.standing(p, since)),
-            (KindState::Streak(s), Params::Streak(p)) => Some(s.standing(p)),
-            (KindState::Overtime(s), Params::Overtime(p)) => Some(s.standing(p)),
+            (KindState::Continuous(_, _, s), Params::Continuous(p)) => Some(s.standing(p)),
+            (KindState::Period(_, _, s), Params::Period(p)) => Some(s.standing(p)),
+            (KindState::Rolling(_, _, s), Params::Rolling(p)) => Some(s.standing(p, since)),
+            (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => Some(s.standing(p, since)),
+            (KindState::RestDeadline(_, _, s), Params::RestDeadline(p)) => {
+                Some(s.standing(p, since))
+            }
+            (KindState::Streak(_, _, s), Params::Streak(p)) => Some(s.standing(p)),
+            (KindState::Overtime(_, _, s), Params::Overtime(p)) => Some(s.standing(p)),
             _ => None,
         }
     }
@@ -571,8 +714,8 @@ impl RuleState {
     /// Whether the rule is in a violation not yet ended (an open episode or shift).
     pub fn in_violation(&self) -> bool {
         match &self.state {
-            KindState::Continuous(s) => s.episode.is_some_and(|e| e.violated),
-            KindState::SinceRest(s) => s.shift.is_some_and(|e| e.violated),
+            KindState::Continuous(_, _, s) => s.episode.is_some_and(|e| e.violated),
+            KindState::SinceRest(_, _, s) => s.shift.is_some_and(|e| e.violated),
             _ => false,
         }
     }
