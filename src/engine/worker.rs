@@ -50,7 +50,7 @@ pub struct Order {
 }
 
 /// Appends `item` to a boxed slice. Lists a worker holds for long but changes seldom (active
-/// orders, the day's deliveries, open holds) are boxed slices rather than vectors: 16 bytes
+/// orders, the day's deliveries) are boxed slices rather than vectors: 16 bytes
 /// instead of 24 in every worker, no spare capacity, and nothing allocated once empty (memory
 /// per worker is a target). A change reallocates, which costs little beside an event.
 fn push<T>(list: &mut Box<[T]>, item: T) {
@@ -208,64 +208,83 @@ impl Member {
     }
 }
 
-/// A person's worker ids (`subject = "person"`), behind one pointer: 8 bytes in every worker,
-/// where a `Vec` would take 24, and only persons allocate. Saved as a list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A list most workers never fill (a person's worker ids, open holds), behind one pointer: 8
+/// bytes in every worker, where a `Vec` would take 24, and only the few allocate. Saved as a
+/// list.
+#[derive(Debug, Clone, PartialEq, Eq)]
 // Boxed for its size in every worker (memory per worker is a target).
 #[allow(clippy::box_collection)]
-pub struct Members(Option<Box<Vec<Member>>>);
+pub struct Rare<T>(Option<Box<Vec<T>>>);
 
-impl Members {
-    pub fn push(&mut self, member: Member) {
-        self.0.get_or_insert_with(Default::default).push(member);
+/// A person's worker ids (`subject = "person"`); empty for a worker.
+pub type Members = Rare<Member>;
+
+impl<T> Default for Rare<T> {
+    fn default() -> Self {
+        Rare(None)
     }
 }
 
-impl std::ops::Deref for Members {
-    type Target = [Member];
-    fn deref(&self) -> &[Member] {
-        self.0.as_deref().map_or(&[], |members| members)
+impl<T> Rare<T> {
+    pub fn push(&mut self, item: T) {
+        self.0.get_or_insert_with(Default::default).push(item);
+    }
+
+    /// Changes the list as a vector; an empty one frees its allocation.
+    pub fn edit(&mut self, change: impl FnOnce(&mut Vec<T>)) {
+        let items = self.0.get_or_insert_with(Default::default);
+        change(items);
+        if items.is_empty() {
+            self.0 = None;
+        }
     }
 }
 
-impl std::ops::DerefMut for Members {
-    fn deref_mut(&mut self) -> &mut [Member] {
-        self.0.as_deref_mut().map_or(&mut [], |members| members)
+impl<T> std::ops::Deref for Rare<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().map_or(&[], |items| items)
     }
 }
 
-impl<'a> IntoIterator for &'a Members {
-    type Item = &'a Member;
-    type IntoIter = std::slice::Iter<'a, Member>;
+impl<T> std::ops::DerefMut for Rare<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.0.as_deref_mut().map_or(&mut [], |items| items)
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Rare<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
 }
 
-impl<'a> IntoIterator for &'a mut Members {
-    type Item = &'a mut Member;
-    type IntoIter = std::slice::IterMut<'a, Member>;
+impl<'a, T> IntoIterator for &'a mut Rare<T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter_mut()
     }
 }
 
-impl FromIterator<Member> for Members {
-    fn from_iter<I: IntoIterator<Item = Member>>(members: I) -> Members {
-        let members: Vec<Member> = members.into_iter().collect();
-        Members((!members.is_empty()).then(|| Box::new(members)))
+impl<T> FromIterator<T> for Rare<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Rare<T> {
+        let items: Vec<T> = items.into_iter().collect();
+        Rare((!items.is_empty()).then(|| Box::new(items)))
     }
 }
 
-impl Serialize for Members {
+impl<T: Serialize> Serialize for Rare<T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.iter())
     }
 }
 
-impl<'de> Deserialize<'de> for Members {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Rare<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Vec::deserialize(deserializer).map(Members::from_iter)
+        Vec::deserialize(deserializer).map(Rare::from_iter)
     }
 }
 
@@ -348,7 +367,7 @@ pub struct Worker {
     /// ([`rules::stateful`]).
     pub states: States,
     /// Holds whose `until` may not have passed.
-    pub holds: Box<[OpenHold]>,
+    pub holds: Rare<OpenHold>,
 
     /// The instant of this worker's live timer, `NONE` when none.
     #[serde(default = "none")]
@@ -411,7 +430,7 @@ impl Worker {
             closed_day: i32::MIN,
             closed_work: 0,
             states: States::default(),
-            holds: Box::default(),
+            holds: Rare::default(),
             wake_at: NONE,
             touched_at: NEVER,
             pushed_group: None,
@@ -771,7 +790,7 @@ impl Worker {
             state.instant(def, flags, t, &me, cx);
         }
         if cx.holds.len() > holds_before {
-            edit(&mut self.holds, |holds| {
+            self.holds.edit(|holds| {
                 holds.retain(|hold| hold.until > t);
                 holds.extend(cx.holds[holds_before..].iter().map(|hold| OpenHold {
                     rule: hold.rule.to_string(),
