@@ -19,7 +19,7 @@
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 /// Digest 0 marks an empty slot; the one real digest 0 is stored as 1.
 const EMPTY: u64 = 0;
@@ -32,13 +32,34 @@ const MIN_SLOTS: usize = 8;
 /// A slot's offset that says its exact expiry is kept aside (`Dedup::far`).
 const FAR: u32 = u32::MAX;
 
-/// The digest duplicate detection keeps for an event: its worker and its `event_id`.
+/// Ids this long at most (with their worker id) are hashed in one call from a stack copy.
+const ONE_SHOT: usize = 256;
+
+/// The digest duplicate detection keeps for an event: its worker and its `event_id`, as the
+/// xxh3 of the worker id's length (8 bytes, little-endian), the worker id and the event id.
+///
+/// Digests are saved with the state (live), so the function never changes. The usual short
+/// ids are copied into one buffer and hashed in one call, which gives the digest of the
+/// streaming hasher (xxh3 does not depend on how its input is cut) at a fraction of its cost.
 pub fn id_digest(worker_id: &str, event_id: &str) -> u64 {
-    let mut hasher = Xxh3::new();
-    hasher.update(&(worker_id.len() as u64).to_le_bytes());
-    hasher.update(worker_id.as_bytes());
-    hasher.update(event_id.as_bytes());
-    match hasher.digest() {
+    let len = (worker_id.len() as u64).to_le_bytes();
+    let total = len.len() + worker_id.len() + event_id.len();
+    let digest = if total <= ONE_SHOT {
+        let mut buf = [0u8; ONE_SHOT];
+        let (head, rest) = buf.split_at_mut(len.len());
+        head.copy_from_slice(&len);
+        let (worker, rest) = rest.split_at_mut(worker_id.len());
+        worker.copy_from_slice(worker_id.as_bytes());
+        rest[..event_id.len()].copy_from_slice(event_id.as_bytes());
+        xxh3_64(&buf[..total])
+    } else {
+        let mut hasher = Xxh3::new();
+        hasher.update(&len);
+        hasher.update(worker_id.as_bytes());
+        hasher.update(event_id.as_bytes());
+        hasher.digest()
+    };
+    match digest {
         EMPTY => 1,
         digest => digest,
     }
@@ -342,6 +363,30 @@ mod tests {
         a.sort_unstable();
         b.sort_unstable();
         assert_eq!(a, b);
+    }
+
+    /// The one-shot digest is the streaming one, on both sides of the stack copy's size:
+    /// digests are saved with the state, so they must never change.
+    #[test]
+    fn digests_are_those_of_the_streaming_hasher() {
+        let streaming = |w: &str, e: &str| {
+            let mut hasher = Xxh3::new();
+            hasher.update(&(w.len() as u64).to_le_bytes());
+            hasher.update(w.as_bytes());
+            hasher.update(e.as_bytes());
+            hasher.digest().max(1)
+        };
+        for w in [0, 1, 9, 100, 247, 248, 249, 300] {
+            for e in [0, 1, 7, 120, 200, 248, 249, 500] {
+                let worker = "w".repeat(w);
+                let event = "é".repeat(e / 2) + &"e".repeat(e % 2);
+                assert_eq!(
+                    id_digest(&worker, &event),
+                    streaming(&worker, &event),
+                    "{w} {e}"
+                );
+            }
+        }
     }
 
     #[test]
