@@ -11,6 +11,7 @@
 //! alerts in the same order.
 
 mod buffer;
+mod hint;
 mod ids;
 mod key;
 mod live;
@@ -40,6 +41,11 @@ use rules::{Params, RuleDef};
 pub use worker::{
     MAX_ACTIVE_ORDERS, MAX_MEMBERS, Member, NEVER, NONE, OpenHold, Order, Session, Worker,
 };
+
+/// How many events ahead of the one applied [`Engine::prefetch_ahead`] asks for a worker's
+/// own struct, and for what it points to.
+const PREFETCH_FAR: usize = 8;
+const PREFETCH_NEAR: usize = 3;
 
 /// Persons: the index key of a subject, by namespace (a person id and a worker id never meet).
 fn subject_key(person: bool, id: &str) -> String {
@@ -1202,6 +1208,7 @@ impl Engine {
             self.touched.clear();
             while self.state.buffer.peek().is_some_and(|p| p.ts == t) {
                 let event = self.state.buffer.pop().expect("peeked");
+                self.prefetch_ahead();
                 self.enter(Step::plain(t, Step::EVENT, event.seq));
                 self.apply(&event, t);
             }
@@ -1233,6 +1240,27 @@ impl Engine {
             Limit::Before(w) => self.state.frontier.max(w),
             Limit::Through(end) => self.state.frontier.max(end.saturating_add(1)),
         };
+    }
+
+    /// Asks the cache for the state of the workers whose events come next: their fixed part
+    /// [`PREFETCH_FAR`] events ahead, then, once that has arrived, what it points to (rule
+    /// states, active orders) [`PREFETCH_NEAR`] events ahead.
+    fn prefetch_ahead(&self) {
+        let workers = &self.state.workers;
+        let buffer = &self.state.buffer;
+        if let Some(worker) = buffer
+            .ahead(PREFETCH_FAR)
+            .and_then(|p| workers.get(p.worker as usize))
+        {
+            hint::prefetch(worker);
+        }
+        if let Some(worker) = buffer
+            .ahead(PREFETCH_NEAR)
+            .and_then(|p| workers.get(p.worker as usize))
+        {
+            hint::prefetch_slice(&worker.states, 8);
+            hint::prefetch_slice(&worker.session.orders, 1);
+        }
     }
 
     /// Applies one event from the buffer at its instant `t`, or refuses it.
