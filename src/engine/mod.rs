@@ -752,8 +752,26 @@ impl Engine {
     /// Sharded replay: takes an event the caller admitted (not a duplicate, not late), at
     /// sequence `seq` (its line number).
     pub fn push_admitted(&mut self, event: &Event<'_>, seq: u64) {
-        let pushed = self.push_inner(event, None, Some(seq), event.ts);
+        self.push_admitted_to(event, seq, None);
+    }
+
+    /// [`Engine::push_admitted`] with the event's worker slot looked up beforehand
+    /// ([`Engine::slot_hint`], with no push in between that could remove it; a new worker
+    /// since is looked up again).
+    pub fn push_admitted_to(&mut self, event: &Event<'_>, seq: u64, slot: Option<u32>) {
+        let pushed = self.push_slot(event, None, Some(seq), event.ts, slot);
         debug_assert_eq!(pushed, Pushed::Accepted);
+    }
+
+    /// The slot of a worker id already held (none for persons, whose subject is decided at
+    /// the push). Pushes only add workers (they are forgotten while time runs), so the slots
+    /// of a batch of events looked up in one loop, before pushing them, stay right; that loop
+    /// is a run of independent look-ups whose cache misses overlap.
+    pub fn slot_hint(&self, worker_id: &str) -> Option<u32> {
+        if self.persons() {
+            return None;
+        }
+        self.worker_index.get(worker_id).copied()
     }
 
     /// Enters step `step` of the processing order.
@@ -881,6 +899,18 @@ impl Engine {
         seq: Option<u64>,
         advance_ts: i64,
     ) -> Pushed {
+        self.push_slot(event, id, seq, advance_ts, None)
+    }
+
+    /// [`Engine::push_inner`] with the worker's slot when known ([`Engine::slot_hint`]).
+    fn push_slot(
+        &mut self,
+        event: &Event<'_>,
+        id: Option<u64>,
+        seq: Option<u64>,
+        advance_ts: i64,
+        slot: Option<u32>,
+    ) -> Pushed {
         let watermark = self.watermark();
         if let Some(id) = id.filter(|_| !self.admitted) {
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
@@ -903,8 +933,14 @@ impl Engine {
         let (worker, member) = if self.persons() {
             self.person_slot(event)
         } else {
-            let worker = match self.worker_index.get(&*event.worker_id) {
-                Some(&i) => i,
+            let known = slot.or_else(|| self.worker_index.get(&*event.worker_id).copied());
+            debug_assert_eq!(
+                known,
+                self.worker_index.get(&*event.worker_id).copied(),
+                "a stale slot hint"
+            );
+            let worker = match known {
+                Some(i) => i,
                 None => self.new_slot(Worker::new(&event.worker_id), &event.worker_id),
             };
             (worker, 0)
