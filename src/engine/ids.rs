@@ -29,6 +29,8 @@ const SHARD_BITS: u32 = 8;
 const SHARDS: usize = 1 << SHARD_BITS;
 /// The smallest table.
 const MIN_SLOTS: usize = 8;
+/// Slots from the home one that [`Dedup::prefetch`] asks for.
+const PROBE_AHEAD: usize = 6;
 /// A slot's offset that says its exact expiry is kept aside (`Dedup::far`).
 const FAR: u32 = u32::MAX;
 
@@ -241,17 +243,10 @@ impl Dedup {
         if shard.slots.is_empty() {
             return;
         }
-        let slot = &shard.slots[shard.home(digest)];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch is a hint: it never faults and changes no memory; the address is
-        // in bounds anyway.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (slot as *const Slot).cast(),
-            );
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
+        // The home slot and the next few: a probe goes on past the home's line often enough.
+        let home = shard.home(digest);
+        let probe = &shard.slots[home..shard.slots.len().min(home + PROBE_AHEAD)];
+        super::hint::prefetch_slice(probe, 2);
     }
 
     fn entries(&self) -> impl Iterator<Item = (u64, i64)> + '_ {

@@ -1295,7 +1295,23 @@ impl Engine {
             .and_then(|p| workers.get(p.worker as usize))
         {
             hint::prefetch_slice(&worker.states, 8);
-            hint::prefetch_slice(&worker.session.orders, 1);
+            let kind = buffer.ahead(PREFETCH_NEAR).map(|p| p.kind);
+            if kind.is_some_and(Kind::is_order) {
+                hint::prefetch_slice(&worker.session.orders, 1);
+            }
+            if kind == Some(Kind::OrderDelivered) {
+                // A fee counts on an order's first delivery of the day: the day's list is read.
+                hint::prefetch_slice(&worker.delivered, 4);
+            }
+        }
+    }
+
+    /// Asks the cache for what pushing an event reads of its worker (sharded replay: the
+    /// slots of the events to come are known, [`Engine::slot_hint`]).
+    pub fn prefetch_push(&self, slot: u32) {
+        if let Some(worker) = self.state.workers.get(slot as usize) {
+            hint::prefetch(&worker.pending);
+            hint::prefetch(&worker.pushed_group);
         }
     }
 

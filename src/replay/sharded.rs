@@ -577,7 +577,10 @@ impl Block {
                 engine.slot_hint(&self.text[span.start..span.end])
             })
             .collect();
-        for (&i, slot) in events.iter().zip(slots) {
+        for (n, (&i, &slot)) in events.iter().zip(&slots).enumerate() {
+            if let Some(&Some(ahead)) = slots.get(n + PUSH_AHEAD) {
+                engine.prefetch_push(ahead);
+            }
             let record = &self.events[i as usize];
             engine.push_admitted_to(&self.event(record), base + record.line, slot);
         }
@@ -621,6 +624,9 @@ impl Record {
         }
     }
 }
+
+/// Workers pushed to this many events ahead are loaded into the cache before their turn.
+const PUSH_AHEAD: usize = 8;
 
 /// Digests looked up this many events ahead are loaded into the cache before their turn.
 const PREFETCH: usize = 16;
