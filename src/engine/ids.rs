@@ -126,7 +126,7 @@ impl Shard {
     /// Drops the expired entries and sizes the table for twice the live ones (and one more,
     /// about to come): memory follows the ids within the window, up and down.
     fn rebuild(&mut self, watermark: i64, incoming: i64, far: &mut FxHashMap<u64, i64>) {
-        let mut live = Vec::new();
+        let mut live = Vec::with_capacity(self.occupied);
         for &slot in &self.slots {
             if slot.digest == EMPTY {
                 continue;
