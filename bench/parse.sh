@@ -32,7 +32,7 @@ if [ -n "$base" ]; then
     . bench/base.sh
     build_base "$base" --example parse_floor
     sha=$base_sha
-    base_floor=$base_target/parse_floor
+    base_floor=$base_target/examples/parse_floor
 fi
 
 input="$out/sim-20000x7-s7.jsonl"

@@ -83,6 +83,12 @@ impl<T: Keyed> MinQueue<T> {
         }
     }
 
+    /// The `n`-th entry of the sorted run (0 is its front): nearly always the `n`-th entry to
+    /// come out, stragglers being rare. A hint for prefetching, not an order.
+    pub fn ahead(&self, n: usize) -> Option<&T> {
+        self.run.get(n)
+    }
+
     /// Takes the entry with the smallest key.
     pub fn pop(&mut self) -> Option<T> {
         if self.straggler_first() {

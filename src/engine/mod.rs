@@ -11,6 +11,7 @@
 //! alerts in the same order.
 
 mod buffer;
+mod hint;
 mod ids;
 mod key;
 mod live;
@@ -40,6 +41,11 @@ use rules::{Params, RuleDef};
 pub use worker::{
     MAX_ACTIVE_ORDERS, MAX_MEMBERS, Member, NEVER, NONE, OpenHold, Order, Session, Worker,
 };
+
+/// How many events ahead of the one applied [`Engine::prefetch_ahead`] asks for a worker's
+/// own struct, and for what it points to.
+const PREFETCH_FAR: usize = 8;
+const PREFETCH_NEAR: usize = 3;
 
 /// Persons: the index key of a subject, by namespace (a person id and a worker id never meet).
 fn subject_key(person: bool, id: &str) -> String {
@@ -749,8 +755,26 @@ impl Engine {
     /// Sharded replay: takes an event the caller admitted (not a duplicate, not late), at
     /// sequence `seq` (its line number).
     pub fn push_admitted(&mut self, event: &Event<'_>, seq: u64) {
-        let pushed = self.push_inner(event, None, Some(seq), event.ts);
+        self.push_admitted_to(event, seq, None);
+    }
+
+    /// [`Engine::push_admitted`] with the event's worker slot looked up beforehand
+    /// ([`Engine::slot_hint`], with no push in between that could remove it; a new worker
+    /// since is looked up again).
+    pub fn push_admitted_to(&mut self, event: &Event<'_>, seq: u64, slot: Option<u32>) {
+        let pushed = self.push_slot(event, None, Some(seq), event.ts, slot);
         debug_assert_eq!(pushed, Pushed::Accepted);
+    }
+
+    /// The slot of a worker id already held (none for persons, whose subject is decided at
+    /// the push). Pushes only add workers (they are forgotten while time runs), so the slots
+    /// of a batch of events looked up in one loop, before pushing them, stay right; that loop
+    /// is a run of independent look-ups whose cache misses overlap.
+    pub fn slot_hint(&self, worker_id: &str) -> Option<u32> {
+        if self.persons() {
+            return None;
+        }
+        self.worker_index.get(worker_id).copied()
     }
 
     /// Enters step `step` of the processing order.
@@ -878,6 +902,18 @@ impl Engine {
         seq: Option<u64>,
         advance_ts: i64,
     ) -> Pushed {
+        self.push_slot(event, id, seq, advance_ts, None)
+    }
+
+    /// [`Engine::push_inner`] with the worker's slot when known ([`Engine::slot_hint`]).
+    fn push_slot(
+        &mut self,
+        event: &Event<'_>,
+        id: Option<u64>,
+        seq: Option<u64>,
+        advance_ts: i64,
+        slot: Option<u32>,
+    ) -> Pushed {
         let watermark = self.watermark();
         if let Some(id) = id.filter(|_| !self.admitted) {
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
@@ -900,8 +936,14 @@ impl Engine {
         let (worker, member) = if self.persons() {
             self.person_slot(event)
         } else {
-            let worker = match self.worker_index.get(&*event.worker_id) {
-                Some(&i) => i,
+            let known = slot.or_else(|| self.worker_index.get(&*event.worker_id).copied());
+            debug_assert_eq!(
+                known,
+                self.worker_index.get(&*event.worker_id).copied(),
+                "a stale slot hint"
+            );
+            let worker = match known {
+                Some(i) => i,
                 None => self.new_slot(Worker::new(&event.worker_id), &event.worker_id),
             };
             (worker, 0)
@@ -1205,6 +1247,7 @@ impl Engine {
             self.touched.clear();
             while self.state.buffer.peek().is_some_and(|p| p.ts == t) {
                 let event = self.state.buffer.pop().expect("peeked");
+                self.prefetch_ahead();
                 self.enter(Step::plain(t, Step::EVENT, event.seq));
                 self.apply(&event, t);
             }
@@ -1236,6 +1279,43 @@ impl Engine {
             Limit::Before(w) => self.state.frontier.max(w),
             Limit::Through(end) => self.state.frontier.max(end.saturating_add(1)),
         };
+    }
+
+    /// Asks the cache for the state of the workers whose events come next: their fixed part
+    /// [`PREFETCH_FAR`] events ahead, then, once that has arrived, what it points to (rule
+    /// states, active orders) [`PREFETCH_NEAR`] events ahead.
+    fn prefetch_ahead(&self) {
+        let workers = &self.state.workers;
+        let buffer = &self.state.buffer;
+        if let Some(worker) = buffer
+            .ahead(PREFETCH_FAR)
+            .and_then(|p| workers.get(p.worker as usize))
+        {
+            hint::prefetch(worker);
+        }
+        if let Some(worker) = buffer
+            .ahead(PREFETCH_NEAR)
+            .and_then(|p| workers.get(p.worker as usize))
+        {
+            hint::prefetch_slice(&worker.states, 8);
+            let kind = buffer.ahead(PREFETCH_NEAR).map(|p| p.kind);
+            if kind.is_some_and(Kind::is_order) {
+                hint::prefetch_slice(&worker.session.orders, 1);
+            }
+            if kind == Some(Kind::OrderDelivered) {
+                // A fee counts on an order's first delivery of the day: the day's list is read.
+                hint::prefetch_slice(&worker.delivered, 4);
+            }
+        }
+    }
+
+    /// Asks the cache for what pushing an event reads of its worker (sharded replay: the
+    /// slots of the events to come are known, [`Engine::slot_hint`]).
+    pub fn prefetch_push(&self, slot: u32) {
+        if let Some(worker) = self.state.workers.get(slot as usize) {
+            hint::prefetch(&worker.pending);
+            hint::prefetch(&worker.pushed_group);
+        }
     }
 
     /// Applies one event from the buffer at its instant `t`, or refuses it.

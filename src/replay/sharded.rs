@@ -568,9 +568,21 @@ impl Block {
     /// Pushes the admitted `events` (indices into `self.events`) into `engine`, then runs it
     /// to `watermark`.
     fn run(&self, engine: &mut Engine, base: u64, events: &[u32], watermark: i64) {
-        for &i in events {
+        // The workers' slots first, in a loop of look-ups alone: each misses the cache, and
+        // there they overlap instead of stalling every push in turn.
+        let slots: Vec<Option<u32>> = events
+            .iter()
+            .map(|&i| {
+                let span = self.events[i as usize].worker_id;
+                engine.slot_hint(&self.text[span.start..span.end])
+            })
+            .collect();
+        for (n, (&i, &slot)) in events.iter().zip(&slots).enumerate() {
+            if let Some(&Some(ahead)) = slots.get(n + PUSH_AHEAD) {
+                engine.prefetch_push(ahead);
+            }
             let record = &self.events[i as usize];
-            engine.push_admitted(&self.event(record), base + record.line);
+            engine.push_admitted_to(&self.event(record), base + record.line, slot);
         }
         engine.advance_to(watermark);
     }
@@ -612,6 +624,9 @@ impl Record {
         }
     }
 }
+
+/// Workers pushed to this many events ahead are loaded into the cache before their turn.
+const PUSH_AHEAD: usize = 8;
 
 /// Digests looked up this many events ahead are loaded into the cache before their turn.
 const PREFETCH: usize = 16;
