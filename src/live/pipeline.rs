@@ -201,6 +201,9 @@ pub struct Part {
     last_message: Duration,
     /// Whether anything changed since the last checkpoint.
     changed: bool,
+    /// Whether events were pushed since the engine last ran up to its watermark: with one
+    /// input topic the engine runs once per poll batch, not once per event ([`Core::settle`]).
+    unsettled: bool,
     last_checkpoint: Instant,
     /// Day reports read back at the restore, of days the engine may close again: a re-closed
     /// day's report is merged into them.
@@ -572,17 +575,15 @@ impl Core {
         Ok(())
     }
 
-    /// Feeds one message to its partition's engine.
+    /// Feeds one message, of input topic `index`, to its partition's engine.
     fn process(
         &self,
         part: &mut Part,
+        index: usize,
         origin: &Origin<'_>,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
-        let Some(index) = self.topic_index(origin.topic) else {
-            return Ok(());
-        };
         let now = tick.ms;
         part.next[index] = Some(origin.offset + 1);
         part.last_message = tick.polled;
@@ -657,8 +658,37 @@ impl Core {
             }
             Pushed::AlreadyApplied => return Ok(()),
         }
+        if self.topics.len() > 1 {
+            // Which topics hold event time back may change with the next event: run now.
+            part.engine.advance();
+            return self.drain(origin.partition, part);
+        }
+        // One topic: the watermark only grows with the events pushed, so running the engine
+        // once for the batch applies the same events at the same instants, in the same order,
+        // as running it after each (the late check reads the watermark from the largest `ts`,
+        // run or not).
+        part.unsettled = true;
+        Ok(())
+    }
+
+    /// Runs a partition's engine up to its watermark and sends what that produced, if events
+    /// were pushed since it last ran: at the end of every poll batch, and before anything
+    /// that reads or saves the engine (checkpoints).
+    fn settle(&self, partition: i32, part: &mut Part) -> Result<(), SinkError> {
+        if !std::mem::take(&mut part.unsettled) {
+            return Ok(());
+        }
         part.engine.advance();
-        self.drain(origin.partition, part)
+        self.drain(partition, part)
+    }
+
+    /// [`Core::settle`] for every partition held.
+    fn settle_all(&self) -> Result<(), SinkError> {
+        let mut guard = self.state();
+        for (&partition, part) in guard.parts.iter_mut() {
+            self.settle(partition, part)?;
+        }
+        Ok(())
     }
 
     /// Moves the event time of idle partitions to the wall clock minus the allowed lateness,
@@ -810,6 +840,16 @@ impl Core {
         last: bool,
         deadline: Instant,
     ) -> Result<(), SinkError> {
+        // Phase 0: the events read so far are run through the engines (a revocation can come
+        // in the middle of a poll batch).
+        {
+            let mut guard = self.state();
+            for &partition in partitions {
+                if let Some(part) = guard.parts.get_mut(&partition) {
+                    self.settle(partition, part)?;
+                }
+            }
+        }
         // Phase 1: what the partitions produced so far is acknowledged (retrying failures).
         let mark = self.sink.mark();
         let ready = self.wait_acked(partitions, mark, deadline)?;
@@ -1058,6 +1098,7 @@ impl Core {
             handled_below,
             last_message: polled,
             changed: false,
+            unsettled: false,
             last_checkpoint: Instant::now(),
             reports,
             held: BTreeMap::new(),
@@ -1237,17 +1278,26 @@ impl Core {
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
         let partition = message.partition();
+        // One input topic (the usual case): every message is of it, and its name need not be
+        // read from the message (a UTF-8 check per message).
+        let index = match self.topics.len() {
+            1 => 0,
+            _ => match self.topic_index(message.topic()) {
+                Some(index) => index,
+                None => return Ok(()),
+            },
+        };
         let mut state = self.state();
         match state.parts.get_mut(&partition) {
             Some(part) => {
                 let origin = Origin {
-                    topic: message.topic(),
+                    topic: &self.topics[index],
                     partition,
                     offset: message.offset(),
                     key: message.key(),
                     payload: message.payload().unwrap_or_default(),
                 };
-                self.process(part, &origin, tick, batch)
+                self.process(part, index, &origin, tick, batch)
             }
             // Partitions are restored before they are assigned, so this is a message of a
             // partition already revoked: its next owner reads it.
@@ -1528,6 +1578,7 @@ fn run_loop(
                 }
             }
         }
+        core.settle_all()?;
         if let Ok(Err(error)) = state_topic_checked.try_recv() {
             return Err(error.into());
         }
