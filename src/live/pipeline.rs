@@ -56,6 +56,13 @@ pub const REORDER_LIMIT: usize = 100_000;
 const RESTORE_STALL: Duration = Duration::from_secs(60);
 /// How often the loop publishes gauges, the summary and the demo's samples.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// Messages taken from the consumer in one poll batch at most, before they are processed.
+const BATCH_MESSAGES: usize = 2048;
+/// A batch smaller than this is processed on the loop's thread alone: handing work to a lane
+/// would cost more than it saves, and a batch this small means the loop keeps up anyway.
+const LANE_MIN_MESSAGES: usize = 256;
+/// Lane threads at most, however many cores.
+const MAX_LANES: usize = 8;
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// Where "now" comes from: the wall clock, or (the demo) a clock that runs `speed` times
@@ -141,6 +148,25 @@ struct BatchMetrics {
 }
 
 impl BatchMetrics {
+    /// Adds what another lane counted.
+    fn merge(&mut self, other: BatchMetrics) {
+        for (topic, kind, n) in other.events {
+            match self
+                .events
+                .iter_mut()
+                .find(|(t, k, _)| *t == topic && *k == kind)
+            {
+                Some(entry) => entry.2 += n,
+                None => self.events.push((topic, kind, n)),
+            }
+        }
+        for platform in other.platforms {
+            if !self.platforms.contains(&platform) {
+                self.platforms.push(platform);
+            }
+        }
+    }
+
     fn event(&mut self, topic: usize, kind: Kind, platform: &str) {
         match self
             .events
@@ -232,6 +258,8 @@ struct LoopState {
     /// When the loop last dropped its partitions after a stall, until a rebalance or
     /// [`Core::retake`] gives it partitions again.
     fenced_at: Option<Instant>,
+    /// Rebalances so far: messages polled before one are not processed after it.
+    rebalances: u64,
 }
 
 /// Everything the loop and the callbacks need.
@@ -250,6 +278,12 @@ pub struct Core {
     /// A gap between two polls longer than this (own work excluded) means the group may have
     /// moved our partitions meanwhile (session or poll interval expired).
     stall_limit: Duration,
+    /// Threads a poll batch's partitions are processed on at most (the loop's own included).
+    lanes: usize,
+    /// The other lanes' threads (`lanes - 1` of them), kept for the life of the loop: a thread
+    /// started per batch cost more than it saved (its start, and its allocator's caches
+    /// filled and freed every time).
+    pool: Option<rayon_core::ThreadPool>,
 }
 
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
@@ -307,6 +341,7 @@ impl ConsumerContext for LiveContext {
         }));
         let mut state = self.core.state();
         state.own_work += started.elapsed();
+        state.rebalances += 1;
         if let Err(panic) = outcome {
             let what = panic
                 .downcast_ref::<String>()
@@ -1271,25 +1306,103 @@ impl Core {
         Ok(())
     }
 
-    fn handle(
+    /// Processes a poll batch: each partition's messages in order, on its partition's engine,
+    /// the partitions spread over up to [`Core::lanes`] threads (an engine is only ever
+    /// touched by one). The loop waits for all of them: checkpoints, rebalances and timers
+    /// see every engine at rest, as with one thread. The messages are freed by the lane that
+    /// processed them (freeing librdkafka's messages is a visible share of the cost).
+    fn process_batch(
         &self,
-        message: &BorrowedMessage<'_>,
+        messages: Vec<BorrowedMessage<'_>>,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
-        let partition = message.partition();
-        // One input topic (the usual case): every message is of it, and its name need not be
-        // read from the message (a UTF-8 check per message).
-        let index = match self.topics.len() {
-            1 => 0,
-            _ => match self.topic_index(message.topic()) {
-                Some(index) => index,
-                None => return Ok(()),
-            },
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let total = messages.len();
+        let mut by_partition: BTreeMap<i32, Vec<BorrowedMessage<'_>>> = BTreeMap::new();
+        for message in messages {
+            by_partition
+                .entry(message.partition())
+                .or_default()
+                .push(message);
+        }
+        let mut guard = self.state();
+        let mut work: Vec<Work<'_, '_>> = Vec::with_capacity(by_partition.len());
+        for (&partition, part) in guard.parts.iter_mut() {
+            if let Some(messages) = by_partition.remove(&partition) {
+                work.push((partition, part, messages));
+            }
+        }
+        // Partitions are restored before they are assigned, so these are messages of a
+        // partition already revoked: its next owner reads them.
+        for (partition, messages) in by_partition {
+            tracing::debug!(
+                partition,
+                messages = messages.len(),
+                "Messages of a partition not held; skipped."
+            );
+        }
+        let lanes = self.lanes.min(work.len());
+        let Some(pool) = self
+            .pool
+            .as_ref()
+            .filter(|_| lanes > 1 && total >= LANE_MIN_MESSAGES)
+        else {
+            return self.run_lane(work, tick, batch);
         };
-        let mut state = self.state();
-        match state.parts.get_mut(&partition) {
-            Some(part) => {
+        // The largest partitions first, each to the lane with the fewest messages so far.
+        work.sort_by_key(|(_, _, messages)| std::cmp::Reverse(messages.len()));
+        let mut split: Vec<(usize, Vec<Work<'_, '_>>)> =
+            (0..lanes).map(|_| (0, Vec::new())).collect();
+        for item in work {
+            if let Some(lane) = split.iter_mut().min_by_key(|(n, _)| *n) {
+                lane.0 += item.2.len();
+                lane.1.push(item);
+            }
+        }
+        let mut split = split.into_iter().map(|(_, lane)| lane);
+        let own = split.next().unwrap_or_default();
+        let others: Vec<Vec<Work<'_, '_>>> = split.collect();
+        let mut outcomes: Vec<Option<(Result<(), SinkError>, BatchMetrics)>> =
+            others.iter().map(|_| None).collect();
+        // A panic in a lane is raised again here, when the scope ends.
+        let mut result = pool.in_place_scope(|scope| {
+            for (lane, slot) in others.into_iter().zip(outcomes.iter_mut()) {
+                scope.spawn(move |_| {
+                    let mut counted = BatchMetrics::default();
+                    let outcome = self.run_lane(lane, tick, &mut counted);
+                    *slot = Some((outcome, counted));
+                });
+            }
+            self.run_lane(own, tick, batch)
+        });
+        for (outcome, counted) in outcomes.into_iter().flatten() {
+            batch.merge(counted);
+            result = result.and(outcome);
+        }
+        result
+    }
+
+    /// Processes partitions' messages, then runs their engines ([`Core::settle`]).
+    fn run_lane(
+        &self,
+        lane: Vec<Work<'_, '_>>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<(), SinkError> {
+        for (partition, part, messages) in lane {
+            for message in &messages {
+                // One input topic (the usual case): every message is of it, and its name need
+                // not be read from the message (a UTF-8 check per message).
+                let index = match self.topics.len() {
+                    1 => 0,
+                    _ => match self.topic_index(message.topic()) {
+                        Some(index) => index,
+                        None => continue,
+                    },
+                };
                 let origin = Origin {
                     topic: &self.topics[index],
                     partition,
@@ -1297,17 +1410,16 @@ impl Core {
                     key: message.key(),
                     payload: message.payload().unwrap_or_default(),
                 };
-                self.process(part, index, &origin, tick, batch)
+                self.process(part, index, &origin, tick, batch)?;
             }
-            // Partitions are restored before they are assigned, so this is a message of a
-            // partition already revoked: its next owner reads it.
-            None => {
-                tracing::debug!(partition, "Message of a partition not held; skipped.");
-                Ok(())
-            }
+            self.settle(partition, part)?;
         }
+        Ok(())
     }
 }
+
+/// One partition's share of a poll batch: its number, its state, its messages in order.
+type Work<'a, 'm> = (i32, &'a mut Part, Vec<BorrowedMessage<'m>>);
 
 /// Co-partitioned topics: which of a partition's input topics hold its event time back. A
 /// topic silent for the idle timeout does not; a paused one still does (it is not silent, the
@@ -1432,9 +1544,21 @@ pub fn run(
     )?;
     shared.metrics.set_reorder_limit(REORDER_LIMIT);
     let topics = config.kafka.input_topics.clone();
+    let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, MAX_LANES));
+    let pool = match lanes {
+        1 => None,
+        _ => Some(
+            rayon_core::ThreadPoolBuilder::new()
+                .num_threads(lanes - 1)
+                .thread_name(|i| format!("pipeline-lane-{i}"))
+                .build()?,
+        ),
+    };
     let core = Arc::new(Core {
         zone: config.time.zone.name().to_owned(),
         stall_limit: stall_limit(&config),
+        lanes,
+        pool,
         config,
         shared: shared.clone(),
         sink,
@@ -1450,6 +1574,7 @@ pub fn run(
             fatal: None,
             quota_sent: Vec::new(),
             fenced_at: None,
+            rebalances: 0,
         }),
     });
     let mut client = client_config(&core.config.kafka);
@@ -1507,7 +1632,9 @@ fn run_loop(
             ms: core.clock.now_ms(),
             polled: Duration::ZERO,
         };
-        for round in 0..1000 {
+        let mut messages: Vec<BorrowedMessage<'_>> = Vec::new();
+        let mut rebalances = 0;
+        for round in 0..BATCH_MESSAGES {
             let polled = if round == 0 {
                 // The waiting poll: the clocks, the idle clock and the stall check, once per
                 // batch (clock reads per message were a visible share of its cost).
@@ -1536,6 +1663,7 @@ fn run_loop(
                 if let Some(error) = state.fatal.take() {
                     return Err(error);
                 }
+                rebalances = state.rebalances;
                 tick = Tick {
                     ms: core.clock.now_ms(),
                     polled: state.polled,
@@ -1549,13 +1677,20 @@ fn run_loop(
                 polled
             } else {
                 let polled = consumer.poll(Duration::ZERO);
-                if let Some(error) = core.state().fatal.take() {
+                let mut state = core.state();
+                if let Some(error) = state.fatal.take() {
                     return Err(error);
+                }
+                if state.rebalances != rebalances {
+                    // The partitions those messages came from were revoked (and saved without
+                    // them): their next owner, maybe this instance again, reads them again.
+                    rebalances = state.rebalances;
+                    messages.clear();
                 }
                 polled
             };
             match polled {
-                Some(Ok(message)) => core.handle(&message, tick, &mut batch)?,
+                Some(Ok(message)) => messages.push(message),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => {
                     // While the brokers cannot be reached, silence is no evidence of quiet
@@ -1578,6 +1713,7 @@ fn run_loop(
                 }
             }
         }
+        core.process_batch(messages, tick, &mut batch)?;
         core.settle_all()?;
         if let Ok(Err(error)) = state_topic_checked.try_recv() {
             return Err(error.into());
