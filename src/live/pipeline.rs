@@ -3,7 +3,10 @@
 //! acknowledged (at least once, docs/LIVE.md "Delivery").
 //!
 //! The loop runs on one dedicated thread that owns the consumer, the engines and the sink's
-//! retries. librdkafka calls the rebalance callbacks from inside `poll`, on that same thread,
+//! retries. Each partition's messages come through its own queue; each iteration, the loop's
+//! thread and the lane threads (one per core) read and process a share of the partitions and
+//! the loop waits for them, so that everything below sees every engine at rest, as with one
+//! thread. librdkafka calls the rebalance callbacks from inside `poll`, on that same thread,
 //! so a revocation can checkpoint the partitions it takes away before they move, and an
 //! assignment can read the partitions' state back before it takes them. Callbacks never
 //! panic (a panic is caught and becomes the loop's error) and never write for a partition that
@@ -12,6 +15,7 @@
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -63,6 +67,8 @@ const BATCH_MESSAGES: usize = 2048;
 const LANE_MIN_MESSAGES: usize = 256;
 /// Lane threads at most, however many cores.
 const MAX_LANES: usize = 8;
+/// Messages a lane takes from one partition's queue per loop iteration at most.
+const QUEUE_MESSAGES: usize = 2048;
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// Where "now" comes from: the wall clock, or (the demo) a clock that runs `speed` times
@@ -1203,6 +1209,8 @@ impl Core {
         assignment.set_all_offsets(offset)?;
         consumer.assign(&assignment)?;
         let mut state = self.state();
+        // An assignment ends the partitions' own queues: they are split again.
+        state.rebalances += 1;
         state.fenced_at = None;
         state.assigned = partitions.iter().copied().collect();
         state.own_work += started.elapsed();
@@ -1394,29 +1402,172 @@ impl Core {
     ) -> Result<(), SinkError> {
         for (partition, part, messages) in lane {
             for message in &messages {
-                // One input topic (the usual case): every message is of it, and its name need
-                // not be read from the message (a UTF-8 check per message).
-                let index = match self.topics.len() {
-                    1 => 0,
-                    _ => match self.topic_index(message.topic()) {
-                        Some(index) => index,
-                        None => continue,
-                    },
-                };
-                let origin = Origin {
-                    topic: &self.topics[index],
-                    partition,
-                    offset: message.offset(),
-                    key: message.key(),
-                    payload: message.payload().unwrap_or_default(),
-                };
-                self.process(part, index, &origin, tick, batch)?;
+                self.process_message(partition, part, message, tick, batch)?;
             }
             self.settle(partition, part)?;
         }
         Ok(())
     }
+
+    fn process_message(
+        &self,
+        partition: i32,
+        part: &mut Part,
+        message: &BorrowedMessage<'_>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<(), SinkError> {
+        // One input topic (the usual case): every message is of it, and its name need not be
+        // read from the message (a UTF-8 check per message).
+        let index = match self.topics.len() {
+            1 => 0,
+            _ => match self.topic_index(message.topic()) {
+                Some(index) => index,
+                None => return Ok(()),
+            },
+        };
+        let origin = Origin {
+            topic: &self.topics[index],
+            partition,
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload().unwrap_or_default(),
+        };
+        self.process(part, index, &origin, tick, batch)
+    }
+
+    /// Reads the partitions' own queues ([`Queues`]), each partition on its lane, and
+    /// processes what they hold (at most [`QUEUE_MESSAGES`] a partition and topic); returns
+    /// how many messages were read. As with [`Core::process_batch`], the loop waits for the
+    /// lanes.
+    fn process_queues(
+        &self,
+        queues: &Queues,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<usize, SinkError> {
+        if queues.by_partition.is_empty() {
+            return Ok(0);
+        }
+        let mut guard = self.state();
+        let lanes = self.lanes.min(queues.by_partition.len()).max(1);
+        let mut split: Vec<Vec<QueueWork<'_, '_>>> = (0..lanes).map(|_| Vec::new()).collect();
+        let mut next = 0;
+        for (&partition, part) in guard.parts.iter_mut() {
+            if let Some(list) = queues.by_partition.get(&partition) {
+                split[next % lanes].push((partition, part, list.as_slice()));
+                next += 1;
+            }
+        }
+        let mut split = split.into_iter();
+        let own = split.next().unwrap_or_default();
+        let others: Vec<Vec<QueueWork<'_, '_>>> = split.filter(|lane| !lane.is_empty()).collect();
+        let Some(pool) = self.pool.as_ref().filter(|_| !others.is_empty()) else {
+            return self.run_queue_lane(own, tick, batch);
+        };
+        let mut outcomes: Vec<Option<(Result<usize, SinkError>, BatchMetrics)>> =
+            others.iter().map(|_| None).collect();
+        // A panic in a lane is raised again here, when the scope ends.
+        let mut result = pool.in_place_scope(|scope| {
+            for (lane, slot) in others.into_iter().zip(outcomes.iter_mut()) {
+                scope.spawn(move |_| {
+                    let mut counted = BatchMetrics::default();
+                    let outcome = self.run_queue_lane(lane, tick, &mut counted);
+                    *slot = Some((outcome, counted));
+                });
+            }
+            self.run_queue_lane(own, tick, batch)
+        });
+        for (outcome, counted) in outcomes.into_iter().flatten() {
+            batch.merge(counted);
+            result = match (result, outcome) {
+                (Ok(a), Ok(b)) => Ok(a + b),
+                (Err(error), _) | (_, Err(error)) => Err(error),
+            };
+        }
+        result
+    }
+
+    fn run_queue_lane(
+        &self,
+        lane: Vec<QueueWork<'_, '_>>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<usize, SinkError> {
+        let mut read = 0;
+        for (partition, part, list) in lane {
+            for (_, queue) in list {
+                for _ in 0..QUEUE_MESSAGES {
+                    match queue.poll(Duration::ZERO) {
+                        Some(Ok(message)) => {
+                            read += 1;
+                            self.process_message(partition, part, &message, tick, batch)?;
+                        }
+                        Some(Err(KafkaError::PartitionEOF(_))) => {}
+                        Some(Err(error)) => {
+                            tracing::debug!(partition, %error, "Partition queue error.");
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+            self.settle(partition, part)?;
+        }
+        Ok(read)
+    }
 }
+
+/// One partition's own queues, per input topic (by index), and the rebalance count they were
+/// split at: an assignment ends them ([`Consumer::assign`]), so they are split again after
+/// every rebalance. Messages fetched before a split still come through the consumer's queue,
+/// which the loop empties before it reads the partitions' queues (order within a partition).
+struct Queues {
+    rebalances: Option<u64>,
+    by_partition: BTreeMap<i32, Vec<(usize, PartitionQueue<LiveContext>)>>,
+}
+
+impl Queues {
+    fn refresh(&mut self, core: &Core, consumer: &Arc<BaseConsumer<LiveContext>>) {
+        let rebalances = core.state().rebalances;
+        if self.rebalances == Some(rebalances) {
+            return;
+        }
+        self.rebalances = Some(rebalances);
+        self.by_partition.clear();
+        let assignment = match consumer.assignment() {
+            Ok(assignment) => assignment,
+            Err(error) => {
+                tracing::warn!(%error, "Cannot read the assignment; partitions read through the consumer's queue.");
+                return;
+            }
+        };
+        for element in assignment.elements() {
+            let Some(index) = core.topic_index(element.topic()) else {
+                continue;
+            };
+            match consumer.split_partition_queue(element.topic(), element.partition()) {
+                Some(queue) => self
+                    .by_partition
+                    .entry(element.partition())
+                    .or_default()
+                    .push((index, queue)),
+                None => tracing::warn!(
+                    topic = element.topic(),
+                    partition = element.partition(),
+                    "Cannot split the partition's queue; read through the consumer's queue."
+                ),
+            }
+        }
+    }
+}
+
+/// One partition's share of the queue reading: its number, its state, its queues.
+type QueueWork<'a, 'q> = (
+    i32,
+    &'a mut Part,
+    &'q [(usize, PartitionQueue<LiveContext>)],
+);
 
 /// One partition's share of a poll batch: its number, its state, its messages in order.
 type Work<'a, 'm> = (i32, &'a mut Part, Vec<BorrowedMessage<'m>>);
@@ -1584,8 +1735,8 @@ pub fn run(
     set_default(&mut client, "statistics.interval.ms", "5000");
     // Co-partitioned topics must be assigned together: the range assignor does that.
     client.set("partition.assignment.strategy", "range");
-    let consumer: BaseConsumer<LiveContext> =
-        client.create_with_context(LiveContext { core: core.clone() })?;
+    let consumer: Arc<BaseConsumer<LiveContext>> =
+        Arc::new(client.create_with_context(LiveContext { core: core.clone() })?);
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
@@ -1608,7 +1759,7 @@ pub fn run(
 
 fn run_loop(
     core: &Arc<Core>,
-    consumer: &BaseConsumer<LiveContext>,
+    consumer: &Arc<BaseConsumer<LiveContext>>,
     partitions: usize,
     inbox: &mut Option<tokio::sync::mpsc::Receiver<WorkerQuery>>,
     state_topic_checked: &std::sync::mpsc::Receiver<Result<(), super::kafka::SourceError>>,
@@ -1622,9 +1773,16 @@ fn run_loop(
     let mut batch = BatchMetrics::default();
     let mut last_return = Instant::now();
     let wait = Duration::from_millis(100);
+    let mut queues = Queues {
+        rebalances: None,
+        by_partition: BTreeMap::new(),
+    };
+    // Whether the partitions' queues gave messages last time: the next poll does not wait.
+    let mut busy = false;
     while core.running.load(Ordering::Relaxed) {
         let started = Instant::now();
         let mut dry = false;
+        let mut drained = false;
         let mut stalled = false;
         // Wait for the first message at most 100 ms (timers and checkpoints need the loop),
         // then take what is already there.
@@ -1640,7 +1798,7 @@ fn run_loop(
                 // batch (clock reads per message were a visible share of its cost).
                 let before = Instant::now();
                 let own_before = core.state().own_work;
-                let polled = consumer.poll(wait);
+                let polled = consumer.poll(if busy { Duration::ZERO } else { wait });
                 let now = Instant::now();
                 let mut state = core.state();
                 // Own work since the last poll returned (checkpoints, and callbacks in this
@@ -1709,11 +1867,21 @@ fn run_loop(
                 }
                 None => {
                     dry = round == 0;
+                    drained = true;
                     break;
                 }
             }
         }
         core.process_batch(messages, tick, &mut batch)?;
+        busy = false;
+        if drained {
+            // The consumer's queue is empty: what the partitions' own queues hold comes after
+            // anything it held for them.
+            queues.refresh(core, consumer);
+            let read = core.process_queues(&queues, tick, &mut batch)?;
+            busy = read > 0;
+            dry = dry && read == 0;
+        }
         core.settle_all()?;
         if let Ok(Err(error)) = state_topic_checked.try_recv() {
             return Err(error.into());
