@@ -1520,18 +1520,20 @@ impl Core {
 
 /// One partition's own queues, per input topic (by index), and the rebalance count they were
 /// split at: an assignment ends them ([`Consumer::assign`]), so they are split again after
-/// every rebalance. Messages fetched before a split still come through the consumer's queue,
-/// which the loop empties before it reads the partitions' queues (order within a partition).
+/// every rebalance. Messages fetched before a split still come through the consumer's queue:
+/// freshly split queues are read only from the next iteration on, after the consumer's queue
+/// has been emptied once more, and always after it (order within a partition).
 struct Queues {
     rebalances: Option<u64>,
     by_partition: BTreeMap<i32, Vec<(usize, PartitionQueue<LiveContext>)>>,
 }
 
 impl Queues {
-    fn refresh(&mut self, core: &Core, consumer: &Arc<BaseConsumer<LiveContext>>) {
+    /// Splits the queues again after a rebalance; true when it did.
+    fn refresh(&mut self, core: &Core, consumer: &Arc<BaseConsumer<LiveContext>>) -> bool {
         let rebalances = core.state().rebalances;
         if self.rebalances == Some(rebalances) {
-            return;
+            return false;
         }
         self.rebalances = Some(rebalances);
         self.by_partition.clear();
@@ -1539,7 +1541,7 @@ impl Queues {
             Ok(assignment) => assignment,
             Err(error) => {
                 tracing::warn!(%error, "Cannot read the assignment; partitions read through the consumer's queue.");
-                return;
+                return true;
             }
         };
         for element in assignment.elements() {
@@ -1559,6 +1561,7 @@ impl Queues {
                 ),
             }
         }
+        true
     }
 }
 
@@ -1876,11 +1879,15 @@ fn run_loop(
         busy = false;
         if drained {
             // The consumer's queue is empty: what the partitions' own queues hold comes after
-            // anything it held for them.
-            queues.refresh(core, consumer);
-            let read = core.process_queues(&queues, tick, &mut batch)?;
-            busy = read > 0;
-            dry = dry && read == 0;
+            // anything it held for them (for queues split just now, once it is emptied again).
+            if queues.refresh(core, consumer) {
+                busy = true;
+                dry = false;
+            } else {
+                let read = core.process_queues(&queues, tick, &mut batch)?;
+                busy = read > 0;
+                dry = dry && read == 0;
+            }
         }
         core.settle_all()?;
         if let Ok(Err(error)) = state_topic_checked.try_recv() {
