@@ -48,7 +48,7 @@ def percentile(values, q):
 
 
 def make_stream(out: Path, events: int, workers: int, days: int) -> Path:
-    path = out / f"live-{events}.jsonl"
+    path = out / f"live-{workers}x{days}-{events}.jsonl"
     if path.exists() and sum(1 for _ in path.open("rb")) == events:
         return path
     full = out / f"live-sim-{workers}x{days}.jsonl"
@@ -92,7 +92,13 @@ def raw_rate(broker, events: int) -> dict:
     return {k: float(v) for k, v in (kv.split("=") for kv in out.stdout.split())}
 
 
-def live_rate(broker, workdir: Path, events: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def live_rate(broker, workdir: Path, events: int, binary: str | None = None, name: str = "bench-throughput") -> dict:
     from confluent_kafka import Consumer, TopicPartition
 
     group = f"bench-{uuid.uuid4().hex[:8]}"
@@ -114,10 +120,29 @@ def live_rate(broker, workdir: Path, events: int) -> dict:
         return int(sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
                        if line.startswith("workhours_events_total{")))
 
-    monitor = harness.Monitor(workdir, broker, group, name="bench-throughput")
+    # Topics of its own: a run restoring the state an earlier run saved would skip most of its
+    # work (the events below the saved offsets only refill duplicate detection).
+    topics = {"alerts_topic": f"{harness.ALERTS_TOPIC}.{group}",
+              "dead_letter_topic": f"{harness.DEAD_LETTER_TOPIC}.{group}",
+              "state_topic": f"{harness.STATE_TOPIC}.{group}"}
+    broker.create_topic(topics["alerts_topic"], len(end))
+    broker.create_topic(topics["dead_letter_topic"], 2)
+    broker.create_topic(topics["state_topic"], len(end), {"cleanup.policy": "compact"})
+    monitor = harness.Monitor(workdir, broker, group, name=name, topics=topics)
+    saved_bin = os.environ.get("TEST_WORKHOURS_BIN")
+    if binary:
+        os.environ["TEST_WORKHOURS_BIN"] = binary
     try:
         t0 = time.monotonic()
-        monitor.start()
+        try:
+            monitor.start()
+        finally:
+            if binary:
+                if saved_bin is None:
+                    os.environ.pop("TEST_WORKHOURS_BIN", None)
+                else:
+                    os.environ["TEST_WORKHOURS_BIN"] = saved_bin
+        cpu_processed = None
         ready = None
         processed_at = None
         lag = events
@@ -128,6 +153,7 @@ def live_rate(broker, workdir: Path, events: int) -> dict:
                 ready = time.monotonic() - t0
             if processed_at is None and ready is not None and processed_now() >= events:
                 processed_at = time.monotonic() - t0
+                cpu_processed = cpu_seconds(monitor.proc.pid)
             lag = lag_now()
             samples.append((time.monotonic() - t0, lag))
             if lag == 0:
@@ -138,6 +164,7 @@ def live_rate(broker, workdir: Path, events: int) -> dict:
             time.sleep(0.1 if processed_at else 0.03)
         total = time.monotonic() - t0
         first = next((t for t, l in samples if l < events), total)
+        cpu_lag0 = cpu_seconds(monitor.proc.pid)
         code, secs = monitor.terminate()
         processed_at = processed_at or total
         return {"processed_after": processed_at,
@@ -148,7 +175,9 @@ def live_rate(broker, workdir: Path, events: int) -> dict:
                 "events_per_second_from_start": events / total,
                 "events_per_second_from_ready": events / (total - (ready or 0.0)),
                 "sigterm_exit": code, "sigterm_seconds": secs,
-                "alerts": broker.count(harness.ALERTS_TOPIC)}
+                "cpu_seconds_processed": cpu_processed or cpu_lag0, "cpu_seconds_lag0": cpu_lag0,
+                "cpu_us_per_event": (cpu_processed or cpu_lag0) / events * 1e6,
+                "alerts": broker.count(topics["alerts_topic"])}
     finally:
         monitor.close()
         reader.close()
@@ -210,6 +239,12 @@ def main():
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=9000)
     ap.add_argument("--days", type=int, default=2)
+    ap.add_argument("--partitions", type=int, default=harness.PARTITIONS, help="of the input topic")
+    ap.add_argument("--bin", action="append", default=[],
+                    help="a workhours binary to measure (repeat to compare several on the same broker; "
+                         "default: TEST_WORKHOURS_BIN)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="raw, then each --bin in turn, this many times (ratios within one round)")
     ap.add_argument("--latency-workers", type=int, default=100)
     ap.add_argument("--latency-spacing", type=float, default=0.2, help="seconds between instants")
     ap.add_argument("--latency-lead", type=float, default=20.0, help="seconds from start to the first instant")
@@ -231,35 +266,45 @@ def main():
         size = stream.stat().st_size
         broker = harness.Broker(workdir / "broker", "memory").start()
         try:
-            broker.create_pipeline_topics()
+            broker.create_pipeline_topics(partitions=args.partitions)
             secs = produce_file(broker, stream)
             log(f"produced {args.events} events ({size / 2**20:.0f} MiB) in {secs:.1f}s: {args.events / secs:.0f} events/s")
-            if "raw" not in skip:
-                raw = raw_rate(broker, args.events)
-                results["raw"] = raw
-                log(f"raw consume (rdkafka, count only): {raw['events_per_second_from_start']:.0f} events/s "
-                    f"from start ({raw['seconds_from_start']:.2f}s), "
-                    f"{raw['events_per_second_from_first']:.0f} events/s from the first message")
-            if "live" not in skip:
-                live = live_rate(broker, workdir, args.events)
-                results["live"] = live
-                log(f"workhours run: every event processed after {live['processed_after']:.2f}s: "
-                    f"{live['processed_per_second_from_start']:.0f} events/s from start, "
-                    f"{live['processed_per_second_from_ready']:.0f} events/s from /readyz (workhours_events_total)")
-                log(f"workhours run: {live['events_per_second_from_start']:.0f} events/s from start "
-                    f"({live['seconds_from_start']:.2f}s to lag 0), "
-                    f"{live['events_per_second_from_ready']:.0f} events/s from /readyz "
-                    f"(ready after {live['ready_after']:.2f}s); {live['alerts']} alerts; "
-                    f"SIGTERM: exit {live['sigterm_exit']} in {live['sigterm_seconds']:.2f}s")
-                if "raw" in results:
-                    r1 = live["events_per_second_from_start"] / raw["events_per_second_from_start"]
-                    r2 = live["events_per_second_from_ready"] / raw["events_per_second_from_first"]
-                    r3 = live["processed_per_second_from_start"] / raw["events_per_second_from_start"]
-                    log(f"ratio to raw, events processed (both from process start): {r3:.0%}; target >= 80%")
-                    log(f"ratio to raw, lag 0: {r1:.0%} (both from process start), {r2:.0%} (live from /readyz, "
-                        f"raw from its first message). Not a throughput figure: the last allowed_lateness of "
-                        f"event time waits in the reorder buffer until the partitions are idle for "
-                        f"live.idle_timeout, and the alerts it causes are acknowledged before the commit")
+            bins = args.bin or [None]
+            results["rounds"] = []
+            for round_ in range(args.rounds):
+                entry = {}
+                results["rounds"].append(entry)
+                if "raw" not in skip:
+                    raw = raw_rate(broker, args.events)
+                    entry["raw"] = results["raw"] = raw
+                    log(f"raw consume (rdkafka, count only): {raw['events_per_second_from_start']:.0f} events/s "
+                        f"from start ({raw['seconds_from_start']:.2f}s), "
+                        f"{raw['events_per_second_from_first']:.0f} events/s from the first message")
+                if "live" in skip:
+                    continue
+                for i, binary in enumerate(bins):
+                    label = binary or os.environ.get("TEST_WORKHOURS_BIN") or "workhours"
+                    live = live_rate(broker, workdir, args.events, binary, name=f"bench-throughput-{round_}-{i}")
+                    entry[label] = results["live"] = live
+                    log(f"[{label}] workhours run: every event processed after {live['processed_after']:.2f}s: "
+                        f"{live['processed_per_second_from_start']:.0f} events/s from start, "
+                        f"{live['processed_per_second_from_ready']:.0f} events/s from /readyz (workhours_events_total); "
+                        f"CPU {live['cpu_us_per_event']:.2f} us/event ({live['cpu_seconds_processed']:.2f}s)")
+                    log(f"[{label}] workhours run: {live['events_per_second_from_start']:.0f} events/s from start "
+                        f"({live['seconds_from_start']:.2f}s to lag 0), "
+                        f"{live['events_per_second_from_ready']:.0f} events/s from /readyz "
+                        f"(ready after {live['ready_after']:.2f}s); {live['alerts']} alerts; "
+                        f"SIGTERM: exit {live['sigterm_exit']} in {live['sigterm_seconds']:.2f}s")
+                    if "raw" in entry:
+                        raw = entry["raw"]
+                        r1 = live["events_per_second_from_start"] / raw["events_per_second_from_start"]
+                        r2 = live["events_per_second_from_ready"] / raw["events_per_second_from_first"]
+                        r3 = live["processed_per_second_from_start"] / raw["events_per_second_from_start"]
+                        log(f"[{label}] ratio to raw, events processed (both from process start): {r3:.0%}; target >= 90%")
+                        log(f"[{label}] ratio to raw, lag 0: {r1:.0%} (both from process start), {r2:.0%} (live from "
+                            f"/readyz, raw from its first message). Not a throughput figure: the last "
+                            f"allowed_lateness of event time waits in the reorder buffer until the partitions are "
+                            f"idle for live.idle_timeout, and the alerts it causes are acknowledged before the commit")
         finally:
             broker.close()
 

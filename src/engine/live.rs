@@ -809,6 +809,86 @@ mod tests {
         every_crash_point_gives(&Config::default(), &lines, &expected);
     }
 
+    /// The live pipeline runs an engine once per poll batch (one input topic), not after each
+    /// event: pushes with the engine run after each, or after every `k`, give the same
+    /// outcomes, alerts in the same order, refusals and records (a stream with late events,
+    /// duplicates, out-of-order ones and a worker past the active-order limit).
+    #[test]
+    fn one_run_per_batch_is_one_run_per_event() {
+        let mut lines = Vec::new();
+        let n = 1200u32;
+        for i in 0..n {
+            let worker = format!("w{}", i % 5);
+            let minute = i / 2;
+            // Every seventh event is 50 s behind (late: the lateness is 30 s), every
+            // eleventh 20 s behind (in time, out of order).
+            let back = if i % 7 == 0 {
+                50
+            } else if i % 11 == 0 {
+                20
+            } else {
+                0
+            };
+            let secs = 8 * 3600 + minute * 60 + 59 - back;
+            let ts = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+            let kind = match i % 9 {
+                0 if i % 5 == 0 => "login",
+                1 => "order_accepted",
+                2 => "order_delivered",
+                _ => "heartbeat",
+            };
+            let order = format!(r#","order_id":"o{}""#, i / 9);
+            let mut text = line(&worker, kind, &ts)
+                .replace("\"kind\"", &format!(r#""event_id":"e{i}","kind""#));
+            if kind.starts_with("order") {
+                text = text.replace("}", &format!("{order}}}"));
+            }
+            lines.push(text);
+            // Every thirteenth event, the same worker's event before again (a duplicate).
+            if i % 13 == 12 {
+                lines.push(lines[lines.len() - 6].clone());
+            }
+        }
+        // One worker with more order starts than it may hold.
+        for i in 0..(crate::engine::MAX_ACTIVE_ORDERS as u32 + 6) {
+            let secs = 8 * 3600 + n / 2 * 60 + 120 + i;
+            let ts = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+            let text = line("busy", "order_accepted", &ts)
+                .replace("}", &format!(r#","order_id":"b{i}"}}"#));
+            lines.push(text);
+        }
+        let end = crate::timefmt::parse_rfc3339("2026-03-02T23:00:00+08:00").unwrap();
+        let run = |k: usize| {
+            let mut engine = Engine::live(Config::default());
+            let (mut pushed, mut alerts, mut rejected) = (Vec::new(), Vec::new(), Vec::new());
+            for (offset, text) in lines.iter().enumerate() {
+                let event = event::parse(text.as_bytes()).unwrap();
+                pushed.push(engine.push_live(&event, offset as u64, 0, i64::MAX));
+                if (offset + 1) % k == 0 {
+                    engine.advance();
+                    alerts.extend(engine.take_alerts().into_iter().map(|a| a.alert_id()));
+                    rejected.extend(engine.take_rejected());
+                }
+            }
+            engine.advance();
+            engine.finish(end);
+            alerts.extend(engine.take_alerts().into_iter().map(|a| a.alert_id()));
+            rejected.extend(engine.take_rejected());
+            let records: Vec<String> = engine
+                .take_dirty()
+                .iter()
+                .map(|record| serde_json::to_string(record).unwrap())
+                .collect();
+            (pushed, alerts, rejected, records)
+        };
+        let each = run(1);
+        assert!(each.0.contains(&Pushed::Late) && each.0.contains(&Pushed::Duplicate));
+        assert!(!each.1.is_empty() && each.2.len() >= 6);
+        for k in [2, 3, 7, 64, lines.len()] {
+            assert_eq!(run(k), each, "engine run after every {k} events");
+        }
+    }
+
     #[test]
     fn two_sources_hold_event_time_to_the_one_behind_until_it_falls_silent() {
         let mut engine = Engine::live(Config::default());

@@ -3,7 +3,10 @@
 //! acknowledged (at least once, docs/LIVE.md "Delivery").
 //!
 //! The loop runs on one dedicated thread that owns the consumer, the engines and the sink's
-//! retries. librdkafka calls the rebalance callbacks from inside `poll`, on that same thread,
+//! retries. Each partition's messages come through its own queue; each iteration, the loop's
+//! thread and the lane threads (one per core) read and process a share of the partitions and
+//! the loop waits for them, so that everything below sees every engine at rest, as with one
+//! thread. librdkafka calls the rebalance callbacks from inside `poll`, on that same thread,
 //! so a revocation can checkpoint the partitions it takes away before they move, and an
 //! assignment can read the partitions' state back before it takes them. Callbacks never
 //! panic (a panic is caught and becomes the loop's error) and never write for a partition that
@@ -12,6 +15,7 @@
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -56,6 +60,15 @@ pub const REORDER_LIMIT: usize = 100_000;
 const RESTORE_STALL: Duration = Duration::from_secs(60);
 /// How often the loop publishes gauges, the summary and the demo's samples.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// Messages taken from the consumer in one poll batch at most, before they are processed.
+const BATCH_MESSAGES: usize = 2048;
+/// A batch smaller than this is processed on the loop's thread alone: handing work to a lane
+/// would cost more than it saves, and a batch this small means the loop keeps up anyway.
+const LANE_MIN_MESSAGES: usize = 256;
+/// Lane threads at most, however many cores.
+const MAX_LANES: usize = 8;
+/// Messages a lane takes from one partition's queue per loop iteration at most.
+const QUEUE_MESSAGES: usize = 2048;
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
 /// Where "now" comes from: the wall clock, or (the demo) a clock that runs `speed` times
@@ -141,6 +154,25 @@ struct BatchMetrics {
 }
 
 impl BatchMetrics {
+    /// Adds what another lane counted.
+    fn merge(&mut self, other: BatchMetrics) {
+        for (topic, kind, n) in other.events {
+            match self
+                .events
+                .iter_mut()
+                .find(|(t, k, _)| *t == topic && *k == kind)
+            {
+                Some(entry) => entry.2 += n,
+                None => self.events.push((topic, kind, n)),
+            }
+        }
+        for platform in other.platforms {
+            if !self.platforms.contains(&platform) {
+                self.platforms.push(platform);
+            }
+        }
+    }
+
     fn event(&mut self, topic: usize, kind: Kind, platform: &str) {
         match self
             .events
@@ -201,6 +233,9 @@ pub struct Part {
     last_message: Duration,
     /// Whether anything changed since the last checkpoint.
     changed: bool,
+    /// Whether events were pushed since the engine last ran up to its watermark: with one
+    /// input topic the engine runs once per poll batch, not once per event ([`Core::settle`]).
+    unsettled: bool,
     last_checkpoint: Instant,
     /// Day reports read back at the restore, of days the engine may close again: a re-closed
     /// day's report is merged into them.
@@ -229,6 +264,8 @@ struct LoopState {
     /// When the loop last dropped its partitions after a stall, until a rebalance or
     /// [`Core::retake`] gives it partitions again.
     fenced_at: Option<Instant>,
+    /// Rebalances so far: messages polled before one are not processed after it.
+    rebalances: u64,
 }
 
 /// Everything the loop and the callbacks need.
@@ -247,6 +284,12 @@ pub struct Core {
     /// A gap between two polls longer than this (own work excluded) means the group may have
     /// moved our partitions meanwhile (session or poll interval expired).
     stall_limit: Duration,
+    /// Threads a poll batch's partitions are processed on at most (the loop's own included).
+    lanes: usize,
+    /// The other lanes' threads (`lanes - 1` of them), kept for the life of the loop: a thread
+    /// started per batch cost more than it saved (its start, and its allocator's caches
+    /// filled and freed every time).
+    pool: Option<rayon_core::ThreadPool>,
 }
 
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
@@ -304,6 +347,7 @@ impl ConsumerContext for LiveContext {
         }));
         let mut state = self.core.state();
         state.own_work += started.elapsed();
+        state.rebalances += 1;
         if let Err(panic) = outcome {
             let what = panic
                 .downcast_ref::<String>()
@@ -572,17 +616,15 @@ impl Core {
         Ok(())
     }
 
-    /// Feeds one message to its partition's engine.
+    /// Feeds one message, of input topic `index`, to its partition's engine.
     fn process(
         &self,
         part: &mut Part,
+        index: usize,
         origin: &Origin<'_>,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
-        let Some(index) = self.topic_index(origin.topic) else {
-            return Ok(());
-        };
         let now = tick.ms;
         part.next[index] = Some(origin.offset + 1);
         part.last_message = tick.polled;
@@ -657,8 +699,37 @@ impl Core {
             }
             Pushed::AlreadyApplied => return Ok(()),
         }
+        if self.topics.len() > 1 {
+            // Which topics hold event time back may change with the next event: run now.
+            part.engine.advance();
+            return self.drain(origin.partition, part);
+        }
+        // One topic: the watermark only grows with the events pushed, so running the engine
+        // once for the batch applies the same events at the same instants, in the same order,
+        // as running it after each (the late check reads the watermark from the largest `ts`,
+        // run or not).
+        part.unsettled = true;
+        Ok(())
+    }
+
+    /// Runs a partition's engine up to its watermark and sends what that produced, if events
+    /// were pushed since it last ran: at the end of every poll batch, and before anything
+    /// that reads or saves the engine (checkpoints).
+    fn settle(&self, partition: i32, part: &mut Part) -> Result<(), SinkError> {
+        if !std::mem::take(&mut part.unsettled) {
+            return Ok(());
+        }
         part.engine.advance();
-        self.drain(origin.partition, part)
+        self.drain(partition, part)
+    }
+
+    /// [`Core::settle`] for every partition held.
+    fn settle_all(&self) -> Result<(), SinkError> {
+        let mut guard = self.state();
+        for (&partition, part) in guard.parts.iter_mut() {
+            self.settle(partition, part)?;
+        }
+        Ok(())
     }
 
     /// Moves the event time of idle partitions to the wall clock minus the allowed lateness,
@@ -810,6 +881,16 @@ impl Core {
         last: bool,
         deadline: Instant,
     ) -> Result<(), SinkError> {
+        // Phase 0: the events read so far are run through the engines (a revocation can come
+        // in the middle of a poll batch).
+        {
+            let mut guard = self.state();
+            for &partition in partitions {
+                if let Some(part) = guard.parts.get_mut(&partition) {
+                    self.settle(partition, part)?;
+                }
+            }
+        }
         // Phase 1: what the partitions produced so far is acknowledged (retrying failures).
         let mark = self.sink.mark();
         let ready = self.wait_acked(partitions, mark, deadline)?;
@@ -1058,6 +1139,7 @@ impl Core {
             handled_below,
             last_message: polled,
             changed: false,
+            unsettled: false,
             last_checkpoint: Instant::now(),
             reports,
             held: BTreeMap::new(),
@@ -1127,6 +1209,8 @@ impl Core {
         assignment.set_all_offsets(offset)?;
         consumer.assign(&assignment)?;
         let mut state = self.state();
+        // An assignment ends the partitions' own queues: they are split again.
+        state.rebalances += 1;
         state.fenced_at = None;
         state.assigned = partitions.iter().copied().collect();
         state.own_work += started.elapsed();
@@ -1230,34 +1314,266 @@ impl Core {
         Ok(())
     }
 
-    fn handle(
+    /// Processes a poll batch: each partition's messages in order, on its partition's engine,
+    /// the partitions spread over up to [`Core::lanes`] threads (an engine is only ever
+    /// touched by one). The loop waits for all of them: checkpoints, rebalances and timers
+    /// see every engine at rest, as with one thread. The messages are freed by the lane that
+    /// processed them (freeing librdkafka's messages is a visible share of the cost).
+    fn process_batch(
         &self,
+        messages: Vec<BorrowedMessage<'_>>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<(), SinkError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let total = messages.len();
+        let mut by_partition: BTreeMap<i32, Vec<BorrowedMessage<'_>>> = BTreeMap::new();
+        for message in messages {
+            by_partition
+                .entry(message.partition())
+                .or_default()
+                .push(message);
+        }
+        let mut guard = self.state();
+        let mut work: Vec<Work<'_, '_>> = Vec::with_capacity(by_partition.len());
+        for (&partition, part) in guard.parts.iter_mut() {
+            if let Some(messages) = by_partition.remove(&partition) {
+                work.push((partition, part, messages));
+            }
+        }
+        // Partitions are restored before they are assigned, so these are messages of a
+        // partition already revoked: its next owner reads them.
+        for (partition, messages) in by_partition {
+            tracing::debug!(
+                partition,
+                messages = messages.len(),
+                "Messages of a partition not held; skipped."
+            );
+        }
+        let lanes = self.lanes.min(work.len());
+        let Some(pool) = self
+            .pool
+            .as_ref()
+            .filter(|_| lanes > 1 && total >= LANE_MIN_MESSAGES)
+        else {
+            return self.run_lane(work, tick, batch);
+        };
+        // The largest partitions first, each to the lane with the fewest messages so far.
+        work.sort_by_key(|(_, _, messages)| std::cmp::Reverse(messages.len()));
+        let mut split: Vec<(usize, Vec<Work<'_, '_>>)> =
+            (0..lanes).map(|_| (0, Vec::new())).collect();
+        for item in work {
+            if let Some(lane) = split.iter_mut().min_by_key(|(n, _)| *n) {
+                lane.0 += item.2.len();
+                lane.1.push(item);
+            }
+        }
+        let mut split = split.into_iter().map(|(_, lane)| lane);
+        let own = split.next().unwrap_or_default();
+        let others: Vec<Vec<Work<'_, '_>>> = split.collect();
+        let mut outcomes: Vec<Option<(Result<(), SinkError>, BatchMetrics)>> =
+            others.iter().map(|_| None).collect();
+        // A panic in a lane is raised again here, when the scope ends.
+        let mut result = pool.in_place_scope(|scope| {
+            for (lane, slot) in others.into_iter().zip(outcomes.iter_mut()) {
+                scope.spawn(move |_| {
+                    let mut counted = BatchMetrics::default();
+                    let outcome = self.run_lane(lane, tick, &mut counted);
+                    *slot = Some((outcome, counted));
+                });
+            }
+            self.run_lane(own, tick, batch)
+        });
+        for (outcome, counted) in outcomes.into_iter().flatten() {
+            batch.merge(counted);
+            result = result.and(outcome);
+        }
+        result
+    }
+
+    /// Processes partitions' messages, then runs their engines ([`Core::settle`]).
+    fn run_lane(
+        &self,
+        lane: Vec<Work<'_, '_>>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<(), SinkError> {
+        for (partition, part, messages) in lane {
+            for message in &messages {
+                self.process_message(partition, part, message, tick, batch)?;
+            }
+            self.settle(partition, part)?;
+        }
+        Ok(())
+    }
+
+    fn process_message(
+        &self,
+        partition: i32,
+        part: &mut Part,
         message: &BorrowedMessage<'_>,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
-        let partition = message.partition();
-        let mut state = self.state();
-        match state.parts.get_mut(&partition) {
-            Some(part) => {
-                let origin = Origin {
-                    topic: message.topic(),
-                    partition,
-                    offset: message.offset(),
-                    key: message.key(),
-                    payload: message.payload().unwrap_or_default(),
-                };
-                self.process(part, &origin, tick, batch)
-            }
-            // Partitions are restored before they are assigned, so this is a message of a
-            // partition already revoked: its next owner reads it.
-            None => {
-                tracing::debug!(partition, "Message of a partition not held; skipped.");
-                Ok(())
+        // One input topic (the usual case): every message is of it, and its name need not be
+        // read from the message (a UTF-8 check per message).
+        let index = match self.topics.len() {
+            1 => 0,
+            _ => match self.topic_index(message.topic()) {
+                Some(index) => index,
+                None => return Ok(()),
+            },
+        };
+        let origin = Origin {
+            topic: &self.topics[index],
+            partition,
+            offset: message.offset(),
+            key: message.key(),
+            payload: message.payload().unwrap_or_default(),
+        };
+        self.process(part, index, &origin, tick, batch)
+    }
+
+    /// Reads the partitions' own queues ([`Queues`]), each partition on its lane, and
+    /// processes what they hold (at most [`QUEUE_MESSAGES`] a partition and topic); returns
+    /// how many messages were read. As with [`Core::process_batch`], the loop waits for the
+    /// lanes.
+    fn process_queues(
+        &self,
+        queues: &Queues,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<usize, SinkError> {
+        if queues.by_partition.is_empty() {
+            return Ok(0);
+        }
+        let mut guard = self.state();
+        let lanes = self.lanes.min(queues.by_partition.len()).max(1);
+        let mut split: Vec<Vec<QueueWork<'_, '_>>> = (0..lanes).map(|_| Vec::new()).collect();
+        let mut next = 0;
+        for (&partition, part) in guard.parts.iter_mut() {
+            if let Some(list) = queues.by_partition.get(&partition) {
+                split[next % lanes].push((partition, part, list.as_slice()));
+                next += 1;
             }
         }
+        let mut split = split.into_iter();
+        let own = split.next().unwrap_or_default();
+        let others: Vec<Vec<QueueWork<'_, '_>>> = split.filter(|lane| !lane.is_empty()).collect();
+        let Some(pool) = self.pool.as_ref().filter(|_| !others.is_empty()) else {
+            return self.run_queue_lane(own, tick, batch);
+        };
+        let mut outcomes: Vec<Option<(Result<usize, SinkError>, BatchMetrics)>> =
+            others.iter().map(|_| None).collect();
+        // A panic in a lane is raised again here, when the scope ends.
+        let mut result = pool.in_place_scope(|scope| {
+            for (lane, slot) in others.into_iter().zip(outcomes.iter_mut()) {
+                scope.spawn(move |_| {
+                    let mut counted = BatchMetrics::default();
+                    let outcome = self.run_queue_lane(lane, tick, &mut counted);
+                    *slot = Some((outcome, counted));
+                });
+            }
+            self.run_queue_lane(own, tick, batch)
+        });
+        for (outcome, counted) in outcomes.into_iter().flatten() {
+            batch.merge(counted);
+            result = match (result, outcome) {
+                (Ok(a), Ok(b)) => Ok(a + b),
+                (Err(error), _) | (_, Err(error)) => Err(error),
+            };
+        }
+        result
+    }
+
+    fn run_queue_lane(
+        &self,
+        lane: Vec<QueueWork<'_, '_>>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<usize, SinkError> {
+        let mut read = 0;
+        for (partition, part, list) in lane {
+            for (_, queue) in list {
+                for _ in 0..QUEUE_MESSAGES {
+                    match queue.poll(Duration::ZERO) {
+                        Some(Ok(message)) => {
+                            read += 1;
+                            self.process_message(partition, part, &message, tick, batch)?;
+                        }
+                        Some(Err(KafkaError::PartitionEOF(_))) => {}
+                        Some(Err(error)) => {
+                            tracing::debug!(partition, %error, "Partition queue error.");
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+            }
+            self.settle(partition, part)?;
+        }
+        Ok(read)
     }
 }
+
+/// One partition's own queues, per input topic (by index), and the rebalance count they were
+/// split at: an assignment ends them ([`Consumer::assign`]), so they are split again after
+/// every rebalance. Messages fetched before a split still come through the consumer's queue:
+/// freshly split queues are read only from the next iteration on, after the consumer's queue
+/// has been emptied once more, and always after it (order within a partition).
+struct Queues {
+    rebalances: Option<u64>,
+    by_partition: BTreeMap<i32, Vec<(usize, PartitionQueue<LiveContext>)>>,
+}
+
+impl Queues {
+    /// Splits the queues again after a rebalance; true when it did.
+    fn refresh(&mut self, core: &Core, consumer: &Arc<BaseConsumer<LiveContext>>) -> bool {
+        let rebalances = core.state().rebalances;
+        if self.rebalances == Some(rebalances) {
+            return false;
+        }
+        self.rebalances = Some(rebalances);
+        self.by_partition.clear();
+        let assignment = match consumer.assignment() {
+            Ok(assignment) => assignment,
+            Err(error) => {
+                tracing::warn!(%error, "Cannot read the assignment; partitions read through the consumer's queue.");
+                return true;
+            }
+        };
+        for element in assignment.elements() {
+            let Some(index) = core.topic_index(element.topic()) else {
+                continue;
+            };
+            match consumer.split_partition_queue(element.topic(), element.partition()) {
+                Some(queue) => self
+                    .by_partition
+                    .entry(element.partition())
+                    .or_default()
+                    .push((index, queue)),
+                None => tracing::warn!(
+                    topic = element.topic(),
+                    partition = element.partition(),
+                    "Cannot split the partition's queue; read through the consumer's queue."
+                ),
+            }
+        }
+        true
+    }
+}
+
+/// One partition's share of the queue reading: its number, its state, its queues.
+type QueueWork<'a, 'q> = (
+    i32,
+    &'a mut Part,
+    &'q [(usize, PartitionQueue<LiveContext>)],
+);
+
+/// One partition's share of a poll batch: its number, its state, its messages in order.
+type Work<'a, 'm> = (i32, &'a mut Part, Vec<BorrowedMessage<'m>>);
 
 /// Co-partitioned topics: which of a partition's input topics hold its event time back. A
 /// topic silent for the idle timeout does not; a paused one still does (it is not silent, the
@@ -1382,9 +1698,21 @@ pub fn run(
     )?;
     shared.metrics.set_reorder_limit(REORDER_LIMIT);
     let topics = config.kafka.input_topics.clone();
+    let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, MAX_LANES));
+    let pool = match lanes {
+        1 => None,
+        _ => Some(
+            rayon_core::ThreadPoolBuilder::new()
+                .num_threads(lanes - 1)
+                .thread_name(|i| format!("pipeline-lane-{i}"))
+                .build()?,
+        ),
+    };
     let core = Arc::new(Core {
         zone: config.time.zone.name().to_owned(),
         stall_limit: stall_limit(&config),
+        lanes,
+        pool,
         config,
         shared: shared.clone(),
         sink,
@@ -1400,6 +1728,7 @@ pub fn run(
             fatal: None,
             quota_sent: Vec::new(),
             fenced_at: None,
+            rebalances: 0,
         }),
     });
     let mut client = client_config(&core.config.kafka);
@@ -1409,8 +1738,8 @@ pub fn run(
     set_default(&mut client, "statistics.interval.ms", "5000");
     // Co-partitioned topics must be assigned together: the range assignor does that.
     client.set("partition.assignment.strategy", "range");
-    let consumer: BaseConsumer<LiveContext> =
-        client.create_with_context(LiveContext { core: core.clone() })?;
+    let consumer: Arc<BaseConsumer<LiveContext>> =
+        Arc::new(client.create_with_context(LiveContext { core: core.clone() })?);
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
@@ -1433,7 +1762,7 @@ pub fn run(
 
 fn run_loop(
     core: &Arc<Core>,
-    consumer: &BaseConsumer<LiveContext>,
+    consumer: &Arc<BaseConsumer<LiveContext>>,
     partitions: usize,
     inbox: &mut Option<tokio::sync::mpsc::Receiver<WorkerQuery>>,
     state_topic_checked: &std::sync::mpsc::Receiver<Result<(), super::kafka::SourceError>>,
@@ -1447,9 +1776,16 @@ fn run_loop(
     let mut batch = BatchMetrics::default();
     let mut last_return = Instant::now();
     let wait = Duration::from_millis(100);
+    let mut queues = Queues {
+        rebalances: None,
+        by_partition: BTreeMap::new(),
+    };
+    // Whether the partitions' queues gave messages last time: the next poll does not wait.
+    let mut busy = false;
     while core.running.load(Ordering::Relaxed) {
         let started = Instant::now();
         let mut dry = false;
+        let mut drained = false;
         let mut stalled = false;
         // Wait for the first message at most 100 ms (timers and checkpoints need the loop),
         // then take what is already there.
@@ -1457,13 +1793,15 @@ fn run_loop(
             ms: core.clock.now_ms(),
             polled: Duration::ZERO,
         };
-        for round in 0..1000 {
+        let mut messages: Vec<BorrowedMessage<'_>> = Vec::new();
+        let mut rebalances = 0;
+        for round in 0..BATCH_MESSAGES {
             let polled = if round == 0 {
                 // The waiting poll: the clocks, the idle clock and the stall check, once per
                 // batch (clock reads per message were a visible share of its cost).
                 let before = Instant::now();
                 let own_before = core.state().own_work;
-                let polled = consumer.poll(wait);
+                let polled = consumer.poll(if busy { Duration::ZERO } else { wait });
                 let now = Instant::now();
                 let mut state = core.state();
                 // Own work since the last poll returned (checkpoints, and callbacks in this
@@ -1486,6 +1824,7 @@ fn run_loop(
                 if let Some(error) = state.fatal.take() {
                     return Err(error);
                 }
+                rebalances = state.rebalances;
                 tick = Tick {
                     ms: core.clock.now_ms(),
                     polled: state.polled,
@@ -1499,13 +1838,20 @@ fn run_loop(
                 polled
             } else {
                 let polled = consumer.poll(Duration::ZERO);
-                if let Some(error) = core.state().fatal.take() {
+                let mut state = core.state();
+                if let Some(error) = state.fatal.take() {
                     return Err(error);
+                }
+                if state.rebalances != rebalances {
+                    // The partitions those messages came from were revoked (and saved without
+                    // them): their next owner, maybe this instance again, reads them again.
+                    rebalances = state.rebalances;
+                    messages.clear();
                 }
                 polled
             };
             match polled {
-                Some(Ok(message)) => core.handle(&message, tick, &mut batch)?,
+                Some(Ok(message)) => messages.push(message),
                 Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(error)) => {
                     // While the brokers cannot be reached, silence is no evidence of quiet
@@ -1524,10 +1870,26 @@ fn run_loop(
                 }
                 None => {
                     dry = round == 0;
+                    drained = true;
                     break;
                 }
             }
         }
+        core.process_batch(messages, tick, &mut batch)?;
+        busy = false;
+        if drained {
+            // The consumer's queue is empty: what the partitions' own queues hold comes after
+            // anything it held for them (for queues split just now, once it is emptied again).
+            if queues.refresh(core, consumer) {
+                busy = true;
+                dry = false;
+            } else {
+                let read = core.process_queues(&queues, tick, &mut batch)?;
+                busy = read > 0;
+                dry = dry && read == 0;
+            }
+        }
+        core.settle_all()?;
         if let Ok(Err(error)) = state_topic_checked.try_recv() {
             return Err(error.into());
         }
