@@ -769,7 +769,7 @@ impl Worker {
             cx.day_lists
                 .entry(self.day.number)
                 .or_default()
-                .push((step, index));
+                .push(super::DayMark::new(step, index));
         }
         let holds_before = cx.holds.len();
         let me = Me {
