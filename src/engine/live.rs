@@ -641,7 +641,7 @@ impl Engine {
             "working": worker.working(),
             "measures": measures,
             "episode": episode,
-            "today_seconds": seconds(worker.day_work),
+            "today_seconds": seconds(i64::from(worker.day_work)),
             "week_seconds": week,
             "consecutive_work_days": streak,
             "rules": rules,

@@ -1485,7 +1485,7 @@ impl Engine {
                     names.get(worker.platform).to_owned(),
                     names.get(worker.role).to_owned(),
                     names.get(worker.city).to_owned(),
-                    worker.closed_work,
+                    i64::from(worker.closed_work),
                 ));
             } else {
                 // `quota_p90` stays per worker id, about each platform's quotas.
