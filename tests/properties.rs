@@ -313,7 +313,7 @@ proptest! {
         push_all(&mut engine, &lines(&events), &mut Vec::new());
         engine.finish(engine.max_ts().unwrap() + 30 * 3_600_000);
         for worker in engine.workers() {
-            prop_assert!(worker.day_work <= worker.since - worker.day.start);
+            prop_assert!(i64::from(worker.day_work) <= worker.since - worker.day.start);
             if let Some((Some(episode), _)) = worker.continuous() {
                 prop_assert!(episode.work <= worker.since - episode.start);
             }

@@ -218,7 +218,7 @@ fn take_sample(engines: &[&Engine], min_break: i64, standard: i64, max: i64) -> 
                 }
             }
             if worker.day.start <= now && now < worker.day.end {
-                let today = worker.day_work + extra;
+                let today = i64::from(worker.day_work) + extra;
                 if today > 0 {
                     let bucket = ((today / 3_600_000) as usize).min(HOUR_BUCKETS - 1);
                     let hours = sample.hours.entry(platform.to_owned()).or_default();

@@ -317,9 +317,8 @@ impl Engine {
                 .last_event
                 .saturating_add(self.config.time.worker_ttl);
             let index = i as u32;
-            self.state.evictions.push(super::Timer {
+            self.state.evictions.push(super::Eviction {
                 at: deadline,
-                rank: 0,
                 worker: index,
             });
             if worker.day_has_work {
@@ -327,7 +326,7 @@ impl Engine {
                     .day_lists
                     .entry(worker.day.number)
                     .or_default()
-                    .push((super::Step::default(), index));
+                    .push(super::DayMark::new(super::Step::default(), index));
             }
             self.reschedule(index);
         }
@@ -642,7 +641,7 @@ impl Engine {
             "working": worker.working(),
             "measures": measures,
             "episode": episode,
-            "today_seconds": seconds(worker.day_work),
+            "today_seconds": seconds(i64::from(worker.day_work)),
             "week_seconds": week,
             "consecutive_work_days": streak,
             "rules": rules,

@@ -351,8 +351,9 @@ pub struct Worker {
 
     /// The local day that contains `since`.
     pub day: Day,
-    /// Working time (section 3) in the day, ms.
-    pub day_work: i64,
+    /// Working time (section 3) in the day, ms: at most the day's length (25 hours), which 32
+    /// bits hold (memory per worker is a target).
+    pub day_work: u32,
     pub day_has_work: bool,
     pub day_fees: u64,
     pub day_has_fee: bool,
@@ -361,7 +362,7 @@ pub struct Worker {
     pub delivered: Box<[u64]>,
     /// The last closed day and its working time, for `quota_p90`.
     pub closed_day: i32,
-    pub closed_work: i64,
+    pub closed_work: u32,
 
     /// One state per rule of the worker's rule set that keeps one, in its order
     /// ([`rules::stateful`]).
@@ -637,7 +638,8 @@ impl Worker {
         platforms: &mut Vec<u32>,
     ) {
         if self.working() {
-            self.day_work += x - from;
+            // `from` and `x` lie in the local day (its end closes it): the span fits.
+            self.day_work += (x - from) as u32;
         }
         for member in &mut self.members {
             if member.session.working() {
@@ -668,7 +670,7 @@ impl Worker {
             member.day_work = 0;
         }
         let closed = ClosedDay {
-            work: self.day_work,
+            work: i64::from(self.day_work),
             fees: self.day_fees,
             has_fee: self.day_has_fee,
             by_platform,
@@ -692,7 +694,7 @@ impl Worker {
         if self.day_work > 0 {
             cx.observe(Observation::DayClosed {
                 worker: self.group(),
-                work: self.day_work,
+                work: i64::from(self.day_work),
             });
             if self.members.is_empty() {
                 cx.day_closed(
@@ -700,11 +702,11 @@ impl Worker {
                     self.group(),
                     self.rules,
                     old.number,
-                    self.day_work,
+                    i64::from(self.day_work),
                     None,
                 );
             } else if cx.tracks_days() {
-                let person = self.person.then_some((&*self.id, self.day_work));
+                let person = self.person.then_some((&*self.id, i64::from(self.day_work)));
                 for member in self
                     .members
                     .iter()
@@ -769,7 +771,7 @@ impl Worker {
             cx.day_lists
                 .entry(self.day.number)
                 .or_default()
-                .push((step, index));
+                .push(super::DayMark::new(step, index));
         }
         let holds_before = cx.holds.len();
         let me = Me {
