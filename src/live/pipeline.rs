@@ -1373,22 +1373,42 @@ impl Core {
         let mut split = split.into_iter().map(|(_, lane)| lane);
         let own = split.next().unwrap_or_default();
         let others: Vec<Vec<Work<'_, '_>>> = split.collect();
-        let mut outcomes: Vec<Option<(Result<(), SinkError>, BatchMetrics)>> =
+        self.on_lanes(pool, own, others, tick, batch, Self::run_lane, |(), ()| ())
+    }
+
+    /// Runs `run` over `own` on the loop's thread and over each of `others` on the pool,
+    /// waits for them all, merges their counts into `batch` and their results with `join`
+    /// (the first error wins, the loop's own first).
+    #[allow(clippy::too_many_arguments)]
+    fn on_lanes<W: Send, T: Send>(
+        &self,
+        pool: &rayon_core::ThreadPool,
+        own: Vec<W>,
+        others: Vec<Vec<W>>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+        run: fn(&Self, Vec<W>, Tick, &mut BatchMetrics) -> Result<T, SinkError>,
+        join: fn(T, T) -> T,
+    ) -> Result<T, SinkError> {
+        let mut outcomes: Vec<Option<(Result<T, SinkError>, BatchMetrics)>> =
             others.iter().map(|_| None).collect();
         // A panic in a lane is raised again here, when the scope ends.
         let mut result = pool.in_place_scope(|scope| {
             for (lane, slot) in others.into_iter().zip(outcomes.iter_mut()) {
                 scope.spawn(move |_| {
                     let mut counted = BatchMetrics::default();
-                    let outcome = self.run_lane(lane, tick, &mut counted);
+                    let outcome = run(self, lane, tick, &mut counted);
                     *slot = Some((outcome, counted));
                 });
             }
-            self.run_lane(own, tick, batch)
+            run(self, own, tick, batch)
         });
         for (outcome, counted) in outcomes.into_iter().flatten() {
             batch.merge(counted);
-            result = result.and(outcome);
+            result = match (result, outcome) {
+                (Ok(a), Ok(b)) => Ok(join(a, b)),
+                (Err(error), _) | (_, Err(error)) => Err(error),
+            };
         }
         result
     }
@@ -1465,27 +1485,15 @@ impl Core {
         let Some(pool) = self.pool.as_ref().filter(|_| !others.is_empty()) else {
             return self.run_queue_lane(own, tick, batch);
         };
-        let mut outcomes: Vec<Option<(Result<usize, SinkError>, BatchMetrics)>> =
-            others.iter().map(|_| None).collect();
-        // A panic in a lane is raised again here, when the scope ends.
-        let mut result = pool.in_place_scope(|scope| {
-            for (lane, slot) in others.into_iter().zip(outcomes.iter_mut()) {
-                scope.spawn(move |_| {
-                    let mut counted = BatchMetrics::default();
-                    let outcome = self.run_queue_lane(lane, tick, &mut counted);
-                    *slot = Some((outcome, counted));
-                });
-            }
-            self.run_queue_lane(own, tick, batch)
-        });
-        for (outcome, counted) in outcomes.into_iter().flatten() {
-            batch.merge(counted);
-            result = match (result, outcome) {
-                (Ok(a), Ok(b)) => Ok(a + b),
-                (Err(error), _) | (_, Err(error)) => Err(error),
-            };
-        }
-        result
+        self.on_lanes(
+            pool,
+            own,
+            others,
+            tick,
+            batch,
+            Self::run_queue_lane,
+            |a, b| a + b,
+        )
     }
 
     fn run_queue_lane(
