@@ -467,35 +467,47 @@ enum Routing {
 const WORKER_KEY: u64 = 1;
 const PERSON_KEY: u64 = 2;
 
-/// A string of a [`Block`]'s events: `text[start..end]`.
+/// What admission reads of a valid event, computed by its parser. An array of its own, beside
+/// the records: the serial step reads 32 bytes an event, in a row, not the records (which
+/// another core wrote).
 #[derive(Debug, Clone, Copy)]
-struct Span {
-    start: usize,
-    end: usize,
-}
-
-/// A valid event of a block, with its strings in the block's `text` and what admission needs
-/// computed beforehand.
-#[derive(Debug)]
-struct Record {
-    /// Its line in the block, from 1.
-    line: u64,
+struct Admission {
     ts: i64,
     /// Of (`worker_id`, `event_id`), when it has an id.
     digest: Option<u64>,
-    /// Routing hashes of the worker id and of the person id, when computed.
+    /// Routing hash of the worker id, when computed.
     worker_key: u64,
-    person_key: Option<u64>,
+}
+
+/// The strings of a [`Record`], in the order they follow one another in the block's `text`.
+const WORKER_ID: usize = 0;
+const EVENT_ID: usize = 1;
+const PLATFORM: usize = 2;
+const ROLE: usize = 3;
+const CITY: usize = 4;
+const ORDER_ID: usize = 5;
+const PERSON_ID: usize = 6;
+const STRINGS: usize = 7;
+/// The bit of [`Record::present`] for `fee_cents` (the strings' bits are their numbers).
+const FEE: u8 = 1 << STRINGS;
+
+/// A valid event, for the engine it goes to: 56 bytes, its strings one after
+/// another in the block's `text`. Offsets are `u32`: a block is 1 MiB, doubled only for a
+/// longer line, and never reaches 4 GiB.
+#[derive(Debug)]
+struct Record {
+    /// Its line in the block, from 1.
+    line: u32,
+    /// Where its first string starts in `text`.
+    start: u32,
+    /// Where each string ends in `text` (an absent one is empty).
+    ends: [u32; STRINGS],
+    /// Which optional strings and `fee_cents` it has: bit `1 << n` for string `n`, [`FEE`].
+    present: u8,
     kind: Kind,
     activity: Option<Activity>,
-    fee_cents: Option<u64>,
-    worker_id: Span,
-    event_id: Option<Span>,
-    platform: Span,
-    role: Span,
-    city: Span,
-    order_id: Option<Span>,
-    person_id: Option<Span>,
+    ts: i64,
+    fee_cents: u64,
 }
 
 /// A block of input and what its parse found. It owns all of it (the events' strings are
@@ -511,7 +523,11 @@ struct Block {
     lines: u64,
     blank: u64,
     text: String,
+    /// The valid events, in input order: what admission reads and what the engines read.
+    admissions: Vec<Admission>,
     events: Vec<Record>,
+    /// Routing hashes of the events' person ids (persons only, else empty).
+    person_keys: Vec<Option<u64>>,
     /// Bad lines: line in the block, why.
     bad: Vec<(u64, BadEvent)>,
 }
@@ -525,15 +541,20 @@ impl Block {
             lines: count,
             blank,
             text,
+            admissions,
             events,
+            person_keys,
             bad,
             ..
         } = self;
         text.clear();
+        admissions.clear();
         events.clear();
+        person_keys.clear();
         bad.clear();
         *count = 0;
         *blank = 0;
+        let key = |seed, s: &str| xxh3_64_with_seed(s.as_bytes(), seed);
         for line in lines(&raw[..*len]) {
             *count += 1;
             if is_blank(line) {
@@ -541,7 +562,20 @@ impl Block {
                 continue;
             }
             match event::parse(line) {
-                Ok(event) => events.push(Record::new(&event, *count, routing, text)),
+                Ok(event) => {
+                    admissions.push(Admission {
+                        ts: event.ts,
+                        digest: event_digest(&event),
+                        worker_key: match routing {
+                            Routing::None => 0,
+                            _ => key(WORKER_KEY, &event.worker_id),
+                        },
+                    });
+                    if let Routing::Persons = routing {
+                        person_keys.push(event.person_id.as_deref().map(|p| key(PERSON_KEY, p)));
+                    }
+                    events.push(Record::new(&event, *count, text));
+                }
                 Err(error) => bad.push((*count, error)),
             }
         }
@@ -549,18 +583,19 @@ impl Block {
 
     /// The event of a record.
     fn event(&self, record: &Record) -> Event<'_> {
-        let text = |span: Span| Cow::Borrowed(&self.text[span.start..span.end]);
+        let text = |n| record.string(&self.text, n).map(Cow::Borrowed);
+        let some = |n| Cow::Borrowed(record.string(&self.text, n).unwrap_or_default());
         Event {
-            worker_id: text(record.worker_id),
+            worker_id: some(WORKER_ID),
             kind: record.kind,
             ts: record.ts,
-            event_id: record.event_id.map(text),
-            platform: text(record.platform),
-            role: text(record.role),
-            city: text(record.city),
-            order_id: record.order_id.map(text),
-            fee_cents: record.fee_cents,
-            person_id: record.person_id.map(text),
+            event_id: text(EVENT_ID),
+            platform: some(PLATFORM),
+            role: some(ROLE),
+            city: some(CITY),
+            order_id: text(ORDER_ID),
+            fee_cents: (record.present & FEE != 0).then_some(record.fee_cents),
+            person_id: text(PERSON_ID),
             activity: record.activity,
         }
     }
@@ -573,8 +608,8 @@ impl Block {
         let slots: Vec<Option<u32>> = events
             .iter()
             .map(|&i| {
-                let span = self.events[i as usize].worker_id;
-                engine.slot_hint(&self.text[span.start..span.end])
+                let worker = self.events[i as usize].string(&self.text, WORKER_ID);
+                engine.slot_hint(worker.unwrap_or_default())
             })
             .collect();
         for (n, (&i, &slot)) in events.iter().zip(&slots).enumerate() {
@@ -582,46 +617,54 @@ impl Block {
                 engine.prefetch_push(ahead);
             }
             let record = &self.events[i as usize];
-            engine.push_admitted_to(&self.event(record), base + record.line, slot);
+            engine.push_admitted_to(&self.event(record), base + u64::from(record.line), slot);
         }
         engine.advance_to(watermark);
     }
 }
 
 impl Record {
-    fn new(event: &Event<'_>, line: u64, routing: Routing, text: &mut String) -> Record {
-        let mut put = |s: &str| {
-            let start = text.len();
-            text.push_str(s);
-            Span {
-                start,
-                end: text.len(),
+    fn new(event: &Event<'_>, line: u64, text: &mut String) -> Record {
+        const HUGE: &str = "a block of input is under 4 GiB";
+        let offset = |text: &String| u32::try_from(text.len()).expect(HUGE);
+        let start = offset(text);
+        let mut ends = [0; STRINGS];
+        let mut present = 0;
+        let strings = [
+            Some(&event.worker_id),
+            event.event_id.as_ref(),
+            Some(&event.platform),
+            Some(&event.role),
+            Some(&event.city),
+            event.order_id.as_ref(),
+            event.person_id.as_ref(),
+        ];
+        for (n, string) in strings.into_iter().enumerate() {
+            if let Some(string) = string {
+                text.push_str(string);
+                present |= 1 << n;
             }
-        };
-        let key = |seed, s: &str| xxh3_64_with_seed(s.as_bytes(), seed);
+            ends[n] = offset(text);
+        }
+        if event.fee_cents.is_some() {
+            present |= FEE;
+        }
         Record {
-            line,
-            ts: event.ts,
-            digest: event_digest(event),
-            worker_key: match routing {
-                Routing::None => 0,
-                _ => key(WORKER_KEY, &event.worker_id),
-            },
-            person_key: match routing {
-                Routing::Persons => event.person_id.as_deref().map(|p| key(PERSON_KEY, p)),
-                _ => None,
-            },
+            line: u32::try_from(line).expect(HUGE),
+            start,
+            ends,
+            present,
             kind: event.kind,
             activity: event.activity,
-            fee_cents: event.fee_cents,
-            worker_id: put(&event.worker_id),
-            event_id: event.event_id.as_deref().map(&mut put),
-            platform: put(&event.platform),
-            role: put(&event.role),
-            city: put(&event.city),
-            order_id: event.order_id.as_deref().map(&mut put),
-            person_id: event.person_id.as_deref().map(&mut put),
+            ts: event.ts,
+            fee_cents: event.fee_cents.unwrap_or_default(),
         }
+    }
+
+    /// String `n` in the block's `text`, when the event has it.
+    fn string<'t>(&self, text: &'t str, n: usize) -> Option<&'t str> {
+        let start = if n == 0 { self.start } else { self.ends[n - 1] };
+        (self.present & (1 << n) != 0).then(|| &text[start as usize..self.ends[n] as usize])
     }
 }
 
@@ -676,19 +719,20 @@ impl Gate {
     /// Decides each valid event of `block` in input order and adds the admitted ones to the
     /// list of their engine (`routes`, one list per engine).
     fn admit(&mut self, block: &Block, routes: &mut [Vec<u32>]) {
-        for (i, record) in block.events.iter().enumerate() {
-            if let Some(digest) = block.events.get(i + PREFETCH).and_then(|r| r.digest) {
+        let admissions = &block.admissions;
+        for (i, admission) in admissions.iter().enumerate() {
+            if let Some(digest) = admissions.get(i + PREFETCH).and_then(|a| a.digest) {
                 self.dedup.prefetch(digest);
             }
-            if self.admits(record) {
-                let shard = self.shard(block, record);
+            if self.admits(admission) {
+                let shard = self.shard(block, i);
                 routes[shard].push(i as u32);
             }
         }
     }
 
     /// Whether an event goes to an engine: not after `--until`, not a duplicate, not late.
-    fn admits(&mut self, record: &Record) -> bool {
+    fn admits(&mut self, record: &Admission) -> bool {
         if self.until.is_some_and(|end| record.ts > end) {
             self.after_until += 1;
             return false;
@@ -713,22 +757,23 @@ impl Gate {
 
     /// The engine of an admitted event: by its worker id or, for persons, by the person its
     /// worker id belongs to.
-    fn shard(&mut self, block: &Block, record: &Record) -> usize {
+    fn shard(&mut self, block: &Block, i: usize) -> usize {
         if self.shards == 1 {
             return 0;
         }
+        let worker_key = block.admissions[i].worker_key;
         let key = match &mut self.persons {
-            None => record.worker_key,
+            None => worker_key,
             Some(person_of) => {
-                let span = record.worker_id;
-                let worker = &block.text[span.start..span.end];
-                match (person_of.get(worker), record.person_key) {
+                let worker = block.events[i].string(&block.text, WORKER_ID);
+                let worker = worker.unwrap_or_default();
+                match (person_of.get(worker), block.person_keys[i]) {
                     (Some(&person), _) => person,
                     (None, Some(person)) => {
                         person_of.insert(worker.into(), person);
                         person
                     }
-                    (None, None) => record.worker_key,
+                    (None, None) => worker_key,
                 }
             }
         };
