@@ -4,16 +4,16 @@
 //! # Pipeline
 //!
 //! The input is cut into blocks of whole lines ([`Chunker`]), and each block goes through
-//! four stages, each on its own threads, so that every core has work while the blocks before
+//! three stages, each on its own threads, so that every core has work while the blocks before
 //! and after it are in other stages:
 //!
-//! 1. a reader thread reads the block into a buffer from a fixed pool;
-//! 2. one of N parser threads splits and parses its lines, copying each valid event's strings
+//! 1. one of N parser threads reads the block into a buffer from a fixed pool (the reads one
+//!    after another), then splits and parses its lines, copying each valid event's strings
 //!    into the block (so that the block owns its events and can travel), and computes what the
 //!    serial step needs (the `event_id` digest, the routing hashes);
-//! 3. the calling thread takes the parsed blocks in input order and *admits* their events
+//! 2. the calling thread takes the parsed blocks in input order and *admits* their events
 //!    ([`Gate`]): the one serial step, cheap by design;
-//! 4. N engine threads, one per engine, push their events of the block and run to the block's
+//! 3. N engine threads, one per engine, push their events of the block and run to the block's
 //!    watermark; the calling thread merges a block's outputs once every engine has returned
 //!    them ([`Merge`]) and writes them to the sink, which never leaves it.
 //!
@@ -238,29 +238,26 @@ fn pipelined<W: Write>(
     } else {
         Routing::Workers
     };
-    let (to_parse, parse_queue) = mpsc::channel::<Block>();
-    let parse_queue = Mutex::new(parse_queue);
+    let (recycle, pool) = mpsc::channel::<Block>();
+    for _ in 0..threads * tuning.blocks_per_thread.max(1) {
+        recycle.send(Block::default()).expect("the pool is open");
+    }
+    let reader = Mutex::new(Reader {
+        chunker: Chunker::new(input, tuning.block_bytes),
+        pool,
+        next: Some(0),
+    });
     std::thread::scope(|scope| {
-        // Made in the scope so that returning (on error too) drops them: the reader then stops
-        // waiting for a free block and the parsers for the calling thread, and every thread ends.
+        // Made or moved in the scope so that returning (on error too) drops them: the parsers
+        // then stop waiting for a free block and the engines for a job, and every thread ends.
+        let recycle = recycle;
         let (note, notes) = mpsc::channel::<Note>();
-        let (recycle, pool) = mpsc::channel::<Block>();
-        for _ in 0..threads * tuning.blocks_per_thread.max(1) {
-            recycle.send(Block::default()).expect("the pool is open");
-        }
-        {
-            let note = note.clone();
-            scope.spawn(move || {
-                let _alarm = Alarm(note.clone());
-                read_blocks(input, tuning.block_bytes, pool, to_parse, note);
-            });
-        }
         for _ in 0..threads {
             let note = note.clone();
-            let queue = &parse_queue;
+            let reader = &reader;
             scope.spawn(move || {
                 let _alarm = Alarm(note.clone());
-                parse_blocks(queue, routing, note);
+                parse_blocks(reader, routing, note);
             });
         }
         let mut jobs = Vec::with_capacity(threads);
@@ -279,48 +276,44 @@ fn pipelined<W: Write>(
     })
 }
 
-/// The reader thread: fills blocks from the pool, numbered in input order.
-fn read_blocks(
-    input: impl Read,
-    block_bytes: usize,
+/// The input and the pool of free blocks, shared by the parsers.
+struct Reader<R> {
+    chunker: Chunker<R>,
     pool: mpsc::Receiver<Block>,
-    to_parse: mpsc::Sender<Block>,
-    note: mpsc::Sender<Note>,
-) {
-    let mut chunker = Chunker::new(input, block_bytes);
-    let mut index = 0;
-    // Ends when the calling thread stops (the pool closes).
-    for mut block in pool {
-        match chunker.next_into(&mut block.raw) {
-            Ok(0) => {
-                let _ = note.send(Note::End(index));
+    /// The index of the next block; none once the input is over or failed.
+    next: Option<u64>,
+}
+
+/// A parser thread: reads the next block itself (so that it parses bytes its core has just
+/// written, and no thread only reads), then parses it.
+fn parse_blocks<R: Read>(reader: &Mutex<Reader<R>>, routing: Routing, note: mpsc::Sender<Note>) {
+    loop {
+        let mut block = {
+            let mut reader = reader.lock().expect("no parser panics while reading");
+            let Some(index) = reader.next else { return };
+            // Ends when the calling thread stops (the pool closes).
+            let Ok(mut block) = reader.pool.recv() else {
                 return;
-            }
-            Ok(len) => {
-                block.len = len;
-                block.index = index;
-                index += 1;
-                if to_parse.send(block).is_err() {
+            };
+            match reader.chunker.next_into(&mut block.raw) {
+                Ok(0) => {
+                    reader.next = None;
+                    let _ = note.send(Note::End(index));
+                    return;
+                }
+                Ok(len) => {
+                    reader.next = Some(index + 1);
+                    block.len = len;
+                    block.index = index;
+                    block
+                }
+                Err(error) => {
+                    reader.next = None;
+                    let _ = note.send(Note::Failed(error));
                     return;
                 }
             }
-            Err(error) => {
-                let _ = note.send(Note::Failed(error));
-                return;
-            }
-        }
-    }
-}
-
-/// A parser thread: parses whichever block is next.
-fn parse_blocks(queue: &Mutex<mpsc::Receiver<Block>>, routing: Routing, note: mpsc::Sender<Note>) {
-    loop {
-        // Ends when the reader is done and the queue empty.
-        let next = queue
-            .lock()
-            .expect("no parser panics holding the queue")
-            .recv();
-        let Ok(mut block) = next else { return };
+        };
         block.parse(routing);
         if note.send(Note::Parsed(block)).is_err() {
             return;
@@ -428,7 +421,7 @@ fn coordinate<W: Write>(
                     )?;
                     merged += 1;
                     // The engines dropped their handles before returning their outputs.
-                    // The reader stops taking blocks once the input is over.
+                    // The parsers stop taking blocks once the input is over.
                     let block = Arc::into_inner(flight.block).unwrap_or_default();
                     let _ = recycle.send(block);
                 }
@@ -480,14 +473,14 @@ struct Admission {
 }
 
 /// The strings of a [`Record`], in the order they follow one another in the block's `text`.
+/// Not its `event_id`: admission decides duplicates, the engines never read it.
 const WORKER_ID: usize = 0;
-const EVENT_ID: usize = 1;
-const PLATFORM: usize = 2;
-const ROLE: usize = 3;
-const CITY: usize = 4;
-const ORDER_ID: usize = 5;
-const PERSON_ID: usize = 6;
-const STRINGS: usize = 7;
+const PLATFORM: usize = 1;
+const ROLE: usize = 2;
+const CITY: usize = 3;
+const ORDER_ID: usize = 4;
+const PERSON_ID: usize = 5;
+const STRINGS: usize = 6;
 /// The bit of [`Record::present`] for `fee_cents` (the strings' bits are their numbers).
 const FEE: u8 = 1 << STRINGS;
 
@@ -589,7 +582,8 @@ impl Block {
             worker_id: some(WORKER_ID),
             kind: record.kind,
             ts: record.ts,
-            event_id: text(EVENT_ID),
+            // The engines never read it (admission decided duplicates): not copied.
+            event_id: None,
             platform: some(PLATFORM),
             role: some(ROLE),
             city: some(CITY),
@@ -632,7 +626,6 @@ impl Record {
         let mut present = 0;
         let strings = [
             Some(&event.worker_id),
-            event.event_id.as_ref(),
             Some(&event.platform),
             Some(&event.role),
             Some(&event.city),
