@@ -173,7 +173,7 @@ fn serial<W: Write>(
         merge.report.blank += block.blank;
         routes[0].clear();
         gate.admit(&block, &mut routes);
-        block.run(engine, base, &routes[0], gate.watermark());
+        block.run(engine, 0, base, &routes[0], gate.watermark());
         let outputs = vec![Outputs::take(engine)];
         merge.block(&block.bad, base, outputs, Some(gate.watermark()), out)?;
     }
@@ -236,7 +236,7 @@ fn pipelined<W: Write>(
     let routing = if gate.persons.is_some() {
         Routing::Persons
     } else {
-        Routing::Workers
+        Routing::Workers(threads)
     };
     let (recycle, pool) = mpsc::channel::<Block>();
     for _ in 0..threads * tuning.blocks_per_thread.max(1) {
@@ -331,7 +331,7 @@ fn run_engine(i: usize, engine: &mut Engine, work: mpsc::Receiver<Job>, note: mp
                 base,
                 watermark,
             } => {
-                block.run(engine, base, &events, watermark);
+                block.run(engine, i, base, &events, watermark);
             }
             Job::Finish(end) => {
                 if let Some(end) = end {
@@ -446,19 +446,28 @@ fn coordinate<W: Write>(
     merge.block(&[], 0, outputs, None, out)
 }
 
-/// Which routing hashes the parsers compute.
+/// How the parsers group a block's events.
 #[derive(Debug, Clone, Copy)]
 enum Routing {
-    /// One engine: none.
+    /// One engine: one group.
     None,
-    Workers,
-    /// `subject = "person"`: the person's too.
+    /// By worker id, over this many engines: a group for each, so that each engine reads only
+    /// the bytes of its own events.
+    Workers(usize),
+    /// `subject = "person"`: one group, with the routing hashes of the worker and person ids
+    /// (the serial step decides the engine).
     Persons,
 }
 
 /// Seeds of the routing hashes: a worker id and a person id never share a key.
 const WORKER_KEY: u64 = 1;
 const PERSON_KEY: u64 = 2;
+
+/// The engine of a routing key among `shards`: the high bits of the product, even for any
+/// number of engines.
+fn shard_of(key: u64, shards: usize) -> usize {
+    ((u128::from(key) * shards as u128) >> 64) as usize
+}
 
 /// What admission reads of a valid event, computed by its parser. An array of its own, beside
 /// the records: the serial step reads 32 bytes an event, in a row, not the records (which
@@ -468,9 +477,14 @@ struct Admission {
     ts: i64,
     /// Of (`worker_id`, `event_id`), when it has an id.
     digest: Option<u64>,
-    /// Routing hash of the worker id, when computed.
-    worker_key: u64,
+    /// Its record: `groups[group].events[index]`.
+    group: u32,
+    index: u32,
 }
+
+/// Offsets and counts within a block are `u32`: a block is 1 MiB, doubled only for a longer
+/// line, and never reaches 4 GiB.
+const HUGE: &str = "a block of input is under 4 GiB";
 
 /// The strings of a [`Record`], in the order they follow one another in the block's `text`.
 /// Not its `event_id`: admission decides duplicates, the engines never read it.
@@ -484,9 +498,8 @@ const STRINGS: usize = 6;
 /// The bit of [`Record::present`] for `fee_cents` (the strings' bits are their numbers).
 const FEE: u8 = 1 << STRINGS;
 
-/// A valid event, for the engine it goes to: 56 bytes, its strings one after
-/// another in the block's `text`. Offsets are `u32`: a block is 1 MiB, doubled only for a
-/// longer line, and never reaches 4 GiB.
+/// A valid event, for the engine it goes to: 56 bytes, its strings one after another in its
+/// group's `text`.
 #[derive(Debug)]
 struct Record {
     /// Its line in the block, from 1.
@@ -503,6 +516,14 @@ struct Record {
     fee_cents: u64,
 }
 
+/// The records of a block's valid events that go to one engine (all of them with one engine,
+/// or persons), their strings one after another in `text`.
+#[derive(Debug, Default)]
+struct Group {
+    text: String,
+    events: Vec<Record>,
+}
+
 /// A block of input and what its parse found. It owns all of it (the events' strings are
 /// copied into `text`, a few dozen bytes an event), so that it can move between threads; its
 /// buffers are reused from block to block.
@@ -515,12 +536,12 @@ struct Block {
     len: usize,
     lines: u64,
     blank: u64,
-    text: String,
-    /// The valid events, in input order: what admission reads and what the engines read.
+    /// The valid events in input order, for admission.
     admissions: Vec<Admission>,
-    events: Vec<Record>,
-    /// Routing hashes of the events' person ids (persons only, else empty).
-    person_keys: Vec<Option<u64>>,
+    /// Their records, by engine ([`Routing`]).
+    groups: Vec<Group>,
+    /// Persons: the routing hashes of each valid event's worker id and person id.
+    keys: Vec<(u64, Option<u64>)>,
     /// Bad lines: line in the block, why.
     bad: Vec<(u64, BadEvent)>,
 }
@@ -533,17 +554,23 @@ impl Block {
             len,
             lines: count,
             blank,
-            text,
             admissions,
-            events,
-            person_keys,
+            groups,
+            keys,
             bad,
             ..
         } = self;
-        text.clear();
+        let shards = match routing {
+            Routing::Workers(shards) => shards,
+            Routing::None | Routing::Persons => 1,
+        };
+        groups.resize_with(shards, Group::default);
+        for group in groups.iter_mut() {
+            group.text.clear();
+            group.events.clear();
+        }
         admissions.clear();
-        events.clear();
-        person_keys.clear();
+        keys.clear();
         bad.clear();
         *count = 0;
         *blank = 0;
@@ -556,17 +583,23 @@ impl Block {
             }
             match event::parse(line) {
                 Ok(event) => {
+                    let group = match routing {
+                        Routing::Workers(shards) => {
+                            shard_of(key(WORKER_KEY, &event.worker_id), shards)
+                        }
+                        Routing::None | Routing::Persons => 0,
+                    };
+                    if let Routing::Persons = routing {
+                        let person = event.person_id.as_deref().map(|p| key(PERSON_KEY, p));
+                        keys.push((key(WORKER_KEY, &event.worker_id), person));
+                    }
+                    let Group { text, events } = &mut groups[group];
                     admissions.push(Admission {
                         ts: event.ts,
                         digest: event_digest(&event),
-                        worker_key: match routing {
-                            Routing::None => 0,
-                            _ => key(WORKER_KEY, &event.worker_id),
-                        },
+                        group: u32::try_from(group).expect("engines are few"),
+                        index: u32::try_from(events.len()).expect(HUGE),
                     });
-                    if let Routing::Persons = routing {
-                        person_keys.push(event.person_id.as_deref().map(|p| key(PERSON_KEY, p)));
-                    }
                     events.push(Record::new(&event, *count, text));
                 }
                 Err(error) => bad.push((*count, error)),
@@ -574,10 +607,10 @@ impl Block {
         }
     }
 
-    /// The event of a record.
-    fn event(&self, record: &Record) -> Event<'_> {
-        let text = |n| record.string(&self.text, n).map(Cow::Borrowed);
-        let some = |n| Cow::Borrowed(record.string(&self.text, n).unwrap_or_default());
+    /// The event of a record of `group`.
+    fn event<'b>(group: &'b Group, record: &Record) -> Event<'b> {
+        let text = |n| record.string(&group.text, n).map(Cow::Borrowed);
+        let some = |n| Cow::Borrowed(record.string(&group.text, n).unwrap_or_default());
         Event {
             worker_id: some(WORKER_ID),
             kind: record.kind,
@@ -594,15 +627,16 @@ impl Block {
         }
     }
 
-    /// Pushes the admitted `events` (indices into `self.events`) into `engine`, then runs it
-    /// to `watermark`.
-    fn run(&self, engine: &mut Engine, base: u64, events: &[u32], watermark: i64) {
+    /// Pushes the admitted `events` of engine `shard` (indices into its group's records) into
+    /// `engine`, then runs it to `watermark`.
+    fn run(&self, engine: &mut Engine, shard: usize, base: u64, events: &[u32], watermark: i64) {
+        let group = &self.groups[if self.groups.len() == 1 { 0 } else { shard }];
         // The workers' slots first, in a loop of look-ups alone: each misses the cache, and
         // there they overlap instead of stalling every push in turn.
         let slots: Vec<Option<u32>> = events
             .iter()
             .map(|&i| {
-                let worker = self.events[i as usize].string(&self.text, WORKER_ID);
+                let worker = group.events[i as usize].string(&group.text, WORKER_ID);
                 engine.slot_hint(worker.unwrap_or_default())
             })
             .collect();
@@ -610,8 +644,9 @@ impl Block {
             if let Some(&Some(ahead)) = slots.get(n + PUSH_AHEAD) {
                 engine.prefetch_push(ahead);
             }
-            let record = &self.events[i as usize];
-            engine.push_admitted_to(&self.event(record), base + u64::from(record.line), slot);
+            let record = &group.events[i as usize];
+            let event = Block::event(group, record);
+            engine.push_admitted_to(&event, base + u64::from(record.line), slot);
         }
         engine.advance_to(watermark);
     }
@@ -619,7 +654,6 @@ impl Block {
 
 impl Record {
     fn new(event: &Event<'_>, line: u64, text: &mut String) -> Record {
-        const HUGE: &str = "a block of input is under 4 GiB";
         let offset = |text: &String| u32::try_from(text.len()).expect(HUGE);
         let start = offset(text);
         let mut ends = [0; STRINGS];
@@ -719,7 +753,7 @@ impl Gate {
             }
             if self.admits(admission) {
                 let shard = self.shard(block, i);
-                routes[shard].push(i as u32);
+                routes[shard].push(admission.index);
             }
         }
     }
@@ -751,27 +785,26 @@ impl Gate {
     /// The engine of an admitted event: by its worker id or, for persons, by the person its
     /// worker id belongs to.
     fn shard(&mut self, block: &Block, i: usize) -> usize {
+        let Some(person_of) = &mut self.persons else {
+            // The parser grouped them by engine.
+            return block.admissions[i].group as usize;
+        };
         if self.shards == 1 {
             return 0;
         }
-        let worker_key = block.admissions[i].worker_key;
-        let key = match &mut self.persons {
-            None => worker_key,
-            Some(person_of) => {
-                let worker = block.events[i].string(&block.text, WORKER_ID);
-                let worker = worker.unwrap_or_default();
-                match (person_of.get(worker), block.person_keys[i]) {
-                    (Some(&person), _) => person,
-                    (None, Some(person)) => {
-                        person_of.insert(worker.into(), person);
-                        person
-                    }
-                    (None, None) => worker_key,
-                }
+        let (worker_key, person_key) = block.keys[i];
+        let group = &block.groups[0];
+        let record = &group.events[block.admissions[i].index as usize];
+        let worker = record.string(&group.text, WORKER_ID).unwrap_or_default();
+        let key = match (person_of.get(worker), person_key) {
+            (Some(&person), _) => person,
+            (None, Some(person)) => {
+                person_of.insert(worker.into(), person);
+                person
             }
+            (None, None) => worker_key,
         };
-        // The high bits of the product: even for any number of engines.
-        ((u128::from(key) * self.shards as u128) >> 64) as usize
+        shard_of(key, self.shards)
     }
 }
 
