@@ -5,11 +5,15 @@
 #   bench/replay.sh [threads|memory|million|all]...     default: threads memory
 #   BASE=<git rev> bench/replay.sh threads              also build BASE and measure it in
 #                                                       the same run, alternating
+#   BASE_BIN=<path> bench/replay.sh threads             the same with a base already built
 #
 # threads  `simulate --workers 20000 --days 7 --seed 7`; `replay --threads 1` pinned to one
 #          core (taskset -c 0) against `replay` with its default (the available cores,
 #          unpinned); the ratio of rates is the target (>= 1.8 on 2 cores). Also checks that
 #          both outputs are byte-identical. ROUNDS (default 2) alternations, best of each.
+#          Also the CPU seconds (user + sys, least of the rounds): on a shared machine the
+#          ratio of wall times swings, the CPU of every core against one much less (on 2
+#          cores, 1.8x needs the default threads to spend at most about 1.11x the CPU).
 # memory   peak RSS of `replay --threads 1` at 2,000 and 40,000 workers (`--days 2`, event ids
 #          and the default dedup_window included): bytes per additional worker (<= 1 KiB).
 # million  one simulated day of 1,000,000 workers piped from `simulate` into `replay` (the
@@ -29,8 +33,8 @@ sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(threads memory)
 [ "${sections[0]}" != all ] || sections=(threads memory million)
 
-base_bin=
-if [ -n "${BASE:-}" ]; then
+base_bin=${BASE_BIN:-}
+if [ -z "$base_bin" ] && [ -n "${BASE:-}" ]; then
     . bench/base.sh
     build_base "$BASE"
 fi
@@ -55,32 +59,43 @@ threads() {
     input=$(stream 20000 7 7)
     events=$(wc -l <"$input")
     cores=$(nproc)
-    declare -A best
+    declare -A best cpu
     local progs=(one all)
-    # The base runs on one core only (it may predate --threads).
+    # The base runs on one core only when it predates --threads.
     local base_flag=
     [ -z "$base_bin" ] || progs=(base_one one all)
-    [ -z "$base_bin" ] || ! "$base_bin" replay --help | grep -q -- --threads || base_flag="--threads 1"
+    if [ -n "$base_bin" ] && "$base_bin" replay --help | grep -q -- --threads; then
+        base_flag="--threads 1"
+        progs=(base_one base_all one all)
+    fi
     for _ in $(seq "$rounds"); do
         for prog in "${progs[@]}"; do
             local b=$bin
             case $prog in base_*) b=$base_bin ;; esac
             cat "$input" >/dev/null # the page cache, so that no program pays for the disk
-            local wall
+            local wall used
             case $prog in
-            base_one) read -r wall _ _ <<<"$(timed taskset -c 0 sh -c "\"$b\" replay $base_flag \"$input\" >\"$out/$prog.out\"")" ;;
-            one) read -r wall _ _ <<<"$(timed taskset -c 0 sh -c "\"$b\" replay --threads 1 \"$input\" >\"$out/$prog.out\"")" ;;
-            all) read -r wall _ _ <<<"$(timed sh -c "\"$b\" replay \"$input\" >\"$out/$prog.out\"")" ;;
+            base_one) read -r wall used _ <<<"$(timed taskset -c 0 sh -c "\"$b\" replay $base_flag \"$input\" >\"$out/$prog.out\"")" ;;
+            one) read -r wall used _ <<<"$(timed taskset -c 0 sh -c "\"$b\" replay --threads 1 \"$input\" >\"$out/$prog.out\"")" ;;
+            base_all) read -r wall used _ <<<"$(timed sh -c "\"$b\" replay \"$input\" >\"$out/$prog.out\"")" ;;
+            all) read -r wall used _ <<<"$(timed sh -c "\"$b\" replay \"$input\" >\"$out/$prog.out\"")" ;;
             esac
-            echo "  ($prog: ${wall}s)" >&2
+            echo "  ($prog: ${wall}s, ${used}s CPU)" >&2
             better "$wall" "${best[$prog]:-}" && best[$prog]=$wall
+            better "$used" "${cpu[$prog]:-}" && cpu[$prog]=$used
         done
     done
     echo "replay on every core ($cores) against one, best of $rounds: $events events, $input"
     for prog in "${progs[@]}"; do
-        printf '  %-10s %8ss %12s events/s\n' "$prog" "${best[$prog]}" "$(rate "$events" "${best[$prog]}")"
+        printf '  %-10s %8ss %12s events/s %8ss CPU\n' "$prog" "${best[$prog]}" \
+            "$(rate "$events" "${best[$prog]}")" "${cpu[$prog]}"
     done
-    echo "  all/one: $(awk -v a="${best[one]}" -v b="${best[all]}" 'BEGIN{printf "%.2f", a/b}')x (target >= 1.8 on 2 cores)"
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+    echo "  all/one: $(ratio "${best[one]}" "${best[all]}")x (target >= 1.8 on 2 cores)," \
+        "CPU of all/one: $(ratio "${cpu[all]}" "${cpu[one]}")x"
+    [ -z "${best[base_all]:-}" ] ||
+        echo "  base all/one: $(ratio "${best[base_one]}" "${best[base_all]}")x," \
+            "CPU of base all/one: $(ratio "${cpu[base_all]}" "${cpu[base_one]}")x"
     [ -z "$base_bin" ] || echo "  one head/base: $(awk -v a="${best[base_one]}" -v b="${best[one]}" 'BEGIN{printf "%.2f", a/b}')x"
     if cmp -s "$out/one.out" "$out/all.out"; then
         echo "  outputs of --threads 1 and --threads $cores: byte-identical ($(wc -l <"$out/one.out") alerts)"
