@@ -32,6 +32,15 @@ impl IdKey {
             Repr::Heap(s) => s,
         }
     }
+
+    /// The id's bytes, without the check `as_str` makes (the worker index compares them).
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..*len as usize],
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
 }
 
 impl From<&str> for IdKey {

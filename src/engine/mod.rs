@@ -13,6 +13,7 @@
 mod buffer;
 mod hint;
 mod ids;
+mod index;
 mod key;
 mod live;
 pub mod measure;
@@ -47,7 +48,7 @@ pub use worker::{
 const PREFETCH_FAR: usize = 8;
 const PREFETCH_NEAR: usize = 3;
 
-/// Persons: the index key of a subject, by namespace (a person id and a worker id never meet).
+/// Persons: the sort key of a subject, by namespace (a person id and a worker id never meet).
 fn subject_key(person: bool, id: &str) -> String {
     format!("{}\u{1f}{id}", if person { 'p' } else { 'w' })
 }
@@ -672,7 +673,7 @@ pub struct Engine {
     cal: Calendar,
     rule_sets: Vec<RuleSet>,
     rule_index: FxHashMap<(u32, u32), u16>,
-    worker_index: FxHashMap<key::IdKey, u32>,
+    worker_index: index::WorkerIndex,
     state: State,
     out: Vec<Alert>,
     holds: Vec<Hold>,
@@ -742,20 +743,9 @@ impl Engine {
             .map(|(i, &key)| (key, i as u16))
             .collect();
         let persons = config.subject == Subject::Person;
-        let worker_index = state
-            .workers
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| !w.is_free())
-            .map(|(i, w)| {
-                let key: key::IdKey = if persons {
-                    subject_key(w.person, &w.id).into()
-                } else {
-                    (*w.id).into()
-                };
-                (key, i as u32)
-            })
-            .collect();
+        let held =
+            (0..state.workers.len() as u32).filter(|&i| !state.workers[i as usize].is_free());
+        let worker_index = index::WorkerIndex::of(persons, &state.workers, held);
         Engine {
             cal: Calendar::new(config.time.zone),
             config,
@@ -815,7 +805,7 @@ impl Engine {
         if self.persons() {
             return None;
         }
-        self.worker_index.get(worker_id).copied()
+        self.worker_index.get(&self.state.workers, false, worker_id)
     }
 
     /// Enters step `step` of the processing order.
@@ -977,15 +967,16 @@ impl Engine {
         let (worker, member) = if self.persons() {
             self.person_slot(event)
         } else {
-            let known = slot.or_else(|| self.worker_index.get(&*event.worker_id).copied());
+            let workers = &self.state.workers;
+            let known = slot.or_else(|| self.worker_index.get(workers, false, &event.worker_id));
             debug_assert_eq!(
                 known,
-                self.worker_index.get(&*event.worker_id).copied(),
+                self.worker_index.get(workers, false, &event.worker_id),
                 "a stale slot hint"
             );
             let worker = match known {
                 Some(i) => i,
-                None => self.new_slot(Worker::new(&event.worker_id), &event.worker_id),
+                None => self.new_slot(Worker::new(&event.worker_id)),
             };
             (worker, 0)
         };
@@ -1022,8 +1013,8 @@ impl Engine {
         self.config.subject == Subject::Person
     }
 
-    /// A slot for a new subject, indexed under `key`.
-    fn new_slot(&mut self, mut fresh: Worker, key: &str) -> u32 {
+    /// A slot for a new subject, indexed by its id (and whether it is a person).
+    fn new_slot(&mut self, mut fresh: Worker) -> u32 {
         fresh.rank = self.rank;
         let i = match self.state.free.pop() {
             Some(i) => {
@@ -1035,7 +1026,7 @@ impl Engine {
                 (self.state.workers.len() - 1) as u32
             }
         };
-        self.worker_index.insert(key.into(), i);
+        self.worker_index.insert(&self.state.workers, i);
         i
     }
 
@@ -1057,16 +1048,19 @@ impl Engine {
             }
             (None, None) => None,
         };
-        let (key, display, is_person) = match &person {
-            Some(person) => (subject_key(true, person), person.clone(), true),
-            None => (subject_key(false, worker_id), worker_id.into(), false),
+        let (display, is_person): (&str, bool) = match &person {
+            Some(person) => (person, true),
+            None => (worker_id, false),
         };
-        let slot = match self.worker_index.get(key.as_str()) {
-            Some(&slot) => slot,
+        let slot = match self
+            .worker_index
+            .get(&self.state.workers, is_person, display)
+        {
+            Some(slot) => slot,
             None => {
-                let mut fresh = Worker::new(&display);
+                let mut fresh = Worker::new(display);
                 fresh.person = is_person;
-                self.new_slot(fresh, &key)
+                self.new_slot(fresh)
             }
         };
         let members = &mut self.state.workers[slot as usize].members;
@@ -1076,10 +1070,9 @@ impl Engine {
         if members.len() >= MAX_MEMBERS {
             // A person with too many worker ids: this one stands for a person of its own.
             self.state.person_of.remove(worker_id);
-            let own = subject_key(false, worker_id);
-            let slot = match self.worker_index.get(own.as_str()) {
-                Some(&slot) => slot,
-                None => self.new_slot(Worker::new(worker_id), &own),
+            let slot = match self.worker_index.get(&self.state.workers, false, worker_id) {
+                Some(slot) => slot,
+                None => self.new_slot(Worker::new(worker_id)),
             };
             let members = &mut self.state.workers[slot as usize].members;
             return match members.iter().position(|m| &*m.id == worker_id) {
@@ -1096,19 +1089,16 @@ impl Engine {
 
     /// The slot of a worker id (persons: of the subject it belongs to) or a person id.
     fn slot_of(&self, id: &str) -> Option<u32> {
+        let workers = &self.state.workers;
         if !self.persons() {
-            return self.worker_index.get(id).copied();
+            return self.worker_index.get(workers, false, id);
         }
         if let Some(person) = self.state.person_of.get(id) {
-            return self
-                .worker_index
-                .get(subject_key(true, person).as_str())
-                .copied();
+            return self.worker_index.get(workers, true, person);
         }
         self.worker_index
-            .get(subject_key(false, id).as_str())
-            .or_else(|| self.worker_index.get(subject_key(true, id).as_str()))
-            .copied()
+            .get(workers, false, id)
+            .or_else(|| self.worker_index.get(workers, true, id))
     }
 
     /// Interned (platform, role, city) and rule set of an event. A worker's events nearly
@@ -1212,10 +1202,20 @@ impl Engine {
     /// Every worker's view at instant `at` (at or after the frontier's last instant), sorted by
     /// worker id (`workhours status`).
     pub fn views_at(&mut self, at: i64) -> Vec<serde_json::Value> {
+        // Sorted as the subjects' keys: persons', then worker ids', when keyed by subject.
+        let persons = self.persons();
         let mut ids: Vec<(Box<str>, u32)> = self
             .worker_index
-            .iter()
-            .map(|(id, &index)| (Box::<str>::from(&**id), index))
+            .slots()
+            .map(|index| {
+                let worker = &self.state.workers[index as usize];
+                let key: Box<str> = if persons {
+                    subject_key(worker.person, &worker.id).into()
+                } else {
+                    worker.id.as_str().into()
+                };
+                (key, index)
+            })
             .collect();
         ids.sort_unstable();
         ids.into_iter()
@@ -1472,9 +1472,8 @@ impl Engine {
     /// Frees a worker's slot and its names.
     fn forget_worker(&mut self, index: u32) {
         let worker = std::mem::replace(&mut self.state.workers[index as usize], Worker::free());
+        self.worker_index.remove(&worker, index);
         if self.persons() {
-            self.worker_index
-                .remove(subject_key(worker.person, &worker.id).as_str());
             for member in &worker.members {
                 if worker.person {
                     self.state.person_of.remove(&member.id);
@@ -1483,8 +1482,6 @@ impl Engine {
                     self.release_names([member.platform, member.role, member.city]);
                 }
             }
-        } else {
-            self.worker_index.remove(&*worker.id);
         }
         if let Some((p, r, c, _)) = worker.pushed_group {
             self.release_names([p, r, c]);
