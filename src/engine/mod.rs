@@ -521,6 +521,62 @@ pub struct DayReport {
     pub entries: Vec<(String, String, String, String, i64)>,
 }
 
+/// A group's names: platform, role, city.
+pub type GroupNames = (Box<str>, Box<str>, Box<str>);
+
+/// One engine's working time of a closed local day by group, which is all `quota_p90` reads:
+/// 8 bytes a worker, where a [`DayReport`] entry holds the worker's id and names as strings
+/// (about 230 bytes with their allocations). A sharded replay holds a day's of every worker at
+/// once, when its memory peaks (memory per worker is a target).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayHours {
+    pub day: i32,
+    pub start: i64,
+    pub end: i64,
+    /// The working ms of every worker with work that day, by (platform, role, city).
+    pub groups: BTreeMap<GroupNames, Vec<i64>>,
+}
+
+impl DayHours {
+    /// Adds another engine's working time of the same day.
+    pub fn merge(&mut self, other: DayHours) {
+        for (group, mut hours) in other.groups {
+            self.groups.entry(group).or_default().append(&mut hours);
+        }
+    }
+
+    /// `quota_p90` of the day, as [`quota_alerts`] of a report with these groups (each group's
+    /// hours are sorted on the way).
+    pub fn quota_alerts(&mut self, config: &Config) -> Vec<Alert> {
+        let groups = self
+            .groups
+            .iter_mut()
+            .map(|((p, r, c), hours)| ((&**p, &**r, &**c), hours.as_mut_slice()));
+        group_quota_alerts(config, self.day, self.start, self.end, groups)
+    }
+}
+
+/// A closing day's working times as they are gathered: named per worker (live), or by group.
+enum DayTally {
+    Named(Vec<(String, String, String, String, i64)>),
+    Grouped(FxHashMap<(u32, u32, u32), Vec<i64>>),
+}
+
+impl DayTally {
+    fn add(&mut self, names: &Names, id: &str, group: (u32, u32, u32), work: i64) {
+        match self {
+            DayTally::Named(entries) => entries.push((
+                id.to_owned(),
+                names.get(group.0).to_owned(),
+                names.get(group.1).to_owned(),
+                names.get(group.2).to_owned(),
+                work,
+            )),
+            DayTally::Grouped(groups) => groups.entry(group).or_default().push(work),
+        }
+    }
+}
+
 /// What the worker code may touch besides the worker itself.
 pub struct Cx<'a> {
     pub cal: &'a mut Calendar,
@@ -684,6 +740,8 @@ pub struct Engine {
     /// Live: day reports instead of `quota_p90` alerts (the aggregate spans partitions).
     external_quota: bool,
     reports: Vec<DayReport>,
+    /// Sharded replay: the working time of closed days by group, for the caller to merge.
+    day_hours: Vec<DayHours>,
     /// Live: measurements for histograms, when enabled.
     observations: Option<Vec<Observation>>,
     /// Workers changed since the last `take_dirty`.
@@ -759,6 +817,7 @@ impl Engine {
             next_day: (i32::MIN, NONE),
             external_quota: false,
             reports: Vec::new(),
+            day_hours: Vec::new(),
             observations: None,
             dirty: Vec::new(),
             source_active: Vec::new(),
@@ -806,6 +865,11 @@ impl Engine {
             return None;
         }
         self.worker_index.get(&self.state.workers, false, worker_id)
+    }
+
+    /// Sharded replay: the working time of the days closed since the last call, by group.
+    pub fn take_day_hours(&mut self) -> Vec<DayHours> {
+        std::mem::take(&mut self.day_hours)
     }
 
     /// Enters step `step` of the processing order.
@@ -1536,7 +1600,13 @@ impl Engine {
     fn close_day(&mut self, day: i32) {
         let list = self.state.day_lists.remove(&day).unwrap_or_default();
         let info = self.cal.day(day);
-        let mut entries = Vec::with_capacity(list.len());
+        // Live saves a partition's report, worker by worker (`src/live/state.rs`); elsewhere
+        // only the groups' working times are read.
+        let mut tally = if self.external_quota && !self.admitted {
+            DayTally::Named(Vec::with_capacity(list.len()))
+        } else {
+            DayTally::Grouped(FxHashMap::default())
+        };
         for &DayMark {
             t,
             key,
@@ -1557,52 +1627,70 @@ impl Engine {
             let names = &self.state.names;
             let worker = &self.state.workers[index as usize];
             if worker.members.is_empty() {
-                entries.push((
-                    worker.id.to_string(),
-                    names.get(worker.platform).to_owned(),
-                    names.get(worker.role).to_owned(),
-                    names.get(worker.city).to_owned(),
-                    i64::from(worker.closed_work),
-                ));
+                let work = i64::from(worker.closed_work);
+                tally.add(names, &worker.id, worker.group(), work);
             } else {
                 // `quota_p90` stays per worker id, about each platform's quotas.
                 for member in &worker.members {
                     if member.grouped && member.closed_work > 0 {
-                        entries.push((
-                            member.id.to_string(),
-                            names.get(member.platform).to_owned(),
-                            names.get(member.role).to_owned(),
-                            names.get(member.city).to_owned(),
-                            member.closed_work,
-                        ));
+                        let group = (member.platform, member.role, member.city);
+                        tally.add(names, &member.id, group, member.closed_work);
                     }
                 }
             }
             self.mark_dirty(index);
             self.reschedule(index);
         }
-        let report = DayReport {
-            day,
-            start: info.start,
-            end: info.end,
-            entries,
-        };
-        if self.external_quota {
-            self.reports.push(report);
-        } else {
-            for mut alert in quota_alerts(&self.config, &report) {
-                self.enter(Step::quota(info.end));
-                alert.order = Place(self.step, self.emitted);
-                self.emitted += 1;
-                let counts = self
-                    .state
-                    .stats
-                    .alerts
-                    .entry(alert.rule.to_string())
-                    .or_default();
-                counts[Phase::Violation as usize] += 1;
-                self.out.push(alert);
+        let (start, end) = (info.start, info.end);
+        let groups = match tally {
+            DayTally::Named(entries) => {
+                let report = DayReport {
+                    day,
+                    start,
+                    end,
+                    entries,
+                };
+                self.reports.push(report);
+                return;
             }
+            DayTally::Grouped(groups) => groups,
+        };
+        // No name is released while a day closes: the tally's are all still held.
+        let names = &self.state.names;
+        let mut hours = DayHours {
+            day,
+            start,
+            end,
+            groups: groups
+                .into_iter()
+                .map(|((p, r, c), hours)| {
+                    (
+                        (
+                            names.get(p).into(),
+                            names.get(r).into(),
+                            names.get(c).into(),
+                        ),
+                        hours,
+                    )
+                })
+                .collect(),
+        };
+        if self.admitted {
+            self.day_hours.push(hours);
+            return;
+        }
+        for mut alert in hours.quota_alerts(&self.config) {
+            self.enter(Step::quota(end));
+            alert.order = Place(self.step, self.emitted);
+            self.emitted += 1;
+            let counts = self
+                .state
+                .stats
+                .alerts
+                .entry(alert.rule.to_string())
+                .or_default();
+            counts[Phase::Violation as usize] += 1;
+            self.out.push(alert);
         }
     }
 }
@@ -1619,9 +1707,23 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
             .or_default()
             .push(*work);
     }
+    let groups = groups
+        .iter_mut()
+        .map(|(&group, hours)| (group, hours.as_mut_slice()));
+    group_quota_alerts(config, report.day, report.start, report.end, groups)
+}
+
+/// [`quota_alerts`] of the groups of a day, sorted by name, each with its working times.
+fn group_quota_alerts<'a>(
+    config: &Config,
+    day: i32,
+    start: i64,
+    end: i64,
+    groups: impl Iterator<Item = ((&'a str, &'a str, &'a str), &'a mut [i64])>,
+) -> Vec<Alert> {
     let mut alerts = Vec::new();
     let mut sets: BTreeMap<(&str, &str), RuleSet> = BTreeMap::new();
-    for ((platform, role, city), mut hours) in groups {
+    for ((platform, role, city), hours) in groups {
         let set = sets
             .entry((platform, role))
             .or_insert_with(|| config.rule_set(platform, role));
@@ -1639,7 +1741,7 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
             let message = format!(
                 "90% of {role}s of {platform} in {city} worked up to {} on {}, above the standard working day of {} ({n} workers).",
                 human_duration(p90),
-                Calendar::date(report.day),
+                Calendar::date(day),
                 human_duration(quota.standard)
             );
             alerts.push(Alert {
@@ -1649,16 +1751,16 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
                 worker_id: None,
                 person_id: None,
                 by_platform: None,
-                order: Place(Step::quota(report.end), 0),
+                order: Place(Step::quota(end), 0),
                 platform: platform.to_owned(),
                 role: role.to_owned(),
                 city: city.to_owned(),
-                at: report.end,
+                at: end,
                 amount: Amount::Seconds {
                     value: p90.div_euclid(1000),
                     limit: quota.standard / 1000,
                 },
-                period_start: report.start,
+                period_start: start,
                 message,
             });
         }
