@@ -1,9 +1,10 @@
-//! The key of the worker index: a worker or person id, held inline when it is short.
+//! A worker's or person's id, held inline when it is short.
 //!
-//! Looking a worker up is one probe of the index per event. With `Box<str>` keys, comparing the
-//! key reads a second, random heap line (the id's bytes) before the worker's own; ids up to
-//! [`INLINE`] bytes (simulated and most platforms' ids) sit in the index's bucket itself, so
-//! the comparison reads memory the probe already touched, and no allocation is made per id.
+//! Looking a worker up is one probe of the index per event, which compares the id held in the
+//! worker ([`super::index`]). With a `Box<str>` that reads a second, random heap line (the id's
+//! bytes) besides the worker's own; ids up to [`INLINE`] bytes (simulated and most platforms'
+//! ids) sit in the worker itself, so the comparison reads memory the event reads anyway, and no
+//! allocation is made per id.
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -30,6 +31,15 @@ impl IdKey {
                 std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default()
             }
             Repr::Heap(s) => s,
+        }
+    }
+
+    /// The id's bytes, without the check `as_str` makes (the worker index compares them).
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            Repr::Inline { len, bytes } => &bytes[..*len as usize],
+            Repr::Heap(s) => s.as_bytes(),
         }
     }
 }

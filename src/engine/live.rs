@@ -271,18 +271,8 @@ impl Engine {
         // Persons: the index is keyed by subject (a person, or a worker standing for one),
         // and each member's worker id maps to its person (SPEC section 8).
         let persons = self.persons();
-        self.worker_index = index
-            .into_iter()
-            .map(|(id, slot)| {
-                let key: super::key::IdKey = if persons {
-                    let person = self.state.workers[slot as usize].person;
-                    super::subject_key(person, &id).into()
-                } else {
-                    id.into()
-                };
-                (key, slot)
-            })
-            .collect();
+        self.worker_index =
+            super::index::WorkerIndex::of(persons, &self.state.workers, index.into_values());
         if persons {
             for worker in self.state.workers.iter().filter(|w| w.person) {
                 for member in &worker.members {

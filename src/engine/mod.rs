@@ -13,6 +13,7 @@
 mod buffer;
 mod hint;
 mod ids;
+mod index;
 mod key;
 mod live;
 pub mod measure;
@@ -47,7 +48,7 @@ pub use worker::{
 const PREFETCH_FAR: usize = 8;
 const PREFETCH_NEAR: usize = 3;
 
-/// Persons: the index key of a subject, by namespace (a person id and a worker id never meet).
+/// Persons: the sort key of a subject, by namespace (a person id and a worker id never meet).
 fn subject_key(person: bool, id: &str) -> String {
     format!("{}\u{1f}{id}", if person { 'p' } else { 'w' })
 }
@@ -520,6 +521,62 @@ pub struct DayReport {
     pub entries: Vec<(String, String, String, String, i64)>,
 }
 
+/// A group's names: platform, role, city.
+pub type GroupNames = (Box<str>, Box<str>, Box<str>);
+
+/// One engine's working time of a closed local day by group, which is all `quota_p90` reads:
+/// 8 bytes a worker, where a [`DayReport`] entry holds the worker's id and names as strings
+/// (about 230 bytes with their allocations). A sharded replay holds a day's of every worker at
+/// once, when its memory peaks (memory per worker is a target).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayHours {
+    pub day: i32,
+    pub start: i64,
+    pub end: i64,
+    /// The working ms of every worker with work that day, by (platform, role, city).
+    pub groups: BTreeMap<GroupNames, Vec<i64>>,
+}
+
+impl DayHours {
+    /// Adds another engine's working time of the same day.
+    pub fn merge(&mut self, other: DayHours) {
+        for (group, mut hours) in other.groups {
+            self.groups.entry(group).or_default().append(&mut hours);
+        }
+    }
+
+    /// `quota_p90` of the day, as [`quota_alerts`] of a report with these groups (each group's
+    /// hours are sorted on the way).
+    pub fn quota_alerts(&mut self, config: &Config) -> Vec<Alert> {
+        let groups = self
+            .groups
+            .iter_mut()
+            .map(|((p, r, c), hours)| ((&**p, &**r, &**c), hours.as_mut_slice()));
+        group_quota_alerts(config, self.day, self.start, self.end, groups)
+    }
+}
+
+/// A closing day's working times as they are gathered: named per worker (live), or by group.
+enum DayTally {
+    Named(Vec<(String, String, String, String, i64)>),
+    Grouped(FxHashMap<(u32, u32, u32), Vec<i64>>),
+}
+
+impl DayTally {
+    fn add(&mut self, names: &Names, id: &str, group: (u32, u32, u32), work: i64) {
+        match self {
+            DayTally::Named(entries) => entries.push((
+                id.to_owned(),
+                names.get(group.0).to_owned(),
+                names.get(group.1).to_owned(),
+                names.get(group.2).to_owned(),
+                work,
+            )),
+            DayTally::Grouped(groups) => groups.entry(group).or_default().push(work),
+        }
+    }
+}
+
 /// What the worker code may touch besides the worker itself.
 pub struct Cx<'a> {
     pub cal: &'a mut Calendar,
@@ -672,7 +729,7 @@ pub struct Engine {
     cal: Calendar,
     rule_sets: Vec<RuleSet>,
     rule_index: FxHashMap<(u32, u32), u16>,
-    worker_index: FxHashMap<key::IdKey, u32>,
+    worker_index: index::WorkerIndex,
     state: State,
     out: Vec<Alert>,
     holds: Vec<Hold>,
@@ -683,6 +740,8 @@ pub struct Engine {
     /// Live: day reports instead of `quota_p90` alerts (the aggregate spans partitions).
     external_quota: bool,
     reports: Vec<DayReport>,
+    /// Sharded replay: the working time of closed days by group, for the caller to merge.
+    day_hours: Vec<DayHours>,
     /// Live: measurements for histograms, when enabled.
     observations: Option<Vec<Observation>>,
     /// Workers changed since the last `take_dirty`.
@@ -742,20 +801,9 @@ impl Engine {
             .map(|(i, &key)| (key, i as u16))
             .collect();
         let persons = config.subject == Subject::Person;
-        let worker_index = state
-            .workers
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| !w.is_free())
-            .map(|(i, w)| {
-                let key: key::IdKey = if persons {
-                    subject_key(w.person, &w.id).into()
-                } else {
-                    (*w.id).into()
-                };
-                (key, i as u32)
-            })
-            .collect();
+        let held =
+            (0..state.workers.len() as u32).filter(|&i| !state.workers[i as usize].is_free());
+        let worker_index = index::WorkerIndex::of(persons, &state.workers, held);
         Engine {
             cal: Calendar::new(config.time.zone),
             config,
@@ -769,6 +817,7 @@ impl Engine {
             next_day: (i32::MIN, NONE),
             external_quota: false,
             reports: Vec::new(),
+            day_hours: Vec::new(),
             observations: None,
             dirty: Vec::new(),
             source_active: Vec::new(),
@@ -815,7 +864,12 @@ impl Engine {
         if self.persons() {
             return None;
         }
-        self.worker_index.get(worker_id).copied()
+        self.worker_index.get(&self.state.workers, false, worker_id)
+    }
+
+    /// Sharded replay: the working time of the days closed since the last call, by group.
+    pub fn take_day_hours(&mut self) -> Vec<DayHours> {
+        std::mem::take(&mut self.day_hours)
     }
 
     /// Enters step `step` of the processing order.
@@ -977,15 +1031,16 @@ impl Engine {
         let (worker, member) = if self.persons() {
             self.person_slot(event)
         } else {
-            let known = slot.or_else(|| self.worker_index.get(&*event.worker_id).copied());
+            let workers = &self.state.workers;
+            let known = slot.or_else(|| self.worker_index.get(workers, false, &event.worker_id));
             debug_assert_eq!(
                 known,
-                self.worker_index.get(&*event.worker_id).copied(),
+                self.worker_index.get(workers, false, &event.worker_id),
                 "a stale slot hint"
             );
             let worker = match known {
                 Some(i) => i,
-                None => self.new_slot(Worker::new(&event.worker_id), &event.worker_id),
+                None => self.new_slot(Worker::new(&event.worker_id)),
             };
             (worker, 0)
         };
@@ -1022,8 +1077,8 @@ impl Engine {
         self.config.subject == Subject::Person
     }
 
-    /// A slot for a new subject, indexed under `key`.
-    fn new_slot(&mut self, mut fresh: Worker, key: &str) -> u32 {
+    /// A slot for a new subject, indexed by its id (and whether it is a person).
+    fn new_slot(&mut self, mut fresh: Worker) -> u32 {
         fresh.rank = self.rank;
         let i = match self.state.free.pop() {
             Some(i) => {
@@ -1035,7 +1090,7 @@ impl Engine {
                 (self.state.workers.len() - 1) as u32
             }
         };
-        self.worker_index.insert(key.into(), i);
+        self.worker_index.insert(&self.state.workers, i);
         i
     }
 
@@ -1057,16 +1112,19 @@ impl Engine {
             }
             (None, None) => None,
         };
-        let (key, display, is_person) = match &person {
-            Some(person) => (subject_key(true, person), person.clone(), true),
-            None => (subject_key(false, worker_id), worker_id.into(), false),
+        let (display, is_person): (&str, bool) = match &person {
+            Some(person) => (person, true),
+            None => (worker_id, false),
         };
-        let slot = match self.worker_index.get(key.as_str()) {
-            Some(&slot) => slot,
+        let slot = match self
+            .worker_index
+            .get(&self.state.workers, is_person, display)
+        {
+            Some(slot) => slot,
             None => {
-                let mut fresh = Worker::new(&display);
+                let mut fresh = Worker::new(display);
                 fresh.person = is_person;
-                self.new_slot(fresh, &key)
+                self.new_slot(fresh)
             }
         };
         let members = &mut self.state.workers[slot as usize].members;
@@ -1076,10 +1134,9 @@ impl Engine {
         if members.len() >= MAX_MEMBERS {
             // A person with too many worker ids: this one stands for a person of its own.
             self.state.person_of.remove(worker_id);
-            let own = subject_key(false, worker_id);
-            let slot = match self.worker_index.get(own.as_str()) {
-                Some(&slot) => slot,
-                None => self.new_slot(Worker::new(worker_id), &own),
+            let slot = match self.worker_index.get(&self.state.workers, false, worker_id) {
+                Some(slot) => slot,
+                None => self.new_slot(Worker::new(worker_id)),
             };
             let members = &mut self.state.workers[slot as usize].members;
             return match members.iter().position(|m| &*m.id == worker_id) {
@@ -1096,19 +1153,16 @@ impl Engine {
 
     /// The slot of a worker id (persons: of the subject it belongs to) or a person id.
     fn slot_of(&self, id: &str) -> Option<u32> {
+        let workers = &self.state.workers;
         if !self.persons() {
-            return self.worker_index.get(id).copied();
+            return self.worker_index.get(workers, false, id);
         }
         if let Some(person) = self.state.person_of.get(id) {
-            return self
-                .worker_index
-                .get(subject_key(true, person).as_str())
-                .copied();
+            return self.worker_index.get(workers, true, person);
         }
         self.worker_index
-            .get(subject_key(false, id).as_str())
-            .or_else(|| self.worker_index.get(subject_key(true, id).as_str()))
-            .copied()
+            .get(workers, false, id)
+            .or_else(|| self.worker_index.get(workers, true, id))
     }
 
     /// Interned (platform, role, city) and rule set of an event. A worker's events nearly
@@ -1212,10 +1266,20 @@ impl Engine {
     /// Every worker's view at instant `at` (at or after the frontier's last instant), sorted by
     /// worker id (`workhours status`).
     pub fn views_at(&mut self, at: i64) -> Vec<serde_json::Value> {
+        // Sorted as the subjects' keys: persons', then worker ids', when keyed by subject.
+        let persons = self.persons();
         let mut ids: Vec<(Box<str>, u32)> = self
             .worker_index
-            .iter()
-            .map(|(id, &index)| (Box::<str>::from(&**id), index))
+            .slots()
+            .map(|index| {
+                let worker = &self.state.workers[index as usize];
+                let key: Box<str> = if persons {
+                    subject_key(worker.person, &worker.id).into()
+                } else {
+                    worker.id.as_str().into()
+                };
+                (key, index)
+            })
             .collect();
         ids.sort_unstable();
         ids.into_iter()
@@ -1472,9 +1536,8 @@ impl Engine {
     /// Frees a worker's slot and its names.
     fn forget_worker(&mut self, index: u32) {
         let worker = std::mem::replace(&mut self.state.workers[index as usize], Worker::free());
+        self.worker_index.remove(&worker, index);
         if self.persons() {
-            self.worker_index
-                .remove(subject_key(worker.person, &worker.id).as_str());
             for member in &worker.members {
                 if worker.person {
                     self.state.person_of.remove(&member.id);
@@ -1483,8 +1546,6 @@ impl Engine {
                     self.release_names([member.platform, member.role, member.city]);
                 }
             }
-        } else {
-            self.worker_index.remove(&*worker.id);
         }
         if let Some((p, r, c, _)) = worker.pushed_group {
             self.release_names([p, r, c]);
@@ -1539,7 +1600,13 @@ impl Engine {
     fn close_day(&mut self, day: i32) {
         let list = self.state.day_lists.remove(&day).unwrap_or_default();
         let info = self.cal.day(day);
-        let mut entries = Vec::with_capacity(list.len());
+        // Live saves a partition's report, worker by worker (`src/live/state.rs`); elsewhere
+        // only the groups' working times are read.
+        let mut tally = if self.external_quota && !self.admitted {
+            DayTally::Named(Vec::with_capacity(list.len()))
+        } else {
+            DayTally::Grouped(FxHashMap::default())
+        };
         for &DayMark {
             t,
             key,
@@ -1560,52 +1627,70 @@ impl Engine {
             let names = &self.state.names;
             let worker = &self.state.workers[index as usize];
             if worker.members.is_empty() {
-                entries.push((
-                    worker.id.to_string(),
-                    names.get(worker.platform).to_owned(),
-                    names.get(worker.role).to_owned(),
-                    names.get(worker.city).to_owned(),
-                    i64::from(worker.closed_work),
-                ));
+                let work = i64::from(worker.closed_work);
+                tally.add(names, &worker.id, worker.group(), work);
             } else {
                 // `quota_p90` stays per worker id, about each platform's quotas.
                 for member in &worker.members {
                     if member.grouped && member.closed_work > 0 {
-                        entries.push((
-                            member.id.to_string(),
-                            names.get(member.platform).to_owned(),
-                            names.get(member.role).to_owned(),
-                            names.get(member.city).to_owned(),
-                            member.closed_work,
-                        ));
+                        let group = (member.platform, member.role, member.city);
+                        tally.add(names, &member.id, group, member.closed_work);
                     }
                 }
             }
             self.mark_dirty(index);
             self.reschedule(index);
         }
-        let report = DayReport {
-            day,
-            start: info.start,
-            end: info.end,
-            entries,
-        };
-        if self.external_quota {
-            self.reports.push(report);
-        } else {
-            for mut alert in quota_alerts(&self.config, &report) {
-                self.enter(Step::quota(info.end));
-                alert.order = Place(self.step, self.emitted);
-                self.emitted += 1;
-                let counts = self
-                    .state
-                    .stats
-                    .alerts
-                    .entry(alert.rule.to_string())
-                    .or_default();
-                counts[Phase::Violation as usize] += 1;
-                self.out.push(alert);
+        let (start, end) = (info.start, info.end);
+        let groups = match tally {
+            DayTally::Named(entries) => {
+                let report = DayReport {
+                    day,
+                    start,
+                    end,
+                    entries,
+                };
+                self.reports.push(report);
+                return;
             }
+            DayTally::Grouped(groups) => groups,
+        };
+        // No name is released while a day closes: the tally's are all still held.
+        let names = &self.state.names;
+        let mut hours = DayHours {
+            day,
+            start,
+            end,
+            groups: groups
+                .into_iter()
+                .map(|((p, r, c), hours)| {
+                    (
+                        (
+                            names.get(p).into(),
+                            names.get(r).into(),
+                            names.get(c).into(),
+                        ),
+                        hours,
+                    )
+                })
+                .collect(),
+        };
+        if self.admitted {
+            self.day_hours.push(hours);
+            return;
+        }
+        for mut alert in hours.quota_alerts(&self.config) {
+            self.enter(Step::quota(end));
+            alert.order = Place(self.step, self.emitted);
+            self.emitted += 1;
+            let counts = self
+                .state
+                .stats
+                .alerts
+                .entry(alert.rule.to_string())
+                .or_default();
+            counts[Phase::Violation as usize] += 1;
+            self.out.push(alert);
         }
     }
 }
@@ -1622,9 +1707,23 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
             .or_default()
             .push(*work);
     }
+    let groups = groups
+        .iter_mut()
+        .map(|(&group, hours)| (group, hours.as_mut_slice()));
+    group_quota_alerts(config, report.day, report.start, report.end, groups)
+}
+
+/// [`quota_alerts`] of the groups of a day, sorted by name, each with its working times.
+fn group_quota_alerts<'a>(
+    config: &Config,
+    day: i32,
+    start: i64,
+    end: i64,
+    groups: impl Iterator<Item = ((&'a str, &'a str, &'a str), &'a mut [i64])>,
+) -> Vec<Alert> {
     let mut alerts = Vec::new();
     let mut sets: BTreeMap<(&str, &str), RuleSet> = BTreeMap::new();
-    for ((platform, role, city), mut hours) in groups {
+    for ((platform, role, city), hours) in groups {
         let set = sets
             .entry((platform, role))
             .or_insert_with(|| config.rule_set(platform, role));
@@ -1642,7 +1741,7 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
             let message = format!(
                 "90% of {role}s of {platform} in {city} worked up to {} on {}, above the standard working day of {} ({n} workers).",
                 human_duration(p90),
-                Calendar::date(report.day),
+                Calendar::date(day),
                 human_duration(quota.standard)
             );
             alerts.push(Alert {
@@ -1652,16 +1751,16 @@ pub fn quota_alerts(config: &Config, report: &DayReport) -> Vec<Alert> {
                 worker_id: None,
                 person_id: None,
                 by_platform: None,
-                order: Place(Step::quota(report.end), 0),
+                order: Place(Step::quota(end), 0),
                 platform: platform.to_owned(),
                 role: role.to_owned(),
                 city: city.to_owned(),
-                at: report.end,
+                at: end,
                 amount: Amount::Seconds {
                     value: p90.div_euclid(1000),
                     limit: quota.standard / 1000,
                 },
-                period_start: report.start,
+                period_start: start,
                 message,
             });
         }

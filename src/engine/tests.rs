@@ -721,6 +721,44 @@ fn quota_groups_by_the_last_event_before_midnight() {
     assert_eq!(alerts.len(), 1);
 }
 
+/// A sharded replay's engines report a day's working time by group ([`DayHours`]); merged,
+/// they give the `quota_p90` alerts of the one named report of the same workers.
+#[test]
+fn day_hours_merged_give_the_quota_of_the_named_report() {
+    let config = Config::default();
+    let hour = 3_600_000;
+    let (start, end) = (t("00:00"), t("2026-03-03T00:00:00+08:00"));
+    let groups = [("meituan", "rider", "371000"), ("didi", "driver", "310000")];
+    let mut report = DayReport {
+        day: 20_514,
+        start,
+        end,
+        entries: Vec::new(),
+    };
+    let mut shards = [DayHours::default(), DayHours::default()];
+    for (g, &(platform, role, city)) in groups.iter().enumerate() {
+        for i in 0..12usize {
+            let work = (8 + i64::from(i % 4 == g)) * hour + i as i64 * 60_000;
+            let id = format!("w{g}-{i}");
+            report
+                .entries
+                .push((id, platform.into(), role.into(), city.into(), work));
+            let shard = &mut shards[i % 2];
+            (shard.day, shard.start, shard.end) = (report.day, start, end);
+            shard
+                .groups
+                .entry((platform.into(), role.into(), city.into()))
+                .or_default()
+                .push(work);
+        }
+    }
+    let [mut merged, other] = shards;
+    merged.merge(other);
+    let named = quota_alerts(&config, &report);
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert_eq!(merged.quota_alerts(&config), named);
+}
+
 #[test]
 fn duplicates_change_nothing_and_are_scoped_per_worker() {
     let events = [

@@ -34,8 +34,8 @@ use super::{BLOCK_BYTES, Chunker, Report, Sink, is_blank, lines};
 use crate::alert::{Alert, Hold, Phase};
 use crate::config::{Config, Subject};
 use crate::engine::{
-    ClosedWorkerDay, DayReport, Dedup, Engine, MAX_ACTIVE_ORDERS, NEVER, Place, Stats, Step,
-    event_digest, quota_alerts,
+    ClosedWorkerDay, DayHours, Dedup, Engine, MAX_ACTIVE_ORDERS, NEVER, Place, Stats, Step,
+    event_digest,
 };
 use crate::event::{self, Activity, BadEvent, BadReason, Event, Kind};
 
@@ -814,7 +814,7 @@ struct Outputs {
     rejected: Vec<(u64, BadReason)>,
     alerts: Vec<Alert>,
     holds: Vec<Hold>,
-    reports: Vec<DayReport>,
+    reports: Vec<DayHours>,
     days: Vec<ClosedWorkerDay>,
 }
 
@@ -824,7 +824,7 @@ impl Outputs {
             rejected: engine.take_rejected(),
             alerts: engine.take_alerts(),
             holds: engine.take_holds(),
-            reports: engine.take_reports(),
+            reports: engine.take_day_hours(),
             days: engine.take_days(),
         }
     }
@@ -835,7 +835,7 @@ impl Outputs {
 struct Merge<'c> {
     config: &'c Config,
     /// Day reports of days not yet closed by every engine.
-    reports: BTreeMap<i32, DayReport>,
+    reports: BTreeMap<i32, DayHours>,
     report: Report,
 }
 
@@ -866,7 +866,7 @@ impl Merge<'_> {
             holds.extend(engine.holds);
             for day in engine.reports {
                 match self.reports.get_mut(&day.day) {
-                    Some(merged) => merged.entries.extend(day.entries),
+                    Some(merged) => merged.merge(day),
                     None => {
                         self.reports.insert(day.day, day);
                     }
@@ -885,9 +885,7 @@ impl Merge<'_> {
             .collect();
         for day in done {
             let mut merged = self.reports.remove(&day).expect("listed");
-            // The order one engine lists them in does not matter: groups are sorted.
-            merged.entries.sort();
-            for (n, mut alert) in quota_alerts(self.config, &merged).into_iter().enumerate() {
+            for (n, mut alert) in merged.quota_alerts(self.config).into_iter().enumerate() {
                 alert.order = Place(Step::quota(merged.end), n as u32);
                 *report
                     .quota_counts
