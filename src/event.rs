@@ -133,6 +133,8 @@ pub struct Event<'a> {
 /// Why an event is bad. The codes are the values of the `reason` label and header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BadReason {
+    /// A message or line longer than [`MAX_EVENT_BYTES`].
+    TooLarge,
     NotUtf8,
     NotJson,
     NotObject,
@@ -152,7 +154,8 @@ pub enum BadReason {
 }
 
 impl BadReason {
-    pub const ALL: [BadReason; 14] = [
+    pub const ALL: [BadReason; 15] = [
+        BadReason::TooLarge,
         BadReason::NotUtf8,
         BadReason::NotJson,
         BadReason::NotObject,
@@ -171,6 +174,7 @@ impl BadReason {
 
     pub fn code(self) -> &'static str {
         match self {
+            BadReason::TooLarge => "too_large",
             BadReason::NotUtf8 => "not_utf8",
             BadReason::NotJson => "not_json",
             BadReason::NotObject => "not_object",
@@ -211,6 +215,11 @@ impl fmt::Display for BadEvent {
     }
 }
 
+/// The longest message or line that can be an event: 1 MiB, Kafka's default limit on a message
+/// (`message.max.bytes`), where events are a few hundred bytes. A longer one is bad
+/// (`too_large`) whatever it holds, so that no line makes replay hold it whole.
+pub const MAX_EVENT_BYTES: usize = 1 << 20;
+
 /// Parses and validates one message or line (without its newline).
 pub fn parse(bytes: &[u8]) -> Result<Event<'_>, BadEvent> {
     let text = utf8(bytes)?;
@@ -230,6 +239,12 @@ pub fn parse_reference(bytes: &[u8]) -> Result<Event<'_>, BadEvent> {
 }
 
 fn utf8(bytes: &[u8]) -> Result<&str, BadEvent> {
+    if bytes.len() > MAX_EVENT_BYTES {
+        return Err(BadEvent::new(
+            BadReason::TooLarge,
+            format!("longer than {MAX_EVENT_BYTES} bytes, the most an event may have"),
+        ));
+    }
     std::str::from_utf8(bytes).map_err(|error| {
         BadEvent::new(
             BadReason::NotUtf8,
@@ -711,6 +726,24 @@ mod tests {
         );
         assert_eq!(event.event_id, None);
         assert_eq!(event.ts, 1_772_409_600_000);
+    }
+
+    /// An event of exactly the most bytes is read (padded by an unknown field); one byte more
+    /// is `too_large` in both parsers, whatever it holds.
+    #[test]
+    fn events_longer_than_the_most_are_too_large() {
+        let head = r#"{"worker_id":"w","kind":"login","ts":1772409600000,"pad":""#;
+        let pad = "x".repeat(MAX_EVENT_BYTES - head.len() - 2);
+        let most = format!("{head}{pad}\"}}");
+        assert_eq!(most.len(), MAX_EVENT_BYTES);
+        assert!(parse(most.as_bytes()).is_ok());
+        assert!(parse_reference(most.as_bytes()).is_ok());
+        let over = format!("{head}{pad}x\"}}");
+        for result in [parse(over.as_bytes()), parse_reference(over.as_bytes())] {
+            assert_eq!(result.unwrap_err().reason, BadReason::TooLarge);
+        }
+        let garbage = vec![0xffu8; MAX_EVENT_BYTES + 1];
+        assert_eq!(parse(&garbage).unwrap_err().reason, BadReason::TooLarge);
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
 /// Why a line was dropped. The reason codes are those of `replay` where they mean the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BadReason {
+    TooLarge,
     NotUtf8,
     NotJson,
     NotObject,
@@ -119,6 +120,7 @@ pub enum BadReason {
 impl BadReason {
     pub fn code(self) -> &'static str {
         match self {
+            BadReason::TooLarge => "too_large",
             BadReason::NotUtf8 => "not_utf8",
             BadReason::NotJson => "not_json",
             BadReason::NotObject => "not_object",
@@ -238,6 +240,16 @@ impl Pseudonymizer {
 
     /// How to write one line (without its line end), or why to drop it.
     pub fn rewrite(&self, line: &[u8]) -> Result<Rewrite, BadLine> {
+        // Replay's bound on a line, which reading cuts longer lines to.
+        if line.len() > crate::event::MAX_EVENT_BYTES {
+            return Err(BadLine {
+                reason: BadReason::TooLarge,
+                detail: format!(
+                    "longer than {} bytes, the most an event may have",
+                    crate::event::MAX_EVENT_BYTES
+                ),
+            });
+        }
         let text = std::str::from_utf8(line).map_err(|error| BadLine {
             reason: BadReason::NotUtf8,
             detail: format!("invalid UTF-8 at byte {}", error.valid_up_to() + 1),
@@ -917,6 +929,28 @@ mod tests {
                 bad: BTreeMap::from([(BadReason::NotJson, 1)]),
             }
         );
+    }
+
+    /// A line longer than any event is refused, not held whole, and the lines after it go on.
+    #[test]
+    fn a_line_longer_than_any_event_is_too_large() {
+        let long = format!(
+            "{{\"id_number\":\"B\",\"pad\":\"{}\"}}",
+            "x".repeat(crate::event::MAX_EVENT_BYTES)
+        );
+        let input = format!("{long}\n{{\"id_number\":\"A\"}}\n");
+        let pseudonymizer = Pseudonymizer::new(KEY, DEFAULT_FIELD);
+        let (mut out, mut diag) = (Vec::new(), Vec::new());
+        let report = pseudonymize(&pseudonymizer, input.as_bytes(), &mut out, &mut diag).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{{\"person_id\":\"{}\"}}\n", pid("A"))
+        );
+        assert_eq!(
+            String::from_utf8(diag).unwrap(),
+            "line 1: bad line: too_large: longer than 1048576 bytes, the most an event may have\n"
+        );
+        assert_eq!(report.bad, BTreeMap::from([(BadReason::TooLarge, 1)]));
     }
 
     #[test]

@@ -131,11 +131,15 @@ pub const BLOCK_BYTES: usize = 1 << 20;
 /// Reads the input in blocks of whole lines, each into a buffer the caller owns (so that blocks
 /// can travel between threads and be reused). A block is the longest run of whole lines within
 /// the block size, or the input's last line, which may lack its newline; a line longer than
-/// the size doubles it for the rest of the input. Replay, the sharded replay and the parse floor
-/// all read through it, so they see the same blocks.
+/// the size doubles it for the rest of the input. A line longer than [`event::MAX_EVENT_BYTES`]
+/// is cut after one byte more (which is a `too_large` bad event whatever follows) and the rest of
+/// it is read and dropped, so that no line grows the buffers beyond twice that. Replay, the
+/// sharded replay and the parse floor all read through it, so they see the same blocks.
 pub struct Chunker<R> {
     reader: R,
     size: usize,
+    /// Lines longer than this are cut ([`event::MAX_EVENT_BYTES`]; smaller in tests).
+    max_line: usize,
     /// The start of the next block's first line, read with the previous block.
     carry: Vec<u8>,
     eof: bool,
@@ -146,6 +150,7 @@ impl<R: Read> Chunker<R> {
         Chunker {
             reader,
             size: size.max(1),
+            max_line: event::MAX_EVENT_BYTES,
             carry: Vec::new(),
             eof: false,
         }
@@ -179,6 +184,16 @@ impl<R: Read> Chunker<R> {
                     return Ok(last + 1);
                 }
                 None if self.eof => return Ok(len),
+                // A line longer than any event: its first bytes, enough to refuse it, alone.
+                None if len > self.max_line => {
+                    let cut = self.max_line + 1;
+                    if buf.len() <= cut {
+                        buf.resize(cut + 1, 0);
+                    }
+                    buf[cut] = b'\n';
+                    self.skip_line()?;
+                    return Ok(cut + 1);
+                }
                 // A line longer than the block.
                 None => {
                     self.size *= 2;
@@ -186,6 +201,27 @@ impl<R: Read> Chunker<R> {
                 }
             }
         }
+    }
+
+    /// Reads and drops the rest of the current line; what follows its newline is carried
+    /// (less than the block size, as every carry).
+    fn skip_line(&mut self) -> io::Result<()> {
+        let mut scratch = [0u8; 8192];
+        let take = scratch.len().min(self.size);
+        while !self.eof {
+            match self.reader.read(&mut scratch[..take]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    if let Some(end) = memchr::memchr(b'\n', &scratch[..n]) {
+                        self.carry.extend_from_slice(&scratch[end + 1..n]);
+                        return Ok(());
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -554,6 +590,43 @@ mod tests {
                     }
                     assert_eq!(got, want, "{input:?}, size {size}, pieces of {piece}");
                 }
+            }
+        }
+    }
+
+    /// A line longer than the most an event may have is cut one byte past it, alone in its
+    /// block, and the rest of it is dropped unread into any buffer: the lines around it come
+    /// through whole, and no buffer grows past twice the cap, however long the line.
+    #[test]
+    fn a_line_longer_than_any_event_is_cut() {
+        let long = "y".repeat(10_000);
+        let input = format!("a\n{long}\nbb\n{long}\r\nccc\n{long}");
+        for size in [1, 3, 16] {
+            for piece in [1, 7, 1 << 20] {
+                let mut chunker = Chunker::new(
+                    Pieces {
+                        rest: input.as_bytes(),
+                        piece,
+                    },
+                    size,
+                );
+                chunker.max_line = 10;
+                let mut buf = Vec::new();
+                let mut lines: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let n = chunker.next_into(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    assert!(buf.len() <= 32, "size {size}: a buffer of {}", buf.len());
+                    lines.extend(super::lines(&buf[..n]).map(<[u8]>::to_vec));
+                }
+                let cut = "y".repeat(11).into_bytes();
+                let want = [b"a".to_vec(), cut.clone(), b"bb".to_vec(), cut.clone()];
+                assert_eq!(lines[..4], want, "size {size}, pieces of {piece}");
+                assert_eq!(lines[4], b"ccc", "size {size}, pieces of {piece}");
+                assert_eq!(lines[5], cut, "size {size}, pieces of {piece}");
+                assert_eq!(lines.len(), 6);
             }
         }
     }

@@ -301,3 +301,51 @@ fn group(n: usize) -> String {
     }
     out
 }
+
+/// A line longer than any event (1 MiB) is a `too_large` bad event, also when it would be a
+/// valid event; the lines around it are read as usual, with one thread and with several.
+#[test]
+fn a_line_longer_than_any_event_is_too_large() {
+    let dir = scratch("cli-too-large");
+    let input = dir.join("long.jsonl");
+    let pad = "x".repeat(3 << 20);
+    let text = format!(
+        "{}\n{}\n{}\n",
+        r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00"}"#,
+        format_args!(
+            r#"{{"worker_id":"w1","kind":"logout","ts":"2026-03-02T09:00:00+08:00","pad":"{pad}"}}"#
+        ),
+        r#"{"worker_id":"w2","kind":"heartbeat","ts":"2026-03-02T13:00:00+08:00"}"#,
+    );
+    std::fs::write(&input, text).unwrap();
+    for threads in ["1", "2"] {
+        let output = run(bin().args(["replay", "--threads", threads]).arg(&input));
+        assert!(output.status.success(), "{}", stderr(&output));
+        let report = stderr(&output);
+        assert!(
+            report.contains("line 2: bad event: too_large: longer than 1048576 bytes"),
+            "--threads {threads}: {report}"
+        );
+        // The logout was refused, so w1 worked from 08:00 to 13:00.
+        let alerts = stdout(&output);
+        let at: Vec<&str> = alerts
+            .lines()
+            .map(|l| {
+                l.split(r#""at":""#)
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            at,
+            [
+                "2026-03-02T11:45:00.000+08:00",
+                "2026-03-02T12:00:00.000+08:00"
+            ],
+            "--threads {threads}"
+        );
+    }
+}
