@@ -207,12 +207,37 @@ struct Origin<'a> {
 }
 
 /// An order start waiting in the reorder buffer, kept so that it can be dead-lettered with
-/// its bytes if the engine refuses it (`too_many_orders`) when it is applied.
+/// its bytes if the engine refuses it (`too_many_orders`) when it is applied. Its key and
+/// payload share one allocation (most events are order starts).
 struct Held {
     topic: usize,
     offset: i64,
-    key: Option<Box<[u8]>>,
-    payload: Box<[u8]>,
+    /// The key's length, if the message had a key; its bytes come first in `bytes`.
+    key_len: Option<usize>,
+    bytes: Box<[u8]>,
+}
+
+impl Held {
+    fn new(topic: usize, offset: i64, key: Option<&[u8]>, payload: &[u8]) -> Held {
+        let key_len = key.map(<[u8]>::len);
+        let mut bytes = Vec::with_capacity(key_len.unwrap_or(0) + payload.len());
+        bytes.extend_from_slice(key.unwrap_or_default());
+        bytes.extend_from_slice(payload);
+        Held {
+            topic,
+            offset,
+            key_len,
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        self.key_len.map(|n| &self.bytes[..n])
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.bytes[self.key_len.unwrap_or(0)..]
+    }
 }
 
 /// One input partition (across all input topics).
@@ -240,9 +265,8 @@ pub struct Part {
     /// Day reports read back at the restore, of days the engine may close again: a re-closed
     /// day's report is merged into them.
     reports: BTreeMap<i32, DayReport>,
-    /// Order starts in the reorder buffer by (`ts`, sequence), and their `ts` by sequence.
+    /// Order starts in the reorder buffer by (`ts`, sequence).
     held: BTreeMap<(i64, u64), Held>,
-    held_ts: FxHashMap<u64, i64>,
     /// State records and offsets written, to commit once the records are acknowledged.
     pending_commit: Option<(u64, Vec<(usize, i64)>)>,
 }
@@ -573,12 +597,30 @@ impl Core {
         self.emit(partition, part.engine.take_alerts())?;
         self.emit_holds(partition, part.engine.take_holds())?;
         self.observe(part.engine.take_observations());
-        for (seq, reason) in part.engine.take_rejected() {
-            let Some(held) = part
-                .held_ts
-                .remove(&seq)
-                .and_then(|ts| part.held.remove(&(ts, seq)))
-            else {
+        let rejected = part.engine.take_rejected();
+        // Held order starts older than the watermark have been applied or refused (the engine
+        // applies the instants before it): they are let go, the refused ones kept for below.
+        let watermark = part.engine.watermark();
+        let mut released: FxHashMap<u64, Held> = FxHashMap::default();
+        while part
+            .held
+            .first_key_value()
+            .is_some_and(|(&(ts, _), _)| ts < watermark)
+        {
+            if let Some(((_, seq), held)) = part.held.pop_first()
+                && !rejected.is_empty()
+            {
+                released.insert(seq, held);
+            }
+        }
+        for (seq, reason) in rejected {
+            // A refused event is older than the watermark; the search of the others is only
+            // in case it were not.
+            let found = released.remove(&seq).or_else(|| {
+                let key = part.held.keys().find(|&&(_, s)| s == seq).copied();
+                key.and_then(|key| part.held.remove(&key))
+            });
+            let Some(held) = found else {
                 tracing::warn!(
                     partition,
                     seq,
@@ -597,21 +639,10 @@ impl Core {
                 topic: &self.topics[held.topic],
                 partition,
                 offset: held.offset,
-                key: held.key.as_deref(),
-                payload: &held.payload,
+                key: held.key(),
+                payload: held.payload(),
             };
             self.dead_letter(&origin, reason.code(), &detail)?;
-        }
-        // Held order starts older than the watermark have been applied (or refused above).
-        let watermark = part.engine.watermark();
-        while part
-            .held
-            .first_key_value()
-            .is_some_and(|(&(ts, _), _)| ts < watermark)
-        {
-            if let Some(((_, seq), _)) = part.held.pop_first() {
-                part.held_ts.remove(&seq);
-            }
         }
         Ok(())
     }
@@ -678,14 +709,8 @@ impl Core {
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
                     part.held.insert(
                         (event.ts, seq),
-                        Held {
-                            topic: index,
-                            offset: origin.offset,
-                            key: origin.key.map(Box::from),
-                            payload: origin.payload.into(),
-                        },
+                        Held::new(index, origin.offset, origin.key, origin.payload),
                     );
-                    part.held_ts.insert(seq, event.ts);
                 }
             }
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
@@ -1143,7 +1168,6 @@ impl Core {
             last_checkpoint: Instant::now(),
             reports,
             held: BTreeMap::new(),
-            held_ts: FxHashMap::default(),
             pending_commit: None,
         }
     }
