@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aggregator::Aggregator;
@@ -1550,6 +1550,34 @@ impl Core {
     }
 }
 
+/// Rung by librdkafka's threads when the consumer's queue or a partition's own queue gets a
+/// message while empty. The loop waits on it between batches, not in a poll of the consumer's
+/// queue, which the messages of a split partition queue never reach: such a wait lasted its
+/// whole 100 ms whenever the lanes had emptied the partitions' queues, a visible share of the
+/// run while the input streams in.
+#[derive(Default)]
+struct Doorbell {
+    rung: Mutex<bool>,
+    bell: Condvar,
+}
+
+impl Doorbell {
+    fn ring(&self) {
+        *lock(&self.rung) = true;
+        self.bell.notify_one();
+    }
+
+    /// Waits until it rings (or rang since the last wait), at most `timeout`.
+    fn wait(&self, timeout: Duration) {
+        let guard = lock(&self.rung);
+        let (mut guard, _) = self
+            .bell
+            .wait_timeout_while(guard, timeout, |rung| !*rung)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard = false;
+    }
+}
+
 /// One partition's own queues, per input topic (by index), and the rebalance count they were
 /// split at: an assignment ends them ([`Consumer::assign`]), so they are split again after
 /// every rebalance. Messages fetched before a split still come through the consumer's queue:
@@ -1562,7 +1590,12 @@ struct Queues {
 
 impl Queues {
     /// Splits the queues again after a rebalance; true when it did.
-    fn refresh(&mut self, core: &Core, consumer: &Arc<BaseConsumer<LiveContext>>) -> bool {
+    fn refresh(
+        &mut self,
+        core: &Core,
+        consumer: &Arc<BaseConsumer<LiveContext>>,
+        doorbell: &Arc<Doorbell>,
+    ) -> bool {
         let rebalances = core.state().rebalances;
         if self.rebalances == Some(rebalances) {
             return false;
@@ -1581,11 +1614,14 @@ impl Queues {
                 continue;
             };
             match consumer.split_partition_queue(element.topic(), element.partition()) {
-                Some(queue) => self
-                    .by_partition
-                    .entry(element.partition())
-                    .or_default()
-                    .push((index, queue)),
+                Some(mut queue) => {
+                    let doorbell = doorbell.clone();
+                    queue.set_nonempty_callback(move || doorbell.ring());
+                    self.by_partition
+                        .entry(element.partition())
+                        .or_default()
+                        .push((index, queue))
+                }
                 None => tracing::warn!(
                     topic = element.topic(),
                     partition = element.partition(),
@@ -1768,15 +1804,26 @@ pub fn run(
     client.set("enable.auto.commit", "false");
     set_default(&mut client, "auto.offset.reset", "earliest");
     set_default(&mut client, "statistics.interval.ms", "5000");
+    // A partition's queue past `queued.min.messages` stops its fetches for this long; with
+    // librdkafka's 1 s the lanes emptied the queue, then waited for input most of that second.
+    set_default(&mut client, "fetch.queue.backoff.ms", "10");
     // Co-partitioned topics must be assigned together: the range assignor does that.
     client.set("partition.assignment.strategy", "range");
-    let consumer: Arc<BaseConsumer<LiveContext>> =
-        Arc::new(client.create_with_context(LiveContext { core: core.clone() })?);
+    let mut consumer: BaseConsumer<LiveContext> =
+        client.create_with_context(LiveContext { core: core.clone() })?;
+    let doorbell = Arc::new(Doorbell::default());
+    {
+        let doorbell = doorbell.clone();
+        consumer.set_nonempty_callback(move || doorbell.ring());
+    }
+    let consumer = Arc::new(consumer);
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
     let mut inbox = shared.views.take_inbox();
-    let outcome = run_loop(&core, &consumer, partitions, &mut inbox, &checked);
+    let outcome = run_loop(
+        &core, &consumer, &doorbell, partitions, &mut inbox, &checked,
+    );
     if outcome.is_ok() {
         tracing::info!("Stopping: saving state and committing offsets.");
         let held: Vec<i32> = core.state().parts.keys().copied().collect();
@@ -1795,6 +1842,7 @@ pub fn run(
 fn run_loop(
     core: &Arc<Core>,
     consumer: &Arc<BaseConsumer<LiveContext>>,
+    doorbell: &Arc<Doorbell>,
     partitions: usize,
     inbox: &mut Option<tokio::sync::mpsc::Receiver<WorkerQuery>>,
     state_topic_checked: &std::sync::mpsc::Receiver<Result<(), super::kafka::SourceError>>,
@@ -1812,7 +1860,8 @@ fn run_loop(
         rebalances: None,
         by_partition: BTreeMap::new(),
     };
-    // Whether the partitions' queues gave messages last time: the next poll does not wait.
+    // Whether the partitions' queues gave messages last time, or the consumer's queue more than
+    // a batch: the next poll does not wait.
     let mut busy = false;
     while core.running.load(Ordering::Relaxed) {
         let started = Instant::now();
@@ -1827,13 +1876,17 @@ fn run_loop(
         };
         let mut messages: Vec<BorrowedMessage<'_>> = Vec::new();
         let mut rebalances = 0;
+        let mut full = true;
         for round in 0..BATCH_MESSAGES {
             let polled = if round == 0 {
                 // The waiting poll: the clocks, the idle clock and the stall check, once per
                 // batch (clock reads per message were a visible share of its cost).
                 let before = Instant::now();
                 let own_before = core.state().own_work;
-                let polled = consumer.poll(if busy { Duration::ZERO } else { wait });
+                if !busy {
+                    doorbell.wait(wait);
+                }
+                let polled = consumer.poll(Duration::ZERO);
                 let now = Instant::now();
                 let mut state = core.state();
                 // Own work since the last poll returned (checkpoints, and callbacks in this
@@ -1865,6 +1918,7 @@ fn run_loop(
                 last_return = now;
                 if stalled {
                     core.fence(now.duration_since(before));
+                    full = false;
                     break;
                 }
                 polled
@@ -1898,21 +1952,24 @@ fn run_loop(
                         tracing::warn!(%error, "Consumer error; librdkafka retries.");
                         last_error = Some(Instant::now());
                     }
+                    full = false;
                     break;
                 }
                 None => {
                     dry = round == 0;
                     drained = true;
+                    full = false;
                     break;
                 }
             }
         }
         core.process_batch(messages, tick, &mut batch)?;
-        busy = false;
+        // A full batch may have left messages in the consumer's queue, which rings no more.
+        busy = full;
         if drained {
             // The consumer's queue is empty: what the partitions' own queues hold comes after
             // anything it held for them (for queues split just now, once it is emptied again).
-            if queues.refresh(core, consumer) {
+            if queues.refresh(core, consumer, doorbell) {
                 busy = true;
                 dry = false;
             } else {
