@@ -1384,48 +1384,59 @@ impl Core {
         else {
             return self.run_lane(work, tick, batch);
         };
-        // The largest partitions first, each to the lane with the fewest messages so far.
+        // The largest partitions first, each to the first lane free.
         work.sort_by_key(|(_, _, messages)| std::cmp::Reverse(messages.len()));
-        let mut split: Vec<(usize, Vec<Work<'_, '_>>)> =
-            (0..lanes).map(|_| (0, Vec::new())).collect();
-        for item in work {
-            if let Some(lane) = split.iter_mut().min_by_key(|(n, _)| *n) {
-                lane.0 += item.2.len();
-                lane.1.push(item);
-            }
-        }
-        let mut split = split.into_iter().map(|(_, lane)| lane);
-        let own = split.next().unwrap_or_default();
-        let others: Vec<Vec<Work<'_, '_>>> = split.collect();
-        self.on_lanes(pool, own, others, tick, batch, Self::run_lane, |(), ()| ())
+        self.on_lanes(pool, work, lanes, tick, batch, Self::run_lane, |(), ()| ())
     }
 
-    /// Runs `run` over `own` on the loop's thread and over each of `others` on the pool,
-    /// waits for them all, merges their counts into `batch` and their results with `join`
-    /// (the first error wins, the loop's own first).
+    /// Runs `run` over `items` on `lanes` lanes: the loop's thread and `lanes - 1` threads of
+    /// the pool, each taking the next item (a partition) as soon as it is done with one, so
+    /// that a lane the machine does not schedule leaves its partitions to the others instead
+    /// of holding the loop up (a fixed share per lane made the loop wait for it). Waits for
+    /// them all, merges their counts into `batch` and their results with `join` (the first
+    /// error wins, the loop's own first; after an error no lane takes another item).
     #[allow(clippy::too_many_arguments)]
-    fn on_lanes<W: Send, T: Send>(
+    fn on_lanes<W: Send, T: Send + Default>(
         &self,
         pool: &rayon_core::ThreadPool,
-        own: Vec<W>,
-        others: Vec<Vec<W>>,
+        items: Vec<W>,
+        lanes: usize,
         tick: Tick,
         batch: &mut BatchMetrics,
         run: fn(&Self, Vec<W>, Tick, &mut BatchMetrics) -> Result<T, SinkError>,
         join: fn(T, T) -> T,
     ) -> Result<T, SinkError> {
+        let queue = Mutex::new(items.into_iter());
+        let failed = AtomicBool::new(false);
+        let lane = |counted: &mut BatchMetrics| -> Result<T, SinkError> {
+            let mut done = T::default();
+            while !failed.load(Ordering::Relaxed) {
+                let Some(item) = lock(&queue).next() else {
+                    break;
+                };
+                match run(self, vec![item], tick, counted) {
+                    Ok(result) => done = join(done, result),
+                    Err(error) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(error);
+                    }
+                }
+            }
+            Ok(done)
+        };
         let mut outcomes: Vec<Option<(Result<T, SinkError>, BatchMetrics)>> =
-            others.iter().map(|_| None).collect();
+            (1..lanes).map(|_| None).collect();
         // A panic in a lane is raised again here, when the scope ends.
         let mut result = pool.in_place_scope(|scope| {
-            for (lane, slot) in others.into_iter().zip(outcomes.iter_mut()) {
+            for slot in outcomes.iter_mut() {
+                let lane = &lane;
                 scope.spawn(move |_| {
                     let mut counted = BatchMetrics::default();
-                    let outcome = run(self, lane, tick, &mut counted);
+                    let outcome = lane(&mut counted);
                     *slot = Some((outcome, counted));
                 });
             }
-            run(self, own, tick, batch)
+            lane(batch)
         });
         for (outcome, counted) in outcomes.into_iter().flatten() {
             batch.merge(counted);
@@ -1494,25 +1505,20 @@ impl Core {
             return Ok(0);
         }
         let mut guard = self.state();
-        let lanes = self.lanes.min(queues.by_partition.len()).max(1);
-        let mut split: Vec<Vec<QueueWork<'_, '_>>> = (0..lanes).map(|_| Vec::new()).collect();
-        let mut next = 0;
+        let mut work: Vec<QueueWork<'_, '_>> = Vec::with_capacity(queues.by_partition.len());
         for (&partition, part) in guard.parts.iter_mut() {
             if let Some(list) = queues.by_partition.get(&partition) {
-                split[next % lanes].push((partition, part, list.as_slice()));
-                next += 1;
+                work.push((partition, part, list.as_slice()));
             }
         }
-        let mut split = split.into_iter();
-        let own = split.next().unwrap_or_default();
-        let others: Vec<Vec<QueueWork<'_, '_>>> = split.filter(|lane| !lane.is_empty()).collect();
-        let Some(pool) = self.pool.as_ref().filter(|_| !others.is_empty()) else {
-            return self.run_queue_lane(own, tick, batch);
+        let lanes = self.lanes.min(work.len());
+        let Some(pool) = self.pool.as_ref().filter(|_| lanes > 1) else {
+            return self.run_queue_lane(work, tick, batch);
         };
         self.on_lanes(
             pool,
-            own,
-            others,
+            work,
+            lanes,
             tick,
             batch,
             Self::run_queue_lane,
