@@ -337,7 +337,8 @@ impl Engine {
     /// same). The event moves the watermark by `min(ts, now)` (SPEC section 5: event time
     /// never runs ahead of the wall clock, so one fast clock makes no other event late).
     pub fn push_live(&mut self, event: &Event<'_>, seq: u64, source: usize, now: i64) -> Pushed {
-        if let Some(index) = self.slot_of(&event.worker_id)
+        let slot = self.slot_of(&event.worker_id);
+        if let Some(index) = slot
             && self.state.workers[index as usize]
                 .last_applied
                 .get()
@@ -347,7 +348,9 @@ impl Engine {
             return Pushed::AlreadyApplied;
         }
         let capped = event.ts.min(now);
-        let pushed = self.push_inner(event, event_digest(event), Some(seq), capped);
+        // The worker's slot, looked up once (a person's is another key).
+        let hint = slot.filter(|_| !self.persons());
+        let pushed = self.push_slot(event, event_digest(event), Some(seq), capped, hint);
         if pushed == Pushed::Accepted
             && let Some(max) = self.state.source_max.get_mut(source)
         {

@@ -82,6 +82,10 @@ impl Aggregator {
                         offset: message.offset(),
                     };
                     let key = message.key().unwrap_or_default();
+                    // Worker records say nothing about days: not decoded.
+                    if state::is_worker_key(key) {
+                        continue;
+                    }
                     match state::decode(key, message.payload(), &self.zone, at) {
                         Ok(record) => self.book.read(at.partition, record),
                         // The partition's owner stops on such a record when it restores;

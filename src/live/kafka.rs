@@ -92,8 +92,9 @@ pub fn set_default(config: &mut ClientConfig, key: &str, value: &str) {
 
 /// Properties that only make sense for a consumer: dropped from producer and admin configs,
 /// so that librdkafka does not warn about them on every start.
-const CONSUMER_ONLY: [&str; 8] = [
+const CONSUMER_ONLY: [&str; 9] = [
     "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms",
     "fetch.min.bytes",
     "fetch.max.bytes",
     "max.partition.fetch.bytes",

@@ -25,7 +25,7 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aggregator::Aggregator;
@@ -207,12 +207,37 @@ struct Origin<'a> {
 }
 
 /// An order start waiting in the reorder buffer, kept so that it can be dead-lettered with
-/// its bytes if the engine refuses it (`too_many_orders`) when it is applied.
+/// its bytes if the engine refuses it (`too_many_orders`) when it is applied. Its key and
+/// payload share one allocation (most events are order starts).
 struct Held {
     topic: usize,
     offset: i64,
-    key: Option<Box<[u8]>>,
-    payload: Box<[u8]>,
+    /// The key's length, if the message had a key; its bytes come first in `bytes`.
+    key_len: Option<usize>,
+    bytes: Box<[u8]>,
+}
+
+impl Held {
+    fn new(topic: usize, offset: i64, key: Option<&[u8]>, payload: &[u8]) -> Held {
+        let key_len = key.map(<[u8]>::len);
+        let mut bytes = Vec::with_capacity(key_len.unwrap_or(0) + payload.len());
+        bytes.extend_from_slice(key.unwrap_or_default());
+        bytes.extend_from_slice(payload);
+        Held {
+            topic,
+            offset,
+            key_len,
+            bytes: bytes.into_boxed_slice(),
+        }
+    }
+
+    fn key(&self) -> Option<&[u8]> {
+        self.key_len.map(|n| &self.bytes[..n])
+    }
+
+    fn payload(&self) -> &[u8] {
+        &self.bytes[self.key_len.unwrap_or(0)..]
+    }
 }
 
 /// One input partition (across all input topics).
@@ -240,9 +265,8 @@ pub struct Part {
     /// Day reports read back at the restore, of days the engine may close again: a re-closed
     /// day's report is merged into them.
     reports: BTreeMap<i32, DayReport>,
-    /// Order starts in the reorder buffer by (`ts`, sequence), and their `ts` by sequence.
+    /// Order starts in the reorder buffer by (`ts`, sequence).
     held: BTreeMap<(i64, u64), Held>,
-    held_ts: FxHashMap<u64, i64>,
     /// State records and offsets written, to commit once the records are acknowledged.
     pending_commit: Option<(u64, Vec<(usize, i64)>)>,
 }
@@ -573,12 +597,30 @@ impl Core {
         self.emit(partition, part.engine.take_alerts())?;
         self.emit_holds(partition, part.engine.take_holds())?;
         self.observe(part.engine.take_observations());
-        for (seq, reason) in part.engine.take_rejected() {
-            let Some(held) = part
-                .held_ts
-                .remove(&seq)
-                .and_then(|ts| part.held.remove(&(ts, seq)))
-            else {
+        let rejected = part.engine.take_rejected();
+        // Held order starts older than the watermark have been applied or refused (the engine
+        // applies the instants before it): they are let go, the refused ones kept for below.
+        let watermark = part.engine.watermark();
+        let mut released: FxHashMap<u64, Held> = FxHashMap::default();
+        while part
+            .held
+            .first_key_value()
+            .is_some_and(|(&(ts, _), _)| ts < watermark)
+        {
+            if let Some(((_, seq), held)) = part.held.pop_first()
+                && !rejected.is_empty()
+            {
+                released.insert(seq, held);
+            }
+        }
+        for (seq, reason) in rejected {
+            // A refused event is older than the watermark; the search of the others is only
+            // in case it were not.
+            let found = released.remove(&seq).or_else(|| {
+                let key = part.held.keys().find(|&&(_, s)| s == seq).copied();
+                key.and_then(|key| part.held.remove(&key))
+            });
+            let Some(held) = found else {
                 tracing::warn!(
                     partition,
                     seq,
@@ -597,21 +639,10 @@ impl Core {
                 topic: &self.topics[held.topic],
                 partition,
                 offset: held.offset,
-                key: held.key.as_deref(),
-                payload: &held.payload,
+                key: held.key(),
+                payload: held.payload(),
             };
             self.dead_letter(&origin, reason.code(), &detail)?;
-        }
-        // Held order starts older than the watermark have been applied (or refused above).
-        let watermark = part.engine.watermark();
-        while part
-            .held
-            .first_key_value()
-            .is_some_and(|(&(ts, _), _)| ts < watermark)
-        {
-            if let Some(((_, seq), _)) = part.held.pop_first() {
-                part.held_ts.remove(&seq);
-            }
         }
         Ok(())
     }
@@ -678,14 +709,8 @@ impl Core {
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
                     part.held.insert(
                         (event.ts, seq),
-                        Held {
-                            topic: index,
-                            offset: origin.offset,
-                            key: origin.key.map(Box::from),
-                            payload: origin.payload.into(),
-                        },
+                        Held::new(index, origin.offset, origin.key, origin.payload),
                     );
-                    part.held_ts.insert(seq, event.ts);
                 }
             }
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
@@ -1143,7 +1168,6 @@ impl Core {
             last_checkpoint: Instant::now(),
             reports,
             held: BTreeMap::new(),
-            held_ts: FxHashMap::default(),
             pending_commit: None,
         }
     }
@@ -1360,48 +1384,59 @@ impl Core {
         else {
             return self.run_lane(work, tick, batch);
         };
-        // The largest partitions first, each to the lane with the fewest messages so far.
+        // The largest partitions first, each to the first lane free.
         work.sort_by_key(|(_, _, messages)| std::cmp::Reverse(messages.len()));
-        let mut split: Vec<(usize, Vec<Work<'_, '_>>)> =
-            (0..lanes).map(|_| (0, Vec::new())).collect();
-        for item in work {
-            if let Some(lane) = split.iter_mut().min_by_key(|(n, _)| *n) {
-                lane.0 += item.2.len();
-                lane.1.push(item);
-            }
-        }
-        let mut split = split.into_iter().map(|(_, lane)| lane);
-        let own = split.next().unwrap_or_default();
-        let others: Vec<Vec<Work<'_, '_>>> = split.collect();
-        self.on_lanes(pool, own, others, tick, batch, Self::run_lane, |(), ()| ())
+        self.on_lanes(pool, work, lanes, tick, batch, Self::run_lane, |(), ()| ())
     }
 
-    /// Runs `run` over `own` on the loop's thread and over each of `others` on the pool,
-    /// waits for them all, merges their counts into `batch` and their results with `join`
-    /// (the first error wins, the loop's own first).
+    /// Runs `run` over `items` on `lanes` lanes: the loop's thread and `lanes - 1` threads of
+    /// the pool, each taking the next item (a partition) as soon as it is done with one, so
+    /// that a lane the machine does not schedule leaves its partitions to the others instead
+    /// of holding the loop up (a fixed share per lane made the loop wait for it). Waits for
+    /// them all, merges their counts into `batch` and their results with `join` (the first
+    /// error wins, the loop's own first; after an error no lane takes another item).
     #[allow(clippy::too_many_arguments)]
-    fn on_lanes<W: Send, T: Send>(
+    fn on_lanes<W: Send, T: Send + Default>(
         &self,
         pool: &rayon_core::ThreadPool,
-        own: Vec<W>,
-        others: Vec<Vec<W>>,
+        items: Vec<W>,
+        lanes: usize,
         tick: Tick,
         batch: &mut BatchMetrics,
         run: fn(&Self, Vec<W>, Tick, &mut BatchMetrics) -> Result<T, SinkError>,
         join: fn(T, T) -> T,
     ) -> Result<T, SinkError> {
+        let queue = Mutex::new(items.into_iter());
+        let failed = AtomicBool::new(false);
+        let lane = |counted: &mut BatchMetrics| -> Result<T, SinkError> {
+            let mut done = T::default();
+            while !failed.load(Ordering::Relaxed) {
+                let Some(item) = lock(&queue).next() else {
+                    break;
+                };
+                match run(self, vec![item], tick, counted) {
+                    Ok(result) => done = join(done, result),
+                    Err(error) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(error);
+                    }
+                }
+            }
+            Ok(done)
+        };
         let mut outcomes: Vec<Option<(Result<T, SinkError>, BatchMetrics)>> =
-            others.iter().map(|_| None).collect();
+            (1..lanes).map(|_| None).collect();
         // A panic in a lane is raised again here, when the scope ends.
         let mut result = pool.in_place_scope(|scope| {
-            for (lane, slot) in others.into_iter().zip(outcomes.iter_mut()) {
+            for slot in outcomes.iter_mut() {
+                let lane = &lane;
                 scope.spawn(move |_| {
                     let mut counted = BatchMetrics::default();
-                    let outcome = run(self, lane, tick, &mut counted);
+                    let outcome = lane(&mut counted);
                     *slot = Some((outcome, counted));
                 });
             }
-            run(self, own, tick, batch)
+            lane(batch)
         });
         for (outcome, counted) in outcomes.into_iter().flatten() {
             batch.merge(counted);
@@ -1470,25 +1505,20 @@ impl Core {
             return Ok(0);
         }
         let mut guard = self.state();
-        let lanes = self.lanes.min(queues.by_partition.len()).max(1);
-        let mut split: Vec<Vec<QueueWork<'_, '_>>> = (0..lanes).map(|_| Vec::new()).collect();
-        let mut next = 0;
+        let mut work: Vec<QueueWork<'_, '_>> = Vec::with_capacity(queues.by_partition.len());
         for (&partition, part) in guard.parts.iter_mut() {
             if let Some(list) = queues.by_partition.get(&partition) {
-                split[next % lanes].push((partition, part, list.as_slice()));
-                next += 1;
+                work.push((partition, part, list.as_slice()));
             }
         }
-        let mut split = split.into_iter();
-        let own = split.next().unwrap_or_default();
-        let others: Vec<Vec<QueueWork<'_, '_>>> = split.filter(|lane| !lane.is_empty()).collect();
-        let Some(pool) = self.pool.as_ref().filter(|_| !others.is_empty()) else {
-            return self.run_queue_lane(own, tick, batch);
+        let lanes = self.lanes.min(work.len());
+        let Some(pool) = self.pool.as_ref().filter(|_| lanes > 1) else {
+            return self.run_queue_lane(work, tick, batch);
         };
         self.on_lanes(
             pool,
-            own,
-            others,
+            work,
+            lanes,
             tick,
             batch,
             Self::run_queue_lane,
@@ -1526,6 +1556,34 @@ impl Core {
     }
 }
 
+/// Rung by librdkafka's threads when the consumer's queue or a partition's own queue gets a
+/// message while empty. The loop waits on it between batches, not in a poll of the consumer's
+/// queue, which the messages of a split partition queue never reach: such a wait lasted its
+/// whole 100 ms whenever the lanes had emptied the partitions' queues, a visible share of the
+/// run while the input streams in.
+#[derive(Default)]
+struct Doorbell {
+    rung: Mutex<bool>,
+    bell: Condvar,
+}
+
+impl Doorbell {
+    fn ring(&self) {
+        *lock(&self.rung) = true;
+        self.bell.notify_one();
+    }
+
+    /// Waits until it rings (or rang since the last wait), at most `timeout`.
+    fn wait(&self, timeout: Duration) {
+        let guard = lock(&self.rung);
+        let (mut guard, _) = self
+            .bell
+            .wait_timeout_while(guard, timeout, |rung| !*rung)
+            .unwrap_or_else(PoisonError::into_inner);
+        *guard = false;
+    }
+}
+
 /// One partition's own queues, per input topic (by index), and the rebalance count they were
 /// split at: an assignment ends them ([`Consumer::assign`]), so they are split again after
 /// every rebalance. Messages fetched before a split still come through the consumer's queue:
@@ -1538,7 +1596,12 @@ struct Queues {
 
 impl Queues {
     /// Splits the queues again after a rebalance; true when it did.
-    fn refresh(&mut self, core: &Core, consumer: &Arc<BaseConsumer<LiveContext>>) -> bool {
+    fn refresh(
+        &mut self,
+        core: &Core,
+        consumer: &Arc<BaseConsumer<LiveContext>>,
+        doorbell: &Arc<Doorbell>,
+    ) -> bool {
         let rebalances = core.state().rebalances;
         if self.rebalances == Some(rebalances) {
             return false;
@@ -1557,11 +1620,14 @@ impl Queues {
                 continue;
             };
             match consumer.split_partition_queue(element.topic(), element.partition()) {
-                Some(queue) => self
-                    .by_partition
-                    .entry(element.partition())
-                    .or_default()
-                    .push((index, queue)),
+                Some(mut queue) => {
+                    let doorbell = doorbell.clone();
+                    queue.set_nonempty_callback(move || doorbell.ring());
+                    self.by_partition
+                        .entry(element.partition())
+                        .or_default()
+                        .push((index, queue))
+                }
                 None => tracing::warn!(
                     topic = element.topic(),
                     partition = element.partition(),
@@ -1744,15 +1810,26 @@ pub fn run(
     client.set("enable.auto.commit", "false");
     set_default(&mut client, "auto.offset.reset", "earliest");
     set_default(&mut client, "statistics.interval.ms", "5000");
+    // A partition's queue past `queued.min.messages` stops its fetches for this long; with
+    // librdkafka's 1 s the lanes emptied the queue, then waited for input most of that second.
+    set_default(&mut client, "fetch.queue.backoff.ms", "10");
     // Co-partitioned topics must be assigned together: the range assignor does that.
     client.set("partition.assignment.strategy", "range");
-    let consumer: Arc<BaseConsumer<LiveContext>> =
-        Arc::new(client.create_with_context(LiveContext { core: core.clone() })?);
+    let mut consumer: BaseConsumer<LiveContext> =
+        client.create_with_context(LiveContext { core: core.clone() })?;
+    let doorbell = Arc::new(Doorbell::default());
+    {
+        let doorbell = doorbell.clone();
+        consumer.set_nonempty_callback(move || doorbell.ring());
+    }
+    let consumer = Arc::new(consumer);
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
     let mut inbox = shared.views.take_inbox();
-    let outcome = run_loop(&core, &consumer, partitions, &mut inbox, &checked);
+    let outcome = run_loop(
+        &core, &consumer, &doorbell, partitions, &mut inbox, &checked,
+    );
     if outcome.is_ok() {
         tracing::info!("Stopping: saving state and committing offsets.");
         let held: Vec<i32> = core.state().parts.keys().copied().collect();
@@ -1771,6 +1848,7 @@ pub fn run(
 fn run_loop(
     core: &Arc<Core>,
     consumer: &Arc<BaseConsumer<LiveContext>>,
+    doorbell: &Arc<Doorbell>,
     partitions: usize,
     inbox: &mut Option<tokio::sync::mpsc::Receiver<WorkerQuery>>,
     state_topic_checked: &std::sync::mpsc::Receiver<Result<(), super::kafka::SourceError>>,
@@ -1788,7 +1866,8 @@ fn run_loop(
         rebalances: None,
         by_partition: BTreeMap::new(),
     };
-    // Whether the partitions' queues gave messages last time: the next poll does not wait.
+    // Whether the partitions' queues gave messages last time, or the consumer's queue more than
+    // a batch: the next poll does not wait.
     let mut busy = false;
     while core.running.load(Ordering::Relaxed) {
         let started = Instant::now();
@@ -1803,13 +1882,17 @@ fn run_loop(
         };
         let mut messages: Vec<BorrowedMessage<'_>> = Vec::new();
         let mut rebalances = 0;
+        let mut full = true;
         for round in 0..BATCH_MESSAGES {
             let polled = if round == 0 {
                 // The waiting poll: the clocks, the idle clock and the stall check, once per
                 // batch (clock reads per message were a visible share of its cost).
                 let before = Instant::now();
                 let own_before = core.state().own_work;
-                let polled = consumer.poll(if busy { Duration::ZERO } else { wait });
+                if !busy {
+                    doorbell.wait(wait);
+                }
+                let polled = consumer.poll(Duration::ZERO);
                 let now = Instant::now();
                 let mut state = core.state();
                 // Own work since the last poll returned (checkpoints, and callbacks in this
@@ -1841,6 +1924,7 @@ fn run_loop(
                 last_return = now;
                 if stalled {
                     core.fence(now.duration_since(before));
+                    full = false;
                     break;
                 }
                 polled
@@ -1874,21 +1958,24 @@ fn run_loop(
                         tracing::warn!(%error, "Consumer error; librdkafka retries.");
                         last_error = Some(Instant::now());
                     }
+                    full = false;
                     break;
                 }
                 None => {
                     dry = round == 0;
                     drained = true;
+                    full = false;
                     break;
                 }
             }
         }
         core.process_batch(messages, tick, &mut batch)?;
-        busy = false;
+        // A full batch may have left messages in the consumer's queue, which rings no more.
+        busy = full;
         if drained {
             // The consumer's queue is empty: what the partitions' own queues hold comes after
             // anything it held for them (for queues split just now, once it is emptied again).
-            if queues.refresh(core, consumer) {
+            if queues.refresh(core, consumer, doorbell) {
                 busy = true;
                 dry = false;
             } else {

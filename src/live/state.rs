@@ -114,6 +114,12 @@ pub fn done_key(day: i32) -> String {
     format!("{DONE_PREFIX}{day}")
 }
 
+/// Whether `key` is a worker's record: the quota aggregator reads every record of the state
+/// topic but needs none of these, whose decoding was most of its cost.
+pub fn is_worker_key(key: &[u8]) -> bool {
+    key.starts_with(WORKER_PREFIX)
+}
+
 /// Parses a key; `None` for a key this format does not have (an older format's).
 pub fn parse_key(key: &[u8]) -> Option<Key<'_>> {
     if key == PARTITION_KEY {
