@@ -134,6 +134,11 @@ pub struct PartitionMeta {
     pub frontier: i64,
     /// Per input topic, the offset to read from after a restore.
     pub next_offsets: BTreeMap<String, i64>,
+    /// Per input topic, the next offset unread at the checkpoint: input below it is read
+    /// again after a restore ([`Engine::push_read`]). Absent from records of releases before
+    /// it, when all input counts as read again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_to: Option<BTreeMap<String, i64>>,
     pub stats: Stats,
 }
 
@@ -332,17 +337,36 @@ impl Engine {
         self.source_active.extend_from_slice(active);
     }
 
-    /// Takes a valid event read at position `seq` (the input offset) from input topic `source`:
-    /// `AlreadyApplied` when the restored state holds it (its `event_id` is remembered all the
-    /// same). The event moves the watermark by `min(ts, now)` (SPEC section 5: event time
-    /// never runs ahead of the wall clock, so one fast clock makes no other event late).
+    /// Takes a valid event read at position `seq` (the input offset) from input topic `source`,
+    /// read for the first time: [`Engine::push_read`].
     pub fn push_live(&mut self, event: &Event<'_>, seq: u64, source: usize, now: i64) -> Pushed {
+        self.push_read(event, seq, source, now, false)
+    }
+
+    /// Takes a valid event read at position `seq` (the input offset) from input topic `source`;
+    /// `reread` when a restored state's checkpoint had read past it. `AlreadyApplied` when the
+    /// restored state holds it (its `event_id` is remembered all the same): at or before its
+    /// worker's last applied event, and either read again or not late (worker records saved
+    /// after the partition's record hold events read after that checkpoint, in time then). An
+    /// event read for the first time at or before its worker's last applied event is late
+    /// like any other (SPEC section 5), not dropped unseen. The event moves the watermark by
+    /// `min(ts, now)` (event time never runs ahead of the wall clock, so one fast clock makes
+    /// no other event late).
+    pub fn push_read(
+        &mut self,
+        event: &Event<'_>,
+        seq: u64,
+        source: usize,
+        now: i64,
+        reread: bool,
+    ) -> Pushed {
         let slot = self.slot_of(&event.worker_id);
         if let Some(index) = slot
             && self.state.workers[index as usize]
                 .last_applied
                 .get()
                 .is_some_and(|last| (event.ts, seq) <= last)
+            && (reread || event.ts >= self.watermark())
         {
             self.remember_id(event);
             return Pushed::AlreadyApplied;
@@ -441,6 +465,7 @@ impl Engine {
             max_ts: self.state.max_ts,
             frontier: self.state.frontier,
             next_offsets: BTreeMap::new(),
+            read_to: None,
             stats: self.state.stats.clone(),
         }
     }
@@ -699,6 +724,7 @@ mod tests {
                 meta = engine.meta();
                 let next = engine.buffered_seqs().min().unwrap_or(offset as u64 + 1);
                 meta.next_offsets.insert("in".into(), next as i64);
+                meta.read_to = Some(BTreeMap::from([("in".into(), save_after as i64)]));
             }
         }
         let restart_at = (meta.next_offsets["in"] as usize).saturating_sub(back);
@@ -708,11 +734,12 @@ mod tests {
         }
         let mut restored = Engine::restore_live(config, &meta, saved);
         for (offset, text) in lines.iter().enumerate().skip(restart_at) {
-            restored.push_live(
+            restored.push_read(
                 &event::parse(text.as_bytes()).unwrap(),
                 offset as u64,
                 0,
                 i64::MAX,
+                offset < save_after,
             );
             restored.advance();
             alerts.extend(restored.take_alerts().into_iter().map(|a| a.alert_id()));
@@ -922,6 +949,28 @@ mod tests {
         engine.set_sources(&[true, false]);
         let at_noon = crate::timefmt::parse_rfc3339("2026-03-02T12:00:00+08:00").unwrap();
         assert_eq!(engine.watermark(), at_noon - 30_000);
+    }
+
+    /// A late event is late (dead-lettered by the pipeline), also for a worker whose later
+    /// events are applied already: only input read again after a restore is `AlreadyApplied`.
+    #[test]
+    fn a_late_event_of_a_worker_with_later_events_applied_is_late() {
+        let mut engine = Engine::live(Config::default());
+        let push = |engine: &mut Engine, kind: &str, ts: &str, seq: u64| {
+            let text = line("w1", kind, ts);
+            engine.push_live(&event::parse(text.as_bytes()).unwrap(), seq, 0, i64::MAX)
+        };
+        assert_eq!(push(&mut engine, "login", "08:00:00", 0), Pushed::Accepted);
+        assert_eq!(
+            push(&mut engine, "heartbeat", "09:00:00", 1),
+            Pushed::Accepted
+        );
+        engine.advance();
+        // The login is applied (the watermark is 08:59:30); a logout at 07:00 comes late.
+        assert_eq!(push(&mut engine, "logout", "07:00:00", 2), Pushed::Late);
+        assert_eq!(push(&mut engine, "logout", "08:00:00", 3), Pushed::Late);
+        engine.advance();
+        assert_eq!(engine.worker_view("w1").unwrap()["online"], true);
     }
 
     #[test]

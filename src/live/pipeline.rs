@@ -254,6 +254,10 @@ pub struct Part {
     /// Per input topic, the offset below which every message was handled before the restore:
     /// read again (`live.reread_input`), those only refill duplicate detection.
     handled_below: Vec<Option<i64>>,
+    /// Per input topic, the offset below which the restored state's checkpoint had read (0
+    /// for a fresh partition; `i64::MAX` for a state an older release saved, which does not
+    /// say): an event there at or before its worker's last applied one was applied already.
+    reread_below: Vec<i64>,
     /// The idle clock when the partition last delivered a message.
     last_message: Duration,
     /// Whether anything changed since the last checkpoint.
@@ -704,7 +708,8 @@ impl Core {
             let idle = Duration::from_millis(self.config.live.idle_timeout as u64);
             part.engine.set_sources(&sources(part, tick.polled, idle));
         }
-        match part.engine.push_live(&event, seq, index, now) {
+        let reread = origin.offset < part.reread_below[index];
+        match part.engine.push_read(&event, seq, index, now, reread) {
             Pushed::Accepted => {
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
                     part.held.insert(
@@ -981,6 +986,7 @@ impl Core {
                     for &(index, next) in &offsets {
                         meta.next_offsets.insert(self.topics[index].clone(), next);
                     }
+                    meta.read_to = read_to(part, &self.topics);
                     let (key, value) = state::encode_meta(&meta, &zone);
                     send(&key, Some(&value))?;
                     part.pending_commit = Some((self.sink.mark(), offsets));
@@ -1143,6 +1149,7 @@ impl Core {
     fn part_of(&self, saved: Restored) -> Part {
         let meta = saved.meta.clone().unwrap_or_default();
         let reports = saved.open_reports(meta.frontier);
+        let saved_any = !saved.is_empty();
         let engine = if saved.is_empty() {
             Engine::live(self.config.clone())
         } else {
@@ -1153,10 +1160,20 @@ impl Core {
             .iter()
             .map(|topic| meta.next_offsets.get(topic).copied())
             .collect();
+        let reread_below = self
+            .topics
+            .iter()
+            .map(|topic| match &meta.read_to {
+                Some(read_to) => read_to.get(topic).copied().unwrap_or(0),
+                None if saved_any => i64::MAX,
+                None => 0,
+            })
+            .collect();
         let n = self.topics.len();
         let polled = self.state().polled;
         Part {
             engine,
+            reread_below,
             next: vec![None; n],
             topic_last: vec![polled; n],
             topic_max: vec![i64::MIN; n],
@@ -1657,6 +1674,21 @@ fn sources(part: &Part, polled: Duration, idle: Duration) -> Vec<bool> {
         .iter()
         .zip(&part.paused)
         .map(|(&last, &paused)| paused || polled.saturating_sub(last) < idle)
+        .collect()
+}
+
+/// Per input topic, the next offset unread: below it, input read again after a restore from
+/// this checkpoint was read before. Unknown (`None`) while a topic's bound is an older
+/// release's unknown one and nothing was read from it since.
+fn read_to(part: &Part, topics: &[String]) -> Option<BTreeMap<String, i64>> {
+    topics
+        .iter()
+        .enumerate()
+        .map(|(index, topic)| {
+            let restored = Some(part.reread_below[index]).filter(|&below| below != i64::MAX);
+            let next = part.next[index].max(restored)?;
+            Some((topic.clone(), next))
+        })
         .collect()
 }
 
