@@ -130,6 +130,37 @@ def test_12_2_idle_partition_still_takes_events_within_the_lateness(stack):
     assert monitor.metric("workhours_late_events_total") == 0
 
 
+def test_12_2_a_late_event_of_a_worker_with_later_events_applied_is_dead_lettered(stack):
+    """A worker's login is applied (the idle partition's watermark, now - 2 s, passed it);
+    then a logout of the same worker older than the watermark and than that login arrives:
+    dead-lettered as `late` and counted (SPEC section 5), the worker still online. Before the
+    fix, the logout was taken for input read again after a restore and dropped unseen."""
+    broker = one_partition(stack)
+    monitor = stack.monitor(broker, time={"allowed_lateness": "2s"}).start()
+    monitor.wait_ready()
+    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    worker = f"late-{uuid.uuid4().hex[:8]}"
+    login = harness.now_ms() - 5000
+    producer.produce([harness.event_line(worker, "login", login, 1)])
+
+    def online():
+        monitor.check_alive()
+        status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
+        return status == 200 and json.loads(body)["online"]
+    harness.wait_until("the login applied (/v1/workers shows the worker online)", online,
+                       timeout=30, interval=0.2)
+    producer.produce([harness.event_line(worker, "logout", login - 60_000, 2)])
+
+    def late():
+        monitor.check_alive()
+        return [d for d in dead_letters(broker) if d.header("reason") == "late"]
+    [dead] = harness.wait_until("the logout dead-lettered as late", late, timeout=30,
+                                interval=0.3)
+    assert json.loads(dead.value)["kind"] == "logout"
+    assert monitor.metric("workhours_late_events_total") == 1
+    assert online(), "a late logout changed the worker"
+
+
 # ---------------------------------------------------------------------------------------
 # Test 4: a zombie instance
 
