@@ -7,7 +7,7 @@
 //! | key | value | written |
 //! |---|---|---|
 //! | `w/` + `worker_id` | the engine's [`WorkerRecord`] | when the worker changed; a tombstone (no value) when it is forgotten after `worker_ttl` |
-//! | `p` | [`PartitionMeta`]: frontier, largest `ts`, next input offsets, counters | every checkpoint, after the records above |
+//! | `p` | [`PartitionMeta`]: frontier, largest `ts`, next input offsets (to restart from, and unread at the checkpoint), counters | every checkpoint, after the records above |
 //! | `d/DAY/CHUNK` | one chunk of the partition's [`DayReport`] of a closed local day | when the day closes (`quota_p90`) |
 //! | `q/DAY` | empty: the day's `quota_p90` alerts were emitted | partition 0, by the aggregator |
 //!
