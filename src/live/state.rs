@@ -666,6 +666,30 @@ mod tests {
         assert!(decode(&key, Some(&value), ZONE, AT).is_err());
     }
 
+    /// The partition record's `read_to` round-trips, and a record without it (an older
+    /// release's) reads as unknown.
+    #[test]
+    fn partition_records_carry_read_to_and_read_without_it() {
+        let meta = PartitionMeta {
+            frontier: 1_772_409_600_000,
+            read_to: Some(BTreeMap::from([("in".to_owned(), 42)])),
+            ..PartitionMeta::default()
+        };
+        let (key, value) = encode_meta(&meta, ZONE);
+        let text = String::from_utf8(value.clone()).unwrap();
+        assert!(text.contains(r#""read_to":{"in":42}"#), "{text}");
+        let Record::Partition(Some(back)) = decode(&key, Some(&value), ZONE, AT).unwrap() else {
+            panic!("not a partition record");
+        };
+        assert_eq!(*back, meta);
+        let older = text.replace(r#","read_to":{"in":42}"#, "");
+        let Record::Partition(Some(back)) = decode(&key, Some(older.as_bytes()), ZONE, AT).unwrap()
+        else {
+            panic!("not a partition record");
+        };
+        assert_eq!(back.read_to, None);
+    }
+
     /// The previous release (e2805a8) wrote unversioned records under bare worker ids and
     /// `\0`-prefixed control keys: `tests/live/fixtures/state-e2805a8.jsonl` holds some.
     #[test]
