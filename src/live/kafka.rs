@@ -133,15 +133,50 @@ pub fn send_waiting<C: ProducerContext<DeliveryOpaque = ()>>(
     }
 }
 
-/// Dead-letter headers: the reason and where the message came from.
+/// The most of a message's payload a dead letter carries. librdkafka's producer refuses a
+/// record over its `message.max.bytes` (1,000,000 bytes by default), while a broker with its
+/// defaults delivers messages up to 1,048,588 bytes: a dead letter of such a message, copied
+/// whole, would be retried until `live.delivery_timeout` stopped the monitor, and read again
+/// after every restart. A longer payload is cut, and the letter says so (header `truncated`).
+pub const DEAD_LETTER_MAX_PAYLOAD: usize = 512 * 1024;
+/// The most of a message's key a dead letter carries (keys are ids, at most 128 characters
+/// when they match).
+pub const DEAD_LETTER_MAX_KEY: usize = 16 * 1024;
+
+/// A dead letter's key and payload: the message's own, each cut to its bound, and when either
+/// was cut the value of the `truncated` header (the original lengths).
+pub fn dead_letter_body<'a>(
+    key: Option<&'a [u8]>,
+    payload: &'a [u8],
+) -> (Option<&'a [u8]>, &'a [u8], Option<String>) {
+    let key_len = key.map_or(0, <[u8]>::len);
+    if key_len <= DEAD_LETTER_MAX_KEY && payload.len() <= DEAD_LETTER_MAX_PAYLOAD {
+        return (key, payload, None);
+    }
+    let note = format!(
+        "key {key_len} bytes, payload {} bytes; the first {} and {} kept",
+        payload.len(),
+        key_len.min(DEAD_LETTER_MAX_KEY),
+        payload.len().min(DEAD_LETTER_MAX_PAYLOAD)
+    );
+    (
+        key.map(|key| &key[..key.len().min(DEAD_LETTER_MAX_KEY)]),
+        &payload[..payload.len().min(DEAD_LETTER_MAX_PAYLOAD)],
+        Some(note),
+    )
+}
+
+/// Dead-letter headers: the reason and where the message came from, and what was cut from it
+/// ([`dead_letter_body`]).
 pub fn dead_letter_headers(
     reason: &str,
     detail: &str,
     topic: &str,
     partition: i32,
     offset: i64,
+    truncated: Option<&str>,
 ) -> OwnedHeaders {
-    OwnedHeaders::new()
+    let headers = OwnedHeaders::new()
         .insert(Header {
             key: "reason",
             value: Some(reason),
@@ -161,7 +196,14 @@ pub fn dead_letter_headers(
         .insert(Header {
             key: "source_offset",
             value: Some(&offset.to_string()),
-        })
+        });
+    match truncated {
+        Some(note) => headers.insert(Header {
+            key: "truncated",
+            value: Some(note),
+        }),
+        None => headers,
+    }
 }
 
 /// Start-up: waits for the brokers (with backoff, logging, never giving up while `running`),
@@ -457,6 +499,36 @@ pub fn state_keys(
 
 #[cfg(test)]
 mod tests {
+    /// A dead letter carries the message's key and payload as they are up to their bounds, and
+    /// cut past them, saying so.
+    #[test]
+    fn dead_letters_cut_long_keys_and_payloads() {
+        use super::{DEAD_LETTER_MAX_KEY, DEAD_LETTER_MAX_PAYLOAD, dead_letter_body};
+        let (key, payload) = (
+            vec![b'k'; DEAD_LETTER_MAX_KEY],
+            vec![b'p'; DEAD_LETTER_MAX_PAYLOAD],
+        );
+        assert_eq!(
+            dead_letter_body(Some(&key), &payload),
+            (Some(&key[..]), &payload[..], None)
+        );
+        assert_eq!(dead_letter_body(None, b"x"), (None, &b"x"[..], None));
+        let long = vec![b'p'; 1_000_100];
+        let (k, p, note) = dead_letter_body(Some(b"w1"), &long);
+        assert_eq!((k, p.len()), (Some(&b"w1"[..]), DEAD_LETTER_MAX_PAYLOAD));
+        assert_eq!(
+            note.as_deref(),
+            Some("key 2 bytes, payload 1000100 bytes; the first 2 and 524288 kept")
+        );
+        let long_key = vec![b'k'; DEAD_LETTER_MAX_KEY + 1];
+        let (k, p, note) = dead_letter_body(Some(&long_key), b"x");
+        assert_eq!(
+            (k.map(<[u8]>::len), p),
+            (Some(DEAD_LETTER_MAX_KEY), &b"x"[..])
+        );
+        assert!(note.is_some());
+    }
+
     use super::*;
 
     /// README "Kafka clients": the codecs and SASL mechanisms librdkafka was built with.

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aggregator::Aggregator;
 use super::kafka::{
-    check_state_topic, client_config, dead_letter_headers, prepare_topics, read_state_partitions,
-    set_default, state_keys, without_consumer_properties,
+    check_state_topic, client_config, dead_letter_body, dead_letter_headers, prepare_topics,
+    read_state_partitions, set_default, state_keys, without_consumer_properties,
 };
 use super::sink::{GLOBAL, Out, Sink, SinkError};
 use super::state::{self, At, Restored, StateError};
@@ -578,19 +578,21 @@ impl Core {
             detail,
             "Bad event to the dead-letter topic."
         );
+        let (key, payload, truncated) = dead_letter_body(origin.key, origin.payload);
         let headers = dead_letter_headers(
             reason,
             detail,
             origin.topic,
             origin.partition,
             origin.offset,
+            truncated.as_deref(),
         );
         self.send(Out {
             owner: origin.partition,
             topic: &self.config.kafka.dead_letter_topic,
             partition: None,
-            key: origin.key,
-            payload: Some(origin.payload),
+            key,
+            payload: Some(payload),
             headers: Some(headers),
         })
     }

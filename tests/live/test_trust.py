@@ -161,6 +161,38 @@ def test_12_2_a_late_event_of_a_worker_with_later_events_applied_is_dead_lettere
     assert online(), "a late logout changed the worker"
 
 
+def test_12_2_an_oversized_bad_message_is_dead_lettered_cut_and_the_monitor_lives_on(stack):
+    """A bad message of 1,000,100 bytes (the broker takes it; librdkafka's producer refuses
+    records over 1,000,000 bytes by default): dead-lettered with the first 512 KiB and a
+    `truncated` header, and the monitor goes on (delivery_timeout 5 s). Before, the dead
+    letter was refused, retried until the delivery timeout, and the monitor exited."""
+    broker = one_partition(stack)
+    monitor = stack.monitor(broker, live={"delivery_timeout": "5s"},
+                            time={"allowed_lateness": "2s"}).start()
+    monitor.wait_ready()
+    producer = harness.InputProducer(broker, **{"linger.ms": 0, "message.max.bytes": 2_000_000})
+    producer.send([b"x" * 1_000_100], key_fn=lambda _line: b"w1")
+    producer.flush()
+    assert not producer.errors, producer.errors
+
+    def dead():
+        monitor.check_alive()
+        return [d for d in dead_letters(broker) if d.header("reason") == "not_json"]
+    [letter] = harness.wait_until("the oversized message dead-lettered", dead, timeout=30,
+                                  interval=0.3)
+    assert letter.value == b"x" * 524_288 and letter.key == b"w1"
+    assert letter.header("truncated") == (
+        "key 2 bytes, payload 1000100 bytes; the first 2 and 524288 kept")
+    worker = f"after-{uuid.uuid4().hex[:8]}"
+    producer.produce([harness.event_line(worker, "login", harness.now_ms() - 1000, 1)])
+
+    def applied():
+        monitor.check_alive()
+        status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
+        return status == 200 and json.loads(body)["online"]
+    harness.wait_until("an event after it applied", applied, timeout=30, interval=0.2)
+
+
 # ---------------------------------------------------------------------------------------
 # Test 4: a zombie instance
 
