@@ -238,12 +238,16 @@ pub fn parse_reference(bytes: &[u8]) -> Result<Event<'_>, BadEvent> {
     reference_fields(utf8(bytes)?)?.validate()
 }
 
+/// Why `bytes` are too long to be an event, if they are (`too_large`): the parsers' first
+/// check, and `pseudonymize`'s.
+pub fn too_large(bytes: &[u8]) -> Option<String> {
+    (bytes.len() > MAX_EVENT_BYTES)
+        .then(|| format!("longer than {MAX_EVENT_BYTES} bytes, the most an event may have"))
+}
+
 fn utf8(bytes: &[u8]) -> Result<&str, BadEvent> {
-    if bytes.len() > MAX_EVENT_BYTES {
-        return Err(BadEvent::new(
-            BadReason::TooLarge,
-            format!("longer than {MAX_EVENT_BYTES} bytes, the most an event may have"),
-        ));
+    if let Some(detail) = too_large(bytes) {
+        return Err(BadEvent::new(BadReason::TooLarge, detail));
     }
     std::str::from_utf8(bytes).map_err(|error| {
         BadEvent::new(

@@ -241,13 +241,10 @@ impl Pseudonymizer {
     /// How to write one line (without its line end), or why to drop it.
     pub fn rewrite(&self, line: &[u8]) -> Result<Rewrite, BadLine> {
         // Replay's bound on a line, which reading cuts longer lines to.
-        if line.len() > crate::event::MAX_EVENT_BYTES {
+        if let Some(detail) = crate::event::too_large(line) {
             return Err(BadLine {
                 reason: BadReason::TooLarge,
-                detail: format!(
-                    "longer than {} bytes, the most an event may have",
-                    crate::event::MAX_EVENT_BYTES
-                ),
+                detail,
             });
         }
         let text = std::str::from_utf8(line).map_err(|error| BadLine {

@@ -1152,10 +1152,10 @@ impl Core {
         let meta = saved.meta.clone().unwrap_or_default();
         let reports = saved.open_reports(meta.frontier);
         let saved_any = !saved.is_empty();
-        let engine = if saved.is_empty() {
-            Engine::live(self.config.clone())
-        } else {
+        let engine = if saved_any {
             Engine::restore_live(self.config.clone(), &meta, saved.workers)
+        } else {
+            Engine::live(self.config.clone())
         };
         let handled_below = self
             .topics
