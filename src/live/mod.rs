@@ -10,6 +10,7 @@
 //! - [`aggregator`]: `quota_p90` across partitions.
 
 mod aggregator;
+mod held;
 mod kafka;
 pub mod pipeline;
 mod sink;

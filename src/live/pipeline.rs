@@ -21,7 +21,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
-use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,6 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aggregator::Aggregator;
+use super::held::Held;
 use super::kafka::{
     check_state_topic, client_config, dead_letter_body, dead_letter_headers, prepare_topics,
     read_state_partitions, set_default, state_keys, without_consumer_properties,
@@ -206,40 +206,6 @@ struct Origin<'a> {
     payload: &'a [u8],
 }
 
-/// An order start waiting in the reorder buffer, kept so that it can be dead-lettered with
-/// its bytes if the engine refuses it (`too_many_orders`) when it is applied. Its key and
-/// payload share one allocation (most events are order starts).
-struct Held {
-    topic: usize,
-    offset: i64,
-    /// The key's length, if the message had a key; its bytes come first in `bytes`.
-    key_len: Option<usize>,
-    bytes: Box<[u8]>,
-}
-
-impl Held {
-    fn new(topic: usize, offset: i64, key: Option<&[u8]>, payload: &[u8]) -> Held {
-        let key_len = key.map(<[u8]>::len);
-        let mut bytes = Vec::with_capacity(key_len.unwrap_or(0) + payload.len());
-        bytes.extend_from_slice(key.unwrap_or_default());
-        bytes.extend_from_slice(payload);
-        Held {
-            topic,
-            offset,
-            key_len,
-            bytes: bytes.into_boxed_slice(),
-        }
-    }
-
-    fn key(&self) -> Option<&[u8]> {
-        self.key_len.map(|n| &self.bytes[..n])
-    }
-
-    fn payload(&self) -> &[u8] {
-        &self.bytes[self.key_len.unwrap_or(0)..]
-    }
-}
-
 /// One input partition (across all input topics).
 pub struct Part {
     engine: Engine,
@@ -269,8 +235,8 @@ pub struct Part {
     /// Day reports read back at the restore, of days the engine may close again: a re-closed
     /// day's report is merged into them.
     reports: BTreeMap<i32, DayReport>,
-    /// Order starts in the reorder buffer by (`ts`, sequence).
-    held: BTreeMap<(i64, u64), Held>,
+    /// Per input topic, the order starts in the reorder buffer, with their bytes.
+    held: Vec<Held>,
     /// State records and offsets written, to commit once the records are acknowledged.
     pending_commit: Option<(u64, Vec<(usize, i64)>)>,
 }
@@ -603,30 +569,10 @@ impl Core {
         self.emit(partition, part.engine.take_alerts())?;
         self.emit_holds(partition, part.engine.take_holds())?;
         self.observe(part.engine.take_observations());
-        let rejected = part.engine.take_rejected();
-        // Held order starts older than the watermark have been applied or refused (the engine
-        // applies the instants before it): they are let go, the refused ones kept for below.
-        let watermark = part.engine.watermark();
-        let mut released: FxHashMap<u64, Held> = FxHashMap::default();
-        while part
-            .held
-            .first_key_value()
-            .is_some_and(|(&(ts, _), _)| ts < watermark)
-        {
-            if let Some(((_, seq), held)) = part.held.pop_first()
-                && !rejected.is_empty()
-            {
-                released.insert(seq, held);
-            }
-        }
-        for (seq, reason) in rejected {
-            // A refused event is older than the watermark; the search of the others is only
-            // in case it were not.
-            let found = released.remove(&seq).or_else(|| {
-                let key = part.held.keys().find(|&&(_, s)| s == seq).copied();
-                key.and_then(|key| part.held.remove(&key))
-            });
-            let Some(held) = found else {
+        let topics = self.topics.len() as u64;
+        for (seq, reason) in part.engine.take_rejected() {
+            let index = (seq % topics) as usize;
+            let Some(held) = part.held[index].get((seq / topics) as i64) else {
                 tracing::warn!(
                     partition,
                     seq,
@@ -642,14 +588,20 @@ impl Core {
                 _ => "refused when applied".to_owned(),
             };
             let origin = Origin {
-                topic: &self.topics[held.topic],
+                topic: &self.topics[index],
                 partition,
                 offset: held.offset,
-                key: held.key(),
-                payload: held.payload(),
+                key: held.key,
+                payload: held.payload,
             };
             self.dead_letter(&origin, reason.code(), &detail)?;
         }
+        // Held order starts older than the watermark have been applied or refused (the engine
+        // applies the instants before it): they are let go.
+        let watermark = part.engine.watermark();
+        part.held
+            .iter_mut()
+            .for_each(|held| held.release(watermark));
         Ok(())
     }
 
@@ -714,10 +666,7 @@ impl Core {
         match part.engine.push_read(&event, seq, index, now, reread) {
             Pushed::Accepted => {
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
-                    part.held.insert(
-                        (event.ts, seq),
-                        Held::new(index, origin.offset, origin.key, origin.payload),
-                    );
+                    part.held[index].push(event.ts, origin.offset, origin.key, origin.payload);
                 }
             }
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
@@ -1186,7 +1135,7 @@ impl Core {
             unsettled: false,
             last_checkpoint: Instant::now(),
             reports,
-            held: BTreeMap::new(),
+            held: (0..n).map(|_| Held::default()).collect(),
             pending_commit: None,
         }
     }
