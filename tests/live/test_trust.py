@@ -354,6 +354,10 @@ def test_12_5_hostile_producer_stays_bounded_and_restarts(stack, tmp_path):
     dead = dead_letters(broker)
     refused = [d for d in dead if d.header("reason") == "too_many_orders"]
     assert len(refused) == SOAK_ORDERS - 64 and all(d.key == b"hoarder" for d in refused)
+    # The order starts past the 64th, as they were read (held in the reorder buffer meanwhile).
+    assert sorted(d.value for d in refused) == sorted(
+        harness.event_line("hoarder", "order_accepted", base + 10_000 + n, n, order_id=f"o-{n}")
+        for n in range(64, SOAK_ORDERS))
 
     code, _ = monitor.terminate(30)
     assert code == 0
