@@ -6,10 +6,15 @@
 //! little. They are kept in the order they were read (offsets increase), their bytes appended
 //! to one buffer, so holding one is no allocation and no tree insert; they are let go from the
 //! front once the watermark has passed them. An order start read after one with a later `ts`
-//! waits for it: events are read roughly in `ts` order, and what waits is bounded as the
-//! reorder buffer is (an event's `ts` is at most `max_future_skew` ahead of the wall clock).
+//! waits for it: events are read roughly in `ts` order, so what waits is about what the reorder
+//! buffer holds, the order starts within `allowed_lateness` of the newest.
+//!
+//! Except behind an order start from a producer whose clock is fast: its `ts` may be up to
+//! `max_future_skew` (5 min) ahead of the wall clock, which caps the watermark, so it would
+//! hold every order start read after it for minutes, many times what the reorder buffer holds.
+//! Such order starts (ahead of the wall clock when read) are held apart, each on its own.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// An order start held, its bytes at `start` (a position in all the bytes ever appended).
 struct Entry {
@@ -36,7 +41,13 @@ pub struct Held {
     bytes: Vec<u8>,
     /// The position of `bytes[0]` among all the bytes ever appended.
     dropped: u64,
+    /// The order starts ahead of the wall clock when read, by (`ts`, offset).
+    ahead: BTreeMap<(i64, i64), Apart>,
 }
+
+/// An order start held apart: the key's length, and the key's and payload's bytes as in
+/// [`Held::bytes`].
+type Apart = (Option<u32>, Box<[u8]>);
 
 /// Bytes let go at the front are removed once they are this many and half the buffer.
 const COMPACT_BYTES: usize = 64 * 1024;
@@ -44,8 +55,16 @@ const COMPACT_BYTES: usize = 64 * 1024;
 const KEEP_CAPACITY: usize = 4 * 1024 * 1024;
 
 impl Held {
-    /// Holds an order start read at `offset` (after the ones held, as read).
-    pub fn push(&mut self, ts: i64, offset: i64, key: Option<&[u8]>, payload: &[u8]) {
+    /// Holds an order start read at `offset` (after the ones held, as read) when the wall
+    /// clock read `now`.
+    pub fn push(&mut self, ts: i64, offset: i64, now: i64, key: Option<&[u8]>, payload: &[u8]) {
+        if ts > now {
+            let bytes = [key.unwrap_or_default(), payload].concat();
+            let key_len = key.map(|key| key.len() as u32);
+            self.ahead
+                .insert((ts, offset), (key_len, bytes.into_boxed_slice()));
+            return;
+        }
         let start = self.dropped + self.bytes.len() as u64;
         let key_len = key.map(|key| key.len() as u32);
         self.bytes.extend_from_slice(key.unwrap_or_default());
@@ -62,24 +81,34 @@ impl Held {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.ahead.len()
     }
 
     /// The one read at `offset`, if it is still held.
     pub fn get(&self, offset: i64) -> Option<HeldMessage<'_>> {
         // Offsets increase in the order read; should they not, every entry is looked at.
         let index = match self.entries.binary_search_by_key(&offset, |e| e.offset) {
-            Ok(index) => index,
-            Err(_) => self.entries.iter().position(|e| e.offset == offset)?,
+            Ok(index) => Some(index),
+            Err(_) => self.entries.iter().position(|e| e.offset == offset),
         };
-        let entry = &self.entries[index];
-        let at = (entry.start - self.dropped) as usize;
-        let bytes = &self.bytes[at..at + entry.len as usize];
-        let key_len = entry.key_len.map_or(0, |n| n as usize);
+        let (key_len, bytes) = match index {
+            Some(index) => {
+                let entry = &self.entries[index];
+                let at = (entry.start - self.dropped) as usize;
+                (entry.key_len, &self.bytes[at..at + entry.len as usize])
+            }
+            // Refusals are rare, and so are order starts ahead of the clock: a scan will do.
+            None => self
+                .ahead
+                .iter()
+                .find(|((_, o), _)| *o == offset)
+                .map(|(_, (key_len, bytes))| (*key_len, &bytes[..]))?,
+        };
+        let split = key_len.map_or(0, |n| n as usize);
         Some(HeldMessage {
-            offset: entry.offset,
-            key: entry.key_len.map(|_| &bytes[..key_len]),
-            payload: &bytes[key_len..],
+            offset,
+            key: key_len.map(|_| &bytes[..split]),
+            payload: &bytes[split..],
         })
     }
 
@@ -88,6 +117,13 @@ impl Held {
     pub fn release(&mut self, watermark: i64) {
         while self.entries.front().is_some_and(|e| e.ts < watermark) {
             self.entries.pop_front();
+        }
+        while self
+            .ahead
+            .first_key_value()
+            .is_some_and(|(&(ts, _), _)| ts < watermark)
+        {
+            self.ahead.pop_first();
         }
         match self.entries.front() {
             None => {
@@ -112,6 +148,9 @@ impl Held {
 mod tests {
     use super::*;
 
+    /// The wall clock, after every `ts` of the tests but the one ahead of it.
+    const NOW: i64 = 1_000_000;
+
     fn message(
         offset: i64,
         key: Option<&'static [u8]>,
@@ -127,9 +166,9 @@ mod tests {
     #[test]
     fn gives_back_the_bytes_as_read() {
         let mut held = Held::default();
-        held.push(10, 3, Some(b"w1"), b"{\"a\":1}");
-        held.push(11, 4, None, b"{\"b\":2}");
-        held.push(12, 7, Some(b""), b"");
+        held.push(10, 3, NOW, Some(b"w1"), b"{\"a\":1}");
+        held.push(11, 4, NOW, None, b"{\"b\":2}");
+        held.push(12, 7, NOW, Some(b""), b"");
         assert_eq!(held.get(3), Some(message(3, Some(b"w1"), b"{\"a\":1}")));
         assert_eq!(held.get(4), Some(message(4, None, b"{\"b\":2}")));
         assert_eq!(held.get(7), Some(message(7, Some(b""), b"")));
@@ -149,7 +188,7 @@ mod tests {
         ];
         let mut held = Held::default();
         for (ts, offset) in [(10, 1), (20, 2), (15, 3), (30, 4)] {
-            held.push(ts, offset, Some(b"k"), format!("{offset}").as_bytes());
+            held.push(ts, offset, NOW, Some(b"k"), format!("{offset}").as_bytes());
         }
         for &(watermark, want) in cases {
             held.release(watermark);
@@ -161,7 +200,7 @@ mod tests {
             }
         }
         // Emptied, it starts again from nothing.
-        held.push(40, 5, None, b"x");
+        held.push(40, 5, NOW, None, b"x");
         assert_eq!(held.get(5), Some(message(5, None, b"x")));
     }
 
@@ -174,7 +213,7 @@ mod tests {
         for round in 0..1000i64 {
             for _ in 0..10 {
                 offset += 1;
-                held.push(round, offset, Some(&offset.to_be_bytes()), &payload);
+                held.push(round, offset, NOW, Some(&offset.to_be_bytes()), &payload);
             }
             held.release(round - 2);
             assert!(
@@ -194,11 +233,33 @@ mod tests {
     #[test]
     fn finds_an_offset_read_out_of_order() {
         let mut held = Held::default();
-        held.push(1, 9, None, b"nine");
-        held.push(1, 4, None, b"four");
-        held.push(1, 12, None, b"twelve");
+        held.push(1, 9, NOW, None, b"nine");
+        held.push(1, 4, NOW, None, b"four");
+        held.push(1, 12, NOW, None, b"twelve");
         assert_eq!(held.get(4).unwrap().payload, b"four");
         assert_eq!(held.get(9).unwrap().payload, b"nine");
         assert_eq!(held.get(12).unwrap().payload, b"twelve");
+    }
+
+    #[test]
+    fn one_ahead_of_the_clock_holds_nothing_back() {
+        // A producer with a fast clock sends an order start 5 minutes ahead of the wall clock
+        // (within max_future_skew); the watermark cannot pass it for 5 minutes. The order
+        // starts read after it are let go as the watermark passes each, as without it.
+        let now = 1_000_000;
+        let mut held = Held::default();
+        held.push(now + 300_000, 1, now, Some(b"fast"), b"ahead");
+        for offset in 2..10_000 {
+            held.push(now - 30_000 + offset, offset, now, None, b"order start");
+            held.release(now - 30_000 + offset - 100);
+            assert!(held.len() <= 102, "{} held at offset {offset}", held.len());
+        }
+        assert_eq!(held.get(1), Some(message(1, Some(b"fast"), b"ahead")));
+        assert_eq!(held.get(9_999).unwrap().payload, b"order start");
+        held.release(now + 300_000);
+        assert_eq!(held.get(1), Some(message(1, Some(b"fast"), b"ahead")));
+        held.release(now + 300_001);
+        assert_eq!(held.get(1), None);
+        assert_eq!(held.len(), 0);
     }
 }

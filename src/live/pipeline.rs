@@ -666,7 +666,7 @@ impl Core {
         match part.engine.push_read(&event, seq, index, now, reread) {
             Pushed::Accepted => {
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
-                    part.held[index].push(event.ts, origin.offset, origin.key, origin.payload);
+                    part.held[index].push(event.ts, origin.offset, now, origin.key, origin.payload);
                 }
             }
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
