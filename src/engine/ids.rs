@@ -36,6 +36,8 @@ const FAR: u32 = u32::MAX;
 
 /// Ids this long at most (with their worker id) are hashed in one call from a stack copy.
 const ONE_SHOT: usize = 256;
+/// Ids this short (with their worker id), the usual ones, are copied into a smaller buffer.
+const SHORT: usize = 64;
 
 /// The digest duplicate detection keeps for an event: its worker and its `event_id`, as the
 /// xxh3 of the worker id's length (8 bytes, little-endian), the worker id and the event id.
@@ -44,19 +46,15 @@ const ONE_SHOT: usize = 256;
 /// ids are copied into one buffer and hashed in one call, which gives the digest of the
 /// streaming hasher (xxh3 does not depend on how its input is cut) at a fraction of its cost.
 pub fn id_digest(worker_id: &str, event_id: &str) -> u64 {
-    let len = (worker_id.len() as u64).to_le_bytes();
-    let total = len.len() + worker_id.len() + event_id.len();
-    let digest = if total <= ONE_SHOT {
-        let mut buf = [0u8; ONE_SHOT];
-        let (head, rest) = buf.split_at_mut(len.len());
-        head.copy_from_slice(&len);
-        let (worker, rest) = rest.split_at_mut(worker_id.len());
-        worker.copy_from_slice(worker_id.as_bytes());
-        rest[..event_id.len()].copy_from_slice(event_id.as_bytes());
-        xxh3_64(&buf[..total])
+    let total = 8 + worker_id.len() + event_id.len();
+    // The buffer is zeroed for every event: the common short ids get a small one.
+    let digest = if total <= SHORT {
+        one_shot::<SHORT>(worker_id, event_id)
+    } else if total <= ONE_SHOT {
+        one_shot::<ONE_SHOT>(worker_id, event_id)
     } else {
         let mut hasher = Xxh3::new();
-        hasher.update(&len);
+        hasher.update(&(worker_id.len() as u64).to_le_bytes());
         hasher.update(worker_id.as_bytes());
         hasher.update(event_id.as_bytes());
         hasher.digest()
@@ -65,6 +63,21 @@ pub fn id_digest(worker_id: &str, event_id: &str) -> u64 {
         EMPTY => 1,
         digest => digest,
     }
+}
+
+/// The xxh3 of the worker id's length, the worker id and the event id, copied into one buffer
+/// of `N` bytes, which must hold them.
+#[inline]
+fn one_shot<const N: usize>(worker_id: &str, event_id: &str) -> u64 {
+    let len = (worker_id.len() as u64).to_le_bytes();
+    let total = len.len() + worker_id.len() + event_id.len();
+    let mut buf = [0u8; N];
+    let (head, rest) = buf.split_at_mut(len.len());
+    head.copy_from_slice(&len);
+    let (worker, rest) = rest.split_at_mut(worker_id.len());
+    worker.copy_from_slice(worker_id.as_bytes());
+    rest[..event_id.len()].copy_from_slice(event_id.as_bytes());
+    xxh3_64(&buf[..total])
 }
 
 /// A digest and its expiry, as `base + offset` of its table: 12 bytes.
@@ -360,7 +373,7 @@ mod tests {
         assert_eq!(a, b);
     }
 
-    /// The one-shot digest is the streaming one, on both sides of the stack copy's size:
+    /// The one-shot digest is the streaming one, on both sides of the stack copies' sizes:
     /// digests are saved with the state, so they must never change.
     #[test]
     fn digests_are_those_of_the_streaming_hasher() {
@@ -371,8 +384,8 @@ mod tests {
             hasher.update(e.as_bytes());
             hasher.digest().max(1)
         };
-        for w in [0, 1, 9, 100, 247, 248, 249, 300] {
-            for e in [0, 1, 7, 120, 200, 248, 249, 500] {
+        for w in [0, 1, 9, 55, 56, 57, 100, 247, 248, 249, 300] {
+            for e in [0, 1, 7, 46, 47, 48, 120, 200, 248, 249, 500] {
                 let worker = "w".repeat(w);
                 let event = "é".repeat(e / 2) + &"e".repeat(e % 2);
                 assert_eq!(
