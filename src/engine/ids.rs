@@ -138,8 +138,17 @@ impl Shard {
 
     /// Drops the expired entries and sizes the table for twice the live ones (and one more,
     /// about to come): memory follows the ids within the window, up and down.
-    fn rebuild(&mut self, watermark: i64, incoming: i64, far: &mut FxHashMap<u64, i64>) {
-        let mut live = Vec::with_capacity(self.occupied);
+    ///
+    /// `live` is a buffer to reuse (a table is rebuilt every few hundred ids in a replay: an
+    /// allocation each time was a visible share of it).
+    fn rebuild(
+        &mut self,
+        watermark: i64,
+        incoming: i64,
+        far: &mut FxHashMap<u64, i64>,
+        live: &mut Vec<(u64, i64)>,
+    ) {
+        live.clear();
         for &slot in &self.slots {
             if slot.digest == EMPTY {
                 continue;
@@ -162,7 +171,7 @@ impl Shard {
         self.slots = vec![Slot::default(); (live.len() * 2 + 2).max(MIN_SLOTS)];
         self.occupied = live.len();
         let len = self.slots.len();
-        for (digest, expiry) in live {
+        for &(digest, expiry) in live.iter() {
             let mut i = self.home(digest);
             while self.slots[i].digest != EMPTY {
                 i = if i + 1 == len { 0 } else { i + 1 };
@@ -182,6 +191,8 @@ pub struct Dedup {
     far: FxHashMap<u64, i64>,
     /// Slots in use, expired ones included.
     occupied: usize,
+    /// The live entries of the table being rebuilt (transient).
+    live: Vec<(u64, i64)>,
 }
 
 impl Dedup {
@@ -214,7 +225,7 @@ impl Dedup {
             && (0..i128::from(FAR)).contains(&(i128::from(expiry) - i128::from(watermark)));
         if (shard.occupied + 1) * 4 > shard.slots.len() * 3 || rebase {
             let before = shard.occupied;
-            shard.rebuild(watermark, expiry, far);
+            shard.rebuild(watermark, expiry, far, &mut self.live);
             self.occupied = self.occupied - before + shard.occupied;
         }
         let len = shard.slots.len();
