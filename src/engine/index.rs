@@ -63,19 +63,6 @@ impl WorkerIndex {
             .copied()
     }
 
-    /// Starts loading the worker line that a look-up of `id` ([`WorkerIndex::get`]) compares:
-    /// the line of every slot the probe meets, found without comparing (which would wait for
-    /// the line). Batched look-ups ask for it a few events ahead, so their misses overlap.
-    #[inline]
-    pub fn prefetch(&self, workers: &[Worker], person: bool, id: &str) {
-        let _ = self.table.find(self.hash(person, id), |&slot| {
-            if let Some(worker) = workers.get(slot as usize) {
-                super::hint::prefetch(&worker.id);
-            }
-            false
-        });
-    }
-
     /// Indexes the worker in `slot`, which must not be indexed yet.
     pub fn insert(&mut self, workers: &[Worker], slot: u32) {
         let hash = self.hash_of(&workers[slot as usize]);

@@ -870,14 +870,6 @@ impl Engine {
         self.worker_index.get(&self.state.workers, false, worker_id)
     }
 
-    /// Asks the cache for what [`Engine::slot_hint`] of `worker_id` reads.
-    pub fn prefetch_slot(&self, worker_id: &str) {
-        if !self.persons() {
-            self.worker_index
-                .prefetch(&self.state.workers, false, worker_id);
-        }
-    }
-
     /// Sharded replay: the working time of the days closed since the last call, by group.
     pub fn take_day_hours(&mut self) -> Vec<DayHours> {
         std::mem::take(&mut self.day_hours)

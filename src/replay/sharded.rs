@@ -633,18 +633,11 @@ impl Block {
         let group = &self.groups[if self.groups.len() == 1 { 0 } else { shard }];
         // The workers' slots first, in a loop of look-ups alone: each misses the cache, and
         // there they overlap instead of stalling every push in turn.
-        let worker = |i: u32| {
-            let record = &group.events[i as usize];
-            record.string(&group.text, WORKER_ID).unwrap_or_default()
-        };
         let slots: Vec<Option<u32>> = events
             .iter()
-            .enumerate()
-            .map(|(n, &i)| {
-                if let Some(&ahead) = events.get(n + SLOT_AHEAD) {
-                    engine.prefetch_slot(worker(ahead));
-                }
-                engine.slot_hint(worker(i))
+            .map(|&i| {
+                let worker = group.events[i as usize].string(&group.text, WORKER_ID);
+                engine.slot_hint(worker.unwrap_or_default())
             })
             .collect();
         for (n, (&i, &slot)) in events.iter().zip(&slots).enumerate() {
@@ -701,9 +694,6 @@ impl Record {
         (self.present & (1 << n) != 0).then(|| &text[start as usize..self.ends[n] as usize])
     }
 }
-
-/// Workers looked up this many events ahead are loaded into the cache before their turn.
-const SLOT_AHEAD: usize = 8;
 
 /// Workers pushed to this many events ahead are loaded into the cache before their turn.
 const PUSH_AHEAD: usize = 8;
