@@ -36,6 +36,8 @@ const FAR: u32 = u32::MAX;
 
 /// Ids this long at most (with their worker id) are hashed in one call from a stack copy.
 const ONE_SHOT: usize = 256;
+/// Ids this short (with their worker id), the usual ones, are copied into a smaller buffer.
+const SHORT: usize = 64;
 
 /// The digest duplicate detection keeps for an event: its worker and its `event_id`, as the
 /// xxh3 of the worker id's length (8 bytes, little-endian), the worker id and the event id.
@@ -44,19 +46,15 @@ const ONE_SHOT: usize = 256;
 /// ids are copied into one buffer and hashed in one call, which gives the digest of the
 /// streaming hasher (xxh3 does not depend on how its input is cut) at a fraction of its cost.
 pub fn id_digest(worker_id: &str, event_id: &str) -> u64 {
-    let len = (worker_id.len() as u64).to_le_bytes();
-    let total = len.len() + worker_id.len() + event_id.len();
-    let digest = if total <= ONE_SHOT {
-        let mut buf = [0u8; ONE_SHOT];
-        let (head, rest) = buf.split_at_mut(len.len());
-        head.copy_from_slice(&len);
-        let (worker, rest) = rest.split_at_mut(worker_id.len());
-        worker.copy_from_slice(worker_id.as_bytes());
-        rest[..event_id.len()].copy_from_slice(event_id.as_bytes());
-        xxh3_64(&buf[..total])
+    let total = 8 + worker_id.len() + event_id.len();
+    // The buffer is zeroed for every event: the common short ids get a small one.
+    let digest = if total <= SHORT {
+        one_shot::<SHORT>(worker_id, event_id)
+    } else if total <= ONE_SHOT {
+        one_shot::<ONE_SHOT>(worker_id, event_id)
     } else {
         let mut hasher = Xxh3::new();
-        hasher.update(&len);
+        hasher.update(&(worker_id.len() as u64).to_le_bytes());
         hasher.update(worker_id.as_bytes());
         hasher.update(event_id.as_bytes());
         hasher.digest()
@@ -65,6 +63,21 @@ pub fn id_digest(worker_id: &str, event_id: &str) -> u64 {
         EMPTY => 1,
         digest => digest,
     }
+}
+
+/// The xxh3 of the worker id's length, the worker id and the event id, copied into one buffer
+/// of `N` bytes, which must hold them.
+#[inline]
+fn one_shot<const N: usize>(worker_id: &str, event_id: &str) -> u64 {
+    let len = (worker_id.len() as u64).to_le_bytes();
+    let total = len.len() + worker_id.len() + event_id.len();
+    let mut buf = [0u8; N];
+    let (head, rest) = buf.split_at_mut(len.len());
+    head.copy_from_slice(&len);
+    let (worker, rest) = rest.split_at_mut(worker_id.len());
+    worker.copy_from_slice(worker_id.as_bytes());
+    rest[..event_id.len()].copy_from_slice(event_id.as_bytes());
+    xxh3_64(&buf[..total])
 }
 
 /// A digest and its expiry, as `base + offset` of its table: 12 bytes.
@@ -125,8 +138,17 @@ impl Shard {
 
     /// Drops the expired entries and sizes the table for twice the live ones (and one more,
     /// about to come): memory follows the ids within the window, up and down.
-    fn rebuild(&mut self, watermark: i64, incoming: i64, far: &mut FxHashMap<u64, i64>) {
-        let mut live = Vec::with_capacity(self.occupied);
+    ///
+    /// `live` is a buffer to reuse (a table is rebuilt every few hundred ids in a replay: an
+    /// allocation each time was a visible share of it).
+    fn rebuild(
+        &mut self,
+        watermark: i64,
+        incoming: i64,
+        far: &mut FxHashMap<u64, i64>,
+        live: &mut Vec<(u64, i64)>,
+    ) {
+        live.clear();
         for &slot in &self.slots {
             if slot.digest == EMPTY {
                 continue;
@@ -149,7 +171,7 @@ impl Shard {
         self.slots = vec![Slot::default(); (live.len() * 2 + 2).max(MIN_SLOTS)];
         self.occupied = live.len();
         let len = self.slots.len();
-        for (digest, expiry) in live {
+        for &(digest, expiry) in live.iter() {
             let mut i = self.home(digest);
             while self.slots[i].digest != EMPTY {
                 i = if i + 1 == len { 0 } else { i + 1 };
@@ -169,6 +191,8 @@ pub struct Dedup {
     far: FxHashMap<u64, i64>,
     /// Slots in use, expired ones included.
     occupied: usize,
+    /// The live entries of the table being rebuilt (transient).
+    live: Vec<(u64, i64)>,
 }
 
 impl Dedup {
@@ -201,7 +225,7 @@ impl Dedup {
             && (0..i128::from(FAR)).contains(&(i128::from(expiry) - i128::from(watermark)));
         if (shard.occupied + 1) * 4 > shard.slots.len() * 3 || rebase {
             let before = shard.occupied;
-            shard.rebuild(watermark, expiry, far);
+            shard.rebuild(watermark, expiry, far, &mut self.live);
             self.occupied = self.occupied - before + shard.occupied;
         }
         let len = shard.slots.len();
@@ -360,7 +384,7 @@ mod tests {
         assert_eq!(a, b);
     }
 
-    /// The one-shot digest is the streaming one, on both sides of the stack copy's size:
+    /// The one-shot digest is the streaming one, on both sides of the stack copies' sizes:
     /// digests are saved with the state, so they must never change.
     #[test]
     fn digests_are_those_of_the_streaming_hasher() {
@@ -371,8 +395,8 @@ mod tests {
             hasher.update(e.as_bytes());
             hasher.digest().max(1)
         };
-        for w in [0, 1, 9, 100, 247, 248, 249, 300] {
-            for e in [0, 1, 7, 120, 200, 248, 249, 500] {
+        for w in [0, 1, 9, 55, 56, 57, 100, 247, 248, 249, 300] {
+            for e in [0, 1, 7, 46, 47, 48, 120, 200, 248, 249, 500] {
                 let worker = "w".repeat(w);
                 let event = "é".repeat(e / 2) + &"e".repeat(e % 2);
                 assert_eq!(

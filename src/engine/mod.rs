@@ -36,6 +36,7 @@ use crate::config::{Config, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
 use crate::pack::PackError;
 pub use ids::{Dedup, id_digest};
+use key::IdKey;
 pub use live::{NamedObservation, PartitionMeta, SavedWorkers, WorkerRecord};
 pub use rules::continuous::Episode;
 use rules::{Params, RuleDef};
@@ -129,7 +130,9 @@ pub struct ClosedWorkerDay {
 #[derive(Debug, Clone, Copy)]
 pub struct Me<'a> {
     pub index: u32,
-    pub id: &'a str,
+    /// Not a `&str`: its bytes are checked as UTF-8 only when an alert names it, not at every
+    /// instant of every worker.
+    pub id: &'a IdKey,
     /// Interned (platform, role, city).
     pub group: (u32, u32, u32),
     /// The local day of the instant.
@@ -674,8 +677,8 @@ impl Cx<'_> {
             rule: def.id.clone(),
             kind: def.params.kind(),
             phase,
-            worker_id: (!me.person).then(|| me.id.to_owned()),
-            person_id: me.person.then(|| me.id.to_owned()),
+            worker_id: (!me.person).then(|| me.id.as_str().to_owned()),
+            person_id: me.person.then(|| me.id.as_str().to_owned()),
             by_platform,
             order,
             platform: self.names.get(platform).to_owned(),
@@ -699,8 +702,8 @@ impl Cx<'_> {
         self.holds.push(Hold {
             order,
             rule: def.id.clone(),
-            worker_id: me.id.to_owned(),
-            person_id: me.person.then(|| me.id.to_owned()),
+            worker_id: me.id.as_str().to_owned(),
+            person_id: me.person.then(|| me.id.as_str().to_owned()),
             worker_ids: me.members.iter().map(|m| m.id.to_string()).collect(),
             from,
             until: until.max(from),
