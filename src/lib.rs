@@ -41,6 +41,7 @@ pub mod engine;
 pub mod event;
 pub mod holidays;
 pub mod http;
+pub mod keyed;
 pub mod live;
 pub mod metrics;
 pub mod pack;

@@ -14,17 +14,25 @@
 //! ids when rebuilt (no rounding to a power of two): a rebuild holds one small table twice,
 //! never the whole set.
 //!
+//! Digests are placed by a hash of them seeded at random per [`Dedup`] ([`crate::keyed`]), not
+//! by their own bits: the digest is a fixed function of the ids, so a hostile producer could
+//! otherwise choose event ids that all land on one slot and make every look-up walk them. The
+//! digests themselves are saved with the state and never change.
+//!
 //! A 64-bit digest can collide: with a million ids in the window, the odds that a new event
 //! is taken for a duplicate it is not are about one in 10^13 per event.
 
-use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
+
+use crate::keyed::{KeyedMap, KeyedState};
 
 /// Digest 0 marks an empty slot; the one real digest 0 is stored as 1.
 const EMPTY: u64 = 0;
 
-/// Tables, chosen by a digest's top bits.
+/// Tables, chosen by the top bits of a digest's place.
 const SHARD_BITS: u32 = 8;
 const SHARDS: usize = 1 << SHARD_BITS;
 /// The smallest table.
@@ -104,9 +112,10 @@ struct Shard {
 }
 
 impl Shard {
-    /// The home slot of `digest` (its bits below the shard's, scaled to the table).
-    fn home(&self, digest: u64) -> usize {
-        ((u128::from(digest << SHARD_BITS) * self.slots.len() as u128) >> 64) as usize
+    /// The home slot of a digest placed at `place` (its bits below the shard's, scaled to the
+    /// table).
+    fn home(&self, place: u64) -> usize {
+        ((u128::from(place << SHARD_BITS) * self.slots.len() as u128) >> 64) as usize
     }
 
     fn offset(&self, expiry: i64) -> Option<u32> {
@@ -116,7 +125,7 @@ impl Shard {
             .then_some(offset as u32)
     }
 
-    fn expiry(&self, slot: Slot, far: &FxHashMap<u64, i64>) -> i64 {
+    fn expiry(&self, slot: Slot, far: &KeyedMap<u64, i64>) -> i64 {
         match slot.offset {
             FAR => far.get(&{ slot.digest }).copied().unwrap_or(i64::MIN),
             offset => self.base + i64::from(offset),
@@ -124,7 +133,7 @@ impl Shard {
     }
 
     /// Stores (`digest`, `expiry`) in slot `i`, in place of what it held.
-    fn set(&mut self, i: usize, digest: u64, expiry: i64, far: &mut FxHashMap<u64, i64>) {
+    fn set(&mut self, i: usize, digest: u64, expiry: i64, far: &mut KeyedMap<u64, i64>) {
         let old = self.slots[i];
         if old.offset == FAR && old.digest != EMPTY {
             far.remove(&{ old.digest });
@@ -145,8 +154,9 @@ impl Shard {
         &mut self,
         watermark: i64,
         incoming: i64,
-        far: &mut FxHashMap<u64, i64>,
+        far: &mut KeyedMap<u64, i64>,
         live: &mut Vec<(u64, i64)>,
+        places: &Places,
     ) {
         live.clear();
         for &slot in &self.slots {
@@ -172,7 +182,7 @@ impl Shard {
         self.occupied = live.len();
         let len = self.slots.len();
         for &(digest, expiry) in live.iter() {
-            let mut i = self.home(digest);
+            let mut i = self.home(places.of(digest));
             while self.slots[i].digest != EMPTY {
                 i = if i + 1 == len { 0 } else { i + 1 };
             }
@@ -188,11 +198,32 @@ pub struct Dedup {
     /// table is rebuilt, so no queue of expiries is needed.
     shards: Vec<Shard>,
     /// Exact expiries of slots whose offset is [`FAR`] (none with usual settings).
-    far: FxHashMap<u64, i64>,
+    far: KeyedMap<u64, i64>,
     /// Slots in use, expired ones included.
     occupied: usize,
     /// The live entries of the table being rebuilt (transient).
     live: Vec<(u64, i64)>,
+    places: Places,
+}
+
+/// Places the digests: random per instance (see the module's comment).
+#[derive(Debug, Clone, Default)]
+struct Places {
+    keyed: KeyedState,
+    /// Tests: a digest's place is the digest, to build probe chains at will.
+    #[cfg(test)]
+    plain: bool,
+}
+
+impl Places {
+    #[inline]
+    fn of(&self, digest: u64) -> u64 {
+        #[cfg(test)]
+        if self.plain {
+            return digest;
+        }
+        self.keyed.hash_one(digest)
+    }
 }
 
 impl Dedup {
@@ -206,8 +237,8 @@ impl Dedup {
         self.occupied == 0
     }
 
-    fn shard_of(digest: u64) -> usize {
-        (digest >> (64 - SHARD_BITS)) as usize
+    fn shard_of(place: u64) -> usize {
+        (place >> (64 - SHARD_BITS)) as usize
     }
 
     /// Records `digest` until `expiry`; false when it is remembered already (a duplicate):
@@ -217,7 +248,8 @@ impl Dedup {
             self.shards = vec![Shard::default(); SHARDS];
         }
         let far = &mut self.far;
-        let shard = &mut self.shards[Self::shard_of(digest)];
+        let place = self.places.of(digest);
+        let shard = &mut self.shards[Self::shard_of(place)];
         // Rebased when event time has moved so far on that an expiry no longer fits, but
         // would on the watermark.
         let rebase = watermark > shard.base
@@ -225,11 +257,11 @@ impl Dedup {
             && (0..i128::from(FAR)).contains(&(i128::from(expiry) - i128::from(watermark)));
         if (shard.occupied + 1) * 4 > shard.slots.len() * 3 || rebase {
             let before = shard.occupied;
-            shard.rebuild(watermark, expiry, far, &mut self.live);
+            shard.rebuild(watermark, expiry, far, &mut self.live, &self.places);
             self.occupied = self.occupied - before + shard.occupied;
         }
         let len = shard.slots.len();
-        let mut i = shard.home(digest);
+        let mut i = shard.home(place);
         let mut reusable = None;
         loop {
             let slot = shard.slots[i];
@@ -261,16 +293,33 @@ impl Dedup {
 
     /// Starts loading the slot of `digest` into the cache (replay batches its lookups).
     pub fn prefetch(&self, digest: u64) {
-        let Some(shard) = self.shards.get(Self::shard_of(digest)) else {
+        let place = self.places.of(digest);
+        let Some(shard) = self.shards.get(Self::shard_of(place)) else {
             return;
         };
         if shard.slots.is_empty() {
             return;
         }
         // The home slot and the next few: a probe goes on past the home's line often enough.
-        let home = shard.home(digest);
+        let home = shard.home(place);
         let probe = &shard.slots[home..shard.slots.len().min(home + PROBE_AHEAD)];
         super::hint::prefetch_slice(probe, 2);
+    }
+
+    /// The longest walk from a digest's home slot to its slot, over every table.
+    #[cfg(test)]
+    fn longest_probe(&self) -> usize {
+        let mut longest = 0;
+        for shard in &self.shards {
+            let len = shard.slots.len();
+            for (i, slot) in shard.slots.iter().enumerate() {
+                if slot.digest != EMPTY {
+                    let home = shard.home(self.places.of(slot.digest));
+                    longest = longest.max((i + len - home) % len);
+                }
+            }
+        }
+        longest
     }
 
     fn entries(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
@@ -311,6 +360,28 @@ mod tests {
         (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
+    /// Digests are a fixed function of the ids, so a hostile producer can choose event ids
+    /// whose digests share all but their low bits. Placed by those bits, they all had one home
+    /// slot, and each insert walked all the others (quadratic: a few thousand such ids per
+    /// hour make every event cost thousands of comparisons).
+    #[test]
+    fn digests_chosen_to_collide_in_their_bits_are_spread() {
+        let mut set = Dedup::default();
+        let n = 20_000u64;
+        for i in 0..n {
+            assert!(set.insert(0x5eed_cafe_f00d_0000 | i, 1_000, 0));
+        }
+        assert!(
+            set.longest_probe() < 100,
+            "longest probe {}",
+            set.longest_probe()
+        );
+        for i in 0..n {
+            assert!(!set.insert(0x5eed_cafe_f00d_0000 | i, 1_000, 0), "{i}");
+        }
+        assert_eq!(set.len(), n as usize);
+    }
+
     #[test]
     fn an_id_counts_until_the_watermark_passes_its_expiry() {
         let mut set = Dedup::default();
@@ -340,6 +411,7 @@ mod tests {
     #[test]
     fn colliding_home_slots_reuse_expired_entries() {
         let mut set = Dedup::default();
+        set.places.plain = true;
         // Same high bits: one table, one home slot, one probe chain.
         let ds: Vec<u64> = (1..50u64).map(|i| 5 << 40 | i).collect();
         for (i, &d) in ds.iter().enumerate() {

@@ -6,20 +6,24 @@
 //! (a bucket with the id took 32 bytes; memory per worker is a target). The worker's line is
 //! read by the event anyway, so the comparison costs no extra miss in the usual case. Every
 //! slot in the index must hold its worker whenever the table is probed or grows.
+//!
+//! Ids are hashed with a seed random per index ([`crate::keyed`]): a producer cannot choose
+//! ids that collide. Nothing reads the table in its order but [`WorkerIndex::slots`], whose
+//! callers sort.
 
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
-use rustc_hash::FxBuildHasher;
 
 use super::worker::Worker;
+use crate::keyed::KeyedState;
 
 /// The hash of a subject: its id, and whether it is a person when keyed by subject.
-fn hash(persons: bool, person: bool, id: &str) -> u64 {
+fn hash(keyed: &KeyedState, persons: bool, person: bool, id: &str) -> u64 {
     if persons {
-        FxBuildHasher.hash_one((person, id))
+        keyed.hash_one((person, id))
     } else {
-        FxBuildHasher.hash_one(id)
+        keyed.hash_one(id)
     }
 }
 
@@ -28,6 +32,7 @@ pub struct WorkerIndex {
     table: HashTable<u32>,
     /// Keyed by subject: a person and a worker id of the same spelling are two keys.
     persons: bool,
+    keyed: KeyedState,
 }
 
 impl WorkerIndex {
@@ -36,6 +41,7 @@ impl WorkerIndex {
         let mut index = WorkerIndex {
             table: HashTable::new(),
             persons,
+            keyed: KeyedState::default(),
         };
         for slot in slots {
             index.insert(workers, slot);
@@ -44,11 +50,11 @@ impl WorkerIndex {
     }
 
     fn hash(&self, person: bool, id: &str) -> u64 {
-        hash(self.persons, person, id)
+        hash(&self.keyed, self.persons, person, id)
     }
 
     fn hash_of(&self, worker: &Worker) -> u64 {
-        hash(self.persons, worker.person, &worker.id)
+        hash(&self.keyed, self.persons, worker.person, &worker.id)
     }
 
     /// The slot of the subject `id` (`person`: a person id; ignored unless keyed by subject).
@@ -67,9 +73,10 @@ impl WorkerIndex {
     pub fn insert(&mut self, workers: &[Worker], slot: u32) {
         let hash = self.hash_of(&workers[slot as usize]);
         let persons = self.persons;
+        let keyed = &self.keyed;
         self.table.insert_unique(hash, slot, |&s| {
             let worker = &workers[s as usize];
-            self::hash(persons, worker.person, &worker.id)
+            self::hash(keyed, persons, worker.person, &worker.id)
         });
     }
 
@@ -131,6 +138,23 @@ mod tests {
         slots.sort_unstable();
         assert_eq!(slots.len(), 1_002);
         assert_eq!(slots[..2], [1, 2]);
+    }
+
+    /// A producer cannot compute ids that collide in the index: each index hashes with its
+    /// own random seed.
+    #[test]
+    fn each_index_hashes_with_its_own_seed() {
+        let (a, b) = (WorkerIndex::default(), WorkerIndex::default());
+        for id in ["w1", "骑手-0001", ""] {
+            assert_ne!(a.hash(false, id), b.hash(false, id), "{id:?}");
+        }
+        let workers = vec![worker("w1", false), worker("w2", false)];
+        let (a, b) = (
+            WorkerIndex::of(false, &workers, [0, 1]),
+            WorkerIndex::of(false, &workers, [0, 1]),
+        );
+        assert_ne!(a.hash(false, "w1"), b.hash(false, "w1"));
+        assert_eq!(a.get(&workers, false, "w2"), b.get(&workers, false, "w2"));
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! when input is read again from an older offset, events at or below that key are skipped and
 //! the rest apply exactly once, whatever mix of older and newer worker records was saved.
 
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -15,6 +14,7 @@ use std::collections::BTreeMap;
 use super::{DayReport, Engine, NEVER, Observation, Pushed, State, Stats, Worker, event_digest};
 use crate::config::Config;
 use crate::event::Event;
+use crate::keyed::KeyedMap;
 
 /// One worker's saved state: the worker with its interned names spelled out.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,11 +153,11 @@ pub struct SavedWorkers {
     /// Per slot: its platform, role, city and rules' (platform, role), in `strings`.
     names: Vec<[u32; 5]>,
     /// The slot of each worker id.
-    index: FxHashMap<Box<str>, u32>,
+    index: KeyedMap<Box<str>, u32>,
     free: Vec<u32>,
     /// Names, each held once.
     strings: Vec<Box<str>>,
-    string_index: FxHashMap<Box<str>, u32>,
+    string_index: KeyedMap<Box<str>, u32>,
 }
 
 impl SavedWorkers {

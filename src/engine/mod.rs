@@ -34,6 +34,7 @@ use crate::calendar::{Calendar, Day};
 use crate::config::Subject;
 use crate::config::{Config, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
+use crate::keyed::KeyedMap;
 use crate::pack::PackError;
 pub use ids::{Dedup, id_digest};
 use key::IdKey;
@@ -393,7 +394,7 @@ struct Names {
     list: Vec<Box<str>>,
     refs: Vec<u32>,
     #[serde(skip)]
-    index: FxHashMap<Box<str>, u32>,
+    index: KeyedMap<Box<str>, u32>,
     #[serde(skip)]
     free: Vec<u32>,
 }
@@ -485,7 +486,7 @@ pub struct State {
     free: Vec<u32>,
     /// Persons: the person of each worker id seen with one.
     #[serde(default)]
-    person_of: FxHashMap<Box<str>, Box<str>>,
+    person_of: KeyedMap<Box<str>, Box<str>>,
     seq: u64,
     max_ts: Option<i64>,
     /// Every instant before this one has been processed.

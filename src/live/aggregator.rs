@@ -10,7 +10,6 @@ use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use super::state::{self, At, Record};
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::engine::{DayReport, quota_alerts};
+use crate::keyed::KeyedMap;
 
 pub struct Aggregator {
     consumer: BaseConsumer,
@@ -42,7 +42,7 @@ struct Book {
     done: BTreeSet<i32>,
     /// (platform, role, city) by id.
     groups: Vec<(String, String, String)>,
-    group_ids: FxHashMap<(String, String, String), u32>,
+    group_ids: KeyedMap<(String, String, String), u32>,
 }
 
 impl Aggregator {
@@ -62,7 +62,7 @@ impl Aggregator {
             reports: BTreeMap::new(),
             done: BTreeSet::new(),
             groups: Vec::new(),
-            group_ids: FxHashMap::default(),
+            group_ids: KeyedMap::default(),
         };
         Ok(Aggregator {
             consumer,

@@ -27,7 +27,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex, mpsc};
 
-use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 use super::{BLOCK_BYTES, Chunker, Report, Sink, is_blank, lines};
@@ -38,6 +37,7 @@ use crate::engine::{
     event_digest,
 };
 use crate::event::{self, Activity, BadEvent, BadReason, Event, Kind};
+use crate::keyed::KeyedMap;
 
 /// How the input is cut and how much of it may be in flight. Tests cut it into tiny blocks
 /// to cross every boundary of the pipeline.
@@ -715,7 +715,7 @@ struct Gate {
     shards: usize,
     /// Persons: each worker id's person (its routing key), from the worker id's first event
     /// with a `person_id`, as the engine decides its subject.
-    persons: Option<FxHashMap<Box<str>, u64>>,
+    persons: Option<KeyedMap<Box<str>, u64>>,
 }
 
 impl Gate {
@@ -729,7 +729,7 @@ impl Gate {
             stats: Stats::default(),
             after_until: 0,
             shards,
-            persons: (config.subject == Subject::Person).then(FxHashMap::default),
+            persons: (config.subject == Subject::Person).then(KeyedMap::default),
         }
     }
 

@@ -5,6 +5,7 @@
 //! every group's distinct subjects in one scan, without a hash set per group; the alerts are
 //! read twice (counts, then the top list's rules).
 
+use crate::keyed::KeyedMap;
 use chrono::{Datelike, NaiveDate};
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
@@ -187,7 +188,7 @@ struct PersonRow {
 /// Dense ids for names borrowed from the data.
 #[derive(Default)]
 struct Names<'a> {
-    index: FxHashMap<&'a str, u32>,
+    index: KeyedMap<&'a str, u32>,
     names: Vec<&'a str>,
 }
 
@@ -221,7 +222,7 @@ struct Acc {
 }
 
 struct Groups<'a> {
-    index: FxHashMap<(&'a str, &'a str), u32>,
+    index: KeyedMap<(&'a str, &'a str), u32>,
     keys: Vec<(&'a str, &'a str)>,
     platform: Vec<u32>,
     accs: Vec<Acc>,
@@ -343,7 +344,7 @@ impl HistAcc {
 pub fn summarize(data: &MonthData) -> Summary {
     let days = &data.worker_days;
     let mut groups = Groups {
-        index: FxHashMap::default(),
+        index: KeyedMap::default(),
         keys: Vec::new(),
         platform: Vec::new(),
         accs: Vec::new(),
