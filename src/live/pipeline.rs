@@ -569,10 +569,9 @@ impl Core {
         self.emit(partition, part.engine.take_alerts())?;
         self.emit_holds(partition, part.engine.take_holds())?;
         self.observe(part.engine.take_observations());
-        let topics = self.topics.len() as u64;
         for (seq, reason) in part.engine.take_rejected() {
-            let index = (seq % topics) as usize;
-            let Some(held) = part.held[index].get((seq / topics) as i64) else {
+            let (index, offset) = origin_of(seq, self.topics.len());
+            let Some(held) = part.held[index].get(offset) else {
                 tracing::warn!(
                     partition,
                     seq,
@@ -655,7 +654,7 @@ impl Core {
         if let Err(bad) = event::check_future(&event, now, self.config.time.max_future_skew) {
             return self.dead_letter(origin, bad.reason.code(), &bad.detail);
         }
-        let seq = origin.offset as u64 * self.topics.len() as u64 + index as u64;
+        let seq = seq_of(index, origin.offset, self.topics.len());
         batch.event(index, event.kind, &event.platform);
         part.topic_max[index] = part.topic_max[index].max(event.ts.min(now));
         if self.topics.len() > 1 {
@@ -1643,13 +1642,24 @@ fn read_to(part: &Part, topics: &[String]) -> Option<BTreeMap<String, i64>> {
         .collect()
 }
 
+/// An event's sequence in its partition's engine: its offset in input topic `index` of
+/// `topics`, interleaved so that each topic's offsets keep their order.
+fn seq_of(index: usize, offset: i64, topics: usize) -> u64 {
+    offset as u64 * topics as u64 + index as u64
+}
+
+/// The input topic (by index) and offset of the event at `seq` ([`seq_of`]).
+fn origin_of(seq: u64, topics: usize) -> (usize, i64) {
+    let n = topics as u64;
+    ((seq % n) as usize, (seq / n) as i64)
+}
+
 /// Per input topic, the offset to restart from: the next unread one, or the smallest one
 /// still in the reorder buffer (its event is not applied yet).
 fn next_offsets(part: &Part, topics: usize) -> Vec<(usize, i64)> {
     let mut buffered: Vec<Option<i64>> = vec![None; topics];
-    let n = topics as u64;
     for seq in part.engine.buffered_seqs() {
-        let (index, offset) = ((seq % n) as usize, (seq / n) as i64);
+        let (index, offset) = origin_of(seq, topics);
         buffered[index] = Some(buffered[index].map_or(offset, |o: i64| o.min(offset)));
     }
     (0..topics)
@@ -2034,4 +2044,23 @@ fn run_loop(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{origin_of, seq_of};
+
+    /// Sequences give back their topic and offset, and keep each topic's offsets in order.
+    #[test]
+    fn sequences_give_back_topic_and_offset() {
+        for topics in [1, 2, 3] {
+            for index in 0..topics {
+                for offset in [0, 1, 41, 1 << 40] {
+                    let seq = seq_of(index, offset, topics);
+                    assert_eq!(origin_of(seq, topics), (index, offset));
+                    assert!(seq < seq_of(index, offset + 1, topics));
+                }
+            }
+        }
+    }
 }
