@@ -58,15 +58,14 @@ impl Held {
     /// Holds an order start read at `offset` (after the ones held, as read) when the wall
     /// clock read `now`.
     pub fn push(&mut self, ts: i64, offset: i64, now: i64, key: Option<&[u8]>, payload: &[u8]) {
+        let key_len = key.map(|key| key.len() as u32);
         if ts > now {
             let bytes = [key.unwrap_or_default(), payload].concat();
-            let key_len = key.map(|key| key.len() as u32);
             self.ahead
                 .insert((ts, offset), (key_len, bytes.into_boxed_slice()));
             return;
         }
         let start = self.dropped + self.bytes.len() as u64;
-        let key_len = key.map(|key| key.len() as u32);
         self.bytes.extend_from_slice(key.unwrap_or_default());
         self.bytes.extend_from_slice(payload);
         let len = (self.bytes.len() as u64 - (start - self.dropped)) as u32;
