@@ -1327,3 +1327,39 @@ fn per_worker_state_stays_small() {
     eprintln!("{sizes:?}");
     assert!(sizes[1].1 <= 48, "{sizes:?}");
 }
+
+/// A worker's record in the state topic keeps its JSON, key for key and in order, whatever
+/// the layout of `Worker` in memory: records written by one release restore in another.
+#[test]
+fn a_worker_saves_the_same_json() {
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w1", "heartbeat", "2026-03-03T07:00:00+08:00"),
+        ev("w1", "order_accepted", "2026-03-03T08:10:00+08:00").order("o1"),
+        ev("w1", "order_picked_up", "2026-03-03T08:20:00+08:00").order("o1"),
+        ev("w1", "order_delivered", "2026-03-03T08:40:00+08:00")
+            .order("o1")
+            .fee(900),
+        ev("w1", "order_accepted", "2026-03-03T08:50:00+08:00").order("o2"),
+        ev("w1", "heartbeat", "2026-03-03T09:00:00+08:00"),
+    ];
+    let mut engine = Engine::new(Config::default());
+    for e in &events {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    let mut worker = engine.state.workers[0].clone();
+    worker.holds.push(OpenHold {
+        rule: "r".into(),
+        from: 1,
+        until: 2,
+    });
+    worker.members.push(Member::new("m1"));
+    let text = serde_json::to_string(&worker).unwrap();
+    assert_eq!(text, SAVED_WORKER);
+    let back: Worker = serde_json::from_str(&text).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), text);
+}
+
+/// A worker's record as 162b341 saved it.
+const SAVED_WORKER: &str = r#"{"id":"w1","rules":0,"platform":0,"role":1,"city":2,"session":{"online":true,"on_break":false,"orders":[{"id":16705460556331387278,"picked":false}],"activity":"rest"},"members":[{"id":"m1","platform":0,"role":0,"city":0,"grouped":false,"session":{"online":false,"on_break":false,"orders":[],"activity":"rest"},"last_event":-9223372036854775808,"day_work":0,"closed_work":0}],"person":false,"bits":3,"since":1772499000000,"last_event":1772499000000,"day":{"number":20515,"start":1772467200000,"end":1772553600000,"week":20514,"month":20513},"day_work":31800000,"day_has_work":true,"day_fees":900,"day_has_fee":true,"delivered":[4309528396637968591],"closed_day":20514,"closed_work":57600000,"states":[{"flags":3,"state":{"streak":{"streak":2,"last_day":20515}}},{"flags":3,"state":{"continuous":{"episode":{"start":1772409600000,"work":89400000,"warned":true,"violated":true,"first_part":false},"rest_start":-9223372036854775808}}},{"flags":3,"state":{"period":{"index":20515,"current":31800000,"fired":1,"rest_start":-9223372036854775808}}},{"flags":3,"state":{"period":{"index":20514,"current":89400000,"fired":0,"rest_start":-9223372036854775808}}},{"flags":3,"state":{"overtime":{"month":20513,"closed":28800000,"today":31800000,"fired":false}}}],"holds":[{"rule":"r","from":1,"until":2}],"wake_at":1772506800000,"last_applied":[1772499000000,6],"pending":1,"rank":1}"#;
