@@ -499,11 +499,12 @@ pub fn state_keys(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// A dead letter carries the message's key and payload as they are up to their bounds, and
     /// cut past them, saying so.
     #[test]
     fn dead_letters_cut_long_keys_and_payloads() {
-        use super::{DEAD_LETTER_MAX_KEY, DEAD_LETTER_MAX_PAYLOAD, dead_letter_body};
         let (key, payload) = (
             vec![b'k'; DEAD_LETTER_MAX_KEY],
             vec![b'p'; DEAD_LETTER_MAX_PAYLOAD],
@@ -528,8 +529,6 @@ mod tests {
         );
         assert!(note.is_some());
     }
-
-    use super::*;
 
     /// README "Kafka clients": the codecs and SASL mechanisms librdkafka was built with.
     #[test]
