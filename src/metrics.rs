@@ -348,7 +348,7 @@ impl Metrics {
             ),
             workers_working: gauge_vec(
                 "workhours_workers_working",
-                "Workers currently working (online and not on a break), by platform, role and city.",
+                "Workers currently working (online and not on a break, or with an active order), by platform, role and city.",
                 GROUP,
             ),
             workers_bounds: GroupBounds::new(),
