@@ -174,6 +174,7 @@ pub struct Metrics {
     bad_topic: Bound,
     bad_reason: Bound,
     duplicate_events: IntCounter,
+    noop_events: IntCounter,
     late_events: IntCounter,
     alerts: IntCounterVec,
     holds: IntCounterVec,
@@ -310,6 +311,14 @@ impl Metrics {
                 )
                 .expect("metric"),
             ),
+            noop_events: reg(
+                &registry,
+                IntCounter::new(
+                    "workhours_noop_events_total",
+                    "Valid events applied that changed nothing (a login while online, a logout while offline, delivery of an unknown order, ...).",
+                )
+                .expect("metric"),
+            ),
             late_events: reg(
                 &registry,
                 IntCounter::new(
@@ -339,7 +348,7 @@ impl Metrics {
             ),
             workers_working: gauge_vec(
                 "workhours_workers_working",
-                "Workers currently working (online and not on a break), by platform, role and city.",
+                "Workers currently working (online and not on a break, or with an active order), by platform, role and city.",
                 GROUP,
             ),
             workers_bounds: GroupBounds::new(),
@@ -549,6 +558,11 @@ impl Metrics {
     /// One valid event dropped because its `event_id` was already seen.
     pub fn duplicate_event(&self) {
         self.duplicate_events.inc();
+    }
+
+    /// `n` events applied that changed nothing of their worker's state (SPEC section 3).
+    pub fn noop_events(&self, n: u64) {
+        self.noop_events.inc_by(n);
     }
 
     /// One event older than its partition's watermark.
@@ -831,6 +845,7 @@ mod tests {
         m.events_received("workhours.events", "login", 1);
         m.bad_event("workhours.events", "not_json");
         m.duplicate_event();
+        m.noop_events(2);
         m.late_event();
         m.alert_emitted("continuous_work", "violation", "meituan");
         m.set_workers(&[("meituan".into(), "rider".into(), "weihai".into(), 10, 7)]);
@@ -858,11 +873,12 @@ mod tests {
         m
     }
 
-    const FAMILIES: [&str; 33] = [
+    const FAMILIES: [&str; 34] = [
         "workhours_build_info",
         "workhours_events_total",
         "workhours_bad_events_total",
         "workhours_duplicate_events_total",
+        "workhours_noop_events_total",
         "workhours_late_events_total",
         "workhours_alerts_total",
         "workhours_holds_total",
@@ -935,6 +951,7 @@ mod tests {
             Some(7.0)
         );
         assert_eq!(value(&text, "workhours_partitions_assigned"), Some(3.0));
+        assert_eq!(value(&text, "workhours_noop_events_total"), Some(2.0));
     }
 
     #[test]

@@ -751,6 +751,41 @@ mod tests {
         alerts
     }
 
+    /// SPEC section 3 counts a state change that changes nothing; live shows the count as a
+    /// metric, fed with the no-ops since the engine was last asked. A restored engine starts
+    /// from its saved count, so no no-op is counted twice.
+    #[test]
+    fn noops_are_taken_once_and_not_again_after_a_restore() {
+        let mut engine = Engine::live(Config::default());
+        let events = [
+            ("login", "08:00:00"),
+            ("login", "08:10:00"),
+            ("logout", "09:00:00"),
+            ("logout", "09:10:00"),
+        ];
+        for (offset, (kind, ts)) in events.into_iter().enumerate() {
+            let text = line("w1", kind, ts);
+            engine.push_live(
+                &event::parse(text.as_bytes()).unwrap(),
+                offset as u64,
+                0,
+                i64::MAX,
+            );
+        }
+        let at = |ts: &str| crate::timefmt::parse_rfc3339(&format!("2026-03-02T{ts}+08:00"));
+        engine.advance_to(at("10:00:00").unwrap());
+        assert_eq!(engine.take_noops(), 2);
+        assert_eq!(engine.take_noops(), 0);
+
+        let mut restored =
+            Engine::restore_live(Config::default(), &engine.meta(), SavedWorkers::default());
+        assert_eq!(restored.take_noops(), 0);
+        let text = line("w2", "logout", "11:00:00");
+        restored.push_live(&event::parse(text.as_bytes()).unwrap(), 4, 0, i64::MAX);
+        restored.advance_to(at("12:00:00").unwrap());
+        assert_eq!(restored.take_noops(), 1);
+    }
+
     /// Every save point, every later save of worker records without a partition record, and
     /// every re-read start back to offset 0: the alerts are `expected`.
     fn every_crash_point_gives(config: &Config, lines: &[String], expected: &[String]) {

@@ -768,6 +768,8 @@ pub struct Engine {
     admitted: bool,
     /// The sequence of the event being pushed (a new worker's rank).
     rank: u64,
+    /// `stats.noops` when [`Engine::take_noops`] was last called (or the state restored).
+    noops_taken: u64,
 }
 
 impl Engine {
@@ -808,6 +810,7 @@ impl Engine {
         let held =
             (0..state.workers.len() as u32).filter(|&i| !state.workers[i as usize].is_free());
         let worker_index = index::WorkerIndex::of(persons, &state.workers, held);
+        let noops_taken = state.stats.noops;
         Engine {
             cal: Calendar::new(config.time.zone),
             config,
@@ -833,6 +836,7 @@ impl Engine {
             emitted: 0,
             admitted: false,
             rank: 0,
+            noops_taken,
         }
     }
 
@@ -1297,6 +1301,14 @@ impl Engine {
     /// Live: collect the ids of forgotten workers for [`Engine::take_evicted`].
     pub fn track_evictions(&mut self) {
         self.evicted.get_or_insert_with(Vec::new);
+    }
+
+    /// No-op state changes (SPEC section 3) since the last call, or since the engine took its
+    /// state over (live: the metric's increments; a restored count was reported by the process
+    /// that saved it).
+    pub fn take_noops(&mut self) -> u64 {
+        let noops = self.state.stats.noops;
+        noops.saturating_sub(std::mem::replace(&mut self.noops_taken, noops))
     }
 
     /// Ids of workers forgotten since the last call (live: tombstones for the state topic).

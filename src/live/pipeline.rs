@@ -563,12 +563,14 @@ impl Core {
         })
     }
 
-    /// What the engine produced since the last call: alerts, measurements, and order starts it
-    /// refused (dead-lettered with their bytes). Held order starts now applied are let go.
+    /// What the engine produced since the last call: alerts, measurements, no-ops counted, and
+    /// order starts it refused (dead-lettered with their bytes). Held order starts now applied
+    /// are let go.
     fn drain(&self, partition: i32, part: &mut Part) -> Result<(), SinkError> {
         self.emit(partition, part.engine.take_alerts())?;
         self.emit_holds(partition, part.engine.take_holds())?;
         self.observe(part.engine.take_observations());
+        self.shared.metrics.noop_events(part.engine.take_noops());
         for (seq, reason) in part.engine.take_rejected() {
             let (index, offset) = origin_of(seq, self.topics.len());
             let Some(held) = part.held[index].get(offset) else {
