@@ -211,6 +211,16 @@ fn unreadable_input_or_config_fails_with_a_clear_message() {
         stderr(&output)
     );
 
+    // The reason once, not once more as the error's cause.
+    let output = run(bin()
+        .args(["replay", "--config"])
+        .arg(dir.join("missing.toml"))
+        .arg(dir.join("missing.jsonl")));
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("cannot read config file"), "{message}");
+    assert_eq!(message.matches("No such file").count(), 1, "{message}");
+
     let config = dir.join("bad.toml");
     std::fs::write(&config, "[rules]\nmin_break = \"20\"\n").unwrap();
     let output = run(bin()
