@@ -145,6 +145,12 @@ pub struct SimulateArgs {
     /// Output file; stdout when absent or `-`.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Produce the stream to Kafka instead: to the first of `kafka.input_topics` at
+    /// `kafka.brokers` (from --config and the environment, `[kafka.properties]` included), as
+    /// fast as the broker takes it, each message keyed by its `worker_id` (its `person_id`
+    /// under `[rules] subject = "person"`), as `workhours run` requires.
+    #[arg(long, conflicts_with = "output")]
+    pub kafka: bool,
     /// Send a heartbeat this often while a worker is online (e.g. `60s`); none when absent.
     #[arg(long)]
     pub heartbeat: Option<String>,

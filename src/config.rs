@@ -381,11 +381,9 @@ impl Default for Config {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    // Not named `source`: the reason is in the message, and a cause would print it twice.
+    #[error("cannot read config file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
     /// A problem that belongs to no single key.
     #[error("invalid config: {0}")]
     Invalid(String),
@@ -412,9 +410,9 @@ impl Config {
     /// demo's own rules).
     pub fn load_or(path: Option<&Path>, default: &str) -> Result<Config, ConfigError> {
         let text = match path {
-            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            Some(path) => std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
                 path: path.display().to_string(),
-                source,
+                error,
             })?,
             None => default.to_owned(),
         };

@@ -202,6 +202,25 @@ fn unreadable_input_or_config_fails_with_a_clear_message() {
         stderr(&output)
     );
 
+    // A folder opens but cannot be read: the message names it too.
+    let output = run(bin().arg("replay").arg(&dir));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!("cannot read input {}", dir.display())),
+        "{}",
+        stderr(&output)
+    );
+
+    // The reason once, not once more as the error's cause.
+    let output = run(bin()
+        .args(["replay", "--config"])
+        .arg(dir.join("missing.toml"))
+        .arg(dir.join("missing.jsonl")));
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(message.contains("cannot read config file"), "{message}");
+    assert_eq!(message.matches("No such file").count(), 1, "{message}");
+
     let config = dir.join("bad.toml");
     std::fs::write(&config, "[rules]\nmin_break = \"20\"\n").unwrap();
     let output = run(bin()

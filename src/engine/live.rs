@@ -26,6 +26,11 @@ pub struct WorkerRecord {
     /// The (platform, role) whose rules the worker has (those of its first event).
     pub rules_platform: String,
     pub rules_role: String,
+    /// A person's worker ids, in `worker.members`' order: the platform, role and city of each
+    /// one's last applied event (`None` before it has one). Records of releases before it have
+    /// none; their worker ids then take their names from their next event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub member_groups: Vec<Option<[String; 3]>>,
 }
 
 impl WorkerRecord {
@@ -109,13 +114,28 @@ impl WorkerRecord {
         for state in w.states.iter() {
             state.check(&instant, &day)?;
         }
+        if !self.member_groups.is_empty() && self.member_groups.len() != w.members.len() {
+            return Err(format!(
+                "{} member groups for {} worker ids",
+                self.member_groups.len(),
+                w.members.len()
+            ));
+        }
+        let member_names = self.member_groups.iter().flatten().flat_map(|group| {
+            ["member.platform", "member.role", "member.city"]
+                .into_iter()
+                .zip(group)
+        });
         for (name, value) in [
             ("platform", &self.platform),
             ("role", &self.role),
             ("city", &self.city),
             ("rules_platform", &self.rules_platform),
             ("rules_role", &self.rules_role),
-        ] {
+        ]
+        .into_iter()
+        .chain(member_names)
+        {
             if value.chars().count() > crate::event::MAX_NAME_CHARS || value.contains('/') {
                 return Err(format!(
                     "`{name}` is longer than {} characters or holds a `/`",
@@ -195,7 +215,18 @@ impl SavedWorkers {
             record.rules_role,
         ]
         .map(|name| self.string(name));
-        let worker = record.worker;
+        let mut worker = record.worker;
+        // A person's worker ids name their groups in `strings` until `install` interns them.
+        for (i, member) in worker.members.iter_mut().enumerate() {
+            match record.member_groups.get(i).cloned().flatten() {
+                Some([platform, role, city]) => {
+                    member.platform = self.string(platform);
+                    member.role = self.string(role);
+                    member.city = self.string(city);
+                }
+                None => member.grouped = false,
+            }
+        }
         let slot = match self.index.get(&*worker.id) {
             Some(&slot) => slot,
             None => {
@@ -297,6 +328,12 @@ impl Engine {
             worker.platform = platform;
             worker.role = role;
             worker.city = city;
+            for member in worker.members.iter_mut().filter(|m| m.grouped) {
+                let names = &mut self.state.names;
+                member.platform = names.intern(&strings[member.platform as usize]);
+                member.role = names.intern(&strings[member.role as usize]);
+                member.city = names.intern(&strings[member.city as usize]);
+            }
             let rules = self.rule_set(rules_platform, rules_role);
             // `rule_set` holds what it keeps; the look-up's own references go.
             self.state.names.release(rules_platform);
@@ -428,6 +465,14 @@ impl Engine {
             city: names.get(worker.city).to_owned(),
             rules_platform: names.get(rules_platform).to_owned(),
             rules_role: names.get(rules_role).to_owned(),
+            member_groups: worker
+                .members
+                .iter()
+                .map(|m| {
+                    m.grouped
+                        .then(|| [m.platform, m.role, m.city].map(|id| names.get(id).to_owned()))
+                })
+                .collect(),
         }
     }
 
@@ -701,6 +746,7 @@ mod tests {
         back: usize,
     ) -> Vec<String> {
         let config = config.clone();
+        let zone = config.time.zone;
         let mut engine = Engine::live(config.clone());
         let mut alerts = Vec::new();
         let mut records: BTreeMap<String, WorkerRecord> = BTreeMap::new();
@@ -713,7 +759,7 @@ mod tests {
                 i64::MAX,
             );
             engine.advance();
-            alerts.extend(engine.take_alerts().into_iter().map(|a| a.alert_id()));
+            alerts.extend(engine.take_alerts().iter().map(|a| a.to_json(&zone)));
             // Worker records of a later save whose partition record was not written.
             if offset + 1 == save_after || offset + 1 == records_after {
                 for record in engine.take_dirty() {
@@ -742,10 +788,10 @@ mod tests {
                 offset < save_after,
             );
             restored.advance();
-            alerts.extend(restored.take_alerts().into_iter().map(|a| a.alert_id()));
+            alerts.extend(restored.take_alerts().iter().map(|a| a.to_json(&zone)));
         }
         restored.finish(crate::timefmt::parse_rfc3339("2026-03-02T23:00:00+08:00").unwrap());
-        alerts.extend(restored.take_alerts().into_iter().map(|a| a.alert_id()));
+        alerts.extend(restored.take_alerts().iter().map(|a| a.to_json(&zone)));
         alerts.sort();
         alerts.dedup();
         alerts
@@ -787,7 +833,7 @@ mod tests {
     }
 
     /// Every save point, every later save of worker records without a partition record, and
-    /// every re-read start back to offset 0: the alerts are `expected`.
+    /// every re-read start back to offset 0: the alerts are `expected`, byte for byte.
     fn every_crash_point_gives(config: &Config, lines: &[String], expected: &[String]) {
         for save_after in 1..lines.len() {
             for records_after in save_after..=lines.len() {
@@ -817,6 +863,7 @@ mod tests {
         ];
         let mut config = Config::default();
         config.subject = crate::config::Subject::Person;
+        let zone = config.time.zone;
         let mut engine = Engine::new(config.clone());
         for text in &lines {
             engine.push(&event::parse(text.as_bytes()).unwrap());
@@ -830,8 +877,52 @@ mod tests {
                 .any(|a| a.rule.as_ref() == "continuous_work"
                     && a.person_id.as_deref() == Some("p1"))
         );
-        let mut expected: Vec<String> = alerts.into_iter().map(|a| a.alert_id()).collect();
+        let mut expected: Vec<String> = alerts.iter().map(|a| a.to_json(&zone)).collect();
         expected.sort();
+        every_crash_point_gives(&config, &lines, &expected);
+    }
+
+    #[test]
+    fn a_person_restored_keeps_the_platforms_of_its_worker_ids() {
+        // A worker of its own first, so that a restored engine interns the names in another
+        // order; the person works on Ele.me and Meituan in turn, Ele.me's worker id leaving its
+        // platform at the end: alerts name each platform, `by_platform` included (SPEC
+        // section 8), whatever the crash point.
+        let on = |worker: &str, platform: &str, kind: &str, ts: &str| {
+            line(worker, kind, ts)
+                .replace("meituan", platform)
+                .replace("\"kind\"", "\"person_id\":\"p1\",\"kind\"")
+        };
+        let lines = vec![
+            line("w2", "login", "07:00:00").replace("meituan", "didi"),
+            on("elm-1", "eleme", "login", "08:00:00"),
+            on("mt-1", "meituan", "login", "09:00:00"),
+            on("elm-1", "eleme", "logout", "10:00:00"),
+            on("mt-1", "meituan", "heartbeat", "11:50:00"),
+            on("elm-1", "shansong", "heartbeat", "12:00:00"),
+            on("mt-1", "meituan", "logout", "12:10:00"),
+        ];
+        let mut config = Config::default();
+        config.subject = crate::config::Subject::Person;
+        let zone = config.time.zone;
+        let mut engine = Engine::new(config.clone());
+        for text in &lines {
+            engine.push(&event::parse(text.as_bytes()).unwrap());
+            engine.advance();
+        }
+        engine.finish(crate::timefmt::parse_rfc3339("2026-03-02T23:00:00+08:00").unwrap());
+        let mut expected: Vec<String> = engine
+            .take_alerts()
+            .iter()
+            .map(|a| a.to_json(&zone))
+            .collect();
+        expected.sort();
+        assert!(
+            expected
+                .iter()
+                .any(|a| a.contains(r#""by_platform":{"eleme":7200,"meituan":10800}"#)),
+            "{expected:#?}"
+        );
         every_crash_point_gives(&config, &lines, &expected);
     }
 
@@ -852,10 +943,11 @@ mod tests {
             engine.advance();
         }
         engine.finish(crate::timefmt::parse_rfc3339("2026-03-02T23:00:00+08:00").unwrap());
+        let zone = Config::default().time.zone;
         let mut expected: Vec<String> = engine
             .take_alerts()
-            .into_iter()
-            .map(|a| a.alert_id())
+            .iter()
+            .map(|a| a.to_json(&zone))
             .collect();
         expected.sort();
         assert!(expected.len() >= 4);

@@ -653,7 +653,7 @@ impl Cx<'_> {
         amount: Amount,
         period_start: i64,
         message: String,
-        split: Vec<(u32, i64)>,
+        split: rules::ByPlatform,
     ) {
         match self.stats.alerts.get_mut(&*def.id) {
             Some(counts) => counts[phase as usize] += 1,
@@ -668,8 +668,8 @@ impl Cx<'_> {
         let (platform, role, city) = me.group;
         let by_platform = me.person.then(|| {
             let mut parts: Vec<(String, i64)> = split
-                .iter()
-                .map(|&(p, ms)| (self.names.get(p).to_owned(), ms.div_euclid(1000)))
+                .into_iter()
+                .map(|(p, ms)| (p.into(), ms.div_euclid(1000)))
                 .collect();
             parts.sort();
             parts

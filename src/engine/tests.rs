@@ -1217,6 +1217,38 @@ fn concurrent_sessions_count_once_for_the_person_and_for_each_platform() {
 }
 
 #[test]
+fn by_platform_keeps_the_names_of_platforms_a_worker_id_has_left() {
+    // Ele.me's worker id works 09:00-12:00; its event at 12:00 names another platform (or
+    // none, `unknown`), after which no one holds the name "eleme". The time before stays
+    // Ele.me's, and a name interned later must not take its place.
+    let events = [
+        person_ev("m1", "meituan", "login", "08:00"),
+        person_ev("e1", "eleme", "login", "09:00"),
+        person_ev("m1", "meituan", "logout", "10:00"),
+        person_ev("e1", "zzz", "heartbeat", "12:00"),
+        ev("w2", "heartbeat", "12:00").set("platform", "didi"),
+    ];
+    let (alerts, _) = run_with(persons_config(""), &events, "12:00");
+    assert_eq!(
+        person_brief(&alerts),
+        vec![
+            (
+                "continuous_work/warning".into(),
+                at("11:45:00"),
+                13_500,
+                vec![("eleme".into(), 9_900), ("meituan".into(), 7_200)]
+            ),
+            (
+                "continuous_work/violation".into(),
+                at("12:00:00"),
+                14_400,
+                vec![("eleme".into(), 10_800), ("meituan".into(), 7_200)]
+            ),
+        ]
+    );
+}
+
+#[test]
 fn worker_ids_without_a_person_stand_alone_and_quota_stays_per_worker_id() {
     let events = vec![
         // w9 never carries a person_id: a person of its own, named by its worker id.

@@ -521,19 +521,23 @@ impl Worker {
     }
 
     /// Persons: the platforms whose worker ids have `def`'s measure at `t`, into `out`.
-    fn platforms_on(
+    fn platforms_on<'n>(
         &self,
         def: &super::rules::RuleDef,
         state: &RuleState,
         t: i64,
         cal: &mut crate::calendar::Calendar,
-        out: &mut Vec<u32>,
+        names: &'n super::Names,
+        out: &mut Vec<&'n str>,
     ) {
         out.clear();
         for member in &self.members {
             let flags = state.eval(def, member.session.bits(), t, cal);
-            if flags & super::rules::ON != 0 && member.grouped && !out.contains(&member.platform) {
-                out.push(member.platform);
+            if flags & super::rules::ON != 0 && member.grouped {
+                let platform = names.get(member.platform);
+                if !out.contains(&platform) {
+                    out.push(platform);
+                }
             }
         }
     }
@@ -629,13 +633,13 @@ impl Worker {
 
     /// Integrates the settled state from `from` (= `since`) to `x`, across which nothing
     /// changes.
-    fn step(
+    fn step<'n>(
         &mut self,
         set: &RuleSet,
         from: i64,
         x: i64,
-        cx: &mut Cx<'_>,
-        platforms: &mut Vec<u32>,
+        cx: &mut Cx<'n>,
+        platforms: &mut Vec<&'n str>,
     ) {
         if self.working() {
             // `from` and `x` lie in the local day (its end closes it): the span fits.
@@ -648,7 +652,7 @@ impl Worker {
         }
         for (i, def) in rules::stateful(&set.rules).enumerate() {
             if !self.members.is_empty() {
-                self.platforms_on(def, &self.states[i], from, cx.cal, platforms);
+                self.platforms_on(def, &self.states[i], from, cx.cal, cx.names, platforms);
             }
             self.states[i].integrate(def, self.bits, from, x, platforms);
         }
@@ -658,12 +662,13 @@ impl Worker {
     /// Closes the current local day at its end and opens `next`.
     fn rollover(&mut self, index: u32, next: Day, set: &RuleSet, cx: &mut Cx<'_>) {
         let old = self.day;
-        let mut by_platform: Vec<(u32, i64)> = Vec::new();
+        let mut by_platform: rules::ByPlatform = Vec::new();
         for member in &mut self.members {
             if member.day_work > 0 && member.grouped {
-                match by_platform.iter_mut().find(|(p, _)| *p == member.platform) {
+                let platform = cx.names.get(member.platform);
+                match by_platform.iter_mut().find(|(p, _)| **p == *platform) {
                     Some((_, ms)) => *ms += member.day_work,
-                    None => by_platform.push((member.platform, member.day_work)),
+                    None => by_platform.push((platform.into(), member.day_work)),
                 }
             }
             member.closed_work = member.day_work;

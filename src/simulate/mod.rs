@@ -73,6 +73,7 @@
 //!   `rest` at every logout, `driving` only with an order in hand.
 
 mod activity;
+mod kafka;
 mod line;
 mod profile;
 mod rng;
@@ -499,9 +500,16 @@ fn emit(
     Ok(())
 }
 
-/// `workhours simulate`: the stream to `--output` or stdout, a one-line summary on stderr.
+/// `workhours simulate`: the stream to `--output`, stdout or Kafka (`--kafka`), a one-line
+/// summary on stderr.
 pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<()> {
     let opts = SimOptions::from_args(args, config)?;
+    if args.kafka {
+        let (stats, topic) = kafka::produce(&opts, config)?;
+        let to = format!(" to topic {topic} at {}", config.kafka.brokers);
+        summarize(&opts, &stats, &to);
+        return Ok(());
+    }
     let output: Box<dyn Write> = match args.output.as_deref() {
         Some(path) if path.as_os_str() != "-" => Box::new(
             std::fs::File::create(path)
@@ -517,34 +525,39 @@ pub fn run(args: &SimulateArgs, config: &Config) -> anyhow::Result<()> {
     .and_then(|stats| writer.flush().map(|()| stats));
     match result {
         Ok(stats) => {
-            let activities = if opts.activity_events() {
-                format!(", {} activity events", stats.activities)
-            } else {
-                String::new()
-            };
-            let persons = if opts.persons.is_some() {
-                format!(
-                    ", {} persons ({} with two worker ids)",
-                    stats.persons, stats.two_platform_persons
-                )
-            } else {
-                String::new()
-            };
-            eprintln!(
-                "workhours simulate: {} lines ({} events of which {} heartbeats{activities}, {} \
-                 duplicates, {} bad lines), {} workers{persons}, {} worker-days.",
-                stats.lines,
-                stats.events,
-                stats.heartbeats,
-                stats.duplicates,
-                stats.bad_lines,
-                stats.workers,
-                stats.worker_days
-            );
+            summarize(&opts, &stats, "");
             Ok(())
         }
         // The reader went away (`simulate | head`): not an error of ours.
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(error) => Err(error).context("cannot write the simulated stream"),
     }
+}
+
+/// The one-line summary on stderr; `to` says where the lines went when not to a file.
+fn summarize(opts: &SimOptions, stats: &SimStats, to: &str) {
+    let activities = if opts.activity_events() {
+        format!(", {} activity events", stats.activities)
+    } else {
+        String::new()
+    };
+    let persons = if opts.persons.is_some() {
+        format!(
+            ", {} persons ({} with two worker ids)",
+            stats.persons, stats.two_platform_persons
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "workhours simulate: {} lines ({} events of which {} heartbeats{activities}, {} \
+         duplicates, {} bad lines){to}, {} workers{persons}, {} worker-days.",
+        stats.lines,
+        stats.events,
+        stats.heartbeats,
+        stats.duplicates,
+        stats.bad_lines,
+        stats.workers,
+        stats.worker_days
+    );
 }

@@ -837,6 +837,7 @@ fn options_are_checked_with_clear_messages() {
             seed: 1,
             start: "2026-03-02".into(),
             output: None,
+            kafka: false,
             heartbeat: None,
             duplicates: 0.0,
             bad_lines: 0.0,

@@ -108,7 +108,7 @@ impl Default for State {
 }
 
 impl State {
-    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[u32]) {
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
         if on && let Some(episode) = &mut self.episode {
             episode.work += span;
             self.split.add(platforms, span);

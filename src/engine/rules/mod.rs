@@ -486,7 +486,7 @@ impl RuleState {
 
     /// Adds the flags held from `from` (the worker's `since`) to `to`. `platforms`: for a
     /// person, the platforms whose worker ids have the rule's measure (empty for a worker).
-    pub fn integrate(&mut self, def: &RuleDef, bits: Bits, from: i64, to: i64, platforms: &[u32]) {
+    pub fn integrate(&mut self, def: &RuleDef, bits: Bits, from: i64, to: i64, platforms: &[&str]) {
         let span = to - from;
         if span <= 0 {
             return;
@@ -721,6 +721,16 @@ impl RuleState {
     }
 }
 
+/// Persons: a platform's name in a rule's time per platform. Spelled out rather than interned:
+/// once a worker id has left a platform (an event naming another, or none), no one may hold
+/// the interned name while its time still counts, and a saved state is read back into another
+/// engine's table.
+pub type PlatformName = Box<str>;
+
+/// Persons: the measured time per platform, for an alert's `by_platform` (platforms with time
+/// only).
+pub type ByPlatform = Vec<(PlatformName, i64)>;
+
 /// Persons (SPEC section 8): a rule's measured time per platform, for an alert's
 /// `by_platform`. Time during which two platforms had the measure counts for each. Empty (and
 /// 8 bytes) for workers.
@@ -728,23 +738,23 @@ impl RuleState {
 // Boxed: 8 bytes in every worker's rule state, where a `Vec` would take 24 (memory per
 // worker is a target); only persons allocate.
 #[allow(clippy::box_collection)]
-pub struct Split(Option<Box<Vec<(u32, i64)>>>);
+pub struct Split(Option<Box<ByPlatform>>);
 
 impl Split {
     pub fn is_empty(&self) -> bool {
         self.0.is_none()
     }
 
-    /// `span` ms for each of `platforms` (interned names).
-    pub fn add(&mut self, platforms: &[u32], span: i64) {
+    /// `span` ms for each of `platforms`.
+    pub fn add(&mut self, platforms: &[&str], span: i64) {
         if platforms.is_empty() || span <= 0 {
             return;
         }
         let parts = self.0.get_or_insert_with(Default::default);
         for &platform in platforms {
-            match parts.iter_mut().find(|(p, _)| *p == platform) {
+            match parts.iter_mut().find(|(p, _)| **p == *platform) {
                 Some((_, ms)) => *ms += span,
-                None => parts.push((platform, span)),
+                None => parts.push((platform.into(), span)),
             }
         }
     }
@@ -754,10 +764,10 @@ impl Split {
     }
 
     /// The parts, platforms with time only.
-    pub fn parts(&self) -> Vec<(u32, i64)> {
+    pub fn parts(&self) -> ByPlatform {
         self.0
             .as_deref()
-            .map(|parts| parts.iter().copied().filter(|&(_, ms)| ms > 0).collect())
+            .map(|parts| parts.iter().filter(|&(_, ms)| *ms > 0).cloned().collect())
             .unwrap_or_default()
     }
 }
@@ -772,7 +782,7 @@ pub struct ClosedDay {
     /// Whether any delivery of the day carried `fee_cents`.
     pub has_fee: bool,
     /// Persons: the day's working time per platform.
-    pub by_platform: Vec<(u32, i64)>,
+    pub by_platform: ByPlatform,
 }
 
 /// A threshold of a kind's table: the phase it fires and the amount it needs.

@@ -62,7 +62,7 @@ impl State {
         self.month = day.month;
     }
 
-    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[u32]) {
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
         if on {
             self.today += span;
             self.split.add(platforms, span);

@@ -7,10 +7,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ON, REST_ON, RuleDef, Standing, Threshold, crossing, label, seconds};
+use super::{
+    ByPlatform, ON, PlatformName, REST_ON, RuleDef, Standing, Threshold, crossing, label, seconds,
+};
 
 /// Persons: per platform, its sums of the window's periods (aligned with the ring).
-type RingSplit = Option<Box<Vec<(u32, Vec<i64>)>>>;
+type RingSplit = Option<Box<Vec<(PlatformName, Vec<i64>)>>>;
 use crate::alert::{Phase, human_duration};
 use crate::calendar::{Calendar, Day};
 use crate::engine::{Cx, Me, NEVER, NONE};
@@ -242,7 +244,7 @@ impl State {
         self.index = p.period.index(day);
     }
 
-    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[u32]) {
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
         if !on {
             return;
         }
@@ -253,25 +255,25 @@ impl State {
         let slots = self.older.len() + 1;
         let split = self.split.get_or_insert_with(Default::default);
         for &platform in platforms {
-            match split.iter_mut().find(|(p, _)| *p == platform) {
+            match split.iter_mut().find(|(p, _)| **p == *platform) {
                 Some((_, ring)) => *ring.last_mut().expect("a ring has a slot") += span,
                 None => {
                     let mut ring = vec![0; slots];
                     ring[slots - 1] = span;
-                    split.push((platform, ring));
+                    split.push((platform.into(), ring));
                 }
             }
         }
     }
 
     /// Persons: the window's time per platform.
-    fn split_parts(&self) -> Vec<(u32, i64)> {
+    fn split_parts(&self) -> ByPlatform {
         self.split
             .as_deref()
             .map(|split| {
                 split
                     .iter()
-                    .map(|(p, ring)| (*p, ring.iter().sum::<i64>()))
+                    .map(|(p, ring)| (p.clone(), ring.iter().sum::<i64>()))
                     .filter(|&(_, ms)| ms > 0)
                     .collect()
             })

@@ -53,7 +53,7 @@ impl State {
         self.last_end.saturating_add(p.within)
     }
 
-    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[u32]) {
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
         if on {
             self.split.add(platforms, span);
         }

@@ -15,7 +15,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-use super::{ON, RuleDef, Standing, Threshold, label, seconds};
+use super::{ByPlatform, ON, PlatformName, RuleDef, Standing, Threshold, label, seconds};
 use crate::alert::{Phase, human_duration};
 use crate::engine::{Cx, Me, NONE};
 use crate::pack::{PackError, Reader};
@@ -75,23 +75,23 @@ pub struct State {
     pub above: u8,
     /// Persons: per platform, its own intervals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub split: Option<Box<Vec<(u32, State)>>>,
+    pub split: Option<Box<Vec<(PlatformName, State)>>>,
 }
 
 impl State {
-    pub fn integrate(&mut self, window: i64, on: bool, from: i64, to: i64, platforms: &[u32]) {
+    pub fn integrate(&mut self, window: i64, on: bool, from: i64, to: i64, platforms: &[&str]) {
         if !on || to <= from {
             return;
         }
         if !platforms.is_empty() {
             let split = self.split.get_or_insert_with(Default::default);
             for &platform in platforms {
-                match split.iter_mut().find(|(p, _)| *p == platform) {
+                match split.iter_mut().find(|(p, _)| **p == *platform) {
                     Some((_, state)) => state.integrate(window, true, from, to, &[]),
                     None => {
                         let mut state = State::default();
                         state.integrate(window, true, from, to, &[]);
-                        split.push((platform, state));
+                        split.push((platform.into(), state));
                     }
                 }
             }
@@ -125,13 +125,13 @@ impl State {
     }
 
     /// Persons: the time per platform within `[t - window, t]`.
-    fn split_parts(&self, window: i64, t: i64) -> Vec<(u32, i64)> {
+    fn split_parts(&self, window: i64, t: i64) -> ByPlatform {
         self.split
             .as_deref()
             .map(|split| {
                 split
                     .iter()
-                    .map(|(platform, state)| (*platform, state.amount_at(window, t)))
+                    .map(|(platform, state)| (platform.clone(), state.amount_at(window, t)))
                     .filter(|&(_, ms)| ms > 0)
                     .collect()
             })

@@ -107,7 +107,7 @@ impl State {
         }
     }
 
-    pub fn integrate(&mut self, p: &Params, on: bool, span: i64, platforms: &[u32]) {
+    pub fn integrate(&mut self, p: &Params, on: bool, span: i64, platforms: &[&str]) {
         if let (true, Some(shift)) = (on, &mut self.shift) {
             if !p.elapsed {
                 shift.amount += span;
