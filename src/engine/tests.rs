@@ -1127,6 +1127,44 @@ fn person_brief(alerts: &[Alert]) -> Vec<PersonAlert> {
 }
 
 #[test]
+fn a_persons_worker_ids_on_two_platforms_have_orders_of_their_own() {
+    // Two platforms both number an order "o1": two orders (SPEC section 2: order ids are
+    // scoped per worker), so Ele.me's fee counts although Meituan's "o1" was delivered first,
+    // without a fee. Taken for one order, the fee was not counted and the day was below the
+    // minimum wage at midnight. Ele.me delivering its "o1" again counts its fee once.
+    let day = |fee: u64, again: bool| {
+        let mut events = vec![
+            person_ev("m1", "meituan", "login", "08:00"),
+            person_ev("e1", "eleme", "login", "08:00"),
+            person_ev("m1", "meituan", "order_delivered", "09:00").order("o1"),
+            person_ev("e1", "eleme", "order_delivered", "09:00")
+                .order("o1")
+                .fee(fee),
+            person_ev("m1", "meituan", "logout", "10:00"),
+            person_ev("e1", "eleme", "logout", "10:00"),
+        ];
+        if again {
+            let copy = person_ev("e1", "eleme", "order_delivered", "09:30")
+                .order("o1")
+                .fee(fee);
+            events.insert(4, copy);
+        }
+        let (alerts, _) = run_with(persons_config(""), &events, "2026-03-03T01:00:00+08:00");
+        person_brief(&alerts)
+    };
+    // 5000 fen for 2 h: above the rate.
+    assert_eq!(day(5000, false), vec![]);
+    // 4000 fen for 2 h, delivered twice: 2000 fen/h, below.
+    let below = vec![(
+        "minimum_wage/violation".to_owned(),
+        "2026-03-03T00:00:00.000+08:00".to_owned(),
+        2000,
+        vec![("eleme".to_owned(), 7200), ("meituan".to_owned(), 7200)],
+    )];
+    assert_eq!(day(4000, true), below);
+}
+
+#[test]
 fn a_person_working_two_platforms_one_after_the_other_is_one_person() {
     // Meituan 08:00-12:00, then Ele.me from 12:10 to 16:00, with a standard day of 7 h: each
     // platform alone has an episode of at most 4 h that stops exactly at the limit (nothing)

@@ -359,6 +359,7 @@ pub struct Worker {
     pub day_has_fee: bool,
     /// Orders delivered on the current local day: a fee counts on an order's first delivery
     /// of the day only (SPEC: "the first order_delivered of each order on the local day").
+    /// A person's are keyed by worker id and order (see `count_delivery`).
     pub delivered: Box<[u64]>,
     /// The last closed day and its working time, for `quota_p90`.
     pub closed_day: i32,
@@ -847,9 +848,14 @@ impl Worker {
     }
 
     fn count_delivery(&mut self, event: &Pending) {
-        let first = !self.delivered.contains(&event.order);
+        // Orders are scoped per worker id: a person's worker ids on two platforms may both
+        // have an order "o1", two orders. A worker's only member is 0, its key the order's.
+        let order = event
+            .order
+            .wrapping_add(u64::from(event.member).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let first = !self.delivered.contains(&order);
         if first && self.delivered.len() < MAX_DELIVERED_PER_DAY {
-            push(&mut self.delivered, event.order);
+            push(&mut self.delivered, order);
         }
         if let Some(fee) = event.fee {
             self.day_has_fee = true;
