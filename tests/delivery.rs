@@ -159,20 +159,7 @@ fn start(
 }
 
 fn read_all(brokers: &str, topic: &str) -> Vec<String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "delivery-test-reader")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
+    let consumer = common::reader(brokers, topic, PARTITIONS, "delivery-test-reader");
     let mut lines = Vec::new();
     let mut quiet = Instant::now();
     while quiet.elapsed() < Duration::from_millis(700) {

@@ -8,12 +8,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use rdkafka::{Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 3;
 
@@ -41,20 +38,7 @@ fn lines_of(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Vec<String> {
 /// Every (key, payload) of `topic`, once `want` messages are read (or a minute has passed, so
 /// that a missing message fails the test rather than hanging it).
 fn read(brokers: &str, topic: &str, want: usize) -> Vec<(String, String)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "simulate-test-reader")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        assignment
-            .add_partition_offset(topic, partition, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
+    let consumer = common::reader(brokers, topic, PARTITIONS, "simulate-test-reader");
     let mut read = Vec::new();
     let started = Instant::now();
     while read.len() < want && started.elapsed() < Duration::from_secs(60) {
