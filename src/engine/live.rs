@@ -845,11 +845,9 @@ mod tests {
         }
     }
 
-    /// The default config under `subject = "person"`, and the alerts (as sorted JSON) of
-    /// `lines` replayed in one run to 23:00 that day.
-    fn person_alerts(lines: &[String]) -> (Config, Vec<String>) {
-        let mut config = Config::default();
-        config.subject = crate::config::Subject::Person;
+    /// The alerts (as sorted JSON) of `lines` replayed under `config` in one run to 23:00 that
+    /// day: what every crash point must give.
+    fn one_run_alerts(config: &Config, lines: &[String]) -> Vec<String> {
         let zone = config.time.zone;
         let mut engine = Engine::new(config.clone());
         for text in lines {
@@ -863,7 +861,14 @@ mod tests {
             .map(|a| a.to_json(&zone))
             .collect();
         alerts.sort();
-        (config, alerts)
+        alerts
+    }
+
+    /// The default config under `subject = "person"`.
+    fn person_config() -> Config {
+        let mut config = Config::default();
+        config.subject = crate::config::Subject::Person;
+        config
     }
 
     #[test]
@@ -882,7 +887,8 @@ mod tests {
             person("elm-1", "logout", "13:00:00"),
             line("w2", "logout", "13:30:00"),
         ];
-        let (config, expected) = person_alerts(&lines);
+        let config = person_config();
+        let expected = one_run_alerts(&config, &lines);
         assert!(
             expected
                 .iter()
@@ -913,7 +919,8 @@ mod tests {
             on("elm-1", "shansong", "heartbeat", "12:00:00"),
             on("mt-1", "meituan", "logout", "12:10:00"),
         ];
-        let (config, expected) = person_alerts(&lines);
+        let config = person_config();
+        let expected = one_run_alerts(&config, &lines);
         assert!(
             expected
                 .iter()
@@ -934,19 +941,7 @@ mod tests {
             line("w1", "logout", "13:00:00"),
             line("w2", "logout", "13:30:00"),
         ];
-        let mut engine = Engine::new(Config::default());
-        for text in &lines {
-            engine.push(&event::parse(text.as_bytes()).unwrap());
-            engine.advance();
-        }
-        engine.finish(crate::timefmt::parse_rfc3339("2026-03-02T23:00:00+08:00").unwrap());
-        let zone = Config::default().time.zone;
-        let mut expected: Vec<String> = engine
-            .take_alerts()
-            .iter()
-            .map(|a| a.to_json(&zone))
-            .collect();
-        expected.sort();
+        let expected = one_run_alerts(&Config::default(), &lines);
         assert!(expected.len() >= 4);
         // Re-reading from the restart offset or from any earlier one: the same alerts.
         every_crash_point_gives(&Config::default(), &lines, &expected);
