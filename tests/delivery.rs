@@ -20,7 +20,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use workhours::config::Config;
-use workhours::live::{Clock, app};
+use workhours::http::{ANSWER_TIMEOUT, Lookup};
+use workhours::live::{Clock, Shared, app};
 use workhours::metrics::Metrics;
 
 const PARTITIONS: i32 = 2;
@@ -144,15 +145,29 @@ fn start(
     std::thread::JoinHandle<anyhow::Result<()>>,
     CancellationToken,
 ) {
+    start_sharing(config, None)
+}
+
+/// [`start`], the pipeline publishing to `shared` when given (what HTTP reads).
+fn start_sharing(
+    config: Config,
+    shared: Option<Arc<Shared>>,
+) -> (
+    std::thread::JoinHandle<anyhow::Result<()>>,
+    CancellationToken,
+) {
     let shutdown = CancellationToken::new();
     let token = shutdown.clone();
     let thread = std::thread::spawn(move || {
+        let metrics = shared
+            .as_ref()
+            .map_or_else(|| Arc::new(Metrics::new()), |s| s.metrics.clone());
         workhours::live::runtime().unwrap().block_on(app(
             config,
-            Arc::new(Metrics::new()),
+            metrics,
             token,
             Clock::Wall,
-            None,
+            shared.map(|shared| (axum::Router::new(), shared)),
         ))
     });
     (thread, shutdown)
@@ -294,4 +309,86 @@ fn failed_deliveries_are_sent_again_and_never_committed_past() {
         by_id(read_all(&brokers, &topics.alerts).into_iter()),
         expected
     );
+}
+
+/// How long `/v1/workers/{id}` would wait for the pipeline's answer on `id` now, and the
+/// answer; `None` when none came within 10 s.
+fn look_up(shared: &Shared, id: &str) -> Option<(Duration, Option<Value>)> {
+    let asked = Instant::now();
+    let mut answer = shared.worker(id).expect("room in the look-up queue");
+    while asked.elapsed() < Duration::from_secs(10) {
+        match answer.try_recv() {
+            Ok(view) => return Some((asked.elapsed(), view)),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(closed) => panic!("the pipeline dropped a look-up: {closed}"),
+        }
+    }
+    None
+}
+
+/// SPEC section 6: HTTP answers never wait on the broker. No produce request succeeds, so
+/// every checkpoint waits for acknowledgements until its deadline (4 s, every
+/// `commit_interval`); a worker's look-up is answered meanwhile all the same, never left to
+/// the handler's 504 after `ANSWER_TIMEOUT`.
+#[test]
+fn worker_lookups_are_answered_while_checkpoints_wait_on_the_broker() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "lookups");
+    // A worker logged in ten minutes ago: applied as soon as the idle partition's clock moves
+    // past the lateness, and not forgotten.
+    let login = workhours::timefmt::format_rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - 600_000,
+        &chrono_tz::Asia::Shanghai,
+    );
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let line = format!(
+        r#"{{"worker_id":"now1","kind":"login","ts":"{login}","platform":"meituan","city":"371000"}}"#
+    );
+    producer
+        .send(BaseRecord::to(&topics.input).key("now1").payload(&line))
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+    cluster.request_errors(RDKafkaApiKey::Produce, &produce_errors(1_000_000));
+    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let (monitor, shutdown) = start_sharing(
+        config(&brokers, &topics, "lookups", 120_000),
+        Some(shared.clone()),
+    );
+    wait_for("now1 to be known", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        look_up(&shared, "now1").is_some_and(|(_, view)| view.is_some())
+    });
+    // Look-ups one after another over two checkpoints' waits at least.
+    let started = Instant::now();
+    let (mut asked, mut slowest) = (0, Duration::ZERO);
+    while started.elapsed() < Duration::from_secs(10) {
+        let (took, view) = look_up(&shared, "now1").expect("an answer within 10 s");
+        assert_eq!(view.expect("now1 is known")["worker_id"], "now1");
+        slowest = slowest.max(took);
+        asked += 1;
+    }
+    // The checkpoints did wait: nothing was acknowledged, so no offset was committed.
+    assert!(
+        committed(&brokers, &topics.group, &topics.input)
+            .iter()
+            .all(|&offset| offset <= 0),
+        "offsets committed although no record was acknowledged"
+    );
+    assert!(
+        slowest < ANSWER_TIMEOUT / 2,
+        "the slowest of {asked} look-ups took {slowest:?}"
+    );
+    shutdown.cancel();
+    let _ = monitor.join().unwrap();
 }

@@ -35,7 +35,7 @@ use super::kafka::{
 };
 use super::sink::{GLOBAL, Out, Sink, SinkError};
 use super::state::{self, At, Restored, StateError};
-use super::views::{Views, WorkerQuery, answer};
+use super::views::Views;
 use crate::alert::Alert;
 use crate::config::Config;
 use crate::engine::{DayReport, Engine, NamedObservation, Observation, Pushed};
@@ -976,6 +976,9 @@ impl Core {
                 .copied()
                 .filter(|&p| self.sink.acked_below(p, mark))
                 .collect();
+            // The broker may take seconds: HTTP's look-ups do not wait for it (SPEC
+            // section 6).
+            self.answer_lookups();
             if done.len() == partitions.len() || Instant::now() >= deadline {
                 if done.len() < partitions.len() {
                     tracing::warn!(
@@ -987,6 +990,18 @@ impl Core {
             }
             self.sink.flush(Duration::from_millis(20));
         }
+    }
+
+    /// Answers the worker look-ups waiting (`/v1/workers/{id}`) from the partitions held.
+    /// Never call it with the state locked.
+    fn answer_lookups(&self) {
+        let mut state = self.state();
+        let mut engines: Vec<&mut Engine> = state
+            .parts
+            .values_mut()
+            .map(|part| &mut part.engine)
+            .collect();
+        self.shared.views.answer(&mut engines);
     }
 
     /// Commits the offsets of partitions whose last state write is acknowledged, while they
@@ -1821,10 +1836,7 @@ pub fn run(
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
-    let mut inbox = shared.views.take_inbox();
-    let outcome = run_loop(
-        &core, &consumer, &doorbell, partitions, &mut inbox, &checked,
-    );
+    let outcome = run_loop(&core, &consumer, &doorbell, partitions, &checked);
     if outcome.is_ok() {
         tracing::info!("Stopping: saving state and committing offsets.");
         let held: Vec<i32> = core.state().parts.keys().copied().collect();
@@ -1845,7 +1857,6 @@ fn run_loop(
     consumer: &Arc<BaseConsumer<LiveContext>>,
     doorbell: &Arc<Doorbell>,
     partitions: usize,
-    inbox: &mut Option<tokio::sync::mpsc::Receiver<WorkerQuery>>,
     state_topic_checked: &std::sync::mpsc::Receiver<Result<(), super::kafka::SourceError>>,
 ) -> anyhow::Result<()> {
     let shared = &core.shared;
@@ -2024,15 +2035,8 @@ fn run_loop(
         } else if writable {
             core.commit_acknowledged(consumer, CommitMode::Async);
         }
-        let mut state = core.state();
-        if let Some(inbox) = inbox.as_mut() {
-            let mut engines: Vec<&mut Engine> = state
-                .parts
-                .values_mut()
-                .map(|part| &mut part.engine)
-                .collect();
-            answer(inbox, &mut engines);
-        }
+        core.answer_lookups();
+        let state = core.state();
         if last_sample.elapsed() >= SAMPLE_EVERY {
             last_sample = Instant::now();
             let engines: Vec<&Engine> = state.parts.values().map(|part| &part.engine).collect();

@@ -1,8 +1,9 @@
 //! What HTTP reads of the live state, without ever waiting on the pipeline: the loop
 //! publishes a summary snapshot ([`tokio::sync::watch`]) and answers worker look-ups handed
-//! to it over a bounded channel, at most one poll (100 ms) later. A handler never takes a lock
-//! the loop holds, so a stuck broker or a long restore delays `/v1/workers/{id}` answers (which
-//! time out cleanly) and nothing else.
+//! to it over a bounded channel, at most one poll (100 ms) later, and every 20 ms while a
+//! checkpoint waits for the broker's acknowledgements. A handler never takes a lock the loop
+//! holds, so a long restore (or a producer queue full while the broker is away) delays
+//! `/v1/workers/{id}` answers (which time out cleanly) and nothing else.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,8 +27,8 @@ pub struct WorkerQuery {
 pub struct Views {
     summary: watch::Sender<Arc<Value>>,
     queries: mpsc::Sender<WorkerQuery>,
-    /// Taken by the loop when it starts.
-    inbox: Mutex<Option<mpsc::Receiver<WorkerQuery>>>,
+    /// The loop's end of `queries`.
+    inbox: Mutex<mpsc::Receiver<WorkerQuery>>,
 }
 
 impl Default for Views {
@@ -37,7 +38,7 @@ impl Default for Views {
         Views {
             summary,
             queries,
-            inbox: Mutex::new(Some(inbox)),
+            inbox: Mutex::new(inbox),
         }
     }
 }
@@ -73,28 +74,24 @@ impl Views {
         Some(answer)
     }
 
-    /// The loop's end of the look-ups (once).
-    pub fn take_inbox(&self) -> Option<mpsc::Receiver<WorkerQuery>> {
-        self.inbox
+    /// Answers every look-up waiting from `engines` (the loop's side).
+    pub fn answer(&self, engines: &mut [&mut Engine]) {
+        let mut inbox = self
+            .inbox
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        while let Ok(query) = inbox.try_recv() {
+            let view = engines
+                .iter_mut()
+                .find_map(|engine| engine.worker_view(&query.id));
+            // The handler may have timed out and gone: nothing to do then.
+            let _ = query.reply.send(view);
+        }
     }
 
     /// Publishes the summary of `engines`.
     pub fn publish(&self, engines: &[&Engine]) {
         let _ = self.summary.send_replace(Arc::new(summary_of(engines)));
-    }
-}
-
-/// Answers every look-up waiting in `inbox` from `engines`.
-pub fn answer(inbox: &mut mpsc::Receiver<WorkerQuery>, engines: &mut [&mut Engine]) {
-    while let Ok(query) = inbox.try_recv() {
-        let view = engines
-            .iter_mut()
-            .find_map(|engine| engine.worker_view(&query.id));
-        // The handler may have timed out and gone: nothing to do then.
-        let _ = query.reply.send(view);
     }
 }
 
@@ -208,8 +205,6 @@ mod tests {
     #[test]
     fn lookups_are_answered_by_the_loop_and_refused_when_the_queue_is_full() {
         let views = Views::default();
-        let mut inbox = views.take_inbox().unwrap();
-        assert!(views.take_inbox().is_none());
         let mut engine = Engine::live(Config::default());
         let line = br#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"meituan","city":"371000"}"#;
         engine.push_live(&event::parse(line).unwrap(), 0, 0, i64::MAX);
@@ -217,7 +212,7 @@ mod tests {
 
         let mut known = views.ask("w1").unwrap();
         let mut unknown = views.ask("nobody").unwrap();
-        answer(&mut inbox, &mut [&mut engine]);
+        views.answer(&mut [&mut engine]);
         assert_eq!(known.try_recv().unwrap().unwrap()["worker_id"], "w1");
         assert_eq!(unknown.try_recv().unwrap(), None);
 
