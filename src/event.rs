@@ -310,7 +310,8 @@ impl Val<'_> {
         match self {
             Val::Str(_) => "a string",
             Val::UInt(_) | Val::Int(_) => "an integer",
-            Val::Float => "a number with a fraction or exponent",
+            // serde_json reads `-0` and integers beyond 64 bits as floats too.
+            Val::Float => "a number with a fraction or exponent, `-0`, or beyond 64 bits",
             Val::Bool => "a boolean",
             Val::Null => "null",
             Val::Array => "an array",
@@ -922,6 +923,27 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(line)
             );
+        }
+    }
+
+    /// Integers are 64-bit: the largest `fee_cents` is 2^64 - 1; one more is refused with a
+    /// message that says why, as is `-0` (which serde_json reads as a float).
+    #[test]
+    fn integers_beyond_64_bits_are_refused_clearly() {
+        let line = |fee: &str| {
+            format!(r#"{{"worker_id":"w","kind":"login","ts":1772409600000,"fee_cents":{fee}}}"#)
+        };
+        let largest = line("18446744073709551615");
+        assert_eq!(parse(largest.as_bytes()).unwrap().fee_cents, Some(u64::MAX));
+        for fee in ["18446744073709551616", "-0"] {
+            let bad = parse(line(fee).as_bytes()).unwrap_err();
+            assert_eq!(bad.reason, BadReason::WrongType, "{fee}");
+            assert!(
+                bad.detail.contains("beyond 64 bits"),
+                "{fee}: {}",
+                bad.detail
+            );
+            assert_eq!(parse_reference(line(fee).as_bytes()).unwrap_err(), bad);
         }
     }
 
