@@ -29,7 +29,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Longest time any request is handled; then 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for the pipeline to answer a worker look-up; then 504. The loop answers
-/// within one poll (100 ms) unless it is blocked (a checkpoint waiting on the broker).
+/// within one poll (100 ms), and every 20 ms while a checkpoint waits on the broker, unless
+/// it is blocked (waiting for room in the producer's queue while the broker is away).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 /// `/v1/*` requests handled at once; more are refused with 503 at once. `/metrics`,
 /// `/healthz` and `/readyz` are not counted, so that probes always get through.
@@ -261,7 +262,7 @@ async fn worker(State(state): State<AppState>, Path(worker_id): Path<String>) ->
             error(
                 StatusCode::GATEWAY_TIMEOUT,
                 json!({
-                    "error": "the pipeline did not answer in time (busy with a checkpoint or the broker); try again",
+                    "error": "the pipeline did not answer in time (busy, or waiting for room to send while the broker is away); try again",
                     "timeout_seconds": state.answer_timeout.as_secs_f64(),
                 }),
             )
