@@ -2,8 +2,8 @@
 //! publishes a summary snapshot ([`tokio::sync::watch`]) and answers worker look-ups handed
 //! to it over a bounded channel, at most one poll (100 ms) later, and every 20 ms while a
 //! checkpoint waits for the broker's acknowledgements. A handler never takes a lock the loop
-//! holds, so a long restore (or a producer queue full while the broker is away) delays
-//! `/v1/workers/{id}` answers (which time out cleanly) and nothing else.
+//! holds, so what still blocks the loop (the producer's queue full while the broker is away)
+//! delays `/v1/workers/{id}` answers (which time out cleanly) and nothing else.
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
