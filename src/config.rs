@@ -699,6 +699,7 @@ fn check_rules(rules: &Rules, layers: &[&Layer]) -> Result<(), ConfigError> {
     for (field, value) in [
         ("min_break", rules.min_break),
         ("continuous_limit", rules.continuous_limit),
+        ("warn_before", rules.warn_before),
         ("daily_standard", rules.daily_standard),
         ("daily_max", rules.daily_max),
         ("weekly_max", rules.weekly_max),
@@ -1780,6 +1781,13 @@ mod tests {
                     "`rules.platform.didi.continuous_limit` (10m)",
                     "rules of `rules.platform.didi`",
                 ],
+            ),
+            (
+                // Named as the key it is, not as the pack that reads it.
+                "warn_before of no time",
+                "[rules]\nwarn_before = \"0s\"",
+                &[],
+                &["`rules.warn_before`", "must be longer than 0s"],
             ),
             (
                 "warn_before in a role override",
