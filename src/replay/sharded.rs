@@ -233,11 +233,7 @@ fn pipelined<W: Write>(
     out: &mut Out<'_, W>,
 ) -> io::Result<()> {
     let threads = engines.len();
-    let routing = if gate.persons.is_some() {
-        Routing::Persons
-    } else {
-        Routing::Workers(threads)
-    };
+    let routing = Routing::of(threads, gate.persons.is_some());
     let (recycle, pool) = mpsc::channel::<Block>();
     for _ in 0..threads * tuning.blocks_per_thread.max(1) {
         recycle.send(Block::default()).expect("the pool is open");
@@ -453,15 +449,42 @@ enum Routing {
     None,
     /// By worker id, over this many engines: a group for each, so that each engine reads only
     /// the bytes of its own events.
-    Workers(usize),
+    Workers(usize, Seed),
     /// `subject = "person"`: one group, with the routing hashes of the worker and person ids
     /// (the serial step decides the engine).
-    Persons,
+    Persons(Seed),
 }
 
-/// Seeds of the routing hashes: a worker id and a person id never share a key.
-const WORKER_KEY: u64 = 1;
-const PERSON_KEY: u64 = 2;
+impl Routing {
+    /// The routing of a run on `threads` engines, with a seed of its own.
+    fn of(threads: usize, persons: bool) -> Routing {
+        let seed = Seed::random();
+        match (threads, persons) {
+            (0 | 1, _) => Routing::None,
+            (_, true) => Routing::Persons(seed),
+            (threads, false) => Routing::Workers(threads, seed),
+        }
+    }
+}
+
+/// The seed of a run's routing hashes, random per run: a producer cannot choose ids that all
+/// go to one engine (and leave the other cores idle). Which engine holds a worker never shows
+/// in the output, so the output does not depend on it.
+#[derive(Debug, Clone, Copy)]
+struct Seed(u64);
+
+impl Seed {
+    fn random() -> Seed {
+        use std::hash::BuildHasher;
+        Seed(crate::keyed::KeyedState::default().hash_one(0x0072_6f75_7469_6e67_u64))
+    }
+
+    /// The routing key of a worker id: `person` says it is a person id (a worker id and a
+    /// person id of the same spelling are two keys).
+    fn key(self, person: bool, id: &str) -> u64 {
+        xxh3_64_with_seed(id.as_bytes(), self.0 ^ u64::from(person))
+    }
+}
 
 /// The engine of a routing key among `shards`: the high bits of the product, even for any
 /// number of engines.
@@ -561,8 +584,8 @@ impl Block {
             ..
         } = self;
         let shards = match routing {
-            Routing::Workers(shards) => shards,
-            Routing::None | Routing::Persons => 1,
+            Routing::Workers(shards, _) => shards,
+            Routing::None | Routing::Persons(_) => 1,
         };
         groups.resize_with(shards, Group::default);
         for group in groups.iter_mut() {
@@ -574,7 +597,6 @@ impl Block {
         bad.clear();
         *count = 0;
         *blank = 0;
-        let key = |seed, s: &str| xxh3_64_with_seed(s.as_bytes(), seed);
         for line in lines(&raw[..*len]) {
             *count += 1;
             if is_blank(line) {
@@ -584,14 +606,14 @@ impl Block {
             match event::parse(line) {
                 Ok(event) => {
                     let group = match routing {
-                        Routing::Workers(shards) => {
-                            shard_of(key(WORKER_KEY, &event.worker_id), shards)
+                        Routing::Workers(shards, seed) => {
+                            shard_of(seed.key(false, &event.worker_id), shards)
                         }
-                        Routing::None | Routing::Persons => 0,
+                        Routing::None | Routing::Persons(_) => 0,
                     };
-                    if let Routing::Persons = routing {
-                        let person = event.person_id.as_deref().map(|p| key(PERSON_KEY, p));
-                        keys.push((key(WORKER_KEY, &event.worker_id), person));
+                    if let Routing::Persons(seed) = routing {
+                        let person = event.person_id.as_deref().map(|p| seed.key(true, p));
+                        keys.push((seed.key(false, &event.worker_id), person));
                     }
                     let Group { text, events } = &mut groups[group];
                     admissions.push(Admission {
@@ -981,6 +1003,36 @@ mod tests {
 
     /// Blocks of a few lines, and one block in flight a thread, cross every hand-over of the
     /// pipeline thousands of times: the bytes are still those of one thread with large blocks.
+    /// Worker ids that a fixed routing seed sends all to one engine (as the seed 1 of
+    /// earlier builds did) still spread over the engines: each run routes with a seed of
+    /// its own.
+    #[test]
+    fn ids_chosen_to_share_an_engine_are_spread() {
+        let fixed = Seed(1);
+        let ids: Vec<String> = (0..)
+            .map(|i| format!("w{i}"))
+            .filter(|id| shard_of(fixed.key(false, id), 2) == 0)
+            .take(64)
+            .collect();
+        let mut block = Block::default();
+        for id in &ids {
+            block.raw.extend_from_slice(
+                format!(r#"{{"worker_id":"{id}","kind":"login","ts":1772409600000}}"#).as_bytes(),
+            );
+            block.raw.push(b'\n');
+        }
+        block.len = block.raw.len();
+        for _ in 0..4 {
+            block.parse(Routing::of(2, false));
+            let sizes: Vec<usize> = block.groups.iter().map(|g| g.events.len()).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), 64);
+            assert!(
+                sizes.iter().all(|&n| n > 0),
+                "one engine got them all: {sizes:?}"
+            );
+        }
+    }
+
     #[test]
     fn tiny_blocks_and_any_threads_give_the_bytes_of_one_thread() {
         for persons in [false, true] {
