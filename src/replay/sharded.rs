@@ -1001,8 +1001,6 @@ mod tests {
         (alerts, diag)
     }
 
-    /// Blocks of a few lines, and one block in flight a thread, cross every hand-over of the
-    /// pipeline thousands of times: the bytes are still those of one thread with large blocks.
     /// Worker ids that a fixed routing seed sends all to one engine (as the seed 1 of
     /// earlier builds did) still spread over the engines: each run routes with a seed of
     /// its own.
@@ -1033,6 +1031,8 @@ mod tests {
         }
     }
 
+    /// Blocks of a few lines, and one block in flight a thread, cross every hand-over of the
+    /// pipeline thousands of times: the bytes are still those of one thread with large blocks.
     #[test]
     fn tiny_blocks_and_any_threads_give_the_bytes_of_one_thread() {
         for persons in [false, true] {
