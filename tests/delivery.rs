@@ -57,11 +57,7 @@ fn expected() -> BTreeMap<String, Value> {
     std::fs::write(&path, text).unwrap();
     // Live event time runs to the wall clock: every timer up to now fires (the resolved
     // alerts 20 minutes after each logout included).
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        .to_string();
+    let now = now_ms().to_string();
     let output = common::run(common::bin().args(["replay", "--until", &now]).arg(&path));
     let alerts = by_id(common::stdout(&output).lines().map(str::to_owned));
     assert_eq!(alerts.len(), 36, "{alerts:?}");
@@ -98,21 +94,34 @@ fn setup(cluster: &MockCluster<'_, DefaultProducerContext>, name: &str) -> Topic
     ] {
         cluster.create_topic(topic, PARTITIONS, 1).unwrap();
     }
+    produce(&cluster.bootstrap_servers(), &topics.input, &events());
+    topics
+}
+
+/// Produces `records` (key, line) to `topic`, and waits until the broker has them.
+fn produce(brokers: &str, topic: &str, records: &[(String, String)]) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("bootstrap.servers", brokers)
         .create()
         .unwrap();
-    for (key, line) in events() {
+    for (key, line) in records {
         producer
             .send(
-                BaseRecord::to(&topics.input)
+                BaseRecord::to(topic)
                     .key(key.as_bytes())
                     .payload(line.as_bytes()),
             )
             .unwrap();
     }
     producer.flush(Duration::from_secs(10)).unwrap();
-    topics
+}
+
+/// The wall clock in epoch milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn config(brokers: &str, topics: &Topics, name: &str, delivery_timeout_ms: i64) -> Config {
@@ -340,25 +349,11 @@ fn worker_lookups_are_answered_while_checkpoints_wait_on_the_broker() {
     let topics = setup(&cluster, "lookups");
     // A worker logged in ten minutes ago: applied as soon as the idle partition's clock moves
     // past the lateness, and not forgotten.
-    let login = workhours::timefmt::format_rfc3339(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-            - 600_000,
-        &chrono_tz::Asia::Shanghai,
-    );
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
+    let login = workhours::timefmt::format_rfc3339(now_ms() - 600_000, &chrono_tz::Asia::Shanghai);
     let line = format!(
         r#"{{"worker_id":"now1","kind":"login","ts":"{login}","platform":"meituan","city":"371000"}}"#
     );
-    producer
-        .send(BaseRecord::to(&topics.input).key("now1").payload(&line))
-        .unwrap();
-    producer.flush(Duration::from_secs(10)).unwrap();
+    produce(&brokers, &topics.input, &[("now1".to_owned(), line)]);
     cluster.request_errors(RDKafkaApiKey::Produce, &produce_errors(1_000_000));
     let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
     let (monitor, shutdown) = start_sharing(

@@ -864,13 +864,6 @@ mod tests {
         alerts
     }
 
-    /// The default config under `subject = "person"`.
-    fn person_config() -> Config {
-        let mut config = Config::default();
-        config.subject = crate::config::Subject::Person;
-        config
-    }
-
     #[test]
     fn a_person_restored_applies_each_event_once() {
         // One person working two platforms' sessions back to back (over 4 h together), and a
@@ -887,7 +880,7 @@ mod tests {
             person("elm-1", "logout", "13:00:00"),
             line("w2", "logout", "13:30:00"),
         ];
-        let config = person_config();
+        let config = crate::engine::tests::persons_config("");
         let expected = one_run_alerts(&config, &lines);
         assert!(
             expected
@@ -919,7 +912,7 @@ mod tests {
             on("elm-1", "shansong", "heartbeat", "12:00:00"),
             on("mt-1", "meituan", "logout", "12:10:00"),
         ];
-        let config = person_config();
+        let config = crate::engine::tests::persons_config("");
         let expected = one_run_alerts(&config, &lines);
         assert!(
             expected

@@ -1089,7 +1089,8 @@ fn holiday_pay_compares_a_statutory_holiday_with_the_28_days_before() {
     assert!(alerts.iter().all(|a| &*a.rule != "holiday_pay"));
 }
 
-fn persons_config(extra: &str) -> Config {
+/// The config under `subject = "person"`, with `extra` lines under `[rules]`.
+pub(super) fn persons_config(extra: &str) -> Config {
     Config::from_toml_str(
         &format!("[rules]\nsubject = \"person\"\n{extra}"),
         Vec::new(),

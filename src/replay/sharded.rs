@@ -458,11 +458,10 @@ enum Routing {
 impl Routing {
     /// The routing of a run on `threads` engines, with a seed of its own.
     fn of(threads: usize, persons: bool) -> Routing {
-        let seed = Seed::random();
-        match (threads, persons) {
-            (0 | 1, _) => Routing::None,
-            (_, true) => Routing::Persons(seed),
-            (threads, false) => Routing::Workers(threads, seed),
+        if persons {
+            Routing::Persons(Seed::random())
+        } else {
+            Routing::Workers(threads, Seed::random())
         }
     }
 }
