@@ -105,8 +105,8 @@ rule_keys! {
     holiday_pay_ratio: f64 = 1.0, "some_ratio", Number;
     /// The rule pack in force (`config/packs/NAME.toml`, built in).
     pack: String = DEFAULT_PACK.into(), "some", Text;
-    /// A pack file of one's own (relative to the config file); wins over `pack` when set in
-    /// the same or a more specific table. Empty: none.
+    /// A pack file of one's own (a relative path: beside the config file, else in the working
+    /// directory); wins over `pack` when set in the same or a more specific table. Empty: none.
     pack_file: String = String::new(), "some", Text;
 }
 
@@ -211,8 +211,9 @@ pub struct TimeConfig {
     /// live), in milliseconds. Longer than any rule period, so it changes no alert.
     #[serde(deserialize_with = "duration")]
     pub worker_ttl: i64,
-    /// A statutory-holiday calendar (`config/holidays/cn.toml`, relative to the config file)
-    /// for the `holiday_pay` rule; empty by default: no calendar, the rule is off.
+    /// A statutory-holiday calendar (`config/holidays/cn.toml`: beside the config file, else in
+    /// the working directory) for the `holiday_pay` rule; empty by default: no calendar, the
+    /// rule is off.
     pub holidays: String,
 }
 
@@ -348,7 +349,8 @@ pub struct Config {
     person_rules: RuleOverride,
     /// Every pack the config names, parsed once.
     packs: BTreeMap<PackSource, Arc<Pack>>,
-    /// Where relative paths in the config (`pack_file`) start: the config file's directory.
+    /// Where relative paths in the config (`pack_file`, `time.holidays`) are looked up first:
+    /// the config file's directory ([`Config::resolve_path`]).
     base_dir: Option<PathBuf>,
     /// The statutory-holiday calendar of `time.holidays`, loaded at start.
     pub holidays: Option<Arc<Holidays>>,
@@ -514,11 +516,21 @@ impl Config {
         Ok(())
     }
 
-    /// A path from the config, relative to the config file's directory.
+    /// A path from the config: a relative one is looked up beside the config file first,
+    /// then in the working directory (SPEC's own example, `config/holidays/cn.toml`, is
+    /// written from the project's root, where the shipped config is `config/workhours.toml`).
+    /// When neither holds the file, the path beside the config file is the one reported.
     pub fn resolve_path(&self, path: &str) -> PathBuf {
         let path = Path::new(path);
         match &self.base_dir {
-            Some(base) if path.is_relative() => base.join(path),
+            Some(base) if path.is_relative() => {
+                let beside = base.join(path);
+                if beside.exists() || !path.exists() {
+                    beside
+                } else {
+                    path.to_path_buf()
+                }
+            }
             _ => path.to_path_buf(),
         }
     }
@@ -1903,6 +1915,48 @@ mod tests {
                 &["`http.listen`"],
             ),
         ]);
+    }
+
+    /// SPEC section 8 writes `holidays = "config/holidays/cn.toml"`: a relative path is
+    /// looked up beside the config file, then in the working directory (tests run in the
+    /// package's root, where that file is shipped).
+    #[test]
+    fn relative_paths_are_found_beside_the_config_or_in_the_working_directory() {
+        let dir = std::env::temp_dir().join(format!("workhours-paths-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "[time]\nholidays = \"config/holidays/cn.toml\"\n";
+        let config = Config::parse(text, Vec::new(), Some(dir.clone())).unwrap();
+        assert!(config.holidays.is_some());
+        assert_eq!(
+            config.resolve_path("config/holidays/cn.toml"),
+            Path::new("config/holidays/cn.toml")
+        );
+        // A file beside the config wins over one in the working directory.
+        std::fs::create_dir_all(dir.join("config/holidays")).unwrap();
+        std::fs::copy(
+            "config/holidays/cn.toml",
+            dir.join("config/holidays/cn.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.resolve_path("config/holidays/cn.toml"),
+            dir.join("config/holidays/cn.toml")
+        );
+        // In neither place: the error names the path beside the config file.
+        let error = Config::parse(
+            "[time]\nholidays = \"nowhere/cn.toml\"\n",
+            Vec::new(),
+            Some(dir.clone()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("`time.holidays`"), "{error}");
+        assert!(
+            error.contains(&dir.join("nowhere/cn.toml").display().to_string()),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
