@@ -112,7 +112,8 @@ pub struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub struct PseudonymizeArgs {
-    /// File holding the regulator's key (at least 32 bytes; one trailing newline is ignored).
+    /// File holding the regulator's key (32 bytes or more recommended; one trailing newline is
+    /// ignored).
     #[arg(long)]
     pub key_file: PathBuf,
     /// Top-level field holding the raw id.

@@ -9,10 +9,11 @@
 //! fields stay as they were (platforms diff these files).
 //!
 //! Choices where SPEC is silent (also in `docs/persons.md` and `--help`):
-//! - The key file's bytes are the key, as they are, less one trailing `\n` or `\r\n`; at
-//!   least [`MIN_KEY_BYTES`], at most [`MAX_KEY_BYTES`]. `openssl rand -hex 32` gives 64 hex
-//!   characters, used as 64 bytes of key and not decoded, so that every platform gets the
-//!   same bytes whatever tool reads the file.
+//! - The key file's bytes are the key, as they are, less one trailing `\n` or `\r\n`; not
+//!   empty, at most [`MAX_KEY_BYTES`]. HMAC takes a key of any length, and so does SPEC: a
+//!   key shorter than [`MIN_KEY_BYTES`] is used, with a warning on stderr. `openssl rand
+//!   -hex 32` gives 64 hex characters, used as 64 bytes of key and not decoded, so that
+//!   every platform gets the same bytes whatever tool reads the file.
 //! - The field is looked for at the top level of the object, by its name after JSON
 //!   unescaping. A string value is hashed as its UTF-8 bytes after unescaping, exactly (no
 //!   trimming, no change of case); a non-negative JSON integer as its decimal digits, so
@@ -47,7 +48,7 @@ use crate::replay::Blocks;
 pub const DEFAULT_FIELD: &str = "id_number";
 /// The field written in its place (SPEC sections 2 and 8).
 pub const PERSON_ID: &str = "person_id";
-/// Shortest key accepted: 256 bits as raw bytes, 128 bits as hex text.
+/// Shortest key used without a warning: 256 bits as raw bytes, 128 bits as hex text.
 pub const MIN_KEY_BYTES: usize = 32;
 /// Longest key file accepted: a larger file is more likely the wrong file than a key.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -58,11 +59,11 @@ pub enum KeyError {
     #[error("cannot read key file {}: {error}", path.display())]
     Unreadable { path: PathBuf, error: io::Error },
     #[error(
-        "key file {} holds {len} bytes (less one trailing newline), fewer than the {MIN_KEY_BYTES} \
-         a key needs; the regulator makes one with `openssl rand -hex 32 > FILE`",
+        "key file {} is empty (less one trailing newline); the regulator makes a key with \
+         `openssl rand -hex 32 > FILE`",
         path.display()
     )]
-    TooShort { path: PathBuf, len: usize },
+    Empty { path: PathBuf },
     #[error(
         "key file {} holds {len} bytes, more than the {MAX_KEY_BYTES} a key may have: is it the key file?",
         path.display()
@@ -70,7 +71,8 @@ pub enum KeyError {
     TooLong { path: PathBuf, len: u64 },
 }
 
-/// Reads the key file: its bytes less one trailing `\n` or `\r\n`, checked for length.
+/// Reads the key file: its bytes less one trailing `\n` or `\r\n`, checked for length
+/// (not empty, not longer than [`MAX_KEY_BYTES`]).
 pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
     let unreadable = |error| KeyError::Unreadable {
         path: path.to_owned(),
@@ -90,10 +92,9 @@ pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
     } else if key.ends_with(b"\n") {
         key.truncate(key.len() - 1);
     }
-    if key.len() < MIN_KEY_BYTES {
-        return Err(KeyError::TooShort {
+    if key.is_empty() {
+        return Err(KeyError::Empty {
             path: path.to_owned(),
-            len: key.len(),
         });
     }
     if key.len() > MAX_KEY_BYTES {
@@ -612,6 +613,18 @@ pub fn pseudonymize(
     Ok(report)
 }
 
+/// What to say of a key shorter than [`MIN_KEY_BYTES`] (its length, never its bytes).
+pub fn short_key_warning(path: &Path, len: usize) -> Option<String> {
+    (len < MIN_KEY_BYTES).then(|| {
+        format!(
+            "key file {} holds {len} bytes (less one trailing newline), fewer than the \
+             {MIN_KEY_BYTES} recommended; used as it is (a short key is easier to guess: the \
+             regulator makes one with `openssl rand -hex 32 > FILE`)",
+            path.display()
+        )
+    })
+}
+
 /// The `pseudonymize` subcommand.
 pub fn run(args: &PseudonymizeArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -620,6 +633,9 @@ pub fn run(args: &PseudonymizeArgs) -> anyhow::Result<()> {
     );
     // The key first: a bad key must not leave a truncated output file behind.
     let key = load_key(&args.key_file)?;
+    if let Some(warning) = short_key_warning(&args.key_file, key.len()) {
+        eprintln!("warning: {warning}");
+    }
     let pseudonymizer = Pseudonymizer::new(&key, &args.field);
     drop(key);
     let input_path = args.input.as_deref().filter(|p| p.as_os_str() != "-");
@@ -967,21 +983,23 @@ mod tests {
         // Only one newline is removed: the rest is key.
         let key = load_key(&write("two", format!("{hex64}\n\n").as_bytes())).unwrap();
         assert_eq!(key, format!("{hex64}\n").as_bytes());
-        let short = load_key(&write("short", b"0123456789abcdef0123456789abcde\n"));
+        // Shorter than recommended: used as it is, with a warning that names only its length.
+        let path = write("short", b"0123456789abcdef0123456789abcde\n");
+        let short = load_key(&path).unwrap();
+        assert_eq!(short, b"0123456789abcdef0123456789abcde");
+        let message = short_key_warning(&path, short.len()).unwrap();
         assert!(
-            matches!(short, Err(KeyError::TooShort { len: 31, .. })),
-            "{short:?}"
+            message.contains("recommended") && message.contains("31 bytes"),
+            "{message}"
         );
+        assert!(!message.contains("0123456789"), "{message}");
+        assert_eq!(short_key_warning(&path, MIN_KEY_BYTES), None);
+        let empty = load_key(&write("empty", b"\n"));
+        assert!(matches!(empty, Err(KeyError::Empty { .. })), "{empty:?}");
         let long = load_key(&write("long", &[b'k'; MAX_KEY_BYTES + 1]));
         assert!(matches!(long, Err(KeyError::TooLong { .. })), "{long:?}");
         let missing = load_key(&dir.join("missing"));
         assert!(matches!(missing, Err(KeyError::Unreadable { .. })));
-        let message = short.unwrap_err().to_string();
-        assert!(
-            message.contains("short") && message.contains("31 bytes"),
-            "{message}"
-        );
-        assert!(!message.contains("0123456789"), "{message}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

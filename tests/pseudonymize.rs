@@ -259,6 +259,8 @@ fn error_paths_fail_clearly_and_leak_nothing() {
     let short_secret = "RAWKEY-short-secret-0123";
     let short_key = dir.join("short-key");
     std::fs::write(&short_key, format!("{short_secret}\n")).unwrap();
+    let empty_key = dir.join("empty-key");
+    std::fs::write(&empty_key, "\n").unwrap();
     let long_key = dir.join("long-key");
     std::fs::write(&long_key, "k".repeat(4096)).unwrap();
     let out_file = dir.join("out.jsonl");
@@ -283,15 +285,15 @@ fn error_paths_fail_clearly_and_leak_nothing() {
             "key file",
         ),
         (
-            "short key",
+            "empty key",
             vec![
                 "--key-file".into(),
-                short_key.clone().into(),
+                empty_key.into(),
                 "--output".into(),
                 out_file.clone().into(),
                 input.clone().into(),
             ],
-            "fewer than the 32",
+            "is empty",
         ),
         (
             "long key",
@@ -348,4 +350,32 @@ fn error_paths_fail_clearly_and_leak_nothing() {
     // A bad key leaves no output file, and the input survives a refused overwrite.
     assert!(!out_file.exists());
     assert_eq!(std::fs::read(&input).unwrap(), input_bytes());
+
+    // SPEC section 8 sets no least key length (HMAC takes any): a short key is used as it
+    // is, with a warning that gives its length and never its bytes.
+    let one = dir.join("one.jsonl");
+    std::fs::write(
+        &one,
+        "{\"worker_id\":\"w1\",\"id_number\":\"RAWID-110101199003070011\"}\n",
+    )
+    .unwrap();
+    let output = run(bin()
+        .arg("pseudonymize")
+        .arg("--key-file")
+        .arg(&short_key)
+        .arg(&one)
+        .env("RUST_LOG", "trace"));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // HMAC-SHA256 under the 24 bytes of `short_secret`, computed with Python's `hmac` module.
+    assert_eq!(
+        stdout(&output),
+        "{\"worker_id\":\"w1\",\"person_id\":\"28d5151b135e76a6fb13080825d1490544034cb3b7ae81c64d7c858a47240ce7\"}\n"
+    );
+    assert!(
+        stderr(&output).contains("24 bytes") && stderr(&output).contains("recommended"),
+        "{}",
+        stderr(&output)
+    );
+    assert_clean("short key", &output.stderr, Some(short_secret));
+    assert_clean("short key", &output.stdout, Some(short_secret));
 }
