@@ -226,12 +226,12 @@ struct HoldWire<'a> {
 impl Hold {
     /// Deterministic from (rule, worker, `from`): the same input gives the same ids.
     pub fn hold_id(&self) -> String {
-        let subject = match &self.person_id {
-            Some(person) => format!("p:{person}"),
-            None => format!("w:{}", self.worker_id),
-        };
-        let material = format!("hold\u{1f}{}\u{1f}{subject}\u{1f}{}", self.rule, self.from);
-        format!("{:032x}", xxh3_128(material.as_bytes()))
+        hold_id(
+            &self.rule,
+            &self.worker_id,
+            self.person_id.as_deref(),
+            self.from,
+        )
     }
 
     /// The Kafka key: the worker, or the person.
@@ -256,6 +256,16 @@ impl Hold {
         };
         serde_json::to_string(&wire).expect("holds always serialise")
     }
+}
+
+/// A hold's id, from its rule, its worker (or person, when `person` is set) and `from`.
+pub fn hold_id(rule: &str, worker: &str, person: Option<&str>, from: i64) -> String {
+    let subject = match person {
+        Some(person) => format!("p:{person}"),
+        None => format!("w:{worker}"),
+    };
+    let material = format!("hold\u{1f}{rule}\u{1f}{subject}\u{1f}{from}");
+    format!("{:032x}", xxh3_128(material.as_bytes()))
 }
 
 /// `4h 5m`, `45m`, `3h 45m 10s`: durations in messages, whole seconds.

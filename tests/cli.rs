@@ -368,3 +368,68 @@ fn a_line_longer_than_any_event_is_too_large() {
         );
     }
 }
+
+/// SPEC section 7: `status` (the `/v1/workers/{id}` object) lists each open hold as the holds
+/// topic has it, and per rule exactly `{"rule", "used_seconds", "limit_seconds",
+/// "left_seconds"}`.
+#[test]
+fn status_shows_open_holds_as_written_and_rules_with_their_four_keys() {
+    let dir = scratch("status-holds");
+    let config = dir.join("mohrss.toml");
+    std::fs::write(&config, "[rules]\npack = \"cn-mohrss-2024\"\n").unwrap();
+    let input = dir.join("in.jsonl");
+    let event = |kind: &str, at: &str, order: &str| {
+        format!(
+            r#"{{"worker_id":"w1","kind":"{kind}","ts":"2026-03-02T{at}:00+08:00","order_id":"{order}"}}"#
+        )
+    };
+    // Four hours of order time from 08:00: a violation and a hold at 12:00, until 12:20.
+    let lines = [
+        event("order_accepted", "08:00", "o1"),
+        event("order_delivered", "12:10", "o1"),
+        r#"{"worker_id":"w2","kind":"heartbeat","ts":"2026-03-02T12:30:00+08:00"}"#.to_owned(),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let holds_file = dir.join("holds.jsonl");
+    let output = run(bin()
+        .args(["replay", "--config"])
+        .arg(&config)
+        .arg("--holds")
+        .arg(&holds_file)
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written: Vec<serde_json::Value> = std::fs::read_to_string(&holds_file)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert_eq!(written[0]["until"], "2026-03-02T12:20:00.000+08:00");
+
+    let output = run(bin()
+        .args(["status", "--config"])
+        .arg(&config)
+        .args(["--at", "2026-03-02T12:05:00+08:00"])
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let views: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let view = views.iter().find(|v| v["worker_id"] == "w1").unwrap();
+    assert_eq!(
+        view["holds"],
+        serde_json::json!([written[0].clone()]),
+        "{view}"
+    );
+    let rules = view["rules"].as_array().unwrap();
+    assert!(!rules.is_empty(), "{view}");
+    for rule in rules {
+        let keys: BTreeSet<&str> = rule.as_object().unwrap().keys().map(|k| &**k).collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from(["rule", "used_seconds", "limit_seconds", "left_seconds"]),
+            "{rule}"
+        );
+    }
+}

@@ -628,6 +628,7 @@ impl Engine {
                 })
             });
         let mut rules = Vec::new();
+        let mut kinds = serde_json::Map::new();
         let mut left = serde_json::Map::new();
         let mut open = Vec::new();
         let mut week = None;
@@ -635,13 +636,14 @@ impl Engine {
             let Some(standing) = state.standing(def, worker.since) else {
                 continue;
             };
+            // SPEC section 7: exactly these four keys; the kinds are beside them.
             rules.push(json!({
                 "rule": &*def.id,
-                "kind": def.params.kind(),
                 "used_seconds": seconds(standing.used),
                 "limit_seconds": seconds(standing.limit),
                 "left_seconds": seconds(standing.left),
             }));
+            kinds.insert(def.id.to_string(), def.params.kind().into());
             left.insert(def.id.to_string(), seconds(standing.left).into());
             let violated = match &state.state {
                 super::rules::KindState::Continuous(..)
@@ -660,16 +662,33 @@ impl Engine {
                 week = Some(seconds(standing.used));
             }
         }
+        // Each open hold as the holds topic has it (SPEC section 7), `hold_id` included.
+        let person = worker.person.then_some(&*worker.id);
         let holds: Vec<Value> = worker
             .holds
             .iter()
             .filter(|hold| hold.until > at)
             .map(|hold| {
-                json!({
+                let mut object = json!({
+                    "hold_id": crate::alert::hold_id(&hold.rule, &worker.id, person, hold.from),
                     "rule": hold.rule,
                     "from": time(hold.from),
                     "until": time(hold.until),
-                })
+                    "reason": hold.reason,
+                });
+                if let Value::Object(map) = &mut object {
+                    match person {
+                        Some(person) => {
+                            map.insert("person_id".into(), person.into());
+                            let ids: Vec<&str> = worker.members.iter().map(|m| &*m.id).collect();
+                            map.insert("worker_ids".into(), ids.into());
+                        }
+                        None => {
+                            map.insert("worker_id".into(), (&*worker.id).into());
+                        }
+                    }
+                }
+                object
             })
             .collect();
         let streak = worker.states.iter().find_map(|state| match &state.state {
@@ -708,6 +727,7 @@ impl Engine {
             "week_seconds": week,
             "consecutive_work_days": streak,
             "rules": rules,
+            "rule_kinds": kinds,
             "left_seconds": left,
             "open_violations": open,
             "holds": holds,

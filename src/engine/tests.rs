@@ -1424,12 +1424,19 @@ fn a_worker_saves_the_same_json() {
         rule: "r".into(),
         from: 1,
         until: 2,
+        reason: String::new(),
     });
     worker.members.push(Member::new("m1"));
     let text = serde_json::to_string(&worker).unwrap();
     assert_eq!(text, SAVED_WORKER);
     let back: Worker = serde_json::from_str(&text).unwrap();
     assert_eq!(serde_json::to_string(&back).unwrap(), text);
+    // A hold's reason, kept since, is saved and read back.
+    worker.holds.edit(|holds| holds[0].reason = "why".into());
+    let text = serde_json::to_string(&worker).unwrap();
+    assert!(text.contains(r#""until":2,"reason":"why"}"#), "{text}");
+    let back: Worker = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.holds[0].reason, "why");
 }
 
 /// A worker's record as 162b341 saved it.

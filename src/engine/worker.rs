@@ -320,6 +320,10 @@ pub struct OpenHold {
     pub rule: String,
     pub from: i64,
     pub until: i64,
+    /// The hold's `reason`, as written to the holds topic (empty in state saved before it
+    /// was kept, and then not saved: such a record reads as before).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
 }
 
 /// Saved as is in the state topic (`src/live/state.rs`): every field not marked otherwise is
@@ -804,6 +808,7 @@ impl Worker {
                     rule: hold.rule.to_string(),
                     from: hold.from,
                     until: hold.until,
+                    reason: hold.reason.clone(),
                 }));
                 let excess = holds.len().saturating_sub(MAX_OPEN_HOLDS);
                 holds.drain(..excess);

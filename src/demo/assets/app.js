@@ -355,7 +355,8 @@ async function refreshWorker() {
     html += fact("Now", state.working ? "working" : state.on_break ? "on a break" : state.online ? "online, not working" : "offline");
     html += fact("Worked without a 20 min break", ep ? hm(ep.worked_seconds) : "–", ep && ep.violated ? "bad" : "");
     // The first `continuous` rule of the worker's pack (continuous_work in the default pack).
-    const cont = (state.rules || []).find((r) => r.kind === "continuous");
+    const kinds = state.rule_kinds || {};
+    const cont = (state.rules || []).find((r) => kinds[r.rule] === "continuous");
     if (cont) {
       html += fact(`Left before ${hm(cont.limit_seconds)}`, hm(cont.left_seconds), cont.left_seconds === 0 ? "bad" : "ok");
     } else {
