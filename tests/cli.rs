@@ -433,3 +433,60 @@ fn status_shows_open_holds_as_written_and_rules_with_their_four_keys() {
         );
     }
 }
+
+/// SPEC section 7: a `since_rest` rule's `limit_seconds` is its violation threshold, which is
+/// `extended_limit` for a shift that will use an extension of its week when it reaches
+/// `limit`, and `limit` once none is left (EU 561: 9 h, 10 h twice a week).
+#[test]
+fn status_gives_the_extended_limit_while_an_extension_remains() {
+    let dir = scratch("status-extended");
+    let config = dir.join("eu.toml");
+    std::fs::write(&config, "[rules]\npack = \"eu-561\"\n").unwrap();
+    let input = dir.join("in.jsonl");
+    let activity = |what: &str, at: &str| {
+        format!(
+            r#"{{"worker_id":"w1","kind":"activity","activity":"{what}","ts":"2026-03-{at}:00+08:00"}}"#
+        )
+    };
+    // Sunday 18:00 to Monday 04:00 (the week of 2 March), then three shifts from Monday 9
+    // March: 10 h, 10 h (both extensions of that week), and one still driving.
+    let lines = [
+        activity("driving", "08T18:00"),
+        activity("rest", "09T04:00"),
+        activity("driving", "09T14:00"),
+        activity("rest", "10T00:00"),
+        activity("driving", "10T10:00"),
+        activity("rest", "10T20:00"),
+        activity("driving", "11T06:00"),
+        activity("rest", "11T16:00"),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let daily = |at: &str| {
+        let output = run(bin()
+            .args(["status", "--config"])
+            .arg(&config)
+            .args(["--at", at])
+            .arg(&input));
+        assert!(output.status.success(), "{}", stderr(&output));
+        let view: serde_json::Value =
+            serde_json::from_str(stdout(&output).lines().next().unwrap()).unwrap();
+        let rule = view["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == "eu561_daily")
+            .unwrap()
+            .clone();
+        (
+            rule["used_seconds"].as_i64().unwrap(),
+            rule["limit_seconds"].as_i64().unwrap(),
+            rule["left_seconds"].as_i64().unwrap(),
+        )
+    };
+    // 8 h into a shift whose week has both extensions left: the violation is at 10 h.
+    assert_eq!(daily("2026-03-09T02:00:00+08:00"), (28_800, 36_000, 7_200));
+    // Past 9 h, the extension in use.
+    assert_eq!(daily("2026-03-09T03:30:00+08:00"), (34_200, 36_000, 1_800));
+    // The third shift of the week of 9 March: no extension left, the violation is at 9 h.
+    assert_eq!(daily("2026-03-11T14:00:00+08:00"), (28_800, 32_400, 3_600));
+}

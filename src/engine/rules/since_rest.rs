@@ -100,9 +100,17 @@ impl State {
         }
     }
 
+    /// The current shift's violation threshold (SPEC section 7): `extended_limit` once it uses
+    /// an extension, and also before it reaches `limit` while its week has one left (it will
+    /// use it there); otherwise `limit`.
     fn threshold(&self, p: &Params) -> i64 {
         match (self.shift, p.extended_limit) {
             (Some(shift), Some(extended)) if shift.extended => extended,
+            (Some(shift), Some(extended))
+                if !shift.violated && self.ext_used < p.extensions_per_week =>
+            {
+                extended
+            }
             _ => p.limit,
         }
     }
