@@ -6,14 +6,17 @@
 //! with quotes doubled. Counts are integers; `*_pct` are percentages with one decimal;
 //! `p90_daily_hours` is decimal hours with two decimals (9.50 = 9 h 30 min); a share or
 //! percentile with nothing to divide (no worker-days) is empty. `subject` says what
-//! `active_workers` counts: worker ids (`worker`) or persons (`person`). The top list and the
-//! persons across platforms are in the HTML report only.
+//! `active_workers` counts: worker ids (`worker`) or persons (`person`). `top_by_violations`
+//! names the group's (at most 3) workers, or persons, with the most `violation` alerts naming
+//! the group, each with its count, most first, ties by id: `w1 (5); w2 (3)`; in the total row,
+//! the month's first 3. The whole top list and the persons across platforms are in the HTML
+//! report only.
 
 use super::format::csv;
 use super::{GroupRow, MonthData, Summary, summarize};
 
 /// The header row's columns, in order.
-pub const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 17] = [
     "scope",
     "month",
     "subject",
@@ -30,6 +33,7 @@ pub const COLUMNS: [&str; 16] = [
     "holiday_pay_breaches",
     "holiday_worker_days",
     "cross_platform_workers",
+    "top_by_violations",
 ];
 
 /// The month's per-group table as CSV (see the module doc for the format).
@@ -67,6 +71,7 @@ fn line(out: &mut String, summary: &Summary, scope: &str, row: &GroupRow) {
         row.holiday_pay_breaches.to_string(),
         row.holiday_worker_days.to_string(),
         row.cross_platform_workers.to_string(),
+        csv(&row.top_text()).into_owned(),
     ];
     out.push_str(&fields.join(","));
     out.push_str("\r\n");

@@ -372,7 +372,7 @@ fn group_table(out: &mut String, s: &Summary, w: &Words) {
 (<code>--format csv</code>).</p>
 <div class="table-wrap{tall}">
 <table id="groups">
-<thead><tr><th>Platform</th><th>City</th><th class="num">Active {many}</th><th class="num">{days_cap}</th><th class="num">Continuous-work violation<br>(% of {many})</th><th class="num">Days over <span class="nowrap">{max}</span><br>(% of days)</th><th class="num">90th percentile of daily hours</th><th class="num">Minimum-wage breaches</th><th class="num">Holiday-pay breaches<br>(holiday days)</th>{cross_head}</tr></thead>
+<thead><tr><th>Platform</th><th>City</th><th class="num">Active {many}</th><th class="num">{days_cap}</th><th class="num">Continuous-work violation<br>(% of {many})</th><th class="num">Days over <span class="nowrap">{max}</span><br>(% of days)</th><th class="num">90th percentile of daily hours</th><th class="num">Minimum-wage breaches</th><th class="num">Holiday-pay breaches<br>(holiday days)</th>{cross_head}<th>Most violations</th></tr></thead>
 <tbody>
 "#,
         days_cap = capital(w.days),
@@ -394,7 +394,7 @@ fn group_table(out: &mut String, s: &Summary, w: &Words) {
         let _ = writeln!(
             out,
             r#"<tr><td colspan="{}" class="empty">No one worked in this month.</td></tr>"#,
-            if cross { 10 } else { 9 }
+            if cross { 11 } else { 10 }
         );
     }
     for row in &s.groups {
@@ -439,6 +439,34 @@ fn group_row(out: &mut String, row: &GroupRow, class: &str, cross: bool) {
             thousands(row.cross_platform_workers)
         );
     }
+    // One subject a line; a long id (a person's 64 hex digits) shortened, whole in its title
+    // and, with the counts, in `data-full` (the CSV's text).
+    let shown: Vec<String> = row
+        .top
+        .iter()
+        .map(|(id, count)| {
+            let short = if id.chars().count() > 16 {
+                format!("{}…", id.chars().take(12).collect::<String>())
+            } else {
+                id.clone()
+            };
+            format!(
+                r#"<span class="id" title="{}">{}</span> ({count})"#,
+                html(id),
+                html(&short)
+            )
+        })
+        .collect();
+    let _ = write!(
+        out,
+        r#"<td data-col="top_by_violations" data-full="{}">{}</td>"#,
+        html(&row.top_text()),
+        if shown.is_empty() {
+            "–".to_string()
+        } else {
+            shown.join("<br>")
+        }
+    );
     out.push_str("</tr>\n");
 }
 

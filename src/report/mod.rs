@@ -46,7 +46,9 @@
 //!
 //! The **top list** names the [`TOP_N`] subjects with the most `violation` alerts in the month
 //! (every rule; aggregates have no subject), ties broken by id ascending, with their counts
-//! per rule. **Persons across platforms**: persons with worker-days on two or more platforms
+//! per rule. Each group's row names its own first three (`top_by_violations`): the subjects
+//! with the most `violation` alerts whose platform and city are the group's, active there or
+//! not, with their counts; the total row, the top list's first three. **Persons across platforms**: persons with worker-days on two or more platforms
 //! on the same local day, in total and per platform pair (shown only when persons exist).
 //!
 //! Everything is sorted and formatted with fixed precision from integers (percentages with

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{AlertRow, MonthData, Subject, WorkerDay};
 
+/// Length of each group's list of its subjects with the most violations.
+pub const GROUP_TOP_N: usize = 3;
 /// Length of the top list.
 pub const TOP_N: usize = 10;
 /// Groups drawn in the per-group charts (the largest by active workers; the table has all).
@@ -74,9 +76,22 @@ pub struct GroupRow {
     pub holiday_worker_days: u64,
     /// Active subjects who, on a day they worked here, also worked on another platform.
     pub cross_platform_workers: u64,
+    /// At most [`GROUP_TOP_N`] subjects with the most `violation` alerts naming the group
+    /// (every rule), with their counts, most first, ties by id; in the total row, the top
+    /// list's first [`GROUP_TOP_N`].
+    pub top: Vec<(String, u64)>,
 }
 
 impl GroupRow {
+    /// `top` as text: `w1 (5); w2 (3)`; empty when no one has a violation.
+    pub fn top_text(&self) -> String {
+        self.top
+            .iter()
+            .map(|(id, count)| format!("{id} ({count})"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// Share of active workers with a continuous-work violation, percent with one decimal.
     pub fn continuous_share(&self) -> Option<String> {
         super::format::percent(self.continuous_violators, self.active_workers)
@@ -386,6 +401,8 @@ pub fn summarize(data: &MonthData) -> Summary {
     // Alerts: breaches per group, continuous violators, violations per subject.
     let mut violations: Vec<u64> = Vec::new();
     let mut continuous: Vec<(u32, u32)> = Vec::new();
+    // (group, subject) of every violation with a subject, in the group the alert names.
+    let mut in_group: Vec<(u32, u32)> = Vec::new();
     let mut total = GroupRow::default();
     for alert in &data.alerts {
         if alert.phase != "violation" {
@@ -417,6 +434,12 @@ pub fn summarize(data: &MonthData) -> Summary {
             _ => {}
         }
         if let Some(s) = s {
+            if let Some(&g) = groups
+                .index
+                .get(&(alert.platform.as_str(), alert.city.as_str()))
+            {
+                in_group.push((g, s));
+            }
             let s = s as usize;
             if violations.len() <= s {
                 violations.resize(s + 1, 0);
@@ -535,6 +558,19 @@ pub fn summarize(data: &MonthData) -> Summary {
     let cross = (!persons.names.is_empty())
         .then(|| cross_platform(&mut person_rows, &persons, &mut groups, &mut total));
 
+    // Each group's subjects with the most violations.
+    in_group.sort_unstable();
+    let mut group_top: Vec<Vec<(u64, &str)>> = vec![Vec::new(); groups.keys.len()];
+    for run in in_group.chunk_by(|a, b| a == b) {
+        let (g, s) = run[0];
+        group_top[g as usize].push((run.len() as u64, subjects.names[s as usize]));
+    }
+    total.top = ranked
+        .iter()
+        .take(GROUP_TOP_N)
+        .map(|&(count, name, _)| (name.to_string(), count))
+        .collect();
+
     // Rows in order of names, with their percentiles.
     let mut order: Vec<u32> = (0..groups.keys.len() as u32).collect();
     order.sort_unstable_by_key(|&g| groups.keys[g as usize]);
@@ -546,6 +582,13 @@ pub fn summarize(data: &MonthData) -> Summary {
         row.platform = platform.to_string();
         row.city = city.to_string();
         row.p90_daily_ms = p90(&mut acc.values);
+        let top = &mut group_top[g as usize];
+        top.sort_unstable_by(|a, b| (Reverse(a.0), a.1).cmp(&(Reverse(b.0), b.1)));
+        row.top = top
+            .iter()
+            .take(GROUP_TOP_N)
+            .map(|&(count, name)| (name.to_string(), count))
+            .collect();
         rows_out.push(row);
     }
     total.p90_daily_ms = p90(&mut all_values);

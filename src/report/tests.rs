@@ -173,6 +173,7 @@ fn every_group_figure() {
             worker_days: 2,
             p90_daily_ms: Some(10 * H), // [8, 10]: the 2nd
             holiday_pay_breaches: 1,
+            top: vec![("w5".into(), 1)],
             ..row("dd", "A")
         },
         GroupRow {
@@ -182,6 +183,9 @@ fn every_group_figure() {
             days_over_max: 1,           // 12 h; 11 h exactly is not over
             p90_daily_ms: Some(12 * H), // [4, 9, 11, 12]: the ⌈3.6⌉ = 4th
             minimum_wage_breaches: 1,
+            // Violations naming mt/A, of every rule: w1 twice continuous and once daily, w2
+            // minimum wage, w9 (not active) continuous; the quota has no subject.
+            top: vec![("w1".into(), 3), ("w2".into(), 1), ("w9".into(), 1)],
             ..row("mt", "A")
         },
         GroupRow {
@@ -189,10 +193,12 @@ fn every_group_figure() {
             worker_days: 1,
             days_over_max: 1,
             p90_daily_ms: Some(11 * H + 1),
+            top: vec![("w3".into(), 1)],
             ..row("mt", "B")
         },
         GroupRow {
             holiday_pay_breaches: 1,
+            top: vec![("w7".into(), 1)],
             ..row("xx", "Z")
         },
     ];
@@ -207,6 +213,8 @@ fn every_group_figure() {
             p90_daily_ms: Some(12 * H), // the ⌈6.3⌉ = 7th of 7
             minimum_wage_breaches: 1,
             holiday_pay_breaches: 2,
+            // The month's first three: ties by id.
+            top: vec![("w1".into(), 3), ("w2".into(), 1), ("w3".into(), 1)],
             ..row("", "")
         }
     );
@@ -492,7 +500,7 @@ fn empty_month() {
     let csv = render_csv(&data);
     let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
     assert_eq!(lines.len(), 2);
-    assert_eq!(lines[1], "total,2026-03,worker,,,0,0,0,,0,,,0,0,0,0");
+    assert_eq!(lines[1], "total,2026-03,worker,,,0,0,0,,0,,,0,0,0,0,");
 
     let page = render_html(&data);
     assert!(page.contains("No one worked in this month."));
@@ -511,12 +519,19 @@ fn csv_format() {
     assert_eq!(
         lines[1..],
         [
-            "group,2026-03,worker,dd,A,1,2,0,0.0,0,0.0,10.00,0,1,0,0",
-            "group,2026-03,worker,mt,A,3,4,1,33.3,1,25.0,12.00,1,0,0,0",
-            "group,2026-03,worker,mt,B,1,1,0,0.0,1,100.0,11.00,0,0,0,0",
-            "group,2026-03,worker,xx,Z,0,0,0,,0,,,0,1,0,0",
-            "total,2026-03,worker,,,5,7,2,40.0,2,28.6,12.00,1,2,0,0",
+            "group,2026-03,worker,dd,A,1,2,0,0.0,0,0.0,10.00,0,1,0,0,w5 (1)",
+            "group,2026-03,worker,mt,A,3,4,1,33.3,1,25.0,12.00,1,0,0,0,w1 (3); w2 (1); w9 (1)",
+            "group,2026-03,worker,mt,B,1,1,0,0.0,1,100.0,11.00,0,0,0,0,w3 (1)",
+            "group,2026-03,worker,xx,Z,0,0,0,,0,,,0,1,0,0,w7 (1)",
+            "total,2026-03,worker,,,5,7,2,40.0,2,28.6,12.00,1,2,0,0,w1 (3); w2 (1); w3 (1)",
         ]
+    );
+    // The HTML table shows the same lists (SPEC section 8: the top workers per platform and
+    // city).
+    let page = render_html(&sample());
+    assert!(
+        page.contains(r#"data-col="top_by_violations" data-full="w1 (3); w2 (1); w9 (1)""#),
+        "{page}"
     );
 }
 

@@ -45,7 +45,7 @@ COLUMNS = [
     "continuous_violation_workers", "continuous_violation_workers_pct",
     "worker_days_over_daily_max", "worker_days_over_daily_max_pct", "p90_daily_hours",
     "minimum_wage_breaches", "holiday_pay_breaches", "holiday_worker_days",
-    "cross_platform_workers",
+    "cross_platform_workers", "top_by_violations",
 ]
 COUNTS = [
     "active_workers", "worker_days", "continuous_violation_workers",
@@ -77,7 +77,7 @@ PAGE_PROBE = r"""
   }
   const rows = [...document.querySelectorAll("#groups tr.group-row, #groups tr.total-row")].map((tr) => {
     const cells = { scope: tr.classList.contains("total-row") ? "total" : "group" };
-    for (const c of tr.querySelectorAll("[data-col]")) cells[c.dataset.col] = c.textContent.trim();
+    for (const c of tr.querySelectorAll("[data-col]")) cells[c.dataset.col] = c.dataset.full ?? c.textContent.trim();
     return cells;
   });
   const top = [...document.querySelectorAll("#top tr.top-row")].map((tr) =>
@@ -181,6 +181,11 @@ def check_table(csv_rows, html_rows):
                 fail(f"{where}: the HTML row has no {key}")
             if shown(h[key]) != c[key]:
                 fail(f"{where}: {key} is {h[key]!r} in the HTML, {c[key]!r} in the CSV")
+        top = h.get("top_by_violations")
+        if top is None:
+            fail(f"{where}: the HTML row has no top_by_violations")
+        if top != c["top_by_violations"]:
+            fail(f"{where}: top_by_violations is {top!r} in the HTML, {c['top_by_violations']!r} in the CSV")
 
 
 def main():
