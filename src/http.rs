@@ -28,10 +28,13 @@ use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Longest time any request is handled; then 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest wait for the pipeline to answer a worker look-up; then 504. The loop answers
-/// within one poll (100 ms), and every 20 ms while a checkpoint waits on the broker, unless
-/// it is blocked (waiting for room in the producer's queue while the broker is away).
+/// Longest wait for the pipeline to answer a worker look-up; then 504. A look-up wakes the
+/// loop, which answers at its next iteration, and every 20 ms while a checkpoint waits on
+/// the broker; while it waits for room in the producer's queue (the broker away) look-ups
+/// are refused at once with 503 instead ([`Lookup::blocked`]).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a look-up waiting for its answer checks whether the pipeline blocked.
+const BLOCKED_CHECK: Duration = Duration::from_millis(10);
 /// `/v1/*` requests handled at once; more are refused with 503 at once. `/metrics`,
 /// `/healthz` and `/readyz` are not counted, so that probes always get through.
 pub const V1_CONCURRENCY: usize = 32;
@@ -44,6 +47,11 @@ pub trait Lookup: Send + Sync + 'static {
     /// state (SPEC section 6), or `None` when the worker is unknown to this instance. `None`
     /// here when the pipeline cannot take more look-ups now.
     fn worker(&self, id: &str) -> Option<oneshot::Receiver<Option<Value>>>;
+    /// Whether the pipeline cannot answer look-ups now (it waits for room to send while the
+    /// broker is away): a look-up is then refused at once rather than left to time out.
+    fn blocked(&self) -> bool {
+        false
+    }
     /// Counts by platform and city, as last published.
     fn summary(&self) -> Value;
 }
@@ -240,14 +248,40 @@ async fn worker(State(state): State<AppState>, Path(worker_id): Path<String>) ->
             json!({"error": "not ready: partitions not assigned yet or their state is still being restored"}),
         );
     }
-    let Some(answer) = state.lookup.worker(&worker_id) else {
+    let blocked = || {
+        state.metrics.http_rejected("blocked");
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": "the pipeline is waiting for room to send while the broker is away; try again"}),
+        )
+    };
+    if state.lookup.blocked() {
+        return blocked();
+    }
+    let Some(mut answer) = state.lookup.worker(&worker_id) else {
         state.metrics.http_rejected("overloaded");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"error": "the pipeline has too many look-ups waiting; try again"}),
         );
     };
-    match tokio::time::timeout(state.answer_timeout, answer).await {
+    // The answer, unless the pipeline blocks meanwhile (checked every 10 ms).
+    let waited = tokio::time::timeout(state.answer_timeout, async {
+        loop {
+            match tokio::time::timeout(BLOCKED_CHECK, &mut answer).await {
+                Ok(answered) => break Some(answered),
+                Err(_) if state.lookup.blocked() => break None,
+                Err(_) => {}
+            }
+        }
+    })
+    .await;
+    let answered = match waited {
+        Ok(Some(answered)) => Ok(answered),
+        Ok(None) => return blocked(),
+        Err(elapsed) => Err(elapsed),
+    };
+    match answered {
         Ok(Ok(Some(body))) => ([NO_STORE], axum::Json(body)).into_response(),
         Ok(Ok(None)) => error(
             StatusCode::NOT_FOUND,

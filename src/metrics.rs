@@ -515,7 +515,7 @@ impl Metrics {
             ),
             http_rejected: counter_vec(
                 "workhours_http_rejected_requests_total",
-                "HTTP requests answered with an error before reaching the data: reason unauthorized (401), overloaded (503, too many at once), timeout (503 or 504).",
+                "HTTP requests answered with an error before reaching the data: reason unauthorized (401), overloaded (503, too many at once), blocked (503, the pipeline waiting for room to send while the broker is away), timeout (503 or 504).",
                 &["reason"],
             ),
             registry,

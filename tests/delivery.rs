@@ -387,3 +387,83 @@ fn worker_lookups_are_answered_while_checkpoints_wait_on_the_broker() {
     shutdown.cancel();
     let _ = monitor.join().unwrap();
 }
+
+/// SPEC section 6: HTTP answers never wait on the broker. No produce request succeeds and the
+/// producer's queue holds one message, so the loop soon waits for room to send, with the
+/// engines in its hands; a worker's look-up through the HTTP handler is then refused (503)
+/// once that wait has lasted `BLOCKED_AFTER`, never left to the handler's 504 after
+/// `ANSWER_TIMEOUT`.
+#[test]
+fn worker_lookups_are_refused_at_once_while_the_producer_waits_for_room() {
+    use tower::ServiceExt;
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "blocked");
+    // A retriable error: librdkafka keeps each record and tries again until
+    // `message.timeout.ms`, so the queue stays full, as while a broker is away.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 100_000],
+    );
+    // Long enough for the look-ups below; then the monitor gives up and stops.
+    let mut config = config(&brokers, &topics, "blocked", 15_000);
+    config
+        .kafka
+        .properties
+        .insert("queue.buffering.max.messages".into(), "1".into());
+    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let (monitor, _shutdown) = start_sharing(config, Some(shared.clone()));
+    let app = workhours::http::router(workhours::http::AppState::new(
+        shared.metrics.clone(),
+        shared.ready.clone(),
+        shared.clone(),
+        None,
+    ));
+    let runtime = workhours::live::runtime().unwrap();
+    let ask = |id: &str| {
+        let request = axum::http::Request::builder()
+            .uri(format!("/v1/workers/{id}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let asked = Instant::now();
+        let response = runtime.block_on(app.clone().oneshot(request)).unwrap();
+        let status = response.status().as_u16();
+        let body = runtime
+            .block_on(http_body_util::BodyExt::collect(response.into_body()))
+            .unwrap()
+            .to_bytes();
+        (
+            asked.elapsed(),
+            status,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    };
+    wait_for(
+        "the loop to wait for room to send",
+        Duration::from_secs(60),
+        || {
+            assert!(!monitor.is_finished(), "the monitor stopped");
+            shared.blocked()
+        },
+    );
+    let started = Instant::now();
+    let (mut asked, mut refused, mut slowest) = (0, 0, Duration::ZERO);
+    while started.elapsed() < Duration::from_secs(4) {
+        let (took, status, body) = ask("w00");
+        match status {
+            200 | 404 => {}
+            503 if body.contains("waiting for room to send") => refused += 1,
+            _ => panic!("look-up answered {status} after {took:?}: {body}"),
+        }
+        slowest = slowest.max(took);
+        asked += 1;
+    }
+    assert!(refused > 0, "no look-up of {asked} was refused as blocked");
+    assert!(
+        slowest < ANSWER_TIMEOUT / 2,
+        "the slowest of {asked} look-ups took {slowest:?}"
+    );
+    // Nothing was delivered: the monitor stops once `delivery_timeout` has passed.
+    let _ = monitor.join().unwrap();
+}

@@ -107,6 +107,10 @@ impl Lookup for Shared {
         self.views.ask(id)
     }
 
+    fn blocked(&self) -> bool {
+        self.views.blocked()
+    }
+
     fn summary(&self) -> serde_json::Value {
         (*self.views.summary()).clone()
     }

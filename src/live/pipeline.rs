@@ -1775,11 +1775,12 @@ pub fn run(
                 let _ = checked_tx.send(check_state_topic(&kafka, &runtime));
             })?;
     }
-    let sink = Sink::new(
+    let mut sink = Sink::new(
         without_consumer_properties(client_config(&config.kafka)),
         Duration::from_millis(config.live.delivery_timeout as u64),
         shared.metrics.clone(),
     )?;
+    sink.report_blocked(shared.views.blocked_flag());
     shared.metrics.set_reorder_limit(REORDER_LIMIT);
     let topics = config.kafka.input_topics.clone();
     let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, MAX_LANES));
@@ -1831,6 +1832,11 @@ pub fn run(
     {
         let doorbell = doorbell.clone();
         consumer.set_nonempty_callback(move || doorbell.ring());
+    }
+    {
+        // A look-up does not wait for the loop's idle poll (up to 100 ms).
+        let doorbell = doorbell.clone();
+        shared.views.on_ask(move || doorbell.ring());
     }
     let consumer = Arc::new(consumer);
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();

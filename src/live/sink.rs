@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::live::views::Blocked;
 use crate::metrics::Metrics;
 
 /// Owner of records that belong to no input partition (the quota aggregator's).
@@ -174,6 +175,8 @@ pub struct Out<'a> {
 pub struct Sink {
     producer: ThreadedProducer<Tracking>,
     delivery_timeout: Duration,
+    /// The sends waiting for room in librdkafka's queue now ([`Sink::report_blocked`]).
+    blocked: Arc<Blocked>,
 }
 
 impl Sink {
@@ -210,7 +213,14 @@ impl Sink {
         Ok(Sink {
             producer,
             delivery_timeout,
+            blocked: Arc::new(Blocked::default()),
         })
+    }
+
+    /// Counts in `flag` the sends waiting for room in librdkafka's queue, so that what asks
+    /// the loop for answers (HTTP look-ups) can tell it will not answer soon.
+    pub fn report_blocked(&mut self, flag: Arc<Blocked>) {
+        self.blocked = flag;
     }
 
     /// The mark a checkpoint takes now: records sent from here on have this sequence or more.
@@ -297,14 +307,20 @@ impl Sink {
         if let Some(headers) = headers {
             record = record.headers(headers);
         }
-        loop {
+        let mut waited = false;
+        let result = loop {
             match self.producer.send(record) {
-                Ok(()) => return Ok(()),
+                Ok(()) => break Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     // The brokers are slower than the input, or away: wait for room, but not
                     // past the point where the monitor must stop anyway.
-                    self.check_fatal()?;
-                    self.check_timeouts()?;
+                    if !waited {
+                        waited = true;
+                        self.blocked.enter();
+                    }
+                    if let Err(error) = self.check_fatal().and_then(|()| self.check_timeouts()) {
+                        break Err(error);
+                    }
                     record = back;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -324,10 +340,14 @@ impl Sink {
                         retry_at: Instant::now() + FIRST_RETRY,
                     };
                     self.producer.context().book().failed.push_back(failed);
-                    return Ok(());
+                    break Ok(());
                 }
             }
+        };
+        if waited {
+            self.blocked.leave();
         }
+        result
     }
 
     fn check_fatal(&self) -> Result<(), SinkError> {

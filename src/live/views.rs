@@ -1,21 +1,63 @@
 //! What HTTP reads of the live state, without ever waiting on the pipeline: the loop
 //! publishes a summary snapshot ([`tokio::sync::watch`]) and answers worker look-ups handed
-//! to it over a bounded channel, at most one poll (100 ms) later, and every 20 ms while a
-//! checkpoint waits for the broker's acknowledgements. A handler never takes a lock the loop
-//! holds, so what still blocks the loop (the producer's queue full while the broker is away)
-//! delays `/v1/workers/{id}` answers (which time out cleanly) and nothing else.
+//! to it over a bounded channel. A look-up wakes the loop (it does not wait for the loop's
+//! next poll), which answers it at its next iteration, and every 20 ms while a checkpoint
+//! waits for the broker's acknowledgements. A handler never takes a lock the loop holds. What
+//! still stops the loop from answering, the producer's queue full while the broker is away,
+//! shows in [`Views::blocked`] once it has lasted [`BLOCKED_AFTER`], and `/v1/workers/{id}`
+//! is then refused at once (503).
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::engine::{Engine, NEVER};
 
+/// How long the loop must have waited for room to send before look-ups are refused: waits
+/// shorter than this (a busy broker) end before a look-up would notice.
+pub const BLOCKED_AFTER: Duration = Duration::from_millis(250);
 /// Worker look-ups waiting for the loop; more are refused at once (503).
 const QUERY_QUEUE: usize = 64;
 /// Worker ids on hold named in the summary (the console links them); the count is exact.
 const HELD_SAMPLE: usize = 12;
+
+/// The producer's sends waiting for room in its queue now, and since when the first of them
+/// has waited.
+#[derive(Default)]
+pub struct Blocked(Mutex<(usize, Option<Instant>)>);
+
+impl Blocked {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, Option<Instant>)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A send starts waiting.
+    pub fn enter(&self) {
+        let mut state = self.lock();
+        if state.0 == 0 {
+            state.1 = Some(Instant::now());
+        }
+        state.0 += 1;
+    }
+
+    /// A send that waited is done.
+    pub fn leave(&self) {
+        let mut state = self.lock();
+        state.0 = state.0.saturating_sub(1);
+        if state.0 == 0 {
+            state.1 = None;
+        }
+    }
+
+    /// How long sends have waited without a pause, if one waits now.
+    pub fn waited(&self) -> Option<Duration> {
+        self.lock().1.map(|since| since.elapsed())
+    }
+}
 
 /// One `/v1/workers/{id}` look-up, answered by the loop.
 pub struct WorkerQuery {
@@ -29,6 +71,11 @@ pub struct Views {
     queries: mpsc::Sender<WorkerQuery>,
     /// The loop's end of `queries`.
     inbox: Mutex<mpsc::Receiver<WorkerQuery>>,
+    /// Wakes the loop when a look-up is handed to it (set by the pipeline).
+    wake: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// The producer's sends waiting for room in its queue: while one does, the loop cannot
+    /// answer.
+    blocked: Arc<Blocked>,
 }
 
 impl Default for Views {
@@ -39,6 +86,8 @@ impl Default for Views {
             summary,
             queries,
             inbox: Mutex::new(inbox),
+            wake: Mutex::new(None),
+            blocked: Arc::new(Blocked::default()),
         }
     }
 }
@@ -62,7 +111,7 @@ impl Views {
         self.summary.borrow().clone()
     }
 
-    /// Hands a look-up to the loop; `None` when its queue is full or it is gone.
+    /// Hands a look-up to the loop and wakes it; `None` when its queue is full or it is gone.
     pub fn ask(&self, id: &str) -> Option<oneshot::Receiver<Option<Value>>> {
         let (reply, answer) = oneshot::channel();
         self.queries
@@ -71,7 +120,28 @@ impl Views {
                 reply,
             })
             .ok()?;
+        if let Some(wake) = &*self.wake.lock().unwrap_or_else(|p| p.into_inner()) {
+            wake();
+        }
         Some(answer)
+    }
+
+    /// Sets what wakes the loop when a look-up is handed to it.
+    pub fn on_ask(&self, wake: impl Fn() + Send + Sync + 'static) {
+        *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(wake));
+    }
+
+    /// Where the producer counts its sends waiting for room in its queue.
+    pub fn blocked_flag(&self) -> Arc<Blocked> {
+        self.blocked.clone()
+    }
+
+    /// Whether the loop has waited for room to send (the broker away) for [`BLOCKED_AFTER`] or
+    /// more: a look-up handed to it now would wait.
+    pub fn blocked(&self) -> bool {
+        self.blocked
+            .waited()
+            .is_some_and(|waited| waited >= BLOCKED_AFTER)
     }
 
     /// Answers every look-up waiting from `engines` (the loop's side).
@@ -201,6 +271,34 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::event;
+
+    /// A look-up wakes the loop, so that it is answered without waiting for the loop's idle
+    /// poll; and the loop counts as blocked only while a send waits for room.
+    #[test]
+    fn a_look_up_wakes_the_loop_and_blocked_follows_the_waiting_sends() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let views = Views::default();
+        let rung = Arc::new(AtomicUsize::new(0));
+        let counter = rung.clone();
+        views.on_ask(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let _answer = views.ask("w1").unwrap();
+        assert_eq!(rung.load(Ordering::Relaxed), 1);
+
+        let blocked = views.blocked_flag();
+        assert_eq!(blocked.waited(), None);
+        blocked.enter();
+        blocked.enter();
+        blocked.leave();
+        // One send still waits: the wait goes on from the first one's start.
+        assert!(blocked.waited().is_some());
+        // Not yet `BLOCKED_AFTER`: look-ups are still handed to the loop.
+        assert!(!views.blocked());
+        blocked.leave();
+        assert_eq!(blocked.waited(), None);
+        assert!(!views.blocked());
+    }
 
     #[test]
     fn lookups_are_answered_by_the_loop_and_refused_when_the_queue_is_full() {
