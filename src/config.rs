@@ -490,13 +490,16 @@ impl Config {
         tables.push(("rules.person".into(), &self.person_rules));
         let mut packs = std::mem::take(&mut self.packs);
         for (table, over) in tables {
-            if over.pack.is_some() && over.pack_file.is_some() {
+            // `pack_file = ""` is no file, in any table, as in `[rules]` (in a more specific
+            // table it drops a file named by a less specific one: `pack` applies).
+            let file = over.pack_file.as_ref().filter(|file| !file.is_empty());
+            if over.pack.is_some() && file.is_some() {
                 return Err(key_error(
                     &format!("{table}.pack_file"),
                     "set either `pack` or `pack_file` in one table, not both",
                 ));
             }
-            let (source, key) = match (&over.pack, &over.pack_file) {
+            let (source, key) = match (&over.pack, file) {
                 (Some(name), _) => (PackSource::Shipped(name.clone()), "pack"),
                 (_, Some(file)) => (PackSource::File(file.clone()), "pack_file"),
                 _ => continue,
@@ -1915,6 +1918,34 @@ mod tests {
                 &["`http.listen`"],
             ),
         ]);
+    }
+
+    /// `pack_file = ""` means no file in every rule table, as in `[rules]`: beside `pack` in
+    /// one table, and in a platform's table under a `[rules]` file, where it drops that file.
+    #[test]
+    fn an_empty_pack_file_is_none_in_every_table() {
+        let dir = std::env::temp_dir().join(format!("workhours-empty-pf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("mine.toml"),
+            "name = \"mine\"\n[[rules]]\nid = \"long_drive\"\nkind = \"rolling\"\nmeasure = \"driving\"\nwindow = \"24h\"\nlimit = \"9h\"\n",
+        )
+        .unwrap();
+        let text = r#"
+            [rules]
+            pack_file = "mine.toml"
+            [rules.platform.didi]
+            pack_file = ""
+            [rules.role.trucker]
+            pack = "eu-561"
+            pack_file = ""
+        "#;
+        let config = Config::parse(text, Vec::new(), Some(dir.clone())).unwrap();
+        let pack = |p: &str, r: &str| config.rule_set(p, r).pack.to_string();
+        assert_eq!(pack("meituan", "rider"), "mine");
+        assert_eq!(pack("didi", "rider"), "cn-weihai-2022");
+        assert_eq!(pack("meituan", "trucker"), "eu-561");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// SPEC section 8 writes `holidays = "config/holidays/cn.toml"`: a relative path is
