@@ -168,6 +168,13 @@ async fn time_limit(State(state): State<AppState>, request: Request, next: Next)
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme's name in any case
+/// (RFC 7235: `bearer` and `BEARER` are `Bearer`).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, token) = value.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case(b"Bearer ").then_some(token)
+}
+
 /// `/v1/*`: the bearer token when one is set (a person's hours are personal data), then a
 /// slot among [`V1_CONCURRENCY`].
 async fn guard_v1(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -175,7 +182,7 @@ async fn guard_v1(State(state): State<AppState>, request: Request, next: Next) -
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
-            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .and_then(|value| bearer(value.as_bytes()))
             .unwrap_or_default();
         if !same_token(given, token.as_bytes()) {
             state.metrics.http_rejected("unauthorized");
@@ -491,8 +498,13 @@ pub(crate) mod tests {
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} {header:?}");
                 assert!(body["error"].is_string());
             }
-            let (status, _) = fetch_with(&app, uri, Some("Bearer s3cret")).await;
-            assert_eq!(status, StatusCode::OK, "{uri}");
+            // The scheme's name is case-insensitive (RFC 7235), the token is not.
+            for header in ["Bearer s3cret", "bearer s3cret", "BEARER s3cret"] {
+                let (status, _) = fetch_with(&app, uri, Some(header)).await;
+                assert_eq!(status, StatusCode::OK, "{uri} {header}");
+            }
+            let (status, _) = fetch_with(&app, uri, Some("Bearer S3CRET")).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
         }
         for open in ["/metrics", "/healthz", "/readyz"] {
             assert_ne!(
