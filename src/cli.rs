@@ -33,8 +33,8 @@ pub enum Command {
     /// `person_id` on every platform.
     ///
     /// Key: the key file's bytes, less one trailing newline, as they are (the 64 hex
-    /// characters of `openssl rand -hex 32` are 64 bytes of key, not decoded); 32 to 1024
-    /// bytes.
+    /// characters of `openssl rand -hex 32` are 64 bytes of key, not decoded); 1 to 1024
+    /// bytes, with a warning under 32.
     ///
     /// Each line:
     /// - the field (top level, default `id_number`) is renamed `person_id` in place and its

@@ -989,7 +989,14 @@ fn properties<'de, D: Deserializer<'de>>(
 fn has_env_prefix(name: &str) -> bool {
     name.get(..ENV_PREFIX.len())
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case(ENV_PREFIX))
+        && !NOT_CONFIG
+            .iter()
+            .any(|other| other.eq_ignore_ascii_case(name))
 }
+
+/// `WORKHOURS_` variables the program reads for something else than a config key: not taken
+/// for one (`WORKHOURS_PROGRESS`, the progress line of `replay`, `status` and `report`).
+const NOT_CONFIG: [&str; 1] = ["WORKHOURS_PROGRESS"];
 
 /// The `WORKHOURS_` variables of the process. A non-UTF-8 value is an error rather than
 /// silently ignored, since the operator meant it to apply.
@@ -1463,6 +1470,8 @@ mod tests {
                 "2500",
             ),
             ("WORKHOURS_TIME__ZONE", "Europe/Berlin"),
+            // Read by the progress line, not a config key: ignored here.
+            ("WORKHOURS_PROGRESS", "1"),
             ("workhours_kafka__brokers", "kafka:9092"),
             ("WORKHOURS_KAFKA__INPUT_TOPICS", "a, b,"),
             ("WORKHOURS_KAFKA__PROPERTIES__SASL__MECHANISM", "PLAIN"),
@@ -1670,6 +1679,15 @@ mod tests {
                 "",
                 &[("WORKHOURS_COLOUR", "blue")],
                 &["WORKHOURS_COLOUR", "names no config key", "`colour`"],
+            ),
+            (
+                "a variable of the progress line beside an unknown key: only the key",
+                "",
+                &[
+                    ("WORKHOURS_PROGRESS", "0"),
+                    ("WORKHOURS_RULES__MIN_BRAKE", "20m"),
+                ],
+                &["WORKHOURS_RULES__MIN_BRAKE", "`rules.min_brake`"],
             ),
             (
                 "single underscore",
