@@ -216,11 +216,45 @@ struct HoldWire<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     person_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    worker_ids: Option<&'a [String]>,
+    worker_ids: Option<Vec<&'a str>>,
     rule: &'a str,
     from: String,
     until: String,
     reason: &'a str,
+}
+
+/// What a hold's object is made of: the holds topic's records ([`Hold::to_json`]) and the
+/// open holds of `/v1/workers/{id}` ([`HoldFields::to_value`]) are one shape.
+pub struct HoldFields<'a> {
+    pub rule: &'a str,
+    /// The worker, or the person's id for a person.
+    pub worker: &'a str,
+    /// A person's hold: every worker id of the person.
+    pub person: Option<Vec<&'a str>>,
+    pub from: i64,
+    pub until: i64,
+    pub reason: &'a str,
+}
+
+impl<'a> HoldFields<'a> {
+    fn wire(self, zone: &Tz) -> HoldWire<'a> {
+        let person = self.person.is_some().then_some(self.worker);
+        HoldWire {
+            hold_id: hold_id(self.rule, self.worker, person, self.from),
+            worker_id: person.is_none().then_some(self.worker),
+            person_id: person,
+            worker_ids: self.person,
+            rule: self.rule,
+            from: format_rfc3339(self.from, zone),
+            until: format_rfc3339(self.until, zone),
+            reason: self.reason,
+        }
+    }
+
+    /// The hold's object, instants in `zone`.
+    pub fn to_value(self, zone: &Tz) -> serde_json::Value {
+        serde_json::to_value(self.wire(zone)).expect("holds always serialise")
+    }
 }
 
 impl Hold {
@@ -241,25 +275,23 @@ impl Hold {
 
     /// The hold as one JSON object (no newline), instants in `zone`.
     pub fn to_json(&self, zone: &Tz) -> String {
-        let wire = HoldWire {
-            hold_id: self.hold_id(),
-            worker_id: self.person_id.is_none().then_some(self.worker_id.as_str()),
-            person_id: self.person_id.as_deref(),
-            worker_ids: self
+        let fields = HoldFields {
+            rule: &self.rule,
+            worker: &self.worker_id,
+            person: self
                 .person_id
                 .is_some()
-                .then_some(self.worker_ids.as_slice()),
-            rule: &self.rule,
-            from: format_rfc3339(self.from, zone),
-            until: format_rfc3339(self.until, zone),
+                .then(|| self.worker_ids.iter().map(String::as_str).collect()),
+            from: self.from,
+            until: self.until,
             reason: &self.reason,
         };
-        serde_json::to_string(&wire).expect("holds always serialise")
+        serde_json::to_string(&fields.wire(zone)).expect("holds always serialise")
     }
 }
 
 /// A hold's id, from its rule, its worker (or person, when `person` is set) and `from`.
-pub fn hold_id(rule: &str, worker: &str, person: Option<&str>, from: i64) -> String {
+fn hold_id(rule: &str, worker: &str, person: Option<&str>, from: i64) -> String {
     let subject = match person {
         Some(person) => format!("p:{person}"),
         None => format!("w:{worker}"),

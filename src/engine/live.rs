@@ -663,32 +663,22 @@ impl Engine {
             }
         }
         // Each open hold as the holds topic has it (SPEC section 7), `hold_id` included.
-        let person = worker.person.then_some(&*worker.id);
         let holds: Vec<Value> = worker
             .holds
             .iter()
             .filter(|hold| hold.until > at)
             .map(|hold| {
-                let mut object = json!({
-                    "hold_id": crate::alert::hold_id(&hold.rule, &worker.id, person, hold.from),
-                    "rule": hold.rule,
-                    "from": time(hold.from),
-                    "until": time(hold.until),
-                    "reason": hold.reason,
-                });
-                if let Value::Object(map) = &mut object {
-                    match person {
-                        Some(person) => {
-                            map.insert("person_id".into(), person.into());
-                            let ids: Vec<&str> = worker.members.iter().map(|m| &*m.id).collect();
-                            map.insert("worker_ids".into(), ids.into());
-                        }
-                        None => {
-                            map.insert("worker_id".into(), (&*worker.id).into());
-                        }
-                    }
+                crate::alert::HoldFields {
+                    rule: &hold.rule,
+                    worker: &worker.id,
+                    person: worker
+                        .person
+                        .then(|| worker.members.iter().map(|m| &*m.id).collect()),
+                    from: hold.from,
+                    until: hold.until,
+                    reason: &hold.reason,
                 }
-                object
+                .to_value(zone)
             })
             .collect();
         let streak = worker.states.iter().find_map(|state| match &state.state {
