@@ -1942,13 +1942,7 @@ mod tests {
     /// one table, and in a platform's table under a `[rules]` file, where it drops that file.
     #[test]
     fn an_empty_pack_file_is_none_in_every_table() {
-        let dir = std::env::temp_dir().join(format!("workhours-empty-pf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("mine.toml"),
-            "name = \"mine\"\n[[rules]]\nid = \"long_drive\"\nkind = \"rolling\"\nmeasure = \"driving\"\nwindow = \"24h\"\nlimit = \"9h\"\n",
-        )
-        .unwrap();
+        let dir = pack_dir("workhours-empty-pf", "9h");
         let text = r#"
             [rules]
             pack_file = "mine.toml"
@@ -2008,15 +2002,24 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
-    #[test]
-    fn packs_are_chosen_per_platform_and_role_and_checked_at_start() {
-        let dir = std::env::temp_dir().join(format!("workhours-packs-{}", std::process::id()));
+    /// A fresh directory `NAME-PID` holding `mine.toml`, a pack of one rolling rule with
+    /// `limit`.
+    fn pack_dir(name: &str, limit: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("mine.toml"),
-            "name = \"mine\"\n[[rules]]\nid = \"long_drive\"\nkind = \"rolling\"\nmeasure = \"driving\"\nwindow = \"24h\"\nlimit = \"$daily_max\"\n",
+            format!(
+                "name = \"mine\"\n[[rules]]\nid = \"long_drive\"\nkind = \"rolling\"\nmeasure = \"driving\"\nwindow = \"24h\"\nlimit = \"{limit}\"\n"
+            ),
         )
         .unwrap();
+        dir
+    }
+
+    #[test]
+    fn packs_are_chosen_per_platform_and_role_and_checked_at_start() {
+        let dir = pack_dir("workhours-packs", "$daily_max");
         let text = r#"
             [rules]
             daily_max = "9h"

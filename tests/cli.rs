@@ -369,6 +369,20 @@ fn a_line_longer_than_any_event_is_too_large() {
     }
 }
 
+/// `workhours status --config CONFIG --at AT INPUT`: one view per line.
+fn status(config: &std::path::Path, at: &str, input: &std::path::Path) -> Vec<serde_json::Value> {
+    let output = run(bin()
+        .args(["status", "--config"])
+        .arg(config)
+        .args(["--at", at])
+        .arg(input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// SPEC section 7: `status` (the `/v1/workers/{id}` object) lists each open hold as the holds
 /// topic has it, and per rule exactly `{"rule", "used_seconds", "limit_seconds",
 /// "left_seconds"}`.
@@ -406,16 +420,7 @@ fn status_shows_open_holds_as_written_and_rules_with_their_four_keys() {
     assert_eq!(written.len(), 1, "{written:?}");
     assert_eq!(written[0]["until"], "2026-03-02T12:20:00.000+08:00");
 
-    let output = run(bin()
-        .args(["status", "--config"])
-        .arg(&config)
-        .args(["--at", "2026-03-02T12:05:00+08:00"])
-        .arg(&input));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let views: Vec<serde_json::Value> = stdout(&output)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
+    let views = status(&config, "2026-03-02T12:05:00+08:00", &input);
     let view = views.iter().find(|v| v["worker_id"] == "w1").unwrap();
     assert_eq!(
         view["holds"],
@@ -462,15 +467,8 @@ fn status_gives_the_extended_limit_while_an_extension_remains() {
     ];
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let daily = |at: &str| {
-        let output = run(bin()
-            .args(["status", "--config"])
-            .arg(&config)
-            .args(["--at", at])
-            .arg(&input));
-        assert!(output.status.success(), "{}", stderr(&output));
-        let view: serde_json::Value =
-            serde_json::from_str(stdout(&output).lines().next().unwrap()).unwrap();
-        let rule = view["rules"]
+        let views = status(&config, at, &input);
+        let rule = views[0]["rules"]
             .as_array()
             .unwrap()
             .iter()
