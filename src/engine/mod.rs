@@ -1611,6 +1611,28 @@ impl Engine {
         }
     }
 
+    /// A worker brought to the midnight `end` by its day's close is settled there after the
+    /// events stamped with it, when a rule's measure is on: the instant was not looked at
+    /// (a threshold reached at midnight itself would go unseen, the rule's next crossing
+    /// being computed past what it has reached). A worker still working has its timer at
+    /// `end` already ([`Worker::next_wake`]).
+    fn wake_at_midnight(&mut self, index: u32, end: i64) {
+        let worker = &mut self.state.workers[index as usize];
+        let set = &self.rule_sets[usize::from(worker.rules)];
+        let watched = rules::stateful(&set.rules)
+            .zip(worker.states.iter())
+            .any(|(def, state)| state.on() || def.hours.is_some());
+        if watched && worker.wake_at != end {
+            worker.wake_at = end;
+            let rank = worker.rank;
+            self.state.timers.push(Timer {
+                at: end,
+                rank,
+                worker: index,
+            });
+        }
+    }
+
     /// The local midnight ending `day`: bring every worker who worked that day to it (which
     /// closes their day: overtime, `minimum_wage`), then report the day for `quota_p90`.
     fn close_day(&mut self, day: i32) {
@@ -1656,6 +1678,7 @@ impl Engine {
             }
             self.mark_dirty(index);
             self.reschedule(index);
+            self.wake_at_midnight(index, info.end);
         }
         let (start, end) = (info.start, info.end);
         let groups = match tally {
