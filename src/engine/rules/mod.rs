@@ -662,36 +662,18 @@ impl RuleState {
         } else {
             NONE
         };
-        if match &self.state {
-            KindState::Continuous(_, _, s) => s.resolves(),
-            KindState::SinceRest(_, _, s) => s.resolves(),
-            _ => false,
-        } {
-            wake = wake.min(completion);
+        match &self.state {
+            KindState::Continuous(_, _, s) if s.resolves() => wake = wake.min(completion),
+            KindState::SinceRest(_, _, s) if s.resolves() => wake = wake.min(completion),
+            // A phase fired in this period fires again in the next one while the sum stays at
+            // its threshold, and a sum of one period starts again from zero: either way, at
+            // the period's end the crossings are new. Period ends are midnights.
+            KindState::Period(_, _, s) if s.fired != 0 && self.on() => {
+                wake = wake.min(day.end);
+            }
+            _ => {}
         }
         (crossing, completion, wake)
-    }
-
-    /// The next instant at which an alert of this rule may be due without a new event.
-    pub fn wake(
-        &self,
-        def: &RuleDef,
-        bits: Bits,
-        since: i64,
-        day: &Day,
-        cal: &mut Calendar,
-    ) -> i64 {
-        let crossing = if self.on() || def.hours.is_some() {
-            self.next_crossing(def, bits, since, day, cal)
-        } else {
-            NONE
-        };
-        let resolve = match &self.state {
-            KindState::Continuous(_, _, s) if s.resolves() => self.next_completion(def),
-            KindState::SinceRest(_, _, s) if s.resolves() => self.next_completion(def),
-            _ => NONE,
-        };
-        crossing.min(resolve)
     }
 
     /// Where the rule stands after integrating to the worker's `since` (`None` for rules
