@@ -173,19 +173,27 @@ pub struct Pending {
     /// Persons: the index of the event's worker id among the person's (0 for a worker).
     #[serde(default)]
     pub member: u32,
+    /// Persons: not an event but its worker id moving from the subject it stood alone in
+    /// (`worker`, `member`) to the person it now belongs to (`order`: that subject's slot in
+    /// the high 32 bits, the worker id's index among its worker ids in the low ones), just
+    /// before the event that says so ([`Engine::push_move`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub moves: bool,
 }
 
 impl buffer::Keyed for Pending {
-    type Key = (i64, u64);
-    fn key(&self) -> (i64, u64) {
-        (self.ts, self.seq)
+    /// A move comes before the event it was pushed with (same `ts` and `seq`).
+    type Key = (i64, u64, bool);
+    fn key(&self) -> (i64, u64, bool) {
+        (self.ts, self.seq, !self.moves)
     }
 }
 
 // Reversed, so that `BinaryHeap` pops the earliest first.
 impl Ord for Pending {
     fn cmp(&self, other: &Self) -> Ordering {
-        (other.ts, other.seq).cmp(&(self.ts, self.seq))
+        use buffer::Keyed;
+        other.key().cmp(&self.key())
     }
 }
 impl PartialOrd for Pending {
@@ -1036,7 +1044,7 @@ impl Engine {
                 .max_ts
                 .map_or(advance_ts, |max| max.max(advance_ts)),
         );
-        let (worker, member) = if self.persons() {
+        let (worker, member, alone) = if self.persons() {
             self.person_slot(event)
         } else {
             let workers = &self.state.workers;
@@ -1050,7 +1058,7 @@ impl Engine {
                 Some(i) => i,
                 None => self.new_slot(Worker::new(&event.worker_id)),
             };
-            (worker, 0)
+            (worker, 0, None)
         };
         self.state.workers[worker as usize].pending += 1;
         let (platform, role, city, rules) = self.group_of(worker, event);
@@ -1075,7 +1083,11 @@ impl Engine {
             fee: event.fee_cents,
             activity: event.activity.unwrap_or_default(),
             member,
+            moves: false,
         });
+        if let Some(alone) = alone.filter(|&alone| alone != worker) {
+            self.push_move(alone, worker, member, event, seq.unwrap_or(self.state.seq));
+        }
         self.state.stats.accepted += 1;
         Pushed::Accepted
     }
@@ -1106,8 +1118,12 @@ impl Engine {
     /// its own) and the index of its worker id among the subject's. A `worker_id` belongs to
     /// the person of its first event with a `person_id` (in arrival order), also for its later
     /// events without one.
-    fn person_slot(&mut self, event: &Event<'_>) -> (u32, u32) {
+    ///
+    /// Also the slot where the worker id stood alone before this event, its first with a
+    /// `person_id`, when it now belongs to the person ([`Engine::push_move`]).
+    fn person_slot(&mut self, event: &Event<'_>) -> (u32, u32, Option<u32>) {
         let worker_id: &str = &event.worker_id;
+        let mut alone = None;
         let person: Option<Box<str>> = match (&event.person_id, self.state.person_of.get(worker_id))
         {
             (_, Some(known)) => Some(known.clone()),
@@ -1116,6 +1132,7 @@ impl Engine {
                 self.state
                     .person_of
                     .insert(worker_id.into(), person.clone());
+                alone = self.worker_index.get(&self.state.workers, false, worker_id);
                 Some(person)
             }
             (None, None) => None,
@@ -1137,7 +1154,7 @@ impl Engine {
         };
         let members = &mut self.state.workers[slot as usize].members;
         if let Some(at) = members.iter().position(|m| &*m.id == worker_id) {
-            return (slot, at as u32);
+            return (slot, at as u32, alone);
         }
         if members.len() >= MAX_MEMBERS {
             // A person with too many worker ids: this one stands for a person of its own.
@@ -1147,16 +1164,85 @@ impl Engine {
                 None => self.new_slot(Worker::new(worker_id)),
             };
             let members = &mut self.state.workers[slot as usize].members;
+            // It stays where it stood alone: nothing to leave.
             return match members.iter().position(|m| &*m.id == worker_id) {
-                Some(at) => (slot, at as u32),
+                Some(at) => (slot, at as u32, None),
                 None => {
                     members.push(Member::new(worker_id));
-                    (slot, (members.len() - 1) as u32)
+                    (slot, (members.len() - 1) as u32, None)
                 }
             };
         }
         members.push(Member::new(worker_id));
-        (slot, (members.len() - 1) as u32)
+        (slot, (members.len() - 1) as u32, alone)
+    }
+
+    /// Persons: worker id `event.worker_id`, which stood alone in subject `alone`, belongs
+    /// from `event` on to the person of `event`, member `member` of subject `to`. At
+    /// `event.ts`, after the events before it and just before it, its state there (online, on
+    /// break, active orders, activity, last event) moves to the person: it works on as the
+    /// person's, and no longer alone. What it did alone before stays with `alone` (its
+    /// alerts are out already).
+    fn push_move(&mut self, alone: u32, to: u32, member: u32, event: &Event<'_>, seq: u64) {
+        let worker = &mut self.state.workers[alone as usize];
+        let Some(from) = worker
+            .members
+            .iter()
+            .position(|m| *m.id == *event.worker_id)
+        else {
+            return;
+        };
+        let Some((platform, role, city, rules)) = worker.pushed_group else {
+            return;
+        };
+        worker.pending += 1;
+        for name in [platform, role, city] {
+            self.state.names.hold(name);
+        }
+        self.state.buffer.push(Pending {
+            ts: event.ts,
+            seq,
+            worker: alone,
+            kind: event.kind,
+            rules,
+            platform,
+            role,
+            city,
+            order: (u64::from(to) << 32) | u64::from(member),
+            fee: None,
+            activity: Activity::Rest,
+            member: from as u32,
+            moves: true,
+        });
+    }
+
+    /// Applies a move of [`Engine::push_move`] at `t`.
+    fn apply_move(&mut self, moving: &Pending, t: i64) {
+        let index = moving.worker;
+        let (to, member) = ((moving.order >> 32) as u32, moving.order as u32);
+        let (workers, mut cx) = self.cx();
+        let worker = &mut workers[index as usize];
+        let taken = (worker.since != NEVER).then(|| {
+            worker.advance(index, t, &mut cx);
+            worker.take_member(moving.member)
+        });
+        if let Some(Some((session, last_event))) = taken {
+            let target = &mut workers[to as usize];
+            target.advance(to, t, &mut cx);
+            target.give_member(member, session, last_event);
+            for slot in [index, to] {
+                let worker = &mut self.state.workers[slot as usize];
+                if worker.touched_at != t {
+                    worker.touched_at = t;
+                    self.touched.push((slot, moving.seq));
+                }
+            }
+        }
+        self.release_names([moving.platform, moving.role, moving.city]);
+        let worker = &self.state.workers[index as usize];
+        if worker.since == NEVER && worker.pending == 0 {
+            self.forget_worker(index);
+        }
     }
 
     /// The slot of a worker id (persons: of the subject it belongs to) or a person id.
@@ -1448,6 +1534,10 @@ impl Engine {
         let (workers, mut cx) = self.cx();
         let worker = &mut workers[index as usize];
         worker.pending -= 1;
+        if event.moves {
+            self.apply_move(event, t);
+            return;
+        }
         if worker.refuses(event) {
             cx.stats.rejected += 1;
             self.rejected.push((event.seq, BadReason::TooManyOrders));

@@ -749,6 +749,25 @@ impl Worker {
         self.delivered = Box::default();
     }
 
+    /// Persons: member `member` leaves this subject for a person (`Engine::push_move`): its
+    /// state and last event, which stop here (it is offline, off break, with no active
+    /// orders and at rest here from now on).
+    pub fn take_member(&mut self, member: u32) -> Option<(Session, i64)> {
+        let member = self.members.get_mut(member as usize)?;
+        let session = std::mem::take(&mut member.session);
+        let last_event = member.last_event;
+        self.bits = self.raw_bits();
+        Some((session, last_event))
+    }
+
+    /// Persons: member `member` arrives from where it stood alone with this state.
+    pub fn give_member(&mut self, member: u32, session: Session, last_event: i64) {
+        if let Some(member) = self.members.get_mut(member as usize) {
+            member.session = session;
+            member.last_event = member.last_event.max(last_event);
+        }
+    }
+
     /// `session_timeout` after the last event, at `at`: offline, off break, no active orders,
     /// at rest (a person's worker ids each on their own last event).
     fn time_out(&mut self, at: i64, set: &RuleSet, cx: &mut Cx<'_>) {

@@ -10,7 +10,7 @@
 //! 1. one of N parser threads reads the block into its own buffer (the reads one after
 //!    another), then splits and parses its lines into a [`Block`] from a fixed pool, copying
 //!    each valid event's strings into it (so that the block owns its events and can travel),
-//!    and computes what the serial step needs (the `event_id` digest, the routing hashes);
+//!    and computes what the serial step needs (the `event_id` digest, the engine);
 //! 2. the calling thread takes the parsed blocks in input order and *admits* their events
 //!    ([`Gate`]): the one serial step, cheap by design;
 //! 3. N engine threads, one per engine, push their events of the block and run to the block's
@@ -37,7 +37,6 @@ use crate::engine::{
     event_digest,
 };
 use crate::event::{self, Activity, BadEvent, BadReason, Event, Kind};
-use crate::keyed::KeyedMap;
 
 /// How the input is cut and how much of it may be in flight. Tests cut it into tiny blocks
 /// to cross every boundary of the pipeline.
@@ -64,7 +63,8 @@ impl Default for Tuning {
 }
 
 /// Replays `input` on `threads` engines, each holding the workers whose key hashes to it
-/// (persons: whose person does), to event time `until` (else the largest `ts`).
+/// (persons: on one engine, parsed on `threads` threads), to event time `until` (else the
+/// largest `ts`).
 ///
 /// Parsing runs on every thread; the one serial step decides, in input order, what each event
 /// is (bad, after `--until`, a duplicate, late, or admitted, and to which engine) from its
@@ -108,7 +108,15 @@ pub fn replay_sharded_with(
     diag: &mut impl Write,
 ) -> io::Result<Report> {
     let threads = threads.max(1);
-    let mut engines: Vec<Engine> = (0..threads)
+    // Persons: one engine, the parsing on every thread. A worker id's state moves to its
+    // person at the event that first names it, from wherever the worker id stood alone: both
+    // must be in one engine, and which person a worker id will join is not known before.
+    let shards = if config.subject == Subject::Person {
+        1
+    } else {
+        threads
+    };
+    let mut engines: Vec<Engine> = (0..shards)
         .map(|_| {
             let mut engine = Engine::new(config.clone()).sharded();
             if track_days {
@@ -117,17 +125,18 @@ pub fn replay_sharded_with(
             engine
         })
         .collect();
-    let mut gate = Gate::new(&config, until, threads);
+    let mut gate = Gate::new(&config, until);
     let mut merge = Merge {
         config: &config,
         reports: BTreeMap::new(),
         report: Report::default(),
     };
     let mut out = Out { sink, diag };
-    if let [engine] = engines.as_mut_slice() {
-        serial(engine, &mut gate, &mut merge, input, tuning, &mut out)?;
-    } else {
-        pipelined(&mut engines, &mut gate, &mut merge, input, tuning, &mut out)?;
+    match engines.as_mut_slice() {
+        [engine] if threads == 1 => serial(engine, &mut gate, &mut merge, input, tuning, &mut out)?,
+        engines => pipelined(
+            engines, threads, &mut gate, &mut merge, input, tuning, &mut out,
+        )?,
     }
     let mut report = merge.report;
     let mut stats = gate.stats;
@@ -227,19 +236,20 @@ impl Drop for Alarm {
     }
 }
 
-/// Several threads: the stages of the module's pipeline.
+/// Several threads: the stages of the module's pipeline, with `parsers` parser threads.
+#[allow(clippy::too_many_arguments)]
 fn pipelined<W: Write>(
     engines: &mut [Engine],
+    parsers: usize,
     gate: &mut Gate,
     merge: &mut Merge<'_>,
     input: impl Read + Send,
     tuning: Tuning,
     out: &mut Out<'_, W>,
 ) -> io::Result<()> {
-    let threads = engines.len();
-    let routing = Routing::of(threads, gate.persons.is_some());
+    let routing = Routing::of(engines.len());
     let (recycle, pool) = mpsc::channel::<Block>();
-    for _ in 0..threads * tuning.blocks_per_thread.max(1) {
+    for _ in 0..parsers.max(engines.len()) * tuning.blocks_per_thread.max(1) {
         recycle.send(Block::default()).expect("the pool is open");
     }
     let reader = Mutex::new(Reader {
@@ -252,7 +262,7 @@ fn pipelined<W: Write>(
         // then stop waiting for a free block and the engines for a job, and every thread ends.
         let recycle = recycle;
         let (note, notes) = mpsc::channel::<Note>();
-        for _ in 0..threads {
+        for _ in 0..parsers {
             let note = note.clone();
             let reader = &reader;
             scope.spawn(move || {
@@ -260,7 +270,7 @@ fn pipelined<W: Write>(
                 parse_blocks(reader, routing, note);
             });
         }
-        let mut jobs = Vec::with_capacity(threads);
+        let mut jobs = Vec::with_capacity(engines.len());
         for (i, engine) in engines.iter_mut().enumerate() {
             let (job, work) = mpsc::channel::<Job>();
             jobs.push(job);
@@ -455,18 +465,15 @@ enum Routing {
     /// By worker id, over this many engines: a group for each, so that each engine reads only
     /// the bytes of its own events.
     Workers(usize, Seed),
-    /// `subject = "person"`: one group, with the routing hashes of the worker and person ids
-    /// (the serial step decides the engine).
-    Persons(Seed),
 }
 
 impl Routing {
-    /// The routing of a run on `threads` engines, with a seed of its own.
-    fn of(threads: usize, persons: bool) -> Routing {
-        if persons {
-            Routing::Persons(Seed::random())
+    /// The routing of a run on `engines` engines, with a seed of its own.
+    fn of(engines: usize) -> Routing {
+        if engines == 1 {
+            Routing::None
         } else {
-            Routing::Workers(threads, Seed::random())
+            Routing::Workers(engines, Seed::random())
         }
     }
 }
@@ -483,10 +490,9 @@ impl Seed {
         Seed(crate::keyed::KeyedState::default().hash_one(0x0072_6f75_7469_6e67_u64))
     }
 
-    /// The routing key of a worker id: `person` says it is a person id (a worker id and a
-    /// person id of the same spelling are two keys).
-    fn key(self, person: bool, id: &str) -> u64 {
-        xxh3_64_with_seed(id.as_bytes(), self.0 ^ u64::from(person))
+    /// The routing key of a worker id.
+    fn key(self, id: &str) -> u64 {
+        xxh3_64_with_seed(id.as_bytes(), self.0)
     }
 }
 
@@ -565,8 +571,6 @@ struct Block {
     admissions: Vec<Admission>,
     /// Their records, by engine ([`Routing`]).
     groups: Vec<Group>,
-    /// Persons: the routing hashes of each valid event's worker id and person id.
-    keys: Vec<(u64, Option<u64>)>,
     /// Bad lines: line in the block, why.
     bad: Vec<(u64, BadEvent)>,
 }
@@ -579,13 +583,12 @@ impl Block {
             blank,
             admissions,
             groups,
-            keys,
             bad,
             ..
         } = self;
         let shards = match routing {
             Routing::Workers(shards, _) => shards,
-            Routing::None | Routing::Persons(_) => 1,
+            Routing::None => 1,
         };
         groups.resize_with(shards, Group::default);
         for group in groups.iter_mut() {
@@ -593,7 +596,6 @@ impl Block {
             group.events.clear();
         }
         admissions.clear();
-        keys.clear();
         bad.clear();
         *count = 0;
         *blank = 0;
@@ -607,14 +609,10 @@ impl Block {
                 Ok(event) => {
                     let group = match routing {
                         Routing::Workers(shards, seed) => {
-                            shard_of(seed.key(false, &event.worker_id), shards)
+                            shard_of(seed.key(&event.worker_id), shards)
                         }
-                        Routing::None | Routing::Persons(_) => 0,
+                        Routing::None => 0,
                     };
-                    if let Routing::Persons(seed) = routing {
-                        let person = event.person_id.as_deref().map(|p| seed.key(true, p));
-                        keys.push((seed.key(false, &event.worker_id), person));
-                    }
                     let Group { text, events } = &mut groups[group];
                     admissions.push(Admission {
                         ts: event.ts,
@@ -724,7 +722,7 @@ const PUSH_AHEAD: usize = 8;
 const PREFETCH: usize = 16;
 
 /// The one serial step: what one engine's `push` would decide for each valid event, in input
-/// order, from its `ts`, id digest and routing keys only, and the engine it goes to.
+/// order, from its `ts` and id digest only.
 struct Gate {
     until: Option<i64>,
     lateness: i64,
@@ -734,14 +732,10 @@ struct Gate {
     /// Accepted, duplicates and late events.
     stats: Stats,
     after_until: u64,
-    shards: usize,
-    /// Persons: each worker id's person (its routing key), from the worker id's first event
-    /// with a `person_id`, as the engine decides its subject.
-    persons: Option<KeyedMap<Box<str>, u64>>,
 }
 
 impl Gate {
-    fn new(config: &Config, until: Option<i64>, shards: usize) -> Gate {
+    fn new(config: &Config, until: Option<i64>) -> Gate {
         Gate {
             until,
             lateness: config.time.allowed_lateness,
@@ -750,8 +744,6 @@ impl Gate {
             max_ts: None,
             stats: Stats::default(),
             after_until: 0,
-            shards,
-            persons: (config.subject == Subject::Person).then(KeyedMap::default),
         }
     }
 
@@ -774,8 +766,8 @@ impl Gate {
                 self.dedup.prefetch(digest);
             }
             if self.admits(admission) {
-                let shard = self.shard(block, i);
-                routes[shard].push(admission.index);
+                // The parser grouped the events by engine.
+                routes[admission.group as usize].push(admission.index);
             }
         }
     }
@@ -802,31 +794,6 @@ impl Gate {
         self.max_ts = Some(self.max_ts.map_or(record.ts, |max| max.max(record.ts)));
         self.stats.accepted += 1;
         true
-    }
-
-    /// The engine of an admitted event: by its worker id or, for persons, by the person its
-    /// worker id belongs to.
-    fn shard(&mut self, block: &Block, i: usize) -> usize {
-        let Some(person_of) = &mut self.persons else {
-            // The parser grouped them by engine.
-            return block.admissions[i].group as usize;
-        };
-        if self.shards == 1 {
-            return 0;
-        }
-        let (worker_key, person_key) = block.keys[i];
-        let group = &block.groups[0];
-        let record = &group.events[block.admissions[i].index as usize];
-        let worker = record.string(&group.text, WORKER_ID).unwrap_or_default();
-        let key = match (person_of.get(worker), person_key) {
-            (Some(&person), _) => person,
-            (None, Some(person)) => {
-                person_of.insert(worker.into(), person);
-                person
-            }
-            (None, None) => worker_key,
-        };
-        shard_of(key, self.shards)
     }
 }
 
@@ -1009,7 +976,7 @@ mod tests {
         let fixed = Seed(1);
         let ids: Vec<String> = (0..)
             .map(|i| format!("w{i}"))
-            .filter(|id| shard_of(fixed.key(false, id), 2) == 0)
+            .filter(|id| shard_of(fixed.key(id), 2) == 0)
             .take(64)
             .collect();
         let mut block = Block::default();
@@ -1021,13 +988,80 @@ mod tests {
             raw.push(b'\n');
         }
         for _ in 0..4 {
-            block.parse(&raw, Routing::of(2, false));
+            block.parse(&raw, Routing::of(2));
             let sizes: Vec<usize> = block.groups.iter().map(|g| g.events.len()).collect();
             assert_eq!(sizes.iter().sum::<usize>(), 64);
             assert!(
                 sizes.iter().all(|&n| n > 0),
                 "one engine got them all: {sizes:?}"
             );
+        }
+    }
+
+    /// A worker id whose first events carry no `person_id` stands alone until one does; from
+    /// then on it is the person's, its state too (it worked on alone forever: the logout went
+    /// to the person), whatever the threads.
+    #[test]
+    fn a_worker_id_that_joins_a_person_stops_working_alone() {
+        let line = |worker: &str, kind: &str, time: &str, person: Option<&str>| {
+            let person = person.map_or(String::new(), |p| format!(r#","person_id":"{p}""#));
+            format!(
+                r#"{{"worker_id":"{worker}","kind":"{kind}","ts":"2026-03-02T{time}+01:00"{person}}}"#
+            ) + "\n"
+        };
+        let mut input = String::new();
+        for k in 0..8 {
+            input += &line(&format!("w{k}"), "login", "08:00:00", None);
+        }
+        // Online from 08:00 alone, the person's from 08:05 on: 4h of the person's work at 12:05.
+        input += &line("v", "login", "08:00:00", None);
+        input += &line("v", "heartbeat", "08:05:00", Some("q"));
+        for k in 0..8 {
+            input += &line(
+                &format!("w{k}"),
+                "logout",
+                "08:05:00",
+                Some(&format!("p{k}")),
+            );
+        }
+        input += &line("v", "logout", "12:10:00", None);
+        input += &line("x", "heartbeat", "14:00:00", None);
+        let config = config(true);
+        let (one, one_diag) = replay(&config, input.as_bytes(), 1, Tuning::default());
+        let alerts: Vec<serde_json::Value> = one
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| serde_json::from_slice(line).unwrap())
+            .collect();
+        let got: Vec<String> = alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {} {:?} {:?} {} {}",
+                    a["rule"],
+                    a["phase"],
+                    a.get("person_id"),
+                    a.get("worker_id"),
+                    a["at"],
+                    a["period_start"]
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                r#""continuous_work" "warning" Some(String("q")) None "2026-03-02T11:50:00.000+01:00" "2026-03-02T08:05:00.000+01:00""#,
+                r#""continuous_work" "violation" Some(String("q")) None "2026-03-02T12:05:00.000+01:00" "2026-03-02T08:05:00.000+01:00""#,
+                r#""continuous_work" "resolved" Some(String("q")) None "2026-03-02T12:30:00.000+01:00" "2026-03-02T08:05:00.000+01:00""#,
+            ],
+            "the w ids work five minutes each; v works on as q's"
+        );
+        // The routing seed is random per run: some runs put a worker id and its person on
+        // one engine, others on two.
+        for _ in 0..8 {
+            let (two, two_diag) = replay(&config, input.as_bytes(), 2, Tuning::default());
+            assert_eq!(two, one);
+            assert_eq!(two_diag, one_diag);
         }
     }
 
