@@ -1,5 +1,6 @@
 //! `since_rest`: the measure accumulated in a shift, from the end of the last rest of at least
-//! `reset_rest` (EU 561's daily driving, 9 h or 10 h twice a week; FMCSA's 11 h of driving),
+//! `reset_rest` (EU 561's daily driving, 9 h or 10 h twice a week; FMCSA's 11 h of driving;
+//! the shift starts there, at the first instant of `rest_unless`, which defaults to the measure),
 //! or, with `elapsed_from`, the wall time since the shift's first instant of that measure
 //! (FMCSA's 14-hour window: short rests do not stop the clock).
 //!
@@ -222,7 +223,7 @@ impl State {
         if before & REST_ON != 0 && flags & REST_ON == 0 {
             self.rest_start = t;
         }
-        let starts = if p.elapsed { AUX } else { ON };
+        let starts = if p.elapsed { AUX } else { REST_ON };
         if flags & starts != 0 && self.shift.is_none() {
             self.split.clear();
             self.shift = Some(Shift {
