@@ -344,6 +344,19 @@ pub fn replay_into(
     sink: &mut dyn Sink,
     diag: &mut impl Write,
 ) -> io::Result<Report> {
+    replay_until(engine, until, |max_ts| until.or(max_ts), input, sink, diag)
+}
+
+/// [`replay_into`], with event time run at the end to `end(largest ts applied)` (none: not
+/// run on) instead of `until`, else the largest `ts`.
+pub fn replay_until(
+    engine: &mut Engine,
+    until: Option<i64>,
+    end: impl FnOnce(Option<i64>) -> Option<i64>,
+    input: impl Read,
+    sink: &mut dyn Sink,
+    diag: &mut impl Write,
+) -> io::Result<Report> {
     let mut report = Report::default();
     let mut blocks = Blocks::new(input);
     while let Some(block) = blocks.next()? {
@@ -386,7 +399,7 @@ pub fn replay_into(
             }
         }
     }
-    if let Some(end) = until.or(engine.max_ts()) {
+    if let Some(end) = end(engine.max_ts()) {
         engine.finish(end);
         drain(engine, sink, diag, &mut report)?;
     }

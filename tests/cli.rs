@@ -488,3 +488,36 @@ fn status_gives_the_extended_limit_while_an_extension_remains() {
     // The third shift of the week of 9 March: no extension left, the violation is at 9 h.
     assert_eq!(daily("2026-03-11T14:00:00+08:00"), (28_800, 32_400, 3_600));
 }
+
+/// `report` runs event time through the midnight ending the last event's day, not to the end
+/// of the month: input that stops on the 2nd says nothing of the 3rd to the 31st (a login
+/// without its logout counted 30 days of 24 h and 41 violations).
+#[test]
+fn report_runs_to_the_midnight_after_the_last_event_not_to_the_months_end() {
+    let dir = scratch("report-end");
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"worker_id":"a","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"p","city":"c"}"#
+            .to_owned()
+            + "\n",
+    )
+    .unwrap();
+    let output = run(bin()
+        .args(["report", "--month", "2026-03", "--format", "csv"])
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = stdout(&output);
+    let total = csv
+        .lines()
+        .find(|line| line.starts_with("total,"))
+        .unwrap_or_else(|| panic!("no total row: {csv}"));
+    let fields: Vec<&str> = total.split(',').collect();
+    // worker_days, p90_daily_hours, top_by_violations: 16 h on the 2nd (08:00 to midnight),
+    // two violations (continuous_work at 12:00, daily_hours at 19:00).
+    assert_eq!(
+        (fields[6], fields[11], fields[16]),
+        ("1", "16.00", "a (2)"),
+        "{csv}"
+    );
+}

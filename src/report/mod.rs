@@ -188,10 +188,20 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
         days: Vec::new(),
     };
     let mut diag = std::io::BufWriter::new(std::io::stderr().lock());
-    // Event time runs through the month's last midnight, so that its last day closes (pay
-    // rules fire then); events after the month are not read.
-    crate::replay::replay_into(&mut engine, Some(end), input, &mut gather, &mut diag)
-        .context("replay failed")?;
+    // Event time runs through the midnight ending the day of the last event read (at most
+    // the month's last midnight), so that its last day closes (pay rules and quotas fire
+    // then), but no further: input that stops on the 15th reports no work after the 15th.
+    // Events after the month are not read.
+    let until_midnight = |max_ts: Option<i64>| max_ts.map(|ts| cal.day_at(ts).end.min(end));
+    crate::replay::replay_until(
+        &mut engine,
+        Some(end),
+        until_midnight,
+        input,
+        &mut gather,
+        &mut diag,
+    )
+    .context("replay failed")?;
     let sets = engine.rule_sets();
     let holidays = engine.config().holidays.clone();
     let mut packs: Vec<(String, String)> = Vec::new();
