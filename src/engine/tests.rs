@@ -1397,6 +1397,8 @@ fn per_worker_state_stays_small() {
     ];
     eprintln!("{sizes:?}");
     assert!(sizes[1].1 <= 48, "{sizes:?}");
+    // An event waiting in the reorder buffer: one cache line.
+    assert_eq!(std::mem::size_of::<crate::engine::Pending>(), 64);
 }
 
 /// A worker's record in the state topic keeps its JSON, key for key and in order, whatever
