@@ -564,10 +564,17 @@ impl<'a> Fields<'a> {
                 ));
             }
             Some(Val::Str(text)) => timefmt::parse_rfc3339(&text).ok_or_else(|| {
-                BadEvent::new(
-                    BadReason::BadTimestamp,
-                    format!("`ts` {text:?} is not RFC 3339 with a `T` and an offset"),
-                )
+                // RFC 3339 allows second 60; event time (epoch milliseconds, as the integer
+                // form) has no leap seconds.
+                let leap = text.get(16..19) == Some(":60")
+                    && timefmt::parse_rfc3339(&format!("{}59{}", &text[..17], &text[19..]))
+                        .is_some();
+                let why = if leap {
+                    "is a leap second (second 60), which event time in epoch milliseconds cannot hold"
+                } else {
+                    "is not RFC 3339 with a `T` and an offset"
+                };
+                BadEvent::new(BadReason::BadTimestamp, format!("`ts` {text:?} {why}"))
             })?,
             Some(Val::UInt(ms)) => i64::try_from(ms).unwrap_or(i64::MAX),
             Some(Val::Int(ms)) => ms,
@@ -944,6 +951,29 @@ mod tests {
                 bad.detail
             );
             assert_eq!(parse_reference(line(fee).as_bytes()).unwrap_err(), bad);
+        }
+    }
+
+    /// A leap second is refused as `bad_timestamp` saying so (RFC 3339 allows second 60; event
+    /// time in epoch milliseconds has none), not as a string that is not RFC 3339.
+    #[test]
+    fn a_leap_second_is_refused_for_what_it_is() {
+        let line = |ts: &str| format!(r#"{{"worker_id":"w","kind":"login","ts":"{ts}"}}"#);
+        for (ts, leap) in [
+            ("2016-12-31T23:59:60Z", true),
+            ("2016-12-31T23:59:60.5+00:00", true),
+            ("2016-12-31T23:59:61Z", false),
+            ("2016-12-31T23:60:00Z", false),
+        ] {
+            let bad = parse(line(ts).as_bytes()).unwrap_err();
+            assert_eq!(bad.reason, BadReason::BadTimestamp, "{ts}");
+            assert_eq!(
+                bad.detail.contains("leap second"),
+                leap,
+                "{ts}: {}",
+                bad.detail
+            );
+            assert_eq!(parse_reference(line(ts).as_bytes()).unwrap_err(), bad);
         }
     }
 
