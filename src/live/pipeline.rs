@@ -224,7 +224,8 @@ pub struct Part {
     /// for a fresh partition; `i64::MAX` for a state an older release saved, which does not
     /// say): an event there at or before its worker's last applied one was applied already.
     reread_below: Vec<i64>,
-    /// The idle clock when the partition last delivered a message.
+    /// The idle clock when the partition last delivered a message that could move its event
+    /// time (an applied event, or input read again; [`Part::active`]).
     last_message: Duration,
     /// Whether anything changed since the last checkpoint.
     changed: bool,
@@ -239,6 +240,15 @@ pub struct Part {
     held: Vec<Held>,
     /// State records and offsets written, to commit once the records are acknowledged.
     pending_commit: Option<(u64, Vec<(usize, i64)>)>,
+}
+
+impl Part {
+    /// Input topic `index` delivered, at idle clock `polled`, a message that keeps the
+    /// partition from being idle (an applied event, or input read again after a restore).
+    fn active(&mut self, index: usize, polled: Duration) {
+        self.last_message = polled;
+        self.topic_last[index] = polled;
+    }
 }
 
 /// Everything the loop owns, locked by the loop and by the callbacks it runs (same thread).
@@ -617,8 +627,6 @@ impl Core {
     ) -> Result<(), SinkError> {
         let now = tick.ms;
         part.next[index] = Some(origin.offset + 1);
-        part.last_message = tick.polled;
-        part.topic_last[index] = tick.polled;
         // SPEC sections 5 and 8: the key is the worker_id, or for a regulator's instance
         // (`subject = "person"`) the person_id where the event has one.
         let persons = self.config.subject == crate::config::Subject::Person;
@@ -627,6 +635,8 @@ impl Core {
             _ => origin.key == Some(event.worker_id.as_bytes()),
         };
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
+            // Input read again after a restore: the partition is catching up, not idle.
+            part.active(index, tick.polled);
             if let Ok(event) = event::parse(origin.payload)
                 && key_matches(&event)
             {
@@ -656,6 +666,11 @@ impl Core {
         if let Err(bad) = event::check_future(&event, now, self.config.time.max_future_skew) {
             return self.dead_letter(origin, bad.reason.code(), &bad.detail);
         }
+        // A valid event: its topic is not silent. Only one that is applied keeps the partition
+        // from going idle (below): bad, late and duplicate messages move no event time, and a
+        // steady stream of them (one broken device) held the partition's event time still,
+        // with every silent worker's alerts on it.
+        part.topic_last[index] = tick.polled;
         let seq = seq_of(index, origin.offset, self.topics.len());
         batch.event(index, event.kind, &event.platform);
         part.topic_max[index] = part.topic_max[index].max(event.ts.min(now));
@@ -666,6 +681,7 @@ impl Core {
         let reread = origin.offset < part.reread_below[index];
         match part.engine.push_read(&event, seq, index, now, reread) {
             Pushed::Accepted => {
+                part.last_message = tick.polled;
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
                     part.held[index].push(event.ts, origin.offset, now, origin.key, origin.payload);
                 }
@@ -679,7 +695,10 @@ impl Core {
                 );
                 return self.dead_letter(origin, "late", &detail);
             }
-            Pushed::AlreadyApplied => return Ok(()),
+            Pushed::AlreadyApplied => {
+                part.active(index, tick.polled);
+                return Ok(());
+            }
         }
         if self.topics.len() > 1 {
             // Which topics hold event time back may change with the next event: run now.

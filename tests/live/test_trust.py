@@ -130,6 +130,45 @@ def test_12_2_idle_partition_still_takes_events_within_the_lateness(stack):
     assert monitor.metric("workhours_late_events_total") == 0
 
 
+def test_12_2_a_partition_fed_only_messages_that_move_no_event_time_still_goes_idle(stack):
+    """A login now, then for 8 s a message every 0.3 s that cannot move event time (garbage,
+    a late heartbeat, one from the far future, a duplicate of the login): the partition is
+    still idle after idle_timeout (2 s) and follows the wall clock, so the login is applied
+    once allowed_lateness (3 s) has passed, while the stream goes on. (Every message reset
+    the idle clock: the watermark stayed at the login, and a silent worker's alerts never
+    came while one broken device kept sending.)"""
+    broker = one_partition(stack)
+    monitor = stack.monitor(broker, time={"allowed_lateness": "3s"}).start()
+    monitor.wait_ready()
+    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    login = harness.event_line("silent", "login", harness.now_ms(), 0)
+    producer.produce([login])
+    noise = [
+        lambda: ("noisy", "garbage"),
+        lambda: ("noisy", harness.event_line("noisy", "heartbeat", harness.now_ms() - 60_000, 1)),
+        lambda: ("noisy", harness.event_line("noisy", "heartbeat", harness.now_ms() + 600_000, 2)),
+        lambda: ("silent", login),
+    ]
+    stop = time.monotonic() + 8.0
+    seen = None
+    i = 0
+    while time.monotonic() < stop:
+        key, value = noise[i % len(noise)]()
+        producer.send([value], key_fn=lambda _line, key=key: key.encode())
+        producer.flush()
+        i += 1
+        monitor.check_alive()
+        status, body = monitor.get("/v1/workers/silent", timeout=3)
+        if seen is None and status == 200 and json.loads(body)["online"]:
+            seen = time.monotonic() - (stop - 8.0)
+        time.sleep(0.3)
+    assert seen is not None, (
+        "the login was never applied while the noise went on: the partition's event time "
+        f"stood still (workhours_watermark_lag_seconds {monitor.metric('workhours_watermark_lag_seconds')})")
+    # idle_timeout 2 s + allowed_lateness 3 s, and the poll's pace.
+    assert seen < 7.0, f"applied {seen:.1f} s after the login"
+
+
 def test_12_2_a_late_event_of_a_worker_with_later_events_applied_is_dead_lettered(stack):
     """A worker's login is applied (the idle partition's watermark, now - 2 s, passed it);
     then a logout of the same worker older than the watermark and than that login arrives:
