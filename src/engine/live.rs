@@ -286,6 +286,12 @@ impl Engine {
         engine.external_quota = true;
         engine.observations = Some(Vec::new());
         engine.track_evictions();
+        // A checkpoint of an older release does not say what it had read (`read_to`): input
+        // is then all taken as read again, and may not be held to its bound.
+        if meta.read_to.is_some() {
+            engine.reread_cap = meta.max_ts;
+            engine.reread_floor = engine.watermark();
+        }
         engine.install(saved);
         engine
     }
@@ -388,7 +394,8 @@ impl Engine {
     /// event read for the first time at or before its worker's last applied event is late
     /// like any other (SPEC section 5), not dropped unseen. The event moves the watermark by
     /// `min(ts, now)` (event time never runs ahead of the wall clock, so one fast clock makes
-    /// no other event late).
+    /// no other event late); read again, by no more than the checkpoint's largest `ts`, and
+    /// one before the checkpoint's watermark was handled then (applied or dead-lettered).
     pub fn push_read(
         &mut self,
         event: &Event<'_>,
@@ -398,17 +405,28 @@ impl Engine {
         reread: bool,
     ) -> Pushed {
         let slot = self.slot_of(&event.worker_id);
-        if let Some(index) = slot
-            && self.state.workers[index as usize]
+        let applied_before = slot.is_some_and(|index| {
+            self.state.workers[index as usize]
                 .last_applied
                 .get()
                 .is_some_and(|last| (event.ts, seq) <= last)
-            && (reread || event.ts >= self.watermark())
+        });
+        // Read again and before the checkpoint's watermark: applied then, or dead-lettered as
+        // late then (its dead letter acknowledged before the checkpoint), not again.
+        if (applied_before && (reread || event.ts >= self.watermark()))
+            || (reread && event.ts < self.reread_floor)
         {
             self.remember_id(event);
             return Pushed::AlreadyApplied;
         }
-        let capped = event.ts.min(now);
+        // Read again after a restore, an event moves event time no further than when it was
+        // first read (before the checkpoint, with the wall clock of then): read again later,
+        // a future-dated one would otherwise count a later `now`, and make an event late that
+        // was on time when first read, after it (SPEC section 5).
+        let capped = match self.reread_cap {
+            Some(cap) if reread => event.ts.min(now).min(cap),
+            _ => event.ts.min(now),
+        };
         // The worker's slot, looked up once (a person's is another key).
         let hint = slot.filter(|_| !self.persons());
         let pushed = self.push_slot(event, event_digest(event), Some(seq), capped, hint);
@@ -805,6 +823,67 @@ mod tests {
         alerts.sort();
         alerts.dedup();
         alerts
+    }
+
+    /// Input read again after a restore moves event time no further than it moved when first
+    /// read: an event that was on time then is on time now. (A future-dated event read again
+    /// later counted `min(ts, now)` at the new, later `now`, and made an event first read
+    /// within the lateness, after it, late on the third start.)
+    #[test]
+    fn input_read_again_is_on_time_where_it_was_the_first_time() {
+        let config = Config::from_toml_str("[time]\nallowed_lateness = \"3s\"\n", []).unwrap();
+        let base = crate::timefmt::parse_rfc3339("2026-03-02T08:00:00+08:00").unwrap();
+        let event = |worker: &str, kind: &str, ts: i64| {
+            format!(r#"{{"worker_id":"{worker}","kind":"{kind}","ts":{ts}}}"#)
+        };
+        // Offsets 0 to 2 read at base: a login now, a logout and a login in the future.
+        let mut lines = vec![
+            event("x0", "login", base),
+            event("x0", "logout", base + 5_000),
+            event("x0", "login", base + 9_000),
+        ];
+        let push =
+            |engine: &mut Engine, lines: &[String], from: usize, now: i64, read_to: usize| {
+                let mut late = Vec::new();
+                for (offset, text) in lines.iter().enumerate().skip(from) {
+                    let pushed = engine.push_read(
+                        &event::parse(text.as_bytes()).unwrap(),
+                        offset as u64,
+                        0,
+                        now,
+                        offset < read_to,
+                    );
+                    if pushed == Pushed::Late {
+                        late.push(offset);
+                    }
+                    engine.advance();
+                }
+                late
+            };
+        let checkpoint = |engine: &mut Engine, read_to: usize| {
+            let mut saved = SavedWorkers::default();
+            for record in engine.take_dirty() {
+                saved.insert(record);
+            }
+            let mut meta = engine.meta();
+            meta.read_to = Some(BTreeMap::from([("in".into(), read_to as i64)]));
+            (meta, saved)
+        };
+        let mut first = Engine::live(config.clone());
+        assert!(push(&mut first, &lines, 0, base, 0).is_empty());
+        let (meta, saved) = checkpoint(&mut first, 3);
+        // Second start, 3 s on: everything read again, and x1's login, on time.
+        let now = base + 3_000;
+        lines.push(event("x1", "login", now));
+        let mut second = Engine::restore_live(config.clone(), &meta, saved);
+        assert!(push(&mut second, &lines, 0, now, 3).is_empty());
+        let (meta, saved) = checkpoint(&mut second, 4);
+        // Third start, 3.5 s later: x1's login was on time when first read, so it is now.
+        let mut third = Engine::restore_live(config, &meta, saved);
+        assert_eq!(
+            push(&mut third, &lines, 0, now + 3_500, 4),
+            Vec::<usize>::new()
+        );
     }
 
     /// SPEC section 3 counts a state change that changes nothing; live shows the count as a

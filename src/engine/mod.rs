@@ -786,6 +786,12 @@ pub struct Engine {
     rank: u64,
     /// `stats.noops` when [`Engine::take_noops`] was last called (or the state restored).
     noops_taken: u64,
+    /// Live, restored: the largest `ts` read before the checkpoint (each capped at the wall
+    /// clock of its first read). Input read again moves event time no further.
+    reread_cap: Option<i64>,
+    /// Live, restored: the watermark of the checkpoint. Input read again with a `ts` before
+    /// it was applied or dead-lettered as late before the checkpoint.
+    reread_floor: i64,
 }
 
 impl Engine {
@@ -853,6 +859,8 @@ impl Engine {
             admitted: false,
             rank: 0,
             noops_taken,
+            reread_cap: None,
+            reread_floor: NEVER,
         }
     }
 
