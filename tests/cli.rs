@@ -521,3 +521,51 @@ fn report_runs_to_the_midnight_after_the_last_event_not_to_the_months_end() {
         "{csv}"
     );
 }
+
+/// A `[kafka.properties]` value librdkafka refuses stops `run` at once with a message naming
+/// it, also while the brokers cannot be reached (it waited for them first, retrying for ever,
+/// when the property was a consumer's).
+#[test]
+fn run_refuses_a_bad_consumer_property_before_waiting_for_the_brokers() {
+    let dir = scratch("run-bad-property");
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nbrokers = \"127.0.0.1:1\"\n[kafka.properties]\n\"fetch.wait.max.ms\" = \"abc\"\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("workhours run starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "still running after 20 s with the brokers unreachable:\n{}",
+                stderr(&output)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(2), "{}", stderr(&output));
+    // Said once (librdkafka's text was printed twice, as the error and as its source).
+    assert_eq!(
+        stderr(&output)
+            .matches("Invalid value for configuration property \"fetch.wait.max.ms\"")
+            .count(),
+        1,
+        "{}",
+        stderr(&output)
+    );
+}

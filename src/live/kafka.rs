@@ -69,8 +69,15 @@ pub enum SourceError {
         stalled: Duration,
         error: String,
     },
+    /// Not the error's `source` (its text is in this one's): an error chain prints it once.
     #[error("Kafka: {0}")]
-    Kafka(#[from] rdkafka::error::KafkaError),
+    Kafka(rdkafka::error::KafkaError),
+}
+
+impl From<rdkafka::error::KafkaError> for SourceError {
+    fn from(error: rdkafka::error::KafkaError) -> SourceError {
+        SourceError::Kafka(error)
+    }
 }
 
 /// The base client config: brokers plus every `[kafka.properties]` entry as is.
@@ -214,6 +221,11 @@ pub fn prepare_topics(
     running: &dyn Fn() -> bool,
     runtime: &tokio::runtime::Handle,
 ) -> Result<Option<usize>, SourceError> {
+    // Every property is checked before the brokers are waited for: librdkafka refuses a bad
+    // value when a client is made, and the probe below drops the consumer's properties.
+    let mut check = client_config(kafka);
+    check.set("group.id", &kafka.group_id);
+    drop(check.create::<BaseConsumer>()?);
     let probe: BaseConsumer = without_consumer_properties(client_config(kafka)).create()?;
     let mut backoff = Duration::from_millis(500);
     let metadata = loop {

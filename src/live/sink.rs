@@ -48,8 +48,15 @@ pub enum SinkError {
         code: RDKafkaErrorCode,
         reason: String,
     },
+    /// Not the error's `source` (its text is in this one's): an error chain prints it once.
     #[error("cannot create the producer: {0}")]
-    Create(#[from] KafkaError),
+    Create(KafkaError),
+}
+
+impl From<KafkaError> for SinkError {
+    fn from(error: KafkaError) -> SinkError {
+        SinkError::Create(error)
+    }
 }
 
 /// What travels with each record through librdkafka and back to the delivery callback.
