@@ -67,8 +67,8 @@ impl Default for Tuning {
 /// largest `ts`).
 ///
 /// Parsing runs on every thread; the one serial step decides, in input order, what each event
-/// is (bad, after `--until`, a duplicate, late, or admitted, and to which engine) from its
-/// worker, id and `ts` only, and moves the watermark as one engine would. After each block of
+/// is (bad, after `--until`, a duplicate, late, or admitted to the engine its parser chose
+/// by its worker id) from its id and `ts` only, and moves the watermark as one engine would. After each block of
 /// input every engine runs to that watermark; their alerts and holds are merged in the
 /// processing order one engine would have emitted them in ([`crate::engine::Step`]) and
 /// `quota_p90` is computed over their day reports. So the output is byte for byte that of
