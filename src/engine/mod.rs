@@ -1698,9 +1698,16 @@ impl Engine {
     }
 
     fn reschedule(&mut self, index: u32) {
+        self.reschedule_by(index, NONE);
+    }
+
+    /// [`Engine::reschedule`], with the worker's timer no later than `by`.
+    fn reschedule_by(&mut self, index: u32, by: i64) {
         let (workers, mut cx) = self.cx();
         let worker = &mut workers[index as usize];
-        let wake = worker.next_wake(&cx.sets[usize::from(worker.rules)], &mut cx);
+        let wake = worker
+            .next_wake(&cx.sets[usize::from(worker.rules)], &mut cx)
+            .min(by);
         // While a worker keeps working its next crossing stays put, so most events push
         // no timer; a timer at `since` (a settle still due there) is always pushed.
         if wake != worker.wake_at || wake == worker.since {
@@ -1716,26 +1723,18 @@ impl Engine {
         }
     }
 
-    /// A worker brought to the midnight `end` by its day's close is settled there after the
-    /// events stamped with it, when a rule's measure is on: the instant was not looked at
-    /// (a threshold reached at midnight itself would go unseen, the rule's next crossing
-    /// being computed past what it has reached). A worker still working has its timer at
-    /// `end` already ([`Worker::next_wake`]).
-    fn wake_at_midnight(&mut self, index: u32, end: i64) {
-        let worker = &mut self.state.workers[index as usize];
+    /// Whether a rule of the worker's watches the clock now: its measure is on, or it has
+    /// hours. A worker brought to a midnight by its day's close, which looks at no instant
+    /// there, is then settled at it after the events stamped with it: a threshold reached at
+    /// midnight itself would go unseen, the rule's next crossing being computed past what it
+    /// has reached. (A worker still working has its timer there already,
+    /// [`Worker::next_wake`].)
+    fn watches_the_clock(&self, index: u32) -> bool {
+        let worker = &self.state.workers[index as usize];
         let set = &self.rule_sets[usize::from(worker.rules)];
-        let watched = rules::stateful(&set.rules)
+        rules::stateful(&set.rules)
             .zip(worker.states.iter())
-            .any(|(def, state)| state.on() || def.hours.is_some());
-        if watched && worker.wake_at != end {
-            worker.wake_at = end;
-            let rank = worker.rank;
-            self.state.timers.push(Timer {
-                at: end,
-                rank,
-                worker: index,
-            });
-        }
+            .any(|(def, state)| state.on() || def.hours.is_some())
     }
 
     /// The local midnight ending `day`: bring every worker who worked that day to it (which
@@ -1782,8 +1781,12 @@ impl Engine {
                 }
             }
             self.mark_dirty(index);
-            self.reschedule(index);
-            self.wake_at_midnight(index, info.end);
+            let by = if self.watches_the_clock(index) {
+                info.end
+            } else {
+                NONE
+            };
+            self.reschedule_by(index, by);
         }
         let (start, end) = (info.start, info.end);
         let groups = match tally {
