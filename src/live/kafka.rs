@@ -221,12 +221,10 @@ pub fn prepare_topics(
     running: &dyn Fn() -> bool,
     runtime: &tokio::runtime::Handle,
 ) -> Result<Option<usize>, SourceError> {
-    // Every property is checked before the brokers are waited for: librdkafka refuses a bad
-    // value when a client is made, and the probe below drops the consumer's properties.
-    let mut check = client_config(kafka);
-    check.set("group.id", &kafka.group_id);
-    drop(check.create::<BaseConsumer>()?);
-    let probe: BaseConsumer = without_consumer_properties(client_config(kafka)).create()?;
+    // The probe carries every property, so that librdkafka refuses a bad value when it is
+    // made, before the brokers are waited for (without the consumer's properties, a bad one
+    // was found only once the brokers answered).
+    let probe: BaseConsumer = client_config(kafka).create()?;
     let mut backoff = Duration::from_millis(500);
     let metadata = loop {
         if !running() {
