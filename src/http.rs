@@ -15,7 +15,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -88,13 +88,16 @@ impl AppState {
     }
 }
 
+/// Largest token file read.
+const MAX_TOKEN_BYTES: u64 = 64 << 10;
+
 /// Reads `http.token_file`: `None` when the key is empty; an error when the file cannot be
 /// read or holds no token.
 pub fn load_token(path: &str) -> anyhow::Result<Option<Arc<str>>> {
     if path.trim().is_empty() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path)
+    let text = crate::files::read_text(std::path::Path::new(path), MAX_TOKEN_BYTES)
         .map_err(|error| anyhow::anyhow!("cannot read http.token_file = {path}: {error}"))?;
     let token = text.trim();
     if token.is_empty() {
@@ -108,6 +111,11 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/workers/{worker_id}", get(worker))
         .route("/v1/summary", get(summary))
+        // Any other path under /v1 behind the same guard: without the token, a caller
+        // learns nothing, not even which paths exist.
+        .route("/v1", any(no_such_path))
+        .route("/v1/", any(no_such_path))
+        .route("/v1/{*rest}", any(no_such_path))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard_v1));
     Router::new()
         .route("/metrics", get(metrics))
@@ -226,6 +234,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// A path under `/v1` that names nothing (reached only past the guard).
+async fn no_such_path() -> Response {
+    error(StatusCode::NOT_FOUND, json!({"error": "no such path"}))
 }
 
 /// Liveness: touches nothing but the runtime, so it answers whatever Kafka or the pipeline do.
@@ -387,7 +400,10 @@ pub(crate) mod tests {
         let app = router(state);
         let (status, content_type, body) = fetch(&app, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(content_type.as_deref(), Some("text/plain; version=0.0.4"));
+        assert_eq!(
+            content_type.as_deref(),
+            Some("text/plain; version=0.0.4; charset=utf-8")
+        );
         assert!(body.contains(
             r#"workhours_alerts_total{phase="violation",platform="meituan",rule="continuous_work"} 1"#
         ));
@@ -513,6 +529,27 @@ pub(crate) mod tests {
                 "{open}"
             );
         }
+        // A path under /v1 that names nothing tells a caller without the token nothing
+        // either, also beside the console's routes (merged as `workhours run` does).
+        let console = Router::new().route("/v1/console/status", get(|| async { "console" }));
+        let app = router(state.clone()).merge(guarded(&state, console));
+        for uri in [
+            "/v1",
+            "/v1/",
+            "/v1/nothing",
+            "/v1/workers/",
+            "/v1/console/nothing",
+            "/v1/a/b",
+        ] {
+            let (status, _) = fetch_with(&app, uri, None).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+            let (status, body) = fetch_with(&app, uri, Some("Bearer s3cret")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+            assert_eq!(body["error"], "no such path", "{uri}");
+        }
+        let (status, _) = fetch_with(&app, "/v1/console/status", Some("Bearer s3cret")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(fetch(&app, "/nothing").await.0, StatusCode::NOT_FOUND);
         assert!(same_token(b"abc", b"abc"));
         assert!(
             !same_token(b"abd", b"abc") && !same_token(b"abcd", b"abc") && !same_token(b"", b"abc")

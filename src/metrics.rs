@@ -828,8 +828,9 @@ impl Metrics {
     }
 }
 
-/// Content type of [`Metrics::render`].
-pub const TEXT_CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
+/// Content type of [`Metrics::render`]: the text format 0.0.4, in UTF-8 (label values may be
+/// any text, e.g. a city's name), as Prometheus's own Go client sends it.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
