@@ -411,13 +411,16 @@ impl Config {
     /// As [`Config::load`], with `default` as the file's text when no file is given (the
     /// demo's own rules).
     pub fn load_or(path: Option<&Path>, default: &str) -> Result<Config, ConfigError> {
-        let text = match path {
-            Some(path) => std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
-                path: path.display().to_string(),
-                error,
-            })?,
-            None => default.to_owned(),
-        };
+        let text =
+            match path {
+                Some(path) => crate::files::read_text(path, crate::files::MAX_TEXT_BYTES).map_err(
+                    |error| ConfigError::Read {
+                        path: path.display().to_string(),
+                        error,
+                    },
+                )?,
+                None => default.to_owned(),
+            };
         let base_dir = path.and_then(Path::parent).map(Path::to_path_buf);
         Config::parse(&text, process_env()?, base_dir)
     }

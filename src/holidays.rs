@@ -87,10 +87,13 @@ impl fmt::Display for Place {
 impl Holidays {
     /// Reads and checks a calendar file.
     pub fn load(path: &Path) -> Result<Holidays, HolidaysError> {
-        let text = std::fs::read_to_string(path).map_err(|error| HolidaysError::Read {
-            path: path.to_owned(),
-            error,
-        })?;
+        let text =
+            crate::files::read_text(path, crate::files::MAX_TEXT_BYTES).map_err(|error| {
+                HolidaysError::Read {
+                    path: path.to_owned(),
+                    error,
+                }
+            })?;
         Holidays::parse(&text).map_err(|error| match error {
             HolidaysError::Invalid { problem, .. } => HolidaysError::Invalid {
                 path: Some(path.to_owned()),

@@ -28,6 +28,8 @@
 //!   the platform, before events leave it.
 //! - [`holidays`]: the statutory-holiday calendar file (`config/holidays/cn.toml`): statutory
 //!   days, the other days off of each break, the swapped working days.
+//! - [`files`]: small files (config, pack, holidays, token, key) read with a bound, and outputs
+//!   that would overwrite the input refused.
 //! - [`cli`]: the command line.
 
 pub mod alert;
@@ -39,6 +41,7 @@ pub mod demo;
 pub mod duration;
 pub mod engine;
 pub mod event;
+pub mod files;
 pub mod holidays;
 pub mod http;
 pub mod keyed;

@@ -115,10 +115,13 @@ impl Pack {
     /// A user's pack file.
     pub fn load(path: &std::path::Path) -> Result<Pack, PackError> {
         let origin = format!("file {}", path.display());
-        let text = std::fs::read_to_string(path).map_err(|error| PackError::Pack {
-            origin: origin.clone(),
-            reason: format!("cannot read it: {error}"),
-        })?;
+        let text =
+            crate::files::read_text(path, crate::files::MAX_TEXT_BYTES).map_err(|error| {
+                PackError::Pack {
+                    origin: origin.clone(),
+                    reason: format!("cannot read it: {error}"),
+                }
+            })?;
         Pack::parse(&text, &origin)
     }
 

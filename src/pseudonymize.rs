@@ -65,10 +65,11 @@ pub enum KeyError {
     )]
     Empty { path: PathBuf },
     #[error(
-        "key file {} holds {len} bytes, more than the {MAX_KEY_BYTES} a key may have: is it the key file?",
-        path.display()
+        "key file {} holds {}more than the {MAX_KEY_BYTES} bytes a key may have: is it the key file?",
+        path.display(),
+        len.map_or_else(String::new, |len| format!("{len} bytes, "))
     )]
-    TooLong { path: PathBuf, len: u64 },
+    TooLong { path: PathBuf, len: Option<usize> },
 }
 
 /// Reads the key file: its bytes less one trailing `\n` or `\r\n`, checked for length
@@ -78,15 +79,19 @@ pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
         path: path.to_owned(),
         error,
     };
-    // Checked before reading, so that a wrong path to a large file fails at once.
-    let len = std::fs::metadata(path).map_err(unreadable)?.len();
-    if len > MAX_KEY_BYTES as u64 + 2 {
+    // Read up to the bound (and its newline) and one byte more, so that a wrong path to a
+    // large or endless file (`/dev/zero`) fails at once.
+    let bound = MAX_KEY_BYTES as u64 + 2;
+    let mut key = Vec::new();
+    File::open(path)
+        .and_then(|file| file.take(bound + 1).read_to_end(&mut key))
+        .map_err(unreadable)?;
+    if key.len() as u64 > bound {
         return Err(KeyError::TooLong {
             path: path.to_owned(),
-            len,
+            len: None,
         });
     }
-    let mut key = std::fs::read(path).map_err(unreadable)?;
     if key.ends_with(b"\r\n") {
         key.truncate(key.len() - 2);
     } else if key.ends_with(b"\n") {
@@ -100,7 +105,7 @@ pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
     if key.len() > MAX_KEY_BYTES {
         return Err(KeyError::TooLong {
             path: path.to_owned(),
-            len: key.len() as u64,
+            len: Some(key.len()),
         });
     }
     Ok(key)
@@ -649,13 +654,7 @@ pub fn run(args: &PseudonymizeArgs) -> anyhow::Result<()> {
     let out: Box<dyn Write> = match output_path {
         None => Box::new(io::stdout().lock()),
         Some(path) => {
-            if let Some(input) = input_path {
-                anyhow::ensure!(
-                    !same_file(input, path),
-                    "--output {} is the input file: writing it would destroy the input",
-                    path.display()
-                );
-            }
+            crate::files::refuse_overwriting_input(input_path, path, "--output")?;
             Box::new(
                 File::create(path)
                     .with_context(|| format!("cannot create output {}", path.display()))?,
@@ -671,14 +670,6 @@ pub fn run(args: &PseudonymizeArgs) -> anyhow::Result<()> {
     report.write_summary(&mut diag)?;
     diag.flush()?;
     Ok(())
-}
-
-/// Whether two paths name one existing file.
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }
 
 #[cfg(test)]

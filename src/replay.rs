@@ -472,6 +472,10 @@ pub fn open_input(
     Ok(crate::progress::wrap(what, reader, size))
 }
 
+/// Most `--threads`: each thread keeps its blocks in flight (8 of up to 1 MiB of input and
+/// its parsed events), and one serial step feeds them all, so more would only cost memory.
+pub const MAX_THREADS: usize = 256;
+
 /// The `replay` subcommand.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let config = Config::load(args.config.as_deref())?;
@@ -479,6 +483,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let input = open_input(args.input.as_deref(), "replay")?;
     let mut holds = match &args.holds {
         Some(path) => {
+            crate::files::refuse_overwriting_input(args.input.as_deref(), path, "--holds")?;
             Some(BufWriter::new(File::create(path).with_context(|| {
                 format!("cannot write holds to {}", path.display())
             })?))
@@ -490,9 +495,14 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut diag = BufWriter::new(io::stderr());
     let zone = config.time.zone;
     let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(MAX_THREADS)
     });
-    anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    anyhow::ensure!(
+        (1..=MAX_THREADS).contains(&threads),
+        "--threads {threads}: must be 1 to {MAX_THREADS}"
+    );
     let mut sink = Lines {
         zone,
         alerts: &mut out,

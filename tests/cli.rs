@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{bin, run, scratch, stderr, stdout};
+use common::{bin, run, run_within, scratch, stderr, stdout};
 use std::collections::BTreeSet;
 
 /// Bad lines of every kind, with the reason replay must give.
@@ -535,30 +535,8 @@ fn run_refuses_a_bad_consumer_property_before_waiting_for_the_brokers() {
          [http]\nlisten = \"127.0.0.1:0\"\n",
     )
     .unwrap();
-    let mut child = bin()
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("workhours run starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "still running after 20 s with the brokers unreachable:\n{}",
-                stderr(&output)
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let output = child.wait_with_output().unwrap();
-    assert_eq!(status.code(), Some(2), "{}", stderr(&output));
+    let output = run_within(bin().args(["run", "--config"]).arg(&config), 20);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     // Said once (librdkafka's text was printed twice, as the error and as its source).
     assert_eq!(
         stderr(&output)
@@ -568,4 +546,69 @@ fn run_refuses_a_bad_consumer_property_before_waiting_for_the_brokers() {
         "{}",
         stderr(&output)
     );
+}
+
+/// Odd arguments end in a clear refusal (exit 2), never a panic, a hang or memory that grows
+/// until the process is killed: an endless config or key file, an output that is the input,
+/// more threads than can be made.
+#[test]
+fn odd_arguments_are_refused_clearly() {
+    let dir = scratch("cli-odd-arguments");
+    let input = dir.join("in.jsonl");
+    let events = concat!(
+        r#"{"worker_id":"w","kind":"login","ts":"2026-03-02T08:00:00+08:00"}"#,
+        "\n",
+        r#"{"worker_id":"w","kind":"logout","ts":"2026-03-02T09:00:00+08:00"}"#,
+        "\n"
+    );
+    std::fs::write(&input, events).unwrap();
+    let link = dir.join("link.jsonl");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    let refused = |args: Vec<std::ffi::OsString>, says: &str| {
+        let output = run_within(bin().args(&args), 10);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(message.contains(says), "{args:?}: {message}");
+        assert!(!message.contains("panicked"), "{args:?}: {message}");
+    };
+    let i = || input.clone().into_os_string();
+    refused(
+        vec!["replay".into(), "--config".into(), "/dev/zero".into(), i()],
+        "larger than 4194304 bytes",
+    );
+    refused(
+        vec![
+            "pseudonymize".into(),
+            "--key-file".into(),
+            "/dev/zero".into(),
+            i(),
+        ],
+        "more than the 1024 bytes",
+    );
+    refused(vec!["replay".into(), "--holds".into(), i(), i()], "--holds");
+    refused(
+        vec!["replay".into(), "--holds".into(), link.clone().into(), i()],
+        "is the input file",
+    );
+    refused(
+        vec![
+            "report".into(),
+            "--month".into(),
+            "2026-03".into(),
+            "--output".into(),
+            link.into(),
+            i(),
+        ],
+        "is the input file",
+    );
+    for threads in ["20000", "18446744073709551615"] {
+        refused(
+            vec!["replay".into(), "--threads".into(), threads.into(), i()],
+            "must be 1 to 256",
+        );
+    }
+    // The input is whole, and a replay of it still works.
+    assert_eq!(std::fs::read_to_string(&input).unwrap(), events);
+    let output = run_within(bin().args(["replay", "--threads", "256"]).arg(&input), 30);
+    assert!(output.status.success(), "{}", stderr(&output));
 }

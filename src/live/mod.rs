@@ -134,11 +134,12 @@ pub async fn app(
             (crate::demo::api::pages("console"), shared, Some(console))
         }
     };
+    // The token first: a start refused for it must not have said it serves.
+    let token = load_token(&config.http.token_file)?;
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
     tracing::info!(listen = %config.http.listen, "Serving HTTP.");
-    let token = load_token(&config.http.token_file)?;
     let state = AppState::new(metrics, shared.ready.clone(), shared.clone(), token);
     let mut routes = router(state.clone()).merge(pages);
     if let Some(console) = console {

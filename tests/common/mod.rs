@@ -24,6 +24,30 @@ pub fn run(command: &mut Command) -> Output {
         .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"))
 }
 
+/// Runs a command with its output captured, killing it and failing the test if it has not
+/// ended within `seconds` (a hang is the defect some tests look for). Its output must be
+/// small: it is read once the command has ended.
+pub fn run_within(command: &mut Command, seconds: u64) -> Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while child.try_wait().expect("the command's status").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("the command is killed");
+            let output = child.wait_with_output().expect("the command's output");
+            panic!(
+                "{command:?} still running after {seconds} s:\n{}",
+                stderr(&output)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the command's output")
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("utf-8 stdout")
 }
