@@ -270,7 +270,7 @@ impl Engine {
         let mut engine = Engine::new(config);
         engine.external_quota = true;
         engine.observations = Some(Vec::new());
-        engine.track_evictions();
+        engine.track_changes();
         engine
     }
 
@@ -285,7 +285,7 @@ impl Engine {
         let mut engine = Engine::with_state(config, state);
         engine.external_quota = true;
         engine.observations = Some(Vec::new());
-        engine.track_evictions();
+        engine.track_changes();
         // A checkpoint of an older release does not say what it had read (`read_to`): input
         // is then all taken as read again, and may not be held to its bound.
         if meta.read_to.is_some() {
@@ -456,8 +456,11 @@ impl Engine {
     /// Records of at most `max` of the workers changed since the last call (the others stay
     /// changed): a checkpoint of many workers in bounded memory.
     pub fn take_dirty_up_to(&mut self, max: usize) -> Vec<WorkerRecord> {
-        let rest = self.dirty.split_off(self.dirty.len().min(max));
-        let dirty = std::mem::replace(&mut self.dirty, rest);
+        let Some(list) = self.dirty.as_mut() else {
+            return Vec::new();
+        };
+        let rest = list.split_off(list.len().min(max));
+        let dirty = std::mem::replace(list, rest);
         // A slot freed by eviction since it was marked (its tombstone is written instead),
         // or listed twice after being freed and reused, gives no record or one.
         dirty

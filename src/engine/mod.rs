@@ -529,6 +529,12 @@ pub struct Sizes {
     pub names: usize,
     pub ids: usize,
     pub buffered: usize,
+    /// Worker slots, free ones included.
+    pub slots: usize,
+    /// Timer and `worker_ttl` deadline entries, stale ones included.
+    pub timers: usize,
+    /// Workers listed as changed for the state topic (live).
+    pub changed: usize,
 }
 
 /// One partition's working time of a closed local day, for `quota_p90` across partitions.
@@ -764,8 +770,10 @@ pub struct Engine {
     day_hours: Vec<DayHours>,
     /// Live: measurements for histograms, when enabled.
     observations: Option<Vec<Observation>>,
-    /// Workers changed since the last `take_dirty`.
-    dirty: Vec<u32>,
+    /// Live: workers changed since the last `take_dirty` (their records go to the state topic).
+    /// `None` elsewhere: a replay takes no records, and the list grew by a slot for every
+    /// worker (and again each time a forgotten worker's slot was reused).
+    dirty: Option<Vec<u32>>,
     /// Live, several input topics: which of them hold the watermark back (the others have
     /// been silent for the idle timeout).
     source_active: Vec<bool>,
@@ -848,7 +856,7 @@ impl Engine {
             reports: Vec::new(),
             day_hours: Vec::new(),
             observations: None,
-            dirty: Vec::new(),
+            dirty: None,
             source_active: Vec::new(),
             rejected: Vec::new(),
             evicted: None,
@@ -992,6 +1000,9 @@ impl Engine {
             names: self.state.names.len(),
             ids: self.state.dedup.len(),
             buffered: self.state.buffer.len(),
+            slots: self.state.workers.len(),
+            timers: self.state.timers.len() + self.state.evictions.len(),
+            changed: self.dirty.as_ref().map_or(0, Vec::len),
         }
     }
 
@@ -1399,8 +1410,10 @@ impl Engine {
             .collect()
     }
 
-    /// Live: collect the ids of forgotten workers for [`Engine::take_evicted`].
-    pub fn track_evictions(&mut self) {
+    /// Live: collect the changed workers for [`Engine::take_dirty`] and the ids of forgotten
+    /// ones for [`Engine::take_evicted`] (records and tombstones for the state topic).
+    pub fn track_changes(&mut self) {
+        self.dirty.get_or_insert_with(Vec::new);
         self.evicted.get_or_insert_with(Vec::new);
     }
 
@@ -1690,10 +1703,13 @@ impl Engine {
     }
 
     fn mark_dirty(&mut self, index: u32) {
+        let Some(dirty) = self.dirty.as_mut() else {
+            return;
+        };
         let worker = &mut self.state.workers[index as usize];
         if !worker.dirty {
             worker.dirty = true;
-            self.dirty.push(index);
+            dirty.push(index);
         }
     }
 

@@ -845,12 +845,53 @@ fn an_order_start_beyond_the_active_order_cap_is_refused() {
     assert_eq!(w1.last_event, t("08:41"));
 }
 
+/// SPEC section 5: memory is bounded by the workers seen within `worker_ttl`, whatever the
+/// input. Workers that come and go, each forgotten before the next round, leave nothing
+/// behind in the engine (the list of changed workers grew by one for every worker created).
+#[test]
+fn workers_forgotten_and_seen_again_leave_nothing_behind() {
+    let mut config = Config::default();
+    config.time.worker_ttl = 3_600_000;
+    for live in [false, true] {
+        let mut engine = Engine::new(config.clone());
+        if live {
+            engine.track_changes();
+        }
+        let mut most = Sizes::default();
+        for round in 0..60i64 {
+            // 100 workers a round, 2 h apart; a third of the ids new each round.
+            for i in 0..100 {
+                let id = format!("w{}", i + round * 33);
+                let ts = 1_772_409_600_000 + round * 7_200_000 + i * 1_000;
+                let line = format!(r#"{{"worker_id":"{id}","kind":"heartbeat","ts":{ts}}}"#);
+                engine.push(&event::parse(line.as_bytes()).unwrap());
+                engine.advance();
+            }
+            if live {
+                // A checkpoint takes the changed workers and the forgotten ones.
+                engine.take_dirty();
+                engine.take_evicted();
+            }
+            let now = engine.sizes();
+            most.slots = most.slots.max(now.slots);
+            most.timers = most.timers.max(now.timers);
+            most.changed = most.changed.max(now.changed);
+            most.workers = most.workers.max(now.workers);
+        }
+        assert_eq!(engine.stats().evicted, 59 * 100, "live {live}");
+        assert!(most.workers <= 200, "live {live}: {most:?}");
+        assert!(most.slots <= 200, "live {live}: {most:?}");
+        assert!(most.timers <= 400, "live {live}: {most:?}");
+        assert!(most.changed <= 200, "live {live}: {most:?}");
+    }
+}
+
 #[test]
 fn silent_workers_are_forgotten_after_the_ttl_and_start_afresh() {
     let mut config = Config::default();
     config.time.worker_ttl = 2 * 86_400_000;
     let mut engine = Engine::new(config);
-    engine.track_evictions();
+    engine.track_changes();
     let push = |engine: &mut Engine, e: Ev| {
         let line = e.line();
         engine.push(&event::parse(line.as_bytes()).unwrap());
@@ -1051,6 +1092,26 @@ fn holiday_pay_compares_a_statutory_holiday_with_the_28_days_before() {
     assert_eq!(
         holiday_alerts(cfg(), &[("2026-04-30", 6000), ("2026-05-01", 6001)]),
         vec![]
+    );
+    // Pooled fees beyond 64 bits are summed exactly (they saturated, and the holiday's equal
+    // rate looked twice the pooled one): two ordinary days and the holiday, each paid the
+    // largest fee for 2 h, are one rate.
+    let max = u64::MAX;
+    assert_eq!(
+        holiday_alerts(
+            cfg(),
+            &[
+                ("2026-04-29", max),
+                ("2026-04-30", max),
+                ("2026-05-01", max)
+            ]
+        ),
+        vec![(
+            "2026-05-02T00:00:00.000+08:00".to_owned(),
+            "2026-05-01T00:00:00.000+08:00".to_owned(),
+            i64::MAX,
+            i64::MAX,
+        )]
     );
     // A swapped working Sunday (2026-04-26, 调休) is an ordinary day: it is the comparison.
     assert_eq!(

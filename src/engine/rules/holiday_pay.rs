@@ -84,23 +84,26 @@ impl State {
             .days
             .iter()
             .filter(|&&(number, _, _)| number < day.number)
-            .fold((0i64, 0u64), |(w, f), &(_, work, fees)| {
-                (w + work, f.saturating_add(fees))
+            .fold((0i64, 0u128), |(w, f), &(_, work, fees)| {
+                (w + work, f + u128::from(fees))
             });
         if work == 0 {
             return;
         }
         // Not above ratio × the pooled rate: fees_h / work_h <= ratio × fees_p / work_p,
         // compared exactly in integers (the ratio in millionths).
+        // The pooled fees are summed in 128 bits (28 days of fees near 2^64 each); the ratio is
+        // at most 100 (10^8 millionths) and a day's work about 2^27 ms, so no product
+        // overflows. Rates beyond 64 bits are shown as the largest.
         let holiday = u128::from(closed.fees) * work as u128 * 1_000_000;
-        let normal = u128::from(p.ratio_ppm) * u128::from(fees) * closed.work as u128;
+        let normal = u128::from(p.ratio_ppm) * fees * closed.work as u128;
         if holiday > normal {
             return;
         }
-        let per_hour = (u128::from(closed.fees) * 3_600_000 / closed.work as u128) as u64;
-        let limit = (u128::from(p.ratio_ppm) * u128::from(fees) * 3_600_000
-            / (work as u128 * 1_000_000)) as u64;
-        let pooled = (u128::from(fees) * 3_600_000 / work as u128) as u64;
+        let rate = |n: u128| u64::try_from(n).unwrap_or(u64::MAX);
+        let per_hour = rate(u128::from(closed.fees) * 3_600_000 / closed.work as u128);
+        let limit = rate(u128::from(p.ratio_ppm) * fees * 3_600_000 / (work as u128 * 1_000_000));
+        let pooled = rate(fees * 3_600_000 / work as u128);
         let message = format!(
             "Worker {} earned {}.{:02} yuan per hour on the statutory holiday {} ({} fen for {}), not above {} times the {}.{:02} yuan per hour of the {} days before.",
             me.id,
