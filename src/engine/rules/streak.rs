@@ -86,8 +86,9 @@ impl State {
             Measure::Duty => "on duty",
         };
         let message = format!(
-            "Worker {} is {doing} a {}th consecutive day without a rest day.",
-            me.id, self.streak
+            "Worker {} is {doing} a {} consecutive day without a rest day.",
+            me.id,
+            ordinal(self.streak)
         );
         let amount = Amount::Seconds {
             value: i64::from(self.streak) * 86_400,
@@ -117,5 +118,37 @@ impl State {
             limit,
             left: (limit - used - DAY_MS).max(0),
         }
+    }
+}
+
+/// `n` as an English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, 23rd, 111th.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ordinals_in_english() {
+        let got: Vec<String> = [
+            1, 2, 3, 4, 7, 11, 12, 13, 14, 21, 22, 23, 28, 101, 111, 112, 113, 121,
+        ]
+        .into_iter()
+        .map(super::ordinal)
+        .collect();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "7th", "11th", "12th", "13th", "14th", "21st", "22nd",
+                "23rd", "28th", "101st", "111th", "112th", "113th", "121st"
+            ]
+        );
     }
 }
