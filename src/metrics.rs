@@ -40,8 +40,9 @@ pub const TOPIC_CAP: usize = 16;
 pub const KIND_CAP: usize = 16;
 /// Distinct `reason` values: the bad-event codes of `event::BadReason` fit.
 pub const REASON_CAP: usize = 32;
-/// Distinct `rule` values: the seven rules of SPEC section 4 fit.
-pub const RULE_CAP: usize = 16;
+/// Distinct `rule` values: the seven rules of SPEC section 4 and the shipped packs' (25 ids in
+/// all), with room for packs of one's own.
+pub const RULE_CAP: usize = 64;
 /// Distinct `phase` values: warning, violation, resolved.
 pub const PHASE_CAP: usize = 8;
 
@@ -547,6 +548,23 @@ impl Metrics {
         }
     }
 
+    /// Starts at 0, for every input topic, the events of each kind and the bad events of each
+    /// reason, and for every output topic the failed deliveries: so that a rate reads 0 rather
+    /// than no data before the first of them, and `increase()` sees the first ones (it
+    /// ignores a series' first sample). The dead-letter share is then defined also when no
+    /// valid event has come yet, which is when a platform's payload changed.
+    pub fn topics_known(&self, inputs: &[String], outputs: &[&String]) {
+        for topic in inputs {
+            for kind in crate::event::Kind::ALL {
+                self.events_received(topic, kind.as_str(), 0);
+            }
+        }
+        for topic in outputs {
+            let topic = self.delivery_topic.admit(topic);
+            self.delivery_errors.with_label_values(&[topic]);
+        }
+    }
+
     /// One bad message from `topic`, dead-lettered with `reason` (an `event::BadReason`
     /// code). Late events are counted by [`Metrics::late_event`] instead, not here.
     pub fn bad_event(&self, topic: &str, reason: &str) {
@@ -927,6 +945,41 @@ mod tests {
                     .and_then(|rest| rest.strip_prefix(' '))
             })
             .map(|v| v.parse().unwrap())
+    }
+
+    /// The topics of the config known at start: every input series and every output topic's
+    /// failed deliveries read 0 before anything happened (the dead-letter share was no data
+    /// while every message was bad; the first failed deliveries were invisible to increase()).
+    #[test]
+    fn the_configured_topics_start_at_zero() {
+        let m = Metrics::new();
+        let (alerts, state) = ("workhours.alerts".to_owned(), "workhours.state".to_owned());
+        m.topics_known(&["in".to_owned()], &[&alerts, &state]);
+        m.bad_event("in", "not_json");
+        let text = m.render();
+        for kind in crate::event::Kind::ALL {
+            let series = format!(
+                r#"workhours_events_total{{kind="{}",topic="in"}}"#,
+                kind.as_str()
+            );
+            assert_eq!(value(&text, &series), Some(0.0), "{series}\n{text}");
+        }
+        for reason in BadReason::ALL {
+            let series = format!(
+                r#"workhours_bad_events_total{{reason="{}",topic="in"}}"#,
+                reason.code()
+            );
+            let want = if reason.code() == "not_json" {
+                1.0
+            } else {
+                0.0
+            };
+            assert_eq!(value(&text, &series), Some(want), "{series}\n{text}");
+        }
+        for topic in [&alerts, &state] {
+            let series = format!(r#"workhours_producer_delivery_errors_total{{topic="{topic}"}}"#);
+            assert_eq!(value(&text, &series), Some(0.0), "{series}\n{text}");
+        }
     }
 
     #[test]

@@ -320,6 +320,67 @@ fn failed_deliveries_are_sent_again_and_never_committed_past() {
     );
 }
 
+/// The value of an unlabelled gauge in the metrics' text.
+fn gauge(metrics: &Metrics, name: &str) -> f64 {
+    metrics
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in the metrics"))
+}
+
+/// A broker that takes produce requests and answers none in time (here: an error librdkafka
+/// retries itself until `message.timeout.ms`, as while a broker is away or a partition has
+/// too few replicas) fails no record the monitor sees. The age of the oldest record not
+/// acknowledged still grows, so that WorkhoursDeliveryStuck fires long before the monitor
+/// gives up at `delivery_timeout` (it stayed 0, being the age of failed records only).
+#[test]
+fn records_the_broker_does_not_acknowledge_age_in_the_metrics() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "unacknowledged");
+    let login = workhours::timefmt::format_rfc3339(now_ms() - 600_000, &chrono_tz::Asia::Shanghai);
+    let line = format!(r#"{{"worker_id":"u1","kind":"login","ts":"{login}"}}"#);
+    produce(&brokers, &topics.input, &[("u1".to_owned(), line)]);
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 1_000_000],
+    );
+    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let (monitor, shutdown) = start_sharing(
+        config(&brokers, &topics, "unacknowledged", 120_000),
+        Some(shared.clone()),
+    );
+    wait_for(
+        "the oldest record not acknowledged to be 3 s old",
+        Duration::from_secs(60),
+        || {
+            assert!(!monitor.is_finished(), "the monitor stopped");
+            gauge(
+                &shared.metrics,
+                "workhours_producer_undelivered_oldest_seconds",
+            ) >= 3.0
+        },
+    );
+    // librdkafka reported no failure: nothing waits to be sent again by the monitor.
+    assert_eq!(
+        gauge(&shared.metrics, "workhours_producer_undelivered_messages"),
+        0.0
+    );
+    // The broker takes records again: they are acknowledged, and the age goes back to 0.
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    wait_for("every record acknowledged", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        gauge(
+            &shared.metrics,
+            "workhours_producer_undelivered_oldest_seconds",
+        ) == 0.0
+    });
+    shutdown.cancel();
+    monitor.join().unwrap().expect("a clean stop");
+}
+
 /// How long `/v1/workers/{id}` would wait for the pipeline's answer on `id` now, and the
 /// answer; `None` when none came within 10 s.
 fn look_up(shared: &Shared, id: &str) -> Option<(Duration, Option<Value>)> {

@@ -1785,6 +1785,16 @@ pub fn run(
         return Ok(());
     };
     tracing::info!(partitions, topics = ?config.kafka.input_topics, "Input topics checked.");
+    let kafka = &config.kafka;
+    shared.metrics.topics_known(
+        &kafka.input_topics,
+        &[
+            &kafka.alerts_topic,
+            &kafka.dead_letter_topic,
+            &kafka.state_topic,
+            &kafka.holds_topic,
+        ],
+    );
     let (checked_tx, checked) = std::sync::mpsc::channel();
     {
         let (kafka, runtime) = (config.kafka.clone(), runtime.clone());

@@ -89,6 +89,53 @@ struct Book {
     /// Per owner, the sequences sent and not acknowledged yet (failed ones included).
     outstanding: FxHashMap<i32, BTreeSet<u64>>,
     failed: VecDeque<Failed>,
+    /// (the first sequence sent at or after, instant), one every [`SENT_MARK_EVERY`] at most:
+    /// when the oldest record not acknowledged was sent, to that precision, without an entry
+    /// per record.
+    sent: VecDeque<(u64, Instant)>,
+}
+
+/// The precision of [`Book::oldest_unacknowledged`].
+const SENT_MARK_EVERY: Duration = Duration::from_millis(100);
+
+impl Book {
+    /// Takes sequence `seq`, sent now.
+    fn note_sent(&mut self, seq: u64, now: Instant) {
+        if self
+            .sent
+            .back()
+            .is_none_or(|&(_, at)| now.duration_since(at) >= SENT_MARK_EVERY)
+        {
+            self.sent.push_back((seq, now));
+        }
+        // Marks of records all acknowledged go (a mark a tenth of a second otherwise).
+        if self.sent.len() > 64 {
+            self.oldest_unacknowledged(now);
+        }
+    }
+
+    /// How long ago the oldest record not acknowledged (in flight, or failed and waiting to be
+    /// sent again) was first sent, to within [`SENT_MARK_EVERY`] (never less than its age);
+    /// zero when every record is acknowledged. Records of owners given up do not count.
+    fn oldest_unacknowledged(&mut self, now: Instant) -> Duration {
+        let oldest = self
+            .outstanding
+            .values()
+            .filter_map(|set| set.first().copied())
+            .min();
+        let Some(oldest) = oldest else {
+            self.sent.clear();
+            return Duration::ZERO;
+        };
+        // The last mark at or before the oldest record's sequence: it was sent then or later.
+        while self.sent.get(1).is_some_and(|&(seq, _)| seq <= oldest) {
+            self.sent.pop_front();
+        }
+        match self.sent.front() {
+            Some(&(seq, at)) if seq <= oldest => now.saturating_duration_since(at),
+            _ => Duration::ZERO,
+        }
+    }
 }
 
 /// The producer's context: settles tickets as librdkafka reports deliveries.
@@ -135,7 +182,11 @@ impl ProducerContext for Tracking {
         let mut book = self.book();
         let Some(outstanding) = book.outstanding.get_mut(&ticket.owner) else {
             // The owner was given up (partition revoked or fenced): its records no longer
-            // matter to this instance.
+            // matter to this instance. A failure is still counted: it says the broker is
+            // in trouble.
+            if let Err((error, message)) = result {
+                self.failed(message.topic(), error);
+            }
             return;
         };
         match result {
@@ -274,10 +325,12 @@ impl Sink {
             let seq = book.next;
             book.next += 1;
             book.outstanding.entry(out.owner).or_default().insert(seq);
+            let now = Instant::now();
+            book.note_sent(seq, now);
             Box::new(Ticket {
                 owner: out.owner,
                 seq,
-                first_sent: Instant::now(),
+                first_sent: now,
                 partition: out.partition,
             })
         };
@@ -419,15 +472,13 @@ impl Sink {
         Ok(())
     }
 
-    /// Records waiting to be sent again after a failure, and the age of the oldest.
+    /// Records waiting to be sent again after a failure, and how long ago the oldest record
+    /// not acknowledged yet was first sent: in flight or failed. librdkafka retries most
+    /// failures itself (broker away, leader elections) and reports them only at
+    /// `message.timeout.ms`, so the age of failed records alone stayed 0 through an outage.
     pub fn undelivered(&self) -> (usize, Duration) {
-        let book = self.producer.context().book();
-        let oldest = book
-            .failed
-            .iter()
-            .map(|failed| failed.ticket.first_sent.elapsed())
-            .max()
-            .unwrap_or_default();
+        let mut book = self.producer.context().book();
+        let oldest = book.oldest_unacknowledged(Instant::now());
         (book.failed.len(), oldest)
     }
 
@@ -439,5 +490,49 @@ impl Sink {
     /// Lets librdkafka send what it holds, for at most `timeout`.
     pub fn flush(&self, timeout: Duration) {
         let _ = self.producer.flush(timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(book: &mut Book, owner: i32, at: Instant) -> u64 {
+        let seq = book.next;
+        book.next += 1;
+        book.outstanding.entry(owner).or_default().insert(seq);
+        book.note_sent(seq, at);
+        seq
+    }
+
+    /// The age of the oldest record not acknowledged counts records in flight, not only
+    /// failed ones (a broker that is away fails nothing until `message.timeout.ms`).
+    #[test]
+    fn the_oldest_record_in_flight_has_an_age() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut book = Book::default();
+        assert_eq!(book.oldest_unacknowledged(t0), Duration::ZERO);
+        let first = sent(&mut book, 0, t0);
+        assert_eq!(book.oldest_unacknowledged(t0 + s(30)), s(30));
+        book.outstanding.get_mut(&0).unwrap().remove(&first);
+        assert_eq!(book.oldest_unacknowledged(t0 + s(30)), Duration::ZERO);
+        // Two records within one mark's span: the second is aged from the mark before it,
+        // never younger than it is.
+        let a = sent(&mut book, 1, t0 + s(40));
+        let b = sent(&mut book, 2, t0 + s(40) + Duration::from_millis(50));
+        book.outstanding.get_mut(&1).unwrap().remove(&a);
+        assert_eq!(book.oldest_unacknowledged(t0 + s(100)), s(60));
+        // Many records, the old one acknowledged: the marks before the oldest go.
+        for i in 0..200 {
+            sent(&mut book, 2, t0 + s(100 + i));
+        }
+        book.outstanding.get_mut(&2).unwrap().remove(&b);
+        assert_eq!(book.oldest_unacknowledged(t0 + s(400)), s(300));
+        assert!(book.sent.len() <= 200);
+        // An owner given up no longer counts.
+        book.outstanding.remove(&2);
+        assert_eq!(book.oldest_unacknowledged(t0 + s(400)), Duration::ZERO);
+        assert!(book.sent.is_empty());
     }
 }
