@@ -770,6 +770,9 @@ pub struct Engine {
     day_hours: Vec<DayHours>,
     /// Live: measurements for histograms, when enabled.
     observations: Option<Vec<Observation>>,
+    /// The timer heap's length at which its stale entries are dropped next
+    /// ([`Engine::compact_timers`]).
+    compact_timers_at: usize,
     /// Live: workers changed since the last `take_dirty` (their records go to the state topic).
     /// `None` elsewhere: a replay takes no records, and the list grew by a slot for every
     /// worker (and again each time a forgotten worker's slot was reused).
@@ -856,6 +859,7 @@ impl Engine {
             reports: Vec::new(),
             day_hours: Vec::new(),
             observations: None,
+            compact_timers_at: 1024,
             dirty: None,
             source_active: Vec::new(),
             rejected: Vec::new(),
@@ -1735,8 +1739,27 @@ impl Engine {
                     rank,
                     worker: index,
                 });
+                if self.state.timers.len() > self.compact_timers_at {
+                    self.compact_timers();
+                }
             }
         }
+    }
+
+    /// Drops the stale timers: those not at their worker's `wake_at`, which would be skipped
+    /// when they come. A worker whose next crossing moves at every event leaves one behind
+    /// each time, until its instant (hours ahead, days in some packs): without this, memory
+    /// grew with the events of that horizon, not with the workers (SPEC section 5). A timer
+    /// at the worker's `wake_at` stays, so the timers that run are those that ran before
+    /// (whenever `wake_at` changes a timer is pushed for it, so one dropped here is never
+    /// needed again). Runs when the heap has doubled since the last time, so its cost per
+    /// push stays constant.
+    fn compact_timers(&mut self) {
+        let workers = &self.state.workers;
+        self.state
+            .timers
+            .retain(|timer| workers[timer.worker as usize].wake_at == timer.at);
+        self.compact_timers_at = (2 * self.state.timers.len()).max(2 * workers.len()) + 1024;
     }
 
     /// Whether a rule of the worker's watches the clock now: its measure is on, or it has

@@ -886,6 +886,47 @@ fn workers_forgotten_and_seen_again_leave_nothing_behind() {
     }
 }
 
+/// SPEC section 5: memory follows the workers, not the events. A worker who logs in and out
+/// every 100 ms moves its next crossing at every event; the timers left behind, each hours
+/// ahead, are dropped (the heap held one per event until their instants). The alerts are
+/// those of an engine that keeps them all.
+#[test]
+fn a_worker_busy_with_events_leaves_no_pile_of_timers() {
+    let lines: Vec<String> = (0..300_000i64)
+        .map(|k| {
+            let kind = if k % 2 == 0 { "login" } else { "logout" };
+            let ts = 1_772_409_600_000 + k * 100;
+            format!(r#"{{"worker_id":"w","kind":"{kind}","ts":{ts}}}"#)
+        })
+        .collect();
+    let run = |compact: bool| {
+        let mut engine = Engine::new(Config::default());
+        if !compact {
+            engine.compact_timers_at = usize::MAX;
+        }
+        let mut most = 0;
+        for line in &lines {
+            engine.push(&event::parse(line.as_bytes()).unwrap());
+            engine.advance();
+            most = most.max(engine.sizes().timers);
+        }
+        engine.finish(1_772_409_600_000 + 300_000 * 100);
+        let zone = engine.config().time.zone;
+        let alerts: Vec<String> = engine
+            .take_alerts()
+            .iter()
+            .map(|a| a.to_json(&zone))
+            .collect();
+        (alerts, most)
+    };
+    let (alerts, most) = run(true);
+    let (kept, piled) = run(false);
+    assert!(piled > 50_000, "the heap without compaction: {piled}");
+    assert!(most <= 4096, "timers held at most: {most}");
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts, kept);
+}
+
 #[test]
 fn silent_workers_are_forgotten_after_the_ttl_and_start_afresh() {
     let mut config = Config::default();
