@@ -713,6 +713,30 @@ pub type PlatformName = Box<str>;
 /// only).
 pub type ByPlatform = Vec<(PlatformName, i64)>;
 
+/// Persons: the most platforms a rule's time per platform names; the time of any further one
+/// goes to [`OTHER_PLATFORMS`]. A person works for a few platforms, but each event may name
+/// another, and memory must not grow with the events of a rule's period (SPEC section 5).
+pub const MAX_SPLIT_PLATFORMS: usize = 32;
+/// Where the time of platforms beyond [`MAX_SPLIT_PLATFORMS`] goes in `by_platform`.
+pub const OTHER_PLATFORMS: &str = "other";
+
+/// The entry of `platform` in a time per platform of `len` entries, where `find` gives the
+/// position of a name: its own, or beside [`MAX_SPLIT_PLATFORMS`] others [`OTHER_PLATFORMS`]'.
+/// `None`: a new entry is to be made, under the name given.
+fn split_entry(
+    platform: &str,
+    len: usize,
+    find: impl Fn(&str) -> Option<usize>,
+) -> Result<usize, &str> {
+    if let Some(i) = find(platform) {
+        return Ok(i);
+    }
+    if len < MAX_SPLIT_PLATFORMS {
+        return Err(platform);
+    }
+    find(OTHER_PLATFORMS).ok_or(OTHER_PLATFORMS)
+}
+
 /// Persons (SPEC section 8): a rule's measured time per platform, for an alert's
 /// `by_platform`. Time during which two platforms had the measure counts for each. Empty (and
 /// 8 bytes) for workers.
@@ -734,9 +758,11 @@ impl Split {
         }
         let parts = self.0.get_or_insert_with(Default::default);
         for &platform in platforms {
-            match parts.iter_mut().find(|(p, _)| **p == *platform) {
-                Some((_, ms)) => *ms += span,
-                None => parts.push((platform.into(), span)),
+            match split_entry(platform, parts.len(), |name| {
+                parts.iter().position(|(p, _)| **p == *name)
+            }) {
+                Ok(i) => parts[i].1 += span,
+                Err(name) => parts.push((name.into(), span)),
             }
         }
     }
@@ -805,4 +831,35 @@ pub fn label<'a>(def: &'a RuleDef, phase: Phase, default: &'a str) -> &'a str {
         _ => def.label.as_deref(),
     };
     own.unwrap_or(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A person's time per platform names at most [`MAX_SPLIT_PLATFORMS`] platforms and
+    /// [`OTHER_PLATFORMS`]: events that each name a new platform no longer grow it (it held
+    /// one entry per name seen in the rule's period), and no time is lost.
+    #[test]
+    fn time_per_platform_is_bounded() {
+        let names: Vec<String> = (0..100).map(|i| format!("p{i}")).collect();
+        let mut split = Split::default();
+        for (i, name) in names.iter().enumerate() {
+            split.add(&[name, "meituan"], 1_000 + i as i64);
+        }
+        let parts = split.parts();
+        assert_eq!(parts.len(), MAX_SPLIT_PLATFORMS + 1, "{parts:?}");
+        let total: i64 = parts.iter().map(|(_, ms)| ms).sum();
+        let sent: i64 = (0..100).map(|i| 2 * (1_000 + i)).sum();
+        assert_eq!(total, sent);
+        let get = |name: &str| parts.iter().find(|(p, _)| &**p == name).map(|&(_, ms)| ms);
+        assert_eq!(get("meituan"), Some((0..100).map(|i| 1_000 + i).sum()));
+        assert_eq!(get("p0"), Some(1_000));
+        assert_eq!(get("p30"), Some(1_030));
+        assert_eq!(get("p31"), None);
+        assert_eq!(
+            get(OTHER_PLATFORMS),
+            Some((31..100).map(|i| 1_000 + i).sum())
+        );
+    }
 }

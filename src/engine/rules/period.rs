@@ -255,12 +255,14 @@ impl State {
         let slots = self.older.len() + 1;
         let split = self.split.get_or_insert_with(Default::default);
         for &platform in platforms {
-            match split.iter_mut().find(|(p, _)| **p == *platform) {
-                Some((_, ring)) => *ring.last_mut().expect("a ring has a slot") += span,
-                None => {
+            match super::split_entry(platform, split.len(), |name| {
+                split.iter().position(|(p, _)| **p == *name)
+            }) {
+                Ok(i) => *split[i].1.last_mut().expect("a ring has a slot") += span,
+                Err(name) => {
                     let mut ring = vec![0; slots];
                     ring[slots - 1] = span;
-                    split.push((platform.into(), ring));
+                    split.push((name.into(), ring));
                 }
             }
         }
