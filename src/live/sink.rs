@@ -182,10 +182,10 @@ impl ProducerContext for Tracking {
         let mut book = self.book();
         let Some(outstanding) = book.outstanding.get_mut(&ticket.owner) else {
             // The owner was given up (partition revoked or fenced): its records no longer
-            // matter to this instance. A failure is still counted: it says the broker is
-            // in trouble.
-            if let Err((error, message)) = result {
-                self.failed(message.topic(), error);
+            // matter to this instance, and it is not sent again. A failure is still counted:
+            // it says the broker is in trouble.
+            if let Err((_, message)) = result {
+                self.metrics.delivery_error(message.topic());
             }
             return;
         };
