@@ -721,8 +721,8 @@ pub const MAX_SPLIT_PLATFORMS: usize = 32;
 pub const OTHER_PLATFORMS: &str = "other";
 
 /// The entry of `platform` in a time per platform of `len` entries, where `find` gives the
-/// position of a name: its own, or beside [`MAX_SPLIT_PLATFORMS`] others [`OTHER_PLATFORMS`]'.
-/// `None`: a new entry is to be made, under the name given.
+/// position of a name: `Ok` with its own, or, beside [`MAX_SPLIT_PLATFORMS`] others,
+/// [`OTHER_PLATFORMS`]'; `Err(name)` when a new entry is to be made under `name`.
 fn split_entry(
     platform: &str,
     len: usize,
