@@ -28,18 +28,25 @@ pub fn read_text(path: &Path, max: u64) -> io::Result<String> {
 /// Reads `path` whole when it holds at most `max` bytes; else an
 /// [`io::ErrorKind::InvalidData`] error that names the bound.
 pub fn read_bytes(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    // A folder opens; its first read fails with "Is a directory", which says it well.
-    let mut bytes = Vec::new();
-    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    let bytes = read_at_most(path, max)?;
     if bytes.len() as u64 > max {
         return Err(too_large(max));
     }
     Ok(bytes)
 }
 
+/// The first `max` bytes of `path` and one more when it has more: longer than `max` means
+/// beyond the bound, for the caller to say so in its own words.
+pub fn read_at_most(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    // A folder opens; its first read fails with "Is a directory", which says it well.
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// The error of a file beyond its bound.
-pub fn too_large(max: u64) -> io::Error {
+fn too_large(max: u64) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!("larger than {max} bytes, the most read from it (is it the right file?)"),
@@ -47,7 +54,7 @@ pub fn too_large(max: u64) -> io::Error {
 }
 
 /// Whether two paths name one existing file (through links too).
-pub fn same_file(a: &Path, b: &Path) -> bool {
+fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,

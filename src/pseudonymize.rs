@@ -82,10 +82,7 @@ pub fn load_key(path: &Path) -> Result<Vec<u8>, KeyError> {
     // Read up to the bound (and its newline) and one byte more, so that a wrong path to a
     // large or endless file (`/dev/zero`) fails at once.
     let bound = MAX_KEY_BYTES as u64 + 2;
-    let mut key = Vec::new();
-    File::open(path)
-        .and_then(|file| file.take(bound + 1).read_to_end(&mut key))
-        .map_err(unreadable)?;
+    let mut key = crate::files::read_at_most(path, bound).map_err(unreadable)?;
     if key.len() as u64 > bound {
         return Err(KeyError::TooLong {
             path: path.to_owned(),
