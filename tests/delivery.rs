@@ -116,6 +116,15 @@ fn produce(brokers: &str, topic: &str, records: &[(String, String)]) {
     producer.flush(Duration::from_secs(10)).unwrap();
 }
 
+/// Produces the login of `worker` ten minutes ago (`more`: further fields, each with its
+/// leading comma): applied as soon as the idle partition's clock moves past the lateness,
+/// and not forgotten.
+fn produce_login_ten_minutes_ago(brokers: &str, topic: &str, worker: &str, more: &str) {
+    let login = workhours::timefmt::format_rfc3339(now_ms() - 600_000, &chrono_tz::Asia::Shanghai);
+    let line = format!(r#"{{"worker_id":"{worker}","kind":"login","ts":"{login}"{more}}}"#);
+    produce(brokers, topic, &[(worker.to_owned(), line)]);
+}
+
 /// The wall clock in epoch milliseconds.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -340,9 +349,7 @@ fn records_the_broker_does_not_acknowledge_age_in_the_metrics() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let topics = setup(&cluster, "unacknowledged");
-    let login = workhours::timefmt::format_rfc3339(now_ms() - 600_000, &chrono_tz::Asia::Shanghai);
-    let line = format!(r#"{{"worker_id":"u1","kind":"login","ts":"{login}"}}"#);
-    produce(&brokers, &topics.input, &[("u1".to_owned(), line)]);
+    produce_login_ten_minutes_ago(&brokers, &topics.input, "u1", "");
     cluster.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 1_000_000],
@@ -410,13 +417,12 @@ fn worker_lookups_are_answered_while_checkpoints_wait_on_the_broker() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let topics = setup(&cluster, "lookups");
-    // A worker logged in ten minutes ago: applied as soon as the idle partition's clock moves
-    // past the lateness, and not forgotten.
-    let login = workhours::timefmt::format_rfc3339(now_ms() - 600_000, &chrono_tz::Asia::Shanghai);
-    let line = format!(
-        r#"{{"worker_id":"now1","kind":"login","ts":"{login}","platform":"meituan","city":"371000"}}"#
+    produce_login_ten_minutes_ago(
+        &brokers,
+        &topics.input,
+        "now1",
+        r#","platform":"meituan","city":"371000""#,
     );
-    produce(&brokers, &topics.input, &[("now1".to_owned(), line)]);
     cluster.request_errors(RDKafkaApiKey::Produce, &produce_errors(1_000_000));
     let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
     let (monitor, shutdown) = start_sharing(
