@@ -13,6 +13,9 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
     let bytes = s.as_bytes();
     let mut i = 0;
     let mut total: i64 = 0;
+    // The factor of the last unit: each unit at most once, largest first (as Prometheus's
+    // durations), so that `1h1h` or `30m 1h` is refused rather than summed.
+    let mut last = i64::MAX;
     while i < bytes.len() {
         while i < bytes.len() && bytes[i] == b' ' {
             i += 1;
@@ -54,6 +57,12 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
                 ));
             }
         };
+        if factor >= last {
+            return Err(format!(
+                "`{s}`: each unit at most once, largest first (e.g. `1h 30m`)"
+            ));
+        }
+        last = factor;
         total = number
             .checked_mul(factor)
             .and_then(|ms| total.checked_add(ms))
@@ -110,7 +119,9 @@ mod tests {
 
     #[test]
     fn rejects_bare_numbers_and_unknown_units() {
-        for text in ["", "20", "5 m", "4hours", "1.5h", "-3m", "m", "3h 45"] {
+        for text in [
+            "", "20", "5 m", "4hours", "1.5h", "-3m", "m", "3h 45", "1h1h", "30m 1h", "5s 5s",
+        ] {
             assert!(parse_duration(text).is_err(), "{text} should be rejected");
         }
     }
