@@ -677,6 +677,23 @@ impl Cx<'_> {
         message: String,
         split: rules::ByPlatform,
     ) {
+        self.emit_after(me, def, phase, at, amount, (period_start, None), message, split);
+    }
+
+    /// [`Cx::emit`] with the end of the reset rest after which a `period` rule fires again
+    /// within its period ([`Alert::reset`]), beside the period start.
+    #[allow(clippy::too_many_arguments)]
+    pub fn emit_after(
+        &mut self,
+        me: &Me<'_>,
+        def: &RuleDef,
+        phase: Phase,
+        at: i64,
+        amount: Amount,
+        (period_start, reset): (i64, Option<i64>),
+        message: String,
+        split: rules::ByPlatform,
+    ) {
         match self.stats.alerts.get_mut(&*def.id) {
             Some(counts) => counts[phase as usize] += 1,
             None => {
@@ -710,6 +727,7 @@ impl Cx<'_> {
             at,
             amount,
             period_start,
+            reset,
             message,
         });
     }
@@ -1947,6 +1965,7 @@ fn group_quota_alerts<'a>(
                     limit: quota.standard / 1000,
                 },
                 period_start: start,
+                reset: None,
                 message,
             });
         }

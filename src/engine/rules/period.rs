@@ -214,9 +214,23 @@ pub struct State {
     /// Phases fired in the current period (since the last reset rest).
     pub fired: u8,
     pub rest_start: i64,
+    /// When the last reset rest in the current period completed that came after an alert in
+    /// it ([`NEVER`] if none): the alerts after it carry it in their id ([`Alert::reset`]).
+    ///
+    /// [`Alert::reset`]: crate::alert::Alert::reset
+    #[serde(default = "never", skip_serializing_if = "is_never")]
+    pub reset_at: i64,
     /// Persons: the window's time per platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: RingSplit,
+}
+
+fn never() -> i64 {
+    NEVER
+}
+
+fn is_never(t: &i64) -> bool {
+    *t == NEVER
 }
 
 impl State {
@@ -227,6 +241,7 @@ impl State {
             older: Older::from(vec![0; p.count as usize - 1]),
             fired: 0,
             rest_start: NEVER,
+            reset_at: NEVER,
             split: None,
         }
     }
@@ -298,8 +313,12 @@ impl State {
         }
     }
 
-    /// A reset rest completed: time before it no longer counts, and the phases may fire again.
-    pub fn complete(&mut self) {
+    /// A reset rest completed at `t`: time before it no longer counts, and the phases may fire
+    /// again (with ids of their own, when one had fired).
+    pub fn complete(&mut self, t: i64) {
+        if self.fired != 0 {
+            self.reset_at = t;
+        }
         self.current = 0;
         self.older.iter_mut().for_each(|sum| *sum = 0);
         self.fired = 0;
@@ -317,6 +336,7 @@ impl State {
         let shift = p.period.between(self.index, index).max(0) as usize;
         self.index = index;
         self.fired = 0;
+        self.reset_at = NEVER;
         if shift == 0 {
             return;
         }
@@ -373,12 +393,15 @@ impl State {
                 label(def, threshold.phase, default),
                 human_duration(threshold.amount)
             );
-            let start = cx.cal.start_of(self.index);
+            let start = (
+                cx.cal.start_of(self.index),
+                (self.reset_at != NEVER).then_some(self.reset_at),
+            );
             let value = seconds(amount, threshold.amount);
             if threshold.phase == Phase::Violation {
                 let until = self.until(p, t, cx.cal);
                 let split = self.split_parts();
-                cx.emit(
+                cx.emit_after(
                     me,
                     def,
                     Phase::Violation,
@@ -391,7 +414,7 @@ impl State {
                 cx.hold(me, def, t, until, message);
             } else {
                 let split = self.split_parts();
-                cx.emit(me, def, threshold.phase, t, value, start, message, split);
+                cx.emit_after(me, def, threshold.phase, t, value, start, message, split);
             }
         }
     }
