@@ -609,14 +609,18 @@ impl Config {
                 .find_map(|layer| layer.table.strip_prefix("rules.role."))
                 .unwrap_or("");
             if let Err(error) = RuleSet::resolve(self, &rules, role) {
-                let key = layers
+                // The key the user set: the pack's name, or its file.
+                let table = layers
                     .iter()
                     .rev()
                     .find(|layer| layer.over.pack.is_some() || layer.over.pack_file.is_some())
-                    .map_or("rules.pack".to_owned(), |layer| {
-                        format!("{}.pack", layer.table)
-                    });
-                return Err(key_error(&key, &error.to_string()));
+                    .map_or("rules", |layer| &layer.table);
+                let name = if rules.pack_file.is_empty() {
+                    "pack"
+                } else {
+                    "pack_file"
+                };
+                return Err(key_error(&format!("{table}.{name}"), &error.to_string()));
             }
         }
         if self.time.dedup_window <= 0 {
@@ -2082,15 +2086,22 @@ mod tests {
                 &["WORKHOURS_RULES__SUBJECT"],
             ),
         ]);
-        // A pack whose rule a key's value breaks names the table that chose the pack.
+        // A pack whose rule a key's value breaks names the key that chose the pack: its file.
         let broken = "[rules]\npack_file = \"mine.toml\"\ndaily_max = \"30h\"";
         let error = Config::parse(broken, Vec::new(), Some(dir.clone()))
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("`rules.pack`") && error.contains("`limit` must not exceed `window`"),
+            error.contains("`rules.pack_file`")
+                && error.contains("`limit` must not exceed `window`"),
             "{error}"
         );
+        // In the table that set it.
+        let broken = "[rules.role.driver]\npack_file = \"mine.toml\"\ndaily_max = \"30h\"";
+        let error = Config::parse(broken, Vec::new(), Some(dir.clone()))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`rules.role.driver.pack_file`"), "{error}");
         std::fs::remove_dir_all(&dir).ok();
     }
 
