@@ -2102,6 +2102,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("`rules.role.driver.pack_file`"), "{error}");
+        // A pack that lists no rules would watch nobody: refused, as one without `[[rules]]`.
+        std::fs::write(dir.join("empty.toml"), "name = \"empty\"\nrules = []\n").unwrap();
+        let error = Config::parse(
+            "[rules]\npack_file = \"empty.toml\"",
+            Vec::new(),
+            Some(dir.clone()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("no `[[rules]]`"), "{error}");
         std::fs::remove_dir_all(&dir).ok();
     }
 

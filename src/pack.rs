@@ -161,6 +161,12 @@ impl Pack {
             Some(_) => return Err(pack_error("`not_covered` must be an array".into())),
         };
         let rules = match table.remove("rules") {
+            // A pack without rules would leave its workers unwatched without a word.
+            Some(toml::Value::Array(items)) if items.is_empty() => {
+                return Err(pack_error(
+                    "no `[[rules]]` (`rules = []` lists none)".into(),
+                ));
+            }
             Some(toml::Value::Array(items)) => items,
             Some(_) => return Err(pack_error("`rules` must be an array of tables".into())),
             None => return Err(pack_error("no `[[rules]]`".into())),

@@ -677,7 +677,16 @@ impl Cx<'_> {
         message: String,
         split: rules::ByPlatform,
     ) {
-        self.emit_after(me, def, phase, at, amount, (period_start, None), message, split);
+        self.emit_after(
+            me,
+            def,
+            phase,
+            at,
+            amount,
+            (period_start, None),
+            message,
+            split,
+        );
     }
 
     /// [`Cx::emit`] with the end of the reset rest after which a `period` rule fires again
