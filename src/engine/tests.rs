@@ -1590,3 +1590,36 @@ fn a_period_rule_firing_again_after_a_reset_rest_has_a_new_alert_id() {
     assert_eq!(alerts[0].period_start, alerts[1].period_start);
     assert_ne!(alerts[0].alert_id(), alerts[1].alert_id());
 }
+
+/// A person's day on one platform under two worker ids at once counts once in the day's
+/// `by_platform` (SPEC section 8: concurrent sessions count once; only two platforms at once
+/// count for each), as in the alert's value. It summed the worker ids' own time.
+#[test]
+fn two_worker_ids_on_one_platform_at_once_count_once_in_a_days_by_platform() {
+    let day = "2026-03-03T00:00:00+08:00";
+    let events = [
+        person_ev("a1", "mt", "login", "08:00"),
+        person_ev("a1", "mt", "order_accepted", "08:10").order("o1"),
+        person_ev("a1", "mt", "order_delivered", "08:40")
+            .order("o1")
+            .fee(1000),
+        person_ev("a2", "mt", "login", "10:00"),
+        person_ev("e1", "el", "login", "10:30"),
+        person_ev("a2", "mt", "logout", "11:00"),
+        person_ev("a1", "mt", "logout", "11:00"),
+        person_ev("e1", "el", "logout", "11:30"),
+    ];
+    let (alerts, _) = run_with(persons_config(""), &events, day);
+    let brief = person_brief(&alerts);
+    // 08:00-11:30 worked: 3.5 h, 1000 fen, 285 fen an hour; Meituan 08:00-11:00 (a2's hour
+    // within a1's), Ele.me 10:30-11:30.
+    assert_eq!(
+        brief,
+        [(
+            "minimum_wage/violation".to_owned(),
+            "2026-03-03T00:00:00.000+08:00".to_owned(),
+            285,
+            vec![("el".to_owned(), 3600), ("mt".to_owned(), 10800)],
+        )]
+    );
+}

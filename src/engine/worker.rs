@@ -196,6 +196,11 @@ pub struct Member {
     /// (`quota_p90` stays per worker id; reports).
     pub day_work: i64,
     pub closed_work: i64,
+    /// Its share of the person's time on its platform in the current local day: the spans in
+    /// which it works and no worker id before it on the same platform does. Summed per
+    /// platform, it is the day's `by_platform` (SPEC section 8: concurrent sessions on one
+    /// platform count once; only two platforms at once count for each).
+    pub platform_work: i64,
 }
 
 impl Member {
@@ -650,9 +655,18 @@ impl Worker {
             // `from` and `x` lie in the local day (its end closes it): the span fits.
             self.day_work += (x - from) as u32;
         }
-        for member in &mut self.members {
+        for i in 0..self.members.len() {
+            let (before, rest) = self.members.split_at_mut(i);
+            let member = &mut rest[0];
             if member.session.working() {
                 member.day_work += x - from;
+                let platform = member.platform;
+                if !before
+                    .iter()
+                    .any(|m| m.session.working() && m.platform == platform)
+                {
+                    member.platform_work += x - from;
+                }
             }
         }
         for (i, def) in rules::stateful(&set.rules).enumerate() {
@@ -669,15 +683,16 @@ impl Worker {
         let old = self.day;
         let mut by_platform: rules::ByPlatform = Vec::new();
         for member in &mut self.members {
-            if member.day_work > 0 && member.grouped {
+            if member.platform_work > 0 && member.grouped {
                 let platform = cx.names.get(member.platform);
                 match by_platform.iter_mut().find(|(p, _)| **p == *platform) {
-                    Some((_, ms)) => *ms += member.day_work,
-                    None => by_platform.push((platform.into(), member.day_work)),
+                    Some((_, ms)) => *ms += member.platform_work,
+                    None => by_platform.push((platform.into(), member.platform_work)),
                 }
             }
             member.closed_work = member.day_work;
             member.day_work = 0;
+            member.platform_work = 0;
         }
         let closed = ClosedDay {
             work: i64::from(self.day_work),
