@@ -94,10 +94,11 @@ pub struct Alert {
     pub at: i64,
     pub amount: Amount,
     pub period_start: i64,
-    /// A `period` rule firing again within its period after a reset rest: the instant that
-    /// rest completed, which enters the `alert_id` (not written), so that the second alert of
-    /// a phase in one period has an id of its own.
-    pub reset: Option<i64>,
+    /// A `period` rule firing again within its period after reset rests: how many completed
+    /// in the period after one of its alerts (0 for every other alert). It enters the
+    /// `alert_id` (not written), so that the second alert of a phase in one period has an id
+    /// of its own.
+    pub resets: u16,
     pub message: String,
 }
 
@@ -141,8 +142,8 @@ impl Alert {
 
     /// Deterministic id from (rule, phase, worker or group, episode or period start): the
     /// same input always gives the same id, so consumers can drop repeats. A `period` rule's
-    /// alert after a reset rest in its period adds the rest's end ([`Alert::reset`]): with the
-    /// period start alone it would repeat the id of the alert before the rest.
+    /// alert after a reset rest in its period adds the count of such rests ([`Alert::resets`]):
+    /// with the period start alone it would repeat the id of the alert before the rest.
     pub fn alert_id(&self) -> String {
         let subject = match (&self.worker_id, &self.person_id) {
             (Some(worker), _) => format!("w:{worker}"),
@@ -156,8 +157,8 @@ impl Alert {
             subject,
             self.period_start
         );
-        if let Some(reset) = self.reset {
-            material.push_str(&format!("\u{1f}reset {reset}"));
+        if self.resets > 0 {
+            material.push_str(&format!("\u{1f}resets {}", self.resets));
         }
         format!("{:032x}", xxh3_128(material.as_bytes()))
     }
@@ -348,7 +349,7 @@ mod tests {
                 limit: 14_400,
             },
             period_start: 1_772_409_600_000,
-            reset: None,
+            resets: 0,
             message: "Worker w1 has worked 4h without a break.".into(),
         }
     }

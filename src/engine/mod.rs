@@ -683,14 +683,14 @@ impl Cx<'_> {
             phase,
             at,
             amount,
-            (period_start, None),
+            (period_start, 0),
             message,
             split,
         );
     }
 
-    /// [`Cx::emit`] with the end of the reset rest after which a `period` rule fires again
-    /// within its period ([`Alert::reset`]), beside the period start.
+    /// [`Cx::emit`] with the count of reset rests after which a `period` rule fires again
+    /// within its period ([`Alert::resets`]), beside the period start.
     #[allow(clippy::too_many_arguments)]
     pub fn emit_after(
         &mut self,
@@ -699,7 +699,7 @@ impl Cx<'_> {
         phase: Phase,
         at: i64,
         amount: Amount,
-        (period_start, reset): (i64, Option<i64>),
+        (period_start, resets): (i64, u16),
         message: String,
         split: rules::ByPlatform,
     ) {
@@ -736,7 +736,7 @@ impl Cx<'_> {
             at,
             amount,
             period_start,
-            reset,
+            resets,
             message,
         });
     }
@@ -1974,7 +1974,7 @@ fn group_quota_alerts<'a>(
                     limit: quota.standard / 1000,
                 },
                 period_start: start,
-                reset: None,
+                resets: 0,
                 message,
             });
         }

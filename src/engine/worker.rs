@@ -200,7 +200,12 @@ pub struct Member {
     /// which it works and no worker id before it on the same platform does. Summed per
     /// platform, it is the day's `by_platform` (SPEC section 8: concurrent sessions on one
     /// platform count once; only two platforms at once count for each).
+    #[serde(skip_serializing_if = "is_zero")]
     pub platform_work: i64,
+}
+
+fn is_zero(ms: &i64) -> bool {
+    *ms == 0
 }
 
 impl Member {

@@ -586,7 +586,7 @@ impl RuleState {
             (KindState::Continuous(_, _, s), Params::Continuous(p)) => {
                 s.complete(def, p, t, me, cx)
             }
-            (KindState::Period(_, _, s), Params::Period(_)) => s.complete(t),
+            (KindState::Period(_, _, s), Params::Period(_)) => s.complete(),
             (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => s.complete(def, p, t, me, cx),
             _ => {}
         }

@@ -214,23 +214,20 @@ pub struct State {
     /// Phases fired in the current period (since the last reset rest).
     pub fired: u8,
     pub rest_start: i64,
-    /// When the last reset rest in the current period completed that came after an alert in
-    /// it ([`NEVER`] if none): the alerts after it carry it in their id ([`Alert::reset`]).
+    /// The reset rests completed in the current period after one of its alerts: the alerts
+    /// after them carry the count in their id ([`Alert::resets`]). Two bytes of what was
+    /// padding: the state does not grow (memory per worker is a target).
     ///
-    /// [`Alert::reset`]: crate::alert::Alert::reset
-    #[serde(default = "never", skip_serializing_if = "is_never")]
-    pub reset_at: i64,
+    /// [`Alert::resets`]: crate::alert::Alert::resets
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resets: u16,
     /// Persons: the window's time per platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: RingSplit,
 }
 
-fn never() -> i64 {
-    NEVER
-}
-
-fn is_never(t: &i64) -> bool {
-    *t == NEVER
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 
 impl State {
@@ -241,7 +238,7 @@ impl State {
             older: Older::from(vec![0; p.count as usize - 1]),
             fired: 0,
             rest_start: NEVER,
-            reset_at: NEVER,
+            resets: 0,
             split: None,
         }
     }
@@ -313,11 +310,11 @@ impl State {
         }
     }
 
-    /// A reset rest completed at `t`: time before it no longer counts, and the phases may fire
-    /// again (with ids of their own, when one had fired).
-    pub fn complete(&mut self, t: i64) {
+    /// A reset rest completed: time before it no longer counts, and the phases may fire again
+    /// (with ids of their own, when one had fired).
+    pub fn complete(&mut self) {
         if self.fired != 0 {
-            self.reset_at = t;
+            self.resets = self.resets.saturating_add(1);
         }
         self.current = 0;
         self.older.iter_mut().for_each(|sum| *sum = 0);
@@ -336,7 +333,7 @@ impl State {
         let shift = p.period.between(self.index, index).max(0) as usize;
         self.index = index;
         self.fired = 0;
-        self.reset_at = NEVER;
+        self.resets = 0;
         if shift == 0 {
             return;
         }
@@ -393,10 +390,7 @@ impl State {
                 label(def, threshold.phase, default),
                 human_duration(threshold.amount)
             );
-            let start = (
-                cx.cal.start_of(self.index),
-                (self.reset_at != NEVER).then_some(self.reset_at),
-            );
+            let start = (cx.cal.start_of(self.index), self.resets);
             let value = seconds(amount, threshold.amount);
             if threshold.phase == Phase::Violation {
                 let until = self.until(p, t, cx.cal);
