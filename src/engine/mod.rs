@@ -754,7 +754,14 @@ impl Cx<'_> {
             rule: def.id.clone(),
             worker_id: me.id.as_str().to_owned(),
             person_id: me.person.then(|| me.id.as_str().to_owned()),
-            worker_ids: me.members.iter().map(|m| m.id.to_string()).collect(),
+            // The person's worker ids at `from`: not one whose first event, read already, is
+            // still to come in event time (its content would depend on where a block ends).
+            worker_ids: me
+                .members
+                .iter()
+                .filter(|m| m.last_event != NEVER)
+                .map(|m| m.id.to_string())
+                .collect(),
             from,
             until: until.max(from),
             reason,

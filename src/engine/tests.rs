@@ -1623,3 +1623,32 @@ fn two_worker_ids_on_one_platform_at_once_count_once_in_a_days_by_platform() {
         )]
     );
 }
+
+/// A person's hold names the worker ids of the person at its instant, not one whose first
+/// event was read before the hold fired but comes later in event time: replay read it in the
+/// same block and listed it, so the hold's bytes depended on later input.
+#[test]
+fn a_persons_hold_names_only_the_worker_ids_it_had_at_its_instant() {
+    let text = r#"
+        [rules]
+        subject = "person"
+        [rules.person]
+        pack = "cn-mohrss-2024"
+    "#;
+    let config = Config::from_toml_str(text, Vec::new()).unwrap();
+    let events = [
+        person_ev("m1", "meituan", "order_accepted", "08:00").order("a"),
+        person_ev("m1", "meituan", "order_delivered", "12:30").order("a"),
+        person_ev("e1", "eleme", "heartbeat", "14:00"),
+    ];
+    let mut engine = Engine::new(config);
+    for e in &events {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+    }
+    engine.finish(t("23:00"));
+    let holds = engine.take_holds();
+    let json: serde_json::Value =
+        serde_json::from_str(&holds[0].to_json(&chrono_tz::Asia::Shanghai)).unwrap();
+    assert_eq!(json["from"], "2026-03-02T12:00:00.000+08:00");
+    assert_eq!(json["worker_ids"], serde_json::json!(["m1"]));
+}
