@@ -473,7 +473,7 @@ impl<'de> Visitor<'de> for IdVisitor {
     }
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Id<'de>, E> {
         Ok(Id::Other(
-            "a number with a fraction or an exponent, or over 20 digits",
+            "a number with a fraction or an exponent, or above 18446744073709551615",
         ))
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Id<'de>, E> {

@@ -95,6 +95,14 @@ impl Report {
         if stats.holds > 0 {
             writeln!(out, "  {:<28}{:>12}", "holds", stats.holds)?;
         }
+        if !stats.uncovered_years.is_empty() {
+            let years: Vec<String> = stats.uncovered_years.iter().map(i32::to_string).collect();
+            writeln!(
+                out,
+                "  the holiday calendar has no table for {}: holiday_pay judged no day of it",
+                years.join(", ")
+            )?;
+        }
         Ok(())
     }
 }

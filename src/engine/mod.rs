@@ -22,7 +22,7 @@ mod worker;
 
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
@@ -373,6 +373,10 @@ pub struct Stats {
     /// Dispatch holds emitted.
     #[serde(default)]
     pub holds: u64,
+    /// Years of days with work that the holiday calendar (`[time] holidays`) has no table for:
+    /// `holiday_pay` judged none of their days (reported, not read as years without holidays).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub uncovered_years: BTreeSet<i32>,
 }
 
 impl Stats {
@@ -387,6 +391,7 @@ impl Stats {
         self.rejected += other.rejected;
         self.evicted += other.evicted;
         self.holds += other.holds;
+        self.uncovered_years.extend(&other.uncovered_years);
         for (rule, counts) in &other.alerts {
             let mine = self.alerts.entry(rule.clone()).or_default();
             for (a, b) in mine.iter_mut().zip(counts) {

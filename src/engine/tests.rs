@@ -1652,3 +1652,13 @@ fn a_persons_hold_names_only_the_worker_ids_it_had_at_its_instant() {
     assert_eq!(json["from"], "2026-03-02T12:00:00.000+08:00");
     assert_eq!(json["worker_ids"], serde_json::json!(["m1"]));
 }
+
+/// Days with work in a year the holiday calendar has no table for are counted as such
+/// (replay's summary and live's log name the year), not read as days without holidays.
+#[test]
+fn a_year_the_holiday_calendar_does_not_cover_is_reported() {
+    let mut events = paid_day("2026-12-20", "o1", 5000);
+    events.extend(paid_day("2027-01-01", "o2", 100));
+    let (_, stats) = run_with(with_holidays("1.0"), &events, "2027-01-02T00:00:00+08:00");
+    assert_eq!(stats.uncovered_years, BTreeSet::from([2027]));
+}

@@ -240,6 +240,9 @@ pub struct Part {
     held: Vec<Held>,
     /// State records and offsets written, to commit once the records are acknowledged.
     pending_commit: Option<(u64, Vec<(usize, i64)>)>,
+    /// The years outside the holiday calendar already logged (the engine's
+    /// `uncovered_years`, by count).
+    uncovered_logged: usize,
 }
 
 impl Part {
@@ -581,6 +584,16 @@ impl Core {
         self.emit_holds(partition, part.engine.take_holds())?;
         self.observe(part.engine.take_observations());
         self.shared.metrics.noop_events(part.engine.take_noops());
+        let uncovered = &part.engine.stats().uncovered_years;
+        if uncovered.len() > part.uncovered_logged {
+            part.uncovered_logged = uncovered.len();
+            tracing::warn!(
+                partition,
+                years = ?uncovered,
+                "The holiday calendar ([time] holidays) has no table for these years of days \
+                 with work: holiday_pay judges no day of them. Add the year's notice to the file."
+            );
+        }
         for (seq, reason) in part.engine.take_rejected() {
             let (index, offset) = origin_of(seq, self.topics.len());
             let Some(held) = part.held[index].get(offset) else {
@@ -1172,6 +1185,7 @@ impl Core {
             reports,
             held: (0..n).map(|_| Held::default()).collect(),
             pending_commit: None,
+            uncovered_logged: 0,
         }
     }
 

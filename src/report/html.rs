@@ -273,7 +273,13 @@ fn how_to_read(out: &mut String, s: &Summary, w: &Words) {
             once). A worker id sent without a person id counts as a person of its own."
             .to_string(),
     };
-    let holidays = if s.holidays.is_empty() {
+    let holidays = if s.holidays_unknown {
+        format!(
+            "The holiday calendar has no table for {}: this month's statutory holidays are \
+             unknown, and holiday pay was not checked.",
+            &s.month[..4]
+        )
+    } else if s.holidays.is_empty() {
         "No one worked on a statutory holiday this month (or no holiday calendar was configured)."
             .to_string()
     } else {

@@ -92,6 +92,10 @@ pub struct MonthData {
     pub packs: Vec<(String, String)>,
     /// When the report was made and from what (input file name or "stdin"), for the footer.
     pub source: String,
+    /// A holiday calendar is configured but has no table for the month's year: its holidays
+    /// are unknown and holiday pay was not checked (said in the report, not read as a month
+    /// without holidays).
+    pub holidays_unknown: bool,
 }
 
 /// Whom the rules, and so the report, count (SPEC 8 `[rules] subject`).
@@ -207,6 +211,16 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
     .context("replay failed")?;
     let sets = engine.rule_sets();
     let holidays = engine.config().holidays.clone();
+    let year = chrono::Datelike::year(&crate::calendar::Calendar::date(first));
+    let holidays_unknown = holidays.as_ref().is_some_and(|h| !h.covers(year));
+    if holidays_unknown {
+        writeln!(
+            diag,
+            "workhours report: the holiday calendar has no table for {year}: the month's \
+             statutory holidays are unknown and holiday pay was not checked"
+        )
+        .context("cannot write to stderr")?;
+    }
     let mut packs: Vec<(String, String)> = Vec::new();
     let worker_days = gather
         .days
@@ -245,6 +259,7 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
             Some(path) if path.as_os_str() != "-" => path.display().to_string(),
             _ => "stdin".into(),
         },
+        holidays_unknown,
     };
     let text = if html {
         render_html(&data)

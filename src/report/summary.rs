@@ -51,6 +51,8 @@ pub struct Summary {
     pub cross: Option<CrossPlatform>,
     /// The statutory holidays of the month on which someone worked, ascending.
     pub holidays: Vec<NaiveDate>,
+    /// The holiday calendar has no table for the month's year ([`MonthData::holidays_unknown`]).
+    pub holidays_unknown: bool,
 }
 
 /// The figures of one (platform, city), or of the whole month.
@@ -622,6 +624,7 @@ pub fn summarize(data: &MonthData) -> Summary {
         top_rules,
         cross,
         holidays: holidays.into_iter().collect(),
+        holidays_unknown: data.holidays_unknown,
     }
 }
 

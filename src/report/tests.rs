@@ -61,6 +61,7 @@ fn month(subject: Subject, worker_days: Vec<WorkerDay>, alerts: Vec<AlertRow>) -
         alerts,
         packs: vec![("*".to_string(), "cn-weihai-2022".to_string())],
         source: "made 2026-04-01 from march.jsonl".to_string(),
+        holidays_unknown: false,
     }
 }
 
@@ -602,4 +603,18 @@ fn output_does_not_depend_on_input_order() {
     reversed.alerts.reverse();
     assert_eq!(render_csv(&data), render_csv(&reversed));
     assert_eq!(render_html(&data), render_html(&reversed));
+}
+
+/// A month whose year the holiday calendar has no table for says so: read as a month without
+/// holidays, it told a regulator that no one worked on one.
+#[test]
+fn a_month_the_holiday_calendar_does_not_cover_says_so() {
+    let mut data = sample();
+    data.holidays_unknown = true;
+    let page = render_html(&data);
+    assert!(
+        page.contains("The holiday calendar has no table for 2026")
+            && !page.contains("No one worked on a statutory holiday"),
+        "{page}"
+    );
 }

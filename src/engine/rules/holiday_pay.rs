@@ -6,6 +6,7 @@
 //! counting the days that are not statutory holidays and have at least 1 h of work and fees).
 //! No such day before: no alert. Off when no calendar is configured.
 
+use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
 use super::{ClosedDay, RuleDef};
@@ -71,7 +72,11 @@ impl State {
         self.days
             .retain(|&(number, _, _)| number >= day.number - LOOKBACK_DAYS);
         let paid = closed.work >= HOUR && closed.has_fee;
-        if !holidays.is_statutory(Calendar::date(day.number)) {
+        let date = Calendar::date(day.number);
+        if closed.work > 0 && !holidays.covers(date.year()) {
+            cx.stats.uncovered_years.insert(date.year());
+        }
+        if !holidays.is_statutory(date) {
             if paid {
                 self.days.push((day.number, closed.work, closed.fees));
             }
