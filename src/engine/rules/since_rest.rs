@@ -176,17 +176,22 @@ impl State {
             return;
         };
         if shift.violated {
-            let message = format!(
-                "Worker {} completed a rest of {} after {} {} in the shift.",
-                me.id,
-                human_duration(p.reset_rest),
-                if p.elapsed {
-                    "a shift of"
-                } else {
-                    def.measure.doing()
-                },
-                human_duration(amount),
-            );
+            let message = if p.elapsed {
+                format!(
+                    "Worker {} completed a rest of {} after a shift of {}.",
+                    me.id,
+                    human_duration(p.reset_rest),
+                    human_duration(amount),
+                )
+            } else {
+                format!(
+                    "Worker {} completed a rest of {} after {} {} in the shift.",
+                    me.id,
+                    human_duration(p.reset_rest),
+                    def.measure.doing(),
+                    human_duration(amount),
+                )
+            };
             let value = seconds(amount, self.threshold_of(p, &shift));
             let split = self.split.parts();
             cx.emit(
