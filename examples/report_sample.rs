@@ -451,6 +451,7 @@ fn main() {
             "synthetic sample (examples/report_sample.rs, {} workers, seed {})",
             opts.workers, opts.seed
         ),
+        holidays_unknown: false,
     };
     eprintln!(
         "report_sample: {} worker-days, {} alerts",
