@@ -573,9 +573,13 @@ impl Config {
         rules
     }
 
-    /// Start-up checks. Rules are checked for every combination an event can select, so
-    /// that no override yields an inconsistent rule set.
-    fn check<'a>(&'a self) -> Result<(), ConfigError> {
+    /// Calls `f` for every combination of rule tables an event can select (`[rules]` alone,
+    /// each platform, each role, each platform and role, persons): the tables applied, in
+    /// order, the rules they give and the role.
+    fn each_combination<'a>(
+        &'a self,
+        mut f: impl FnMut(&[&Layer<'a>], &Rules, &str) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError> {
         let layers = |kind: &str, tables: &'a BTreeMap<String, RuleOverride>| -> Vec<Layer<'a>> {
             tables
                 .iter()
@@ -603,12 +607,46 @@ impl Config {
             for layer in &layers {
                 layer.over.apply(&mut rules);
             }
-            check_rules(&rules, &layers)?;
             let role = layers
                 .iter()
                 .find_map(|layer| layer.table.strip_prefix("rules.role."))
                 .unwrap_or("");
-            if let Err(error) = RuleSet::resolve(self, &rules, role) {
+            f(&layers, &rules, role)?;
+        }
+        Ok(())
+    }
+
+    /// Every (rule id, phase) an alert can carry under this config, and the rule ids that
+    /// hold, in the rule sets of every combination of tables: the metrics start their
+    /// counters at 0 for them.
+    pub fn alert_kinds(&self) -> (Vec<(String, &'static str)>, Vec<String>) {
+        let mut phases: Vec<(String, &'static str)> = Vec::new();
+        let mut holds: Vec<String> = Vec::new();
+        let _ = self.each_combination(|_, rules, role| {
+            if let Ok(set) = RuleSet::resolve(self, rules, role) {
+                for def in &set.rules {
+                    for phase in def.phases() {
+                        let entry = (def.id.to_string(), phase.as_str());
+                        if !phases.contains(&entry) {
+                            phases.push(entry);
+                        }
+                    }
+                    if def.hold && !holds.iter().any(|id| **id == *def.id) {
+                        holds.push(def.id.to_string());
+                    }
+                }
+            }
+            Ok(())
+        });
+        (phases, holds)
+    }
+
+    /// Start-up checks. Rules are checked for every combination an event can select, so
+    /// that no override yields an inconsistent rule set.
+    fn check(&self) -> Result<(), ConfigError> {
+        self.each_combination(|layers, rules, role| {
+            check_rules(rules, layers)?;
+            if let Err(error) = RuleSet::resolve(self, rules, role) {
                 // The key the user set: the pack's name, or its file.
                 let table = layers
                     .iter()
@@ -622,7 +660,8 @@ impl Config {
                 };
                 return Err(key_error(&format!("{table}.{name}"), &error.to_string()));
             }
-        }
+            Ok(())
+        })?;
         if self.time.dedup_window <= 0 {
             return Err(key_error("time.dedup_window", "must be longer than 0s"));
         }

@@ -182,6 +182,10 @@ pub struct Metrics {
     alerts_rule: Bound,
     alerts_phase: Bound,
     alerts_platform: Bound,
+    /// The (rule, phase) pairs and the holding rules of the configured packs beyond SPEC
+    /// section 4's ([`Metrics::rules_known`]): their counters start at 0 too.
+    pack_phases: Mutex<Vec<(String, &'static str)>>,
+    hold_rules: Mutex<Vec<String>>,
 
     workers_online: IntGaugeVec,
     workers_working: IntGaugeVec,
@@ -341,6 +345,8 @@ impl Metrics {
             alerts_rule: Bound::new(RULE_CAP),
             alerts_phase: Bound::new(PHASE_CAP),
             alerts_platform: Bound::new(PLATFORM_CAP),
+            pack_phases: Mutex::default(),
+            hold_rules: Mutex::default(),
 
             workers_online: gauge_vec(
                 "workhours_workers_online",
@@ -599,9 +605,25 @@ impl Metrics {
     }
 
     pub fn hold_emitted(&self, rule: &str, platform: &str) {
-        let platform = self.alerts_platform.admit(platform);
+        let platform = self.platform_seen(platform);
         let rule = self.alerts_rule.admit(rule);
         self.holds.with_label_values(&[rule, platform]).inc();
+    }
+
+    /// The rules of the configured packs (`Config::alert_kinds`): every (rule, phase) pair
+    /// an alert can carry and the rules that hold. Their alert and hold counters start at 0
+    /// for every platform seen, as section 4's pairs do, so that `increase()` sees the first
+    /// alert of a pack's rule after a restart. Call it before the first platform is seen.
+    pub fn rules_known(&self, phases: Vec<(String, &'static str)>, holds: Vec<String>) {
+        *lock(&self.pack_phases) = phases
+            .into_iter()
+            .filter(|(rule, phase)| {
+                !RULE_PHASES
+                    .iter()
+                    .any(|&(r, p)| r.as_str() == rule && p == *phase)
+            })
+            .collect();
+        *lock(&self.hold_rules) = holds;
     }
 
     /// Admits `platform` to the alert family; the first time, starts its alert counters at 0.
@@ -612,6 +634,15 @@ impl Metrics {
                 let rule = self.alerts_rule.admit(rule.as_str());
                 let phase = self.alerts_phase.admit(phase);
                 self.alerts.with_label_values(&[rule, phase, platform]);
+            }
+            for (rule, phase) in lock(&self.pack_phases).iter() {
+                let rule = self.alerts_rule.admit(rule);
+                let phase = self.alerts_phase.admit(phase);
+                self.alerts.with_label_values(&[rule, phase, platform]);
+            }
+            for rule in lock(&self.hold_rules).iter() {
+                let rule = self.alerts_rule.admit(rule);
+                self.holds.with_label_values(&[rule, platform]);
             }
         }
         platform
@@ -945,6 +976,68 @@ mod tests {
                     .and_then(|rest| rest.strip_prefix(' '))
             })
             .map(|v| v.parse().unwrap())
+    }
+
+    /// The rules of a pack beyond section 4 start at 0 for every platform, alerts and holds,
+    /// as section 4's do: a pack rule's first alert after a restart was invisible to
+    /// `increase()`.
+    #[test]
+    fn the_configured_packs_rules_start_at_zero() {
+        let config = crate::config::Config::from_toml_str(
+            "[rules.role.driver]\npack = \"eu-561\"",
+            Vec::new(),
+        )
+        .unwrap();
+        let (phases, holds) = config.alert_kinds();
+        let m = Metrics::new();
+        m.rules_known(phases, holds);
+        m.hold_emitted("eu561_daily", "didi");
+        let text = m.render();
+        for (series, want) in [
+            (
+                r#"workhours_alerts_total{phase="violation",platform="didi",rule="eu561_break"}"#,
+                0.0,
+            ),
+            (
+                r#"workhours_alerts_total{phase="resolved",platform="didi",rule="eu561_daily"}"#,
+                0.0,
+            ),
+            (
+                r#"workhours_alerts_total{phase="violation",platform="didi",rule="daily_hours"}"#,
+                0.0,
+            ),
+            (
+                r#"workhours_holds_total{platform="didi",rule="eu561_weekly_rest"}"#,
+                0.0,
+            ),
+            (
+                r#"workhours_holds_total{platform="didi",rule="eu561_daily"}"#,
+                1.0,
+            ),
+        ] {
+            assert_eq!(value(&text, series), Some(want), "{series}\n{text}");
+        }
+        // No phase a rule cannot emit: eu-561's breaks have no warning.
+        assert!(
+            !text.contains(r#"phase="warning",platform="didi",rule="eu561_break""#),
+            "{text}"
+        );
+    }
+
+    /// The default pack's rules and phases are section 4's, which start at 0 already.
+    #[test]
+    fn the_default_packs_alert_kinds_are_section_4s() {
+        let (phases, holds) = crate::config::Config::default().alert_kinds();
+        let section_4: Vec<(String, &str)> = RULE_PHASES
+            .iter()
+            .map(|&(rule, phase)| (rule.as_str().to_owned(), phase))
+            .collect();
+        let mut sorted = phases.clone();
+        sorted.sort();
+        let mut want = section_4.clone();
+        want.sort();
+        assert_eq!(sorted, want);
+        assert!(holds.is_empty());
     }
 
     /// The topics of the config known at start: every input series and every output topic's

@@ -1800,6 +1800,8 @@ pub fn run(
     };
     tracing::info!(partitions, topics = ?config.kafka.input_topics, "Input topics checked.");
     let kafka = &config.kafka;
+    let (phases, holds) = config.alert_kinds();
+    shared.metrics.rules_known(phases, holds);
     shared.metrics.topics_known(
         &kafka.input_topics,
         &[

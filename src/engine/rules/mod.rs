@@ -145,6 +145,32 @@ impl<'de> Deserialize<'de> for States {
     }
 }
 
+impl RuleDef {
+    /// The phases its alerts can have.
+    pub fn phases(&self) -> Vec<Phase> {
+        let table = |table: &[Threshold]| table.iter().map(|t| t.phase).collect::<Vec<_>>();
+        match &self.params {
+            Params::Continuous(p) => {
+                let mut phases = table(&p.table);
+                phases.push(Phase::Resolved);
+                phases
+            }
+            Params::Period(p) => table(&p.table),
+            Params::Rolling(p) => table(&p.table),
+            Params::SinceRest(p) => {
+                let mut phases = Vec::new();
+                if p.warning.is_some() {
+                    phases.push(Phase::Warning);
+                }
+                phases.extend([Phase::Violation, Phase::Resolved]);
+                phases
+            }
+            Params::HolidayPay(p) if !p.calendar => Vec::new(),
+            _ => vec![Phase::Violation],
+        }
+    }
+}
+
 /// Per-kind parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Params {
