@@ -390,6 +390,38 @@ fn records_the_broker_does_not_acknowledge_age_in_the_metrics() {
     );
 }
 
+/// `workhours_batch_processing_seconds` times batches of messages, not the loop's turns: one
+/// login's batch, then a silent worker whose violation comes from the idle clock alone, about
+/// 4 s and 40 idle turns later. Each turn's 100 ms poll wait was counted as a batch.
+#[test]
+fn idle_turns_of_the_loop_are_no_batches() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "idle-batches");
+    produce_login_ten_minutes_ago(&brokers, &topics.input, "i1", "");
+    let mut config = config(&brokers, &topics, "idle-batches", 60_000);
+    // The violation 3 s from now, final 1 s later.
+    config.rules.continuous_limit = 603_000;
+    config.rules.warn_before = 1_000;
+    config.time.allowed_lateness = 1_000;
+    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let (monitor, shutdown) = start_sharing(config, Some(shared.clone()));
+    wait_for("the violation", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        read_all(&brokers, &topics.alerts)
+            .iter()
+            .any(|alert| alert.contains(r#""phase":"violation""#))
+    });
+    let batches = gauge(&shared.metrics, "workhours_batch_processing_seconds_count");
+    assert!(
+        (1.0..=5.0).contains(&batches),
+        "{batches} batches for one message"
+    );
+    shutdown.cancel();
+    monitor.join().unwrap().expect("a clean stop");
+}
+
 /// How long `/v1/workers/{id}` would wait for the pipeline's answer on `id` now, and the
 /// answer; `None` when none came within 10 s.
 fn look_up(shared: &Shared, id: &str) -> Option<(Duration, Option<Value>)> {

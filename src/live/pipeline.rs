@@ -1927,7 +1927,8 @@ fn run_loop(
     // a batch: the next poll does not wait.
     let mut busy = false;
     while core.running.load(Ordering::Relaxed) {
-        let started = Instant::now();
+        // When the batch's work began: after the waiting poll, which is no part of it.
+        let mut started = Instant::now();
         let mut dry = false;
         let mut drained = false;
         let mut stalled = false;
@@ -1979,6 +1980,7 @@ fn run_loop(
                 };
                 drop(state);
                 last_return = now;
+                started = now;
                 if stalled {
                     core.fence(now.duration_since(before));
                     full = false;
@@ -2026,6 +2028,7 @@ fn run_loop(
                 }
             }
         }
+        let mut consumed = messages.len();
         core.process_batch(messages, tick, &mut batch)?;
         // A full batch may have left messages in the consumer's queue, which rings no more.
         busy = full;
@@ -2037,6 +2040,7 @@ fn run_loop(
                 dry = false;
             } else {
                 let read = core.process_queues(&queues, tick, &mut batch)?;
+                consumed += read;
                 busy = read > 0;
                 dry = dry && read == 0;
             }
@@ -2046,9 +2050,13 @@ fn run_loop(
             return Err(error.into());
         }
         batch.flush(&shared.metrics, &core.topics, core.clock.now_ms());
-        shared
-            .metrics
-            .observe_batch(started.elapsed().as_secs_f64());
+        // Only batches of messages: a poll that found none (the loop turns every 100 ms for
+        // timers and checkpoints) was counted as a batch of its waiting time.
+        if consumed > 0 {
+            shared
+                .metrics
+                .observe_batch(started.elapsed().as_secs_f64());
+        }
         core.sink.service()?;
         // Writes for timers and checkpoints only while this thread has not stood still since
         // its last poll (a stop between two polls is caught at the next one).
