@@ -1800,6 +1800,13 @@ pub fn run(
     };
     tracing::info!(partitions, topics = ?config.kafka.input_topics, "Input topics checked.");
     let kafka = &config.kafka;
+    if !config.live.reread_input {
+        tracing::warn!(
+            "live.reread_input = false: the event ids seen are not saved, so after a restart \
+             or a partition move a copy of an event read before it, within dedup_window, is \
+             applied again (SPEC section 5 needs true)."
+        );
+    }
     let (phases, holds) = config.alert_kinds();
     shared.metrics.rules_known(phases, holds);
     shared.metrics.topics_known(
