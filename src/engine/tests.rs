@@ -1662,3 +1662,38 @@ fn a_year_the_holiday_calendar_does_not_cover_is_reported() {
     let (_, stats) = run_with(with_holidays("1.0"), &events, "2027-01-02T00:00:00+08:00");
     assert_eq!(stats.uncovered_years, BTreeSet::from([2027]));
 }
+
+/// A `rest_deadline` rule's standing through a rest (SPEC section 7, `left_seconds`): once the
+/// rest under way has lasted `rest` it qualifies, and work resumed then has the whole of
+/// `within` again. It went on counting from the last rest's end, `left_seconds` 0, as for a
+/// worker who must stop now.
+#[test]
+fn a_rest_deadline_stands_reset_once_the_rest_under_way_qualifies() {
+    let dir = std::env::temp_dir().join(format!("workhours-deadline-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pack = dir.join("pack.toml");
+    std::fs::write(
+        &pack,
+        "name = \"deadline\"\n[[rules]]\nid = \"dead\"\nkind = \"rest_deadline\"\n\
+         rest = \"5m\"\nwithin = \"8m\"\n",
+    )
+    .unwrap();
+    let text = format!("[rules]\npack_file = {:?}\n", pack.display().to_string());
+    let config = Config::from_toml_str(&text, Vec::new()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut engine = Engine::new(config);
+    for e in [ev("w", "login", "08:00"), ev("w", "logout", "08:04")] {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+    }
+    engine.finish(t("08:04"));
+    let dead = |engine: &mut Engine, at: &str| {
+        let views = engine.views_at(t(at));
+        let rules = views[0]["rules"].as_array().unwrap().clone();
+        let rule = rules.into_iter().find(|r| r["rule"] == "dead").unwrap();
+        (rule["used_seconds"].clone(), rule["left_seconds"].clone())
+    };
+    // 2 minutes into the rest: it does not qualify yet, the deadline (08:08) holds.
+    assert_eq!(dead(&mut engine, "08:06"), (360.into(), 120.into()));
+    // 16 minutes into it: it qualified at 08:09.
+    assert_eq!(dead(&mut engine, "08:20"), (0.into(), 480.into()));
+}

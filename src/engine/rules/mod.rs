@@ -710,8 +710,8 @@ impl RuleState {
             (KindState::Period(_, _, s), Params::Period(p)) => Some(s.standing(p)),
             (KindState::Rolling(_, _, s), Params::Rolling(p)) => Some(s.standing(p, since)),
             (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => Some(s.standing(p, since)),
-            (KindState::RestDeadline(_, _, s), Params::RestDeadline(p)) => {
-                Some(s.standing(p, since))
+            (KindState::RestDeadline(flags, _, s), Params::RestDeadline(p)) => {
+                Some(s.standing(p, *flags, since))
             }
             (KindState::Streak(_, _, s), Params::Streak(p)) => Some(s.standing(p)),
             (KindState::Overtime(_, _, s), Params::Overtime(p)) => Some(s.standing(p)),

@@ -118,8 +118,14 @@ impl State {
         cx.hold(me, def, t, t + p.rest, message);
     }
 
-    pub fn standing(&self, p: &Params, since: i64) -> Standing {
-        if self.last_end == NEVER {
+    /// Where the worker stands at `since`, `flags` held from then on. A rest under way that
+    /// has lasted `rest` already is a qualifying one: work resumed now starts a new deadline,
+    /// so nothing is used (`left` stayed 0 through it, keeping a rested worker blocked).
+    pub fn standing(&self, p: &Params, flags: u8, since: i64) -> Standing {
+        let rested = flags & REST_ON == 0
+            && self.rest_start != NEVER
+            && since.saturating_sub(self.rest_start) >= p.rest;
+        if self.last_end == NEVER || rested {
             return Standing {
                 used: 0,
                 limit: p.within,
