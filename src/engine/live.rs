@@ -715,9 +715,12 @@ impl Engine {
         } else {
             (Some(&*worker.id), None)
         };
-        let worker_ids: Option<Vec<&str>> = worker
-            .person
-            .then(|| worker.members.iter().map(|m| &*m.id).collect());
+        // Sorted, as in holds: the members' order is that of arrival.
+        let worker_ids: Option<Vec<&str>> = worker.person.then(|| {
+            let mut ids: Vec<&str> = worker.members.iter().map(|m| &*m.id).collect();
+            ids.sort_unstable();
+            ids
+        });
         let mut view = json!({
             "worker_id": worker_id,
             "person_id": person_id,

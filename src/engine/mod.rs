@@ -761,12 +761,17 @@ impl Cx<'_> {
             person_id: me.person.then(|| me.id.as_str().to_owned()),
             // The person's worker ids at `from`: not one whose first event, read already, is
             // still to come in event time (its content would depend on where a block ends).
-            worker_ids: me
-                .members
-                .iter()
-                .filter(|m| m.last_event != NEVER)
-                .map(|m| m.id.to_string())
-                .collect(),
+            // Sorted: the members' order is that of arrival, which lateness may swap.
+            worker_ids: {
+                let mut ids: Vec<String> = me
+                    .members
+                    .iter()
+                    .filter(|m| m.last_event != NEVER)
+                    .map(|m| m.id.to_string())
+                    .collect();
+                ids.sort_unstable();
+                ids
+            },
             from,
             until: until.max(from),
             reason,
