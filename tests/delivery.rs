@@ -422,6 +422,47 @@ fn idle_turns_of_the_loop_are_no_batches() {
     monitor.join().unwrap().expect("a clean stop");
 }
 
+/// SPEC section 8: a worker id belongs to the person of its first event with a `person_id`,
+/// also for its later events without one. Keyed by that person, so that they reach the
+/// person's partition, those later events were dead-lettered `key_mismatch` (the key had to be
+/// the `worker_id`, which may hash to another partition and split the person).
+#[test]
+fn a_persons_worker_id_may_key_its_later_events_by_the_person() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "person-keys");
+    let at =
+        |ago: i64| workhours::timefmt::format_rfc3339(now_ms() - ago, &chrono_tz::Asia::Shanghai);
+    let (login, logout) = (at(600_000), at(540_000));
+    produce(
+        &brokers,
+        &topics.input,
+        &[
+            (
+                "P9".to_owned(),
+                format!(r#"{{"worker_id":"wa","kind":"login","ts":"{login}","person_id":"P9"}}"#),
+            ),
+            (
+                "P9".to_owned(),
+                format!(r#"{{"worker_id":"wa","kind":"logout","ts":"{logout}"}}"#),
+            ),
+        ],
+    );
+    let mut config = config(&brokers, &topics, "person-keys", 60_000);
+    config.subject = workhours::config::Subject::Person;
+    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let (monitor, shutdown) = start_sharing(config, Some(shared.clone()));
+    wait_for("wa's logout to be applied", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        look_up(&shared, "wa")
+            .and_then(|(_, view)| view)
+            .is_some_and(|view| view["person_id"] == "P9" && view["online"] == false)
+    });
+    shutdown.cancel();
+    monitor.join().unwrap().expect("a clean stop");
+}
+
 /// How long `/v1/workers/{id}` would wait for the pipeline's answer on `id` now, and the
 /// answer; `None` when none came within 10 s.
 fn look_up(shared: &Shared, id: &str) -> Option<(Duration, Option<Value>)> {

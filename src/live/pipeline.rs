@@ -641,17 +641,28 @@ impl Core {
         let now = tick.ms;
         part.next[index] = Some(origin.offset + 1);
         // SPEC sections 5 and 8: the key is the worker_id, or for a regulator's instance
-        // (`subject = "person"`) the person_id where the event has one.
+        // (`subject = "person"`) the person_id where the event has one. An event without one
+        // of a worker id that belongs to a person may also be keyed by that person: its later
+        // events then reach the person's partition (SPEC: it belongs to the person "also for
+        // its later events without one"), where keyed by the worker_id they would not.
         let persons = self.config.subject == crate::config::Subject::Person;
-        let key_matches = |event: &event::Event<'_>| match &event.person_id {
+        let key_matches = |engine: &Engine, event: &event::Event<'_>| match &event.person_id {
             Some(person) if persons => origin.key == Some(person.as_bytes()),
-            _ => origin.key == Some(event.worker_id.as_bytes()),
+            _ => {
+                origin.key == Some(event.worker_id.as_bytes())
+                    || (persons
+                        && origin.key.is_some_and(|key| {
+                            engine
+                                .person_of(&event.worker_id)
+                                .is_some_and(|person| person.as_bytes() == key)
+                        }))
+            }
         };
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
             // Input read again after a restore: the partition is catching up, not idle.
             part.active(index, tick.polled);
             if let Ok(event) = event::parse(origin.payload)
-                && key_matches(&event)
+                && key_matches(&part.engine, &event)
             {
                 part.engine.remember_id(&event);
             }
@@ -664,7 +675,7 @@ impl Core {
         };
         // The key must be the worker_id (or person_id), or the worker's events split across
         // partitions and both halves undercount.
-        if !key_matches(&event) {
+        if !key_matches(&part.engine, &event) {
             let field = if persons && event.person_id.is_some() {
                 "person_id"
             } else {
