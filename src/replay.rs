@@ -97,9 +97,10 @@ impl Report {
         }
         if !stats.uncovered_years.is_empty() {
             let years: Vec<String> = stats.uncovered_years.iter().map(i32::to_string).collect();
+            let of = if years.len() == 1 { "it" } else { "them" };
             writeln!(
                 out,
-                "  the holiday calendar has no table for {}: holiday_pay judged no day of it",
+                "  the holiday calendar has no table for {}: holiday_pay judged no day of {of}",
                 years.join(", ")
             )?;
         }

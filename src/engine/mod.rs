@@ -1319,12 +1319,12 @@ impl Engine {
         }
     }
 
-    /// The slot of a worker id (persons: of the subject it belongs to) or a person id.
     /// Persons: the person a worker id belongs to, when this engine has seen it with one.
     pub fn person_of(&self, worker_id: &str) -> Option<&str> {
         self.state.person_of.get(worker_id).map(|person| &**person)
     }
 
+    /// The slot of a worker id (persons: of the subject it belongs to) or a person id.
     fn slot_of(&self, id: &str) -> Option<u32> {
         let workers = &self.state.workers;
         if !self.persons() {
