@@ -1699,3 +1699,32 @@ fn a_rest_deadline_stands_reset_once_the_rest_under_way_qualifies() {
     // 16 minutes into it: it qualified at 08:09.
     assert_eq!(dead(&mut engine, "08:20"), (0.into(), 480.into()));
 }
+
+/// SPEC section 7: a worker's activity "returns to rest ... at a session timeout". A driver
+/// whose device sends only `activity` events is not working in section 3's sense, and the
+/// timeout, kept for working workers, never came: their `driving` went on for ever after the
+/// device fell silent, and the 4 h continuous-driving violation fired at 12:00.
+#[test]
+fn an_activity_alone_returns_to_rest_at_a_session_timeout() {
+    let text = "[rules]\npack = \"cn-road-traffic\"\nsession_timeout = \"1h\"\n";
+    let config = Config::from_toml_str(text, Vec::new()).unwrap();
+    let events = [ev("w", "activity", "08:00").set("activity", "driving")];
+    let (alerts, stats) = run_with(config.clone(), &events, "13:00");
+    assert_eq!(sh(&alerts), []);
+    assert_eq!(stats.session_timeouts, 1);
+    // Sending on, the driver drives on: 4 h of driving at 12:00.
+    let events: Vec<Ev> = (0..=8)
+        .map(|i| {
+            let at = format!("{:02}:{:02}", 8 + i / 2, (i % 2) * 30);
+            ev("w", "activity", &at).set("activity", "driving")
+        })
+        .collect();
+    let (alerts, _) = run_with(config, &events, "13:00");
+    assert_eq!(
+        sh(&alerts)
+            .into_iter()
+            .map(|(rule, at, _)| (rule, at))
+            .collect::<Vec<_>>(),
+        [("cnroad_continuous/violation".to_owned(), at("12:00:00"))]
+    );
+}

@@ -104,6 +104,14 @@ impl Session {
         (self.online && !self.on_break) || !self.orders.is_empty()
     }
 
+    /// Whether a session timeout applies: working (SPEC section 3), or with an activity other
+    /// than `rest` (section 7: activity "returns to rest ... at a session timeout"; a driver
+    /// whose device only sends `activity` events is not working in section 3's sense, and
+    /// their `driving` never ended without one).
+    fn times_out(&self) -> bool {
+        self.working() || self.activity != Activity::Rest
+    }
+
     /// Whether `event` would break the bound on active orders.
     fn refuses(&self, event: &Pending) -> bool {
         matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp)
@@ -564,7 +572,7 @@ impl Worker {
             return NONE;
         }
         if self.members.is_empty() {
-            return if self.working() {
+            return if self.session.times_out() {
                 self.last_event.saturating_add(set.session_timeout)
             } else {
                 NONE
@@ -572,7 +580,7 @@ impl Worker {
         }
         self.members
             .iter()
-            .filter(|m| m.session.working())
+            .filter(|m| m.session.times_out())
             .map(|m| m.last_event.saturating_add(set.session_timeout))
             .min()
             .unwrap_or(NONE)
@@ -796,7 +804,7 @@ impl Worker {
             cx.stats.session_timeouts += 1;
         } else {
             for member in &mut self.members {
-                if member.session.working()
+                if member.session.times_out()
                     && member.last_event.saturating_add(set.session_timeout) <= at
                 {
                     member.session.time_out();
