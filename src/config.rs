@@ -2125,31 +2125,25 @@ mod tests {
                 &["WORKHOURS_RULES__SUBJECT"],
             ),
         ]);
+        // The error of a config that reads the packs in the test's directory.
+        let error_of = |text: &str| {
+            Config::parse(text, Vec::new(), Some(dir.clone()))
+                .unwrap_err()
+                .to_string()
+        };
         // A pack whose rule a key's value breaks names the key that chose the pack: its file.
-        let broken = "[rules]\npack_file = \"mine.toml\"\ndaily_max = \"30h\"";
-        let error = Config::parse(broken, Vec::new(), Some(dir.clone()))
-            .unwrap_err()
-            .to_string();
+        let error = error_of("[rules]\npack_file = \"mine.toml\"\ndaily_max = \"30h\"");
         assert!(
             error.contains("`rules.pack_file`")
                 && error.contains("`limit` must not exceed `window`"),
             "{error}"
         );
         // In the table that set it.
-        let broken = "[rules.role.driver]\npack_file = \"mine.toml\"\ndaily_max = \"30h\"";
-        let error = Config::parse(broken, Vec::new(), Some(dir.clone()))
-            .unwrap_err()
-            .to_string();
+        let error = error_of("[rules.role.driver]\npack_file = \"mine.toml\"\ndaily_max = \"30h\"");
         assert!(error.contains("`rules.role.driver.pack_file`"), "{error}");
         // A pack that lists no rules would watch nobody: refused, as one without `[[rules]]`.
         std::fs::write(dir.join("empty.toml"), "name = \"empty\"\nrules = []\n").unwrap();
-        let error = Config::parse(
-            "[rules]\npack_file = \"empty.toml\"",
-            Vec::new(),
-            Some(dir.clone()),
-        )
-        .unwrap_err()
-        .to_string();
+        let error = error_of("[rules]\npack_file = \"empty.toml\"");
         assert!(error.contains("no `[[rules]]`"), "{error}");
         std::fs::remove_dir_all(&dir).ok();
     }

@@ -120,9 +120,25 @@ fn produce(brokers: &str, topic: &str, records: &[(String, String)]) {
 /// leading comma): applied as soon as the idle partition's clock moves past the lateness,
 /// and not forgotten.
 fn produce_login_ten_minutes_ago(brokers: &str, topic: &str, worker: &str, more: &str) {
-    let login = workhours::timefmt::format_rfc3339(now_ms() - 600_000, &chrono_tz::Asia::Shanghai);
+    let login = ago(600_000);
     let line = format!(r#"{{"worker_id":"{worker}","kind":"login","ts":"{login}"{more}}}"#);
     produce(brokers, topic, &[(worker.to_owned(), line)]);
+}
+
+/// The instant `ms` before the wall clock, as an event's `ts`.
+fn ago(ms: i64) -> String {
+    workhours::timefmt::format_rfc3339(now_ms() - ms, &chrono_tz::Asia::Shanghai)
+}
+
+/// What the pipeline publishes and HTTP reads, with metrics of its own.
+fn shared() -> Arc<Shared> {
+    Arc::new(Shared::new(Arc::new(Metrics::new())))
+}
+
+/// Stops a monitor of [`start`] and expects it to stop cleanly.
+fn stop(monitor: std::thread::JoinHandle<anyhow::Result<()>>, shutdown: CancellationToken) {
+    shutdown.cancel();
+    monitor.join().unwrap().expect("a clean stop");
 }
 
 /// The wall clock in epoch milliseconds.
@@ -275,8 +291,7 @@ fn failed_deliveries_are_sent_again_and_never_committed_past() {
                 == events().len() as i64
         },
     );
-    shutdown.cancel();
-    monitor.join().unwrap().expect("a clean stop");
+    stop(monitor, shutdown);
     assert_eq!(
         by_id(read_all(&brokers, &topics.alerts).into_iter()),
         expected
@@ -321,8 +336,7 @@ fn failed_deliveries_are_sent_again_and_never_committed_past() {
             by_id(read_all(&brokers, &topics.alerts).into_iter()).len() >= expected.len()
         },
     );
-    shutdown.cancel();
-    monitor.join().unwrap().expect("a clean stop");
+    stop(monitor, shutdown);
     assert_eq!(
         by_id(read_all(&brokers, &topics.alerts).into_iter()),
         expected
@@ -354,7 +368,7 @@ fn records_the_broker_does_not_acknowledge_age_in_the_metrics() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 1_000_000],
     );
-    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let shared = shared();
     // librdkafka gives up at delivery_timeout (its message.timeout.ms), and so does the
     // monitor then: it exits with an error, as it would in production.
     let (monitor, _shutdown) = start_sharing(
@@ -405,7 +419,7 @@ fn idle_turns_of_the_loop_are_no_batches() {
     config.rules.continuous_limit = 603_000;
     config.rules.warn_before = 1_000;
     config.time.allowed_lateness = 1_000;
-    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let shared = shared();
     let (monitor, shutdown) = start_sharing(config, Some(shared.clone()));
     wait_for("the violation", Duration::from_secs(60), || {
         assert!(!monitor.is_finished(), "the monitor stopped");
@@ -418,8 +432,7 @@ fn idle_turns_of_the_loop_are_no_batches() {
         (1.0..=5.0).contains(&batches),
         "{batches} batches for one message"
     );
-    shutdown.cancel();
-    monitor.join().unwrap().expect("a clean stop");
+    stop(monitor, shutdown);
 }
 
 /// SPEC section 8: a worker id belongs to the person of its first event with a `person_id`,
@@ -432,9 +445,7 @@ fn a_persons_worker_id_may_key_its_later_events_by_the_person() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let topics = setup(&cluster, "person-keys");
-    let at =
-        |ago: i64| workhours::timefmt::format_rfc3339(now_ms() - ago, &chrono_tz::Asia::Shanghai);
-    let (login, logout) = (at(600_000), at(540_000));
+    let (login, logout) = (ago(600_000), ago(540_000));
     produce(
         &brokers,
         &topics.input,
@@ -451,7 +462,7 @@ fn a_persons_worker_id_may_key_its_later_events_by_the_person() {
     );
     let mut config = config(&brokers, &topics, "person-keys", 60_000);
     config.subject = workhours::config::Subject::Person;
-    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let shared = shared();
     let (monitor, shutdown) = start_sharing(config, Some(shared.clone()));
     wait_for("wa's logout to be applied", Duration::from_secs(60), || {
         assert!(!monitor.is_finished(), "the monitor stopped");
@@ -459,8 +470,7 @@ fn a_persons_worker_id_may_key_its_later_events_by_the_person() {
             .and_then(|(_, view)| view)
             .is_some_and(|view| view["person_id"] == "P9" && view["online"] == false)
     });
-    shutdown.cancel();
-    monitor.join().unwrap().expect("a clean stop");
+    stop(monitor, shutdown);
 }
 
 /// How long `/v1/workers/{id}` would wait for the pipeline's answer on `id` now, and the
@@ -497,7 +507,7 @@ fn worker_lookups_are_answered_while_checkpoints_wait_on_the_broker() {
         r#","platform":"meituan","city":"371000""#,
     );
     cluster.request_errors(RDKafkaApiKey::Produce, &produce_errors(1_000_000));
-    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let shared = shared();
     let (monitor, shutdown) = start_sharing(
         config(&brokers, &topics, "lookups", 120_000),
         Some(shared.clone()),
@@ -554,7 +564,7 @@ fn worker_lookups_are_refused_at_once_while_the_producer_waits_for_room() {
         .kafka
         .properties
         .insert("queue.buffering.max.messages".into(), "1".into());
-    let shared = Arc::new(Shared::new(Arc::new(Metrics::new())));
+    let shared = shared();
     let (monitor, _shutdown) = start_sharing(config, Some(shared.clone()));
     let app = workhours::http::router(workhours::http::AppState::new(
         shared.metrics.clone(),

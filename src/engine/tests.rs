@@ -1432,13 +1432,7 @@ fn worker_ids_without_a_person_stand_alone_and_quota_stays_per_worker_id() {
 
 #[test]
 fn a_persons_holds_name_the_person_and_every_worker_id() {
-    let text = r#"
-        [rules]
-        subject = "person"
-        [rules.person]
-        pack = "cn-mohrss-2024"
-    "#;
-    let config = Config::from_toml_str(text, Vec::new()).unwrap();
+    let config = persons_config("[rules.person]\npack = \"cn-mohrss-2024\"");
     let events = [
         person_ev("m1", "meituan", "order_accepted", "08:00").order("a"),
         person_ev("m1", "meituan", "order_delivered", "10:00").order("a"),
@@ -1548,16 +1542,26 @@ fn a_worker_saves_the_same_json() {
 /// A worker's record as 162b341 saved it.
 const SAVED_WORKER: &str = r#"{"id":"w1","rules":0,"platform":0,"role":1,"city":2,"session":{"online":true,"on_break":false,"orders":[{"id":16705460556331387278,"picked":false}],"activity":"rest"},"members":[{"id":"m1","platform":0,"role":0,"city":0,"grouped":false,"session":{"online":false,"on_break":false,"orders":[],"activity":"rest"},"last_event":-9223372036854775808,"day_work":0,"closed_work":0}],"person":false,"bits":3,"since":1772499000000,"last_event":1772499000000,"day":{"number":20515,"start":1772467200000,"end":1772553600000,"week":20514,"month":20513},"day_work":31800000,"day_has_work":true,"day_fees":900,"day_has_fee":true,"delivered":[4309528396637968591],"closed_day":20514,"closed_work":57600000,"states":[{"flags":3,"state":{"streak":{"streak":2,"last_day":20515}}},{"flags":3,"state":{"continuous":{"episode":{"start":1772409600000,"work":89400000,"warned":true,"violated":true,"first_part":false},"rest_start":-9223372036854775808}}},{"flags":3,"state":{"period":{"index":20515,"current":31800000,"fired":1,"rest_start":-9223372036854775808}}},{"flags":3,"state":{"period":{"index":20514,"current":89400000,"fired":0,"rest_start":-9223372036854775808}}},{"flags":3,"state":{"overtime":{"month":20513,"closed":28800000,"today":31800000,"fired":false}}}],"holds":[{"rule":"r","from":1,"until":2}],"wake_at":1772506800000,"last_applied":[1772499000000,6],"pending":1,"rank":1}"#;
 
+/// A config whose `[rules]` pack is a user's file holding `pack` (read into the config, then
+/// removed; `name` keeps the files of tests running at once apart).
+fn pack_file_config(name: &str, pack: &str) -> Config {
+    let dir = std::env::temp_dir().join(format!("workhours-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pack.toml");
+    std::fs::write(&path, pack).unwrap();
+    let text = format!("[rules]\npack_file = {:?}\n", path.display().to_string());
+    let config = Config::from_toml_str(&text, Vec::new()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    config
+}
+
 /// A `period` rule fires again in its period after a reset rest (SPEC section 7): each alert
 /// keeps the period's start, and the second one still has an id of its own, or a consumer
 /// dropping repeated ids would drop a real violation.
 #[test]
 fn a_period_rule_firing_again_after_a_reset_rest_has_a_new_alert_id() {
-    let dir = std::env::temp_dir().join(format!("workhours-reset-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pack = dir.join("pack.toml");
-    std::fs::write(
-        &pack,
+    let config = pack_file_config(
+        "reset",
         r#"
         name = "reset"
         title = "a day's work with a reset rest"
@@ -1570,10 +1574,7 @@ fn a_period_rule_firing_again_after_a_reset_rest_has_a_new_alert_id() {
         limit = "2h"
         reset_rest = "1h"
         "#,
-    )
-    .unwrap();
-    let text = format!("[rules]\npack_file = {:?}\n", pack.display().to_string());
-    let config = Config::from_toml_str(&text, Vec::new()).unwrap();
+    );
     let events = [
         ev("w", "login", "08:00"),
         ev("w", "logout", "10:30"),
@@ -1581,7 +1582,6 @@ fn a_period_rule_firing_again_after_a_reset_rest_has_a_new_alert_id() {
         ev("w", "logout", "14:00"),
     ];
     let (alerts, _) = run_with(config, &events, "23:00");
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
         sh(&alerts),
         [
@@ -1631,13 +1631,7 @@ fn two_worker_ids_on_one_platform_at_once_count_once_in_a_days_by_platform() {
 /// same block and listed it, so the hold's bytes depended on later input.
 #[test]
 fn a_persons_hold_names_only_the_worker_ids_it_had_at_its_instant() {
-    let text = r#"
-        [rules]
-        subject = "person"
-        [rules.person]
-        pack = "cn-mohrss-2024"
-    "#;
-    let config = Config::from_toml_str(text, Vec::new()).unwrap();
+    let config = persons_config("[rules.person]\npack = \"cn-mohrss-2024\"");
     let events = [
         person_ev("m1", "meituan", "order_accepted", "08:00").order("a"),
         person_ev("m1", "meituan", "order_delivered", "12:30").order("a"),
@@ -1671,18 +1665,11 @@ fn a_year_the_holiday_calendar_does_not_cover_is_reported() {
 /// worker who must stop now.
 #[test]
 fn a_rest_deadline_stands_reset_once_the_rest_under_way_qualifies() {
-    let dir = std::env::temp_dir().join(format!("workhours-deadline-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pack = dir.join("pack.toml");
-    std::fs::write(
-        &pack,
+    let config = pack_file_config(
+        "deadline",
         "name = \"deadline\"\n[[rules]]\nid = \"dead\"\nkind = \"rest_deadline\"\n\
          rest = \"5m\"\nwithin = \"8m\"\n",
-    )
-    .unwrap();
-    let text = format!("[rules]\npack_file = {:?}\n", pack.display().to_string());
-    let config = Config::from_toml_str(&text, Vec::new()).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
+    );
     let mut engine = Engine::new(config);
     for e in [ev("w", "login", "08:00"), ev("w", "logout", "08:04")] {
         engine.push(&event::parse(e.line().as_bytes()).unwrap());
