@@ -220,6 +220,37 @@ fn read_all(brokers: &str, topic: &str) -> Vec<String> {
     lines
 }
 
+/// Every message of `topic` up to its end now, as (key, payload; `None` for a tombstone).
+/// Unlike [`read_all`], it ends on a topic still written to (the state topic).
+fn read_keyed(brokers: &str, topic: &str) -> Vec<(String, Option<String>)> {
+    let consumer = common::reader(brokers, topic, PARTITIONS, "delivery-test-reader");
+    let mut left: Vec<i64> = (0..PARTITIONS)
+        .map(|partition| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(5))
+                .unwrap();
+            high - low
+        })
+        .collect();
+    let started = Instant::now();
+    let mut messages = Vec::new();
+    while left.iter().any(|&n| n > 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{topic} not read to its end"
+        );
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+            left[message.partition() as usize] -= 1;
+            let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
+            messages.push((
+                message.key().map(text).unwrap_or_default(),
+                message.payload().map(text),
+            ));
+        }
+    }
+    messages
+}
+
 /// The group's committed offset per partition of `topic` (-1 when none).
 fn committed(brokers: &str, group: &str, topic: &str) -> Vec<i64> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -618,4 +649,117 @@ fn worker_lookups_are_refused_at_once_while_the_producer_waits_for_room() {
     );
     // Nothing was delivered: the monitor stops once `delivery_timeout` has passed.
     let _ = monitor.join().unwrap();
+}
+
+/// The sum of a counter's series (all label values) in the metrics' text.
+fn counter_sum(metrics: &Metrics, name: &str) -> f64 {
+    metrics
+        .render()
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.parse::<f64>().ok()
+        })
+        .sum()
+}
+
+/// SPEC section 5: an `event_id` is remembered until the watermark passes its `ts` +
+/// `dedup_window`, across a restart too. With `live.reread_input = false` the monitor resumes
+/// at the committed offset and reads nothing again, so the ids must come from the saved state:
+/// a copy of an event read before the restart was taken for a new event and applied again
+/// (its `ts` is not late: the restored watermark is that of the checkpoint).
+#[test]
+fn ids_seen_before_a_restart_make_duplicates_without_reading_the_input_again() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "ids-kept");
+    let login = format!(
+        r#"{{"worker_id":"k1","kind":"login","ts":"{}","event_id":"k1-login"}}"#,
+        ago(600_000)
+    );
+    let record = [("k1".to_owned(), login)];
+    produce(&brokers, &topics.input, &record);
+    let mut config = config(&brokers, &topics, "ids-kept", 60_000);
+    config.live.reread_input = false;
+    let first = shared();
+    let (monitor, shutdown) = start_sharing(config.clone(), Some(first.clone()));
+    wait_for("k1's login to be applied", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        look_up(&first, "k1")
+            .and_then(|(_, view)| view)
+            .is_some_and(|view| view["online"] == true)
+    });
+    stop(monitor, shutdown);
+
+    produce(&brokers, &topics.input, &record);
+    let second = shared();
+    let (monitor, shutdown) = start_sharing(config, Some(second.clone()));
+    wait_for("the copy to be read", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        counter_sum(&second.metrics, "workhours_events_total") >= 1.0
+    });
+    // Settled once the copy's partition has been checkpointed after it.
+    wait_for(
+        "the copy's offset to be committed",
+        Duration::from_secs(60),
+        || {
+            committed(&brokers, &topics.group, &topics.input)
+                .iter()
+                .sum::<i64>()
+                >= events().len() as i64 + 2
+        },
+    );
+    let late = counter_sum(&second.metrics, "workhours_bad_events_total");
+    let duplicates = counter_sum(&second.metrics, "workhours_duplicate_events_total");
+    stop(monitor, shutdown);
+    assert_eq!((duplicates, late), (1.0, 0.0), "(duplicates, bad events)");
+}
+
+/// The ids of [`ids_seen_before_a_restart_make_duplicates_without_reading_the_input_again`]
+/// leave the state topic once the watermark has passed their expiry: a tombstone follows each
+/// record of them, so that the topic's compaction keeps them bounded.
+#[test]
+fn remembered_ids_are_tombstoned_once_forgotten() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "ids-forgotten");
+    // Remembered until 4 s from now, and the watermark 1 s behind the wall clock once idle.
+    let login = format!(
+        r#"{{"worker_id":"k2","kind":"login","ts":"{}","event_id":"k2-login"}}"#,
+        ago(596_000)
+    );
+    produce(&brokers, &topics.input, &[("k2".to_owned(), login)]);
+    let mut config = config(&brokers, &topics, "ids-forgotten", 60_000);
+    config.live.reread_input = false;
+    config.time.dedup_window = 600_000;
+    config.time.allowed_lateness = 1_000;
+    let (monitor, shutdown) = start(config);
+    let ids = |messages: &[(String, Option<String>)]| -> Vec<(String, bool)> {
+        messages
+            .iter()
+            .filter(|(key, _)| key.starts_with("i/"))
+            .map(|(key, value)| (key.clone(), value.is_some()))
+            .collect()
+    };
+    wait_for("a tombstone of the ids", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        ids(&read_keyed(&brokers, &topics.state))
+            .iter()
+            .any(|(_, value)| !value)
+    });
+    stop(monitor, shutdown);
+    let mut records = ids(&read_keyed(&brokers, &topics.state));
+    records.sort();
+    // The events of `setup` carry ids too (of 2 March: forgotten at once, never saved).
+    assert_eq!(
+        records,
+        [("i/0".to_owned(), false), ("i/0".to_owned(), true)],
+        "the id records and tombstones"
+    );
 }

@@ -271,6 +271,7 @@ impl Engine {
         engine.external_quota = true;
         engine.observations = Some(Vec::new());
         engine.track_changes();
+        engine.log_ids();
         engine
     }
 
@@ -293,7 +294,16 @@ impl Engine {
             engine.reread_floor = engine.watermark();
         }
         engine.install(saved);
+        engine.log_ids();
         engine
+    }
+
+    /// Keeps the ids remembered for the state topic ([`Engine::take_ids`]) when the input is
+    /// not read again after a restore (`live.reread_input = false`), which would rebuild them.
+    fn log_ids(&mut self) {
+        if !self.config.live.reread_input {
+            self.id_log = Some(Vec::new());
+        }
     }
 
     /// Takes the saved workers as they are held, slot for slot: no copy of them.
@@ -416,7 +426,7 @@ impl Engine {
         if (applied_before && (reread || event.ts >= self.watermark()))
             || (reread && event.ts < self.reread_floor)
         {
-            self.remember_id(event);
+            self.remember_id(event, seq);
             return Pushed::AlreadyApplied;
         }
         // Read again after a restore, an event moves event time no further than when it was
@@ -440,10 +450,45 @@ impl Engine {
 
     /// Remembers an event's `event_id` without applying it: for input read again after a
     /// restore, so that duplicates of events handled before it are still recognised.
-    pub fn remember_id(&mut self, event: &Event<'_>) {
+    pub fn remember_id(&mut self, event: &Event<'_>, seq: u64) {
         if let Some(digest) = event_digest(event) {
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
             let watermark = self.watermark();
+            if self.state.dedup.insert(digest, expiry, watermark)
+                && let Some(log) = self.id_log.as_mut()
+            {
+                log.push((seq, digest, expiry));
+            }
+        }
+    }
+
+    /// With `live.reread_input = false`: the ids remembered since the last call, as (digest,
+    /// expiry), of the events whose sequence `saved` accepts (those the checkpoint's offsets
+    /// are past: the others are read again after a restart, and remembered then); those are
+    /// kept for a later call. Ids the watermark has forgotten already are dropped.
+    pub fn take_ids(&mut self, saved: impl Fn(u64) -> bool) -> Vec<(u64, i64)> {
+        let watermark = self.watermark();
+        let Some(log) = self.id_log.as_mut() else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        log.retain(|&(seq, digest, expiry)| {
+            if expiry < watermark {
+                false
+            } else if saved(seq) {
+                taken.push((digest, expiry));
+                false
+            } else {
+                true
+            }
+        });
+        taken
+    }
+
+    /// Remembers ids saved by [`Engine::take_ids`] before a restart, as (digest, expiry).
+    pub fn restore_ids(&mut self, ids: impl IntoIterator<Item = (u64, i64)>) {
+        let watermark = self.watermark();
+        for (digest, expiry) in ids {
             self.state.dedup.insert(digest, expiry, watermark);
         }
     }

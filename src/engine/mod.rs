@@ -847,6 +847,9 @@ pub struct Engine {
     /// Live, restored: the watermark of the checkpoint. Input read again with a `ts` before
     /// it was applied or dead-lettered as late before the checkpoint.
     reread_floor: i64,
+    /// Live without reading input again (`live.reread_input = false`): the ids remembered
+    /// since the last [`Engine::take_ids`], as (sequence, digest, expiry), for the state topic.
+    id_log: Option<Vec<(u64, u64, i64)>>,
 }
 
 impl Engine {
@@ -917,6 +920,7 @@ impl Engine {
             noops_taken,
             reread_cap: None,
             reread_floor: NEVER,
+            id_log: None,
         }
     }
 
@@ -1106,6 +1110,9 @@ impl Engine {
             if !self.state.dedup.insert(id, expiry, watermark) {
                 self.state.stats.duplicates += 1;
                 return Pushed::Duplicate;
+            }
+            if let Some(log) = self.id_log.as_mut() {
+                log.push((seq.unwrap_or(0), id, expiry));
             }
         }
         if event.ts < watermark && !self.admitted {

@@ -82,8 +82,8 @@ impl Aggregator {
                         offset: message.offset(),
                     };
                     let key = message.key().unwrap_or_default();
-                    // Worker records say nothing about days: not decoded.
-                    if state::is_worker_key(key) {
+                    // Worker and id records say nothing about days: not decoded.
+                    if state::is_worker_or_ids_key(key) {
                         continue;
                     }
                     match state::decode(key, message.payload(), &self.zone, at) {

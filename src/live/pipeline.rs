@@ -243,6 +243,9 @@ pub struct Part {
     /// The years outside the holiday calendar already logged (the engine's
     /// `uncovered_years`, by count).
     uncovered_logged: usize,
+    /// The state topic's records of remembered ids (`live.reread_input = false`) not yet
+    /// tombstoned, by number, with the latest expiry in each.
+    id_records: BTreeMap<u64, i64>,
 }
 
 impl Part {
@@ -664,7 +667,8 @@ impl Core {
             if let Ok(event) = event::parse(origin.payload)
                 && key_matches(&part.engine, &event)
             {
-                part.engine.remember_id(&event);
+                part.engine
+                    .remember_id(&event, seq_of(index, origin.offset, self.topics.len()));
             }
             return Ok(());
         }
@@ -976,8 +980,9 @@ impl Core {
                             send(&key, Some(&value))?;
                         }
                     }
-                    let mut meta = part.engine.meta();
                     let offsets = next_offsets(part, self.topics.len());
+                    self.save_ids(part, &offsets, &send)?;
+                    let mut meta = part.engine.meta();
                     for &(index, next) in &offsets {
                         meta.next_offsets.insert(self.topics[index].clone(), next);
                     }
@@ -1001,6 +1006,48 @@ impl Core {
                 CommitMode::Async
             },
         );
+        Ok(())
+    }
+
+    /// With `live.reread_input = false`, which reads nothing again after a restart: the ids
+    /// remembered since the last checkpoint, of the events below the `offsets` it restarts
+    /// from, go to the state topic; records whose every id the watermark has forgotten are
+    /// tombstoned.
+    fn save_ids(
+        &self,
+        part: &mut Part,
+        offsets: &[(usize, i64)],
+        send: &impl Fn(&[u8], Option<&[u8]>) -> Result<(), SinkError>,
+    ) -> Result<(), SinkError> {
+        let topics = self.topics.len();
+        let ids = part.engine.take_ids(|seq| {
+            let (index, offset) = origin_of(seq, topics);
+            offsets
+                .iter()
+                .any(|&(topic, next)| topic == index && offset < next)
+        });
+        for chunk in ids.chunks(state::IDS_PER_RECORD) {
+            let number = part.id_records.last_key_value().map_or(0, |(&n, _)| n + 1);
+            let latest = chunk
+                .iter()
+                .map(|&(_, expiry)| expiry)
+                .max()
+                .unwrap_or(i64::MIN);
+            let (key, value) = state::encode_ids(number, chunk, &self.zone);
+            send(&key, Some(&value))?;
+            part.id_records.insert(number, latest);
+        }
+        let watermark = part.engine.watermark();
+        let forgotten: Vec<u64> = part
+            .id_records
+            .iter()
+            .filter(|&(_, &latest)| latest < watermark)
+            .map(|(&number, _)| number)
+            .collect();
+        for number in forgotten {
+            send(&state::ids_key(number), None)?;
+            part.id_records.remove(&number);
+        }
         Ok(())
     }
 
@@ -1160,11 +1207,20 @@ impl Core {
         let meta = saved.meta.clone().unwrap_or_default();
         let reports = saved.open_reports(meta.frontier);
         let saved_any = !saved.is_empty();
-        let engine = if saved_any {
+        let mut engine = if saved_any {
             Engine::restore_live(self.config.clone(), &meta, saved.workers)
         } else {
             Engine::live(self.config.clone())
         };
+        engine.restore_ids(saved.ids.values().flatten().copied());
+        let id_records = saved
+            .ids
+            .iter()
+            .map(|(&number, ids)| {
+                let latest = ids.iter().map(|&(_, expiry)| expiry).max();
+                (number, latest.unwrap_or(i64::MIN))
+            })
+            .collect();
         let handled_below = self
             .topics
             .iter()
@@ -1197,6 +1253,7 @@ impl Core {
             held: (0..n).map(|_| Held::default()).collect(),
             pending_commit: None,
             uncovered_logged: 0,
+            id_records,
         }
     }
 
@@ -1811,13 +1868,6 @@ pub fn run(
     };
     tracing::info!(partitions, topics = ?config.kafka.input_topics, "Input topics checked.");
     let kafka = &config.kafka;
-    if !config.live.reread_input {
-        tracing::warn!(
-            "live.reread_input = false: the event ids seen are not saved, so after a restart \
-             or a partition move a copy of an event read before it, within dedup_window, is \
-             applied again (SPEC section 5 needs true)."
-        );
-    }
     let (phases, holds) = config.alert_kinds();
     shared.metrics.rules_known(phases, holds);
     shared.metrics.topics_known(

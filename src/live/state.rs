@@ -10,6 +10,7 @@
 //! | `p` | [`PartitionMeta`]: frontier, largest `ts`, next input offsets (to restart from, and unread at the checkpoint), counters | every checkpoint, after the records above |
 //! | `d/DAY/CHUNK` | one chunk of the partition's [`DayReport`] of a closed local day | when the day closes (`quota_p90`) |
 //! | `q/DAY` | empty: the day's `quota_p90` alerts were emitted | partition 0, by the aggregator |
+//! | `i/N` | [`IdBatch`]: digests of `event_id`s remembered for duplicate detection, with their expiry | with `live.reread_input = false` only, at each checkpoint, for the events it is past; a tombstone once the watermark has passed every expiry in it |
 //!
 //! Every value is a JSON envelope `{"v": FORMAT, "zone": "...", "body": ...}`: the format
 //! version and the `time.zone` the state was computed in. A record that does not decode
@@ -33,6 +34,11 @@ pub const PARTITION_KEY: &[u8] = b"p";
 const WORKER_PREFIX: &[u8] = b"w/";
 const DAY_PREFIX: &str = "d/";
 const DONE_PREFIX: &str = "q/";
+const IDS_PREFIX: &str = "i/";
+
+/// Most ids in one `i/N` record: about 40 bytes each in JSON, so far below the brokers' default
+/// 1 MB message limit.
+pub const IDS_PER_RECORD: usize = 8192;
 
 /// Largest encoded size of one day-report chunk: far below the brokers' default 1 MB
 /// message limit, whatever the names and ids in it.
@@ -95,6 +101,7 @@ pub enum Key<'a> {
     Partition,
     Day { day: i32, chunk: u32 },
     QuotaDone(i32),
+    Ids(u64),
 }
 
 /// Key of a worker's record.
@@ -114,10 +121,16 @@ pub fn done_key(day: i32) -> String {
     format!("{DONE_PREFIX}{day}")
 }
 
-/// Whether `key` is a worker's record: the quota aggregator reads every record of the state
-/// topic but needs none of these, whose decoding was most of its cost.
-pub fn is_worker_key(key: &[u8]) -> bool {
-    key.starts_with(WORKER_PREFIX)
+/// Key of the `number`th record of remembered ids.
+pub fn ids_key(number: u64) -> Vec<u8> {
+    format!("{IDS_PREFIX}{number}").into_bytes()
+}
+
+/// Whether `key` is a worker's record or one of remembered ids: the quota aggregator reads
+/// every record of the state topic but needs none of these, whose decoding was most of its
+/// cost.
+pub fn is_worker_or_ids_key(key: &[u8]) -> bool {
+    key.starts_with(WORKER_PREFIX) || key.starts_with(IDS_PREFIX.as_bytes())
 }
 
 /// Parses a key; `None` for a key this format does not have (an older format's).
@@ -135,6 +148,9 @@ pub fn parse_key(key: &[u8]) -> Option<Key<'_>> {
             day: day.parse().ok()?,
             chunk: chunk.parse().ok()?,
         });
+    }
+    if let Some(number) = text.strip_prefix(IDS_PREFIX) {
+        return number.parse().ok().map(Key::Ids);
     }
     text.strip_prefix(DONE_PREFIX)?
         .parse()
@@ -225,6 +241,20 @@ pub fn encode_report(report: &DayReport, zone: &str) -> Vec<(Vec<u8>, Vec<u8>)> 
     }
 }
 
+/// Ids remembered for duplicate detection (SPEC section 5), as (digest, expiry): the
+/// [`crate::engine::id_digest`] of an event's `worker_id` and `event_id`, and the instant
+/// after which the watermark forgets it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IdBatch {
+    pub ids: Vec<(u64, i64)>,
+}
+
+/// Encodes the `number`th record of remembered ids: (key, value).
+pub fn encode_ids(number: u64, ids: &[(u64, i64)], zone: &str) -> (Vec<u8>, Vec<u8>) {
+    let batch = IdBatch { ids: ids.to_vec() };
+    (ids_key(number), envelope(zone, &batch))
+}
+
 /// Encodes the marker of a day whose `quota_p90` alerts were emitted: (key, value).
 pub fn encode_done(day: i32, zone: &str) -> (Vec<u8>, Vec<u8>) {
     (
@@ -244,6 +274,7 @@ pub enum Record<'a> {
         report: Option<DayReport>,
     },
     QuotaDone(i32),
+    Ids(u64, Option<IdBatch>),
     /// A tombstone of a key of no type of this format (a reset clearing older records).
     Cleared,
 }
@@ -291,6 +322,7 @@ pub fn decode<'a>(
                 report: None,
             },
             Key::QuotaDone(day) => Record::QuotaDone(day),
+            Key::Ids(number) => Record::Ids(number, None),
         });
     };
     Ok(match parsed {
@@ -322,6 +354,14 @@ pub fn decode<'a>(
         Key::QuotaDone(day) => {
             let _: serde::de::IgnoredAny = body(value, zone, at, key)?;
             Record::QuotaDone(day)
+        }
+        Key::Ids(number) => {
+            let batch: IdBatch = body(value, zone, at, key)?;
+            // Digest 0 marks an empty slot of the duplicate table; none is ever saved.
+            if batch.ids.iter().any(|&(digest, _)| digest == 0) {
+                return Err(corrupt("an id has digest 0".into()));
+            }
+            Record::Ids(number, Some(batch))
         }
     })
 }
@@ -436,6 +476,8 @@ pub struct Restored {
     pub meta: Option<PartitionMeta>,
     /// Day reports by (day, chunk).
     pub reports: BTreeMap<(i32, u32), DayReport>,
+    /// Remembered ids by record number.
+    pub ids: BTreeMap<u64, Vec<(u64, i64)>>,
     /// Records that did not decode, by key: a later record of the same key (a tombstone of a
     /// reset included) supersedes them; any left at the end stops the restore.
     problems: BTreeMap<Vec<u8>, StateError>,
@@ -466,6 +508,12 @@ impl Restored {
                             self.reports.remove(&(day, chunk));
                         }
                     },
+                    Record::Ids(number, Some(batch)) => {
+                        self.ids.insert(number, batch.ids);
+                    }
+                    Record::Ids(number, None) => {
+                        self.ids.remove(&number);
+                    }
                     Record::QuotaDone(_) | Record::Cleared => {}
                 }
             }
@@ -569,10 +617,31 @@ mod tests {
             })
         );
         assert_eq!(parse_key(b"q/20514"), Some(Key::QuotaDone(20514)));
+        assert_eq!(parse_key(b"i/7"), Some(Key::Ids(7)));
+        assert!(is_worker_or_ids_key(b"i/7") && is_worker_or_ids_key(&worker_key("i/7")));
+        assert!(!is_worker_or_ids_key(b"p") && !is_worker_or_ids_key(b"d/20514/0"));
         // The previous release's keys are of no type of this format.
         for old in [&b"\x00partition"[..], b"\x00day/20514", b"w-1", b"x"] {
             assert_eq!(parse_key(old), None);
         }
+    }
+
+    #[test]
+    fn id_records_round_trip_and_tombstones_remove_them() {
+        let ids = [(7, 1_772_409_600_000), (u64::MAX, -5)];
+        let (key, value) = encode_ids(3, &ids, ZONE);
+        assert_eq!(key, b"i/3");
+        let (other, other_value) = encode_ids(4, &[(11, 1)], ZONE);
+        let mut restored = Restored::default();
+        restored.add(&key, Some(&value), ZONE, AT);
+        restored.add(&other, Some(&other_value), ZONE, AT);
+        restored.add(&key, None, ZONE, AT);
+        let restored = restored.finish().unwrap();
+        assert_eq!(restored.ids, BTreeMap::from([(4, vec![(11, 1)])]));
+        // Digest 0 marks an empty slot of the duplicate table: never saved, refused.
+        let (key, value) = encode_ids(5, &[(0, 1)], ZONE);
+        let error = decode(&key, Some(&value), ZONE, AT).unwrap_err();
+        assert!(error.to_string().contains("digest 0"), "{error}");
     }
 
     #[test]
