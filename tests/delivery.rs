@@ -647,6 +647,18 @@ fn worker_lookups_are_refused_at_once_while_the_producer_waits_for_room() {
         slowest < ANSWER_TIMEOUT / 2,
         "the slowest of {asked} look-ups took {slowest:?}"
     );
+    // The delivery gauges move on while the loop waits (WorkhoursDeliveryStuck fires on the
+    // age): they stayed as the loop last set them before it blocked, the age near 0.
+    let oldest = gauge(
+        &shared.metrics,
+        "workhours_producer_undelivered_oldest_seconds",
+    );
+    let queued = gauge(&shared.metrics, "workhours_producer_queue_messages");
+    assert!(
+        oldest >= started.elapsed().as_secs_f64() - 1.0 && queued >= 1.0,
+        "blocked for {:?}: oldest undelivered {oldest} s, {queued} queued",
+        started.elapsed()
+    );
     // Nothing was delivered: the monitor stops once `delivery_timeout` has passed.
     let _ = monitor.join().unwrap();
 }

@@ -1361,9 +1361,7 @@ impl Core {
         let rows: Vec<_> = open.into_iter().collect();
         metrics.set_open_violations(&rows);
         metrics.set_held(workers, names, ids, buffered);
-        metrics.set_producer_queue(i64::from(self.sink.queued()));
-        let (undelivered, oldest) = self.sink.undelivered();
-        metrics.set_undelivered(undelivered, oldest.as_secs_f64());
+        self.sink.publish_gauges();
         self.publish(state);
     }
 

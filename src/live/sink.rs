@@ -29,6 +29,9 @@ pub const GLOBAL: i32 = -1;
 /// Least and most time between two attempts of a failed record.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
+/// How often the delivery gauges are set while a send waits for room in librdkafka's queue
+/// (the loop, which sets them otherwise, waits with it).
+const GAUGES_WHILE_WAITING: Duration = Duration::from_millis(500);
 
 /// Why the monitor must stop: nothing more can be delivered, so nothing more can be committed.
 #[derive(Debug, thiserror::Error)]
@@ -367,16 +370,25 @@ impl Sink {
         if let Some(headers) = headers {
             record = record.headers(headers);
         }
-        let mut waited = false;
+        let mut waited: Option<Instant> = None;
         let result = loop {
             match self.producer.send(record) {
                 Ok(()) => break Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     // The brokers are slower than the input, or away: wait for room, but not
-                    // past the point where the monitor must stop anyway.
-                    if !waited {
-                        waited = true;
-                        self.blocked.enter();
+                    // past the point where the monitor must stop anyway. The loop that sets
+                    // the delivery gauges waits here, so they are set here meanwhile: the age
+                    // of the oldest record is what pages on a hung broker.
+                    match waited {
+                        None => {
+                            waited = Some(Instant::now());
+                            self.blocked.enter();
+                        }
+                        Some(at) if at.elapsed() >= GAUGES_WHILE_WAITING => {
+                            waited = Some(Instant::now());
+                            self.publish_gauges();
+                        }
+                        Some(_) => {}
                     }
                     if let Err(error) = self.check_fatal().and_then(|()| self.check_timeouts()) {
                         break Err(error);
@@ -404,10 +416,19 @@ impl Sink {
                 }
             }
         };
-        if waited {
+        if waited.is_some() {
             self.blocked.leave();
         }
         result
+    }
+
+    /// Sets the delivery gauges: messages in librdkafka's queues, records waiting to be sent
+    /// again, and the age of the oldest record not acknowledged.
+    pub fn publish_gauges(&self) {
+        let metrics = &self.producer.context().metrics;
+        metrics.set_producer_queue(i64::from(self.queued()));
+        let (undelivered, oldest) = self.undelivered();
+        metrics.set_undelivered(undelivered, oldest.as_secs_f64());
     }
 
     fn check_fatal(&self) -> Result<(), SinkError> {
