@@ -775,3 +775,84 @@ fn remembered_ids_are_tombstoned_once_forgotten() {
         "the id records and tombstones"
     );
 }
+
+/// LIVE.md "Signals": SIGTERM checkpoints and exits 0 within 10 s; without the last
+/// checkpoint, non-zero. With the broker taking nothing, the checkpoint cannot finish: the
+/// binary gave up after 9 s as it should, but exited 0, so that a supervisor could not tell
+/// this stop (input read again from the last commit at the next start) from a clean one.
+#[test]
+fn sigterm_without_the_last_checkpoint_exits_non_zero_within_10_s() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "term-blocked");
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 100_000],
+    );
+    let port = common::free_port();
+    let dir = common::scratch("term-blocked");
+    let file = dir.join("config.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[kafka]
+brokers = "{brokers}"
+group_id = "{group}"
+input_topics = ["{input}"]
+alerts_topic = "{alerts}"
+state_topic = "{state}"
+dead_letter_topic = "term-blocked.dead-letter"
+holds_topic = "term-blocked.holds"
+[kafka.properties]
+"fetch.wait.max.ms" = "10"
+"queue.buffering.max.messages" = "1"
+[live]
+delivery_timeout = "2m"
+[http]
+listen = "127.0.0.1:{port}"
+"#,
+            group = topics.group,
+            input = topics.input,
+            alerts = topics.alerts,
+            state = topics.state,
+        ),
+    )
+    .unwrap();
+    let mut child = common::bin()
+        .args(["run", "--config"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the loop to wait for room to send",
+        Duration::from_secs(60),
+        || {
+            assert!(child.try_wait().unwrap().is_none(), "the monitor stopped");
+            common::http_get(port, "/v1/workers/w00")
+                .is_some_and(|(status, body)| status == 503 && body.contains("room to send"))
+        },
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let stopping = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if stopping.elapsed() > Duration::from_secs(15) {
+            child.kill().unwrap();
+            panic!("still running 15 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = stopping.elapsed();
+    assert!(
+        !status.success() && took < Duration::from_secs(10),
+        "{status:?} after {took:?}"
+    );
+}

@@ -176,8 +176,10 @@ pub async fn app(
             match tokio::time::timeout(SHUTDOWN_DEADLINE, &mut done_rx).await {
                 Ok(joined) => joined,
                 Err(_) => {
+                    // Not a clean stop: the input since the last commit is read again at the
+                    // next start, and a supervisor must be able to tell (LIVE.md "Signals").
                     tracing::error!("The pipeline did not stop in time; exiting without its last commit.");
-                    std::process::exit(0);
+                    std::process::exit(2);
                 }
             }
         }
