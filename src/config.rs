@@ -1020,6 +1020,13 @@ fn properties<'de, D: Deserializer<'de>>(
     };
     let mut properties = BTreeMap::new();
     for (name, value) in deserializer.deserialize_map(visitor)? {
+        // A value where the table belongs (`properties = "x"`, `WORKHOURS_KAFKA__PROPERTIES`).
+        if name.is_empty() {
+            return Err(de::Error::custom(
+                "a table of librdkafka properties is expected, not a value: set each one, e.g. `\"security.protocol\" = \"SASL_SSL\"` under \
+                 `[kafka.properties]` or `WORKHOURS_KAFKA__PROPERTIES__SECURITY_PROTOCOL`",
+            ));
+        }
         if properties.insert(name.clone(), value).is_some() {
             return Err(de::Error::custom(format!(
                 "property `{name}` is set twice (quoted and as a dotted key?)"
@@ -1780,6 +1787,16 @@ mod tests {
                 "",
                 &[("WORKHOURS_TIME", "UTC")],
                 &["WORKHOURS_TIME", "`time`"],
+            ),
+            (
+                "the properties table as a value",
+                "",
+                &[("WORKHOURS_KAFKA__PROPERTIES", "1")],
+                &[
+                    "WORKHOURS_KAFKA__PROPERTIES",
+                    "`kafka.properties`",
+                    "WORKHOURS_KAFKA__PROPERTIES__SECURITY_PROTOCOL",
+                ],
             ),
             (
                 "empty part",
