@@ -17,9 +17,23 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of the output went away (`replay | head`): stop quietly, as Unix tools do.
+        Err(error) if stdout_closed(&error) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("workhours: {error:#}");
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// Whether `error` is a write to a pipe whose reader has gone.
+fn stdout_closed(error: &anyhow::Error) -> bool {
+    let broken = Some(std::io::ErrorKind::BrokenPipe);
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().map(|io| io.kind()) == broken
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|json| json.io_error_kind())
+                == broken
+    })
 }

@@ -612,3 +612,52 @@ fn odd_arguments_are_refused_clearly() {
     let output = run_within(bin().args(["replay", "--threads", "256"]).arg(&input), 30);
     assert!(output.status.success(), "{}", stderr(&output));
 }
+
+/// `replay | head`: once the reader of the alerts has gone, the rest is dropped quietly with
+/// exit 0, as Unix tools do (it exited 2 with "replay failed: Broken pipe"); so do `status`
+/// and `report`.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = scratch("cli-closed-pipe");
+    let input = dir.join("events.jsonl");
+    // More output than a pipe holds (about 230 KB of alerts, 580 KB of views).
+    let output = run(bin()
+        .args([
+            "simulate",
+            "--workers",
+            "500",
+            "--days",
+            "2",
+            "--seed",
+            "11",
+        ])
+        .arg("--output")
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    for args in [
+        vec!["replay"],
+        vec!["status", "--at", "2026-03-03T12:00:00+08:00"],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .arg(&input)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.starts_with('{'), "{args:?}: {first}");
+        // The read end is closed here; what the program writes next fails.
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success() && !stderr(&output).contains("Broken pipe"),
+            "{args:?}: {:?}\n{}",
+            output.status,
+            stderr(&output)
+        );
+    }
+}
