@@ -422,7 +422,12 @@ impl Config {
                 None => default.to_owned(),
             };
         let base_dir = path.and_then(Path::parent).map(Path::to_path_buf);
-        Config::parse(&text, process_env()?, base_dir)
+        Config::parse(&text, process_env()?, base_dir).map_err(|error| match (error, path) {
+            (ConfigError::Syntax(detail), Some(path)) => {
+                ConfigError::Syntax(format!("{}: {detail}", path.display()))
+            }
+            (error, _) => error,
+        })
     }
 
     /// Parses TOML text, applies the given environment (pairs of name and value; names
@@ -859,9 +864,16 @@ impl RulesSection {
                 .try_into()
                 .map_err(|error| overlay.blame(&error, "rules.person"))?,
         };
-        let base: RuleOverride = toml::Value::Table(rules)
-            .try_into()
-            .map_err(|error| overlay.blame(&error, "rules"))?;
+        let base: RuleOverride = toml::Value::Table(rules).try_into().map_err(|error| {
+            // The rule keys' list is that of a table of rule keys; `[rules]` has more.
+            match overlay.blame(&error, "rules") {
+                ConfigError::Key { key, mut reason } if reason.starts_with("unknown key") => {
+                    reason.push_str(", or `subject` and the tables `platform`, `role`, `person`");
+                    ConfigError::Key { key, reason }
+                }
+                other => other,
+            }
+        })?;
         Ok(RulesSection {
             base,
             subject,
@@ -1674,7 +1686,12 @@ mod tests {
                 "in a section",
                 "[rules]\nmin_brake = \"20m\"",
                 &[],
-                &["`rules.min_brake`", "unknown key", "`min_break`"],
+                &[
+                    "`rules.min_brake`",
+                    "unknown key",
+                    "`min_break`",
+                    "`platform`",
+                ],
             ),
             (
                 "in [kafka]",

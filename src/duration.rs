@@ -8,7 +8,7 @@
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let s = text.trim();
     if s.is_empty() {
-        return Err("empty duration (write e.g. `20m`, `4h`, `3h 45m`, `0s`)".into());
+        return Err("`` (empty): write e.g. `20m`, `4h`, `3h 45m`, `0s`".into());
     }
     let bytes = s.as_bytes();
     let mut i = 0;
@@ -36,6 +36,11 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         let number: i64 = s[start..i]
             .parse()
             .map_err(|_| format!("`{s}`: number too large"))?;
+        if bytes.get(i).is_some_and(|&b| b == b'.' || b == b',') {
+            return Err(format!(
+                "`{s}`: numbers are whole; write a fraction in a smaller unit (`1h 30m`, not `1.5h`)"
+            ));
+        }
         let unit_start = i;
         while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
             i += 1;
@@ -123,6 +128,16 @@ mod tests {
             "", "20", "5 m", "4hours", "1.5h", "-3m", "m", "3h 45", "1h1h", "30m 1h", "5s 5s",
         ] {
             assert!(parse_duration(text).is_err(), "{text} should be rejected");
+        }
+        // Each message says what is wrong with that form.
+        for (text, says) in [
+            ("1.5h", "numbers are whole"),
+            ("1h 2,5m", "numbers are whole"),
+            ("", "(empty)"),
+            ("20", "needs a unit"),
+        ] {
+            let error = parse_duration(text).unwrap_err();
+            assert!(error.contains(says), "{text:?}: {error}");
         }
     }
 

@@ -234,6 +234,16 @@ fn unreadable_input_or_config_fails_with_a_clear_message() {
         stderr(&output)
     );
 
+    // Not TOML: the message names the file, as every other config error names its key.
+    std::fs::write(&config, "[rules\n").unwrap();
+    let output = run(bin().args(["replay", "--config"]).arg(&config));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!("not valid TOML: {}", config.display())),
+        "{}",
+        stderr(&output)
+    );
+
     let output = run(bin()
         .arg("replay")
         .arg(dir.join("missing.jsonl"))
