@@ -523,7 +523,17 @@ impl Engine {
     fn record(&self, index: u32) -> WorkerRecord {
         let worker = &self.state.workers[index as usize];
         let names = &self.state.names;
-        let (rules_platform, rules_role) = self.state.rule_keys[usize::from(worker.rules)];
+        // The platform and role the worker's rules were resolved from, by name, so that a
+        // restore resolves them again with its config (SPEC section 5). Pairs with equal
+        // rules share a set, so the set's own pair may be another platform's: the worker's
+        // current pair is saved when it selects the same set (always, unless the worker's
+        // platform or role changed since its first event; then the set's pair, which had the
+        // same rules).
+        let own = (worker.platform, worker.role);
+        let (rules_platform, rules_role) = match self.rule_index.get(&own) {
+            Some(&set) if set == worker.rules => own,
+            _ => self.state.rule_keys[usize::from(worker.rules)],
+        };
         WorkerRecord {
             worker: worker.clone(),
             platform: names.get(worker.platform).to_owned(),
@@ -934,6 +944,54 @@ mod tests {
         assert_eq!(
             push(&mut third, &lines, 0, now + 3_500, 4),
             Vec::<usize>::new()
+        );
+    }
+
+    /// SPEC section 5: rule values changed between restarts apply from the restart on, a
+    /// worker's rules resolved from their platform and role with the current config. Two
+    /// platforms without a table of their own shared one rule set, and the saved record named
+    /// the set's first platform, not the worker's: a `[rules.platform.didi]` added at the
+    /// restart did not reach the didi worker.
+    #[test]
+    fn a_platform_table_added_at_a_restart_reaches_the_platforms_restored_workers() {
+        let mut engine = Engine::live(Config::default());
+        for (offset, (worker, platform)) in [("m1", "meituan"), ("d1", "didi")].iter().enumerate() {
+            let text = format!(
+                r#"{{"worker_id":"{worker}","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"{platform}"}}"#
+            );
+            engine.push_live(
+                &event::parse(text.as_bytes()).unwrap(),
+                offset as u64,
+                0,
+                i64::MAX,
+            );
+        }
+        engine.advance_to(crate::timefmt::parse_rfc3339("2026-03-02T09:00:00+08:00").unwrap());
+        let mut saved = SavedWorkers::default();
+        for record in engine.take_dirty() {
+            saved.insert(record);
+        }
+        let config = Config::from_toml_str(
+            "[rules.platform.didi]\ncontinuous_limit = \"2h\"\nwarn_before = \"10m\"\n",
+            [],
+        )
+        .unwrap();
+        let mut restored = Engine::restore_live(config, &engine.meta(), saved);
+        restored.finish(crate::timefmt::parse_rfc3339("2026-03-02T12:30:00+08:00").unwrap());
+        let violations: Vec<(String, i64)> = restored
+            .take_alerts()
+            .iter()
+            .filter(|alert| alert.phase == crate::alert::Phase::Violation)
+            .map(|alert| (alert.key(), alert.at))
+            .collect();
+        let at =
+            |hm: &str| crate::timefmt::parse_rfc3339(&format!("2026-03-02T{hm}:00+08:00")).unwrap();
+        assert_eq!(
+            violations,
+            [
+                ("d1".to_owned(), at("10:00")),
+                ("m1".to_owned(), at("12:00"))
+            ]
         );
     }
 
