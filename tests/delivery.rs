@@ -726,10 +726,10 @@ fn ids_seen_before_a_restart_make_duplicates_without_reading_the_input_again() {
                 >= events().len() as i64 + 2
         },
     );
-    let late = counter_sum(&second.metrics, "workhours_bad_events_total");
+    let late = counter_sum(&second.metrics, "workhours_late_events_total");
     let duplicates = counter_sum(&second.metrics, "workhours_duplicate_events_total");
     stop(monitor, shutdown);
-    assert_eq!((duplicates, late), (1.0, 0.0), "(duplicates, bad events)");
+    assert_eq!((duplicates, late), (1.0, 0.0), "(duplicates, late events)");
 }
 
 /// The ids of [`ids_seen_before_a_restart_make_duplicates_without_reading_the_input_again`]
@@ -855,4 +855,64 @@ listen = "127.0.0.1:{port}"
         !status.success() && took < Duration::from_secs(10),
         "{status:?} after {took:?}"
     );
+}
+
+/// SPEC section 5: one producer whose clock is fast (within `max_future_skew`) makes no
+/// other producer's events late. Capping the `ts` that moves event time at the wall clock
+/// does that while the monitor keeps up, but not on a backlog (a restart, an outage, a lag):
+/// read long after it was sent, a fast event's `ts` is below the wall clock, and it moved the
+/// watermark past the honest events sent with it, which were dead-lettered as late.
+#[test]
+fn a_fast_clock_in_a_backlog_makes_no_other_event_late() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "fast-backlog");
+    // Two minutes ago: a device 30 s fast, then an honest one, sent a second apart.
+    let sent = now_ms() - 120_000;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    let zone = &chrono_tz::Asia::Shanghai;
+    for (worker, ts, at) in [
+        ("fast", sent + 30_000, sent),
+        ("honest", sent + 1_000, sent + 1_000),
+    ] {
+        let line = format!(
+            r#"{{"worker_id":"{worker}","kind":"login","ts":"{}"}}"#,
+            workhours::timefmt::format_rfc3339(ts, zone)
+        );
+        producer
+            .send(
+                BaseRecord::to(&topics.input)
+                    .partition(0)
+                    .key(worker)
+                    .payload(&line)
+                    .timestamp(at),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let mut config = config(&brokers, &topics, "fast-backlog", 60_000);
+    config.time.allowed_lateness = 5_000;
+    let shared = shared();
+    let (monitor, shutdown) = start_sharing(config, Some(shared.clone()));
+    wait_for("the logins to be read", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        counter_sum(&shared.metrics, "workhours_events_total") >= (events().len() + 2) as f64
+    });
+    wait_for(
+        "the honest login to be applied",
+        Duration::from_secs(60),
+        || {
+            counter_sum(&shared.metrics, "workhours_late_events_total") > 0.0
+                || look_up(&shared, "honest")
+                    .and_then(|(_, view)| view)
+                    .is_some_and(|view| view["online"] == true)
+        },
+    );
+    let late = counter_sum(&shared.metrics, "workhours_late_events_total");
+    stop(monitor, shutdown);
+    assert_eq!(late, 0.0, "events dead-lettered as late");
 }

@@ -204,6 +204,8 @@ struct Origin<'a> {
     offset: i64,
     key: Option<&'a [u8]>,
     payload: &'a [u8],
+    /// The message's timestamp (create or log-append time), epoch ms, when it has one.
+    sent: Option<i64>,
 }
 
 /// One input partition (across all input topics).
@@ -620,6 +622,7 @@ impl Core {
                 offset: held.offset,
                 key: held.key,
                 payload: held.payload,
+                sent: None,
             };
             self.dead_letter(&origin, reason.code(), &detail)?;
         }
@@ -701,13 +704,29 @@ impl Core {
         part.topic_last[index] = tick.polled;
         let seq = seq_of(index, origin.offset, self.topics.len());
         batch.event(index, event.kind, &event.platform);
-        part.topic_max[index] = part.topic_max[index].max(event.ts.min(now));
+        // SPEC section 5 caps the `ts` that moves event time at the wall clock, so that a
+        // producer whose clock is fast makes no other producer's events late. Read from a
+        // backlog (after a restart, an outage, a lag), the wall clock is long past when the
+        // message was sent, and a fast event moved event time past the honest events sent
+        // with it. So the cap is also the message's timestamp, when the event is ahead of it
+        // by `max_future_skew` at most (a fast clock); a timestamp further behind (a producer
+        // that sets its own, or none) is not used. The demo's clock is not the wall clock.
+        let cap = match origin.sent {
+            Some(sent)
+                if matches!(self.clock, Clock::Wall)
+                    && event.ts.saturating_sub(self.config.time.max_future_skew) <= sent =>
+            {
+                now.min(sent)
+            }
+            _ => now,
+        };
+        part.topic_max[index] = part.topic_max[index].max(event.ts.min(cap));
         if self.topics.len() > 1 {
             let idle = Duration::from_millis(self.config.live.idle_timeout as u64);
             part.engine.set_sources(&sources(part, tick.polled, idle));
         }
         let reread = origin.offset < part.reread_below[index];
-        match part.engine.push_read(&event, seq, index, now, reread) {
+        match part.engine.push_read(&event, seq, index, cap, reread) {
             Pushed::Accepted => {
                 part.last_message = tick.polled;
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
@@ -1570,6 +1589,7 @@ impl Core {
             offset: message.offset(),
             key: message.key(),
             payload: message.payload().unwrap_or_default(),
+            sent: message.timestamp().to_millis(),
         };
         self.process(part, index, &origin, tick, batch)
     }
