@@ -110,13 +110,16 @@ impl State {
         cx.hold(me, def, t, until, message);
     }
 
+    /// The days of the streak so far against `days`: each day counts from its first instant
+    /// with the measure, so the `days`-th fires as it begins, and what is left is the days
+    /// still to count (SPEC section 7: "how much more of its measure reaches that threshold").
     pub fn standing(&self, p: &Params) -> Standing {
         let used = i64::from(self.streak % p.days) * DAY_MS;
         let limit = i64::from(p.days) * DAY_MS;
         Standing {
             used,
             limit,
-            left: (limit - used - DAY_MS).max(0),
+            left: (limit - used).max(0),
         }
     }
 }
@@ -135,6 +138,27 @@ fn ordinal(n: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// What is left is the days still to count: used and left make the limit, as for every
+    /// other rule (it was a day short: 5 days left after the first of 7).
+    #[test]
+    fn the_days_left_and_the_days_used_make_the_limit() {
+        let p = Params { days: 7 };
+        for (streak, left_days) in [(0, 7), (1, 6), (6, 1), (7, 7), (8, 6)] {
+            let state = State {
+                streak,
+                last_day: 20_000,
+            };
+            let standing = state.standing(&p);
+            assert_eq!(
+                (standing.left, standing.used + standing.left),
+                (left_days * DAY_MS, 7 * DAY_MS),
+                "a streak of {streak}"
+            );
+        }
+    }
+
     #[test]
     fn ordinals_in_english() {
         let got: Vec<String> = [
