@@ -18,7 +18,13 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         // The reader of the output went away (`replay | head`): stop quietly, as Unix tools do.
-        Err(error) if stdout_closed(&error) => std::process::ExitCode::SUCCESS,
+        // Not for the services, whose output is not a pipe's.
+        Err(error)
+            if !matches!(cli.command, Command::Run(_) | Command::Demo(_))
+                && stdout_closed(&error) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("workhours: {error:#}");
             std::process::ExitCode::from(2)

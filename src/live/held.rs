@@ -55,8 +55,9 @@ const COMPACT_BYTES: usize = 64 * 1024;
 const KEEP_CAPACITY: usize = 4 * 1024 * 1024;
 
 impl Held {
-    /// Holds an order start read at `offset` (after the ones held, as read) when the wall
-    /// clock read `now`.
+    /// Holds an order start read at `offset` (after the ones held, as read), its event time
+    /// capped at `now` (the wall clock when read, or the message's timestamp): one ahead of
+    /// it is held apart.
     pub fn push(&mut self, ts: i64, offset: i64, now: i64, key: Option<&[u8]>, payload: &[u8]) {
         let key_len = key.map(|key| key.len() as u32);
         if ts > now {

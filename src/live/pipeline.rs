@@ -730,7 +730,7 @@ impl Core {
             Pushed::Accepted => {
                 part.last_message = tick.polled;
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
-                    part.held[index].push(event.ts, origin.offset, now, origin.key, origin.payload);
+                    part.held[index].push(event.ts, origin.offset, cap, origin.key, origin.payload);
                 }
             }
             Pushed::Duplicate => self.shared.metrics.duplicate_event(),
