@@ -31,24 +31,21 @@ const BAD: [(&[u8], &str); 8] = [
 
 fn simulate(dir: &std::path::Path) -> Vec<u8> {
     let path = dir.join("clean.jsonl");
+    simulate_to(&path, "60", "3");
+    std::fs::read(&path).unwrap()
+}
+
+/// `workhours simulate --workers WORKERS --days DAYS --seed 11` into `path`.
+fn simulate_to(path: &std::path::Path, workers: &str, days: &str) {
     let output = run(bin()
-        .args([
-            "simulate",
-            "--workers",
-            "60",
-            "--days",
-            "3",
-            "--seed",
-            "11",
-            "--output",
-        ])
-        .arg(&path));
+        .args(["simulate", "--workers", workers, "--days", days])
+        .args(["--seed", "11", "--output"])
+        .arg(path));
     assert!(
         output.status.success(),
         "simulate failed: {}",
         stderr(&output)
     );
-    std::fs::read(&path).unwrap()
 }
 
 #[test]
@@ -632,19 +629,7 @@ fn a_closed_output_pipe_ends_quietly() {
     let dir = scratch("cli-closed-pipe");
     let input = dir.join("events.jsonl");
     // More output than a pipe holds (about 230 KB of alerts, 580 KB of views).
-    let output = run(bin()
-        .args([
-            "simulate",
-            "--workers",
-            "500",
-            "--days",
-            "2",
-            "--seed",
-            "11",
-        ])
-        .arg("--output")
-        .arg(&input));
-    assert!(output.status.success(), "{}", stderr(&output));
+    simulate_to(&input, "500", "2");
     for args in [
         vec!["replay"],
         vec!["status", "--at", "2026-03-03T12:00:00+08:00"],

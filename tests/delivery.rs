@@ -834,23 +834,7 @@ listen = "127.0.0.1:{port}"
                 .is_some_and(|(status, body)| status == 503 && body.contains("room to send"))
         },
     );
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let stopping = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if stopping.elapsed() > Duration::from_secs(15) {
-            child.kill().unwrap();
-            panic!("still running 15 s after SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let took = stopping.elapsed();
+    let (status, took) = common::signal_and_wait(&mut child, "TERM", Duration::from_secs(15));
     assert!(
         !status.success() && took < Duration::from_secs(10),
         "{status:?} after {took:?}"

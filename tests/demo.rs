@@ -244,22 +244,7 @@ fn ctrl_c_stops_the_demo_with_exit_0() {
         assert!(started.elapsed() < Duration::from_secs(30), "never ready");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let stopping = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            stopping.elapsed() < Duration::from_secs(15),
-            "still running after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (status, _) = common::signal_and_wait(&mut child, "INT", Duration::from_secs(15));
     assert!(status.success(), "{status:?}");
 }
 

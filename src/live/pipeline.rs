@@ -1047,11 +1047,7 @@ impl Core {
         });
         for chunk in ids.chunks(state::IDS_PER_RECORD) {
             let number = part.id_records.last_key_value().map_or(0, |(&n, _)| n + 1);
-            let latest = chunk
-                .iter()
-                .map(|&(_, expiry)| expiry)
-                .max()
-                .unwrap_or(i64::MIN);
+            let latest = state::latest_expiry(chunk);
             let (key, value) = state::encode_ids(number, chunk, &self.zone);
             send(&key, Some(&value))?;
             part.id_records.insert(number, latest);
@@ -1235,10 +1231,7 @@ impl Core {
         let id_records = saved
             .ids
             .iter()
-            .map(|(&number, ids)| {
-                let latest = ids.iter().map(|&(_, expiry)| expiry).max();
-                (number, latest.unwrap_or(i64::MIN))
-            })
+            .map(|(&number, ids)| (number, state::latest_expiry(ids)))
             .collect();
         let handled_below = self
             .topics

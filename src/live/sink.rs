@@ -497,14 +497,14 @@ impl Sink {
     /// not acknowledged yet was first sent: in flight or failed. librdkafka retries most
     /// failures itself (broker away, leader elections) and reports them only at
     /// `message.timeout.ms`, so the age of failed records alone stayed 0 through an outage.
-    pub fn undelivered(&self) -> (usize, Duration) {
+    fn undelivered(&self) -> (usize, Duration) {
         let mut book = self.producer.context().book();
         let oldest = book.oldest_unacknowledged(Instant::now());
         (book.failed.len(), oldest)
     }
 
     /// Messages in librdkafka's queues (not yet acknowledged).
-    pub fn queued(&self) -> i32 {
+    fn queued(&self) -> i32 {
         self.producer.in_flight_count()
     }
 

@@ -249,6 +249,15 @@ pub struct IdBatch {
     pub ids: Vec<(u64, i64)>,
 }
 
+/// The latest expiry among `ids` (`i64::MIN` for none): once the watermark has passed it, the
+/// record holding them can be tombstoned.
+pub fn latest_expiry(ids: &[(u64, i64)]) -> i64 {
+    ids.iter()
+        .map(|&(_, expiry)| expiry)
+        .max()
+        .unwrap_or(i64::MIN)
+}
+
 /// Encodes the `number`th record of remembered ids: (key, value).
 pub fn encode_ids(number: u64, ids: &[(u64, i64)], zone: &str) -> (Vec<u8>, Vec<u8>) {
     let batch = IdBatch { ids: ids.to_vec() };

@@ -105,3 +105,28 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let body = text.split_once("\r\n\r\n")?.1.to_owned();
     Some((status, body))
 }
+
+/// Sends `signal` (`TERM`, `INT`) to `child` and waits for it to exit: its status and how long
+/// that took. Kills it and fails the test when it is still running after `limit`.
+pub fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: &str,
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, std::time::Duration) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -{signal} failed");
+    let stopping = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("the child's status") {
+            return (status, stopping.elapsed());
+        }
+        if stopping.elapsed() > limit {
+            child.kill().expect("the child is killed");
+            panic!("still running {limit:?} after SIG{signal}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
