@@ -1714,6 +1714,16 @@ impl Engine {
                 .map(|m| [m.platform, m.role, m.city])
                 .collect();
             *worker = Worker::new(&id);
+            // Ranked by the first of its waiting events to arrive, as a worker forgotten
+            // before they came would be: not by how far the pushes ran ahead of the evictions.
+            worker.rank = self
+                .state
+                .buffer
+                .iter()
+                .filter(|p| p.worker == index)
+                .map(|p| p.seq)
+                .min()
+                .unwrap_or(self.rank);
             worker.pending = pending;
             worker.pushed_group = group;
             worker.person = person;

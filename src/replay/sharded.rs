@@ -1088,6 +1088,47 @@ mod tests {
         }
     }
 
+    /// Workers forgotten by `worker_ttl` whose next events already wait when they are
+    /// forgotten start afresh ranked by the first of those events to arrive, as if they had come
+    /// after: their tied alerts keep one order whatever the threads and the cut of the input
+    /// (b's login arrived first, so b's timers come first).
+    #[test]
+    fn workers_forgotten_with_events_waiting_rank_by_those_events() {
+        let input =
+            b"{\"worker_id\":\"a\",\"kind\":\"heartbeat\",\"ts\":\"2026-03-02T08:00:00+08:00\"}
+{\"worker_id\":\"b\",\"kind\":\"heartbeat\",\"ts\":\"2026-03-02T08:00:00+08:00\"}
+{\"worker_id\":\"b\",\"kind\":\"login\",\"ts\":\"2026-04-15T08:00:00+08:00\"}
+{\"worker_id\":\"a\",\"kind\":\"login\",\"ts\":\"2026-04-15T08:00:00+08:00\"}
+{\"worker_id\":\"c\",\"kind\":\"heartbeat\",\"ts\":\"2026-04-15T12:00:00+08:00\"}
+";
+        let config = Config::from_toml_str("", []).unwrap();
+        let (want, _) = replay(&config, input, 1, Tuning::default());
+        let workers: Vec<String> = String::from_utf8(want.clone())
+            .unwrap()
+            .lines()
+            .map(|line| {
+                let alert: serde_json::Value = serde_json::from_str(line).unwrap();
+                alert["worker_id"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(workers, ["b", "a", "b", "a"]);
+        for threads in [1, 2, 3] {
+            for block_bytes in [1, 100, BLOCK_BYTES] {
+                let tuning = Tuning {
+                    block_bytes,
+                    blocks_per_thread: 1,
+                };
+                for _ in 0..4 {
+                    let (got, _) = replay(&config, input, threads, tuning);
+                    assert!(
+                        got == want,
+                        "{threads} threads, {block_bytes} bytes a block"
+                    );
+                }
+            }
+        }
+    }
+
     /// A sink that fails after a few alerts.
     struct Failing(usize);
 
