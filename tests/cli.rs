@@ -529,6 +529,41 @@ fn report_runs_to_the_midnight_after_the_last_event_not_to_the_months_end() {
     );
 }
 
+/// The HTML report explains the rules with the values in force, not the default pack's: a
+/// 2 h limit with 30 min breaks, a 10 h day and a holiday ratio of 1.5 read as such (it said
+/// 4 h, 20 min, "the standard day plus at most 3 h" and "not above the pay on normal days").
+#[test]
+fn the_html_report_explains_the_rules_with_the_values_in_force() {
+    let dir = scratch("report-rules");
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"worker_id":"a","kind":"login","ts":"2026-03-15T20:00:00+08:00","platform":"p","city":"c"}"#
+            .to_owned()
+            + "\n",
+    )
+    .unwrap();
+    let page = dir.join("report.html");
+    let output = run(bin()
+        .args(["report", "--month", "2026-03", "--output"])
+        .arg(&page)
+        .arg(&input)
+        .env("WORKHOURS_RULES__CONTINUOUS_LIMIT", "2h")
+        .env("WORKHOURS_RULES__MIN_BREAK", "30m")
+        .env("WORKHOURS_RULES__DAILY_MAX", "10h")
+        .env("WORKHOURS_RULES__HOLIDAY_PAY_RATIO", "1.5"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = std::fs::read_to_string(&page).unwrap();
+    for words in [
+        "Working 2 h without a break of at least 30 min is a violation (as configured here",
+        "Daily maximum: 10 h</dt><dd>As configured here",
+        "is not above 1.5 times the worker's pay",
+    ] {
+        assert!(page.contains(words), "{words:?} not in the page");
+    }
+    assert!(!page.contains("working 4 h without"), "the default's limit");
+}
+
 /// A `[kafka.properties]` value librdkafka refuses stops `run` at once with a message naming
 /// it, also while the brokers cannot be reached (it waited for them first, retrying for ever,
 /// when the property was a consumer's).

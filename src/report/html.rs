@@ -16,6 +16,8 @@ use super::{MonthData, Subject, summarize};
 const STYLE: &str = include_str!("report.css");
 /// Group tables longer than this scroll within the page.
 const TALL_TABLE: usize = 40;
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -43,7 +45,7 @@ pub fn summary_html(s: &Summary, data: &MonthData) -> String {
     head(&mut out, s, &words);
     out.push_str("<main>\n");
     cards(&mut out, s, &words);
-    how_to_read(&mut out, s, &words);
+    how_to_read(&mut out, s, data, &words);
     group_table(&mut out, s, &words);
     hours_panel(&mut out, s, &words);
     out.push_str("<div class=\"grid\">\n");
@@ -262,7 +264,7 @@ fn cards(out: &mut String, s: &Summary, w: &Words) {
     out.push_str("</section>\n");
 }
 
-fn how_to_read(out: &mut String, s: &Summary, w: &Words) {
+fn how_to_read(out: &mut String, s: &Summary, data: &MonthData, w: &Words) {
     let who = match s.subject {
         Subject::Worker => "A <b>worker</b> is one account (worker id) on one platform: a person who \
             rides for two platforms is two workers here, and each platform sees only its own hours."
@@ -300,6 +302,60 @@ fn how_to_read(out: &mut String, s: &Summary, w: &Words) {
     } else {
         String::new()
     };
+    let all = &s.hours[0];
+    let max_source = if all.max_ms - all.standard_ms == 3 * HOUR {
+        "The standard day plus at most 3 h of overtime (Labour Law art. 41).".to_string()
+    } else {
+        "As configured here; Labour Law art. 41 allows the standard day plus at most 3 h of \
+         overtime."
+            .to_string()
+    };
+    let weihai = "威人社字〔2022〕15号 measure 3; Road Traffic Safety Law regulations art. 62";
+    let continuous = match &data.continuous[..] {
+        [] => format!(
+            "Working 4 h without a break of at least 20 min is a violation under the default \
+             rules ({weihai})."
+        ),
+        &[(limit, brk)] => format!(
+            "Working {} without a break of at least {} is a violation ({}).",
+            duration_words(limit),
+            duration_words(brk),
+            if (limit, brk) == (4 * HOUR, 20 * MINUTE) {
+                weihai.to_string()
+            } else {
+                format!("as configured here; the Weihai notice says 4 h and 20 min: {weihai}")
+            }
+        ),
+        limits => format!(
+            "Working past the limit without a break of at least its length is a violation; \
+             the limits differ between {many} (roles and platforms may have rules of their \
+             own): {}. The Weihai notice says 4 h and 20 min ({weihai}).",
+            limits
+                .iter()
+                .map(|&(limit, brk)| format!(
+                    "{} with a break of {}",
+                    duration_words(limit),
+                    duration_words(brk)
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            many = w.many
+        ),
+    };
+    let ratio = |ppm: u64| format!("{}", ppm as f64 / 1e6);
+    let holiday_ratio = match &data.holiday_ratios[..] {
+        [] | [1_000_000] => String::new(),
+        &[ppm] => format!("{} times ", ratio(ppm)),
+        ratios => format!(
+            "a multiple ({}, by the {one}'s rules) of ",
+            ratios
+                .iter()
+                .map(|&ppm| ratio(ppm))
+                .collect::<Vec<_>>()
+                .join(", "),
+            one = w.one
+        ),
+    };
     let _ = write!(
         out,
         r#"<section class="panel" id="how-to-read">
@@ -313,14 +369,12 @@ both days.</p>
 <h3>The rules</h3>
 <dl>
 <dt>Standard day: {standard}</dt><dd>Labour Law art. 36. Time beyond it is overtime (orange in the charts).</dd>
-<dt>Daily maximum: {max}</dt><dd>The standard day plus at most 3 h of overtime (art. 41). A day longer than this is a
-violation (red). {other_limits}</dd>
-<dt>Continuous work</dt><dd>Under the default rules (pack <code>cn-weihai-2022</code>), working 4 h without a break of
-at least 20 min is a violation (威人社字〔2022〕15号 measure 3; Road Traffic Safety Law regulations art. 62).
-Pauses shorter than the break do not restart the count. Other rule packs, listed at the bottom, set their own limits.</dd>
+<dt>Daily maximum: {max}</dt><dd>{max_source} A day longer than this is a violation (red). {other_limits}</dd>
+<dt>Continuous work</dt><dd>{continuous} Pauses shorter than the break do not restart the count. The rule packs in force
+are listed at the bottom.</dd>
 <dt>Minimum wage</dt><dd>A day of at least 1 h whose pay from delivered orders, per hour worked, is below the local
 minimum wage (measure 2).</dd>
-<dt>Holiday pay</dt><dd>A statutory holiday worked at least 1 h whose pay per hour is not above the {one}'s pay on the
+<dt>Holiday pay</dt><dd>A statutory holiday worked at least 1 h whose pay per hour is not above {holiday_ratio}the {one}'s pay on the
 normal days of the previous 28 days (measure 2; Labour Law art. 44). {holidays}</dd>
 </dl>
 </div>
@@ -353,6 +407,9 @@ nothing to divide by.</p>
         standard = html(&w.standard),
         max = html(&w.max),
         holidays = html(&holidays),
+        max_source = html(&max_source),
+        continuous = html(&continuous),
+        holiday_ratio = html(&holiday_ratio),
         cross = cross,
         over = html(&w.over),
         other_limits = html(&w.other_limits),

@@ -96,6 +96,11 @@ pub struct MonthData {
     /// are unknown and holiday pay was not checked (said in the report, not read as a month
     /// without holidays).
     pub holidays_unknown: bool,
+    /// The continuous-work limits of the rule sets the month's days were held to, each once,
+    /// ascending: (`limit`, `break`), ms, of each set's first `continuous` rule.
+    pub continuous: Vec<(i64, i64)>,
+    /// Their `holiday_pay` ratios, in millionths, each once, ascending.
+    pub holiday_ratios: Vec<u64>,
 }
 
 /// Whom the rules, and so the report, count (SPEC 8 `[rules] subject`).
@@ -222,6 +227,8 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
         .context("cannot write to stderr")?;
     }
     let mut packs: Vec<(String, String)> = Vec::new();
+    let (mut continuous, mut holiday_ratios) = (Vec::new(), Vec::new());
+    let mut sets_used = vec![false; sets.len()];
     let worker_days = gather
         .days
         .into_iter()
@@ -230,6 +237,19 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
             let entry = (day.platform.clone(), set.pack.to_string());
             if !packs.contains(&entry) {
                 packs.push(entry);
+            }
+            if !std::mem::replace(&mut sets_used[usize::from(day.rules)], true) {
+                let params = set.rules.iter().map(|def| &def.params);
+                if let Some((limit, brk)) = params.clone().find_map(|p| match p {
+                    crate::engine::rules::Params::Continuous(c) => Some((c.limit, c.brk)),
+                    _ => None,
+                }) {
+                    continuous.push((limit, brk));
+                }
+                holiday_ratios.extend(params.filter_map(|p| match p {
+                    crate::engine::rules::Params::HolidayPay(h) => Some(h.ratio_ppm),
+                    _ => None,
+                }));
             }
             let date = crate::calendar::Calendar::date(day.day);
             WorkerDay {
@@ -248,6 +268,10 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
         })
         .collect();
     packs.sort();
+    continuous.sort_unstable();
+    continuous.dedup();
+    holiday_ratios.sort_unstable();
+    holiday_ratios.dedup();
     let data = MonthData {
         month: args.month.clone(),
         zone: zone.name().to_owned(),
@@ -260,6 +284,8 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
             _ => "stdin".into(),
         },
         holidays_unknown,
+        continuous,
+        holiday_ratios,
     };
     let text = if html {
         render_html(&data)
@@ -286,10 +312,13 @@ fn month_days(text: &str) -> anyhow::Result<(i32, i32)> {
         .split_once('-')
         .filter(|(y, m)| y.len() == 4 && m.len() == 2)
         .and_then(|(y, m)| Some((y.parse::<i64>().ok()?, m.parse::<u32>().ok()?)))
-        .filter(|&(y, m)| (2000..2100).contains(&y) && (1..=12).contains(&m));
+        .filter(|&(_, m)| (1..=12).contains(&m));
     let Some((year, month)) = parsed else {
         anyhow::bail!("--month {text:?}: expected YYYY-MM, e.g. 2026-03");
     };
+    if !(2000..2100).contains(&year) {
+        anyhow::bail!("--month {text:?} is outside 2000-01 to 2099-12");
+    }
     let (ny, nm) = if month == 12 {
         (year + 1, 1)
     } else {

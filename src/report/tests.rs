@@ -62,6 +62,8 @@ fn month(subject: Subject, worker_days: Vec<WorkerDay>, alerts: Vec<AlertRow>) -
         packs: vec![("*".to_string(), "cn-weihai-2022".to_string())],
         source: "made 2026-04-01 from march.jsonl".to_string(),
         holidays_unknown: false,
+        continuous: vec![(4 * 3_600_000, 20 * 60_000)],
+        holiday_ratios: vec![1_000_000],
     }
 }
 
@@ -617,4 +619,18 @@ fn a_month_the_holiday_calendar_does_not_cover_says_so() {
             && !page.contains("No one worked on a statutory holiday"),
         "{page}"
     );
+}
+
+/// A month outside the years the program knows is refused for that, not for its form.
+#[test]
+fn a_month_outside_the_known_years_is_refused_as_such() {
+    for month in ["1999-12", "2100-01"] {
+        let error = month_days(month).unwrap_err().to_string();
+        assert!(error.contains("is outside 2000-01 to 2099-12"), "{error}");
+    }
+    for month in ["2026-13", "2026-3", "26-03", "march"] {
+        let error = month_days(month).unwrap_err().to_string();
+        assert!(error.contains("expected YYYY-MM"), "{error}");
+    }
+    assert!(month_days("2099-12").is_ok() && month_days("2000-01").is_ok());
 }
