@@ -2179,6 +2179,43 @@ mod tests {
         std::fs::write(dir.join("empty.toml"), "name = \"empty\"\nrules = []\n").unwrap();
         let error = error_of("[rules]\npack_file = \"empty.toml\"");
         assert!(error.contains("no `[[rules]]`"), "{error}");
+        // A rule for no role watches nobody; a pay or group rule writes no hold: both refused
+        // (both were taken in silence).
+        let rule = |extra: &str| format!("name = \"odd\"\n[[rules]]\nid = \"r\"\n{extra}\n");
+        for (file, wanted) in [
+            (
+                rule("kind = \"continuous\"\nlimit = \"4h\"\nbreak = \"20m\"\nroles = []"),
+                "`roles` is empty",
+            ),
+            (
+                rule("kind = \"minimum_wage\"\ncents_per_hour = 2100\nhold = true"),
+                "a `minimum_wage` rule writes no hold",
+            ),
+            (
+                rule("kind = \"quota_p90\"\nstandard = \"1h\"\nmin_workers = 1\nhold = true"),
+                "a `quota_p90` rule writes no hold",
+            ),
+            (
+                rule("kind = \"holiday_pay\"\nhold = true"),
+                "a `holiday_pay` rule writes no hold",
+            ),
+        ] {
+            std::fs::write(dir.join("odd.toml"), &file).unwrap();
+            let error = error_of("[rules]\npack_file = \"odd.toml\"");
+            assert!(error.contains(wanted), "{file}: {error}");
+        }
+        // `hold = false` is as good as no `hold`.
+        std::fs::write(
+            dir.join("odd.toml"),
+            rule("kind = \"minimum_wage\"\ncents_per_hour = 2100\nhold = false"),
+        )
+        .unwrap();
+        Config::parse(
+            "[rules]\npack_file = \"odd.toml\"",
+            Vec::new(),
+            Some(dir.clone()),
+        )
+        .unwrap();
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -454,6 +454,9 @@ impl<'a> Reader<'a> {
     fn roles(&mut self) -> Result<Option<Vec<String>>, PackError> {
         match self.raw("roles") {
             None => Ok(None),
+            Some(toml::Value::Array(items)) if items.is_empty() => Err(self.error(
+                "`roles` is empty: the rule would watch no one (leave `roles` out for every role)",
+            )),
             Some(toml::Value::Array(items)) => items
                 .iter()
                 .map(|item| item.as_str().map(str::to_owned))
@@ -497,6 +500,12 @@ impl<'a> Reader<'a> {
         {
             return Err(self.error(format!(
                 "a `{kind}` rule measures working time: no `measure`, `hours` or `rest_unless`"
+            )));
+        }
+        if hold && matches!(kind.as_str(), "minimum_wage" | "quota_p90" | "holiday_pay") {
+            return Err(self.error(format!(
+                "a `{kind}` rule writes no hold: its violation is about pay or a group's \
+                 quota, which no rest mends (leave `hold` out)"
             )));
         }
         let mut params = self.params(&kind)?;
