@@ -452,6 +452,9 @@ fn main() {
             opts.workers, opts.seed
         ),
         holidays_unknown: false,
+        // The default pack's continuous-work limit and break, and holiday pay ratio.
+        continuous: vec![(4 * 3_600_000, 20 * 60_000)],
+        holiday_ratios: vec![1_000_000],
     };
     eprintln!(
         "report_sample: {} worker-days, {} alerts",
