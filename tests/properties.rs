@@ -521,8 +521,57 @@ fn person_lines(events: &[Ev]) -> Vec<String> {
         .collect()
 }
 
+/// [`person_lines`] where each worker's first `unnamed[worker]` events in event time (the
+/// order of `sorted`, the input before a shuffle) carry no `person_id`: the worker id works
+/// alone, then joins its person (a platform that starts sending it mid-stream).
+fn person_lines_joining(sorted: &[Ev], events: &[Ev], unnamed: &[usize]) -> Vec<String> {
+    let mut seen = [0usize; 256];
+    let alone: std::collections::HashSet<u32> = sorted
+        .iter()
+        .filter(|e| {
+            let n = &mut seen[usize::from(e.worker)];
+            *n += 1;
+            *n <= unnamed[usize::from(e.worker) % unnamed.len()]
+        })
+        .map(|e| e.id)
+        .collect();
+    events
+        .iter()
+        .zip(person_lines(events))
+        .map(|(e, line)| {
+            if alone.contains(&e.id) {
+                e.line()
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Worker ids that join their person mid-stream give the alerts of the sorted events
+    /// whatever their order within the lateness (SPEC sections 5 and 8): an event arriving
+    /// after the one naming the person, with an earlier `ts`, was taken for the person's.
+    #[test]
+    fn persons_joined_mid_stream_are_exact_under_shuffles(
+        events in stream(),
+        timeout in prop_oneof![Just(0i64), 10i64..90],
+        jitter in proptest::collection::vec(0i64..=30_000, 80),
+        unnamed in proptest::collection::vec(0usize..6, 4),
+    ) {
+        let config = || {
+            let text = format!(
+                "[rules]\nsubject = \"person\"\nsession_timeout = \"{timeout}m\"\nquota_min_workers = 1\n"
+            );
+            Config::from_toml_str(&text, Vec::new()).unwrap()
+        };
+        let (alerts, _) = replay_all(config(), &person_lines_joining(&events, &events, &unnamed));
+        let shuffled = jittered(&events, &jitter);
+        let (a, _) = replay_all(config(), &person_lines_joining(&events, &shuffled, &unnamed));
+        prop_assert_eq!(sorted(a), sorted(alerts));
+    }
 
     #[test]
     fn persons_are_exact_under_shuffles_and_split_runs(

@@ -98,6 +98,27 @@ impl<T: Keyed> MinQueue<T> {
         }
     }
 
+    /// Changes the entries `change` returns true for, which may change their keys, and puts
+    /// every entry back in order. O(n log n): for rare changes.
+    pub fn update(&mut self, mut change: impl FnMut(&mut T) -> bool) {
+        let mut all: Vec<T> = std::mem::take(&mut self.run).into();
+        all.extend(
+            std::mem::take(&mut self.stragglers)
+                .into_iter()
+                .map(|m| m.0),
+        );
+        let mut changed = false;
+        for entry in &mut all {
+            changed |= change(entry);
+        }
+        if changed {
+            all.sort_by_key(Keyed::key);
+        }
+        for entry in all {
+            self.push(entry);
+        }
+    }
+
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.run.iter().chain(self.stragglers.iter().map(|m| &m.0))
@@ -132,6 +153,26 @@ impl Keyed for (i64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn updated_keys_come_out_in_their_new_order() {
+        let mut q = MinQueue::default();
+        for entry in [(5, 1), (7, 2), (6, 3), (9, 4)] {
+            q.push(entry);
+        }
+        q.update(|e| {
+            let moved = e.1 == 4;
+            if moved {
+                e.0 = 1;
+            }
+            moved
+        });
+        let mut out = Vec::new();
+        while let Some(e) = q.pop() {
+            out.push(e);
+        }
+        assert_eq!(out, [(1, 4), (5, 1), (6, 3), (7, 2)]);
+    }
 
     #[test]
     fn takes_entries_in_key_order() {

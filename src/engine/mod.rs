@@ -22,7 +22,7 @@ mod worker;
 
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
@@ -850,6 +850,23 @@ pub struct Engine {
     /// Live without reading input again (`live.reread_input = false`): the ids remembered
     /// since the last [`Engine::take_ids`], as (sequence, digest, expiry), for the state topic.
     id_log: Option<Vec<(u64, u64, i64)>>,
+    /// Persons: where each worker id joined its person, as (`ts`, sequence) of its first event
+    /// with a `person_id` in event time so far, while events before it may still come (its
+    /// `ts` is not below the watermark); in `joined`'s order, roughly by `ts`. Not saved: after
+    /// a restore every join counts as past.
+    joins: KeyedMap<Box<str>, (i64, u64)>,
+    joined: VecDeque<(i64, Box<str>)>,
+}
+
+/// Persons: a worker id's state moves from the subject where it stood alone to member
+/// `member` of subject `to`, at (`ts`, `seq`) ([`Engine::push_move`]).
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    alone: u32,
+    to: u32,
+    member: u32,
+    ts: i64,
+    seq: u64,
 }
 
 impl Engine {
@@ -921,6 +938,8 @@ impl Engine {
             reread_cap: None,
             reread_floor: NEVER,
             id_log: None,
+            joins: KeyedMap::default(),
+            joined: VecDeque::new(),
         }
     }
 
@@ -1126,8 +1145,8 @@ impl Engine {
                 .max_ts
                 .map_or(advance_ts, |max| max.max(advance_ts)),
         );
-        let (worker, member, alone) = if self.persons() {
-            self.person_slot(event)
+        let (worker, member, moving) = if self.persons() {
+            self.person_slot(event, seq.unwrap_or(self.state.seq + 1), watermark)
         } else {
             let workers = &self.state.workers;
             let known = slot.or_else(|| self.worker_index.get(workers, false, &event.worker_id));
@@ -1166,8 +1185,8 @@ impl Engine {
             activity: event.activity.unwrap_or_default(),
             member,
         });
-        if let Some(alone) = alone.filter(|&alone| alone != worker) {
-            self.push_move(alone, worker, member, event, seq.unwrap_or(self.state.seq));
+        if let Some(moving) = moving.filter(|m| m.alone != m.to) {
+            self.push_move(moving, event);
         }
         self.state.stats.accepted += 1;
         Pushed::Accepted
@@ -1198,74 +1217,173 @@ impl Engine {
     /// Persons: the event's subject (its person, or its worker id standing for a person of
     /// its own) and the index of its worker id among the subject's. A `worker_id` belongs to
     /// the person of its first event with a `person_id` (in arrival order), also for its later
-    /// events without one.
+    /// events without one; but an event without one whose `ts` is before that first event's
+    /// (arrived after it, within the lateness) is still the worker id's alone, as in event
+    /// time.
     ///
-    /// Also the slot where the worker id stood alone before this event, its first with a
-    /// `person_id`, when it now belongs to the person ([`Engine::push_move`]).
-    fn person_slot(&mut self, event: &Event<'_>) -> (u32, u32, Option<u32>) {
+    /// Also the move of the worker id's state from where it stood alone to the person, when
+    /// this event is the first to name the person or the first to stand alone before the
+    /// join ([`Engine::push_move`]).
+    fn person_slot(
+        &mut self,
+        event: &Event<'_>,
+        seq: u64,
+        watermark: i64,
+    ) -> (u32, u32, Option<Move>) {
         let worker_id: &str = &event.worker_id;
+        self.forget_joins(watermark);
         let mut alone = None;
+        let mut before_join = None;
         let person: Option<Box<str>> = match (&event.person_id, self.state.person_of.get(worker_id))
         {
-            (_, Some(known)) => Some(known.clone()),
+            (named, Some(known)) => match self.joins.get_mut(worker_id) {
+                Some(join) if event.ts < join.0 && named.is_some() => {
+                    // The person named before the join in event time: it joined here, and
+                    // the worker id's move from where it stood alone, queued at the join,
+                    // comes here too.
+                    let before = std::mem::replace(join, (event.ts, seq));
+                    let known = known.clone();
+                    if let Some(alone) =
+                        self.worker_index.get(&self.state.workers, false, worker_id)
+                    {
+                        self.state.buffer.update(|p| {
+                            let queued = p.moves() && p.worker == alone && (p.ts, p.seq) == before;
+                            if queued {
+                                (p.ts, p.seq) = (event.ts, seq);
+                            }
+                            queued
+                        });
+                    }
+                    Some(known)
+                }
+                Some(join) if event.ts < join.0 => {
+                    before_join = Some((known.clone(), *join));
+                    None
+                }
+                _ => Some(known.clone()),
+            },
             (Some(person), None) => {
                 let person: Box<str> = person.as_ref().into();
                 self.state
                     .person_of
                     .insert(worker_id.into(), person.clone());
+                self.joins.insert(worker_id.into(), (event.ts, seq));
+                self.joined.push_back((event.ts, worker_id.into()));
                 alone = self.worker_index.get(&self.state.workers, false, worker_id);
                 Some(person)
             }
             (None, None) => None,
         };
-        let (display, is_person): (&str, bool) = match &person {
-            Some(person) => (person, true),
-            None => (worker_id, false),
-        };
-        let slot = match self
-            .worker_index
-            .get(&self.state.workers, is_person, display)
+        if let Some((person, (ts, join_seq))) = before_join {
+            let workers = &self.state.workers;
+            let to = self.worker_index.get(workers, true, &person);
+            let member = to.and_then(|to| {
+                let members = &workers[to as usize].members;
+                members.iter().position(|m| &*m.id == worker_id)
+            });
+            if let (Some(to), Some(member)) = (to, member) {
+                // A slot standing alone already has its move queued (at the join, or at the
+                // first event that made it).
+                let fresh = self.worker_index.get(workers, false, worker_id).is_none();
+                let (slot, at, _) = self.alone_member(worker_id);
+                let moving = fresh.then_some(Move {
+                    alone: slot,
+                    to,
+                    member: member as u32,
+                    ts,
+                    seq: join_seq,
+                });
+                return (slot, at, moving);
+            }
+            // The person is not held (cannot be while the join waits): as if joined already.
+            return self.person_member(worker_id, &person, None, event.ts, seq);
+        }
+        match person {
+            Some(person) => self.person_member(worker_id, &person, alone, event.ts, seq),
+            None => self.alone_member(worker_id),
+        }
+    }
+
+    /// Persons: forgets the joins the watermark has passed: no event can come before them.
+    fn forget_joins(&mut self, watermark: i64) {
+        while let Some((ts, _)) = self.joined.front()
+            && *ts < watermark
         {
+            let (_, id) = self.joined.pop_front().expect("a front");
+            if self.joins.get(&id).is_some_and(|&(ts, _)| ts < watermark) {
+                self.joins.remove(&id);
+            }
+        }
+    }
+
+    /// Persons: the slot of `worker_id` standing alone and its index among the slot's members
+    /// (the only one).
+    fn alone_member(&mut self, worker_id: &str) -> (u32, u32, Option<Move>) {
+        let slot = match self.worker_index.get(&self.state.workers, false, worker_id) {
+            Some(slot) => slot,
+            None => self.new_slot(Worker::new(worker_id)),
+        };
+        let members = &mut self.state.workers[slot as usize].members;
+        match members.iter().position(|m| &*m.id == worker_id) {
+            Some(at) => (slot, at as u32, None),
+            None => {
+                members.push(Member::new(worker_id));
+                (slot, (members.len() - 1) as u32, None)
+            }
+        }
+    }
+
+    /// Persons: the slot of `person` and the index of `worker_id` among its members, and the
+    /// move from `alone` where the worker id stood alone until (`ts`, `seq`).
+    fn person_member(
+        &mut self,
+        worker_id: &str,
+        person: &str,
+        alone: Option<u32>,
+        ts: i64,
+        seq: u64,
+    ) -> (u32, u32, Option<Move>) {
+        let slot = match self.worker_index.get(&self.state.workers, true, person) {
             Some(slot) => slot,
             None => {
-                let mut fresh = Worker::new(display);
-                fresh.person = is_person;
+                let mut fresh = Worker::new(person);
+                fresh.person = true;
                 self.new_slot(fresh)
             }
         };
+        let moving = |member: usize| {
+            alone.map(|alone| Move {
+                alone,
+                to: slot,
+                member: member as u32,
+                ts,
+                seq,
+            })
+        };
         let members = &mut self.state.workers[slot as usize].members;
         if let Some(at) = members.iter().position(|m| &*m.id == worker_id) {
-            return (slot, at as u32, alone);
+            return (slot, at as u32, moving(at));
         }
         if members.len() >= MAX_MEMBERS {
             // A person with too many worker ids: this one stands for a person of its own.
-            self.state.person_of.remove(worker_id);
-            let slot = match self.worker_index.get(&self.state.workers, false, worker_id) {
-                Some(slot) => slot,
-                None => self.new_slot(Worker::new(worker_id)),
-            };
-            let members = &mut self.state.workers[slot as usize].members;
             // It stays where it stood alone: nothing to leave.
-            return match members.iter().position(|m| &*m.id == worker_id) {
-                Some(at) => (slot, at as u32, None),
-                None => {
-                    members.push(Member::new(worker_id));
-                    (slot, (members.len() - 1) as u32, None)
-                }
-            };
+            self.state.person_of.remove(worker_id);
+            self.joins.remove(worker_id);
+            return self.alone_member(worker_id);
         }
         members.push(Member::new(worker_id));
-        (slot, (members.len() - 1) as u32, alone)
+        let at = members.len() - 1;
+        (slot, at as u32, moving(at))
     }
 
-    /// Persons: worker id `event.worker_id`, which stood alone in subject `alone`, belongs
-    /// from `event` on to the person of `event`, member `member` of subject `to`. At
-    /// `event.ts`, after the events before it and just before it, its state there (online, on
-    /// break, active orders, activity, last event) moves to the person: it works on as the
-    /// person's, and no longer alone. What it did alone before stays with `alone` (its
-    /// alerts are out already).
-    fn push_move(&mut self, alone: u32, to: u32, member: u32, event: &Event<'_>, seq: u64) {
-        let worker = &mut self.state.workers[alone as usize];
+    /// Persons: worker id `event.worker_id`, which stood alone in subject `moving.alone`,
+    /// belongs from (`moving.ts`, `moving.seq`) on to its person, member `moving.member` of
+    /// subject `moving.to`. There, after the events before it and just before the event that
+    /// joined, its state (online, on break, active orders, activity, last event) moves to the
+    /// person: it works on as the person's, and no longer alone. What it did alone before
+    /// stays with `alone` (its alerts are out already).
+    fn push_move(&mut self, moving: Move, event: &Event<'_>) {
+        let worker = &mut self.state.workers[moving.alone as usize];
         // Standing alone, the worker id is its subject's only member.
         if worker
             .members
@@ -1282,15 +1400,15 @@ impl Engine {
             self.state.names.hold(name);
         }
         self.state.buffer.push(Pending {
-            ts: event.ts,
-            seq,
-            worker: alone,
+            ts: moving.ts,
+            seq: moving.seq,
+            worker: moving.alone,
             kind: event.kind,
             rules,
             platform,
             role,
             city,
-            order: (u64::from(to) << 32) | u64::from(member),
+            order: (u64::from(moving.to) << 32) | u64::from(moving.member),
             fee: None,
             activity: Activity::Rest,
             member: MOVES,

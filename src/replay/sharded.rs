@@ -1129,6 +1129,46 @@ mod tests {
         }
     }
 
+    /// A worker id's events before its first `person_id` in event time stay its own, whatever
+    /// order they arrive in within the lateness (SPEC sections 5 and 8): a login that arrives
+    /// after the event naming the person, with an earlier `ts`, starts a session of the worker
+    /// id alone, which moves to the person at that event, as with the events sorted. It was
+    /// taken for the person's already (the episode started 10 s early, other alert ids).
+    #[test]
+    fn events_before_a_worker_ids_first_person_id_stay_its_own_in_any_order() {
+        let person = "c".repeat(64);
+        let login = r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"meituan"}"#;
+        let named = format!(
+            r#"{{"worker_id":"w1","kind":"heartbeat","ts":"2026-03-02T08:00:10+08:00","platform":"meituan","person_id":"{person}"}}"#
+        );
+        let other = format!(
+            r#"{{"worker_id":"w2","kind":"login","ts":"2026-03-02T08:00:05+08:00","platform":"eleme","person_id":"{person}"}}"#
+        );
+        let logout = r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T13:00:00+08:00","platform":"meituan"}"#;
+        let config = Config::from_toml_str("[rules]\nsubject = \"person\"\n", []).unwrap();
+        let alerts = |lines: &[&str]| {
+            let input = lines.join("\n") + "\n";
+            let (alerts, _) = replay(&config, input.as_bytes(), 1, Tuning::default());
+            let mut alerts: Vec<String> = String::from_utf8(alerts)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            alerts.sort();
+            alerts
+        };
+        let sorted = alerts(&[login, &named, logout]);
+        assert!(
+            sorted.iter().any(|a| a.contains("12:00:10.000")),
+            "{sorted:?}"
+        );
+        assert_eq!(alerts(&[&named, login, logout]), sorted);
+        // With another worker id of the person working from 08:00:05.
+        let sorted = alerts(&[login, &other, &named, logout]);
+        assert_eq!(alerts(&[&other, &named, login, logout]), sorted);
+        assert_eq!(alerts(&[&named, &other, login, logout]), sorted);
+    }
+
     /// A sink that fails after a few alerts.
     struct Failing(usize);
 
