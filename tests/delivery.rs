@@ -900,3 +900,72 @@ fn a_fast_clock_in_a_backlog_makes_no_other_event_late() {
     stop(monitor, shutdown);
     assert_eq!(late, 0.0, "events dead-lettered as late");
 }
+
+/// SPEC section 5: when delivery keeps failing for `delivery_timeout` the monitor exits
+/// non-zero, so that its supervisor restarts it; also when the brokers are gone altogether
+/// (an audit saw it stop its loop, then wait in closing its consumer until the brokers came
+/// back; not reproduced here, where the close returns).
+#[test]
+fn a_broker_outage_past_delivery_timeout_ends_the_monitor() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "outage");
+    let mut config = config(&brokers, &topics, "outage", 3_000);
+    // As in production: librdkafka's session timeout, longer than the outage takes to end
+    // the monitor.
+    config
+        .kafka
+        .properties
+        .insert("session.timeout.ms".into(), "45000".into());
+    let shared = shared();
+    let (monitor, _shutdown) = start_sharing(config, Some(shared.clone()));
+    wait_for("the monitor to be ready", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        shared.ready.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    cluster.broker_down(1).unwrap();
+    let down = std::time::Instant::now();
+    wait_for("the monitor to end", Duration::from_secs(30), || {
+        monitor.is_finished()
+    });
+    let error = monitor.join().unwrap().expect_err("an error");
+    assert!(
+        down.elapsed() < Duration::from_secs(20),
+        "ended {:?} after the outage began: {error:#}",
+        down.elapsed()
+    );
+}
+
+/// config.md `live.commit_interval`: a partition is checkpointed every `commit_interval`, and
+/// early when the input runs dry after it changed. The idle clock moving event time on
+/// changes nothing to save: an idle partition wrote its state record every second, for ever
+/// (86,400 a day and partition on a state topic that Tansu never compacts).
+#[test]
+fn an_idle_partition_writes_no_state_record_every_second() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "idle-state");
+    produce_login_ten_minutes_ago(&brokers, &topics.input, "i1", "");
+    let mut config = config(&brokers, &topics, "idle-state", 60_000);
+    config.live.commit_interval = 60_000;
+    let (monitor, shutdown) = start(config);
+    let partition_records = || {
+        read_keyed(&brokers, &topics.state)
+            .iter()
+            .filter(|(key, _)| key == "p")
+            .count()
+    };
+    wait_for("the first checkpoints", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        partition_records() >= PARTITIONS as usize
+    });
+    // The login's partition settles (its worker's state and the watermark past the lateness).
+    std::thread::sleep(Duration::from_secs(3));
+    let before = partition_records();
+    std::thread::sleep(Duration::from_secs(4));
+    let after = partition_records();
+    stop(monitor, shutdown);
+    assert_eq!(after, before, "partition records written while idle");
+}

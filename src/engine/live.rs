@@ -493,6 +493,13 @@ impl Engine {
         }
     }
 
+    /// Whether anything waits to be saved: workers changed or forgotten, day reports.
+    pub fn unsaved(&self) -> bool {
+        self.dirty.as_ref().is_some_and(|d| !d.is_empty())
+            || self.evicted.as_ref().is_some_and(|e| !e.is_empty())
+            || !self.reports.is_empty()
+    }
+
     /// Records of the workers changed since the last call.
     pub fn take_dirty(&mut self) -> Vec<WorkerRecord> {
         self.take_dirty_up_to(usize::MAX)

@@ -807,8 +807,14 @@ impl Core {
                 && part.engine.watermark() < target
             {
                 part.engine.advance_to(target);
-                part.changed = true;
                 self.drain(partition, part)?;
+                // Event time moving on alone saves nothing: only what it changed (timers that
+                // fired, days that closed, workers forgotten, id records to tombstone). It
+                // marked the partition changed every second, and an idle partition wrote its
+                // state record every second for ever.
+                let watermark = part.engine.watermark();
+                part.changed |= part.engine.unsaved()
+                    || part.id_records.values().any(|&latest| latest < watermark);
             }
             let watermark = part.engine.watermark();
             if watermark != crate::engine::NEVER {
@@ -1978,8 +1984,32 @@ pub fn run(
     shared.ready.store(false, Ordering::Relaxed);
     shared.metrics.set_ready(false);
     tracing::info!(ok = outcome.is_ok(), "Stopped.");
-    drop(consumer);
+    close_consumer(consumer);
     outcome
+}
+
+/// How long closing the consumer may take: leaving the group needs the brokers, and a stop
+/// must not wait for them (an audit saw a monitor that had given up on delivery hang there
+/// until the brokers came back, alive and healthy to its liveness probe).
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Closes the consumer (leaving the group, so that its partitions move at once), waiting
+/// at most [`CLOSE_WAIT`]; past that the process ends without it and the group notices the
+/// member gone at its session timeout.
+fn close_consumer(consumer: Arc<BaseConsumer<LiveContext>>) {
+    let (closed, done) = std::sync::mpsc::channel();
+    let closing = std::thread::Builder::new()
+        .name("consumer-close".into())
+        .spawn(move || {
+            drop(consumer);
+            let _ = closed.send(());
+        });
+    if closing.is_ok() && done.recv_timeout(CLOSE_WAIT).is_err() {
+        tracing::warn!(
+            wait = ?CLOSE_WAIT,
+            "The consumer did not close in time (brokers unreachable?): leaving without it."
+        );
+    }
 }
 
 fn run_loop(
