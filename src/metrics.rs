@@ -511,7 +511,7 @@ impl Metrics {
                 &registry,
                 prometheus::Gauge::new(
                     "workhours_producer_undelivered_oldest_seconds",
-                    "Age of the oldest record waiting to be sent again; the monitor exits when it reaches live.delivery_timeout.",
+                    "How long ago the oldest record not yet acknowledged by the broker was first sent, in flight or failed (0 when all are acknowledged); the monitor exits when a failed record reaches live.delivery_timeout.",
                 )
                 .expect("metric"),
             ),

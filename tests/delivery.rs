@@ -969,3 +969,131 @@ fn an_idle_partition_writes_no_state_record_every_second() {
     stop(monitor, shutdown);
     assert_eq!(after, before, "partition records written while idle");
 }
+
+/// metrics.md: `workhours_consumer_lag_messages` is the messages between the consumer's
+/// position and the partition's end. Read events wait in the reorder buffer for the
+/// lateness before their offsets are committed; the gauge was librdkafka's lag behind the
+/// committed offset, about the lateness times the input rate even with nothing left to read,
+/// and WorkhoursConsumerLagGrowing paged a monitor that kept up.
+#[test]
+fn consumer_lag_counts_messages_not_yet_read_not_those_not_yet_committed() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "lag-position");
+    let mut config = config(&brokers, &topics, "lag-position", 60_000);
+    config
+        .kafka
+        .properties
+        .insert("statistics.interval.ms".into(), "200".into());
+    let shared = shared();
+    let (monitor, shutdown) = start_sharing(config, Some(shared.clone()));
+    wait_for("the monitor to be ready", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        shared.ready.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    // Now-stamped: held for the 30 s lateness, their offsets not committed until then.
+    let now = ago(0);
+    let records: Vec<(String, String)> = (0..40)
+        .map(|i| {
+            let worker = format!("l{i}");
+            let line = format!(r#"{{"worker_id":"{worker}","kind":"heartbeat","ts":"{now}"}}"#);
+            (worker, line)
+        })
+        .collect();
+    produce(&brokers, &topics.input, &records);
+    let lag = |metrics: &Metrics| -> Vec<f64> {
+        metrics
+            .render()
+            .lines()
+            .filter(|line| line.starts_with("workhours_consumer_lag_messages{"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+            .collect()
+    };
+    wait_for(
+        "every event in the reorder buffer",
+        Duration::from_secs(20),
+        || gauge(&shared.metrics, "workhours_reorder_buffer_events") >= 40.0,
+    );
+    wait_for(
+        "no lag once every message is read",
+        Duration::from_secs(10),
+        || {
+            let lag = lag(&shared.metrics);
+            !lag.is_empty() && lag.iter().all(|&messages| messages == 0.0)
+        },
+    );
+    stop(monitor, shutdown);
+}
+
+/// The value of `name{platform="…"}`, when the metric has it.
+fn platform_gauge(metrics: &Metrics, name: &str, platform: &str) -> Option<f64> {
+    let prefix = format!("{name}{{platform=\"{platform}\"}} ");
+    metrics
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str())?.parse().ok())
+}
+
+/// metrics.md: `workhours_last_event_timestamp_seconds` is the event time of the platform's
+/// newest event (freshness: `time()` minus it), and WorkhoursPlatformDataStopped pages on it.
+/// It was the instant the message was read, so that a platform sending only stale or late
+/// events looked fresh; and a restart lost it until the platform sent again, resolving the
+/// alert of a platform still silent.
+#[test]
+fn platform_freshness_is_event_time_and_survives_a_restart() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "freshness");
+    let name = "workhours_last_event_timestamp_seconds";
+    let sent = now_ms();
+    produce_login_ten_minutes_ago(&brokers, &topics.input, "f1", r#","platform":"stale""#);
+    let shared = shared();
+    let (monitor, shutdown) = start_sharing(
+        config(&brokers, &topics, "freshness", 60_000),
+        Some(shared.clone()),
+    );
+    wait_for(
+        "the stale platform's event",
+        Duration::from_secs(60),
+        || {
+            assert!(!monitor.is_finished(), "the monitor stopped");
+            platform_gauge(&shared.metrics, name, "stale").is_some()
+        },
+    );
+    let seen = platform_gauge(&shared.metrics, name, "stale").unwrap();
+    let ten_minutes_ago = (sent - 600_000) as f64 / 1000.0;
+    assert!(
+        (seen - ten_minutes_ago).abs() < 5.0,
+        "{seen} for an event of {ten_minutes_ago}"
+    );
+    // Twenty minutes ago, after the watermark moved to ten minutes ago: late, and no news of
+    // its platform.
+    let late = format!(
+        r#"{{"worker_id":"f2","kind":"login","ts":"{}","platform":"tardy"}}"#,
+        ago(1_200_000)
+    );
+    produce(&brokers, &topics.input, &[("f2".to_owned(), late)]);
+    wait_for("the late event", Duration::from_secs(30), || {
+        counter_sum(&shared.metrics, "workhours_late_events_total") >= 1.0
+    });
+    assert_eq!(platform_gauge(&shared.metrics, name, "tardy"), None);
+    stop(monitor, shutdown);
+    // Restarted, before the platform sends again: its freshness is back from the state.
+    let again = self::shared();
+    let (monitor, shutdown) = start_sharing(
+        config(&brokers, &topics, "freshness", 60_000),
+        Some(again.clone()),
+    );
+    wait_for("the restored state", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        again.ready.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let restored = platform_gauge(&again.metrics, name, "stale");
+    stop(monitor, shutdown);
+    assert!(
+        restored.is_some_and(|at| (at - ten_minutes_ago).abs() < 5.0),
+        "{restored:?}"
+    );
+}

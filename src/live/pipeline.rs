@@ -149,8 +149,9 @@ struct Tick {
 struct BatchMetrics {
     /// Valid events per (input topic index, kind).
     events: Vec<(usize, Kind, u64)>,
-    /// Platforms that sent an event in this batch.
-    platforms: Vec<String>,
+    /// Platforms that sent an applied event in this batch, with the newest one's time
+    /// ([`BatchMetrics::fresh`]).
+    platforms: Vec<(String, i64)>,
 }
 
 impl BatchMetrics {
@@ -166,14 +167,12 @@ impl BatchMetrics {
                 None => self.events.push((topic, kind, n)),
             }
         }
-        for platform in other.platforms {
-            if !self.platforms.contains(&platform) {
-                self.platforms.push(platform);
-            }
+        for (platform, at) in other.platforms {
+            self.fresh(&platform, at);
         }
     }
 
-    fn event(&mut self, topic: usize, kind: Kind, platform: &str) {
+    fn event(&mut self, topic: usize, kind: Kind) {
         match self
             .events
             .iter_mut()
@@ -182,17 +181,22 @@ impl BatchMetrics {
             Some(entry) => entry.2 += 1,
             None => self.events.push((topic, kind, 1)),
         }
-        if !self.platforms.iter().any(|p| p == platform) {
-            self.platforms.push(platform.to_owned());
+    }
+
+    /// An event of `platform` at `at_ms` was accepted.
+    fn fresh(&mut self, platform: &str, at_ms: i64) {
+        match self.platforms.iter_mut().find(|(p, _)| p == platform) {
+            Some((_, at)) => *at = (*at).max(at_ms),
+            None => self.platforms.push((platform.to_owned(), at_ms)),
         }
     }
 
-    fn flush(&mut self, metrics: &Metrics, topics: &[String], now_ms: i64) {
+    fn flush(&mut self, metrics: &Metrics, topics: &[String]) {
         for (topic, kind, n) in self.events.drain(..) {
             metrics.events_received(&topics[topic], kind.as_str(), n);
         }
-        for platform in self.platforms.drain(..) {
-            metrics.last_event(&platform, now_ms as f64 / 1000.0);
+        for (platform, at) in self.platforms.drain(..) {
+            metrics.last_event(&platform, at as f64 / 1000.0);
         }
     }
 }
@@ -316,14 +320,20 @@ impl ClientContext for LiveContext {
             if !self.core.topics.contains(topic) {
                 continue;
             }
-            for (&partition, partition_stats) in &stats.partitions {
-                // -1 is librdkafka's "unassigned" pseudo-partition; -1 lag is "unknown".
-                if partition >= 0 && partition_stats.consumer_lag >= 0 {
-                    self.core.shared.metrics.set_consumer_lag(
-                        topic,
-                        partition,
-                        partition_stats.consumer_lag,
-                    );
+            for (&partition, p) in &stats.partitions {
+                // -1 is librdkafka's "unassigned" pseudo-partition; a partition this member
+                // does not fetch (revoked) gets no series again.
+                if partition < 0 || p.fetch_state == "none" {
+                    continue;
+                }
+                // Before its first message, from the committed offset (-1: unknown yet).
+                let lag = position_lag(p.app_offset, p.hi_offset, p.ls_offset)
+                    .or((p.consumer_lag >= 0).then_some(p.consumer_lag));
+                if let Some(lag) = lag {
+                    self.core
+                        .shared
+                        .metrics
+                        .set_consumer_lag(topic, partition, lag);
                 }
             }
         }
@@ -341,6 +351,16 @@ impl ClientContext for LiveContext {
             _ => tracing::debug!(facility, "librdkafka: {message}"),
         }
     }
+}
+
+/// Messages between the consumer's position (`app_offset`: the next after the last message
+/// given to the monitor) and the partition's end (the last stable offset, else the high
+/// watermark); `None` while either is unknown (-1). Not librdkafka's `consumer_lag`, which
+/// counts from the committed offset: the monitor commits a message only once the watermark
+/// has passed it, so that lag is the lateness times the input rate even with nothing to read.
+fn position_lag(app_offset: i64, hi_offset: i64, ls_offset: i64) -> Option<i64> {
+    let end = if ls_offset >= 0 { ls_offset } else { hi_offset };
+    (app_offset >= 0 && end >= 0).then(|| (end - app_offset).max(0))
 }
 
 impl ConsumerContext for LiveContext {
@@ -703,7 +723,7 @@ impl Core {
         // with every silent worker's alerts on it.
         part.topic_last[index] = tick.polled;
         let seq = seq_of(index, origin.offset, self.topics.len());
-        batch.event(index, event.kind, &event.platform);
+        batch.event(index, event.kind);
         // SPEC section 5 caps the `ts` that moves event time at the wall clock, so that a
         // producer whose clock is fast makes no other producer's events late. Read from a
         // backlog (after a restart, an outage, a lag), the wall clock is long past when the
@@ -729,6 +749,14 @@ impl Core {
         match part.engine.push_read(&event, seq, index, cap, reread) {
             Pushed::Accepted => {
                 part.last_message = tick.polled;
+                // The platform's freshness: event time, capped as it moves event time (a
+                // platform sending only stale or late events is not fresh). The demo's clock
+                // is not the wall clock that `time()` minus it is read against: its reads.
+                let at = match self.clock {
+                    Clock::Wall => event.ts.min(cap),
+                    Clock::Scaled { .. } => tick.ms,
+                };
+                batch.fresh(&event.platform, at);
                 if matches!(event.kind, Kind::OrderAccepted | Kind::OrderPickedUp) {
                     part.held[index].push(event.ts, origin.offset, cap, origin.key, origin.payload);
                 }
@@ -1216,12 +1244,38 @@ impl Core {
                     detail: "the engine could not take the restored state".into(),
                 })
             })?;
+            self.restore_freshness(&part.engine);
             self.sink.adopt(partition);
             self.state().parts.insert(partition, part);
             metrics.set_restoring(partition, false);
         }
         metrics.set_partitions_assigned(self.state().parts.len());
         Ok(Restore::Done)
+    }
+
+    /// Each platform's freshness from the restored workers' last events, so that a platform
+    /// silent since before a restart stays stale (WorkhoursPlatformDataStopped kept firing
+    /// until the restart, then resolved).
+    fn restore_freshness(&self, engine: &Engine) {
+        if !matches!(self.clock, Clock::Wall) {
+            return;
+        }
+        let now = self.clock.now_ms();
+        let mut newest: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+        for worker in engine.workers() {
+            if worker.last_event == crate::engine::NEVER || worker.since == crate::engine::NEVER {
+                continue;
+            }
+            let at = newest
+                .entry(engine.name(worker.platform))
+                .or_insert(i64::MIN);
+            *at = (*at).max(worker.last_event);
+        }
+        for (platform, at) in newest {
+            self.shared
+                .metrics
+                .last_event(platform, at.min(now) as f64 / 1000.0);
+        }
     }
 
     fn part_of(&self, saved: Restored) -> Part {
@@ -2158,7 +2212,7 @@ fn run_loop(
         if let Ok(Err(error)) = state_topic_checked.try_recv() {
             return Err(error.into());
         }
-        batch.flush(&shared.metrics, &core.topics, core.clock.now_ms());
+        batch.flush(&shared.metrics, &core.topics);
         // Only batches of messages: a poll that found none (the loop turns every 100 ms for
         // timers and checkpoints) was counted as a batch of its waiting time.
         if consumed > 0 {
@@ -2222,7 +2276,16 @@ fn run_loop(
 
 #[cfg(test)]
 mod tests {
-    use super::{origin_of, seq_of};
+    use super::{origin_of, position_lag, seq_of};
+
+    #[test]
+    fn lag_counts_from_the_position_to_the_stable_end() {
+        assert_eq!(position_lag(90, 100, -1), Some(10));
+        assert_eq!(position_lag(90, 100, 95), Some(5));
+        assert_eq!(position_lag(100, 100, -1), Some(0));
+        assert_eq!(position_lag(-1, 100, -1), None);
+        assert_eq!(position_lag(5, -1, -1), None);
+    }
 
     /// Sequences give back their topic and offset, and keep each topic's offsets in order.
     #[test]
