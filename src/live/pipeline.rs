@@ -765,7 +765,8 @@ impl Core {
             Pushed::Late => {
                 self.shared.metrics.late_event();
                 let detail = format!(
-                    "`ts` is older than the partition's watermark (allowed lateness {} ms)",
+                    "`ts` is older than the partition's watermark {} (allowed lateness {} ms)",
+                    crate::timefmt::format_rfc3339(part.engine.watermark(), &self.config.time.zone),
                     self.config.time.allowed_lateness
                 );
                 return self.dead_letter(origin, "late", &detail);
