@@ -477,7 +477,7 @@ impl Metrics {
             event_ids_held: int_gauge(
                 &registry,
                 "workhours_event_ids_held",
-                "event_ids remembered for duplicate detection over the assigned partitions (those within time.dedup_window).",
+                "event_ids held in memory for duplicate detection over the assigned partitions: those within time.dedup_window, and expired ones whose slots are not reclaimed yet.",
             ),
             reorder_buffer: int_gauge(
                 &registry,
