@@ -492,6 +492,10 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let input = open_input(args.input.as_deref(), "replay")?;
     let mut holds = match &args.holds {
         Some(path) => {
+            anyhow::ensure!(
+                path.as_os_str() != "-",
+                "--holds -: standard output carries the alerts; name a file, e.g. --holds holds.jsonl"
+            );
             crate::files::refuse_overwriting_input(args.input.as_deref(), path, "--holds")?;
             Some(BufWriter::new(File::create(path).with_context(|| {
                 format!("cannot write holds to {}", path.display())

@@ -628,6 +628,11 @@ fn odd_arguments_are_refused_clearly() {
         "more than the 1024 bytes",
     );
     refused(vec!["replay".into(), "--holds".into(), i(), i()], "--holds");
+    // `-` is no file: standard output carries the alerts (a file named `-` was written).
+    refused(
+        vec!["replay".into(), "--holds".into(), "-".into(), i()],
+        "standard output carries the alerts",
+    );
     refused(
         vec!["replay".into(), "--holds".into(), link.clone().into(), i()],
         "is the input file",
