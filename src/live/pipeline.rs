@@ -684,6 +684,10 @@ impl Core {
                         }))
             }
         };
+        // Every message read moves the offsets to commit: a checkpoint is due, also for input
+        // read again (the idle clock no longer marks a partition changed, so a restored
+        // instance in a new group committed nothing until new input came).
+        part.changed = true;
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
             // Input read again after a restore: the partition is catching up, not idle.
             part.active(index, tick.polled);
@@ -695,7 +699,6 @@ impl Core {
             }
             return Ok(());
         }
-        part.changed = true;
         let event = match event::parse(origin.payload) {
             Ok(event) => event,
             Err(bad) => return self.dead_letter(origin, bad.reason.code(), &bad.detail),
