@@ -680,6 +680,9 @@ impl Config {
         if self.live.delivery_timeout <= 0 {
             return Err(key_error("live.delivery_timeout", "must be longer than 0s"));
         }
+        if self.live.commit_interval <= 0 {
+            return Err(key_error("live.commit_interval", "must be longer than 0s"));
+        }
         if self.http.listen.trim().is_empty() {
             return Err(key_error("http.listen", "must not be empty"));
         }
@@ -1616,6 +1619,26 @@ mod tests {
                     "{case}: `{message}` should contain `{want}`"
                 );
             }
+        }
+    }
+
+    /// Durations that must not be `0s` name their key (`live.commit_interval = "0s"` was
+    /// taken, and checkpointed on every turn of the loop).
+    #[test]
+    fn zero_durations_of_time_and_live_are_refused() {
+        for key in [
+            "time.dedup_window",
+            "time.worker_ttl",
+            "live.idle_timeout",
+            "live.commit_interval",
+            "live.delivery_timeout",
+        ] {
+            let (table, name) = key.split_once('.').unwrap();
+            let message = error(&format!("[{table}]\n{name} = \"0s\""), &[]);
+            assert!(
+                message.contains(&format!("`{key}`")) && message.contains("must be longer than 0s"),
+                "{key}: {message}"
+            );
         }
     }
 
