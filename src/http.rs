@@ -261,7 +261,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// Worker state is personal data: tell caches not to keep it.
 const NO_STORE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
 
-async fn worker(State(state): State<AppState>, Path(worker_id): Path<String>) -> Response {
+async fn worker(
+    State(state): State<AppState>,
+    worker_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let Ok(Path(worker_id)) = worker_id else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "the worker id in the path is not percent-encoded UTF-8"}),
+        );
+    };
     if !state.ready.load(Ordering::Acquire) {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -458,6 +467,16 @@ pub(crate) mod tests {
             json_of(&body),
             json!({ "error": "unknown worker", "worker_id": "nobody 1" })
         );
+    }
+
+    /// A path that is no UTF-8 once decoded is refused in JSON, as every other `/v1` error
+    /// (it was axum's text/plain "Invalid URL").
+    #[tokio::test]
+    async fn an_undecodable_worker_id_is_a_json_400() {
+        let (status, content_type, body) = fetch(&router(state()), "/v1/workers/%FF").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(content_type.as_deref(), Some("application/json"));
+        assert!(json_of(&body)["error"].as_str().is_some());
     }
 
     #[tokio::test]
