@@ -496,20 +496,22 @@ fn status_gives_the_extended_limit_while_an_extension_remains() {
     assert_eq!(daily("2026-03-11T14:00:00+08:00"), (28_800, 32_400, 3_600));
 }
 
+/// A scratch folder `name` holding `in.jsonl`: worker a's login at `ts` (platform p, city c).
+fn one_login(name: &str, ts: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = scratch(name);
+    let input = dir.join("in.jsonl");
+    let line =
+        format!(r#"{{"worker_id":"a","kind":"login","ts":"{ts}","platform":"p","city":"c"}}"#);
+    std::fs::write(&input, line + "\n").unwrap();
+    (dir, input)
+}
+
 /// `report` runs event time through the midnight ending the last event's day, not to the end
 /// of the month: input that stops on the 2nd says nothing of the 3rd to the 31st (a login
 /// without its logout counted 30 days of 24 h and 41 violations).
 #[test]
 fn report_runs_to_the_midnight_after_the_last_event_not_to_the_months_end() {
-    let dir = scratch("report-end");
-    let input = dir.join("in.jsonl");
-    std::fs::write(
-        &input,
-        r#"{"worker_id":"a","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"p","city":"c"}"#
-            .to_owned()
-            + "\n",
-    )
-    .unwrap();
+    let (_, input) = one_login("report-end", "2026-03-02T08:00:00+08:00");
     let output = run(bin()
         .args(["report", "--month", "2026-03", "--format", "csv"])
         .arg(&input));
@@ -534,15 +536,7 @@ fn report_runs_to_the_midnight_after_the_last_event_not_to_the_months_end() {
 /// 4 h, 20 min, "the standard day plus at most 3 h" and "not above the pay on normal days").
 #[test]
 fn the_html_report_explains_the_rules_with_the_values_in_force() {
-    let dir = scratch("report-rules");
-    let input = dir.join("in.jsonl");
-    std::fs::write(
-        &input,
-        r#"{"worker_id":"a","kind":"login","ts":"2026-03-15T20:00:00+08:00","platform":"p","city":"c"}"#
-            .to_owned()
-            + "\n",
-    )
-    .unwrap();
+    let (dir, input) = one_login("report-rules", "2026-03-15T20:00:00+08:00");
     let page = dir.join("report.html");
     let output = run(bin()
         .args(["report", "--month", "2026-03", "--output"])

@@ -207,6 +207,14 @@ fn start_sharing(
     (thread, shutdown)
 }
 
+/// Waits until a monitor of [`start_sharing`] is ready (partitions assigned, state restored).
+fn wait_ready(monitor: &std::thread::JoinHandle<anyhow::Result<()>>, shared: &Shared) {
+    wait_for("the monitor to be ready", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        shared.ready.load(std::sync::atomic::Ordering::Relaxed)
+    });
+}
+
 fn read_all(brokers: &str, topic: &str) -> Vec<String> {
     let consumer = common::reader(brokers, topic, PARTITIONS, "delivery-test-reader");
     let mut lines = Vec::new();
@@ -920,10 +928,7 @@ fn a_broker_outage_past_delivery_timeout_ends_the_monitor() {
         .insert("session.timeout.ms".into(), "45000".into());
     let shared = shared();
     let (monitor, _shutdown) = start_sharing(config, Some(shared.clone()));
-    wait_for("the monitor to be ready", Duration::from_secs(60), || {
-        assert!(!monitor.is_finished(), "the monitor stopped");
-        shared.ready.load(std::sync::atomic::Ordering::Relaxed)
-    });
+    wait_ready(&monitor, &shared);
     cluster.broker_down(1).unwrap();
     let down = std::time::Instant::now();
     wait_for("the monitor to end", Duration::from_secs(30), || {
@@ -988,10 +993,7 @@ fn consumer_lag_counts_messages_not_yet_read_not_those_not_yet_committed() {
         .insert("statistics.interval.ms".into(), "200".into());
     let shared = shared();
     let (monitor, shutdown) = start_sharing(config, Some(shared.clone()));
-    wait_for("the monitor to be ready", Duration::from_secs(60), || {
-        assert!(!monitor.is_finished(), "the monitor stopped");
-        shared.ready.load(std::sync::atomic::Ordering::Relaxed)
-    });
+    wait_ready(&monitor, &shared);
     // Now-stamped: held for the 30 s lateness, their offsets not committed until then.
     let now = ago(0);
     let records: Vec<(String, String)> = (0..40)
@@ -1086,10 +1088,7 @@ fn platform_freshness_is_event_time_and_survives_a_restart() {
         config(&brokers, &topics, "freshness", 60_000),
         Some(again.clone()),
     );
-    wait_for("the restored state", Duration::from_secs(60), || {
-        assert!(!monitor.is_finished(), "the monitor stopped");
-        again.ready.load(std::sync::atomic::Ordering::Relaxed)
-    });
+    wait_ready(&monitor, &again);
     let restored = platform_gauge(&again.metrics, name, "stale");
     stop(monitor, shutdown);
     assert!(
