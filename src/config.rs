@@ -667,22 +667,16 @@ impl Config {
             }
             Ok(())
         })?;
-        if self.time.dedup_window <= 0 {
-            return Err(key_error("time.dedup_window", "must be longer than 0s"));
-        }
-        if self.time.worker_ttl <= 0 {
-            return Err(key_error("time.worker_ttl", "must be longer than 0s"));
-        }
+        let positive = |key: &str, ms: i64| match ms {
+            1.. => Ok(()),
+            _ => Err(key_error(key, "must be longer than 0s")),
+        };
+        positive("time.dedup_window", self.time.dedup_window)?;
+        positive("time.worker_ttl", self.time.worker_ttl)?;
         self.check_kafka()?;
-        if self.live.idle_timeout <= 0 {
-            return Err(key_error("live.idle_timeout", "must be longer than 0s"));
-        }
-        if self.live.delivery_timeout <= 0 {
-            return Err(key_error("live.delivery_timeout", "must be longer than 0s"));
-        }
-        if self.live.commit_interval <= 0 {
-            return Err(key_error("live.commit_interval", "must be longer than 0s"));
-        }
+        positive("live.idle_timeout", self.live.idle_timeout)?;
+        positive("live.delivery_timeout", self.live.delivery_timeout)?;
+        positive("live.commit_interval", self.live.commit_interval)?;
         if self.http.listen.trim().is_empty() {
             return Err(key_error("http.listen", "must not be empty"));
         }
