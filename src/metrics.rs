@@ -717,6 +717,16 @@ impl Metrics {
         self.daily_seconds.with_label_values(&key).observe(seconds);
     }
 
+    /// A group's workers are watched: its histogram series exist from now on, at zero, so
+    /// that `increase()` over the first day or episode observed counts it (a series created by
+    /// its first observation starts at that count, which `increase()` does not see).
+    pub fn group_seen(&self, platform: &str, role: &str, city: &str) {
+        let key = self.episode_bounds.admit(platform, role, city);
+        self.episode_seconds.with_label_values(&key);
+        let key = self.daily_bounds.admit(platform, role, city);
+        self.daily_seconds.with_label_values(&key);
+    }
+
     // ---- Pipeline health (operator views) ----
 
     /// The partition's watermark is `seconds` behind the wall clock now. The metric keeps

@@ -1096,3 +1096,60 @@ fn platform_freshness_is_event_time_and_survives_a_restart() {
         "{restored:?}"
     );
 }
+
+/// The daily-hours and episode histograms' series for a group, when they exist.
+fn group_series(metrics: &Metrics, platform: &str) -> Vec<String> {
+    let label = format!("platform=\"{platform}\"");
+    metrics
+        .render()
+        .lines()
+        .filter(|line| {
+            (line.starts_with("workhours_daily_work_seconds_count{")
+                || line.starts_with("workhours_continuous_work_episode_seconds_count{"))
+                && line.contains(&label)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The P90 daily-hours panel and recording rule take `increase()` of
+/// `workhours_daily_work_seconds`: a series created by its first observation, at the first
+/// local midnight, starts at 1 and that day is not counted, so the panel stayed empty the first
+/// day after every start. The series exist at zero from a group's first event, and from the
+/// restore for the groups of saved workers.
+#[test]
+fn histogram_series_exist_at_zero_from_a_groups_first_event_and_after_a_restart() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "zeroseries");
+    produce_login_ten_minutes_ago(&brokers, &topics.input, "z1", r#","platform":"early""#);
+    let shared = shared();
+    let (monitor, shutdown) = start_sharing(
+        config(&brokers, &topics, "zeroseries", 60_000),
+        Some(shared.clone()),
+    );
+    wait_for("the group's series", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        group_series(&shared.metrics, "early").len() == 2
+    });
+    for line in group_series(&shared.metrics, "early") {
+        assert!(line.ends_with(" 0"), "{line}");
+    }
+    wait_for("the login applied", Duration::from_secs(30), || {
+        counter_sum(&shared.metrics, "workhours_workers_working") >= 1.0
+    });
+    stop(monitor, shutdown);
+    let again = self::shared();
+    let (monitor, shutdown) = start_sharing(
+        config(&brokers, &topics, "zeroseries", 60_000),
+        Some(again.clone()),
+    );
+    wait_ready(&monitor, &again);
+    wait_for(
+        "the restored group's series",
+        Duration::from_secs(10),
+        || group_series(&again.metrics, "early").len() == 2,
+    );
+    stop(monitor, shutdown);
+}

@@ -334,6 +334,7 @@ impl Engine {
                 }
             }
         }
+        let mut seen = std::collections::HashSet::new();
         for (i, ids) in names.into_iter().enumerate() {
             if self.state.workers[i].is_free() {
                 continue;
@@ -370,6 +371,14 @@ impl Engine {
                 worker: index,
             });
             if worker.day_has_work {
+                // Its day closes with work, observed in the group's histograms: their series
+                // exist from the restore on (see `Observation::GroupSeen`).
+                let group = worker.group();
+                if seen.insert(group)
+                    && let Some(list) = self.observations.as_mut()
+                {
+                    list.push(super::Observation::GroupSeen { worker: group });
+                }
                 self.state
                     .day_lists
                     .entry(worker.day.number)
@@ -575,7 +584,8 @@ impl Engine {
             .map(|observation| {
                 let (platform, role, city) = match observation {
                     Observation::EpisodeEnded { worker, .. }
-                    | Observation::DayClosed { worker, .. } => worker,
+                    | Observation::DayClosed { worker, .. }
+                    | Observation::GroupSeen { worker } => worker,
                 };
                 NamedObservation {
                     platform: names.get(platform).to_owned(),

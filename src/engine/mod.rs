@@ -525,6 +525,9 @@ pub enum Observation {
     EpisodeEnded { worker: (u32, u32, u32), work: i64 },
     /// A local day with `work` ms ended.
     DayClosed { worker: (u32, u32, u32), work: i64 },
+    /// A worker's events (or its saved state, at a restore) name this group: its histogram
+    /// series exist from now on, at zero, so that `increase()` counts the first day closed.
+    GroupSeen { worker: (u32, u32, u32) },
 }
 
 /// What bounds an engine's memory (SPEC section 5), for metrics.
@@ -1481,6 +1484,11 @@ impl Engine {
         let city = self.state.names.intern(&event.city);
         let group = (platform, role, city, self.rule_set(platform, role));
         self.state.workers[worker as usize].pushed_group = Some(group);
+        if let Some(list) = self.observations.as_mut() {
+            list.push(Observation::GroupSeen {
+                worker: (platform, role, city),
+            });
+        }
         if let Some((p, r, c, _)) = cached {
             self.release_names([p, r, c]);
         }

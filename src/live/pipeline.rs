@@ -560,6 +560,9 @@ impl Core {
                         .metrics
                         .day_closed(platform, role, city, work as f64 / 1000.0)
                 }
+                Observation::GroupSeen { .. } => {
+                    self.shared.metrics.group_seen(platform, role, city)
+                }
             }
         }
     }
