@@ -1298,7 +1298,29 @@ fn key_and_reason(error: &toml::de::Error) -> (String, String, bool) {
         let expected = expected.trim_start_matches(',').trim();
         return (join(name), format!("unknown key; {expected}"), true);
     }
-    (table.to_owned(), message.to_owned(), false)
+    (table.to_owned(), plain_expected(message), false)
+}
+
+/// serde's names of Rust types at the end of a message (`expected u32`, `expected struct
+/// RuleOverride`) in the words of the config file.
+fn plain_expected(message: &str) -> String {
+    let Some((head, expected)) = message.rsplit_once(", expected ") else {
+        return message.to_owned();
+    };
+    let words = match expected {
+        "u8" => "a whole number from 0 to 255",
+        "u16" => "a whole number from 0 to 65535",
+        "u32" => "a whole number from 0 to 4294967295",
+        "u64" | "usize" => "a whole number from 0 to 18446744073709551615",
+        "i32" | "i64" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a sequence" => "a list, like [\"a\", \"b\"]",
+        "a map" => "a table",
+        struct_name if struct_name.starts_with("struct ") => "a table of keys",
+        _ => return message.to_owned(),
+    };
+    format!("{head}, expected {words}")
 }
 
 #[cfg(test)]
@@ -1322,6 +1344,35 @@ mod tests {
         match load(text, vars) {
             Ok(_) => panic!("expected an error for {text:?} with {vars:?}"),
             Err(error) => error.to_string(),
+        }
+    }
+
+    /// serde named Rust types: `expected u32`, `expected struct RuleOverride`.
+    #[test]
+    fn type_errors_say_what_the_file_needs_not_rust_type_names() {
+        for (text, expected) in [
+            (
+                "[rules]\nquota_min_workers = \"x\"",
+                "config key `rules.quota_min_workers`: invalid type: string \"x\", \
+                 expected a whole number from 0 to 4294967295",
+            ),
+            (
+                "[rules]\nquota_min_workers = -3",
+                "config key `rules.quota_min_workers`: invalid value: integer `-3`, \
+                 expected a whole number from 0 to 4294967295",
+            ),
+            (
+                "[rules.platform]\nmeituan = 5",
+                "config key `rules.platform.meituan`: invalid type: integer `5`, \
+                 expected a table of keys",
+            ),
+            (
+                "[live]\nreread_input = \"yes\"",
+                "config key `live.reread_input`: invalid type: string \"yes\", \
+                 expected true or false",
+            ),
+        ] {
+            assert_eq!(error(text, &[]), expected, "{text}");
         }
     }
 
