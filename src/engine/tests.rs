@@ -1715,3 +1715,39 @@ fn an_activity_alone_returns_to_rest_at_a_session_timeout() {
         [("cnroad_continuous/violation".to_owned(), at("12:00:00"))]
     );
 }
+
+/// SPEC section 2: `activity` "does not change section 3's working time", and section 3 times
+/// out a worker "who is working". A worker on a platform break whose activity was not `rest`
+/// was timed out whole (logged out, off break): the `break_end` after it changed nothing and
+/// the work that followed was not counted. The timeout only returns such a worker to rest.
+#[test]
+fn a_session_timeout_of_a_worker_not_working_only_returns_the_activity_to_rest() {
+    let text = "[rules]\nsession_timeout = \"10m\"\ncontinuous_limit = \"1h\"\n\
+                warn_before = \"10m\"\nmin_break = \"20m\"\n";
+    let config = Config::from_toml_str(text, Vec::new()).unwrap();
+    let mut events = vec![
+        ev("w", "login", "08:00"),
+        ev("w", "break_start", "08:10"),
+        ev("w", "activity", "08:10").set("activity", "available"),
+        ev("w", "break_end", "09:00"),
+    ];
+    events.extend((1..12).map(|i| ev("w", "heartbeat", &format!("09:{:02}", i * 5))));
+    let (alerts, stats) = run_with(config, &events, "10:30");
+    assert_eq!(
+        sh(&alerts)
+            .into_iter()
+            .map(|(rule, at, _)| (rule, at))
+            .collect::<Vec<_>>(),
+        [
+            ("continuous_work/warning".to_owned(), at("09:50:00")),
+            ("continuous_work/violation".to_owned(), at("10:00:00")),
+            // The last heartbeat at 09:55, timed out at 10:05, 20 min of rest.
+            ("continuous_work/resolved".to_owned(), at("10:25:00")),
+        ]
+    );
+    assert_eq!(stats.noops, 0, "the break_end ends the break");
+    assert_eq!(
+        stats.session_timeouts, 2,
+        "the activity's, then the heartbeats' end"
+    );
+}

@@ -119,11 +119,16 @@ impl Session {
             && !self.orders.iter().any(|o| o.id == event.order)
     }
 
-    /// `session_timeout`: offline, off break, no active orders, at rest.
+    /// `session_timeout`: a working worker is offline, off break, with no active orders and
+    /// at rest (SPEC section 3); one who is not working only returns to rest (section 7's
+    /// activity: section 2 says `activity` does not change section 3's working time, so a
+    /// worker on a break, or logged out with an activity, keeps that state).
     fn time_out(&mut self) {
-        self.online = false;
-        self.on_break = false;
-        self.orders = Box::default();
+        if self.working() {
+            self.online = false;
+            self.on_break = false;
+            self.orders = Box::default();
+        }
         self.activity = Activity::Rest;
     }
 
