@@ -1347,6 +1347,23 @@ mod tests {
         }
     }
 
+    /// SPEC section 8 compares holiday pay "exactly": the ratio is held in millionths, and a
+    /// finer one (0.9999999) was rounded to 1 without a word.
+    #[test]
+    fn a_holiday_pay_ratio_finer_than_millionths_is_refused() {
+        let message = error("[rules]\nholiday_pay_ratio = 0.9999999", &[]);
+        assert!(
+            message.contains("0.9999999 has more than 6 decimal places"),
+            "{message}"
+        );
+        let message = error("[rules]\nholiday_pay_ratio = 1e-7", &[]);
+        assert!(message.contains("more than 6 decimal places"), "{message}");
+        for fine in ["0.999999", "1.5", "2", "100"] {
+            let text = format!("[rules]\nholiday_pay_ratio = {fine}");
+            assert!(load(&text, &[]).is_ok(), "{text}");
+        }
+    }
+
     /// serde named Rust types: `expected u32`, `expected struct RuleOverride`.
     #[test]
     fn type_errors_say_what_the_file_needs_not_rust_type_names() {

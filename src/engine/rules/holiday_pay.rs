@@ -42,6 +42,14 @@ impl Params {
         if !(0.0..=100.0).contains(&ratio) {
             return Err(r.error("`ratio` must be 0 to 100"));
         }
+        // Compared exactly (SPEC section 8) in millionths: a finer ratio would be rounded.
+        let shown = ratio.to_string();
+        if shown.contains('e') || shown.split_once('.').is_some_and(|(_, d)| d.len() > 6) {
+            return Err(r.error(format!(
+                "`ratio` {shown} has more than 6 decimal places (it is compared exactly, in \
+                 millionths)"
+            )));
+        }
         Ok(Params {
             ratio_ppm: (ratio * 1_000_000.0).round() as u64,
             calendar: true,
