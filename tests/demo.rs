@@ -313,3 +313,70 @@ fn a_simulated_week_fires_the_weekly_and_monthly_rules() {
         );
     }
 }
+
+/// The demo's own config puts Meituan's riders under `cn-mohrss-2024` (continuous order time)
+/// and Didi's drivers under `didi-2018` (3 h). A worker's timeline drew SPEC section 3's working
+/// time against the default 4 h whatever their pack: its marks missed the pack's alerts by
+/// minutes, or were absent. It now measures and marks as the worker's own first `continuous`
+/// rule does, so the limit instant it draws is that rule's violation.
+#[test]
+fn a_workers_timeline_follows_the_continuous_rule_of_their_pack() {
+    let port = free_port();
+    let opts = DemoOptions {
+        config: Config::from_toml_str(workhours::demo::DEMO_CONFIG, Vec::new()).unwrap(),
+        workers: 300,
+        speed: 7200.0,
+        hours: None,
+        listen: format!("127.0.0.1:{port}"),
+        seed: 1,
+        start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+        status_every: Duration::from_secs(5),
+    };
+    let (demo, shutdown) = start(opts);
+    let rules = ["mohrss2024_continuous", "didi2018_continuous"];
+    let started = Instant::now();
+    let deadline = Duration::from_secs(90);
+    loop {
+        assert!(!demo.is_finished(), "the demo stopped early");
+        assert!(started.elapsed() < deadline, "no violation of {rules:?}");
+        std::thread::sleep(Duration::from_millis(500));
+        let Some((200, body)) = get(port, "/api/demo/status") else {
+            continue;
+        };
+        let status: Value = serde_json::from_str(&body).unwrap();
+        if rules.iter().all(|rule| seen(&status, rule, "violation")) {
+            break;
+        }
+    }
+    let alerts = get_json(port, "/api/demo/alerts?limit=200");
+    for rule in rules {
+        let worker = alerts["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule"] == rule && a["phase"] == "violation")
+            .map(|a| a["worker_id"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("a {rule} violation among the latest alerts"));
+        let timeline = get_json(port, &format!("/api/demo/workers/{worker}/timeline"));
+        assert_eq!(timeline["rule"], rule, "{timeline}");
+        let violation = timeline["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rule"] == rule && a["phase"] == "violation")
+            .expect("the violation on the worker's timeline")["at_ms"]
+            .as_i64();
+        let limits: Vec<Option<i64>> = timeline["episodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["limit_at"].as_i64())
+            .collect();
+        assert!(
+            limits.contains(&violation),
+            "{rule} of {worker}: {violation:?} in {limits:?}"
+        );
+    }
+    shutdown.cancel();
+    demo.join().unwrap().expect("the demo stops cleanly");
+}

@@ -14,7 +14,9 @@ use std::sync::atomic::Ordering;
 
 use super::board::{Board, HOUR_BUCKETS};
 use super::feed::Tracks;
-use crate::config::Rules;
+use crate::config::{Config, Rules};
+use crate::engine::measure::Measure;
+use crate::engine::rules::Params;
 use crate::live::{Clock, Shared};
 use crate::timefmt::format_rfc3339;
 
@@ -37,6 +39,8 @@ pub struct DemoState {
     pub clock: Clock,
     pub zone: Tz,
     pub rules: Rules,
+    /// The worker's rule set for the timeline (its pack's first `continuous` rule).
+    pub config: Arc<Config>,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
     pub speed: f64,
@@ -224,16 +228,61 @@ async fn hours(State(state): State<DemoState>) -> Response {
     }))
 }
 
-/// One worker's work and rests over the last day, as the produced events describe them,
-/// with the `continuous_work` episodes and the instants the limits are (or would be)
-/// reached, and the alerts the monitor sent about the worker.
+/// The first `continuous` rule of the worker's pack (`continuous_work` in the default pack,
+/// `mohrss2024_continuous` on order time, `didi2018_continuous`, ...): its id, measure, limit,
+/// warning lead and break. `None` when the pack has none.
+fn continuous_rule(config: &Config, platform: &str, role: &str) -> Option<Continuous> {
+    let set = config.rule_set(platform, role);
+    set.rules.iter().find_map(|def| match &def.params {
+        Params::Continuous(p) => Some(Continuous {
+            id: def.id.to_string(),
+            measure: def.measure,
+            limit: p.limit,
+            warn_before: p.warn_before,
+            min_break: p.brk,
+        }),
+        _ => None,
+    })
+}
+
+/// What the timeline draws of a `continuous` rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Continuous {
+    pub id: String,
+    pub measure: Measure,
+    pub limit: i64,
+    pub warn_before: Option<i64>,
+    pub min_break: i64,
+}
+
+impl Continuous {
+    /// The default pack's `continuous_work` with `rules`' values.
+    pub fn of(rules: &Rules) -> Continuous {
+        Continuous {
+            id: "continuous_work".into(),
+            measure: Measure::Work,
+            limit: rules.continuous_limit,
+            warn_before: Some(rules.warn_before),
+            min_break: rules.min_break,
+        }
+    }
+}
+
+/// One worker's time over the last day, as the produced events describe it, measured as their
+/// pack's first `continuous` rule counts it (working time, order time, ...), with that rule's
+/// episodes and the instants its limits are (or would be) reached, and the alerts the monitor
+/// sent about the worker.
 async fn timeline(State(state): State<DemoState>, Path(worker_id): Path<String>) -> Response {
     let now = state.clock.now_ms();
-    let (changes, platform, role) = {
+    let (track, platform, role) = {
         let tracks = state.tracks.lock();
         match tracks.get(&worker_id) {
             Some(track) => (
-                track.changes.iter().copied().collect::<Vec<_>>(),
+                [
+                    track.work.to_vec(),
+                    track.with_orders.to_vec(),
+                    track.carrying.to_vec(),
+                ],
                 track.platform.clone(),
                 track.role.clone(),
             ),
@@ -248,8 +297,17 @@ async fn timeline(State(state): State<DemoState>, Path(worker_id): Path<String>)
             }
         }
     };
-    let rules = &state.rules;
-    let plan = plan(&changes, now, rules);
+    let rule = continuous_rule(&state.config, &platform, &role);
+    let [work, orders, carrying] = track;
+    let changes = match rule.as_ref().map(|r| r.measure) {
+        None | Some(Measure::Work) => work,
+        Some(Measure::Orders) => orders,
+        Some(Measure::Carrying) => carrying,
+        // No `activity` in the demo's stream: never driving.
+        Some(Measure::Driving | Measure::Duty) => Vec::new(),
+    };
+    let rule = rule.unwrap_or_else(|| Continuous::of(&state.rules));
+    let plan = plan(&changes, now, &rule);
     let from = now - TIMELINE_SPAN_MS;
     let segments: Vec<Value> = plan
         .segments
@@ -303,10 +361,12 @@ async fn timeline(State(state): State<DemoState>, Path(worker_id): Path<String>)
         "segments": segments,
         "episodes": episodes,
         "alerts": alerts,
+        "rule": rule.id,
+        "measure": rule.measure.as_str(),
         "limits": {
-            "min_break_seconds": rules.min_break / 1000,
-            "continuous_limit_seconds": rules.continuous_limit / 1000,
-            "warn_before_seconds": rules.warn_before / 1000,
+            "min_break_seconds": rule.min_break / 1000,
+            "continuous_limit_seconds": rule.limit / 1000,
+            "warn_before_seconds": rule.warn_before.map(|w| w / 1000),
         },
     }))
 }
@@ -338,9 +398,11 @@ pub struct Plan {
 
 /// Splits (instant, working) changes up to `now` into segments and episodes (SPEC section 3:
 /// a rest shorter than `min_break` neither counts as work nor ends the episode).
-pub fn plan(changes: &[(i64, bool)], now: i64, rules: &Rules) -> Plan {
+pub fn plan(changes: &[(i64, bool)], now: i64, rule: &Continuous) -> Plan {
     let mut out = Plan::default();
-    let warn = rules.continuous_limit - rules.warn_before;
+    let warn = rule
+        .warn_before
+        .map_or(i64::MAX, |before| rule.limit - before);
     for (index, &(start, working)) in changes.iter().enumerate() {
         if start >= now {
             break;
@@ -350,7 +412,7 @@ pub fn plan(changes: &[(i64, bool)], now: i64, rules: &Rules) -> Plan {
             continue;
         }
         if !working {
-            let kind = if end - start >= rules.min_break {
+            let kind = if end - start >= rule.min_break {
                 "break"
             } else {
                 "pause"
@@ -382,8 +444,8 @@ pub fn plan(changes: &[(i64, bool)], now: i64, rules: &Rules) -> Plan {
         if before < warn && episode.worked >= warn {
             episode.warn_at = Some(start + (warn - before));
         }
-        if before < rules.continuous_limit && episode.worked >= rules.continuous_limit {
-            episode.limit_at = Some(start + (rules.continuous_limit - before));
+        if before < rule.limit && episode.worked >= rule.limit {
+            episode.limit_at = Some(start + (rule.limit - before));
         }
     }
     out
@@ -398,7 +460,7 @@ mod tests {
 
     #[test]
     fn short_pauses_do_not_end_an_episode() {
-        let rules = Rules::default();
+        let rules = Continuous::of(&Rules::default());
         // 3 h of work, a 10 min pause, 2 h of work, a 30 min break, 1 h of work.
         let changes = [
             (0, true),

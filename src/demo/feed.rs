@@ -20,15 +20,43 @@ const TRANSITIONS: usize = 160;
 /// The producer never sleeps longer than this at once, so that a stop is noticed quickly.
 const NAP: Duration = Duration::from_millis(50);
 
-/// One worker's working state as the platforms' events describe it (SPEC section 3), with
-/// the instants at which it changed.
+/// The instants at which one measure of a worker changed: (instant, on from then on), oldest
+/// first, at most [`TRANSITIONS`].
+#[derive(Debug, Default)]
+pub struct Changes(VecDeque<(i64, bool)>);
+
+impl Changes {
+    /// The measure is `on` from `ts`. Changes at one instant take effect together: only the
+    /// state after all of them lasts.
+    fn set(&mut self, ts: i64, on: bool) {
+        if self.0.back().is_some_and(|&(at, _)| at == ts) {
+            self.0.pop_back();
+        }
+        if self.0.back().is_some_and(|&(_, was)| was) != on {
+            if self.0.len() == TRANSITIONS {
+                self.0.pop_front();
+            }
+            self.0.push_back((ts, on));
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<(i64, bool)> {
+        self.0.iter().copied().collect()
+    }
+}
+
+/// One worker's state as the platforms' events describe it (SPEC section 3), with the
+/// instants at which the measures a `continuous` rule may count changed (SPEC section 7:
+/// `work`, `orders`, `carrying`; the demo sends no `activity`).
 #[derive(Debug, Default)]
 pub struct Track {
     online: bool,
     on_break: bool,
-    orders: Vec<Box<str>>,
-    /// (instant, working from then on), oldest first.
-    pub changes: VecDeque<(i64, bool)>,
+    /// Active orders, and whether each was picked up.
+    orders: Vec<(Box<str>, bool)>,
+    pub work: Changes,
+    pub with_orders: Changes,
+    pub carrying: Changes,
     pub platform: String,
     pub role: String,
 }
@@ -51,30 +79,26 @@ impl Track {
             Kind::BreakStart => self.on_break = true,
             Kind::BreakEnd => self.on_break = false,
             Kind::OrderAccepted | Kind::OrderPickedUp => {
-                if let Some(order) = order
-                    && !self.orders.iter().any(|o| &**o == order)
-                {
-                    self.orders.push(order.into());
+                if let Some(order) = order {
+                    let picked = kind == Kind::OrderPickedUp;
+                    match self.orders.iter_mut().find(|(o, _)| &**o == order) {
+                        Some((_, was)) => *was |= picked,
+                        None => self.orders.push((order.into(), picked)),
+                    }
                 }
             }
             Kind::OrderDelivered | Kind::OrderCancelled => {
                 if let Some(order) = order {
-                    self.orders.retain(|o| &**o != order);
+                    self.orders.retain(|(o, _)| &**o != order);
                 }
             }
             Kind::Heartbeat | Kind::Activity => {}
         }
         let working = self.working();
-        // Changes at one instant take effect together: only the state after all of them lasts.
-        if self.changes.back().is_some_and(|&(at, _)| at == ts) {
-            self.changes.pop_back();
-        }
-        if self.changes.back().is_some_and(|&(_, was)| was) != working {
-            if self.changes.len() == TRANSITIONS {
-                self.changes.pop_front();
-            }
-            self.changes.push_back((ts, working));
-        }
+        self.work.set(ts, working);
+        self.with_orders.set(ts, !self.orders.is_empty());
+        let carrying = self.orders.iter().any(|&(_, picked)| picked);
+        self.carrying.set(ts, carrying);
     }
 }
 
@@ -187,11 +211,16 @@ mod tests {
         track.apply(Kind::Logout, 60, None);
         track.apply(Kind::Login, 70, None);
         track.apply(Kind::Logout, 70, None);
-        let changes: Vec<_> = track.changes.iter().copied().collect();
         // The order keeps the break at 30 working until its delivery at 40.
         assert_eq!(
-            changes,
+            track.work.to_vec(),
             vec![(10, true), (40, false), (50, true), (60, false)]
         );
+        assert_eq!(track.with_orders.to_vec(), vec![(20, true), (40, false)]);
+        assert_eq!(track.carrying.to_vec(), vec![]);
+        track.apply(Kind::OrderAccepted, 80, Some("o2"));
+        track.apply(Kind::OrderPickedUp, 90, Some("o2"));
+        track.apply(Kind::OrderDelivered, 95, Some("o2"));
+        assert_eq!(track.carrying.to_vec(), vec![(90, true), (95, false)]);
     }
 }

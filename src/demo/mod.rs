@@ -267,6 +267,7 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
         clock,
         zone: config.time.zone,
         rules: config.rules.clone(),
+        config: Arc::new(config.clone()),
         start_ms: first_ms,
         end_ms,
         speed: opts.speed,

@@ -41,7 +41,7 @@ const RULES = {
   monthly_overtime: "Monthly overtime",
   weekly_rest: "Weekly rest day",
   minimum_wage: "Minimum wage",
-  quota_p90: "Quota (90% within 8 h)",
+  quota_p90: "Quota (90% within the standard day)",
   mohrss2024_continuous: "Continuous orders",
   mohrss2024_daily: "Daily hours (2024)",
   didi2018_continuous: "Didi: continuous",
@@ -59,6 +59,52 @@ function esc(text) {
 function hm(seconds) {
   const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
   return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m} min`;
+}
+
+// A duration as the page writes limits: "4 h", "3 h 45 min", "20 min".
+function dur(seconds) {
+  const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
+  return h && m ? `${h} h ${m} min` : h ? `${h} h` : `${m} min`;
+}
+
+// The limits the page names, from the config in force ([rules]; the defaults until the first
+// status): every element with `data-limit` shows one.
+const LIMITS = { limit: "4 h", warn: "3 h 45 min", break: "20 min", standard: "8 h", max: "11 h" };
+
+function setLimits(r) {
+  Object.assign(LIMITS, {
+    limit: dur(r.continuous_limit_seconds),
+    warn: dur(r.continuous_limit_seconds - r.warn_before_seconds),
+    break: dur(r.min_break_seconds),
+    standard: dur(r.daily_standard_seconds),
+    max: dur(r.daily_max_seconds),
+  });
+  for (const node of document.querySelectorAll("[data-limit]")) {
+    const text = LIMITS[node.dataset.limit];
+    if (text && node.textContent !== text) node.textContent = text;
+  }
+}
+
+// The timeline's legend, in the terms of the worker's own continuous rule (its pack's).
+const MEASURE_TEXT = {
+  work: "working",
+  orders: "with an active order (order time)",
+  carrying: "carrying a picked-up order (billed time)",
+  driving: "driving",
+  duty: "on duty",
+};
+
+function legendOf(line) {
+  const l = line.limits || {};
+  if (!l.continuous_limit_seconds) return;
+  const limit = dur(l.continuous_limit_seconds), brk = dur(l.min_break_seconds);
+  $("legend-work").textContent = `${MEASURE_TEXT[line.measure] || "working"} (${line.rule})`;
+  $("legend-pause").textContent = `pause under ${brk} (does not reset the ${limit} count)`;
+  $("legend-break").textContent = `break of ${brk} or more`;
+  const warned = l.warn_before_seconds !== null && l.warn_before_seconds !== undefined;
+  $("legend-warn-item").hidden = !warned;
+  if (warned) $("legend-warn").textContent = `${dur(l.continuous_limit_seconds - l.warn_before_seconds)} reached`;
+  $("legend-limit").textContent = `${limit} reached`;
 }
 
 function cell(text, cls) {
@@ -214,6 +260,7 @@ function renderStatus(s) {
   }
 
   const r = s.rules;
+  setLimits(r);
   const rules = [
     ["Continuous work", `Warning at ${hm(r.continuous_limit_seconds - r.warn_before_seconds)}, violation at ${hm(r.continuous_limit_seconds)} of work without a break of at least ${hm(r.min_break_seconds)}; resolved when such a break is completed. Shorter pauses do not reset the count.`, "威人社字〔2022〕15号 measure 3; Road Traffic Safety Law regulations art. 62"],
     ["Daily hours", `Warning at ${hm(r.daily_standard_seconds)}, violation at ${hm(r.daily_max_seconds)} of work in the local day.`, "Labour Law art. 36, 41"],
@@ -221,7 +268,7 @@ function renderStatus(s) {
     ["Monthly overtime", `Violation when work beyond ${hm(r.daily_standard_seconds)} a day adds up to ${hm(r.monthly_overtime_max_seconds)} in a month.`, "Labour Law art. 41"],
     ["Weekly rest day", "Violation on the 7th consecutive day with work.", "Labour Law art. 38"],
     ["Minimum wage", "At midnight, a day of at least 1 h whose delivered fees per hour are below the minimum.", "威人社字〔2022〕15号 measure 2"],
-    ["Quota (90% within 8 h)", "At midnight, per platform, role and city: 90% of the workers must have stayed within the standard day.", "威人社字〔2022〕15号 measure 3"],
+    [`Quota (90% within ${LIMITS.standard})`, "At midnight, per platform, role and city: 90% of the workers must have stayed within the standard day.", "威人社字〔2022〕15号 measure 3"],
   ];
   const body = $("rules-body");
   if (!body.children.length) {
@@ -236,8 +283,8 @@ function renderStatus(s) {
 function renderSeries(data) {
   const points = data.points;
   const filled = Charts.lines($("chart-continuous"), [
-    { name: "warning (≥ 3 h 45 min)", color: "#e09a1a", points: points.map((p) => [p.t, p.warnings]) },
-    { name: "violation (≥ 4 h)", color: "#c8372d", points: points.map((p) => [p.t, p.violations]), fill: true },
+    { name: `warning (≥ ${LIMITS.warn})`, color: "#e09a1a", points: points.map((p) => [p.t, p.warnings]) },
+    { name: `violation (≥ ${LIMITS.limit})`, color: "#c8372d", points: points.map((p) => [p.t, p.violations]), fill: true },
   ], { offset: data.utc_offset_ms, yLabel: "workers", xLabel: MODE === "console" ? "event time" : "simulated time" });
   $("chart-continuous").dataset.filled = filled ? "yes" : "no";
 }
@@ -251,12 +298,12 @@ function renderHours(data) {
     const p = data.platforms[name];
     const div = document.createElement("div");
     div.className = "multiple";
-    div.innerHTML = `<h3>${esc(name)}</h3><div class="note">${p.workers} worked today · <b>${p.at_or_over_standard}</b> at 8 h or more · <b class="bad">${p.at_or_over_max}</b> at 11 h or more</div>`;
+    div.innerHTML = `<h3>${esc(name)}</h3><div class="note">${p.workers} worked today · <b>${p.at_or_over_standard}</b> at ${esc(LIMITS.standard)} or more · <b class="bad">${p.at_or_over_max}</b> at ${esc(LIMITS.max)} or more</div>`;
     const chart = document.createElement("div");
     chart.className = "chart";
     div.append(chart);
     box.append(div);
-    Charts.histogram(chart, p.buckets, { standard: data.standard_hours, max: data.max_hours });
+    Charts.histogram(chart, p.buckets, { standard: data.standard_hours, max: data.max_hours, labels: [LIMITS.standard, LIMITS.max] });
   }
   box.dataset.filled = "yes";
 }
@@ -353,7 +400,7 @@ async function refreshWorker() {
     const ep = state.episode;
     const open = state.open_violations.length ? state.open_violations.map((r) => RULES[r] || r).join(", ") : "none";
     html += fact("Now", state.working ? "working" : state.on_break ? "on a break" : state.online ? "online, not working" : "offline");
-    html += fact("Worked without a 20 min break", ep ? hm(ep.worked_seconds) : "–", ep && ep.violated ? "bad" : "");
+    html += fact(`Worked without a ${LIMITS.break} break`, ep ? hm(ep.worked_seconds) : "–", ep && ep.violated ? "bad" : "");
     // The first `continuous` rule of the worker's pack (continuous_work in the default pack).
     const kinds = state.rule_kinds || {};
     const cont = (state.rules || []).find((r) => kinds[r.rule] === "continuous");
@@ -373,6 +420,7 @@ async function refreshWorker() {
   box.innerHTML = html;
   if (line) {
     Charts.timeline($("chart-timeline"), line);
+    legendOf(line);
     $("chart-timeline").dataset.filled = "yes";
     $("timeline-legend").hidden = false;
   }

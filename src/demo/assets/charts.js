@@ -139,7 +139,8 @@ const Charts = (() => {
       root.append(el("text", { x: x(h), y: height - bottom + 13, "text-anchor": "middle" }, `${h}`));
     }
     root.append(el("text", { x: width - right, y: height - 4, "text-anchor": "end" }, "hours today"));
-    for (const [h, label, color] of [[opts.standard, "8 h", "var(--warn)"], [opts.max, "11 h", "var(--bad)"]]) {
+    const [standardLabel, maxLabel] = opts.labels || ["8 h", "11 h"];
+    for (const [h, label, color] of [[opts.standard, standardLabel, "var(--warn)"], [opts.max, maxLabel, "var(--bad)"]]) {
       root.append(el("line", { x1: x(h), x2: x(h), y1: top - 4, y2: height - bottom, stroke: color, "stroke-width": 1.5, "stroke-dasharray": "4 3" }));
       root.append(el("text", { x: x(h) + 3, y: top + 4, fill: color, style: `fill:${color}` }, label));
     }
@@ -165,15 +166,20 @@ const Charts = (() => {
       const label = clock(t, offset) === "00:00" ? day(t, offset).slice(5) : clock(t, offset);
       root.append(el("text", { x: x(t), y: top + barHeight + 17, "text-anchor": "middle" }, label));
     }
+    // The worker's own limits (the timeline's `limits`), as "3 h 45" and "4 h".
+    const mark = (s) => { const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60); return h && m ? `${h} h ${String(m).padStart(2, "0")}` : h ? `${h} h` : `${m} min`; };
+    const l = data.limits || { continuous_limit_seconds: 14400, warn_before_seconds: 900 };
+    const warnLabel = l.warn_before_seconds == null ? "" : mark(l.continuous_limit_seconds - l.warn_before_seconds);
+    const limitLabel = mark(l.continuous_limit_seconds);
     for (const e of data.episodes) {
-      for (const [at, color, label, anchor, dx] of [[e.warn_at, "var(--warn)", "3 h 45", "end", -3], [e.limit_at, "var(--bad)", "4 h", "start", 3]]) {
+      for (const [at, color, label, anchor, dx] of [[e.warn_at, "var(--warn)", warnLabel, "end", -3], [e.limit_at, "var(--bad)", limitLabel, "start", 3]]) {
         if (at === null || at === undefined || at < data.from) continue;
         root.append(el("line", { x1: x(at), x2: x(at), y1: top - 12, y2: top + barHeight, stroke: color, "stroke-width": 2.5 }));
         root.append(el("text", { x: x(at) + dx, y: top - 4, "text-anchor": anchor, style: `fill:${color}` }, label));
       }
     }
     for (const a of data.alerts) {
-      if (a.rule !== "continuous_work" || a.phase !== "resolved") continue;
+      if (a.rule !== (data.rule || "continuous_work") || a.phase !== "resolved") continue;
       root.append(el("circle", { cx: x(a.at_ms), cy: top + barHeight + 26, r: 4, fill: "var(--ok)" }));
     }
     root.append(el("text", { x: width - right, y: 11, "text-anchor": "end" }, "last 24 simulated hours → now"));
