@@ -558,6 +558,51 @@ fn the_html_report_explains_the_rules_with_the_values_in_force() {
     assert!(!page.contains("working 4 h without"), "the default's limit");
 }
 
+/// With a standard day per platform (7 h on eleme, 8 h elsewhere), the histogram's note
+/// counted each day against its own standard but said "1 over 7 h" of two days both over 7 h,
+/// and the key figure said the standard day was 7 h.
+#[test]
+fn the_html_report_does_not_name_one_standard_day_when_platforms_differ() {
+    let dir = scratch("report-standards");
+    let input = dir.join("in.jsonl");
+    let mut events = Vec::new();
+    for (worker, platform, out) in [("e1", "eleme", "17:00"), ("m1", "meituan", "14:00")] {
+        for (kind, at) in [
+            ("login", "06:00"),
+            ("break_start", "10:00"),
+            ("break_end", "10:30"),
+            ("logout", out),
+        ] {
+            events.push((at, format!(
+                r#"{{"worker_id":"{worker}","kind":"{kind}","ts":"2026-05-12T{at}:00+08:00","platform":"{platform}"}}"#
+            )));
+        }
+    }
+    events.sort();
+    let lines: String = events.into_iter().map(|(_, line)| line + "\n").collect();
+    std::fs::write(&input, lines).unwrap();
+    let config = dir.join("standards.toml");
+    std::fs::write(
+        &config,
+        "[rules.platform.eleme]\ndaily_standard = \"7h\"\ndaily_max = \"10h\"\n",
+    )
+    .unwrap();
+    let page = dir.join("report.html");
+    let output = run(bin()
+        .args(["report", "--month", "2026-05", "--config"])
+        .arg(&config)
+        .arg("--output")
+        .arg(&page)
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        page.contains("2 worker-days · <b>1</b> over the standard day (50.0 %)"),
+        "{page}"
+    );
+    assert!(page.contains("for most worker-days, each day held to its own"));
+}
+
 /// A `[kafka.properties]` value librdkafka refuses stops `run` at once with a message naming
 /// it, also while the brokers cannot be reached (it waited for them first, retrying for ever,
 /// when the property was a consumer's).

@@ -235,10 +235,18 @@ fn cards(out: &mut String, s: &Summary, w: &Words) {
             "warn",
             "90% of days within".to_string(),
             p90,
-            format!(
-                "the 90th percentile of daily hours; the standard day is {}",
-                w.standard
-            ),
+            if s.hours[0].one_standard() {
+                format!(
+                    "the 90th percentile of daily hours; the standard day is {}",
+                    w.standard
+                )
+            } else {
+                format!(
+                    "the 90th percentile of daily hours; the standard day is {} for most {}, \
+                     each day held to its own",
+                    w.standard, w.days
+                )
+            },
         ),
         (
             "wage",
@@ -580,7 +588,11 @@ fn histogram_multiple(out: &mut String, h: &HoursHistogram, days: &str) {
         r#"<p class="note">{} {days} · <b>{}</b> over {} ({}) · <b class="hot">{}</b> over {} ({})"#,
         thousands(h.days),
         thousands(h.over_standard),
-        duration_words(h.standard_ms),
+        if h.one_standard() {
+            duration_words(h.standard_ms)
+        } else {
+            "the standard day".to_string()
+        },
         pct_text(percent(h.over_standard, h.days)),
         thousands(h.over_max),
         if h.one_max() {

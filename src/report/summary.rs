@@ -142,6 +142,11 @@ impl HoursHistogram {
     pub fn one_max(&self) -> bool {
         self.limits.iter().all(|l| l.1 == self.max_ms)
     }
+
+    /// Whether every day had the same `daily_standard`.
+    pub fn one_standard(&self) -> bool {
+        self.limits.iter().all(|l| l.0 == self.standard_ms)
+    }
 }
 
 /// One subject of the top list.
