@@ -710,6 +710,38 @@ impl Config {
         {
             return Err(key_error("kafka.input_topics", "a topic name is empty"));
         }
+        // The monitor reads its inputs and writes each output topic for one purpose: a topic
+        // in two roles reads its own dead letters back without end, or restores alerts as state.
+        let outputs = [
+            ("kafka.alerts_topic", &kafka.alerts_topic),
+            ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
+            ("kafka.state_topic", &kafka.state_topic),
+            ("kafka.holds_topic", &kafka.holds_topic),
+        ];
+        for (i, &(key, topic)) in outputs.iter().enumerate() {
+            if kafka
+                .input_topics
+                .iter()
+                .any(|input| input.trim() == topic.trim())
+            {
+                return Err(key_error(
+                    key,
+                    &format!(
+                        "`{topic}` is also an input topic (kafka.input_topics): the monitor \
+                         would read what it writes"
+                    ),
+                ));
+            }
+            if let Some((other, _)) = outputs[..i]
+                .iter()
+                .find(|(_, earlier)| earlier.trim() == topic.trim())
+            {
+                return Err(key_error(
+                    key,
+                    &format!("`{topic}` is also `{other}`: each output needs a topic of its own"),
+                ));
+            }
+        }
         // Two spellings of one setting would leave it unclear which wins.
         for (property, instead) in [
             ("bootstrap.servers", "kafka.brokers"),
@@ -1345,6 +1377,35 @@ mod tests {
             Ok(_) => panic!("expected an error for {text:?} with {vars:?}"),
             Err(error) => error.to_string(),
         }
+    }
+
+    /// A topic in two roles: dead letters read back as input without end (one bad event
+    /// filled the input topic), alerts restored as state records (the next start refused with
+    /// a false message about an old format).
+    #[test]
+    fn a_topic_in_two_roles_is_refused() {
+        let message = error("[kafka]\ndead_letter_topic = \"workhours.events\"", &[]);
+        assert!(
+            message.contains(
+                "config key `kafka.dead_letter_topic`: `workhours.events` is also an input topic"
+            ),
+            "{message}"
+        );
+        let message = error("[kafka]\nalerts_topic = \"workhours.state\"", &[]);
+        assert!(
+            message.contains(
+                "config key `kafka.state_topic`: `workhours.state` is also `kafka.alerts_topic`"
+            ),
+            "{message}"
+        );
+        let message = error(
+            "[kafka]\ninput_topics = [\"a\", \"b\"]\nholds_topic = \"b\"",
+            &[],
+        );
+        assert!(
+            message.contains("`kafka.holds_topic`: `b` is also an input topic"),
+            "{message}"
+        );
     }
 
     /// SPEC section 8 compares holiday pay "exactly": the ratio is held in millionths, and a
