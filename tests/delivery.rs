@@ -1153,3 +1153,42 @@ fn histogram_series_exist_at_zero_from_a_groups_first_event_and_after_a_restart(
     );
     stop(monitor, shutdown);
 }
+
+/// LIVE.md "Signals": a last checkpoint that cannot finish within 9 s of the signal (a broker
+/// away) exits 2, and the next start reads the input again. It gave up waiting for the
+/// broker, logged the state and offsets as left waiting, and the monitor stopped `ok=true`:
+/// exit 0 with nothing saved.
+#[test]
+fn a_stop_whose_last_checkpoint_cannot_finish_is_an_error() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "unsaved");
+    let mut config = config(&brokers, &topics, "unsaved", 60_000);
+    config.live.commit_interval = 60_000;
+    let shared = shared();
+    let (monitor, shutdown) = start_sharing(config, Some(shared.clone()));
+    wait_ready(&monitor, &shared);
+    produce_login_ten_minutes_ago(&brokers, &topics.input, "u1", "");
+    wait_for("the login applied", Duration::from_secs(30), || {
+        counter_sum(&shared.metrics, "workhours_workers_working") >= 1.0
+    });
+    cluster.broker_down(1).unwrap();
+    let signalled = std::time::Instant::now();
+    shutdown.cancel();
+    let error = monitor
+        .join()
+        .unwrap()
+        .expect_err("a stop that saved nothing");
+    assert!(
+        format!("{error:#}").contains("the last checkpoint did not finish"),
+        "{error:#}"
+    );
+    // The last checkpoint waits 6 s, closing the consumer at most 5 s more (the binary exits
+    // 2 at 9 s whatever is left, `SHUTDOWN_DEADLINE`).
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        signalled.elapsed()
+    );
+}

@@ -445,6 +445,8 @@ impl LiveContext {
                     core.shared.metrics.fenced("lost");
                 } else {
                     tracing::info!(?partitions, "Partitions revoked: saving their state.");
+                    // Unfinished, the partitions' next owner reads their input again from the
+                    // last commit.
                     if let Err(error) = core.checkpoint(consumer, &partitions, true) {
                         core.state().fatal.get_or_insert(error.into());
                     }
@@ -950,12 +952,15 @@ impl Core {
     /// dead letter before them is acknowledged, and offsets committed only after the state is:
     /// a crash can never leave saved state or offsets past an undelivered record. The offsets
     /// of records still in flight are committed later, by [`Core::commit_acknowledged`].
+    ///
+    /// Returns whether it finished: every partition held had its output acknowledged and
+    /// (when `last`) its state too.
     pub fn checkpoint(
         &self,
         consumer: &BaseConsumer<LiveContext>,
         partitions: &[i32],
         last: bool,
-    ) -> Result<(), SinkError> {
+    ) -> Result<bool, SinkError> {
         let started = Instant::now();
         let deadline = started + if last { FINAL_DEADLINE } else { FLUSH_DEADLINE };
         let result = self.checkpoint_inner(consumer, partitions, last, deadline);
@@ -969,7 +974,7 @@ impl Core {
         partitions: &[i32],
         last: bool,
         deadline: Instant,
-    ) -> Result<(), SinkError> {
+    ) -> Result<bool, SinkError> {
         // Phase 0: the events read so far are run through the engines (a revocation can come
         // in the middle of a poll batch).
         {
@@ -983,6 +988,7 @@ impl Core {
         // Phase 1: what the partitions produced so far is acknowledged (retrying failures).
         let mark = self.sink.mark();
         let ready = self.wait_acked(partitions, mark, deadline)?;
+        let mut finished = ready.len() == partitions.len();
         // Phase 2: their state, then (once acknowledged) their offsets. Nothing is processed
         // in between: this thread does both.
         let zone = self.zone.clone();
@@ -1056,7 +1062,8 @@ impl Core {
             }
         }
         if last {
-            self.wait_acked(&written, self.sink.mark(), deadline)?;
+            let acked = self.wait_acked(&written, self.sink.mark(), deadline)?;
+            finished &= acked.len() == written.len();
         }
         self.commit_acknowledged(
             consumer,
@@ -1066,7 +1073,7 @@ impl Core {
                 CommitMode::Async
             },
         );
-        Ok(())
+        Ok(finished)
     }
 
     /// With `live.reread_input = false`, which reads nothing again after a restart: the ids
@@ -2037,12 +2044,24 @@ pub fn run(
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
-    let outcome = run_loop(&core, &consumer, &doorbell, partitions, &checked);
+    let mut outcome = run_loop(&core, &consumer, &doorbell, partitions, &checked);
     if outcome.is_ok() {
         tracing::info!("Stopping: saving state and committing offsets.");
         let held: Vec<i32> = core.state().parts.keys().copied().collect();
-        if let Err(error) = core.checkpoint(&consumer, &held, true) {
-            tracing::error!(%error, "The last checkpoint failed.");
+        // LIVE.md "Signals": a last checkpoint that cannot finish (a broker away) exits 2, and
+        // the next start reads the input again from the last commit.
+        match core.checkpoint(&consumer, &held, true) {
+            Ok(true) => {}
+            Ok(false) => {
+                outcome = Err(anyhow::anyhow!(
+                    "the last checkpoint did not finish within {FINAL_DEADLINE:?} (brokers \
+                     unreachable?): state and offsets not saved; the next start reads the input \
+                     again from the last commit"
+                ));
+            }
+            Err(error) => {
+                outcome = Err(anyhow::Error::new(error).context("the last checkpoint failed"));
+            }
         }
     }
     core.closing.store(true, Ordering::Relaxed);
