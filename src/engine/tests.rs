@@ -1751,3 +1751,41 @@ fn a_session_timeout_of_a_worker_not_working_only_returns_the_activity_to_rest()
         "the activity's, then the heartbeats' end"
     );
 }
+
+/// SPEC section 7: `rolling` is the measure "summed over the sliding window". A rule kept 512
+/// stretches per worker and joined the closest past that, counting the gap: a bus driving 20 s
+/// of every minute (1,000 minutes from 06:00, 5 h 33 min of driving) got a `cnroad_24h`
+/// violation and hold at 19:42 for "8h 40s in the last 24h".
+#[test]
+fn a_stop_and_go_driver_is_not_over_counted_by_a_rolling_rule() {
+    let config =
+        Config::from_toml_str("[rules]\npack = \"cn-road-traffic\"\n", Vec::new()).unwrap();
+    let start = t("06:00");
+    let at = |ms: i64| format_rfc3339(ms, &chrono_tz::Asia::Shanghai);
+    let events: Vec<Ev> = (0..1000i64)
+        .flat_map(|i| {
+            let minute = start + i * 60_000;
+            [
+                ev("bus", "activity", &at(minute))
+                    .set("activity", "driving")
+                    .set("role", "driver"),
+                ev("bus", "activity", &at(minute + 20_000))
+                    .set("activity", "rest")
+                    .set("role", "driver"),
+            ]
+        })
+        .collect();
+    let (alerts, _) = run_with(config, &events, "2026-03-03T06:00:00+08:00");
+    assert_eq!(
+        sh(&alerts)
+            .into_iter()
+            .map(|(rule, at, _)| (rule, at))
+            .collect::<Vec<_>>(),
+        [
+            ("cnroad_continuous/violation".to_owned(), at(t("18:00"))),
+            // The last stretch ends at 22:39:20; 20 min later.
+            ("cnroad_continuous/resolved".to_owned(), at(t("22:59:20"))),
+        ],
+        "4 h of driving without a 20 min stop at 18:00; never 8 h in 24 h"
+    );
+}
