@@ -68,14 +68,35 @@ pub fn refuse_overwriting_input(
     output: &Path,
     flag: &str,
 ) -> anyhow::Result<()> {
-    if let Some(input) = input.filter(|p| p.as_os_str() != "-") {
-        anyhow::ensure!(
+    match input.filter(|p| p.as_os_str() != "-") {
+        Some(input) => anyhow::ensure!(
             !same_file(input, output),
             "{flag} {} is the input file: writing it would destroy the input",
             output.display()
-        );
+        ),
+        // Standard input redirected from the output file (`--output f < f`).
+        None => anyhow::ensure!(
+            !stdin_is(output),
+            "{flag} {} is the file on standard input: writing it would destroy the input",
+            output.display()
+        ),
     }
     Ok(())
+}
+
+/// Whether standard input is the existing file `path` (same device and inode).
+fn stdin_is(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stdin) = io::stdin().as_fd().try_clone_to_owned() else {
+        return false;
+    };
+    match (File::from(stdin).metadata(), std::fs::metadata(path)) {
+        (Ok(input), Ok(output)) => {
+            input.is_file() && input.dev() == output.dev() && input.ino() == output.ino()
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

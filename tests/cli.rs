@@ -687,6 +687,30 @@ fn odd_arguments_are_refused_clearly() {
         ],
         "is the input file",
     );
+    // The output file on standard input (`--output f < f`): it was emptied, exit 0.
+    let key = input.with_file_name("key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let key = key.to_str().unwrap();
+    for args in [
+        vec!["replay", "--holds"],
+        vec!["pseudonymize", "--key-file", key, "--output"],
+        vec!["report", "--month", "2026-03", "--output"],
+    ] {
+        let output = run_within(
+            bin()
+                .args(&args)
+                .arg(&input)
+                .stdin(std::fs::File::open(&input).unwrap()),
+            30,
+        );
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(
+            message.contains("is the file on standard input"),
+            "{args:?}: {message}"
+        );
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), events, "{args:?}");
+    }
     for threads in ["20000", "18446744073709551615"] {
         refused(
             vec!["replay".into(), "--threads".into(), threads.into(), i()],
