@@ -390,6 +390,43 @@ fn status(config: &std::path::Path, at: &str, input: &std::path::Path) -> Vec<se
         .collect()
 }
 
+/// SPEC section 4: "work that stops exactly at the threshold fires nothing". `status` listed
+/// `daily_hours` among the open violations of a worker who stopped at exactly 11 h (its
+/// amount at the limit), as for one who went 1 ms past it and got the violation.
+#[test]
+fn status_lists_a_violation_open_only_when_it_fired() {
+    let dir = scratch("status-open");
+    let config = dir.join("default.toml");
+    std::fs::write(&config, "").unwrap();
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00"}"#,
+            "\n",
+            r#"{"worker_id":"w2","kind":"login","ts":"2026-03-02T08:00:00+08:00"}"#,
+            "\n",
+            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T19:00:00+08:00"}"#,
+            "\n",
+            r#"{"worker_id":"w2","kind":"logout","ts":"2026-03-02T19:00:00.001+08:00"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let views = status(&config, "2026-03-02T20:00:00+08:00", &input);
+    let open: Vec<(&str, &serde_json::Value)> = views
+        .iter()
+        .map(|v| (v["worker_id"].as_str().unwrap(), &v["open_violations"]))
+        .collect();
+    assert_eq!(
+        open,
+        [
+            ("w1", &serde_json::json!([])),
+            ("w2", &serde_json::json!(["daily_hours"]))
+        ]
+    );
+}
+
 /// SPEC section 7: `status` (the `/v1/workers/{id}` object) lists each open hold as the holds
 /// topic has it, and per rule exactly `{"rule", "used_seconds", "limit_seconds",
 /// "left_seconds"}`.

@@ -738,10 +738,11 @@ impl Engine {
             }));
             kinds.insert(def.id.to_string(), def.params.kind().into());
             left.insert(def.id.to_string(), seconds(standing.left).into());
-            let violated = match &state.state {
-                super::rules::KindState::Continuous(..)
-                | super::rules::KindState::SinceRest(..) => state.in_violation(),
-                _ => standing.used >= standing.limit,
+            // A violation that fired (work that stops exactly at a limit fires nothing).
+            let violated = if state.tracks_violation() {
+                state.in_violation()
+            } else {
+                standing.used >= standing.limit
             };
             if violated {
                 open.push(def.id.to_string());

@@ -724,8 +724,24 @@ impl RuleState {
         match &self.state {
             KindState::Continuous(_, _, s) => s.episode.is_some_and(|e| e.violated),
             KindState::SinceRest(_, _, s) => s.shift.is_some_and(|e| e.violated),
+            KindState::Period(_, _, s) => s.violated(),
+            KindState::Overtime(_, _, s) => s.fired,
+            KindState::RestDeadline(_, _, s) => s.fired,
             _ => false,
         }
+    }
+
+    /// Whether [`RuleState::in_violation`] knows from the rule's own state (a violation that
+    /// fired and holds); for the other kinds the caller compares the amount with the limit.
+    pub fn tracks_violation(&self) -> bool {
+        matches!(
+            self.state,
+            KindState::Continuous(..)
+                | KindState::SinceRest(..)
+                | KindState::Period(..)
+                | KindState::Overtime(..)
+                | KindState::RestDeadline(..)
+        )
     }
 }
 

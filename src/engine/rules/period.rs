@@ -251,6 +251,11 @@ impl State {
         self.fired & bit(phase) != 0
     }
 
+    /// The violation fired in the current period (since its last reset rest).
+    pub fn violated(&self) -> bool {
+        self.is_fired(Phase::Violation)
+    }
+
     /// The worker's first day.
     pub fn open(&mut self, p: &Params, day: &Day) {
         self.index = p.period.index(day);
