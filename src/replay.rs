@@ -541,7 +541,7 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let mut engine = Engine::new(config);
     let mut diag = BufWriter::new(io::stderr().lock());
     let report = replay_into(&mut engine, Some(at), input, &mut Discard, &mut diag)
-        .context("replay failed")?;
+        .context("status failed")?;
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let views = engine.views_at(at);
     for view in &views {

@@ -748,6 +748,27 @@ fn odd_arguments_are_refused_clearly() {
         );
         assert_eq!(std::fs::read_to_string(&input).unwrap(), events, "{args:?}");
     }
+    // 1e15 hours overflowed the simulated days: an end before the start, exit 0 at once.
+    refused(
+        vec!["demo".into(), "--hours".into(), "1e15".into()],
+        "--hours: must be above 0 and at most 876000",
+    );
+    // Standard input that cannot be read names the command (it said "replay failed").
+    for (args, says) in [
+        (
+            vec!["status", "--at", "2026-03-03T00:00:00+08:00"],
+            "status failed",
+        ),
+        (vec!["report", "--month", "2026-03"], "report failed"),
+    ] {
+        let output = run_within(
+            bin().args(&args).stdin(std::fs::File::open("/").unwrap()),
+            30,
+        );
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+        assert!(message.contains(says), "{args:?}: {message}");
+    }
     for threads in ["20000", "18446744073709551615"] {
         refused(
             vec!["replay".into(), "--threads".into(), threads.into(), i()],

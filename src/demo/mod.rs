@@ -71,6 +71,9 @@ pub struct Report {
     pub alerts: BTreeMap<(String, String), u64>,
 }
 
+/// Most `--hours`: 100 years (a larger value overflowed the simulated days and the end).
+const MAX_HOURS: f64 = 876_000.0;
+
 /// The demo's rules without `--config`: the defaults (`cn-weihai-2022`), with Meituan's riders
 /// under the 2024 national guideline (`cn-mohrss-2024`) and Didi's drivers under Didi's own
 /// 2018 fatigue rules (`didi-2018`), whose limits stop dispatch, so that the page shows three
@@ -99,10 +102,13 @@ impl DemoOptions {
                 args.speed
             );
         }
+        // Simulated days stay within simulate's years (2000 to 2099): at most 100 years.
         if let Some(hours) = args.hours
-            && !(hours.is_finite() && hours > 0.0)
+            && !(hours.is_finite() && hours > 0.0 && hours <= MAX_HOURS)
         {
-            anyhow::bail!("--hours: must be above 0, got {hours}");
+            anyhow::bail!(
+                "--hours: must be above 0 and at most {MAX_HOURS} (100 years), got {hours}"
+            );
         }
         if args.workers == 0 {
             anyhow::bail!("--workers: must be at least 1");

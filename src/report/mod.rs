@@ -213,7 +213,7 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
         &mut gather,
         &mut diag,
     )
-    .context("replay failed")?;
+    .context("report failed")?;
     let sets = engine.rule_sets();
     let holidays = engine.config().holidays.clone();
     let year = chrono::Datelike::year(&crate::calendar::Calendar::date(first));
