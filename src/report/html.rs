@@ -372,7 +372,7 @@ fn how_to_read(out: &mut String, s: &Summary, data: &MonthData, w: &Words) {
 <div>
 <h3>What is counted</h3>
 <p>{who} <b>Working time</b> is the time a {one} is logged in to the platform and not on a declared
-break, or is carrying an order. Days are calendar days in {zone}; a shift across midnight counts toward
+break, or has an active order (accepted and not yet delivered or cancelled). Days are calendar days in {zone}; a shift across midnight counts toward
 both days.</p>
 <h3>The rules</h3>
 <dl>

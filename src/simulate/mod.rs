@@ -205,10 +205,12 @@ impl SimOptions {
             .start
             .checked_add_days(chrono::Days::new(self.days.into()));
         if self.start < first || end.is_none_or(|end| end > last) {
+            // `end` is the day after the last simulated day.
+            let last_day = last.pred_opt().expect("valid date");
             return Err(invalid(
                 "start",
                 format!(
-                    "the simulated days ({} and {} more) must lie between {first} and {last}",
+                    "the simulated days ({} and {} more) must lie between {first} and {last_day}",
                     self.start,
                     self.days - 1
                 ),
