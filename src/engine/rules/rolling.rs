@@ -272,12 +272,23 @@ impl State {
         }
     }
 
+    /// `left` is how much more of the measure, from `since` on, reaches the limit (SPEC
+    /// section 7): in a sliding window time also leaves meanwhile, so it can be more than
+    /// `limit - used`. A limit the window can never reach keeps `limit - used`.
     pub fn standing(&self, p: &Params, since: i64) -> Standing {
         let used = self.amount_at(p.window, since);
+        let left = if used >= p.limit {
+            0
+        } else {
+            match self.reach(p.window, since, p.limit) {
+                NONE => p.limit - used,
+                at => at - since,
+            }
+        };
         Standing {
             used,
             limit: p.limit,
-            left: (p.limit - used).max(0),
+            left,
         }
     }
 }
@@ -312,6 +323,23 @@ mod tests {
         assert_eq!(s.reach(8 * H, 10 * H, 8 * H + 1), NONE);
         // Resting from 6 h, the sum in a 24 h window falls below 5 h when 1 h + 1 ms has left.
         assert_eq!(s.fall_below(24 * H, 6 * H, 5 * H), 24 * H + H + 1);
+    }
+
+    /// SPEC section 7: `left_seconds` is "how much more of its measure ... reaches that
+    /// threshold". Half an hour at 8 h, a window of 3 h, a limit of 1 h: at 10:50 it said 30
+    /// min were left, but that half hour leaves the window from 11:00 to 11:30 while new time
+    /// comes in, and the limit is reached at 11:50, after 1 h.
+    #[test]
+    fn left_counts_the_time_that_leaves_the_window_meanwhile() {
+        let mut s = State::default();
+        let m = 60_000;
+        s.integrate(3 * H, true, 8 * H, 8 * H + 30 * m, &[]);
+        let p = Params::new(3 * H, H, None);
+        let at = 10 * H + 50 * m;
+        let standing = s.standing(&p, at);
+        assert_eq!((standing.used, standing.left), (30 * m, H));
+        // Nothing leaves before the limit: limit - used.
+        assert_eq!(s.standing(&Params::new(24 * H, H, None), at).left, 30 * m);
     }
 
     #[test]
