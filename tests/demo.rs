@@ -60,21 +60,58 @@ fn start(
     (demo, shutdown)
 }
 
-#[test]
-fn the_demo_fires_every_daily_rule_and_fills_its_endpoints() {
-    let port = free_port();
-    let opts = DemoOptions {
-        config: Config::default(),
+/// A day's run on `port`: 300 workers from Monday 2026-03-02, two simulated hours a second
+/// (the day and a half in about 20 s).
+fn day_options(config: Config, port: u16) -> DemoOptions {
+    DemoOptions {
+        config,
         workers: 300,
-        // Two simulated hours a second: the day and a half in about 20 s.
         speed: 7200.0,
         hours: None,
         listen: format!("127.0.0.1:{port}"),
         seed: 1,
         start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
         status_every: Duration::from_secs(5),
-    };
-    let (demo, shutdown) = start(opts);
+    }
+}
+
+/// A worker with a `rule` violation among the latest alerts, and their timeline, which must be
+/// drawn for that rule and reach its limit where the monitor's violation says (the demo's own
+/// reading of the produced events).
+fn timeline_meeting_a_violation(port: u16, rule: &str) -> (String, Value) {
+    let worker = get_json(port, "/api/demo/alerts?limit=200")["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == rule && a["phase"] == "violation")
+        .map(|a| a["worker_id"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("a {rule} violation among the latest alerts"));
+    let timeline = get_json(port, &format!("/api/demo/workers/{worker}/timeline"));
+    assert_eq!(timeline["rule"], rule, "{timeline}");
+    let violation = timeline["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == rule && a["phase"] == "violation")
+        .expect("the violation on the worker's timeline")["at_ms"]
+        .as_i64();
+    let limits: Vec<Option<i64>> = timeline["episodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["limit_at"].as_i64())
+        .collect();
+    assert!(
+        limits.contains(&violation),
+        "{rule} of {worker}: {violation:?} in {limits:?}"
+    );
+    (worker, timeline)
+}
+
+#[test]
+fn the_demo_fires_every_daily_rule_and_fills_its_endpoints() {
+    let port = free_port();
+    let (demo, shutdown) = start(day_options(Config::default(), port));
 
     let started = Instant::now();
     let deadline = Duration::from_secs(90);
@@ -152,32 +189,10 @@ fn the_demo_fires_every_daily_rule_and_fills_its_endpoints() {
     }
 
     // A worker with a violation: the monitor's view and the demo's timeline agree on it.
-    let worker = get_json(port, "/api/demo/alerts?limit=200")["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["rule"] == "continuous_work" && a["phase"] == "violation")
-        .map(|a| a["worker_id"].as_str().unwrap().to_owned());
-    let worker = worker.expect("a continuous_work violation among the latest alerts");
+    let (worker, timeline) = timeline_meeting_a_violation(port, "continuous_work");
     let view = get_json(port, &format!("/v1/workers/{worker}"));
     assert_eq!(view["worker_id"], worker.as_str());
-    let timeline = get_json(port, &format!("/api/demo/workers/{worker}/timeline"));
     assert!(!timeline["segments"].as_array().unwrap().is_empty());
-    let violation = timeline["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["rule"] == "continuous_work" && a["phase"] == "violation")
-        .expect("the violation on the worker's timeline")["at_ms"]
-        .as_i64();
-    // The demo's own reading of the produced events reaches 4 h where the monitor said so.
-    let limits: Vec<Option<i64>> = timeline["episodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["limit_at"].as_i64())
-        .collect();
-    assert!(limits.contains(&violation), "{violation:?} in {limits:?}");
 
     let (status, _) = get(port, "/api/demo/workers/nobody/timeline").unwrap();
     assert_eq!(status, 404);
@@ -322,17 +337,8 @@ fn a_simulated_week_fires_the_weekly_and_monthly_rules() {
 #[test]
 fn a_workers_timeline_follows_the_continuous_rule_of_their_pack() {
     let port = free_port();
-    let opts = DemoOptions {
-        config: Config::from_toml_str(workhours::demo::DEMO_CONFIG, Vec::new()).unwrap(),
-        workers: 300,
-        speed: 7200.0,
-        hours: None,
-        listen: format!("127.0.0.1:{port}"),
-        seed: 1,
-        start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
-        status_every: Duration::from_secs(5),
-    };
-    let (demo, shutdown) = start(opts);
+    let config = Config::from_toml_str(workhours::demo::DEMO_CONFIG, Vec::new()).unwrap();
+    let (demo, shutdown) = start(day_options(config, port));
     let rules = ["mohrss2024_continuous", "didi2018_continuous"];
     let started = Instant::now();
     let deadline = Duration::from_secs(90);
@@ -348,34 +354,8 @@ fn a_workers_timeline_follows_the_continuous_rule_of_their_pack() {
             break;
         }
     }
-    let alerts = get_json(port, "/api/demo/alerts?limit=200");
     for rule in rules {
-        let worker = alerts["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["rule"] == rule && a["phase"] == "violation")
-            .map(|a| a["worker_id"].as_str().unwrap().to_owned())
-            .unwrap_or_else(|| panic!("a {rule} violation among the latest alerts"));
-        let timeline = get_json(port, &format!("/api/demo/workers/{worker}/timeline"));
-        assert_eq!(timeline["rule"], rule, "{timeline}");
-        let violation = timeline["alerts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["rule"] == rule && a["phase"] == "violation")
-            .expect("the violation on the worker's timeline")["at_ms"]
-            .as_i64();
-        let limits: Vec<Option<i64>> = timeline["episodes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["limit_at"].as_i64())
-            .collect();
-        assert!(
-            limits.contains(&violation),
-            "{rule} of {worker}: {violation:?} in {limits:?}"
-        );
+        timeline_meeting_a_violation(port, rule);
     }
     shutdown.cancel();
     demo.join().unwrap().expect("the demo stops cleanly");

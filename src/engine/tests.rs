@@ -96,6 +96,14 @@ fn sh(alerts: &[Alert]) -> Vec<(String, String, i64)> {
     brief(alerts, &chrono_tz::Asia::Shanghai)
 }
 
+/// `rule/phase` and `at` of each alert (Shanghai), without the values.
+fn rules_at(alerts: &[Alert]) -> Vec<(String, String)> {
+    sh(alerts)
+        .into_iter()
+        .map(|(rule, at, _)| (rule, at))
+        .collect()
+}
+
 fn at(local: &str) -> String {
     let fraction = if local.contains('.') { "" } else { ".000" };
     format!("{DAY}T{local}{fraction}+08:00")
@@ -1708,10 +1716,7 @@ fn an_activity_alone_returns_to_rest_at_a_session_timeout() {
         .collect();
     let (alerts, _) = run_with(config, &events, "13:00");
     assert_eq!(
-        sh(&alerts)
-            .into_iter()
-            .map(|(rule, at, _)| (rule, at))
-            .collect::<Vec<_>>(),
+        rules_at(&alerts),
         [("cnroad_continuous/violation".to_owned(), at("12:00:00"))]
     );
 }
@@ -1734,10 +1739,7 @@ fn a_session_timeout_of_a_worker_not_working_only_returns_the_activity_to_rest()
     events.extend((1..12).map(|i| ev("w", "heartbeat", &format!("09:{:02}", i * 5))));
     let (alerts, stats) = run_with(config, &events, "10:30");
     assert_eq!(
-        sh(&alerts)
-            .into_iter()
-            .map(|(rule, at, _)| (rule, at))
-            .collect::<Vec<_>>(),
+        rules_at(&alerts),
         [
             ("continuous_work/warning".to_owned(), at("09:50:00")),
             ("continuous_work/violation".to_owned(), at("10:00:00")),
@@ -1777,10 +1779,7 @@ fn a_stop_and_go_driver_is_not_over_counted_by_a_rolling_rule() {
         .collect();
     let (alerts, _) = run_with(config, &events, "2026-03-03T06:00:00+08:00");
     assert_eq!(
-        sh(&alerts)
-            .into_iter()
-            .map(|(rule, at, _)| (rule, at))
-            .collect::<Vec<_>>(),
+        rules_at(&alerts),
         [
             ("cnroad_continuous/violation".to_owned(), at(t("18:00"))),
             // The last stretch ends at 22:39:20; 20 min later.
