@@ -37,9 +37,7 @@ pub struct DemoState {
     pub tracks: Arc<Tracks>,
     pub shared: Arc<Shared>,
     pub clock: Clock,
-    pub zone: Tz,
-    pub rules: Rules,
-    /// The worker's rule set for the timeline (its pack's first `continuous` rule).
+    /// The config in force: its zone, `[rules]`, and each worker's rule set for the timeline.
     pub config: Arc<Config>,
     pub start_ms: i64,
     pub end_ms: Option<i64>,
@@ -122,11 +120,11 @@ pub(crate) fn rules_json(zone: &Tz, rules: &Rules) -> Value {
 
 impl DemoState {
     fn time(&self, ms: i64) -> String {
-        format_rfc3339(ms, &self.zone)
+        format_rfc3339(ms, &self.config.time.zone)
     }
 
     fn utc_offset_ms(&self, ms: i64) -> i64 {
-        utc_offset_ms(&self.zone, ms)
+        utc_offset_ms(&self.config.time.zone, ms)
     }
 }
 
@@ -140,7 +138,7 @@ async fn status(State(state): State<DemoState>) -> Response {
         let entry = by_rule.entry(rule).or_insert_with(|| json!({}));
         entry[phase] = count.into();
     }
-    let rules = &state.rules;
+    let rules = &state.config.rules;
     // Packs and holds as the monitor published them, as `workhours run`'s console shows them.
     let live = state.shared.views.summary();
     no_store(json!({
@@ -165,7 +163,7 @@ async fn status(State(state): State<DemoState>) -> Response {
         "platforms": last.platforms_json(),
         "continuous_work": {"warnings": last.warnings, "violations": last.violations},
         "alerts": {"total": total, "by_rule": by_rule},
-        "rules": rules_json(&state.zone, rules),
+        "rules": rules_json(&state.config.time.zone, rules),
     }))
 }
 
@@ -222,8 +220,8 @@ async fn hours(State(state): State<DemoState>) -> Response {
         "as_of": (last.at_ms > 0).then(|| state.time(last.at_ms)),
         "bucket_hours": 1,
         "buckets": HOUR_BUCKETS,
-        "standard_hours": state.rules.daily_standard as f64 / 3_600_000.0,
-        "max_hours": state.rules.daily_max as f64 / 3_600_000.0,
+        "standard_hours": state.config.rules.daily_standard as f64 / 3_600_000.0,
+        "max_hours": state.config.rules.daily_max as f64 / 3_600_000.0,
         "platforms": platforms,
     }))
 }
@@ -306,7 +304,7 @@ async fn timeline(State(state): State<DemoState>, Path(worker_id): Path<String>)
         // No `activity` in the demo's stream: never driving.
         Some(Measure::Driving | Measure::Duty) => Vec::new(),
     };
-    let rule = rule.unwrap_or_else(|| Continuous::of(&state.rules));
+    let rule = rule.unwrap_or_else(|| Continuous::of(&state.config.rules));
     let plan = plan(&changes, now, &rule);
     let from = now - TIMELINE_SPAN_MS;
     let segments: Vec<Value> = plan

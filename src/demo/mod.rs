@@ -271,8 +271,6 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
         tracks,
         shared: shared.clone(),
         clock,
-        zone: config.time.zone,
-        rules: config.rules.clone(),
         config: Arc::new(config.clone()),
         start_ms: first_ms,
         end_ms,
