@@ -739,11 +739,9 @@ impl Engine {
             kinds.insert(def.id.to_string(), def.params.kind().into());
             left.insert(def.id.to_string(), seconds(standing.left).into());
             // A violation that fired (work that stops exactly at a limit fires nothing).
-            let violated = if state.tracks_violation() {
-                state.in_violation()
-            } else {
-                standing.used >= standing.limit
-            };
+            let violated = state
+                .in_violation()
+                .unwrap_or(standing.used >= standing.limit);
             if violated {
                 open.push(def.id.to_string());
             }

@@ -719,29 +719,18 @@ impl RuleState {
         }
     }
 
-    /// Whether the rule is in a violation not yet ended (an open episode or shift).
-    pub fn in_violation(&self) -> bool {
+    /// Whether the rule is in a violation that fired and holds (an open episode or shift, a
+    /// period, month or deadline whose violation fired), for the kinds whose state knows it;
+    /// `None` for the others, whose caller compares the amount with the limit.
+    pub fn in_violation(&self) -> Option<bool> {
         match &self.state {
-            KindState::Continuous(_, _, s) => s.episode.is_some_and(|e| e.violated),
-            KindState::SinceRest(_, _, s) => s.shift.is_some_and(|e| e.violated),
-            KindState::Period(_, _, s) => s.violated(),
-            KindState::Overtime(_, _, s) => s.fired,
-            KindState::RestDeadline(_, _, s) => s.fired,
-            _ => false,
+            KindState::Continuous(_, _, s) => Some(s.episode.is_some_and(|e| e.violated)),
+            KindState::SinceRest(_, _, s) => Some(s.shift.is_some_and(|e| e.violated)),
+            KindState::Period(_, _, s) => Some(s.violated()),
+            KindState::Overtime(_, _, s) => Some(s.fired),
+            KindState::RestDeadline(_, _, s) => Some(s.fired),
+            _ => None,
         }
-    }
-
-    /// Whether [`RuleState::in_violation`] knows from the rule's own state (a violation that
-    /// fired and holds); for the other kinds the caller compares the amount with the limit.
-    pub fn tracks_violation(&self) -> bool {
-        matches!(
-            self.state,
-            KindState::Continuous(..)
-                | KindState::SinceRest(..)
-                | KindState::Period(..)
-                | KindState::Overtime(..)
-                | KindState::RestDeadline(..)
-        )
     }
 }
 
