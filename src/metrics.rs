@@ -229,6 +229,7 @@ pub struct Metrics {
     undelivered: IntGauge,
     undelivered_oldest: prometheus::Gauge,
     fenced: IntCounterVec,
+    commit_failures: IntCounter,
     http_rejected: IntCounterVec,
 }
 
@@ -519,6 +520,14 @@ impl Metrics {
                 "workhours_fenced_total",
                 "Times this instance gave its partitions up without writing for them: reason stall (its loop stopped longer than the group session) or lost (the group took them).",
                 &["reason"],
+            ),
+            commit_failures: reg(
+                &registry,
+                IntCounter::new(
+                    "workhours_commit_failures_total",
+                    "Offset commits of the input that failed (refused by the broker, or no answer); their offsets are committed again.",
+                )
+                .expect("metric"),
             ),
             http_rejected: counter_vec(
                 "workhours_http_rejected_requests_total",
@@ -861,6 +870,11 @@ impl Metrics {
         self.fenced.with_label_values(&[reason]).inc();
     }
 
+    /// An offset commit failed (it is sent again).
+    pub fn commit_failed(&self) {
+        self.commit_failures.inc();
+    }
+
     /// An HTTP request refused: `unauthorized`, `overloaded` or `timeout`.
     pub fn http_rejected(&self, reason: &'static str) {
         self.http_rejected.with_label_values(&[reason]).inc();
@@ -928,12 +942,13 @@ mod tests {
         m.workers_evicted(1);
         m.set_undelivered(0, 0.0);
         m.fenced("stall");
+        m.commit_failed();
         m.http_rejected("unauthorized");
         m.hold_emitted("continuous_work", "meituan");
         m
     }
 
-    const FAMILIES: [&str; 34] = [
+    const FAMILIES: [&str; 35] = [
         "workhours_build_info",
         "workhours_events_total",
         "workhours_bad_events_total",
@@ -967,6 +982,7 @@ mod tests {
         "workhours_producer_undelivered_messages",
         "workhours_producer_undelivered_oldest_seconds",
         "workhours_fenced_total",
+        "workhours_commit_failures_total",
         "workhours_http_rejected_requests_total",
     ];
 

@@ -1192,3 +1192,55 @@ fn a_stop_whose_last_checkpoint_cannot_finish_is_an_error() {
         signalled.elapsed()
     );
 }
+
+/// An offset commit that fails is sent again, though nothing new arrives: the end of the
+/// input is committed once the broker takes commits again. The monitor committed
+/// asynchronously, and librdkafka only logs the failure of such a commit, so a commit that
+/// failed after the input had run dry left the group's offsets behind for ever.
+#[test]
+fn a_failed_commit_is_sent_again_without_new_input() {
+    workhours::telemetry::init();
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "recommit");
+    cluster.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        // An error librdkafka does not retry itself: it fails the commit.
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE; 10_000],
+    );
+    let shared = shared();
+    let (monitor, shutdown) = start_sharing(
+        config(&brokers, &topics, "recommit", 60_000),
+        Some(shared.clone()),
+    );
+    let expected = expected();
+    wait_for("every alert", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        by_id(read_all(&brokers, &topics.alerts).into_iter()).len() >= expected.len()
+    });
+    // Every event is applied, so the last checkpoint is taken within a second: two more
+    // failed commits after this one are sure to include its offsets.
+    let failed = counter_sum(&shared.metrics, "workhours_commit_failures_total");
+    wait_for("two more failed commits", Duration::from_secs(30), || {
+        counter_sum(&shared.metrics, "workhours_commit_failures_total") >= failed + 2.0
+    });
+    assert!(
+        committed(&brokers, &topics.group, &topics.input)
+            .iter()
+            .sum::<i64>()
+            < events().len() as i64,
+        "offsets committed while the broker refused every commit"
+    );
+    cluster.clear_request_errors(RDKafkaApiKey::OffsetCommit);
+    wait_for(
+        "the committed end of the input",
+        Duration::from_secs(30),
+        || {
+            committed(&brokers, &topics.group, &topics.input)
+                .iter()
+                .sum::<i64>()
+                == events().len() as i64
+        },
+    );
+    stop(monitor, shutdown);
+}

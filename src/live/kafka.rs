@@ -4,7 +4,7 @@
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
@@ -80,14 +80,35 @@ impl From<rdkafka::error::KafkaError> for SourceError {
     }
 }
 
-/// The base client config: brokers plus every `[kafka.properties]` entry as is.
+/// The base client config: brokers plus every `[kafka.properties]` entry as is. librdkafka
+/// logs its warnings and errors ([`forward_log`]), and its debug lines too when the `debug`
+/// property asks for them. (rdkafka takes the level from the `log` crate, which has no
+/// logger here: only errors reached the log, and a failed commit's warning did not.)
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     for (key, value) in &kafka.properties {
         config.set(key, value);
     }
+    config.set_log_level(if kafka.properties.contains_key("debug") {
+        RDKafkaLogLevel::Debug
+    } else {
+        RDKafkaLogLevel::Warning
+    });
     config
+}
+
+/// A librdkafka log line, as a tracing event: errors as errors, warnings as warnings, the
+/// rest as debug lines.
+pub fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => tracing::error!(facility, "librdkafka: {message}"),
+        RDKafkaLogLevel::Warning => tracing::warn!(facility, "librdkafka: {message}"),
+        _ => tracing::debug!(facility, "librdkafka: {message}"),
+    }
 }
 
 /// Sets `key` unless `[kafka.properties]` set it already.

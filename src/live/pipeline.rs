@@ -246,6 +246,9 @@ pub struct Part {
     held: Vec<Held>,
     /// State records and offsets written, to commit once the records are acknowledged.
     pending_commit: Option<(u64, Vec<(usize, i64)>)>,
+    /// The offsets last committed, and when they were last sent: sent again every
+    /// `commit_interval` ([`Core::commit_acknowledged`]).
+    committed: Option<(Vec<(usize, i64)>, Instant)>,
     /// The years outside the holiday calendar already logged (the engine's
     /// `uncovered_years`, by count).
     uncovered_logged: usize,
@@ -340,16 +343,12 @@ impl ClientContext for LiveContext {
     }
 
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => {
-                tracing::error!(facility, "librdkafka: {message}")
-            }
-            RDKafkaLogLevel::Warning => tracing::warn!(facility, "librdkafka: {message}"),
-            _ => tracing::debug!(facility, "librdkafka: {message}"),
+        // A failed asynchronous commit is reported only here (no commit callback is set);
+        // its offsets are sent again (`Core::commit_acknowledged`).
+        if facility == "COMMITFAIL" {
+            self.core.shared.metrics.commit_failed();
         }
+        super::kafka::forward_log(level, facility, message);
     }
 }
 
@@ -1158,25 +1157,37 @@ impl Core {
     }
 
     /// Commits the offsets of partitions whose last state write is acknowledged, while they
-    /// are still held.
+    /// are still held. The offsets last committed are sent again every `commit_interval` (at
+    /// least a second), and at once by a synchronous commit (the last checkpoint): an
+    /// asynchronous commit that fails is only logged by librdkafka (`COMMITFAIL`, counted in
+    /// `workhours_commit_failures_total`), and once the input has run dry no later checkpoint
+    /// would carry its offsets.
     fn commit_acknowledged(&self, consumer: &BaseConsumer<LiveContext>, mode: CommitMode) {
         let mut offsets = TopicPartitionList::new();
         {
             let mut guard = self.state();
             let state = &mut *guard;
             let lost = consumer.assignment_lost();
+            let now = Instant::now();
+            let again = Duration::from_millis(self.config.live.commit_interval.max(1_000) as u64);
             for (&partition, part) in state.parts.iter_mut() {
-                let Some((mark, _)) = &part.pending_commit else {
-                    continue;
-                };
-                if lost
-                    || !state.assigned.contains(&partition)
-                    || !self.sink.acked_below(partition, *mark)
-                {
+                if lost || !state.assigned.contains(&partition) {
                     continue;
                 }
-                if let Some((_, list)) = part.pending_commit.take() {
-                    for (index, next) in list {
+                if let Some((mark, _)) = &part.pending_commit
+                    && self.sink.acked_below(partition, *mark)
+                    && let Some((_, list)) = part.pending_commit.take()
+                {
+                    part.committed = Some((list, now));
+                } else if let Some((_, sent)) = &mut part.committed
+                    && (matches!(mode, CommitMode::Sync) || now.duration_since(*sent) >= again)
+                {
+                    *sent = now;
+                } else {
+                    continue;
+                }
+                if let Some((list, _)) = &part.committed {
+                    for &(index, next) in list {
                         let _ = offsets.add_partition_offset(
                             &self.topics[index],
                             partition,
@@ -1189,7 +1200,7 @@ impl Core {
         if offsets.count() > 0
             && let Err(error) = consumer.commit(&offsets, mode)
         {
-            tracing::warn!(%error, "Commit failed; the next checkpoint commits again.");
+            tracing::warn!(%error, "Commit failed; the offsets are sent again.");
         }
     }
 
@@ -1338,6 +1349,7 @@ impl Core {
             reports,
             held: (0..n).map(|_| Held::default()).collect(),
             pending_commit: None,
+            committed: None,
             uncovered_logged: 0,
             id_records,
         }

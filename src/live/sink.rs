@@ -10,7 +10,7 @@
 //! the last commit).
 
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -176,7 +176,11 @@ impl Tracking {
     }
 }
 
-impl ClientContext for Tracking {}
+impl ClientContext for Tracking {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        super::kafka::forward_log(level, facility, message);
+    }
+}
 
 impl ProducerContext for Tracking {
     type DeliveryOpaque = Box<Ticket>;
