@@ -317,7 +317,8 @@ class Broker:
             wait_until(f"group {group} to commit the end of {topic}", caught_up, timeout, interval=0.2)
         except HarnessError as exc:
             raise HarnessError(f"{exc}; committed {self.committed(group, topic)}, "
-                               f"end {self.high_watermarks(topic)}") from None
+                               f"end {self.high_watermarks(topic)}"
+                               + "".join(f"\n{m.name}: {m.pipeline_figures()}" for m in monitors)) from None
 
     def close(self):
         self.stop(signal.SIGKILL)
@@ -696,6 +697,22 @@ class Monitor:
                 name, _, value = line.rpartition(" ")
                 samples[name] = float(value)
         return samples
+
+    def pipeline_figures(self) -> str:
+        """What says where a monitor's pipeline stands (for a failure's message): its input
+        read, buffered, lagging and undelivered, from its metrics."""
+        try:
+            metrics = self.metrics()
+        except Exception as exc:  # noqa: BLE001 - a message, whatever happened
+            return f"no metrics ({exc!r})"
+        names = ("workhours_events_total", "workhours_consumer_lag_messages",
+                 "workhours_watermark_lag_seconds", "workhours_reorder_buffer_events",
+                 "workhours_input_partitions_paused", "workhours_producer_undelivered_messages",
+                 "workhours_producer_undelivered_oldest_seconds", "workhours_producer_queue_messages",
+                 "workhours_partitions_assigned", "workhours_ready", "workhours_fenced_total",
+                 "workhours_commit_failures_total")
+        return ", ".join(f"{k} {v:g}" for k, v in sorted(metrics.items())
+                         if k.split("{")[0] in names)
 
     def metric(self, name: str) -> float:
         """The sum of every series of a metric family (0 when absent)."""
