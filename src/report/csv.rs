@@ -3,7 +3,9 @@
 //! RFC 4180: UTF-8 without a byte-order mark, CRLF line ends, a header row, then one row per
 //! (platform, city) ordered by platform and city, then one total row (`scope` = `total`,
 //! `platform` and `city` empty). Fields holding a comma, a quote or a line break are quoted,
-//! with quotes doubled. Counts are integers; `*_pct` are percentages with one decimal;
+//! with quotes doubled. A text field starting with `=`, `+`, `-`, `@`, a tab or a carriage
+//! return (a hostile platform or city name that a spreadsheet would run as a formula) is
+//! written with a `'` in front. Counts are integers; `*_pct` are percentages with one decimal;
 //! `p90_daily_hours` is decimal hours with two decimals (9.50 = 9 h 30 min); a share or
 //! percentile with nothing to divide (no worker-days) is empty. `subject` says what
 //! `active_workers` counts: worker ids (`worker`) or persons (`person`). `top_by_violations`

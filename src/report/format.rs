@@ -71,13 +71,20 @@ pub fn html(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, with
-/// quotes doubled.
+/// One CSV text field (RFC 4180): quoted when it holds a comma, a quote or a line break, with
+/// quotes doubled. A field that a spreadsheet would take for a formula (starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return: a hostile platform or city name) gets a `'`
+/// in front, which spreadsheets show as text (OWASP's advice on CSV injection).
 pub fn csv(field: &str) -> Cow<'_, str> {
+    let field = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{field}"))
+    } else {
+        Cow::Borrowed(field)
+    };
     if field.contains([',', '"', '\r', '\n']) {
         Cow::Owned(format!("\"{}\"", field.replace('"', "\"\"")))
     } else {
-        Cow::Borrowed(field)
+        field
     }
 }
 
@@ -158,6 +165,15 @@ mod tests {
         assert_eq!(csv("a,b"), "\"a,b\"");
         assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv("two\nlines"), "\"two\nlines\"");
+        // A text field a spreadsheet would read as a formula (a hostile platform or city
+        // name) starts with a quote; one that would not is left as it is.
+        assert_eq!(csv("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv("+1"), "'+1");
+        assert_eq!(csv("-2+3"), "'-2+3");
+        assert_eq!(csv("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv("\tx"), "'\tx");
+        assert_eq!(csv("a=b"), "a=b");
+        assert_eq!(csv("美团"), "美团");
         assert_eq!(truncate("abcdef", 6), "abcdef");
         assert_eq!(truncate("abcdefg", 6), "abcde…");
         assert_eq!(truncate("威海市环翠区", 12), "威海市环翠区");
