@@ -1218,8 +1218,8 @@ fn a_failed_commit_is_sent_again_without_new_input() {
         assert!(!monitor.is_finished(), "the monitor stopped");
         by_id(read_all(&brokers, &topics.alerts).into_iter()).len() >= expected.len()
     });
-    // Every event is applied, so the last checkpoint is taken within a second: two more
-    // failed commits after this one are sure to include its offsets.
+    // Every event is applied, so the last checkpoint follows within a second: of the next
+    // two failed commits, the second at least carries its offsets.
     let failed = counter_sum(&shared.metrics, "workhours_commit_failures_total");
     wait_for("two more failed commits", Duration::from_secs(30), || {
         counter_sum(&shared.metrics, "workhours_commit_failures_total") >= failed + 2.0
