@@ -80,22 +80,36 @@ impl From<rdkafka::error::KafkaError> for SourceError {
     }
 }
 
-/// The base client config: brokers plus every `[kafka.properties]` entry as is. librdkafka
-/// logs its warnings and errors ([`forward_log`]), and its debug lines too when the `debug`
-/// property asks for them. (rdkafka takes the level from the `log` crate, which has no
-/// logger here: only errors reached the log, and a failed commit's warning did not.)
+/// The base client config: brokers plus every `[kafka.properties]` entry as is, and the
+/// level of librdkafka's log ([`log_level`]).
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     for (key, value) in &kafka.properties {
         config.set(key, value);
     }
-    config.set_log_level(if kafka.properties.contains_key("debug") {
-        RDKafkaLogLevel::Debug
-    } else {
-        RDKafkaLogLevel::Warning
-    });
+    config.set_log_level(log_level(&kafka.properties));
     config
+}
+
+/// The level up to which librdkafka logs ([`forward_log`]): the `log_level` property (syslog
+/// levels 0 to 7) when set, else its debug lines too when the `debug` property asks for
+/// them, else warnings and errors. rdkafka would take it from the `log` crate, which has no
+/// logger here, and override the property: only errors reached the log, and a failed
+/// commit's warning did not.
+fn log_level(properties: &BTreeMap<String, String>) -> RDKafkaLogLevel {
+    match properties.get("log_level").map(|level| level.trim()) {
+        Some("0") => RDKafkaLogLevel::Emerg,
+        Some("1") => RDKafkaLogLevel::Alert,
+        Some("2") => RDKafkaLogLevel::Critical,
+        Some("3") => RDKafkaLogLevel::Error,
+        Some("4") => RDKafkaLogLevel::Warning,
+        Some("5") => RDKafkaLogLevel::Notice,
+        Some("6") => RDKafkaLogLevel::Info,
+        Some("7") => RDKafkaLogLevel::Debug,
+        _ if properties.contains_key("debug") => RDKafkaLogLevel::Debug,
+        _ => RDKafkaLogLevel::Warning,
+    }
 }
 
 /// A librdkafka log line, as a tracing event: errors as errors, warnings as warnings, the
@@ -531,6 +545,26 @@ pub fn state_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// librdkafka logs warnings unless the properties say otherwise.
+    #[test]
+    fn librdkafka_log_level_follows_the_properties() {
+        let level = |pairs: &[(&str, &str)]| {
+            log_level(
+                &pairs
+                    .iter()
+                    .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ) as i32
+        };
+        assert_eq!(level(&[]), RDKafkaLogLevel::Warning as i32);
+        assert_eq!(level(&[("debug", "cgrp")]), RDKafkaLogLevel::Debug as i32);
+        assert_eq!(level(&[("log_level", "3")]), RDKafkaLogLevel::Error as i32);
+        assert_eq!(
+            level(&[("debug", "all"), ("log_level", "6")]),
+            RDKafkaLogLevel::Info as i32
+        );
+    }
 
     /// A dead letter carries the message's key and payload as they are up to their bounds, and
     /// cut past them, saying so.
