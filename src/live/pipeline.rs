@@ -1158,10 +1158,11 @@ impl Core {
 
     /// Commits the offsets of partitions whose last state write is acknowledged, while they
     /// are still held. The offsets last committed are sent again every `commit_interval` (at
-    /// least a second), and at once by a synchronous commit (the last checkpoint): an
-    /// asynchronous commit that fails is only logged by librdkafka (`COMMITFAIL`, counted in
-    /// `workhours_commit_failures_total`), and once the input has run dry no later checkpoint
-    /// would carry its offsets.
+    /// least a second) by the loop's asynchronous commits: one that fails is only logged by
+    /// librdkafka (`COMMITFAIL`, counted in `workhours_commit_failures_total`), and once the
+    /// input has run dry no later checkpoint would carry its offsets. Not by a synchronous
+    /// commit (a revocation's or a stop's last checkpoint), which would wait for a broker that
+    /// is away although there may be nothing new to commit.
     fn commit_acknowledged(&self, consumer: &BaseConsumer<LiveContext>, mode: CommitMode) {
         let mut offsets = TopicPartitionList::new();
         {
@@ -1180,7 +1181,8 @@ impl Core {
                 {
                     part.committed = Some((list, now));
                 } else if let Some((_, sent)) = &mut part.committed
-                    && (matches!(mode, CommitMode::Sync) || now.duration_since(*sent) >= again)
+                    && matches!(mode, CommitMode::Async)
+                    && now.duration_since(*sent) >= again
                 {
                     *sent = now;
                 } else {
