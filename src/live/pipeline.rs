@@ -1202,7 +1202,15 @@ impl Core {
         if offsets.count() > 0
             && let Err(error) = consumer.commit(&offsets, mode)
         {
-            tracing::warn!(%error, "Commit failed; the offsets are sent again.");
+            match mode {
+                CommitMode::Async => {
+                    tracing::warn!(%error, "Commit failed; the offsets are sent again.")
+                }
+                CommitMode::Sync => tracing::warn!(
+                    %error,
+                    "Commit failed; the partitions' next owner reads their input again from the last commit."
+                ),
+            }
         }
     }
 
