@@ -1189,10 +1189,12 @@ fn a_stop_whose_last_checkpoint_cannot_finish_is_an_error() {
         format!("{error:#}").contains("the last checkpoint did not finish"),
         "{error:#}"
     );
-    // The last checkpoint waits 6 s, closing the consumer at most 5 s more (the binary exits
-    // 2 at 9 s whatever is left, `SHUTDOWN_DEADLINE`).
+    // The last checkpoint waits 6 s, then the consumer closes. A checkpoint waiting for
+    // acknowledgements when the stop came (4 s at most) does not wait on: both waits in a row
+    // outlasted the 9 s after which `app` exits the process with 2 (`SHUTDOWN_DEADLINE`),
+    // which ended this whole test binary in a debug build under load.
     assert!(
-        signalled.elapsed() < Duration::from_secs(15),
+        signalled.elapsed() < Duration::from_secs(8),
         "{:?}",
         signalled.elapsed()
     );

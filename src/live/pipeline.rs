@@ -986,7 +986,7 @@ impl Core {
         }
         // Phase 1: what the partitions produced so far is acknowledged (retrying failures).
         let mark = self.sink.mark();
-        let ready = self.wait_acked(partitions, mark, deadline)?;
+        let ready = self.wait_acked(partitions, mark, deadline, last)?;
         let mut finished = ready.len() == partitions.len();
         // Phase 2: their state, then (once acknowledged) their offsets. Nothing is processed
         // in between: this thread does both.
@@ -1061,7 +1061,7 @@ impl Core {
             }
         }
         if last {
-            let acked = self.wait_acked(&written, self.sink.mark(), deadline)?;
+            let acked = self.wait_acked(&written, self.sink.mark(), deadline, last)?;
             finished &= acked.len() == written.len();
         }
         self.commit_acknowledged(
@@ -1115,11 +1115,15 @@ impl Core {
 
     /// Waits until every record of each of `partitions` before `mark` is acknowledged, sending
     /// failed ones again meanwhile, until `deadline`; returns the partitions that got there.
+    /// Unless `last`, it also gives up once a stop is asked for: the stop's own last checkpoint
+    /// waits next, and both waits in a row outlasted the 9 s a stop may take (exit 2 with "did
+    /// not stop in time" instead of a last checkpoint that could not finish).
     fn wait_acked(
         &self,
         partitions: &[i32],
         mark: u64,
         deadline: Instant,
+        last: bool,
     ) -> Result<Vec<i32>, SinkError> {
         loop {
             self.sink.service()?;
@@ -1131,7 +1135,8 @@ impl Core {
             // The broker may take seconds: HTTP's look-ups do not wait for it (SPEC
             // section 6).
             self.answer_lookups();
-            if done.len() == partitions.len() || Instant::now() >= deadline {
+            let stopping = !last && !self.running.load(Ordering::Relaxed);
+            if done.len() == partitions.len() || Instant::now() >= deadline || stopping {
                 if done.len() < partitions.len() {
                     tracing::warn!(
                         waiting = partitions.len() - done.len(),
