@@ -282,6 +282,14 @@ fn committed(brokers: &str, group: &str, topic: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Whether the group has committed the end of every partition of the input [`setup`] wrote.
+fn input_committed_to_end(brokers: &str, topics: &Topics) -> bool {
+    committed(brokers, &topics.group, &topics.input)
+        .iter()
+        .sum::<i64>()
+        == events().len() as i64
+}
+
 /// Polls `done` every 100 ms until it holds or `limit` passes.
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -323,12 +331,7 @@ fn failed_deliveries_are_sent_again_and_never_committed_past() {
     wait_for(
         "the committed end of the input",
         Duration::from_secs(30),
-        || {
-            committed(&brokers, &topics.group, &topics.input)
-                .iter()
-                .sum::<i64>()
-                == events().len() as i64
-        },
+        || input_committed_to_end(&brokers, &topics),
     );
     stop(monitor, shutdown);
     assert_eq!(
@@ -1242,12 +1245,7 @@ fn a_failed_commit_is_sent_again_without_new_input() {
     wait_for(
         "the committed end of the input",
         Duration::from_secs(30),
-        || {
-            committed(&brokers, &topics.group, &topics.input)
-                .iter()
-                .sum::<i64>()
-                == events().len() as i64
-        },
+        || input_committed_to_end(&brokers, &topics),
     );
     stop(monitor, shutdown);
 }
@@ -1272,10 +1270,7 @@ fn a_stop_with_nothing_to_commit_does_not_wait_for_an_absent_broker() {
         Duration::from_secs(60),
         || {
             assert!(!monitor.is_finished(), "the monitor stopped");
-            committed(&brokers, &topics.group, &topics.input)
-                .iter()
-                .sum::<i64>()
-                == events().len() as i64
+            input_committed_to_end(&brokers, &topics)
         },
     );
     cluster.broker_down(1).unwrap();
