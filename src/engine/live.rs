@@ -91,6 +91,13 @@ impl WorkerRecord {
         for hold in &w.holds {
             instant("holds.from", hold.from)?;
             instant("holds.until", hold.until)?;
+            if hold.worker_ids.len() > super::MAX_MEMBERS {
+                return Err(format!(
+                    "a hold naming {} worker ids, more than {}",
+                    hold.worker_ids.len(),
+                    super::MAX_MEMBERS
+                ));
+            }
         }
         if w.members.len() > super::MAX_MEMBERS {
             return Err(format!(
@@ -763,9 +770,17 @@ impl Engine {
                 crate::alert::HoldFields {
                     rule: &hold.rule,
                     worker: &worker.id,
-                    person: worker
-                        .person
-                        .then(|| worker.members.iter().map(|m| &*m.id).collect()),
+                    // The ids the hold named at `from`, not the person's worker ids now.
+                    person: worker.person.then(|| {
+                        if hold.worker_ids.is_empty() {
+                            let mut ids: Vec<&str> =
+                                worker.members.iter().map(|m| &*m.id).collect();
+                            ids.sort_unstable();
+                            ids
+                        } else {
+                            hold.worker_ids.iter().map(|id| &**id).collect()
+                        }
+                    }),
                     from: hold.from,
                     until: hold.until,
                     reason: &hold.reason,

@@ -1469,6 +1469,34 @@ fn a_persons_holds_name_the_person_and_every_worker_id() {
     assert_eq!(view["worker_ids"], serde_json::json!(["e1", "m1"]));
 }
 
+#[test]
+fn a_persons_open_hold_in_the_view_is_the_hold_on_the_topic() {
+    // The view listed the person's worker ids as they stand now, in arrival order: "u", "s"
+    // and "v", who joined after the hold's `from`, where the holds topic has ["s", "u"].
+    let config = persons_config("pack = \"didi-2018\"");
+    let events = [
+        person_ev("u", "meituan", "heartbeat", "07:00"),
+        person_ev("s", "didi", "order_accepted", "08:00").order("x"),
+        person_ev("u", "meituan", "order_accepted", "09:00").order("x"),
+        person_ev("s", "didi", "order_delivered", "09:30").order("x"),
+        person_ev("v", "didi", "heartbeat", "11:10"),
+    ];
+    let mut engine = Engine::new(config);
+    for e in &events {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    engine.finish(t("11:15"));
+    let holds = engine.take_holds();
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    let zone = chrono_tz::Asia::Shanghai;
+    let on_topic: serde_json::Value = serde_json::from_str(&holds[0].to_json(&zone)).unwrap();
+    assert_eq!(on_topic["worker_ids"], serde_json::json!(["s", "u"]));
+    let view = engine.worker_view("v").unwrap();
+    assert_eq!(view["worker_ids"], serde_json::json!(["s", "u", "v"]));
+    assert_eq!(view["holds"], serde_json::json!([on_topic]));
+}
+
 /// What each worker costs bounds memory (bench/replay.sh memory, the live soak): these sizes
 /// are held once per worker, or once per rule of its pack.
 #[test]
@@ -1533,6 +1561,7 @@ fn a_worker_saves_the_same_json() {
         from: 1,
         until: 2,
         reason: String::new(),
+        worker_ids: Vec::new(),
     });
     worker.members.push(Member::new("m1"));
     let text = serde_json::to_string(&worker).unwrap();

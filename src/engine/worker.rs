@@ -347,6 +347,11 @@ pub struct OpenHold {
     /// was kept, and then not saved: such a record reads as before).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// A person's hold: the worker ids it names, as written to the holds topic (sorted; empty
+    /// for a worker, and in state saved before they were kept: the view then lists the
+    /// person's worker ids as they are now).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worker_ids: Vec<Box<str>>,
 }
 
 /// Saved as is in the state topic (`src/live/state.rs`): every field not marked otherwise is
@@ -856,11 +861,18 @@ impl Worker {
         if cx.holds.len() > holds_before {
             self.holds.edit(|holds| {
                 holds.retain(|hold| hold.until > t);
-                holds.extend(cx.holds[holds_before..].iter().map(|hold| OpenHold {
-                    rule: hold.rule.to_string(),
-                    from: hold.from,
-                    until: hold.until,
-                    reason: hold.reason.clone(),
+                holds.extend(cx.holds[holds_before..].iter().map(|hold| {
+                    OpenHold {
+                        rule: hold.rule.to_string(),
+                        from: hold.from,
+                        until: hold.until,
+                        reason: hold.reason.clone(),
+                        worker_ids: hold
+                            .worker_ids
+                            .iter()
+                            .map(|id| id.as_str().into())
+                            .collect(),
+                    }
                 }));
                 let excess = holds.len().saturating_sub(MAX_OPEN_HOLDS);
                 holds.drain(..excess);
