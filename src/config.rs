@@ -982,12 +982,15 @@ fn some_ratio<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>,
             f.write_str("a number such as 1.0 or 3")
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
-            if v.is_finite() && v >= 0.0 {
-                Ok(v)
-            } else {
-                Err(E::custom(format!(
+            if !v.is_finite() || v < 0.0 {
+                return Err(E::custom(format!(
                     "must be a number of at least 0, got {v}"
-                )))
+                )));
+            }
+            // Checked here, not only by the pack's rule, so that the message names this key.
+            match crate::engine::rules::holiday_pay::ratio_problem(v) {
+                Some(problem) => Err(E::custom(problem)),
+                None => Ok(v),
             }
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
@@ -1423,6 +1426,27 @@ mod tests {
             let text = format!("[rules]\nholiday_pay_ratio = {fine}");
             assert!(load(&text, &[]).is_ok(), "{text}");
         }
+    }
+
+    /// A ratio out of range or too fine was refused by the default pack's rule, whose message
+    /// named `rules.pack`: not the key, its table nor the environment variable that set it.
+    #[test]
+    fn a_bad_holiday_pay_ratio_is_named_by_its_key() {
+        let message = error("[rules.role.x]\nholiday_pay_ratio = 101.0", &[]);
+        assert!(
+            message.contains("rules.role.x.holiday_pay_ratio") && message.contains("0 to 100"),
+            "{message}"
+        );
+        let message = error("[rules]\nholiday_pay_ratio = 1.1234567", &[]);
+        assert!(
+            message.contains("rules.holiday_pay_ratio") && message.contains("6 decimal places"),
+            "{message}"
+        );
+        let message = error("", &[("WORKHOURS_RULES__HOLIDAY_PAY_RATIO", "101")]);
+        assert!(
+            message.contains("WORKHOURS_RULES__HOLIDAY_PAY_RATIO") && message.contains("0 to 100"),
+            "{message}"
+        );
     }
 
     /// serde named Rust types: `expected u32`, `expected struct RuleOverride`.

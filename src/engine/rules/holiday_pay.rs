@@ -28,6 +28,21 @@ pub struct Params {
     pub calendar: bool,
 }
 
+/// Why `ratio` cannot be a holiday pay ratio (a pack's `ratio`, `[rules] holiday_pay_ratio`).
+pub fn ratio_problem(ratio: f64) -> Option<String> {
+    if !(0.0..=100.0).contains(&ratio) {
+        return Some(format!("must be 0 to 100, got {ratio}"));
+    }
+    // Compared exactly (SPEC section 8) in millionths: a finer ratio would be rounded.
+    let shown = ratio.to_string();
+    if shown.contains('e') || shown.split_once('.').is_some_and(|(_, d)| d.len() > 6) {
+        return Some(format!(
+            "{shown} has more than 6 decimal places (it is compared exactly, in millionths)"
+        ));
+    }
+    None
+}
+
 impl Params {
     /// Reads `ratio` (default `$holiday_pay_ratio`).
     pub fn read(r: &mut Reader<'_>) -> Result<Params, PackError> {
@@ -39,16 +54,8 @@ impl Params {
                 _ => return Err(r.error("rule key `holiday_pay_ratio` is not a number")),
             },
         };
-        if !(0.0..=100.0).contains(&ratio) {
-            return Err(r.error("`ratio` must be 0 to 100"));
-        }
-        // Compared exactly (SPEC section 8) in millionths: a finer ratio would be rounded.
-        let shown = ratio.to_string();
-        if shown.contains('e') || shown.split_once('.').is_some_and(|(_, d)| d.len() > 6) {
-            return Err(r.error(format!(
-                "`ratio` {shown} has more than 6 decimal places (it is compared exactly, in \
-                 millionths)"
-            )));
+        if let Some(problem) = ratio_problem(ratio) {
+            return Err(r.error(format!("`ratio` {problem}")));
         }
         Ok(Params {
             ratio_ppm: (ratio * 1_000_000.0).round() as u64,
