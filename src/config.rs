@@ -468,9 +468,12 @@ impl Config {
             .map_err(|error| overlay.annotate(error))?;
         if !config.time.holidays.is_empty() {
             let path = config.resolve_path(&config.time.holidays);
-            let holidays = Holidays::load(&path).map_err(|error| {
-                overlay.annotate(key_error("time.holidays", &error.to_string()))
-            })?;
+            let holidays = match crate::holidays::shipped(&config.time.holidays) {
+                // A shipped calendar's path, in neither place: the built-in copy.
+                Some(text) if !path.exists() => Holidays::parse(text),
+                _ => Holidays::load(&path),
+            }
+            .map_err(|error| overlay.annotate(key_error("time.holidays", &error.to_string())))?;
             config.holidays = Some(Arc::new(holidays));
         }
         config.check().map_err(|error| overlay.annotate(error))?;

@@ -817,3 +817,58 @@ fn a_closed_output_pipe_ends_quietly() {
         );
     }
 }
+
+/// SPEC section 8's own line, `holidays = "config/holidays/cn.toml"`, in a config outside the
+/// project, run from a directory without `config/`: the shipped calendar is built in, as the
+/// packs are (it failed with "cannot read holiday calendar"). A path that names no shipped
+/// calendar and no file is still an error.
+#[test]
+fn the_shipped_holiday_calendar_is_found_from_any_directory() {
+    let dir = scratch("holidays-anywhere");
+    let config = dir.join("w.toml");
+    std::fs::write(&config, "[time]\nholidays = \"config/holidays/cn.toml\"\n").unwrap();
+    // 2026-10-01, National Day: 2 h of work paid 1,000 fen against 10,000 fen for 2 h on each
+    // of the days before: below the pay of normal days.
+    let mut lines = Vec::new();
+    for (day, fee) in [
+        ("2026-09-28", 10_000),
+        ("2026-09-29", 10_000),
+        ("2026-10-01", 1_000),
+    ] {
+        for (kind, time) in [
+            ("login", "08:00"),
+            ("order_delivered", "09:00"),
+            ("logout", "10:00"),
+        ] {
+            lines.push(format!(
+                r#"{{"worker_id":"a","kind":"{kind}","ts":"{day}T{time}:00+08:00","order_id":"o{day}","fee_cents":{fee}}}"#
+            ));
+        }
+    }
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let output = run(bin()
+        .current_dir(&dir)
+        .args(["replay", "--until", "2026-10-02T00:00:00+08:00", "--config"])
+        .arg(&config)
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let alerts = stdout(&output);
+    assert!(
+        alerts.contains(r#""rule":"holiday_pay""#)
+            && alerts.contains("2026-10-02T00:00:00.000+08:00"),
+        "{alerts}"
+    );
+    std::fs::write(&config, "[time]\nholidays = \"config/holidays/xx.toml\"\n").unwrap();
+    let output = run(bin()
+        .current_dir(&dir)
+        .args(["replay", "--config"])
+        .arg(&config)
+        .arg(&input));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot read holiday calendar"),
+        "{}",
+        stderr(&output)
+    );
+}
