@@ -1,18 +1,6 @@
-//! The per-group table as CSV: one table per file, for spreadsheets and scripts.
-//!
-//! RFC 4180: UTF-8 without a byte-order mark, CRLF line ends, a header row, then one row per
-//! (platform, city) ordered by platform and city, then one total row (`scope` = `total`,
-//! `platform` and `city` empty). Fields holding a comma, a quote or a line break are quoted,
-//! with quotes doubled. A text field starting with `=`, `+`, `-`, `@`, a tab or a carriage
-//! return (a hostile platform or city name that a spreadsheet would run as a formula) is
-//! written with a `'` in front. Counts are integers; `*_pct` are percentages with one decimal;
-//! `p90_daily_hours` is decimal hours with two decimals (9.50 = 9 h 30 min); a share or
-//! percentile with nothing to divide (no worker-days) is empty. `subject` says what
-//! `active_workers` counts: worker ids (`worker`) or persons (`person`). `top_by_violations`
-//! names the group's (at most 3) workers, or persons, with the most `violation` alerts naming
-//! the group, each with its count, most first, ties by id: `w1 (5); w2 (3)`; in the total row,
-//! the month's first 3. The whole top list and the persons across platforms are in the HTML
-//! report only.
+//! The per-group table as CSV: one table per file, for spreadsheets and scripts. The format
+//! (RFC 4180, CRLF, the columns, quoting, the `'` before a would-be formula, the number
+//! formats, the top list) is written for users in `docs/reports.md`, section "CSV".
 
 use super::format::csv;
 use super::{GroupRow, MonthData, Summary, summarize};
@@ -38,7 +26,7 @@ pub const COLUMNS: [&str; 17] = [
     "top_by_violations",
 ];
 
-/// The month's per-group table as CSV (see the module doc for the format).
+/// The month's per-group table as CSV (the format: `docs/reports.md`).
 pub fn render_csv(data: &MonthData) -> String {
     summary_csv(&summarize(data))
 }

@@ -8,55 +8,9 @@
 //! - [`render_html`]: the page, with inline CSS and inline SVG charts drawn here ([`html`],
 //!   [`svg`]): no script, no network, no external font.
 //!
-//! # What the figures mean
-//!
-//! The report counts **subjects**: worker ids under `[rules] subject = "worker"` (the
-//! default), persons under `subject = "person"`, where a worker-day's subject is its
-//! `person_id`, or its `worker_id` when it has none (a worker never seen with a person stands
-//! for a person of its own), and an alert's subject is its `person_id`, else its
-//! `worker_id`. A **subject-day** is a subject and a local day with working time above zero
-//! (entries with `work_ms <= 0` are ignored). Under `worker` it is a worker-day; under
-//! `person` it is a person-day, whose working time is the person's over all their worker ids
-//! ([`WorkerDay::person_work_ms`]; concurrent sessions count once).
-//!
-//! A subject-day belongs to the group (platform, city) of each of its worker-days, so a
-//! person working for two platforms that day counts in both platforms' groups (once in the
-//! total). Per group, and in the total row (every subject-day once):
-//!
-//! - **active workers**: distinct subjects with a subject-day in the group;
-//! - **worker-days**: the number of subject-days;
-//! - **continuous-work violators**: active subjects with at least one alert of kind
-//!   `continuous`, phase `violation`, whose `at` falls in the month and whose platform and
-//!   city are the group's (where the worker was at that instant); the share divides by
-//!   active workers. In the total row: active subjects with such an alert anywhere;
-//! - **days over the daily maximum**: subject-days with working time **strictly above**
-//!   `daily_max` (`work_ms > daily_max_ms`). SPEC section 4's thresholds fire at the first
-//!   *working* instant at which the time has already reached the limit, so work that stops
-//!   exactly at 11 h fires nothing: a day is over the maximum here exactly when the
-//!   `daily_hours` violation fired that day. The share divides by worker-days. Days
-//!   "over the standard day" (the histogram's colours) use `>` on `daily_standard` likewise;
-//! - **90th percentile of daily hours**: nearest rank over the group's subject-days' working
-//!   time: with the n values sorted ascending, the ⌈0.9·n⌉-th (as `quota_p90`);
-//! - **minimum-wage / holiday-pay breaches**: alerts of kind `minimum_wage` /
-//!   `holiday_pay`, phase `violation`, counted in the group their platform and city name;
-//! - **holiday worker-days**: subject-days on a statutory holiday (context for holiday pay);
-//! - **workers also on another platform**: active subjects of the group with a worker-day
-//!   there on a local day on which their person (`person_id`) also worked on another
-//!   platform; always 0 when no worker-day carries a person.
-//!
-//! The **top list** names the [`TOP_N`] subjects with the most `violation` alerts in the month
-//! (every rule; aggregates have no subject), ties broken by id ascending, with their counts
-//! per rule. Each group's row names its own first three (`top_by_violations`): the subjects
-//! with the most `violation` alerts whose platform and city are the group's, active there or
-//! not, with their counts; the total row, the top list's first three. **Persons across platforms**: persons with worker-days on two or more platforms
-//! on the same local day, in total and per platform pair (shown only when persons exist).
-//!
-//! Everything is sorted and formatted with fixed precision from integers (percentages with
-//! one decimal, hours with two, rounded half up), so the same data gives byte-identical
-//! output. The aggregation sorts one index over the worker-days (n log n) and passes over the
-//! alerts twice: 100,000 workers in a month (2.4 million worker-days, 2.7 million alerts)
-//! take about 1.7 s in a release build. The page stays small (about 90 kB) whatever the data: histograms are binned by hour, charts show at most
-//! [`MAX_CHART_GROUPS`] groups, the top list is bounded; only the table has a row per group.
+//! What each figure means (subjects, subject-days, strict `>` on `daily_max`, nearest-rank
+//! p90, groups of alerts, ties of the top list) is written for users in `docs/reports.md`;
+//! [`summary`] computes them.
 
 pub mod csv;
 mod format;
