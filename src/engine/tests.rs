@@ -1817,3 +1817,60 @@ fn a_stop_and_go_driver_is_not_over_counted_by_a_rolling_rule() {
         "4 h of driving without a 20 min stop at 18:00; never 8 h in 24 h"
     );
 }
+
+/// `weekly_rest` in the view: the days of the run, ended by a day without work (it showed the
+/// broken run of 3 days until the next day of work), and the 7 days of the run on the day
+/// whose violation fired (it showed 0 used there).
+#[test]
+fn the_views_weekly_rest_is_the_run_so_far() {
+    let weekly_rest = |view: &serde_json::Value| {
+        let rule = view["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == "weekly_rest")
+            .unwrap()
+            .clone();
+        (
+            rule["used_seconds"].as_i64().unwrap() / 86_400,
+            rule["limit_seconds"].as_i64().unwrap() / 86_400,
+            rule["left_seconds"].as_i64().unwrap() / 86_400,
+            view["consecutive_work_days"].as_i64().unwrap(),
+        )
+    };
+    let day = |d: u32, time: &str| format!("2026-03-{d:02}T{time}:00+08:00");
+    let mut engine = Engine::new(Config::default());
+    let mut push = |engine: &mut Engine, e: Ev| {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    };
+    for d in 2..=4 {
+        push(&mut engine, ev("w", "login", &day(d, "08:00")));
+        push(&mut engine, ev("w", "logout", &day(d, "09:00")));
+    }
+    push(&mut engine, ev("w", "heartbeat", &day(5, "12:00")));
+    engine.finish(t(&day(5, "12:00")));
+    // Thursday: the run of Monday to Wednesday goes on if Thursday has work.
+    assert_eq!(weekly_rest(&engine.worker_view("w").unwrap()), (3, 7, 4, 3));
+    push(&mut engine, ev("w", "heartbeat", &day(7, "12:00")));
+    engine.finish(t(&day(7, "12:00")));
+    // Saturday: Thursday and Friday had no work.
+    assert_eq!(weekly_rest(&engine.worker_view("w").unwrap()), (0, 7, 7, 0));
+    for d in 8..=14 {
+        push(&mut engine, ev("w", "login", &day(d, "08:00")));
+        push(&mut engine, ev("w", "logout", &day(d, "09:00")));
+    }
+    engine.finish(t(&day(14, "09:00")));
+    let alerts = engine.take_alerts();
+    let fired: Vec<_> = alerts
+        .iter()
+        .filter(|a| &*a.rule == "weekly_rest")
+        .collect();
+    assert_eq!(fired.len(), 1, "{alerts:?}");
+    assert_eq!(
+        format_rfc3339(fired[0].at, &chrono_tz::Asia::Shanghai),
+        "2026-03-14T08:00:00.000+08:00"
+    );
+    // The 7th day of the run: the threshold reached.
+    assert_eq!(weekly_rest(&engine.worker_view("w").unwrap()), (7, 7, 0, 7));
+}

@@ -702,9 +702,9 @@ impl RuleState {
         (crossing, completion, wake)
     }
 
-    /// Where the rule stands after integrating to the worker's `since` (`None` for rules
-    /// that measure no time: pay, aggregates).
-    pub fn standing(&self, def: &RuleDef, since: i64) -> Option<Standing> {
+    /// Where the rule stands after integrating to the worker's `since`, on local day `today`
+    /// (`since`'s) (`None` for rules that measure no time: pay, aggregates).
+    pub fn standing(&self, def: &RuleDef, since: i64, today: i32) -> Option<Standing> {
         match (&self.state, &def.params) {
             (KindState::Continuous(_, _, s), Params::Continuous(p)) => Some(s.standing(p)),
             (KindState::Period(_, _, s), Params::Period(p)) => Some(s.standing(p)),
@@ -713,7 +713,7 @@ impl RuleState {
             (KindState::RestDeadline(flags, _, s), Params::RestDeadline(p)) => {
                 Some(s.standing(p, *flags, since))
             }
-            (KindState::Streak(_, _, s), Params::Streak(p)) => Some(s.standing(p)),
+            (KindState::Streak(_, _, s), Params::Streak(p)) => Some(s.standing(p, today)),
             (KindState::Overtime(_, _, s), Params::Overtime(p)) => Some(s.standing(p)),
             _ => None,
         }

@@ -110,12 +110,31 @@ impl State {
         cx.hold(me, def, t, until, message);
     }
 
-    /// The days of the streak so far against `days`: each day counts from its first instant
-    /// with the measure, so the `days`-th fires as it begins, and what is left is the days
-    /// still to count (SPEC section 7: "how much more of its measure reaches that threshold").
-    pub fn standing(&self, p: &Params) -> Standing {
-        let used = i64::from(self.streak % p.days) * DAY_MS;
-        let limit = i64::from(p.days) * DAY_MS;
+    /// The days of the run on local day `today`: the streak while its last day is today or
+    /// yesterday, else 0 (a day without the measure ended it).
+    pub fn run(&self, today: i32) -> u32 {
+        if self.last_day >= today.saturating_sub(1) {
+            self.streak
+        } else {
+            0
+        }
+    }
+
+    /// The days of the run so far against the next multiple of `days` (SPEC section 7: "how
+    /// much more of its measure reaches that threshold"), on local day `today`. Each day
+    /// counts from its first instant with the measure, so the `days`-th fires as it begins:
+    /// then used reaches the limit, as for every other rule. A run whose last day with the
+    /// measure is before yesterday is over: 0 days.
+    pub fn standing(&self, p: &Params, today: i32) -> Standing {
+        let run = self.run(today);
+        // Today counted: the threshold reached today or the next; else the next one.
+        let thresholds = if self.last_day == today && run > 0 {
+            run.div_ceil(p.days)
+        } else {
+            run / p.days + 1
+        };
+        let used = i64::from(run) * DAY_MS;
+        let limit = i64::from(thresholds) * i64::from(p.days) * DAY_MS;
         Standing {
             used,
             limit,
@@ -141,20 +160,34 @@ mod tests {
     use super::*;
 
     /// What is left is the days still to count: used and left make the limit, as for every
-    /// other rule (it was a day short: 5 days left after the first of 7).
+    /// other rule (it was a day short: 5 days left after the first of 7). On the `days`-th
+    /// day used reaches the limit (it showed 0 days used at the violation); a run whose last
+    /// day is before yesterday is over (it showed the broken run until the next day of work).
     #[test]
     fn the_days_left_and_the_days_used_make_the_limit() {
         let p = Params { days: 7 };
-        for (streak, left_days) in [(0, 7), (1, 6), (6, 1), (7, 7), (8, 6)] {
-            let state = State {
-                streak,
-                last_day: 20_000,
-            };
-            let standing = state.standing(&p);
+        let today = 20_000;
+        // (streak, its last day, days used, days of the limit)
+        let cases = [
+            (0, today, 0, 7),
+            (1, today, 1, 7),
+            (6, today, 6, 7),
+            (7, today, 7, 7),
+            (8, today, 8, 14),
+            (14, today, 14, 14),
+            (6, today - 1, 6, 7),
+            (7, today - 1, 7, 14),
+            (3, today - 2, 0, 7),
+            (7, today - 5, 0, 7),
+        ];
+        for (streak, last_day, used, limit) in cases {
+            let state = State { streak, last_day };
+            let standing = state.standing(&p, today);
             assert_eq!(
-                (standing.left, standing.used + standing.left),
-                (left_days * DAY_MS, 7 * DAY_MS),
-                "a streak of {streak}"
+                (standing.used, standing.limit, standing.left),
+                (used * DAY_MS, limit * DAY_MS, (limit - used) * DAY_MS),
+                "a streak of {streak} to day {}",
+                last_day - today
             );
         }
     }
