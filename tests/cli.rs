@@ -872,3 +872,36 @@ fn the_shipped_holiday_calendar_is_found_from_any_directory() {
         stderr(&output)
     );
 }
+
+/// SPEC section 5: an id is remembered until the watermark passes its event's `ts` +
+/// `dedup_window`, "so they [replay and live] give the same alerts". A login reusing the
+/// `event_id` of a logout 2 h before, with no event between, was dropped by replay as a
+/// duplicate (decided with the watermark before it, still at the logout), where live, whose
+/// idle partition's watermark had moved on with the wall clock, applied it.
+#[test]
+fn an_event_id_reused_past_the_window_is_not_a_duplicate_in_replay() {
+    let dir = scratch("reused-id");
+    let input = dir.join("in.jsonl");
+    let lines = [
+        r#"{"worker_id":"a","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"x"}"#,
+        r#"{"worker_id":"a","kind":"logout","ts":"2026-03-02T09:00:00+08:00","event_id":"y"}"#,
+        r#"{"worker_id":"a","kind":"login","ts":"2026-03-02T11:00:00+08:00","event_id":"y"}"#,
+        r#"{"worker_id":"a","kind":"heartbeat","ts":"2026-03-02T15:00:00+08:00","event_id":"z"}"#,
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let output = run(bin().args(["replay"]).arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let alerts = stdout(&output);
+    // Work from 11:00: 3 h 45 min at 14:45, 4 h at 15:00 (08:00-09:00 was another episode).
+    assert!(
+        alerts.contains(r#""phase":"warning""#) && alerts.contains("2026-03-02T14:45:00.000+08:00"),
+        "{alerts}\n{}",
+        stderr(&output)
+    );
+    let summary = stderr(&output);
+    let duplicates = summary
+        .lines()
+        .find(|line| line.contains("duplicates (dropped)"))
+        .unwrap_or_else(|| panic!("no duplicates line: {summary}"));
+    assert!(duplicates.trim_end().ends_with(" 0"), "{summary}");
+}

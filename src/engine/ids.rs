@@ -250,6 +250,14 @@ impl Dedup {
     /// Records `digest` until `expiry`; false when it is remembered already (a duplicate):
     /// an entry counts while the watermark has not passed its expiry (`expiry >= watermark`).
     pub fn insert(&mut self, digest: u64, expiry: i64, watermark: i64) -> bool {
+        self.insert_judged(digest, expiry, watermark, watermark)
+    }
+
+    /// [`Dedup::insert`], with `digest`'s own entry judged against `judge` (at least
+    /// `watermark`: the watermark as the event would leave it), every other entry against
+    /// `watermark` (an event found a duplicate moves nothing, so no other id may be forgotten
+    /// on its account).
+    pub fn insert_judged(&mut self, digest: u64, expiry: i64, watermark: i64, judge: i64) -> bool {
         if self.shards.is_empty() {
             self.shards = vec![Shard::default(); SHARDS];
         }
@@ -275,7 +283,7 @@ impl Dedup {
                 break;
             }
             if slot.digest == digest {
-                if shard.expiry(slot, far) >= watermark {
+                if shard.expiry(slot, far) >= judge.max(watermark) {
                     return false;
                 }
                 shard.set(i, digest, expiry, far);

@@ -470,7 +470,12 @@ impl Engine {
         if let Some(digest) = event_digest(event) {
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
             let watermark = self.watermark();
-            if self.state.dedup.insert(digest, expiry, watermark)
+            // Judged as when the event was read first ([`Engine::push_slot`]).
+            let after = watermark.max(event.ts.saturating_sub(self.config.time.allowed_lateness));
+            if self
+                .state
+                .dedup
+                .insert_judged(digest, expiry, watermark, after)
                 && let Some(log) = self.id_log.as_mut()
             {
                 log.push((seq, digest, expiry));

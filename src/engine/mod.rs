@@ -1129,7 +1129,11 @@ impl Engine {
         let watermark = self.watermark();
         if let Some(id) = id.filter(|_| !self.admitted) {
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
-            if !self.state.dedup.insert(id, expiry, watermark) {
+            // Judged with the watermark as the event leaves it (a copy, with its original
+            // `ts`, never moves it): an id reused past its window is forgotten, whether an
+            // idle partition's watermark moved on with the wall clock first or not.
+            let after = watermark.max(advance_ts.saturating_sub(self.config.time.allowed_lateness));
+            if !self.state.dedup.insert_judged(id, expiry, watermark, after) {
                 self.state.stats.duplicates += 1;
                 return Pushed::Duplicate;
             }

@@ -1874,3 +1874,32 @@ fn the_views_weekly_rest_is_the_run_so_far() {
     // The 7th day of the run: the threshold reached.
     assert_eq!(weekly_rest(&engine.worker_view("w").unwrap()), (7, 7, 0, 7));
 }
+
+/// Live pushes events one by one (`Engine::push`): an event reusing the id of one more than
+/// `dedup_window` + `allowed_lateness` before it is no duplicate, also with no event between
+/// to move the watermark (it was dropped, where replay now applies it).
+#[test]
+fn an_id_reused_past_its_window_is_forgotten_by_the_event_itself() {
+    let mut engine = Engine::new(Config::default());
+    let events = [
+        ev("a", "login", "08:00").id("x"),
+        ev("a", "logout", "09:00").id("y"),
+        // Within the window of "y" (1 h) plus the lateness (30 s): a duplicate.
+        ev("a", "login", "10:00:30").id("y"),
+        // Past it: a new event.
+        ev("a", "login", "10:00:31").id("y"),
+    ];
+    let pushed: Vec<Pushed> = events
+        .iter()
+        .map(|e| engine.push(&event::parse(e.line().as_bytes()).unwrap()))
+        .collect();
+    assert_eq!(
+        pushed,
+        [
+            Pushed::Accepted,
+            Pushed::Accepted,
+            Pushed::Duplicate,
+            Pushed::Accepted
+        ]
+    );
+}

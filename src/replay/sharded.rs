@@ -778,11 +778,14 @@ impl Gate {
             self.after_until += 1;
             return false;
         }
-        // Decided with the watermark as it stands before the event.
         let watermark = self.watermark();
         if let Some(digest) = record.digest {
             let expiry = record.ts.saturating_add(self.window);
-            if !self.dedup.insert(digest, expiry, watermark) {
+            // Decided with the watermark as the event leaves it (a copy, with its original
+            // `ts`, never moves it): an id reused past its window is forgotten, as live, where
+            // an idle partition's watermark moves on with the wall clock.
+            let after = watermark.max(record.ts.saturating_sub(self.lateness));
+            if !self.dedup.insert_judged(digest, expiry, watermark, after) {
                 self.stats.duplicates += 1;
                 return false;
             }
