@@ -732,14 +732,14 @@ impl Engine {
                     "violated": e.violated,
                 })
             });
-        let today = self.cal.day_at(worker.since).number;
+        let today = self.cal.day_at(worker.since);
         let mut rules = Vec::new();
         let mut kinds = serde_json::Map::new();
         let mut left = serde_json::Map::new();
         let mut open = Vec::new();
         let mut week = None;
         for (def, state) in super::rules::stateful(&set.rules).zip(worker.states.iter()) {
-            let Some(standing) = state.standing(def, worker.since, today) else {
+            let Some(standing) = state.standing(def, worker.since, &today) else {
                 continue;
             };
             // SPEC section 7: exactly these four keys; the kinds are beside them.
@@ -795,7 +795,7 @@ impl Engine {
             })
             .collect();
         let streak = worker.states.iter().find_map(|state| match &state.state {
-            super::rules::KindState::Streak(_, _, s) => Some(s.run(today)),
+            super::rules::KindState::Streak(_, _, s) => Some(s.run(today.number)),
             _ => None,
         });
         let measures: serde_json::Map<String, Value> = super::measure::Measure::ALL

@@ -704,16 +704,18 @@ impl RuleState {
 
     /// Where the rule stands after integrating to the worker's `since`, on local day `today`
     /// (`since`'s) (`None` for rules that measure no time: pay, aggregates).
-    pub fn standing(&self, def: &RuleDef, since: i64, today: i32) -> Option<Standing> {
+    pub fn standing(&self, def: &RuleDef, since: i64, today: &Day) -> Option<Standing> {
         match (&self.state, &def.params) {
             (KindState::Continuous(_, _, s), Params::Continuous(p)) => Some(s.standing(p)),
             (KindState::Period(_, _, s), Params::Period(p)) => Some(s.standing(p)),
             (KindState::Rolling(_, _, s), Params::Rolling(p)) => Some(s.standing(p, since)),
-            (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => Some(s.standing(p, since)),
+            (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => {
+                Some(s.standing(p, since, today.week))
+            }
             (KindState::RestDeadline(flags, _, s), Params::RestDeadline(p)) => {
                 Some(s.standing(p, *flags, since))
             }
-            (KindState::Streak(_, _, s), Params::Streak(p)) => Some(s.standing(p, today)),
+            (KindState::Streak(_, _, s), Params::Streak(p)) => Some(s.standing(p, today.number)),
             (KindState::Overtime(_, _, s), Params::Overtime(p)) => Some(s.standing(p)),
             _ => None,
         }

@@ -345,13 +345,80 @@ impl State {
         cx.hold(me, def, t, t + p.reset_rest, message);
     }
 
-    pub fn standing(&self, p: &Params, since: i64) -> Standing {
+    /// Where the rule stands at `since`, in the local ISO week starting on day `week`.
+    pub fn standing(&self, p: &Params, since: i64, week: i32) -> Standing {
         let used = self.amount(p, since);
-        let limit = self.threshold(p);
+        let limit = match (self.shift, p.extended_limit) {
+            // Between shifts: the threshold of a shift started now, which uses an extension
+            // while this week has one left (it showed `limit` until the shift began).
+            (None, Some(extended)) => {
+                let used_this_week = if self.ext_week == week {
+                    self.ext_used
+                } else {
+                    0
+                };
+                if used_this_week < p.extensions_per_week {
+                    extended
+                } else {
+                    p.limit
+                }
+            }
+            _ => self.threshold(p),
+        };
         Standing {
             used,
             limit,
             left: (limit - used).max(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000;
+
+    /// EU 561's daily driving: 9 h, 10 h twice a week. Between shifts the threshold is that of
+    /// a shift started now (it showed 9 h until the shift began, then 10 h).
+    #[test]
+    fn between_shifts_the_limit_is_that_of_a_shift_started_now() {
+        let p = Params {
+            reset_rest: 9 * H,
+            limit: 9 * H,
+            warning: None,
+            extended_limit: Some(10 * H),
+            extensions_per_week: 2,
+            elapsed: false,
+        };
+        let week = 20_513;
+        let limit = |ext_week: i32, ext_used: u32| {
+            let state = State {
+                ext_week,
+                ext_used,
+                ..State::default()
+            };
+            let standing = state.standing(&p, 0, week);
+            (standing.used, standing.limit, standing.left)
+        };
+        // A new worker, one extension used this week, both used, both used a week before.
+        assert_eq!(limit(i32::MIN, 0), (0, 10 * H, 10 * H));
+        assert_eq!(limit(week, 1), (0, 10 * H, 10 * H));
+        assert_eq!(limit(week, 2), (0, 9 * H, 9 * H));
+        assert_eq!(limit(week - 7, 2), (0, 10 * H, 10 * H));
+        // In a shift: its own threshold, as before.
+        let state = State {
+            shift: Some(Shift {
+                start: 0,
+                amount: 2 * H,
+                warned: false,
+                violated: false,
+                extended: false,
+            }),
+            ext_week: week,
+            ext_used: 2,
+            ..State::default()
+        };
+        assert_eq!(state.standing(&p, 0, week).limit, 9 * H);
     }
 }
