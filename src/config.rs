@@ -439,7 +439,7 @@ impl Config {
         Config::parse(text, env, None)
     }
 
-    fn parse(
+    pub(crate) fn parse(
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
         base_dir: Option<PathBuf>,

@@ -1903,3 +1903,47 @@ fn an_id_reused_past_its_window_is_forgotten_by_the_event_itself() {
         ]
     );
 }
+
+/// A `streak` rule's hold: resting from its violation (the first working instant of the
+/// `days`-th day), that day has no work and is itself the rest day, so work may resume at the
+/// next midnight (it said the midnight after, a day late).
+#[test]
+fn a_streaks_hold_ends_at_the_midnight_after_its_violation() {
+    let dir = std::env::temp_dir().join(format!("workhours-streak-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("p.toml"),
+        "name = \"p\"\n[[rules]]\nid = \"rest_day\"\nkind = \"streak\"\ndays = 2\nhold = true\n",
+    )
+    .unwrap();
+    let config = Config::parse(
+        "[rules]\npack_file = \"p.toml\"",
+        Vec::new(),
+        Some(dir.clone()),
+    )
+    .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let mut engine = Engine::new(config);
+    for e in [
+        ev("w", "login", "2026-03-02T08:00:00+08:00"),
+        ev("w", "logout", "2026-03-02T09:00:00+08:00"),
+        ev("w", "login", "2026-03-03T08:00:00+08:00"),
+    ] {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    engine.finish(t("2026-03-03T09:00:00+08:00"));
+    let holds = engine.take_holds();
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    let zone = chrono_tz::Asia::Shanghai;
+    assert_eq!(
+        (
+            format_rfc3339(holds[0].from, &zone),
+            format_rfc3339(holds[0].until, &zone)
+        ),
+        (
+            "2026-03-03T08:00:00.000+08:00".to_owned(),
+            "2026-03-04T00:00:00.000+08:00".to_owned()
+        )
+    );
+}

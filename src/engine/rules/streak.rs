@@ -94,8 +94,9 @@ impl State {
             value: i64::from(self.streak) * 86_400,
             limit: i64::from(p.days) * 86_400,
         };
-        // Resting from `t`, the next day is the rest day: work may resume after it.
-        let until = cx.cal.start_of(day.number + 2);
+        // Resting from `t`, the first working instant of the day, this day has no work: it
+        // is the rest day, and work may resume at the next midnight.
+        let until = cx.cal.start_of(day.number + 1);
         let split = Vec::new();
         cx.emit(
             me,
