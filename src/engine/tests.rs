@@ -1840,7 +1840,7 @@ fn the_views_weekly_rest_is_the_run_so_far() {
     };
     let day = |d: u32, time: &str| format!("2026-03-{d:02}T{time}:00+08:00");
     let mut engine = Engine::new(Config::default());
-    let mut push = |engine: &mut Engine, e: Ev| {
+    let push = |engine: &mut Engine, e: Ev| {
         engine.push(&event::parse(e.line().as_bytes()).unwrap());
         engine.advance();
     };
