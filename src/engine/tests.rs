@@ -57,8 +57,9 @@ impl Ev {
     }
 }
 
-/// Pushes the events in order (advancing after each, as replay does) and runs to `until`.
-fn run_with(config: Config, events: &[Ev], until: &str) -> (Vec<Alert>, Stats) {
+/// An engine that took the events in order (advancing after each, as replay does) and ran
+/// to `until`.
+fn engine_after(config: Config, events: &[Ev], until: &str) -> Engine {
     let mut engine = Engine::new(config);
     for e in events {
         let line = e.line();
@@ -67,6 +68,12 @@ fn run_with(config: Config, events: &[Ev], until: &str) -> (Vec<Alert>, Stats) {
         engine.advance();
     }
     engine.finish(t(until));
+    engine
+}
+
+/// The alerts and counts of [`engine_after`].
+fn run_with(config: Config, events: &[Ev], until: &str) -> (Vec<Alert>, Stats) {
+    let mut engine = engine_after(config, events, until);
     (engine.take_alerts(), engine.stats().clone())
 }
 
@@ -1447,12 +1454,7 @@ fn a_persons_holds_name_the_person_and_every_worker_id() {
         person_ev("e1", "eleme", "order_accepted", "10:05").order("b"),
         person_ev("e1", "eleme", "order_delivered", "12:30").order("b"),
     ];
-    let mut engine = Engine::new(config);
-    for e in &events {
-        engine.push(&event::parse(e.line().as_bytes()).unwrap());
-        engine.advance();
-    }
-    engine.finish(t("23:00"));
+    let mut engine = engine_after(config, &events, "23:00");
     let holds = engine.take_holds();
     assert!(!holds.is_empty());
     let json: serde_json::Value =
@@ -1481,12 +1483,7 @@ fn a_persons_open_hold_in_the_view_is_the_hold_on_the_topic() {
         person_ev("s", "didi", "order_delivered", "09:30").order("x"),
         person_ev("v", "didi", "heartbeat", "11:10"),
     ];
-    let mut engine = Engine::new(config);
-    for e in &events {
-        engine.push(&event::parse(e.line().as_bytes()).unwrap());
-        engine.advance();
-    }
-    engine.finish(t("11:15"));
+    let mut engine = engine_after(config, &events, "11:15");
     let holds = engine.take_holds();
     assert_eq!(holds.len(), 1, "{holds:?}");
     let zone = chrono_tz::Asia::Shanghai;
@@ -1923,16 +1920,12 @@ fn a_streaks_hold_ends_at_the_midnight_after_its_violation() {
     )
     .unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    let mut engine = Engine::new(config);
-    for e in [
+    let events = [
         ev("w", "login", "2026-03-02T08:00:00+08:00"),
         ev("w", "logout", "2026-03-02T09:00:00+08:00"),
         ev("w", "login", "2026-03-03T08:00:00+08:00"),
-    ] {
-        engine.push(&event::parse(e.line().as_bytes()).unwrap());
-        engine.advance();
-    }
-    engine.finish(t("2026-03-03T09:00:00+08:00"));
+    ];
+    let mut engine = engine_after(config, &events, "2026-03-03T09:00:00+08:00");
     let holds = engine.take_holds();
     assert_eq!(holds.len(), 1, "{holds:?}");
     let zone = chrono_tz::Asia::Shanghai;
