@@ -471,7 +471,7 @@ impl Engine {
             let expiry = event.ts.saturating_add(self.config.time.dedup_window);
             let watermark = self.watermark();
             // Judged as when the event was read first ([`Engine::push_slot`]).
-            let after = watermark.max(event.ts.saturating_sub(self.config.time.allowed_lateness));
+            let after = self.watermark_after(watermark, event.ts);
             if self
                 .state
                 .dedup
@@ -767,6 +767,12 @@ impl Engine {
                 week = Some(seconds(standing.used));
             }
         }
+        // Sorted, as in holds: the members' order is that of arrival.
+        let worker_ids: Option<Vec<&str>> = worker.person.then(|| {
+            let mut ids: Vec<&str> = worker.members.iter().map(|m| &*m.id).collect();
+            ids.sort_unstable();
+            ids
+        });
         // Each open hold as the holds topic has it (SPEC section 7), `hold_id` included.
         let holds: Vec<Value> = worker
             .holds
@@ -776,13 +782,11 @@ impl Engine {
                 crate::alert::HoldFields {
                     rule: &hold.rule,
                     worker: &worker.id,
-                    // The ids the hold named at `from`, not the person's worker ids now.
-                    person: worker.person.then(|| {
+                    // The ids the hold named at `from`, not the person's worker ids now
+                    // (which stand in for a hold saved before holds kept their ids).
+                    person: worker_ids.as_ref().map(|now| {
                         if hold.worker_ids.is_empty() {
-                            let mut ids: Vec<&str> =
-                                worker.members.iter().map(|m| &*m.id).collect();
-                            ids.sort_unstable();
-                            ids
+                            now.clone()
                         } else {
                             hold.worker_ids.iter().map(|id| &**id).collect()
                         }
@@ -807,12 +811,6 @@ impl Engine {
         } else {
             (Some(&*worker.id), None)
         };
-        // Sorted, as in holds: the members' order is that of arrival.
-        let worker_ids: Option<Vec<&str>> = worker.person.then(|| {
-            let mut ids: Vec<&str> = worker.members.iter().map(|m| &*m.id).collect();
-            ids.sort_unstable();
-            ids
-        });
         let mut view = json!({
             "worker_id": worker_id,
             "person_id": person_id,

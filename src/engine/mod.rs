@@ -1105,6 +1105,12 @@ impl Engine {
         self.push_inner(event, id, Some(seq), event.ts)
     }
 
+    /// The watermark `watermark` as an event whose `ts` moves it as `advance_ts` leaves it:
+    /// what a duplicate's own id is judged with.
+    fn watermark_after(&self, watermark: i64, advance_ts: i64) -> i64 {
+        watermark.max(advance_ts.saturating_sub(self.config.time.allowed_lateness))
+    }
+
     /// `advance_ts` is the event's `ts` as it moves the watermark: the `ts` itself in replay,
     /// capped at the wall clock live.
     fn push_inner(
@@ -1132,7 +1138,7 @@ impl Engine {
             // Judged with the watermark as the event leaves it (a copy, with its original
             // `ts`, never moves it): an id reused past its window is forgotten, whether an
             // idle partition's watermark moved on with the wall clock first or not.
-            let after = watermark.max(advance_ts.saturating_sub(self.config.time.allowed_lateness));
+            let after = self.watermark_after(watermark, advance_ts);
             if !self.state.dedup.insert_judged(id, expiry, watermark, after) {
                 self.state.stats.duplicates += 1;
                 return Pushed::Duplicate;
