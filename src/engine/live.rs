@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-use super::{DayReport, Engine, NEVER, Observation, Pushed, State, Stats, Worker, event_digest};
+use super::{
+    DayReport, Engine, NEVER, Observation, Pending, Pushed, State, Stats, Worker, buffer,
+    event_digest,
+};
 use crate::config::Config;
 use crate::event::Event;
 use crate::keyed::KeyedMap;
@@ -675,47 +678,86 @@ impl Engine {
         counts
     }
 
-    /// The HTTP view of one worker (`/v1/workers/{id}`), as of the engine's event time: its
-    /// state, where it stands against each rule of its pack, and its open holds.
+    /// The HTTP view of one worker (`/v1/workers/{id}`): its state after every event of it
+    /// read so far, where it stands against each rule of its pack, and its open holds.
+    ///
+    /// As of the engine's event time, or of the worker's latest event read when that is later:
+    /// events still waiting in the reorder buffer for the watermark are applied to a copy of
+    /// the worker (their alerts discarded; the engine fires them when the watermark passes).
+    /// A person whose worker ids are joining it in the buffer is shown as of the engine's
+    /// event time.
     pub fn worker_view(&mut self, id: &str) -> Option<Value> {
         let index = self.slot_of(id)?;
-        let worker = &self.state.workers[index as usize];
-        if worker.since == NEVER {
-            return None;
-        }
+        let mut worker = self.state.workers[index as usize].clone();
         // Counters are integrated to `since`; every instant before the frontier is final.
-        let as_of = worker.since.max(self.state.frontier.saturating_sub(1));
-        self.view_at(index, as_of)
+        let mut as_of = worker.since.max(self.state.frontier.saturating_sub(1));
+        let mut buffered = 0;
+        if worker.pending > 0 {
+            let mut waiting: Vec<&Pending> = self
+                .state
+                .buffer
+                .iter()
+                .filter(|pending| pending.worker == index)
+                .collect();
+            buffered = waiting.iter().filter(|pending| !pending.moves()).count();
+            if !waiting.iter().any(|pending| pending.moves()) {
+                waiting.sort_unstable_by_key(|pending| buffer::Keyed::key(*pending));
+                let waiting: Vec<Pending> = waiting.into_iter().cloned().collect();
+                as_of = self.apply_copy(&mut worker, index, &waiting).max(as_of);
+            }
+        }
+        self.view_of(worker, index, as_of, buffered)
+    }
+
+    /// Applies `events` (one worker's, in the buffer's order) to `worker`, a copy of worker
+    /// `index`, as [`Engine::run`] would, with scratch outputs; returns the last one's `ts`.
+    fn apply_copy(&mut self, worker: &mut Worker, index: u32, events: &[Pending]) -> i64 {
+        let mut scratch = Scratch::default();
+        let mut cx = scratch.cx(self);
+        let mut last = NEVER;
+        for event in events {
+            if last != NEVER && event.ts != last {
+                worker.settle(index, last, &mut cx);
+            }
+            last = event.ts;
+            if worker.refuses(event) {
+                continue;
+            }
+            worker.advance(index, event.ts, &mut cx);
+            worker.apply(event, &mut cx);
+            if let Some(member) = worker.members.get_mut(event.member as usize) {
+                (member.platform, member.role, member.city) =
+                    (event.platform, event.role, event.city);
+                member.grouped = true;
+            }
+        }
+        if last != NEVER {
+            worker.settle(index, last, &mut cx);
+        }
+        last
     }
 
     /// The view of worker `index` at instant `at` (at or after its `since`): a copy of the
     /// worker is brought to `at`, its alerts discarded.
     pub(super) fn view_at(&mut self, index: u32, at: i64) -> Option<Value> {
-        let mut worker = self.state.workers[index as usize].clone();
+        let worker = self.state.workers[index as usize].clone();
+        self.view_of(worker, index, at, 0)
+    }
+
+    /// The view of `worker`, a copy of worker `index`, brought to `at`; `buffered` of its
+    /// events wait in the reorder buffer.
+    fn view_of(
+        &mut self,
+        mut worker: Worker,
+        index: u32,
+        at: i64,
+        buffered: usize,
+    ) -> Option<Value> {
         if worker.since == NEVER {
             return None;
         }
-        let mut scratch_days = BTreeMap::new();
-        let mut scratch_stats = Stats::default();
-        let mut scratch_alerts = Vec::new();
-        let mut scratch_holds = Vec::new();
-        let mut scratch_emitted = 0;
-        let mut cx = super::Cx {
-            cal: &mut self.cal,
-            sets: &self.rule_sets,
-            names: &self.state.names,
-            day_lists: &mut scratch_days,
-            stats: &mut scratch_stats,
-            out: &mut scratch_alerts,
-            holds: &mut scratch_holds,
-            observations: None,
-            days: None,
-            holidays: None,
-            shortcuts: true,
-            step: super::Step::default(),
-            emitted: &mut scratch_emitted,
-        };
-        worker.advance(index, at, &mut cx);
+        let mut scratch = Scratch::default();
+        worker.advance(index, at, &mut scratch.cx(self));
         let set = &self.rule_sets[usize::from(worker.rules)];
         let names = &self.state.names;
         let zone = &self.config.time.zone;
@@ -820,6 +862,7 @@ impl Engine {
             "city": names.get(worker.city),
             "pack": &*set.pack,
             "as_of": time(at),
+            "buffered_events": buffered,
             "online": worker.online(),
             "on_break": worker.on_break(),
             "activity": worker.activity().as_str(),
@@ -844,6 +887,36 @@ impl Engine {
             });
         }
         Some(view)
+    }
+}
+
+/// Outputs of a worker's copy brought forward for a view, discarded with it.
+#[derive(Default)]
+struct Scratch {
+    days: BTreeMap<i32, Vec<super::DayMark>>,
+    stats: Stats,
+    alerts: Vec<super::Alert>,
+    holds: Vec<super::Hold>,
+    emitted: u32,
+}
+
+impl Scratch {
+    fn cx<'a>(&'a mut self, engine: &'a mut Engine) -> super::Cx<'a> {
+        super::Cx {
+            cal: &mut engine.cal,
+            sets: &engine.rule_sets,
+            names: &engine.state.names,
+            day_lists: &mut self.days,
+            stats: &mut self.stats,
+            out: &mut self.alerts,
+            holds: &mut self.holds,
+            observations: None,
+            days: None,
+            holidays: None,
+            shortcuts: true,
+            step: super::Step::default(),
+            emitted: &mut self.emitted,
+        }
     }
 }
 
@@ -1316,6 +1389,42 @@ mod tests {
         assert_eq!(push(&mut engine, "logout", "08:00:00", 3), Pushed::Late);
         engine.advance();
         assert_eq!(engine.worker_view("w1").unwrap()["online"], true);
+    }
+
+    /// `/v1/workers/{id}` shows every event read: one still waiting for the watermark in the
+    /// reorder buffer is applied to a copy of the worker, the view as of its `ts`.
+    #[test]
+    fn the_view_shows_events_still_in_the_reorder_buffer() {
+        let mut engine = Engine::live(Config::default());
+        let push = |engine: &mut Engine, kind: &str, ts: &str, seq: u64| {
+            let text = line("w1", kind, ts);
+            engine.push_live(&event::parse(text.as_bytes()).unwrap(), seq, 0, i64::MAX)
+        };
+        assert_eq!(push(&mut engine, "login", "08:00:00", 0), Pushed::Accepted);
+        engine.advance();
+        // The watermark (07:59:30) has not passed the login: nothing is applied yet.
+        assert_eq!(engine.applied(), 0);
+        let view = engine
+            .worker_view("w1")
+            .expect("a worker whose only event is buffered");
+        assert_eq!(view["online"], true);
+        assert_eq!(view["working"], true);
+        assert_eq!(view["as_of"], "2026-03-02T08:00:00.000+08:00");
+        assert_eq!(view["platform"], "meituan");
+        assert_eq!(view["buffered_events"], 1);
+        // An hour on, the login applied and a logout buffered: the view is as of the logout.
+        assert_eq!(push(&mut engine, "logout", "09:00:00", 1), Pushed::Accepted);
+        engine.advance();
+        assert_eq!(engine.applied(), 1);
+        let view = engine.worker_view("w1").unwrap();
+        assert_eq!(view["online"], false);
+        assert_eq!(view["as_of"], "2026-03-02T09:00:00.000+08:00");
+        assert_eq!(view["today_seconds"], 3600);
+        assert_eq!(view["buffered_events"], 1);
+        // The engine itself moved on by nothing: the copy's alerts and state are discarded.
+        assert_eq!(engine.applied(), 1);
+        assert!(engine.take_alerts().is_empty());
+        assert_eq!(engine.worker_view("nobody"), None);
     }
 
     #[test]

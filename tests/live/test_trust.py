@@ -41,6 +41,17 @@ def dead_letters(broker) -> list[harness.Record]:
     return harness.consume_all(broker, DEAD_LETTER_TOPIC, quiet=1.0)
 
 
+def online_and_applied(monitor, worker: str) -> bool:
+    """Whether /v1/workers shows the worker online with every event of theirs applied: the
+    view also shows events still waiting for the watermark (`buffered_events`)."""
+    monitor.check_alive()
+    status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
+    if status != 200:
+        return False
+    view = json.loads(body)
+    return view["online"] and view["buffered_events"] == 0
+
+
 # ---------------------------------------------------------------------------------------
 # Test 1: clock skew
 
@@ -116,12 +127,7 @@ def test_12_2_idle_partition_still_takes_events_within_the_lateness(stack):
     producer.flush()
 
     def applied():
-        monitor.check_alive()
-        for worker in workers:
-            status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
-            if status != 200 or not json.loads(body)["online"]:
-                return False
-        return True
+        return all(online_and_applied(monitor, worker) for worker in workers)
     # Applied once the watermark (now - 30 s) passes their ts: the newest about 30 s on.
     harness.wait_until("every aged event applied (/v1/workers shows the worker online)",
                        applied, timeout=60, interval=0.5)
@@ -158,8 +164,7 @@ def test_12_2_a_partition_fed_only_messages_that_move_no_event_time_still_goes_i
         producer.flush()
         i += 1
         monitor.check_alive()
-        status, body = monitor.get("/v1/workers/silent", timeout=3)
-        if seen is None and status == 200 and json.loads(body)["online"]:
+        if seen is None and online_and_applied(monitor, "silent"):
             seen = time.monotonic() - (stop - 8.0)
         time.sleep(0.3)
     assert seen is not None, (
@@ -183,9 +188,7 @@ def test_12_2_a_late_event_of_a_worker_with_later_events_applied_is_dead_lettere
     producer.produce([harness.event_line(worker, "login", login, 1)])
 
     def online():
-        monitor.check_alive()
-        status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
-        return status == 200 and json.loads(body)["online"]
+        return online_and_applied(monitor, worker)
     harness.wait_until("the login applied (/v1/workers shows the worker online)", online,
                        timeout=30, interval=0.2)
     producer.produce([harness.event_line(worker, "logout", login - 60_000, 2)])
@@ -226,9 +229,7 @@ def test_12_2_an_oversized_bad_message_is_dead_lettered_cut_and_the_monitor_live
     producer.produce([harness.event_line(worker, "login", harness.now_ms() - 1000, 1)])
 
     def applied():
-        monitor.check_alive()
-        status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
-        return status == 200 and json.loads(body)["online"]
+        return online_and_applied(monitor, worker)
     harness.wait_until("an event after it applied", applied, timeout=30, interval=0.2)
 
 
