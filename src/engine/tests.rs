@@ -1494,6 +1494,30 @@ fn a_persons_open_hold_in_the_view_is_the_hold_on_the_topic() {
     assert_eq!(view["holds"], serde_json::json!([on_topic]));
 }
 
+/// A person's view shows the events of their worker ids still waiting for the watermark.
+#[test]
+fn a_persons_view_shows_events_still_in_the_reorder_buffer() {
+    let mut engine = Engine::new(persons_config(""));
+    let events = [
+        person_ev("u", "meituan", "login", "08:00"),
+        person_ev("s", "didi", "order_accepted", "08:10").order("x"),
+    ];
+    for e in &events {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    // The watermark, 08:09:30, has passed the login only.
+    assert_eq!(engine.stats().applied, 1);
+    let view = engine.worker_view("s").unwrap();
+    assert_eq!(view["person_id"], "P1");
+    assert_eq!(view["worker_ids"], serde_json::json!(["s", "u"]));
+    assert_eq!(view["active_orders"], 1);
+    assert_eq!(view["buffered_events"], 1);
+    assert_eq!(view["today_seconds"], 600);
+    assert_eq!(view["platform"], "didi");
+    assert_eq!(engine.worker_view("P1").unwrap(), view);
+}
+
 /// What each worker costs bounds memory (bench/replay.sh memory, the live soak): these sizes
 /// are held once per worker, or once per rule of its pack.
 #[test]
