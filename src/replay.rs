@@ -286,12 +286,16 @@ pub fn is_blank(line: &[u8]) -> bool {
 pub trait Sink {
     /// One alert, in the order the engine emits them (by `at`).
     fn alert(&mut self, alert: Alert) -> io::Result<()>;
-    /// One dispatch hold.
+    /// One dispatch hold (by `from`).
     fn hold(&mut self, _hold: Hold) -> io::Result<()> {
         Ok(())
     }
     /// One worker's closed day with work (when the engine tracks days).
     fn day(&mut self, _day: ClosedWorkerDay) {}
+    /// The replay is over: nothing more comes.
+    fn end(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A sink that keeps nothing (`status`).
@@ -304,25 +308,92 @@ impl Sink for Discard {
 }
 
 /// Alerts as JSON lines to one writer, holds to another (`--holds`) or nowhere.
+///
+/// The outputs of one instant are written in the order of their key (the Kafka message key:
+/// worker id, person id, or `platform/role/city`), one key's in the engine's order. The
+/// engine's order across workers follows which worker's first event arrived first, which a
+/// shuffle within the lateness can change; the key's order it cannot, so replay's bytes are
+/// those of the events sorted by `ts` (SPEC section 5).
 pub struct Lines<'a> {
-    pub zone: chrono_tz::Tz,
-    pub alerts: &'a mut dyn Write,
-    pub holds: Option<&'a mut dyn Write>,
+    zone: chrono_tz::Tz,
+    alerts: &'a mut dyn Write,
+    holds: Option<&'a mut dyn Write>,
+    /// The alerts of the latest instant, not yet written.
+    instant_alerts: Vec<Alert>,
+    /// The holds of the latest instant (`from`), not yet written.
+    instant_holds: Vec<Hold>,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(
+        zone: chrono_tz::Tz,
+        alerts: &'a mut dyn Write,
+        holds: Option<&'a mut dyn Write>,
+    ) -> Lines<'a> {
+        Lines {
+            zone,
+            alerts,
+            holds,
+            instant_alerts: Vec::new(),
+            instant_holds: Vec::new(),
+        }
+    }
+
+    fn write_alerts(&mut self) -> io::Result<()> {
+        self.instant_alerts.sort_by_cached_key(Alert::key);
+        for alert in self.instant_alerts.drain(..) {
+            self.alerts
+                .write_all(alert.to_json(&self.zone).as_bytes())?;
+            self.alerts.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn write_holds(&mut self) -> io::Result<()> {
+        // Stable: one key's holds stay in the engine's order.
+        self.instant_holds.sort_by(|a, b| a.key().cmp(b.key()));
+        if let Some(out) = self.holds.as_deref_mut() {
+            for hold in self.instant_holds.drain(..) {
+                out.write_all(hold.to_json(&self.zone).as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+        }
+        self.instant_holds.clear();
+        Ok(())
+    }
 }
 
 impl Sink for Lines<'_> {
     fn alert(&mut self, alert: Alert) -> io::Result<()> {
-        self.alerts
-            .write_all(alert.to_json(&self.zone).as_bytes())?;
-        self.alerts.write_all(b"\n")
+        if self
+            .instant_alerts
+            .first()
+            .is_some_and(|first| first.at != alert.at)
+        {
+            self.write_alerts()?;
+        }
+        self.instant_alerts.push(alert);
+        Ok(())
     }
 
     fn hold(&mut self, hold: Hold) -> io::Result<()> {
-        if let Some(out) = self.holds.as_deref_mut() {
-            out.write_all(hold.to_json(&self.zone).as_bytes())?;
-            out.write_all(b"\n")?;
+        if self.holds.is_none() {
+            return Ok(());
         }
+        if self
+            .instant_holds
+            .first()
+            .is_some_and(|first| first.from != hold.from)
+        {
+            self.write_holds()?;
+        }
+        self.instant_holds.push(hold);
         Ok(())
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        self.write_alerts()?;
+        self.write_holds()
     }
 }
 
@@ -336,11 +407,7 @@ pub fn replay(
 ) -> io::Result<Report> {
     let zone = config.time.zone;
     let mut engine = Engine::new(config);
-    let mut sink = Lines {
-        zone,
-        alerts: out,
-        holds: None,
-    };
+    let mut sink = Lines::new(zone, out, None);
     replay_into(&mut engine, until, input, &mut sink, diag)
 }
 
@@ -412,6 +479,7 @@ pub fn replay_until(
         engine.finish(end);
         drain(engine, sink, diag, &mut report)?;
     }
+    sink.end()?;
     report.engine = engine.stats().clone();
     Ok(report)
 }
@@ -516,11 +584,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         (1..=MAX_THREADS).contains(&threads),
         "--threads {threads}: must be 1 to {MAX_THREADS}"
     );
-    let mut sink = Lines {
-        zone,
-        alerts: &mut out,
-        holds: holds.as_mut().map(|w| w as &mut dyn Write),
-    };
+    let mut sink = Lines::new(zone, &mut out, holds.as_mut().map(|w| w as &mut dyn Write));
     let report = replay_sharded(config, until, input, threads, false, &mut sink, &mut diag)
         .context("replay failed")?;
     out.flush().context("cannot write alerts")?;
