@@ -58,6 +58,9 @@ printf '  %-34s %8ss %10s events/s\n' "default pack" "${best[default]}" "$(rate 
 echo "  default pack / before: $(awk -v a="${best[base]}" -v b="${best[default]}" 'BEGIN{printf "%.2f", a/b}')x (target >= 0.95) on $n_plain events"
 if cmp -s "$out/packs-base.out" "$out/packs-default.out"; then
     echo "  outputs: byte-identical ($(wc -l <"$out/packs-default.out") alerts)"
+elif cmp -s <(LC_ALL=C sort "$out/packs-base.out") <(LC_ALL=C sort "$out/packs-default.out"); then
+    # Since 862ed20 replay writes an instant's alerts by key; a base before it, by worker rank.
+    echo "  outputs: the same lines, ties at one instant in another order ($(wc -l <"$out/packs-default.out") alerts)"
 else
     echo "  OUTPUTS DIFFER: $out/packs-base.out $out/packs-default.out" >&2
     exit 1
