@@ -203,6 +203,32 @@ def test_12_2_a_late_event_of_a_worker_with_later_events_applied_is_dead_lettere
     assert online(), "a late logout changed the worker"
 
 
+def test_12_2_a_worker_is_found_while_their_events_wait_for_the_watermark(stack):
+    """A login stamped now waits in the reorder buffer until the watermark passes it (here
+    allowed_lateness 20 s): /v1/workers shows the worker online at once, as of the login, with
+    `buffered_events` 1. Before, the look-up was 404 for those 20 s."""
+    broker = one_partition(stack)
+    monitor = stack.monitor(broker, time={"allowed_lateness": "20s"}).start()
+    monitor.wait_ready()
+    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    worker = f"fresh-{uuid.uuid4().hex[:8]}"
+    login = harness.now_ms()
+    producer.produce([harness.event_line(worker, "login", login, 1)])
+    sent = time.monotonic()
+
+    def found():
+        monitor.check_alive()
+        status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
+        return json.loads(body) if status == 200 else None
+    view = harness.wait_until("the worker found", found, timeout=10, interval=0.1)
+    # Well inside the 20 s the login waits for: the view included it from the buffer.
+    assert time.monotonic() - sent < 15
+    assert view["online"] and view["working"], view
+    assert view["buffered_events"] == 1, view
+    assert round(harness.parse_rfc3339(view["as_of"]).timestamp() * 1000) == login, view
+    assert monitor.metric("workhours_late_events_total") == 0
+
+
 def test_12_2_an_oversized_bad_message_is_dead_lettered_cut_and_the_monitor_lives_on(stack):
     """A bad message of 1,000,100 bytes (the broker takes it; librdkafka's producer refuses
     records over 1,000,000 bytes by default): dead-lettered with the first 512 KiB and a
