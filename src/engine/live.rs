@@ -684,42 +684,72 @@ impl Engine {
     /// As of the engine's event time, or of the worker's latest event read when that is later:
     /// events still waiting in the reorder buffer for the watermark are applied to a copy of
     /// the worker (their alerts discarded; the engine fires them when the watermark passes).
-    /// A person whose worker ids are joining it in the buffer is shown as of the engine's
-    /// event time.
     pub fn worker_view(&mut self, id: &str) -> Option<Value> {
         let index = self.slot_of(id)?;
-        let mut worker = self.state.workers[index as usize].clone();
         // Counters are integrated to `since`; every instant before the frontier is final.
-        let mut as_of = worker.since.max(self.state.frontier.saturating_sub(1));
-        let mut buffered = 0;
-        if worker.pending > 0 {
-            let mut waiting: Vec<&Pending> = self
-                .state
-                .buffer
-                .iter()
-                .filter(|pending| pending.worker == index)
-                .collect();
-            buffered = waiting.iter().filter(|pending| !pending.moves()).count();
-            if !waiting.iter().any(|pending| pending.moves()) {
-                waiting.sort_unstable_by_key(|pending| buffer::Keyed::key(*pending));
-                let waiting: Vec<Pending> = waiting.into_iter().cloned().collect();
-                as_of = self.apply_copy(&mut worker, index, &waiting).max(as_of);
-            }
-        }
-        self.view_of(worker, index, as_of, buffered)
+        let since = self.state.workers[index as usize].since;
+        let as_of = since.max(self.state.frontier.saturating_sub(1));
+        let (worker, last, buffered) = self.provisional(index);
+        self.view_of(worker, index, as_of.max(last), buffered)
     }
 
-    /// Applies `events` (one worker's, in the buffer's order) to `worker`, a copy of worker
-    /// `index`, as [`Engine::run`] would, with scratch outputs; returns the last one's `ts`.
-    fn apply_copy(&mut self, worker: &mut Worker, index: u32, events: &[Pending]) -> i64 {
+    /// A copy of worker `index` with its events still in the reorder buffer applied, as
+    /// [`Engine::run`] would apply them (alerts discarded); the `ts` of the last (else
+    /// [`NEVER`]) and their number.
+    ///
+    /// Persons: a worker id that stood alone and joins the person by an event in the buffer
+    /// brings its state, as [`Engine::apply_move`] moves it: its own copy, brought forward the
+    /// same way, gives it up.
+    fn provisional(&mut self, index: u32) -> (Worker, i64, usize) {
+        let mut worker = self.state.workers[index as usize].clone();
+        // A worker id joining a person has its move counted here, and the event that joins
+        // in the person's slot.
+        if worker.pending == 0 {
+            return (worker, NEVER, 0);
+        }
+        let into = |pending: &Pending| pending.moves() && (pending.order >> 32) as u32 == index;
+        let mut waiting: Vec<Pending> = self
+            .state
+            .buffer
+            .iter()
+            .filter(|pending| pending.worker == index || into(pending))
+            .cloned()
+            .collect();
+        if waiting.is_empty() {
+            return (worker, NEVER, 0);
+        }
+        waiting.sort_unstable_by_key(buffer::Keyed::key);
+        // The worker ids joining, each as it stands when it leaves (none stood alone in a
+        // person: no deeper).
+        let joining: Vec<Option<Worker>> = waiting
+            .iter()
+            .map(|pending| into(pending).then(|| self.provisional(pending.worker).0))
+            .collect();
         let mut scratch = Scratch::default();
         let mut cx = scratch.cx(self);
         let mut last = NEVER;
-        for event in events {
+        let mut count = 0;
+        for (event, joining) in waiting.iter().zip(joining) {
             if last != NEVER && event.ts != last {
                 worker.settle(index, last, &mut cx);
             }
             last = event.ts;
+            if event.moves() {
+                // Into this person, the joining worker id's state comes along. (Out of this
+                // worker id, alone until now: its copy is what the person takes; the worker
+                // id itself is looked up as its person's from the join on.)
+                if let Some(mut alone) = joining
+                    && alone.since != NEVER
+                {
+                    alone.advance(event.worker, event.ts, &mut cx);
+                    if let Some((session, last_event)) = alone.take_member(0) {
+                        worker.advance(index, event.ts, &mut cx);
+                        worker.give_member(event.order as u32, session, last_event);
+                    }
+                }
+                continue;
+            }
+            count += 1;
             if worker.refuses(event) {
                 continue;
             }
@@ -731,10 +761,8 @@ impl Engine {
                 member.grouped = true;
             }
         }
-        if last != NEVER {
-            worker.settle(index, last, &mut cx);
-        }
-        last
+        worker.settle(index, last, &mut cx);
+        (worker, last, count)
     }
 
     /// The view of worker `index` at instant `at` (at or after its `since`): a copy of the

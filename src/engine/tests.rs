@@ -1518,6 +1518,39 @@ fn a_persons_view_shows_events_still_in_the_reorder_buffer() {
     assert_eq!(engine.worker_view("P1").unwrap(), view);
 }
 
+/// A worker id that stood alone and joins its person by an event still in the reorder buffer:
+/// the person's view carries the state the worker id brings (online since its login).
+#[test]
+fn a_persons_view_takes_a_joining_worker_ids_state_from_the_buffer() {
+    let mut engine = Engine::new(persons_config(""));
+    let events = [
+        ev("s", "login", "07:00"),
+        ev("s", "heartbeat", "08:00"),
+        person_ev("s", "didi", "heartbeat", "08:00:20"),
+    ];
+    for e in &events {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    // The watermark, 07:59:50, has passed the login only.
+    assert_eq!(engine.stats().applied, 1);
+    let view = engine
+        .worker_view("s")
+        .expect("the person, by the joining worker id");
+    assert_eq!(view["person_id"], "P1");
+    assert_eq!(view["online"], true);
+    assert_eq!(view["working"], true);
+    assert_eq!(view["buffered_events"], 1);
+    assert_eq!(engine.worker_view("P1").unwrap(), view);
+    // Once applied, the view is the same, bar `buffered_events`.
+    engine.advance_to(t("08:00:20.001"));
+    assert_eq!(engine.stats().applied, 3);
+    let mut applied = engine.worker_view("s").unwrap();
+    assert_eq!(applied["buffered_events"], 0);
+    applied["buffered_events"] = 1.into();
+    assert_eq!(applied, view);
+}
+
 /// What each worker costs bounds memory (bench/replay.sh memory, the live soak): these sizes
 /// are held once per worker, or once per rule of its pack.
 #[test]
