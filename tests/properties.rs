@@ -660,3 +660,54 @@ proptest! {
         prop_assert_eq!(run(true), run(false));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    /// `/v1/workers/{id}` applies a worker's events still in the reorder buffer to a copy of
+    /// it: once the watermark has passed them, the view is the same, bar `buffered_events`.
+    /// For workers with every kind of rule, and for persons whose worker ids join mid-stream.
+    #[test]
+    fn the_view_of_buffered_events_is_the_view_once_applied(
+        events in stream(),
+        timeout in prop_oneof![Just(0i64), 10i64..90],
+        jitter in proptest::collection::vec(0i64..=30_000, 80),
+        cut in 1usize..60,
+        persons in proptest::bool::ANY,
+        unnamed in proptest::collection::vec(0usize..6, 4),
+    ) {
+        let shuffled = jittered(&events, &jitter);
+        let (config, input): (Box<dyn Fn() -> Config>, Vec<String>) = if persons {
+            let text = format!("[rules]\nsubject = \"person\"\nsession_timeout = \"{timeout}m\"\n");
+            (
+                Box::new(move || Config::from_toml_str(&text, Vec::new()).unwrap()),
+                person_lines_joining(&events, &shuffled, &unnamed),
+            )
+        } else {
+            (Box::new(move || config_with(timeout, true)), lines(&shuffled))
+        };
+        let input = &input[..cut.min(input.len())];
+        let fed = || {
+            let mut engine = Engine::new(config());
+            let (mut alerts, mut holds) = (Vec::new(), Vec::new());
+            feed(&mut engine, input, &mut alerts, &mut holds);
+            engine
+        };
+        let ids = (0..4).map(|w| format!("w{w}")).chain((0..2).map(|p| format!("P{p}")));
+        for id in ids {
+            let Some(view) = fed().worker_view(&id) else { continue };
+            if view["buffered_events"] == 0 {
+                continue;
+            }
+            // The view stands at the last buffered event: run event time just past it.
+            let as_of = view["as_of"].as_str().unwrap();
+            let last = workhours::timefmt::parse_rfc3339(as_of).unwrap();
+            let mut engine = fed();
+            engine.advance_to(last + 1);
+            let mut applied = engine.worker_view(&id).expect("applied, the worker is there");
+            prop_assert_eq!(&applied["buffered_events"], 0);
+            applied["buffered_events"] = view["buffered_events"].clone();
+            prop_assert_eq!(applied, view, "{}", id);
+        }
+    }
+}
