@@ -135,6 +135,35 @@ pub fn guarded(state: &AppState, routes: Router) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), time_limit))
 }
 
+/// The console page, `page` (`/`), behind the token when one is set (SPEC section 8: "behind
+/// `http.token_file` when set"): a request without it is answered 401, with the page as the
+/// body. A browser sends no bearer token when it opens an address, and renders that body: the
+/// page asks for the token and sends it with each of its data requests (`/v1/console/*`,
+/// behind [`guarded`]).
+pub fn guarded_page(state: &AppState, page: Router) -> Router {
+    page.route_layer(middleware::from_fn_with_state(state.clone(), guard_page))
+}
+
+async fn guard_page(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let refused = state.token.as_ref().is_some_and(|token| {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| bearer(value.as_bytes()))
+            .unwrap_or_default();
+        !same_token(given, token.as_bytes())
+    });
+    let mut response = next.run(request).await;
+    if refused {
+        state.metrics.http_rejected("unauthorized");
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets open requests
 /// finish for at most [`SHUTDOWN_GRACE`] and returns.
 pub async fn serve(
@@ -513,6 +542,47 @@ pub(crate) mod tests {
         let status = response.status();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// SPEC section 8: the console "behind `http.token_file` when set". Without the token the
+    /// page is answered 401, with itself as the body (it asks for the token); its scripts stay
+    /// open; with no token file it is open.
+    #[tokio::test]
+    async fn the_console_page_is_behind_the_token() {
+        let guarded_state = AppState {
+            token: Some("s3cret".into()),
+            ..state()
+        };
+        for (state, token_set) in [(guarded_state, true), (state(), false)] {
+            let app = router(state.clone())
+                .merge(guarded_page(&state, crate::demo::api::index("console")))
+                .merge(crate::demo::api::assets());
+            for header in [None, Some("Bearer wrong"), Some("Bearer s3cret")] {
+                let mut request = Request::builder().uri("/");
+                if let Some(header) = header {
+                    request = request.header(header::AUTHORIZATION, header);
+                }
+                let response = app
+                    .clone()
+                    .oneshot(request.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                let want = if token_set && header != Some("Bearer s3cret") {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::OK
+                };
+                assert_eq!(response.status(), want, "{header:?}");
+                assert_eq!(
+                    response.headers().contains_key(header::WWW_AUTHENTICATE),
+                    want == StatusCode::UNAUTHORIZED
+                );
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                let body = String::from_utf8(body.to_vec()).unwrap();
+                assert!(body.contains(r#"data-mode="console""#), "{header:?}");
+            }
+            assert_eq!(fetch(&app, "/assets/app.js").await.0, StatusCode::OK);
+        }
     }
 
     #[tokio::test]

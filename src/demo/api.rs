@@ -49,18 +49,28 @@ pub struct DemoState {
 /// The page at `/` and its assets, for `mode` `demo` or `console` (`workhours run`): the
 /// page reads its mode from `<body data-mode>` and polls the JSON of that mode. No data here.
 pub fn pages(mode: &'static str) -> Router {
+    index(mode).merge(assets())
+}
+
+/// The page at `/` alone ([`pages`]).
+pub fn index(mode: &'static str) -> Router {
+    Router::new().route(
+        "/",
+        get(move || async move {
+            let html = INDEX_HTML.replacen(
+                r#"<body data-mode="demo">"#,
+                &format!(r#"<body data-mode="{mode}">"#),
+                1,
+            );
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        }),
+    )
+}
+
+/// The page's style and scripts ([`pages`]): code, no data, open to any request (a browser
+/// sends no token for a script).
+pub fn assets() -> Router {
     Router::new()
-        .route(
-            "/",
-            get(move || async move {
-                let html = INDEX_HTML.replacen(
-                    r#"<body data-mode="demo">"#,
-                    &format!(r#"<body data-mode="{mode}">"#),
-                    1,
-                );
-                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
-            }),
-        )
         .route(
             "/assets/style.css",
             get(|| async { page(STYLE_CSS, "text/css; charset=utf-8") }),

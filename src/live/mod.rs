@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::console::Console;
-use crate::http::{AppState, Lookup, guarded, load_token, router, serve};
+use crate::http::{AppState, Lookup, guarded, guarded_page, load_token, router, serve};
 use crate::metrics::Metrics;
 pub use kafka::{client_config, send_waiting, set_default, without_consumer_properties};
 pub use pipeline::{Clock, Sampler, Shared};
@@ -131,7 +131,7 @@ pub async fn app(
         None => {
             let shared = Arc::new(Shared::new(metrics.clone()));
             let console = Console::new(&config, shared.clone(), shutdown.clone());
-            (crate::demo::api::pages("console"), shared, Some(console))
+            (crate::demo::api::index("console"), shared, Some(console))
         }
     };
     // The token first: a start refused for it must not have said it serves.
@@ -141,10 +141,15 @@ pub async fn app(
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
     tracing::info!(listen = %config.http.listen, "Serving HTTP.");
     let state = AppState::new(metrics, shared.ready.clone(), shared.clone(), token);
-    let mut routes = router(state.clone()).merge(pages);
+    let mut routes = router(state.clone());
     if let Some(console) = console {
-        routes = routes.merge(guarded(&state, console.routes()));
+        routes = routes
+            .merge(guarded_page(&state, pages))
+            .merge(crate::demo::api::assets())
+            .merge(guarded(&state, console.routes()));
         tokio::spawn(console.sample());
+    } else {
+        routes = routes.merge(pages);
     }
     let http = tokio::spawn(serve(listener, routes, shutdown.clone()));
 

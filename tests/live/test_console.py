@@ -165,8 +165,11 @@ def test_console_behind_a_token(stack, tmp_path, browser):
     token_file.write_text("console-s3cret\n")
     monitor, _ = fed_monitor(stack, tmp_path, http={"token_file": str(token_file)})
     port = monitor.http_port
-    # The page itself carries no data; its data and the probes are as SPEC says.
-    assert get(port, "/") == 200
+    # SPEC section 8: the console behind the token. The page is answered 401 without it (its
+    # body is the page, which asks for the token in a browser), its data too; the probes open.
+    assert get(port, "/") == 401
+    assert get(port, "/", "wrong") == 401
+    assert get(port, "/", "console-s3cret") == 200
     for path in ["/v1/console/status", "/v1/console/alerts", "/v1/console/series", "/v1/summary"]:
         assert get(port, path) == 401, path
         assert get(port, path, "wrong") == 401, path
