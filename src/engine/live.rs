@@ -685,22 +685,28 @@ impl Engine {
     /// events still waiting in the reorder buffer for the watermark are applied to a copy of
     /// the worker (their alerts discarded; the engine fires them when the watermark passes).
     pub fn worker_view(&mut self, id: &str) -> Option<Value> {
+        self.worker_view_until(id, i64::MAX)
+    }
+
+    /// [`Engine::worker_view`] with the buffered events up to `now` (the wall clock, live:
+    /// event time never runs ahead of it, SPEC section 5); later ones are left out, uncounted.
+    pub fn worker_view_until(&mut self, id: &str, now: i64) -> Option<Value> {
         let index = self.slot_of(id)?;
         // Counters are integrated to `since`; every instant before the frontier is final.
         let since = self.state.workers[index as usize].since;
         let as_of = since.max(self.state.frontier.saturating_sub(1));
-        let (worker, last, buffered) = self.provisional(index);
+        let (worker, last, buffered) = self.provisional(index, now);
         self.view_of(worker, index, as_of.max(last), buffered)
     }
 
-    /// A copy of worker `index` with its events still in the reorder buffer applied, as
+    /// A copy of worker `index` with its events still in the reorder buffer up to `now` applied, as
     /// [`Engine::run`] would apply them (alerts discarded); the `ts` of the last (else
     /// [`NEVER`]) and their number.
     ///
     /// Persons: a worker id that stood alone and joins the person by an event in the buffer
     /// brings its state, as [`Engine::apply_move`] moves it: its own copy, brought forward the
     /// same way, gives it up.
-    fn provisional(&mut self, index: u32) -> (Worker, i64, usize) {
+    fn provisional(&mut self, index: u32, now: i64) -> (Worker, i64, usize) {
         let mut worker = self.state.workers[index as usize].clone();
         // A worker id joining a person has its move counted here, and the event that joins
         // in the person's slot.
@@ -712,7 +718,7 @@ impl Engine {
             .state
             .buffer
             .iter()
-            .filter(|pending| pending.worker == index || into(pending))
+            .filter(|pending| pending.ts <= now && (pending.worker == index || into(pending)))
             .cloned()
             .collect();
         if waiting.is_empty() {
@@ -723,7 +729,7 @@ impl Engine {
         // person: no deeper).
         let joining: Vec<Option<Worker>> = waiting
             .iter()
-            .map(|pending| into(pending).then(|| self.provisional(pending.worker).0))
+            .map(|pending| into(pending).then(|| self.provisional(pending.worker, now).0))
             .collect();
         let mut scratch = Scratch::default();
         let mut cx = scratch.cx(self);
@@ -1440,6 +1446,11 @@ mod tests {
         assert_eq!(view["as_of"], "2026-03-02T08:00:00.000+08:00");
         assert_eq!(view["platform"], "meituan");
         assert_eq!(view["buffered_events"], 1);
+        // Live, an event stamped ahead of the wall clock waits for it (SPEC 5: event time never
+        // runs ahead of it): with the clock 1 ms before the login, nothing to show yet.
+        let login = crate::timefmt::parse_rfc3339("2026-03-02T08:00:00+08:00").unwrap();
+        assert_eq!(engine.worker_view_until("w1", login - 1), None);
+        assert_eq!(engine.worker_view_until("w1", login).unwrap(), view);
         // An hour on, the login applied and a logout buffered: the view is as of the logout.
         assert_eq!(push(&mut engine, "logout", "09:00:00", 1), Pushed::Accepted);
         engine.advance();

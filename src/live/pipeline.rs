@@ -1158,7 +1158,7 @@ impl Core {
             .values_mut()
             .map(|part| &mut part.engine)
             .collect();
-        self.shared.views.answer(&mut engines);
+        self.shared.views.answer(&mut engines, self.clock.now_ms());
     }
 
     /// Commits the offsets of partitions whose last state write is acknowledged, while they

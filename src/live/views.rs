@@ -144,8 +144,9 @@ impl Views {
             .is_some_and(|waited| waited >= BLOCKED_AFTER)
     }
 
-    /// Answers every look-up waiting from `engines` (the loop's side).
-    pub fn answer(&self, engines: &mut [&mut Engine]) {
+    /// Answers every look-up waiting from `engines` (the loop's side), with events up to
+    /// `now` (the wall clock) shown.
+    pub fn answer(&self, engines: &mut [&mut Engine], now: i64) {
         let mut inbox = self
             .inbox
             .lock()
@@ -153,7 +154,7 @@ impl Views {
         while let Ok(query) = inbox.try_recv() {
             let view = engines
                 .iter_mut()
-                .find_map(|engine| engine.worker_view(&query.id));
+                .find_map(|engine| engine.worker_view_until(&query.id, now));
             // The handler may have timed out and gone: nothing to do then.
             let _ = query.reply.send(view);
         }
@@ -308,7 +309,7 @@ mod tests {
 
         let mut known = views.ask("w1").unwrap();
         let mut unknown = views.ask("nobody").unwrap();
-        views.answer(&mut [&mut engine]);
+        views.answer(&mut [&mut engine], i64::MAX);
         assert_eq!(known.try_recv().unwrap().unwrap()["worker_id"], "w1");
         assert_eq!(unknown.try_recv().unwrap(), None);
 
