@@ -145,14 +145,7 @@ pub fn guarded_page(state: &AppState, page: Router) -> Router {
 }
 
 async fn guard_page(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let refused = state.token.as_ref().is_some_and(|token| {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| bearer(value.as_bytes()))
-            .unwrap_or_default();
-        !same_token(given, token.as_bytes())
-    });
+    let refused = !authorized(&state, &request);
     let mut response = next.run(request).await;
     if refused {
         state.metrics.http_rejected("unauthorized");
@@ -215,23 +208,16 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
 /// `/v1/*`: the bearer token when one is set (a person's hours are personal data), then a
 /// slot among [`V1_CONCURRENCY`].
 async fn guard_v1(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|value| bearer(value.as_bytes()))
-            .unwrap_or_default();
-        if !same_token(given, token.as_bytes()) {
-            state.metrics.http_rejected("unauthorized");
-            let mut response = error(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": "a bearer token is required (Authorization: Bearer <token>)"}),
-            );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
+    if !authorized(&state, &request) {
+        state.metrics.http_rejected("unauthorized");
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "a bearer token is required (Authorization: Bearer <token>)"}),
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
     }
     let Ok(_slot) = state.v1_slots.clone().try_acquire_owned() else {
         state.metrics.http_rejected("overloaded");
@@ -245,6 +231,18 @@ async fn guard_v1(State(state): State<AppState>, request: Request, next: Next) -
         return response;
     };
     next.run(request).await
+}
+
+/// Whether `request` may pass: no token is set, or it carries `Authorization: Bearer <token>`.
+fn authorized(state: &AppState, request: &Request) -> bool {
+    state.token.as_ref().is_none_or(|token| {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| bearer(value.as_bytes()))
+            .unwrap_or_default();
+        same_token(given, token.as_bytes())
+    })
 }
 
 /// Compares every byte whatever the first difference, so that the time taken says nothing

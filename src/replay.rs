@@ -358,7 +358,6 @@ impl<'a> Lines<'a> {
                 out.write_all(b"\n")?;
             }
         }
-        self.instant_holds.clear();
         Ok(())
     }
 }
