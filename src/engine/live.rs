@@ -761,11 +761,7 @@ impl Engine {
             }
             worker.advance(index, event.ts, &mut cx);
             worker.apply(event, &mut cx);
-            if let Some(member) = worker.members.get_mut(event.member as usize) {
-                (member.platform, member.role, member.city) =
-                    (event.platform, event.role, event.city);
-                member.grouped = true;
-            }
+            worker.group_member(event);
         }
         worker.settle(index, last, &mut cx);
         (worker, last, count)
@@ -963,6 +959,12 @@ mod tests {
         format!(
             r#"{{"worker_id":"{worker}","kind":"{kind}","ts":"2026-03-02T{ts}+08:00","platform":"meituan","city":"371000"}}"#
         )
+    }
+
+    /// Pushes worker w1's `kind` at `ts` as input position `seq` (no wall clock).
+    fn push(engine: &mut Engine, kind: &str, ts: &str, seq: u64) -> Pushed {
+        let text = line("w1", kind, ts);
+        engine.push_live(&event::parse(text.as_bytes()).unwrap(), seq, 0, i64::MAX)
     }
 
     /// Feeds lines with offsets, saving a checkpoint (records + meta) after `save_after`
@@ -1408,10 +1410,6 @@ mod tests {
     #[test]
     fn a_late_event_of_a_worker_with_later_events_applied_is_late() {
         let mut engine = Engine::live(Config::default());
-        let push = |engine: &mut Engine, kind: &str, ts: &str, seq: u64| {
-            let text = line("w1", kind, ts);
-            engine.push_live(&event::parse(text.as_bytes()).unwrap(), seq, 0, i64::MAX)
-        };
         assert_eq!(push(&mut engine, "login", "08:00:00", 0), Pushed::Accepted);
         assert_eq!(
             push(&mut engine, "heartbeat", "09:00:00", 1),
@@ -1430,10 +1428,6 @@ mod tests {
     #[test]
     fn the_view_shows_events_still_in_the_reorder_buffer() {
         let mut engine = Engine::live(Config::default());
-        let push = |engine: &mut Engine, kind: &str, ts: &str, seq: u64| {
-            let text = line("w1", kind, ts);
-            engine.push_live(&event::parse(text.as_bytes()).unwrap(), seq, 0, i64::MAX)
-        };
         assert_eq!(push(&mut engine, "login", "08:00:00", 0), Pushed::Accepted);
         engine.advance();
         // The watermark (07:59:30) has not passed the login: nothing is applied yet.

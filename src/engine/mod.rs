@@ -1778,14 +1778,7 @@ impl Engine {
         worker.advance(index, t, &mut cx);
         worker.apply(event, &mut cx);
         let group = [event.platform, event.role, event.city];
-        let member_previous = worker.members.get_mut(event.member as usize).map(|member| {
-            let before = member
-                .grouped
-                .then_some([member.platform, member.role, member.city]);
-            (member.platform, member.role, member.city) = (group[0], group[1], group[2]);
-            member.grouped = true;
-            before
-        });
+        let member_previous = worker.group_member(event);
         cx.stats.applied += 1;
         if worker.touched_at != t {
             worker.touched_at = t;

@@ -790,6 +790,18 @@ impl Worker {
     /// Persons: member `member` leaves this subject for a person (`Engine::push_move`): its
     /// state and last event, which stop here (it is offline, off break, with no active
     /// orders and at rest here from now on).
+    /// Persons: the event's worker id takes the event's group (platform, role, city). `None`
+    /// for a worker (no members); else its previous group, if it had one.
+    pub fn group_member(&mut self, event: &Pending) -> Option<Option<[u32; 3]>> {
+        let member = self.members.get_mut(event.member as usize)?;
+        let before = member
+            .grouped
+            .then_some([member.platform, member.role, member.city]);
+        (member.platform, member.role, member.city) = (event.platform, event.role, event.city);
+        member.grouped = true;
+        Some(before)
+    }
+
     pub fn take_member(&mut self, member: u32) -> Option<(Session, i64)> {
         let member = self.members.get_mut(member as usize)?;
         let session = std::mem::take(&mut member.session);
