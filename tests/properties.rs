@@ -509,6 +509,14 @@ fn the_generated_streams_fire_every_kind() {
     }
 }
 
+/// `subject = "person"` with a session timeout of `timeout_minutes` (0: off).
+fn persons_config(timeout_minutes: i64) -> Config {
+    let text = format!(
+        "[rules]\nsubject = \"person\"\nsession_timeout = \"{timeout_minutes}m\"\nquota_min_workers = 1\n"
+    );
+    Config::from_toml_str(&text, Vec::new()).unwrap()
+}
+
 /// Lines of a stream whose four workers are two persons on two platforms each.
 fn person_lines(events: &[Ev]) -> Vec<String> {
     events
@@ -561,12 +569,7 @@ proptest! {
         jitter in proptest::collection::vec(0i64..=30_000, 80),
         unnamed in proptest::collection::vec(0usize..6, 4),
     ) {
-        let config = || {
-            let text = format!(
-                "[rules]\nsubject = \"person\"\nsession_timeout = \"{timeout}m\"\nquota_min_workers = 1\n"
-            );
-            Config::from_toml_str(&text, Vec::new()).unwrap()
-        };
+        let config = || persons_config(timeout);
         let (alerts, _) = replay_all(config(), &person_lines_joining(&events, &events, &unnamed));
         let shuffled = jittered(&events, &jitter);
         let (a, _) = replay_all(config(), &person_lines_joining(&events, &shuffled, &unnamed));
@@ -580,12 +583,7 @@ proptest! {
         jitter in proptest::collection::vec(0i64..=30_000, 80),
         split in 0usize..80,
     ) {
-        let config = || {
-            let text = format!(
-                "[rules]\nsubject = \"person\"\nsession_timeout = \"{timeout}m\"\nquota_min_workers = 1\n"
-            );
-            Config::from_toml_str(&text, Vec::new()).unwrap()
-        };
+        let config = || persons_config(timeout);
         let input = person_lines(&events);
         let (alerts, _) = replay_all(config(), &input);
         for alert in &alerts {
@@ -678,9 +676,8 @@ proptest! {
     ) {
         let shuffled = jittered(&events, &jitter);
         let (config, input): (Box<dyn Fn() -> Config>, Vec<String>) = if persons {
-            let text = format!("[rules]\nsubject = \"person\"\nsession_timeout = \"{timeout}m\"\n");
             (
-                Box::new(move || Config::from_toml_str(&text, Vec::new()).unwrap()),
+                Box::new(move || persons_config(timeout)),
                 person_lines_joining(&events, &shuffled, &unnamed),
             )
         } else {
