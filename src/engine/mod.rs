@@ -144,6 +144,20 @@ pub struct Me<'a> {
     pub members: &'a [Member],
 }
 
+impl Me<'_> {
+    /// The subject as an alert's message names it: "Worker w1", or "Person P1" under
+    /// `subject = "person"` (SPEC section 8).
+    pub fn who(&self) -> impl std::fmt::Display + '_ {
+        struct Who<'b>(&'b str, &'b IdKey);
+        impl std::fmt::Display for Who<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{} {}", self.0, self.1)
+            }
+        }
+        Who(if self.person { "Person" } else { "Worker" }, self.id)
+    }
+}
+
 /// The digest of an event's (`worker_id`, `event_id`), when it has an id.
 pub fn event_digest(event: &Event<'_>) -> Option<u64> {
     event

@@ -1343,8 +1343,13 @@ fn a_person_working_two_platforms_one_after_the_other_is_one_person() {
             ),
         ]
     );
-    // The alerts name the person, not a worker.
+    // The alerts name the person, not a worker, in their fields and in their messages.
     assert!(alerts.iter().all(|a| a.worker_id.is_none()));
+    assert!(
+        alerts.iter().all(|a| a.message.starts_with("Person P1 ")),
+        "{:?}",
+        alerts.iter().map(|a| &a.message).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -1425,6 +1430,14 @@ fn worker_ids_without_a_person_stand_alone_and_quota_stays_per_worker_id() {
         w9.contains(&"continuous_work/violation".to_owned()),
         "{w9:?}"
     );
+    // A worker id standing alone is named as a worker.
+    assert!(
+        alerts
+            .iter()
+            .filter(|a| a.worker_id.as_deref() == Some("w9"))
+            .all(|a| a.message.starts_with("Worker w9 ")),
+        "{alerts:?}"
+    );
     // quota_p90 groups worker ids by their own platform: w9's 4.5 h on meituan (the test
     // events' default platform), m1's 30 min on meituan too: the nearest-rank P90 of two is
     // the larger.
@@ -1442,6 +1455,48 @@ fn worker_ids_without_a_person_stand_alone_and_quota_stays_per_worker_id() {
                 limit: 14_400
             }
         )]
+    );
+}
+
+#[test]
+fn messages_of_a_rule_with_an_allowance_say_so() {
+    // cn-mohrss-2024's daily rule counts order time plus up to 1 h of waiting: its 8 h warning
+    // comes at 15:00 (7 h of orders from 08:00, the allowance's hour from 07:00), and its
+    // message must not call all of it order time.
+    let config = Config::parse("[rules]\npack = \"cn-mohrss-2024\"\n", Vec::new(), None).unwrap();
+    let events = [
+        ev("w1", "login", "07:00"),
+        ev("w1", "order_accepted", "08:00").order("a"),
+        ev("w1", "order_delivered", "15:30").order("a"),
+        ev("w1", "logout", "15:30"),
+    ];
+    let (alerts, _) = run_with(config, &events, "23:00");
+    let daily: Vec<_> = alerts
+        .iter()
+        .filter(|a| &*a.rule == "mohrss2024_daily")
+        .map(|a| {
+            (
+                format_rfc3339(a.at, &chrono_tz::Asia::Shanghai),
+                a.message.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        daily,
+        vec![(
+            "2026-03-02T15:00:00.000+08:00".to_owned(),
+            "Worker w1 has had orders (with allowance) for 8h today, reaching the standard \
+             working day of 8h."
+                .to_owned()
+        )]
+    );
+    // The continuous rule has no allowance: order time it is.
+    assert!(
+        alerts
+            .iter()
+            .filter(|a| a.phase == Phase::Violation && &*a.rule != "mohrss2024_daily")
+            .all(|a| a.message.contains("has had orders for ")),
+        "{alerts:?}"
     );
 }
 

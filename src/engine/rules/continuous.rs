@@ -155,9 +155,9 @@ impl State {
                 _ => format!("a break of {}", human_duration(p.brk)),
             };
             let message = format!(
-                "Worker {} completed {brk} after {} {} without one.",
-                me.id,
-                def.measure.doing(),
+                "{} completed {brk} after {} {} without one.",
+                me.who(),
+                def.doing(),
                 human_duration(episode.work),
             );
             let amount = seconds(episode.work, p.limit);
@@ -215,15 +215,15 @@ impl State {
                 continue;
             }
             let e = *episode;
-            let (done, work) = (def.measure.done(), human_duration(e.work));
+            let (done, work) = (def.done(), human_duration(e.work));
             let (brk, limit) = (human_duration(p.brk), human_duration(p.limit));
             let amount = seconds(e.work, threshold.amount);
             match threshold.phase {
                 Phase::Warning => {
                     episode.warned = true;
                     let message = format!(
-                        "Worker {} has {done} {work} without a break of at least {brk}; the limit is {limit}.",
-                        me.id
+                        "{} has {done} {work} without a break of at least {brk}; the limit is {limit}.",
+                        me.who()
                     );
                     let split = self.split.parts();
                     cx.emit(me, def, Phase::Warning, t, amount, e.start, message, split);
@@ -231,8 +231,8 @@ impl State {
                 _ => {
                     episode.violated = true;
                     let message = format!(
-                        "Worker {} has {done} {work} without a break of at least {brk} (limit {limit}).",
-                        me.id
+                        "{} has {done} {work} without a break of at least {brk} (limit {limit}).",
+                        me.who()
                     );
                     let until = t + p.break_due(e.first_part);
                     let split = self.split.parts();

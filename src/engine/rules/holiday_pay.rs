@@ -125,8 +125,8 @@ impl State {
         let limit = rate(u128::from(p.ratio_ppm) * fees * 3_600_000 / (work as u128 * 1_000_000));
         let pooled = rate(fees * 3_600_000 / work as u128);
         let message = format!(
-            "Worker {} earned {}.{:02} yuan per hour on the statutory holiday {} ({} fen for {}), not above {} times the {}.{:02} yuan per hour of the {} days before.",
-            me.id,
+            "{} earned {}.{:02} yuan per hour on the statutory holiday {} ({} fen for {}), not above {} times the {}.{:02} yuan per hour of the {} days before.",
+            me.who(),
             per_hour / 100,
             per_hour % 100,
             Calendar::date(day.number),

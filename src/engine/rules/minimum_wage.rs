@@ -48,8 +48,8 @@ pub fn close_day(
     }
     let per_hour = (earned / closed.work as u128) as u64;
     let message = format!(
-        "Worker {} earned {}.{:02} yuan per hour on {} ({} fen for {}), below the minimum wage of {}.{:02} yuan per hour.",
-        me.id,
+        "{} earned {}.{:02} yuan per hour on {} ({} fen for {}), below the minimum wage of {}.{:02} yuan per hour.",
+        me.who(),
         per_hour / 100,
         per_hour % 100,
         Calendar::date(day.number),

@@ -69,6 +69,23 @@ pub struct RuleDef {
 }
 
 impl RuleDef {
+    /// "has had orders for 4h": the measure's past participle for messages, naming the
+    /// allowance where the rule counts one (its amount is not order time alone).
+    pub fn done(&self) -> &'static str {
+        match (self.measure, self.allowance) {
+            (Measure::Orders, Some(_)) => "had orders (with allowance) for",
+            (measure, _) => measure.done(),
+        }
+    }
+
+    /// "after having orders for 4h": as [`RuleDef::done`], the present participle.
+    pub fn doing(&self) -> &'static str {
+        match (self.measure, self.allowance) {
+            (Measure::Orders, Some(_)) => "having orders (with allowance) for",
+            (measure, _) => measure.doing(),
+        }
+    }
+
     /// Whether a worker keeps a [`RuleState`] for this rule. Pay and aggregate kinds that keep
     /// nothing per worker (`minimum_wage`, `quota_p90`, `holiday_pay` without a holiday
     /// calendar) measure working time only, with no `hours` or allowance (the pack reader

@@ -107,8 +107,8 @@ impl State {
         }
         self.fired = true;
         let message = format!(
-            "Worker {} has {} of overtime this month, reaching {} of {}.",
-            me.id,
+            "{} has {} of overtime this month, reaching {} of {}.",
+            me.who(),
             human_duration(overtime),
             label(def, Phase::Violation, "the monthly maximum"),
             human_duration(p.limit)

@@ -387,9 +387,9 @@ impl State {
                 _ => "the limit",
             };
             let message = format!(
-                "Worker {} has {} {} {}, reaching {} of {}.",
-                me.id,
-                def.measure.done(),
+                "{} has {} {} {}, reaching {} of {}.",
+                me.who(),
+                def.done(),
                 human_duration(amount),
                 p.period.words(p.count),
                 label(def, threshold.phase, default),

@@ -97,8 +97,8 @@ impl State {
         self.fired = true;
         let value = t - self.last_end;
         let message = format!(
-            "Worker {} has not started a rest of at least {} within {} of the end of the last one ({} ago).",
-            me.id,
+            "{} has not started a rest of at least {} within {} of the end of the last one ({} ago).",
+            me.who(),
             human_duration(p.rest),
             human_duration(p.within),
             human_duration(value),

@@ -241,9 +241,9 @@ impl State {
                 _ => "the limit",
             };
             let message = format!(
-                "Worker {} has {} {} in the last {}, reaching {} of {}.",
-                me.id,
-                def.measure.done(),
+                "{} has {} {} in the last {}, reaching {} of {}.",
+                me.who(),
+                def.done(),
                 human_duration(amount),
                 human_duration(p.window),
                 label(def, threshold.phase, default),

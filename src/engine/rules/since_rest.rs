@@ -178,17 +178,17 @@ impl State {
         if shift.violated {
             let message = if p.elapsed {
                 format!(
-                    "Worker {} completed a rest of {} after a shift of {}.",
-                    me.id,
+                    "{} completed a rest of {} after a shift of {}.",
+                    me.who(),
                     human_duration(p.reset_rest),
                     human_duration(amount),
                 )
             } else {
                 format!(
-                    "Worker {} completed a rest of {} after {} {} in the shift.",
-                    me.id,
+                    "{} completed a rest of {} after {} {} in the shift.",
+                    me.who(),
                     human_duration(p.reset_rest),
-                    def.measure.doing(),
+                    def.doing(),
                     human_duration(amount),
                 )
             };
@@ -257,16 +257,16 @@ impl State {
             };
             let what = if p.elapsed {
                 format!(
-                    "Worker {} is {} {} after the start of the shift",
-                    me.id,
-                    def.measure.doing(),
+                    "{} is {} {} after the start of the shift",
+                    me.who(),
+                    def.doing(),
                     human_duration(amount)
                 )
             } else {
                 format!(
-                    "Worker {} has {} {} since a rest of at least {}",
-                    me.id,
-                    def.measure.done(),
+                    "{} has {} {} since a rest of at least {}",
+                    me.who(),
+                    def.done(),
                     human_duration(amount),
                     human_duration(p.reset_rest)
                 )

@@ -86,8 +86,8 @@ impl State {
             Measure::Duty => "on duty",
         };
         let message = format!(
-            "Worker {} is {doing} a {} consecutive day without a rest day.",
-            me.id,
+            "{} is {doing} a {} consecutive day without a rest day.",
+            me.who(),
             ordinal(self.streak)
         );
         let amount = Amount::Seconds {
