@@ -473,7 +473,10 @@ impl Config {
                 Some(text) if !path.exists() => Holidays::parse(text),
                 _ => Holidays::load(&path),
             }
-            .map_err(|error| overlay.annotate(key_error("time.holidays", &error.to_string())))?;
+            .map_err(|error| {
+                let looked = config.looked_in(&config.time.holidays);
+                overlay.annotate(key_error("time.holidays", &format!("{error}{looked}")))
+            })?;
             config.holidays = Some(Arc::new(holidays));
         }
         config.check().map_err(|error| overlay.annotate(error))?;
@@ -522,8 +525,13 @@ impl Config {
                 PackSource::Shipped(name) => Pack::shipped(name),
                 PackSource::File(file) => Pack::load(&self.resolve_path(file)),
             };
-            let pack =
-                pack.map_err(|error| key_error(&format!("{table}.{key}"), &error.to_string()))?;
+            let pack = pack.map_err(|error| {
+                let looked = match &source {
+                    PackSource::File(file) => self.looked_in(file),
+                    PackSource::Shipped(_) => "",
+                };
+                key_error(&format!("{table}.{key}"), &format!("{error}{looked}"))
+            })?;
             packs.insert(source, Arc::new(pack));
         }
         self.packs = packs;
@@ -546,6 +554,18 @@ impl Config {
                 }
             }
             _ => path.to_path_buf(),
+        }
+    }
+
+    /// For a message about a file that could not be read: where a relative path was looked
+    /// for, when it was looked for in two places ([`Config::resolve_path`]) and is in neither.
+    pub fn looked_in(&self, path: &str) -> &'static str {
+        let path = Path::new(path);
+        match &self.base_dir {
+            Some(base) if path.is_relative() && !base.join(path).exists() && !path.exists() => {
+                " (looked for beside the config file, then in the working directory)"
+            }
+            _ => "",
         }
     }
 
@@ -1811,7 +1831,12 @@ mod tests {
                 "spelled-out unit",
                 "[time]\nallowed_lateness = \"5 minutes\"",
                 &[],
-                &["`time.allowed_lateness`", "`5 minutes`", "needs a unit"],
+                &[
+                    "`time.allowed_lateness`",
+                    "`5 minutes`",
+                    "right after its number",
+                    "`5m`",
+                ],
             ),
             (
                 "unknown unit",
@@ -2252,6 +2277,35 @@ mod tests {
             error.contains(&dir.join("nowhere/cn.toml").display().to_string()),
             "{error}"
         );
+        // ... and says it was looked for in the working directory too, as a pack file.
+        assert!(error.contains("then in the working directory"), "{error}");
+        let error = Config::parse(
+            "[rules]\npack_file = \"nowhere/mine.toml\"\n",
+            Vec::new(),
+            Some(dir.clone()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("`rules.pack_file`"), "{error}");
+        assert!(error.contains("then in the working directory"), "{error}");
+        // The token file is looked up the same way (it is read by `run`, not at parse).
+        std::fs::write(dir.join("token.txt"), "s3cret\n").unwrap();
+        let config = Config::parse(
+            "[http]\ntoken_file = \"token.txt\"\n",
+            Vec::new(),
+            Some(dir.clone()),
+        )
+        .unwrap();
+        let token = crate::http::load_token(&config).unwrap();
+        assert_eq!(token.as_deref(), Some("s3cret"));
+        let config = Config::parse(
+            "[http]\ntoken_file = \"nowhere/token.txt\"\n",
+            Vec::new(),
+            Some(dir.clone()),
+        )
+        .unwrap();
+        let error = crate::http::load_token(&config).unwrap_err().to_string();
+        assert!(error.contains("then in the working directory"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::metrics::{Metrics, TEXT_CONTENT_TYPE};
 
 /// How long [`serve`] waits for open requests after shutdown is requested. The monitor
@@ -92,13 +93,18 @@ impl AppState {
 const MAX_TOKEN_BYTES: u64 = 64 << 10;
 
 /// Reads `http.token_file`: `None` when the key is empty; an error when the file cannot be
-/// read or holds no token.
-pub fn load_token(path: &str) -> anyhow::Result<Option<Arc<str>>> {
+/// read or holds no token. A relative path is looked up as the config's other files are:
+/// beside the config file, then in the working directory.
+pub fn load_token(config: &Config) -> anyhow::Result<Option<Arc<str>>> {
+    let path = &config.http.token_file;
     if path.trim().is_empty() {
         return Ok(None);
     }
-    let text = crate::files::read_text(std::path::Path::new(path), MAX_TOKEN_BYTES)
-        .map_err(|error| anyhow::anyhow!("cannot read http.token_file = {path}: {error}"))?;
+    let text =
+        crate::files::read_text(&config.resolve_path(path), MAX_TOKEN_BYTES).map_err(|error| {
+            let looked = config.looked_in(path);
+            anyhow::anyhow!("cannot read http.token_file = {path}: {error}{looked}")
+        })?;
     let token = text.trim();
     if token.is_empty() {
         anyhow::bail!("http.token_file = {path} holds no token");

@@ -135,7 +135,7 @@ pub async fn app(
         }
     };
     // The token first: a start refused for it must not have said it serves.
-    let token = load_token(&config.http.token_file)?;
+    let token = load_token(&config)?;
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
