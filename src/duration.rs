@@ -4,6 +4,20 @@
 //! `ms`, `s`, `m`, `h`, `d` and rejects a bare number, while `humantime` also takes
 //! `min`, `hours`, months and years, which would make configs ambiguous.
 
+/// The unit a word after a number most likely means (`h`, `hours`, `min`, ...), for a hint.
+fn unit_meant(word: &str) -> Option<&'static str> {
+    let word = word.to_ascii_lowercase();
+    let unit = match word.as_str() {
+        "ms" | "msec" | "msecs" | "millisecond" | "milliseconds" => "ms",
+        "s" | "sec" | "secs" | "second" | "seconds" => "s",
+        "m" | "min" | "mins" | "minute" | "minutes" => "m",
+        "h" | "hr" | "hrs" | "hour" | "hours" => "h",
+        "d" | "day" | "days" => "d",
+        _ => return None,
+    };
+    Some(unit)
+}
+
 /// Parses a duration into whole milliseconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let s = text.trim();
@@ -52,9 +66,19 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
             "h" => 3_600_000,
             "d" => 86_400_000,
             "" => {
-                return Err(format!(
-                    "`{s}`: a number needs a unit (ms, s, m, h or d), e.g. `{number}s`"
-                ));
+                // `4 h`, `5 minutes`: a unit after a space; the hint names the unit meant.
+                let word = s[i..].trim_start_matches(' ');
+                let word = &word[..word
+                    .find(|c: char| !c.is_ascii_alphabetic())
+                    .unwrap_or(word.len())];
+                return Err(match unit_meant(word) {
+                    Some(unit) if i < bytes.len() && bytes[i] == b' ' => format!(
+                        "`{s}`: write the unit right after its number (ms, s, m, h or d), e.g. `{number}{unit}`"
+                    ),
+                    _ => {
+                        format!("`{s}`: a number needs a unit (ms, s, m, h or d), e.g. `{number}s`")
+                    }
+                });
             }
             other => {
                 return Err(format!(
@@ -135,6 +159,13 @@ mod tests {
             ("1h 2,5m", "numbers are whole"),
             ("", "(empty)"),
             ("20", "needs a unit"),
+            (
+                "4 h",
+                "right after its number (ms, s, m, h or d), e.g. `4h`",
+            ),
+            ("5 minutes", "e.g. `5m`"),
+            ("3h 45 min", "e.g. `45m`"),
+            ("90 fortnights", "e.g. `90s`"),
         ] {
             let error = parse_duration(text).unwrap_err();
             assert!(error.contains(says), "{text:?}: {error}");
