@@ -763,7 +763,7 @@ fn cross_panel(out: &mut String, s: &Summary) {
         r#"<section class="panel" id="panel-cross">
 <h2>Persons working for several platforms on the same day</h2>
 <p class="explain">Platforms send a pseudonymous person id, the same on every platform. Of <b>{persons}</b> persons
-who worked this month, <b>{across}</b> ({share}) worked for two or more platforms on the same day, on
+with a person id who worked this month, <b>{across}</b> ({share}) worked for two or more platforms on the same day, on
 <b>{days}</b> person-days in all. Each platform sees only its own part of such a day{note}. Per pair of platforms:</p>
 <div class="chart narrow" id="chart-cross" data-filled="{filled}">"#,
         persons = thousands(c.persons),
@@ -788,9 +788,10 @@ who worked this month, <b>{across}</b> ({share}) worked for two or more platform
                 values: vec![(
                     p.persons as f64,
                     format!(
-                        "{} ({} days)",
+                        "{} ({} day{})",
                         thousands(p.persons),
-                        thousands(p.person_days)
+                        thousands(p.person_days),
+                        if p.person_days == 1 { "" } else { "s" }
                     ),
                 )],
             })
