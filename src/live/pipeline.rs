@@ -703,9 +703,23 @@ impl Core {
             }
             return Ok(());
         }
+        // Read before the restored checkpoint (LIVE.md "Delivery": its records, dead letters
+        // included, were acknowledged before it was written): a message that is bad now was
+        // bad then, and was dead-lettered and counted then. Not again. (A state of an older
+        // release does not say how far it read: its input is judged afresh.)
+        let read_before =
+            part.reread_below[index] != i64::MAX && origin.offset < part.reread_below[index];
+        let bad = |part: &mut Part, reason: &str, detail: &str| {
+            if read_before {
+                part.active(index, tick.polled);
+                Ok(())
+            } else {
+                self.dead_letter(origin, reason, detail)
+            }
+        };
         let event = match event::parse(origin.payload) {
             Ok(event) => event,
-            Err(bad) => return self.dead_letter(origin, bad.reason.code(), &bad.detail),
+            Err(bad_event) => return bad(part, bad_event.reason.code(), &bad_event.detail),
         };
         // The key must be the worker_id (or person_id), or the worker's events split across
         // partitions and both halves undercount.
@@ -719,10 +733,11 @@ impl Core {
                 None => format!("the message has no key; it must be the event's `{field}`"),
                 Some(_) => format!("the message key is not the event's `{field}`"),
             };
-            return self.dead_letter(origin, BadReason::KeyMismatch.code(), &detail);
+            return bad(part, BadReason::KeyMismatch.code(), &detail);
         }
-        if let Err(bad) = event::check_future(&event, now, self.config.time.max_future_skew) {
-            return self.dead_letter(origin, bad.reason.code(), &bad.detail);
+        // The wall clock only grows: an event too far ahead of it now was so when first read.
+        if let Err(bad_event) = event::check_future(&event, now, self.config.time.max_future_skew) {
+            return bad(part, bad_event.reason.code(), &bad_event.detail);
         }
         // A valid event: its topic is not silent. Only one that is applied keeps the partition
         // from going idle (below): bad, late and duplicate messages move no event time, and a

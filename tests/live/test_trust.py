@@ -41,6 +41,12 @@ def dead_letters(broker) -> list[harness.Record]:
     return harness.consume_all(broker, DEAD_LETTER_TOPIC, quiet=1.0)
 
 
+def by_offset(letters) -> list[tuple[int, str]]:
+    """(source offset, reason) of dead letters, by offset: the dead-letter topic is keyed by
+    the original key, so one input partition's letters may come from several of its own."""
+    return sorted((int(d.header("source_offset")), d.header("reason")) for d in letters)
+
+
 def online_and_applied(monitor, worker: str) -> bool:
     """Whether /v1/workers shows the worker online with every event of theirs applied: the
     view also shows events still waiting for the watermark (`buffered_events`)."""
@@ -227,6 +233,57 @@ def test_12_2_a_worker_is_found_while_their_events_wait_for_the_watermark(stack)
     assert view["buffered_events"] == 1, view
     assert round(harness.parse_rfc3339(view["as_of"]).timestamp() * 1000) == login, view
     assert monitor.metric("workhours_late_events_total") == 0
+
+
+def test_12_2_bad_messages_read_again_after_a_clean_stop_are_not_dead_lettered_again(stack):
+    """A login stamped now waits in the reorder buffer (allowed_lateness 20 s), so a clean stop
+    commits no further than it, and the restart reads again the bad messages after it: not
+    JSON, a wrong key, a `ts` 10 min ahead. They were dead-lettered and counted when first
+    read, before the stop's checkpoint: LIVE.md says input read again below the checkpoint's
+    `read_to` is judged as then, not dead-lettered again. Before the fix each came twice."""
+    broker = one_partition(stack)
+    monitor = stack.monitor(broker, time={"allowed_lateness": "20s"}).start()
+    monitor.wait_ready()
+    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    worker = f"stop-{uuid.uuid4().hex[:8]}"
+    now = harness.now_ms()
+    producer.produce([harness.event_line(worker, "login", now, 1)])
+    producer.send([b"not json"], key_fn=lambda _line: worker.encode())
+    producer.send([harness.event_line(worker, "heartbeat", now, 2)],
+                  key_fn=lambda _line: b"someone-else")
+    producer.send([harness.event_line(worker, "heartbeat", now + 600_000, 3)])
+    producer.flush()
+    assert not producer.errors, producer.errors
+
+    def dead():
+        monitor.check_alive()
+        letters = dead_letters(broker)
+        return letters if len(letters) >= 3 else None
+    letters = harness.wait_until("three dead letters", dead, timeout=30, interval=0.3)
+    assert by_offset(letters) == [(1, "not_json"), (2, "key_mismatch"),
+                                  (3, "timestamp_in_future")]
+    code, _ = monitor.terminate()
+    assert code == 0, harness.tail(monitor.log_path)
+    # The stop committed no further than the login, still waiting for the watermark.
+    assert broker.committed(monitor.group, INPUT_TOPIC).get(0, 0) <= 1
+
+    monitor.start()
+    monitor.wait_ready()
+    # A marker after them: once it is dead-lettered, the restart has read everything before.
+    producer.send([b"marker"], key_fn=lambda _line: worker.encode())
+    producer.flush()
+
+    def marker():
+        monitor.check_alive()
+        letters = dead_letters(broker)
+        return letters if any(d.value == b"marker" for d in letters) else None
+    letters = harness.wait_until("the marker dead-lettered", marker, timeout=60, interval=0.3)
+    assert by_offset(letters) == [(1, "not_json"), (2, "key_mismatch"),
+                                  (3, "timestamp_in_future"), (4, "not_json")]
+    assert monitor.metric("workhours_bad_events_total") == 1
+    # The login read again was applied once, as before the stop.
+    harness.wait_until("the login applied", lambda: online_and_applied(monitor, worker),
+                       timeout=60, interval=0.3)
 
 
 def test_12_2_an_oversized_bad_message_is_dead_lettered_cut_and_the_monitor_lives_on(stack):
