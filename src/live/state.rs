@@ -46,7 +46,7 @@ const REPORT_CHUNK_BYTES: usize = 256 * 1024;
 
 /// What to do when state cannot be used, for every error below.
 const RESET_HINT: &str = "to start from empty state on purpose, stop every instance and run \
-`workhours run --config FILE --reset-state` once (docs/LIVE.md, \"State format and reset\")";
+`workhours run --config FILE --reset-state` once (docs/LIVE.md, \"State\", \"Reset, on purpose\")";
 
 /// Why state read back cannot be used. Each stops the monitor with its message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
