@@ -37,6 +37,15 @@ def one_partition(stack) -> harness.Broker:
     return broker
 
 
+def one_partition_running(stack, **config):
+    """A one-partition broker, a ready monitor on it (`config` as `stack.monitor`'s), and a
+    producer that sends each message at once: (broker, monitor, producer)."""
+    broker = one_partition(stack)
+    monitor = stack.monitor(broker, **config).start()
+    monitor.wait_ready()
+    return broker, monitor, harness.InputProducer(broker, **{"linger.ms": 0})
+
+
 def dead_letters(broker) -> list[harness.Record]:
     return harness.consume_all(broker, DEAD_LETTER_TOPIC, quiet=1.0)
 
@@ -118,10 +127,7 @@ def test_12_1_fast_clocks_make_no_other_event_late(stack, tmp_path):
 def test_12_2_idle_partition_still_takes_events_within_the_lateness(stack):
     """A partition silent for 3 s (over idle_timeout), then events 1 to 29 s old: all
     applied, none late (allowed_lateness 30 s)."""
-    broker = one_partition(stack)
-    monitor = stack.monitor(broker).start()
-    monitor.wait_ready()
-    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    broker, monitor, producer = one_partition_running(stack)
     producer.produce([harness.event_line("first", "login", harness.now_ms(), 0)])
     # Silent for 3 s: the partition goes idle (idle_timeout 2 s) and follows the wall clock.
     time.sleep(3.0)
@@ -149,10 +155,7 @@ def test_12_2_a_partition_fed_only_messages_that_move_no_event_time_still_goes_i
     once allowed_lateness (3 s) has passed, while the stream goes on. (Every message reset
     the idle clock: the watermark stayed at the login, and a silent worker's alerts never
     came while one broken device kept sending.)"""
-    broker = one_partition(stack)
-    monitor = stack.monitor(broker, time={"allowed_lateness": "3s"}).start()
-    monitor.wait_ready()
-    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    broker, monitor, producer = one_partition_running(stack, time={"allowed_lateness": "3s"})
     login = harness.event_line("silent", "login", harness.now_ms(), 0)
     producer.produce([login])
     noise = [
@@ -185,10 +188,7 @@ def test_12_2_a_late_event_of_a_worker_with_later_events_applied_is_dead_lettere
     then a logout of the same worker older than the watermark and than that login arrives:
     dead-lettered as `late` and counted (SPEC section 5), the worker still online. Before the
     fix, the logout was taken for input read again after a restore and dropped unseen."""
-    broker = one_partition(stack)
-    monitor = stack.monitor(broker, time={"allowed_lateness": "2s"}).start()
-    monitor.wait_ready()
-    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    broker, monitor, producer = one_partition_running(stack, time={"allowed_lateness": "2s"})
     worker = f"late-{uuid.uuid4().hex[:8]}"
     login = harness.now_ms() - 5000
     producer.produce([harness.event_line(worker, "login", login, 1)])
@@ -213,10 +213,7 @@ def test_12_2_a_worker_is_found_while_their_events_wait_for_the_watermark(stack)
     """A login stamped now waits in the reorder buffer until the watermark passes it (here
     allowed_lateness 20 s): /v1/workers shows the worker online at once, as of the login, with
     `buffered_events` 1. Before, the look-up was 404 for those 20 s."""
-    broker = one_partition(stack)
-    monitor = stack.monitor(broker, time={"allowed_lateness": "20s"}).start()
-    monitor.wait_ready()
-    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    broker, monitor, producer = one_partition_running(stack, time={"allowed_lateness": "20s"})
     worker = f"fresh-{uuid.uuid4().hex[:8]}"
     login = harness.now_ms()
     producer.produce([harness.event_line(worker, "login", login, 1)])
@@ -241,10 +238,7 @@ def test_12_2_bad_messages_read_again_after_a_clean_stop_are_not_dead_lettered_a
     JSON, a wrong key, a `ts` 10 min ahead. They were dead-lettered and counted when first
     read, before the stop's checkpoint: LIVE.md says input read again below the checkpoint's
     `read_to` is judged as then, not dead-lettered again. Before the fix each came twice."""
-    broker = one_partition(stack)
-    monitor = stack.monitor(broker, time={"allowed_lateness": "20s"}).start()
-    monitor.wait_ready()
-    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    broker, monitor, producer = one_partition_running(stack, time={"allowed_lateness": "20s"})
     worker = f"stop-{uuid.uuid4().hex[:8]}"
     now = harness.now_ms()
     producer.produce([harness.event_line(worker, "login", now, 1)])
