@@ -2264,14 +2264,11 @@ mod tests {
             config.resolve_path("config/holidays/cn.toml"),
             dir.join("config/holidays/cn.toml")
         );
+        let parse = |text: &str| Config::parse(text, Vec::new(), Some(dir.clone()));
         // In neither place: the error names the path beside the config file.
-        let error = Config::parse(
-            "[time]\nholidays = \"nowhere/cn.toml\"\n",
-            Vec::new(),
-            Some(dir.clone()),
-        )
-        .unwrap_err()
-        .to_string();
+        let error = parse("[time]\nholidays = \"nowhere/cn.toml\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("`time.holidays`"), "{error}");
         assert!(
             error.contains(&dir.join("nowhere/cn.toml").display().to_string()),
@@ -2279,31 +2276,17 @@ mod tests {
         );
         // ... and says it was looked for in the working directory too, as a pack file.
         assert!(error.contains("then in the working directory"), "{error}");
-        let error = Config::parse(
-            "[rules]\npack_file = \"nowhere/mine.toml\"\n",
-            Vec::new(),
-            Some(dir.clone()),
-        )
-        .unwrap_err()
-        .to_string();
+        let error = parse("[rules]\npack_file = \"nowhere/mine.toml\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("`rules.pack_file`"), "{error}");
         assert!(error.contains("then in the working directory"), "{error}");
         // The token file is looked up the same way (it is read by `run`, not at parse).
         std::fs::write(dir.join("token.txt"), "s3cret\n").unwrap();
-        let config = Config::parse(
-            "[http]\ntoken_file = \"token.txt\"\n",
-            Vec::new(),
-            Some(dir.clone()),
-        )
-        .unwrap();
+        let config = parse("[http]\ntoken_file = \"token.txt\"\n").unwrap();
         let token = crate::http::load_token(&config).unwrap();
         assert_eq!(token.as_deref(), Some("s3cret"));
-        let config = Config::parse(
-            "[http]\ntoken_file = \"nowhere/token.txt\"\n",
-            Vec::new(),
-            Some(dir.clone()),
-        )
-        .unwrap();
+        let config = parse("[http]\ntoken_file = \"nowhere/token.txt\"\n").unwrap();
         let error = crate::http::load_token(&config).unwrap_err().to_string();
         assert!(error.contains("then in the working directory"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
