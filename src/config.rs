@@ -733,6 +733,20 @@ impl Config {
         {
             return Err(key_error("kafka.input_topics", "a topic name is empty"));
         }
+        // Kafka refuses other names only when the monitor first writes or subscribes, long
+        // after a start that looked fine.
+        let outputs = [
+            ("kafka.alerts_topic", &kafka.alerts_topic),
+            ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
+            ("kafka.state_topic", &kafka.state_topic),
+            ("kafka.holds_topic", &kafka.holds_topic),
+        ];
+        let inputs = kafka.input_topics.iter().map(|t| ("kafka.input_topics", t));
+        for (key, topic) in outputs.into_iter().chain(inputs) {
+            if let Err(reason) = topic_name(topic.trim()) {
+                return Err(key_error(key, &reason));
+            }
+        }
         // The monitor reads its inputs and writes each output topic for one purpose: a topic
         // in two roles reads its own dead letters back without end, or restores alerts as state.
         let outputs = [
@@ -779,6 +793,26 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether `topic` is a name Kafka accepts: 1 to 249 of `a-z A-Z 0-9 . _ -`, and not `.`
+/// or `..`.
+fn topic_name(topic: &str) -> Result<(), String> {
+    const MAX: usize = 249;
+    if topic.len() > MAX {
+        return Err(format!(
+            "a topic name of {} characters: Kafka allows at most {MAX} characters",
+            topic.chars().count()
+        ));
+    }
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if topic == "." || topic == ".." || !topic.chars().all(legal) {
+        return Err(format!(
+            "`{topic}` is not a Kafka topic name: use letters a-z and A-Z, digits, `.`, `_` \
+             and `-`, and not `.` or `..` alone"
+        ));
+    }
+    Ok(())
 }
 
 fn key_error(key: &str, reason: &str) -> ConfigError {
@@ -1614,7 +1648,8 @@ mod tests {
             let var = format!("WORKHOURS_{}", key.replace('.', "__").to_uppercase());
             let value = match key {
                 "time.zone" => "UTC",
-                "kafka.input_topics" | "kafka.brokers" | "http.listen" => "x:1",
+                "kafka.brokers" | "http.listen" => "x:1",
+                "kafka.input_topics" => "x.1",
                 "rules.minimum_wage_cents_per_hour" | "rules.quota_min_workers" => "3",
                 "rules.warn_before" => "1m",
                 "rules.holiday_pay_ratio" => "1.5",
@@ -2072,6 +2107,21 @@ mod tests {
     }
 
     #[test]
+    fn topic_names_are_checked_as_kafka_checks_them() {
+        let long = error(
+            &format!("[kafka]\nholds_topic = \"{}\"", "h".repeat(250)),
+            &[],
+        );
+        assert!(long.contains("`kafka.holds_topic`"), "{long}");
+        assert!(long.contains("at most 249 characters"), "{long}");
+        let longest = format!("[kafka]\nholds_topic = \"{}\"", "h".repeat(249));
+        assert!(load(&longest, &[]).is_ok());
+        // Every character Kafka allows.
+        let legal = "[kafka]\ninput_topics = [\"Platform_A.events-v2\"]";
+        assert!(load(legal, &[]).is_ok());
+    }
+
+    #[test]
     fn start_up_checks_name_the_key() {
         assert_errors(&[
             (
@@ -2188,6 +2238,28 @@ mod tests {
                     "`kafka.input_topics`",
                     "set by WORKHOURS_KAFKA__INPUT_TOPICS",
                 ],
+            ),
+            (
+                "an output topic with a space",
+                "[kafka]\nalerts_topic = \"my alerts\"",
+                &[],
+                &[
+                    "`kafka.alerts_topic`",
+                    "`my alerts`",
+                    "not a Kafka topic name",
+                ],
+            ),
+            (
+                "an input topic with a slash",
+                "[kafka]\ninput_topics = [\"events\", \"a/b\"]",
+                &[],
+                &["`kafka.input_topics`", "`a/b`", "not a Kafka topic name"],
+            ),
+            (
+                "a topic named ..",
+                "[kafka]\nstate_topic = \"..\"",
+                &[],
+                &["`kafka.state_topic`", "not a Kafka topic name"],
             ),
             (
                 "empty brokers",
