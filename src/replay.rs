@@ -152,7 +152,13 @@ pub struct Chunker<R> {
     /// The start of the next block's first line, read with the previous block.
     carry: Vec<u8>,
     eof: bool,
+    /// Whether the input's first bytes were looked at for a byte order mark.
+    started: bool,
 }
+
+/// UTF-8's byte order mark: JSON has none (RFC 8259 lets a reader ignore it), but editors on
+/// Windows write one at the start of a file.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 impl<R: Read> Chunker<R> {
     pub fn new(reader: R, size: usize) -> Chunker<R> {
@@ -162,6 +168,7 @@ impl<R: Read> Chunker<R> {
             max_line: event::MAX_EVENT_BYTES,
             carry: Vec::new(),
             eof: false,
+            started: false,
         }
     }
 
@@ -182,6 +189,17 @@ impl<R: Read> Chunker<R> {
                     Ok(n) => len += n,
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                     Err(error) => return Err(error),
+                }
+            }
+            // A byte order mark opening the input is dropped: it would make the first line bad.
+            if !self.started
+                && (len >= BOM.len() || self.eof || memchr::memchr(b'\n', &buf[..len]).is_some())
+            {
+                self.started = true;
+                if buf[..len].starts_with(BOM) {
+                    buf.copy_within(BOM.len()..len, 0);
+                    len -= BOM.len();
+                    continue;
                 }
             }
             if len == 0 {
@@ -687,6 +705,36 @@ mod tests {
                             break;
                         }
                         got.push(buf[..n].to_vec());
+                    }
+                    assert_eq!(got, want, "{input:?}, size {size}, pieces of {piece}");
+                }
+            }
+        }
+    }
+
+    /// A byte order mark opening the input (as some editors on Windows write it) is dropped,
+    /// whatever the pieces and the block size; one anywhere else stays, for the line to be
+    /// judged (a bad event).
+    #[test]
+    fn a_byte_order_mark_opening_the_input_is_dropped() {
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"\xEF\xBB\xBF{\"a\":1}\n{}\n", b"{\"a\":1}\n{}\n"),
+            (b"\xEF\xBB\xBF", b""),
+            (b"\xEF\xBB\xBF\n", b"\n"),
+            (b"\xEF\xBB", b"\xEF\xBB"),
+            (b"{}\n\xEF\xBB\xBF{}\n", b"{}\n\xEF\xBB\xBF{}\n"),
+        ];
+        for (input, want) in cases {
+            for size in [1, 2, 3, 4, 1000] {
+                for piece in [1, 2, 1 << 20] {
+                    let mut chunker = Chunker::new(Pieces { rest: input, piece }, size);
+                    let (mut buf, mut got) = (Vec::new(), Vec::new());
+                    loop {
+                        let n = chunker.next_into(&mut buf).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&buf[..n]);
                     }
                     assert_eq!(got, want, "{input:?}, size {size}, pieces of {piece}");
                 }
