@@ -285,6 +285,40 @@ struct LoopState {
     fenced_at: Option<Instant>,
     /// Rebalances so far: messages polled before one are not processed after it.
     rebalances: u64,
+    /// The brokers are away: set by a consumer error, cleared by the next message or by
+    /// librdkafka's statistics reporting a broker up. Meanwhile no partition counts as idle:
+    /// librdkafka reports a failing connection at intervals of seconds (and suppresses
+    /// repeats), so resetting the idle clocks at each error let event time move on between
+    /// them, and what the platforms' producers delivered once the brokers were back was late.
+    away: bool,
+}
+
+impl LoopState {
+    /// The brokers cannot be reached (a consumer error): silence is no evidence of quiet
+    /// input, so every partition's idle clock starts again, and stays still until
+    /// [`LoopState::back`].
+    fn away(&mut self) {
+        self.away = true;
+        let polled = self.polled;
+        for part in self.parts.values_mut() {
+            part.last_message = polled;
+            part.topic_last.iter_mut().for_each(|last| *last = polled);
+        }
+    }
+
+    /// The brokers answer again (a message, or a broker reported up): the idle clocks start
+    /// from now, so that what the producers kept during the outage has `idle_timeout` to
+    /// arrive before event time moves on.
+    fn back(&mut self, how: &str) {
+        if std::mem::take(&mut self.away) {
+            tracing::info!(how, "The brokers answer again: event time moves on again.");
+            let polled = self.polled;
+            for part in self.parts.values_mut() {
+                part.last_message = polled;
+                part.topic_last.iter_mut().for_each(|last| *last = polled);
+            }
+        }
+    }
 }
 
 /// Everything the loop and the callbacks need.
@@ -319,6 +353,33 @@ pub struct LiveContext {
 impl ClientContext for LiveContext {
     /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
     fn stats(&self, statistics: rdkafka::Statistics) {
+        // The brokers are back once those leading the partitions fetched are up (the first
+        // one up is often the bootstrap or the coordinator, the leader's connection still in
+        // its backoff; a spare member fetches nothing: any broker up).
+        let up: Vec<i32> = statistics
+            .brokers
+            .values()
+            .filter(|broker| broker.state == "UP")
+            .map(|broker| broker.nodeid)
+            .collect();
+        let leaders: Vec<i32> = statistics
+            .topics
+            .iter()
+            .filter(|(topic, _)| self.core.topics.contains(*topic))
+            .flat_map(|(_, stats)| stats.partitions.iter())
+            .filter(|&(&partition, p)| partition >= 0 && p.fetch_state != "none")
+            .map(|(_, p)| p.leader)
+            .collect();
+        let back = if leaders.is_empty() {
+            !up.is_empty()
+        } else {
+            leaders.iter().all(|leader| up.contains(leader))
+        };
+        if back {
+            self.core
+                .state()
+                .back("the brokers leading the partitions are up");
+        }
         for (topic, stats) in &statistics.topics {
             if !self.core.topics.contains(topic) {
                 continue;
@@ -843,6 +904,7 @@ impl Core {
         let polled = state.polled;
         let assigned = state.assigned.clone();
         let several = self.topics.len() > 1;
+        let away = state.away;
         for (&partition, part) in state.parts.iter_mut() {
             if several && writable && assigned.contains(&partition) {
                 // A topic falls silent without a message to say so: which topics hold event
@@ -852,6 +914,7 @@ impl Core {
                 self.drain(partition, part)?;
             }
             if writable
+                && !away
                 && assigned.contains(&partition)
                 && !part.paused.iter().any(|&p| p)
                 && polled.saturating_sub(part.last_message) >= idle
@@ -2058,6 +2121,7 @@ pub fn run(
             quota_sent: Vec::new(),
             fenced_at: None,
             rebalances: 0,
+            away: false,
         }),
     });
     let mut client = client_config(&core.config.kafka);
@@ -2238,16 +2302,12 @@ fn run_loop(
             };
             match polled {
                 Some(Ok(message)) => messages.push(message),
-                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(KafkaError::PartitionEOF(_))) => core.state().back("end of a partition"),
                 Some(Err(error)) => {
                     // While the brokers cannot be reached, silence is no evidence of quiet
-                    // input: the idle clock of every partition starts again.
+                    // input (LoopState::away).
                     let mut state = core.state();
-                    let polled = state.polled;
-                    for part in state.parts.values_mut() {
-                        part.last_message = polled;
-                        part.topic_last.iter_mut().for_each(|last| *last = polled);
-                    }
+                    state.away();
                     if last_error.is_none_or(|at| at.elapsed() > Duration::from_secs(5)) {
                         tracing::warn!(%error, "Consumer error; librdkafka retries.");
                         last_error = Some(Instant::now());
@@ -2264,6 +2324,9 @@ fn run_loop(
             }
         }
         let mut consumed = messages.len();
+        if consumed > 0 {
+            core.state().back("a message");
+        }
         core.process_batch(messages, tick, &mut batch)?;
         // A full batch may have left messages in the consumer's queue, which rings no more.
         busy = full;
@@ -2275,6 +2338,9 @@ fn run_loop(
                 dry = false;
             } else {
                 let read = core.process_queues(&queues, tick, &mut batch)?;
+                if read > 0 {
+                    core.state().back("a message");
+                }
                 consumed += read;
                 busy = read > 0;
                 dry = dry && read == 0;

@@ -221,9 +221,9 @@ def test_5_broker_restart_loses_nothing(stack, stream):
     producer = harness.InputProducer(broker)
     producer.produce(head)
     watcher = stack.watcher(broker)
-    # The outage lasts longer than the default idle_timeout; a monitor that cannot fetch
-    # cannot know that its partitions are idle, but LIVE.md does not say so, and this test is
-    # about reconnecting without loss, so the idle advance is kept out of the outage.
+    # The outage lasts longer than the default idle_timeout; this test is about reconnecting
+    # without loss, so the idle advance is kept out of it (event time through an outage:
+    # test_trust.py, test_12_2_events_delivered_after_an_outage_are_not_late).
     monitor = stack.monitor(broker, idle_timeout="15s",
                             properties={"reconnect.backoff.max.ms": "1000"}).start()
     outage = {}

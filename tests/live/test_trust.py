@@ -310,6 +310,49 @@ def test_12_2_an_oversized_bad_message_is_dead_lettered_cut_and_the_monitor_live
     harness.wait_until("an event after it applied", applied, timeout=30, interval=0.2)
 
 
+def test_12_2_events_delivered_after_an_outage_are_not_late(stack):
+    """The broker away for 20 s (SIGKILL, then a restart on the same storage), the partition
+    idle before: what the platforms' producers kept meanwhile, stamped within the outage, comes
+    once the broker is back. LIVE.md says event time stands still while the consumer cannot
+    reach the brokers, so none of it is late (allowed_lateness 2 s, idle_timeout 2 s). Before
+    the fix, the idle clocks started again only at each consumer error, which librdkafka
+    reports seconds apart: event time moved on during the outage, and both events were late
+    unless a rebalance after the restart brought back the checkpoint's event time."""
+    broker = stack.broker("sqlite", topics=False)
+    broker.create_pipeline_topics(partitions=1)
+    monitor = stack.monitor(broker, time={"allowed_lateness": "2s"}).start()
+    monitor.wait_ready()
+    worker = f"outage-{uuid.uuid4().hex[:8]}"
+    harness.InputProducer(broker, **{"linger.ms": 0}).produce(
+        [harness.event_line(worker, "login", harness.now_ms(), 1)])
+    harness.wait_until("the login applied", lambda: online_and_applied(monitor, worker),
+                       timeout=30, interval=0.2)
+    broker.stop()
+    down = harness.now_ms()
+    # The outage itself: what the test is about, not a wait for a result.
+    time.sleep(20)
+    # Event time stood still: the watermark is about 20 s + allowed_lateness behind the wall
+    # clock (before the fix it kept up with it, 2 s behind, most of the time).
+    lag = monitor.metric("workhours_watermark_lag_seconds")
+    assert lag >= 18, f"event time moved on while the broker was away (lag {lag:.1f} s)"
+    broker.start()
+    kept = [harness.event_line(worker, "heartbeat", down + 1_000, 2),
+            harness.event_line(worker, "logout", down + 2_000, 3)]
+    harness.InputProducer(broker, **{"linger.ms": 0}).produce(kept)
+
+    def offline():
+        monitor.check_alive()
+        if monitor.metric("workhours_late_events_total") > 0:
+            return "late"
+        status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
+        view = json.loads(body) if status == 200 else {}
+        return "applied" if view.get("online") is False and view["buffered_events"] == 0 else None
+    outcome = harness.wait_until("the logout applied or found late", offline, timeout=60,
+                                 interval=0.2)
+    assert outcome == "applied", "events stamped within the outage were late"
+    assert dead_letters(broker) == []
+
+
 # ---------------------------------------------------------------------------------------
 # Test 4: a zombie instance
 
