@@ -581,7 +581,7 @@ impl<'a> Fields<'a> {
             Some(Val::Float) => {
                 return Err(BadEvent::new(
                     BadReason::BadTimestamp,
-                    "`ts` as a number must be an integer of epoch milliseconds (no fraction, no exponent)",
+                    "`ts` as a number must be an integer of epoch milliseconds (no fraction or exponent, not `-0`, within 64 bits)",
                 ));
             }
             Some(other) => return Err(wrong_type("ts", "a string or an integer", &other)),
