@@ -294,7 +294,7 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
 
-        Metrics {
+        let metrics = Metrics {
             events: counter_vec(
                 "workhours_events_total",
                 "Valid input events read, by input topic and event kind (duplicates and late events included).",
@@ -535,7 +535,15 @@ impl Metrics {
                 &["reason"],
             ),
             registry,
+        };
+        // Known reasons exist at zero from the start: `increase()` then sees a first increment.
+        for reason in ["stall", "lost"] {
+            metrics.fenced.with_label_values(&[reason]);
         }
+        for reason in ["unauthorized", "overloaded", "blocked", "timeout"] {
+            metrics.http_rejected.with_label_values(&[reason]);
+        }
+        metrics
     }
 
     /// The registry, to register more collectors (e.g. process metrics) next to these.
@@ -1299,6 +1307,17 @@ mod tests {
             ),
             Some(0.0)
         );
+        // Counters whose reasons are known exist at zero from the start, so that `increase()`
+        // sees their first increment (and an alert rule on them needs no `or vector(0)`).
+        let fresh = Metrics::new().render();
+        for reason in ["stall", "lost"] {
+            let series = format!(r#"workhours_fenced_total{{reason="{reason}"}}"#);
+            assert_eq!(value(&fresh, &series), Some(0.0), "{series}");
+        }
+        for reason in ["unauthorized", "overloaded", "blocked", "timeout"] {
+            let series = format!(r#"workhours_http_rejected_requests_total{{reason="{reason}"}}"#);
+            assert_eq!(value(&fresh, &series), Some(0.0), "{series}");
+        }
     }
 
     #[test]
