@@ -733,14 +733,14 @@ impl Config {
         {
             return Err(key_error("kafka.input_topics", "a topic name is empty"));
         }
-        // Kafka refuses other names only when the monitor first writes or subscribes, long
-        // after a start that looked fine.
         let outputs = [
             ("kafka.alerts_topic", &kafka.alerts_topic),
             ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
             ("kafka.state_topic", &kafka.state_topic),
             ("kafka.holds_topic", &kafka.holds_topic),
         ];
+        // Kafka refuses other names only when the monitor first writes or subscribes, long
+        // after a start that looked fine.
         let inputs = kafka.input_topics.iter().map(|t| ("kafka.input_topics", t));
         for (key, topic) in outputs.into_iter().chain(inputs) {
             if let Err(reason) = topic_name(topic.trim()) {
@@ -749,12 +749,6 @@ impl Config {
         }
         // The monitor reads its inputs and writes each output topic for one purpose: a topic
         // in two roles reads its own dead letters back without end, or restores alerts as state.
-        let outputs = [
-            ("kafka.alerts_topic", &kafka.alerts_topic),
-            ("kafka.dead_letter_topic", &kafka.dead_letter_topic),
-            ("kafka.state_topic", &kafka.state_topic),
-            ("kafka.holds_topic", &kafka.holds_topic),
-        ];
         for (i, &(key, topic)) in outputs.iter().enumerate() {
             if kafka
                 .input_topics

@@ -286,7 +286,7 @@ struct LoopState {
     /// Rebalances so far: messages polled before one are not processed after it.
     rebalances: u64,
     /// The brokers are away: set by a consumer error, cleared by the next message or by
-    /// librdkafka's statistics reporting a broker up. Meanwhile no partition counts as idle:
+    /// librdkafka's statistics reporting up the brokers leading the partitions. Meanwhile no partition counts as idle:
     /// librdkafka reports a failing connection at intervals of seconds (and suppresses
     /// repeats), so resetting the idle clocks at each error let event time move on between
     /// them, and what the platforms' producers delivered once the brokers were back was late.
@@ -299,24 +299,24 @@ impl LoopState {
     /// [`LoopState::back`].
     fn away(&mut self) {
         self.away = true;
+        self.restart_idle_clocks();
+    }
+
+    /// The brokers answer again (`how`: a message, or the partitions' leaders reported up):
+    /// the idle clocks start from now, so that what the producers kept during the outage has
+    /// `idle_timeout` to arrive before event time moves on.
+    fn back(&mut self, how: &str) {
+        if std::mem::take(&mut self.away) {
+            tracing::info!(how, "The brokers answer again: event time moves on again.");
+            self.restart_idle_clocks();
+        }
+    }
+
+    fn restart_idle_clocks(&mut self) {
         let polled = self.polled;
         for part in self.parts.values_mut() {
             part.last_message = polled;
             part.topic_last.iter_mut().for_each(|last| *last = polled);
-        }
-    }
-
-    /// The brokers answer again (a message, or a broker reported up): the idle clocks start
-    /// from now, so that what the producers kept during the outage has `idle_timeout` to
-    /// arrive before event time moves on.
-    fn back(&mut self, how: &str) {
-        if std::mem::take(&mut self.away) {
-            tracing::info!(how, "The brokers answer again: event time moves on again.");
-            let polled = self.polled;
-            for part in self.parts.values_mut() {
-                part.last_message = polled;
-                part.topic_last.iter_mut().for_each(|last| *last = polled);
-            }
         }
     }
 }
