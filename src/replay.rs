@@ -192,9 +192,8 @@ impl<R: Read> Chunker<R> {
                 }
             }
             // A byte order mark opening the input is dropped: it would make the first line bad.
-            if !self.started
-                && (len >= BOM.len() || self.eof || memchr::memchr(b'\n', &buf[..len]).is_some())
-            {
+            // Decided once the first bytes are all of one, or cannot begin one.
+            if !self.started && (len >= BOM.len() || self.eof || !BOM.starts_with(&buf[..len])) {
                 self.started = true;
                 if buf[..len].starts_with(BOM) {
                     buf.copy_within(BOM.len()..len, 0);

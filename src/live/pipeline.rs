@@ -286,10 +286,11 @@ struct LoopState {
     /// Rebalances so far: messages polled before one are not processed after it.
     rebalances: u64,
     /// The brokers are away: set by a consumer error, cleared by the next message or by
-    /// librdkafka's statistics reporting up the brokers leading the partitions. Meanwhile no partition counts as idle:
-    /// librdkafka reports a failing connection at intervals of seconds (and suppresses
-    /// repeats), so resetting the idle clocks at each error let event time move on between
-    /// them, and what the platforms' producers delivered once the brokers were back was late.
+    /// librdkafka's statistics reporting up the brokers leading the partitions. Meanwhile no
+    /// partition counts as idle: librdkafka reports a failing connection at intervals of
+    /// seconds (and suppresses repeats), so resetting the idle clocks at each error let event
+    /// time move on between them, and what the platforms' producers delivered once the
+    /// brokers were back was late.
     away: bool,
 }
 
@@ -351,35 +352,19 @@ pub struct LiveContext {
 }
 
 impl ClientContext for LiveContext {
-    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition.
+    /// librdkafka's statistics (every `statistics.interval.ms`): consumer lag per partition,
+    /// and whether the brokers are back after an outage ([`LoopState::back`]).
     fn stats(&self, statistics: rdkafka::Statistics) {
-        // The brokers are back once those leading the partitions fetched are up (the first
-        // one up is often the bootstrap or the coordinator, the leader's connection still in
-        // its backoff; a spare member fetches nothing: any broker up).
         let up: Vec<i32> = statistics
             .brokers
             .values()
             .filter(|broker| broker.state == "UP")
             .map(|broker| broker.nodeid)
             .collect();
-        let leaders: Vec<i32> = statistics
-            .topics
-            .iter()
-            .filter(|(topic, _)| self.core.topics.contains(*topic))
-            .flat_map(|(_, stats)| stats.partitions.iter())
-            .filter(|&(&partition, p)| partition >= 0 && p.fetch_state != "none")
-            .map(|(_, p)| p.leader)
-            .collect();
-        let back = if leaders.is_empty() {
-            !up.is_empty()
-        } else {
-            leaders.iter().all(|leader| up.contains(leader))
-        };
-        if back {
-            self.core
-                .state()
-                .back("the brokers leading the partitions are up");
-        }
+        // The brokers are back once those leading the partitions fetched are up (the first
+        // one up is often the bootstrap or the coordinator, the leader's connection still in
+        // its backoff); a spare member fetches nothing: any broker up.
+        let (mut fetched, mut leaders_up) = (false, true);
         for (topic, stats) in &statistics.topics {
             if !self.core.topics.contains(topic) {
                 continue;
@@ -390,6 +375,8 @@ impl ClientContext for LiveContext {
                 if partition < 0 || p.fetch_state == "none" {
                     continue;
                 }
+                fetched = true;
+                leaders_up &= up.contains(&p.leader);
                 // Before its first message, from the committed offset (-1: unknown yet).
                 let lag = position_lag(p.app_offset, p.hi_offset, p.ls_offset)
                     .or((p.consumer_lag >= 0).then_some(p.consumer_lag));
@@ -400,6 +387,12 @@ impl ClientContext for LiveContext {
                         .set_consumer_lag(topic, partition, lag);
                 }
             }
+        }
+        let back = if fetched { leaders_up } else { !up.is_empty() };
+        if back {
+            self.core
+                .state()
+                .back("the brokers leading the partitions are up");
         }
     }
 
