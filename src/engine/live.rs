@@ -1533,4 +1533,38 @@ mod observation_tests {
             "{observed:?}"
         );
     }
+
+    /// An episode without a violation is observed when its qualifying break completes, not
+    /// only at the worker's next event or the day's close (the histogram lagged by hours).
+    #[test]
+    fn an_episode_is_observed_when_its_break_completes() {
+        let mut engine = Engine::live(Config::default());
+        let lines = [
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00"}"#,
+            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T09:00:00+08:00"}"#,
+            // Another worker moves event time on; w1 sends nothing more.
+            r#"{"worker_id":"w2","kind":"login","ts":"2026-03-02T09:30:00+08:00"}"#,
+        ];
+        for (offset, line) in lines.iter().enumerate() {
+            engine.push_live(
+                &event::parse(line.as_bytes()).unwrap(),
+                offset as u64,
+                0,
+                i64::MAX,
+            );
+        }
+        let at = |ts| crate::timefmt::parse_rfc3339(ts).unwrap();
+        let ended = |engine: &mut Engine| {
+            engine
+                .take_observations()
+                .into_iter()
+                .filter(|o| matches!(o.observation, Observation::EpisodeEnded { .. }))
+                .count()
+        };
+        // The break (20 min from the logout) is not over yet at 09:19:59.999.
+        engine.advance_to(at("2026-03-02T09:19:59.999+08:00"));
+        assert_eq!(ended(&mut engine), 0);
+        engine.advance_to(at("2026-03-02T09:20:00.001+08:00"));
+        assert_eq!(ended(&mut engine), 1);
+    }
 }

@@ -995,9 +995,10 @@ impl Worker {
         let timeout = self.timeout_at(set);
         let mut wake = timeout;
         let mut point = self.day.end.min(timeout);
+        let observing = cx.observations.is_some();
         for (def, state) in rules::stateful(&set.rules).zip(self.states.iter()) {
             let (crossing, completion, rule_wake) =
-                state.points(def, self.bits, self.since, &self.day, cx.cal);
+                state.points(def, self.bits, self.since, &self.day, cx.cal, observing);
             point = point.min(crossing).min(completion);
             wake = wake.min(rule_wake);
         }

@@ -685,7 +685,9 @@ impl RuleState {
     }
 
     /// At `since`: the next crossing and completion the worker's advance would stop at, and
-    /// the next instant at which an alert may be due (the worker's timer), in one pass.
+    /// the next instant at which an alert may be due (the worker's timer), in one pass. When
+    /// `observing` (live: the episode histogram), the completion of an observed rule's break
+    /// is such an instant too, so that the episode is observed when it ends.
     pub fn points(
         &self,
         def: &RuleDef,
@@ -693,6 +695,7 @@ impl RuleState {
         since: i64,
         day: &Day,
         cal: &mut Calendar,
+        observing: bool,
     ) -> (i64, i64, i64) {
         let crossing = if self.flags() != 0 || def.hours.is_some() {
             self.next_crossing(def, bits, since, day, cal)
@@ -706,7 +709,9 @@ impl RuleState {
             NONE
         };
         match &self.state {
-            KindState::Continuous(_, _, s) if s.resolves() => wake = wake.min(completion),
+            KindState::Continuous(_, _, s) if s.resolves() || (observing && def.observe) => {
+                wake = wake.min(completion)
+            }
             KindState::SinceRest(_, _, s) if s.resolves() => wake = wake.min(completion),
             // A phase fired in this period fires again in the next one while the sum stays at
             // its threshold, and a sum of one period starts again from zero: either way, at
