@@ -531,15 +531,23 @@ fn person_lines(events: &[Ev]) -> Vec<String> {
 
 /// [`person_lines`] where each worker's first `unnamed[worker]` events in event time (the
 /// order of `sorted`, the input before a shuffle) carry no `person_id`: the worker id works
-/// alone, then joins its person (a platform that starts sending it mid-stream).
-fn person_lines_joining(sorted: &[Ev], events: &[Ev], unnamed: &[usize]) -> Vec<String> {
+/// alone, then joins its person (a platform that starts sending it mid-stream). After the
+/// event that joins, an event `e` leaves its `person_id` out when `dropped[e.id % len]`
+/// (SPEC 8: the worker id stays the person's for its later events without one).
+fn person_lines_joining(
+    sorted: &[Ev],
+    events: &[Ev],
+    unnamed: &[usize],
+    dropped: &[bool],
+) -> Vec<String> {
     let mut seen = [0usize; 256];
     let alone: std::collections::HashSet<u32> = sorted
         .iter()
         .filter(|e| {
             let n = &mut seen[usize::from(e.worker)];
             *n += 1;
-            *n <= unnamed[usize::from(e.worker) % unnamed.len()]
+            let first_named = unnamed[usize::from(e.worker) % unnamed.len()] + 1;
+            *n < first_named || (*n > first_named && dropped[e.id as usize % dropped.len()])
         })
         .map(|e| e.id)
         .collect();
@@ -568,11 +576,13 @@ proptest! {
         timeout in prop_oneof![Just(0i64), 10i64..90],
         jitter in proptest::collection::vec(0i64..=30_000, 80),
         unnamed in proptest::collection::vec(0usize..6, 4),
+        dropped in proptest::collection::vec(proptest::bool::ANY, 1..8),
     ) {
         let config = || persons_config(timeout);
-        let (alerts, _) = replay_all(config(), &person_lines_joining(&events, &events, &unnamed));
+        let lines = |order: &[Ev]| person_lines_joining(&events, order, &unnamed, &dropped);
+        let (alerts, _) = replay_all(config(), &lines(&events));
         let shuffled = jittered(&events, &jitter);
-        let (a, _) = replay_all(config(), &person_lines_joining(&events, &shuffled, &unnamed));
+        let (a, _) = replay_all(config(), &lines(&shuffled));
         prop_assert_eq!(sorted(a), sorted(alerts));
     }
 
@@ -678,7 +688,7 @@ proptest! {
         let (config, input): (Box<dyn Fn() -> Config>, Vec<String>) = if persons {
             (
                 Box::new(move || persons_config(timeout)),
-                person_lines_joining(&events, &shuffled, &unnamed),
+                person_lines_joining(&events, &shuffled, &unnamed, &[false]),
             )
         } else {
             (Box::new(move || config_with(timeout, true)), lines(&shuffled))

@@ -1465,6 +1465,22 @@ impl Engine {
             }
         }
         self.release_names([moving.platform, moving.role, moving.city]);
+        if self.state.workers[index as usize].pending > 0 {
+            // Events of the worker id queued alone before the event that joined arrived, but
+            // stamped after the join: from the join on the worker id is the person's, whatever
+            // the order of arrival (SPEC 5: the alerts of the events sorted by `ts`).
+            let mut moved = 0;
+            self.state.buffer.update(|p| {
+                let stays = p.worker != index || p.moves();
+                if !stays {
+                    (p.worker, p.member) = (to, member);
+                    moved += 1;
+                }
+                !stays
+            });
+            self.state.workers[index as usize].pending -= moved;
+            self.state.workers[to as usize].pending += moved;
+        }
         let worker = &self.state.workers[index as usize];
         if worker.since == NEVER && worker.pending == 0 {
             self.forget_worker(index);

@@ -1169,6 +1169,39 @@ mod tests {
         assert_eq!(alerts(&[&named, &other, login, logout]), sorted);
     }
 
+    /// An event without a `person_id` stamped after the one that names the person, but read
+    /// before it, is the person's too (SPEC 5 and 8): it used to stay with the worker id
+    /// standing alone, whose order then never ended.
+    #[test]
+    fn events_after_a_worker_ids_join_are_the_persons_in_any_order() {
+        let line = |kind: &str, time: &str, extra: &str| {
+            format!(
+                r#"{{"worker_id":"w1","kind":"{kind}","ts":"2026-03-02T{time}+08:00","platform":"meituan"{extra}}}"#
+            )
+        };
+        let accepted = line("order_accepted", "08:00:05", r#","order_id":"o1""#);
+        let login = line("login", "08:00:00", r#","person_id":"P1""#);
+        let delivered = line("order_delivered", "08:30:00", r#","order_id":"o1""#);
+        let logout = line("logout", "09:00:00", "");
+        let later = r#"{"worker_id":"zz","kind":"heartbeat","ts":"2026-03-02T20:00:00+08:00"}"#;
+        let config = Config::from_toml_str("[rules]\nsubject = \"person\"\n", []).unwrap();
+        let alerts = |lines: &[&str]| {
+            let input = lines.join("\n") + "\n";
+            let (alerts, _) = replay(&config, input.as_bytes(), 1, Tuning::default());
+            String::from_utf8(alerts).unwrap()
+        };
+        // One hour of work: no alert, whichever comes first.
+        assert_eq!(alerts(&[&login, &accepted, &delivered, &logout, later]), "");
+        assert_eq!(alerts(&[&accepted, &login, &delivered, &logout, later]), "");
+        // A login read before the heartbeat, stamped 10 s earlier, that names the person.
+        let login = line("login", "08:00:00", "");
+        let named = line("heartbeat", "07:59:50", r#","person_id":"P1""#);
+        let logout = line("logout", "12:30:00", "");
+        let sorted = alerts(&[&named, &login, &logout, later]);
+        assert!(sorted.contains(r#""person_id":"P1""#), "{sorted}");
+        assert_eq!(alerts(&[&login, &named, &logout, later]), sorted);
+    }
+
     /// A sink that fails after a few alerts.
     struct Failing(usize);
 
