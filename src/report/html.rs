@@ -707,7 +707,7 @@ fn breaches_panel(out: &mut String, s: &Summary) {
         r#"<section class="panel" id="panel-breaches">
 <h2>Pay breaches</h2>
 <p class="explain">Per platform and city: days paid below the minimum wage, and statutory holidays paid no more
-than normal days (number of days, one per worker and day).</p>
+than normal days (number of days, one per worker, or person, and day).</p>
 <div class="chart" id="chart-breaches" data-filled="{}">"#,
         if any { "yes" } else { "no" }
     );
