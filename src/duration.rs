@@ -18,6 +18,11 @@ fn unit_meant(word: &str) -> Option<&'static str> {
     Some(unit)
 }
 
+/// The longest duration taken: 36,600 days, more than the whole range of event time (the years
+/// 2000 to 2099). Longer ones mean nothing, and near `i64::MAX` they overflowed the instants
+/// computed from them (an alert at `-9223370264471151616`).
+pub const MAX_DURATION_MS: i64 = 36_600 * 86_400_000;
+
 /// Parses a duration into whole milliseconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
     let s = text.trim();
@@ -95,7 +100,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         total = number
             .checked_mul(factor)
             .and_then(|ms| total.checked_add(ms))
-            .ok_or_else(|| format!("`{s}`: duration too large"))?;
+            .filter(|&ms| ms <= MAX_DURATION_MS)
+            .ok_or_else(|| {
+                format!("`{s}`: duration too large (at most 36600d, about 100 years)")
+            })?;
     }
     Ok(total)
 }
@@ -127,6 +135,25 @@ pub fn format_duration(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_longer_than_event_time_are_refused() {
+        assert_eq!(parse_duration("36600d"), Ok(MAX_DURATION_MS));
+        assert_eq!(
+            parse_duration("36599d 23h 59m 59s 999ms").map(|ms| ms + 1),
+            Ok(MAX_DURATION_MS)
+        );
+        for text in [
+            "36600d 1ms",
+            "36601d",
+            "106751991167d",
+            "9223372036854775807ms",
+            "2562047788015h",
+        ] {
+            let error = parse_duration(text).unwrap_err();
+            assert!(error.contains("too large"), "{text}: {error}");
+        }
+    }
 
     #[test]
     fn parses_the_forms_of_the_spec() {

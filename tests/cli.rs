@@ -231,6 +231,17 @@ fn unreadable_input_or_config_fails_with_a_clear_message() {
         stderr(&output)
     );
 
+    // A duration near i64::MAX ms overflowed the instants computed from it (alerts at
+    // `-9223370264471151616`): refused, with the key named.
+    std::fs::write(&config, "[rules]\ndaily_max = \"106751991167d\"\n").unwrap();
+    let output = run(bin().args(["replay", "--config"]).arg(&config).arg(&config));
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains("rules.daily_max") && message.contains("too large"),
+        "{message}"
+    );
+
     // Not TOML: the message names the file, as every other config error names its key.
     std::fs::write(&config, "[rules\n").unwrap();
     let output = run(bin().args(["replay", "--config"]).arg(&config));
