@@ -785,9 +785,40 @@ impl Config {
                 ));
             }
         }
+        // Properties the monitor sets itself: another value would be silently replaced.
+        for (property, value, why) in FIXED_PROPERTIES {
+            if let Some(set) = kafka.properties.get(property)
+                && !set.trim().eq_ignore_ascii_case(value)
+            {
+                return Err(key_error(
+                    &format!("kafka.properties.{property}"),
+                    &format!("the monitor sets `{value}` itself ({why}); remove it"),
+                ));
+            }
+        }
         Ok(())
     }
 }
+
+/// librdkafka properties the monitor sets itself, with the value it needs and why: a user's
+/// other value is refused at start rather than replaced without a word.
+const FIXED_PROPERTIES: [(&str, &str, &str); 3] = [
+    (
+        "enable.auto.commit",
+        "false",
+        "offsets are committed with the state checkpoints",
+    ),
+    (
+        "partition.assignment.strategy",
+        "range",
+        "co-partitioned input topics must be assigned together",
+    ),
+    (
+        "enable.idempotence",
+        "true",
+        "a retried alert must not be written twice",
+    ),
+];
 
 /// Whether `topic` is a name Kafka accepts: 1 to 249 of `a-z A-Z 0-9 . _ -`, and not `.`
 /// or `..`.
@@ -1431,6 +1462,15 @@ mod tests {
             Ok(_) => panic!("expected an error for {text:?} with {vars:?}"),
             Err(error) => error.to_string(),
         }
+    }
+
+    /// The properties the monitor sets itself may be written with the value it sets.
+    #[test]
+    fn fixed_properties_with_the_monitors_value_are_taken() {
+        let text = "[kafka.properties]\n\"enable.auto.commit\" = false\n\"enable.idempotence\" = \"TRUE\"\n\"partition.assignment.strategy\" = \"range\"";
+        assert!(load(text, &[]).is_ok());
+        let vars = [("WORKHOURS_KAFKA__PROPERTIES__ENABLE_IDEMPOTENCE", "false")];
+        assert!(error("", &vars).contains("kafka.properties.enable.idempotence"));
     }
 
     /// A topic in two roles: dead letters read back as input without end (one bad event
@@ -2266,6 +2306,24 @@ mod tests {
                 "[kafka.properties]\n\"bootstrap.servers\" = \"k:9092\"",
                 &[],
                 &["`kafka.properties.bootstrap.servers`", "`kafka.brokers`"],
+            ),
+            (
+                "a property the monitor sets itself, with another value",
+                "[kafka.properties]\n\"enable.auto.commit\" = true",
+                &[],
+                &[
+                    "`kafka.properties.enable.auto.commit`",
+                    "sets `false` itself",
+                ],
+            ),
+            (
+                "another assignor",
+                "[kafka.properties]\n\"partition.assignment.strategy\" = \"cooperative-sticky\"",
+                &[],
+                &[
+                    "`kafka.properties.partition.assignment.strategy`",
+                    "together",
+                ],
             ),
             (
                 "property set twice",
