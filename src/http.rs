@@ -204,11 +204,14 @@ async fn time_limit(State(state): State<AppState>, request: Request, next: Next)
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` value; the scheme's name in any case
-/// (RFC 7235: `bearer` and `BEARER` are `Bearer`).
+/// The token of an `Authorization: Bearer <token>` value; the scheme's name in any case and
+/// one or more spaces after it (RFC 7235: `bearer` and `BEARER` are `Bearer`, `1*SP`).
 fn bearer(value: &[u8]) -> Option<&[u8]> {
     let (scheme, token) = value.split_at_checked(7)?;
-    scheme.eq_ignore_ascii_case(b"Bearer ").then_some(token)
+    let start = token.iter().position(|&b| b != b' ')?;
+    scheme
+        .eq_ignore_ascii_case(b"Bearer ")
+        .then_some(&token[start..])
 }
 
 /// `/v1/*`: the bearer token when one is set (a person's hours are personal data), then a
@@ -607,8 +610,14 @@ pub(crate) mod tests {
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri} {header:?}");
                 assert!(body["error"].is_string());
             }
-            // The scheme's name is case-insensitive (RFC 7235), the token is not.
-            for header in ["Bearer s3cret", "bearer s3cret", "BEARER s3cret"] {
+            // The scheme's name is case-insensitive and any spaces may follow it (RFC 7235),
+            // the token is case-sensitive.
+            for header in [
+                "Bearer s3cret",
+                "bearer s3cret",
+                "BEARER s3cret",
+                "Bearer   s3cret",
+            ] {
                 let (status, _) = fetch_with(&app, uri, Some(header)).await;
                 assert_eq!(status, StatusCode::OK, "{uri} {header}");
             }
