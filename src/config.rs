@@ -2416,6 +2416,62 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Section 4's kinds in a pack take section 4's parameter names too (SPEC 7: "with
+    /// their parameters"), not both at once.
+    #[test]
+    fn section_4_kinds_take_section_4_parameter_names() {
+        use crate::engine::rules::Params;
+        let dir = std::env::temp_dir().join(format!("workhours-s4-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = |body: &str| {
+            std::fs::write(dir.join("s4.toml"), format!("name = \"s4\"\n{body}")).unwrap();
+            let text = "[rules]\npack_file = \"s4.toml\"";
+            Config::parse(text, Vec::new(), Some(dir.clone())).map(|c| c.rule_set("p", "r").rules)
+        };
+        let rule = |kind: &str, params: &str| {
+            format!("[[rules]]\nid = \"{kind}\"\nkind = \"{kind}\"\n{params}\n")
+        };
+        let found = rules(
+            &[
+                rule(
+                    "overtime",
+                    "daily_standard = \"7h\"\nmonthly_overtime_max = \"10h\"",
+                ),
+                rule("minimum_wage", "minimum_wage_cents_per_hour = 3000"),
+                rule(
+                    "quota_p90",
+                    "daily_standard = \"6h\"\nquota_min_workers = 3",
+                ),
+            ]
+            .concat(),
+        )
+        .unwrap();
+        match [&found[0].params, &found[1].params, &found[2].params] {
+            [
+                Params::Overtime(o),
+                Params::MinimumWage(m),
+                Params::QuotaP90(q),
+            ] => {
+                assert_eq!((o.standard, o.limit), (7 * H, 10 * H));
+                assert_eq!(m.cents_per_hour, 3000);
+                assert_eq!((q.standard, q.min_workers), (6 * H, 3));
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = rules(&rule(
+            "overtime",
+            "standard = \"7h\"\ndaily_standard = \"7h\"",
+        ))
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`standard` and `daily_standard` are one parameter"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A fresh directory `NAME-PID` holding `mine.toml`, a pack of one rolling rule with
     /// `limit`.
     fn pack_dir(name: &str, limit: &str) -> PathBuf {

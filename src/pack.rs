@@ -324,26 +324,37 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| self.error(format!("no rule key `{name}`")))
     }
 
-    /// A duration parameter that defaults to the duration rule key `name`.
-    pub fn duration_or_key(&mut self, key: &'a str, name: &str) -> Result<i64, PackError> {
-        match self.duration(key)? {
-            Some(ms) => Ok(ms),
-            None => match self.key(name)? {
+    /// A duration parameter that defaults to the duration rule key `name`. It may also be
+    /// written under that key's name (SPEC 7: section 4's kinds "with their parameters", such
+    /// as `daily_standard = "8h"` in an `overtime` rule), but not both ways.
+    pub fn duration_or_key(&mut self, key: &'a str, name: &'a str) -> Result<i64, PackError> {
+        match (self.duration(key)?, self.duration(name)?) {
+            (Some(_), Some(_)) => Err(self.both(key, name)),
+            (Some(ms), None) | (None, Some(ms)) => Ok(ms),
+            (None, None) => match self.key(name)? {
                 KeyValue::Duration(ms) => Ok(ms),
                 _ => Err(self.error(format!("rule key `{name}` is not a duration"))),
             },
         }
     }
 
-    /// An integer parameter that defaults to the integer rule key `name`.
-    pub fn integer_or_key(&mut self, key: &'a str, name: &str) -> Result<i64, PackError> {
-        match self.integer(key)? {
-            Some(n) => Ok(n),
-            None => match self.key(name)? {
+    /// An integer parameter that defaults to the integer rule key `name`; written under
+    /// either name, as [`Reader::duration_or_key`].
+    pub fn integer_or_key(&mut self, key: &'a str, name: &'a str) -> Result<i64, PackError> {
+        match (self.integer(key)?, self.integer(name)?) {
+            (Some(_), Some(_)) => Err(self.both(key, name)),
+            (Some(n), None) | (None, Some(n)) => Ok(n),
+            (None, None) => match self.key(name)? {
                 KeyValue::Integer(n) => Ok(n),
                 _ => Err(self.error(format!("rule key `{name}` is not an integer"))),
             },
         }
+    }
+
+    fn both(&self, key: &str, name: &str) -> PackError {
+        self.error(format!(
+            "`{key}` and `{name}` are one parameter: set one of them"
+        ))
     }
 
     /// A required duration, greater than 0.
