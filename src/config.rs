@@ -2472,6 +2472,19 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A user's pack file without `name` is named by its stem (SPEC 7 names no such key).
+    #[test]
+    fn a_pack_file_without_a_name_takes_its_stem() {
+        let dir = std::env::temp_dir().join(format!("workhours-nameless-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rule = "[[rules]]\nid = \"r\"\nkind = \"rolling\"\nwindow = \"24h\"\nlimit = \"8h\"\n";
+        std::fs::write(dir.join("nameless.toml"), rule).unwrap();
+        let text = "[rules]\npack_file = \"nameless.toml\"";
+        let config = Config::parse(text, Vec::new(), Some(dir.clone())).unwrap();
+        assert_eq!(config.rule_set("p", "r").pack.to_string(), "nameless");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A fresh directory `NAME-PID` holding `mine.toml`, a pack of one rolling rule with
     /// `limit`.
     fn pack_dir(name: &str, limit: &str) -> PathBuf {

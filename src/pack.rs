@@ -109,7 +109,7 @@ impl Pack {
             .iter()
             .find(|(shipped, _)| *shipped == name)
             .ok_or_else(|| PackError::Unknown(name.to_owned()))?;
-        Pack::parse(text, &format!("`{name}`"))
+        Pack::parse_named(text, &format!("`{name}`"), None)
     }
 
     /// A user's pack file.
@@ -122,11 +122,22 @@ impl Pack {
                     reason: format!("cannot read it: {error}"),
                 }
             })?;
-        Pack::parse(&text, &origin)
+        // Without a `name`, the pack is named by its file's stem (`mine.toml`: `mine`).
+        let stem = path.file_stem().map(|stem| stem.to_string_lossy());
+        Pack::parse_named(&text, &origin, stem.as_deref())
     }
 
     /// Parses a pack's TOML; `origin` names it in messages.
     pub fn parse(text: &str, origin: &str) -> Result<Pack, PackError> {
+        Pack::parse_named(text, origin, None)
+    }
+
+    /// [`Pack::parse`], with the name a pack without `name` takes (none: `name` is required).
+    fn parse_named(
+        text: &str,
+        origin: &str,
+        default_name: Option<&str>,
+    ) -> Result<Pack, PackError> {
         let mut table: toml::Table =
             text.parse()
                 .map_err(|error: toml::de::Error| PackError::Syntax {
@@ -145,7 +156,10 @@ impl Pack {
                 None => Ok(None),
             }
         };
-        let name = text_of("name", true)?.unwrap_or_default();
+        let name = match text_of("name", default_name.is_none())? {
+            Some(name) => name,
+            None => default_name.unwrap_or_default().to_owned(),
+        };
         let title = text_of("title", false)?.unwrap_or_default();
         let source = text_of("source", false)?.unwrap_or_default();
         let url = text_of("url", false)?;
