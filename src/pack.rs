@@ -16,7 +16,7 @@ use crate::engine::rules::{
 };
 
 /// The packs built into the binary: (name, TOML text).
-pub const SHIPPED: [(&str, &str); 6] = [
+pub const SHIPPED: [(&str, &str); 7] = [
     (
         "cn-weihai-2022",
         include_str!("../config/packs/cn-weihai-2022.toml"),
@@ -34,6 +34,10 @@ pub const SHIPPED: [(&str, &str); 6] = [
     (
         "us-fmcsa-property",
         include_str!("../config/packs/us-fmcsa-property.toml"),
+    ),
+    (
+        "us-fmcsa-property-60",
+        include_str!("../config/packs/us-fmcsa-property-60.toml"),
     ),
 ];
 
