@@ -1428,7 +1428,8 @@ fn plain_expected(message: &str) -> String {
         "u8" => "a whole number from 0 to 255",
         "u16" => "a whole number from 0 to 65535",
         "u32" => "a whole number from 0 to 4294967295",
-        "u64" | "usize" => "a whole number from 0 to 18446744073709551615",
+        // TOML's integers end at i64::MAX.
+        "u64" | "usize" => "a whole number from 0 to 9223372036854775807",
         "i32" | "i64" | "isize" => "a whole number",
         "f32" | "f64" => "a number",
         "a boolean" => "true or false",
@@ -1462,6 +1463,16 @@ mod tests {
             Ok(_) => panic!("expected an error for {text:?} with {vars:?}"),
             Err(error) => error.to_string(),
         }
+    }
+
+    /// A negative count names the range TOML can write (its integers end at i64::MAX).
+    #[test]
+    fn a_negative_rate_names_the_range_toml_can_write() {
+        let message = error("[rules]\nminimum_wage_cents_per_hour = -5", &[]);
+        assert!(
+            message.contains("from 0 to 9223372036854775807"),
+            "{message}"
+        );
     }
 
     /// The properties the monitor sets itself may be written with the value it sets.

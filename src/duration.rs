@@ -55,6 +55,11 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         let number: i64 = s[start..i]
             .parse()
             .map_err(|_| format!("`{s}`: number too large"))?;
+        if bytes.get(i) == Some(&b'_') {
+            return Err(format!(
+                "`{s}`: write numbers without separators (`1000s`, not `1_000s`)"
+            ));
+        }
         if bytes.get(i).is_some_and(|&b| b == b'.' || b == b',') {
             return Err(format!(
                 "`{s}`: numbers are whole; write a fraction in a smaller unit (`1h 30m`, not `1.5h`)"
@@ -135,6 +140,12 @@ pub fn format_duration(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_digit_separator_is_named() {
+        let error = parse_duration("1_000s").unwrap_err();
+        assert!(error.contains("without separators"), "{error}");
+    }
 
     #[test]
     fn durations_longer_than_event_time_are_refused() {
