@@ -1465,23 +1465,11 @@ mod tests {
         }
     }
 
-    /// A negative count names the range TOML can write (its integers end at i64::MAX).
-    #[test]
-    fn a_negative_rate_names_the_range_toml_can_write() {
-        let message = error("[rules]\nminimum_wage_cents_per_hour = -5", &[]);
-        assert!(
-            message.contains("from 0 to 9223372036854775807"),
-            "{message}"
-        );
-    }
-
     /// The properties the monitor sets itself may be written with the value it sets.
     #[test]
     fn fixed_properties_with_the_monitors_value_are_taken() {
         let text = "[kafka.properties]\n\"enable.auto.commit\" = false\n\"enable.idempotence\" = \"TRUE\"\n\"partition.assignment.strategy\" = \"range\"";
         assert!(load(text, &[]).is_ok());
-        let vars = [("WORKHOURS_KAFKA__PROPERTIES__ENABLE_IDEMPOTENCE", "false")];
-        assert!(error("", &vars).contains("kafka.properties.enable.idempotence"));
     }
 
     /// A topic in two roles: dead letters read back as input without end (one bad event
@@ -2328,6 +2316,19 @@ mod tests {
                 ],
             ),
             (
+                "a fixed property from the environment",
+                "",
+                &[("WORKHOURS_KAFKA__PROPERTIES__ENABLE_IDEMPOTENCE", "false")],
+                &["`kafka.properties.enable.idempotence`"],
+            ),
+            (
+                // TOML's integers end at i64::MAX: the range names that, not u64's.
+                "a negative rate",
+                "[rules]\nminimum_wage_cents_per_hour = -5",
+                &[],
+                &["from 0 to 9223372036854775807"],
+            ),
+            (
                 "another assignor",
                 "[kafka.properties]\n\"partition.assignment.strategy\" = \"cooperative-sticky\"",
                 &[],
@@ -2432,12 +2433,17 @@ mod tests {
     #[test]
     fn section_4_kinds_take_section_4_parameter_names() {
         use crate::engine::rules::Params;
-        let dir = std::env::temp_dir().join(format!("workhours-s4-names-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let rules = |body: &str| {
-            std::fs::write(dir.join("s4.toml"), format!("name = \"s4\"\n{body}")).unwrap();
+            let dir = pack_dir_with(
+                "workhours-s4-names",
+                "s4.toml",
+                &format!("name = \"s4\"\n{body}"),
+            );
             let text = "[rules]\npack_file = \"s4.toml\"";
-            Config::parse(text, Vec::new(), Some(dir.clone())).map(|c| c.rule_set("p", "r").rules)
+            let rules = Config::parse(text, Vec::new(), Some(dir.clone()))
+                .map(|c| c.rule_set("p", "r").rules);
+            std::fs::remove_dir_all(&dir).unwrap();
+            rules
         };
         let rule = |kind: &str, params: &str| {
             format!("[[rules]]\nid = \"{kind}\"\nkind = \"{kind}\"\n{params}\n")
@@ -2480,16 +2486,13 @@ mod tests {
                 .contains("`standard` and `daily_standard` are one parameter"),
             "{error}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A user's pack file without `name` is named by its stem (SPEC 7 names no such key).
     #[test]
     fn a_pack_file_without_a_name_takes_its_stem() {
-        let dir = std::env::temp_dir().join(format!("workhours-nameless-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let rule = "[[rules]]\nid = \"r\"\nkind = \"rolling\"\nwindow = \"24h\"\nlimit = \"8h\"\n";
-        std::fs::write(dir.join("nameless.toml"), rule).unwrap();
+        let dir = pack_dir_with("workhours-nameless", "nameless.toml", rule);
         let text = "[rules]\npack_file = \"nameless.toml\"";
         let config = Config::parse(text, Vec::new(), Some(dir.clone())).unwrap();
         assert_eq!(config.rule_set("p", "r").pack.to_string(), "nameless");
@@ -2499,15 +2502,20 @@ mod tests {
     /// A fresh directory `NAME-PID` holding `mine.toml`, a pack of one rolling rule with
     /// `limit`.
     fn pack_dir(name: &str, limit: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("mine.toml"),
-            format!(
+        pack_dir_with(
+            name,
+            "mine.toml",
+            &format!(
                 "name = \"mine\"\n[[rules]]\nid = \"long_drive\"\nkind = \"rolling\"\nmeasure = \"driving\"\nwindow = \"24h\"\nlimit = \"{limit}\"\n"
             ),
         )
-        .unwrap();
+    }
+
+    /// A fresh directory `NAME-PID` holding pack file `file` with `text`.
+    fn pack_dir_with(name: &str, file: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), text).unwrap();
         dir
     }
 

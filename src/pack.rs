@@ -113,7 +113,7 @@ impl Pack {
             .iter()
             .find(|(shipped, _)| *shipped == name)
             .ok_or_else(|| PackError::Unknown(name.to_owned()))?;
-        Pack::parse_named(text, &format!("`{name}`"), None)
+        Pack::parse(text, &format!("`{name}`"))
     }
 
     /// A user's pack file.
