@@ -571,6 +571,8 @@ impl<'a> Fields<'a> {
                         .is_some();
                 let why = if leap {
                     "is a leap second (second 60), which event time in epoch milliseconds cannot hold"
+                } else if timefmt::has_rfc3339_form(&text) {
+                    "has no such date, time or offset (month 1-12, a day of that month, hour 0-23, minute and second 0-59, offset hours 0-23)"
                 } else {
                     "is not RFC 3339 with a `T` and an offset"
                 };
@@ -956,6 +958,39 @@ mod tests {
 
     /// A leap second is refused as `bad_timestamp` saying so (RFC 3339 allows second 60; event
     /// time in epoch milliseconds has none), not as a string that is not RFC 3339.
+    /// A date, time or offset that does not exist is told so, not that the text is not RFC
+    /// 3339 with a `T` and an offset (audit M).
+    #[test]
+    fn a_date_that_does_not_exist_is_refused_for_what_it_is() {
+        let line = |ts: &str| format!(r#"{{"worker_id":"w","kind":"login","ts":"{ts}"}}"#);
+        for (ts, form) in [
+            ("2025-02-29T08:00:00Z", true),
+            ("2026-00-10T08:00:00+08:00", true),
+            ("2026-03-02T24:00:00.5z", true),
+            ("2026-03-02t08:00:00+24:00", true),
+            ("2026-03-02 08:00:00Z", false),
+            ("2026-03-02T08:00:00", false),
+            ("2026-03-02T08:00:00+0800", false),
+            ("2026-03-02T08:00:00.Z", false),
+        ] {
+            let bad = parse(line(ts).as_bytes()).unwrap_err();
+            assert_eq!(bad.reason, BadReason::BadTimestamp, "{ts}");
+            assert_eq!(
+                bad.detail.contains("has no such date"),
+                form,
+                "{ts}: {}",
+                bad.detail
+            );
+            assert_eq!(
+                bad.detail.contains("is not RFC 3339"),
+                !form,
+                "{ts}: {}",
+                bad.detail
+            );
+            assert_eq!(parse_reference(line(ts).as_bytes()).unwrap_err(), bad);
+        }
+    }
+
     #[test]
     fn a_leap_second_is_refused_for_what_it_is() {
         let line = |ts: &str| format!(r#"{{"worker_id":"w","kind":"login","ts":"{ts}"}}"#);

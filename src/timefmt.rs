@@ -120,6 +120,36 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some(seconds * 1000 + millis)
 }
 
+/// Whether `text` has the form of RFC 3339 with a `T` and an offset, whatever its numbers:
+/// the digits and separators where [`parse_rfc3339`] wants them. Tells a date or time that
+/// does not exist (`2025-02-29`, hour 24, offset `+24:00`) from text of another form.
+pub fn has_rfc3339_form(text: &str) -> bool {
+    let b = text.as_bytes();
+    let form = b"dddd-dd-ddTdd:dd:dd";
+    if b.len() < form.len()
+        || !form.iter().zip(b).all(|(&f, &c)| match f {
+            b'd' => c.is_ascii_digit(),
+            b'T' => matches!(c, b'T' | b't'),
+            _ => f == c,
+        })
+    {
+        return false;
+    }
+    let mut rest = &b[form.len()..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &fraction[digits..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
 /// Formats an instant as RFC 3339 with the zone's offset at that instant and milliseconds,
 /// e.g. `2026-03-02T12:00:00.000+08:00`.
 pub fn format_rfc3339(ms: i64, zone: &Tz) -> String {
