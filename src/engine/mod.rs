@@ -2149,9 +2149,15 @@ fn group_quota_alerts<'a>(
         // Nearest rank: the ceil(0.9 n)-th smallest value.
         let p90 = hours[(9 * n).div_ceil(10) - 1];
         if p90 > quota.standard {
+            // Whole seconds: a p90 less than a second above the standard reads as more than
+            // it, not as "up to" the standard itself.
+            let worked = if p90 / 1000 == quota.standard / 1000 {
+                format!("more than {}", human_duration(quota.standard))
+            } else {
+                format!("up to {}", human_duration(p90))
+            };
             let message = format!(
-                "90% of {role}s of {platform} in {city} worked up to {} on {}, above the standard working day of {} ({n} workers).",
-                human_duration(p90),
+                "90% of {role}s of {platform} in {city} worked {worked} on {}, above the standard working day of {} ({n} workers).",
                 Calendar::date(day),
                 human_duration(quota.standard)
             );

@@ -705,6 +705,24 @@ fn quota_p90_uses_the_nearest_rank_and_skips_small_groups() {
         }
     );
     assert_eq!(alert.key(), "meituan/rider/371000");
+    assert_eq!(
+        alert.message,
+        "90% of riders of meituan in 371000 worked up to 9h on 2026-03-02, above the standard working day of 8h (10 workers)."
+    );
+    // A p90 1 ms above the standard is above it, and the sentence says so in whole seconds.
+    let alerts = quota(run(&quota_day(&[(10, "14:30:00.001")]), end));
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        alerts[0].amount,
+        Amount::Seconds {
+            value: 8 * 3600,
+            limit: 8 * 3600
+        }
+    );
+    assert_eq!(
+        alerts[0].message,
+        "90% of riders of meituan in 371000 worked more than 8h on 2026-03-02, above the standard working day of 8h (10 workers)."
+    );
     // 9 workers, all long: fewer than quota_min_workers.
     assert!(quota(run(&quota_day(&[(9, "15:30")]), end)).is_empty());
     // With 11 workers the rank is ceil(9.9) = 10: one long worker of 11 is not enough.
