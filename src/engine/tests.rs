@@ -1042,6 +1042,17 @@ fn noops_are_counted() {
     ];
     // A pick-up or an acceptance of an active order is a no-op too (SPEC section 3's state).
     assert_eq!(run_with(Config::default(), &events, "09:00").1.noops, 6);
+    // A logout while offline is one, also when it returns a declared activity to rest (SPEC
+    // section 3: "a `logout` while offline"; an activity is not section 3's state). A repeated
+    // activity is one; a new activity is not.
+    let activity = |ts: &str, what: &str| ev("w2", "activity", ts).set("activity", what);
+    let events = [
+        activity("08:00", "driving"),
+        activity("08:01", "driving"),
+        ev("w2", "logout", "08:02"),
+        activity("08:03", "other_work"),
+    ];
+    assert_eq!(run_with(Config::default(), &events, "09:00").1.noops, 2);
 }
 
 #[test]

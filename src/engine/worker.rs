@@ -132,7 +132,8 @@ impl Session {
         self.activity = Activity::Rest;
     }
 
-    /// Applies an event's change of state; false when it changes nothing.
+    /// Applies an event's change of state; false when it changes nothing of SPEC section 3's
+    /// state (online, break, active orders) or, for an `activity`, the activity: a no-op.
     fn apply(&mut self, event: &Pending) -> bool {
         match event.kind {
             Kind::Login => {
@@ -142,7 +143,8 @@ impl Session {
                 changed
             }
             Kind::Logout => {
-                let changed = self.online || self.on_break || self.activity != Activity::Rest;
+                // Returning a declared activity to rest is not a change of section 3's state.
+                let changed = self.online || self.on_break;
                 self.online = false;
                 self.on_break = false;
                 self.activity = Activity::Rest;
