@@ -629,13 +629,17 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
         out.write_all(b"\n").context("cannot write the views")?;
     }
     out.flush().context("cannot write the views")?;
+    // What was read but not applied, so that a view missing an event can be told why.
     writeln!(
         diag,
-        "workhours status: {} workers at {} ({} lines read, {} bad events)",
+        "workhours status: {} workers at {} ({} lines read, {} bad events, {} duplicates and {} late events dropped, {} events after --at)",
         views.len(),
         timefmt::format_rfc3339(at, &engine.config().time.zone),
         report.lines,
-        report.bad_total()
+        report.bad_total(),
+        report.engine.duplicates,
+        report.engine.late,
+        report.after_until
     )?;
     diag.flush()?;
     Ok(())

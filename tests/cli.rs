@@ -401,6 +401,52 @@ fn status(config: &std::path::Path, at: &str, input: &std::path::Path) -> Vec<se
         .collect()
 }
 
+/// `status` says on stderr what it read but did not apply: a late or duplicate event leaves a
+/// view as if it had not been sent, and the user is told so (audit O).
+#[test]
+fn status_counts_what_it_dropped() {
+    let dir = scratch("status-dropped");
+    let config = dir.join("default.toml");
+    std::fs::write(&config, "").unwrap();
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
+            "
+",
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
+            "
+",
+            r#"{"worker_id":"w2","kind":"login","ts":"2026-03-02T09:00:00+08:00"}"#,
+            "
+",
+            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T08:30:00+08:00"}"#,
+            "
+",
+            r#"{"worker_id":"w1","kind":"bogus","ts":"2026-03-02T09:00:00+08:00"}"#,
+            "
+",
+            r#"{"worker_id":"w1","kind":"heartbeat","ts":"2026-03-02T11:00:00+08:00"}"#,
+            "
+",
+        ),
+    )
+    .unwrap();
+    let output = run(bin()
+        .args(["status", "--config"])
+        .arg(&config)
+        .args(["--at", "2026-03-02T10:00:00+08:00"])
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stderr(&output).lines().last(),
+        Some(
+            "workhours status: 2 workers at 2026-03-02T10:00:00.000+08:00 (6 lines read, 1 bad events, 1 duplicates and 1 late events dropped, 1 events after --at)"
+        )
+    );
+}
+
 /// SPEC section 4: "work that stops exactly at the threshold fires nothing". `status` listed
 /// `daily_hours` among the open violations of a worker who stopped at exactly 11 h (its
 /// amount at the limit), as for one who went 1 ms past it and got the violation.
