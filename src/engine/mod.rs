@@ -1706,6 +1706,7 @@ impl Engine {
                 continue;
             }
             self.touched.clear();
+            let mark = self.out.len();
             while self.state.buffer.peek().is_some_and(|p| p.ts == t) {
                 let event = self.state.buffer.pop().expect("peeked");
                 self.prefetch_ahead();
@@ -1713,9 +1714,13 @@ impl Engine {
                 self.apply(&event, t);
             }
             let touched = std::mem::take(&mut self.touched);
+            let applied = self.out.len();
             for &(index, first) in &touched {
                 self.enter(Step::plain(t, Step::TOUCHED, first));
                 self.settle(index, t);
+            }
+            if applied > mark {
+                self.regroup(&touched, mark..applied, t);
             }
             self.touched = touched;
             while let Some(&timer) = self.state.timers.peek() {
@@ -1740,6 +1745,42 @@ impl Engine {
             Limit::Before(w) => self.state.frontier.max(w),
             Limit::Through(end) => self.state.frontier.max(end.saturating_add(1)),
         };
+    }
+
+    /// Gives the alerts at `t` that the events of `t` found due (`out[range]`: a rest that
+    /// completes at `t` completes before them, so that work resuming at `t` starts a new
+    /// episode) the platform, role and city of their subject's last event at `t`, as every
+    /// other alert at `t` has: the state from an instant on is the state after its events
+    /// (SPEC section 3), and DESIGN.md settles a worker after the events of its instant.
+    #[cold]
+    fn regroup(&mut self, touched: &[(u32, u64)], range: std::ops::Range<usize>, t: i64) {
+        for &(index, _) in touched {
+            let worker = &self.state.workers[index as usize];
+            let names = &self.state.names;
+            let (platform, role, city) = (
+                names.get(worker.platform),
+                names.get(worker.role),
+                names.get(worker.city),
+            );
+            for alert in &mut self.out[range.clone()] {
+                let subject = if worker.person {
+                    alert.person_id.as_deref()
+                } else {
+                    alert.worker_id.as_deref()
+                };
+                if alert.at == t && subject == Some(worker.id.as_str()) {
+                    if alert.platform != platform {
+                        alert.platform = platform.to_owned();
+                    }
+                    if alert.role != role {
+                        alert.role = role.to_owned();
+                    }
+                    if alert.city != city {
+                        alert.city = city.to_owned();
+                    }
+                }
+            }
+        }
     }
 
     /// Asks the cache for the state of the workers whose events come next: their fixed part

@@ -1026,6 +1026,36 @@ fn reordering_within_lateness_is_exact_and_later_events_are_late() {
     assert_eq!(run_with(Config::default(), &edge, "13:00").1.late, 0);
 }
 
+/// A `resolved` alert at an instant with an event of its worker carries the platform, role and
+/// city of that event, as a warning at such an instant does: the state from an instant on is
+/// the state after its events (audit P; the rest itself completes before them).
+#[test]
+fn a_resolved_alert_carries_the_group_of_the_events_at_its_instant() {
+    let text = "[rules]\ncontinuous_limit = \"30m\"\nwarn_before = \"5m\"\nmin_break = \"3m\"\n";
+    let config = Config::from_toml_str(text, Vec::new()).unwrap();
+    let events = [
+        ev("w1", "login", "10:00").set("city", "A"),
+        ev("w1", "heartbeat", "10:25").set("city", "X"),
+        ev("w1", "break_start", "10:40").set("city", "B"),
+        ev("w1", "heartbeat", "10:43").set("city", "C"),
+        ev("w1", "heartbeat", "10:43").set("city", "E"),
+        ev("w1", "heartbeat", "10:50").set("city", "D"),
+    ];
+    let alerts = run_with(config, &events, "11:00").0;
+    let cities: Vec<(Phase, i64, &str)> = alerts
+        .iter()
+        .map(|a| (a.phase, a.at, a.city.as_str()))
+        .collect();
+    assert_eq!(
+        cities,
+        [
+            (Phase::Warning, t("10:25"), "X"),
+            (Phase::Violation, t("10:30"), "X"),
+            (Phase::Resolved, t("10:43"), "E"),
+        ]
+    );
+}
+
 #[test]
 fn noops_are_counted() {
     let events = [
