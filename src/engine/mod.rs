@@ -1259,6 +1259,15 @@ impl Engine {
     ) -> (u32, u32, Option<Move>) {
         let worker_id: &str = &event.worker_id;
         self.forget_joins(watermark);
+        if let Some(known) = self.state.person_of.get(worker_id)
+            && self.person_forgotten_by(known, event.ts)
+        {
+            // The person is forgotten before this event in event time (`worker_ttl`), though
+            // its eviction may not have run yet: the worker id starts afresh, as it would have
+            // had the eviction run first (which depends on how far reading ran ahead of it).
+            self.state.person_of.remove(worker_id);
+            self.joins.remove(worker_id);
+        }
         let mut alone = None;
         let mut before_join = None;
         let person: Option<Box<str>> = match (&event.person_id, self.state.person_of.get(worker_id))
@@ -1329,6 +1338,27 @@ impl Engine {
             Some(person) => self.person_member(worker_id, &person, alone, event.ts, seq),
             None => self.alone_member(worker_id),
         }
+    }
+
+    /// Persons: whether person `person` has had no event for `worker_ttl` by `ts` (its last
+    /// event, applied or waiting in the buffer, more than `worker_ttl` before it), so that it
+    /// is forgotten before `ts` in event time.
+    fn person_forgotten_by(&self, person: &str, ts: i64) -> bool {
+        let ttl = self.config.time.worker_ttl;
+        let Some(slot) = self.worker_index.get(&self.state.workers, true, person) else {
+            return false;
+        };
+        let worker = &self.state.workers[slot as usize];
+        let mut last = worker.last_event;
+        if last != NEVER && last.saturating_add(ttl) >= ts {
+            return false;
+        }
+        if worker.pending > 0 {
+            // Rare: only past a silence of `worker_ttl`.
+            let waiting = self.state.buffer.iter().filter(|p| p.worker == slot);
+            last = waiting.map(|p| p.ts).fold(last, i64::max);
+        }
+        last != NEVER && last.saturating_add(ttl) < ts
     }
 
     /// Persons: forgets the joins the watermark has passed: no event can come before them.
@@ -1943,7 +1973,15 @@ impl Engine {
         self.worker_index.remove(&worker, index);
         if self.persons() {
             for member in &worker.members {
-                if worker.person {
+                // A worker id that left the person for another (the person was past its
+                // `worker_ttl` when the worker id came back) keeps its new person.
+                if worker.person
+                    && self
+                        .state
+                        .person_of
+                        .get(&*member.id)
+                        .is_some_and(|p| **p == *worker.id.as_str())
+                {
                     self.state.person_of.remove(&member.id);
                 }
                 if member.grouped {

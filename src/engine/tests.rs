@@ -1274,6 +1274,71 @@ pub(super) fn persons_config(extra: &str) -> Config {
     .unwrap()
 }
 
+/// A worker id whose person has been silent for `worker_ttl` starts afresh: its next event
+/// naming another person joins that one, whether the eviction ran before the event was read
+/// (an engine advanced after each event) or not yet (a block of events read at once, as
+/// sharded replay reads them). Before, the second way kept it with the old person: which
+/// person got the alerts depended on how far reading ran ahead (audit P D1).
+#[test]
+fn a_worker_id_whose_person_is_forgotten_joins_the_person_it_names_next() {
+    let config = || {
+        let mut config = persons_config(
+            "continuous_limit = \"30m\"\nwarn_before = \"5m\"\nmin_break = \"3m\"\n",
+        );
+        config.time.worker_ttl = 2 * 3_600_000;
+        config
+    };
+    let events = [
+        ev("a", "login", "10:00").set("person_id", "P"),
+        ev("a", "logout", "10:10"),
+        ev("z", "heartbeat", "12:30"),
+        ev("a", "login", "13:00").set("person_id", "Q"),
+        ev("a", "logout", "13:40"),
+    ];
+    let persons = |alerts: Vec<Alert>| -> Vec<(Phase, i64, Option<String>)> {
+        alerts
+            .into_iter()
+            .map(|a| (a.phase, a.at, a.person_id))
+            .collect()
+    };
+    let expected = vec![
+        (Phase::Warning, t("13:25"), Some("Q".to_owned())),
+        (Phase::Violation, t("13:30"), Some("Q".to_owned())),
+        (Phase::Resolved, t("13:43"), Some("Q".to_owned())),
+    ];
+    assert_eq!(persons(run_with(config(), &events, "14:00").0), expected);
+    let mut engine = Engine::new(config());
+    for e in &events {
+        let line = e.line();
+        engine.push(&event::parse(line.as_bytes()).unwrap());
+    }
+    engine.finish(t("14:00"));
+    assert_eq!(persons(engine.take_alerts()), expected);
+    // Within `worker_ttl` of the person's last event the worker id stays with it (an event
+    // exactly at the end of the silence still finds it).
+    let kept = [
+        ev("a", "login", "10:00").set("person_id", "P"),
+        ev("a", "logout", "10:10"),
+        ev("a", "login", "12:10").set("person_id", "Q"),
+        ev("a", "logout", "12:50"),
+        ev("z", "heartbeat", "12:55"),
+    ];
+    let mut engine = Engine::new(config());
+    for e in &kept {
+        let line = e.line();
+        engine.push(&event::parse(line.as_bytes()).unwrap());
+    }
+    engine.finish(t("14:00"));
+    assert_eq!(
+        persons(engine.take_alerts()),
+        [
+            (Phase::Warning, t("12:35"), Some("P".to_owned())),
+            (Phase::Violation, t("12:40"), Some("P".to_owned())),
+            (Phase::Resolved, t("12:53"), Some("P".to_owned())),
+        ]
+    );
+}
+
 fn person_ev(worker: &str, platform: &str, kind: &str, ts: &str) -> Ev {
     ev(worker, kind, ts)
         .set("platform", platform)
