@@ -140,6 +140,19 @@ impl Alert {
         }
     }
 
+    /// The order of replay's output at one instant: by key, and for subjects that share a key
+    /// (a `person_id` spelled as a stand-alone worker id, a worker id spelled as a group's
+    /// `platform/role/city`) the worker id's first, then the person's, then the group's, so
+    /// that the order never depends on which subject's events arrived first.
+    pub fn output_key(&self) -> (String, u8) {
+        let kind = match (&self.worker_id, &self.person_id) {
+            (Some(_), _) => 0,
+            (None, Some(_)) => 1,
+            (None, None) => 2,
+        };
+        (self.key(), kind)
+    }
+
     /// Deterministic id from (rule, phase, worker or group, episode or period start): the
     /// same input always gives the same id, so consumers can drop repeats. A `period` rule's
     /// alert after a reset rest in its period adds the count of such rests ([`Alert::resets`]):

@@ -357,7 +357,7 @@ impl<'a> Lines<'a> {
     }
 
     fn write_alerts(&mut self) -> io::Result<()> {
-        self.instant_alerts.sort_by_cached_key(Alert::key);
+        self.instant_alerts.sort_by_cached_key(Alert::output_key);
         for alert in self.instant_alerts.drain(..) {
             self.alerts
                 .write_all(alert.to_json(&self.zone).as_bytes())?;
@@ -367,8 +367,11 @@ impl<'a> Lines<'a> {
     }
 
     fn write_holds(&mut self) -> io::Result<()> {
-        // Stable: one key's holds stay in the engine's order.
-        self.instant_holds.sort_by(|a, b| a.key().cmp(b.key()));
+        // Stable: one key's holds stay in the engine's order; a worker id's before a person's
+        // spelled the same (see `Alert::output_key`).
+        self.instant_holds.sort_by(|a, b| {
+            (a.key(), a.person_id.is_some()).cmp(&(b.key(), b.person_id.is_some()))
+        });
         if let Some(out) = self.holds.as_deref_mut() {
             for hold in self.instant_holds.drain(..) {
                 out.write_all(hold.to_json(&self.zone).as_bytes())?;

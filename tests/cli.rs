@@ -1037,3 +1037,60 @@ fn a_shuffle_within_the_lateness_gives_the_same_bytes() {
         ["w1", "w2", "w3"].map(|w| format!("2026-03-02T12:00:00.000+08:00 \"{w}\""))
     );
 }
+
+/// A `person_id` spelled as a stand-alone worker id shares its Kafka key: at one instant
+/// their alerts came in the order in which each subject's first event arrived, so a swap
+/// within the lateness changed replay's bytes (audit P D3). Now the worker id's come first.
+#[test]
+fn a_person_and_a_worker_id_of_one_spelling_keep_their_order_under_a_shuffle() {
+    let dir = scratch("same-key");
+    let config = dir.join("persons.toml");
+    std::fs::write(
+        &config,
+        "[rules]\nsubject = \"person\"\ncontinuous_limit = \"30m\"\nwarn_before = \"5m\"\nmin_break = \"3m\"\n",
+    )
+    .unwrap();
+    let lines = [
+        r#"{"worker_id":"w1","kind":"heartbeat","ts":"2026-03-02T09:59:50+08:00","platform":"meituan"}"#,
+        r#"{"worker_id":"zz","kind":"heartbeat","ts":"2026-03-02T09:59:55+08:00","platform":"didi","person_id":"w1"}"#,
+        r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T10:00:00+08:00","platform":"meituan"}"#,
+        r#"{"worker_id":"zz","kind":"login","ts":"2026-03-02T10:00:00+08:00","platform":"didi"}"#,
+        r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T10:40:00+08:00","platform":"meituan"}"#,
+        r#"{"worker_id":"zz","kind":"logout","ts":"2026-03-02T10:40:00+08:00","platform":"didi"}"#,
+    ];
+    let mut outputs = Vec::new();
+    for order in [[0, 1, 2, 3, 4, 5], [1, 0, 2, 3, 4, 5]] {
+        let input = dir.join(format!("in-{}.jsonl", order[0]));
+        let text: String = order.iter().map(|&i| format!("{}\n", lines[i])).collect();
+        std::fs::write(&input, text).unwrap();
+        let output = run(bin().args(["replay", "--config"]).arg(&config).arg(&input));
+        assert!(output.status.success(), "{}", stderr(&output));
+        outputs.push(stdout(&output));
+    }
+    let subjects: Vec<(String, String)> = outputs[0]
+        .lines()
+        .map(|line| {
+            let alert: serde_json::Value = serde_json::from_str(line).unwrap();
+            let subject = if alert["worker_id"].is_string() {
+                "worker_id"
+            } else {
+                "person_id"
+            };
+            (
+                alert["at"].as_str().unwrap()[11..16].to_owned(),
+                subject.to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("10:25", "worker_id"),
+        ("10:25", "person_id"),
+        ("10:30", "worker_id"),
+        ("10:30", "person_id"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(subjects, expected);
+    assert_eq!(outputs[0], outputs[1]);
+}
