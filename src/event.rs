@@ -956,8 +956,6 @@ mod tests {
         }
     }
 
-    /// A leap second is refused as `bad_timestamp` saying so (RFC 3339 allows second 60; event
-    /// time in epoch milliseconds has none), not as a string that is not RFC 3339.
     /// A date, time or offset that does not exist is told so, not that the text is not RFC
     /// 3339 with a `T` and an offset (audit M).
     #[test]
@@ -991,6 +989,8 @@ mod tests {
         }
     }
 
+    /// A leap second is refused as `bad_timestamp` saying so (RFC 3339 allows second 60; event
+    /// time in epoch milliseconds has none), not as a string that is not RFC 3339.
     #[test]
     fn a_leap_second_is_refused_for_what_it_is() {
         let line = |ts: &str| format!(r#"{{"worker_id":"w","kind":"login","ts":"{ts}"}}"#);
