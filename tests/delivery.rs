@@ -1282,3 +1282,59 @@ fn a_stop_with_nothing_to_commit_does_not_wait_for_an_absent_broker() {
         signalled.elapsed()
     );
 }
+
+/// Order starts refused as `too_many_orders` at the end of a partition, read before a
+/// checkpoint and refused after it (once the watermark passed them), are committed: the
+/// refusals change no worker's state, and the idle partition did not count them as a
+/// change, so the offsets stayed at the first of them until another message came (the live
+/// suite's hostile-producer test saw a commit stuck 29 messages short for 240 s).
+#[test]
+fn refused_order_starts_at_the_end_of_a_partition_are_committed() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, "refused-tail");
+    let mut config = config(&brokers, &topics, "refused-tail", 60_000);
+    // Checkpoints every 500 ms, several while the refused starts wait out the lateness.
+    config.time.allowed_lateness = 3_000;
+    let (monitor, shutdown) = start(config);
+    let committed_sum = || -> i64 {
+        committed(&brokers, &topics.group, &topics.input)
+            .iter()
+            .sum()
+    };
+    let starts = |range: std::ops::Range<usize>| -> Vec<(String, String)> {
+        let ts = ago(0);
+        range
+            .map(|n| {
+                let line = format!(
+                    r#"{{"worker_id":"hoarder","kind":"order_accepted","ts":"{ts}","order_id":"o-{n}"}}"#
+                );
+                ("hoarder".to_owned(), line)
+            })
+            .collect()
+    };
+    let base = events().len() as i64;
+    wait_for(
+        "the first events committed",
+        Duration::from_secs(60),
+        || {
+            assert!(!monitor.is_finished(), "the monitor stopped");
+            committed_sum() == base
+        },
+    );
+    produce(&brokers, &topics.input, &starts(0..64));
+    wait_for("64 order starts committed", Duration::from_secs(30), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        committed_sum() == base + 64
+    });
+    produce(&brokers, &topics.input, &starts(64..69));
+    wait_for(
+        "the 5 refused order starts committed",
+        Duration::from_secs(30),
+        || {
+            assert!(!monitor.is_finished(), "the monitor stopped");
+            committed_sum() == base + 69
+        },
+    );
+    stop(monitor, shutdown);
+}

@@ -899,6 +899,10 @@ impl Core {
         let several = self.topics.len() > 1;
         let away = state.away;
         for (&partition, part) in state.parts.iter_mut() {
+            // Events that leave the reorder buffer move the offsets to commit, also those
+            // refused when applied (`too_many_orders`), which change no worker's state.
+            let decided = |engine: &Engine| engine.stats().applied + engine.stats().rejected;
+            let before = decided(&part.engine);
             if several && writable && assigned.contains(&partition) {
                 // A topic falls silent without a message to say so: which topics hold event
                 // time back is decided here too, and the events the others allow applied.
@@ -923,6 +927,7 @@ impl Core {
                 part.changed |= part.engine.unsaved()
                     || part.id_records.values().any(|&latest| latest < watermark);
             }
+            part.changed |= decided(&part.engine) != before;
             let watermark = part.engine.watermark();
             if watermark != crate::engine::NEVER {
                 let lag = now.saturating_sub(watermark).max(0) as f64 / 1000.0;
