@@ -413,23 +413,17 @@ fn status_counts_what_it_dropped() {
         &input,
         concat!(
             r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
-            "
-",
+            "\n",
             r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
-            "
-",
+            "\n",
             r#"{"worker_id":"w2","kind":"login","ts":"2026-03-02T09:00:00+08:00"}"#,
-            "
-",
+            "\n",
             r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T08:30:00+08:00"}"#,
-            "
-",
+            "\n",
             r#"{"worker_id":"w1","kind":"bogus","ts":"2026-03-02T09:00:00+08:00"}"#,
-            "
-",
+            "\n",
             r#"{"worker_id":"w1","kind":"heartbeat","ts":"2026-03-02T11:00:00+08:00"}"#,
-            "
-",
+            "\n",
         ),
     )
     .unwrap();
