@@ -387,15 +387,20 @@ fn a_line_longer_than_any_event_is_too_large() {
     }
 }
 
-/// `workhours status --config CONFIG --at AT INPUT`: one view per line.
-fn status(config: &std::path::Path, at: &str, input: &std::path::Path) -> Vec<serde_json::Value> {
+/// `workhours status --config CONFIG --at AT INPUT`, which must succeed.
+fn status_run(config: &std::path::Path, at: &str, input: &std::path::Path) -> std::process::Output {
     let output = run(bin()
         .args(["status", "--config"])
         .arg(config)
         .args(["--at", at])
         .arg(input));
     assert!(output.status.success(), "{}", stderr(&output));
-    stdout(&output)
+    output
+}
+
+/// [`status_run`]'s views, one per line.
+fn status(config: &std::path::Path, at: &str, input: &std::path::Path) -> Vec<serde_json::Value> {
+    stdout(&status_run(config, at, input))
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
@@ -427,12 +432,7 @@ fn status_counts_what_it_dropped() {
         ),
     )
     .unwrap();
-    let output = run(bin()
-        .args(["status", "--config"])
-        .arg(&config)
-        .args(["--at", "2026-03-02T10:00:00+08:00"])
-        .arg(&input));
-    assert!(output.status.success(), "{}", stderr(&output));
+    let output = status_run(&config, "2026-03-02T10:00:00+08:00", &input);
     assert_eq!(
         stderr(&output).lines().last(),
         Some(
