@@ -33,7 +33,10 @@ def test_memory_broker_topics_produce_consume(stack):
     by_key = {}
     for r in got:
         by_key.setdefault(r.key, set()).add(r.partition)
-    assert all(len(ps) == 1 for k, ps in by_key.items()), "a key spread over partitions"
+    # Keyed records only: librdkafka spreads records without a key at random (sticky for
+    # `sticky.partitioning.linger.ms`, so the two here usually, not always, share one).
+    spread = [k for k, ps in by_key.items() if k is not None and len(ps) > 1]
+    assert not spread, f"keys spread over partitions: {spread}"
     assert len([k for k in by_key if k is not None]) == 50
     assert {r.value for r in got if r.key is None} == {b"not json", b'["an", "array"]'}
     # Offsets the producer saw are the ones the consumer reads.
