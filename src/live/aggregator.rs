@@ -13,7 +13,7 @@ use rdkafka::message::Message;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::kafka::{SourceError, client_config};
+use super::kafka::{Logging, SourceError, client_config};
 use super::state::{self, At, Record};
 use crate::alert::Alert;
 use crate::config::Config;
@@ -21,7 +21,7 @@ use crate::engine::{DayReport, quota_alerts};
 use crate::keyed::KeyedMap;
 
 pub struct Aggregator {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Logging>,
     book: Book,
     zone: String,
 }
@@ -51,7 +51,7 @@ impl Aggregator {
         let mut client = client_config(kafka);
         client.set("group.id", format!("{}-quota", kafka.group_id));
         client.set("enable.auto.commit", "false");
-        let consumer: BaseConsumer = client.create()?;
+        let consumer: BaseConsumer<Logging> = client.create_with_context(Logging::default())?;
         let mut assignment = TopicPartitionList::new();
         for partition in 0..partitions as i32 {
             assignment.add_partition_offset(&kafka.state_topic, partition, Offset::Beginning)?;

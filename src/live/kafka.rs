@@ -3,13 +3,15 @@
 //! The producer is in [`super::sink`].
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::KafkaConfig;
@@ -124,6 +126,76 @@ pub fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
         _ => tracing::debug!(facility, "librdkafka: {message}"),
     }
 }
+
+/// How long a global librdkafka error, once logged, is only counted when it comes again.
+const ERROR_REPEAT: Duration = Duration::from_secs(30);
+
+/// librdkafka's global errors (its `error_cb`: brokers down, authentication or TLS handshake
+/// failed), as tracing errors (authentication, TLS and fatal errors) or warnings (the rest). rdkafka's default gives them to the `log` crate, which has no
+/// logger here: a monitor that could not log in to its brokers said only "Brokers not
+/// reachable". The same error again within [`ERROR_REPEAT`] is counted and logged with the
+/// next one (a failing TLS handshake is retried every few tens of milliseconds).
+#[derive(Default)]
+pub struct ErrorLog {
+    /// The error last logged, when, and how often it came since.
+    last: Mutex<Option<(String, Instant, u64)>>,
+}
+
+impl ErrorLog {
+    pub fn report(&self, error: &KafkaError, reason: &str) {
+        let text = format!("{error}: {reason}");
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let repeated = match last.as_mut() {
+            Some((seen, at, count)) if *seen == text && at.elapsed() < ERROR_REPEAT => {
+                *count += 1;
+                return;
+            }
+            Some((seen, _, count)) if *seen == text => std::mem::take(count),
+            _ => 0,
+        };
+        // What only a change of configuration or credentials mends is an error; the rest
+        // (brokers down, timeouts) librdkafka retries, a warning.
+        let mends_itself = !matches!(
+            error.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::Authentication
+                    | RDKafkaErrorCode::SaslAuthenticationFailed
+                    | RDKafkaErrorCode::SSL
+                    | RDKafkaErrorCode::Fatal
+            )
+        );
+        if mends_itself {
+            tracing::warn!(repeated_since_last_logged = repeated, "librdkafka: {text}");
+        } else {
+            tracing::error!(repeated_since_last_logged = repeated, "librdkafka: {text}");
+        }
+        *last = Some((text, Instant::now(), 0));
+    }
+}
+
+/// The context of the clients that are neither the consumer of the input nor the producer:
+/// the start-up probe, the admin client, the restore and quota readers. Their librdkafka logs
+/// and errors go to tracing as the consumer's do (an authentication failure at start-up is
+/// seen by the probe only).
+#[derive(Default)]
+pub struct Logging {
+    errors: ErrorLog,
+}
+
+impl ClientContext for Logging {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        forward_log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
+    }
+}
+
+impl ConsumerContext for Logging {}
 
 /// Sets `key` unless `[kafka.properties]` set it already.
 pub fn set_default(config: &mut ClientConfig, key: &str, value: &str) {
@@ -259,7 +331,8 @@ pub fn prepare_topics(
     // The probe carries every property, so that librdkafka refuses a bad value when it is
     // made, before the brokers are waited for (without the consumer's properties, a bad one
     // was found only once the brokers answered).
-    let probe: BaseConsumer = client_config(kafka).create()?;
+    let probe: BaseConsumer<Logging> =
+        client_config(kafka).create_with_context(Logging::default())?;
     let mut backoff = Duration::from_millis(500);
     let metadata = loop {
         if !running() {
@@ -274,6 +347,9 @@ pub fn prepare_topics(
                 tracing::warn!(brokers = %kafka.brokers, %error, retry_in = ?backoff, "Brokers not reachable; retrying.")
             }
         }
+        // The reason (a failed authentication or TLS handshake, a refused connection) comes as
+        // an error event on the probe's queue: serving it logs it (`Logging`).
+        while let Some(Err(_)) = probe.poll(Duration::ZERO) {}
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_secs(10));
     };
@@ -323,8 +399,8 @@ pub fn prepare_topics(
         }
     }
     if !missing.is_empty() {
-        let admin: AdminClient<DefaultClientContext> =
-            without_consumer_properties(client_config(kafka)).create()?;
+        let admin: AdminClient<Logging> = without_consumer_properties(client_config(kafka))
+            .create_with_context(Logging::default())?;
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
         let topics: Vec<NewTopic<'_>> = missing
             .iter()
@@ -368,8 +444,8 @@ pub fn check_state_topic(
     kafka: &KafkaConfig,
     runtime: &tokio::runtime::Handle,
 ) -> Result<(), SourceError> {
-    let admin: AdminClient<DefaultClientContext> =
-        without_consumer_properties(client_config(kafka)).create()?;
+    let admin: AdminClient<Logging> =
+        without_consumer_properties(client_config(kafka)).create_with_context(Logging::default())?;
     let options = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(10)))
         .request_timeout(Some(Duration::from_secs(10)));
@@ -440,7 +516,7 @@ pub fn read_state_partitions(
     set_default(&mut config, "max.partition.fetch.bytes", "16777216");
     set_default(&mut config, "fetch.max.bytes", "104857600");
     set_default(&mut config, "queued.max.messages.kbytes", "262144");
-    let consumer: BaseConsumer = config.create()?;
+    let consumer: BaseConsumer<Logging> = config.create_with_context(Logging::default())?;
     // An empty partition (low = high watermark) has nothing to read: the first start of a new
     // deployment then waits for no fetch. (Tansu 0.6 reports a high watermark that can be
     // short of the true end, but never equal to the low one while a record is there.)

@@ -349,6 +349,7 @@ pub struct Core {
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
 pub struct LiveContext {
     core: Arc<Core>,
+    errors: super::kafka::ErrorLog,
 }
 
 impl ClientContext for LiveContext {
@@ -403,6 +404,10 @@ impl ClientContext for LiveContext {
             self.core.shared.metrics.commit_failed();
         }
         super::kafka::forward_log(level, facility, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
     }
 }
 
@@ -2132,8 +2137,10 @@ pub fn run(
     set_default(&mut client, "fetch.queue.backoff.ms", "10");
     // Co-partitioned topics must be assigned together: the range assignor does that.
     client.set("partition.assignment.strategy", "range");
-    let mut consumer: BaseConsumer<LiveContext> =
-        client.create_with_context(LiveContext { core: core.clone() })?;
+    let mut consumer: BaseConsumer<LiveContext> = client.create_with_context(LiveContext {
+        core: core.clone(),
+        errors: Default::default(),
+    })?;
     let doorbell = Arc::new(Doorbell::default());
     {
         let doorbell = doorbell.clone();

@@ -148,6 +148,7 @@ pub struct Tracking {
     /// When a failure was last logged, and the failures not logged since: one line a second
     /// at most, however many records fail.
     last_warning: Mutex<(Option<Instant>, u64)>,
+    errors: super::kafka::ErrorLog,
 }
 
 impl Tracking {
@@ -179,6 +180,10 @@ impl Tracking {
 impl ClientContext for Tracking {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         super::kafka::forward_log(level, facility, message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
     }
 }
 
@@ -273,6 +278,7 @@ impl Sink {
             book: Mutex::new(Book::default()),
             metrics,
             last_warning: Mutex::new((None, 0)),
+            errors: Default::default(),
         };
         let producer = config.create_with_context(context)?;
         Ok(Sink {

@@ -93,8 +93,14 @@ def quiet_logger():
     return logger
 
 
+# Client properties that a bootstrap address needs (TLS, SASL), added by `client_conf`: a
+# test that puts a broker behind a secure front registers them (test_security.py).
+BOOTSTRAP_PROPERTIES: dict[str, dict] = {}
+
+
 def client_conf(bootstrap: str, **extra) -> dict:
     conf = {"bootstrap.servers": bootstrap, "log_level": 3, "logger": quiet_logger()}
+    conf.update(BOOTSTRAP_PROPERTIES.get(bootstrap, {}))
     conf.update(extra)
     return conf
 
@@ -130,13 +136,17 @@ def parse_rfc3339(text: str) -> datetime:
 # Broker
 
 class Broker:
-    """One Tansu broker on a free port, storage `memory` or `sqlite` (file under workdir)."""
+    """One Tansu broker on a free port, storage `memory` or `sqlite` (file under workdir).
+    With `advertised_port`, the broker advertises that port instead of its own (a proxy in
+    front of it), and `bootstrap` is that address: clients go through the proxy."""
 
-    def __init__(self, workdir: Path, storage: str = "memory", port: int | None = None):
+    def __init__(self, workdir: Path, storage: str = "memory", port: int | None = None,
+                 advertised_port: int | None = None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.storage = storage
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
         self.log_path = self.workdir / f"tansu-{self.port}.log"
         self.proc: subprocess.Popen | None = None
         self.tansu = shutil.which("tansu") or str(Path.home() / ".cargo/bin/tansu")
@@ -145,11 +155,15 @@ class Broker:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port}"
 
     @property
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
+
+    @property
+    def advertised_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.advertised_port}"
 
     def storage_url(self) -> str:
         if self.storage == "memory":
@@ -172,7 +186,7 @@ class Broker:
         log.write(f"\n--- start #{self.starts + 1} at {now_utc().isoformat()}\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [self.tansu, "broker", "--listener-url", self.url, "--advertised-listener-url", self.url,
+            [self.tansu, "broker", "--listener-url", self.url, "--advertised-listener-url", self.advertised_url,
              "--storage-engine", self.storage_url()],
             cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
