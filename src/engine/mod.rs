@@ -18,6 +18,7 @@ mod key;
 mod live;
 pub mod measure;
 pub mod rules;
+mod spare;
 mod worker;
 
 use serde::{Deserialize, Serialize};
@@ -1196,7 +1197,8 @@ impl Engine {
         let order = event
             .order_id
             .as_deref()
-            .map_or(0, |id| xxh3_64(id.as_bytes()));
+            // Never 0, which marks a spare slot in a worker's list of orders (`Spare`).
+            .map_or(0, |id| xxh3_64(id.as_bytes()).max(1));
         self.state.seq += 1;
         self.state.buffer.push(Pending {
             ts: event.ts,
@@ -1832,11 +1834,11 @@ impl Engine {
             hint::prefetch_slice(&worker.states, 8);
             let kind = buffer.ahead(PREFETCH_NEAR).map(|p| p.kind);
             if kind.is_some_and(Kind::is_order) {
-                hint::prefetch_slice(&worker.session.orders, 1);
+                hint::prefetch_slice(worker.session.orders.allocation(), 1);
             }
             if kind == Some(Kind::OrderDelivered) {
                 // A fee counts on an order's first delivery of the day: the day's list is read.
-                hint::prefetch_slice(&worker.delivered, 4);
+                hint::prefetch_slice(worker.delivered.allocation(), 4);
             }
         }
     }
