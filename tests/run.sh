@@ -66,10 +66,11 @@ if [ -n "$tansu_pid" ]; then
 fi
 tansu --version
 
-step "Debian packages: prometheus (promtool, the end-to-end scrape), chromium and a CJK font (the demo page)"
+step "Debian packages: prometheus (promtool, the end-to-end scrape), chromium and a CJK font (the demo page), openssl (the live TLS test's certificates)"
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-wqy-microhei)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
