@@ -18,7 +18,6 @@ mod key;
 mod live;
 pub mod measure;
 pub mod rules;
-mod spare;
 mod worker;
 
 use serde::{Deserialize, Serialize};
@@ -1197,8 +1196,7 @@ impl Engine {
         let order = event
             .order_id
             .as_deref()
-            // Never 0, which marks a spare slot in a worker's list of orders (`Spare`).
-            .map_or(0, |id| xxh3_64(id.as_bytes()).max(1));
+            .map_or(0, |id| xxh3_64(id.as_bytes()));
         self.state.seq += 1;
         self.state.buffer.push(Pending {
             ts: event.ts,
@@ -1834,11 +1832,11 @@ impl Engine {
             hint::prefetch_slice(&worker.states, 8);
             let kind = buffer.ahead(PREFETCH_NEAR).map(|p| p.kind);
             if kind.is_some_and(Kind::is_order) {
-                hint::prefetch_slice(worker.session.orders.allocation(), 1);
+                hint::prefetch_slice(&worker.session.orders, 1);
             }
             if kind == Some(Kind::OrderDelivered) {
                 // A fee counts on an order's first delivery of the day: the day's list is read.
-                hint::prefetch_slice(worker.delivered.allocation(), 4);
+                hint::prefetch_slice(&worker.delivered, 4);
             }
         }
     }

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use super::key::IdKey;
 use super::measure::{Bits, Measure};
 use super::rules::{self, ClosedDay, RuleState, States};
-use super::spare::{Spare, Vacant};
 use super::{Cx, Me, Observation, Pending, RuleSet};
 use crate::calendar::Day;
 use crate::event::{Activity, Kind};
@@ -50,24 +49,22 @@ pub struct Order {
     pub picked: bool,
 }
 
-/// Active orders: a few slots spare ([`Spare`]).
-pub type Orders = Spare<Order, 1>;
+/// Appends `item` to a boxed slice. Lists a worker holds for long but changes seldom (active
+/// orders, the day's deliveries) are boxed slices rather than vectors: 16 bytes
+/// instead of 24 in every worker, no spare capacity, and nothing allocated once empty (memory
+/// per worker is a target). A change reallocates, which costs little beside an event.
+fn push<T>(list: &mut Box<[T]>, item: T) {
+    let mut items = std::mem::take(list).into_vec();
+    items.reserve_exact(1);
+    items.push(item);
+    *list = items.into_boxed_slice();
+}
 
-/// Orders delivered in the day, by key: a few slots spare ([`Spare`]).
-pub type Delivered = Spare<u64, 2>;
-
-impl Vacant for Order {
-    const VACANT: Order = Order {
-        id: 0,
-        picked: false,
-    };
-
-    fn occupied(self) -> Order {
-        Order {
-            id: self.id.max(1),
-            ..self
-        }
-    }
+/// Changes a boxed slice as a vector (see [`push`]).
+fn edit<T>(list: &mut Box<[T]>, change: impl FnOnce(&mut Vec<T>)) {
+    let mut items = std::mem::take(list).into_vec();
+    change(&mut items);
+    *list = items.into_boxed_slice();
 }
 
 /// Most worker ids one person may have; a further worker id stands for a person of its own.
@@ -79,7 +76,7 @@ pub const MAX_MEMBERS: usize = 32;
 pub struct Session {
     pub online: bool,
     pub on_break: bool,
-    pub orders: Orders,
+    pub orders: Box<[Order]>,
     pub activity: Activity,
 }
 
@@ -130,7 +127,7 @@ impl Session {
         if self.working() {
             self.online = false;
             self.on_break = false;
-            self.orders.clear();
+            self.orders = Box::default();
         }
         self.activity = Activity::Rest;
     }
@@ -166,10 +163,13 @@ impl Session {
                         false
                     }
                     None => {
-                        self.orders.push(Order {
-                            id: event.order,
-                            picked,
-                        });
+                        push(
+                            &mut self.orders,
+                            Order {
+                                id: event.order,
+                                picked,
+                            },
+                        );
                         true
                     }
                 }
@@ -177,7 +177,9 @@ impl Session {
             Kind::OrderDelivered | Kind::OrderCancelled => {
                 match self.orders.iter().position(|o| o.id == event.order) {
                     Some(at) => {
-                        self.orders.swap_remove(at);
+                        edit(&mut self.orders, |orders| {
+                            orders.swap_remove(at);
+                        });
                         true
                     }
                     None => false,
@@ -392,7 +394,7 @@ pub struct Worker {
     /// Orders delivered on the current local day: a fee counts on an order's first delivery
     /// of the day only (SPEC: "the first order_delivered of each order on the local day").
     /// A person's are keyed by worker id and order (see `count_delivery`).
-    pub delivered: Delivered,
+    pub delivered: Box<[u64]>,
     /// The last closed day and its working time, for `quota_p90`.
     pub closed_day: i32,
     pub closed_work: u32,
@@ -460,7 +462,7 @@ impl Worker {
             day_has_work: false,
             day_fees: 0,
             day_has_fee: false,
-            delivered: Delivered::default(),
+            delivered: Box::default(),
             closed_day: i32::MIN,
             closed_work: 0,
             states: States::default(),
@@ -784,7 +786,7 @@ impl Worker {
         self.day_fees = 0;
         self.day_has_fee = false;
         // Freed: a worker who stops working keeps no allocation.
-        self.delivered.clear();
+        self.delivered = Box::default();
     }
 
     /// Persons: member `member` leaves this subject for a person (`Engine::push_move`): its
@@ -933,11 +935,10 @@ impl Worker {
         // have an order "o1", two orders. A worker's only member is 0, its key the order's.
         let order = event
             .order
-            .wrapping_add(u64::from(event.member).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .occupied();
+            .wrapping_add(u64::from(event.member).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let first = !self.delivered.contains(&order);
         if first && self.delivered.len() < MAX_DELIVERED_PER_DAY {
-            self.delivered.push(order);
+            push(&mut self.delivered, order);
         }
         if let Some(fee) = event.fee {
             self.day_has_fee = true;
