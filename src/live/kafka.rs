@@ -131,10 +131,11 @@ pub fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str) {
 const ERROR_REPEAT: Duration = Duration::from_secs(30);
 
 /// librdkafka's global errors (its `error_cb`: brokers down, authentication or TLS handshake
-/// failed), as tracing errors (authentication, TLS and fatal errors) or warnings (the rest). rdkafka's default gives them to the `log` crate, which has no
-/// logger here: a monitor that could not log in to its brokers said only "Brokers not
-/// reachable". The same error again within [`ERROR_REPEAT`] is counted and logged with the
-/// next one (a failing TLS handshake is retried every few tens of milliseconds).
+/// failed), as tracing errors (authentication, TLS and fatal errors) or warnings (the rest).
+/// rdkafka's default gives them to the `log` crate, which has no logger here: a monitor that
+/// could not log in to its brokers said only "Brokers not reachable". The same error again
+/// within [`ERROR_REPEAT`] is counted and logged with the next one (a failing TLS handshake
+/// is retried every few tens of milliseconds).
 #[derive(Default)]
 pub struct ErrorLog {
     /// The error last logged, when, and how often it came since.
@@ -144,17 +145,8 @@ pub struct ErrorLog {
 impl ErrorLog {
     pub fn report(&self, error: &KafkaError, reason: &str) {
         let text = format!("{error}: {reason}");
-        let mut last = self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let repeated = match last.as_mut() {
-            Some((seen, at, count)) if *seen == text && at.elapsed() < ERROR_REPEAT => {
-                *count += 1;
-                return;
-            }
-            Some((seen, _, count)) if *seen == text => std::mem::take(count),
-            _ => 0,
+        let Some(repeated) = self.admit(&text, Instant::now()) else {
+            return;
         };
         // What only a change of configuration or credentials mends is an error; the rest
         // (brokers down, timeouts) librdkafka retries, a warning.
@@ -172,7 +164,27 @@ impl ErrorLog {
         } else {
             tracing::error!(repeated_since_last_logged = repeated, "librdkafka: {text}");
         }
-        *last = Some((text, Instant::now(), 0));
+    }
+
+    /// Whether `text`, coming at `now`, is logged, and then how often it came since it last
+    /// was (`None`: only counted).
+    fn admit(&self, text: &str, now: Instant) -> Option<u64> {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let repeated = match last.as_mut() {
+            Some((seen, at, count)) if seen == text => {
+                if now.duration_since(*at) < ERROR_REPEAT {
+                    *count += 1;
+                    return None;
+                }
+                *count
+            }
+            _ => 0,
+        };
+        *last = Some((text.to_owned(), now, 0));
+        Some(repeated)
     }
 }
 
@@ -621,6 +633,26 @@ pub fn state_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error repeated within `ERROR_REPEAT` is counted, not logged; the next line after it
+    /// says how often it came; another error is logged at once.
+    #[test]
+    fn a_repeated_librdkafka_error_is_logged_once_per_period() {
+        let log = ErrorLog::default();
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert_eq!(log.admit("auth failed", at(0)), Some(0));
+        assert_eq!(log.admit("auth failed", at(1)), None);
+        assert_eq!(log.admit("auth failed", at(29)), None);
+        assert_eq!(log.admit("auth failed", at(30)), Some(2), "twice since");
+        assert_eq!(log.admit("auth failed", at(31)), None);
+        assert_eq!(
+            log.admit("connection refused", at(32)),
+            Some(0),
+            "another: at once"
+        );
+        assert_eq!(log.admit("auth failed", at(33)), Some(0), "a new run of it");
+    }
 
     /// librdkafka logs warnings unless the properties say otherwise.
     #[test]
