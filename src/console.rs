@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, KafkaConfig, Rules};
 use crate::demo::api::{no_store, rules_json, utc_offset_ms};
+use crate::live::Logging;
 use crate::live::Shared;
 use crate::lock;
 
@@ -185,7 +186,7 @@ fn read_alerts(inner: &Inner) {
     client.set("group.id", format!("{}.console", inner.kafka.group_id));
     client.set("enable.auto.commit", "false");
     client.set("enable.partition.eof", "false");
-    let consumer: BaseConsumer = match client.create() {
+    let consumer: BaseConsumer<Logging> = match client.create_with_context(Logging::default()) {
         Ok(consumer) => consumer,
         Err(error) => {
             tracing::warn!(%error, "Console: cannot create the alerts reader.");
@@ -231,7 +232,7 @@ fn read_alerts(inner: &Inner) {
 }
 
 /// Every partition of `topic`, each from its last [`LATEST`] records on.
-fn assignment(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<TopicPartitionList> {
+fn assignment(consumer: &BaseConsumer<Logging>, topic: &str) -> anyhow::Result<TopicPartitionList> {
     let metadata = consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
     let partitions: Vec<i32> = metadata
         .topics()

@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::console::Console;
 use crate::http::{AppState, Lookup, guarded, guarded_page, load_token, router, serve};
 use crate::metrics::Metrics;
-pub use kafka::{client_config, send_waiting, set_default, without_consumer_properties};
+pub use kafka::{Logging, client_config, send_waiting, set_default, without_consumer_properties};
 pub use pipeline::{Clock, Sampler, Shared};
 
 /// Longest time from SIGTERM to exit; Kubernetes' default grace period is 30 s.
