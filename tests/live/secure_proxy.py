@@ -1,4 +1,5 @@
-"""A TLS + SASL/PLAIN front for a plain Tansu broker, for the live security tests.
+"""A TLS + SASL (PLAIN, SCRAM-SHA-256/512) front for a plain Tansu broker, for the live
+security tests.
 
 Tansu 0.6.0 cannot serve TLS to librdkafka (its `--cert` refuses `--key`; a `tls://`
 listener gives librdkafka "early eof") and its `--authentication` breaks `tansu user
@@ -12,19 +13,27 @@ made at test time with the `openssl` CLI); then the Kafka requests are read fram
 
 - ApiVersions (18) is forwarded to the broker, and its answer made to list SaslHandshake
   (17) at versions 0-1 and SaslAuthenticate (36) at 0-2, the versions answered here;
-- SaslHandshake and SaslAuthenticate are answered here, PLAIN only, against `users`; a
-  wrong password gets SASL_AUTHENTICATION_FAILED (58) and the connection is closed;
+- SaslHandshake and SaslAuthenticate are answered here against `users`: the handshake lists
+  `MECHANISMS` and accepts any of them; PLAIN takes one SaslAuthenticate, SCRAM-SHA-256 and
+  SCRAM-SHA-512 (RFC 5802 / RFC 7677, `ScramServer`) take two (client-first then
+  client-final). A wrong password or unknown user gets SASL_AUTHENTICATION_FAILED (58) and
+  the connection is closed;
 - any other request before authentication closes the connection (as a Kafka broker does).
 
 After a successful SaslAuthenticate the bytes go both ways unchanged. What happened is
-counted in `stats` (TLS handshakes, authentications per user, request versions seen) so that a
-test can prove its clients came through here.
+counted in `stats` (TLS handshakes, authentications per user and per (mechanism, user),
+mechanisms asked for, request versions seen) so that a test can prove its clients came through
+here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import hashlib
+import hmac
+import secrets
 import shutil
 import socket
 import ssl
@@ -41,6 +50,10 @@ SASL_HANDSHAKE = 17
 SASL_AUTHENTICATE = 36
 # The versions this proxy answers; the ApiVersions answer is made to say so.
 SASL_VERSIONS = {SASL_HANDSHAKE: (0, 1), SASL_AUTHENTICATE: (0, 2)}
+
+# The SASL mechanisms answered here, as SaslHandshake lists them.
+MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+SCRAM_HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}
 
 NONE = 0
 UNSUPPORTED_SASL_MECHANISM = 33
@@ -270,15 +283,19 @@ def api_versions_keys(response: bytes, version: int) -> dict[int, tuple[int, int
 
 
 def sasl_handshake_response(correlation_id: int, error: int) -> bytes:
-    return (struct.pack(">ih", correlation_id, error) + struct.pack(">i", 1) + string16("PLAIN"))
+    """The answer to SaslHandshake v0/v1 (same body): error and the mechanisms enabled."""
+    return (struct.pack(">ih", correlation_id, error) + struct.pack(">i", len(MECHANISMS))
+            + b"".join(string16(m) for m in MECHANISMS))
 
 
 def sasl_authenticate_response(correlation_id: int, version: int, error: int,
-                               message: str | None) -> bytes:
+                               message: str | None, auth_bytes: bytes = b"") -> bytes:
     if version >= 2:  # response header v1, compact fields, tagged fields
         return (struct.pack(">i", correlation_id) + b"\x00" + struct.pack(">h", error)
-                + compact_nullable_string(message) + uvarint(1) + struct.pack(">q", 0) + b"\x00")
-    out = struct.pack(">ih", correlation_id, error) + string16(message) + struct.pack(">i", 0)
+                + compact_nullable_string(message) + uvarint(len(auth_bytes) + 1) + auth_bytes
+                + struct.pack(">q", 0) + b"\x00")
+    out = (struct.pack(">ih", correlation_id, error) + string16(message)
+           + struct.pack(">i", len(auth_bytes)) + auth_bytes)
     if version >= 1:
         out += struct.pack(">q", 0)  # session_lifetime_ms: no re-authentication
     return out
@@ -296,6 +313,142 @@ def plain_credentials(token: bytes) -> tuple[str, str] | None:
 
 
 # --------------------------------------------------------------------------------------
+# SCRAM (RFC 5802, RFC 7677), server side
+
+class ScramError(Exception):
+    """A SCRAM exchange failed; `user` is the username if the client-first message named one."""
+
+    def __init__(self, reason: str, user: str | None = None):
+        super().__init__(reason)
+        self.user = user
+
+
+def scram_attributes(message: str) -> list[tuple[str, str]]:
+    """`a=1,b=2` as [(a, 1), (b, 2)] (a name is a letter, or a word for an extension such
+    as Kafka's `tokenauth=true`)."""
+    out = []
+    for part in message.split(","):
+        name, eq, value = part.partition("=")
+        if not eq or not name.isalnum():
+            raise ScramError(f"malformed SCRAM attribute {part!r}")
+        out.append((name, value))
+    return out
+
+
+def scram_unescape(saslname: str) -> str:
+    """RFC 5802's saslname: `=2C` is a comma, `=3D` an equals sign, any other `=` an error."""
+    out, i = [], 0
+    while i < len(saslname):
+        if saslname[i] == "=":
+            code = saslname[i + 1:i + 3]
+            if code not in ("2C", "3D"):
+                raise ScramError(f"bad escape in username {saslname!r}")
+            out.append("," if code == "2C" else "=")
+            i += 3
+        else:
+            out.append(saslname[i])
+            i += 1
+    return "".join(out)
+
+
+def scram_keys(hash_name: str, password: str, salt: bytes, iterations: int) -> tuple[bytes, bytes]:
+    """(StoredKey, ServerKey) of a password: what a server keeps instead of the password."""
+    salted = hashlib.pbkdf2_hmac(hash_name, password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hash_name).digest()
+    server_key = hmac.new(salted, b"Server Key", hash_name).digest()
+    return hashlib.new(hash_name, client_key).digest(), server_key
+
+
+class ScramServer:
+    """One SCRAM-SHA-256/512 exchange, server side: `first(client_first)` gives the
+    server-first message, `final(client_final)` the server-final one (`v=ServerSignature`)
+    once the client's proof checks out; either raises `ScramError` otherwise. `salts` and
+    `nonce` may be given (for RFC 7677's test vector); by default a random salt per user per
+    proxy and a random server nonce per exchange."""
+
+    def __init__(self, mechanism: str, users: dict[str, str], salts: dict[str, bytes] | None = None,
+                 iterations: int = 4096, nonce: str | None = None):
+        if mechanism not in SCRAM_HASHES:
+            raise ValueError(f"not a SCRAM mechanism: {mechanism}")
+        self.mechanism, self.hash = mechanism, SCRAM_HASHES[mechanism]
+        self.users, self.salts = users, salts if salts is not None else {}
+        self.iterations = iterations
+        self.server_nonce = nonce
+        self.user: str | None = None
+        self.done = False
+        self._first_bare = self._server_first = self._nonce = self._gs2 = None
+        self._stored_key = self._server_key = None
+
+    def step(self, token: bytes) -> bytes:
+        """The answer to the client's next message."""
+        if self.done:
+            raise ScramError("SCRAM exchange already over", self.user)
+        if self._server_first is None:
+            return self.first(token)
+        return self.final(token)
+
+    def first(self, client_first: bytes) -> bytes:
+        try:
+            text = client_first.decode()
+        except UnicodeDecodeError:
+            raise ScramError("client-first message is not UTF-8") from None
+        # gs2-header: cbind-flag "," [authzid] ","; then client-first-message-bare.
+        parts = text.split(",", 2)
+        if len(parts) != 3:
+            raise ScramError(f"malformed client-first message {text!r}")
+        flag, authzid, bare = parts
+        if flag.startswith("p="):
+            raise ScramError("channel binding is not supported")
+        if flag not in ("n", "y") or (authzid and not authzid.startswith("a=")):
+            raise ScramError(f"malformed GS2 header {flag},{authzid},")
+        attrs = scram_attributes(bare)
+        if len(attrs) < 2 or attrs[0][0] != "n" or attrs[1][0] != "r" or not attrs[1][1]:
+            raise ScramError(f"client-first message without n= and r=: {bare!r}")
+        user = scram_unescape(attrs[0][1])
+        self.user = user
+        if authzid and scram_unescape(authzid[2:]) != user:
+            raise ScramError(f"authorization id {authzid[2:]!r} is not the user", user)
+        if user not in self.users:
+            raise ScramError("unknown user", user)
+        salt = self.salts.setdefault(user, secrets.token_bytes(16))
+        self._stored_key, self._server_key = scram_keys(self.hash, self.users[user], salt,
+                                                        self.iterations)
+        nonce = attrs[1][1] + (self.server_nonce or base64.b64encode(secrets.token_bytes(18)).decode())
+        self._gs2, self._first_bare, self._nonce = f"{flag},{authzid},", bare, nonce
+        self._server_first = (f"r={nonce},s={base64.b64encode(salt).decode()},"
+                              f"i={self.iterations}")
+        return self._server_first.encode()
+
+    def final(self, client_final: bytes) -> bytes:
+        try:
+            text = client_final.decode()
+        except UnicodeDecodeError:
+            raise ScramError("client-final message is not UTF-8", self.user) from None
+        attrs = scram_attributes(text)
+        if len(attrs) < 3 or attrs[0][0] != "c" or attrs[1][0] != "r" or attrs[-1][0] != "p":
+            raise ScramError(f"malformed client-final message {text!r}", self.user)
+        if attrs[0][1] != base64.b64encode(self._gs2.encode()).decode():
+            raise ScramError("channel binding data does not match the GS2 header", self.user)
+        if attrs[1][1] != self._nonce:
+            raise ScramError("nonce mismatch", self.user)
+        try:
+            proof = base64.b64decode(attrs[-1][1], validate=True)
+        except ValueError:
+            raise ScramError("proof is not base64", self.user) from None
+        without_proof = text[:text.rindex(",p=")]
+        auth_message = f"{self._first_bare},{self._server_first},{without_proof}".encode()
+        client_signature = hmac.new(self._stored_key, auth_message, self.hash).digest()
+        if len(proof) != len(client_signature):
+            raise ScramError("proof of the wrong length", self.user)
+        client_key = bytes(a ^ b for a, b in zip(proof, client_signature))
+        if not hmac.compare_digest(hashlib.new(self.hash, client_key).digest(), self._stored_key):
+            raise ScramError("wrong password", self.user)
+        self.done = True
+        server_signature = hmac.new(self._server_key, auth_message, self.hash).digest()
+        return f"v={base64.b64encode(server_signature).decode()}".encode()
+
+
+# --------------------------------------------------------------------------------------
 # The proxy
 
 @dataclass
@@ -307,8 +460,9 @@ class Stats:
     tls_handshakes: int = 0  # TLS handshakes completed
     tls_failures: list[str] = field(default_factory=list)
     authenticated: Counter = field(default_factory=Counter)  # username -> successes
+    logins: Counter = field(default_factory=Counter)  # (mechanism, username) -> successes
     rejected: Counter = field(default_factory=Counter)  # username -> wrong passwords
-    mechanisms: Counter = field(default_factory=Counter)
+    mechanisms: Counter = field(default_factory=Counter)  # asked for in SaslHandshake
     versions: dict[int, set[int]] = field(default_factory=dict)  # api_key -> versions before auth
     refused_before_auth: list[int] = field(default_factory=list)  # api keys
     broker_sasl_versions: dict[int, tuple[int, int] | None] = field(default_factory=dict)
@@ -321,7 +475,7 @@ class Stats:
 
 
 class SecureProxy:
-    """TLS + SASL/PLAIN in front of a plain Kafka broker on 127.0.0.1:`upstream_port`.
+    """TLS + SASL (`MECHANISMS`) in front of a plain Kafka broker on 127.0.0.1:`upstream_port`.
 
     Runs its own asyncio loop in a daemon thread; `close()` stops the server, cancels every
     connection and joins the thread."""
@@ -330,6 +484,7 @@ class SecureProxy:
                  log_path: Path | None = None):
         self.upstream_port = upstream_port
         self.users = dict(users)
+        self.scram_salts: dict[str, bytes] = {}  # username -> salt, made at its first SCRAM login
         self.log_path = log_path
         self.port: int | None = None
         self.lock = threading.Lock()
@@ -356,6 +511,7 @@ class SecureProxy:
         s = self.snapshot()
         return (f"proxy on {self.bootstrap}: {s.connections} connections, {s.tls_handshakes} TLS "
                 f"handshakes ({s.handshaking} under way), TLS failures {s.tls_failures[:3]}, authenticated {dict(s.authenticated)}, "
+                f"logins {dict(s.logins)}, mechanisms {dict(s.mechanisms)}, "
                 f"rejected {dict(s.rejected)}, refused before auth {s.refused_before_auth[:5]}, "
                 f"upstream failures {s.upstream_failures[:3]}, versions "
                 f"{ {k: sorted(v) for k, v in s.versions.items()} }")
@@ -504,20 +660,25 @@ class SecureProxy:
             return None
 
     async def _authenticate(self, peer, reader, writer):
-        """Serves the connection's requests until SASL/PLAIN succeeds: (username, upstream
+        """Serves the connection's requests until SASL succeeds: (username, upstream
         connection if ApiVersions opened one), or (None, upstream) when it was refused."""
         upstream = None
-        mechanism_ok = False
-        legacy = False  # SaslHandshake v0: the token follows as a bare size-prefixed frame
+        mechanism: str | None = None  # accepted by SaslHandshake
+        scram: ScramServer | None = None
+        legacy = False  # SaslHandshake v0: the tokens follow as bare size-prefixed frames
         while True:
             data = await read_frame(reader)
             if data is None:
                 return None, upstream
             if legacy:
-                user = self._check(peer, data, "handshake v0")
-                writer.write(frame(b"") if user else b"")
+                user, answer, done = self._sasl_step(peer, mechanism, scram, data, "handshake v0")
+                if answer is None:  # refused: a v0 client only learns it from the close
+                    return None, upstream
+                writer.write(frame(answer))
                 await writer.drain()
-                return user, upstream
+                if done:
+                    return user, upstream
+                continue
             req = parse_request(data)
             self._count(lambda s: s.versions.setdefault(req.api_key, set()).add(req.api_version))
             if req.api_key == API_VERSIONS:
@@ -547,45 +708,76 @@ class SecureProxy:
                 writer.write(frame(answer[:4] + body))
                 await writer.drain()
             elif req.api_key == SASL_HANDSHAKE:
-                mechanism = req.body.nullable_string()
-                self._count(lambda s: s.mechanisms.update([mechanism]))
-                mechanism_ok = mechanism == "PLAIN"
-                error = NONE if mechanism_ok else UNSUPPORTED_SASL_MECHANISM
+                asked = req.body.nullable_string()
+                self._count(lambda s: s.mechanisms.update([asked]))
+                ok = asked in MECHANISMS and mechanism is None
+                error = NONE if ok else UNSUPPORTED_SASL_MECHANISM
                 writer.write(frame(sasl_handshake_response(req.correlation_id, error)))
                 await writer.drain()
-                if not mechanism_ok:
-                    self._note(f"{peer}: mechanism {mechanism!r} refused")
+                if not ok:
+                    self._note(f"{peer}: mechanism {asked!r} refused")
                     return None, upstream
+                mechanism = asked
+                if mechanism in SCRAM_HASHES:
+                    scram = ScramServer(mechanism, self.users, self.scram_salts)
                 legacy = req.api_version == 0
             elif req.api_key == SASL_AUTHENTICATE:
-                if not mechanism_ok:
+                if mechanism is None:
                     writer.write(frame(sasl_authenticate_response(
                         req.correlation_id, req.api_version, ILLEGAL_SASL_STATE,
                         "SaslAuthenticate before SaslHandshake")))
                     await writer.drain()
                     return None, upstream
                 token = req.body.compact_bytes() if req.api_version >= 2 else req.body.bytes32()
-                user = self._check(peer, token, f"SaslAuthenticate v{req.api_version}")
-                if user is None:
+                user, answer, done = self._sasl_step(peer, mechanism, scram, token,
+                                                     f"SaslAuthenticate v{req.api_version}")
+                if answer is None:
                     writer.write(frame(sasl_authenticate_response(
                         req.correlation_id, req.api_version, SASL_AUTHENTICATION_FAILED,
                         "Authentication failed: Invalid username or password")))
                     await writer.drain()
                     return None, upstream
                 writer.write(frame(sasl_authenticate_response(req.correlation_id, req.api_version,
-                                                              NONE, None)))
+                                                              NONE, None, answer)))
                 await writer.drain()
-                return user, upstream
+                if done:
+                    return user, upstream
             else:
                 self._count(lambda s: s.refused_before_auth.append(req.api_key))
                 self._note(f"{peer}: api key {req.api_key} v{req.api_version} before authentication: closed")
                 return None, upstream
 
+    def _sasl_step(self, peer, mechanism: str, scram: ScramServer | None, token: bytes,
+                   how: str) -> tuple[str | None, bytes | None, bool]:
+        """One client token of `mechanism`: (username, the server's answer, whether the
+        exchange is over and succeeded); the answer is None when the client is refused."""
+        how = f"{mechanism}, {how}"
+        if scram is None:
+            user = self._check(peer, token, how)
+            return user, (b"" if user else None), user is not None
+        try:
+            answer = scram.step(token)
+        except ScramError as exc:
+            name = exc.user if exc.user is not None else "<malformed SCRAM message>"
+            self._count(lambda s: s.rejected.update([name]))
+            self._note(f"{peer}: {name} refused: {exc} ({how})")
+            return None, None, False
+        if not scram.done:
+            return scram.user, answer, False
+        self._succeeded(peer, mechanism, scram.user, how)
+        return scram.user, answer, True
+
+    def _succeeded(self, peer, mechanism: str, user: str, how: str):
+        def counted(s: Stats):
+            s.authenticated.update([user])
+            s.logins.update([(mechanism, user)])
+        self._count(counted)
+        self._note(f"{peer}: {user} authenticated ({how})")
+
     def _check(self, peer, token: bytes, how: str) -> str | None:
         creds = plain_credentials(token)
         if creds is not None and creds[0] in self.users and self.users[creds[0]] == creds[1]:
-            self._count(lambda s: s.authenticated.update([creds[0]]))
-            self._note(f"{peer}: {creds[0]} authenticated ({how})")
+            self._succeeded(peer, "PLAIN", creds[0], how)
             return creds[0]
         name = creds[0] if creds else "<malformed PLAIN token>"
         self._count(lambda s: s.rejected.update([name]))

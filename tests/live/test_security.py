@@ -8,11 +8,16 @@ Tansu 0.6.0 serves neither TLS to librdkafka nor a usable SASL, so a proxy
 itself; Tansu advertises the proxy's address, so every connection of every client (the
 monitor's, and the harness's producer and consumers, which authenticate as another user)
 goes through it. The proxy counts what it saw, which the tests check: a test cannot pass by
-going around it.
+going around it. The proxy also answers SCRAM-SHA-256/512 (README.md's example mechanism):
+test 4 runs a monitor with SCRAM-SHA-512, and a unit test checks the SCRAM server without a
+broker.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import struct
 import time
 from collections.abc import Iterator
@@ -22,8 +27,9 @@ from pathlib import Path
 import pytest
 
 import harness
-from secure_proxy import (SASL_AUTHENTICATE, SASL_HANDSHAKE, SecureProxy, Tls,
-                          api_versions_keys, api_versions_with_sasl, make_ca, make_tls, uvarint)
+from secure_proxy import (SASL_AUTHENTICATE, SASL_HANDSHAKE, ScramError, ScramServer, SecureProxy,
+                          Tls, api_versions_keys, api_versions_with_sasl, make_ca, make_tls,
+                          uvarint)
 
 PASSWORD_ENV = "WORKHOURS_KAFKA__PROPERTIES__SASL_PASSWORD"
 MONITOR_USER, MONITOR_PASSWORD = "workhours", "s3cret-monitor-pw"
@@ -43,10 +49,10 @@ class Secure:
     tls: Tls
     workdir: Path
 
-    def monitor_properties(self, ca: Path | None = None) -> dict:
+    def monitor_properties(self, ca: Path | None = None, mechanism: str = "PLAIN") -> dict:
         """`[kafka.properties]` of a monitor: everything but the password (from the
         environment)."""
-        return {"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+        return {"security.protocol": "SASL_SSL", "sasl.mechanism": mechanism,
                 "sasl.username": MONITOR_USER, "ssl.ca.location": str(ca or self.tls.ca)}
 
 
@@ -179,6 +185,97 @@ def test_3_untrusted_ca_not_ready_and_says_why(stack, secure, monkeypatch):
     assert s.authenticated[MONITOR_USER] == 0 and not s.rejected, proxy.describe()
     assert all("UNKNOWN_CA" in f for f in s.tls_failures), proxy.describe()
     assert_log_says(monitor, proxy, "certificate verify failed")
+
+
+def test_4_sasl_scram_sha_512_monitor_consumes(stack, secure, tmp_path, monkeypatch):
+    """README.md's example, `sasl.mechanism` = "SCRAM-SHA-512" over SASL_SSL: the monitor
+    becomes ready and writes the alerts replay gives (a smaller stream than test 1's); the
+    proxy saw the monitor's user log in with SCRAM-SHA-512 (two SaslAuthenticate round trips
+    each, the client's proof checked), and refused nothing. The harness's clients keep PLAIN."""
+    broker, proxy = secure.broker, secure.proxy
+    stream = harness.simulate(tmp_path / "sim.jsonl", 10, 1, SEED)
+    harness.InputProducer(broker).produce(harness.read_lines(stream))
+
+    monkeypatch.setenv(PASSWORD_ENV, MONITOR_PASSWORD)
+    props = secure.monitor_properties(mechanism="SCRAM-SHA-512")
+    monitor = stack.monitor(broker, properties=props).start()
+    assert 'sasl.mechanism" = "SCRAM-SHA-512"' in monitor.config_path.read_text()
+    ready = monitor.wait_ready(30)
+    harness.settle(broker, monitor.group, [monitor], timeout=60)
+
+    check = harness.check_alerts(broker, stream)
+    check.assert_complete()
+    assert not check.repeated(), list(check.repeated())[:5]
+
+    s = proxy.snapshot()
+    # The monitor's consumer and producer: each logged in with SCRAM-SHA-512, never PLAIN.
+    assert s.logins[("SCRAM-SHA-512", MONITOR_USER)] >= 2, proxy.describe()
+    assert s.logins[("PLAIN", MONITOR_USER)] == 0, proxy.describe()
+    assert s.authenticated[MONITOR_USER] == s.logins[("SCRAM-SHA-512", MONITOR_USER)], proxy.describe()
+    assert s.mechanisms.keys() == {"PLAIN", "SCRAM-SHA-512"}, proxy.describe()
+    assert not s.rejected and not s.refused_before_auth and not s.tls_failures, proxy.describe()
+    print(f"ready after {ready:.1f}s; {len(check.ids)} alerts; {proxy.describe()}")
+
+
+def scram_client(mechanism: str, user: str, password: str, server: ScramServer,
+                 cnonce: str = "fyko+d2lbbFgONRv9qkxdawL") -> tuple[ScramServer, bytes]:
+    """A SCRAM client computed here (RFC 5802 section 3) against `server`: returns the
+    server and its server-final message, after checking the server's signature."""
+    h = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}[mechanism]
+    first_bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={cnonce}"
+    server_first = server.step(f"n,,{first_bare}".encode()).decode()
+    attrs = dict(a.split("=", 1) for a in server_first.split(","))
+    assert attrs["r"].startswith(cnonce) and len(attrs["r"]) > len(cnonce)
+    salted = hashlib.pbkdf2_hmac(h, password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+    final_bare = f"c=biws,r={attrs['r']}"
+    auth = f"{first_bare},{server_first},{final_bare}".encode()
+    client_key = hmac.new(salted, b"Client Key", h).digest()
+    signature = hmac.new(hashlib.new(h, client_key).digest(), auth, h).digest()
+    proof = bytes(a ^ b for a, b in zip(client_key, signature))
+    server_final = server.step(f"{final_bare},p={base64.b64encode(proof).decode()}".encode())
+    server_key = hmac.new(salted, b"Server Key", h).digest()
+    expected = hmac.new(server_key, auth, h).digest()
+    assert server_final == b"v=" + base64.b64encode(expected)
+    return server, server_final
+
+
+def test_scram_server_exchange():
+    """The proxy's SCRAM server without a broker: RFC 7677's SCRAM-SHA-256 test vector byte
+    for byte; a SCRAM-SHA-512 (and -256) client computed here logs in, also with a username
+    that needs escaping; a wrong password, a changed nonce, an unknown user and a malformed
+    message are refused (ScramError, which the proxy answers with error 58)."""
+    # RFC 7677 section 3.
+    server = ScramServer("SCRAM-SHA-256", {"user": "pencil"}, salts={"user": base64.b64decode(
+        "W22ZaJ0SNY7soEsUEjb6gQ==")}, nonce="%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0")
+    assert server.step(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO") == (
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+    assert server.step(b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                       b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=") == (
+        b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+    assert server.done and server.user == "user"
+
+    users = {MONITOR_USER: MONITOR_PASSWORD, "odd,name=x": "pw"}
+    for mechanism in ("SCRAM-SHA-512", "SCRAM-SHA-256"):
+        for user in users:
+            server, _ = scram_client(mechanism, user, users[user], ScramServer(mechanism, users))
+            assert server.done and server.user == user
+        with pytest.raises(ScramError, match="wrong password") as refused:
+            scram_client(mechanism, MONITOR_USER, "not-the-password", ScramServer(mechanism, users))
+        assert refused.value.user == MONITOR_USER
+    # SHA-512 makes a 64-byte signature.
+    _, final = scram_client("SCRAM-SHA-512", MONITOR_USER, MONITOR_PASSWORD, ScramServer("SCRAM-SHA-512", users))
+    assert len(base64.b64decode(final[2:])) == 64
+
+    server = ScramServer("SCRAM-SHA-512", users)
+    first = server.step(b"n,,n=workhours,r=abc").decode()
+    with pytest.raises(ScramError, match="nonce mismatch"):
+        server.step(f"c=biws,r={first.split(',')[0][2:]}X,p=AAAA".encode())
+    with pytest.raises(ScramError, match="unknown user"):
+        ScramServer("SCRAM-SHA-512", users).step(b"n,,n=nobody,r=abc")
+    with pytest.raises(ScramError, match="channel binding"):
+        ScramServer("SCRAM-SHA-512", users).step(b"p=tls-unique,,n=workhours,r=abc")
+    with pytest.raises(ScramError, match="malformed"):
+        ScramServer("SCRAM-SHA-512", users).step(b"n,,garbage")
 
 
 def test_api_versions_answer_gets_the_sasl_keys():
