@@ -674,8 +674,7 @@ class SecureProxy:
                 user, answer, done = self._sasl_step(peer, mechanism, scram, data, "handshake v0")
                 if answer is None:  # refused: a v0 client only learns it from the close
                     return None, upstream
-                writer.write(frame(answer))
-                await writer.drain()
+                await send_frame(writer, answer)
                 if done:
                     return user, upstream
                 continue
@@ -687,8 +686,7 @@ class SecureProxy:
                     if upstream is None:
                         return None, None
                 up_reader, up_writer = upstream
-                up_writer.write(frame(data))
-                await up_writer.drain()
+                await send_frame(up_writer, data)
                 answer = await read_frame(up_reader)
                 if answer is None:
                     return None, upstream
@@ -705,15 +703,13 @@ class SecureProxy:
                         s.broker_sasl_versions[k] = keys.get(k)
                     s.api_versions_rewritten += changed
                 self._count(seen)
-                writer.write(frame(answer[:4] + body))
-                await writer.drain()
+                await send_frame(writer, answer[:4] + body)
             elif req.api_key == SASL_HANDSHAKE:
                 asked = req.body.nullable_string()
                 self._count(lambda s: s.mechanisms.update([asked]))
                 ok = asked in MECHANISMS and mechanism is None
                 error = NONE if ok else UNSUPPORTED_SASL_MECHANISM
-                writer.write(frame(sasl_handshake_response(req.correlation_id, error)))
-                await writer.drain()
+                await send_frame(writer, sasl_handshake_response(req.correlation_id, error))
                 if not ok:
                     self._note(f"{peer}: mechanism {asked!r} refused")
                     return None, upstream
@@ -723,23 +719,20 @@ class SecureProxy:
                 legacy = req.api_version == 0
             elif req.api_key == SASL_AUTHENTICATE:
                 if mechanism is None:
-                    writer.write(frame(sasl_authenticate_response(
+                    await send_frame(writer, sasl_authenticate_response(
                         req.correlation_id, req.api_version, ILLEGAL_SASL_STATE,
-                        "SaslAuthenticate before SaslHandshake")))
-                    await writer.drain()
+                        "SaslAuthenticate before SaslHandshake"))
                     return None, upstream
                 token = req.body.compact_bytes() if req.api_version >= 2 else req.body.bytes32()
                 user, answer, done = self._sasl_step(peer, mechanism, scram, token,
                                                      f"SaslAuthenticate v{req.api_version}")
                 if answer is None:
-                    writer.write(frame(sasl_authenticate_response(
+                    await send_frame(writer, sasl_authenticate_response(
                         req.correlation_id, req.api_version, SASL_AUTHENTICATION_FAILED,
-                        "Authentication failed: Invalid username or password")))
-                    await writer.drain()
+                        "Authentication failed: Invalid username or password"))
                     return None, upstream
-                writer.write(frame(sasl_authenticate_response(req.correlation_id, req.api_version,
-                                                              NONE, None, answer)))
-                await writer.drain()
+                await send_frame(writer, sasl_authenticate_response(
+                    req.correlation_id, req.api_version, NONE, None, answer))
                 if done:
                     return user, upstream
             else:
@@ -801,6 +794,12 @@ class SecureProxy:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def send_frame(writer: asyncio.StreamWriter, payload: bytes):
+    """Writes `payload` as one size-prefixed frame and waits until it is sent."""
+    writer.write(frame(payload))
+    await writer.drain()
 
 
 async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
