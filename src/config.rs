@@ -1207,7 +1207,13 @@ fn env_key_path(var: &str) -> Result<Vec<String>, String> {
         if name.is_empty() {
             return Err("names no librdkafka property".into());
         }
-        return Ok(vec!["kafka".into(), "properties".into(), name.join(".")]);
+        let mut name = name.join(".");
+        // The two properties librdkafka spells with an underscore (no property has these
+        // names with a dot).
+        if let Some(&(_, underscored)) = UNDERSCORED.iter().find(|(dotted, _)| *dotted == name) {
+            name = underscored.to_owned();
+        }
+        return Ok(vec!["kafka".into(), "properties".into(), name]);
     }
     let path: Vec<String> = rest.split("__").map(str::to_owned).collect();
     if path.iter().any(String::is_empty) {
@@ -1216,6 +1222,44 @@ fn env_key_path(var: &str) -> Result<Vec<String>, String> {
         ));
     }
     Ok(path)
+}
+
+/// librdkafka properties settable as text whose names hold an underscore, by the dotted
+/// spelling a variable's name gives them.
+const UNDERSCORED: [(&str, &str); 2] = [
+    ("log.level", "log_level"),
+    ("enabled.events", "enabled_events"),
+];
+
+/// Removes the property `name` where the file spells it as an unquoted dotted key (TOML makes
+/// that a nested table under `[kafka.properties]`), so that a variable setting it replaces the
+/// file's value rather than sets it twice. Tables left empty go too.
+fn remove_dotted_property(table: &mut toml::Table, name: &str) {
+    fn remove(table: &mut toml::Table, parts: &[&str]) {
+        let Some((first, rest)) = parts.split_first() else {
+            return;
+        };
+        if rest.is_empty() {
+            table.remove(*first);
+            return;
+        }
+        if let Some(toml::Value::Table(inner)) = table.get_mut(*first) {
+            remove(inner, rest);
+            if inner.is_empty() {
+                table.remove(*first);
+            }
+        }
+    }
+    let Some(toml::Value::Table(kafka)) = table.get_mut("kafka") else {
+        return;
+    };
+    let Some(toml::Value::Table(properties)) = kafka.get_mut("properties") else {
+        return;
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    if parts.len() > 1 {
+        remove(properties, &parts);
+    }
 }
 
 /// The TOML value of a variable: an integer for integer keys, a list for
@@ -1294,6 +1338,12 @@ impl EnvOverlay {
             }
             let value = env_value(&path, &raw)
                 .map_err(|reason| env_error(&var, format!("`{key}`: {reason}")))?;
+            if let [kafka, properties, name] = path.as_slice()
+                && kafka == "kafka"
+                && properties == "properties"
+            {
+                remove_dotted_property(table, name);
+            }
             insert(table, &path, value).map_err(|reason| env_error(&var, reason))?;
             origins.push((key, var));
         }
@@ -1813,6 +1863,57 @@ mod tests {
         );
         assert_eq!(config.live.idle_timeout, 5_000);
         assert_eq!(config.http.listen, "0.0.0.0:9898");
+    }
+
+    /// A property the file spells as an unquoted dotted key (a nested table to TOML) is
+    /// overridden by its variable like a quoted one, and leaves its siblings alone; the two
+    /// librdkafka properties whose names hold an underscore are reachable from the
+    /// environment.
+    #[test]
+    fn environment_overrides_properties_written_as_dotted_keys() {
+        let text = r#"
+            [kafka.properties]
+            sasl.mechanism = "PLAIN"
+            sasl.username = "workhours"
+            ssl.ca.location = "/etc/ca.pem"
+            linger.ms = 5
+        "#;
+        let vars = [
+            (
+                "WORKHOURS_KAFKA__PROPERTIES__SASL_MECHANISM",
+                "SCRAM-SHA-512",
+            ),
+            (
+                "WORKHOURS_KAFKA__PROPERTIES__SSL__CA__LOCATION",
+                "/run/ca.pem",
+            ),
+            ("WORKHOURS_KAFKA__PROPERTIES__LINGER_MS", "20"),
+            ("WORKHOURS_KAFKA__PROPERTIES__LOG_LEVEL", "3"),
+            ("WORKHOURS_KAFKA__PROPERTIES__ENABLED_EVENTS", "0"),
+        ];
+        let config = load(text, &vars).unwrap();
+        let properties: Vec<(&str, &str)> = config
+            .kafka
+            .properties
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        assert_eq!(
+            properties,
+            [
+                ("enabled_events", "0"),
+                ("linger.ms", "20"),
+                ("log_level", "3"),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.username", "workhours"),
+                ("ssl.ca.location", "/run/ca.pem"),
+            ]
+        );
+        // Set twice within the file is still refused (without a variable that replaces both).
+        let twice =
+            "[kafka.properties]\n\"sasl.mechanism\" = \"PLAIN\"\nsasl.mechanism = \"PLAIN\"";
+        let error = load(twice, &[]).unwrap_err().to_string();
+        assert!(error.contains("`sasl.mechanism` is set twice"), "{error}");
     }
 
     #[test]
