@@ -748,9 +748,9 @@ impl Engine {
                     && alone.since != NEVER
                 {
                     alone.advance(event.worker, event.ts, &mut cx);
-                    if let Some((session, last_event)) = alone.take_member(0) {
+                    if let Some(taken) = alone.take_member(0) {
                         worker.advance(index, event.ts, &mut cx);
-                        worker.give_member(event.order as u32, session, last_event);
+                        worker.give_member(event.order as u32, taken);
                     }
                 }
                 continue;
@@ -761,7 +761,7 @@ impl Engine {
             }
             worker.advance(index, event.ts, &mut cx);
             worker.apply(event, &mut cx);
-            worker.group_member(event);
+            worker.group_member(event, cx.names);
         }
         worker.settle(index, last, &mut cx);
         (worker, last, count)

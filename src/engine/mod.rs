@@ -1482,10 +1482,10 @@ impl Engine {
             worker.advance(index, t, &mut cx);
             worker.take_member(0)
         });
-        if let Some(Some((session, last_event))) = taken {
+        if let Some(Some(taken)) = taken {
             let target = &mut workers[to as usize];
             target.advance(to, t, &mut cx);
-            target.give_member(member, session, last_event);
+            target.give_member(member, taken);
             for slot in [index, to] {
                 let worker = &mut self.state.workers[slot as usize];
                 if worker.touched_at != t {
@@ -1879,7 +1879,7 @@ impl Engine {
         worker.advance(index, t, &mut cx);
         worker.apply(event, &mut cx);
         let group = [event.platform, event.role, event.city];
-        let member_previous = worker.group_member(event);
+        let member_previous = worker.group_member(event, cx.names);
         cx.stats.applied += 1;
         if worker.touched_at != t {
             worker.touched_at = t;

@@ -52,6 +52,10 @@ impl Ev {
         self.json.insert(key.into(), value.into());
         self
     }
+    fn without(mut self, key: &str) -> Ev {
+        self.json.remove(key);
+        self
+    }
     fn line(&self) -> String {
         serde_json::Value::Object(self.json.clone()).to_string()
     }
@@ -1531,6 +1535,88 @@ fn by_platform_keeps_the_names_of_platforms_a_worker_id_has_left() {
             ),
         ]
     );
+}
+
+/// The day-judging rules (`minimum_wage`, `holiday_pay`) split the day's time by the platform
+/// each worker id had when it worked it, as the other rules do: an event without `platform`
+/// moves the worker id's later time to `unknown`, not its whole day (audit V: the day went
+/// whole to the platform at midnight, `{"unknown": 12600}`).
+#[test]
+fn a_days_by_platform_follows_the_platform_when_the_time_was_worked() {
+    let events = [
+        person_ev("a1", "meituan", "login", "08:00"),
+        person_ev("a1", "meituan", "order_accepted", "09:00").order("o1"),
+        person_ev("a1", "meituan", "order_delivered", "10:00")
+            .order("o1")
+            .fee(100),
+        ev("a1", "heartbeat", "11:00").without("platform"),
+        ev("a1", "logout", "11:30").without("platform"),
+        person_ev("a1", "meituan", "heartbeat", "2026-03-03T00:00:01+08:00"),
+    ];
+    let config = persons_config("[rules.person]\ndaily_standard = \"3h\"\n");
+    let (alerts, _) = run_with(config, &events, "2026-03-03T00:00:01+08:00");
+    let wage: Vec<_> = person_brief(&alerts)
+        .into_iter()
+        .filter(|(rule, ..)| rule.starts_with("minimum_wage"))
+        .collect();
+    assert_eq!(
+        wage,
+        vec![(
+            "minimum_wage/violation".into(),
+            "2026-03-03T00:00:00.000+08:00".into(),
+            28,
+            vec![("meituan".into(), 10_800), ("unknown".into(), 1_800)]
+        )]
+    );
+}
+
+/// A worker id first named with a `person_id` in the middle of a day is one worker of that
+/// day for `quota_p90`, with the whole day's time (audit V: it was two, 0.5 h alone and
+/// 9.5 h as the person's, and a group of one worker fired with `quota_min_workers = 2`).
+#[test]
+fn a_worker_id_that_joins_its_person_mid_day_is_one_worker_for_quota() {
+    let events = |person_at: &str| {
+        let tag = |e: Ev, ts: &str| {
+            if ts == person_at {
+                e.set("person_id", "P1")
+            } else {
+                e
+            }
+        };
+        vec![
+            tag(
+                ev("w1", "login", "08:00").set("platform", "meituan"),
+                "08:00",
+            ),
+            tag(
+                ev("w1", "heartbeat", "08:30").set("platform", "meituan"),
+                "08:30",
+            ),
+            tag(
+                ev("w1", "logout", "18:00").set("platform", "meituan"),
+                "18:00",
+            ),
+            ev("w1", "heartbeat", "2026-03-03T00:00:01+08:00").set("platform", "meituan"),
+        ]
+    };
+    let quota = |config: &str, person_at: &str| -> Vec<(i64, String)> {
+        let config = persons_config(config);
+        let (alerts, _) = run_with(config, &events(person_at), "2026-03-03T00:00:01+08:00");
+        alerts
+            .iter()
+            .filter(|a| &*a.rule == "quota_p90")
+            .map(|a| match a.amount {
+                Amount::Seconds { value, .. } => (value, a.message.clone()),
+                Amount::CentsPerHour { .. } => unreachable!(),
+            })
+            .collect()
+    };
+    assert_eq!(quota("quota_min_workers = 2\n", "08:30"), vec![]);
+    let one = quota("quota_min_workers = 1\n", "08:30");
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one[0].0, 36_000, "{one:?}");
+    // The same as when the person is named from the first event.
+    assert_eq!(one, quota("quota_min_workers = 1\n", "08:00"));
 }
 
 #[test]

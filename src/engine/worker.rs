@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::key::IdKey;
 use super::measure::{Bits, Measure};
 use super::rules::{self, ClosedDay, RuleState, States};
-use super::{Cx, Me, Observation, Pending, RuleSet};
+use super::{Cx, Me, Names, Observation, Pending, RuleSet};
 use crate::calendar::Day;
 use crate::event::{Activity, Kind};
 
@@ -194,6 +194,14 @@ impl Session {
     }
 }
 
+/// What a worker id takes from where it stood alone to its person ([`Worker::take_member`]).
+#[derive(Debug)]
+pub struct Taken {
+    session: Session,
+    last_event: i64,
+    day_work: i64,
+}
+
 /// One worker id of a person (`subject = "person"`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -217,6 +225,11 @@ pub struct Member {
     /// platform count once; only two platforms at once count for each).
     #[serde(skip_serializing_if = "is_zero")]
     pub platform_work: i64,
+    /// Its `platform_work` of the current local day on platforms it has left that day (an
+    /// event naming another platform, or none: `unknown`), by name: the day's `by_platform`
+    /// counts time on the platform the worker id had when it worked it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_platforms: Vec<(Box<str>, i64)>,
 }
 
 fn is_zero(ms: &i64) -> bool {
@@ -562,7 +575,7 @@ impl Worker {
         state: &RuleState,
         t: i64,
         cal: &mut crate::calendar::Calendar,
-        names: &'n super::Names,
+        names: &'n Names,
         out: &mut Vec<&'n str>,
     ) {
         out.clear();
@@ -708,13 +721,16 @@ impl Worker {
         let old = self.day;
         let mut by_platform: rules::ByPlatform = Vec::new();
         for member in &mut self.members {
-            if member.platform_work > 0 && member.grouped {
-                let platform = cx.names.get(member.platform);
+            let current = (member.platform_work > 0 && member.grouped)
+                .then(|| (cx.names.get(member.platform), member.platform_work));
+            let left = member.left_platforms.iter().map(|(p, ms)| (&**p, *ms));
+            for (platform, work) in left.chain(current) {
                 match by_platform.iter_mut().find(|(p, _)| **p == *platform) {
-                    Some((_, ms)) => *ms += member.platform_work,
-                    None => by_platform.push((platform.into(), member.platform_work)),
+                    Some((_, ms)) => *ms += work,
+                    None => by_platform.push((platform.into(), work)),
                 }
             }
+            member.left_platforms = Vec::new();
             member.closed_work = member.day_work;
             member.day_work = 0;
             member.platform_work = 0;
@@ -789,34 +805,49 @@ impl Worker {
         self.delivered = Box::default();
     }
 
-    /// Persons: member `member` leaves this subject for a person (`Engine::push_move`): its
-    /// state and last event, which stop here (it is offline, off break, with no active
-    /// orders and at rest here from now on).
     /// Persons: the event's worker id takes the event's group (platform, role, city). `None`
-    /// for a worker (no members); else its previous group, if it had one.
-    pub fn group_member(&mut self, event: &Pending) -> Option<Option<[u32; 3]>> {
+    /// for a worker (no members); else its previous group, if it had one. Its time on a
+    /// platform it leaves stays that platform's in the day's `by_platform`.
+    pub(super) fn group_member(&mut self, event: &Pending, names: &Names) -> Option<Option<[u32; 3]>> {
         let member = self.members.get_mut(event.member as usize)?;
         let before = member
             .grouped
             .then_some([member.platform, member.role, member.city]);
+        if member.grouped && member.platform != event.platform && member.platform_work > 0 {
+            let left: Box<str> = names.get(member.platform).into();
+            let work = std::mem::take(&mut member.platform_work);
+            match member.left_platforms.iter_mut().find(|(p, _)| *p == left) {
+                Some((_, ms)) => *ms += work,
+                None => member.left_platforms.push((left, work)),
+            }
+        }
         (member.platform, member.role, member.city) = (event.platform, event.role, event.city);
         member.grouped = true;
         Some(before)
     }
 
-    pub fn take_member(&mut self, member: u32) -> Option<(Session, i64)> {
+    /// Persons: member `member` leaves this subject for a person (`Engine::push_move`): its
+    /// state and last event, which stop here (it is offline, off break, with no active
+    /// orders and at rest here from now on).
+    /// Its working time in the current local day goes too: `quota_p90` counts a worker id's
+    /// day once, whole, where it ends.
+    pub fn take_member(&mut self, member: u32) -> Option<Taken> {
         let member = self.members.get_mut(member as usize)?;
-        let session = std::mem::take(&mut member.session);
-        let last_event = member.last_event;
+        let taken = Taken {
+            session: std::mem::take(&mut member.session),
+            last_event: member.last_event,
+            day_work: std::mem::take(&mut member.day_work),
+        };
         self.bits = self.raw_bits();
-        Some((session, last_event))
+        Some(taken)
     }
 
     /// Persons: member `member` arrives from where it stood alone with this state.
-    pub fn give_member(&mut self, member: u32, session: Session, last_event: i64) {
+    pub fn give_member(&mut self, member: u32, taken: Taken) {
         if let Some(member) = self.members.get_mut(member as usize) {
-            member.session = session;
-            member.last_event = member.last_event.max(last_event);
+            member.session = taken.session;
+            member.last_event = member.last_event.max(taken.last_event);
+            member.day_work += taken.day_work;
         }
     }
 
