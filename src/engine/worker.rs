@@ -808,7 +808,11 @@ impl Worker {
     /// Persons: the event's worker id takes the event's group (platform, role, city). `None`
     /// for a worker (no members); else its previous group, if it had one. Its time on a
     /// platform it leaves stays that platform's in the day's `by_platform`.
-    pub(super) fn group_member(&mut self, event: &Pending, names: &Names) -> Option<Option<[u32; 3]>> {
+    pub(super) fn group_member(
+        &mut self,
+        event: &Pending,
+        names: &Names,
+    ) -> Option<Option<[u32; 3]>> {
         let member = self.members.get_mut(event.member as usize)?;
         let before = member
             .grouped

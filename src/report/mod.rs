@@ -264,7 +264,10 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
 fn month_days(text: &str) -> anyhow::Result<(i32, i32)> {
     let parsed = text
         .split_once('-')
-        .filter(|(y, m)| y.len() == 4 && m.len() == 2)
+        .filter(|(y, m)| {
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            y.len() == 4 && m.len() == 2 && digits(y) && digits(m)
+        })
         .and_then(|(y, m)| Some((y.parse::<i64>().ok()?, m.parse::<u32>().ok()?)))
         .filter(|&(_, m)| (1..=12).contains(&m));
     let Some((year, month)) = parsed else {

@@ -408,6 +408,7 @@ pub fn summarize(data: &MonthData) -> Summary {
     // Alerts: breaches per group, continuous violators, violations per subject.
     let mut violations: Vec<u64> = Vec::new();
     let mut continuous: Vec<(u32, u32)> = Vec::new();
+    let mut continuous_subjects: Vec<u32> = Vec::new();
     // (group, subject) of every violation with a subject, in the group the alert names.
     let mut in_group: Vec<(u32, u32)> = Vec::new();
     let mut total = GroupRow::default();
@@ -429,7 +430,9 @@ pub fn summarize(data: &MonthData) -> Summary {
             }
             "continuous" => {
                 if let Some(s) = s {
-                    // Only active subjects count, so the group need not exist yet.
+                    // The total counts it wherever it names (once the subject is active).
+                    continuous_subjects.push(s);
+                    // A group counts only its active subjects, so it need not exist yet.
                     if let Some(&g) = groups
                         .index
                         .get(&(alert.platform.as_str(), alert.city.as_str()))
@@ -549,18 +552,17 @@ pub fn summarize(data: &MonthData) -> Summary {
     // Continuous violators: active in the group their alert names.
     continuous.sort_unstable();
     continuous.dedup();
-    let mut violators = Vec::new();
     for &(g, s) in &continuous {
         if active.binary_search(&(s, g)).is_ok() {
             groups.accs[g as usize].row.continuous_violators += 1;
         }
-        if active_subject[s as usize] {
-            violators.push(s);
-        }
     }
-    violators.sort_unstable();
-    violators.dedup();
-    total.continuous_violators = violators.len() as u64;
+    continuous_subjects.sort_unstable();
+    continuous_subjects.dedup();
+    total.continuous_violators = continuous_subjects
+        .iter()
+        .filter(|&&s| active_subject[s as usize])
+        .count() as u64;
 
     let cross = (!persons.names.is_empty())
         .then(|| cross_platform(&mut person_rows, &persons, &mut groups, &mut total));

@@ -167,6 +167,30 @@ fn row(platform: &str, city: &str) -> GroupRow {
     }
 }
 
+/// The total row counts an active subject's continuous-work violation wherever its alert
+/// names: also a (platform, city) in which no one has a worker-day (audit W: a worker whose
+/// logout carried no city, so the day went to `unknown`, had 0 violators in the total).
+#[test]
+fn the_total_counts_violations_that_name_a_group_without_worker_days() {
+    let s = summarize(&month(
+        Subject::Worker,
+        vec![wd("mt", "unknown", "m1", 10, 5 * H)],
+        vec![alert(
+            "continuous_work",
+            "continuous",
+            "violation",
+            "mt",
+            "A",
+            Some("m1"),
+        )],
+    ));
+    assert_eq!(s.total.active_workers, 1);
+    assert_eq!(s.total.continuous_violators, 1);
+    assert_eq!(s.total.continuous_share(), Some("100.0".to_string()));
+    // Per group: the group the alert names has no active worker, so no violator either.
+    assert!(s.groups.iter().all(|g| g.continuous_violators == 0));
+}
+
 #[test]
 fn every_group_figure() {
     let s = summarize(&sample());
@@ -628,7 +652,10 @@ fn a_month_outside_the_known_years_is_refused_as_such() {
         let error = month_days(month).unwrap_err().to_string();
         assert!(error.contains("is outside 2000-01 to 2099-12"), "{error}");
     }
-    for month in ["2026-13", "2026-3", "26-03", "march"] {
+    // Digits only: Rust's integer parser takes a sign (audit W: `2026-+3` was March).
+    for month in [
+        "2026-13", "2026-3", "26-03", "march", "2026-+3", "+026-03", "-026-03",
+    ] {
         let error = month_days(month).unwrap_err().to_string();
         assert!(error.contains("expected YYYY-MM"), "{error}");
     }
