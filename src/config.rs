@@ -1182,9 +1182,23 @@ const NOT_CONFIG: [&str; 1] = ["WORKHOURS_PROGRESS"];
 fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
     let mut vars = Vec::new();
     for (name, value) in std::env::vars_os() {
-        let Some(name) = name.to_str().filter(|name| has_env_prefix(name)) else {
+        let Some(name) = name.to_str() else {
+            // Meant for the program, but it can name no key.
+            let bytes = name.as_encoded_bytes();
+            if bytes
+                .get(..ENV_PREFIX.len())
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(ENV_PREFIX.as_bytes()))
+            {
+                return Err(ConfigError::Env {
+                    var: name.to_string_lossy().into_owned(),
+                    reason: "the name is not valid UTF-8, so it names no config key".into(),
+                });
+            }
             continue;
         };
+        if !has_env_prefix(name) {
+            continue;
+        }
         let value = value.into_string().map_err(|_| ConfigError::Env {
             var: name.to_owned(),
             reason: "the value is not valid UTF-8".into(),

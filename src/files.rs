@@ -9,6 +9,17 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+/// Opens the input file a command names. A directory opens on Linux and fails only at its
+/// first read, with no path in the message: refused here, naming the path.
+pub fn open_input(path: &Path) -> anyhow::Result<File> {
+    use anyhow::Context;
+    let file = File::open(path).with_context(|| format!("cannot read input {}", path.display()))?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        anyhow::bail!("cannot read input {}: it is a directory", path.display());
+    }
+    Ok(file)
+}
+
 /// Largest config, pack or holidays file read (they are a few KiB; a long holiday calendar
 /// stays far below it).
 pub const MAX_TEXT_BYTES: u64 = 4 << 20;

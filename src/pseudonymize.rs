@@ -643,9 +643,7 @@ pub fn run(args: &PseudonymizeArgs) -> anyhow::Result<()> {
     let input_path = args.input.as_deref().filter(|p| p.as_os_str() != "-");
     let input: Box<dyn Read> = match input_path {
         None => Box::new(io::stdin().lock()),
-        Some(path) => Box::new(
-            File::open(path).with_context(|| format!("cannot read input {}", path.display()))?,
-        ),
+        Some(path) => Box::new(crate::files::open_input(path)?),
     };
     let output_path = args.output.as_deref().filter(|p| p.as_os_str() != "-");
     let out: Box<dyn Write> = match output_path {

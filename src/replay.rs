@@ -554,14 +554,12 @@ pub fn open_input(
         None => stdin(()),
         Some(path) if path.as_os_str() == "-" => stdin(()),
         Some(path) => {
-            let file = File::open(path)
-                .with_context(|| format!("cannot read input {}", path.display()))?;
-            let metadata = file.metadata().ok();
-            // A folder opens, and only the first read fails, far from the path's name.
-            if metadata.as_ref().is_some_and(std::fs::Metadata::is_dir) {
-                anyhow::bail!("cannot read input {}: it is a directory", path.display());
-            }
-            let size = metadata.filter(|m| m.is_file()).map(|m| m.len());
+            let file = crate::files::open_input(path)?;
+            let size = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
             (Box::new(file) as Box<dyn Read + Send>, size)
         }
     };

@@ -1088,3 +1088,22 @@ fn a_person_and_a_worker_id_of_one_spelling_keep_their_order_under_a_shuffle() {
     assert_eq!(subjects, expected);
     assert_eq!(outputs[0], outputs[1]);
 }
+
+/// A `WORKHOURS_` variable whose name is not UTF-8 names no key: it stops the program as
+/// another such variable does (audit X: it was silently ignored).
+#[test]
+fn a_variable_name_that_is_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = scratch("cli-env-not-utf8");
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"worker_id\":\"w\",\"kind\":\"login\",\"ts\":\"2026-03-02T08:00:00+08:00\"}\n",
+    )
+    .unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"WORKHOURS_RULES__MIN_BR\xffEAK");
+    let output = run_within(bin().arg("replay").arg(&input).env(name, "25m"), 10);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("not valid UTF-8"), "{message}");
+}

@@ -379,3 +379,25 @@ fn error_paths_fail_clearly_and_leak_nothing() {
     assert_clean("short key", &output.stderr, Some(short_secret));
     assert_clean("short key", &output.stdout, Some(short_secret));
 }
+
+/// A directory as input is refused naming it, as `replay` refuses one (audit X: the message
+/// was "Is a directory (os error 21)", without the path).
+#[test]
+fn a_directory_as_input_is_refused_with_its_path() {
+    let dir = scratch("pseudonymize-directory");
+    let key_file = write_key(&dir, "key", KEY);
+    let output = run(bin()
+        .args(["pseudonymize", "--key-file"])
+        .arg(&key_file)
+        .arg(&dir));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!(
+            "cannot read input {}: it is a directory",
+            dir.display()
+        )),
+        "{text}"
+    );
+    assert!(output.stdout.is_empty(), "{}", stdout(&output));
+}
