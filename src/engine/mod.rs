@@ -2236,9 +2236,10 @@ fn group_quota_alerts<'a>(
                 format!("up to {}", human_duration(p90))
             };
             let message = format!(
-                "90% of {role}s of {platform} in {city} worked {worked} on {}, above the standard working day of {} ({n} workers).",
+                "90% of {role}s of {platform} in {city} worked {worked} on {}, above the standard working day of {} ({n} worker{}).",
                 Calendar::date(day),
-                human_duration(quota.standard)
+                human_duration(quota.standard),
+                if n == 1 { "" } else { "s" }
             );
             alerts.push(Alert {
                 rule: def.id.clone(),

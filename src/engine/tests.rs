@@ -1615,6 +1615,7 @@ fn a_worker_id_that_joins_its_person_mid_day_is_one_worker_for_quota() {
     let one = quota("quota_min_workers = 1\n", "08:30");
     assert_eq!(one.len(), 1, "{one:?}");
     assert_eq!(one[0].0, 36_000, "{one:?}");
+    assert!(one[0].1.ends_with("(1 worker)."), "{one:?}");
     // The same as when the person is named from the first event.
     assert_eq!(one, quota("quota_min_workers = 1\n", "08:00"));
 }
