@@ -266,7 +266,18 @@ fn reference_fields(text: &str) -> Result<Fields<'_>, BadEvent> {
         .deserialize(&mut deserializer)
         .and_then(|top| deserializer.end().map(|()| top));
     match top {
-        Ok(Top::Object) => Ok(fields),
+        // Keys were read as bytes, which lets a raw control character through.
+        Ok(Top::Object) => match control_in_string(text) {
+            None => Ok(fields),
+            Some(at) => Err(BadEvent::new(
+                BadReason::NotJson,
+                format!(
+                    "not JSON: control character (\\u{:04X}) while parsing a string at byte {}",
+                    text.as_bytes()[at],
+                    at + 1
+                ),
+            )),
+        },
         Ok(Top::Other(what)) => Err(BadEvent::new(
             BadReason::NotObject,
             format!("a JSON {what}, not an object"),
@@ -407,27 +418,53 @@ impl Visitor<'_> for KeyVisitor {
         f.write_str("a field name")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+        self.visit_bytes(v.as_bytes())
+    }
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Key, E> {
         Ok(match v {
-            "worker_id" => Key::WorkerId,
-            "kind" => Key::Kind,
-            "ts" => Key::Ts,
-            "event_id" => Key::EventId,
-            "platform" => Key::Platform,
-            "role" => Key::Role,
-            "city" => Key::City,
-            "order_id" => Key::OrderId,
-            "fee_cents" => Key::FeeCents,
-            "person_id" => Key::PersonId,
-            "activity" => Key::Activity,
+            b"worker_id" => Key::WorkerId,
+            b"kind" => Key::Kind,
+            b"ts" => Key::Ts,
+            b"event_id" => Key::EventId,
+            b"platform" => Key::Platform,
+            b"role" => Key::Role,
+            b"city" => Key::City,
+            b"order_id" => Key::OrderId,
+            b"fee_cents" => Key::FeeCents,
+            b"person_id" => Key::PersonId,
+            b"activity" => Key::Activity,
             _ => Key::Other,
         })
     }
 }
 
 impl<'de> Deserialize<'de> for Key {
+    /// Read as bytes: serde_json then takes a lone surrogate escape (`"\ud800"`), which
+    /// RFC 8259's grammar allows, in a key as it does in the values it skips. An unknown
+    /// field's name is never decoded as text (SPEC section 2: unknown fields are ignored), and
+    /// no known name has one. serde_json reads bytes without refusing a raw control character
+    /// either: [`reference_fields`] does that for the whole line.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_identifier(KeyVisitor)
+        deserializer.deserialize_bytes(KeyVisitor)
     }
+}
+
+/// Whether a JSON string in `text` holds a raw control character (U+0000 to U+001F), which
+/// JSON forbids; outside strings only whitespace may be one, which serde_json checks.
+fn control_in_string(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => i += 1,
+            c if in_string && c < 0x20 => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The known fields as they came, before validation; `duplicate` names a repeated key.
@@ -714,6 +751,47 @@ mod tests {
 
     fn reason(line: &[u8]) -> Option<BadReason> {
         parse(line).err().map(|bad| bad.reason)
+    }
+
+    #[test]
+    fn an_unknown_key_with_a_lone_surrogate_is_ignored_but_no_raw_control_character() {
+        // RFC 8259's grammar allows any `\u` escape; an unknown field is ignored (SPEC
+        // section 2), its name too, at the top level as in nested objects (audit Y: a
+        // top-level one was `not_json`).
+        let base = r#"{"worker_id":"w","kind":"login","ts":1772409600000"#;
+        for extra in [
+            r#","\ud800":1}"#,
+            r#","\udc00x":1}"#,
+            r#","worker_i\ud800":1}"#,
+            r#","k":"\ud800"}"#,
+            r#","k":{"\ud800":1}}"#,
+            r#","a\u0001b":1}"#,
+        ] {
+            let line = format!("{base}{extra}");
+            assert_eq!(reason(line.as_bytes()), None, "{line}");
+            assert_eq!(
+                parse_reference(line.as_bytes()).map(|_| ()),
+                Ok(()),
+                "{line}"
+            );
+        }
+        // A known field spelled with escapes is still that field.
+        let escaped = r#"{"worker\u005fid":"w","kind":"login","ts":1772409600000}"#;
+        assert_eq!(parse(escaped.as_bytes()).unwrap().worker_id, "w");
+        // Raw control characters stay refused in any string, keys with escapes included.
+        for extra in [
+            ",\"a\u{1}b\":1}",
+            ",\"a\tb\":1}",
+            ",\"\\u0041\tb\":1}",
+            ",\"k\":\"\t\"}",
+        ] {
+            let line = format!("{base}{extra}");
+            assert_eq!(
+                reason(line.as_bytes()),
+                Some(BadReason::NotJson),
+                "{line:?}"
+            );
+        }
     }
 
     #[test]
