@@ -1816,6 +1816,16 @@ mod tests {
         }
     }
 
+    /// `kafka.properties` as (name, value) pairs, in name order.
+    fn properties_of(config: &Config) -> Vec<(&str, &str)> {
+        config
+            .kafka
+            .properties
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect()
+    }
+
     #[test]
     fn environment_overrides_beat_the_file() {
         let text = r#"
@@ -1862,12 +1872,7 @@ mod tests {
         assert_eq!(config.time.zone, chrono_tz::Europe::Berlin);
         assert_eq!(config.kafka.brokers, "kafka:9092");
         assert_eq!(config.kafka.input_topics, ["a", "b"]);
-        let properties: Vec<(&str, &str)> = config
-            .kafka
-            .properties
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
+        let properties = properties_of(&config);
         assert_eq!(
             properties,
             [
@@ -1906,12 +1911,7 @@ mod tests {
             ("WORKHOURS_KAFKA__PROPERTIES__ENABLED_EVENTS", "0"),
         ];
         let config = load(text, &vars).unwrap();
-        let properties: Vec<(&str, &str)> = config
-            .kafka
-            .properties
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
+        let properties = properties_of(&config);
         assert_eq!(
             properties,
             [
@@ -1946,13 +1946,7 @@ mod tests {
             ("security.protocol", "SSL"),
             ("ssl.ca.location", "/etc/ca.pem"),
         ];
-        let got: Vec<(&str, &str)> = config
-            .kafka
-            .properties
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-            .collect();
-        assert_eq!(got, want);
+        assert_eq!(properties_of(&config), want);
     }
 
     /// (case, TOML, environment, text the message must contain).
