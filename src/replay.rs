@@ -36,26 +36,28 @@ impl Report {
         self.bad.values().sum()
     }
 
-    /// The summary table written to stderr.
+    /// The summary table written to stderr. The counts' column is right-aligned, past the
+    /// longest label (a pack's rule id can be longer than the default width).
     pub fn write_summary(&self, out: &mut impl Write) -> io::Result<()> {
         let stats = &self.engine;
         writeln!(out, "workhours replay summary")?;
+        // (indent, label, count): top-level rows at 2, their breakdowns at 4.
+        let mut rows: Vec<(usize, String, u64)> = Vec::new();
         // Events refused when applied (`too_many_orders`) were accepted first: bad, not valid.
         let valid =
             stats.accepted + stats.duplicates + stats.late + self.after_until - stats.rejected;
-        let rows = [
+        for (name, value) in [
             ("lines read", self.lines),
             ("blank lines skipped", self.blank),
             ("valid events", valid),
             ("bad events", self.bad_total()),
-        ];
-        for (name, value) in rows {
-            writeln!(out, "  {name:<28}{value:>12}")?;
+        ] {
+            rows.push((2, name.to_string(), value));
         }
         for (reason, count) in &self.bad {
-            writeln!(out, "    {:<26}{count:>12}", reason.code())?;
+            rows.push((4, reason.code().to_string(), *count));
         }
-        let rows = [
+        for (name, value) in [
             ("duplicates (dropped)", stats.duplicates),
             ("late (dropped)", stats.late),
             ("after --until (not applied)", self.after_until),
@@ -64,9 +66,8 @@ impl Report {
             ("session timeouts", stats.session_timeouts),
             ("workers forgotten (ttl)", stats.evicted),
             ("alerts", self.alerts),
-        ];
-        for (name, value) in rows {
-            writeln!(out, "  {name:<28}{value:>12}")?;
+        ] {
+            rows.push((2, name.to_string(), value));
         }
         // Section 4's rules in SPEC's order (as before rule packs), then the others by name.
         const SECTION_4: [&str; 7] = [
@@ -87,13 +88,23 @@ impl Report {
             for phase in Phase::ALL {
                 let count = counts[phase as usize];
                 if count > 0 {
-                    let name = format!("{rule}/{}", phase.as_str());
-                    writeln!(out, "    {name:<26}{count:>12}")?;
+                    rows.push((4, format!("{rule}/{}", phase.as_str()), count));
                 }
             }
         }
         if stats.holds > 0 {
-            writeln!(out, "  {:<28}{:>12}", "holds", stats.holds)?;
+            rows.push((2, "holds".to_string(), stats.holds));
+        }
+        // Labels fill 30 columns with their indent, or more, one space past the longest.
+        let width = rows
+            .iter()
+            .map(|(indent, name, _)| indent + name.chars().count() + 1)
+            .max()
+            .unwrap_or(0)
+            .max(30);
+        for (indent, name, count) in &rows {
+            let pad = width - indent;
+            writeln!(out, "{:indent$}{name:<pad$}{count:>12}", "")?;
         }
         if !stats.uncovered_years.is_empty() {
             let years: Vec<String> = stats.uncovered_years.iter().map(i32::to_string).collect();

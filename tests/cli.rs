@@ -1101,3 +1101,40 @@ fn a_variable_name_that_is_not_utf8_is_refused() {
     assert_eq!(output.status.code(), Some(2), "{message}");
     assert!(message.contains("not valid UTF-8"), "{message}");
 }
+
+/// The replay summary's counts stand in one column, also when a pack's rule id with its phase
+/// is longer than the default label width (`didi2018_continuous/violation`, 29 characters).
+#[test]
+fn the_summary_counts_stay_in_one_column_with_long_rule_ids() {
+    let dir = scratch("summary-columns");
+    let config = dir.join("didi.toml");
+    std::fs::write(&config, "[rules]\npack = \"didi-2018\"\n").unwrap();
+    let input = dir.join("in.jsonl");
+    let lines = [
+        r#"{"worker_id":"a","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"didi"}"#,
+        r#"{"worker_id":"a","kind":"order_accepted","ts":"2026-03-02T08:00:00+08:00","order_id":"o1"}"#,
+        r#"{"worker_id":"a","kind":"order_delivered","ts":"2026-03-02T13:00:00+08:00","order_id":"o1","fee_cents":9000}"#,
+        "not json",
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let output = run(bin().arg("replay").arg("--config").arg(&config).arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary = stderr(&output);
+    assert!(
+        summary.contains("didi2018_continuous/violation"),
+        "{summary}"
+    );
+    let rows: Vec<&str> = summary
+        .lines()
+        .skip_while(|line| *line != "workhours replay summary")
+        .skip(1)
+        .collect();
+    assert!(rows.len() > 10, "{summary}");
+    let ends: std::collections::BTreeSet<usize> = rows
+        .iter()
+        .map(|row| row.trim_end().chars().count())
+        .collect();
+    assert_eq!(ends.len(), 1, "counts end in different columns:\n{summary}");
+    // Each label and its count stay apart.
+    assert!(rows.iter().all(|row| row.trim().contains(' ')), "{summary}");
+}
