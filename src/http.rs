@@ -163,26 +163,117 @@ async fn guard_page(State(state): State<AppState>, request: Request, next: Next)
     response
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then lets open requests
-/// finish for at most [`SHUTDOWN_GRACE`] and returns.
+/// Limits on HTTP connections ([`serve_with`]); [`Limits::DEFAULT`] in production.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a client has to send a request's head (request line and headers), from the
+    /// connection's start and again after each answer on a kept-alive connection; then the
+    /// connection is closed. A half-sent request (a slowloris) cannot hold a connection.
+    pub header_read_timeout: Duration,
+    /// Connections open at once. One beyond is closed at once, unanswered, and counted in
+    /// `workhours_http_rejected_requests_total{reason="overloaded"}`.
+    pub max_connections: usize,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        header_read_timeout: Duration::from_secs(5),
+        max_connections: 4096,
+    };
+}
+
+/// How long accepting waits after an error such as too many open files, before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `router` on `listener` with [`Limits::DEFAULT`] until `shutdown` is cancelled,
+/// then lets open requests finish for at most [`SHUTDOWN_GRACE`] and returns.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
-    let server = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
-    tokio::select! {
-        result = server => result,
-        () = async {
-            shutdown.cancelled().await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => {
-            tracing::warn!(grace_seconds = SHUTDOWN_GRACE.as_secs(), "HTTP requests still open after the shutdown grace; dropping them.");
-            Ok(())
-        }
+    serve_with(listener, router, shutdown, metrics, Limits::DEFAULT).await
+}
+
+/// [`serve`] with the given limits. HTTP/1.1 only (no client of these endpoints needs 2).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // A connection that failed before it was accepted concerns only itself;
+                    // anything else (out of file descriptors) passes as connections close.
+                    if !is_connection_error(&error) {
+                        tracing::warn!(%error, "Cannot accept an HTTP connection; retrying.");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics.http_rejected("overloaded");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(slot);
+        });
     }
+    drop(listener);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            grace_seconds = SHUTDOWN_GRACE.as_secs(),
+            "HTTP requests still open after the shutdown grace; dropping them."
+        );
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+/// Errors of one connection that `accept` reports (as hyper's and axum's servers judge them).
+fn is_connection_error(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }
 
 /// A JSON error with `status`, never cached.
@@ -688,11 +779,93 @@ pub(crate) mod tests {
         assert_eq!(fetch(&app, "/v1/summary").await.0, StatusCode::OK);
     }
 
+    /// A client that never finishes its request head is cut off after the header timeout, so
+    /// that connections held half-sent (a slowloris) cannot keep `/healthz` from answering;
+    /// past the connection cap a new connection is closed at once and counted.
+    #[tokio::test]
+    async fn half_sent_requests_are_cut_off_and_connections_capped() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let state = state();
+        let metrics = state.metrics.clone();
+        let limits = Limits {
+            header_read_timeout: Duration::from_millis(300),
+            max_connections: 4,
+        };
+        let task = tokio::spawn(serve_with(
+            listener,
+            router(state),
+            shutdown.clone(),
+            metrics.clone(),
+            limits,
+        ));
+        let mut stalled = Vec::new();
+        for _ in 0..limits.max_connections {
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            stalled.push(stream);
+        }
+        // Every connection slot is held: one more is closed without an answer.
+        let mut extra = tokio::net::TcpStream::connect(address).await.unwrap();
+        let _ = extra
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), extra.read_to_end(&mut answer));
+        assert!(
+            read.await.is_ok(),
+            "the connection past the cap stayed open"
+        );
+        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        assert!(
+            metrics
+                .render()
+                .contains(r#"workhours_http_rejected_requests_total{reason="overloaded"} 1"#)
+        );
+        // The stalled ones are closed once the header timeout passes, with no answer or a 408.
+        for mut stream in stalled {
+            let mut answer = Vec::new();
+            let read =
+                tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer));
+            assert!(read.await.is_ok(), "a half-sent request was held open");
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+                "{answer}"
+            );
+        }
+        // Then the probe gets through.
+        let mut probe = tokio::net::TcpStream::connect(address).await.unwrap();
+        probe
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), probe.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+        shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))));
+    }
+
     #[tokio::test]
     async fn serve_returns_on_shutdown() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, router(state()), shutdown.clone()));
+        let task = tokio::spawn(serve(
+            listener,
+            router(state()),
+            shutdown.clone(),
+            Arc::new(Metrics::new()),
+        ));
         shutdown.cancel();
         let result = tokio::time::timeout(Duration::from_secs(5), task).await;
         assert!(matches!(result, Ok(Ok(Ok(())))));

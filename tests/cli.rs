@@ -1138,3 +1138,51 @@ fn the_summary_counts_stay_in_one_column_with_long_rule_ids() {
     // Each label and its count stay apart.
     assert!(rows.iter().all(|row| row.trim().contains(' ')), "{summary}");
 }
+
+/// `run` raises its soft limit on open files to the hard one, so that a few hundred held HTTP
+/// connections cannot take the last descriptor from `/healthz` and librdkafka under a shell's
+/// default soft limit of 1,024.
+#[cfg(target_os = "linux")]
+#[test]
+fn run_raises_its_open_files_limit_to_the_hard_one() {
+    let dir = scratch("run-nofile");
+    let config = dir.join("run.toml");
+    let port = common::free_port();
+    std::fs::write(
+        &config,
+        format!("[kafka]\nbrokers = \"127.0.0.1:1\"\n[http]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -Sn 64 && exec \"$0\" run --config \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_workhours"))
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while common::http_get(port, "/healthz").is_none_or(|(status, _)| status != 200) {
+        assert!(child.try_wait().unwrap().is_none(), "run stopped");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no /healthz"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    common::signal_and_wait(&mut child, "TERM", std::time::Duration::from_secs(15));
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    let hard: u64 = numbers[1].parse().unwrap_or(u64::MAX);
+    assert!(hard > 64, "the hard limit here is too low to tell: {line}");
+    assert_eq!(
+        numbers[0].parse::<u64>().unwrap(),
+        hard.min(1 << 20),
+        "{line}"
+    );
+}

@@ -116,6 +116,40 @@ impl Lookup for Shared {
     }
 }
 
+/// Raises the soft limit on open files to the hard one (at most 2^20), as Go's runtime does
+/// at start: HTTP connections and librdkafka's sockets are then bounded by the limit the
+/// administrator set, not by a shell's default soft limit of 1,024, which a few hundred held
+/// connections would exhaust. Returns the soft limit in force.
+#[cfg(unix)]
+fn raise_open_files_limit() -> Option<libc::rlim_t> {
+    const CEILING: libc::rlim_t = 1 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the struct it is given, which lives for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    let wanted = limit.rlim_max.min(CEILING);
+    if limit.rlim_cur < wanted {
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads only the struct it is given, which lives for the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Some(wanted);
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() -> Option<u64> {
+    None
+}
+
 /// The live service: HTTP and the pipeline, until `shutdown` is cancelled.
 pub async fn app(
     config: Config,
@@ -136,6 +170,9 @@ pub async fn app(
     };
     // The token first: a start refused for it must not have said it serves.
     let token = load_token(&config)?;
+    if let Some(limit) = raise_open_files_limit() {
+        tracing::debug!(limit, "Open files limit.");
+    }
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
@@ -151,7 +188,12 @@ pub async fn app(
     } else {
         routes = routes.merge(pages);
     }
-    let http = tokio::spawn(serve(listener, routes, shutdown.clone()));
+    let http = tokio::spawn(serve(
+        listener,
+        routes,
+        shutdown.clone(),
+        state.metrics.clone(),
+    ));
 
     let running = Arc::new(AtomicBool::new(true));
     let handle = tokio::runtime::Handle::current();
