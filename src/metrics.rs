@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus::{
@@ -84,6 +85,8 @@ const RULE_PHASES: &[(Rule, &str)] = &[
 struct Bound {
     cap: usize,
     seen: Mutex<HashSet<String>>,
+    /// Whether [`Bound::admit_new`] has given `other` yet.
+    other_given: AtomicBool,
 }
 
 impl Bound {
@@ -91,6 +94,7 @@ impl Bound {
         Bound {
             cap,
             seen: Mutex::new(HashSet::new()),
+            other_given: AtomicBool::new(false),
         }
     }
 
@@ -113,17 +117,19 @@ impl Bound {
         value
     }
 
-    /// Like [`Bound::admit`], and also says whether the value was admitted just now.
+    /// Like [`Bound::admit`], and also says whether the value is given for the first time
+    /// (`other` included, the first time a value becomes it), so that its series can start.
     fn admit_new<'a>(&self, value: &'a str) -> (&'a str, bool) {
+        let other = || (OTHER, !self.other_given.swap(true, Ordering::Relaxed));
         if value == OTHER || value.len() > MAX_VALUE_LEN {
-            return (OTHER, false);
+            return other();
         }
         let mut seen = lock(&self.seen);
         if seen.contains(value) {
             return (value, false);
         }
         if seen.len() >= self.cap {
-            return (OTHER, false);
+            return other();
         }
         seen.insert(value.to_owned());
         (value, true)
@@ -1173,6 +1179,24 @@ mod tests {
                 r#"workhours_daily_work_seconds_bucket{{city="weihai",platform="meituan",role="rider",le="{edge}"}}"#
             );
             assert!(value(&text, &series).is_some(), "{series}");
+        }
+    }
+
+    /// The platforms past the cap share `other`, whose alert counters start at 0 as any
+    /// platform's do, so that `increase()` counts the first alert of such a platform.
+    #[test]
+    fn other_starts_its_alert_counters_at_zero() {
+        let m = Metrics::new();
+        for i in 0..=PLATFORM_CAP {
+            m.last_event(&format!("p{i}"), 1.0);
+        }
+        let text = m.render();
+        for series in [
+            r#"workhours_alerts_total{phase="violation",platform="other",rule="continuous_work"}"#,
+            r#"workhours_alerts_total{phase="violation",platform="other",rule="quota_p90"}"#,
+            r#"workhours_alerts_total{phase="violation",platform="p0",rule="quota_p90"}"#,
+        ] {
+            assert_eq!(value(&text, series), Some(0.0), "{series}");
         }
     }
 
