@@ -105,9 +105,17 @@ pub fn load_token(config: &Config) -> anyhow::Result<Option<Arc<str>>> {
             let looked = config.looked_in(path);
             anyhow::anyhow!("cannot read http.token_file = {path}: {error}{looked}")
         })?;
-    let token = text.trim();
+    // A byte-order mark, as some editors write, is not part of the token.
+    let token = text.strip_prefix('\u{feff}').unwrap_or(&text).trim();
     if token.is_empty() {
         anyhow::bail!("http.token_file = {path} holds no token");
+    }
+    // A token no client would send (two lines, a control character) is refused at start,
+    // rather than locking `/v1` for every caller.
+    if token.chars().any(char::is_control) {
+        anyhow::bail!(
+            "http.token_file = {path} must hold one token on one line, with no control character (a tab included)"
+        );
     }
     Ok(Some(token.into()))
 }
@@ -854,6 +862,39 @@ pub(crate) mod tests {
         shutdown.cancel();
         let result = tokio::time::timeout(Duration::from_secs(5), task).await;
         assert!(matches!(result, Ok(Ok(Ok(())))));
+    }
+
+    /// A token file holds one token: a leading byte-order mark (as some editors write) is not
+    /// part of it, and a file that no `Authorization` header could ever match (two lines, a
+    /// control character) stops the start instead of locking `/v1` for every caller.
+    #[test]
+    fn a_token_file_holds_one_token_on_one_line() {
+        let dir = std::env::temp_dir().join(format!("workhours-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let load = |contents: &[u8]| {
+            let path = dir.join("token");
+            std::fs::write(&path, contents).unwrap();
+            let text = format!("[http]\ntoken_file = {:?}\n", path.display().to_string());
+            let config = Config::parse(&text, Vec::new(), None).unwrap();
+            load_token(&config).map_err(|error| error.to_string())
+        };
+        assert_eq!(load(b"tokA\r\n").unwrap().as_deref(), Some("tokA"));
+        assert_eq!(
+            load(b"\xEF\xBB\xBFtokA\n").unwrap().as_deref(),
+            Some("tokA")
+        );
+        for contents in [
+            &b"tokA\ntokB\n"[..],
+            b"tok\tA",
+            b"tok\x01A",
+            b"\xEF\xBB\xBF\n",
+        ] {
+            let error = load(contents).unwrap_err();
+            assert!(error.contains("http.token_file"), "{error}");
+        }
+        let error = load(b"tokA\ntokB\n").unwrap_err();
+        assert!(error.contains("one line"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
