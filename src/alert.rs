@@ -340,6 +340,18 @@ pub fn human_duration(ms: i64) -> String {
     parts.join(" ")
 }
 
+/// A configured limit in a message: [`human_duration`], and the milliseconds when the config
+/// gave some (`min_break = "500ms"` reads `500ms`, not `0s`). Measured amounts stay in whole
+/// seconds.
+pub fn human_limit(ms: i64) -> String {
+    let rest = ms % 1000;
+    match (ms - rest, rest) {
+        (_, 0) => human_duration(ms),
+        (0, _) => format!("{rest}ms"),
+        (whole, _) => format!("{} {rest}ms", human_duration(whole)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,5 +430,9 @@ mod tests {
         assert_eq!(human_duration(13_500_000), "3h 45m");
         assert_eq!(human_duration(1_500), "1s");
         assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_limit(14_400_000), "4h");
+        assert_eq!(human_limit(500), "500ms");
+        assert_eq!(human_limit(3_600_500), "1h 500ms");
+        assert_eq!(human_limit(1), "1ms");
     }
 }

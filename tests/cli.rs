@@ -1186,3 +1186,33 @@ fn run_raises_its_open_files_limit_to_the_hard_one() {
         "{line}"
     );
 }
+
+/// A limit configured with milliseconds reads with them in the alert's message
+/// (`min_break = "500ms"` read "a break of at least 0s", a value the config refuses).
+#[test]
+fn messages_give_a_configured_limit_to_the_millisecond() {
+    let dir = scratch("limit-ms");
+    let config = dir.join("ms.toml");
+    std::fs::write(
+        &config,
+        "[rules]\nmin_break = \"500ms\"\ncontinuous_limit = \"1h 500ms\"\n",
+    )
+    .unwrap();
+    let input = dir.join("in.jsonl");
+    let lines = [
+        r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00"}"#,
+        r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T12:30:00+08:00"}"#,
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let output = run(bin().arg("replay").arg("--config").arg(&config).arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let alerts = stdout(&output);
+    let violation = alerts
+        .lines()
+        .find(|line| line.contains(r#""phase":"violation""#))
+        .unwrap_or_else(|| panic!("no violation: {alerts}"));
+    assert!(
+        violation.contains("without a break of at least 500ms (limit 1h 500ms)"),
+        "{violation}"
+    );
+}

@@ -29,7 +29,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use std::sync::Arc;
 
-use crate::alert::{Alert, Amount, Hold, Phase, human_duration};
+use crate::alert::{Alert, Amount, Hold, Phase, human_duration, human_limit};
 use crate::calendar::{Calendar, Day};
 use crate::config::Subject;
 use crate::config::{Config, Rules};
@@ -2231,14 +2231,14 @@ fn group_quota_alerts<'a>(
             // Whole seconds: a p90 less than a second above the standard reads as more than
             // it, not as "up to" the standard itself.
             let worked = if p90 / 1000 == quota.standard / 1000 {
-                format!("more than {}", human_duration(quota.standard))
+                format!("more than {}", human_limit(quota.standard))
             } else {
                 format!("up to {}", human_duration(p90))
             };
             let message = format!(
                 "90% of {role}s of {platform} in {city} worked {worked} on {}, above the standard working day of {} ({n} worker{}).",
                 Calendar::date(day),
-                human_duration(quota.standard),
+                human_limit(quota.standard),
                 if n == 1 { "" } else { "s" }
             );
             alerts.push(Alert {

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ON, REST_ON, RuleDef, Split, Standing, Threshold, crossing, seconds};
-use crate::alert::{Phase, human_duration};
+use crate::alert::{Phase, human_duration, human_limit};
 use crate::engine::{Cx, Me, NEVER, NONE, Observation};
 use crate::pack::{PackError, Reader};
 
@@ -149,10 +149,10 @@ impl State {
             let brk = match p.split {
                 Some((first, second)) if episode.first_part && second < p.brk => format!(
                     "a split break of {} and {}",
-                    human_duration(first),
-                    human_duration(second)
+                    human_limit(first),
+                    human_limit(second)
                 ),
-                _ => format!("a break of {}", human_duration(p.brk)),
+                _ => format!("a break of {}", human_limit(p.brk)),
             };
             let message = format!(
                 "{} completed {brk} after {} {} without one.",
@@ -216,7 +216,7 @@ impl State {
             }
             let e = *episode;
             let (done, work) = (def.done(), human_duration(e.work));
-            let (brk, limit) = (human_duration(p.brk), human_duration(p.limit));
+            let (brk, limit) = (human_limit(p.brk), human_limit(p.limit));
             let amount = seconds(e.work, threshold.amount);
             match threshold.phase {
                 Phase::Warning => {

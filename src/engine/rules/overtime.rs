@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ON, RuleDef, Split, Standing, label, seconds};
-use crate::alert::{Phase, human_duration};
+use crate::alert::{Phase, human_duration, human_limit};
 use crate::calendar::Day;
 use crate::engine::{Cx, Me, NONE};
 use crate::pack::{PackError, Reader};
@@ -111,7 +111,7 @@ impl State {
             me.who(),
             human_duration(overtime),
             label(def, Phase::Violation, "the monthly maximum"),
-            human_duration(p.limit)
+            human_limit(p.limit)
         );
         let start = cx.cal.start_of(self.month);
         let amount = seconds(overtime, p.limit);

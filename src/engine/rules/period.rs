@@ -13,7 +13,7 @@ use super::{
 
 /// Persons: per platform, its sums of the window's periods (aligned with the ring).
 type RingSplit = Option<Box<Vec<(PlatformName, Vec<i64>)>>>;
-use crate::alert::{Phase, human_duration};
+use crate::alert::{Phase, human_duration, human_limit};
 use crate::calendar::{Calendar, Day};
 use crate::engine::{Cx, Me, NEVER, NONE};
 use crate::pack::{PackError, Reader};
@@ -393,7 +393,7 @@ impl State {
                 human_duration(amount),
                 p.period.words(p.count),
                 label(def, threshold.phase, default),
-                human_duration(threshold.amount)
+                human_limit(threshold.amount)
             );
             let start = (cx.cal.start_of(self.index), self.resets);
             let value = seconds(amount, threshold.amount);

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{ON, REST_ON, RuleDef, Split, Standing, seconds};
-use crate::alert::{Phase, human_duration};
+use crate::alert::{Phase, human_duration, human_limit};
 use crate::engine::{Cx, Me, NEVER, NONE};
 use crate::pack::{PackError, Reader};
 
@@ -99,8 +99,8 @@ impl State {
         let message = format!(
             "{} has not started a rest of at least {} within {} of the end of the last one ({} ago).",
             me.who(),
-            human_duration(p.rest),
-            human_duration(p.within),
+            human_limit(p.rest),
+            human_limit(p.within),
             human_duration(value),
         );
         let amount = seconds(value, p.within);

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 use super::{ByPlatform, ON, PlatformName, RuleDef, Standing, Threshold, label, seconds};
-use crate::alert::{Phase, human_duration};
+use crate::alert::{Phase, human_duration, human_limit};
 use crate::engine::{Cx, Me, NONE};
 use crate::pack::{PackError, Reader};
 
@@ -245,9 +245,9 @@ impl State {
                 me.who(),
                 def.done(),
                 human_duration(amount),
-                human_duration(p.window),
+                human_limit(p.window),
                 label(def, threshold.phase, default),
-                human_duration(threshold.amount)
+                human_limit(threshold.amount)
             );
             let value = seconds(amount, threshold.amount);
             let start = t - p.window;

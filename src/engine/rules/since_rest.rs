@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AUX, ON, REST_ON, RuleDef, Split, Standing, label, seconds};
-use crate::alert::{Phase, human_duration};
+use crate::alert::{Phase, human_duration, human_limit};
 use crate::engine::{Cx, Me, NEVER, NONE};
 use crate::pack::{PackError, Reader};
 
@@ -180,14 +180,14 @@ impl State {
                 format!(
                     "{} completed a rest of {} after a shift of {}.",
                     me.who(),
-                    human_duration(p.reset_rest),
+                    human_limit(p.reset_rest),
                     human_duration(amount),
                 )
             } else {
                 format!(
                     "{} completed a rest of {} after {} {} in the shift.",
                     me.who(),
-                    human_duration(p.reset_rest),
+                    human_limit(p.reset_rest),
                     def.doing(),
                     human_duration(amount),
                 )
@@ -268,13 +268,13 @@ impl State {
                     me.who(),
                     def.done(),
                     human_duration(amount),
-                    human_duration(p.reset_rest)
+                    human_limit(p.reset_rest)
                 )
             };
             format!(
                 "{what}, reaching {} of {}.",
                 label(def, phase, default),
-                human_duration(threshold)
+                human_limit(threshold)
             )
         };
         if let Some(warning) = p.warning
