@@ -14,11 +14,15 @@ pub(crate) fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// A stateless hash of a few words, for choices that must not depend on draw order.
+///
+/// Each word goes into the fully mixed output of the words before it. (XORing the words into
+/// splitmix's counter, as this did before, left the state of `(seed, index)` a small offset of
+/// that of `(seed + 1, index - 1)` and the like, so nearby seeds gave the same workers under
+/// other ids.)
 pub(crate) fn mix(words: &[u64]) -> u64 {
-    let mut state = 0x5157_4F52_4B48_5253; // "WORKHRS" in ASCII, any constant works
-    let mut out = 0;
+    let mut out = 0x5157_4F52_4B48_5253; // "WORKHRS" in ASCII, any constant works
     for &word in words {
-        state ^= word;
+        let mut state = out ^ word;
         out = splitmix64(&mut state);
     }
     out
@@ -115,6 +119,26 @@ mod tests {
         );
         let mut state = 0;
         assert_eq!(splitmix64(&mut state), 0xE220_A839_7B1D_CDAF);
+    }
+
+    #[test]
+    fn nearby_words_never_collide() {
+        // Seeds and worker indices are small neighbours: (seed, i) and (seed + 1, i + 1), or
+        // (seed, i) and (i, seed), must still name unrelated streams.
+        let mut seen = std::collections::HashMap::new();
+        for seed in 0..64u64 {
+            for index in 0..64u64 {
+                for stream in 0..4u64 {
+                    let words = [seed, index, stream];
+                    if let Some(earlier) = seen.insert(mix(&words), words) {
+                        panic!("mix({earlier:?}) == mix({words:?})");
+                    }
+                }
+            }
+        }
+        for (a, b) in [([1, 2], [2, 1]), ([0, 1], [1, 2]), ([5, 0], [4, 1])] {
+            assert_ne!(mix(&a), mix(&b), "{a:?} {b:?}");
+        }
     }
 
     #[test]
