@@ -197,7 +197,8 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Config file (TOML) for the rules and the time zone; the demo sets the Kafka and HTTP
-    /// keys itself. Environment variables override it.
+    /// keys itself (the file's and the environment's `[http]` keys are ignored, with a log
+    /// line). Environment variables override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Number of simulated workers.
@@ -209,7 +210,8 @@ pub struct DemoArgs {
     /// Stop after this many simulated hours; run until Ctrl-C when absent.
     #[arg(long)]
     pub hours: Option<f64>,
-    /// Address of the page and the monitor's HTTP endpoints [default: `http.listen`, 127.0.0.1:9898].
+    /// Address of the page and the monitor's HTTP endpoints, served without a token (the
+    /// config's `http.listen` and `http.token_file` are not read) [default: 127.0.0.1:9898].
     #[arg(long)]
     pub listen: Option<String>,
     /// Seed of the simulator: the same seed gives the same workers and shifts.

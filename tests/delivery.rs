@@ -201,7 +201,11 @@ fn start_sharing(
             metrics,
             token,
             Clock::Wall,
-            shared.map(|shared| (axum::Router::new(), shared)),
+            shared.map(|shared| workhours::live::Pages {
+                routes: axum::Router::new(),
+                shared,
+                on_listening: Box::new(|| ()),
+            }),
         ))
     });
     (thread, shutdown)

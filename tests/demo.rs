@@ -360,3 +360,86 @@ fn a_workers_timeline_follows_the_continuous_rule_of_their_pack() {
     shutdown.cancel();
     demo.join().unwrap().expect("the demo stops cleanly");
 }
+
+/// Audit AB: the config's `[http]` keys are not the demo's (`demo --help`, docs/demo.md). A
+/// token file and another address in the config, or the address in the environment, change
+/// nothing: the page and `/v1/*` answer on `--listen` without a token, and a log line says so.
+#[test]
+fn the_demo_ignores_the_configs_http_keys() {
+    let dir = common::scratch("demo-http-keys");
+    let token = dir.join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let config = dir.join("demo.toml");
+    let (port, other) = (free_port(), free_port());
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:{other}\"\ntoken_file = \"{}\"\n",
+            token.display()
+        ),
+    )
+    .unwrap();
+    let mut child = common::bin()
+        .args([
+            "demo",
+            "--workers",
+            "20",
+            "--start",
+            "2026-03-02",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("WORKHOURS_HTTP__LISTEN", format!("127.0.0.1:{other}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while get(port, "/readyz").is_none_or(|(status, _)| status != 200) {
+        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answers: Vec<_> = ["/", "/api/demo/status", "/v1/summary"]
+        .iter()
+        .map(|path| (*path, get(port, path).map(|(status, _)| status)))
+        .collect();
+    let elsewhere = get(other, "/readyz");
+    let (status, _) = common::signal_and_wait(&mut child, "INT", Duration::from_secs(15));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}\n{stderr}");
+    for (path, answer) in answers {
+        assert_eq!(answer, Some(200), "GET {path}\n{stderr}");
+    }
+    assert!(elsewhere.is_none(), "the config's address answered");
+    assert!(
+        stderr.contains("The demo ignores the config's [http] keys"),
+        "{stderr}"
+    );
+}
+
+/// Audit AB: with `--listen` taken, the demo fails (exit 2) without first sending the user
+/// to the address, which is another program's.
+#[test]
+fn a_taken_address_is_not_announced() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = common::run(common::bin().args([
+        "demo",
+        "--workers",
+        "20",
+        "--start",
+        "2026-03-02",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]));
+    let (stdout, stderr) = (common::stdout(&output), common::stderr(&output));
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("cannot listen"), "{stderr}");
+    assert!(
+        !stdout.contains("open http://") && !stderr.contains("open http://"),
+        "{stdout}\n{stderr}"
+    );
+}

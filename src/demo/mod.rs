@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::DemoArgs;
-use crate::config::Config;
+use crate::config::{Config, HttpConfig};
 use crate::live::{Clock, Shared};
 use crate::metrics::Metrics;
 use crate::simulate::SimOptions;
@@ -114,10 +114,12 @@ impl DemoOptions {
             anyhow::bail!("--workers: must be at least 1");
         }
         Ok(DemoOptions {
+            // The config's `[http]` keys are not the demo's (its help and docs/demo.md):
+            // the address is `--listen`'s, and no token guards the page.
             listen: args
                 .listen
                 .clone()
-                .unwrap_or_else(|| config.http.listen.clone()),
+                .unwrap_or_else(|| HttpConfig::default().listen),
             config,
             workers: args.workers,
             speed: args.speed,
@@ -155,7 +157,10 @@ fn monitor_config(opts: &DemoOptions, brokers: &str) -> Config {
         .kafka
         .properties
         .insert("fetch.wait.max.ms".into(), "10".into());
-    config.http.listen = opts.listen.clone();
+    config.http = HttpConfig {
+        listen: opts.listen.clone(),
+        ..HttpConfig::default()
+    };
     // A quiet partition advances with the clock after one wall second...
     config.live.idle_timeout = 1_000;
     // ...to `allowed_lateness` behind it: events are produced when the clock reaches their
@@ -176,6 +181,13 @@ fn monitor_config(opts: &DemoOptions, brokers: &str) -> Config {
 
 /// Runs the demo until `shutdown` is cancelled or `opts.hours` of simulated time have passed.
 pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow::Result<Report> {
+    if opts.config.http != HttpConfig::default() {
+        tracing::warn!(
+            listen = %opts.config.http.listen,
+            token_file = %opts.config.http.token_file,
+            "The demo ignores the config's [http] keys: it serves on --listen, without a token."
+        );
+    }
     let cluster = MockCluster::new(1).context("cannot start the in-process Kafka broker")?;
     let brokers = cluster.bootstrap_servers();
     let config = monitor_config(&opts, &brokers);
@@ -294,18 +306,25 @@ pub async fn run_demo(opts: DemoOptions, shutdown: CancellationToken) -> anyhow:
         opts.speed,
         3600.0 / opts.speed
     );
-    println!(
-        "workhours demo: open http://{}/ in a browser; Ctrl-C stops.",
-        display_address(&opts.listen)
-    );
     let _ = std::io::stdout().flush();
+    // Announced once bound: with the address taken, the user must not be sent to another
+    // program's page before the error.
+    let address = display_address(&opts.listen);
+    let on_listening = Box::new(move || {
+        println!("workhours demo: open http://{address}/ in a browser; Ctrl-C stops.");
+        let _ = std::io::stdout().flush();
+    });
 
     let outcome = crate::live::app(
         config,
         metrics,
         shutdown.clone(),
         clock,
-        Some((routes, shared)),
+        Some(crate::live::Pages {
+            routes,
+            shared,
+            on_listening,
+        }),
     )
     .await;
     shutdown.cancel();

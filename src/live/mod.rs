@@ -150,22 +150,41 @@ fn raise_open_files_limit() -> Option<u64> {
     None
 }
 
+/// What the demo brings to [`app`] instead of `run`'s console.
+pub struct Pages {
+    /// The demo's page and its JSON.
+    pub routes: axum::Router,
+    /// The state the pipeline publishes, which the routes read.
+    pub shared: Arc<Shared>,
+    /// Called once the listener is bound, so that an address is announced only when it serves.
+    pub on_listening: Box<dyn FnOnce() + Send>,
+}
+
 /// The live service: HTTP and the pipeline, until `shutdown` is cancelled.
 pub async fn app(
     config: Config,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     clock: Clock,
-    extra: Option<(axum::Router, Arc<Shared>)>,
+    extra: Option<Pages>,
 ) -> anyhow::Result<()> {
     // The demo brings its own page routes and wants the same shared state; `run` serves the
     // same page as its console, on what the pipeline publishes.
-    let (pages, shared, console) = match extra {
-        Some((pages, shared)) => (pages, shared, None),
+    let (pages, shared, console, on_listening) = match extra {
+        Some(Pages {
+            routes,
+            shared,
+            on_listening,
+        }) => (routes, shared, None, Some(on_listening)),
         None => {
             let shared = Arc::new(Shared::new(metrics.clone()));
             let console = Console::new(&config, shared.clone(), shutdown.clone());
-            (crate::demo::api::index("console"), shared, Some(console))
+            (
+                crate::demo::api::index("console"),
+                shared,
+                Some(console),
+                None,
+            )
         }
     };
     // The token first: a start refused for it must not have said it serves.
@@ -177,6 +196,9 @@ pub async fn app(
         .await
         .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
     tracing::info!(listen = %config.http.listen, "Serving HTTP.");
+    if let Some(on_listening) = on_listening {
+        on_listening();
+    }
     let state = AppState::new(metrics, shared.ready.clone(), shared.clone(), token);
     let mut routes = router(state.clone());
     if let Some(console) = console {
