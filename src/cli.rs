@@ -131,7 +131,7 @@ pub struct SimulateArgs {
     /// Config file (TOML), for the time zone of the simulated days.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Number of workers.
+    /// Number of workers, at most 10000000.
     #[arg(long, default_value_t = 1000)]
     pub workers: u32,
     /// Number of local days.
@@ -201,7 +201,7 @@ pub struct DemoArgs {
     /// line). Environment variables override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Number of simulated workers.
+    /// Number of simulated workers, at most 100000.
     #[arg(long, default_value_t = 2000)]
     pub workers: u32,
     /// Simulated seconds per real second: 360 is one simulated hour every 10 s.

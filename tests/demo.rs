@@ -443,3 +443,23 @@ fn a_taken_address_is_not_announced() {
         "{stdout}\n{stderr}"
     );
 }
+
+/// Audit AB: the demo keeps every worker in its engines and on its page, so `--workers` has a
+/// bound, checked before anything starts.
+#[test]
+fn the_demos_workers_are_bounded() {
+    let args = |workers: u32| workhours::cli::DemoArgs {
+        config: None,
+        workers,
+        speed: 360.0,
+        hours: None,
+        listen: None,
+        seed: 1,
+        start: Some("2026-03-02".into()),
+    };
+    assert!(DemoOptions::from_args(&args(100_000)).is_ok());
+    let error = DemoOptions::from_args(&args(100_001))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "--workers: at most 100000 in the demo, got 100001");
+}

@@ -71,6 +71,11 @@ pub struct Report {
     pub alerts: BTreeMap<(String, String), u64>,
 }
 
+/// Most `--workers`: the demo holds every worker in its engines (about 1 KB each), in the
+/// simulator and on its page's look-ups, and samples them all twice a second; a display needs
+/// far fewer.
+const MAX_WORKERS: u32 = 100_000;
+
 /// Most `--hours`: 100 years (a larger value overflowed the simulated days and the end).
 const MAX_HOURS: f64 = 876_000.0;
 
@@ -112,6 +117,12 @@ impl DemoOptions {
         }
         if args.workers == 0 {
             anyhow::bail!("--workers: must be at least 1");
+        }
+        if args.workers > MAX_WORKERS {
+            anyhow::bail!(
+                "--workers: at most {MAX_WORKERS} in the demo, got {}",
+                args.workers
+            );
         }
         Ok(DemoOptions {
             // The config's `[http]` keys are not the demo's (its help and docs/demo.md):

@@ -133,6 +133,10 @@ pub enum SimOptionsError {
     },
 }
 
+/// Most `--workers`: every worker's state (about 170 bytes) is allocated up front, so ten
+/// million take about 1.7 GB; more used to abort on memory rather than say so.
+pub const MAX_WORKERS: u32 = 10_000_000;
+
 fn invalid(option: &'static str, message: impl Into<String>) -> SimOptionsError {
     SimOptionsError::Invalid {
         option,
@@ -193,6 +197,12 @@ impl SimOptions {
         }
         if self.workers == 0 {
             return Err(invalid("workers", "must be at least 1"));
+        }
+        if self.workers > MAX_WORKERS {
+            return Err(invalid(
+                "workers",
+                format!("at most {MAX_WORKERS}, got {}", self.workers),
+            ));
         }
         if self.days == 0 {
             return Err(invalid("days", "must be at least 1"));

@@ -893,7 +893,7 @@ fn options_are_checked_with_clear_messages() {
     .unwrap();
     assert_eq!((ok.heartbeat_ms, ok.jitter_ms), (Some(60_000), 20_000));
     assert_eq!(ok.zone, chrono_tz::Asia::Shanghai);
-    let cases: [(&Change, &str); 9] = [
+    let cases: [(&Change, &str); 10] = [
         (&|a| a.duplicates = 1.5, "--duplicates: must be a fraction"),
         (&|a| a.bad_lines = -0.1, "--bad-lines: must be a fraction"),
         (
@@ -914,6 +914,10 @@ fn options_are_checked_with_clear_messages() {
         ),
         (&|a| a.jitter = Some("5 parsecs".into()), "--jitter:"),
         (&|a| a.workers = 0, "--workers: must be at least 1"),
+        (
+            &|a| a.workers = 10_000_001,
+            "--workers: at most 10000000, got 10000001",
+        ),
         (&|a| a.persons = Some(1.5), "--persons: must be a fraction"),
     ];
     for (change, message) in cases {
