@@ -171,8 +171,9 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub activity: bool,
     /// Behaviour mix: `packs` adds behaviours that trip every rule of the shipped rule packs
-    /// (cn-mohrss-2024, didi-2018, cn-road-traffic, eu-561, us-fmcsa-property) over a week
-    /// (eu-561's 90 h a fortnight over two) while most workers comply.
+    /// (cn-mohrss-2024, didi-2018, cn-road-traffic, eu-561, us-fmcsa-property,
+    /// us-fmcsa-property-60) over a week (eu-561's 90 h a fortnight over two) while most
+    /// workers comply.
     #[arg(long, value_enum, default_value_t = Mix::Standard)]
     pub mix: Mix,
     /// Every event carries a `person_id` (64 hex digits, like an HMAC-SHA256), and this
