@@ -165,6 +165,21 @@ def main():
                     time.sleep(0.5)
             if card is None:
                 fail("no worker card showed a dispatch hold within 60 s")
+            # A worker whose pack has no weekly rule (meituan's cn-mohrss-2024): `week_seconds`
+            # is null, and "This week" shows "–", not "0 min" (audit AB).
+            alerts = get_json(f"{base}/api/demo/alerts?limit=200")["alerts"]
+            rider = next((a["worker_id"] for a in alerts if a.get("platform") == "meituan"
+                          and a.get("worker_id")), None)
+            if rider is None:
+                fail("no alert of a meituan worker to look up")
+            page.evaluate(f"$('lookup-id').value = {json.dumps(rider)}; lookup({json.dumps(rider)})")
+            week = page.wait_for(
+                f"currentWorker === {json.dumps(rider)} && [...document.querySelectorAll("
+                "'#worker-state .fact')].filter((f) => f.querySelector('.k').textContent === "
+                "'This week').map((f) => f.querySelector('.v').textContent)[0]", 10, "the week fact")
+            if week != "–":
+                fail(f"meituan worker {rider}: 'This week' shows {week!r}, expected '–' (no weekly rule)")
+            print(f"browser test: meituan worker {rider}: this week {week}")
             holds_count = page.evaluate("document.getElementById('card-holds').textContent")
             if not re.fullmatch(r"[0-9,]+", holds_count or ""):
                 fail(f"the holds card shows {holds_count!r}")

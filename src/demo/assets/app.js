@@ -56,7 +56,10 @@ function esc(text) {
   return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+// A duration as "3 h 05 min"; "–" for none (e.g. `week_seconds` under a pack without a
+// weekly rule, docs/rules.md), which is not 0 min.
 function hm(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
   const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
   return h ? `${h} h ${String(m).padStart(2, "0")} min` : `${m} min`;
 }
