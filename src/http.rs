@@ -787,21 +787,20 @@ pub(crate) mod tests {
         assert_eq!(fetch(&app, "/v1/summary").await.0, StatusCode::OK);
     }
 
-    /// A client that never finishes its request head is cut off after the header timeout, so
-    /// that connections held half-sent (a slowloris) cannot keep `/healthz` from answering;
-    /// past the connection cap a new connection is closed at once and counted.
-    #[tokio::test]
-    async fn half_sent_requests_are_cut_off_and_connections_capped() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// Serves `limits` on a free port: its address, the metrics, the shutdown and the task.
+    async fn serving(
+        limits: Limits,
+    ) -> (
+        std::net::SocketAddr,
+        Arc<Metrics>,
+        CancellationToken,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let state = state();
         let metrics = state.metrics.clone();
-        let limits = Limits {
-            header_read_timeout: Duration::from_millis(300),
-            max_connections: 4,
-        };
         let task = tokio::spawn(serve_with(
             listener,
             router(state),
@@ -809,56 +808,99 @@ pub(crate) mod tests {
             metrics.clone(),
             limits,
         ));
+        (address, metrics, shutdown, task)
+    }
+
+    /// Opens a connection and sends `bytes` on it.
+    async fn connect_and_send(
+        address: std::net::SocketAddr,
+        bytes: &[u8],
+    ) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let _ = stream.write_all(bytes).await;
+        stream
+    }
+
+    /// Reads what the server sends until it closes (a reset counts, with what came before
+    /// it): `None` if it does not within 5 s.
+    async fn until_closed(stream: &mut tokio::net::TcpStream) -> Option<String> {
+        use tokio::io::AsyncReadExt;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer));
+        let _closed_or_reset = read.await.ok()?;
+        Some(String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    const HALF_SENT: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    const PROBE: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+
+    /// A client that never finishes its request head is cut off after the header timeout, so
+    /// that connections held half-sent (a slowloris) cannot keep `/healthz` from answering.
+    #[tokio::test]
+    async fn half_sent_requests_are_cut_off() {
+        let limits = Limits {
+            header_read_timeout: Duration::from_millis(300),
+            max_connections: 4,
+        };
+        let (address, _, shutdown, task) = serving(limits).await;
         let mut stalled = Vec::new();
         for _ in 0..limits.max_connections {
-            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-            stream
-                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-                .await
-                .unwrap();
-            stalled.push(stream);
+            stalled.push(connect_and_send(address, HALF_SENT).await);
         }
-        // Every connection slot is held: one more is closed without an answer.
-        let mut extra = tokio::net::TcpStream::connect(address).await.unwrap();
-        let _ = extra
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await;
-        let mut answer = Vec::new();
-        let read = tokio::time::timeout(Duration::from_secs(5), extra.read_to_end(&mut answer));
-        assert!(
-            read.await.is_ok(),
-            "the connection past the cap stayed open"
-        );
-        assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
-        assert!(
-            metrics
-                .render()
-                .contains(r#"workhours_http_rejected_requests_total{reason="overloaded"} 1"#)
-        );
-        // The stalled ones are closed once the header timeout passes, with no answer or a 408.
+        // Closed once the header timeout passes, with no answer or a 408.
         for mut stream in stalled {
-            let mut answer = Vec::new();
-            let read =
-                tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer));
-            assert!(read.await.is_ok(), "a half-sent request was held open");
-            let answer = String::from_utf8_lossy(&answer);
+            let answer = until_closed(&mut stream).await;
+            let answer = answer.expect("a half-sent request was held open");
             assert!(
                 answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
                 "{answer}"
             );
         }
         // Then the probe gets through.
-        let mut probe = tokio::net::TcpStream::connect(address).await.unwrap();
-        probe
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = Vec::new();
-        tokio::time::timeout(Duration::from_secs(5), probe.read_to_end(&mut answer))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+        let answer = until_closed(&mut connect_and_send(address, PROBE).await).await;
+        assert!(answer.is_some_and(|answer| answer.starts_with("HTTP/1.1 200")));
+        shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))));
+    }
+
+    /// Past the connection cap a new connection is closed at once, unanswered, and counted;
+    /// once a connection closes, the next one is served.
+    #[tokio::test]
+    async fn connections_past_the_cap_are_closed_and_counted() {
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(60),
+            max_connections: 4,
+        };
+        let (address, metrics, shutdown, task) = serving(limits).await;
+        let mut stalled = Vec::new();
+        for _ in 0..limits.max_connections {
+            stalled.push(connect_and_send(address, HALF_SENT).await);
+        }
+        let answer = until_closed(&mut connect_and_send(address, PROBE).await).await;
+        assert_eq!(
+            answer.as_deref(),
+            Some(""),
+            "the connection past the cap was not closed"
+        );
+        assert!(
+            metrics
+                .render()
+                .contains(r#"workhours_http_rejected_requests_total{reason="overloaded"} 1"#)
+        );
+        drop(stalled.pop());
+        // The slot is free once the server sees the close: probe until one is answered.
+        let mut answered = false;
+        for _ in 0..100 {
+            let answer = until_closed(&mut connect_and_send(address, PROBE).await).await;
+            if answer.is_some_and(|answer| answer.starts_with("HTTP/1.1 200")) {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(answered, "no slot came free");
         shutdown.cancel();
         let result = tokio::time::timeout(Duration::from_secs(5), task).await;
         assert!(matches!(result, Ok(Ok(Ok(())))));
