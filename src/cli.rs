@@ -167,7 +167,7 @@ pub struct SimulateArgs {
     /// Drivers and truckers also send `activity` events (`driving`, `other_work`, `available`,
     /// `rest`) that follow their logins, breaks and orders, `rest` at every logout; the other
     /// events are those the seed gives without this flag. Without --activity, --mix packs and
-    /// --persons the output is byte for byte what it always was.
+    /// --persons the output is byte for byte that of the seed without these options.
     #[arg(long)]
     pub activity: bool,
     /// Behaviour mix: `packs` adds behaviours that trip every rule of the shipped rule packs
