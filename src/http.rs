@@ -181,12 +181,17 @@ pub struct Limits {
     /// Connections open at once. One beyond is closed at once, unanswered, and counted in
     /// `workhours_http_rejected_requests_total{reason="overloaded"}`.
     pub max_connections: usize,
+    /// How long a connection lives: then it finishes the answer it is writing (for at most
+    /// [`Limits::header_read_timeout`] more) and closes. A client that sends requests but
+    /// never reads the answers (so that they never finish) cannot hold a slot for longer.
+    pub max_connection_age: Duration,
 }
 
 impl Limits {
     pub const DEFAULT: Limits = Limits {
         header_read_timeout: Duration::from_secs(5),
         max_connections: 4096,
+        max_connection_age: Duration::from_secs(60),
     };
 }
 
@@ -254,6 +259,10 @@ pub async fn serve_with(
                 () = shutdown.cancelled() => {
                     connection.as_mut().graceful_shutdown();
                     let _ = connection.await;
+                }
+                () = tokio::time::sleep(limits.max_connection_age) => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(limits.header_read_timeout, connection).await;
                 }
             }
             drop(slot);
@@ -842,6 +851,7 @@ pub(crate) mod tests {
         let limits = Limits {
             header_read_timeout: Duration::from_millis(300),
             max_connections: 4,
+            max_connection_age: Duration::from_secs(60),
         };
         let (address, _, shutdown, task) = serving(limits).await;
         let mut stalled = Vec::new();
@@ -872,6 +882,7 @@ pub(crate) mod tests {
         let limits = Limits {
             header_read_timeout: Duration::from_secs(60),
             max_connections: 4,
+            max_connection_age: Duration::from_secs(60),
         };
         let (address, metrics, shutdown, task) = serving(limits).await;
         let mut stalled = Vec::new();
@@ -937,6 +948,37 @@ pub(crate) mod tests {
         let error = load(b"tokA\ntokB\n").unwrap_err();
         assert!(error.contains("one line"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A client that sends requests but never reads the answers holds its connection only
+    /// until the connection's age limit (and the time to finish its answer) has passed.
+    #[tokio::test]
+    async fn a_client_that_never_reads_is_cut_off_at_the_age_limit() {
+        use tokio::io::AsyncWriteExt;
+        let limits = Limits {
+            header_read_timeout: Duration::from_millis(300),
+            max_connections: 4,
+            max_connection_age: Duration::from_millis(500),
+        };
+        let (address, _, shutdown, task) = serving(limits).await;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(address).await.unwrap();
+        // Far more answers than the socket buffers hold, none of them read.
+        let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&request)).await;
+        // Read only once the age limit has passed, then drain to the close.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let received = until_closed(&mut stream).await.unwrap_or_default();
+        // Cut off: far fewer answers than requests came (all of them came before the limit).
+        let answers = received.matches("HTTP/1.1 200").count();
+        assert!(
+            answers < 1000,
+            "{answers} answers: the connection outlived its age limit"
+        );
+        shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))));
     }
 
     #[tokio::test]
