@@ -197,9 +197,9 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Config file (TOML) for the rules and the time zone; the demo sets the Kafka and HTTP
-    /// keys itself (the file's and the environment's `[http]` keys are ignored, with a log
-    /// line). Environment variables override it.
+    /// Config file (TOML) for the rules and the time zone; the demo sets the Kafka brokers and
+    /// group and the HTTP keys itself (the file's and the environment's `[http]` keys are
+    /// ignored, with a log line). Environment variables override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Number of simulated workers, at most 100000.
