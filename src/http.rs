@@ -841,6 +841,22 @@ pub(crate) mod tests {
         Some(String::from_utf8_lossy(&answer).into_owned())
     }
 
+    /// Opens `n` connections that each send half a request and nothing more.
+    async fn hold_half_sent(address: std::net::SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+        let mut held = Vec::new();
+        for _ in 0..n {
+            held.push(connect_and_send(address, HALF_SENT).await);
+        }
+        held
+    }
+
+    /// Stops a server of [`serving`] and checks that it returns cleanly within 5 s.
+    async fn stop(shutdown: CancellationToken, task: tokio::task::JoinHandle<std::io::Result<()>>) {
+        shutdown.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(5), task).await;
+        assert!(matches!(result, Ok(Ok(Ok(())))));
+    }
+
     const HALF_SENT: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n";
     const PROBE: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
@@ -854,13 +870,10 @@ pub(crate) mod tests {
             max_connection_age: Duration::from_secs(60),
         };
         let (address, _, shutdown, task) = serving(limits).await;
-        let mut stalled = Vec::new();
-        for _ in 0..limits.max_connections {
-            stalled.push(connect_and_send(address, HALF_SENT).await);
-        }
+        let mut stalled = hold_half_sent(address, limits.max_connections).await;
         // Closed once the header timeout passes, with no answer or a 408.
-        for mut stream in stalled {
-            let answer = until_closed(&mut stream).await;
+        for stream in &mut stalled {
+            let answer = until_closed(stream).await;
             let answer = answer.expect("a half-sent request was held open");
             assert!(
                 answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
@@ -870,9 +883,7 @@ pub(crate) mod tests {
         // Then the probe gets through.
         let answer = until_closed(&mut connect_and_send(address, PROBE).await).await;
         assert!(answer.is_some_and(|answer| answer.starts_with("HTTP/1.1 200")));
-        shutdown.cancel();
-        let result = tokio::time::timeout(Duration::from_secs(5), task).await;
-        assert!(matches!(result, Ok(Ok(Ok(())))));
+        stop(shutdown, task).await;
     }
 
     /// Past the connection cap a new connection is closed at once, unanswered, and counted;
@@ -885,10 +896,7 @@ pub(crate) mod tests {
             max_connection_age: Duration::from_secs(60),
         };
         let (address, metrics, shutdown, task) = serving(limits).await;
-        let mut stalled = Vec::new();
-        for _ in 0..limits.max_connections {
-            stalled.push(connect_and_send(address, HALF_SENT).await);
-        }
+        let mut stalled = hold_half_sent(address, limits.max_connections).await;
         let answer = until_closed(&mut connect_and_send(address, PROBE).await).await;
         assert_eq!(
             answer.as_deref(),
@@ -912,9 +920,7 @@ pub(crate) mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(answered, "no slot came free");
-        shutdown.cancel();
-        let result = tokio::time::timeout(Duration::from_secs(5), task).await;
-        assert!(matches!(result, Ok(Ok(Ok(())))));
+        stop(shutdown, task).await;
     }
 
     /// A token file holds one token: a leading byte-order mark (as some editors write) is not
@@ -976,9 +982,7 @@ pub(crate) mod tests {
             answers < 1000,
             "{answers} answers: the connection outlived its age limit"
         );
-        shutdown.cancel();
-        let result = tokio::time::timeout(Duration::from_secs(5), task).await;
-        assert!(matches!(result, Ok(Ok(Ok(())))));
+        stop(shutdown, task).await;
     }
 
     #[tokio::test]

@@ -1162,15 +1162,7 @@ fn run_raises_its_open_files_limit_to_the_hard_one() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    while common::http_get(port, "/healthz").is_none_or(|(status, _)| status != 200) {
-        assert!(child.try_wait().unwrap().is_none(), "run stopped");
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "no /healthz"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_for_200(&mut child, port, "/healthz");
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
     common::signal_and_wait(&mut child, "TERM", std::time::Duration::from_secs(15));
     let line = limits

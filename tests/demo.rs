@@ -254,11 +254,7 @@ fn ctrl_c_stops_the_demo_with_exit_0() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while get(port, "/readyz").is_none_or(|(status, _)| status != 200) {
-        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait_for_200(&mut child, port, "/readyz");
     let (status, _) = common::signal_and_wait(&mut child, "INT", Duration::from_secs(15));
     assert!(status.success(), "{status:?}");
 }
@@ -396,11 +392,7 @@ fn the_demo_ignores_the_configs_http_keys() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while get(port, "/readyz").is_none_or(|(status, _)| status != 200) {
-        assert!(started.elapsed() < Duration::from_secs(30), "never ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for_200(&mut child, port, "/readyz");
     let answers: Vec<_> = ["/", "/api/demo/status", "/v1/summary"]
         .iter()
         .map(|path| (*path, get(port, path).map(|(status, _)| status)))

@@ -106,6 +106,23 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// Polls `path` on 127.0.0.1:`port` until it answers 200; fails the test when `child` exits
+/// first or 30 s pass.
+pub fn wait_for_200(child: &mut std::process::Child, port: u16, path: &str) {
+    let started = std::time::Instant::now();
+    while http_get(port, path).is_none_or(|(status, _)| status != 200) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "stopped before {path} answered 200"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no 200 from {path} within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Sends `signal` (`TERM`, `INT`) to `child` and waits for it to exit: its status and how long
 /// that took. Kills it and fails the test when it is still running after `limit`.
 pub fn signal_and_wait(
