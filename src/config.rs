@@ -7,6 +7,7 @@
 
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::RuleSet;
+use crate::event::MAX_NAME_CHARS;
 use crate::holidays::Holidays;
 use crate::pack::{DEFAULT_PACK, KeyValue, KeyValues, Pack};
 use chrono_tz::Tz;
@@ -956,9 +957,27 @@ impl RulesSection {
                 Some(toml::Value::Table(tables)) => tables
                     .into_iter()
                     .map(|(name, table)| {
+                        let key = format!("{prefix}.{name}");
+                        // SPEC section 5 makes such an event bad (`invalid_value`): no worker
+                        // could ever be of this platform or role.
+                        let chars = name.chars().count();
+                        let flaw = if name.contains('/') {
+                            Some("this one holds a `/`".to_owned())
+                        } else if chars > MAX_NAME_CHARS {
+                            Some(format!("this one has {chars}"))
+                        } else {
+                            None
+                        };
+                        if let Some(flaw) = flaw {
+                            let reason = format!(
+                                "no event can have this {kind}: a {kind} has at most \
+                                 {MAX_NAME_CHARS} characters and no `/` (SPEC section 5), {flaw}"
+                            );
+                            return Err(overlay.blame_key(&key, &reason));
+                        }
                         let over: RuleOverride = table
                             .try_into()
-                            .map_err(|error| overlay.blame(&error, &format!("{prefix}.{name}")))?;
+                            .map_err(|error| overlay.blame(&error, &key))?;
                         Ok((name, over))
                     })
                     .collect(),
@@ -2040,6 +2059,49 @@ mod tests {
                 &["WORKHOURS_RULES__MIN_BREAK", "`rules.min_break`", "`20`"],
             ),
         ]);
+    }
+
+    /// A platform or role that SPEC section 5 makes an event bad for (`invalid_value`) can
+    /// never be in force: its table is a mistake, said at start rather than ignored.
+    #[test]
+    fn override_tables_no_event_can_reach_are_refused() {
+        assert_errors(&[
+            (
+                "a platform with `/`",
+                "[rules.platform.\"a/b\"]\nmin_break = \"30m\"",
+                &[],
+                &["`rules.platform.a/b`", "`/`", "no event"],
+            ),
+            (
+                "a role with `/`",
+                "[rules.role.\"truck/er\"]\npack = \"eu-561\"",
+                &[],
+                &["`rules.role.truck/er`", "`/`"],
+            ),
+            (
+                "from the environment",
+                "",
+                &[("WORKHOURS_RULES__ROLE__A/B__MIN_BREAK", "30m")],
+                &["/b`", "`/`"],
+            ),
+        ]);
+        let long = "p".repeat(65);
+        let message = error(
+            &format!("[rules.platform.{long}]\nmin_break = \"30m\""),
+            &[],
+        );
+        assert!(
+            message.contains(&format!("`rules.platform.{long}`"))
+                && message.contains("64 characters"),
+            "{message}"
+        );
+        let sixty_four = "市".repeat(64);
+        let fine = format!("[rules.platform.\"{sixty_four}\"]\nmin_break = \"30m\"");
+        let config = load(&fine, &[]).expect("64 characters make a platform");
+        assert_eq!(
+            config.rules_for(&sixty_four, "rider").min_break,
+            30 * 60 * 1000
+        );
     }
 
     #[test]
