@@ -188,6 +188,106 @@ fn replay_until_runs_timers_to_that_instant() {
     assert_eq!(stdout(&output), "");
 }
 
+/// A `since_rest` rule timed from another measure (`elapsed_from`) whose rest is its own
+/// measure (no `rest_unless`): on duty but not driving is that rule's rest. A shift may not
+/// start within a rest that is already a reset rest: it did, its rest completed at once, and
+/// the engine started and ended it again for ever (replay and `status` hung at 100 % CPU).
+#[test]
+fn a_shift_timed_from_another_measure_never_starts_inside_a_reset_rest() {
+    let dir = scratch("cli-elapsed-from");
+    std::fs::write(
+        dir.join("mypack.toml"),
+        "[[rules]]\nid = \"r\"\nkind = \"since_rest\"\nmeasure = \"driving\"\n\
+         reset_rest = \"2h\"\nlimit = \"2h\"\nelapsed_from = \"duty\"\n\
+         [[rules]]\nid = \"o\"\nkind = \"since_rest\"\nmeasure = \"orders\"\n\
+         reset_rest = \"2h\"\nlimit = \"2h\"\nelapsed_from = \"work\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cfg.toml"),
+        "[rules]\npack_file = \"mypack.toml\"\n[time]\nzone = \"UTC\"\n",
+    )
+    .unwrap();
+    let event = |worker: &str, kind: &str, activity: &str, at: &str| {
+        let activity = match activity {
+            "" => String::new(),
+            a => format!(",\"activity\":\"{a}\""),
+        };
+        format!(
+            "{{\"worker_id\":\"{worker}\",\"kind\":\"{kind}\"{activity},\"ts\":\"2026-03-02T{at}Z\"}}\n"
+        )
+    };
+    // d: on duty at 08:00, driving 09:00 to 12:00, then on duty without driving until 15:00,
+    // driving again at 16:00. r: the shift starts with the driving at 09:00 (the rest before
+    // it, since ever, ends there), its 2 h fall at 11:00, the rest from 12:00 completes at
+    // 14:00 while still on duty; no new shift until the driving at 16:00.
+    // w: logged in without orders (rule o's rest, since ever) at 08:00.
+    let mut input = String::new();
+    for (worker, kind, activity, at) in [
+        ("d", "activity", "other_work", "08:00:00"),
+        ("w", "login", "", "08:00:00"),
+        ("w", "heartbeat", "", "08:00:00.001"),
+        ("d", "activity", "driving", "09:00:00"),
+        ("d", "activity", "other_work", "12:00:00"),
+        ("d", "activity", "rest", "15:00:00"),
+        ("d", "activity", "driving", "16:00:00"),
+        ("d", "heartbeat", "", "16:30:00"),
+    ] {
+        input.push_str(&event(worker, kind, activity, at));
+    }
+    std::fs::write(dir.join("in.jsonl"), input).unwrap();
+    let output = run_within(
+        bin()
+            .current_dir(&dir)
+            .args(["replay", "--config", "cfg.toml", "in.jsonl"]),
+        20,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let alerts: Vec<(String, String, String, u64, String)> = stdout(&output)
+        .lines()
+        .map(|line| {
+            let a: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = |k: &str| a[k].as_str().unwrap().to_owned();
+            (
+                text("worker_id"),
+                text("phase"),
+                text("at"),
+                a["value_seconds"].as_u64().unwrap(),
+                text("period_start"),
+            )
+        })
+        .collect();
+    let want = |phase: &str, at: &str, value: u64| {
+        (
+            "d".to_owned(),
+            phase.to_owned(),
+            format!("2026-03-02T{at}.000+00:00"),
+            value,
+            "2026-03-02T09:00:00.000+00:00".to_owned(),
+        )
+    };
+    assert_eq!(
+        alerts,
+        [
+            want("violation", "11:00:00", 7200),
+            want("resolved", "14:00:00", 3 * 3600)
+        ]
+    );
+    let status = run_within(
+        bin().current_dir(&dir).args([
+            "status",
+            "--config",
+            "cfg.toml",
+            "--at",
+            "2026-03-02T16:30:00Z",
+            "in.jsonl",
+        ]),
+        20,
+    );
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert_eq!(stdout(&status).lines().count(), 2);
+}
+
 #[test]
 fn unreadable_input_or_config_fails_with_a_clear_message() {
     let dir = scratch("cli-errors");

@@ -229,7 +229,13 @@ impl State {
             self.rest_start = t;
         }
         let starts = if p.elapsed { AUX } else { REST_ON };
-        if flags & starts != 0 && self.shift.is_none() {
+        // A shift starts where the last reset rest ends: with `elapsed_from`, whose measure
+        // can be on during the rule's rest (on duty, not driving, under a driving rule's own
+        // rest), not inside a rest that already is a reset rest, which would complete it at
+        // once.
+        let in_reset_rest =
+            flags & REST_ON == 0 && self.rest_start.saturating_add(p.reset_rest) <= t;
+        if flags & starts != 0 && self.shift.is_none() && !(p.elapsed && in_reset_rest) {
             self.split.clear();
             self.shift = Some(Shift {
                 start: t,
