@@ -2792,6 +2792,21 @@ mod tests {
                 rule("kind = \"holiday_pay\"\nhold = true"),
                 "a `holiday_pay` rule writes no hold",
             ),
+            // `rest_unless` where no rest counts: it changed nothing (audit AF).
+            (
+                rule(
+                    "kind = \"rolling\"\nwindow = \"1h\"\nlimit = \"30m\"\nrest_unless = \"work\"",
+                ),
+                "`rest_unless` changes nothing in a `rolling` rule",
+            ),
+            (
+                rule("kind = \"period\"\nperiod = \"day\"\nlimit = \"8h\"\nrest_unless = \"work\""),
+                "`rest_unless` changes nothing in a `period` rule without `reset_rest`",
+            ),
+            (
+                rule("kind = \"streak\"\nrest_unless = \"work\""),
+                "`rest_unless` changes nothing in a `streak` rule",
+            ),
         ] {
             std::fs::write(dir.join("odd.toml"), &file).unwrap();
             let error = error_of("[rules]\npack_file = \"odd.toml\"");

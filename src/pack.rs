@@ -541,6 +541,23 @@ impl<'a> Reader<'a> {
         if let Params::SinceRest(p) = &mut params {
             p.elapsed = elapsed_from.is_some();
         }
+        // Only these kinds have a rest for `rest_unless` to define.
+        let has_rest = match &params {
+            Params::Continuous(_) | Params::SinceRest(_) | Params::RestDeadline(_) => true,
+            Params::Period(p) => p.reset_rest.is_some(),
+            _ => false,
+        };
+        if rest_unless.is_some() && !has_rest {
+            let without = if kind == "period" {
+                " without `reset_rest`"
+            } else {
+                ""
+            };
+            return Err(self.error(format!(
+                "`rest_unless` changes nothing in a `{kind}` rule{without}: only `continuous`, \
+                 `since_rest`, `rest_deadline` and `period` with `reset_rest` have a rest"
+            )));
+        }
         let def = RuleDef {
             id: Arc::from(self.spec.id.as_str()),
             measure,
