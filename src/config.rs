@@ -2824,6 +2824,31 @@ mod tests {
             Some(dir.clone()),
         )
         .unwrap();
+        // A file may not pass for a shipped pack with other rules: status and reports would
+        // name `eu-561` for rules that are not it (audit AF). The shipped file itself, or a
+        // copy, is that pack, under its name or as a file without one.
+        std::fs::write(
+            dir.join("mine.toml"),
+            "name = \"eu-561\"\n[[rules]]\nid = \"r\"\nkind = \"streak\"\n",
+        )
+        .unwrap();
+        let error = error_of("[rules]\npack_file = \"mine.toml\"");
+        assert!(
+            error.contains("`eu-561`")
+                && error.contains("shipped pack")
+                && error.contains("`name`"),
+            "{error}"
+        );
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/packs");
+        for file in ["eu-561.toml", "us-fmcsa-property.toml"] {
+            std::fs::copy(shipped.join(file), dir.join(file)).unwrap();
+            Config::parse(
+                &format!("[rules]\npack_file = \"{file}\""),
+                Vec::new(),
+                Some(dir.clone()),
+            )
+            .unwrap_or_else(|error| panic!("{file}: {error}"));
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -128,7 +128,30 @@ impl Pack {
             })?;
         // Without a `name`, the pack is named by its file's stem (`mine.toml`: `mine`).
         let stem = path.file_stem().map(|stem| stem.to_string_lossy());
-        Pack::parse_named(&text, &origin, stem.as_deref())
+        let pack = Pack::parse_named(&text, &origin, stem.as_deref())?;
+        // Status and reports name the pack in force: a file may carry a shipped pack's name
+        // only if it is that pack (the shipped file, or a copy).
+        if SHIPPED.iter().any(|(name, _)| *name == pack.name) {
+            let shipped = Pack::shipped(&pack.name)?;
+            let same = (
+                &shipped.title,
+                &shipped.source,
+                &shipped.url,
+                &shipped.rules,
+            ) == (&pack.title, &pack.source, &pack.url, &pack.rules)
+                && shipped.not_covered == pack.not_covered;
+            if !same {
+                return Err(PackError::Pack {
+                    origin,
+                    reason: format!(
+                        "its name is `{}`, that of a shipped pack, but it is not that pack: give \
+                         it a `name` of its own (status and reports name the pack in force)",
+                        pack.name
+                    ),
+                });
+            }
+        }
+        Ok(pack)
     }
 
     /// Parses a pack's TOML; `origin` names it in messages.
