@@ -319,7 +319,11 @@ fn how_to_read(out: &mut String, s: &Summary, data: &MonthData, w: &Words) {
             .to_string()
     };
     let weihai = "威人社字〔2022〕15号 measure 3; Road Traffic Safety Law regulations art. 62";
+    let pauses = " Pauses shorter than the break do not restart the count.";
     let continuous = match &data.continuous[..] {
+        [] if !data.worker_days.is_empty() => "No rule pack in force here has a continuous-work \
+             rule: the continuous-work figures count none."
+            .to_string(),
         [] => format!(
             "Working 4 h without a break of at least 20 min is a violation under the default \
              rules ({weihai})."
@@ -350,6 +354,11 @@ fn how_to_read(out: &mut String, s: &Summary, data: &MonthData, w: &Words) {
             many = w.many
         ),
     };
+    let continuous = if data.continuous.is_empty() && !data.worker_days.is_empty() {
+        continuous
+    } else {
+        continuous + pauses
+    };
     let ratio = |ppm: u64| format!("{}", ppm as f64 / 1e6);
     let holiday_ratio = match &data.holiday_ratios[..] {
         [] | [1_000_000] => String::new(),
@@ -378,7 +387,7 @@ both days.</p>
 <dl>
 <dt>Standard day: {standard}</dt><dd>Labour Law art. 36. Time beyond it is overtime (orange in the charts).</dd>
 <dt>Daily maximum: {max}</dt><dd>{max_source} A day longer than this is a violation (red). {other_limits}</dd>
-<dt>Continuous work</dt><dd>{continuous} Pauses shorter than the break do not restart the count. The rule packs in force
+<dt>Continuous work</dt><dd>{continuous} The rule packs in force
 are listed at the bottom.</dd>
 <dt>Minimum wage</dt><dd>A day of at least 1 h whose pay from delivered orders, per hour worked, is below the local
 minimum wage (measure 2).</dd>

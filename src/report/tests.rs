@@ -661,3 +661,20 @@ fn a_month_outside_the_known_years_is_refused_as_such() {
     }
     assert!(month_days("2099-12").is_ok() && month_days("2000-01").is_ok());
 }
+
+/// Days held to packs without a `continuous` rule: "The rules" said the default 4 h rule
+/// applied (audit AF); it says none does. A month without days keeps the default's words.
+#[test]
+fn the_rules_say_when_no_pack_in_force_has_a_continuous_rule() {
+    let mut data = sample();
+    data.continuous = Vec::new();
+    let page = render_html(&data);
+    assert!(
+        !page.contains("under the default rules")
+            && page.contains("No rule pack in force here has a continuous-work rule"),
+        "{page}"
+    );
+    let mut empty = month(Subject::Worker, Vec::new(), Vec::new());
+    empty.continuous = Vec::new();
+    assert!(render_html(&empty).contains("under the default rules"));
+}
