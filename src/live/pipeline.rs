@@ -366,6 +366,10 @@ impl ClientContext for LiveContext {
         // one up is often the bootstrap or the coordinator, the leader's connection still in
         // its backoff); a spare member fetches nothing: any broker up.
         let (mut fetched, mut leaders_up) = (false, true);
+        // The partitions this instance holds: librdkafka still reports a lost or revoked one
+        // for a while (statistics gathered before the loss, a fetch state not yet "none"),
+        // which gave a series of frozen lag beside its new holder's (audit AE).
+        let held: Vec<i32> = self.core.state().parts.keys().copied().collect();
         for (topic, stats) in &statistics.topics {
             if !self.core.topics.contains(topic) {
                 continue;
@@ -378,6 +382,9 @@ impl ClientContext for LiveContext {
                 }
                 fetched = true;
                 leaders_up &= up.contains(&p.leader);
+                if !held.contains(&partition) {
+                    continue;
+                }
                 // Before its first message, from the committed offset (-1: unknown yet).
                 let lag = position_lag(p.app_offset, p.hi_offset, p.ls_offset)
                     .or((p.consumer_lag >= 0).then_some(p.consumer_lag));
