@@ -10,7 +10,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -138,52 +138,73 @@ const ERROR_REPEAT: Duration = Duration::from_secs(30);
 /// is retried every few tens of milliseconds).
 #[derive(Default)]
 pub struct ErrorLog {
-    /// The error last logged, when, and how often it came since.
-    last: Mutex<Option<(String, Instant, u64)>>,
+    /// Each kind of error logged (its code), when it last was, and how often it came since.
+    /// librdkafka's codes are a few hundred at most: bounded.
+    last: Mutex<HashMap<String, (Instant, u64)>>,
+}
+
+/// What makes two errors the same for [`ErrorLog`]: their code (the text after it varies:
+/// "1/1 brokers are down", "0/1 brokers are down"), or the whole error without one.
+fn repeat_key(error: &KafkaError) -> String {
+    match error.rdkafka_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => error.to_string(),
+    }
+}
+
+/// How a librdkafka global error is logged: an error when only a change of configuration or
+/// credentials mends it; debug for the end of a partition, which the state and quota readers
+/// ask for (`enable.partition.eof`) and which is no fault (it was a warning on every restore);
+/// else (brokers down, timeouts, which librdkafka retries) a warning.
+fn severity(error: &KafkaError) -> tracing::Level {
+    match error.rdkafka_error_code() {
+        Some(
+            RDKafkaErrorCode::Authentication
+            | RDKafkaErrorCode::SaslAuthenticationFailed
+            | RDKafkaErrorCode::SSL
+            | RDKafkaErrorCode::Fatal,
+        ) => tracing::Level::ERROR,
+        Some(RDKafkaErrorCode::PartitionEOF) => tracing::Level::DEBUG,
+        _ => tracing::Level::WARN,
+    }
 }
 
 impl ErrorLog {
     pub fn report(&self, error: &KafkaError, reason: &str) {
         let text = format!("{error}: {reason}");
-        let Some(repeated) = self.admit(&text, Instant::now()) else {
+        let level = severity(error);
+        if level == tracing::Level::DEBUG {
+            tracing::debug!("librdkafka: {text}");
+            return;
+        }
+        let Some(repeated) = self.admit(&repeat_key(error), Instant::now()) else {
             return;
         };
-        // What only a change of configuration or credentials mends is an error; the rest
-        // (brokers down, timeouts) librdkafka retries, a warning.
-        let mends_itself = !matches!(
-            error.rdkafka_error_code(),
-            Some(
-                RDKafkaErrorCode::Authentication
-                    | RDKafkaErrorCode::SaslAuthenticationFailed
-                    | RDKafkaErrorCode::SSL
-                    | RDKafkaErrorCode::Fatal
-            )
-        );
-        if mends_itself {
-            tracing::warn!(repeated_since_last_logged = repeated, "librdkafka: {text}");
-        } else {
+        if level == tracing::Level::ERROR {
             tracing::error!(repeated_since_last_logged = repeated, "librdkafka: {text}");
+        } else {
+            tracing::warn!(repeated_since_last_logged = repeated, "librdkafka: {text}");
         }
     }
 
     /// Whether `text`, coming at `now`, is logged, and then how often it came since it last
     /// was (`None`: only counted).
-    fn admit(&self, text: &str, now: Instant) -> Option<u64> {
+    fn admit(&self, key: &str, now: Instant) -> Option<u64> {
         let mut last = self
             .last
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let repeated = match last.as_mut() {
-            Some((seen, at, count)) if seen == text => {
+        let repeated = match last.get_mut(key) {
+            Some((at, count)) => {
                 if now.duration_since(*at) < ERROR_REPEAT {
                     *count += 1;
                     return None;
                 }
                 *count
             }
-            _ => 0,
+            None => 0,
         };
-        *last = Some((text.to_owned(), now, 0));
+        last.insert(key.to_owned(), (now, 0));
         Some(repeated)
     }
 }
@@ -651,7 +672,61 @@ mod tests {
             Some(0),
             "another: at once"
         );
-        assert_eq!(log.admit("auth failed", at(33)), Some(0), "a new run of it");
+        assert_eq!(
+            log.admit("auth failed", at(33)),
+            None,
+            "its own period goes on"
+        );
+        assert_eq!(log.admit("auth failed", at(61)), Some(2));
+    }
+
+    /// Two errors that alternate (librdkafka's "1/1 brokers are down" and "0/1 brokers are
+    /// down", or a transport failure and all brokers down) each keep their own period: they
+    /// were logged at every turn, 62 lines in 12 s with no broker (audit AD: 277 in 45 s).
+    #[test]
+    fn alternating_librdkafka_errors_are_each_logged_once_per_period() {
+        let log = ErrorLog::default();
+        let start = Instant::now();
+        let mut logged = 0;
+        for i in 0..200u64 {
+            let kind = if i % 2 == 0 {
+                "AllBrokersDown"
+            } else {
+                "BrokerTransportFailure"
+            };
+            logged += usize::from(
+                log.admit(kind, start + Duration::from_millis(50 * i))
+                    .is_some(),
+            );
+        }
+        assert_eq!(logged, 2);
+        let key = |code| repeat_key(&KafkaError::Global(code));
+        assert_eq!(
+            key(RDKafkaErrorCode::AllBrokersDown),
+            key(RDKafkaErrorCode::AllBrokersDown)
+        );
+        assert_ne!(
+            key(RDKafkaErrorCode::AllBrokersDown),
+            key(RDKafkaErrorCode::BrokerTransportFailure)
+        );
+    }
+
+    /// The end of a partition is no fault; authentication is one no retry mends.
+    #[test]
+    fn librdkafka_errors_are_logged_by_severity() {
+        let global = |code| KafkaError::Global(code);
+        assert_eq!(
+            severity(&global(RDKafkaErrorCode::PartitionEOF)),
+            tracing::Level::DEBUG
+        );
+        assert_eq!(
+            severity(&global(RDKafkaErrorCode::SaslAuthenticationFailed)),
+            tracing::Level::ERROR
+        );
+        assert_eq!(
+            severity(&global(RDKafkaErrorCode::BrokerTransportFailure)),
+            tracing::Level::WARN
+        );
     }
 
     /// librdkafka logs warnings unless the properties say otherwise.
