@@ -429,7 +429,7 @@ impl Metrics {
             ),
             delivery_errors: counter_vec(
                 "workhours_producer_delivery_errors_total",
-                "Messages the producer failed to deliver, by destination topic.",
+                "Failed delivery attempts, by destination topic (a record sent again counts again).",
                 &["topic"],
             ),
             delivery_topic: Bound::new(TOPIC_CAP),
@@ -467,7 +467,7 @@ impl Metrics {
                 &registry,
                 IntGauge::new(
                     "workhours_partitions_assigned",
-                    "Input partitions currently assigned to this instance.",
+                    "Input partitions this instance consumes: assigned and restored.",
                 )
                 .expect("metric"),
             ),
