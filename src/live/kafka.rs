@@ -133,9 +133,9 @@ const ERROR_REPEAT: Duration = Duration::from_secs(30);
 /// librdkafka's global errors (its `error_cb`: brokers down, authentication or TLS handshake
 /// failed), as tracing errors (authentication, TLS and fatal errors) or warnings (the rest).
 /// rdkafka's default gives them to the `log` crate, which has no logger here: a monitor that
-/// could not log in to its brokers said only "Brokers not reachable". The same error again
-/// within [`ERROR_REPEAT`] is counted and logged with the next one (a failing TLS handshake
-/// is retried every few tens of milliseconds).
+/// could not log in to its brokers said only "Brokers not reachable". An error of the same
+/// kind (code) again within [`ERROR_REPEAT`] of its last line is counted and logged with the
+/// next one of that kind (a failing TLS handshake is retried every few tens of milliseconds).
 #[derive(Default)]
 pub struct ErrorLog {
     /// Each kind of error logged (its code), when it last was, and how often it came since.
@@ -187,8 +187,8 @@ impl ErrorLog {
         }
     }
 
-    /// Whether `text`, coming at `now`, is logged, and then how often it came since it last
-    /// was (`None`: only counted).
+    /// Whether an error of kind `key`, coming at `now`, is logged, and then how often that
+    /// kind came since it last was (`None`: only counted).
     fn admit(&self, key: &str, now: Instant) -> Option<u64> {
         let mut last = self
             .last
