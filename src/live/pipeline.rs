@@ -333,6 +333,11 @@ pub struct Core {
     /// Set once the loop has ended: the revocation librdkafka runs when the consumer closes
     /// writes nothing (the last checkpoint is taken before, or must not be, after an error).
     closing: AtomicBool,
+    /// librdkafka said the group session timed out (or the poll interval was exceeded): the
+    /// group takes our partitions. Its revocation reaches us only when the coordinator
+    /// answers again, which a hung broker delays; set from librdkafka's log, taken by the
+    /// loop ([`Core::fence_session`]).
+    session_lost: AtomicBool,
     zone: String,
     state: Mutex<LoopState>,
     /// A gap between two polls longer than this (own work excluded) means the group may have
@@ -409,6 +414,9 @@ impl ClientContext for LiveContext {
         // its offsets are sent again (`Core::commit_acknowledged`).
         if facility == "COMMITFAIL" {
             self.core.shared.metrics.commit_failed();
+        }
+        if facility == "SESSTMOUT" || facility == "MAXPOLL" {
+            self.core.session_lost.store(true, Ordering::Release);
         }
         super::kafka::forward_log(level, facility, message);
     }
@@ -507,7 +515,11 @@ impl LiveContext {
                         ?partitions,
                         "Partitions lost to the group: dropping their state without writing."
                     );
-                    core.shared.metrics.fenced("lost");
+                    // Counted once: a timed-out session's fence may have dropped them already.
+                    let held = core.state().parts.keys().any(|p| partitions.contains(p));
+                    if held {
+                        core.shared.metrics.fenced("lost");
+                    }
                 } else {
                     tracing::info!(?partitions, "Partitions revoked: saving their state.");
                     // Unfinished, the partitions' next owner reads their input again from the
@@ -1489,6 +1501,28 @@ impl Core {
         self.shared.metrics.set_ready(false);
     }
 
+    /// librdkafka said the group session timed out: SPEC section 5, an instance that has lost a
+    /// partition writes nothing more for it. Its revocation (lost) comes once the coordinator
+    /// answers again, which a hung broker can delay for minutes, while the wall clock makes
+    /// timers fall due: drop the partitions' state now, without writing. Unlike a stall, no
+    /// [`Core::retake`]: librdkafka has given the assignment up itself and rejoins; the next
+    /// assignment is restored as any. Whether there were partitions to drop.
+    fn fence_session(&self) -> bool {
+        let partitions: Vec<i32> = self.state().parts.keys().copied().collect();
+        if partitions.is_empty() {
+            return false;
+        }
+        tracing::warn!(
+            ?partitions,
+            "The group session timed out: dropping the partitions' state without writing; the group decides who holds them now."
+        );
+        self.shared.metrics.fenced("lost");
+        self.drop_parts(&partitions);
+        self.shared.ready.store(false, Ordering::Relaxed);
+        self.shared.metrics.set_ready(false);
+        true
+    }
+
     /// After a fence that brought no rebalance within the session timeout: the partitions are
     /// still ours; restore them and read them again, as an assignment does.
     fn retake(&self, consumer: &BaseConsumer<LiveContext>) -> anyhow::Result<()> {
@@ -2122,6 +2156,7 @@ pub fn run(
         clock,
         running: running.clone(),
         closing: AtomicBool::new(false),
+        session_lost: AtomicBool::new(false),
         state: Mutex::new(LoopState {
             parts: BTreeMap::new(),
             assigned: BTreeSet::new(),
@@ -2294,6 +2329,10 @@ fn run_loop(
                 started = now;
                 if stalled {
                     core.fence(now.duration_since(before));
+                    full = false;
+                    break;
+                }
+                if core.session_lost.swap(false, Ordering::AcqRel) && core.fence_session() {
                     full = false;
                     break;
                 }

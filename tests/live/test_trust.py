@@ -357,6 +357,37 @@ def test_12_2_events_delivered_after_an_outage_are_not_late(stack):
 # ---------------------------------------------------------------------------------------
 # Test 4: a zombie instance
 
+def test_12_4_a_monitor_whose_session_expired_while_the_broker_hung_writes_nothing_more(stack):
+    """The broker stops answering (SIGSTOP) past the group session: librdkafka says the
+    session timed out at once, but hands the loss to the monitor only once the broker answers
+    again. Meanwhile a worker's continuous-work timers fall due by the wall clock; SPEC 5: an
+    instance that has lost a partition (session expired) writes nothing more for it, so no
+    alert may come out of it (the old monitor emitted the warning and the violation into its
+    producer, delivered once the broker was back)."""
+    broker, monitor, producer = one_partition_running(
+        stack, idle_timeout="1s", properties=FAST_GROUP, time={"allowed_lateness": "1s"},
+        rules={"continuous_limit": "60s", "warn_before": "20s"})
+    login = harness.now_ms()
+    producer.produce([harness.event_line("hung", "login", login, 0)])
+    harness.wait_until("the login applied", lambda: online_and_applied(monitor, "hung"),
+                       timeout=20, interval=0.2)
+    broker.pause()
+    harness.wait_until("librdkafka says the group session timed out",
+                       lambda: "session timed out" in monitor.log_path.read_text(),
+                       timeout=20, interval=0.2)
+    assert harness.now_ms() < login + 38_000, "the session expired too late for this test"
+    # The warning falls due 40 s after the login, the violation 60 s (librdkafka noticed the
+    # session's end 12 to 17 s after the pause): wait for event time (the wall clock, minus
+    # the lateness) to pass both.
+    harness.wait_until("the violation's instant passed",
+                       lambda: harness.now_ms() > login + 63_000, timeout=70, interval=0.5)
+    monitor.check_alive()
+    emitted = monitor.metric("workhours_alerts_total")
+    assert emitted == 0, f"{emitted:g} alerts emitted after the session expired"
+    assert monitor.metric("workhours_fenced_total") >= 1
+    broker.resume()
+
+
 def partitions_of(monitor, family):
     """The `partition` labels of a metric family's series on a monitor's /metrics."""
     return {re.search(r'partition="(\d+)"', k).group(1) for k in monitor.metrics()
