@@ -477,6 +477,9 @@ impl LiveContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let partitions = partitions_of(tpl);
+                // A session timeout said before this assignment is about the last one: the
+                // loop must not drop this one for it.
+                core.session_lost.store(false, Ordering::Release);
                 // The state is read back before the partitions are taken, so that no message
                 // arrives before its partition's state. (Pausing the partitions instead costs
                 // librdkafka's offset query a 500 ms retry, every time.)
