@@ -7,7 +7,6 @@
 
 use crate::duration::{format_duration, parse_duration};
 use crate::engine::RuleSet;
-use crate::event::MAX_NAME_CHARS;
 use crate::holidays::Holidays;
 use crate::pack::{DEFAULT_PACK, KeyValue, KeyValues, Pack};
 use chrono_tz::Tz;
@@ -960,18 +959,10 @@ impl RulesSection {
                         let key = format!("{prefix}.{name}");
                         // SPEC section 5 makes such an event bad (`invalid_value`): no worker
                         // could ever be of this platform or role.
-                        let chars = name.chars().count();
-                        let flaw = if name.contains('/') {
-                            Some("this one holds a `/`".to_owned())
-                        } else if chars > MAX_NAME_CHARS {
-                            Some(format!("this one has {chars}"))
-                        } else {
-                            None
-                        };
-                        if let Some(flaw) = flaw {
+                        if let Err(bad) = crate::event::check_name(kind, &name) {
                             let reason = format!(
-                                "no event can have this {kind}: a {kind} has at most \
-                                 {MAX_NAME_CHARS} characters and no `/` (SPEC section 5), {flaw}"
+                                "no event can have this {kind} (SPEC section 5): {}",
+                                bad.detail
                             );
                             return Err(overlay.blame_key(&key, &reason));
                         }

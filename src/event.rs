@@ -728,7 +728,7 @@ fn length_outside(text: &str, max: usize) -> Option<usize> {
 }
 
 /// `platform`, `role` and `city` join in aggregate keys: bounded, and without `/`.
-fn check_name(name: &str, value: &str) -> Result<(), BadEvent> {
+pub(crate) fn check_name(name: &str, value: &str) -> Result<(), BadEvent> {
     if let Some(length) = chars_over(value, MAX_NAME_CHARS) {
         return Err(BadEvent::new(
             BadReason::InvalidValue,
