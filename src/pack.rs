@@ -132,15 +132,12 @@ impl Pack {
         // Status and reports name the pack in force: a file may carry a shipped pack's name
         // only if it is that pack (the shipped file, or a copy).
         if SHIPPED.iter().any(|(name, _)| *name == pack.name) {
-            let shipped = Pack::shipped(&pack.name)?;
-            let same = (
-                &shipped.title,
-                &shipped.source,
-                &shipped.url,
-                &shipped.rules,
-            ) == (&pack.title, &pack.source, &pack.url, &pack.rules)
-                && shipped.not_covered == pack.not_covered;
-            if !same {
+            // Everything but where it was read from.
+            let shipped = Pack {
+                origin: pack.origin.clone(),
+                ..Pack::shipped(&pack.name)?
+            };
+            if shipped != pack {
                 return Err(PackError::Pack {
                     origin,
                     reason: format!(
