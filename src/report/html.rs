@@ -319,9 +319,11 @@ fn how_to_read(out: &mut String, s: &Summary, data: &MonthData, w: &Words) {
             .to_string()
     };
     let weihai = "威人社字〔2022〕15号 measure 3; Road Traffic Safety Law regulations art. 62";
-    let pauses = " Pauses shorter than the break do not restart the count.";
+    // Days held to rule sets of which none has a `continuous` rule (an empty month keeps the
+    // default's words).
+    let no_rule = data.continuous.is_empty() && !data.worker_days.is_empty();
     let continuous = match &data.continuous[..] {
-        [] if !data.worker_days.is_empty() => "No rule pack in force here has a continuous-work \
+        _ if no_rule => "No rule pack in force here has a continuous-work \
              rule: the continuous-work figures count none."
             .to_string(),
         [] => format!(
@@ -354,10 +356,10 @@ fn how_to_read(out: &mut String, s: &Summary, data: &MonthData, w: &Words) {
             many = w.many
         ),
     };
-    let continuous = if data.continuous.is_empty() && !data.worker_days.is_empty() {
+    let continuous = if no_rule {
         continuous
     } else {
-        continuous + pauses
+        continuous + " Pauses shorter than the break do not restart the count."
     };
     let ratio = |ppm: u64| format!("{}", ppm as f64 / 1e6);
     let holiday_ratio = match &data.holiday_ratios[..] {
