@@ -1497,9 +1497,15 @@ impl Core {
     fn fence(&self, gap: Duration) {
         let partitions: Vec<i32> = self.state().parts.keys().copied().collect();
         tracing::warn!(?gap, limit = ?self.stall_limit, ?partitions, "The loop stood still longer than the group session: dropping the partitions' state without writing; the group decides who holds them now.");
-        self.shared.metrics.fenced("stall");
-        self.drop_parts(&partitions);
+        self.drop_unwritten("stall", &partitions);
         self.state().fenced_at = Some(Instant::now());
+    }
+
+    /// A fence's work: the partitions' state dropped without writing, counted by `reason`,
+    /// and the instance not ready until it is assigned partitions again.
+    fn drop_unwritten(&self, reason: &'static str, partitions: &[i32]) {
+        self.shared.metrics.fenced(reason);
+        self.drop_parts(partitions);
         self.shared.ready.store(false, Ordering::Relaxed);
         self.shared.metrics.set_ready(false);
     }
@@ -1519,10 +1525,7 @@ impl Core {
             ?partitions,
             "The group session timed out: dropping the partitions' state without writing; the group decides who holds them now."
         );
-        self.shared.metrics.fenced("lost");
-        self.drop_parts(&partitions);
-        self.shared.ready.store(false, Ordering::Relaxed);
-        self.shared.metrics.set_ready(false);
+        self.drop_unwritten("lost", &partitions);
         true
     }
 
