@@ -966,6 +966,13 @@ impl RulesSection {
                             );
                             return Err(overlay.blame_key(&key, &reason));
                         }
+                        if let Some((inner, dotted)) = dotted_name(&name, &table) {
+                            let reason = format!(
+                                "unknown key, a table; if `{dotted}` is one {kind} name, quote \
+                                 it: `[{prefix}.\"{dotted}\"]`"
+                            );
+                            return Err(overlay.blame_key(&format!("{key}.{inner}"), &reason));
+                        }
                         let over: RuleOverride = table
                             .try_into()
                             .map_err(|error| overlay.blame(&error, &key))?;
@@ -1441,6 +1448,26 @@ impl EnvOverlay {
             other => other,
         }
     }
+}
+
+/// A table in an override table (`[rules.platform.mei.tuan]`, which TOML reads as the table
+/// `tuan` in the platform `mei`): its key and the name the user most likely meant, the dotted
+/// path down to the first table holding something else (`mei.tuan`). No rule key takes a table.
+fn dotted_name(name: &str, table: &toml::Value) -> Option<(String, String)> {
+    let inner_table = |value: &toml::Value| {
+        value
+            .as_table()?
+            .iter()
+            .find(|(_, value)| value.is_table())
+            .map(|(key, value)| (key.clone(), value.clone()))
+    };
+    let (inner, mut value) = inner_table(table)?;
+    let mut dotted = format!("{name}.{inner}");
+    while let Some((next, deeper)) = inner_table(&value) {
+        dotted = format!("{dotted}.{next}");
+        value = deeper;
+    }
+    Some((inner, dotted))
 }
 
 /// Sets `path` in the table, creating the tables on the way.
@@ -2138,6 +2165,22 @@ mod tests {
                 "[rules.platform.didi.role.rider]\ndaily_max = \"10h\"",
                 &[],
                 &["`rules.platform.didi.role`", "unknown key"],
+            ),
+            (
+                "a platform name with a dot, not quoted",
+                "[rules.platform.mei.tuan]\ndaily_max = \"10h\"",
+                &[],
+                &[
+                    "`rules.platform.mei.tuan`",
+                    "unknown key",
+                    "[rules.platform.\"mei.tuan\"]",
+                ],
+            ),
+            (
+                "a role name with dots, not quoted",
+                "[rules.role.a.b.c]\ndaily_max = \"10h\"",
+                &[],
+                &["`rules.role.a.b`", "unknown key", "[rules.role.\"a.b.c\"]"],
             ),
             (
                 "wrong type",
