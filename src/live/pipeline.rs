@@ -944,15 +944,20 @@ impl Core {
                 && polled.saturating_sub(part.last_message) >= idle
                 && part.engine.watermark() < target
             {
+                let from = part.engine.watermark();
                 part.engine.advance_to(target);
                 self.drain(partition, part)?;
                 // Event time moving on alone saves nothing: only what it changed (timers that
                 // fired, days that closed, workers forgotten, id records to tombstone). It
                 // marked the partition changed every second, and an idle partition wrote its
                 // state record every second for ever.
+                // A local day's end passed is saved too, also where no worker's day closed
+                // (a partition that never had a message): its frontier, in the partition
+                // record, is what the `quota_p90` aggregator waits for from every partition.
                 let watermark = part.engine.watermark();
                 part.changed |= part.engine.unsaved()
-                    || part.id_records.values().any(|&latest| latest < watermark);
+                    || part.id_records.values().any(|&latest| latest < watermark)
+                    || day_end_passed(self.config.time.zone, from, watermark);
             }
             part.changed |= decided(&part.engine) != before;
             let watermark = part.engine.watermark();
@@ -1974,6 +1979,18 @@ type QueueWork<'a, 'q> = (
 /// One partition's share of a poll batch: its number, its state, its messages in order.
 type Work<'a, 'm> = (i32, &'a mut Part, Vec<BorrowedMessage<'m>>);
 
+/// Whether event time moving from watermark `from` to `to` (every instant before it processed)
+/// processed the end of a local day in `zone`: the first instant of the next day, which the
+/// `quota_p90` aggregator needs a frontier past. From no event time at all
+/// ([`crate::engine::NEVER`]) it did.
+fn day_end_passed(zone: chrono_tz::Tz, from: i64, to: i64) -> bool {
+    if from == crate::engine::NEVER {
+        return to != crate::engine::NEVER;
+    }
+    let mut calendar = crate::calendar::Calendar::new(zone);
+    calendar.day_at(from - 1).end < to
+}
+
 /// Co-partitioned topics: which of a partition's input topics hold its event time back. A
 /// topic silent for the idle timeout does not; a paused one still does (it is not silent, the
 /// monitor stopped reading it).
@@ -2471,7 +2488,25 @@ fn run_loop(
 
 #[cfg(test)]
 mod tests {
-    use super::{origin_of, position_lag, seq_of};
+    #[test]
+    fn a_local_day_end_is_passed_once_event_time_is_past_it() {
+        let zone = chrono_tz::Asia::Shanghai;
+        // 2025-12-04T00:00:00+08:00.
+        let midnight = 1_764_777_600_000;
+        assert!(!day_end_passed(zone, midnight - 5_000, midnight));
+        assert!(day_end_passed(zone, midnight - 5_000, midnight + 1));
+        assert!(day_end_passed(zone, midnight, midnight + 1));
+        assert!(!day_end_passed(zone, midnight + 1, midnight + 86_400_000));
+        assert!(day_end_passed(zone, midnight + 1, midnight + 86_400_001));
+        assert!(day_end_passed(zone, crate::engine::NEVER, midnight));
+        assert!(!day_end_passed(
+            zone,
+            crate::engine::NEVER,
+            crate::engine::NEVER
+        ));
+    }
+
+    use super::{day_end_passed, origin_of, position_lag, seq_of};
 
     #[test]
     fn lag_counts_from_the_position_to_the_stable_end() {

@@ -122,6 +122,51 @@ def test_2_silent_worker_alert_fires_live(stack, tmp_path):
     assert alert["alert_id"] in expected and expected[alert["alert_id"]] == alert
 
 
+def test_2_quota_p90_fires_with_partitions_that_never_had_a_message(stack, tmp_path):
+    """SPEC section 4: `quota_p90` fires when a local day ends, also when no further event
+    arrives. Four workers on at most four of the six partitions: the others never get a
+    message, and their event time moves only by the idle clock. The day's quota waits for
+    every partition's frontier to pass the midnight; an idle partition never saved its
+    frontier, and the quota never came (audit AJ)."""
+    broker = stack.broker()
+    now = harness.now_utc()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if (now - midnight).total_seconds() < 60:
+        midnight -= timedelta(days=1)
+    workers = [f"quota-{i}-{uuid.uuid4().hex[:6]}" for i in range(4)]
+    # In `ts` order: the logins, then the logouts (an hour of work each).
+    lines = [json.dumps({"event_id": f"{worker}-{kind}", "worker_id": worker, "kind": kind,
+                         "ts": harness.rfc3339_ms(ts), "platform": "meituan", "role": "rider",
+                         "city": "371000"}).encode()
+             for kind, ts in [("login", midnight - timedelta(minutes=65)),
+                              ("logout", midnight - timedelta(minutes=5))]
+             for worker in workers]
+    (tmp_path / "quota.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    producer = harness.InputProducer(broker)
+    producer.send(lines)
+    producer.flush()
+    used = {d.partition for d in producer.delivered}
+    assert len(used) < harness.PARTITIONS
+
+    watcher = stack.watcher(broker)
+    dead = stack.watcher(broker, DEAD_LETTER_TOPIC)
+    rules = {"daily_standard": "3m", "quota_min_workers": 1}
+    monitor = stack.monitor(broker, time={"allowed_lateness": "3s", "zone": "UTC"},
+                            rules=rules).start()
+    monitor.wait_ready()
+
+    def quota():
+        monitor.check_alive()
+        return [r.json() for r in watcher.snapshot() if r.json()["rule"] == "quota_p90"]
+    [alert] = harness.wait_until("the day's quota_p90 violation on the alerts topic", quota,
+                                 timeout=30, interval=0.05)
+    assert harness.parse_rfc3339(alert["at"]) == midnight
+    assert not dead.snapshot(), [(r.headers, r.value) for r in dead.snapshot()]
+    config = harness.rules_config(tmp_path / "replay.toml", time={"zone": "UTC"}, rules=rules)
+    expected, _ = harness.replay(tmp_path / "quota.jsonl", midnight + timedelta(seconds=1), config)
+    assert expected.get(alert["alert_id"]) == alert, (alert, [a for a in expected.values() if a["rule"] == "quota_p90"])
+
+
 class Once:
     """Runs `action` the first time `ready()` holds after chunk `start`; fails if that
     has not happened by chunk `last`, or as soon as one of `monitors` has exited."""
