@@ -1570,6 +1570,47 @@ fn a_days_by_platform_follows_the_platform_when_the_time_was_worked() {
     );
 }
 
+/// A worker id whose every event names a new platform (a hostile producer): the day's
+/// `by_platform` names at most 32 platforms and puts the rest under `other`, as the other
+/// rules do (persons.md). Before, a worker id kept every platform it had left that day, by
+/// name, searched one by one: replay time grew with the square of the events, the
+/// `minimum_wage` alert listed every platform (1.1 MB with 80,000), and live, the person's
+/// state record outgrew the producer's `message.max.bytes` (audit AI).
+#[test]
+fn a_days_by_platform_names_at_most_32_platforms_however_many_a_worker_id_left() {
+    let mut events = vec![person_ev("a1", "p0", "login", "08:00")];
+    for i in 1..100 {
+        let ts = format!("2026-03-02T08:{:02}:{:02}+08:00", i / 2, (i % 2) * 30);
+        let e = person_ev("a1", &format!("p{i}"), "heartbeat", &ts);
+        events.push(match i {
+            10 => e.set("kind", "order_accepted").order("o1"),
+            20 => e.set("kind", "order_delivered").order("o1").fee(100),
+            _ => e,
+        });
+    }
+    events.push(person_ev("a1", "p100", "logout", "09:00"));
+    events.push(person_ev(
+        "a1",
+        "p0",
+        "heartbeat",
+        "2026-03-03T00:00:01+08:00",
+    ));
+    let config = persons_config("[rules.person]\ndaily_standard = \"3h\"\n");
+    let (alerts, _) = run_with(config, &events, "2026-03-03T00:00:01+08:00");
+    let wage: Vec<_> = person_brief(&alerts)
+        .into_iter()
+        .filter(|(rule, ..)| rule.starts_with("minimum_wage"))
+        .collect();
+    assert_eq!(wage.len(), 1, "{wage:?}");
+    let split = &wage[0].3;
+    let mut expected: Vec<(String, i64)> = (0..32).map(|i| (format!("p{i}"), 30)).collect();
+    expected.push(("other".into(), 3_600 - 32 * 30));
+    expected.sort();
+    let mut got = split.clone();
+    got.sort();
+    assert_eq!(got, expected);
+}
+
 /// A worker id first named with a `person_id` in the middle of a day is one worker of that
 /// day for `quota_p90`, with the whole day's time (audit V: it was two, 0.5 h alone and
 /// 9.5 h as the person's, and a group of one worker fired with `quota_min_workers = 2`).

@@ -227,7 +227,8 @@ pub struct Member {
     pub platform_work: i64,
     /// Its `platform_work` of the current local day on platforms it has left that day (an
     /// event naming another platform, or none: `unknown`), by name: the day's `by_platform`
-    /// counts time on the platform the worker id had when it worked it.
+    /// counts time on the platform the worker id had when it worked it. At most
+    /// [`rules::MAX_SPLIT_PLATFORMS`] names and `other`: each event may name a new platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_platforms: Vec<(Box<str>, i64)>,
 }
@@ -725,10 +726,7 @@ impl Worker {
                 .then(|| (cx.names.get(member.platform), member.platform_work));
             let left = member.left_platforms.iter().map(|(p, ms)| (&**p, *ms));
             for (platform, work) in left.chain(current) {
-                match by_platform.iter_mut().find(|(p, _)| **p == *platform) {
-                    Some((_, ms)) => *ms += work,
-                    None => by_platform.push((platform.into(), work)),
-                }
+                rules::add_platform_time(&mut by_platform, platform, work);
             }
             member.left_platforms = Vec::new();
             member.closed_work = member.day_work;
@@ -818,12 +816,9 @@ impl Worker {
             .grouped
             .then_some([member.platform, member.role, member.city]);
         if member.grouped && member.platform != event.platform && member.platform_work > 0 {
-            let left: Box<str> = names.get(member.platform).into();
+            // At most 32 platforms and `other`: each event may name a new platform.
             let work = std::mem::take(&mut member.platform_work);
-            match member.left_platforms.iter_mut().find(|(p, _)| *p == left) {
-                Some((_, ms)) => *ms += work,
-                None => member.left_platforms.push((left, work)),
-            }
+            rules::add_platform_time(&mut member.left_platforms, names.get(member.platform), work);
         }
         (member.platform, member.role, member.city) = (event.platform, event.role, event.city);
         member.grouped = true;

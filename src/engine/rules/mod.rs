@@ -792,6 +792,17 @@ fn split_entry(
     find(OTHER_PLATFORMS).ok_or(OTHER_PLATFORMS)
 }
 
+/// Adds `ms` to `platform`'s entry of `parts`, made if missing, or beside
+/// [`MAX_SPLIT_PLATFORMS`] others to [`OTHER_PLATFORMS`]'.
+pub fn add_platform_time(parts: &mut ByPlatform, platform: &str, ms: i64) {
+    match split_entry(platform, parts.len(), |name| {
+        parts.iter().position(|(p, _)| **p == *name)
+    }) {
+        Ok(i) => parts[i].1 += ms,
+        Err(name) => parts.push((name.into(), ms)),
+    }
+}
+
 /// Persons (SPEC section 8): a rule's measured time per platform, for an alert's
 /// `by_platform`. Time during which two platforms had the measure counts for each. Empty (and
 /// 8 bytes) for workers.
@@ -813,12 +824,7 @@ impl Split {
         }
         let parts = self.0.get_or_insert_with(Default::default);
         for &platform in platforms {
-            match split_entry(platform, parts.len(), |name| {
-                parts.iter().position(|(p, _)| **p == *name)
-            }) {
-                Ok(i) => parts[i].1 += span,
-                Err(name) => parts.push((name.into(), span)),
-            }
+            add_platform_time(parts, platform, span);
         }
     }
 
