@@ -244,6 +244,9 @@ pub struct Part {
     reports: BTreeMap<i32, DayReport>,
     /// Per input topic, the order starts in the reorder buffer, with their bytes.
     held: Vec<Held>,
+    /// The partition record of a checkpoint whose other records are sent, sent once those are
+    /// acknowledged ([`Core::checkpoint`]).
+    unsent_meta: Option<UnsentMeta>,
     /// State records and offsets written, to commit once the records are acknowledged.
     pending_commit: Option<(u64, Vec<(usize, i64)>)>,
     /// The offsets last committed, and when they were last sent: sent again every
@@ -255,6 +258,14 @@ pub struct Part {
     /// The state topic's records of remembered ids (`live.reread_input = false`) not yet
     /// tombstoned, by number, with the latest expiry in each.
     id_records: BTreeMap<u64, i64>,
+}
+
+/// A partition record waiting for the records before it.
+struct UnsentMeta {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    /// The next input offset per topic (by index) it saves, to commit once it is acknowledged.
+    offsets: Vec<(usize, i64)>,
 }
 
 impl Part {
@@ -1111,7 +1122,7 @@ impl Core {
                 let Some(part) = state.parts.get_mut(&partition) else {
                     continue;
                 };
-                if !part.changed && part.pending_commit.is_none() {
+                if !part.changed && part.pending_commit.is_none() && part.unsent_meta.is_none() {
                     continue;
                 }
                 let send = |key: &[u8], value: Option<&[u8]>| {
@@ -1161,11 +1172,58 @@ impl Core {
                     }
                     meta.read_to = read_to(part, &self.topics);
                     let (key, value) = state::encode_meta(&meta, &zone);
-                    send(&key, Some(&value))?;
-                    part.pending_commit = Some((self.sink.mark(), offsets));
+                    // A newer one replaces a partition record still waiting.
+                    part.unsent_meta = Some(UnsentMeta {
+                        key,
+                        value,
+                        offsets,
+                    });
                 }
                 part.last_checkpoint = Instant::now();
                 written.push(partition);
+            }
+        }
+        // Phase 3: the partition record, the restore's starting point, once every record
+        // before it is acknowledged: a record refused or failed (too large for
+        // `message.max.bytes`, say) never lies below a partition record that was written
+        // (audit AI: a restart skipped the events of a worker whose record was refused).
+        let waiting: Vec<i32> = {
+            let state = self.state();
+            written
+                .iter()
+                .copied()
+                .filter(|p| {
+                    state
+                        .parts
+                        .get(p)
+                        .is_some_and(|part| part.unsent_meta.is_some())
+                })
+                .collect()
+        };
+        if !waiting.is_empty() {
+            let acked = self.wait_acked(&waiting, self.sink.mark(), deadline, last)?;
+            finished &= acked.len() == waiting.len();
+            let mut guard = self.state();
+            let state = &mut *guard;
+            for partition in acked {
+                if !self.holds(consumer, state, partition) {
+                    continue;
+                }
+                let Some(part) = state.parts.get_mut(&partition) else {
+                    continue;
+                };
+                let Some(meta) = part.unsent_meta.take() else {
+                    continue;
+                };
+                self.send(Out {
+                    owner: partition,
+                    topic: &state_topic,
+                    partition: Some(partition),
+                    key: Some(&meta.key),
+                    payload: Some(&meta.value),
+                    headers: None,
+                })?;
+                part.pending_commit = Some((self.sink.mark(), meta.offsets));
             }
         }
         if last {
@@ -1471,6 +1529,7 @@ impl Core {
             last_checkpoint: Instant::now(),
             reports,
             held: (0..n).map(|_| Held::default()).collect(),
+            unsent_meta: None,
             pending_commit: None,
             committed: None,
             uncovered_logged: 0,
@@ -2455,7 +2514,7 @@ fn run_loop(
                 .iter()
                 .filter(|(_, part)| {
                     let since = part.last_checkpoint.elapsed();
-                    (part.changed || part.pending_commit.is_some())
+                    (part.changed || part.pending_commit.is_some() || part.unsent_meta.is_some())
                         && (since >= checkpoint_every
                             || (dry && since >= EARLY_CHECKPOINT_GAP.min(checkpoint_every)))
                 })

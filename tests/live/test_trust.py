@@ -483,6 +483,90 @@ def test_12_4_a_paused_instance_writes_nothing_for_partitions_it_lost(stack, tmp
     assert not differ, f"{len(differ)} workers differ:\n" + "\n".join(differ[:3])
 
 
+def test_12_a_refused_state_record_holds_the_partition_record_back(stack):
+    """One worker's state record (250 orders delivered today: several KB) is larger than the
+    producer's `message.max.bytes` (4000), which the other records (small workers' about
+    1.2 KB, partition records about 300 bytes) are not: librdkafka refuses it, the monitor
+    sends it again and exits non-zero once `live.delivery_timeout` (5 s) has passed. LIVE.md
+    "At least once": the partition record is the commit point and "a worker record may be
+    newer than its partition record, never older", so the partition record of that
+    checkpoint must not be written before the worker record is acknowledged. A monitor
+    restored from the state topic (no small limit) then answers /v1/workers as one that
+    computed everything from the events. Before the fix the partition record went out anyway:
+    the restore skipped most of the worker's events, and /v1/workers/big showed only the few
+    read again after it (an audit saw 124,648 events skipped this way)."""
+    broker = stack.broker()
+    now = harness.now_ms()
+    # All of it in one local day (time.zone Asia/Shanghai, UTC+8, the default): the day's
+    # deliveries are what makes the record large.
+    day = 86_400_000
+    local_midnight = (now + 8 * 3_600_000) // day * day - 8 * 3_600_000
+    start, end = max(now - 600_000, local_midnight + 1_000), now - 60_000
+    orders = 250  # under the 256 deliveries a day a worker remembers; one active at a time
+    step = max(1, (end - start) // (2 * orders + 2))
+    big = [harness.event_line("big", "login", start, 0)]
+    for i in range(orders):
+        order = f"order-{i:04d}-{uuid.uuid4().hex}"
+        big.append(harness.event_line("big", "order_accepted", start + (2 * i + 1) * step, 2 * i + 1,
+                                      order_id=order))
+        big.append(harness.event_line("big", "order_delivered", start + (2 * i + 2) * step, 2 * i + 2,
+                                      order_id=order, fee_cents=500))
+    big.append(harness.event_line("big", "logout", start + (2 * orders + 1) * step, 2 * orders + 1))
+    small_workers = [f"small-{i}" for i in range(8)]
+    small = [line for w in small_workers for line in (
+        harness.event_line(w, "login", start + 500, 0), harness.event_line(w, "logout", start + 120_000, 1))]
+    producer = harness.InputProducer(broker)
+    producer.produce(harness.sorted_by_ts(big + small))
+    [big_partition] = {d.partition for d in producer.delivered if d.key == b"big"}
+    big_first = min(d.offset for d in producer.delivered if d.key == b"big")
+
+    group = f"wh-test-{uuid.uuid4().hex[:12]}"
+    refusing = stack.monitor(broker, group=group, properties={"message.max.bytes": "4000"},
+                             live={"delivery_timeout": "5s"}).start()
+    code = refusing.wait_exit(90)
+    log = refusing.log_path.read_text(errors="replace")
+    assert code != 0, f"{refusing.name} exited with {code}:\n{harness.tail(refusing.log_path)}"
+    assert f"a record for topic `{STATE_TOPIC}` was not delivered within live.delivery_timeout" in log, (
+        f"{refusing.name} did not stop for the refused state record:\n{harness.tail(refusing.log_path)}")
+
+    # What the refusing monitor left in the state topic: without any record of `big`, no
+    # partition record of its partition may resume past big's first event.
+    state = harness.consume_all(broker, STATE_TOPIC, quiet=1.0)
+    if not any(r.key == b"w/big" for r in state):
+        past = [json.loads(r.value)["body"]["next_offsets"] for r in state
+                if r.partition == big_partition and r.key == b"p" and r.value is not None
+                and json.loads(r.value)["body"]["next_offsets"].get(INPUT_TOPIC, 0) > big_first]
+    else:
+        past = []
+
+    # Restored from the state topic, same group, no small limit; against one from the events.
+    restored = stack.monitor(broker, group=group).start()
+    restored.wait_ready(60)
+    harness.settle(broker, group, [restored])
+    scratch = stack.monitor(broker, topics={"state_topic": "scratch.state", "alerts_topic": "scratch.alerts",
+                                            "dead_letter_topic": "scratch.dead-letter"}).start()
+    scratch.wait_ready(60)
+    harness.settle(broker, scratch.group, [scratch])
+    differ = []
+    for worker in ["big", *small_workers]:
+        a_status, a = restored.get(f"/v1/workers/{worker}", timeout=5)
+        b_status, b = scratch.get(f"/v1/workers/{worker}", timeout=5)
+        assert b_status == 200, (worker, b_status, b)
+        if a_status != b_status:
+            differ.append(f"{worker}: restored answers {a_status} {a[:200]!r}, from events {b_status}")
+            continue
+        a, b = json.loads(a), json.loads(b)
+        # `as_of`: the partition's watermark, on an idle partition each instance's own clock.
+        a.pop("as_of"), b.pop("as_of")
+        if a != b:
+            differ.append(f"{worker}: restored {a}\n  from events {b}")
+    assert not differ, (f"{len(differ)} workers differ after a restore from the state topic "
+                        f"(big on state partition {big_partition}):\n" + "\n".join(differ))
+    assert not past, (
+        f"partition records of state partition {big_partition} resume past big's first event "
+        f"(offset {big_first}) while no record of big was ever written: {past}")
+
+
 # ---------------------------------------------------------------------------------------
 # Test 5: a hostile producer
 
