@@ -354,6 +354,9 @@ pub struct Core {
     /// A gap between two polls longer than this (own work excluded) means the group may have
     /// moved our partitions meanwhile (session or poll interval expired).
     stall_limit: Duration,
+    /// The least gap between two polls, own work excluded, taken for a stop
+    /// ([`stop_gap`]).
+    stop_gap: Duration,
     /// Threads a poll batch's partitions are processed on at most (the loop's own included).
     lanes: usize,
     /// The other lanes' threads (`lanes - 1` of them), kept for the life of the loop: a thread
@@ -2107,6 +2110,18 @@ fn next_offsets(part: &Part, topics: usize) -> Vec<(usize, i64)> {
         .collect()
 }
 
+/// The least gap in the loop (own work and waiting excluded) taken for a stop (SIGSTOP, a
+/// paused VM, a thread not scheduled): silence seen before it is no evidence that the input
+/// is quiet after it, when the wall clock has jumped and what was produced meanwhile is not
+/// fetched yet. Every idle clock starts again (LIVE.md "Time": stopped time does not count;
+/// audit AJ: a partition idle before a 15 s stop moved event time to the resume less
+/// `allowed_lateness` at once, and the events sent during the stop were late). A stop
+/// shorter than `allowed_lateness` cannot make an event sent during it late; from 250 ms to
+/// 1 s, so that a busy loop's longer batches do not hold idle partitions still.
+fn stop_gap(config: &Config) -> Duration {
+    Duration::from_millis(config.time.allowed_lateness.clamp(250, 1_000) as u64)
+}
+
 /// The largest gap between two polls, own work excluded, that cannot have cost the group
 /// membership: the session timeout less a heartbeat interval (the last heartbeat may have
 /// been that long before the gap), and the poll interval.
@@ -2229,6 +2244,7 @@ pub fn run(
     let core = Arc::new(Core {
         zone: config.time.zone.name().to_owned(),
         stall_limit: stall_limit(&config),
+        stop_gap: stop_gap(&config),
         lanes,
         pool,
         config,
@@ -2397,6 +2413,12 @@ fn run_loop(
                 if gap > core.stall_limit {
                     stalled = true;
                     tracing::warn!(?gap, "Poll returned after a stall.");
+                } else if gap >= core.stop_gap {
+                    tracing::debug!(
+                        ?gap,
+                        "Poll returned after a stop: the idle clocks start again."
+                    );
+                    state.restart_idle_clocks();
                 }
                 if let Some(error) = state.fatal.take() {
                     return Err(error);
@@ -2497,6 +2519,12 @@ fn run_loop(
         let writable = !stalled && last_return.elapsed() < core.stall_limit;
         {
             let mut state = core.state();
+            // A stop since the poll (processing the batch) is caught here, before event time
+            // moves on by it; the next poll's gap would come too late.
+            let since_poll = last_return.elapsed().saturating_sub(state.own_work);
+            if since_poll >= core.stop_gap {
+                state.restart_idle_clocks();
+            }
             core.advance_idle(&mut state, writable)?;
             core.bound_buffers(consumer, &mut state);
         }

@@ -167,6 +167,88 @@ def test_2_quota_p90_fires_with_partitions_that_never_had_a_message(stack, tmp_p
     assert expected.get(alert["alert_id"]) == alert, (alert, [a for a in expected.values() if a["rule"] == "quota_p90"])
 
 
+def test_2_a_stopped_monitor_makes_no_event_sent_meanwhile_late(stack):
+    """LIVE.md, "Time": idleness is measured on a clock of time spent polling; time the
+    monitor was stopped does not count. Every partition idle (its logins applied by the idle
+    advance), the monitor is stopped (SIGSTOP), a logout of each worker (30, on all six
+    partitions), stamped with the wall clock, is sent a second into the stop, and the monitor
+    continues (SIGCONT) allowed_lateness (3 s) + 4 s after that. The backlog then has
+    idle_timeout (1 s) of polling to arrive: the logouts are applied, none is late.
+    Before the fix, the first loop after the stop found the partitions idle (their silence
+    before the stop counted), moved event time to the wall clock minus the lateness before
+    librdkafka had fetched the backlog, and the logouts were dead-lettered `late`."""
+    broker = stack.broker()
+    lateness_s, stopped_for = 3.0, 3.0 + 4.0
+    monitor = stack.monitor(broker, time={"allowed_lateness": "3s"}, idle_timeout="1s").start()
+    monitor.wait_ready()
+    producer = harness.InputProducer(broker, **{"linger.ms": 0})
+    candidates = [f"stopped-{i}" for i in range(30)]
+    producer.produce([harness.event_line(w, "login", harness.now_ms(), 1) for w in candidates])
+    # One worker a partition at least, so that every partition has a logout in the backlog.
+    workers = sorted({d.key.decode() for d in producer.delivered})
+    partitions = {d.partition for d in producer.delivered}
+    assert partitions == set(range(harness.PARTITIONS)), f"the logins reached partitions {partitions} only"
+
+    def view(worker):
+        monitor.check_alive()
+        status, body = monitor.get(f"/v1/workers/{worker}", timeout=3)
+        return json.loads(body) if status == 200 else None
+
+    def all_online():
+        views = [view(w) for w in workers]
+        return all(v and v["online"] and v["buffered_events"] == 0 for v in views)
+    # A login stamped now is applied only once its partition's idle advance passed it: from
+    # then on every partition is idle.
+    harness.wait_until("every login applied (/v1/workers shows the workers online)", all_online,
+                       timeout=30, interval=0.2)
+    assert monitor.metric("workhours_late_events_total") == 0
+
+    monitor.pause()
+    stop_ms = harness.now_ms()
+    try:
+        # The stop itself: what the test is about, not a wait for a result. Well within the
+        # group session (45 s), so no rebalance and no stall fence. The logouts go a second
+        # into it: a fetch the monitor had sent just before the stop has been answered (empty)
+        # by then, so the backlog comes only with a fetch sent after the resume. (Sent at
+        # once, they went into the answer to that fetch, which Tansu holds for
+        # fetch.wait.max.ms, and the monitor had them as soon as it ran again: the old binary
+        # passed 2 runs of 3.)
+        time.sleep(1.0)
+        sent = time.monotonic()
+        logouts = [harness.event_line(w, "logout", harness.now_ms(), 2) for w in workers]
+        producer.produce(logouts)
+        time.sleep(max(0.0, sent + stopped_for - time.monotonic()))
+    finally:
+        monitor.resume()
+    resumed_ms = harness.now_ms()
+    newest = max(json.loads(line)["ts"] for line in logouts)
+    assert resumed_ms - newest > lateness_s * 1000, (
+        f"the logouts were sent too late in the stop ({(resumed_ms - newest) / 1000:.1f} s before "
+        "the resume) to test anything")
+
+    def settled():
+        late = monitor.metric("workhours_late_events_total")
+        views = [view(w) for w in workers]
+        applied = sum(1 for v in views if v and not v["online"] and v["buffered_events"] == 0)
+        return (late, applied) if late + applied >= len(workers) else None
+    late_count, applied = harness.wait_until(
+        "every logout applied or counted late", settled, timeout=30, interval=0.2)
+
+    dead = harness.consume_all(broker, DEAD_LETTER_TOPIC, quiet=1.0)
+    late = [d for d in dead if d.header("reason") == "late"]
+    assert not late and late_count == 0, (
+        f"{len(late)} of the {len(logouts)} logouts sent while the monitor was stopped "
+        f"(stopped at {stop_ms}, logouts stamped {newest}, resumed at {resumed_ms}; "
+        f"allowed_lateness {lateness_s:.0f} s) were dead-lettered `late` (workhours_late_events_total "
+        f"{late_count:g}), from input partitions "
+        f"{sorted({int(d.header('source_partition')) for d in late})}: the stop counted as "
+        f"idleness. E.g. {late[0].key.decode()}: {late[0].header('detail')}" if late else
+        f"workhours_late_events_total {late_count:g} with no `late` dead letter")
+    assert not dead, [(d.headers, d.value) for d in dead]
+    assert applied == len(workers), f"{applied} of {len(workers)} logouts applied"
+    monitor.check_alive()
+
+
 class Once:
     """Runs `action` the first time `ready()` holds after chunk `start`; fails if that
     has not happened by chunk `last`, or as soon as one of `monitors` has exited."""
