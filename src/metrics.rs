@@ -10,6 +10,7 @@
 //! state is served by `/v1/workers/{worker_id}` instead.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,6 +36,11 @@ pub const PLATFORM_CAP: usize = 32;
 pub const CITY_CAP: usize = 256;
 /// Distinct `role` values per metric family (rider, driver, courier, trucker, ...).
 pub const ROLE_CAP: usize = 16;
+/// Distinct (platform, role, city) combinations per metric family: the label bounds alone
+/// allowed 33 x 17 x 257 (144,177) of them, which a producer spreading workers over many
+/// groups reached (audit AI: a `/metrics` of 514 to 685 MB and 1.5 to 2.7 GB of memory with
+/// 150,000 to 200,000 workers). A national deployment has a few thousand groups.
+pub const GROUP_CAP: usize = 4_096;
 /// Distinct `topic` values per metric family; topics come from the config, a few at most.
 pub const TOPIC_CAP: usize = 16;
 /// Distinct `kind` values: the ten event kinds of SPEC section 2 fit.
@@ -136,11 +142,14 @@ impl Bound {
     }
 }
 
-/// Bounds of a (platform, role, city) family.
+/// Bounds of a (platform, role, city) family: each label's, then [`GROUP_CAP`] combinations,
+/// beyond which a group's series is `other` in all three.
 struct GroupBounds {
     platform: Bound,
     role: Bound,
     city: Bound,
+    /// Hashes of the combinations admitted.
+    groups: Mutex<HashSet<u64>>,
 }
 
 impl GroupBounds {
@@ -149,15 +158,31 @@ impl GroupBounds {
             platform: Bound::new(PLATFORM_CAP),
             role: Bound::new(ROLE_CAP),
             city: Bound::new(CITY_CAP),
+            groups: Mutex::new(HashSet::new()),
         }
     }
 
     fn admit<'a>(&self, platform: &'a str, role: &'a str, city: &'a str) -> [&'a str; 3] {
-        [
+        let key = [
             self.platform.admit(platform),
             self.role.admit(role),
             self.city.admit(city),
-        ]
+        ];
+        if key == [OTHER; 3] {
+            return key;
+        }
+        let mut hasher = std::hash::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let hash = hasher.finish();
+        let mut groups = lock(&self.groups);
+        if groups.contains(&hash) {
+            return key;
+        }
+        if groups.len() >= GROUP_CAP {
+            return [OTHER; 3];
+        }
+        groups.insert(hash);
+        key
     }
 }
 
@@ -1231,6 +1256,57 @@ mod tests {
             ),
             Some(2.0)
         );
+    }
+
+    #[test]
+    fn group_cap_sums_the_workers_of_later_groups_into_other() {
+        let m = Metrics::new();
+        // Every combination distinct, each label within its own bound.
+        let rows: Vec<_> = (0..GROUP_CAP + 100)
+            .map(|i| {
+                (
+                    format!("p{}", i % 16),
+                    format!("r{}", i / 16 % 8),
+                    format!("c{}", i / 128),
+                    2,
+                    1,
+                )
+            })
+            .collect();
+        m.set_workers(&rows);
+        let text = m.render();
+        let online: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("workhours_workers_online{"))
+            .collect();
+        assert_eq!(online.len(), GROUP_CAP + 1);
+        assert_eq!(
+            value(
+                &text,
+                r#"workhours_workers_online{city="other",platform="other",role="other"}"#
+            ),
+            Some(200.0)
+        );
+        // Stable: the groups admitted first keep their series.
+        m.set_workers(&rows[..10]);
+        let text = m.render();
+        assert_eq!(
+            value(
+                &text,
+                r#"workhours_workers_online{city="c0",platform="p1",role="r0"}"#
+            ),
+            Some(2.0)
+        );
+        // The histograms' groups are bounded too.
+        for (platform, role, city, ..) in &rows {
+            m.day_closed(platform, role, city, 3600.0);
+        }
+        let text = m.render();
+        let days = text
+            .lines()
+            .filter(|l| l.starts_with("workhours_daily_work_seconds_count{"))
+            .count();
+        assert_eq!(days, GROUP_CAP + 1);
     }
 
     #[test]
