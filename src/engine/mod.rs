@@ -2228,10 +2228,11 @@ fn group_quota_alerts<'a>(
         // Nearest rank: the ceil(0.9 n)-th smallest value.
         let p90 = hours[(9 * n).div_ceil(10) - 1];
         if p90 > quota.standard {
-            // Whole seconds: a p90 less than a second above the standard reads as more than
-            // it, not as "up to" the standard itself.
+            // Whole seconds: a p90 less than a second above the standard reads as "up to
+            // more than" it, not as "up to" the standard itself; "more than" alone said that
+            // 90% worked beyond it (audit AL: 8 of 10 had worked 1 h).
             let worked = if p90 / 1000 == quota.standard / 1000 {
-                format!("more than {}", human_limit(quota.standard))
+                format!("up to more than {}", human_limit(quota.standard))
             } else {
                 format!("up to {}", human_duration(p90))
             };

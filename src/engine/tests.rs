@@ -725,7 +725,7 @@ fn quota_p90_uses_the_nearest_rank_and_skips_small_groups() {
     );
     assert_eq!(
         alerts[0].message,
-        "90% of riders of meituan in 371000 worked more than 8h on 2026-03-02, above the standard working day of 8h (10 workers)."
+        "90% of riders of meituan in 371000 worked up to more than 8h on 2026-03-02, above the standard working day of 8h (10 workers)."
     );
     // 9 workers, all long: fewer than quota_min_workers.
     assert!(quota(run(&quota_day(&[(9, "15:30")]), end)).is_empty());
