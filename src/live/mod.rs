@@ -7,11 +7,13 @@
 //!   one place;
 //! - [`pipeline`]: the consume loop, per-partition engines, checkpoints, rebalances, fencing;
 //! - [`views`]: what HTTP reads (published snapshots, look-ups answered by the loop);
-//! - [`aggregator`]: `quota_p90` across partitions.
+//! - [`aggregator`]: `quota_p90` across partitions;
+//! - [`liveness`]: whether the brokers answer (a hang gives no error).
 
 mod aggregator;
 mod held;
 mod kafka;
+mod liveness;
 pub mod pipeline;
 mod sink;
 pub mod state;

@@ -33,6 +33,7 @@ use super::kafka::{
     check_state_topic, client_config, dead_letter_body, dead_letter_headers, prepare_topics,
     read_state_partitions, set_default, state_keys, without_consumer_properties,
 };
+use super::liveness::{self, Liveness, hang_after};
 use super::sink::{GLOBAL, Out, Sink, SinkError};
 use super::state::{self, At, Restored, StateError};
 use super::views::Views;
@@ -303,6 +304,9 @@ struct LoopState {
     /// time move on between them, and what the platforms' producers delivered once the
     /// brokers were back was late.
     away: bool,
+    /// The brokers leading the held partitions have answered nothing for a while with their
+    /// connections open ([`Liveness`]): as `away`, no partition counts as idle meanwhile.
+    hung: bool,
 }
 
 impl LoopState {
@@ -363,6 +367,8 @@ pub struct Core {
     /// started per batch cost more than it saved (its start, and its allocator's caches
     /// filled and freed every time).
     pool: Option<rayon_core::ThreadPool>,
+    /// Whether the brokers answer, live on the wall clock (none for the demo's clock).
+    liveness: Option<Arc<Liveness>>,
 }
 
 /// The consumer's context: forwards librdkafka's logs to tracing and handles rebalances.
@@ -934,11 +940,29 @@ impl Core {
     fn advance_idle(&self, state: &mut LoopState, writable: bool) -> Result<(), SinkError> {
         let idle = Duration::from_millis(self.config.live.idle_timeout as u64);
         let now = self.clock.now_ms();
-        let target = now - self.config.time.allowed_lateness;
+        let mut target = now - self.config.time.allowed_lateness;
+        if let Some(liveness) = &self.liveness {
+            // No further than the brokers are known to have answered: what producers send
+            // during a hang reaches no broker until it ends.
+            target = target.min(liveness.alive_ms() - self.config.time.allowed_lateness);
+            let hung = liveness.hung(now);
+            if hung != state.hung {
+                state.hung = hung;
+                state.restart_idle_clocks();
+                if hung {
+                    tracing::warn!(
+                        "The brokers leading the partitions answer nothing (their connections \
+                         open): event time stands still until they do."
+                    );
+                } else {
+                    tracing::info!("The brokers answer again: event time moves on again.");
+                }
+            }
+        }
         let polled = state.polled;
         let assigned = state.assigned.clone();
         let several = self.topics.len() > 1;
-        let away = state.away;
+        let away = state.away || state.hung;
         for (&partition, part) in state.parts.iter_mut() {
             // Events that leave the reorder buffer move the offsets to commit, also those
             // refused when applied (`too_many_orders`), which change no worker's state.
@@ -2241,6 +2265,9 @@ pub fn run(
                 .build()?,
         ),
     };
+    // librdkafka's mock cluster (the demo) needs no probe, and its clock is not the wall's.
+    let liveness = matches!(clock, Clock::Wall)
+        .then(|| Arc::new(Liveness::new(hang_after(config.time.allowed_lateness))));
     let core = Arc::new(Core {
         zone: config.time.zone.name().to_owned(),
         stall_limit: stall_limit(&config),
@@ -2265,7 +2292,9 @@ pub fn run(
             fenced_at: None,
             rebalances: 0,
             away: false,
+            hung: false,
         }),
+        liveness,
     });
     let mut client = client_config(&core.config.kafka);
     client.set("group.id", &core.config.kafka.group_id);
@@ -2295,6 +2324,21 @@ pub fn run(
     let topic_names: Vec<&str> = core.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
+    let prober = match &core.liveness {
+        Some(liveness) => {
+            let held = {
+                let core = core.clone();
+                move || core.state().parts.keys().copied().collect()
+            };
+            Some(liveness::spawn(
+                liveness.clone(),
+                &without_consumer_properties(client_config(&core.config.kafka)),
+                core.topics.clone(),
+                held,
+            )?)
+        }
+        None => None,
+    };
     let mut outcome = run_loop(&core, &consumer, &doorbell, partitions, &checked);
     if outcome.is_ok() {
         tracing::info!("Stopping: saving state and committing offsets.");
@@ -2314,6 +2358,10 @@ pub fn run(
                 outcome = Err(anyhow::Error::new(error).context("the last checkpoint failed"));
             }
         }
+    }
+    // After the last checkpoint, which may wait for the brokers longer than a question does.
+    if let (Some(liveness), Some(prober)) = (&core.liveness, prober) {
+        liveness::stop(liveness, prober);
     }
     core.closing.store(true, Ordering::Relaxed);
     shared.ready.store(false, Ordering::Relaxed);

@@ -177,6 +177,22 @@ def test_2_a_stopped_monitor_makes_no_event_sent_meanwhile_late(stack):
     Before the fix, the first loop after the stop found the partitions idle (their silence
     before the stop counted), moved event time to the wall clock minus the lateness before
     librdkafka had fetched the backlog, and the logouts were dead-lettered `late`."""
+    sent_during_a_stop_are_not_late(stack, "monitor")
+
+
+def test_2_a_hung_broker_makes_no_event_sent_meanwhile_late(stack):
+    """LIVE.md, "Time": a broker that hangs with its connections open (SIGSTOP: the kernel
+    takes connections and requests, nothing answers) gives librdkafka no error, and silence
+    during it is no evidence of quiet input. As the stopped monitor above, with the broker
+    stopped instead: the logouts sent a second into the hang wait in the producer, reach the
+    broker once it continues, and must be applied, none late. Before the fix (audit AK),
+    the idle partitions moved event time on with the wall clock through the hang, and every
+    logout was dead-lettered `late` (the watermark at the resume less the lateness)."""
+    sent_during_a_stop_are_not_late(stack, "broker")
+
+
+def sent_during_a_stop_are_not_late(stack, stopped):
+    """The body of the two tests above: `stopped` is "monitor" or "broker"."""
     broker = stack.broker()
     lateness_s, stopped_for = 3.0, 3.0 + 4.0
     monitor = stack.monitor(broker, time={"allowed_lateness": "3s"}, idle_timeout="1s").start()
@@ -203,7 +219,8 @@ def test_2_a_stopped_monitor_makes_no_event_sent_meanwhile_late(stack):
                        timeout=30, interval=0.2)
     assert monitor.metric("workhours_late_events_total") == 0
 
-    monitor.pause()
+    process = monitor if stopped == "monitor" else broker
+    process.pause()
     stop_ms = harness.now_ms()
     try:
         # The stop itself: what the test is about, not a wait for a result. Well within the
@@ -212,15 +229,16 @@ def test_2_a_stopped_monitor_makes_no_event_sent_meanwhile_late(stack):
         # by then, so the backlog comes only with a fetch sent after the resume. (Sent at
         # once, they went into the answer to that fetch, which Tansu holds for
         # fetch.wait.max.ms, and the monitor had them as soon as it ran again: the old binary
-        # passed 2 runs of 3.)
+        # passed 2 runs of 3.) With the broker stopped they stay in the producer until then.
         time.sleep(1.0)
         sent = time.monotonic()
         logouts = [harness.event_line(w, "logout", harness.now_ms(), 2) for w in workers]
-        producer.produce(logouts)
+        producer.send(logouts)
         time.sleep(max(0.0, sent + stopped_for - time.monotonic()))
     finally:
-        monitor.resume()
+        process.resume()
     resumed_ms = harness.now_ms()
+    producer.flush()
     newest = max(json.loads(line)["ts"] for line in logouts)
     assert resumed_ms - newest > lateness_s * 1000, (
         f"the logouts were sent too late in the stop ({(resumed_ms - newest) / 1000:.1f} s before "
@@ -237,7 +255,7 @@ def test_2_a_stopped_monitor_makes_no_event_sent_meanwhile_late(stack):
     dead = harness.consume_all(broker, DEAD_LETTER_TOPIC, quiet=1.0)
     late = [d for d in dead if d.header("reason") == "late"]
     assert not late and late_count == 0, (
-        f"{len(late)} of the {len(logouts)} logouts sent while the monitor was stopped "
+        f"{len(late)} of the {len(logouts)} logouts sent while the {stopped} was stopped "
         f"(stopped at {stop_ms}, logouts stamped {newest}, resumed at {resumed_ms}; "
         f"allowed_lateness {lateness_s:.0f} s) were dead-lettered `late` (workhours_late_events_total "
         f"{late_count:g}), from input partitions "
