@@ -1537,6 +1537,17 @@ fn by_platform_keeps_the_names_of_platforms_a_worker_id_has_left() {
     );
 }
 
+/// P1's `minimum_wage` alerts for 2026-03-02 (a person `daily_standard` of 3 h; event time
+/// run to just past the day's end).
+fn minimum_wage_of_p1(events: &[Ev]) -> Vec<PersonAlert> {
+    let config = persons_config("[rules.person]\ndaily_standard = \"3h\"\n");
+    let (alerts, _) = run_with(config, events, "2026-03-03T00:00:01+08:00");
+    person_brief(&alerts)
+        .into_iter()
+        .filter(|(rule, ..)| rule.starts_with("minimum_wage"))
+        .collect()
+}
+
 /// The day-judging rules (`minimum_wage`, `holiday_pay`) split the day's time by the platform
 /// each worker id had when it worked it, as the other rules do: an event without `platform`
 /// moves the worker id's later time to `unknown`, not its whole day (audit V: the day went
@@ -1553,12 +1564,7 @@ fn a_days_by_platform_follows_the_platform_when_the_time_was_worked() {
         ev("a1", "logout", "11:30").without("platform"),
         person_ev("a1", "meituan", "heartbeat", "2026-03-03T00:00:01+08:00"),
     ];
-    let config = persons_config("[rules.person]\ndaily_standard = \"3h\"\n");
-    let (alerts, _) = run_with(config, &events, "2026-03-03T00:00:01+08:00");
-    let wage: Vec<_> = person_brief(&alerts)
-        .into_iter()
-        .filter(|(rule, ..)| rule.starts_with("minimum_wage"))
-        .collect();
+    let wage = minimum_wage_of_p1(&events);
     assert_eq!(
         wage,
         vec![(
@@ -1595,12 +1601,7 @@ fn a_days_by_platform_names_at_most_32_platforms_however_many_a_worker_id_left()
         "heartbeat",
         "2026-03-03T00:00:01+08:00",
     ));
-    let config = persons_config("[rules.person]\ndaily_standard = \"3h\"\n");
-    let (alerts, _) = run_with(config, &events, "2026-03-03T00:00:01+08:00");
-    let wage: Vec<_> = person_brief(&alerts)
-        .into_iter()
-        .filter(|(rule, ..)| rule.starts_with("minimum_wage"))
-        .collect();
+    let wage = minimum_wage_of_p1(&events);
     assert_eq!(wage.len(), 1, "{wage:?}");
     let split = &wage[0].3;
     let mut expected: Vec<(String, i64)> = (0..32).map(|i| (format!("p{i}"), 30)).collect();
