@@ -352,9 +352,54 @@ pub fn human_limit(ms: i64) -> String {
     }
 }
 
+/// A role named in a sentence for its group: `riders`, `buses`, `deliveries`; a name
+/// English plural rules cannot be applied to (empty, not lowercase letters, or ending in a
+/// vowel but `e`) reads `workers with role "..."` (audit AL: `buss`, and `s` for an empty
+/// role).
+pub fn role_plural(role: &str) -> String {
+    let letters = !role.is_empty() && role.bytes().all(|b| b.is_ascii_lowercase());
+    let vowel = |b: u8| b"aeiou".contains(&b);
+    let bytes = role.as_bytes();
+    let last = bytes.last().copied().unwrap_or(b'a');
+    let before = bytes.len().checked_sub(2).map(|i| bytes[i]);
+    if !letters || (vowel(last) && last != b'e') {
+        format!("workers with role {role:?}")
+    } else if ["s", "x", "z", "ch", "sh"]
+        .iter()
+        .any(|end| role.ends_with(end))
+    {
+        format!("{role}es")
+    } else if last == b'y' && before.is_some_and(|b| !vowel(b)) {
+        format!("{}ies", &role[..role.len() - 1])
+    } else {
+        format!("{role}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_read_in_the_plural() {
+        for (role, plural) in [
+            ("rider", "riders"),
+            ("driver", "drivers"),
+            ("trucker", "truckers"),
+            ("courier", "couriers"),
+            ("bus", "buses"),
+            ("coach", "coaches"),
+            ("delivery", "deliveries"),
+            ("day", "days"),
+            ("bike", "bikes"),
+            ("", "workers with role \"\""),
+            ("taxi", "workers with role \"taxi\""),
+            ("Rider", "workers with role \"Rider\""),
+            ("骑手", "workers with role \"骑手\""),
+        ] {
+            assert_eq!(role_plural(role), plural, "{role}");
+        }
+    }
 
     fn sample() -> Alert {
         Alert {

@@ -29,7 +29,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use std::sync::Arc;
 
-use crate::alert::{Alert, Amount, Hold, Phase, human_duration, human_limit};
+use crate::alert::{Alert, Amount, Hold, Phase, human_duration, human_limit, role_plural};
 use crate::calendar::{Calendar, Day};
 use crate::config::Subject;
 use crate::config::{Config, Rules};
@@ -2237,7 +2237,8 @@ fn group_quota_alerts<'a>(
                 format!("up to {}", human_duration(p90))
             };
             let message = format!(
-                "90% of {role}s of {platform} in {city} worked {worked} on {}, above the standard working day of {} ({n} worker{}).",
+                "90% of {} of {platform} in {city} worked {worked} on {}, above the standard working day of {} ({n} worker{}).",
+                role_plural(role),
                 Calendar::date(day),
                 human_limit(quota.standard),
                 if n == 1 { "" } else { "s" }
