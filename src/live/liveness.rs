@@ -15,12 +15,13 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::kafka::Logging;
+use crate::lock;
 
 /// How often the leaders are asked.
 const PROBE_EVERY: Duration = Duration::from_millis(200);
@@ -48,6 +49,9 @@ pub struct Liveness {
     alive_ms: AtomicI64,
     hang_after: Duration,
     stop: AtomicBool,
+    /// The partitions held, as the loop last set them ([`Liveness::hold`]): the thread does
+    /// not take the loop's lock, which a long checkpoint holds.
+    held: Mutex<Vec<i32>>,
 }
 
 impl Liveness {
@@ -58,6 +62,16 @@ impl Liveness {
             alive_ms: AtomicI64::new(wall_ms()),
             hang_after,
             stop: AtomicBool::new(false),
+            held: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The partitions held now, in order (the loop calls it every iteration; it writes only
+    /// when they changed).
+    pub fn hold(&self, partitions: impl ExactSizeIterator<Item = i32> + Clone) {
+        let mut held = lock(&self.held);
+        if !held.iter().copied().eq(partitions.clone()) {
+            *held = partitions.collect();
         }
     }
 
@@ -84,36 +98,42 @@ enum Addressee {
     Partition(usize, i32),
 }
 
-/// Starts the thread that asks the leaders of the partitions `held()` gives (of every topic
-/// in `topics`), until [`stop`] is called. It asks through a client of its own (`client`, no
+/// Starts the thread that asks the leaders of the partitions held ([`Liveness::hold`], of
+/// every topic in `topics`), until [`stop`] is called. It asks through a client of its own (`client`, no
 /// group): the consumer's questions timing out during a hang changed its group's handling
 /// (librdkafka then never said the group session had timed out, `tests/live`).
 pub fn spawn(
     liveness: Arc<Liveness>,
     client: &ClientConfig,
     topics: Vec<String>,
-    held: impl Fn() -> Vec<i32> + Send + 'static,
-) -> anyhow::Result<JoinHandle<()>> {
+) -> anyhow::Result<Receiver<()>> {
     let mut client = client.clone();
     client.remove("group.id");
     let consumer: BaseConsumer<Logging> = client.create_with_context(Logging::default())?;
-    Ok(std::thread::Builder::new()
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
         .name("broker-liveness".into())
-        .spawn(move || probe(&liveness, &consumer, &topics, held))?)
+        .spawn(move || {
+            probe(&liveness, &consumer, &topics);
+            drop(consumer);
+            let _ = done.send(());
+        })?;
+    Ok(ended)
 }
 
-/// Ends the thread [`spawn`] started (within one question's timeout).
-pub fn stop(liveness: &Liveness, thread: JoinHandle<()>) {
+/// Ends the thread [`spawn`] started: waits for it (its client closed) at most a question's
+/// timeout and a second, so that a hung broker cannot hold the exit.
+pub fn stop(liveness: &Liveness, ended: Receiver<()>) {
     liveness.stop.store(true, Ordering::Release);
-    let _ = thread.join();
+    if ended
+        .recv_timeout(liveness.hang_after + Duration::from_secs(1))
+        .is_err()
+    {
+        tracing::warn!("The broker liveness probe did not end in time: leaving without it.");
+    }
 }
 
-fn probe<C: ConsumerContext>(
-    liveness: &Liveness,
-    consumer: &BaseConsumer<C>,
-    topics: &[String],
-    held: impl Fn() -> Vec<i32>,
-) {
+fn probe<C: ConsumerContext>(liveness: &Liveness, consumer: &BaseConsumer<C>, topics: &[String]) {
     let timeout = liveness.hang_after;
     let mut leaders: HashMap<(usize, i32), i32> = HashMap::new();
     let mut looked_up: Option<Instant> = None;
@@ -121,7 +141,7 @@ fn probe<C: ConsumerContext>(
     while !liveness.stop.load(Ordering::Acquire) {
         let began = Instant::now();
         let round_ms = wall_ms();
-        let held = held();
+        let held = lock(&liveness.held).clone();
         let unknown = held
             .iter()
             .any(|&p| (0..topics.len()).any(|t| !leaders.contains_key(&(t, p))));

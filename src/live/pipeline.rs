@@ -942,6 +942,7 @@ impl Core {
         let now = self.clock.now_ms();
         let mut target = now - self.config.time.allowed_lateness;
         if let Some(liveness) = &self.liveness {
+            liveness.hold(state.parts.keys().copied());
             // No further than the brokers are known to have answered: what producers send
             // during a hang reaches no broker until it ends.
             target = target.min(liveness.alive_ms() - self.config.time.allowed_lateness);
@@ -2325,18 +2326,11 @@ pub fn run(
     consumer.subscribe(&topic_names)?;
     tracing::info!(group = %core.config.kafka.group_id, "Consuming.");
     let prober = match &core.liveness {
-        Some(liveness) => {
-            let held = {
-                let core = core.clone();
-                move || core.state().parts.keys().copied().collect()
-            };
-            Some(liveness::spawn(
-                liveness.clone(),
-                &without_consumer_properties(client_config(&core.config.kafka)),
-                core.topics.clone(),
-                held,
-            )?)
-        }
+        Some(liveness) => Some(liveness::spawn(
+            liveness.clone(),
+            &without_consumer_properties(client_config(&core.config.kafka)),
+            core.topics.clone(),
+        )?),
         None => None,
     };
     let mut outcome = run_loop(&core, &consumer, &doorbell, partitions, &checked);
