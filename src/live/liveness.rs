@@ -108,7 +108,14 @@ pub fn spawn(
     topics: Vec<String>,
 ) -> anyhow::Result<Receiver<()>> {
     let mut client = client.clone();
-    client.remove("group.id");
+    for key in [
+        "group.id",
+        "group.instance.id",
+        "group.protocol",
+        "group.remote.assignor",
+    ] {
+        client.remove(key);
+    }
     let consumer: BaseConsumer<Logging> = client.create_with_context(Logging::default())?;
     let (done, ended) = std::sync::mpsc::channel();
     std::thread::Builder::new()
