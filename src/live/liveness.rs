@@ -15,7 +15,7 @@ use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -48,6 +48,11 @@ pub struct Liveness {
     /// (what producers sent before it had a broker to take it).
     alive_ms: AtomicI64,
     hang_after: Duration,
+    /// Questions that went unanswered for `hang_after` so far: the loop restarts the idle
+    /// clocks when this changed since it last looked, also where the hang was over by then
+    /// (audit AN: a checkpoint waiting for acknowledgements held the loop through a 4 s hang,
+    /// the loop never saw the brokers hung, and what producers held back was late).
+    unanswered: AtomicU64,
     stop: AtomicBool,
     /// The partitions held, as the loop last set them ([`Liveness::hold`]): the thread does
     /// not take the loop's lock, which a long checkpoint holds.
@@ -61,6 +66,7 @@ impl Liveness {
             // `hang_after`, and event time cannot pass the start less the lateness before.
             alive_ms: AtomicI64::new(wall_ms()),
             hang_after,
+            unanswered: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
         }
@@ -83,6 +89,11 @@ impl Liveness {
     /// Whether nothing has been answered for [`hang_after`] at `now_ms`.
     pub fn hung(&self, now_ms: i64) -> bool {
         now_ms.saturating_sub(self.alive_ms()) > self.hang_after.as_millis() as i64
+    }
+
+    /// How many questions have gone unanswered for `hang_after` so far.
+    pub fn unanswered(&self) -> u64 {
+        self.unanswered.load(Ordering::Acquire)
     }
 
     fn record(&self, alive_ms: i64) {
@@ -185,6 +196,8 @@ fn probe<C: ConsumerContext>(liveness: &Liveness, consumer: &BaseConsumer<C>, to
             let sent = wall_ms();
             if answers(consumer.fetch_watermarks(&topics[t], p, timeout)) {
                 answered.insert(to, sent);
+            } else {
+                liveness.unanswered.fetch_add(1, Ordering::AcqRel);
             }
         }
         answered.retain(|to, _| ask.contains_key(to));

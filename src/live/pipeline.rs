@@ -307,6 +307,8 @@ struct LoopState {
     /// The brokers leading the held partitions have answered nothing for a while with their
     /// connections open ([`Liveness`]): as `away`, no partition counts as idle meanwhile.
     hung: bool,
+    /// [`Liveness::unanswered`] when the loop last looked.
+    unanswered: u64,
 }
 
 impl LoopState {
@@ -947,6 +949,13 @@ impl Core {
             // during a hang reaches no broker until it ends.
             target = target.min(liveness.alive_ms() - self.config.time.allowed_lateness);
             let hung = liveness.hung(now);
+            let unanswered = liveness.unanswered();
+            if unanswered != state.unanswered {
+                // A question went unanswered since the loop last looked (it may have been
+                // busy through the whole hang): the silence meanwhile is no evidence.
+                state.unanswered = unanswered;
+                state.restart_idle_clocks();
+            }
             if hung != state.hung {
                 state.hung = hung;
                 state.restart_idle_clocks();
@@ -2294,6 +2303,7 @@ pub fn run(
             rebalances: 0,
             away: false,
             hung: false,
+            unanswered: 0,
         }),
         liveness,
     });
