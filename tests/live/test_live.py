@@ -191,45 +191,12 @@ def test_2_a_hung_broker_makes_no_event_sent_meanwhile_late(stack):
     sent_during_a_stop_are_not_late(stack, "broker")
 
 
-def test_2_a_short_broker_hang_during_a_checkpoint_makes_nothing_late(stack):
-    """As above, with a hang the loop never sees: a stream on one worker keeps checkpoints
-    coming, and one that starts in the hang waits for acknowledgements until it ends (3 s,
-    `allowed_lateness` 1 s). The probe's question went unanswered meanwhile, and that alone
-    must restart the idle clocks. Before (audit AN), the loop came back after the resume,
-    found the brokers answering, and moved the idle partitions' event time to the wall clock
-    less the lateness before the held-back logouts were fetched: all late."""
-    sent_during_a_stop_are_not_late(stack, "broker", lateness_s=1.0, stopped_for=3.0, stream=True)
-
-
-def sent_during_a_stop_are_not_late(stack, stopped, lateness_s=3.0, stopped_for=7.0, stream=False):
-    """The body of the tests above: `stopped` is "monitor" or "broker"; `stream`: one worker
-    sends a heartbeat every 100 ms throughout (its events are not checked)."""
+def sent_during_a_stop_are_not_late(stack, stopped):
+    """The body of the two tests above: `stopped` is "monitor" or "broker"."""
     broker = stack.broker()
-    monitor = stack.monitor(broker, time={"allowed_lateness": f"{lateness_s:g}s"},
-                            idle_timeout="1s").start()
+    lateness_s, stopped_for = 3.0, 3.0 + 4.0
+    monitor = stack.monitor(broker, time={"allowed_lateness": "3s"}, idle_timeout="1s").start()
     monitor.wait_ready()
-    streaming = threading.Event()
-    if stream:
-        streamer = harness.InputProducer(broker, **{"linger.ms": 0})
-        streamer.produce([harness.event_line("streamer", "login", harness.now_ms(), 0)])
-
-        def beat():
-            seq = 1
-            while not streaming.wait(0.1):
-                streamer.send([harness.event_line("streamer", "heartbeat", harness.now_ms(), seq)])
-                seq += 1
-        beating = threading.Thread(target=beat, daemon=True)
-        beating.start()
-    try:
-        check_sent_during_a_stop(broker, monitor, stopped, lateness_s, stopped_for)
-    finally:
-        streaming.set()
-        if stream:
-            beating.join()
-            streamer.flush()
-
-
-def check_sent_during_a_stop(broker, monitor, stopped, lateness_s, stopped_for):
     producer = harness.InputProducer(broker, **{"linger.ms": 0})
     candidates = [f"stopped-{i}" for i in range(30)]
     producer.produce([harness.event_line(w, "login", harness.now_ms(), 1) for w in candidates])
