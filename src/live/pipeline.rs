@@ -270,6 +270,30 @@ struct UnsentMeta {
 }
 
 impl Part {
+    /// A partition of `n` input topics with nothing read yet, its idle clocks at `polled`.
+    fn new(engine: Engine, n: usize, polled: Duration) -> Part {
+        Part {
+            engine,
+            reread_below: vec![0; n],
+            next: vec![None; n],
+            topic_last: vec![polled; n],
+            topic_max: vec![i64::MIN; n],
+            paused: vec![false; n],
+            handled_below: vec![None; n],
+            last_message: polled,
+            changed: false,
+            unsettled: false,
+            last_checkpoint: Instant::now(),
+            reports: BTreeMap::new(),
+            held: (0..n).map(|_| Held::default()).collect(),
+            unsent_meta: None,
+            pending_commit: None,
+            committed: None,
+            uncovered_logged: 0,
+            id_records: BTreeMap::new(),
+        }
+    }
+
     /// Input topic `index` delivered, at idle clock `polled`, a message that keeps the
     /// partition from being idle (an applied event, or input read again after a restore).
     fn active(&mut self, index: usize, polled: Duration) {
@@ -312,6 +336,22 @@ struct LoopState {
 }
 
 impl LoopState {
+    fn new() -> LoopState {
+        LoopState {
+            parts: BTreeMap::new(),
+            assigned: BTreeSet::new(),
+            polled: Duration::ZERO,
+            own_work: Duration::ZERO,
+            fatal: None,
+            quota_sent: Vec::new(),
+            fenced_at: None,
+            rebalances: 0,
+            away: false,
+            hung: false,
+            unanswered: 0,
+        }
+    }
+
     /// The brokers cannot be reached (a consumer error): silence is no evidence of quiet
     /// input, so every partition's idle clock starts again, and stays still until
     /// [`LoopState::back`].
@@ -328,6 +368,21 @@ impl LoopState {
             tracing::info!(how, "The brokers answer again: event time moves on again.");
             self.restart_idle_clocks();
         }
+    }
+
+    /// What the liveness probe says when the loop looks: the brokers are `hung` now, and
+    /// `unanswered` questions so far. A change of either restarts the idle clocks: also a
+    /// question that went unanswered since the loop last looked where the brokers answer
+    /// again by now (the loop was busy through the whole hang, a checkpoint waiting for
+    /// acknowledgements: audit AN), as the silence meanwhile is no evidence of quiet input.
+    /// Gives the new `hung` when it changed.
+    fn probed(&mut self, hung: bool, unanswered: u64) -> Option<bool> {
+        let asked_in_vain = std::mem::replace(&mut self.unanswered, unanswered) != unanswered;
+        let changed = std::mem::replace(&mut self.hung, hung) != hung;
+        if asked_in_vain || changed {
+            self.restart_idle_clocks();
+        }
+        changed.then_some(hung)
     }
 
     fn restart_idle_clocks(&mut self) {
@@ -948,25 +1003,15 @@ impl Core {
             // No further than the brokers are known to have answered: what producers send
             // during a hang reaches no broker until it ends.
             target = target.min(liveness.alive_ms() - self.config.time.allowed_lateness);
-            let hung = liveness.hung(now);
-            let unanswered = liveness.unanswered();
-            if unanswered != state.unanswered {
-                // A question went unanswered since the loop last looked (it may have been
-                // busy through the whole hang): the silence meanwhile is no evidence.
-                state.unanswered = unanswered;
-                state.restart_idle_clocks();
-            }
-            if hung != state.hung {
-                state.hung = hung;
-                state.restart_idle_clocks();
-                if hung {
-                    tracing::warn!(
-                        "The brokers leading the partitions answer nothing (their connections \
-                         open): event time stands still until they do."
-                    );
-                } else {
-                    tracing::info!("The brokers answer again: event time moves on again.");
+            match state.probed(liveness.hung(now), liveness.unanswered()) {
+                Some(true) => tracing::warn!(
+                    "The brokers leading the partitions answer nothing (their connections \
+                     open): event time stands still until they do."
+                ),
+                Some(false) => {
+                    tracing::info!("The brokers answer again: event time moves on again.")
                 }
+                None => {}
             }
         }
         let polled = state.polled;
@@ -1553,24 +1598,11 @@ impl Core {
         let n = self.topics.len();
         let polled = self.state().polled;
         Part {
-            engine,
             reread_below,
-            next: vec![None; n],
-            topic_last: vec![polled; n],
-            topic_max: vec![i64::MIN; n],
-            paused: vec![false; n],
             handled_below,
-            last_message: polled,
-            changed: false,
-            unsettled: false,
-            last_checkpoint: Instant::now(),
             reports,
-            held: (0..n).map(|_| Held::default()).collect(),
-            unsent_meta: None,
-            pending_commit: None,
-            committed: None,
-            uncovered_logged: 0,
             id_records,
+            ..Part::new(engine, n, polled)
         }
     }
 
@@ -2292,19 +2324,7 @@ pub fn run(
         running: running.clone(),
         closing: AtomicBool::new(false),
         session_lost: AtomicBool::new(false),
-        state: Mutex::new(LoopState {
-            parts: BTreeMap::new(),
-            assigned: BTreeSet::new(),
-            polled: Duration::ZERO,
-            own_work: Duration::ZERO,
-            fatal: None,
-            quota_sent: Vec::new(),
-            fenced_at: None,
-            rebalances: 0,
-            away: false,
-            hung: false,
-            unanswered: 0,
-        }),
+        state: Mutex::new(LoopState::new()),
         liveness,
     });
     let mut client = client_config(&core.config.kafka);
@@ -2645,7 +2665,55 @@ mod tests {
         ));
     }
 
-    use super::{day_end_passed, origin_of, position_lag, seq_of};
+    use super::{LoopState, Part, day_end_passed, origin_of, position_lag, seq_of};
+    use crate::config::Config;
+    use crate::engine::Engine;
+    use std::time::Duration;
+
+    /// A loop holding partition 0, idle since its idle clock read 1 s, now at 9 s.
+    fn idle_loop() -> LoopState {
+        let mut state = LoopState::new();
+        let engine = Engine::live(Config::default());
+        state
+            .parts
+            .insert(0, Part::new(engine, 1, Duration::from_secs(1)));
+        state.polled = Duration::from_secs(9);
+        state
+    }
+
+    fn idle_since(state: &LoopState) -> Duration {
+        state.parts[&0].last_message
+    }
+
+    /// Audit AN: a checkpoint waiting for acknowledgements held the loop through a whole
+    /// hang; when it looked again the brokers answered, so it never saw them hung, and the
+    /// silence of the hang counted as idleness (what producers held back was late). A
+    /// question unanswered meanwhile restarts the idle clocks by itself.
+    #[test]
+    fn a_question_unanswered_since_the_loop_last_looked_restarts_the_idle_clocks() {
+        let mut state = idle_loop();
+        assert_eq!(state.probed(false, 0), None);
+        assert_eq!(idle_since(&state), Duration::from_secs(1));
+        // Two questions went unanswered while the loop was busy; answered again by now.
+        assert_eq!(state.probed(false, 2), None);
+        assert_eq!(idle_since(&state), Duration::from_secs(9));
+        // Nothing new: the clocks run on.
+        state.polled = Duration::from_secs(12);
+        assert_eq!(state.probed(false, 2), None);
+        assert_eq!(idle_since(&state), Duration::from_secs(9));
+    }
+
+    #[test]
+    fn a_hang_seen_begin_and_end_restarts_the_idle_clocks_each_time() {
+        let mut state = idle_loop();
+        assert_eq!(state.probed(true, 1), Some(true));
+        assert_eq!(idle_since(&state), Duration::from_secs(9));
+        state.polled = Duration::from_secs(15);
+        assert_eq!(state.probed(true, 1), None);
+        assert_eq!(idle_since(&state), Duration::from_secs(9));
+        assert_eq!(state.probed(false, 1), Some(false));
+        assert_eq!(idle_since(&state), Duration::from_secs(15));
+    }
 
     #[test]
     fn lag_counts_from_the_position_to_the_stable_end() {
