@@ -35,7 +35,7 @@ use crate::config::Subject;
 use crate::config::{Config, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
 use crate::keyed::KeyedMap;
-use crate::pack::PackError;
+use crate::pack::{DEFAULT_PACK, Pack, PackError};
 pub use ids::{Dedup, id_digest};
 use key::IdKey;
 pub use live::{NamedObservation, PartitionMeta, SavedWorkers, WorkerRecord};
@@ -79,6 +79,26 @@ impl RuleSet {
             .pack(&source)
             .ok_or_else(|| PackError::Unknown(rules.pack.clone()))?;
         let mut defs = pack.resolve(rules, role)?;
+        // SPEC 8: `holiday_pay` is on when `holidays` is set, whatever the pack. A pack with
+        // no rule of that kind (every shipped pack but the default) gets the default pack's,
+        // last, unless a rule of its own already has that id.
+        if config.holidays.is_some()
+            && !defs
+                .iter()
+                .any(|def| matches!(def.params, Params::HolidayPay(_)) || &*def.id == "holiday_pay")
+        {
+            let default = Pack::shipped(DEFAULT_PACK)?;
+            let holiday_pay = Pack {
+                rules: default
+                    .rules
+                    .iter()
+                    .filter(|spec| spec.kind == "holiday_pay")
+                    .cloned()
+                    .collect(),
+                ..default
+            };
+            defs.extend(holiday_pay.resolve(rules, role)?);
+        }
         for def in &mut defs {
             def.configure(config.holidays.is_some());
         }

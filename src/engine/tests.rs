@@ -579,6 +579,42 @@ fn weekly_rest_fires_on_the_7th_and_14th_consecutive_day() {
     );
 }
 
+/// Consecutive local days are those of the calendar: Samoa (Pacific/Apia) skipped 2011-12-30,
+/// so there the 31st follows the 29th (audit AO: the run broke over the date that never was).
+#[test]
+fn weekly_rest_counts_across_a_local_date_the_zone_skipped() {
+    let mut config = Config::default();
+    config.time.zone = chrono_tz::Pacific::Apia;
+    let mut events = Vec::new();
+    for date in [24, 25, 26, 27, 28, 29, 31] {
+        // The zone's offset is -10:00 before the skip and +14:00 after it.
+        let offset = if date < 30 { "-10:00" } else { "+14:00" };
+        events.push(ev(
+            "w1",
+            "login",
+            &format!("2011-12-{date}T10:00:00{offset}"),
+        ));
+        events.push(ev(
+            "w1",
+            "logout",
+            &format!("2011-12-{date}T11:00:00{offset}"),
+        ));
+    }
+    let (alerts, _) = run_with(config, &events, "2012-01-02T00:00:00+14:00");
+    let rest: Vec<_> = alerts
+        .iter()
+        .filter(|a| &*a.rule == "weekly_rest")
+        .map(|a| (a.at, a.period_start))
+        .collect();
+    assert_eq!(
+        rest,
+        vec![(
+            t("2011-12-31T10:00:00+14:00"),
+            t("2011-12-31T00:00:00+14:00")
+        )]
+    );
+}
+
 #[test]
 fn weekly_rest_counts_a_shift_across_midnight_at_the_midnight() {
     let mut events = Vec::new();
@@ -1182,6 +1218,32 @@ fn holiday_alerts(config: Config, days: &[(&str, u64)]) -> Vec<(String, String, 
             )
         })
         .collect()
+}
+
+/// SPEC 8: `holiday_pay` is on when `holidays` is set, whatever the pack (audit AP: no
+/// shipped pack but the default had it, so `[time] holidays` did nothing under them).
+#[test]
+fn holiday_pay_is_on_under_every_pack_when_holidays_are_set() {
+    let days = [("2026-04-30", 6000), ("2026-05-01", 6000)];
+    for pack in crate::pack::SHIPPED.iter().map(|(name, _)| *name) {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays/cn.toml");
+        let text = format!("[rules]\npack = {pack:?}\n[time]\nholidays = {path:?}\n");
+        let config = Config::from_toml_str(&text, Vec::new()).unwrap();
+        assert_eq!(
+            holiday_alerts(config, &days),
+            vec![(
+                "2026-05-02T00:00:00.000+08:00".to_owned(),
+                "2026-05-01T00:00:00.000+08:00".to_owned(),
+                3000,
+                3000,
+            )],
+            "pack {pack}"
+        );
+        // Without a calendar, no pack judges holiday pay.
+        let text = format!("[rules]\npack = {pack:?}\n");
+        let config = Config::from_toml_str(&text, Vec::new()).unwrap();
+        assert_eq!(holiday_alerts(config, &days), vec![], "pack {pack}");
+    }
 }
 
 #[test]

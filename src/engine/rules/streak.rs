@@ -69,11 +69,12 @@ impl State {
         if flags & ON == 0 || self.last_day == day.number {
             return;
         }
-        self.streak = if self.last_day == day.number - 1 {
-            self.streak + 1
-        } else {
-            1
-        };
+        // Consecutive local days: the day before, or the one before it where the day between
+        // never began (a zone that skipped a date, Pacific/Apia on 2011-12-30: its start is
+        // this day's).
+        let consecutive = self.last_day == day.number - 1
+            || (self.last_day == day.number - 2 && cx.cal.start_of(day.number - 1) == day.start);
+        self.streak = if consecutive { self.streak + 1 } else { 1 };
         self.last_day = day.number;
         if self.streak % p.days != 0 {
             return;
