@@ -805,13 +805,16 @@ impl Engine {
                 })
             });
         let today = self.cal.day_at(worker.since);
+        // The day before in the zone's calendar (not `today.number - 1` where a date was
+        // skipped).
+        let yesterday = self.cal.day_at(today.start - 1).number;
         let mut rules = Vec::new();
         let mut kinds = serde_json::Map::new();
         let mut left = serde_json::Map::new();
         let mut open = Vec::new();
         let mut week = None;
         for (def, state) in super::rules::stateful(&set.rules).zip(worker.states.iter()) {
-            let Some(standing) = state.standing(def, worker.since, &today) else {
+            let Some(standing) = state.standing(def, worker.since, &today, yesterday) else {
                 continue;
             };
             // SPEC section 7: exactly these four keys; the kinds are beside them.
@@ -871,7 +874,7 @@ impl Engine {
             })
             .collect();
         let streak = worker.states.iter().find_map(|state| match &state.state {
-            super::rules::KindState::Streak(_, _, s) => Some(s.run(today.number)),
+            super::rules::KindState::Streak(_, _, s) => Some(s.run(yesterday)),
             _ => None,
         });
         let measures: serde_json::Map<String, Value> = super::measure::Measure::ALL

@@ -613,6 +613,12 @@ fn weekly_rest_counts_across_a_local_date_the_zone_skipped() {
             t("2011-12-31T00:00:00+14:00")
         )]
     );
+    // Before the first work of the 31st, the view shows the run of 6 days as going on.
+    let mut config = Config::default();
+    config.time.zone = chrono_tz::Pacific::Apia;
+    let mut engine = engine_after(config, &events[..12], "2011-12-31T05:00:00+14:00");
+    let view = engine.worker_view("w1").unwrap();
+    assert_eq!(view["consecutive_work_days"], 6, "{view}");
 }
 
 #[test]

@@ -112,10 +112,11 @@ impl State {
         cx.hold(me, def, t, until, message);
     }
 
-    /// The days of the run on local day `today`: the streak while its last day is today or
-    /// yesterday, else 0 (a day without the measure ended it).
-    pub fn run(&self, today: i32) -> u32 {
-        if self.last_day >= today.saturating_sub(1) {
+    /// The days of the run on a local day whose day before is `yesterday` (in the zone's
+    /// calendar: where the zone skipped a date, the one before it): the streak while its last
+    /// day is that day or later, else 0 (a day without the measure ended it).
+    pub fn run(&self, yesterday: i32) -> u32 {
+        if self.last_day >= yesterday {
             self.streak
         } else {
             0
@@ -127,8 +128,8 @@ impl State {
     /// counts from its first instant with the measure, so the `days`-th fires as it begins:
     /// then used reaches the limit, as for every other rule. A run whose last day with the
     /// measure is before yesterday is over: 0 days.
-    pub fn standing(&self, p: &Params, today: i32) -> Standing {
-        let run = self.run(today);
+    pub fn standing(&self, p: &Params, today: i32, yesterday: i32) -> Standing {
+        let run = self.run(yesterday);
         // Today counted: the threshold reached today or the next; else the next one.
         let thresholds = if self.last_day == today && run > 0 {
             run.div_ceil(p.days)
@@ -184,7 +185,7 @@ mod tests {
         ];
         for (streak, last_day, used, limit) in cases {
             let state = State { streak, last_day };
-            let standing = state.standing(&p, today);
+            let standing = state.standing(&p, today, today - 1);
             assert_eq!(
                 (standing.used, standing.limit, standing.left),
                 (used * DAY_MS, limit * DAY_MS, (limit - used) * DAY_MS),
