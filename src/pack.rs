@@ -275,9 +275,19 @@ impl Pack {
 
     /// The pack's rules for a worker of `role`, with `values` for `"$KEY"` parameters.
     pub fn resolve(&self, values: &dyn KeyValues, role: &str) -> Result<Vec<RuleDef>, PackError> {
+        self.resolve_where(values, role, |_| true)
+    }
+
+    /// [`Pack::resolve`] of the rules `keep` takes only.
+    pub fn resolve_where(
+        &self,
+        values: &dyn KeyValues,
+        role: &str,
+        keep: impl Fn(&RuleSpec) -> bool,
+    ) -> Result<Vec<RuleDef>, PackError> {
         let mut rules = Vec::new();
         let mut observed = false;
-        for spec in &self.rules {
+        for spec in self.rules.iter().filter(|spec| keep(spec)) {
             let mut reader = Reader {
                 origin: &self.origin,
                 spec,

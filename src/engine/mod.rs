@@ -32,10 +32,10 @@ use std::sync::Arc;
 use crate::alert::{Alert, Amount, Hold, Phase, human_duration, human_limit, role_plural};
 use crate::calendar::{Calendar, Day};
 use crate::config::Subject;
-use crate::config::{Config, Rules};
+use crate::config::{Config, PackSource, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
 use crate::keyed::KeyedMap;
-use crate::pack::{DEFAULT_PACK, Pack, PackError};
+use crate::pack::{DEFAULT_PACK, PackError};
 pub use ids::{Dedup, id_digest};
 use key::IdKey;
 pub use live::{NamedObservation, PartitionMeta, SavedWorkers, WorkerRecord};
@@ -87,17 +87,12 @@ impl RuleSet {
                 .iter()
                 .any(|def| matches!(def.params, Params::HolidayPay(_)) || &*def.id == "holiday_pay")
         {
-            let default = Pack::shipped(DEFAULT_PACK)?;
-            let holiday_pay = Pack {
-                rules: default
-                    .rules
-                    .iter()
-                    .filter(|spec| spec.kind == "holiday_pay")
-                    .cloned()
-                    .collect(),
-                ..default
-            };
-            defs.extend(holiday_pay.resolve(rules, role)?);
+            // The default pack is always loaded ([`Config`]'s packs): not parsed again for
+            // every new (platform, role).
+            let default = config
+                .pack(&PackSource::Shipped(DEFAULT_PACK.into()))
+                .ok_or_else(|| PackError::Unknown(DEFAULT_PACK.into()))?;
+            defs.extend(default.resolve_where(rules, role, |spec| spec.kind == "holiday_pay")?);
         }
         for def in &mut defs {
             def.configure(config.holidays.is_some());
