@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Read, Write};
 use crate::alert::{Alert, Hold, Phase};
 use crate::cli::{ReplayArgs, StatusArgs};
 use crate::config::Config;
-use crate::engine::{ClosedWorkerDay, Engine, Pushed, Stats, event_digest};
+use crate::engine::{ClosedWorkerDay, Engine, Stats, event_digest};
 use crate::event::{self, BadReason};
 use crate::timefmt;
 
@@ -498,7 +498,7 @@ pub fn replay_until(
                     report.after_until += 1;
                     continue;
                 }
-                if engine.push_at(event, digest, *line_number) == Pushed::Accepted {
+                if engine.push_at(event, digest, *line_number).accepted() {
                     engine.advance();
                     drain(engine, sink, diag, &mut report)?;
                 }

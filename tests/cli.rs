@@ -1057,6 +1057,55 @@ fn an_event_id_reused_past_the_window_is_not_a_duplicate_in_replay() {
     assert!(duplicates.trim_end().ends_with(" 0"), "{summary}");
 }
 
+/// SPEC section 5: duplicates are judged on the events sorted by `ts`. A logout read 10 s
+/// after a heartbeat with its `event_id` but stamped 10 s before it counts, and the heartbeat
+/// is the duplicate, with one engine and with several (the copy read first waits in another
+/// block's buffer). Judged in arrival order, the logout was dropped, the worker stayed online
+/// and `continuous_work` fired at 11:45 and 12:00 (audit AR).
+#[test]
+fn of_two_copies_read_within_the_lateness_the_earlier_ts_counts() {
+    let dir = scratch("copies-ts-order");
+    let line = |worker: &str, kind: &str, ts: &str, id: &str| {
+        format!(
+            r#"{{"worker_id":"{worker}","kind":"{kind}","ts":"2026-03-02T{ts}+08:00","event_id":"{id}"}}"#
+        )
+    };
+    let read = [
+        line("a", "login", "08:00:00", "l"),
+        line("b", "login", "08:00:05", "l"),
+        line("a", "heartbeat", "08:00:20", "x"),
+        line("a", "logout", "08:00:10", "x"),
+        line("b", "logout", "13:00:00", "m"),
+    ];
+    let mut sorted = read.clone();
+    sorted.swap(2, 3);
+    let replay = |name: &str, lines: &[String], threads: &str| {
+        let input = dir.join(name);
+        std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+        let output = run(bin().args(["replay", "--threads", threads]).arg(&input));
+        assert!(output.status.success(), "{}", stderr(&output));
+        let summary = stderr(&output);
+        assert!(
+            summary
+                .lines()
+                .any(|l| l.contains("duplicates (dropped)") && l.ends_with(" 1")),
+            "{summary}"
+        );
+        stdout(&output)
+    };
+    let expected = replay("sorted.jsonl", &sorted, "1");
+    // b worked 08:00:05 to 13:00: its warning and violation, and no alert of a.
+    assert_eq!(expected.lines().count(), 2, "{expected}");
+    assert!(!expected.contains(r#""worker_id":"a""#), "{expected}");
+    for threads in ["1", "2", "4"] {
+        assert_eq!(
+            replay("read.jsonl", &read, threads),
+            expected,
+            "--threads {threads}"
+        );
+    }
+}
+
 /// SPEC section 5: within the lateness, the alerts are those of the events sorted by `ts`, and
 /// replay's output is deterministic: a shuffle within the lateness gives the same bytes. At
 /// one instant alerts (and holds) come in the order of their key, not in the order in which

@@ -192,6 +192,17 @@ impl Shard {
     }
 }
 
+/// What [`Dedup::admit`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Not remembered: now it is.
+    New,
+    /// Remembered: a duplicate.
+    Duplicate,
+    /// Remembered with this later expiry, now replaced by the new one.
+    Replaces(i64),
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Dedup {
     /// [`SHARDS`] tables, allocated with the first id. An entry whose expiry the watermark has
@@ -258,6 +269,20 @@ impl Dedup {
     /// `watermark` (an event found a duplicate moves nothing, so no other id may be forgotten
     /// on its account).
     pub fn insert_judged(&mut self, digest: u64, expiry: i64, watermark: i64, judge: i64) -> bool {
+        self.admit(digest, expiry, watermark, judge, false) != Admit::Duplicate
+    }
+
+    /// [`Dedup::insert_judged`], and with `earlier_wins`, a remembered entry whose expiry is
+    /// later than `expiry` (a copy with a later `ts`, still waiting in the reorder buffer) is
+    /// taken over: its expiry becomes `expiry`, and [`Admit::Replaces`] gives the old one.
+    pub fn admit(
+        &mut self,
+        digest: u64,
+        expiry: i64,
+        watermark: i64,
+        judge: i64,
+        earlier_wins: bool,
+    ) -> Admit {
         if self.shards.is_empty() {
             self.shards = vec![Shard::default(); SHARDS];
         }
@@ -283,11 +308,16 @@ impl Dedup {
                 break;
             }
             if slot.digest == digest {
-                if shard.expiry(slot, far) >= judge.max(watermark) {
-                    return false;
+                let held = shard.expiry(slot, far);
+                if held < judge.max(watermark) {
+                    shard.set(i, digest, expiry, far);
+                    return Admit::New;
                 }
-                shard.set(i, digest, expiry, far);
-                return true;
+                if earlier_wins && expiry < held {
+                    shard.set(i, digest, expiry, far);
+                    return Admit::Replaces(held);
+                }
+                return Admit::Duplicate;
             }
             if reusable.is_none() && shard.expiry(slot, far) < watermark {
                 reusable = Some(i);
@@ -302,7 +332,7 @@ impl Dedup {
                 self.occupied += 1;
             }
         }
-        true
+        Admit::New
     }
 
     /// Starts loading the slot of `digest` into the cache (replay batches its lookups).

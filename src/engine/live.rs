@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 use super::{
-    DayReport, Engine, NEVER, Observation, Pending, Pushed, State, Stats, Worker, buffer,
+    Admit, DayReport, Engine, NEVER, Observation, Pending, Pushed, State, Stats, Worker, buffer,
     event_digest,
 };
 use crate::config::Config;
@@ -459,7 +459,7 @@ impl Engine {
         // The worker's slot, looked up once (a person's is another key).
         let hint = slot.filter(|_| !self.persons());
         let pushed = self.push_slot(event, event_digest(event), Some(seq), capped, hint);
-        if pushed == Pushed::Accepted
+        if pushed.accepted()
             && let Some(max) = self.state.source_max.get_mut(source)
         {
             *max = Some(max.map_or(capped, |m| m.max(capped)));
@@ -471,16 +471,29 @@ impl Engine {
     /// restore, so that duplicates of events handled before it are still recognised.
     pub fn remember_id(&mut self, event: &Event<'_>, seq: u64) {
         if let Some(digest) = event_digest(event) {
-            let expiry = event.ts.saturating_add(self.config.time.dedup_window);
+            let window = self.config.time.dedup_window;
+            let expiry = event.ts.saturating_add(window);
             let watermark = self.watermark();
             // Judged as when the event was read first ([`Engine::push_slot`]).
             let after = self.watermark_after(watermark, event.ts);
-            if self
+            let admitted = match self
                 .state
                 .dedup
-                .insert_judged(digest, expiry, watermark, after)
-                && let Some(log) = self.id_log.as_mut()
+                .admit(digest, expiry, watermark, after, true)
             {
+                Admit::Duplicate => false,
+                Admit::New => true,
+                Admit::Replaces(held) => {
+                    // Applied before, so accepted when first read: a copy with a later `ts`
+                    // read before it (and again now) was replaced then ([`Pushed::Replaced`]).
+                    let ts = held.saturating_sub(window);
+                    if ts >= watermark {
+                        self.cancelled.push((digest, ts));
+                    }
+                    true
+                }
+            };
+            if admitted && let Some(log) = self.id_log.as_mut() {
                 log.push((seq, digest, expiry));
             }
         }
@@ -1282,6 +1295,36 @@ mod tests {
         let expected = one_run_alerts(&Config::default(), &lines);
         assert!(expected.len() >= 4);
         // Re-reading from the restart offset or from any earlier one: the same alerts.
+        every_crash_point_gives(&Config::default(), &lines, &expected);
+    }
+
+    /// SPEC section 5: of two copies of an event read within the lateness, the one with the
+    /// earlier `ts` counts, also across a crash at any point: a logout read after a login
+    /// with its `event_id` but stamped before it ends the session, whether the restore reads
+    /// both again, the logout only (applied before the checkpoint: the login is cancelled
+    /// again as the logout's id is remembered), or neither.
+    #[test]
+    fn the_copy_with_the_earlier_ts_counts_across_every_crash_point() {
+        let id = |text: String, id: &str| {
+            text.replace("\"kind\"", &format!("\"event_id\":\"{id}\",\"kind\""))
+        };
+        let lines = vec![
+            id(line("w1", "login", "08:00:00"), "a"),
+            id(line("w1", "login", "08:00:20"), "x"),
+            id(line("w1", "logout", "08:00:10"), "x"),
+            id(line("w2", "login", "08:00:25"), "b"),
+            // A checkpoint here has the logout applied and the login still buffered.
+            id(line("w2", "heartbeat", "08:00:45"), "c"),
+            id(line("w2", "heartbeat", "09:00:00"), "d"),
+            id(line("w2", "heartbeat", "13:00:00"), "e"),
+        ];
+        let mut sorted = lines.clone();
+        sorted.swap(1, 2);
+        let expected = one_run_alerts(&Config::default(), &sorted);
+        // w2's alerts (continuous work, daily hours); w1 logged out at 08:00:10.
+        assert_eq!(expected.len(), 4, "{expected:?}");
+        assert!(expected.iter().all(|a| a.contains(r#""worker_id":"w2""#)));
+        assert_eq!(one_run_alerts(&Config::default(), &lines), expected);
         every_crash_point_gives(&Config::default(), &lines, &expected);
     }
 

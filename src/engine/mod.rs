@@ -36,7 +36,7 @@ use crate::config::{Config, PackSource, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
 use crate::keyed::KeyedMap;
 use crate::pack::{DEFAULT_PACK, PackError};
-pub use ids::{Dedup, id_digest};
+pub use ids::{Admit, Dedup, id_digest};
 use key::IdKey;
 pub use live::{NamedObservation, PartitionMeta, SavedWorkers, WorkerRecord};
 pub use rules::continuous::Episode;
@@ -195,26 +195,36 @@ pub struct Pending {
     pub city: u32,
     /// Hash of `order_id` (orders are scoped per worker).
     pub order: u64,
-    pub fee: Option<u64>,
+    /// `fee_cents` when [`Pending::has_fee`] (apart, so that the event fits a cache line).
+    pub fee_cents: u64,
+    pub has_fee: bool,
     /// `activity` events: the activity declared.
     #[serde(default)]
     pub activity: Activity,
     /// Persons: the index of the event's worker id among the person's (0 for a worker), or
     /// [`MOVES`].
     #[serde(default)]
-    pub member: u32,
+    pub member: u16,
+    /// The digest of (`worker_id`, `event_id`), 0 when the event has no `event_id`: a copy
+    /// of the event with an earlier `ts` may cancel it ([`Engine::cancel`]).
+    #[serde(default)]
+    pub id: u64,
 }
 
 /// [`Pending::member`] of a move, not an event: a worker id leaving the subject it stood alone
 /// in (`worker`, its only member) for the person it now belongs to (`order`: that subject's
 /// slot in the high 32 bits, the worker id's index among its worker ids in the low ones),
-/// just before the event that says so ([`Engine::push_move`]). A marker rather than a field:
-/// a field would take `Pending` from 64 bytes to 72.
-pub const MOVES: u32 = u32::MAX;
+/// just before the event that says so ([`Engine::push_move`]). A marker rather than a field.
+pub const MOVES: u16 = u16::MAX;
 
 impl Pending {
     pub fn moves(&self) -> bool {
         self.member == MOVES
+    }
+
+    /// The event's `fee_cents`, when it has one.
+    pub fn fee(&self) -> Option<u64> {
+        self.has_fee.then_some(self.fee_cents)
     }
 }
 
@@ -380,6 +390,16 @@ pub enum Pushed {
     Late,
     /// Live, after a restore: the saved state already holds this event.
     AlreadyApplied,
+    /// Accepted in place of a copy (same `event_id`) with a later `ts` that waits in the
+    /// reorder buffer: that copy is now the duplicate, dropped when its instant comes.
+    Replaced,
+}
+
+impl Pushed {
+    /// The event is in the reorder buffer.
+    pub fn accepted(self) -> bool {
+        matches!(self, Pushed::Accepted | Pushed::Replaced)
+    }
 }
 
 /// Counters of what the engine did.
@@ -869,6 +889,9 @@ pub struct Engine {
     emitted: u32,
     /// Sharded replay: events arrive admitted (duplicates and lateness decided before).
     admitted: bool,
+    /// Buffered copies of events that a copy with an earlier `ts` replaced, by (id digest,
+    /// `ts`): dropped as duplicates when their instant comes (none but in that rare case).
+    cancelled: Vec<(u64, i64)>,
     /// The sequence of the event being pushed (a new worker's rank).
     rank: u64,
     /// `stats.noops` when [`Engine::take_noops`] was last called (or the state restored).
@@ -965,6 +988,7 @@ impl Engine {
             step: Step::default(),
             emitted: 0,
             admitted: false,
+            cancelled: Vec::new(),
             rank: 0,
             noops_taken,
             reread_cap: None,
@@ -988,15 +1012,28 @@ impl Engine {
     /// Sharded replay: takes an event the caller admitted (not a duplicate, not late), at
     /// sequence `seq` (its line number).
     pub fn push_admitted(&mut self, event: &Event<'_>, seq: u64) {
-        self.push_admitted_to(event, seq, None);
+        self.push_admitted_to(event, event_digest(event), seq, None);
     }
 
     /// [`Engine::push_admitted`] with the event's worker slot looked up beforehand
     /// ([`Engine::slot_hint`], with no push in between that could remove it; a new worker
     /// since is looked up again).
-    pub fn push_admitted_to(&mut self, event: &Event<'_>, seq: u64, slot: Option<u32>) {
-        let pushed = self.push_slot(event, None, Some(seq), event.ts, slot);
+    pub fn push_admitted_to(
+        &mut self,
+        event: &Event<'_>,
+        id: Option<u64>,
+        seq: u64,
+        slot: Option<u32>,
+    ) {
+        let pushed = self.push_slot(event, id, Some(seq), event.ts, slot);
         debug_assert_eq!(pushed, Pushed::Accepted);
+    }
+
+    /// Drops, as a duplicate, the buffered event with id digest `id` and this `ts` when its
+    /// instant comes: a copy with an earlier `ts` was accepted in its place (sharded replay:
+    /// the admission decided so; see [`Pushed::Replaced`]).
+    pub fn cancel(&mut self, id: u64, ts: i64) {
+        self.cancelled.push((id, ts));
     }
 
     /// The slot of a worker id already held (none for persons, whose subject is decided at
@@ -1162,15 +1199,34 @@ impl Engine {
         slot: Option<u32>,
     ) -> Pushed {
         let watermark = self.watermark();
+        let mut pushed = Pushed::Accepted;
         if let Some(id) = id.filter(|_| !self.admitted) {
-            let expiry = event.ts.saturating_add(self.config.time.dedup_window);
+            let window = self.config.time.dedup_window;
+            let expiry = event.ts.saturating_add(window);
             // Judged with the watermark as the event leaves it (a copy, with its original
             // `ts`, never moves it): an id reused past its window is forgotten, whether an
             // idle partition's watermark moved on with the wall clock first or not.
             let after = self.watermark_after(watermark, advance_ts);
-            if !self.state.dedup.insert_judged(id, expiry, watermark, after) {
-                self.state.stats.duplicates += 1;
-                return Pushed::Duplicate;
+            // Of two copies within the lateness, the one with the earlier `ts` counts (SPEC
+            // section 5: the events sorted by `ts`); a copy that is late itself counts never.
+            let earlier_wins = event.ts >= watermark;
+            match self
+                .state
+                .dedup
+                .admit(id, expiry, watermark, after, earlier_wins)
+            {
+                Admit::Duplicate => {
+                    self.state.stats.duplicates += 1;
+                    return Pushed::Duplicate;
+                }
+                Admit::New => {}
+                Admit::Replaces(held) => {
+                    // The copy read first is still buffered (its `ts` is later than this
+                    // one's, which is not late).
+                    self.cancelled.push((id, held.saturating_sub(window)));
+                    self.state.stats.duplicates += 1;
+                    pushed = Pushed::Replaced;
+                }
             }
             if let Some(log) = self.id_log.as_mut() {
                 log.push((seq.unwrap_or(0), id, expiry));
@@ -1223,15 +1279,21 @@ impl Engine {
             role,
             city,
             order,
-            fee: event.fee_cents,
+            fee_cents: event.fee_cents.unwrap_or_default(),
+            has_fee: event.fee_cents.is_some(),
             activity: event.activity.unwrap_or_default(),
-            member,
+            // A member index is below MAX_MEMBERS.
+            member: member as u16,
+            id: id.unwrap_or(0),
         });
         if let Some(moving) = moving.filter(|m| m.alone != m.to) {
             self.push_move(moving, event);
         }
-        self.state.stats.accepted += 1;
-        Pushed::Accepted
+        // A copy that replaced another takes its place in the count.
+        if pushed == Pushed::Accepted {
+            self.state.stats.accepted += 1;
+        }
+        pushed
     }
 
     /// Counts persons, not workers (`[rules] subject = "person"`).
@@ -1481,9 +1543,11 @@ impl Engine {
             role,
             city,
             order: (u64::from(moving.to) << 32) | u64::from(moving.member),
-            fee: None,
+            fee_cents: 0,
+            has_fee: false,
             activity: Activity::Rest,
             member: MOVES,
+            id: 0,
         });
     }
 
@@ -1518,7 +1582,7 @@ impl Engine {
             self.state.buffer.update(|p| {
                 let stays = p.worker != index || p.moves();
                 if !stays {
-                    (p.worker, p.member) = (to, member);
+                    (p.worker, p.member) = (to, member as u16);
                     moved += 1;
                 }
                 !stays
@@ -1754,6 +1818,9 @@ impl Engine {
             let mark = self.out.len();
             while self.state.buffer.peek().is_some_and(|p| p.ts == t) {
                 let event = self.state.buffer.pop().expect("peeked");
+                if !self.cancelled.is_empty() && self.drop_cancelled(&event) {
+                    continue;
+                }
                 self.prefetch_ahead();
                 self.enter(Step::plain(t, Step::EVENT, event.seq));
                 self.apply(&event, t);
@@ -1863,6 +1930,32 @@ impl Engine {
             hint::prefetch(&worker.pending);
             hint::prefetch(&worker.pushed_group);
         }
+    }
+
+    /// Drops `event` when a copy with an earlier `ts` replaced it ([`Pushed::Replaced`]):
+    /// what its push held is let go, nothing else changes.
+    #[cold]
+    fn drop_cancelled(&mut self, event: &Pending) -> bool {
+        let Some(at) = (event.id != 0)
+            .then(|| {
+                self.cancelled
+                    .iter()
+                    .position(|&(id, ts)| id == event.id && ts == event.ts)
+            })
+            .flatten()
+        else {
+            return false;
+        };
+        self.cancelled.swap_remove(at);
+        let index = event.worker;
+        let worker = &mut self.state.workers[index as usize];
+        worker.pending -= 1;
+        self.release_names([event.platform, event.role, event.city]);
+        let worker = &self.state.workers[index as usize];
+        if worker.since == NEVER && worker.pending == 0 {
+            self.forget_worker(index);
+        }
+        true
     }
 
     /// Applies one event from the buffer at its instant `t`, or refuses it.

@@ -970,7 +970,7 @@ impl Worker {
         if first && self.delivered.len() < MAX_DELIVERED_PER_DAY {
             push(&mut self.delivered, order);
         }
-        if let Some(fee) = event.fee {
+        if let Some(fee) = event.fee() {
             self.day_has_fee = true;
             if first {
                 self.day_fees = self.day_fees.saturating_add(fee);

@@ -926,8 +926,13 @@ impl Core {
             part.engine.set_sources(&sources(part, tick.polled, idle));
         }
         let reread = origin.offset < part.reread_below[index];
-        match part.engine.push_read(&event, seq, index, cap, reread) {
-            Pushed::Accepted => {
+        let pushed = part.engine.push_read(&event, seq, index, cap, reread);
+        if pushed == Pushed::Replaced {
+            // Accepted in place of a copy read before, which now counts as the duplicate.
+            self.shared.metrics.duplicate_event();
+        }
+        match pushed {
+            Pushed::Accepted | Pushed::Replaced => {
                 part.last_message = tick.polled;
                 // The platform's freshness: event time, capped as it moves event time (a
                 // platform sending only stale or late events is not fresh). The demo's clock

@@ -33,7 +33,7 @@ use super::{BLOCK_BYTES, Chunker, Report, Sink, is_blank, lines};
 use crate::alert::{Alert, Hold, Phase};
 use crate::config::{Config, Subject};
 use crate::engine::{
-    ClosedWorkerDay, DayHours, Dedup, Engine, MAX_ACTIVE_ORDERS, NEVER, Place, Stats, Step,
+    Admit, ClosedWorkerDay, DayHours, Dedup, Engine, MAX_ACTIVE_ORDERS, NEVER, Place, Stats, Step,
     event_digest,
 };
 use crate::event::{self, Activity, BadEvent, BadReason, Event, Kind};
@@ -175,7 +175,7 @@ fn serial<W: Write>(
     let mut chunker = Chunker::new(input, tuning.block_bytes);
     let mut raw = Vec::new();
     let mut block = Block::default();
-    let mut routes = [Vec::new()];
+    let mut routes = [Route::default()];
     loop {
         let len = chunker.next_into(&mut raw)?;
         if len == 0 {
@@ -213,11 +213,11 @@ enum Note {
 
 /// What the calling thread gives an engine thread.
 enum Job {
-    /// Push `events` of `block` (the first line of the block being line `base + 1`), then run
-    /// to `watermark`.
+    /// Push the events of `route` of `block` (the first line of the block being line
+    /// `base + 1`), then run to `watermark`.
     Run {
         block: Arc<Block>,
-        events: Vec<u32>,
+        route: Route,
         base: u64,
         watermark: i64,
     },
@@ -339,11 +339,11 @@ fn run_engine(i: usize, engine: &mut Engine, work: mpsc::Receiver<Job>, note: mp
         match job {
             Job::Run {
                 block,
-                events,
+                route,
                 base,
                 watermark,
             } => {
-                block.run(engine, i, base, &events, watermark);
+                block.run(engine, i, base, &route, watermark);
             }
             Job::Finish(end) => {
                 if let Some(end) = end {
@@ -394,14 +394,14 @@ fn coordinate<W: Write>(
                     let base = merge.report.lines;
                     merge.report.lines += block.lines;
                     merge.report.blank += block.blank;
-                    let mut routes = vec![Vec::new(); threads];
+                    let mut routes = vec![Route::default(); threads];
                     gate.admit(&block, &mut routes);
                     let watermark = gate.watermark();
                     let block = Arc::new(block);
-                    for (job, events) in jobs.iter().zip(routes) {
+                    for (job, route) in jobs.iter().zip(routes) {
                         job.send(Job::Run {
                             block: Arc::clone(&block),
-                            events,
+                            route,
                             base,
                             watermark,
                         })
@@ -548,6 +548,24 @@ struct Record {
     activity: Option<Activity>,
     ts: i64,
     fee_cents: u64,
+    /// Its id digest, 0 when it has no `event_id` (a copy with an earlier `ts` may cancel
+    /// it: [`Engine::cancel`]).
+    id: u64,
+}
+
+/// What one engine is given of a block: the admitted events (indices into its group's
+/// records), and the buffered copies that events among them replace (id digest, `ts`).
+#[derive(Debug, Clone, Default)]
+struct Route {
+    events: Vec<u32>,
+    cancels: Vec<(u64, i64)>,
+}
+
+impl Route {
+    fn clear(&mut self) {
+        self.events.clear();
+        self.cancels.clear();
+    }
 }
 
 /// The records of a block's valid events that go to one engine (all of them with one engine,
@@ -615,13 +633,14 @@ impl Block {
                         Routing::None => 0,
                     };
                     let Group { text, events } = &mut groups[group];
+                    let digest = event_digest(&event);
                     admissions.push(Admission {
                         ts: event.ts,
-                        digest: event_digest(&event),
+                        digest,
                         group: u32::try_from(group).expect("engines are few"),
                         index: u32::try_from(events.len()).expect(HUGE),
                     });
-                    events.push(Record::new(&event, *count, text));
+                    events.push(Record::new(&event, *count, text, digest));
                 }
                 Err(error) => bad.push((*count, error)),
             }
@@ -648,10 +667,14 @@ impl Block {
         }
     }
 
-    /// Pushes the admitted `events` of engine `shard` (indices into its group's records) into
-    /// `engine`, then runs it to `watermark`.
-    fn run(&self, engine: &mut Engine, shard: usize, base: u64, events: &[u32], watermark: i64) {
+    /// Pushes the admitted events of engine `shard` (`route`: indices into its group's
+    /// records, and the copies they replace) into `engine`, then runs it to `watermark`.
+    fn run(&self, engine: &mut Engine, shard: usize, base: u64, route: &Route, watermark: i64) {
         let group = &self.groups[if self.groups.len() == 1 { 0 } else { shard }];
+        for &(id, ts) in &route.cancels {
+            engine.cancel(id, ts);
+        }
+        let events = &route.events;
         // The workers' slots first, in a loop of look-ups alone: each misses the cache, and
         // there they overlap instead of stalling every push in turn.
         let slots: Vec<Option<u32>> = events
@@ -667,14 +690,15 @@ impl Block {
             }
             let record = &group.events[i as usize];
             let event = Block::event(group, record);
-            engine.push_admitted_to(&event, base + u64::from(record.line), slot);
+            let id = (record.id != 0).then_some(record.id);
+            engine.push_admitted_to(&event, id, base + u64::from(record.line), slot);
         }
         engine.advance_to(watermark);
     }
 }
 
 impl Record {
-    fn new(event: &Event<'_>, line: u64, text: &mut String) -> Record {
+    fn new(event: &Event<'_>, line: u64, text: &mut String, id: Option<u64>) -> Record {
         let offset = |text: &String| u32::try_from(text.len()).expect(HUGE);
         let start = offset(text);
         let mut ends = [0; STRINGS];
@@ -706,6 +730,7 @@ impl Record {
             activity: event.activity,
             ts: event.ts,
             fee_cents: event.fee_cents.unwrap_or_default(),
+            id: id.unwrap_or(0),
         }
     }
 
@@ -759,36 +784,52 @@ impl Gate {
     }
 
     /// Decides each valid event of `block` in input order and adds the admitted ones to the
-    /// list of their engine (`routes`, one list per engine).
-    fn admit(&mut self, block: &Block, routes: &mut [Vec<u32>]) {
+    /// route of their engine (`routes`, one per engine).
+    fn admit(&mut self, block: &Block, routes: &mut [Route]) {
         let admissions = &block.admissions;
         for (i, admission) in admissions.iter().enumerate() {
             if let Some(digest) = admissions.get(i + PREFETCH).and_then(|a| a.digest) {
                 self.dedup.prefetch(digest);
             }
-            if self.admits(admission) {
-                // The parser grouped the events by engine.
-                routes[admission.group as usize].push(admission.index);
+            // The parser grouped the events by engine.
+            let route = &mut routes[admission.group as usize];
+            if self.admits(admission, &mut route.cancels) {
+                route.events.push(admission.index);
             }
         }
     }
 
-    /// Whether an event goes to an engine: not after `--until`, not a duplicate, not late.
-    fn admits(&mut self, record: &Admission) -> bool {
+    /// Whether an event goes to an engine: not after `--until`, not a duplicate, not late. A
+    /// copy of a buffered event with an earlier `ts` goes, and the copy it replaces is added
+    /// to `cancels` (as [`Engine::push`] decides, [`crate::engine::Pushed::Replaced`]).
+    fn admits(&mut self, record: &Admission, cancels: &mut Vec<(u64, i64)>) -> bool {
         if self.until.is_some_and(|end| record.ts > end) {
             self.after_until += 1;
             return false;
         }
         let watermark = self.watermark();
+        let mut replaced = false;
         if let Some(digest) = record.digest {
             let expiry = record.ts.saturating_add(self.window);
             // Decided with the watermark as the event leaves it (a copy, with its original
             // `ts`, never moves it): an id reused past its window is forgotten, as live, where
             // an idle partition's watermark moves on with the wall clock.
             let after = watermark.max(record.ts.saturating_sub(self.lateness));
-            if !self.dedup.insert_judged(digest, expiry, watermark, after) {
-                self.stats.duplicates += 1;
-                return false;
+            let earlier_wins = record.ts >= watermark;
+            match self
+                .dedup
+                .admit(digest, expiry, watermark, after, earlier_wins)
+            {
+                Admit::Duplicate => {
+                    self.stats.duplicates += 1;
+                    return false;
+                }
+                Admit::New => {}
+                Admit::Replaces(held) => {
+                    cancels.push((digest, held.saturating_sub(self.window)));
+                    self.stats.duplicates += 1;
+                    replaced = true;
+                }
             }
         }
         if record.ts < watermark {
@@ -796,7 +837,9 @@ impl Gate {
             return false;
         }
         self.max_ts = Some(self.max_ts.map_or(record.ts, |max| max.max(record.ts)));
-        self.stats.accepted += 1;
+        if !replaced {
+            self.stats.accepted += 1;
+        }
         true
     }
 }
