@@ -210,6 +210,47 @@ def test_12_2_a_late_event_of_a_worker_with_later_events_applied_is_dead_lettere
     assert online(), "a late logout changed the worker"
 
 
+def test_12_2_of_two_copies_read_within_the_lateness_the_earlier_ts_counts(stack):
+    """SPEC section 5: duplicates are judged on the events sorted by `ts`. A heartbeat and a
+    logout of one worker with one `event_id`, the heartbeat read first but stamped 2 s later:
+    the logout counts and ends the session after 4 s of work (the warning comes at 5 s), and
+    the heartbeat is the duplicate. Judged in arrival order (before the fix), the logout was
+    dropped, the worker stayed online and the warning and violation of `continuous_work`
+    followed. Another worker's violation, 1 s after the first worker's would have been, on
+    the same partition, shows that event time went past them (alerts are counted in the order
+    of their instant)."""
+    broker, monitor, producer = one_partition_running(
+        stack, time={"allowed_lateness": "3s"}, rules=FAST_RULES)
+    tag = uuid.uuid4().hex[:8]
+    copy, other = f"copy-{tag}", f"other-{tag}"
+    base = harness.now_ms()
+    producer.produce([
+        harness.event_line(copy, "login", base, 1, platform="p-copy"),
+        harness.event_line(other, "login", base + 1000, 2, platform="p-other"),
+        harness.event_line(copy, "heartbeat", base + 6000, 3, platform="p-copy"),
+        # The same event_id as the heartbeat (`copy-3`), stamped 2 s before it.
+        harness.event_line(copy, "logout", base + 4000, 3, platform="p-copy"),
+        harness.event_line(other, "heartbeat", base + 12_000, 4, platform="p-other"),
+    ])
+
+    def alerts(platform: str, phase: str) -> float:
+        return sum(v for k, v in monitor.metrics().items()
+                   if k.startswith("workhours_alerts_total{") and f'platform="{platform}"' in k
+                   and f'phase="{phase}"' in k)
+
+    def other_violated():
+        monitor.check_alive()
+        return alerts("p-other", "violation") >= 1
+    harness.wait_until("the other worker's violation (at base + 9 s)", other_violated,
+                       timeout=60, interval=0.2)
+    assert alerts("p-copy", "warning") == 0 and alerts("p-copy", "violation") == 0, \
+        monitor.metrics()
+    assert monitor.metric("workhours_duplicate_events_total") == 1
+    assert monitor.metric("workhours_late_events_total") == 0
+    status, body = monitor.get(f"/v1/workers/{copy}", timeout=3)
+    assert status == 200 and not json.loads(body)["online"], body
+
+
 def test_12_2_a_worker_is_found_while_their_events_wait_for_the_watermark(stack):
     """A login stamped now waits in the reorder buffer until the watermark passes it (here
     allowed_lateness 20 s): /v1/workers shows the worker online at once, as of the login, with
