@@ -34,7 +34,7 @@ use crate::calendar::{Calendar, Day};
 use crate::config::Subject;
 use crate::config::{Config, PackSource, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
-use crate::keyed::KeyedMap;
+use crate::keyed::{KeyedMap, KeyedSet};
 use crate::pack::{DEFAULT_PACK, PackError};
 pub use ids::{Admit, Dedup, id_digest};
 use key::IdKey;
@@ -891,7 +891,7 @@ pub struct Engine {
     admitted: bool,
     /// Buffered copies of events that a copy with an earlier `ts` replaced, by (id digest,
     /// `ts`): dropped as duplicates when their instant comes (none but in that rare case).
-    cancelled: Vec<(u64, i64)>,
+    cancelled: KeyedSet<(u64, i64)>,
     /// The sequence of the event being pushed (a new worker's rank).
     rank: u64,
     /// `stats.noops` when [`Engine::take_noops`] was last called (or the state restored).
@@ -988,7 +988,7 @@ impl Engine {
             step: Step::default(),
             emitted: 0,
             admitted: false,
-            cancelled: Vec::new(),
+            cancelled: KeyedSet::default(),
             rank: 0,
             noops_taken,
             reread_cap: None,
@@ -1033,7 +1033,7 @@ impl Engine {
     /// instant comes: a copy with an earlier `ts` was accepted in its place (sharded replay:
     /// the admission decided so; see [`Pushed::Replaced`]).
     pub fn cancel(&mut self, id: u64, ts: i64) {
-        self.cancelled.push((id, ts));
+        self.cancelled.insert((id, ts));
     }
 
     /// The slot of a worker id already held (none for persons, whose subject is decided at
@@ -1223,7 +1223,7 @@ impl Engine {
                 Admit::Replaces(held) => {
                     // The copy read first is still buffered (its `ts` is later than this
                     // one's, which is not late).
-                    self.cancelled.push((id, held.saturating_sub(window)));
+                    self.cancelled.insert((id, held.saturating_sub(window)));
                     self.state.stats.duplicates += 1;
                     pushed = Pushed::Replaced;
                 }
@@ -1857,6 +1857,12 @@ impl Engine {
             Limit::Before(w) => self.state.frontier.max(w),
             Limit::Through(end) => self.state.frontier.max(end.saturating_add(1)),
         };
+        if !self.cancelled.is_empty() {
+            // Each went with its event; one whose event was not there (never expected) goes
+            // now, so that the set stays bounded by the buffer.
+            let frontier = self.state.frontier;
+            self.cancelled.retain(|&(_, ts)| ts >= frontier);
+        }
     }
 
     /// Gives the alerts at `t` that the events of `t` found due (`out[range]`: a rest that
@@ -1936,17 +1942,9 @@ impl Engine {
     /// what its push held is let go, nothing else changes.
     #[cold]
     fn drop_cancelled(&mut self, event: &Pending) -> bool {
-        let Some(at) = (event.id != 0)
-            .then(|| {
-                self.cancelled
-                    .iter()
-                    .position(|&(id, ts)| id == event.id && ts == event.ts)
-            })
-            .flatten()
-        else {
+        if event.id == 0 || !self.cancelled.remove(&(event.id, event.ts)) {
             return false;
-        };
-        self.cancelled.swap_remove(at);
+        }
         let index = event.worker;
         let worker = &mut self.state.workers[index as usize];
         worker.pending -= 1;

@@ -856,6 +856,49 @@ fn duplicates_change_nothing_and_are_scoped_per_worker() {
     assert_eq!(stats.applied, 3);
 }
 
+/// SPEC section 5: of copies of an event read within the lateness, the one with the earliest
+/// `ts` counts, however many come and in whatever order; each replaced copy is dropped when
+/// its instant comes, and nothing of them is left (the set of cancelled copies is bounded by
+/// the reorder buffer). A copy that is late itself replaces nothing.
+#[test]
+fn of_many_copies_the_earliest_ts_counts_and_none_is_left_behind() {
+    let mut events = vec![ev("w1", "login", "08:00").id("a")];
+    // 08:00:29 down to 08:00:01, each read after the one stamped a second later.
+    for second in (1..30).rev() {
+        events.push(ev("w1", "logout", &format!("08:00:{second:02}")).id("x"));
+    }
+    let mut engine = Engine::new(Config::default());
+    let mut pushed = Vec::new();
+    for e in &events {
+        pushed.push(engine.push(&event::parse(e.line().as_bytes()).unwrap()));
+        engine.advance();
+    }
+    assert_eq!(pushed[1], Pushed::Accepted);
+    assert!(
+        pushed[2..].iter().all(|&p| p == Pushed::Replaced),
+        "{pushed:?}"
+    );
+    assert_eq!(engine.cancelled.len(), 28);
+    // A copy stamped before the watermark (08:00:29 - 30 s) is late itself: a duplicate.
+    let late = ev("w1", "logout", "07:59:58").id("x");
+    assert_eq!(
+        engine.push(&event::parse(late.line().as_bytes()).unwrap()),
+        Pushed::Duplicate
+    );
+    engine.finish(t("16:00"));
+    assert!(engine.cancelled.is_empty());
+    let stats = engine.stats();
+    // The login and the logout at 08:00:01: one second of work, no alert.
+    assert_eq!(
+        (stats.accepted, stats.applied, stats.duplicates),
+        (2, 2, 29)
+    );
+    assert!(engine.take_alerts().is_empty());
+    let view = engine.worker_view("w1").unwrap();
+    assert_eq!(view["online"], false, "{view}");
+    assert_eq!(view["buffered_events"], 0, "{view}");
+}
+
 #[test]
 fn ids_are_forgotten_once_the_watermark_passes_ts_plus_the_window() {
     // The watermark reaches exactly 08:00 + 1 h: not passed yet, so "a" is remembered.
