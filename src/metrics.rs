@@ -344,7 +344,7 @@ impl Metrics {
                 &registry,
                 IntCounter::new(
                     "workhours_duplicate_events_total",
-                    "Valid events dropped because their event_id was already seen.",
+                    "Valid events dropped as duplicates: their event_id was seen with an earlier ts (or the same ts, read before).",
                 )
                 .expect("metric"),
             ),
@@ -627,7 +627,7 @@ impl Metrics {
         self.bad_events.with_label_values(&[topic, reason]).inc();
     }
 
-    /// One valid event dropped because its `event_id` was already seen.
+    /// One valid event dropped as a duplicate (its `event_id` seen with an earlier `ts`).
     pub fn duplicate_event(&self) {
         self.duplicate_events.inc();
     }
