@@ -7,12 +7,10 @@
 //! random seed per table, which ids collide is not known outside the process. Nothing may
 //! depend on the order of such a table's entries (it differs from run to run); none does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Random per instance (foldhash's fast hasher, seeded from the process's random state).
 pub type KeyedState = foldhash::fast::RandomState;
 
 /// A map keyed by producer-chosen keys.
 pub type KeyedMap<K, V> = HashMap<K, V, KeyedState>;
-/// A set of producer-chosen keys.
-pub type KeyedSet<K> = HashSet<K, KeyedState>;

@@ -488,7 +488,7 @@ impl Engine {
                     // read before it (and again now) was replaced then ([`Pushed::Replaced`]).
                     let ts = held.saturating_sub(window);
                     if ts >= watermark {
-                        self.cancelled.insert((digest, ts));
+                        self.cancelled.insert((ts, digest));
                     }
                     true
                 }

@@ -34,7 +34,7 @@ use crate::calendar::{Calendar, Day};
 use crate::config::Subject;
 use crate::config::{Config, PackSource, Rules};
 use crate::event::{Activity, BadReason, Event, Kind};
-use crate::keyed::{KeyedMap, KeyedSet};
+use crate::keyed::KeyedMap;
 use crate::pack::{DEFAULT_PACK, PackError};
 pub use ids::{Admit, Dedup, id_digest};
 use key::IdKey;
@@ -889,9 +889,10 @@ pub struct Engine {
     emitted: u32,
     /// Sharded replay: events arrive admitted (duplicates and lateness decided before).
     admitted: bool,
-    /// Buffered copies of events that a copy with an earlier `ts` replaced, by (id digest,
-    /// `ts`): dropped as duplicates when their instant comes (none but in that rare case).
-    cancelled: KeyedSet<(u64, i64)>,
+    /// Buffered copies of events that a copy with an earlier `ts` replaced, by (`ts`, id
+    /// digest): dropped as duplicates when their instant comes (none but in that rare case).
+    /// Ordered by `ts`, so that those behind the frontier go without a walk over the rest.
+    cancelled: BTreeSet<(i64, u64)>,
     /// The sequence of the event being pushed (a new worker's rank).
     rank: u64,
     /// `stats.noops` when [`Engine::take_noops`] was last called (or the state restored).
@@ -988,7 +989,7 @@ impl Engine {
             step: Step::default(),
             emitted: 0,
             admitted: false,
-            cancelled: KeyedSet::default(),
+            cancelled: BTreeSet::new(),
             rank: 0,
             noops_taken,
             reread_cap: None,
@@ -1033,7 +1034,7 @@ impl Engine {
     /// instant comes: a copy with an earlier `ts` was accepted in its place (sharded replay:
     /// the admission decided so; see [`Pushed::Replaced`]).
     pub fn cancel(&mut self, id: u64, ts: i64) {
-        self.cancelled.insert((id, ts));
+        self.cancelled.insert((ts, id));
     }
 
     /// The slot of a worker id already held (none for persons, whose subject is decided at
@@ -1223,7 +1224,7 @@ impl Engine {
                 Admit::Replaces(held) => {
                     // The copy read first is still buffered (its `ts` is later than this
                     // one's, which is not late).
-                    self.cancelled.insert((id, held.saturating_sub(window)));
+                    self.cancelled.insert((held.saturating_sub(window), id));
                     self.state.stats.duplicates += 1;
                     pushed = Pushed::Replaced;
                 }
@@ -1857,11 +1858,14 @@ impl Engine {
             Limit::Before(w) => self.state.frontier.max(w),
             Limit::Through(end) => self.state.frontier.max(end.saturating_add(1)),
         };
-        if !self.cancelled.is_empty() {
-            // Each went with its event; one whose event was not there (never expected) goes
-            // now, so that the set stays bounded by the buffer.
-            let frontier = self.state.frontier;
-            self.cancelled.retain(|&(_, ts)| ts >= frontier);
+        // Each went with its event; one whose event was not there (never expected) goes now,
+        // so that the set stays bounded by the buffer.
+        while self
+            .cancelled
+            .first()
+            .is_some_and(|&(ts, _)| ts < self.state.frontier)
+        {
+            self.cancelled.pop_first();
         }
     }
 
@@ -1942,7 +1946,7 @@ impl Engine {
     /// what its push held is let go, nothing else changes.
     #[cold]
     fn drop_cancelled(&mut self, event: &Pending) -> bool {
-        if event.id == 0 || !self.cancelled.remove(&(event.id, event.ts)) {
+        if event.id == 0 || !self.cancelled.remove(&(event.ts, event.id)) {
             return false;
         }
         let index = event.worker;
