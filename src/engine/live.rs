@@ -732,6 +732,8 @@ impl Engine {
             .buffer
             .iter()
             .filter(|pending| pending.ts <= now && (pending.worker == index || into(pending)))
+            // A copy replaced by one with an earlier `ts` is dropped when its instant comes.
+            .filter(|pending| !self.cancelled.contains(&(pending.ts, pending.id)))
             .cloned()
             .collect();
         if waiting.is_empty() {

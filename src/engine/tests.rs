@@ -899,6 +899,25 @@ fn of_many_copies_the_earliest_ts_counts_and_none_is_left_behind() {
     assert_eq!(view["buffered_events"], 0, "{view}");
 }
 
+/// The worker view (`status`, `/v1/workers`) applies the events still waiting in the reorder
+/// buffer, but not a copy that one with an earlier `ts` replaced: a login read before a logout
+/// with its `event_id` and stamped 2 s after it does not show the worker online again.
+#[test]
+fn the_worker_view_leaves_out_a_replaced_copy() {
+    let mut engine = Engine::new(Config::default());
+    for e in [
+        ev("w1", "login", "08:00").id("a"),
+        ev("w1", "login", "08:00:06").id("x"),
+        ev("w1", "logout", "08:00:04").id("x"),
+    ] {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    }
+    let view = engine.worker_view("w1").unwrap();
+    assert_eq!(view["online"], false, "{view}");
+    assert_eq!(view["buffered_events"], 2, "{view}");
+}
+
 #[test]
 fn ids_are_forgotten_once_the_watermark_passes_ts_plus_the_window() {
     // The watermark reaches exactly 08:00 + 1 h: not passed yet, so "a" is remembered.
