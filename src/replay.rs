@@ -453,8 +453,8 @@ pub fn replay_into(
     replay_until(engine, until, |max_ts| until.or(max_ts), input, sink, diag)
 }
 
-/// [`replay_into`], with event time run at the end to `end(largest ts applied)` (none: not
-/// run on) instead of `until`, else the largest `ts`.
+/// [`replay_into`], with event time run at the end to `end(largest ts accepted)` (none: not
+/// run on; [`Engine::end_of_input`]) instead of `until`, else the largest `ts`.
 pub fn replay_until(
     engine: &mut Engine,
     until: Option<i64>,
@@ -505,7 +505,7 @@ pub fn replay_until(
             }
         }
     }
-    if let Some(end) = end(engine.max_ts()) {
+    if let Some(end) = end(engine.end_of_input()) {
         engine.finish(end);
         drain(engine, sink, diag, &mut report)?;
     }

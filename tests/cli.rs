@@ -1106,6 +1106,66 @@ fn of_two_copies_read_within_the_lateness_the_earlier_ts_counts() {
     }
 }
 
+/// SPEC section 5: a duplicate changes nothing, not even the end of event time. A copy read
+/// first and replaced by one with an earlier `ts` left its `ts` as replay's end of time (a
+/// warning the sorted input does not reach) and as the day the report closes (a day of 24 h
+/// of work after it).
+#[test]
+fn a_replaced_copy_moves_neither_replays_end_of_time_nor_the_reports_last_day() {
+    let dir = scratch("copies-end");
+    let line = |kind: &str, ts: &str, id: &str| {
+        format!(
+            r#"{{"worker_id":"a","kind":"{kind}","ts":"2026-03-{ts}+08:00","event_id":"{id}","platform":"p","city":"c"}}"#
+        )
+    };
+    let write = |name: &str, lines: &[String]| {
+        let input = dir.join(name);
+        std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+        input
+    };
+    // The warning of continuous work comes at 11:45; the input, sorted, ends at 11:44:50.
+    let read = [
+        line("login", "02T08:00:00", "l"),
+        line("heartbeat", "02T11:45:10", "x"),
+        line("heartbeat", "02T11:44:50", "x"),
+    ];
+    let sorted = [read[0].clone(), read[2].clone(), read[1].clone()];
+    let (read, sorted) = (write("read.jsonl", &read), write("sorted.jsonl", &sorted));
+    for threads in ["1", "2", "4"] {
+        for input in [&read, &sorted] {
+            let output = run(bin().args(["replay", "--threads", threads]).arg(input));
+            assert!(output.status.success(), "{}", stderr(&output));
+            assert_eq!(stdout(&output), "", "--threads {threads}, {input:?}");
+            let summary = stderr(&output);
+            assert!(
+                summary
+                    .lines()
+                    .any(|l| l.contains("duplicates (dropped)") && l.ends_with(" 1")),
+                "{summary}"
+            );
+        }
+    }
+    // The report: the copy read first is stamped just after midnight, the one counted just
+    // before: the month's last day with work is the 2nd, 4 h of it.
+    let read = [
+        line("login", "02T20:00:00", "l"),
+        line("heartbeat", "03T00:00:10", "x"),
+        line("heartbeat", "02T23:59:50", "x"),
+    ];
+    let sorted = [read[0].clone(), read[2].clone(), read[1].clone()];
+    let report = |input: &std::path::Path| {
+        let output = run(bin()
+            .args(["report", "--month", "2026-03", "--format", "csv"])
+            .arg(input));
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let expected = report(&write("report-sorted.jsonl", &sorted));
+    let total = expected.lines().find(|l| l.starts_with("total,")).unwrap();
+    assert!(total.contains(",1,1,1,100.0,0,0.0,4.00,"), "{expected}");
+    assert_eq!(report(&write("report-read.jsonl", &read)), expected);
+}
+
 /// SPEC section 5: within the lateness, the alerts are those of the events sorted by `ts`, and
 /// replay's output is deterministic: a shuffle within the lateness gives the same bytes. At
 /// one instant alerts (and holds) come in the order of their key, not in the order in which

@@ -241,7 +241,7 @@ fn feed(engine: &mut Engine, lines: &[String], alerts: &mut Vec<Alert>, holds: &
 
 /// Runs event time to `margin` ms past the last event, collecting what fires.
 fn finish(engine: &mut Engine, margin: i64, alerts: &mut Vec<Alert>, holds: &mut Vec<Hold>) {
-    if let Some(end) = engine.max_ts() {
+    if let Some(end) = engine.end_of_input() {
         engine.finish(end + margin);
     }
     alerts.extend(engine.take_alerts());
@@ -354,6 +354,11 @@ proptest! {
         let mut engine = Engine::new(config(timeout));
         let (mut expected, mut holds) = (Vec::new(), Vec::new());
         feed(&mut engine, &lines(&with_copies), &mut expected, &mut holds);
+        // At the end of the input (replay's end of time: the copies replaced left out), then
+        // beyond it.
+        let end = engine.end_of_input();
+        finish(&mut engine, 0, &mut expected, &mut holds);
+        let at_end = sorted(expected.clone());
         finish(&mut engine, 6 * 3_600_000, &mut expected, &mut holds);
         let want = engine.stats().duplicates;
         prop_assert_eq!(want as usize, copies.len());
@@ -361,6 +366,9 @@ proptest! {
         let mut engine = Engine::new(config(timeout));
         let mut alerts = Vec::new();
         feed(&mut engine, &lines(&shuffled), &mut alerts, &mut holds);
+        prop_assert_eq!(engine.end_of_input(), end);
+        finish(&mut engine, 0, &mut alerts, &mut holds);
+        prop_assert_eq!(sorted(alerts.clone()), at_end);
         finish(&mut engine, 6 * 3_600_000, &mut alerts, &mut holds);
         let stats = engine.stats();
         prop_assert_eq!((stats.late, stats.duplicates), (0, want));

@@ -893,6 +893,9 @@ pub struct Engine {
     /// digest): dropped as duplicates when their instant comes (none but in that rare case).
     /// Ordered by `ts`, so that those behind the frontier go without a walk over the rest.
     cancelled: BTreeSet<(i64, u64)>,
+    /// The `ts` of the last event applied (or refused) from the buffer, none dropped as a
+    /// replaced copy: with the buffer's, replay's end of time ([`Engine::end_of_input`]).
+    last_event: Option<i64>,
     /// The sequence of the event being pushed (a new worker's rank).
     rank: u64,
     /// `stats.noops` when [`Engine::take_noops`] was last called (or the state restored).
@@ -990,6 +993,7 @@ impl Engine {
             emitted: 0,
             admitted: false,
             cancelled: BTreeSet::new(),
+            last_event: None,
             rank: 0,
             noops_taken,
             reread_cap: None,
@@ -1079,6 +1083,20 @@ impl Engine {
     /// The largest `ts` accepted so far.
     pub fn max_ts(&self) -> Option<i64> {
         self.state.max_ts
+    }
+
+    /// Replay's end of time: the largest `ts` among the events accepted, leaving out the
+    /// copies that a copy with an earlier `ts` replaced (a duplicate changes nothing, not even
+    /// the end of time, SPEC section 5; [`Engine::max_ts`] counts the copy read first).
+    pub fn end_of_input(&self) -> Option<i64> {
+        let waiting = self
+            .state
+            .buffer
+            .iter()
+            .filter(|p| !p.moves() && (p.id == 0 || !self.cancelled.contains(&(p.ts, p.id))))
+            .map(|p| p.ts)
+            .max();
+        waiting.max(self.last_event)
     }
 
     /// Instants before this one are final: the largest `ts` minus the allowed lateness, or
@@ -1821,6 +1839,9 @@ impl Engine {
                 let event = self.state.buffer.pop().expect("peeked");
                 if !self.cancelled.is_empty() && self.drop_cancelled(&event) {
                     continue;
+                }
+                if !event.moves() {
+                    self.last_event = Some(t);
                 }
                 self.prefetch_ahead();
                 self.enter(Step::plain(t, Step::EVENT, event.seq));

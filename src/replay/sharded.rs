@@ -191,7 +191,7 @@ fn serial<W: Write>(
         let outputs = vec![Outputs::take(engine)];
         merge.block(&block.bad, base, outputs, Some(gate.watermark()), out)?;
     }
-    if let Some(end) = gate.end() {
+    if let Some(end) = gate.end(engine.end_of_input()) {
         engine.finish(end);
     }
     merge.block(&[], 0, vec![Outputs::take(engine)], None, out)
@@ -205,6 +205,8 @@ enum Note {
     Ran(usize, Outputs),
     /// The input held this many blocks.
     End(u64),
+    /// Engine `.0`'s end of input ([`Engine::end_of_input`]), asked by [`Job::Reach`].
+    Reached(Option<i64>),
     /// Reading failed.
     Failed(io::Error),
     /// A thread panicked (the scope re-raises it once every thread has stopped).
@@ -221,6 +223,8 @@ enum Job {
         base: u64,
         watermark: i64,
     },
+    /// The input is over: tell the largest `ts` accepted, replaced copies left out.
+    Reach,
     /// The input is over: run to `end`, inclusive.
     Finish(Option<i64>),
 }
@@ -345,6 +349,12 @@ fn run_engine(i: usize, engine: &mut Engine, work: mpsc::Receiver<Job>, note: mp
             } => {
                 block.run(engine, i, base, &route, watermark);
             }
+            Job::Reach => {
+                if note.send(Note::Reached(engine.end_of_input())).is_err() {
+                    return;
+                }
+                continue;
+            }
             Job::Finish(end) => {
                 if let Some(end) = end {
                     engine.finish(end);
@@ -439,11 +449,26 @@ fn coordinate<W: Write>(
                 }
             }
             Note::End(blocks) => end = Some(blocks),
+            Note::Reached(..) => unreachable!("asked once the input is over"),
             Note::Failed(error) => return Err(error),
             Note::Panicked => return Err(io::Error::other("a replay thread panicked")),
         }
     }
-    let finish = gate.end();
+    // The end of event time: the engines hold the copies that were replaced.
+    let mut reached = None;
+    if gate.until.is_none() {
+        for job in jobs {
+            job.send(Job::Reach).map_err(|_| stopped())?;
+        }
+        for _ in 0..threads {
+            match notes.recv().map_err(|_| stopped())? {
+                Note::Reached(end) => reached = reached.max(end),
+                Note::Panicked => return Err(io::Error::other("a replay thread panicked")),
+                _ => unreachable!("every block was merged"),
+            }
+        }
+    }
+    let finish = gate.end(reached);
     for job in jobs {
         job.send(Job::Finish(finish)).map_err(|_| stopped())?;
     }
@@ -778,9 +803,12 @@ impl Gate {
         self.max_ts.map_or(NEVER, |max| max - self.lateness)
     }
 
-    /// The end of event time: `--until`, else the largest admitted `ts`.
-    fn end(&self) -> Option<i64> {
-        self.until.or(self.max_ts)
+    /// The end of event time: `--until`, else `reached`, the largest `ts` the engines
+    /// accepted: [`Gate::max_ts`] but for the copies replaced (a duplicate changes nothing,
+    /// not even the end of time).
+    fn end(&self, reached: Option<i64>) -> Option<i64> {
+        debug_assert!(reached <= self.max_ts);
+        self.until.or(reached)
     }
 
     /// Decides each valid event of `block` in input order and adds the admitted ones to the
