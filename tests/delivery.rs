@@ -1199,9 +1199,11 @@ fn a_stop_whose_last_checkpoint_cannot_finish_is_an_error() {
     // The last checkpoint waits 6 s, then the consumer closes. A checkpoint waiting for
     // acknowledgements when the stop came (4 s at most) does not wait on: both waits in a row
     // outlasted the 9 s after which `app` exits the process with 2 (`SHUTDOWN_DEADLINE`),
-    // which ended this whole test binary in a debug build under load.
+    // which ended this whole test binary in a debug build under load. Bound: that deadline
+    // (9 s), which the two waits in a row (10 s) pass; 8 s failed once with the 18 other
+    // tests of this binary running beside it.
     assert!(
-        signalled.elapsed() < Duration::from_secs(8),
+        signalled.elapsed() < Duration::from_secs(9),
         "{:?}",
         signalled.elapsed()
     );
