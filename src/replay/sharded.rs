@@ -205,7 +205,7 @@ enum Note {
     Ran(usize, Outputs),
     /// The input held this many blocks.
     End(u64),
-    /// Engine `.0`'s end of input ([`Engine::end_of_input`]), asked by [`Job::Reach`].
+    /// An engine's end of input ([`Engine::end_of_input`]), asked by [`Job::Reach`].
     Reached(Option<i64>),
     /// Reading failed.
     Failed(io::Error),
