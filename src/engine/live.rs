@@ -733,7 +733,7 @@ impl Engine {
             .iter()
             .filter(|pending| pending.ts <= now && (pending.worker == index || into(pending)))
             // A copy replaced by one with an earlier `ts` is dropped when its instant comes.
-            .filter(|pending| !self.cancelled.contains(&(pending.ts, pending.id)))
+            .filter(|pending| !self.replaced(pending))
             .cloned()
             .collect();
         if waiting.is_empty() {

@@ -1093,7 +1093,7 @@ impl Engine {
             .state
             .buffer
             .iter()
-            .filter(|p| !p.moves() && (p.id == 0 || !self.cancelled.contains(&(p.ts, p.id))))
+            .filter(|p| !p.moves() && !self.replaced(p))
             .map(|p| p.ts)
             .max();
         waiting.max(self.last_event)
@@ -1961,6 +1961,12 @@ impl Engine {
             hint::prefetch(&worker.pending);
             hint::prefetch(&worker.pushed_group);
         }
+    }
+
+    /// Whether a copy with an earlier `ts` replaced the buffered `event` ([`Engine::cancel`]):
+    /// it is dropped when its instant comes ([`Engine::drop_cancelled`]).
+    fn replaced(&self, event: &Pending) -> bool {
+        event.id != 0 && self.cancelled.contains(&(event.ts, event.id))
     }
 
     /// Drops `event` when a copy with an earlier `ts` replaced it ([`Pushed::Replaced`]):
