@@ -4,6 +4,7 @@ mod common;
 
 use common::{bin, run, run_within, scratch, stderr, stdout};
 use std::collections::BTreeSet;
+use std::process::Output;
 
 /// Bad lines of every kind, with the reason replay must give.
 const BAD: [(&[u8], &str); 8] = [
@@ -1049,12 +1050,20 @@ fn an_event_id_reused_past_the_window_is_not_a_duplicate_in_replay() {
         "{alerts}\n{}",
         stderr(&output)
     );
-    let summary = stderr(&output);
+    assert_duplicates(&output, 0);
+}
+
+/// Asserts that the replay summary on stderr counts `count` duplicates.
+fn assert_duplicates(output: &Output, count: u64) {
+    let summary = stderr(output);
     let duplicates = summary
         .lines()
         .find(|line| line.contains("duplicates (dropped)"))
         .unwrap_or_else(|| panic!("no duplicates line: {summary}"));
-    assert!(duplicates.trim_end().ends_with(" 0"), "{summary}");
+    assert!(
+        duplicates.trim_end().ends_with(&format!(" {count}")),
+        "{summary}"
+    );
 }
 
 /// SPEC section 5: duplicates are judged on the events sorted by `ts`. A logout read 10 s
@@ -1084,13 +1093,7 @@ fn of_two_copies_read_within_the_lateness_the_earlier_ts_counts() {
         std::fs::write(&input, lines.join("\n") + "\n").unwrap();
         let output = run(bin().args(["replay", "--threads", threads]).arg(&input));
         assert!(output.status.success(), "{}", stderr(&output));
-        let summary = stderr(&output);
-        assert!(
-            summary
-                .lines()
-                .any(|l| l.contains("duplicates (dropped)") && l.ends_with(" 1")),
-            "{summary}"
-        );
+        assert_duplicates(&output, 1);
         stdout(&output)
     };
     let expected = replay("sorted.jsonl", &sorted, "1");
@@ -1136,13 +1139,7 @@ fn a_replaced_copy_moves_neither_replays_end_of_time_nor_the_reports_last_day() 
             let output = run(bin().args(["replay", "--threads", threads]).arg(input));
             assert!(output.status.success(), "{}", stderr(&output));
             assert_eq!(stdout(&output), "", "--threads {threads}, {input:?}");
-            let summary = stderr(&output);
-            assert!(
-                summary
-                    .lines()
-                    .any(|l| l.contains("duplicates (dropped)") && l.ends_with(" 1")),
-                "{summary}"
-            );
+            assert_duplicates(&output, 1);
         }
     }
     // The report: the copy read first is stamped just after midnight, the one counted just
