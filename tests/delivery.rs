@@ -1344,3 +1344,144 @@ fn refused_order_starts_at_the_end_of_a_partition_are_committed() {
     );
     stop(monitor, shutdown);
 }
+
+/// Every dead letter of `topic` up to its end now, as (key, `detail` header).
+fn dead_letters(brokers: &str, topic: &str) -> Vec<(String, String)> {
+    use rdkafka::message::Headers;
+    let consumer = common::reader(brokers, topic, PARTITIONS, "delivery-test-reader");
+    let mut left: Vec<i64> = (0..PARTITIONS)
+        .map(|partition| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, Duration::from_secs(5))
+                .unwrap();
+            high - low
+        })
+        .collect();
+    let started = Instant::now();
+    let mut letters = Vec::new();
+    while left.iter().any(|&n| n > 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{topic} not read to its end"
+        );
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+            left[message.partition() as usize] -= 1;
+            let detail = message
+                .headers()
+                .and_then(|headers| headers.iter().find(|h| h.key == "detail"))
+                .and_then(|header| header.value)
+                .map(|value| String::from_utf8_lossy(value).into_owned())
+                .unwrap_or_default();
+            let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+            letters.push((key, detail));
+        }
+    }
+    letters
+}
+
+/// Whether a partition record (`p`) of the state topic names late events.
+fn a_partition_record_names_late_events(brokers: &str, topics: &Topics) -> bool {
+    read_keyed(brokers, &topics.state)
+        .into_iter()
+        .any(|(key, value)| key == "p" && value.is_some_and(|v| v.contains(r#""late":{"#)))
+}
+
+/// LIVE.md "Delivery" (audit AM): an event late only against event time that an idle
+/// partition moved on by itself since its last partition record would be on time after a
+/// crash (the restore starts from that record's event time) and applied, so its dead letter
+/// waits for a partition record that names it. Before, it was sent at once, and a `kill -9`
+/// before the next checkpoint had the event both dead-lettered and applied.
+///
+/// Here the state topic's broker is away while the late event is read: no dead letter. Then
+/// the dead-letter topic's broker is away once the record naming the event is written, and
+/// the monitor stops (a crash as far as that dead letter goes): the next one, restored from
+/// that record, sends the dead letter again and does not apply the event.
+#[test]
+fn a_late_events_dead_letter_waits_for_the_partition_record_that_makes_it_late() {
+    use rdkafka::mocking::MockCoordinator;
+    workhours::telemetry::init();
+    let name = "late-held";
+    let dead_letter = format!("{name}.dead-letter");
+    let cluster = MockCluster::new(3).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, name);
+    // The state topic on broker 2, the dead letters on broker 3, the rest (the group's
+    // coordinator too) on broker 1.
+    for partition in 0..PARTITIONS {
+        for topic in [&topics.input, &topics.alerts, &format!("{name}.holds")] {
+            cluster.partition_leader(topic, partition, Some(1)).unwrap();
+        }
+        cluster
+            .partition_leader(&topics.state, partition, Some(2))
+            .unwrap();
+        cluster
+            .partition_leader(&dead_letter, partition, Some(3))
+            .unwrap();
+    }
+    cluster
+        .coordinator(MockCoordinator::Group(topics.group.clone()), 1)
+        .unwrap();
+    let mut config = config(&brokers, &topics, name, 120_000);
+    config.time.allowed_lateness = 2_000;
+    let shared = shared();
+    let (monitor, shutdown) = start_sharing(config.clone(), Some(shared.clone()));
+    wait_for("the input committed", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        input_committed_to_end(&brokers, &topics)
+    });
+    // Past every frontier saved so far, and behind the idle partitions' event time (the wall
+    // clock less the lateness) once the clock has passed it by the lateness and a second.
+    let saved = read_keyed(&brokers, &topics.state)
+        .into_iter()
+        .filter(|(key, _)| key == "p")
+        .filter_map(|(_, value)| {
+            let value: Value = serde_json::from_str(&value?).unwrap();
+            value["body"]["frontier"].as_i64()
+        })
+        .max()
+        .expect("a partition record");
+    let ts = saved + 1;
+    wait_for(
+        "event time past the late login",
+        Duration::from_secs(20),
+        || now_ms() > ts + config.time.allowed_lateness + 1_000,
+    );
+    cluster.broker_down(2).unwrap();
+    let line = format!(r#"{{"worker_id":"late","kind":"login","ts":{ts}}}"#);
+    produce(&brokers, &topics.input, &[("late".to_owned(), line)]);
+    wait_for("the late login read", Duration::from_secs(30), || {
+        counter_sum(&shared.metrics, "workhours_late_events_total") >= 1.0
+    });
+    assert_eq!(
+        dead_letters(&brokers, &dead_letter),
+        vec![],
+        "a dead letter sent before the partition record that makes its event late"
+    );
+    // The record is written and acknowledged; the dead letter it lets go is not.
+    cluster.broker_down(3).unwrap();
+    cluster.broker_up(2).unwrap();
+    wait_for(
+        "a partition record naming the late login",
+        Duration::from_secs(30),
+        || a_partition_record_names_late_events(&brokers, &topics),
+    );
+    shutdown.cancel();
+    // The last checkpoint cannot finish: the dead letter is not acknowledged.
+    let _ = monitor.join().unwrap();
+    cluster.broker_up(3).unwrap();
+    let restored = self::shared();
+    let (monitor, shutdown) = start_sharing(config, Some(restored.clone()));
+    wait_ready(&monitor, &restored);
+    wait_for(
+        "the dead letter sent again",
+        Duration::from_secs(30),
+        || {
+            dead_letters(&brokers, &dead_letter)
+                .iter()
+                .any(|(key, detail)| key == "late" && detail.contains("sent again after a restore"))
+        },
+    );
+    let view = look_up(&restored, "late").expect("an answer").1;
+    assert!(view.is_none(), "the late login was applied: {view:?}");
+    stop(monitor, shutdown);
+}

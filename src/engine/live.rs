@@ -169,6 +169,12 @@ pub struct PartitionMeta {
     /// it, when all input counts as read again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_to: Option<BTreeMap<String, i64>>,
+    /// Per input topic, the offsets (below `read_to`) of messages dead-lettered `late` only
+    /// against event time that moved by itself since the checkpoint before (an idle
+    /// partition's advance): their dead letters are sent once this record is acknowledged,
+    /// and a restore from it sends them again when it reads them again (LIVE.md "Delivery").
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub late: BTreeMap<String, Vec<i64>>,
     pub stats: Stats,
 }
 
@@ -632,6 +638,7 @@ impl Engine {
             frontier: self.state.frontier,
             next_offsets: BTreeMap::new(),
             read_to: None,
+            late: BTreeMap::new(),
             stats: self.state.stats.clone(),
         }
     }

@@ -1006,7 +1006,7 @@ impl Engine {
 
     /// Sharded replay: this engine holds some workers of a replay whose duplicates, late events
     /// and watermark are decided by the caller over the whole input
-    /// ([`Engine::push_admitted`], [`Engine::advance_to`]); its `quota_p90` days are reported
+    /// ([`Engine::push_admitted_to`], [`Engine::advance_to`]); its `quota_p90` days are reported
     /// ([`Engine::take_reports`]) for the caller to merge.
     pub fn sharded(mut self) -> Engine {
         self.admitted = true;
@@ -1015,14 +1015,9 @@ impl Engine {
     }
 
     /// Sharded replay: takes an event the caller admitted (not a duplicate, not late), at
-    /// sequence `seq` (its line number).
-    pub fn push_admitted(&mut self, event: &Event<'_>, seq: u64) {
-        self.push_admitted_to(event, event_digest(event), seq, None);
-    }
-
-    /// [`Engine::push_admitted`] with the event's worker slot looked up beforehand
-    /// ([`Engine::slot_hint`], with no push in between that could remove it; a new worker
-    /// since is looked up again).
+    /// sequence `seq` (its line number), with its id digest, and its worker slot when looked
+    /// up beforehand ([`Engine::slot_hint`], with no push in between that could remove it; a
+    /// new worker since is looked up again).
     pub fn push_admitted_to(
         &mut self,
         event: &Event<'_>,
@@ -1121,6 +1116,22 @@ impl Engine {
             everywhere
         };
         from_events.max(self.state.frontier)
+    }
+
+    /// The part of the watermark that the events read give by themselves: the largest `ts`
+    /// less the lateness (with several input topics, that of the topic furthest behind,
+    /// silent ones included). Not event time that moved by itself (an idle partition's
+    /// advance, a topic counted silent), which no input gives again: read again after a
+    /// restore, the same events give at least this much.
+    pub fn events_watermark(&self) -> i64 {
+        let lateness = self.config.time.allowed_lateness;
+        let of = |max: Option<i64>| max.map_or(NEVER, |max| max - lateness);
+        if self.state.source_max.len() > 1 {
+            let furthest_behind = self.state.source_max.iter().map(|&max| of(max)).min();
+            furthest_behind.unwrap_or(NEVER)
+        } else {
+            of(self.state.max_ts)
+        }
     }
 
     /// Alerts produced since the last call, in event-time order.

@@ -57,6 +57,12 @@ const RECORDS_PER_STEP: usize = 10_000;
 /// are paused (several input topics). With one topic, the buffer holds the events within
 /// `allowed_lateness + max_future_skew` of the wall clock, whatever their number.
 pub const REORDER_LIMIT: usize = 100_000;
+/// Dead letters of late events one partition holds until a partition record names them
+/// ([`Part::late_held`]), at most; beyond, and beyond [`LATE_HELD_BYTES`] of their bytes, a
+/// late event's dead letter is sent at once, as it was before they were held.
+const LATE_HELD: usize = 1_000;
+/// The bytes (keys and payloads, each cut to the dead letter's bound) of those held, at most.
+const LATE_HELD_BYTES: usize = 1 << 20;
 /// A restore that reads nothing for this long fails (and is retried from where it got to).
 const RESTORE_STALL: Duration = Duration::from_secs(60);
 /// How often the loop publishes gauges, the summary and the demo's samples.
@@ -248,8 +254,9 @@ pub struct Part {
     /// The partition record of a checkpoint whose other records are sent, sent once those are
     /// acknowledged ([`Core::checkpoint`]).
     unsent_meta: Option<UnsentMeta>,
-    /// State records and offsets written, to commit once the records are acknowledged.
-    pending_commit: Option<(u64, Vec<(usize, i64)>)>,
+    /// State records and offsets written, to commit once the records are acknowledged, and
+    /// the frontier their partition record saves.
+    pending_commit: Option<PendingCommit>,
     /// The offsets last committed, and when they were last sent: sent again every
     /// `commit_interval` ([`Core::commit_acknowledged`]).
     committed: Option<(Vec<(usize, i64)>, Instant)>,
@@ -259,6 +266,40 @@ pub struct Part {
     /// The state topic's records of remembered ids (`live.reread_input = false`) not yet
     /// tombstoned, by number, with the latest expiry in each.
     id_records: BTreeMap<u64, i64>,
+    /// The frontier of the last partition record known acknowledged: where a restore now
+    /// would start event time from, at the least.
+    saved_frontier: i64,
+    /// Dead letters of events late only against event time that moved by itself since that
+    /// record (an idle advance, which no input gives again): a restore would find such an
+    /// event on time and apply it. Each is sent once a partition record naming it is
+    /// acknowledged ([`Core::checkpoint`]), so that a restore from then on finds it late too.
+    late_held: Vec<LateLetter>,
+    /// The bytes of the keys and payloads in `late_held`.
+    late_held_bytes: usize,
+    /// Per input topic, the offsets the restored partition record names as late: their dead
+    /// letters may never have been acknowledged, so they are sent again when read again.
+    late_again: Vec<BTreeSet<i64>>,
+}
+
+/// A checkpoint's offsets, to commit once every record up to its partition record (at `mark`)
+/// is acknowledged.
+struct PendingCommit {
+    mark: u64,
+    /// The next input offset per topic (by index).
+    offsets: Vec<(usize, i64)>,
+    /// The frontier its partition record saves.
+    frontier: i64,
+}
+
+/// A late event's dead letter, held ([`Part::late_held`]): the message's key and payload, each
+/// cut to its bound, and what was cut.
+struct LateLetter {
+    index: usize,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    truncated: Option<String>,
+    detail: String,
 }
 
 /// A partition record waiting for the records before it.
@@ -267,6 +308,10 @@ struct UnsentMeta {
     value: Vec<u8>,
     /// The next input offset per topic (by index) it saves, to commit once it is acknowledged.
     offsets: Vec<(usize, i64)>,
+    /// The frontier it saves.
+    frontier: i64,
+    /// How many of the late events' dead letters held it names: the first so many.
+    named: usize,
 }
 
 impl Part {
@@ -291,6 +336,10 @@ impl Part {
             committed: None,
             uncovered_logged: 0,
             id_records: BTreeMap::new(),
+            saved_frontier: crate::engine::NEVER,
+            late_held: Vec::new(),
+            late_held_bytes: 0,
+            late_again: vec![BTreeSet::new(); n],
         }
     }
 
@@ -763,6 +812,59 @@ impl Core {
         })
     }
 
+    /// Holds the dead letter of an event late only against event time that moved by itself
+    /// since the last partition record acknowledged ([`Part::late_held`]), if there is room;
+    /// whether it did.
+    fn hold_late(part: &mut Part, index: usize, origin: &Origin<'_>, detail: String) -> bool {
+        let (key, payload, truncated) = dead_letter_body(origin.key, origin.payload);
+        let bytes = key.map_or(0, <[u8]>::len) + payload.len();
+        if part.late_held.len() >= LATE_HELD || part.late_held_bytes + bytes > LATE_HELD_BYTES {
+            return false;
+        }
+        part.late_held_bytes += bytes;
+        part.late_held.push(LateLetter {
+            index,
+            offset: origin.offset,
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+            truncated,
+            detail,
+        });
+        true
+    }
+
+    /// Sends the first `named` dead letters a partition held ([`Part::late_held`]), now that a
+    /// partition record naming them is acknowledged.
+    fn send_late_held(
+        &self,
+        partition: i32,
+        part: &mut Part,
+        named: usize,
+    ) -> Result<(), SinkError> {
+        let named = named.min(part.late_held.len());
+        for letter in part.late_held.drain(..named).collect::<Vec<_>>() {
+            part.late_held_bytes -= letter.key.as_ref().map_or(0, Vec::len) + letter.payload.len();
+            let topic = &self.topics[letter.index];
+            let headers = dead_letter_headers(
+                "late",
+                &letter.detail,
+                topic,
+                partition,
+                letter.offset,
+                letter.truncated.as_deref(),
+            );
+            self.send(Out {
+                owner: partition,
+                topic: &self.config.kafka.dead_letter_topic,
+                partition: None,
+                key: letter.key.as_deref(),
+                payload: Some(&letter.payload),
+                headers: Some(headers),
+            })?;
+        }
+        Ok(())
+    }
+
     /// What the engine produced since the last call: alerts, measurements, no-ops counted, and
     /// order starts it refused (dead-lettered with their bytes). Held order starts now applied
     /// are let go.
@@ -850,6 +952,24 @@ impl Core {
         // read again (the idle clock no longer marks a partition changed, so a restored
         // instance in a new group committed nothing until new input came).
         part.changed = true;
+        if part.late_again[index].remove(&origin.offset) {
+            // Named late by the restored partition record, which was acknowledged before its
+            // dead letter was sent: that may never have been acknowledged. Sent again, its
+            // id remembered as when it was first read (late events' ids are).
+            if let Ok(event) = event::parse(origin.payload)
+                && key_matches(&part.engine, &event)
+            {
+                part.engine
+                    .remember_id(&event, seq_of(index, origin.offset, self.topics.len()));
+            }
+            let detail = format!(
+                "`ts` is older than the partition's watermark (at least {} when restored; \
+                 allowed lateness {} ms); sent again after a restore",
+                crate::timefmt::format_rfc3339(part.engine.watermark(), &self.config.time.zone),
+                self.config.time.allowed_lateness
+            );
+            return self.dead_letter(origin, "late", &detail);
+        }
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
             // Input read again after a restore: the partition is catching up, not idle.
             part.active(index, tick.polled);
@@ -954,6 +1074,14 @@ impl Core {
                     crate::timefmt::format_rfc3339(part.engine.watermark(), &self.config.time.zone),
                     self.config.time.allowed_lateness
                 );
+                // Late only against event time that moved by itself since the last partition
+                // record acknowledged (an idle advance): read again after a crash now, the
+                // event would be on time, and applied. Its dead letter waits for a record that
+                // names it (LIVE.md "Delivery").
+                let saved = part.saved_frontier.max(part.engine.events_watermark());
+                if event.ts >= saved && Self::hold_late(part, index, origin, detail.clone()) {
+                    return Ok(());
+                }
                 return self.dead_letter(origin, "late", &detail);
             }
             Pushed::AlreadyApplied => {
@@ -1258,12 +1386,18 @@ impl Core {
                         meta.next_offsets.insert(self.topics[index].clone(), next);
                     }
                     meta.read_to = read_to(part, &self.topics);
+                    for letter in &part.late_held {
+                        let topic = self.topics[letter.index].clone();
+                        meta.late.entry(topic).or_default().push(letter.offset);
+                    }
                     let (key, value) = state::encode_meta(&meta, &zone);
                     // A newer one replaces a partition record still waiting.
                     part.unsent_meta = Some(UnsentMeta {
                         key,
                         value,
                         offsets,
+                        frontier: meta.frontier,
+                        named: part.late_held.len(),
                     });
                 }
                 part.last_checkpoint = Instant::now();
@@ -1287,6 +1421,9 @@ impl Core {
                 })
                 .collect()
         };
+        // Partitions holding late events' dead letters: the partition record naming them, its
+        // offsets and frontier.
+        let mut releasing = Vec::new();
         if !waiting.is_empty() {
             let acked = self.wait_acked(&waiting, self.sink.mark(), deadline, last)?;
             finished &= acked.len() == waiting.len();
@@ -1310,7 +1447,45 @@ impl Core {
                     payload: Some(&meta.value),
                     headers: None,
                 })?;
-                part.pending_commit = Some((self.sink.mark(), meta.offsets));
+                if meta.named == 0 {
+                    part.pending_commit = Some(PendingCommit {
+                        mark: self.sink.mark(),
+                        offsets: meta.offsets,
+                        frontier: meta.frontier,
+                    });
+                } else {
+                    releasing.push((partition, meta.offsets, meta.frontier, meta.named));
+                }
+            }
+        }
+        // Phase 4: once the partition record naming them is acknowledged, the late events'
+        // dead letters it held; the offsets past them are committed once those are too. Not
+        // acknowledged in time: they wait for the next checkpoint, which names them again.
+        if !releasing.is_empty() {
+            let partitions: Vec<i32> = releasing.iter().map(|&(p, ..)| p).collect();
+            let acked = self.wait_acked(&partitions, self.sink.mark(), deadline, last)?;
+            finished &= acked.len() == partitions.len();
+            let mut guard = self.state();
+            let state = &mut *guard;
+            for (partition, offsets, frontier, named) in releasing {
+                let ours = self.holds(consumer, state, partition);
+                let Some(part) = state.parts.get_mut(&partition) else {
+                    continue;
+                };
+                if !ours || !acked.contains(&partition) {
+                    part.changed = true;
+                    continue;
+                }
+                part.saved_frontier = part.saved_frontier.max(frontier);
+                self.send_late_held(partition, part, named)?;
+                part.pending_commit = Some(PendingCommit {
+                    mark: self.sink.mark(),
+                    offsets,
+                    frontier,
+                });
+                // A restore from that record would send them again: the next one does not
+                // name them.
+                part.changed = true;
             }
         }
         if last {
@@ -1433,11 +1608,12 @@ impl Core {
                 if lost || !state.assigned.contains(&partition) {
                     continue;
                 }
-                if let Some((mark, _)) = &part.pending_commit
-                    && self.sink.acked_below(partition, *mark)
-                    && let Some((_, list)) = part.pending_commit.take()
+                if let Some(pending) = &part.pending_commit
+                    && self.sink.acked_below(partition, pending.mark)
+                    && let Some(pending) = part.pending_commit.take()
                 {
-                    part.committed = Some((list, now));
+                    part.saved_frontier = part.saved_frontier.max(pending.frontier);
+                    part.committed = Some((pending.offsets, now));
                 } else if let Some((_, sent)) = &mut part.committed
                     && matches!(mode, CommitMode::Async)
                     && now.duration_since(*sent) >= again
@@ -1600,6 +1776,23 @@ impl Core {
                 None => 0,
             })
             .collect();
+        let late_again = self
+            .topics
+            .iter()
+            .map(|topic| {
+                meta.late
+                    .get(topic)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        let saved_frontier = if saved_any {
+            meta.frontier
+        } else {
+            crate::engine::NEVER
+        };
         let n = self.topics.len();
         let polled = self.state().polled;
         Part {
@@ -1607,6 +1800,8 @@ impl Core {
             handled_below,
             reports,
             id_records,
+            saved_frontier,
+            late_again,
             ..Part::new(engine, n, polled)
         }
     }

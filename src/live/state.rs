@@ -7,7 +7,7 @@
 //! | key | value | written |
 //! |---|---|---|
 //! | `w/` + `worker_id` | the engine's [`WorkerRecord`] | when the worker changed; a tombstone (no value) when it is forgotten after `worker_ttl` |
-//! | `p` | [`PartitionMeta`]: frontier, largest `ts`, next input offsets (to restart from, and unread at the checkpoint), counters | every checkpoint, after the records above |
+//! | `p` | [`PartitionMeta`]: frontier, largest `ts`, next input offsets (to restart from, and unread at the checkpoint), offsets of late events whose dead letters wait for it, counters | every checkpoint, after the records above |
 //! | `d/DAY/CHUNK` | one chunk of the partition's [`DayReport`] of a closed local day | when the day closes (`quota_p90`) |
 //! | `q/DAY` | empty: the day's `quota_p90` alerts were emitted | partition 0, by the aggregator |
 //! | `i/N` | [`IdBatch`]: digests of `event_id`s remembered for duplicate detection, with their expiry | with `live.reread_input = false` only, at each checkpoint, for the events it is past; a tombstone once the watermark has passed every expiry in it |
@@ -457,6 +457,11 @@ fn check_meta(meta: &PartitionMeta) -> Result<(), String> {
     if let Some((topic, offset)) = meta.next_offsets.iter().find(|(_, o)| **o < 0) {
         return Err(format!("next offset {offset} of `{topic}` is negative"));
     }
+    for (topic, offsets) in &meta.late {
+        if let Some(offset) = offsets.iter().find(|&&o| o < 0) {
+            return Err(format!("late offset {offset} of `{topic}` is negative"));
+        }
+    }
     Ok(())
 }
 
@@ -766,6 +771,34 @@ mod tests {
             panic!("not a partition record");
         };
         assert_eq!(back.read_to, None);
+    }
+
+    /// The offsets of late events a partition record names round-trip; a record naming none
+    /// (every record of releases before them) has no `late` at all.
+    #[test]
+    fn partition_records_name_late_events_only_when_there_are_some() {
+        let meta = PartitionMeta {
+            frontier: 1_772_409_600_000,
+            late: BTreeMap::from([("in".to_owned(), vec![7, 9])]),
+            ..PartitionMeta::default()
+        };
+        let (key, value) = encode_meta(&meta, ZONE);
+        let text = String::from_utf8(value.clone()).unwrap();
+        assert!(text.contains(r#""late":{"in":[7,9]}"#), "{text}");
+        let Record::Partition(Some(back)) = decode(&key, Some(&value), ZONE, AT).unwrap() else {
+            panic!("not a partition record");
+        };
+        assert_eq!(*back, meta);
+        let none = text.replace(r#","late":{"in":[7,9]}"#, "");
+        let Record::Partition(Some(back)) = decode(&key, Some(none.as_bytes()), ZONE, AT).unwrap()
+        else {
+            panic!("not a partition record");
+        };
+        assert!(back.late.is_empty());
+        let (_, value) = encode_meta(&back, ZONE);
+        assert!(!String::from_utf8(value).unwrap().contains(r#""late":{"#));
+        let negative = text.replace("[7,9]", "[-1]");
+        assert!(decode(&key, Some(negative.as_bytes()), ZONE, AT).is_err());
     }
 
     /// The previous release (e2805a8) wrote unversioned records under bare worker ids and
