@@ -1394,8 +1394,11 @@ fn a_partition_record_names_late_events(brokers: &str, topics: &Topics) -> bool 
 ///
 /// Here the state topic's broker is away while the late event is read: no dead letter. Then
 /// the dead-letter topic's broker is away once the record naming the event is written, and
-/// the monitor stops (a crash as far as that dead letter goes): the next one, restored from
-/// that record, sends the dead letter again and does not apply the event.
+/// the monitor stops (a crash as far as that dead letter goes). A second one, restored from
+/// that record, is stopped while it reads the input again, before the late event: the record
+/// it writes must still name the event (audit AU: it did not, and the third took the event
+/// for one handled before, so it was neither dead-lettered nor applied). The third sends the
+/// dead letter again and does not apply the event.
 #[test]
 fn a_late_events_dead_letter_waits_for_the_partition_record_that_makes_it_late() {
     use rdkafka::mocking::MockCoordinator;
@@ -1405,6 +1408,29 @@ fn a_late_events_dead_letter_waits_for_the_partition_record_that_makes_it_late()
     let cluster = MockCluster::new(3).unwrap();
     let brokers = cluster.bootstrap_servers();
     let topics = setup(&cluster, name);
+    // Before the late event on partition 0, heartbeats that take the second monitor a while
+    // to read again: many small batches, fetched one at a time, slowly (below).
+    let bulk = 2_000;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("batch.num.messages", "20")
+        .create()
+        .unwrap();
+    for n in 0..bulk {
+        let line = format!(
+            r#"{{"worker_id":"bulk","kind":"heartbeat","ts":{},"event_id":"bulk-{n}"}}"#,
+            now_ms() - 600_000 + n
+        );
+        producer
+            .send(
+                BaseRecord::to(&topics.input)
+                    .partition(0)
+                    .key("bulk")
+                    .payload(&line),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
     // The state topic on broker 2, the dead letters on broker 3, the rest (the group's
     // coordinator too) on broker 1.
     for partition in 0..PARTITIONS {
@@ -1427,7 +1453,10 @@ fn a_late_events_dead_letter_waits_for_the_partition_record_that_makes_it_late()
     let (monitor, shutdown) = start_sharing(config.clone(), Some(shared.clone()));
     wait_for("the input committed", Duration::from_secs(60), || {
         assert!(!monitor.is_finished(), "the monitor stopped");
-        input_committed_to_end(&brokers, &topics)
+        committed(&brokers, &topics.group, &topics.input)
+            .iter()
+            .sum::<i64>()
+            == events().len() as i64 + bulk
     });
     // Past every frontier saved so far, and behind the idle partitions' event time (the wall
     // clock less the lateness) once the clock has passed it by the lateness and a second.
@@ -1448,7 +1477,15 @@ fn a_late_events_dead_letter_waits_for_the_partition_record_that_makes_it_late()
     );
     cluster.broker_down(2).unwrap();
     let line = format!(r#"{{"worker_id":"late","kind":"login","ts":{ts}}}"#);
-    produce(&brokers, &topics.input, &[("late".to_owned(), line)]);
+    producer
+        .send(
+            BaseRecord::to(&topics.input)
+                .partition(0)
+                .key("late")
+                .payload(&line),
+        )
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
     wait_for("the late login read", Duration::from_secs(30), || {
         counter_sum(&shared.metrics, "workhours_late_events_total") >= 1.0
     });
@@ -1469,6 +1506,31 @@ fn a_late_events_dead_letter_waits_for_the_partition_record_that_makes_it_late()
     // The last checkpoint cannot finish: the dead letter is not acknowledged.
     let _ = monitor.join().unwrap();
     cluster.broker_up(3).unwrap();
+    // The second monitor reads partition 0 again one small batch a fetch, each answered
+    // 100 ms late: the heartbeats take it seconds. It stops once it has read some of them
+    // (their ids held: the setup's events have 36), long before the late event.
+    let mut slow = config.clone();
+    slow.kafka
+        .properties
+        .insert("max.partition.fetch.bytes".into(), "2000".into());
+    cluster
+        .broker_round_trip_time(1, Duration::from_millis(100))
+        .unwrap();
+    let second = self::shared();
+    let (monitor, shutdown) = start_sharing(slow, Some(second.clone()));
+    wait_ready(&monitor, &second);
+    wait_for(
+        "some heartbeats read again",
+        Duration::from_secs(30),
+        || {
+            assert!(!monitor.is_finished(), "the monitor stopped");
+            counter_sum(&second.metrics, "workhours_event_ids_held") >= 136.0
+        },
+    );
+    stop(monitor, shutdown);
+    cluster
+        .broker_round_trip_time(1, Duration::from_millis(0))
+        .unwrap();
     let restored = self::shared();
     let (monitor, shutdown) = start_sharing(config, Some(restored.clone()));
     wait_ready(&monitor, &restored);

@@ -1460,6 +1460,38 @@ mod tests {
         assert_eq!(engine.watermark(), at_noon - 30_000);
     }
 
+    /// The watermark a restore gives again (the pipeline holds the dead letters of events late
+    /// only against more): the largest `ts` less the lateness, not an idle advance past it;
+    /// with two input topics none, since which topic a restore reads again first is not known
+    /// (audit AU: the topic furthest behind, as the watermark has it, was taken).
+    #[test]
+    fn the_events_own_watermark_leaves_out_idle_advances_and_two_topics() {
+        let mut engine = Engine::live(Config::default());
+        assert_eq!(engine.events_watermark(), NEVER);
+        push(&mut engine, "login", "08:00:00", 0);
+        push(&mut engine, "heartbeat", "12:00:00", 1);
+        let at = |time: &str| {
+            crate::timefmt::parse_rfc3339(&format!("2026-03-02T{time}+08:00")).unwrap()
+        };
+        engine.advance_to(at("13:00:00"));
+        assert_eq!(engine.watermark(), at("13:00:00"));
+        assert_eq!(engine.events_watermark(), at("12:00:00") - 30_000);
+
+        let mut engine = Engine::live(Config::default());
+        engine.set_sources(&[true, true]);
+        for (worker, time, seq, source) in [("w1", "12:00:00", 0, 0), ("w2", "09:00:00", 1, 1)] {
+            let line = line(worker, "login", time);
+            engine.push_live(
+                &event::parse(line.as_bytes()).unwrap(),
+                seq,
+                source,
+                i64::MAX,
+            );
+        }
+        assert_eq!(engine.watermark(), at("09:00:00") - 30_000);
+        assert_eq!(engine.events_watermark(), NEVER);
+    }
+
     /// A late event is late (dead-lettered by the pipeline), also for a worker whose later
     /// events are applied already: only input read again after a restore is `AlreadyApplied`.
     #[test]

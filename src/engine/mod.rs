@@ -1118,20 +1118,17 @@ impl Engine {
         from_events.max(self.state.frontier)
     }
 
-    /// The part of the watermark that the events read give by themselves: the largest `ts`
-    /// less the lateness (with several input topics, that of the topic furthest behind,
-    /// silent ones included). Not event time that moved by itself (an idle partition's
-    /// advance, a topic counted silent), which no input gives again: read again after a
-    /// restore, the same events give at least this much.
+    /// The part of the watermark that the events read give by themselves, which a restore
+    /// gives again: the largest `ts` less the lateness. Not event time that moved by itself
+    /// (an idle partition's advance). With several input topics, none ([`NEVER`]): the largest
+    /// `ts` of each is not saved, and a restore may read one topic's events again before the
+    /// other's (audit AU).
     pub fn events_watermark(&self) -> i64 {
-        let lateness = self.config.time.allowed_lateness;
-        let of = |max: Option<i64>| max.map_or(NEVER, |max| max - lateness);
         if self.state.source_max.len() > 1 {
-            let furthest_behind = self.state.source_max.iter().map(|&max| of(max)).min();
-            furthest_behind.unwrap_or(NEVER)
-        } else {
-            of(self.state.max_ts)
+            return NEVER;
         }
+        let lateness = self.config.time.allowed_lateness;
+        self.state.max_ts.map_or(NEVER, |max| max - lateness)
     }
 
     /// Alerts produced since the last call, in event-time order.

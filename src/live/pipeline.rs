@@ -952,7 +952,13 @@ impl Core {
         // read again (the idle clock no longer marks a partition changed, so a restored
         // instance in a new group committed nothing until new input came).
         part.changed = true;
-        if part.late_again[index].remove(&origin.offset) {
+        // Offsets are read in order: one named late and passed by is gone (retention).
+        let again = &mut part.late_again[index];
+        while again.first().is_some_and(|&first| first < origin.offset) {
+            again.pop_first();
+        }
+        if again.first() == Some(&origin.offset) {
+            again.pop_first();
             // Named late by the restored partition record, which was acknowledged before its
             // dead letter was sent: that may never have been acknowledged. Sent again, its
             // id remembered as when it was first read (late events' ids are).
@@ -1386,10 +1392,7 @@ impl Core {
                         meta.next_offsets.insert(self.topics[index].clone(), next);
                     }
                     meta.read_to = read_to(part, &self.topics);
-                    for letter in &part.late_held {
-                        let topic = self.topics[letter.index].clone();
-                        meta.late.entry(topic).or_default().push(letter.offset);
-                    }
+                    meta.late = late_offsets(part, &self.topics);
                     let (key, value) = state::encode_meta(&meta, &zone);
                     // A newer one replaces a partition record still waiting.
                     part.unsent_meta = Some(UnsentMeta {
@@ -2355,6 +2358,26 @@ fn seq_of(index: usize, offset: i64, topics: usize) -> u64 {
 fn origin_of(seq: u64, topics: usize) -> (usize, i64) {
     let n = topics as u64;
     ((seq % n) as usize, (seq / n) as i64)
+}
+
+/// Per input topic, the offsets a partition record names late: those the restored record named
+/// and not read again yet (below `read_to`, a restore from this record would otherwise take
+/// them for events handled before it, their dead letters perhaps never acknowledged; audit AU),
+/// and those whose dead letters the partition holds.
+fn late_offsets(part: &Part, topics: &[String]) -> BTreeMap<String, Vec<i64>> {
+    let mut late: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (index, again) in part.late_again.iter().enumerate() {
+        if !again.is_empty() {
+            late.entry(topics[index].clone())
+                .or_default()
+                .extend(again.iter().copied());
+        }
+    }
+    for letter in &part.late_held {
+        let offsets = late.entry(topics[letter.index].clone()).or_default();
+        offsets.push(letter.offset);
+    }
+    late
 }
 
 /// Per input topic, the offset to restart from: the next unread one, or the smallest one
