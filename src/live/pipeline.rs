@@ -274,8 +274,6 @@ pub struct Part {
     /// event on time and apply it. Each is sent once a partition record naming it is
     /// acknowledged ([`Core::checkpoint`]), so that a restore from then on finds it late too.
     late_held: Vec<LateLetter>,
-    /// The bytes of the keys and payloads in `late_held`.
-    late_held_bytes: usize,
     /// Per input topic, the offsets the restored partition record names as late: their dead
     /// letters may never have been acknowledged, so they are sent again when read again.
     late_again: Vec<BTreeSet<i64>>,
@@ -300,6 +298,13 @@ struct LateLetter {
     payload: Vec<u8>,
     truncated: Option<String>,
     detail: String,
+}
+
+impl LateLetter {
+    /// The bytes of its key and payload, which [`LATE_HELD_BYTES`] bounds.
+    fn bytes(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len) + self.payload.len()
+    }
 }
 
 /// A partition record waiting for the records before it.
@@ -338,7 +343,6 @@ impl Part {
             id_records: BTreeMap::new(),
             saved_frontier: crate::engine::NEVER,
             late_held: Vec::new(),
-            late_held_bytes: 0,
             late_again: vec![BTreeSet::new(); n],
         }
     }
@@ -794,16 +798,31 @@ impl Core {
             "Bad event to the dead-letter topic."
         );
         let (key, payload, truncated) = dead_letter_body(origin.key, origin.payload);
-        let headers = dead_letter_headers(
-            reason,
-            detail,
+        let body = (key, payload, truncated.as_deref());
+        self.send_letter(
             origin.topic,
             origin.partition,
             origin.offset,
-            truncated.as_deref(),
-        );
+            body,
+            reason,
+            detail,
+        )
+    }
+
+    /// Sends a dead letter of the message at `offset` of `topic` and `partition`: its key and
+    /// payload as [`dead_letter_body`] cut them, and what was cut.
+    fn send_letter(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        (key, payload, truncated): (Option<&[u8]>, &[u8], Option<&str>),
+        reason: &str,
+        detail: &str,
+    ) -> Result<(), SinkError> {
+        let headers = dead_letter_headers(reason, detail, topic, partition, offset, truncated);
         self.send(Out {
-            owner: origin.partition,
+            owner: partition,
             topic: &self.config.kafka.dead_letter_topic,
             partition: None,
             key,
@@ -817,11 +836,11 @@ impl Core {
     /// whether it did.
     fn hold_late(part: &mut Part, index: usize, origin: &Origin<'_>, detail: String) -> bool {
         let (key, payload, truncated) = dead_letter_body(origin.key, origin.payload);
+        let held: usize = part.late_held.iter().map(LateLetter::bytes).sum();
         let bytes = key.map_or(0, <[u8]>::len) + payload.len();
-        if part.late_held.len() >= LATE_HELD || part.late_held_bytes + bytes > LATE_HELD_BYTES {
+        if part.late_held.len() >= LATE_HELD || held + bytes > LATE_HELD_BYTES {
             return false;
         }
-        part.late_held_bytes += bytes;
         part.late_held.push(LateLetter {
             index,
             offset: origin.offset,
@@ -842,25 +861,21 @@ impl Core {
         named: usize,
     ) -> Result<(), SinkError> {
         let named = named.min(part.late_held.len());
-        for letter in part.late_held.drain(..named).collect::<Vec<_>>() {
-            part.late_held_bytes -= letter.key.as_ref().map_or(0, Vec::len) + letter.payload.len();
+        for letter in part.late_held.drain(..named) {
+            let body = (
+                letter.key.as_deref(),
+                letter.payload.as_slice(),
+                letter.truncated.as_deref(),
+            );
             let topic = &self.topics[letter.index];
-            let headers = dead_letter_headers(
-                "late",
-                &letter.detail,
+            self.send_letter(
                 topic,
                 partition,
                 letter.offset,
-                letter.truncated.as_deref(),
-            );
-            self.send(Out {
-                owner: partition,
-                topic: &self.config.kafka.dead_letter_topic,
-                partition: None,
-                key: letter.key.as_deref(),
-                payload: Some(&letter.payload),
-                headers: Some(headers),
-            })?;
+                body,
+                "late",
+                &letter.detail,
+            )?;
         }
         Ok(())
     }
