@@ -235,6 +235,21 @@ fn read_all(brokers: &str, topic: &str) -> Vec<String> {
 /// Every message of `topic` up to its end now, as (key, payload; `None` for a tombstone).
 /// Unlike [`read_all`], it ends on a topic still written to (the state topic).
 fn read_keyed(brokers: &str, topic: &str) -> Vec<(String, Option<String>)> {
+    read_to_end(brokers, topic, |message| {
+        let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
+        (
+            message.key().map(text).unwrap_or_default(),
+            message.payload().map(text),
+        )
+    })
+}
+
+/// Every message of `topic` up to its end now, each as `take` makes it.
+fn read_to_end<T>(
+    brokers: &str,
+    topic: &str,
+    mut take: impl FnMut(&rdkafka::message::BorrowedMessage<'_>) -> T,
+) -> Vec<T> {
     let consumer = common::reader(brokers, topic, PARTITIONS, "delivery-test-reader");
     let mut left: Vec<i64> = (0..PARTITIONS)
         .map(|partition| {
@@ -253,11 +268,7 @@ fn read_keyed(brokers: &str, topic: &str) -> Vec<(String, Option<String>)> {
         );
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
             left[message.partition() as usize] -= 1;
-            let text = |bytes: &[u8]| String::from_utf8(bytes.to_vec()).unwrap();
-            messages.push((
-                message.key().map(text).unwrap_or_default(),
-                message.payload().map(text),
-            ));
+            messages.push(take(&message));
         }
     }
     messages
@@ -1348,35 +1359,16 @@ fn refused_order_starts_at_the_end_of_a_partition_are_committed() {
 /// Every dead letter of `topic` up to its end now, as (key, `detail` header).
 fn dead_letters(brokers: &str, topic: &str) -> Vec<(String, String)> {
     use rdkafka::message::Headers;
-    let consumer = common::reader(brokers, topic, PARTITIONS, "delivery-test-reader");
-    let mut left: Vec<i64> = (0..PARTITIONS)
-        .map(|partition| {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, partition, Duration::from_secs(5))
-                .unwrap();
-            high - low
-        })
-        .collect();
-    let started = Instant::now();
-    let mut letters = Vec::new();
-    while left.iter().any(|&n| n > 0) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{topic} not read to its end"
-        );
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
-            left[message.partition() as usize] -= 1;
-            let detail = message
-                .headers()
-                .and_then(|headers| headers.iter().find(|h| h.key == "detail"))
-                .and_then(|header| header.value)
-                .map(|value| String::from_utf8_lossy(value).into_owned())
-                .unwrap_or_default();
-            let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
-            letters.push((key, detail));
-        }
-    }
-    letters
+    read_to_end(brokers, topic, |message| {
+        let detail = message
+            .headers()
+            .and_then(|headers| headers.iter().find(|h| h.key == "detail"))
+            .and_then(|header| header.value)
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_default();
+        let key = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
+        (key, detail)
+    })
 }
 
 /// Whether a partition record (`p`) of the state topic names late events.
