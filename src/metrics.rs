@@ -256,6 +256,9 @@ pub struct Metrics {
     reorder_buffer: IntGauge,
     reorder_limit: IntGauge,
     input_paused: IntGauge,
+    late_held: IntGauge,
+    late_held_limit: IntGauge,
+    late_unheld: IntCounter,
     workers_evicted: IntCounter,
     undelivered: IntGauge,
     undelivered_oldest: prometheus::Gauge,
@@ -525,6 +528,24 @@ impl Metrics {
                 &registry,
                 "workhours_input_partitions_paused",
                 "Input topic partitions paused because their partition's reorder buffer reached its limit.",
+            ),
+            late_held: int_gauge(
+                &registry,
+                "workhours_late_dead_letters_held",
+                "Dead letters of late events held until a partition record names them (events late only against an idle partition's advance of event time).",
+            ),
+            late_held_limit: int_gauge(
+                &registry,
+                "workhours_late_dead_letters_held_limit",
+                "Late events' dead letters one partition holds at most (and 1 MiB of their bytes); past it they go out at once.",
+            ),
+            late_unheld: reg(
+                &registry,
+                IntCounter::new(
+                    "workhours_late_dead_letters_unheld_total",
+                    "Late events' dead letters sent at once because their partition's hold was full: a crash before its next partition record can have such an event both dead-lettered and applied.",
+                )
+                .expect("metric"),
             ),
             workers_evicted: reg(
                 &registry,
@@ -891,6 +912,21 @@ impl Metrics {
         self.input_paused.set(clamp(n as u64));
     }
 
+    /// Late events' dead letters held until a partition record names them, now.
+    pub fn set_late_held(&self, n: usize) {
+        self.late_held.set(clamp(n as u64));
+    }
+
+    /// The late events' dead letters one partition holds at most.
+    pub fn set_late_held_limit(&self, n: usize) {
+        self.late_held_limit.set(clamp(n as u64));
+    }
+
+    /// One late event's dead letter sent at once because its partition's hold was full.
+    pub fn late_dead_letter_unheld(&self) {
+        self.late_unheld.inc();
+    }
+
     /// `n` workers were forgotten after `worker_ttl`.
     pub fn workers_evicted(&self, n: usize) {
         self.workers_evicted.inc_by(n as u64);
@@ -978,6 +1014,9 @@ mod tests {
         m.set_held(10, 5, 100, 7);
         m.set_reorder_limit(100_000);
         m.set_input_paused(0);
+        m.set_late_held(2);
+        m.set_late_held_limit(1_000);
+        m.late_dead_letter_unheld();
         m.workers_evicted(1);
         m.set_undelivered(0, 0.0);
         m.fenced("stall");
@@ -987,7 +1026,7 @@ mod tests {
         m
     }
 
-    const FAMILIES: [&str; 35] = [
+    const FAMILIES: [&str; 38] = [
         "workhours_build_info",
         "workhours_events_total",
         "workhours_bad_events_total",
@@ -1017,6 +1056,9 @@ mod tests {
         "workhours_reorder_buffer_events",
         "workhours_reorder_buffer_limit_events",
         "workhours_input_partitions_paused",
+        "workhours_late_dead_letters_held",
+        "workhours_late_dead_letters_held_limit",
+        "workhours_late_dead_letters_unheld_total",
         "workhours_workers_evicted_total",
         "workhours_producer_undelivered_messages",
         "workhours_producer_undelivered_oldest_seconds",

@@ -1539,3 +1539,112 @@ fn a_late_events_dead_letter_waits_for_the_partition_record_that_makes_it_late()
     assert!(view.is_none(), "the late login was applied: {view:?}");
     stop(monitor, shutdown);
 }
+
+/// LIVE.md "Bounds": a partition holds at most `LATE_HELD` late events' dead letters until a
+/// partition record names them. Past that each goes out at once and is counted, and the
+/// gauge shows those held; once the record is acknowledged, the held ones go out too.
+#[test]
+fn late_dead_letters_held_are_bounded_and_counted() {
+    use rdkafka::mocking::MockCoordinator;
+    use workhours::live::pipeline::LATE_HELD;
+    workhours::telemetry::init();
+    let name = "late-bound";
+    let dead_letter = format!("{name}.dead-letter");
+    let cluster = MockCluster::new(2).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let topics = setup(&cluster, name);
+    // The state topic on broker 2, the rest (the group's coordinator too) on broker 1.
+    for partition in 0..PARTITIONS {
+        for topic in [
+            &topics.input,
+            &topics.alerts,
+            &format!("{name}.holds"),
+            &dead_letter,
+        ] {
+            cluster.partition_leader(topic, partition, Some(1)).unwrap();
+        }
+        cluster
+            .partition_leader(&topics.state, partition, Some(2))
+            .unwrap();
+    }
+    cluster
+        .coordinator(MockCoordinator::Group(topics.group.clone()), 1)
+        .unwrap();
+    let mut config = config(&brokers, &topics, name, 120_000);
+    config.time.allowed_lateness = 2_000;
+    let shared = shared();
+    let (monitor, shutdown) = start_sharing(config.clone(), Some(shared.clone()));
+    wait_for("the input committed", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        committed(&brokers, &topics.group, &topics.input)
+            .iter()
+            .sum::<i64>()
+            == events().len() as i64
+    });
+    assert_eq!(
+        gauge(&shared.metrics, "workhours_late_dead_letters_held_limit"),
+        LATE_HELD as f64
+    );
+    // Past every frontier saved so far, and behind the idle partition's event time once the
+    // clock has passed it by the lateness and a second.
+    let saved = read_keyed(&brokers, &topics.state)
+        .into_iter()
+        .filter(|(key, _)| key == "p")
+        .filter_map(|(_, value)| {
+            let value: Value = serde_json::from_str(&value?).unwrap();
+            value["body"]["frontier"].as_i64()
+        })
+        .max()
+        .expect("a partition record");
+    let ts = saved + 1;
+    wait_for(
+        "event time past the late logins",
+        Duration::from_secs(20),
+        || now_ms() > ts + config.time.allowed_lateness + 1_000,
+    );
+    cluster.broker_down(2).unwrap();
+    let over = 7;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    for n in 0..LATE_HELD + over {
+        let worker = format!("late-{n}");
+        let line = format!(r#"{{"worker_id":"{worker}","kind":"login","ts":{ts}}}"#);
+        producer
+            .send(
+                BaseRecord::to(&topics.input)
+                    .partition(0)
+                    .key(&worker)
+                    .payload(&line),
+            )
+            .unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+    let late = (LATE_HELD + over) as f64;
+    wait_for("the late logins read", Duration::from_secs(30), || {
+        counter_sum(&shared.metrics, "workhours_late_events_total") >= late
+    });
+    wait_for("the held ones published", Duration::from_secs(10), || {
+        gauge(&shared.metrics, "workhours_late_dead_letters_held") == LATE_HELD as f64
+    });
+    assert_eq!(
+        counter_sum(&shared.metrics, "workhours_late_dead_letters_unheld_total"),
+        over as f64
+    );
+    let sent = dead_letters(&brokers, &dead_letter);
+    let expected: std::collections::BTreeSet<String> = (LATE_HELD..LATE_HELD + over)
+        .map(|n| format!("late-{n}"))
+        .collect();
+    let keys: std::collections::BTreeSet<String> = sent.into_iter().map(|(key, _)| key).collect();
+    assert_eq!(keys, expected, "only those past the bound go out at once");
+    // The state topic's broker back: the record naming the held ones is written, and they go.
+    cluster.broker_up(2).unwrap();
+    wait_for("every dead letter sent", Duration::from_secs(30), || {
+        dead_letters(&brokers, &dead_letter).len() == LATE_HELD + over
+    });
+    wait_for("nothing held", Duration::from_secs(10), || {
+        gauge(&shared.metrics, "workhours_late_dead_letters_held") == 0.0
+    });
+    stop(monitor, shutdown);
+}

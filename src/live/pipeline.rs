@@ -59,8 +59,9 @@ const RECORDS_PER_STEP: usize = 10_000;
 pub const REORDER_LIMIT: usize = 100_000;
 /// Dead letters of late events one partition holds until a partition record names them
 /// ([`Part::late_held`]), at most; beyond, and beyond [`LATE_HELD_BYTES`] of their bytes, a
-/// late event's dead letter is sent at once, as it was before they were held.
-const LATE_HELD: usize = 1_000;
+/// late event's dead letter is sent at once, as it was before they were held (counted by
+/// `workhours_late_dead_letters_unheld_total`, logged once each time the hold fills).
+pub const LATE_HELD: usize = 1_000;
 /// The bytes (keys and payloads, each cut to the dead letter's bound) of those held, at most.
 const LATE_HELD_BYTES: usize = 1 << 20;
 /// A restore that reads nothing for this long fails (and is retried from where it got to).
@@ -274,6 +275,8 @@ pub struct Part {
     /// event on time and apply it. Each is sent once a partition record naming it is
     /// acknowledged ([`Core::checkpoint`]), so that a restore from then on finds it late too.
     late_held: Vec<LateLetter>,
+    /// Whether the hold was found full since it was last emptied: logged once per filling.
+    late_full: bool,
     /// Per input topic, the offsets the restored partition record names as late: their dead
     /// letters may never have been acknowledged, so they are sent again when read again.
     late_again: Vec<BTreeSet<i64>>,
@@ -343,6 +346,7 @@ impl Part {
             id_records: BTreeMap::new(),
             saved_frontier: crate::engine::NEVER,
             late_held: Vec::new(),
+            late_full: false,
             late_again: vec![BTreeSet::new(); n],
         }
     }
@@ -861,6 +865,9 @@ impl Core {
         named: usize,
     ) -> Result<(), SinkError> {
         let named = named.min(part.late_held.len());
+        if named > 0 {
+            part.late_full = false;
+        }
         for letter in part.late_held.drain(..named) {
             let body = (
                 letter.key.as_deref(),
@@ -1100,8 +1107,21 @@ impl Core {
                 // event would be on time, and applied. Its dead letter waits for a record that
                 // names it (LIVE.md "Delivery").
                 let saved = part.saved_frontier.max(part.engine.events_watermark());
-                if event.ts >= saved && Self::hold_late(part, index, origin, detail.clone()) {
-                    return Ok(());
+                if event.ts >= saved {
+                    if Self::hold_late(part, index, origin, detail.clone()) {
+                        return Ok(());
+                    }
+                    self.shared.metrics.late_dead_letter_unheld();
+                    if !part.late_full {
+                        part.late_full = true;
+                        tracing::warn!(
+                            partition = origin.partition,
+                            held = part.late_held.len(),
+                            "Late events' dead letters held for the next partition record are at \
+                             their bound: the next go out at once, and a crash before that \
+                             record can have such an event both dead-lettered and applied."
+                        );
+                    }
                 }
                 return self.dead_letter(origin, "late", &detail);
             }
@@ -1929,7 +1949,9 @@ impl Core {
         let mut groups: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
         let mut open: BTreeMap<String, u64> = BTreeMap::new();
         let (mut workers, mut names, mut ids, mut buffered) = (0, 0, 0, 0);
+        let mut late_held = 0;
         for part in state.parts.values() {
+            late_held += part.late_held.len();
             for (key, (online, working)) in part.engine.group_counts() {
                 let entry = groups.entry(key).or_default();
                 entry.0 += online;
@@ -1953,6 +1975,7 @@ impl Core {
         let rows: Vec<_> = open.into_iter().collect();
         metrics.set_open_violations(&rows);
         metrics.set_held(workers, names, ids, buffered);
+        metrics.set_late_held(late_held);
         self.sink.publish_gauges();
         self.publish(state);
     }
@@ -2534,6 +2557,7 @@ pub fn run(
     )?;
     sink.report_blocked(shared.views.blocked_flag());
     shared.metrics.set_reorder_limit(REORDER_LIMIT);
+    shared.metrics.set_late_held_limit(LATE_HELD);
     let topics = config.kafka.input_topics.clone();
     let lanes = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, MAX_LANES));
     let pool = match lanes {
