@@ -257,6 +257,8 @@ pub struct Metrics {
     reorder_limit: IntGauge,
     input_paused: IntGauge,
     late_held: IntGauge,
+    order_starts_held: IntGauge,
+    order_start_bytes_held: IntGauge,
     late_held_limit: IntGauge,
     late_unheld: IntCounter,
     workers_evicted: IntCounter,
@@ -533,6 +535,16 @@ impl Metrics {
                 &registry,
                 "workhours_late_dead_letters_held",
                 "Dead letters of late events held until a partition record names them (events late only against an idle partition's advance of event time).",
+            ),
+            order_starts_held: int_gauge(
+                &registry,
+                "workhours_order_starts_held",
+                "Order starts held with their bytes for a too_many_orders dead letter until the watermark passes them, over the assigned partitions.",
+            ),
+            order_start_bytes_held: int_gauge(
+                &registry,
+                "workhours_order_starts_held_bytes",
+                "Keys' and payloads' bytes of the order starts held for a too_many_orders dead letter, over the assigned partitions.",
             ),
             late_held_limit: int_gauge(
                 &registry,
@@ -917,6 +929,12 @@ impl Metrics {
         self.late_held.set(clamp(n as u64));
     }
 
+    /// Order starts held for a `too_many_orders` dead letter, and their bytes, now.
+    pub fn set_order_starts_held(&self, n: usize, bytes: usize) {
+        self.order_starts_held.set(clamp(n as u64));
+        self.order_start_bytes_held.set(clamp(bytes as u64));
+    }
+
     /// The late events' dead letters one partition holds at most.
     pub fn set_late_held_limit(&self, n: usize) {
         self.late_held_limit.set(clamp(n as u64));
@@ -1015,6 +1033,7 @@ mod tests {
         m.set_reorder_limit(100_000);
         m.set_input_paused(0);
         m.set_late_held(2);
+        m.set_order_starts_held(3, 300);
         m.set_late_held_limit(1_000);
         m.late_dead_letter_unheld();
         m.workers_evicted(1);
@@ -1026,7 +1045,7 @@ mod tests {
         m
     }
 
-    const FAMILIES: [&str; 38] = [
+    const FAMILIES: [&str; 40] = [
         "workhours_build_info",
         "workhours_events_total",
         "workhours_bad_events_total",
@@ -1057,6 +1076,8 @@ mod tests {
         "workhours_reorder_buffer_limit_events",
         "workhours_input_partitions_paused",
         "workhours_late_dead_letters_held",
+        "workhours_order_starts_held",
+        "workhours_order_starts_held_bytes",
         "workhours_late_dead_letters_held_limit",
         "workhours_late_dead_letters_unheld_total",
         "workhours_workers_evicted_total",

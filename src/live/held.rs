@@ -43,6 +43,8 @@ pub struct Held {
     dropped: u64,
     /// The order starts ahead of the wall clock when read, by (`ts`, offset).
     ahead: BTreeMap<(i64, i64), Apart>,
+    /// The bytes of those in `ahead`.
+    ahead_bytes: usize,
 }
 
 /// An order start held apart: the key's length, and the key's and payload's bytes as in
@@ -62,6 +64,7 @@ impl Held {
         let key_len = key.map(|key| key.len() as u32);
         if ts > now {
             let bytes = [key.unwrap_or_default(), payload].concat();
+            self.ahead_bytes += bytes.len();
             self.ahead
                 .insert((ts, offset), (key_len, bytes.into_boxed_slice()));
             return;
@@ -81,7 +84,17 @@ impl Held {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.len() + self.ahead.len()
+        self.size().0
+    }
+
+    /// The order starts held and their bytes (keys and payloads), for the metrics of bounds.
+    pub fn size(&self) -> (usize, usize) {
+        let end = self.dropped + self.bytes.len() as u64;
+        let bytes = self.entries.front().map_or(0, |front| end - front.start) as usize;
+        (
+            self.entries.len() + self.ahead.len(),
+            bytes + self.ahead_bytes,
+        )
     }
 
     /// The one read at `offset`, if it is still held.
@@ -123,7 +136,9 @@ impl Held {
             .first_key_value()
             .is_some_and(|(&(ts, _), _)| ts < watermark)
         {
-            self.ahead.pop_first();
+            if let Some((_, (_, bytes))) = self.ahead.pop_first() {
+                self.ahead_bytes -= bytes.len();
+            }
         }
         match self.entries.front() {
             None => {
@@ -261,5 +276,27 @@ mod tests {
         held.release(now + 300_001);
         assert_eq!(held.get(1), None);
         assert_eq!(held.len(), 0);
+    }
+
+    #[test]
+    fn counts_what_it_holds_and_its_bytes() {
+        let mut held = Held::default();
+        assert_eq!(held.size(), (0, 0));
+        held.push(10, 1, NOW, Some(b"w1"), b"12345");
+        held.push(20, 2, NOW, None, b"123");
+        held.push(NOW + 5, 3, NOW, Some(b"fast"), b"ahead");
+        assert_eq!(held.size(), (3, 7 + 3 + 9));
+        held.release(11);
+        assert_eq!(held.size(), (2, 3 + 9));
+        held.release(NOW + 6);
+        assert_eq!(held.size(), (0, 0));
+        // Compaction moves the bytes, not what is counted.
+        let payload = vec![b'p'; 1000];
+        for offset in 0..200 {
+            held.push(NOW, 10 + offset, NOW, None, &payload);
+        }
+        held.push(NOW + 1, 500, NOW, None, &payload);
+        held.release(NOW + 1);
+        assert_eq!(held.size(), (1, 1000));
     }
 }

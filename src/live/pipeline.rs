@@ -1949,9 +1949,14 @@ impl Core {
         let mut groups: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
         let mut open: BTreeMap<String, u64> = BTreeMap::new();
         let (mut workers, mut names, mut ids, mut buffered) = (0, 0, 0, 0);
-        let mut late_held = 0;
+        let (mut late_held, mut starts, mut start_bytes) = (0, 0, 0);
         for part in state.parts.values() {
             late_held += part.late_held.len();
+            for held in &part.held {
+                let (n, bytes) = held.size();
+                starts += n;
+                start_bytes += bytes;
+            }
             for (key, (online, working)) in part.engine.group_counts() {
                 let entry = groups.entry(key).or_default();
                 entry.0 += online;
@@ -1976,6 +1981,7 @@ impl Core {
         metrics.set_open_violations(&rows);
         metrics.set_held(workers, names, ids, buffered);
         metrics.set_late_held(late_held);
+        metrics.set_order_starts_held(starts, start_bytes);
         self.sink.publish_gauges();
         self.publish(state);
     }
