@@ -1225,7 +1225,8 @@ fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
     Ok(vars)
 }
 
-/// The key path a variable names: the name after the prefix, lowercased, split at `__`.
+/// The key path a variable names: the name after the prefix, lowercased (but a platform or
+/// role name with a lowercase letter), split at `__`.
 /// After `KAFKA__PROPERTIES__` the rest is one librdkafka property name, whose parts are
 /// separated by `_` or `__` (`SASL__MECHANISM` or `SASL_MECHANISM` is `sasl.mechanism`).
 fn env_key_path(var: &str) -> Result<Vec<String>, String> {
@@ -1246,7 +1247,19 @@ fn env_key_path(var: &str) -> Result<Vec<String>, String> {
         }
         return Ok(vec!["kafka".into(), "properties".into(), name]);
     }
-    let path: Vec<String> = rest.split("__").map(str::to_owned).collect();
+    let mut path: Vec<String> = rest.split("__").map(str::to_owned).collect();
+    // A platform or role name written with a lowercase letter keeps its case as written
+    // (`PLATFORM__DiDi` is the table `DiDi`), so that names with capitals can be set too; one
+    // written all in capitals is lowercase, as the rest of the name.
+    if path.len() == 4 && path[0] == "rules" && (path[1] == "platform" || path[1] == "role") {
+        let written = var[ENV_PREFIX.len()..]
+            .split("__")
+            .nth(2)
+            .unwrap_or_default();
+        if written.bytes().any(|b| b.is_ascii_lowercase()) {
+            path[2] = written.to_owned();
+        }
+    }
     if path.iter().any(String::is_empty) {
         return Err(format!(
             "names no config key: write `{ENV_PREFIX}<SECTION>__<KEY>`, e.g. `{ENV_PREFIX}KAFKA__BROKERS`"
@@ -1861,6 +1874,28 @@ mod tests {
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect()
+    }
+
+    /// SPEC 6: any key can be set from the environment, platform and role tables with capitals
+    /// in their names too (audit AV: `PLATFORM__DiDi` set `didi`, which no event names, and the
+    /// file's `[rules.platform.DiDi]` stayed as it was). A name all in capitals is lowercase.
+    #[test]
+    fn platform_and_role_names_from_the_environment_keep_their_case_unless_all_capitals() {
+        let text = r#"
+            [rules.platform.DiDi]
+            continuous_limit = "1h"
+        "#;
+        let vars = [
+            ("WORKHOURS_RULES__PLATFORM__DiDi__CONTINUOUS_LIMIT", "2h"),
+            ("WORKHOURS_RULES__PLATFORM__MEITUAN__CONTINUOUS_LIMIT", "3h"),
+            ("WORKHOURS_RULES__ROLE__Driver__DAILY_MAX", "9h"),
+        ];
+        let config = load(text, &vars).unwrap();
+        assert_eq!(config.rules_for("DiDi", "rider").continuous_limit, 2 * H);
+        assert_eq!(config.rules_for("didi", "rider").continuous_limit, 4 * H);
+        assert_eq!(config.rules_for("meituan", "rider").continuous_limit, 3 * H);
+        assert_eq!(config.rules_for("x", "Driver").daily_max, 9 * H);
+        assert_eq!(config.rules_for("x", "driver").daily_max, 11 * H);
     }
 
     #[test]
