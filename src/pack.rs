@@ -555,10 +555,10 @@ impl<'a> Reader<'a> {
             return Err(self.error("`allowance` needs `measure = \"orders\"`"));
         }
         if matches!(kind.as_str(), "minimum_wage" | "quota_p90" | "holiday_pay")
-            && (measure != Measure::Work || hours.is_some() || rest_unless.is_some())
+            && (measure != Measure::Work || rest_unless.is_some())
         {
             return Err(self.error(format!(
-                "a `{kind}` rule measures working time: no `measure`, `hours` or `rest_unless`"
+                "a `{kind}` rule measures working time: no `measure` or `rest_unless`"
             )));
         }
         if hold && matches!(kind.as_str(), "minimum_wage" | "quota_p90" | "holiday_pay") {

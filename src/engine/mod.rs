@@ -2256,15 +2256,25 @@ impl Engine {
             debug_assert_eq!(worker.closed_day, day, "{}", worker.id);
             let names = &self.state.names;
             let worker = &self.state.workers[index as usize];
+            let set = &self.rule_sets[usize::from(worker.rules)];
+            // With `hours`, a worker counts with the work within them, if any (SPEC 7).
+            let hours = set.quota().is_some_and(|(def, _)| def.hours.is_some());
             if worker.members.is_empty() {
-                let work = i64::from(worker.closed_work);
-                tally.add(names, &worker.id, worker.group(), work);
+                let work = worker.quota_work(set);
+                if work > 0 || !hours {
+                    tally.add(names, &worker.id, worker.group(), work);
+                }
             } else {
                 // `quota_p90` stays per worker id, about each platform's quotas.
                 for member in &worker.members {
-                    if member.grouped && member.closed_work > 0 {
+                    let work = if hours {
+                        member.closed_hours_work
+                    } else {
+                        member.closed_work
+                    };
+                    if member.grouped && work > 0 {
                         let group = (member.platform, member.role, member.city);
-                        tally.add(names, &member.id, group, member.closed_work);
+                        tally.add(names, &member.id, group, work);
                     }
                 }
             }

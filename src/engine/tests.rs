@@ -2435,3 +2435,208 @@ fn a_streaks_hold_ends_at_the_midnight_after_its_violation() {
         )
     );
 }
+
+/// A config whose pack is a user's file holding `pack`, with `extra` TOML after `[rules]`'s
+/// `pack_file` line (read into the config, then removed).
+fn pack_file_config_with(name: &str, pack: &str, extra: &str) -> Config {
+    let dir = std::env::temp_dir().join(format!("workhours-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("pack.toml");
+    std::fs::write(&path, pack).unwrap();
+    let text = format!(
+        "[rules]\npack_file = {:?}\n{extra}",
+        path.display().to_string()
+    );
+    let config = Config::from_toml_str(&text, Vec::new()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    config
+}
+
+/// The pay and quota rules with `hours` (SPEC 7: "any kind may add `hours`"; outside them the
+/// rule's measure is false): `minimum_wage`, `quota_p90` and `holiday_pay` count the day's
+/// working time within their hours only (the day's fees are the day's). Audit AV: a pack with
+/// `hours` on any of the three was refused.
+#[test]
+fn pay_and_quota_rules_count_only_the_working_time_within_their_hours() {
+    let pack = |hours: &str| {
+        format!(
+            r#"
+            name = "hours"
+            title = "pay and quota rules within hours"
+            source = "test"
+            [[rules]]
+            id = "wage"
+            kind = "minimum_wage"
+            cents_per_hour = 2100
+            {hours}
+            [[rules]]
+            id = "quota"
+            kind = "quota_p90"
+            standard = "1h"
+            {hours}
+            [[rules]]
+            id = "holiday"
+            kind = "holiday_pay"
+            ratio = 1.0
+            {hours}
+            "#
+        )
+    };
+    let holidays = concat!(env!("CARGO_MANIFEST_DIR"), "/config/holidays/cn.toml");
+    let extra = format!("[time]\nholidays = {holidays:?}\n");
+    let within = || pack_file_config_with("hours-on", &pack("hours = \"08:00-10:00\""), &extra);
+    let without = || pack_file_config_with("hours-off", &pack(""), &extra);
+    let end = "2026-03-03T00:00:00+08:00";
+    // 07:00 to 12:00, 3000 fen: 5 h of work, 2 of them within the hours.
+    let day = |fee: u64, login: &str| {
+        vec![
+            ev("w1", "login", login),
+            ev("w1", "order_accepted", "10:10").order("o1"),
+            ev("w1", "order_delivered", "10:40").order("o1").fee(fee),
+            ev("w1", "logout", "12:00"),
+        ]
+    };
+    let (alerts, _) = run_with(within(), &day(3000, "07:00"), end);
+    assert_eq!(
+        sh(&alerts),
+        [(
+            "wage/violation".to_owned(),
+            "2026-03-03T00:00:00.000+08:00".to_owned(),
+            1500
+        )]
+    );
+    assert!(
+        alerts[0].message.contains("(3000 fen for 2h)"),
+        "{}",
+        alerts[0].message
+    );
+    assert_eq!(
+        sh(&run_with(without(), &day(3000, "07:00"), end).0)[0].2,
+        600
+    );
+    // 4200 fen for the 2 h within the hours is 2100 an hour: not below.
+    assert!(run_with(within(), &day(4200, "07:00"), end).0.is_empty());
+    // No working time within the hours (10:00 to 12:00): under 1 h, no check.
+    assert!(run_with(within(), &day(1, "10:00"), end).0.is_empty());
+
+    // quota_p90: ten workers 07:00 to 11:30 work 2 h within the hours, 4.5 h in all.
+    let quota = |config: Config, late: usize| {
+        let mut events = Vec::new();
+        for n in 0..10 {
+            let id = format!("q{n}");
+            // The `late` first ones work 10:00 to 11:30 only: no time within the hours.
+            let login = if n < late { "10:00" } else { "07:00" };
+            events.push(ev(&id, "login", login));
+            events.push(ev(&id, "logout", "11:30"));
+        }
+        events.sort_by_key(|e| e.json["ts"].as_i64());
+        run_with(config, &events, end)
+            .0
+            .iter()
+            .filter(|a| &*a.rule == "quota")
+            .map(|a| match a.amount {
+                Amount::Seconds { value, .. } => value,
+                Amount::CentsPerHour { .. } => panic!("quota_p90 is time"),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(quota(within(), 0), [7200]);
+    assert_eq!(quota(without(), 0), [16200]);
+    // A worker without time within the hours did not work for the rule: 9 workers left,
+    // fewer than `quota_min_workers`.
+    assert_eq!(quota(within(), 1), Vec::<i64>::new());
+    assert_eq!(quota(without(), 1), [16200]);
+
+    // holiday_pay: 08:00 to 10:00 on an ordinary day and on a statutory holiday, within hours
+    // of 08:00 to 09:00 one hour each; the holiday's 6000 fen are 6000 an hour, as the
+    // ordinary day's: not above, a violation.
+    let holiday = pack("hours = \"08:00-09:00\"");
+    let config = pack_file_config_with("hours-holiday", &holiday, &extra);
+    let events = [
+        paid_day("2026-04-30", "a", 6000),
+        paid_day("2026-05-01", "b", 6000),
+    ]
+    .concat();
+    let alerts: Vec<_> = run_with(config, &events, "2026-05-12T00:00:00+08:00")
+        .0
+        .into_iter()
+        .filter(|a| &*a.rule == "holiday")
+        .map(|a| (a.amount, a.message))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].0,
+        Amount::CentsPerHour {
+            value: 6000,
+            limit: 6000
+        }
+    );
+    assert!(alerts[0].1.contains("(6000 fen for 1h)"), "{}", alerts[0].1);
+}
+
+/// Under `subject = "person"`, `quota_p90` stays per worker id: with `hours`, each worker id's
+/// working time within them.
+#[test]
+fn a_persons_worker_ids_count_for_quota_p90_with_their_time_within_its_hours() {
+    let pack = r#"
+        name = "hours"
+        title = "quota within hours"
+        source = "test"
+        [[rules]]
+        id = "quota"
+        kind = "quota_p90"
+        standard = "1h"
+        hours = "08:00-10:00"
+    "#;
+    let config = pack_file_config_with("hours-person", pack, "subject = \"person\"\n");
+    let end = "2026-03-03T00:00:00+08:00";
+    let mut events = Vec::new();
+    for n in 0..10 {
+        // Ten persons, each with a worker id 07:00 to 11:30 (2 h within the hours).
+        let id = format!("q{n}");
+        events.push(ev(&id, "login", "07:00").set("person_id", &format!("P{n}")));
+        events.push(ev(&id, "logout", "11:30"));
+    }
+    events.sort_by_key(|e| e.json["ts"].as_i64());
+    let values: Vec<i64> = run_with(config, &events, end)
+        .0
+        .iter()
+        .filter(|a| &*a.rule == "quota")
+        .map(|a| match a.amount {
+            Amount::Seconds { value, .. } => value,
+            Amount::CentsPerHour { .. } => panic!("quota_p90 is time"),
+        })
+        .collect();
+    assert_eq!(values, [7200]);
+}
+
+/// The working time within a rule's `hours` is saved with the worker (live restores it), and a
+/// `holiday_pay` state saved before it existed reads as without it.
+#[test]
+fn the_working_time_within_hours_is_saved_and_read_back() {
+    use crate::engine::rules::{HoursWork, KindState, RuleState, holiday_pay};
+    let state = RuleState {
+        state: KindState::Hours(
+            1,
+            0,
+            HoursWork {
+                today: 5,
+                closed: 7,
+                ..HoursWork::default()
+            },
+        ),
+    };
+    let text = serde_json::to_string(&state).unwrap();
+    assert_eq!(
+        text,
+        r#"{"flags":1,"state":{"hours_work":{"today":5,"closed":7}}}"#
+    );
+    assert_eq!(serde_json::from_str::<RuleState>(&text).unwrap(), state);
+    let old: holiday_pay::State =
+        serde_json::from_str(r#"{"days":[[20000,3600000,100]]}"#).unwrap();
+    assert_eq!(old.hours, None);
+    assert_eq!(
+        serde_json::to_string(&old).unwrap(),
+        r#"{"days":[[20000,3600000,100]]}"#
+    );
+}

@@ -231,6 +231,12 @@ pub struct Member {
     /// [`rules::MAX_SPLIT_PLATFORMS`] names and `other`: each event may name a new platform.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub left_platforms: Vec<(Box<str>, i64)>,
+    /// With a `quota_p90` rule that has `hours`: its working time within them in the current
+    /// local day, and in the last closed one (`day_work` and `closed_work` within the hours).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub hours_work: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub closed_hours_work: i64,
 }
 
 fn is_zero(ms: &i64) -> bool {
@@ -694,11 +700,21 @@ impl Worker {
             // `from` and `x` lie in the local day (its end closes it): the span fits.
             self.day_work += (x - from) as u32;
         }
+        // A `quota_p90` rule with `hours` keeps state, so a span never crosses their edges.
+        let quota_hours = if self.members.is_empty() {
+            None
+        } else {
+            set.quota().and_then(|(def, _)| def.hours)
+        };
+        let in_hours = quota_hours.is_some_and(|hours| hours.contains(cx.cal, from));
         for i in 0..self.members.len() {
             let (before, rest) = self.members.split_at_mut(i);
             let member = &mut rest[0];
             if member.session.working() {
                 member.day_work += x - from;
+                if in_hours {
+                    member.hours_work += x - from;
+                }
                 let platform = member.platform;
                 if !before
                     .iter()
@@ -731,6 +747,7 @@ impl Worker {
             member.left_platforms = Vec::new();
             member.closed_work = member.day_work;
             member.day_work = 0;
+            member.closed_hours_work = std::mem::take(&mut member.hours_work);
             member.platform_work = 0;
         }
         let closed = ClosedDay {
@@ -791,6 +808,21 @@ impl Worker {
         self.closed_day = old.number;
         self.closed_work = self.day_work;
         self.open_day(next);
+    }
+
+    /// The working time of its last closed day that `quota_p90` counts: within the rule's
+    /// `hours` when it has some (SPEC 7: outside them the rule's measure is false).
+    pub fn quota_work(&self, set: &RuleSet) -> i64 {
+        if set.quota().is_none_or(|(def, _)| def.hours.is_none()) {
+            return i64::from(self.closed_work);
+        }
+        rules::stateful(&set.rules)
+            .zip(self.states.iter())
+            .find_map(|(def, state)| match (&def.params, &state.state) {
+                (rules::Params::QuotaP90(_), rules::KindState::Hours(_, _, s)) => Some(s.closed),
+                _ => None,
+            })
+            .unwrap_or(0)
     }
 
     fn open_day(&mut self, day: Day) {

@@ -68,6 +68,9 @@ impl Params {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub days: Vec<(i32, i64, u64)>,
+    /// With `hours`: today's working time within them (boxed: every rule's state stays small).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<Box<super::HoursWork>>,
 }
 
 impl State {

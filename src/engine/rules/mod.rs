@@ -93,7 +93,8 @@ impl RuleDef {
     /// them (memory per worker is a target).
     pub fn keeps_state(&self) -> bool {
         match &self.params {
-            Params::MinimumWage(_) | Params::QuotaP90(_) => false,
+            // With `hours`, the day's working time within them is the rule's own.
+            Params::MinimumWage(_) | Params::QuotaP90(_) => self.hours.is_some(),
             Params::HolidayPay(p) => p.calendar,
             _ => true,
         }
@@ -247,8 +248,8 @@ pub struct RuleState {
 /// the bytes after the enum's tag: 48 bytes a rule instead of 56 as fields of [`RuleState`]
 /// (every worker holds one per rule that keeps state; memory per worker is a target).
 ///
-/// Kinds without per-worker state (`minimum_wage`, `quota_p90`) have no [`RuleState`] at all;
-/// `None` is what records written before that held for them.
+/// Kinds without per-worker state (`quota_p90`, and `minimum_wage` without `hours`) have no
+/// [`RuleState`] at all; `None` is what records written before that held for them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KindState {
     Continuous(u8, u32, continuous::State),
@@ -260,6 +261,8 @@ pub enum KindState {
     Streak(u8, u32, streak::State),
     Overtime(u8, u32, overtime::State),
     HolidayPay(u8, u32, holiday_pay::State),
+    /// `minimum_wage` and `quota_p90` with `hours`.
+    Hours(u8, u32, HoursWork),
     None(u8, u32),
 }
 
@@ -274,6 +277,7 @@ impl KindState {
             | KindState::Streak(flags, used, _)
             | KindState::Overtime(flags, used, _)
             | KindState::HolidayPay(flags, used, _)
+            | KindState::Hours(flags, used, _)
             | KindState::None(flags, used) => (flags, used),
         }
     }
@@ -288,6 +292,7 @@ impl KindState {
             | KindState::Streak(flags, used, _)
             | KindState::Overtime(flags, used, _)
             | KindState::HolidayPay(flags, used, _)
+            | KindState::Hours(flags, used, _)
             | KindState::None(flags, used) => (flags, used),
         }
     }
@@ -313,6 +318,7 @@ enum KindRef<'a> {
     Streak(&'a streak::State),
     Overtime(&'a overtime::State),
     HolidayPay(&'a holiday_pay::State),
+    HoursWork(&'a HoursWork),
     None,
 }
 
@@ -336,6 +342,7 @@ enum KindSaved {
     Streak(streak::State),
     Overtime(overtime::State),
     HolidayPay(holiday_pay::State),
+    HoursWork(HoursWork),
     None,
 }
 
@@ -355,6 +362,7 @@ impl Serialize for RuleState {
             KindState::Streak(_, _, s) => KindRef::Streak(s),
             KindState::Overtime(_, _, s) => KindRef::Overtime(s),
             KindState::HolidayPay(_, _, s) => KindRef::HolidayPay(s),
+            KindState::Hours(_, _, s) => KindRef::HoursWork(s),
             KindState::None(..) => KindRef::None,
         };
         SavedRef {
@@ -382,6 +390,7 @@ impl<'de> Deserialize<'de> for RuleState {
             KindSaved::Streak(s) => KindState::Streak(f, a, s),
             KindSaved::Overtime(s) => KindState::Overtime(f, a, s),
             KindSaved::HolidayPay(s) => KindState::HolidayPay(f, a, s),
+            KindSaved::HoursWork(s) => KindState::Hours(f, a, s),
             KindSaved::None => KindState::None(f, a),
         };
         Ok(RuleState { state })
@@ -445,7 +454,7 @@ impl RuleState {
                     day("holiday_pay.days", d)?;
                 }
             }
-            KindState::None(..) => {}
+            KindState::Hours(..) | KindState::None(..) => {}
         }
         Ok(())
     }
@@ -462,6 +471,9 @@ impl RuleState {
             Params::Streak(_) => KindState::Streak(0, 0, streak::State::default()),
             Params::Overtime(_) => KindState::Overtime(0, 0, overtime::State::default()),
             Params::HolidayPay(_) => KindState::HolidayPay(0, 0, holiday_pay::State::default()),
+            Params::MinimumWage(_) | Params::QuotaP90(_) if def.hours.is_some() => {
+                KindState::Hours(0, 0, HoursWork::default())
+            }
             Params::MinimumWage(_) | Params::QuotaP90(_) => KindState::None(0, 0),
         };
         RuleState { state }
@@ -479,6 +491,10 @@ impl RuleState {
                 | (KindState::Streak(_, _, _), Params::Streak(_))
                 | (KindState::Overtime(_, _, _), Params::Overtime(_))
                 | (KindState::HolidayPay(_, _, _), Params::HolidayPay(_))
+                | (
+                    KindState::Hours(_, _, _),
+                    Params::MinimumWage(_) | Params::QuotaP90(_)
+                )
         )
     }
 
@@ -559,6 +575,16 @@ impl RuleState {
                 s.integrate(on, span, platforms)
             }
             (KindState::Overtime(_, _, s), Params::Overtime(_)) => s.integrate(on, span, platforms),
+            (KindState::Hours(_, _, s), Params::MinimumWage(_) | Params::QuotaP90(_)) => {
+                s.integrate(on, span, platforms)
+            }
+            (KindState::HolidayPay(_, _, s), Params::HolidayPay(_))
+                if def.hours.is_some() && on =>
+            {
+                s.hours
+                    .get_or_insert_with(Box::default)
+                    .integrate(on, span, platforms)
+            }
             _ => {}
         }
     }
@@ -651,7 +677,21 @@ impl RuleState {
             (KindState::Period(_, _, s), Params::Period(p)) => s.rollover(p, old, new),
             (KindState::Overtime(_, _, s), Params::Overtime(p)) => s.rollover(p, new),
             (KindState::HolidayPay(_, _, s), Params::HolidayPay(p)) => {
-                s.close_day(def, p, old, closed, me, cx)
+                if def.hours.is_some() {
+                    let mut hours = s.hours.take().map(|hours| *hours).unwrap_or_default();
+                    let closed = hours.close(closed);
+                    s.close_day(def, p, old, &closed, me, cx)
+                } else {
+                    s.close_day(def, p, old, closed, me, cx)
+                }
+            }
+            (KindState::Hours(_, _, s), Params::MinimumWage(p)) => {
+                let closed = s.close(closed);
+                minimum_wage::close_day(def, p, old, &closed, me, cx)
+            }
+            // Read by the engine when the day closes (`Worker::quota_work`).
+            (KindState::Hours(_, _, s), Params::QuotaP90(_)) => {
+                s.close(closed);
             }
             _ => {}
         }
@@ -861,6 +901,56 @@ pub struct ClosedDay {
     pub has_fee: bool,
     /// Persons: the day's working time per platform.
     pub by_platform: ByPlatform,
+}
+
+/// The working time of the current local day within a rule's `hours` (SPEC 7: outside them
+/// the rule's measure is false), for the kinds that otherwise read the day's working time
+/// ([`ClosedDay::work`]): `minimum_wage`, `holiday_pay` and (a worker's, not a person's: it
+/// stays per worker id) `quota_p90`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoursWork {
+    /// Ms of the day so far.
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub today: i64,
+    /// Persons: the same per platform.
+    #[serde(default, skip_serializing_if = "Split::is_empty")]
+    pub split: Split,
+    /// Ms of the last day closed (`quota_p90` reads it once that day has closed).
+    #[serde(default, skip_serializing_if = "is_zero_ms")]
+    pub closed: i64,
+}
+
+fn is_zero_ms(v: &i64) -> bool {
+    *v == 0
+}
+
+impl HoursWork {
+    pub fn is_empty(&self) -> bool {
+        self.today == 0 && self.split.is_empty() && self.closed == 0
+    }
+
+    pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
+        if on {
+            self.today += span;
+            self.split.add(platforms, span);
+        }
+    }
+
+    /// The day `closed` with its working time (and its split) within the hours; starts the
+    /// next day at zero. Fees are the day's, whenever paid: only time is measured.
+    pub fn close(&mut self, closed: &ClosedDay) -> ClosedDay {
+        let day = ClosedDay {
+            work: self.today,
+            fees: closed.fees,
+            has_fee: closed.has_fee,
+            by_platform: self.split.parts(),
+        };
+        *self = HoursWork {
+            closed: self.today,
+            ..HoursWork::default()
+        };
+        day
+    }
 }
 
 /// A threshold of a kind's table: the phase it fires and the amount it needs.
