@@ -2608,6 +2608,39 @@ fn a_persons_worker_ids_count_for_quota_p90_with_their_time_within_its_hours() {
         })
         .collect();
     assert_eq!(values, [7200]);
+    // A worker id that joins its person in the day takes its time within the hours along:
+    // counted once, where its day ends (audit AW: it also stayed where it stood alone, and
+    // the group had 2 workers).
+    let config = pack_file_config_with(
+        "hours-joins",
+        &pack
+            .replace("08:00-10:00", "22:00-06:00")
+            .replace("standard = \"1h\"", "standard = \"30m\"\nmin_workers = 1"),
+        "subject = \"person\"\n",
+    );
+    let events = [
+        ev("w3", "login", "22:00"),
+        ev("w3", "heartbeat", "23:00").set("person_id", "Q"),
+        ev("w3", "logout", "23:30"),
+    ];
+    let alerts: Vec<_> = run_with(config, &events, end)
+        .0
+        .into_iter()
+        .filter(|a| &*a.rule == "quota")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].amount,
+        Amount::Seconds {
+            value: 5400,
+            limit: 1800
+        }
+    );
+    assert!(
+        alerts[0].message.ends_with("(1 worker)."),
+        "{}",
+        alerts[0].message
+    );
 }
 
 /// The working time within a rule's `hours` is saved with the worker (live restores it), and a

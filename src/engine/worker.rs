@@ -200,6 +200,7 @@ pub struct Taken {
     session: Session,
     last_event: i64,
     day_work: i64,
+    hours_work: i64,
 }
 
 /// One worker id of a person (`subject = "person"`).
@@ -868,6 +869,7 @@ impl Worker {
             session: std::mem::take(&mut member.session),
             last_event: member.last_event,
             day_work: std::mem::take(&mut member.day_work),
+            hours_work: std::mem::take(&mut member.hours_work),
         };
         self.bits = self.raw_bits();
         Some(taken)
@@ -879,6 +881,7 @@ impl Worker {
             member.session = taken.session;
             member.last_event = member.last_event.max(taken.last_event);
             member.day_work += taken.day_work;
+            member.hours_work += taken.hours_work;
         }
     }
 
