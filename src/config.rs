@@ -1251,7 +1251,7 @@ fn env_key_path(var: &str) -> Result<Vec<String>, String> {
     // A platform or role name written with a lowercase letter keeps its case as written
     // (`PLATFORM__DiDi` is the table `DiDi`), so that names with capitals can be set too; one
     // written all in capitals is lowercase, as the rest of the name.
-    if path.len() == 4 && path[0] == "rules" && (path[1] == "platform" || path[1] == "role") {
+    if path.len() >= 3 && path[0] == "rules" && (path[1] == "platform" || path[1] == "role") {
         let written = var[ENV_PREFIX.len()..]
             .split("__")
             .nth(2)
@@ -1896,6 +1896,12 @@ mod tests {
         assert_eq!(config.rules_for("meituan", "rider").continuous_limit, 3 * H);
         assert_eq!(config.rules_for("x", "Driver").daily_max, 9 * H);
         assert_eq!(config.rules_for("x", "driver").daily_max, 11 * H);
+        // A variable that names no key names the table as written (audit AW).
+        let error = load("", &[("WORKHOURS_RULES__PLATFORM__DiDi", "1h")]).unwrap_err();
+        assert!(
+            error.to_string().contains("`rules.platform.DiDi`"),
+            "{error}"
+        );
     }
 
     #[test]
