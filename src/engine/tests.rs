@@ -2074,14 +2074,7 @@ const SAVED_WORKER: &str = r#"{"id":"w1","rules":0,"platform":0,"role":1,"city":
 /// A config whose `[rules]` pack is a user's file holding `pack` (read into the config, then
 /// removed; `name` keeps the files of tests running at once apart).
 fn pack_file_config(name: &str, pack: &str) -> Config {
-    let dir = std::env::temp_dir().join(format!("workhours-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("pack.toml");
-    std::fs::write(&path, pack).unwrap();
-    let text = format!("[rules]\npack_file = {:?}\n", path.display().to_string());
-    let config = Config::from_toml_str(&text, Vec::new()).unwrap();
-    std::fs::remove_dir_all(&dir).unwrap();
-    config
+    pack_file_config_with(name, pack, "")
 }
 
 /// A `period` rule fires again in its period after a reset rest (SPEC section 7): each alert
