@@ -2260,7 +2260,11 @@ impl Engine {
             // With `hours`, a worker counts with the work within them, if any (SPEC 7).
             let hours = set.quota().is_some_and(|(def, _)| def.hours.is_some());
             if worker.members.is_empty() {
-                let work = worker.quota_work(set);
+                let work = if hours {
+                    worker.closed_hours_work(set)
+                } else {
+                    i64::from(worker.closed_work)
+                };
                 if work > 0 || !hours {
                     tally.add(names, &worker.id, worker.group(), work);
                 }

@@ -811,12 +811,9 @@ impl Worker {
         self.open_day(next);
     }
 
-    /// The working time of its last closed day that `quota_p90` counts: within the rule's
-    /// `hours` when it has some (SPEC 7: outside them the rule's measure is false).
-    pub fn quota_work(&self, set: &RuleSet) -> i64 {
-        if set.quota().is_none_or(|(def, _)| def.hours.is_none()) {
-            return i64::from(self.closed_work);
-        }
+    /// The working time of its last closed day within the `hours` of its `quota_p90` rule,
+    /// which counts for that rule (SPEC 7: outside them the rule's measure is false).
+    pub fn closed_hours_work(&self, set: &RuleSet) -> i64 {
         rules::stateful(&set.rules)
             .zip(self.states.iter())
             .find_map(|(def, state)| match (&def.params, &state.state) {

@@ -689,7 +689,7 @@ impl RuleState {
                 let closed = s.close(closed);
                 minimum_wage::close_day(def, p, old, &closed, me, cx)
             }
-            // Read by the engine when the day closes (`Worker::quota_work`).
+            // Read by the engine when the day closes (`Worker::closed_hours_work`).
             (KindState::Hours(_, _, s), Params::QuotaP90(_)) => {
                 s.close(closed);
             }
@@ -925,10 +925,6 @@ fn is_zero_ms(v: &i64) -> bool {
 }
 
 impl HoursWork {
-    pub fn is_empty(&self) -> bool {
-        self.today == 0 && self.split.is_empty() && self.closed == 0
-    }
-
     pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
         if on {
             self.today += span;
