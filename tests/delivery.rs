@@ -1378,6 +1378,44 @@ fn a_partition_record_names_late_events(brokers: &str, topics: &Topics) -> bool 
         .any(|(key, value)| key == "p" && value.is_some_and(|v| v.contains(r#""late":{"#)))
 }
 
+/// Waits until the group has committed `n` input messages in all, the monitor running.
+fn wait_committed(
+    monitor: &std::thread::JoinHandle<anyhow::Result<()>>,
+    brokers: &str,
+    topics: &Topics,
+    n: i64,
+) {
+    wait_for("the input committed", Duration::from_secs(60), || {
+        assert!(!monitor.is_finished(), "the monitor stopped");
+        committed(brokers, &topics.group, &topics.input)
+            .iter()
+            .sum::<i64>()
+            == n
+    });
+}
+
+/// A `ts` past every frontier saved so far, returned once the idle partitions' event time
+/// (the wall clock less the lateness) has passed it by a second: an event with it is late
+/// only against event time that moved by itself since the last partition record.
+fn late_past_every_saved_frontier(brokers: &str, topics: &Topics, config: &Config) -> i64 {
+    let saved = read_keyed(brokers, &topics.state)
+        .into_iter()
+        .filter(|(key, _)| key == "p")
+        .filter_map(|(_, value)| {
+            let value: Value = serde_json::from_str(&value?).unwrap();
+            value["body"]["frontier"].as_i64()
+        })
+        .max()
+        .expect("a partition record");
+    let ts = saved + 1;
+    wait_for(
+        "event time past the late ts",
+        Duration::from_secs(20),
+        || now_ms() > ts + config.time.allowed_lateness + 1_000,
+    );
+    ts
+}
+
 /// LIVE.md "Delivery" (audit AM): an event late only against event time that an idle
 /// partition moved on by itself since its last partition record would be on time after a
 /// crash (the restore starts from that record's event time) and applied, so its dead letter
@@ -1443,30 +1481,8 @@ fn a_late_events_dead_letter_waits_for_the_partition_record_that_makes_it_late()
     config.time.allowed_lateness = 2_000;
     let shared = shared();
     let (monitor, shutdown) = start_sharing(config.clone(), Some(shared.clone()));
-    wait_for("the input committed", Duration::from_secs(60), || {
-        assert!(!monitor.is_finished(), "the monitor stopped");
-        committed(&brokers, &topics.group, &topics.input)
-            .iter()
-            .sum::<i64>()
-            == events().len() as i64 + bulk
-    });
-    // Past every frontier saved so far, and behind the idle partitions' event time (the wall
-    // clock less the lateness) once the clock has passed it by the lateness and a second.
-    let saved = read_keyed(&brokers, &topics.state)
-        .into_iter()
-        .filter(|(key, _)| key == "p")
-        .filter_map(|(_, value)| {
-            let value: Value = serde_json::from_str(&value?).unwrap();
-            value["body"]["frontier"].as_i64()
-        })
-        .max()
-        .expect("a partition record");
-    let ts = saved + 1;
-    wait_for(
-        "event time past the late login",
-        Duration::from_secs(20),
-        || now_ms() > ts + config.time.allowed_lateness + 1_000,
-    );
+    wait_committed(&monitor, &brokers, &topics, events().len() as i64 + bulk);
+    let ts = late_past_every_saved_frontier(&brokers, &topics, &config);
     cluster.broker_down(2).unwrap();
     let line = format!(r#"{{"worker_id":"late","kind":"login","ts":{ts}}}"#);
     producer
@@ -1574,34 +1590,12 @@ fn late_dead_letters_held_are_bounded_and_counted() {
     config.time.allowed_lateness = 2_000;
     let shared = shared();
     let (monitor, shutdown) = start_sharing(config.clone(), Some(shared.clone()));
-    wait_for("the input committed", Duration::from_secs(60), || {
-        assert!(!monitor.is_finished(), "the monitor stopped");
-        committed(&brokers, &topics.group, &topics.input)
-            .iter()
-            .sum::<i64>()
-            == events().len() as i64
-    });
+    wait_committed(&monitor, &brokers, &topics, events().len() as i64);
     assert_eq!(
         gauge(&shared.metrics, "workhours_late_dead_letters_held_limit"),
         LATE_HELD as f64
     );
-    // Past every frontier saved so far, and behind the idle partition's event time once the
-    // clock has passed it by the lateness and a second.
-    let saved = read_keyed(&brokers, &topics.state)
-        .into_iter()
-        .filter(|(key, _)| key == "p")
-        .filter_map(|(_, value)| {
-            let value: Value = serde_json::from_str(&value?).unwrap();
-            value["body"]["frontier"].as_i64()
-        })
-        .max()
-        .expect("a partition record");
-    let ts = saved + 1;
-    wait_for(
-        "event time past the late logins",
-        Duration::from_secs(20),
-        || now_ms() > ts + config.time.allowed_lateness + 1_000,
-    );
+    let ts = late_past_every_saved_frontier(&brokers, &topics, &config);
     cluster.broker_down(2).unwrap();
     let over = 7;
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
