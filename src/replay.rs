@@ -29,6 +29,9 @@ pub struct Report {
     pub alerts: u64,
     /// Sharded replay: `quota_p90` alerts per rule, computed outside the engines.
     pub quota_counts: BTreeMap<String, u64>,
+    /// The most alerts held at once before they went to the sink: those of one block, or of
+    /// one stretch of event time ([`Engine::slice_end`]). Not in the summary.
+    pub most_held: usize,
 }
 
 impl Report {
@@ -499,19 +502,63 @@ pub fn replay_until(
                     continue;
                 }
                 if engine.push_at(event, digest, *line_number).accepted() {
-                    engine.advance();
-                    drain(engine, sink, diag, &mut report)?;
+                    let watermark = engine.watermark();
+                    run_sliced(engine, Run::Before(watermark), |engine, _| {
+                        drain(engine, sink, diag, &mut report)
+                    })?;
                 }
             }
         }
     }
     if let Some(end) = end(engine.end_of_input()) {
-        engine.finish(end);
-        drain(engine, sink, diag, &mut report)?;
+        run_sliced(engine, Run::Through(end), |engine, _| {
+            drain(engine, sink, diag, &mut report)
+        })?;
     }
     sink.end()?;
     report.engine = engine.stats().clone();
     Ok(report)
+}
+
+/// How far [`run_sliced`] runs event time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Run {
+    /// Every instant before this one ([`Engine::advance_to`]).
+    Before(i64),
+    /// Every instant up to this one, included ([`Engine::finish`]).
+    Through(i64),
+}
+
+/// Runs `engine` as far as `run` says, one stretch of [`Engine::slice_end`] at a time, and
+/// hands each stretch's outputs on with `each` (given the instant the stretch ran before;
+/// none after the last stretch of a [`Run::Through`]) before the next stretch runs: a jump of
+/// event time over weeks holds the alerts of one stretch at a time, not of the weeks.
+pub(crate) fn run_sliced(
+    engine: &mut Engine,
+    run: Run,
+    mut each: impl FnMut(&mut Engine, Option<i64>) -> io::Result<()>,
+) -> io::Result<()> {
+    let to = match run {
+        Run::Before(to) | Run::Through(to) => to,
+    };
+    loop {
+        let stop = engine.slice_end(to);
+        if stop >= to {
+            break;
+        }
+        engine.advance_to(stop);
+        each(engine, Some(stop))?;
+    }
+    match run {
+        Run::Before(to) => {
+            engine.advance_to(to);
+            each(engine, Some(to))
+        }
+        Run::Through(to) => {
+            engine.finish(to);
+            each(engine, None)
+        }
+    }
 }
 
 /// Hands what the engine produced to the sink.
@@ -533,7 +580,9 @@ fn drain(
         };
         writeln!(diag, "line {line}: bad event: {}: {detail}", reason.code())?;
     }
-    for alert in engine.take_alerts() {
+    let alerts = engine.take_alerts();
+    report.most_held = report.most_held.max(alerts.len());
+    for alert in alerts {
         report.alerts += 1;
         sink.alert(alert)?;
     }
@@ -635,17 +684,18 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let report = replay_into(&mut engine, Some(at), input, &mut Discard, &mut diag)
         .context("status failed")?;
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let views = engine.views_at(at);
-    for view in &views {
-        serde_json::to_writer(&mut out, view).context("cannot write the views")?;
-        out.write_all(b"\n").context("cannot write the views")?;
-    }
+    let views = engine
+        .each_view_at(at, |view| {
+            serde_json::to_writer(&mut out, &view)?;
+            out.write_all(b"\n")
+        })
+        .context("cannot write the views")?;
     out.flush().context("cannot write the views")?;
     // What was read but not applied, so that a view missing an event can be told why.
     writeln!(
         diag,
         "workhours status: {} workers at {} ({} lines read, {} bad events, {} duplicates and {} late events dropped, {} events after --at)",
-        views.len(),
+        views,
         timefmt::format_rfc3339(at, &engine.config().time.zone),
         report.lines,
         report.bad_total(),

@@ -47,6 +47,9 @@ pub use worker::{
 
 /// How many events ahead of the one applied [`Engine::prefetch_ahead`] asks for a worker's
 /// own struct, and for what it points to.
+/// Event time a replay runs past the engine's next instant before it hands on the outputs
+/// ([`Engine::slice_end`]).
+pub const SLICE: i64 = 3_600_000;
 const PREFETCH_FAR: usize = 8;
 const PREFETCH_NEAR: usize = 3;
 
@@ -1730,6 +1733,38 @@ impl Engine {
         self.run(Limit::Through(end));
     }
 
+    /// The first instant at which the engine has something to do: its next buffered event,
+    /// timer, day's end or eviction; `NONE` when nothing waits. Timers left behind by a
+    /// reschedule, which would be skipped when they came, are dropped on the way (as
+    /// [`Engine::compact_timers`] drops them), so that the answer depends on the workers'
+    /// state only, not on how the engine's timers were compacted.
+    pub fn next_instant(&mut self) -> i64 {
+        while let Some(&timer) = self.state.timers.peek() {
+            if self.state.workers[timer.worker as usize].wake_at == timer.at {
+                break;
+            }
+            self.state.timers.pop();
+        }
+        let next_event = self.state.buffer.peek().map_or(NONE, |p| p.ts);
+        let next_timer = self.state.timers.peek().map_or(NONE, |t| t.at);
+        let next_eviction = self.state.evictions.peek().map_or(NONE, |t| t.at);
+        let day_end = self
+            .state
+            .day_lists
+            .first_key_value()
+            .map_or(NONE, |(&day, _)| self.cal.day(day).end);
+        next_event.min(next_timer).min(next_eviction).min(day_end)
+    }
+
+    /// Where a replay's run of event time toward `to` stops next: [`SLICE`] past the engine's
+    /// next instant, at most `to`. A replay hands on what each stretch produced before it
+    /// runs the next, so that the alerts held at once are those of an hour of event time with
+    /// something in it, however far event time jumps (a late line, `--until` weeks past the
+    /// input): memory stays bounded by the workers, not by the time they are run over.
+    pub fn slice_end(&mut self, to: i64) -> i64 {
+        self.next_instant().saturating_add(SLICE).min(to)
+    }
+
     /// Reports: collect every worker's closed days with work ([`Engine::take_days`]).
     pub fn track_days(&mut self) {
         self.days.get_or_insert_with(Vec::new);
@@ -1748,6 +1783,21 @@ impl Engine {
     /// Every worker's view at instant `at` (at or after the frontier's last instant), sorted by
     /// worker id (`workhours status`).
     pub fn views_at(&mut self, at: i64) -> Vec<serde_json::Value> {
+        let mut views = Vec::new();
+        let _ = self.each_view_at(at, |view| {
+            views.push(view);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        views
+    }
+
+    /// [`Engine::views_at`], each view handed to `each` as soon as it is made (`status` writes
+    /// them one by one: held together, a view's JSON tree costs ten times its text).
+    pub fn each_view_at<E>(
+        &mut self,
+        at: i64,
+        mut each: impl FnMut(serde_json::Value) -> Result<(), E>,
+    ) -> Result<usize, E> {
         // Sorted as the subjects' keys: persons', then worker ids', when keyed by subject.
         let persons = self.persons();
         let mut ids: Vec<(Box<str>, u32)> = self
@@ -1764,12 +1814,15 @@ impl Engine {
             })
             .collect();
         ids.sort_unstable();
-        ids.into_iter()
-            .filter_map(|(_, index)| {
-                let since = self.state.workers[index as usize].since;
-                self.view_at(index, at.max(since))
-            })
-            .collect()
+        let mut made = 0;
+        for (_, index) in ids {
+            let since = self.state.workers[index as usize].since;
+            if let Some(view) = self.view_at(index, at.max(since)) {
+                each(view)?;
+                made += 1;
+            }
+        }
+        Ok(made)
     }
 
     /// Live: collect the changed workers for [`Engine::take_dirty`] and the ids of forgotten
