@@ -353,6 +353,24 @@ pub fn dead_letter_headers(
     }
 }
 
+/// Waits `backoff`, looking every 100 ms whether the monitor is still `running`; false as soon
+/// as it is not. A signal during the start-up's wait for the brokers then stops the monitor at
+/// once: a backoff slept whole (up to 10 s, after a metadata request of up to 5 s) outlasted
+/// the stop's deadline, and a clean stop exited 2 (audit AY F4).
+fn pause(backoff: Duration, running: &dyn Fn() -> bool) -> bool {
+    let until = Instant::now() + backoff;
+    loop {
+        if !running() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(100)));
+    }
+}
+
 /// Start-up: waits for the brokers (with backoff, logging, never giving up while `running`),
 /// checks the input topics are there and co-partitioned, creates missing output topics.
 /// Returns the number of partitions.
@@ -383,7 +401,9 @@ pub fn prepare_topics(
         // The reason (a failed authentication or TLS handshake, a refused connection) comes as
         // an error event on the probe's queue: serving it logs it (`Logging`).
         while let Some(Err(_)) = probe.poll(Duration::ZERO) {}
-        std::thread::sleep(backoff);
+        if !pause(backoff, running) {
+            return Ok(None);
+        }
         backoff = (backoff * 2).min(Duration::from_secs(10));
     };
     let partitions_of = |name: &str| {
@@ -654,6 +674,27 @@ pub fn state_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wait between two tries at the brokers ends when the monitor stops, not when the
+    /// backoff is over: a minute's backoff, stopped at the third look, ends within the
+    /// looks' 100 ms steps.
+    #[test]
+    fn a_stop_ends_the_wait_for_the_brokers() {
+        let looks = std::cell::Cell::new(0);
+        let running = || {
+            looks.set(looks.get() + 1);
+            looks.get() < 3
+        };
+        let started = Instant::now();
+        assert!(!pause(Duration::from_secs(60), &running));
+        assert_eq!(looks.get(), 3);
+        let waited = started.elapsed();
+        assert!(waited < Duration::from_secs(30), "waited {waited:?}");
+        // Running on, the wait lasts the backoff.
+        let started = Instant::now();
+        assert!(pause(Duration::from_millis(250), &|| true));
+        assert!(started.elapsed() >= Duration::from_millis(250));
+    }
 
     /// An error repeated within `ERROR_REPEAT` is counted, not logged; the next line after it
     /// says how often it came; another error is logged at once.
