@@ -47,9 +47,24 @@ pub use worker::{
 
 /// How many events ahead of the one applied [`Engine::prefetch_ahead`] asks for a worker's
 /// own struct, and for what it points to.
-/// Event time a replay runs past the engine's next instant before it hands on the outputs
-/// ([`Engine::slice_end`]).
+/// The shortest stretch of event time a replay runs past the engines' next instant before it
+/// hands on the outputs ([`Engine::slice_end`], [`stretch`]).
 pub const SLICE: i64 = 3_600_000;
+/// The longest such stretch.
+const LONGEST_STRETCH: i64 = 30 * 86_400_000;
+/// Worker-hours of event time in a stretch: a stretch is this many hours over the workers
+/// held, between [`SLICE`] and [`LONGEST_STRETCH`].
+pub const STRETCH_WORKER_HOURS: i64 = 100_000;
+
+/// The length of a replay's stretch of event time with `workers` workers held, and
+/// `worker_hours` worker-hours a stretch ([`STRETCH_WORKER_HOURS`]; tests take fewer). The
+/// alerts a stretch holds grow with its worker-hours (a worker's rules fire a few times a day
+/// at most), so they stay about the same whatever the workers, while few workers over a long
+/// time (an event an hour for years) still run in few stretches.
+pub fn stretch(workers: usize, worker_hours: i64) -> i64 {
+    let workers = i64::try_from(workers.max(1)).unwrap_or(i64::MAX);
+    (SLICE.saturating_mul(worker_hours) / workers).clamp(SLICE, LONGEST_STRETCH)
+}
 const PREFETCH_FAR: usize = 8;
 const PREFETCH_NEAR: usize = 3;
 
@@ -872,6 +887,8 @@ pub struct Engine {
     /// The timer heap's length at which its stale entries are dropped next
     /// ([`Engine::compact_timers`]).
     compact_timers_at: usize,
+    /// Worker-hours of event time a replay's stretch covers ([`Engine::slice_end`]).
+    stretch_worker_hours: i64,
     /// Live: workers changed since the last `take_dirty` (their records go to the state topic).
     /// `None` elsewhere: a replay takes no records, and the list grew by a slot for every
     /// worker (and again each time a forgotten worker's slot was reused).
@@ -986,6 +1003,7 @@ impl Engine {
             day_hours: Vec::new(),
             observations: None,
             compact_timers_at: 1024,
+            stretch_worker_hours: STRETCH_WORKER_HOURS,
             dirty: None,
             source_active: Vec::new(),
             rejected: Vec::new(),
@@ -1756,13 +1774,26 @@ impl Engine {
         next_event.min(next_timer).min(next_eviction).min(day_end)
     }
 
-    /// Where a replay's run of event time toward `to` stops next: [`SLICE`] past the engine's
-    /// next instant, at most `to`. A replay hands on what each stretch produced before it
-    /// runs the next, so that the alerts held at once are those of an hour of event time with
-    /// something in it, however far event time jumps (a late line, `--until` weeks past the
-    /// input): memory stays bounded by the workers, not by the time they are run over.
+    /// Where a replay's run of event time toward `to` stops next: a [`stretch`] past the
+    /// engine's next instant, at most `to`. A replay hands on what each stretch produced
+    /// before it runs the next, so that the alerts held at once are those of one stretch of
+    /// event time with something in it, however far event time jumps (a late line, `--until`
+    /// weeks past the input), not of the whole jump.
     pub fn slice_end(&mut self, to: i64) -> i64 {
-        self.next_instant().saturating_add(SLICE).min(to)
+        let stretch = stretch(self.worker_index.len(), self.stretch_worker_hours);
+        self.next_instant().saturating_add(stretch).min(to)
+    }
+
+    /// Workers held now (subjects: persons count once).
+    pub fn held(&self) -> usize {
+        self.worker_index.len()
+    }
+
+    /// Tests: stretches of `worker_hours` worker-hours ([`stretch`]).
+    #[doc(hidden)]
+    pub fn with_stretch(mut self, worker_hours: i64) -> Engine {
+        self.stretch_worker_hours = worker_hours;
+        self
     }
 
     /// Reports: collect every worker's closed days with work ([`Engine::take_days`]).

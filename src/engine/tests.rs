@@ -2666,3 +2666,19 @@ fn the_working_time_within_hours_is_saved_and_read_back() {
         r#"{"days":[[20000,3600000,100]]}"#
     );
 }
+
+/// A replay's stretch of event time is a fixed number of worker-hours: an hour at the
+/// least (many workers), 30 days at the most (few workers over years: not an hour at a time).
+#[test]
+fn a_stretch_of_event_time_is_worker_hours_over_the_workers() {
+    let hour = 3_600_000;
+    assert_eq!(
+        super::stretch(50_000, super::STRETCH_WORKER_HOURS),
+        2 * hour
+    );
+    assert_eq!(super::stretch(300_000, super::STRETCH_WORKER_HOURS), hour);
+    assert_eq!(super::stretch(3, super::STRETCH_WORKER_HOURS), 720 * hour);
+    assert_eq!(super::stretch(0, super::STRETCH_WORKER_HOURS), 720 * hour);
+    assert_eq!(super::stretch(200, 200), hour);
+    assert_eq!(super::stretch(1, i64::MAX), 720 * hour);
+}

@@ -34,7 +34,7 @@ use crate::alert::{Alert, Hold, Phase};
 use crate::config::{Config, Subject};
 use crate::engine::{
     Admit, ClosedWorkerDay, DayHours, Dedup, Engine, MAX_ACTIVE_ORDERS, NEVER, NONE, Place, SLICE,
-    Stats, Step, event_digest,
+    STRETCH_WORKER_HOURS, Stats, Step, event_digest, stretch,
 };
 use crate::event::{self, Activity, BadEvent, BadReason, Event, Kind};
 
@@ -51,6 +51,8 @@ pub struct Tuning {
     /// are longer than an engine's share of a block: with 4 blocks a thread, `--threads 2`
     /// ran 1.65 times as fast as one thread, with 8 1.90 times (`bench/replay.sh threads`).
     pub blocks_per_thread: usize,
+    /// Worker-hours of event time in one stretch of a jump ([`crate::engine::stretch`]).
+    pub stretch_worker_hours: i64,
 }
 
 impl Default for Tuning {
@@ -58,6 +60,7 @@ impl Default for Tuning {
         Tuning {
             block_bytes: BLOCK_BYTES,
             blocks_per_thread: 8,
+            stretch_worker_hours: STRETCH_WORKER_HOURS,
         }
     }
 }
@@ -118,7 +121,9 @@ pub fn replay_sharded_with(
     };
     let mut engines: Vec<Engine> = (0..shards)
         .map(|_| {
-            let mut engine = Engine::new(config.clone()).sharded();
+            let mut engine = Engine::new(config.clone())
+                .sharded()
+                .with_stretch(tuning.stretch_worker_hours);
             if track_days {
                 engine.track_days();
             }
@@ -294,7 +299,15 @@ fn pipelined<W: Write>(
         }
         drop(note);
         // Returning (on error too) drops `jobs`, `notes` and `recycle`, which stops every thread.
-        coordinate(&notes, &jobs, &recycle, gate, merge, out)
+        coordinate(
+            &notes,
+            &jobs,
+            &recycle,
+            gate,
+            merge,
+            out,
+            tuning.stretch_worker_hours,
+        )
     })
 }
 
@@ -372,6 +385,7 @@ fn run_engine(i: usize, engine: &mut Engine, work: mpsc::Receiver<Job>, note: mp
         }
         let mut outputs = Outputs::take(engine);
         outputs.next = engine.next_instant();
+        outputs.held = engine.held();
         if note.send(Note::Ran(i, outputs)).is_err() {
             return;
         }
@@ -409,8 +423,11 @@ struct Flow<'f, 'c, 'o, W> {
     blocks: u64,
     /// The blocks in the input, once known.
     end: Option<u64>,
-    /// Each engine's next instant, as of the last job it returned ([`Engine::next_instant`]).
-    next: Vec<i64>,
+    /// Each engine's next instant and workers held, as of the last job it returned
+    /// ([`Engine::next_instant`]).
+    next: Vec<(i64, usize)>,
+    /// Worker-hours of a stretch ([`crate::engine::stretch`]).
+    worker_hours: i64,
     /// The instant the engines were last sent to run before.
     sent: i64,
 }
@@ -455,7 +472,7 @@ impl<W: Write> Flow<'_, '_, '_, W> {
                 self.early.insert(block.index, block);
             }
             Note::Ran(i, outputs) => {
-                self.next[i] = outputs.next;
+                self.next[i] = (outputs.next, outputs.held);
                 let flight = &mut self.in_flight[(self.ran[i] - self.merged) as usize];
                 flight.outputs[i] = outputs;
                 flight.ran += 1;
@@ -503,8 +520,16 @@ impl<W: Write> Flow<'_, '_, '_, W> {
     fn run_to(&mut self, to: i64, through: bool) -> io::Result<()> {
         self.drain()?;
         loop {
-            let next = self.next.iter().copied().min().unwrap_or(NONE);
-            let stop = next.saturating_add(SLICE).min(to);
+            let next = self
+                .next
+                .iter()
+                .map(|&(next, _)| next)
+                .min()
+                .unwrap_or(NONE);
+            let held = self.next.iter().map(|&(_, held)| held).sum();
+            let stop = next
+                .saturating_add(stretch(held, self.worker_hours))
+                .min(to);
             if stop >= to {
                 break;
             }
@@ -533,6 +558,7 @@ fn coordinate<W: Write>(
     gate: &mut Gate,
     merge: &mut Merge<'_>,
     out: &mut Out<'_, W>,
+    worker_hours: i64,
 ) -> io::Result<()> {
     let threads = jobs.len();
     let mut flow = Flow {
@@ -547,7 +573,8 @@ fn coordinate<W: Write>(
         merged: 0,
         blocks: 0,
         end: None,
-        next: vec![NONE; threads],
+        next: vec![(NONE, 0); threads],
+        worker_hours,
         sent: NEVER,
     };
     let mut admitted = 0u64;
@@ -1005,6 +1032,8 @@ struct Outputs {
     days: Vec<ClosedWorkerDay>,
     /// The engine's next instant after the job ([`Engine::next_instant`]).
     next: i64,
+    /// The workers it held then.
+    held: usize,
 }
 
 impl Outputs {
@@ -1016,6 +1045,7 @@ impl Outputs {
             reports: engine.take_day_hours(),
             days: engine.take_days(),
             next: NONE,
+            held: 0,
         }
     }
 }
@@ -1287,9 +1317,11 @@ mod tests {
             let mut want: Option<Vec<u8>> = None;
             for threads in [1, 2] {
                 for block_bytes in [BLOCK_BYTES, 700] {
+                    // 200 worker-hours: stretches of an hour for the 200 workers.
                     let tuning = Tuning {
                         block_bytes,
                         blocks_per_thread: 1,
+                        stretch_worker_hours: WORKERS as i64,
                     };
                     let mut alerts = Vec::new();
                     let mut sink = super::super::Lines::new(config.time.zone, &mut alerts, None);
@@ -1322,7 +1354,7 @@ mod tests {
                     }
                 }
             }
-            let mut engine = Engine::new(config.clone());
+            let mut engine = Engine::new(config.clone()).with_stretch(WORKERS as i64);
             let mut written = io::sink();
             let mut sink = super::super::Lines::new(config.time.zone, &mut written, None);
             let report = crate::replay::replay_into(
@@ -1353,9 +1385,11 @@ mod tests {
             assert!(!want.is_empty());
             for threads in [1, 2, 3, 5] {
                 for (block_bytes, blocks_per_thread) in [(1, 1), (700, 1), (4096, 2)] {
+                    // Stretches of an hour, the shortest, where event time jumps.
                     let tuning = Tuning {
                         block_bytes,
                         blocks_per_thread,
+                        stretch_worker_hours: if block_bytes == 700 { 1 } else { 100_000 },
                     };
                     let (got, diag) = replay(&config, &input, threads, tuning);
                     let what = format!("persons {persons}, {threads} threads, {tuning:?}");
@@ -1395,6 +1429,7 @@ mod tests {
                 let tuning = Tuning {
                     block_bytes,
                     blocks_per_thread: 1,
+                    ..Tuning::default()
                 };
                 for _ in 0..4 {
                     let (got, _) = replay(&config, input, threads, tuning);
@@ -1517,6 +1552,7 @@ mod tests {
         let tuning = Tuning {
             block_bytes: 2000,
             blocks_per_thread: 2,
+            ..Tuning::default()
         };
         for threads in [1, 2, 3] {
             let error = replay_sharded_with(
