@@ -34,7 +34,7 @@ use crate::alert::{Alert, Hold, Phase};
 use crate::config::{Config, Subject};
 use crate::engine::{
     Admit, ClosedWorkerDay, DayHours, Dedup, Engine, MAX_ACTIVE_ORDERS, NEVER, NONE, Place, SLICE,
-    STRETCH_WORKER_HOURS, Stats, Step, event_digest, stretch,
+    STRETCH_WORKER_HOURS, Stats, Step, event_digest, stretch_end,
 };
 use crate::event::{self, Activity, BadEvent, BadReason, Event, Kind};
 
@@ -527,9 +527,7 @@ impl<W: Write> Flow<'_, '_, '_, W> {
                 .min()
                 .unwrap_or(NONE);
             let held = self.next.iter().map(|&(_, held)| held).sum();
-            let stop = next
-                .saturating_add(stretch(held, self.worker_hours))
-                .min(to);
+            let stop = stretch_end(next, held, self.worker_hours, to);
             if stop >= to {
                 break;
             }
