@@ -309,6 +309,7 @@ impl Engine {
             engine.reread_cap = meta.max_ts;
             engine.reread_floor = engine.watermark();
         }
+        engine.rules_from = meta.frontier;
         engine.install(saved);
         engine.log_ids();
         engine
@@ -969,6 +970,7 @@ impl Scratch {
             days: None,
             holidays: None,
             shortcuts: true,
+            rules_from: engine.rules_from,
             step: super::Step::default(),
             emitted: &mut self.emitted,
         }
@@ -978,6 +980,8 @@ impl Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::Amount;
+    use crate::alert::Phase::{self, Violation, Warning};
     use crate::event;
 
     fn line(worker: &str, kind: &str, ts: &str) -> String {
@@ -1160,6 +1164,82 @@ mod tests {
             [
                 ("d1".to_owned(), at("10:00")),
                 ("m1".to_owned(), at("12:00"))
+            ]
+        );
+    }
+
+    /// SPEC section 5: rule values changed between restarts apply from the restart on. Workers
+    /// online since 08:00 were saved as of their login (nothing was due under the default
+    /// limits); restored at 09:00 under a 30 min continuous limit, their warnings and
+    /// violations fired at 08:20 and 08:30, before the restart, with the new thresholds as
+    /// values (audit AY F3). They fire at the restart, with the hour worked by then; a
+    /// threshold after the restart keeps its own instant. The same for daily hours.
+    #[test]
+    fn a_limit_lowered_at_a_restart_fires_at_the_restart_not_before() {
+        let at =
+            |hm: &str| crate::timefmt::parse_rfc3339(&format!("2026-03-02T{hm}:00+08:00")).unwrap();
+        let run = |rules: &str| {
+            let mut engine = Engine::live(Config::default());
+            let logins = [("w1", "08:00:00"), ("w2", "08:00:00"), ("w3", "08:50:00")];
+            for (offset, (worker, ts)) in logins.into_iter().enumerate() {
+                let text = line(worker, "login", ts);
+                engine.push_live(
+                    &event::parse(text.as_bytes()).unwrap(),
+                    offset as u64,
+                    0,
+                    i64::MAX,
+                );
+            }
+            engine.advance_to(at("09:00"));
+            assert!(engine.take_alerts().is_empty());
+            let mut saved = SavedWorkers::default();
+            for record in engine.take_dirty() {
+                saved.insert(record);
+            }
+            let config = Config::from_toml_str(&format!("[rules]\n{rules}"), []).unwrap();
+            let mut restored = Engine::restore_live(config, &engine.meta(), saved);
+            // w1 has an event after the restart; w2 and w3 only their timers.
+            let text = line("w1", "heartbeat", "09:30:00");
+            restored.push_live(&event::parse(text.as_bytes()).unwrap(), 3, 0, i64::MAX);
+            restored.advance_to(at("09:40"));
+            let fired: Vec<(&'static str, String, Phase, i64, Amount)> = restored
+                .take_alerts()
+                .iter()
+                .map(|alert| {
+                    let rule = if alert.rule.as_ref() == "daily_hours" {
+                        "daily_hours"
+                    } else {
+                        "continuous_work"
+                    };
+                    (rule, alert.key(), alert.phase, alert.at, alert.amount)
+                })
+                .collect();
+            fired
+        };
+        let amount = |value: i64, limit: i64| Amount::Seconds { value, limit };
+        let (w1, w2, w3) = ("w1".to_owned(), "w2".to_owned(), "w3".to_owned());
+        let c = "continuous_work";
+        assert_eq!(
+            run("continuous_limit = \"30m\"\nwarn_before = \"10m\"\n"),
+            [
+                (c, w1.clone(), Warning, at("09:00"), amount(3600, 1200)),
+                (c, w1.clone(), Violation, at("09:00"), amount(3600, 1800)),
+                (c, w2.clone(), Warning, at("09:00"), amount(3600, 1200)),
+                (c, w2.clone(), Violation, at("09:00"), amount(3600, 1800)),
+                (c, w3.clone(), Warning, at("09:10"), amount(1200, 1200)),
+                (c, w3.clone(), Violation, at("09:20"), amount(1800, 1800)),
+            ]
+        );
+        let d = "daily_hours";
+        assert_eq!(
+            run("daily_standard = \"30m\"\ndaily_max = \"45m\"\n"),
+            [
+                (d, w1.clone(), Warning, at("09:00"), amount(3600, 1800)),
+                (d, w1, Violation, at("09:00"), amount(3600, 2700)),
+                (d, w2.clone(), Warning, at("09:00"), amount(3600, 1800)),
+                (d, w2, Violation, at("09:00"), amount(3600, 2700)),
+                (d, w3.clone(), Warning, at("09:20"), amount(1800, 1800)),
+                (d, w3, Violation, at("09:35"), amount(2700, 2700)),
             ]
         );
     }

@@ -701,6 +701,14 @@ pub struct Cx<'a> {
     /// Workers may skip work known to change nothing (their cached next point); off only to
     /// test that it changes nothing.
     pub shortcuts: bool,
+    /// The instant from which the rules hold: a restored worker may have been saved as of an
+    /// instant before its engine's saved frontier (nothing was due for it), and the rule values
+    /// may have changed at the restart (SPEC section 5: they apply from the restart on). A
+    /// threshold the worker's state reached before this instant under the current values is
+    /// reached at it ([`rules::RuleState::crossing_from`]). Under unchanged values no such
+    /// threshold exists (it was the worker's timer, run before the save). [`NEVER`] but live,
+    /// restored.
+    pub rules_from: i64,
     /// The step being processed, and the outputs emitted in it so far.
     pub step: Step,
     emitted: &'a mut u32,
@@ -911,6 +919,8 @@ pub struct Engine {
     days: Option<Vec<ClosedWorkerDay>>,
     /// See [`Cx::shortcuts`].
     shortcuts: bool,
+    /// See [`Cx::rules_from`]: live, restored, the saved frontier; else [`NEVER`].
+    rules_from: i64,
     /// The step being processed and the outputs emitted in it ([`Step`]).
     step: Step,
     emitted: u32,
@@ -1017,6 +1027,7 @@ impl Engine {
             evicted: None,
             days: None,
             shortcuts: true,
+            rules_from: NEVER,
             step: Step::default(),
             emitted: 0,
             admitted: false,
@@ -1918,6 +1929,7 @@ impl Engine {
                 days: self.days.as_mut(),
                 holidays: self.config.holidays.as_deref(),
                 shortcuts: self.shortcuts,
+                rules_from: self.rules_from,
                 step: self.step,
                 emitted: &mut self.emitted,
             },

@@ -652,7 +652,8 @@ impl Worker {
             let mut completion = NONE;
             for (def, state) in rules::stateful(&set.rules).zip(self.states.iter()) {
                 if state.flags() != 0 || def.hours.is_some() {
-                    x = x.min(state.next_crossing(def, self.bits, from, &self.day, cx.cal));
+                    let crossing = state.next_crossing(def, self.bits, from, &self.day, cx.cal);
+                    x = x.min(state.crossing_from(def, crossing, cx.rules_from));
                 }
                 completion = completion.min(state.next_completion(def).max(from));
             }
@@ -1061,8 +1062,15 @@ impl Worker {
         let mut point = self.day.end.min(timeout);
         let observing = cx.observations.is_some();
         for (def, state) in rules::stateful(&set.rules).zip(self.states.iter()) {
-            let (crossing, completion, rule_wake) =
+            let (mut crossing, completion, mut rule_wake) =
                 state.points(def, self.bits, self.since, &self.day, cx.cal, observing);
+            if self.since < cx.rules_from {
+                // Restored as of an instant before the save (see `Cx::rules_from`): the wake
+                // is the earlier of the crossing (or period's end) taken from then on and the
+                // completion.
+                crossing = state.crossing_from(def, crossing, cx.rules_from);
+                rule_wake = rule_wake.max(cx.rules_from.min(completion));
+            }
             point = point.min(crossing).min(completion);
             wake = wake.min(rule_wake);
         }

@@ -50,6 +50,9 @@ const EARLY_CHECKPOINT_GAP: Duration = Duration::from_secs(1);
 const FLUSH_DEADLINE: Duration = Duration::from_secs(4);
 /// How long a revocation or shutdown waits for its last checkpoint.
 const FINAL_DEADLINE: Duration = Duration::from_secs(6);
+/// How long a stop waits for the records saving where event time stands in partitions that
+/// changed nothing ([`Core::save_frontiers`]): best effort, within the stop's 9 s.
+const FRONTIER_WAIT: Duration = Duration::from_millis(500);
 /// Worker records taken from an engine at once in a checkpoint: bounded memory whatever the
 /// number of changed workers.
 const RECORDS_PER_STEP: usize = 10_000;
@@ -1538,7 +1541,78 @@ impl Core {
                 CommitMode::Async
             },
         );
+        if last && !self.running.load(Ordering::Relaxed) {
+            self.save_frontiers(consumer, partitions)?;
+        }
         Ok(finished)
+    }
+
+    /// The stop's last checkpoint, after the rest: a partition that changed nothing since its
+    /// last partition record gets one for where its event time stands now. Event time moving
+    /// on alone saves nothing, so an idle partition's record keeps the frontier of its last
+    /// change; rule values changed at the restart apply from the saved frontier on
+    /// ([`crate::engine::Cx::rules_from`], SPEC section 5), which is then the stop, not the
+    /// last change. The record is what a checkpoint of a changed partition would write now;
+    /// nothing is committed after it (nothing new was applied). Best effort: waited for
+    /// [`FRONTIER_WAIT`] at most, and a stop that cannot deliver it (brokers away) is as clean
+    /// as before, the restore starting from the record before. Not with
+    /// `live.reread_input = false`, whose ids would have to be saved first.
+    fn save_frontiers(
+        &self,
+        consumer: &BaseConsumer<LiveContext>,
+        partitions: &[i32],
+    ) -> Result<(), SinkError> {
+        if !self.config.live.reread_input {
+            return Ok(());
+        }
+        let mut sent = Vec::new();
+        {
+            let mut guard = self.state();
+            let state = &mut *guard;
+            for &partition in partitions {
+                if !self.holds(consumer, state, partition) {
+                    continue;
+                }
+                let Some(part) = state.parts.get_mut(&partition) else {
+                    continue;
+                };
+                let settled = !part.changed
+                    && part.pending_commit.is_none()
+                    && part.unsent_meta.is_none()
+                    && part.late_held.is_empty()
+                    && self.sink.idle(partition);
+                let mut meta = part.engine.meta();
+                if !settled || meta.frontier <= part.saved_frontier {
+                    continue;
+                }
+                let offsets = next_offsets(part, self.topics.len());
+                for &(index, next) in &offsets {
+                    meta.next_offsets.insert(self.topics[index].clone(), next);
+                }
+                meta.read_to = read_to(part, &self.topics);
+                meta.late = late_offsets(part, &self.topics);
+                let (key, value) = state::encode_meta(&meta, &self.zone);
+                self.send(Out {
+                    owner: partition,
+                    topic: &self.config.kafka.state_topic,
+                    partition: Some(partition),
+                    key: Some(&key),
+                    payload: Some(&value),
+                    headers: None,
+                })?;
+                sent.push(partition);
+            }
+        }
+        if !sent.is_empty() {
+            let deadline = Instant::now() + FRONTIER_WAIT;
+            let acked = self.wait_acked(&sent, self.sink.mark(), deadline, true)?;
+            tracing::debug!(
+                ?sent,
+                ?acked,
+                "Where event time stands saved for the partitions that changed nothing."
+            );
+        }
+        Ok(())
     }
 
     /// With `live.reread_input = false`, which reads nothing again after a restart: the ids

@@ -724,6 +724,23 @@ impl RuleState {
         }
     }
 
+    /// Whether the rule's next crossing wakes the worker (a timer): else it is only looked at
+    /// on the way to the worker's next event or timer.
+    fn wakes(&self, def: &RuleDef) -> bool {
+        self.on() || def.hours.is_some()
+    }
+
+    /// The next crossing (from [`RuleState::next_crossing`]) as the engine takes it for a
+    /// worker restored from a save: one that wakes the worker is not before `rules_from`
+    /// ([`super::Cx::rules_from`]).
+    pub fn crossing_from(&self, def: &RuleDef, crossing: i64, rules_from: i64) -> i64 {
+        if self.wakes(def) {
+            crossing.max(rules_from)
+        } else {
+            crossing
+        }
+    }
+
     /// At `since`: the next crossing and completion the worker's advance would stop at, and
     /// the next instant at which an alert may be due (the worker's timer), in one pass. When
     /// `observing` (live: the episode histogram), the completion of an observed rule's break
@@ -743,11 +760,7 @@ impl RuleState {
             NONE
         };
         let completion = self.next_completion(def).max(since);
-        let mut wake = if self.on() || def.hours.is_some() {
-            crossing
-        } else {
-            NONE
-        };
+        let mut wake = if self.wakes(def) { crossing } else { NONE };
         match &self.state {
             KindState::Continuous(_, _, s) if s.resolves() || (observing && def.observe) => {
                 wake = wake.min(completion)
