@@ -453,15 +453,23 @@ pub fn replay_into(
     sink: &mut dyn Sink,
     diag: &mut impl Write,
 ) -> io::Result<Report> {
-    replay_until(engine, until, |max_ts| until.or(max_ts), input, sink, diag)
+    replay_until(
+        engine,
+        until,
+        |max_ts, _| until.or(max_ts),
+        input,
+        sink,
+        diag,
+    )
 }
 
-/// [`replay_into`], with event time run at the end to `end(largest ts accepted)` (none: not
-/// run on; [`Engine::end_of_input`]) instead of `until`, else the largest `ts`.
+/// [`replay_into`], with event time run at the end to `end(largest ts accepted, whether an
+/// event after `until` was read)` (none: not run on; [`Engine::end_of_input`]) instead of
+/// `until`, else the largest `ts`.
 pub fn replay_until(
     engine: &mut Engine,
     until: Option<i64>,
-    end: impl FnOnce(Option<i64>) -> Option<i64>,
+    end: impl FnOnce(Option<i64>, bool) -> Option<i64>,
     input: impl Read,
     sink: &mut dyn Sink,
     diag: &mut impl Write,
@@ -510,7 +518,7 @@ pub fn replay_until(
             }
         }
     }
-    if let Some(end) = end(engine.end_of_input()) {
+    if let Some(end) = end(engine.end_of_input(), report.after_until > 0) {
         run_sliced(engine, Run::Through(end), |engine, _| {
             drain(engine, sink, diag, &mut report)
         })?;

@@ -720,6 +720,39 @@ fn report_runs_to_the_midnight_after_the_last_event_not_to_the_months_end() {
     );
 }
 
+/// Input that runs past the month covers the whole month: SPEC section 5's replay time runs to
+/// the largest `ts`, here the logout on 1 April. The report stopped at the midnight ending the
+/// last event dated in March (the 30th), so a session on through the 31st counted that day in
+/// neither March nor April (audit AZ 1: 1 worker-day and P90 16 h, not 2 and 24 h).
+#[test]
+fn report_of_a_month_the_input_runs_past_covers_its_last_days() {
+    let (dir, input) = one_login("report-past", "2026-03-30T08:00:00+08:00");
+    let logout = r#"{"worker_id":"a","kind":"logout","ts":"2026-04-01T10:00:00+08:00","platform":"p","city":"c"}"#;
+    let mut text = std::fs::read_to_string(&input).unwrap();
+    text.push_str(logout);
+    text.push('\n');
+    let input = dir.join("past.jsonl");
+    std::fs::write(&input, text).unwrap();
+    let output = run(bin()
+        .args(["report", "--month", "2026-03", "--format", "csv"])
+        .arg(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = stdout(&output);
+    let total = csv
+        .lines()
+        .find(|line| line.starts_with("total,"))
+        .unwrap_or_else(|| panic!("no total row: {csv}"));
+    let fields: Vec<&str> = total.split(',').collect();
+    // worker_days, p90_daily_hours, top_by_violations: 16 h on the 30th and 24 h on the 31st;
+    // continuous_work at 12:00 and daily_hours at 19:00 on the 30th, daily_hours at 11:00 on
+    // the 31st.
+    assert_eq!(
+        (fields[6], fields[11], fields[16]),
+        ("2", "24.00", "a (3)"),
+        "{csv}"
+    );
+}
+
 /// The HTML report explains the rules with the values in force, not the default pack's: a
 /// 2 h limit with 30 min breaks, a 10 h day and a holiday ratio of 1.5 read as such (it said
 /// 4 h, 20 min, "the standard day plus at most 3 h" and "not above the pay on normal days").

@@ -157,8 +157,16 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
     // Event time runs through the midnight ending the day of the last event read (at most
     // the month's last midnight), so that its last day closes (pay rules and quotas fire
     // then), but no further: input that stops on the 15th reports no work after the 15th.
-    // Events after the month are not read.
-    let until_midnight = |max_ts: Option<i64>| max_ts.map(|ts| cal.day_at(ts).end.min(end));
+    // Events after the month are not applied, but one read says that the input covers the
+    // whole month (SPEC section 5: replay time runs to the largest `ts`): event time runs
+    // then to the month's end (a session on through the last days counted them in no month).
+    let until_midnight = |max_ts: Option<i64>, past_the_month: bool| {
+        if past_the_month {
+            Some(end)
+        } else {
+            max_ts.map(|ts| cal.day_at(ts).end.min(end))
+        }
+    };
     crate::replay::replay_until(
         &mut engine,
         Some(end),
