@@ -95,6 +95,24 @@ pub fn refuse_overwriting_input(
     Ok(())
 }
 
+/// Refuses to write `flag`'s file `output` when it is `file`, another file the command reads
+/// (`what`: "the config file", "the key file"): a slip of the arguments would replace it.
+pub fn refuse_overwriting(
+    file: Option<&Path>,
+    what: &str,
+    output: &Path,
+    flag: &str,
+) -> anyhow::Result<()> {
+    if let Some(file) = file.filter(|p| p.as_os_str() != "-") {
+        anyhow::ensure!(
+            !same_file(file, output),
+            "{flag} {} is {what}: writing it would destroy it",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
 /// Whether standard input is the existing file `path` (same device and inode).
 fn stdin_is(path: &Path) -> bool {
     use std::os::fd::AsFd;
@@ -145,6 +163,14 @@ mod tests {
         assert!(refuse_overwriting_input(Some(&path), &link, "--output").is_err());
         assert!(refuse_overwriting_input(Some(Path::new("-")), &link, "--output").is_ok());
         assert!(refuse_overwriting_input(None, &link, "--output").is_ok());
+        let error = refuse_overwriting(Some(&path), "the key file", &link, "--output")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.ends_with("is the key file: writing it would destroy it"),
+            "{error}"
+        );
+        assert!(refuse_overwriting(None, "the key file", &link, "--output").is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

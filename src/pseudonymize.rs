@@ -650,6 +650,12 @@ pub fn run(args: &PseudonymizeArgs) -> anyhow::Result<()> {
         None => Box::new(io::stdout().lock()),
         Some(path) => {
             crate::files::refuse_overwriting_input(input_path, path, "--output")?;
+            crate::files::refuse_overwriting(
+                Some(&args.key_file),
+                "the key file",
+                path,
+                "--output",
+            )?;
             Box::new(
                 File::create(path)
                     .with_context(|| format!("cannot create output {}", path.display()))?,

@@ -650,6 +650,12 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
                 "--holds -: standard output carries the alerts; name a file, e.g. --holds holds.jsonl"
             );
             crate::files::refuse_overwriting_input(args.input.as_deref(), path, "--holds")?;
+            crate::files::refuse_overwriting(
+                args.config.as_deref(),
+                "the config file",
+                path,
+                "--holds",
+            )?;
             Some(BufWriter::new(File::create(path).with_context(|| {
                 format!("cannot write holds to {}", path.display())
             })?))

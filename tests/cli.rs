@@ -933,6 +933,42 @@ fn odd_arguments_are_refused_clearly() {
         );
         assert_eq!(std::fs::read_to_string(&input).unwrap(), events, "{args:?}");
     }
+    // The key or config file as the output: it was replaced, exit 0 (audit AZ).
+    let config = dir.join("config.toml");
+    let config_text = "[rules]\ncontinuous_limit = \"3h\"\n";
+    std::fs::write(&config, config_text).unwrap();
+    let config = config.to_str().unwrap();
+    let key_text = std::fs::read_to_string(key).unwrap();
+    for (args, says) in [
+        (
+            vec!["pseudonymize", "--key-file", key, "--output", key],
+            "is the key file",
+        ),
+        (
+            vec!["replay", "--config", config, "--holds", config],
+            "is the config file",
+        ),
+        (
+            vec![
+                "report", "--month", "2026-03", "--config", config, "--output", config,
+            ],
+            "is the config file",
+        ),
+    ] {
+        refused(
+            args.iter()
+                .map(std::ffi::OsString::from)
+                .chain([i()])
+                .collect(),
+            says,
+        );
+        assert_eq!(std::fs::read_to_string(key).unwrap(), key_text, "{args:?}");
+        assert_eq!(
+            std::fs::read_to_string(config).unwrap(),
+            config_text,
+            "{args:?}"
+        );
+    }
     // 1e15 hours overflowed the simulated days: an end before the start, exit 0 at once.
     refused(
         vec!["demo".into(), "--hours".into(), "1e15".into()],

@@ -141,6 +141,12 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
     let (start, end) = (cal.start_of(first), cal.start_of(next));
     if let Some(output) = args.output.as_deref().filter(|p| p.as_os_str() != "-") {
         crate::files::refuse_overwriting_input(args.input.as_deref(), output, "--output")?;
+        crate::files::refuse_overwriting(
+            args.config.as_deref(),
+            "the config file",
+            output,
+            "--output",
+        )?;
     }
     let input = crate::replay::open_input(args.input.as_deref(), "report")?;
     let mut engine = crate::engine::Engine::new(config);
