@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the monitoring files: Prometheus config and rules (promtool check), the rules' unit
 # tests (promtool test rules), and the consistency of dashboards, expression list, rules,
-# docs/metrics.md and the Kubernetes copies (deploy/prometheus/check_expressions.py).
+# docs/metrics.md and the Kubernetes copies (deploy/prometheus/check_expressions.py), and
+# that the Docker build stage has every file compiled in (deploy/compose/check_context.py).
 #
 #   tests/promtool.sh
 #
@@ -50,5 +51,8 @@ for f in deploy/grafana/dashboards/*.json; do
     python3 -m json.tool "$f" >/dev/null
     echo "$f: ok"
 done
+
+step "the Docker build stage has every file the binary compiles in"
+python3 deploy/compose/check_context.py
 
 printf '\nAll monitoring checks passed.\n'
