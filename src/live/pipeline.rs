@@ -1541,8 +1541,11 @@ impl Core {
                 CommitMode::Async
             },
         );
-        if last && !self.running.load(Ordering::Relaxed) {
-            self.save_frontiers(consumer, partitions)?;
+        if last
+            && !self.running.load(Ordering::Relaxed)
+            && let Err(error) = self.save_frontiers(consumer, partitions)
+        {
+            tracing::warn!(%error, "Where event time stands not saved for the partitions that changed nothing: a restart's rule values apply from their last change.");
         }
         Ok(finished)
     }
@@ -1554,8 +1557,8 @@ impl Core {
     /// ([`crate::engine::Cx::rules_from`], SPEC section 5), which is then the stop, not the
     /// last change. The record is what a checkpoint of a changed partition would write now;
     /// nothing is committed after it (nothing new was applied). Best effort: waited for
-    /// [`FRONTIER_WAIT`] at most, and a stop that cannot deliver it (brokers away) is as clean
-    /// as before, the restore starting from the record before. Not with
+    /// [`FRONTIER_WAIT`] at most, and a stop that cannot deliver it (brokers away, a producer
+    /// error, logged) is as clean as before, the restore starting from the record before. Not with
     /// `live.reread_input = false`, whose ids would have to be saved first.
     fn save_frontiers(
         &self,
