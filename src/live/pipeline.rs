@@ -39,7 +39,7 @@ use super::state::{self, At, Restored, StateError};
 use super::views::Views;
 use crate::alert::Alert;
 use crate::config::Config;
-use crate::engine::{DayReport, Engine, NamedObservation, Observation, Pushed};
+use crate::engine::{DayReport, Engine, NamedObservation, Observation, PartitionMeta, Pushed};
 use crate::event::{self, BadReason, Kind};
 use crate::lock;
 use crate::metrics::Metrics;
@@ -1425,12 +1425,7 @@ impl Core {
                     }
                     let offsets = next_offsets(part, self.topics.len());
                     self.save_ids(part, &offsets, &send)?;
-                    let mut meta = part.engine.meta();
-                    for &(index, next) in &offsets {
-                        meta.next_offsets.insert(self.topics[index].clone(), next);
-                    }
-                    meta.read_to = read_to(part, &self.topics);
-                    meta.late = late_offsets(part, &self.topics);
+                    let meta = self.partition_meta(part, &offsets);
                     let (key, value) = state::encode_meta(&meta, &zone);
                     // A newer one replaces a partition record still waiting.
                     part.unsent_meta = Some(UnsentMeta {
@@ -1584,16 +1579,13 @@ impl Core {
                     && part.unsent_meta.is_none()
                     && part.late_held.is_empty()
                     && self.sink.idle(partition);
-                let mut meta = part.engine.meta();
-                if !settled || meta.frontier <= part.saved_frontier {
+                if !settled {
                     continue;
                 }
-                let offsets = next_offsets(part, self.topics.len());
-                for &(index, next) in &offsets {
-                    meta.next_offsets.insert(self.topics[index].clone(), next);
+                let meta = self.partition_meta(part, &next_offsets(part, self.topics.len()));
+                if meta.frontier <= part.saved_frontier {
+                    continue;
                 }
-                meta.read_to = read_to(part, &self.topics);
-                meta.late = late_offsets(part, &self.topics);
                 let (key, value) = state::encode_meta(&meta, &self.zone);
                 self.send(Out {
                     owner: partition,
@@ -1616,6 +1608,18 @@ impl Core {
             );
         }
         Ok(())
+    }
+
+    /// A partition's record as a checkpoint writes it now: the engine's meta with the
+    /// `offsets` the partition restarts from, what it had read and the late events it names.
+    fn partition_meta(&self, part: &Part, offsets: &[(usize, i64)]) -> PartitionMeta {
+        let mut meta = part.engine.meta();
+        for &(index, next) in offsets {
+            meta.next_offsets.insert(self.topics[index].clone(), next);
+        }
+        meta.read_to = read_to(part, &self.topics);
+        meta.late = late_offsets(part, &self.topics);
+        meta
     }
 
     /// With `live.reread_input = false`, which reads nothing again after a restart: the ids
