@@ -695,26 +695,32 @@ fn one_login(name: &str, ts: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     (dir, input)
 }
 
-/// `report` runs event time through the midnight ending the last event's day, not to the end
-/// of the month: input that stops on the 2nd says nothing of the 3rd to the 31st (a login
-/// without its logout counted 30 days of 24 h and 41 violations).
-#[test]
-fn report_runs_to_the_midnight_after_the_last_event_not_to_the_months_end() {
-    let (_, input) = one_login("report-end", "2026-03-02T08:00:00+08:00");
+/// `report --month 2026-03 --format csv INPUT`: the CSV and the fields of its total row.
+fn march_total(input: &std::path::Path) -> (String, Vec<String>) {
     let output = run(bin()
         .args(["report", "--month", "2026-03", "--format", "csv"])
-        .arg(&input));
+        .arg(input));
     assert!(output.status.success(), "{}", stderr(&output));
     let csv = stdout(&output);
     let total = csv
         .lines()
         .find(|line| line.starts_with("total,"))
         .unwrap_or_else(|| panic!("no total row: {csv}"));
-    let fields: Vec<&str> = total.split(',').collect();
+    let fields = total.split(',').map(str::to_owned).collect();
+    (csv, fields)
+}
+
+/// `report` runs event time through the midnight ending the last event's day, not to the end
+/// of the month: input that stops on the 2nd says nothing of the 3rd to the 31st (a login
+/// without its logout counted 30 days of 24 h and 41 violations).
+#[test]
+fn report_runs_to_the_midnight_after_the_last_event_not_to_the_months_end() {
+    let (_, input) = one_login("report-end", "2026-03-02T08:00:00+08:00");
+    let (csv, fields) = march_total(&input);
     // worker_days, p90_daily_hours, top_by_violations: 16 h on the 2nd (08:00 to midnight),
     // two violations (continuous_work at 12:00, daily_hours at 19:00).
     assert_eq!(
-        (fields[6], fields[11], fields[16]),
+        (&*fields[6], &*fields[11], &*fields[16]),
         ("1", "16.00", "a (2)"),
         "{csv}"
     );
@@ -733,21 +739,12 @@ fn report_of_a_month_the_input_runs_past_covers_its_last_days() {
     text.push('\n');
     let input = dir.join("past.jsonl");
     std::fs::write(&input, text).unwrap();
-    let output = run(bin()
-        .args(["report", "--month", "2026-03", "--format", "csv"])
-        .arg(&input));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let csv = stdout(&output);
-    let total = csv
-        .lines()
-        .find(|line| line.starts_with("total,"))
-        .unwrap_or_else(|| panic!("no total row: {csv}"));
-    let fields: Vec<&str> = total.split(',').collect();
+    let (csv, fields) = march_total(&input);
     // worker_days, p90_daily_hours, top_by_violations: 16 h on the 30th and 24 h on the 31st;
     // continuous_work at 12:00 and daily_hours at 19:00 on the 30th, daily_hours at 11:00 on
     // the 31st.
     assert_eq!(
-        (fields[6], fields[11], fields[16]),
+        (&*fields[6], &*fields[11], &*fields[16]),
         ("2", "24.00", "a (3)"),
         "{csv}"
     );
