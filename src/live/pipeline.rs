@@ -435,14 +435,21 @@ impl LoopState {
     /// question that went unanswered since the loop last looked where the brokers answer
     /// again by now (the loop was busy through the whole hang, a checkpoint waiting for
     /// acknowledgements: audit AN), as the silence meanwhile is no evidence of quiet input.
-    /// Gives the new `hung` when it changed.
-    fn probed(&mut self, hung: bool, unanswered: u64) -> Option<bool> {
+    /// Gives what changed, for the log.
+    fn probed(&mut self, hung: bool, unanswered: u64) -> Option<Probed> {
         let asked_in_vain = std::mem::replace(&mut self.unanswered, unanswered) != unanswered;
         let changed = std::mem::replace(&mut self.hung, hung) != hung;
         if asked_in_vain || changed {
             self.restart_idle_clocks();
         }
-        changed.then_some(hung)
+        changed.then_some(match hung {
+            true => Probed::Hung,
+            // With no partition held the probe asks nothing and counts that as an answer
+            // (audit BA: after the partitions went in a freeze the log said the brokers
+            // answered while they were still frozen).
+            false if self.parts.is_empty() => Probed::Unasked,
+            false => Probed::Answered,
+        })
     }
 
     fn restart_idle_clocks(&mut self) {
@@ -452,6 +459,17 @@ impl LoopState {
             part.topic_last.iter_mut().for_each(|last| *last = polled);
         }
     }
+}
+
+/// What the liveness probe's verdict turned to ([`LoopState::probed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probed {
+    /// The leaders of the partitions held answer nothing.
+    Hung,
+    /// They answer again.
+    Answered,
+    /// No partition is held: nobody is asked, which says nothing of the brokers.
+    Unasked,
 }
 
 /// Everything the loop and the callbacks need.
@@ -1181,13 +1199,17 @@ impl Core {
             // during a hang reaches no broker until it ends.
             target = target.min(liveness.alive_ms() - self.config.time.allowed_lateness);
             match state.probed(liveness.hung(now), liveness.unanswered()) {
-                Some(true) => tracing::warn!(
+                Some(Probed::Hung) => tracing::warn!(
                     "The brokers leading the partitions answer nothing (their connections \
                      open): event time stands still until they do."
                 ),
-                Some(false) => {
+                Some(Probed::Answered) => {
                     tracing::info!("The brokers answer again: event time moves on again.")
                 }
+                Some(Probed::Unasked) => tracing::info!(
+                    "No partition is held any more: the brokers are no longer asked, so an \
+                     end of their hang is not known."
+                ),
                 None => {}
             }
         }
@@ -3014,7 +3036,7 @@ mod tests {
         ));
     }
 
-    use super::{LoopState, Part, day_end_passed, origin_of, position_lag, seq_of};
+    use super::{LoopState, Part, Probed, day_end_passed, origin_of, position_lag, seq_of};
     use crate::config::Config;
     use crate::engine::Engine;
     use std::time::Duration;
@@ -3055,13 +3077,23 @@ mod tests {
     #[test]
     fn a_hang_seen_begin_and_end_restarts_the_idle_clocks_each_time() {
         let mut state = idle_loop();
-        assert_eq!(state.probed(true, 1), Some(true));
+        assert_eq!(state.probed(true, 1), Some(Probed::Hung));
         assert_eq!(idle_since(&state), Duration::from_secs(9));
         state.polled = Duration::from_secs(15);
         assert_eq!(state.probed(true, 1), None);
         assert_eq!(idle_since(&state), Duration::from_secs(9));
-        assert_eq!(state.probed(false, 1), Some(false));
+        assert_eq!(state.probed(false, 1), Some(Probed::Answered));
         assert_eq!(idle_since(&state), Duration::from_secs(15));
+    }
+
+    /// Audit BA: the partitions went during a freeze; the probe, with nothing left to ask,
+    /// counted that as an answer, and the log said the brokers answered again.
+    #[test]
+    fn a_hang_that_ends_with_no_partition_held_is_not_an_answer() {
+        let mut state = idle_loop();
+        assert_eq!(state.probed(true, 1), Some(Probed::Hung));
+        state.parts.clear();
+        assert_eq!(state.probed(false, 1), Some(Probed::Unasked));
     }
 
     #[test]
