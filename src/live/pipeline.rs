@@ -273,6 +273,9 @@ pub struct Part {
     /// The frontier of the last partition record known acknowledged: where a restore now
     /// would start event time from, at the least.
     saved_frontier: i64,
+    /// The frontier of the last partition record sent for event time that moved on alone
+    /// ([`Core::save_frontiers`]), and when.
+    frontier_sent: (i64, Instant),
     /// Dead letters of events late only against event time that moved by itself since that
     /// record (an idle advance, which no input gives again): a restore would find such an
     /// event on time and apply it. Each is sent once a partition record naming it is
@@ -348,6 +351,7 @@ impl Part {
             uncovered_logged: 0,
             id_records: BTreeMap::new(),
             saved_frontier: crate::engine::NEVER,
+            frontier_sent: (crate::engine::NEVER, Instant::now()),
             late_held: Vec::new(),
             late_full: false,
             late_again: vec![BTreeSet::new(); n],
@@ -1560,27 +1564,35 @@ impl Core {
         );
         if last
             && !self.running.load(Ordering::Relaxed)
-            && let Err(error) = self.save_frontiers(consumer, partitions)
+            && let Err(error) = self.save_frontiers(consumer, partitions, None)
         {
             tracing::warn!(%error, "Where event time stands not saved for the partitions that changed nothing: a restart's rule values apply from their last change.");
         }
         Ok(finished)
     }
 
-    /// The stop's last checkpoint, after the rest: a partition that changed nothing since its
-    /// last partition record gets one for where its event time stands now. Event time moving
-    /// on alone saves nothing, so an idle partition's record keeps the frontier of its last
-    /// change; rule values changed at the restart apply from the saved frontier on
-    /// ([`crate::engine::Cx::rules_from`], SPEC section 5), which is then the stop, not the
-    /// last change. The record is what a checkpoint of a changed partition would write now;
-    /// nothing is committed after it (nothing new was applied). Best effort: waited for
-    /// [`FRONTIER_WAIT`] at most, and a stop that cannot deliver it (brokers away, a producer
-    /// error, logged) is as clean as before, the restore starting from the record before. Not with
-    /// `live.reread_input = false`, whose ids would have to be saved first.
+    /// A partition that changed nothing since its last partition record gets one for where
+    /// its event time stands now. Event time moving on alone saves nothing otherwise, so an
+    /// idle partition's record would keep the frontier of its last change; rule values
+    /// changed at a restart apply from the saved frontier on
+    /// ([`crate::engine::Cx::rules_from`], SPEC section 5), which is then the stop (or, after
+    /// a crash, at most `commit_interval` before it), not the last change. The record is what
+    /// a checkpoint of a changed partition would write now; nothing is committed after it
+    /// (nothing new was applied). Best effort, and not with `live.reread_input = false`, whose
+    /// ids would have to be saved first.
+    ///
+    /// - `every: None`, the stop's last checkpoint, after the rest: waited for
+    ///   [`FRONTIER_WAIT`] at most, and a stop that cannot deliver it (brokers away, a
+    ///   producer error, logged) is as clean as before, the restore starting from the record
+    ///   before.
+    /// - `every: Some(interval)`, while running: at most once an `interval` per partition, a
+    ///   partition whose records are all acknowledged; not waited for (a record that cannot be
+    ///   delivered stops the monitor after `delivery_timeout`, as any other).
     fn save_frontiers(
         &self,
         consumer: &BaseConsumer<LiveContext>,
         partitions: &[i32],
+        every: Option<Duration>,
     ) -> Result<(), SinkError> {
         if !self.config.live.reread_input {
             return Ok(());
@@ -1601,11 +1613,19 @@ impl Core {
                     && part.unsent_meta.is_none()
                     && part.late_held.is_empty()
                     && self.sink.idle(partition);
-                if !settled {
+                // While running, only for workers held: the saved frontier is when a restore
+                // applies its rule values to them.
+                let due = every.is_none_or(|every| {
+                    !(state.away || state.hung)
+                        && part.engine.held() > 0
+                        && part.frontier_sent.1.elapsed() >= every
+                        && part.last_checkpoint.elapsed() >= every
+                });
+                if !settled || !due {
                     continue;
                 }
                 let meta = self.partition_meta(part, &next_offsets(part, self.topics.len()));
-                if meta.frontier <= part.saved_frontier {
+                if meta.frontier <= part.saved_frontier.max(part.frontier_sent.0) {
                     continue;
                 }
                 let (key, value) = state::encode_meta(&meta, &self.zone);
@@ -1617,10 +1637,11 @@ impl Core {
                     payload: Some(&value),
                     headers: None,
                 })?;
+                part.frontier_sent = (meta.frontier, Instant::now());
                 sent.push(partition);
             }
         }
-        if !sent.is_empty() {
+        if every.is_none() && !sent.is_empty() {
             let deadline = Instant::now() + FRONTIER_WAIT;
             let acked = self.wait_acked(&sent, self.sink.mark(), deadline, true)?;
             tracing::debug!(
@@ -2998,6 +3019,10 @@ fn run_loop(
             tracing::debug!(elapsed = ?started.elapsed(), partitions = ?due, "Checkpoint done.");
         } else if writable {
             core.commit_acknowledged(consumer, CommitMode::Async);
+        }
+        if writable && core.running.load(Ordering::Relaxed) {
+            let held: Vec<i32> = core.state().parts.keys().copied().collect();
+            core.save_frontiers(consumer, &held, Some(checkpoint_every))?;
         }
         core.answer_lookups();
         let state = core.state();

@@ -184,6 +184,67 @@ def test_2_a_limit_lowered_at_a_restart_fires_from_the_restart_on(stack):
     assert alerts[0]["at"] == alerts[1]["at"], alerts
 
 
+def test_2_a_limit_lowered_after_a_crash_fires_from_shortly_before_it(stack):
+    """SPEC section 5, as the test above, but the first monitor is killed (SIGKILL), with no
+    last checkpoint: its partitions changed nothing since the login was applied, so their
+    records kept the event time of that moment and the alerts came there, 12 s and more
+    before the crash. A partition whose event time moved on alone now saves where it stands
+    every `commit_interval` (1 s here): the alerts come within that, the lateness and a
+    second of slack before the crash, with the minutes worked as value."""
+    broker = stack.broker()
+    lateness = 3.0
+    login = harness.now_utc() - timedelta(minutes=10)
+    login = login.replace(microsecond=login.microsecond // 1000 * 1000)
+    worker = f"crashed-{uuid.uuid4().hex[:8]}"
+    line = json.dumps({"event_id": f"{worker}-1", "worker_id": worker, "kind": "login",
+                       "ts": harness.rfc3339_ms(login), "platform": "meituan", "role": "rider",
+                       "city": "371000"}).encode()
+    harness.InputProducer(broker).produce([line])
+    watcher = stack.watcher(broker)
+    first = stack.monitor(broker, commit_interval="1s", time={"allowed_lateness": "3s"},
+                          properties=FAST_GROUP).start()
+    first.wait_ready()
+
+    def lags():
+        return [v for k, v in first.metrics().items()
+                if k.startswith("workhours_watermark_lag_seconds{")]
+
+    def near():
+        return len(lags()) == harness.PARTITIONS and max(lags()) <= lateness + 1.0
+
+    harness.wait_until("event time near the wall clock on every partition", near,
+                       timeout=30, interval=0.1)
+    applied = time.monotonic()
+    harness.wait_until("event time 12 s further on",
+                       lambda: time.monotonic() >= applied + 12 and near(),
+                       timeout=40, interval=0.1)
+    passed = harness.now_utc() - timedelta(seconds=lateness + 1.0 + 1.0)
+    first.kill9()
+    crashed = harness.now_utc()
+    assert not [r.value for r in watcher.snapshot()], "alerts under the 4 h limit"
+
+    second = stack.monitor(broker, group=first.group, commit_interval="1s",
+                           time={"allowed_lateness": "3s"}, properties=FAST_GROUP,
+                           rules={"continuous_limit": "5m", "warn_before": "1m"})
+    second.start()
+    second.wait_ready()
+
+    def fired():
+        second.check_alive()
+        alerts = [r.json() for r in watcher.snapshot() if r.json().get("worker_id") == worker]
+        return alerts if len(alerts) >= 2 else None
+    alerts = harness.wait_until("the warning and the violation", fired, timeout=30, interval=0.05)
+    assert sorted(a["phase"] for a in alerts) == ["violation", "warning"], alerts
+    for alert in alerts:
+        at = harness.parse_rfc3339(alert["at"])
+        assert passed <= at <= crashed, (
+            f"{alert['phase']} at {alert['at']}: want where event time stood shortly before "
+            f"the crash, between {passed.isoformat()} and {crashed.isoformat()} "
+            f"(login {login.isoformat()})")
+        assert alert["value_seconds"] == int((at - login).total_seconds()), alert
+    assert alerts[0]["at"] == alerts[1]["at"], alerts
+
+
 def test_2_quota_p90_fires_with_partitions_that_never_had_a_message(stack, tmp_path):
     """SPEC section 4: `quota_p90` fires when a local day ends, also when no further event
     arrives. Four workers on at most four of the six partitions: the others never get a
