@@ -448,6 +448,10 @@ impl Config {
             ConfigError::Syntax(error.to_string().trim_end().to_owned())
         })?;
         let overlay = EnvOverlay::apply(&mut table, env)?;
+        let ttl_set = table
+            .get("time")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|time| time.contains_key("worker_ttl"));
         // `[rules]` holds rule keys and named tables of them: split them before serde, so
         // that each table meets the one declaration of the keys.
         let rules = match table.remove("rules") {
@@ -480,7 +484,29 @@ impl Config {
             config.holidays = Some(Arc::new(holidays));
         }
         config.check().map_err(|error| overlay.annotate(error))?;
+        if !ttl_set {
+            // SPEC section 5: the default is longer than any rule period. A pack's longer
+            // window (a user's 60-day `rolling`, `count = 2` months) lengthens it, so that a
+            // worker silent for most of a window is not forgotten within it (audit BB).
+            let needed = config.longest_lookback().saturating_add(86_400_000);
+            config.time.worker_ttl = config.time.worker_ttl.max(needed);
+        }
         Ok(config)
+    }
+
+    /// The longest window a rule of any rule set an event can select sums over
+    /// ([`crate::engine::rules::Params::lookback`]).
+    pub fn longest_lookback(&self) -> i64 {
+        let mut longest = 0;
+        let _ = self.each_combination(|_, rules, role| {
+            if let Ok(set) = RuleSet::resolve(self, rules, role) {
+                for def in &set.rules {
+                    longest = longest.max(def.params.lookback());
+                }
+            }
+            Ok(())
+        });
+        longest
     }
 
     /// Parses every pack the rule tables name.
@@ -2742,6 +2768,52 @@ mod tests {
         let text = "[rules]\npack_file = \"nameless.toml\"";
         let config = Config::parse(text, Vec::new(), Some(dir.clone())).unwrap();
         assert_eq!(config.rule_set("p", "r").pack.to_string(), "nameless");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// SPEC section 5: `worker_ttl`'s default is longer than any rule period. A user's pack
+    /// with a 60-day window forgot a worker silent for 45 days within it, and its violation
+    /// never came (audit BB): the default now covers the longest window, plus a day. A value
+    /// set in the file or the environment is kept.
+    #[test]
+    fn the_default_worker_ttl_covers_the_longest_window_a_value_set_is_kept() {
+        const DAY: i64 = 86_400_000;
+        let rule = "[[rules]]\nid = \"r\"\nkind = \"rolling\"\nwindow = \"60d\"\nlimit = \"8h\"\n";
+        let dir = pack_dir_with("workhours-long-window", "long.toml", rule);
+        let ttl = |text: &str, env: Vec<(String, String)>| {
+            Config::parse(text, env, Some(dir.clone()))
+                .unwrap()
+                .time
+                .worker_ttl
+        };
+        let long = "[rules]\npack_file = \"long.toml\"\n";
+        assert_eq!(ttl(long, Vec::new()), 61 * DAY);
+        // Only in one table, under `[rules.platform.NAME]`.
+        let platform = "[rules.platform.freight]\npack_file = \"long.toml\"\n";
+        assert_eq!(ttl(platform, Vec::new()), 61 * DAY);
+        // Two months of `period`: 62 days at the longest.
+        let months = "[rules]\npack_file = \"months.toml\"\n";
+        let period = "[[rules]]\nid = \"m\"\nkind = \"period\"\nperiod = \"month\"\ncount = 2\nlimit = \"60h\"\n";
+        std::fs::write(dir.join("months.toml"), period).unwrap();
+        assert_eq!(ttl(months, Vec::new()), 63 * DAY);
+        // The shipped packs' windows are shorter than the 40 days.
+        for pack in [
+            "cn-weihai-2022",
+            "eu-561",
+            "us-fmcsa-property",
+            "cn-road-traffic",
+        ] {
+            assert_eq!(
+                ttl(&format!("[rules]\npack = \"{pack}\"\n"), Vec::new()),
+                40 * DAY
+            );
+        }
+        assert_eq!(ttl("", Vec::new()), 40 * DAY);
+        // Set, shorter: kept (docs/config.md says what it costs).
+        let set = format!("{long}[time]\nworker_ttl = \"10d\"\n");
+        assert_eq!(ttl(&set, Vec::new()), 10 * DAY);
+        let env = vec![("WORKHOURS_TIME__WORKER_TTL".to_owned(), "40d".to_owned())];
+        assert_eq!(ttl(long, env), 40 * DAY);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -189,6 +189,66 @@ fn replay_until_runs_timers_to_that_instant() {
     assert_eq!(stdout(&output), "");
 }
 
+/// SPEC section 5: `worker_ttl` (40 days by default) is longer than any rule period. A
+/// user's `rolling` rule over 60 days: 8 h of driving on 2 March, 2 h on 16 April, 45 days
+/// later. The worker was forgotten in between, and the 8 h 30 min limit never fired (audit
+/// BB); the default now covers the longest window.
+#[test]
+fn a_window_longer_than_forty_days_keeps_a_silent_worker() {
+    let dir = scratch("cli-long-window");
+    std::fs::write(
+        dir.join("long.toml"),
+        "[[rules]]\nid = \"long_roll\"\nkind = \"rolling\"\nmeasure = \"driving\"\n\
+         window = \"60d\"\nlimit = \"8h30m\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("cfg.toml"),
+        "[rules]\npack_file = \"long.toml\"\n[time]\nzone = \"UTC\"\n",
+    )
+    .unwrap();
+    let mut input = String::new();
+    for (activity, at) in [
+        ("driving", "2026-03-02T06:00:00"),
+        ("rest", "2026-03-02T14:00:00"),
+        ("driving", "2026-04-16T06:00:00"),
+        ("rest", "2026-04-16T08:00:00"),
+    ] {
+        input.push_str(&format!(
+            "{{\"worker_id\":\"w\",\"kind\":\"activity\",\"activity\":\"{activity}\",\"ts\":\"{at}Z\"}}\n"
+        ));
+    }
+    std::fs::write(dir.join("in.jsonl"), input).unwrap();
+    let output = run_within(
+        bin()
+            .current_dir(&dir)
+            .args(["replay", "--config", "cfg.toml", "in.jsonl"]),
+        20,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let alerts: Vec<(String, String, u64)> = stdout(&output)
+        .lines()
+        .map(|line| {
+            let a: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                a["phase"].as_str().unwrap().to_owned(),
+                a["at"].as_str().unwrap().to_owned(),
+                a["value_seconds"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        alerts,
+        [(
+            "violation".to_owned(),
+            "2026-04-16T06:30:00.000+00:00".to_owned(),
+            30_600
+        )],
+        "{}",
+        stderr(&output)
+    );
+}
+
 /// A `since_rest` rule timed from another measure (`elapsed_from`) whose rest is its own
 /// measure (no `rest_unless`): on duty but not driving is that rule's rest. A shift may not
 /// start within a rest that is already a reset rest: it did, its rest completed at once, and

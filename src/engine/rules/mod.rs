@@ -219,6 +219,29 @@ pub const KINDS: [&str; 10] = [
 ];
 
 impl Params {
+    /// How far back in event time the rule sums a worker's time (0: no window): a worker
+    /// forgotten after a shorter silence (`worker_ttl`) loses part of a window. A calendar
+    /// period counts at its longest (31 days a month); a day's 25 hours at a DST change are
+    /// the caller's margin.
+    pub fn lookback(&self) -> i64 {
+        const DAY: i64 = 86_400_000;
+        match self {
+            Params::Period(params) => {
+                let period = match params.period {
+                    period::Period::Day => DAY,
+                    period::Period::Week => 7 * DAY,
+                    period::Period::Month => 31 * DAY,
+                };
+                period.saturating_mul(i64::from(params.count))
+            }
+            Params::Rolling(params) => params.window,
+            Params::RestDeadline(params) => params.within,
+            Params::Overtime(_) => 31 * DAY,
+            // Streaks and episodes end with a silent day or rest; the rest are per day.
+            _ => 0,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Params::Continuous(_) => KINDS[0],
