@@ -274,8 +274,9 @@ pub struct Part {
     /// would start event time from, at the least.
     saved_frontier: i64,
     /// The frontier of the last partition record sent for event time that moved on alone
-    /// ([`Core::save_frontiers`]), and when.
-    frontier_sent: (i64, Instant),
+    /// ([`Core::save_frontiers`]), when, and the sink's mark after it: sent with nothing else
+    /// in flight, it is all the partition has in flight while nothing is sent after it.
+    frontier_sent: (i64, Instant, u64),
     /// Dead letters of events late only against event time that moved by itself since that
     /// record (an idle advance, which no input gives again): a restore would find such an
     /// event on time and apply it. Each is sent once a partition record naming it is
@@ -351,7 +352,7 @@ impl Part {
             uncovered_logged: 0,
             id_records: BTreeMap::new(),
             saved_frontier: crate::engine::NEVER,
-            frontier_sent: (crate::engine::NEVER, Instant::now()),
+            frontier_sent: (crate::engine::NEVER, Instant::now(), 0),
             late_held: Vec::new(),
             late_full: false,
             late_again: vec![BTreeSet::new(); n],
@@ -1391,7 +1392,25 @@ impl Core {
         // Phase 1: what the partitions produced so far is acknowledged (retrying failures).
         let mark = self.sink.mark();
         let ready = self.wait_acked(partitions, mark, deadline, last)?;
-        let mut finished = ready.len() == partitions.len();
+        let mut finished = ready.len() == partitions.len() || {
+            // A stop does not count a partition whose only record in flight is where its
+            // event time stood (`save_frontiers`, best effort): it has nothing to commit, and
+            // with the brokers just gone the stop exited 2 for it (audit BD).
+            let stopping = last && !self.running.load(Ordering::Relaxed);
+            let state = self.state();
+            stopping
+                && partitions.iter().all(|&partition| {
+                    ready.contains(&partition)
+                        || state.parts.get(&partition).is_some_and(|part| {
+                            !part.changed
+                                && part.pending_commit.is_none()
+                                && part.unsent_meta.is_none()
+                                && part.late_held.is_empty()
+                                && part.frontier_sent.2 > 0
+                                && self.sink.unacked_before(partition, part.frontier_sent.2)
+                        })
+                })
+        };
         // Phase 2: their state, then (once acknowledged) their offsets. Nothing is processed
         // in between: this thread does both.
         let zone = self.zone.clone();
@@ -1637,7 +1656,7 @@ impl Core {
                     payload: Some(&value),
                     headers: None,
                 })?;
-                part.frontier_sent = (meta.frontier, Instant::now());
+                part.frontier_sent = (meta.frontier, Instant::now(), self.sink.mark());
                 sent.push(partition);
             }
         }

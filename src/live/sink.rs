@@ -308,6 +308,15 @@ impl Sink {
             .is_none_or(|&first| first >= mark)
     }
 
+    /// Whether every record of `owner` not acknowledged yet was sent before `mark`.
+    pub fn unacked_before(&self, owner: i32, mark: u64) -> bool {
+        let book = self.producer.context().book();
+        book.outstanding
+            .get(&owner)
+            .and_then(|set| set.last())
+            .is_none_or(|&last| last < mark)
+    }
+
     /// Whether `owner` has any record not acknowledged yet.
     pub fn idle(&self, owner: i32) -> bool {
         self.acked_below(owner, u64::MAX)
