@@ -81,6 +81,10 @@ const MAX_LANES: usize = 8;
 /// Messages a lane takes from one partition's queue per loop iteration at most.
 const QUEUE_MESSAGES: usize = 2048;
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// How often the loop looks for partitions due a record of where their event time stands
+/// ([`Core::save_frontiers`]): not at every poll, which comes thousands of times a second
+/// under load.
+const FRONTIERS_EVERY: Duration = Duration::from_millis(100);
 
 /// Where "now" comes from: the wall clock, or (the demo) a clock that runs `speed` times
 /// faster than the wall clock from `start_ms` on, so that hours of event time pass in seconds
@@ -2842,6 +2846,7 @@ fn run_loop(
     let checkpoint_every = Duration::from_millis(core.config.live.commit_interval.max(1) as u64);
     let mut last_gauges = Instant::now();
     let mut last_sample = Instant::now();
+    let mut last_frontiers = Instant::now();
     let mut last_error: Option<Instant> = None;
     let mut batch = BatchMetrics::default();
     let mut last_return = Instant::now();
@@ -3039,7 +3044,11 @@ fn run_loop(
         } else if writable {
             core.commit_acknowledged(consumer, CommitMode::Async);
         }
-        if writable && core.running.load(Ordering::Relaxed) {
+        if writable
+            && core.running.load(Ordering::Relaxed)
+            && last_frontiers.elapsed() >= FRONTIERS_EVERY
+        {
+            last_frontiers = Instant::now();
             let held: Vec<i32> = core.state().parts.keys().copied().collect();
             core.save_frontiers(consumer, &held, Some(checkpoint_every))?;
         }
