@@ -122,26 +122,26 @@ def test_2_silent_worker_alert_fires_live(stack, tmp_path):
     assert alert["alert_id"] in expected and expected[alert["alert_id"]] == alert
 
 
-def test_2_a_limit_lowered_at_a_restart_fires_from_the_restart_on(stack):
-    """SPEC section 5: rule values may change between restarts and apply from the restart on.
-    A worker online for 10 minutes under the default 4 h limit; the monitor stops (SIGTERM)
-    once event time has moved on with the wall clock, and starts again with a 5 min limit.
-    The warning and violation came with `at` at login + 4 and 5 min, in event time the first
-    run had already passed under the old limit (audit AY F3): the worker's record was saved as
-    of its login. Taken from the saved event time on, they came where event time stood when
-    the login was applied, 4 s before the stop: event time moving on alone saved nothing. They
-    come where event time stood at the stop, with the minutes worked by then."""
+def lowered_at_a_restart(stack, name: str, idle: float, timeout: float, stop, slack: float,
+                         want: str, **config):
+    """A worker online for 10 minutes under the default 4 h limit; `config` for both
+    monitors. Once every partition's event time has moved on alone to within the lateness of
+    the clock (which applied the login, a change saved at the next checkpoint) and then on for
+    `idle` s more with no change (waited for up to `timeout` s), `stop(first)` ends the first
+    monitor, and a second starts with a 5 min limit. Its warning and violation must come at one instant between the clock
+    minus the lateness and `slack` s before the stop and the stop (`want` says where), with
+    the time worked then as value."""
     broker = stack.broker()
     lateness = 3.0
     login = harness.now_utc() - timedelta(minutes=10)
     login = login.replace(microsecond=login.microsecond // 1000 * 1000)
-    worker = f"lowered-{uuid.uuid4().hex[:8]}"
+    worker = f"{name}-{uuid.uuid4().hex[:8]}"
     line = json.dumps({"event_id": f"{worker}-1", "worker_id": worker, "kind": "login",
                        "ts": harness.rfc3339_ms(login), "platform": "meituan", "role": "rider",
                        "city": "371000"}).encode()
     harness.InputProducer(broker).produce([line])
     watcher = stack.watcher(broker)
-    first = stack.monitor(broker, time={"allowed_lateness": "3s"}).start()
+    first = stack.monitor(broker, time={"allowed_lateness": "3s"}, **config).start()
     first.wait_ready()
 
     def lags():
@@ -151,21 +151,19 @@ def test_2_a_limit_lowered_at_a_restart_fires_from_the_restart_on(stack):
     def near():
         return len(lags()) == harness.PARTITIONS and max(lags()) <= lateness + 1.0
 
-    # Every partition's event time has moved on alone to within the lateness of the clock
-    # (which applied the login, a change saved at the next checkpoint), and then on for 4 s
-    # more with no change, which saves nothing until the stop.
     harness.wait_until("event time near the wall clock on every partition", near,
                        timeout=30, interval=0.1)
     applied = time.monotonic()
-    harness.wait_until("event time 4 s further on", lambda: time.monotonic() >= applied + 4 and near(),
-                       timeout=30, interval=0.1)
-    passed = harness.now_utc() - timedelta(seconds=lateness + 1.0)
-    assert first.terminate()[0] == 0
+    harness.wait_until(f"event time {idle:g} s further on",
+                       lambda: time.monotonic() >= applied + idle and near(),
+                       timeout=timeout, interval=0.1)
+    passed = harness.now_utc() - timedelta(seconds=lateness + slack)
+    stop(first)
     stopped = harness.now_utc()
     assert not [r.value for r in watcher.snapshot()], "alerts under the 4 h limit"
 
     second = stack.monitor(broker, group=first.group, time={"allowed_lateness": "3s"},
-                           rules={"continuous_limit": "5m", "warn_before": "1m"})
+                           rules={"continuous_limit": "5m", "warn_before": "1m"}, **config)
     second.start()
     second.wait_ready()
 
@@ -178,10 +176,26 @@ def test_2_a_limit_lowered_at_a_restart_fires_from_the_restart_on(stack):
     for alert in alerts:
         at = harness.parse_rfc3339(alert["at"])
         assert passed <= at <= stopped, (
-            f"{alert['phase']} at {alert['at']}: want where event time stood at the stop, "
+            f"{alert['phase']} at {alert['at']}: want where event time stood {want}, "
             f"between {passed.isoformat()} and {stopped.isoformat()} (login {login.isoformat()})")
         assert alert["value_seconds"] == int((at - login).total_seconds()), alert
     assert alerts[0]["at"] == alerts[1]["at"], alerts
+
+
+def test_2_a_limit_lowered_at_a_restart_fires_from_the_restart_on(stack):
+    """SPEC section 5: rule values may change between restarts and apply from the restart on.
+    A worker online for 10 minutes under the default 4 h limit; the monitor stops (SIGTERM)
+    once event time has moved on with the wall clock, and starts again with a 5 min limit.
+    The warning and violation came with `at` at login + 4 and 5 min, in event time the first
+    run had already passed under the old limit (audit AY F3): the worker's record was saved as
+    of its login. Taken from the saved event time on, they came where event time stood when
+    the login was applied, 4 s before the stop: event time moving on alone saved nothing. They
+    come where event time stood at the stop, with the minutes worked by then."""
+    def terminate(monitor):
+        assert monitor.terminate()[0] == 0
+
+    lowered_at_a_restart(stack, "lowered", idle=4, timeout=30, stop=terminate, slack=1.0,
+                         want="at the stop")
 
 
 def test_2_a_limit_lowered_after_a_crash_fires_from_shortly_before_it(stack):
@@ -191,58 +205,9 @@ def test_2_a_limit_lowered_after_a_crash_fires_from_shortly_before_it(stack):
     before the crash. A partition whose event time moved on alone now saves where it stands
     every `commit_interval` (1 s here): the alerts come within that, the lateness and a
     second of slack before the crash, with the minutes worked as value."""
-    broker = stack.broker()
-    lateness = 3.0
-    login = harness.now_utc() - timedelta(minutes=10)
-    login = login.replace(microsecond=login.microsecond // 1000 * 1000)
-    worker = f"crashed-{uuid.uuid4().hex[:8]}"
-    line = json.dumps({"event_id": f"{worker}-1", "worker_id": worker, "kind": "login",
-                       "ts": harness.rfc3339_ms(login), "platform": "meituan", "role": "rider",
-                       "city": "371000"}).encode()
-    harness.InputProducer(broker).produce([line])
-    watcher = stack.watcher(broker)
-    first = stack.monitor(broker, commit_interval="1s", time={"allowed_lateness": "3s"},
-                          properties=FAST_GROUP).start()
-    first.wait_ready()
-
-    def lags():
-        return [v for k, v in first.metrics().items()
-                if k.startswith("workhours_watermark_lag_seconds{")]
-
-    def near():
-        return len(lags()) == harness.PARTITIONS and max(lags()) <= lateness + 1.0
-
-    harness.wait_until("event time near the wall clock on every partition", near,
-                       timeout=30, interval=0.1)
-    applied = time.monotonic()
-    harness.wait_until("event time 12 s further on",
-                       lambda: time.monotonic() >= applied + 12 and near(),
-                       timeout=40, interval=0.1)
-    passed = harness.now_utc() - timedelta(seconds=lateness + 1.0 + 1.0)
-    first.kill9()
-    crashed = harness.now_utc()
-    assert not [r.value for r in watcher.snapshot()], "alerts under the 4 h limit"
-
-    second = stack.monitor(broker, group=first.group, commit_interval="1s",
-                           time={"allowed_lateness": "3s"}, properties=FAST_GROUP,
-                           rules={"continuous_limit": "5m", "warn_before": "1m"})
-    second.start()
-    second.wait_ready()
-
-    def fired():
-        second.check_alive()
-        alerts = [r.json() for r in watcher.snapshot() if r.json().get("worker_id") == worker]
-        return alerts if len(alerts) >= 2 else None
-    alerts = harness.wait_until("the warning and the violation", fired, timeout=30, interval=0.05)
-    assert sorted(a["phase"] for a in alerts) == ["violation", "warning"], alerts
-    for alert in alerts:
-        at = harness.parse_rfc3339(alert["at"])
-        assert passed <= at <= crashed, (
-            f"{alert['phase']} at {alert['at']}: want where event time stood shortly before "
-            f"the crash, between {passed.isoformat()} and {crashed.isoformat()} "
-            f"(login {login.isoformat()})")
-        assert alert["value_seconds"] == int((at - login).total_seconds()), alert
-    assert alerts[0]["at"] == alerts[1]["at"], alerts
+    lowered_at_a_restart(stack, "crashed", idle=12, timeout=40, stop=lambda monitor: monitor.kill9(),
+                         slack=1.0 + 1.0, want="shortly before the crash",
+                         commit_interval="1s", properties=FAST_GROUP)
 
 
 def test_2_quota_p90_fires_with_partitions_that_never_had_a_message(stack, tmp_path):
