@@ -189,24 +189,33 @@ fn replay_until_runs_timers_to_that_instant() {
     assert_eq!(stdout(&output), "");
 }
 
+/// `replay` of `input` in a fresh directory `name`, with the user pack `pack` (`pack_file`)
+/// and zone UTC; expects it to succeed. Gives the directory (`cfg.toml`, `in.jsonl`) too.
+fn replay_with_pack(name: &str, pack: &str, input: &str) -> (std::path::PathBuf, Output) {
+    let dir = scratch(name);
+    std::fs::write(dir.join("mypack.toml"), pack).unwrap();
+    std::fs::write(
+        dir.join("cfg.toml"),
+        "[rules]\npack_file = \"mypack.toml\"\n[time]\nzone = \"UTC\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("in.jsonl"), input).unwrap();
+    let output = run_within(
+        bin()
+            .current_dir(&dir)
+            .args(["replay", "--config", "cfg.toml", "in.jsonl"]),
+        20,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    (dir, output)
+}
+
 /// SPEC section 5: `worker_ttl` (40 days by default) is longer than any rule period. A
 /// user's `rolling` rule over 60 days: 8 h of driving on 2 March, 2 h on 16 April, 45 days
 /// later. The worker was forgotten in between, and the 8 h 30 min limit never fired (audit
 /// BB); the default now covers the longest window.
 #[test]
 fn a_window_longer_than_forty_days_keeps_a_silent_worker() {
-    let dir = scratch("cli-long-window");
-    std::fs::write(
-        dir.join("long.toml"),
-        "[[rules]]\nid = \"long_roll\"\nkind = \"rolling\"\nmeasure = \"driving\"\n\
-         window = \"60d\"\nlimit = \"8h30m\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("cfg.toml"),
-        "[rules]\npack_file = \"long.toml\"\n[time]\nzone = \"UTC\"\n",
-    )
-    .unwrap();
     let mut input = String::new();
     for (activity, at) in [
         ("driving", "2026-03-02T06:00:00"),
@@ -218,14 +227,12 @@ fn a_window_longer_than_forty_days_keeps_a_silent_worker() {
             "{{\"worker_id\":\"w\",\"kind\":\"activity\",\"activity\":\"{activity}\",\"ts\":\"{at}Z\"}}\n"
         ));
     }
-    std::fs::write(dir.join("in.jsonl"), input).unwrap();
-    let output = run_within(
-        bin()
-            .current_dir(&dir)
-            .args(["replay", "--config", "cfg.toml", "in.jsonl"]),
-        20,
+    let (_, output) = replay_with_pack(
+        "cli-long-window",
+        "[[rules]]\nid = \"long_roll\"\nkind = \"rolling\"\nmeasure = \"driving\"\n\
+         window = \"60d\"\nlimit = \"8h30m\"\n",
+        &input,
     );
-    assert!(output.status.success(), "{}", stderr(&output));
     let alerts: Vec<(String, String, u64)> = stdout(&output)
         .lines()
         .map(|line| {
@@ -255,20 +262,6 @@ fn a_window_longer_than_forty_days_keeps_a_silent_worker() {
 /// the engine started and ended it again for ever (replay and `status` hung at 100 % CPU).
 #[test]
 fn a_shift_timed_from_another_measure_never_starts_inside_a_reset_rest() {
-    let dir = scratch("cli-elapsed-from");
-    std::fs::write(
-        dir.join("mypack.toml"),
-        "[[rules]]\nid = \"r\"\nkind = \"since_rest\"\nmeasure = \"driving\"\n\
-         reset_rest = \"2h\"\nlimit = \"2h\"\nelapsed_from = \"duty\"\n\
-         [[rules]]\nid = \"o\"\nkind = \"since_rest\"\nmeasure = \"orders\"\n\
-         reset_rest = \"2h\"\nlimit = \"2h\"\nelapsed_from = \"work\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("cfg.toml"),
-        "[rules]\npack_file = \"mypack.toml\"\n[time]\nzone = \"UTC\"\n",
-    )
-    .unwrap();
     let event = |worker: &str, kind: &str, activity: &str, at: &str| {
         let activity = match activity {
             "" => String::new(),
@@ -296,14 +289,14 @@ fn a_shift_timed_from_another_measure_never_starts_inside_a_reset_rest() {
     ] {
         input.push_str(&event(worker, kind, activity, at));
     }
-    std::fs::write(dir.join("in.jsonl"), input).unwrap();
-    let output = run_within(
-        bin()
-            .current_dir(&dir)
-            .args(["replay", "--config", "cfg.toml", "in.jsonl"]),
-        20,
+    let (dir, output) = replay_with_pack(
+        "cli-elapsed-from",
+        "[[rules]]\nid = \"r\"\nkind = \"since_rest\"\nmeasure = \"driving\"\n\
+         reset_rest = \"2h\"\nlimit = \"2h\"\nelapsed_from = \"duty\"\n\
+         [[rules]]\nid = \"o\"\nkind = \"since_rest\"\nmeasure = \"orders\"\n\
+         reset_rest = \"2h\"\nlimit = \"2h\"\nelapsed_from = \"work\"\n",
+        &input,
     );
-    assert!(output.status.success(), "{}", stderr(&output));
     let alerts: Vec<(String, String, String, u64, String)> = stdout(&output)
         .lines()
         .map(|line| {
