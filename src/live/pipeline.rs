@@ -277,10 +277,9 @@ pub struct Part {
     /// The frontier of the last partition record known acknowledged: where a restore now
     /// would start event time from, at the least.
     saved_frontier: i64,
-    /// The frontier of the last partition record sent for event time that moved on alone
-    /// ([`Core::save_frontiers`]), when, and the sink's mark after it: sent with nothing else
-    /// in flight, it is all the partition has in flight while nothing is sent after it.
-    frontier_sent: (i64, Instant, u64),
+    /// The last partition record sent for event time that moved on alone
+    /// ([`Core::save_frontiers`]).
+    frontier_sent: FrontierSent,
     /// Dead letters of events late only against event time that moved by itself since that
     /// record (an idle advance, which no input gives again): a restore would find such an
     /// event on time and apply it. Each is sent once a partition record naming it is
@@ -356,11 +355,25 @@ impl Part {
             uncovered_logged: 0,
             id_records: BTreeMap::new(),
             saved_frontier: crate::engine::NEVER,
-            frontier_sent: (crate::engine::NEVER, Instant::now(), 0),
+            frontier_sent: FrontierSent {
+                frontier: crate::engine::NEVER,
+                at: Instant::now(),
+                mark: 0,
+            },
             late_held: Vec::new(),
             late_full: false,
             late_again: vec![BTreeSet::new(); n],
         }
+    }
+
+    /// Nothing to save or commit since the last partition record, and no late dead letter
+    /// held: such a partition may save where its event time stands alone
+    /// ([`Core::save_frontiers`]).
+    fn unchanged(&self) -> bool {
+        !self.changed
+            && self.pending_commit.is_none()
+            && self.unsent_meta.is_none()
+            && self.late_held.is_empty()
     }
 
     /// Input topic `index` delivered, at idle clock `polled`, a message that keeps the
@@ -369,6 +382,15 @@ impl Part {
         self.last_message = polled;
         self.topic_last[index] = polled;
     }
+}
+
+/// A partition record sent for event time that moved on alone ([`Core::save_frontiers`]).
+struct FrontierSent {
+    frontier: i64,
+    at: Instant,
+    /// The sink's mark after it: sent with nothing else in flight, it is all its partition has
+    /// in flight while every record in flight is before the mark.
+    mark: u64,
 }
 
 /// Everything the loop owns, locked by the loop and by the callbacks it runs (same thread).
@@ -1406,12 +1428,9 @@ impl Core {
                 && partitions.iter().all(|&partition| {
                     ready.contains(&partition)
                         || state.parts.get(&partition).is_some_and(|part| {
-                            !part.changed
-                                && part.pending_commit.is_none()
-                                && part.unsent_meta.is_none()
-                                && part.late_held.is_empty()
-                                && part.frontier_sent.2 > 0
-                                && self.sink.unacked_before(partition, part.frontier_sent.2)
+                            part.unchanged()
+                                && part.frontier_sent.mark > 0
+                                && self.sink.unacked_before(partition, part.frontier_sent.mark)
                         })
                 })
         };
@@ -1631,24 +1650,20 @@ impl Core {
                 let Some(part) = state.parts.get_mut(&partition) else {
                     continue;
                 };
-                let settled = !part.changed
-                    && part.pending_commit.is_none()
-                    && part.unsent_meta.is_none()
-                    && part.late_held.is_empty()
-                    && self.sink.idle(partition);
+                let settled = part.unchanged() && self.sink.idle(partition);
                 // While running, only for workers held: the saved frontier is when a restore
                 // applies its rule values to them.
                 let due = every.is_none_or(|every| {
                     !(state.away || state.hung)
                         && part.engine.held() > 0
-                        && part.frontier_sent.1.elapsed() >= every
+                        && part.frontier_sent.at.elapsed() >= every
                         && part.last_checkpoint.elapsed() >= every
                 });
                 if !settled || !due {
                     continue;
                 }
                 let meta = self.partition_meta(part, &next_offsets(part, self.topics.len()));
-                if meta.frontier <= part.saved_frontier.max(part.frontier_sent.0) {
+                if meta.frontier <= part.saved_frontier.max(part.frontier_sent.frontier) {
                     continue;
                 }
                 let (key, value) = state::encode_meta(&meta, &self.zone);
@@ -1660,7 +1675,11 @@ impl Core {
                     payload: Some(&value),
                     headers: None,
                 })?;
-                part.frontier_sent = (meta.frontier, Instant::now(), self.sink.mark());
+                part.frontier_sent = FrontierSent {
+                    frontier: meta.frontier,
+                    at: Instant::now(),
+                    mark: self.sink.mark(),
+                };
                 sent.push(partition);
             }
         }
