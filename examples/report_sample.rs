@@ -455,6 +455,7 @@ fn main() {
         // The default pack's continuous-work limit and break, and holiday pay ratio.
         continuous: vec![(4 * 3_600_000, 20 * 60_000)],
         holiday_ratios: vec![1_000_000],
+        input: workhours::report::InputCounts::default(),
     };
     eprintln!(
         "report_sample: {} worker-days, {} alerts",

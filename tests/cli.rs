@@ -595,6 +595,54 @@ fn status_counts_what_it_dropped() {
     );
 }
 
+/// `report` says on stderr, and in the page's footer, what it read but left out of every
+/// figure: a late or duplicate event is dropped as `replay` drops it (SPEC section 5), and the
+/// report of input not sorted by `ts` lost workers without a word (audit BE).
+#[test]
+fn report_counts_what_it_dropped() {
+    let dir = scratch("report-dropped");
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
+            "\n",
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
+            "\n",
+            r#"{"worker_id":"w2","kind":"login","ts":"2026-03-02T09:00:00+08:00"}"#,
+            "\n",
+            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T08:30:00+08:00"}"#,
+            "\n",
+            r#"{"worker_id":"w1","kind":"bogus","ts":"2026-03-02T09:00:00+08:00"}"#,
+            "\n",
+            r#"{"worker_id":"w1","kind":"heartbeat","ts":"2026-04-01T11:00:00+08:00"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let counts = "6 lines read, 1 bad events, 1 duplicates and 1 late events dropped";
+    for format in ["csv", "html"] {
+        let output = run(bin()
+            .args(["report", "--month", "2026-03", "--format", format])
+            .arg(&input));
+        assert!(output.status.success(), "{}", stderr(&output));
+        let diag = stderr(&output);
+        let said =
+            format!("workhours report: 2026-03 ({counts}, 1 events after the month not applied)");
+        assert!(diag.lines().any(|line| line == said), "{format}: {diag}");
+        assert!(diag.contains("line 5: bad event: "), "{format}: {diag}");
+        if format == "html" {
+            let page = stdout(&output);
+            assert!(
+                page.contains(&format!(
+                    "<p>Input: {counts}; those dropped count in no figure.</p>"
+                )),
+                "{page}"
+            );
+        }
+    }
+}
+
 /// SPEC section 4: "work that stops exactly at the threshold fires nothing". `status` listed
 /// `daily_hours` among the open violations of a worker who stopped at exactly 11 h (its
 /// amount at the limit), as for one who went 1 ms past it and got the violation.

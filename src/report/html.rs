@@ -924,10 +924,12 @@ fn footer(out: &mut String, data: &MonthData) {
         out,
         r#"<footer>
 <p>Made by <code>workhours report</code> (SPEC section 8) · {} · subject: {}</p>
+<p>Input: {}; those dropped count in no figure.</p>
 <p>Rule packs in force: {packs}</p>
 </footer>
 "#,
         html(&data.source),
         data.subject.as_str(),
+        html(&data.input.describe()),
     );
 }

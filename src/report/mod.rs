@@ -55,6 +55,37 @@ pub struct MonthData {
     pub continuous: Vec<(i64, i64)>,
     /// Their `holiday_pay` ratios, in millionths, each once, ascending.
     pub holiday_ratios: Vec<u64>,
+    /// What of the input counts in no figure, for the footer.
+    pub input: InputCounts,
+}
+
+/// The input's lines and what of them no figure counts: bad events (each reported on stderr),
+/// duplicates and late events (dropped as `replay` drops them, SPEC section 5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    pub lines: u64,
+    pub bad: u64,
+    pub duplicates: u64,
+    pub late: u64,
+}
+
+impl InputCounts {
+    fn of(read: &crate::replay::Report) -> InputCounts {
+        InputCounts {
+            lines: read.lines,
+            bad: read.bad_total(),
+            duplicates: read.engine.duplicates,
+            late: read.engine.late,
+        }
+    }
+
+    /// "N lines read, B bad events, D duplicates and L late events dropped".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} lines read, {} bad events, {} duplicates and {} late events dropped",
+            self.lines, self.bad, self.duplicates, self.late
+        )
+    }
 }
 
 /// Whom the rules, and so the report, count (SPEC 8 `[rules] subject`).
@@ -173,7 +204,7 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
             max_ts.map(|ts| cal.day_at(ts).end.min(end))
         }
     };
-    crate::replay::replay_until(
+    let read = crate::replay::replay_until(
         &mut engine,
         Some(end),
         until_midnight,
@@ -182,6 +213,17 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
         &mut diag,
     )
     .context("report failed")?;
+    // As `status` does: a late or duplicate event is left out of every figure, and the user
+    // is told how many (a report of input not sorted by `ts` lost events without a word: audit
+    // BE). Events after the month are read to learn that the input covers it, not applied.
+    writeln!(
+        diag,
+        "workhours report: {} ({}, {} events after the month not applied)",
+        args.month,
+        InputCounts::of(&read).describe(),
+        read.after_until
+    )
+    .context("cannot write to stderr")?;
     let sets = engine.rule_sets();
     let holidays = engine.config().holidays.clone();
     let year = chrono::Datelike::year(&crate::calendar::Calendar::date(first));
@@ -254,6 +296,7 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
         holidays_unknown,
         continuous,
         holiday_ratios,
+        input: InputCounts::of(&read),
     };
     let text = if html {
         render_html(&data)

@@ -64,6 +64,7 @@ fn month(subject: Subject, worker_days: Vec<WorkerDay>, alerts: Vec<AlertRow>) -
         holidays_unknown: false,
         continuous: vec![(4 * 3_600_000, 20 * 60_000)],
         holiday_ratios: vec![1_000_000],
+        input: InputCounts::default(),
     }
 }
 
