@@ -1803,6 +1803,11 @@ mod tests {
         }
         let mut shipped = Vec::new();
         leaves("", &SHIPPED.parse().unwrap(), &mut shipped);
+        // Shown with its default but left unset, so that the file behaves as no file: set,
+        // `time.worker_ttl` no longer follows a user's pack's windows (audit BF).
+        assert!(SHIPPED.contains("\n# worker_ttl = \"40d\"\n"));
+        assert!(!shipped.iter().any(|key| key == "time.worker_ttl"));
+        shipped.push("time.worker_ttl".to_owned());
         shipped.sort();
         let mut all: Vec<String> = ALL_KEYS.iter().map(|key| key.to_string()).collect();
         all.sort();
@@ -2814,6 +2819,13 @@ mod tests {
         assert_eq!(ttl(&set, Vec::new()), 10 * DAY);
         let env = vec![("WORKHOURS_TIME__WORKER_TTL".to_owned(), "40d".to_owned())];
         assert_eq!(ttl(long, env), 40 * DAY);
+        // The shipped file leaves it unset, so that a user's pack set over it is covered too
+        // (it set 40 days, and a 60-day window forgot a worker: audit BF).
+        let env = vec![(
+            "WORKHOURS_RULES__PACK_FILE".to_owned(),
+            "long.toml".to_owned(),
+        )];
+        assert_eq!(ttl(SHIPPED, env), 61 * DAY);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
