@@ -190,7 +190,8 @@ pub struct RunArgs {
     pub config: Option<PathBuf>,
     /// Tombstone every record of the state topic, then exit: the next start begins from empty
     /// state, on purpose (state of an older release, a changed time.zone). Stop every
-    /// instance first. See docs/LIVE.md.
+    /// instance first. Gives up (exit 2) when the brokers do not answer within
+    /// live.delivery_timeout. See docs/LIVE.md.
     #[arg(long)]
     pub reset_state: bool,
 }

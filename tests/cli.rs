@@ -949,6 +949,33 @@ fn run_refuses_a_bad_consumer_property_before_waiting_for_the_brokers() {
     );
 }
 
+/// `run --reset-state` is a one-off command: brokers that do not answer end it with an error
+/// after `live.delivery_timeout`, nothing reset (it retried for ever: audit BF).
+#[test]
+fn reset_state_gives_up_on_brokers_that_do_not_answer() {
+    let dir = scratch("run-reset-unreachable");
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nbrokers = \"127.0.0.1:1\"\n[live]\ndelivery_timeout = \"1s\"\n",
+    )
+    .unwrap();
+    let output = run_within(
+        bin()
+            .args(["run", "--reset-state", "--config"])
+            .arg(&config),
+        30,
+    );
+    assert_ne!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(
+            "the brokers (127.0.0.1:1) did not answer within live.delivery_timeout = 1s: nothing was reset"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
 /// Odd arguments end in a clear refusal (exit 2), never a panic, a hang or memory that grows
 /// until the process is killed: an endless config or key file, an output that is the input,
 /// more threads than can be made.

@@ -2648,7 +2648,18 @@ pub fn reset_state(
     running: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let is_running = || running.load(Ordering::Relaxed);
-    let Some(partitions) = prepare_topics(&config.kafka, &is_running, runtime)? else {
+    // A one-off command, not a service: brokers that do not answer within
+    // `live.delivery_timeout` end it with an error, where it retried for ever (audit BF).
+    let wait = Duration::from_millis(config.live.delivery_timeout as u64);
+    let deadline = Instant::now() + wait;
+    let waiting = || is_running() && Instant::now() < deadline;
+    let Some(partitions) = prepare_topics(&config.kafka, &waiting, runtime)? else {
+        anyhow::ensure!(
+            !is_running(),
+            "the brokers ({}) did not answer within live.delivery_timeout = {}: nothing was reset",
+            config.kafka.brokers,
+            crate::duration::format_duration(config.live.delivery_timeout)
+        );
         return Ok(());
     };
     let keys = state_keys(&config.kafka, partitions, &is_running)?;
