@@ -100,21 +100,29 @@ pub fn load_token(config: &Config) -> anyhow::Result<Option<Arc<str>>> {
     if path.trim().is_empty() {
         return Ok(None);
     }
+    // Named as the config's own errors name a value from the environment (the environment
+    // wins over the file, so a value there is the one in force).
+    const VAR: &str = "WORKHOURS_HTTP__TOKEN_FILE";
+    let set_by = if std::env::var_os(VAR).is_some() {
+        format!(" (set by {VAR})")
+    } else {
+        String::new()
+    };
     let text =
         crate::files::read_text(&config.resolve_path(path), MAX_TOKEN_BYTES).map_err(|error| {
             let looked = config.looked_in(path);
-            anyhow::anyhow!("cannot read http.token_file = {path}: {error}{looked}")
+            anyhow::anyhow!("cannot read http.token_file = {path}{set_by}: {error}{looked}")
         })?;
     // A byte-order mark, as some editors write, is not part of the token.
     let token = text.strip_prefix('\u{feff}').unwrap_or(&text).trim();
     if token.is_empty() {
-        anyhow::bail!("http.token_file = {path} holds no token");
+        anyhow::bail!("http.token_file = {path}{set_by} holds no token");
     }
     // A token no client would send (two lines, a control character) is refused at start,
     // rather than locking `/v1` for every caller.
     if token.chars().any(char::is_control) {
         anyhow::bail!(
-            "http.token_file = {path} must hold one token on one line, with no control character (a tab included)"
+            "http.token_file = {path}{set_by} must hold one token on one line, with no control character (a tab included)"
         );
     }
     Ok(Some(token.into()))

@@ -976,6 +976,34 @@ fn reset_state_gives_up_on_brokers_that_do_not_answer() {
     );
 }
 
+/// A start refused for the token file names the environment variable that set it, as the
+/// config's own errors do (docs/config.md; audit BF).
+#[test]
+fn a_token_file_from_the_environment_is_named_when_refused() {
+    let dir = scratch("run-token-env");
+    let token = dir.join("empty-token");
+    std::fs::write(&token, " \n").unwrap();
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        "[kafka]\nbrokers = \"127.0.0.1:1\"\n[http]\nlisten = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let output = run_within(
+        bin()
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("WORKHOURS_HTTP__TOKEN_FILE", &token),
+        20,
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let said = format!(
+        "http.token_file = {} (set by WORKHOURS_HTTP__TOKEN_FILE) holds no token",
+        token.display()
+    );
+    assert!(stderr(&output).contains(&said), "{}", stderr(&output));
+}
+
 /// Odd arguments end in a clear refusal (exit 2), never a panic, a hang or memory that grows
 /// until the process is killed: an endless config or key file, an output that is the input,
 /// more threads than can be made.
