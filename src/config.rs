@@ -1020,10 +1020,19 @@ impl RulesSection {
         };
         let base: RuleOverride = toml::Value::Table(rules).try_into().map_err(|error| {
             // The rule keys' list is that of a table of rule keys; `[rules]` has more.
+            const MORE: &str = ", or `subject` and the tables `platform`, `role`, `person`";
             match overlay.blame(&error, "rules") {
                 ConfigError::Key { key, mut reason } if reason.starts_with("unknown key") => {
-                    reason.push_str(", or `subject` and the tables `platform`, `role`, `person`");
+                    reason.push_str(MORE);
                     ConfigError::Key { key, reason }
+                }
+                // From the environment: "names no config key (`rules.x`: unknown key; expected
+                // one of ...)", the list closed by the parenthesis (audit BF).
+                ConfigError::Env { var, mut reason } if reason.contains(": unknown key; ") => {
+                    if let Some(end) = reason.rfind(')') {
+                        reason.insert_str(end, MORE);
+                    }
+                    ConfigError::Env { var, reason }
                 }
                 other => other,
             }
@@ -2363,6 +2372,15 @@ mod tests {
                 "",
                 &[("WORKHOURS_RULES____MIN_BREAK", "20m")],
                 &["WORKHOURS_RULES____MIN_BREAK", "names no config key"],
+            ),
+            (
+                "misspelt rule key: the list names what [rules] holds besides rule keys",
+                "",
+                &[("WORKHOURS_RULES__MIN_BRAKE", "20m")],
+                &[
+                    "WORKHOURS_RULES__MIN_BRAKE",
+                    "`pack_file`, or `subject` and the tables `platform`, `role`, `person`)",
+                ],
             ),
             ("prefix only", "", &[("WORKHOURS_", "x")], &["WORKHOURS_:"]),
             (
