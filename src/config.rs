@@ -912,9 +912,6 @@ fn check_rules(rules: &Rules, layers: &[&Layer]) -> Result<(), ConfigError> {
             return Err(fail(field, "must be longer than 0s".into()));
         }
     }
-    if rules.quota_min_workers < 1 {
-        return Err(fail("quota_min_workers", "must be at least 1".into()));
-    }
     if rules.warn_before >= rules.continuous_limit {
         return Err(fail(
             "warn_before",
@@ -2545,12 +2542,6 @@ mod tests {
                 "[rules]\nmonthly_overtime_max = \"0h\"",
                 &[],
                 &["`rules.monthly_overtime_max`"],
-            ),
-            (
-                "zero quota_min_workers",
-                "[rules.platform.didi]\nquota_min_workers = 0",
-                &[],
-                &["`rules.platform.didi.quota_min_workers`", "at least 1"],
             ),
             (
                 "no input topics",

@@ -1790,6 +1790,9 @@ fn a_worker_id_that_joins_its_person_mid_day_is_one_worker_for_quota() {
     assert!(one[0].1.ends_with("(1 worker)."), "{one:?}");
     // The same as when the person is named from the first event.
     assert_eq!(one, quota("quota_min_workers = 1\n", "08:00"));
+    // 0 skips no group either, as 1 (it was refused at start, where "fewer than 0" is no
+    // group: a config that meant "every group" did not load).
+    assert_eq!(one, quota("quota_min_workers = 0\n", "08:30"));
 }
 
 #[test]

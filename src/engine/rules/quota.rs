@@ -17,12 +17,13 @@ impl Params {
     pub fn read(r: &mut Reader<'_>) -> Result<Params, PackError> {
         let standard = r.duration_or_key("standard", "daily_standard")?;
         let min_workers = r.integer_or_key("min_workers", "quota_min_workers")?;
-        if min_workers < 1 || min_workers > i64::from(u32::MAX) {
-            return Err(r.error("`min_workers` must be at least 1"));
+        if !(0..=i64::from(u32::MAX)).contains(&min_workers) {
+            return Err(r.error("`min_workers` must be at least 0"));
         }
+        // 0 skips no group, as 1 does: a group is there only with a worker who worked.
         Ok(Params {
             standard,
-            min_workers: min_workers as u32,
+            min_workers: (min_workers as u32).max(1),
         })
     }
 }
