@@ -429,7 +429,11 @@ fn a_taken_address_is_not_announced() {
     ]));
     let (stdout, stderr) = (common::stdout(&output), common::stderr(&output));
     assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
-    assert!(stderr.contains("cannot listen"), "{stderr}");
+    // Named as the user wrote it: `--listen`, not the config's `http.listen` (audit BG).
+    assert!(
+        stderr.contains(&format!("cannot listen on --listen 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
     assert!(
         !stdout.contains("open http://") && !stderr.contains("open http://"),
         "{stdout}\n{stderr}"

@@ -194,9 +194,15 @@ pub async fn app(
     if let Some(limit) = raise_open_files_limit() {
         tracing::debug!(limit, "Open files limit.");
     }
+    // The demo serves on its `--listen` (put in `http.listen`): named as the user wrote it.
+    let setting = if on_listening.is_some() {
+        "--listen"
+    } else {
+        "http.listen ="
+    };
     let listener = tokio::net::TcpListener::bind(&config.http.listen)
         .await
-        .with_context(|| format!("cannot listen on http.listen = {}", config.http.listen))?;
+        .with_context(|| format!("cannot listen on {setting} {}", config.http.listen))?;
     tracing::info!(listen = %config.http.listen, "Serving HTTP.");
     if let Some(on_listening) = on_listening {
         on_listening();
