@@ -560,6 +560,23 @@ fn status(config: &std::path::Path, at: &str, input: &std::path::Path) -> Vec<se
         .collect()
 }
 
+/// `DIR/in.jsonl`: six lines on 2 March of which three are dropped (a duplicate by
+/// `event_id`, a logout 30 min behind the largest `ts`, an unknown kind), then a heartbeat of
+/// `w1` at `last` (after `--at` or after the month).
+fn with_dropped_lines(dir: &std::path::Path, last: &str) -> std::path::PathBuf {
+    let input = dir.join("in.jsonl");
+    let lines = [
+        r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
+        r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
+        r#"{"worker_id":"w2","kind":"login","ts":"2026-03-02T09:00:00+08:00"}"#,
+        r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T08:30:00+08:00"}"#,
+        r#"{"worker_id":"w1","kind":"bogus","ts":"2026-03-02T09:00:00+08:00"}"#,
+        &format!(r#"{{"worker_id":"w1","kind":"heartbeat","ts":"{last}"}}"#),
+    ];
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    input
+}
+
 /// `status` says on stderr what it read but did not apply: a late or duplicate event leaves a
 /// view as if it had not been sent, and the user is told so (audit O).
 #[test]
@@ -567,25 +584,7 @@ fn status_counts_what_it_dropped() {
     let dir = scratch("status-dropped");
     let config = dir.join("default.toml");
     std::fs::write(&config, "").unwrap();
-    let input = dir.join("in.jsonl");
-    std::fs::write(
-        &input,
-        concat!(
-            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
-            "\n",
-            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
-            "\n",
-            r#"{"worker_id":"w2","kind":"login","ts":"2026-03-02T09:00:00+08:00"}"#,
-            "\n",
-            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T08:30:00+08:00"}"#,
-            "\n",
-            r#"{"worker_id":"w1","kind":"bogus","ts":"2026-03-02T09:00:00+08:00"}"#,
-            "\n",
-            r#"{"worker_id":"w1","kind":"heartbeat","ts":"2026-03-02T11:00:00+08:00"}"#,
-            "\n",
-        ),
-    )
-    .unwrap();
+    let input = with_dropped_lines(&dir, "2026-03-02T11:00:00+08:00");
     let output = status_run(&config, "2026-03-02T10:00:00+08:00", &input);
     assert_eq!(
         stderr(&output).lines().last(),
@@ -601,25 +600,7 @@ fn status_counts_what_it_dropped() {
 #[test]
 fn report_counts_what_it_dropped() {
     let dir = scratch("report-dropped");
-    let input = dir.join("in.jsonl");
-    std::fs::write(
-        &input,
-        concat!(
-            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
-            "\n",
-            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#,
-            "\n",
-            r#"{"worker_id":"w2","kind":"login","ts":"2026-03-02T09:00:00+08:00"}"#,
-            "\n",
-            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T08:30:00+08:00"}"#,
-            "\n",
-            r#"{"worker_id":"w1","kind":"bogus","ts":"2026-03-02T09:00:00+08:00"}"#,
-            "\n",
-            r#"{"worker_id":"w1","kind":"heartbeat","ts":"2026-04-01T11:00:00+08:00"}"#,
-            "\n",
-        ),
-    )
-    .unwrap();
+    let input = with_dropped_lines(&dir, "2026-04-01T11:00:00+08:00");
     let counts = "6 lines read, 1 bad events, 1 duplicates and 1 late events dropped";
     for format in ["csv", "html"] {
         let output = run(bin()

@@ -216,11 +216,12 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
     // As `status` does: a late or duplicate event is left out of every figure, and the user
     // is told how many (a report of input not sorted by `ts` lost events without a word: audit
     // BE). Events after the month are read to learn that the input covers it, not applied.
+    let input_counts = InputCounts::of(&read);
     writeln!(
         diag,
         "workhours report: {} ({}, {} events after the month not applied)",
         args.month,
-        InputCounts::of(&read).describe(),
+        input_counts.describe(),
         read.after_until
     )
     .context("cannot write to stderr")?;
@@ -296,7 +297,7 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
         holidays_unknown,
         continuous,
         holiday_ratios,
-        input: InputCounts::of(&read),
+        input: input_counts,
     };
     let text = if html {
         render_html(&data)
