@@ -11,6 +11,7 @@
 //! - [`liveness`]: whether the brokers answer (a hang gives no error).
 
 mod aggregator;
+mod batch;
 mod held;
 mod kafka;
 mod liveness;

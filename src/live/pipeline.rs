@@ -19,7 +19,7 @@ use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -28,6 +28,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aggregator::Aggregator;
+use super::batch::{BatchQueue, Input};
 use super::held::Held;
 use super::kafka::{
     check_state_topic, client_config, dead_letter_body, dead_letter_headers, prepare_topics,
@@ -2338,7 +2339,7 @@ impl Core {
         &self,
         partition: i32,
         part: &mut Part,
-        message: &BorrowedMessage<'_>,
+        message: &impl Input,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
@@ -2346,7 +2347,7 @@ impl Core {
         // read from the message (a UTF-8 check per message).
         let index = match self.topics.len() {
             1 => 0,
-            _ => match self.topic_index(message.topic()) {
+            _ => match self.topic_index(message.topic_name()) {
                 Some(index) => index,
                 None => return Ok(()),
             },
@@ -2357,7 +2358,7 @@ impl Core {
             offset: message.offset(),
             key: message.key(),
             payload: message.payload().unwrap_or_default(),
-            sent: message.timestamp().to_millis(),
+            sent: message.sent(),
         };
         self.process(part, index, &origin, tick, batch)
     }
@@ -2404,24 +2405,59 @@ impl Core {
         batch: &mut BatchMetrics,
     ) -> Result<usize, SinkError> {
         let mut read = 0;
+        let mut fetched = Vec::with_capacity(QUEUE_MESSAGES);
         for (partition, part, list) in lane {
-            for (_, queue) in list {
-                for _ in 0..QUEUE_MESSAGES {
-                    match queue.poll(Duration::ZERO) {
-                        Some(Ok(message)) => {
+            for (_, queue, reader) in list {
+                let Some(reader) = reader else {
+                    read += self.poll_queue(partition, part, queue, tick, batch)?;
+                    continue;
+                };
+                // A message taken is processed or, on an error that stops the monitor,
+                // dropped uncommitted.
+                fetched.clear();
+                reader.read(QUEUE_MESSAGES, &mut fetched);
+                for message in fetched.drain(..) {
+                    match message.error() {
+                        None => {
                             read += 1;
                             self.process_message(partition, part, &message, tick, batch)?;
                         }
-                        Some(Err(KafkaError::PartitionEOF(_))) => {}
-                        Some(Err(error)) => {
-                            tracing::debug!(partition, %error, "Partition queue error.");
-                            break;
+                        Some(RDKafkaErrorCode::PartitionEOF) => {}
+                        Some(error) => {
+                            tracing::debug!(partition, %error, "Partition queue error.")
                         }
-                        None => break,
                     }
                 }
             }
             self.settle(partition, part)?;
+        }
+        Ok(read)
+    }
+
+    /// Reads a partition's queue one message at a time (when no [`BatchQueue`] could be made
+    /// for it); returns how many messages were read.
+    fn poll_queue(
+        &self,
+        partition: i32,
+        part: &mut Part,
+        queue: &PartitionQueue<LiveContext>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<usize, SinkError> {
+        let mut read = 0;
+        for _ in 0..QUEUE_MESSAGES {
+            match queue.poll(Duration::ZERO) {
+                Some(Ok(message)) => {
+                    read += 1;
+                    self.process_message(partition, part, &message, tick, batch)?;
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(error)) => {
+                    tracing::debug!(partition, %error, "Partition queue error.");
+                    break;
+                }
+                None => break,
+            }
         }
         Ok(read)
     }
@@ -2462,7 +2498,7 @@ impl Doorbell {
 /// has been emptied once more, and always after it (order within a partition).
 struct Queues {
     rebalances: Option<u64>,
-    by_partition: BTreeMap<i32, Vec<(usize, PartitionQueue<LiveContext>)>>,
+    by_partition: BTreeMap<i32, Vec<QueueOf>>,
 }
 
 impl Queues {
@@ -2494,10 +2530,11 @@ impl Queues {
                 Some(mut queue) => {
                     let doorbell = doorbell.clone();
                     queue.set_nonempty_callback(move || doorbell.ring());
+                    let reader = BatchQueue::new(consumer, element.topic(), element.partition());
                     self.by_partition
                         .entry(element.partition())
                         .or_default()
-                        .push((index, queue))
+                        .push((index, queue, reader))
                 }
                 None => tracing::warn!(
                     topic = element.topic(),
@@ -2511,10 +2548,14 @@ impl Queues {
 }
 
 /// One partition's share of the queue reading: its number, its state, its queues.
-type QueueWork<'a, 'q> = (
-    i32,
-    &'a mut Part,
-    &'q [(usize, PartitionQueue<LiveContext>)],
+type QueueWork<'a, 'q> = (i32, &'a mut Part, &'q [QueueOf]);
+
+/// One input topic's queue of a partition: the topic's index, the split queue (which rings
+/// the doorbell) and the handle it is read through in batches, when one could be made.
+type QueueOf = (
+    usize,
+    PartitionQueue<LiveContext>,
+    Option<BatchQueue<LiveContext>>,
 );
 
 /// One partition's share of a poll batch: its number, its state, its messages in order.
