@@ -581,8 +581,8 @@ impl Engine {
         // platform or role changed since its first event; then the set's pair, which had the
         // same rules).
         let own = (worker.platform, worker.role);
-        let (rules_platform, rules_role) = match self.rule_index.get(&own) {
-            Some(&set) if set == worker.rules => own,
+        let (rules_platform, rules_role) = match self.rule_index.get(own.0, own.1, names) {
+            Some(set) if set == worker.rules => own,
             _ => self.state.rule_keys[usize::from(worker.rules)],
         };
         WorkerRecord {

@@ -492,6 +492,10 @@ struct Names {
     index: KeyedMap<Box<str>, u32>,
     #[serde(skip)]
     free: Vec<u32>,
+    /// Per id, how many times it was freed: a cache keyed by ids ([`RuleIndex`]) tells an
+    /// entry of a name since forgotten, whose id may now be another name's, by it.
+    #[serde(skip)]
+    gens: Vec<u32>,
 }
 
 impl Names {
@@ -510,6 +514,7 @@ impl Names {
             None => {
                 self.list.push(name.into());
                 self.refs.push(1);
+                self.gens.push(0);
                 (self.list.len() - 1) as u32
             }
         };
@@ -532,7 +537,13 @@ impl Names {
         let name = std::mem::take(&mut self.list[id as usize]);
         self.index.remove(&name);
         self.free.push(id);
+        self.gens[id as usize] = self.gens[id as usize].wrapping_add(1);
         true
+    }
+
+    /// How many times `id` was freed (see `gens`).
+    fn generation(&self, id: u32) -> u32 {
+        self.gens[id as usize]
     }
 
     fn get(&self, id: u32) -> &str {
@@ -555,6 +566,85 @@ impl Names {
             }
         }
         self.refs.resize(self.list.len(), 0);
+        self.gens.resize(self.list.len(), 0);
+    }
+}
+
+/// The rule set of each (platform, role) pair of name ids seen, a cache in front of
+/// resolving the pair's rules from the config. An entry records the generations its ids had
+/// ([`Names::generation`]): once either name has been forgotten (and its id perhaps given to
+/// another name) the entry no longer matches. Entries left so are dropped in one sweep once
+/// as many names have been freed as the cache holds entries, or once it has doubled since
+/// the last sweep: a sweep costs its size, so each name freed costs O(1) on average (a sweep
+/// at every name freed cost the whole cache each time, about 1 ms with 200,000 names held:
+/// a producer sending ever new platform names slowed the engine a hundredfold, audit BJ).
+#[derive(Debug, Default)]
+struct RuleIndex {
+    map: FxHashMap<(u32, u32), (u16, u32, u32)>,
+    /// Names freed since the last sweep.
+    freed: usize,
+    /// Entries after the last sweep.
+    kept: usize,
+    /// Entries visited by sweeps, in all (tests: that sweeps cost O(1) a name freed).
+    #[cfg(test)]
+    swept: usize,
+}
+
+/// A sweep waits for at least this many names freed or entries added.
+const RULE_INDEX_SLACK: usize = 64;
+
+impl RuleIndex {
+    fn of(keys: &[(u32, u32)], names: &Names) -> RuleIndex {
+        let mut index = RuleIndex::default();
+        for (i, &(platform, role)) in keys.iter().enumerate() {
+            index.insert(platform, role, i as u16, names);
+        }
+        index.kept = index.map.len();
+        index
+    }
+
+    /// The set of `(platform, role)`, if the entry is of these names.
+    fn get(&self, platform: u32, role: u32, names: &Names) -> Option<u16> {
+        match self.map.get(&(platform, role)) {
+            Some(&(set, p, r))
+                if p == names.generation(platform) && r == names.generation(role) =>
+            {
+                Some(set)
+            }
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, platform: u32, role: u32, set: u16, names: &Names) {
+        let entry = (set, names.generation(platform), names.generation(role));
+        self.map.insert((platform, role), entry);
+        if self.map.len() > 2 * self.kept.max(RULE_INDEX_SLACK) {
+            self.sweep(names);
+        }
+    }
+
+    /// Counts `count` names freed; sweeps when they are as many as the entries.
+    fn freed(&mut self, count: usize, names: &Names) {
+        self.freed += count;
+        if self.freed >= self.map.len().max(RULE_INDEX_SLACK) {
+            self.sweep(names);
+        }
+    }
+
+    /// Drops the entries of names no longer held.
+    fn sweep(&mut self, names: &Names) {
+        #[cfg(test)]
+        {
+            self.swept += self.map.len();
+        }
+        self.map.retain(|&(platform, role), &mut (_, p, r)| {
+            names.refs[platform as usize] > 0
+                && names.refs[role as usize] > 0
+                && p == names.generation(platform)
+                && r == names.generation(role)
+        });
+        self.freed = 0;
+        self.kept = self.map.len();
     }
 }
 
@@ -883,7 +973,7 @@ pub struct Engine {
     config: Config,
     cal: Calendar,
     rule_sets: Vec<RuleSet>,
-    rule_index: FxHashMap<(u32, u32), u16>,
+    rule_index: RuleIndex,
     worker_index: index::WorkerIndex,
     state: State,
     out: Vec<Alert>,
@@ -993,12 +1083,7 @@ impl Engine {
                 worker.fit_states(set);
             }
         }
-        let rule_index = state
-            .rule_keys
-            .iter()
-            .enumerate()
-            .map(|(i, &key)| (key, i as u16))
-            .collect();
+        let rule_index = RuleIndex::of(&state.rule_keys, &state.names);
         let persons = config.subject == Subject::Person;
         let held =
             (0..state.workers.len() as u32).filter(|&i| !state.workers[i as usize].is_free());
@@ -1712,19 +1797,17 @@ impl Engine {
 
     /// Drops references to names; forgets rule-set look-ups of names no longer held.
     fn release_names(&mut self, ids: [u32; 3]) {
-        let mut freed = false;
+        let mut freed = 0;
         for id in ids {
-            freed |= self.state.names.release(id);
+            freed += usize::from(self.state.names.release(id));
         }
-        if freed {
-            let names = &self.state.names;
-            self.rule_index
-                .retain(|&(p, r), _| names.refs[p as usize] > 0 && names.refs[r as usize] > 0);
+        if freed > 0 {
+            self.rule_index.freed(freed, &self.state.names);
         }
     }
 
     fn rule_set(&mut self, platform: u32, role: u32) -> u16 {
-        if let Some(&i) = self.rule_index.get(&(platform, role)) {
+        if let Some(i) = self.rule_index.get(platform, role, &self.state.names) {
             return i;
         }
         let (platform_name, role_name) =
@@ -1748,7 +1831,7 @@ impl Engine {
                 (self.rule_sets.len() - 1) as u16
             }
         };
-        self.rule_index.insert((platform, role), i);
+        self.rule_index.insert(platform, role, i, &self.state.names);
         i
     }
 
