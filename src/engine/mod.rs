@@ -605,14 +605,14 @@ impl RuleIndex {
 
     /// The set of `(platform, role)`, if the entry is of these names.
     fn get(&self, platform: u32, role: u32, names: &Names) -> Option<u16> {
-        match self.map.get(&(platform, role)) {
-            Some(&(set, p, r))
-                if p == names.generation(platform) && r == names.generation(role) =>
-            {
-                Some(set)
-            }
-            _ => None,
-        }
+        let &(set, p, r) = self.map.get(&(platform, role))?;
+        Self::current(platform, role, (p, r), names).then_some(set)
+    }
+
+    /// Whether an entry made when its ids had generations `made` is still of their names.
+    /// An entry is made for names held, so a name freed since has another generation.
+    fn current(platform: u32, role: u32, made: (u32, u32), names: &Names) -> bool {
+        made == (names.generation(platform), names.generation(role))
     }
 
     fn insert(&mut self, platform: u32, role: u32, set: u16, names: &Names) {
@@ -638,10 +638,7 @@ impl RuleIndex {
             self.swept += self.map.len();
         }
         self.map.retain(|&(platform, role), &mut (_, p, r)| {
-            names.refs[platform as usize] > 0
-                && names.refs[role as usize] > 0
-                && p == names.generation(platform)
-                && r == names.generation(role)
+            Self::current(platform, role, (p, r), names)
         });
         self.freed = 0;
         self.kept = self.map.len();

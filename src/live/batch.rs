@@ -58,7 +58,7 @@ unsafe impl<C: ConsumerContext> Sync for BatchQueue<C> {}
 
 impl<C: ConsumerContext> BatchQueue<C> {
     /// A handle on `topic`'s `partition`'s queue; `None` when the partition is not known to
-    /// the consumer.
+    /// the consumer (as `split_partition_queue`, which looks it up the same way).
     pub fn new(consumer: &Arc<BaseConsumer<C>>, topic: &str, partition: i32) -> Option<Self> {
         let topic = CString::new(topic).ok()?;
         // SAFETY: the client outlives the call; the handle returned is a reference of our own
@@ -79,7 +79,7 @@ impl<C: ConsumerContext> BatchQueue<C> {
     /// Takes what the queue holds now, at most `max` messages, without waiting; appends them
     /// to `into` in the queue's order. Errors the queue carries come as messages too
     /// ([`Fetched::error`]).
-    pub fn read(&self, max: usize, into: &mut Vec<Fetched>) -> usize {
+    pub fn read(&self, max: usize, into: &mut Vec<Fetched>) {
         let mut raw: Vec<*mut rdsys::rd_kafka_message_t> = Vec::with_capacity(max);
         // SAFETY: `raw` has room for `max` pointers; librdkafka writes at most that many and
         // returns how many (or -1 on an error, when it wrote none).
@@ -90,7 +90,6 @@ impl<C: ConsumerContext> BatchQueue<C> {
         // SAFETY: the first `count` entries were written, each a message we now own.
         unsafe { raw.set_len(count) };
         into.extend(raw.into_iter().filter_map(NonNull::new).map(Fetched));
-        count
     }
 }
 

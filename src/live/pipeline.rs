@@ -2407,14 +2407,9 @@ impl Core {
         let mut read = 0;
         let mut fetched = Vec::with_capacity(QUEUE_MESSAGES);
         for (partition, part, list) in lane {
-            for (_, queue, reader) in list {
-                let Some(reader) = reader else {
-                    read += self.poll_queue(partition, part, queue, tick, batch)?;
-                    continue;
-                };
+            for (_, _, reader) in list {
                 // A message taken is processed or, on an error that stops the monitor,
                 // dropped uncommitted.
-                fetched.clear();
                 reader.read(QUEUE_MESSAGES, &mut fetched);
                 for message in fetched.drain(..) {
                     match message.error() {
@@ -2430,34 +2425,6 @@ impl Core {
                 }
             }
             self.settle(partition, part)?;
-        }
-        Ok(read)
-    }
-
-    /// Reads a partition's queue one message at a time (when no [`BatchQueue`] could be made
-    /// for it); returns how many messages were read.
-    fn poll_queue(
-        &self,
-        partition: i32,
-        part: &mut Part,
-        queue: &PartitionQueue<LiveContext>,
-        tick: Tick,
-        batch: &mut BatchMetrics,
-    ) -> Result<usize, SinkError> {
-        let mut read = 0;
-        for _ in 0..QUEUE_MESSAGES {
-            match queue.poll(Duration::ZERO) {
-                Some(Ok(message)) => {
-                    read += 1;
-                    self.process_message(partition, part, &message, tick, batch)?;
-                }
-                Some(Err(KafkaError::PartitionEOF(_))) => {}
-                Some(Err(error)) => {
-                    tracing::debug!(partition, %error, "Partition queue error.");
-                    break;
-                }
-                None => break,
-            }
         }
         Ok(read)
     }
@@ -2526,11 +2493,16 @@ impl Queues {
             let Some(index) = core.topic_index(element.topic()) else {
                 continue;
             };
-            match consumer.split_partition_queue(element.topic(), element.partition()) {
-                Some(mut queue) => {
+            // Both look the partition's queue up the same way: the reader first, so that a
+            // queue split (its messages no longer forwarded) always has one.
+            let reader = BatchQueue::new(consumer, element.topic(), element.partition());
+            match reader.and_then(|reader| {
+                let queue = consumer.split_partition_queue(element.topic(), element.partition());
+                queue.map(|queue| (queue, reader))
+            }) {
+                Some((mut queue, reader)) => {
                     let doorbell = doorbell.clone();
                     queue.set_nonempty_callback(move || doorbell.ring());
-                    let reader = BatchQueue::new(consumer, element.topic(), element.partition());
                     self.by_partition
                         .entry(element.partition())
                         .or_default()
@@ -2551,12 +2523,8 @@ impl Queues {
 type QueueWork<'a, 'q> = (i32, &'a mut Part, &'q [QueueOf]);
 
 /// One input topic's queue of a partition: the topic's index, the split queue (which rings
-/// the doorbell) and the handle it is read through in batches, when one could be made.
-type QueueOf = (
-    usize,
-    PartitionQueue<LiveContext>,
-    Option<BatchQueue<LiveContext>>,
-);
+/// the doorbell) and the handle it is read through in batches.
+type QueueOf = (usize, PartitionQueue<LiveContext>, BatchQueue<LiveContext>);
 
 /// One partition's share of a poll batch: its number, its state, its messages in order.
 type Work<'a, 'm> = (i32, &'a mut Part, Vec<BorrowedMessage<'m>>);
