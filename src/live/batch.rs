@@ -80,16 +80,32 @@ impl<C: ConsumerContext> BatchQueue<C> {
     /// to `into` in the queue's order. Errors the queue carries come as messages too
     /// ([`Fetched::error`]).
     pub fn read(&self, max: usize, into: &mut Vec<Fetched>) {
-        let mut raw: Vec<*mut rdsys::rd_kafka_message_t> = Vec::with_capacity(max);
-        // SAFETY: `raw` has room for `max` pointers; librdkafka writes at most that many and
-        // returns how many (or -1 on an error, when it wrote none).
-        let count = unsafe {
-            rdsys::rd_kafka_consume_batch_queue(self.queue.as_ptr(), 0, raw.as_mut_ptr(), max)
-        };
+        into.reserve(max);
+        let start = into.len();
+        // Written in place: a `Fetched` is a message pointer (`repr(transparent)`).
+        let raw = into
+            .spare_capacity_mut()
+            .as_mut_ptr()
+            .cast::<*mut rdsys::rd_kafka_message_t>();
+        // SAFETY: `into` has room for `max` pointers past its length; librdkafka writes at
+        // most that many and returns how many (or -1 on an error, when it wrote none).
+        let count =
+            unsafe { rdsys::rd_kafka_consume_batch_queue(self.queue.as_ptr(), 0, raw, max) };
         let count = usize::try_from(count).unwrap_or(0).min(max);
-        // SAFETY: the first `count` entries were written, each a message we now own.
-        unsafe { raw.set_len(count) };
-        into.extend(raw.into_iter().filter_map(NonNull::new).map(Fetched));
+        let mut kept = 0;
+        for i in 0..count {
+            // SAFETY: the first `count` entries were written, each a message we now own (or
+            // null, skipped); an entry is moved down to `kept` <= `i`, over one already read.
+            unsafe {
+                let message = raw.add(i).read();
+                if !message.is_null() {
+                    raw.add(kept).write(message);
+                    kept += 1;
+                }
+            }
+        }
+        // SAFETY: entries `start..start + kept` now hold messages, none null.
+        unsafe { into.set_len(start + kept) };
     }
 }
 
@@ -101,6 +117,7 @@ impl<C: ConsumerContext> Drop for BatchQueue<C> {
 }
 
 /// A message taken by [`BatchQueue::read`], destroyed when dropped.
+#[repr(transparent)]
 pub struct Fetched(NonNull<rdsys::rd_kafka_message_t>);
 
 // SAFETY: a message is owned by whoever holds it; librdkafka lets any thread destroy it.
