@@ -1168,6 +1168,18 @@ impl Engine {
         self.worker_index.get(&self.state.workers, false, worker_id)
     }
 
+    /// Asks the cache for what pushing an event of `worker_id` reads of its worker, when it
+    /// is held: live looks up a batch's workers in one loop before pushing their events (each
+    /// push looks its worker up again; a hint is never wrong, only early or late).
+    pub fn prefetch_worker(&self, worker_id: &str) {
+        if let Some(slot) = self.slot_hint(worker_id) {
+            self.prefetch_push(slot);
+            if let Some(worker) = self.state.workers.get(slot as usize) {
+                hint::prefetch(&worker.last_applied);
+            }
+        }
+    }
+
     /// Sharded replay: the working time of the days closed since the last call, by group.
     pub fn take_day_hours(&mut self) -> Vec<DayHours> {
         std::mem::take(&mut self.day_hours)

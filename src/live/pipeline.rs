@@ -40,7 +40,9 @@ use super::state::{self, At, Restored, StateError};
 use super::views::Views;
 use crate::alert::Alert;
 use crate::config::Config;
-use crate::engine::{DayReport, Engine, NamedObservation, Observation, PartitionMeta, Pushed};
+use crate::engine::{
+    DayReport, Engine, NamedObservation, Observation, PartitionMeta, Pushed, event_digest,
+};
 use crate::event::{self, BadReason, Kind};
 use crate::lock;
 use crate::metrics::Metrics;
@@ -81,6 +83,8 @@ const LANE_MIN_MESSAGES: usize = 256;
 const MAX_LANES: usize = 8;
 /// Messages a lane takes from one partition's queue per loop iteration at most.
 const QUEUE_MESSAGES: usize = 2048;
+/// Messages parsed ahead of their processing ([`Core::process_messages`]), as replay's batch.
+const PARSE_AHEAD: usize = 32;
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// How often the loop looks for partitions due a record of where their event time stands
 /// ([`Core::save_frontiers`]): not at every poll, which comes thousands of times a second
@@ -1000,6 +1004,7 @@ impl Core {
         part: &mut Part,
         index: usize,
         origin: &Origin<'_>,
+        parsed: Result<event::Event<'_>, event::BadEvent>,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
@@ -1037,7 +1042,7 @@ impl Core {
             // Named late by the restored partition record, which was acknowledged before its
             // dead letter was sent: that may never have been acknowledged. Sent again, its
             // id remembered as when it was first read (late events' ids are).
-            if let Ok(event) = event::parse(origin.payload)
+            if let Ok(event) = parsed
                 && key_matches(&part.engine, &event)
             {
                 part.engine
@@ -1054,7 +1059,7 @@ impl Core {
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
             // Input read again after a restore: the partition is catching up, not idle.
             part.active(index, tick.polled);
-            if let Ok(event) = event::parse(origin.payload)
+            if let Ok(event) = parsed
                 && key_matches(&part.engine, &event)
             {
                 part.engine
@@ -1076,7 +1081,7 @@ impl Core {
                 self.dead_letter(origin, reason, detail)
             }
         };
-        let event = match event::parse(origin.payload) {
+        let event = match parsed {
             Ok(event) => event,
             Err(bad_event) => return bad(part, bad_event.reason.code(), &bad_event.detail),
         };
@@ -2327,12 +2332,49 @@ impl Core {
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
         for (partition, part, messages) in lane {
-            for message in &messages {
-                self.process_message(partition, part, message, tick, batch)?;
-            }
+            self.process_messages(partition, part, &messages, tick, batch)?;
             self.settle(partition, part)?;
         }
         Ok(())
+    }
+
+    /// Processes a partition's messages in order, each parsed up to [`PARSE_AHEAD`] messages
+    /// ahead of its processing, so that the cache misses of their `event_id` slots and
+    /// workers overlap (as in replay's batches) instead of coming one after another. Returns
+    /// how many there were.
+    fn process_messages<'m, M: Input + 'm>(
+        &self,
+        partition: i32,
+        part: &mut Part,
+        messages: impl IntoIterator<Item = &'m M>,
+        tick: Tick,
+        batch: &mut BatchMetrics,
+    ) -> Result<usize, SinkError> {
+        let mut messages = messages.into_iter().peekable();
+        let mut ahead = Vec::with_capacity(PARSE_AHEAD);
+        let mut count = 0;
+        while messages.peek().is_some() {
+            for message in messages.by_ref().take(PARSE_AHEAD) {
+                let parsed = event::parse(message.payload().unwrap_or_default());
+                if let Ok(event) = &parsed
+                    && let Some(digest) = event_digest(event)
+                {
+                    part.engine.prefetch_id(digest);
+                }
+                ahead.push((message, parsed));
+            }
+            // The workers' look-ups in a loop of their own: their cache misses overlap too.
+            for (_, parsed) in &ahead {
+                if let Ok(event) = parsed {
+                    part.engine.prefetch_worker(&event.worker_id);
+                }
+            }
+            count += ahead.len();
+            for (message, parsed) in ahead.drain(..) {
+                self.process_message(partition, part, message, parsed, tick, batch)?;
+            }
+        }
+        Ok(count)
     }
 
     fn process_message(
@@ -2340,6 +2382,7 @@ impl Core {
         partition: i32,
         part: &mut Part,
         message: &impl Input,
+        parsed: Result<event::Event<'_>, event::BadEvent>,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
@@ -2360,7 +2403,7 @@ impl Core {
             payload: message.payload().unwrap_or_default(),
             sent: message.sent(),
         };
-        self.process(part, index, &origin, tick, batch)
+        self.process(part, index, &origin, parsed, tick, batch)
     }
 
     /// Reads the partitions' own queues ([`Queues`]), each partition on its lane, and
@@ -2411,18 +2454,17 @@ impl Core {
                 // A message taken is processed or, on an error that stops the monitor,
                 // dropped uncommitted.
                 reader.read(QUEUE_MESSAGES, &mut fetched);
-                for message in fetched.drain(..) {
-                    match message.error() {
-                        None => {
-                            read += 1;
-                            self.process_message(partition, part, &message, tick, batch)?;
-                        }
-                        Some(RDKafkaErrorCode::PartitionEOF) => {}
-                        Some(error) => {
-                            tracing::debug!(partition, %error, "Partition queue error.")
-                        }
+                let messages = fetched.iter().filter(|message| match message.error() {
+                    None => true,
+                    Some(RDKafkaErrorCode::PartitionEOF) => false,
+                    Some(error) => {
+                        tracing::debug!(partition, %error, "Partition queue error.");
+                        false
                     }
-                }
+                });
+                let processed = self.process_messages(partition, part, messages, tick, batch);
+                fetched.clear();
+                read += processed?;
             }
             self.settle(partition, part)?;
         }
