@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Read, Write};
 use crate::alert::{Alert, Hold, Phase};
 use crate::cli::{ReplayArgs, StatusArgs};
 use crate::config::Config;
-use crate::engine::{ClosedWorkerDay, Engine, Stats, event_digest};
+use crate::engine::{ClosedWorkerDay, Engine, Stats};
 use crate::event::{self, BadReason};
 use crate::timefmt;
 
@@ -486,14 +486,7 @@ pub fn replay_until(
                     report.blank += 1;
                     continue;
                 }
-                let parsed = event::parse(line).map(|event| {
-                    let digest = event_digest(&event);
-                    if let Some(digest) = digest {
-                        engine.prefetch_id(digest);
-                    }
-                    (event, digest)
-                });
-                batch.push((report.lines, parsed));
+                batch.push((report.lines, engine.parse_ahead(line)));
             }
             // By reference: an event is a few hundred bytes, not worth a second copy.
             for (line_number, parsed) in &batch {

@@ -419,7 +419,7 @@ impl Engine {
     /// Takes a valid event read at position `seq` (the input offset) from input topic `source`,
     /// read for the first time: [`Engine::push_read`].
     pub fn push_live(&mut self, event: &Event<'_>, seq: u64, source: usize, now: i64) -> Pushed {
-        self.push_read(event, seq, source, now, false)
+        self.push_read(event, event_digest(event), seq, source, now, false)
     }
 
     /// Takes a valid event read at position `seq` (the input offset) from input topic `source`;
@@ -435,6 +435,7 @@ impl Engine {
     pub fn push_read(
         &mut self,
         event: &Event<'_>,
+        digest: Option<u64>,
         seq: u64,
         source: usize,
         now: i64,
@@ -465,7 +466,7 @@ impl Engine {
         };
         // The worker's slot, looked up once (a person's is another key).
         let hint = slot.filter(|_| !self.persons());
-        let pushed = self.push_slot(event, event_digest(event), Some(seq), capped, hint);
+        let pushed = self.push_slot(event, digest, Some(seq), capped, hint);
         if pushed.accepted()
             && let Some(max) = self.state.source_max.get_mut(source)
         {
@@ -1042,8 +1043,10 @@ mod tests {
         }
         let mut restored = Engine::restore_live(config, &meta, saved);
         for (offset, text) in lines.iter().enumerate().skip(restart_at) {
+            let event = event::parse(text.as_bytes()).unwrap();
             restored.push_read(
-                &event::parse(text.as_bytes()).unwrap(),
+                &event,
+                event_digest(&event),
                 offset as u64,
                 0,
                 i64::MAX,
@@ -1080,8 +1083,10 @@ mod tests {
             |engine: &mut Engine, lines: &[String], from: usize, now: i64, read_to: usize| {
                 let mut late = Vec::new();
                 for (offset, text) in lines.iter().enumerate().skip(from) {
+                    let event = event::parse(text.as_bytes()).unwrap();
                     let pushed = engine.push_read(
-                        &event::parse(text.as_bytes()).unwrap(),
+                        &event,
+                        event_digest(&event),
                         offset as u64,
                         0,
                         now,

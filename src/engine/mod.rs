@@ -33,7 +33,7 @@ use crate::alert::{Alert, Amount, Hold, Phase, human_duration, human_limit, role
 use crate::calendar::{Calendar, Day};
 use crate::config::Subject;
 use crate::config::{Config, PackSource, Rules};
-use crate::event::{Activity, BadReason, Event, Kind};
+use crate::event::{Activity, BadEvent, BadReason, Event, Kind};
 use crate::keyed::KeyedMap;
 use crate::pack::{DEFAULT_PACK, PackError};
 pub use ids::{Admit, Dedup, id_digest};
@@ -1320,9 +1320,17 @@ impl Engine {
         self.push_inner(event, event_digest(event), None, event.ts)
     }
 
-    /// Hints that an event with this digest comes soon (see [`Dedup::prefetch`]).
-    pub fn prefetch_id(&self, digest: u64) {
-        self.state.dedup.prefetch(digest);
+    /// Parses an event read ahead of its push (replay's and live's batches) and asks the
+    /// cache for its `event_id` slot ([`Dedup::prefetch`]): the event and its id's digest, for
+    /// the push.
+    pub fn parse_ahead<'a>(&self, bytes: &'a [u8]) -> Result<(Event<'a>, Option<u64>), BadEvent> {
+        crate::event::parse(bytes).map(|event| {
+            let digest = event_digest(&event);
+            if let Some(digest) = digest {
+                self.state.dedup.prefetch(digest);
+            }
+            (event, digest)
+        })
     }
 
     /// [`Engine::push`] with the event's digest already computed, at sequence `seq` (replay:

@@ -40,9 +40,7 @@ use super::state::{self, At, Restored, StateError};
 use super::views::Views;
 use crate::alert::Alert;
 use crate::config::Config;
-use crate::engine::{
-    DayReport, Engine, NamedObservation, Observation, PartitionMeta, Pushed, event_digest,
-};
+use crate::engine::{DayReport, Engine, NamedObservation, Observation, PartitionMeta, Pushed};
 use crate::event::{self, BadReason, Kind};
 use crate::lock;
 use crate::metrics::Metrics;
@@ -1004,7 +1002,7 @@ impl Core {
         part: &mut Part,
         index: usize,
         origin: &Origin<'_>,
-        parsed: Result<event::Event<'_>, event::BadEvent>,
+        parsed: Parsed<'_>,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
@@ -1042,7 +1040,7 @@ impl Core {
             // Named late by the restored partition record, which was acknowledged before its
             // dead letter was sent: that may never have been acknowledged. Sent again, its
             // id remembered as when it was first read (late events' ids are).
-            if let Ok(event) = parsed
+            if let Ok((event, _)) = parsed
                 && key_matches(&part.engine, &event)
             {
                 part.engine
@@ -1059,7 +1057,7 @@ impl Core {
         if part.handled_below[index].is_some_and(|below| origin.offset < below) {
             // Input read again after a restore: the partition is catching up, not idle.
             part.active(index, tick.polled);
-            if let Ok(event) = parsed
+            if let Ok((event, _)) = parsed
                 && key_matches(&part.engine, &event)
             {
                 part.engine
@@ -1081,8 +1079,8 @@ impl Core {
                 self.dead_letter(origin, reason, detail)
             }
         };
-        let event = match parsed {
-            Ok(event) => event,
+        let (event, digest) = match parsed {
+            Ok(parsed) => parsed,
             Err(bad_event) => return bad(part, bad_event.reason.code(), &bad_event.detail),
         };
         // The key must be the worker_id (or person_id), or the worker's events split across
@@ -1132,7 +1130,9 @@ impl Core {
             part.engine.set_sources(&sources(part, tick.polled, idle));
         }
         let reread = origin.offset < part.reread_below[index];
-        let pushed = part.engine.push_read(&event, seq, index, cap, reread);
+        let pushed = part
+            .engine
+            .push_read(&event, digest, seq, index, cap, reread);
         if pushed == Pushed::Replaced {
             // Accepted in place of a copy read before, which now counts as the duplicate.
             self.shared.metrics.duplicate_event();
@@ -2355,17 +2355,12 @@ impl Core {
         let mut count = 0;
         while messages.peek().is_some() {
             for message in messages.by_ref().take(PARSE_AHEAD) {
-                let parsed = event::parse(message.payload().unwrap_or_default());
-                if let Ok(event) = &parsed
-                    && let Some(digest) = event_digest(event)
-                {
-                    part.engine.prefetch_id(digest);
-                }
-                ahead.push((message, parsed));
+                let payload = message.payload().unwrap_or_default();
+                ahead.push((message, part.engine.parse_ahead(payload)));
             }
             // The workers' look-ups in a loop of their own: their cache misses overlap too.
             for (_, parsed) in &ahead {
-                if let Ok(event) = parsed {
+                if let Ok((event, _)) = parsed {
                     part.engine.prefetch_worker(&event.worker_id);
                 }
             }
@@ -2382,7 +2377,7 @@ impl Core {
         partition: i32,
         part: &mut Part,
         message: &impl Input,
-        parsed: Result<event::Event<'_>, event::BadEvent>,
+        parsed: Parsed<'_>,
         tick: Tick,
         batch: &mut BatchMetrics,
     ) -> Result<(), SinkError> {
@@ -2567,6 +2562,10 @@ type QueueWork<'a, 'q> = (i32, &'a mut Part, &'q [QueueOf]);
 /// One input topic's queue of a partition: the topic's index, the split queue (which rings
 /// the doorbell) and the handle it is read through in batches.
 type QueueOf = (usize, PartitionQueue<LiveContext>, BatchQueue<LiveContext>);
+
+/// A message's event parsed ahead of its processing, with its `event_id`'s digest
+/// ([`Engine::parse_ahead`]), or why it is bad.
+type Parsed<'a> = Result<(event::Event<'a>, Option<u64>), event::BadEvent>;
 
 /// One partition's share of a poll batch: its number, its state, its messages in order.
 type Work<'a, 'm> = (i32, &'a mut Part, Vec<BorrowedMessage<'m>>);
