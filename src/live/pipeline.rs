@@ -672,7 +672,7 @@ impl LiveContext {
                 // The state is read back before the partitions are taken, so that no message
                 // arrives before its partition's state. (Pausing the partitions instead costs
                 // librdkafka's offset query a 500 ms retry, every time.)
-                match core.restore_until_done(&partitions) {
+                match core.restore_until_done(consumer, &partitions) {
                     Ok(Restore::Done) => {}
                     Ok(Restore::Stopped) => return,
                     Err(error) => {
@@ -1861,7 +1861,11 @@ impl Core {
     /// Reads partitions' state back, retrying (from where it got to) while it makes progress
     /// or the failure is the broker's; an error for state that cannot be used (or the service
     /// stopping). `/readyz` says not ready meanwhile.
-    fn restore_until_done(&self, partitions: &[i32]) -> anyhow::Result<Restore> {
+    fn restore_until_done(
+        &self,
+        consumer: &BaseConsumer<LiveContext>,
+        partitions: &[i32],
+    ) -> anyhow::Result<Restore> {
         tracing::info!(?partitions, "Partitions assigned: restoring their state.");
         self.shared.ready.store(false, Ordering::Relaxed);
         self.shared.metrics.set_ready(false);
@@ -1880,6 +1884,7 @@ impl Core {
             let skip = reached.clone();
             let read = read_state_partitions(
                 &self.config.kafka,
+                Some(consumer),
                 partitions,
                 &skip,
                 RESTORE_STALL,
@@ -2091,7 +2096,7 @@ impl Core {
             "No rebalance after the stall: the partitions are still ours; restoring them."
         );
         let started = Instant::now();
-        if self.restore_until_done(&partitions)? == Restore::Stopped {
+        if self.restore_until_done(consumer, &partitions)? == Restore::Stopped {
             return Ok(());
         }
         let offset = if self.config.live.reread_input {
