@@ -84,12 +84,20 @@ impl From<rdkafka::error::KafkaError> for SourceError {
 
 /// The base client config: brokers plus every `[kafka.properties]` entry as is, and the
 /// level of librdkafka's log ([`log_level`]).
+///
+/// `reconnect.backoff.ms` is 10 unless set there. A new client connects to the bootstrap
+/// address, then, once the first metadata names the brokers, to each broker by its id, and
+/// librdkafka spaces those first connections by half the backoff: with its default of 100 ms
+/// each client's start (the topic check, the consumer's group coordinator, the restore's
+/// client) waited about 50 ms for it. Against a broker that is down, the retries still back
+/// off exponentially to `reconnect.backoff.max.ms` (10 s).
 pub fn client_config(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", &kafka.brokers);
     for (key, value) in &kafka.properties {
         config.set(key, value);
     }
+    set_default(&mut config, "reconnect.backoff.ms", "10");
     config.set_log_level(log_level(&kafka.properties));
     config
 }
