@@ -581,16 +581,7 @@ pub fn read_state_partitions<C: ConsumerContext>(
 ) -> Result<(), SourceError> {
     let mut open: Vec<i32> = Vec::new();
     if let Some(connected) = connected {
-        for &partition in partitions {
-            let (low, high) = connected.fetch_watermarks(
-                &kafka.state_topic,
-                partition,
-                Duration::from_secs(10),
-            )?;
-            if low != high {
-                open.push(partition);
-            }
-        }
+        open = with_records(connected, &kafka.state_topic, partitions)?;
         if open.is_empty() {
             return Ok(());
         }
@@ -616,16 +607,7 @@ pub fn read_state_partitions<C: ConsumerContext>(
         tracing::debug!(%error, "State topic metadata not fetched before the restore.");
     }
     if connected.is_none() {
-        for &partition in partitions {
-            let (low, high) = consumer.fetch_watermarks(
-                &kafka.state_topic,
-                partition,
-                Duration::from_secs(10),
-            )?;
-            if low != high {
-                open.push(partition);
-            }
-        }
+        open = with_records(&*consumer, &kafka.state_topic, partitions)?;
         if open.is_empty() {
             return Ok(());
         }
@@ -683,6 +665,23 @@ pub fn read_state_partitions<C: ConsumerContext>(
         }
     }
     Ok(())
+}
+
+/// The partitions of `topic` that hold records (low watermark below the high one), asked
+/// through `client`.
+fn with_records<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    topic: &str,
+    partitions: &[i32],
+) -> Result<Vec<i32>, SourceError> {
+    let mut open = Vec::new();
+    for &partition in partitions {
+        let (low, high) = client.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+        if low != high {
+            open.push(partition);
+        }
+    }
+    Ok(open)
 }
 
 /// A client closed on a thread of its own when dropped: librdkafka takes about 100 ms to wind
