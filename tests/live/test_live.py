@@ -187,17 +187,17 @@ def test_2_a_restore_does_not_wait_out_the_fetch_wait(stack):
     does), to the end of each partition. The restore's client had the user's
     `fetch.wait.max.ms`, and a fetch at a partition's end waits that long for records nobody
     writes: with librdkafka's default of 500 ms a restore took 1.1 s for a dozen records, with
-    10 s here it took over 10 s, and the partitions waited. Now the restore's fetches wait
-    10 ms; the input's consumer keeps the user's setting."""
+    5 s here about 10 s, and the partitions waited. Now the restore's fetches wait 10 ms; the
+    input's consumer keeps the user's setting (its first fetches may take that long)."""
     broker = stack.broker()
     worker = f"restored-{uuid.uuid4().hex[:8]}"
     harness.InputProducer(broker).produce(
         [harness.event_line(worker, "login", int(time.time() * 1000), 1)])
-    long_poll = {"fetch.wait.max.ms": "10000"}
+    long_poll = {"fetch.wait.max.ms": "5000"}
     monitor = stack.monitor(broker, properties=long_poll).start()
     monitor.wait_ready(30)
     harness.wait_until("the login processed", lambda: monitor.metric("workhours_events_total") >= 1,
-                       30, interval=0.05)
+                       60, interval=0.05)
     # A clean stop writes the worker's record: the restart has state to read back.
     assert monitor.terminate()[0] == 0
     monitor.start()
@@ -206,7 +206,7 @@ def test_2_a_restore_does_not_wait_out_the_fetch_wait(stack):
     read_back = [line for line in log.splitlines() if "State read back." in line]
     assert len(read_back) == 2 and "records=0 " in read_back[0], read_back
     assert "records=0 " not in read_back[1], read_back
-    assert ready < 8, f"ready {ready:.1f}s after the restart, past one 10 s fetch wait; {read_back[1]}"
+    assert ready < 4, f"ready {ready:.1f}s after the restart, near a 5 s fetch wait; {read_back[1]}"
 
 
 def test_2_a_limit_lowered_at_a_restart_fires_from_the_restart_on(stack):
