@@ -562,9 +562,9 @@ pub fn check_state_topic(
 /// There is no deadline on the whole read, which grows with the topic: it fails only when no
 /// record and no end of partition arrived for `stall` (or `running` turns false).
 ///
-/// An empty partition (low = high watermark) has nothing to read. With `connected`, a client
-/// of the same cluster that is already up (the service's consumer), the watermarks are asked
-/// through it, and the restore's own client is made only when a partition has records: a new
+/// An empty partition (low = high watermark) has nothing to read. The watermarks are asked
+/// through `connected`, a client of the same cluster that is already up (the service's
+/// consumer), and the restore's own client is made only when a partition has records: a new
 /// client costs its connections and, once dropped, librdkafka's winding down of its threads
 /// (103 ms for six empty partitions against Tansu, 2 ms through the consumer), which the first
 /// start of a deployment and every rebalance onto empty state would otherwise pay.
@@ -572,19 +572,16 @@ pub fn check_state_topic(
 /// the low one while a record is there.)
 pub fn read_state_partitions<C: ConsumerContext>(
     kafka: &KafkaConfig,
-    connected: Option<&BaseConsumer<C>>,
+    connected: &BaseConsumer<C>,
     partitions: &[i32],
     skip_below: &BTreeMap<i32, i64>,
     stall: Duration,
     running: &dyn Fn() -> bool,
     mut each: impl FnMut(i32, i64, &[u8], Option<&[u8]>),
 ) -> Result<(), SourceError> {
-    let mut open: Vec<i32> = Vec::new();
-    if let Some(connected) = connected {
-        open = with_records(connected, &kafka.state_topic, partitions)?;
-        if open.is_empty() {
-            return Ok(());
-        }
+    let mut open = with_records(connected, &kafka.state_topic, partitions)?;
+    if open.is_empty() {
+        return Ok(());
     }
     let mut config = client_config(kafka);
     config.set("group.id", format!("{}-restore", kafka.group_id));
@@ -605,12 +602,6 @@ pub fn read_state_partitions<C: ConsumerContext>(
     // a 500 ms retry timer; a failure here only costs that time.
     if let Err(error) = consumer.fetch_metadata(Some(&kafka.state_topic), Duration::from_secs(10)) {
         tracing::debug!(%error, "State topic metadata not fetched before the restore.");
-    }
-    if connected.is_none() {
-        open = with_records(&*consumer, &kafka.state_topic, partitions)?;
-        if open.is_empty() {
-            return Ok(());
-        }
     }
     // From the start even when resuming: a broker may not serve a fetch that starts inside a
     // record batch (Tansu 0.6), and fetching is cheap next to decoding, which is skipped.
@@ -719,9 +710,12 @@ pub fn state_keys(
 ) -> Result<KeysRead, SourceError> {
     let all: Vec<i32> = (0..partitions as i32).collect();
     let mut keys = KeysRead::new();
+    // A one-off command: a client of its own asks the watermarks.
+    let probe: BaseConsumer<Logging> =
+        client_config(kafka).create_with_context(Logging::default())?;
     read_state_partitions(
         kafka,
-        None::<&BaseConsumer>,
+        &probe,
         &all,
         &BTreeMap::new(),
         Duration::from_secs(60),

@@ -1884,7 +1884,7 @@ impl Core {
             let skip = reached.clone();
             let read = read_state_partitions(
                 &self.config.kafka,
-                Some(consumer),
+                consumer,
                 partitions,
                 &skip,
                 RESTORE_STALL,
