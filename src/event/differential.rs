@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use std::borrow::Cow;
 
-use super::{Event, Fields, parse, parse_reference, scan};
+use super::{Event, Fields, parse, parse_reference, scan, utf8};
 
 /// Which strings of an event borrow from the line: part of "the same event".
 fn borrowed(event: &Event<'_>) -> [Option<bool>; 7] {
@@ -398,6 +398,32 @@ fn apply(line: &mut Vec<u8>, edit: &Edit) {
     }
 }
 
+/// UTF-8 beyond ASCII.
+const UTF8_VALID: &[&[u8]] = &[
+    b"\xc3\xa9",
+    b"\xe4\xb8\xad",
+    b"\xf0\x9f\x98\x80",
+    b"\xef\xbf\xbf",
+    b"\xf4\x8f\xbf\xbf",
+];
+
+/// Not UTF-8: overlong forms, surrogates, code points past U+10FFFF, stray continuation bytes
+/// and cut sequences.
+const UTF8_INVALID: &[&[u8]] = &[
+    b"\xc0\xaf",
+    b"\xc1\xbf",
+    b"\xe0\x80\xaf",
+    b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80",
+    b"\xf5\x80\x80\x80",
+    b"\xff",
+    b"\x80",
+    b"\xbf",
+    b"\xc3",
+    b"\xe4\xb8",
+    b"\xf0\x9f\x98",
+];
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 6000, ..ProptestConfig::default() })]
 
@@ -415,6 +441,31 @@ proptest! {
             apply(&mut bytes, edit);
         }
         agree(&bytes);
+    }
+
+    /// Both parsers check UTF-8 with simdutf8 (std's check says where a line fails): it must
+    /// accept exactly what std accepts, on lines long enough for its wide steps too.
+    #[test]
+    fn utf8_check_agrees_with_std(
+        parts in prop::collection::vec(
+            // About one line in five has no invalid piece.
+            prop_oneof![
+                8 => prop::collection::vec(b' '..=b'~', 1..80),
+                4 => prop::sample::select(UTF8_VALID).prop_map(<[u8]>::to_vec),
+                1 => prop::sample::select(UTF8_INVALID).prop_map(<[u8]>::to_vec),
+            ],
+            0..40,
+        )
+    ) {
+        let bytes = parts.concat();
+        let std = std::str::from_utf8(&bytes);
+        match utf8(&bytes) {
+            Ok(text) => prop_assert_eq!(Ok(text), std),
+            Err(bad) => {
+                let error = std.expect_err("std accepts what the check refused");
+                prop_assert_eq!(bad.detail, format!("not UTF-8 (byte {})", error.valid_up_to()));
+            }
+        }
     }
 
     /// Short random byte strings over the JSON alphabet.
