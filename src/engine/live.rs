@@ -972,7 +972,7 @@ impl Scratch {
             holidays: None,
             shortcuts: true,
             rules_from: engine.rules_from,
-            step: super::Step::default(),
+            step: &super::Step::NONE,
             emitted: &mut self.emitted,
         }
     }

@@ -353,6 +353,13 @@ pub struct Step {
 }
 
 impl Step {
+    /// No step (a [`Cx`] that emits nothing in order).
+    pub const NONE: Step = Step {
+        t: 0,
+        class: 0,
+        mark: (0, 0, 0),
+        key: 0,
+    };
     pub const DAY: u8 = 0;
     pub const EVENT: u8 = 1;
     pub const TOUCHED: u8 = 2;
@@ -796,8 +803,10 @@ pub struct Cx<'a> {
     /// threshold exists (it was the worker's timer, run before the save). [`NEVER`] but live,
     /// restored.
     pub rules_from: i64,
-    /// The step being processed, and the outputs emitted in it so far.
-    pub step: Step,
+    /// The step being processed, and the outputs emitted in it so far. Borrowed: a copy
+    /// loaded the step in 16-byte pieces just after [`Engine::enter`] stored it field by
+    /// field, which the processor cannot forward (a stall at every event).
+    pub step: &'a Step,
     emitted: &'a mut u32,
 }
 
@@ -888,7 +897,7 @@ impl Cx<'_> {
                 self.stats.alerts.insert(def.id.to_string(), counts);
             }
         }
-        let order = Place(self.step, *self.emitted);
+        let order = Place(*self.step, *self.emitted);
         *self.emitted += 1;
         let (platform, role, city) = me.group;
         let by_platform = me.person.then(|| {
@@ -924,7 +933,7 @@ impl Cx<'_> {
             return;
         }
         self.stats.holds += 1;
-        let order = Place(self.step, *self.emitted);
+        let order = Place(*self.step, *self.emitted);
         *self.emitted += 1;
         self.holds.push(Hold {
             order,
@@ -2030,7 +2039,7 @@ impl Engine {
                 holidays: self.config.holidays.as_deref(),
                 shortcuts: self.shortcuts,
                 rules_from: self.rules_from,
-                step: self.step,
+                step: &self.step,
                 emitted: &mut self.emitted,
             },
         )

@@ -911,7 +911,7 @@ impl Worker {
     fn instant(&mut self, index: u32, t: i64, set: &RuleSet, cx: &mut Cx<'_>, quiet: i64) -> bool {
         if self.working() && !self.day_has_work {
             self.day_has_work = true;
-            let step = cx.step;
+            let step = *cx.step;
             cx.day_lists
                 .entry(self.day.number)
                 .or_default()
