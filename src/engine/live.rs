@@ -113,10 +113,10 @@ impl WorkerRecord {
             .chain(w.members.iter().map(|m| (&*m.id, &m.session, m.last_event)))
         {
             instant("last_event", last_event)?;
-            if session.orders.len() > super::MAX_ACTIVE_ORDERS {
+            if session.order_count() > super::MAX_ACTIVE_ORDERS {
                 return Err(format!(
                     "{} active orders for {id}, more than {}",
-                    session.orders.len(),
+                    session.order_count(),
                     super::MAX_ACTIVE_ORDERS
                 ));
             }

@@ -2171,7 +2171,7 @@ impl Engine {
             hint::prefetch_slice(&worker.states, 8);
             let kind = buffer.ahead(PREFETCH_NEAR).map(|p| p.kind);
             if kind.is_some_and(Kind::is_order) {
-                hint::prefetch_slice(&worker.session.orders, 1);
+                hint::prefetch_slice(worker.session.more_orders(), 1);
             }
             if kind == Some(Kind::OrderDelivered) {
                 // A fee counts on an order's first delivery of the day: the day's list is read.
