@@ -76,9 +76,9 @@ pub const MAX_MEMBERS: usize = 32;
 /// Memory: the session is 32 bytes instead of 24 (the first order takes the padding its flags
 /// left, `more_len` too), while one active order no longer takes a 32-byte allocation (the
 /// allocator's least), and `more` holds as many orders as the most that were active at once
-/// since the worker last had none. Saved as before ([`SessionRecord`]).
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(from = "SessionRecord", into = "SessionRecord")]
+/// since the worker last had none. Saved as before: [`SessionRecord`]'s fields, in its order.
+#[derive(Clone, Default, Deserialize)]
+#[serde(from = "SessionRecord")]
 pub struct Session {
     pub online: bool,
     pub on_break: bool,
@@ -94,7 +94,7 @@ pub struct Session {
 }
 
 /// A [`Session`] as the state topic holds it: its active orders one list.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct SessionRecord {
     online: bool,
@@ -120,14 +120,23 @@ impl From<SessionRecord> for Session {
     }
 }
 
-impl From<Session> for SessionRecord {
-    fn from(session: Session) -> SessionRecord {
-        SessionRecord {
-            online: session.online,
-            on_break: session.on_break,
-            orders: session.orders().collect(),
-            activity: session.activity,
+/// A [`SessionRecord`]'s fields, written from the session as it is (a checkpoint writes every
+/// changed worker: no copy of its orders on the way).
+impl Serialize for Session {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Orders<'a>(&'a Session);
+        impl Serialize for Orders<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.orders())
+            }
         }
+        let mut record = serializer.serialize_struct("SessionRecord", 4)?;
+        record.serialize_field("online", &self.online)?;
+        record.serialize_field("on_break", &self.on_break)?;
+        record.serialize_field("orders", &Orders(self))?;
+        record.serialize_field("activity", &self.activity)?;
+        record.end()
     }
 }
 
