@@ -76,7 +76,7 @@ pub const MAX_MEMBERS: usize = 32;
 /// Memory: the session is 32 bytes instead of 24 (the first order takes the padding its flags
 /// left, `more_len` too), while one active order no longer takes a 32-byte allocation (the
 /// allocator's least), and `more` holds as many orders as the most that were active at once
-/// since the worker last had none. Saved as before: [`SessionRecord`]'s fields, in its order.
+/// since the worker last had none. Saved as before: `SessionRecord`'s fields, in its order.
 #[derive(Clone, Default, Deserialize)]
 #[serde(from = "SessionRecord")]
 pub struct Session {
@@ -85,7 +85,8 @@ pub struct Session {
     pub activity: Activity,
     /// The first active order's `picked`; `None` when no order is active.
     first_picked: Option<bool>,
-    /// How many of `more` are active orders (below [`MAX_ACTIVE_ORDERS`]).
+    /// How many of `more` are active orders (fewer than [`MAX_ACTIVE_ORDERS`] once a restored
+    /// record passed its check).
     more_len: u8,
     /// The first active order's id (0 when none is active).
     first_id: u64,
