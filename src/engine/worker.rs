@@ -73,9 +73,9 @@ pub const MAX_MEMBERS: usize = 32;
 /// active orders reallocated at each of those steps, and those reallocations (with the
 /// allocation and free of every order) were 3 to 5 % of a replay on one core.
 ///
-/// Memory: the session is 32 bytes instead of 24 (the first order takes the padding its flags
-/// left, `more_len` too), while one active order no longer takes a 32-byte allocation (the
-/// allocator's least), and `more` holds as many orders as the most that were active at once
+/// Memory: the session is 32 bytes instead of 24 (the first order's id is 8 bytes more; its
+/// `picked` and `more_len` take the padding the flags left), while one active order no longer
+/// takes a 32-byte allocation (the allocator's least), and `more` holds as many orders as the most that were active at once
 /// since the worker last had none. Saved as before: `SessionRecord`'s fields, in its order.
 #[derive(Clone, Default, Deserialize)]
 #[serde(from = "SessionRecord")]
