@@ -120,10 +120,10 @@ impl Shard {
     }
 
     fn offset(&self, expiry: i64) -> Option<u32> {
-        let offset = i128::from(expiry) - i128::from(self.base);
-        (0..i128::from(FAR))
-            .contains(&offset)
-            .then_some(offset as u32)
+        expiry
+            .checked_sub(self.base)
+            .and_then(|offset| u32::try_from(offset).ok())
+            .filter(|&offset| offset != FAR)
     }
 
     fn expiry(&self, slot: Slot, far: &KeyedMap<u64, i64>) -> i64 {
@@ -139,10 +139,17 @@ impl Shard {
         if old.offset == FAR && old.digest != EMPTY {
             far.remove(&{ old.digest });
         }
-        let offset = self.offset(expiry).unwrap_or_else(|| {
-            far.insert(digest, expiry);
-            FAR
-        });
+        self.put(i, digest, expiry, far);
+    }
+
+    /// [`Shard::set`] for a slot that holds nothing kept aside in `far` (an empty slot, or one
+    /// whose exact expiry fits its offset).
+    #[inline(always)]
+    fn put(&mut self, i: usize, digest: u64, expiry: i64, far: &mut KeyedMap<u64, i64>) {
+        let offset = match self.offset(expiry) {
+            Some(offset) => offset,
+            None => keep_aside(far, digest, expiry),
+        };
         self.slots[i] = Slot { digest, offset };
     }
 
@@ -187,9 +194,19 @@ impl Shard {
             while self.slots[i].digest != EMPTY {
                 i = if i + 1 == len { 0 } else { i + 1 };
             }
-            self.set(i, digest, expiry, far);
+            // A new table: its slots are empty, none kept aside.
+            self.put(i, digest, expiry, far);
         }
     }
+}
+
+/// Keeps the exact `expiry` of `digest` aside (rare: see [`Shard`]); the offset that says so.
+/// Out of line, so that the slots' stores around it keep a small frame.
+#[cold]
+#[inline(never)]
+fn keep_aside(far: &mut KeyedMap<u64, i64>, digest: u64, expiry: i64) -> u32 {
+    far.insert(digest, expiry);
+    FAR
 }
 
 /// What [`Dedup::admit`] decided.
@@ -327,7 +344,7 @@ impl Dedup {
         match reusable {
             Some(at) => shard.set(at, digest, expiry, far),
             None => {
-                shard.set(i, digest, expiry, far);
+                shard.put(i, digest, expiry, far);
                 shard.occupied += 1;
                 self.occupied += 1;
             }
