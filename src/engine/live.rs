@@ -837,7 +837,7 @@ impl Engine {
         let mut left = serde_json::Map::new();
         let mut open = Vec::new();
         let mut week = None;
-        for (def, state) in super::rules::stateful(&set.rules).zip(worker.states.iter()) {
+        for (def, state) in set.stateful().zip(worker.states.iter()) {
             let Some(standing) = state.standing(def, worker.since, &today, yesterday) else {
                 continue;
             };

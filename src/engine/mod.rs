@@ -94,9 +94,19 @@ pub struct RuleSet {
     /// The measures any rule reads (its measure, `rest_unless`, `elapsed_from`, `work` and
     /// `orders` for an allowance): a change of the others concerns no rule.
     pub relevant: measure::Bits,
+    /// The rules of `rules` that keep a state ([`rules::stateful`]), in order: a worker's
+    /// states are theirs, one each. Found once here, not at each of an event's passes over
+    /// the rules.
+    stateful: Vec<RuleDef>,
 }
 
 impl RuleSet {
+    /// The rules that keep a state, in order ([`rules::stateful`]).
+    #[inline]
+    pub fn stateful(&self) -> std::slice::Iter<'_, RuleDef> {
+        self.stateful.iter()
+    }
+
     /// The pack of `rules.pack_source()` resolved for `role`.
     pub fn resolve(config: &Config, rules: &Rules, role: &str) -> Result<RuleSet, PackError> {
         let source = rules.pack_source();
@@ -132,6 +142,7 @@ impl RuleSet {
         });
         Ok(RuleSet {
             pack: Arc::from(pack.name.as_str()),
+            stateful: rules::stateful(&defs).cloned().collect(),
             rules: defs,
             session_timeout: rules.session_timeout,
             daily_standard: rules.daily_standard,
@@ -535,17 +546,26 @@ impl Names {
     }
 
     /// Drops one reference; true when that was the last (the id is free from now on).
+    #[inline]
     fn release(&mut self, id: u32) -> bool {
         let refs = &mut self.refs[id as usize];
         *refs -= 1;
         if *refs > 0 {
             return false;
         }
+        self.free_id(id);
+        true
+    }
+
+    /// Forgets the name of `id`, released for the last time. Out of line: every event releases
+    /// the names its pending entry held, and nearly always others still hold them.
+    #[cold]
+    #[inline(never)]
+    fn free_id(&mut self, id: u32) {
         let name = std::mem::take(&mut self.list[id as usize]);
         self.index.remove(&name);
         self.free.push(id);
         self.gens[id as usize] = self.gens[id as usize].wrapping_add(1);
-        true
     }
 
     /// How many times `id` was freed (see `gens`).
@@ -2438,7 +2458,7 @@ impl Engine {
     fn watches_the_clock(&self, index: u32) -> bool {
         let worker = &self.state.workers[index as usize];
         let set = &self.rule_sets[usize::from(worker.rules)];
-        rules::stateful(&set.rules)
+        set.stateful()
             .zip(worker.states.iter())
             .any(|(def, state)| state.on() || def.hours.is_some())
     }

@@ -810,7 +810,7 @@ impl Worker {
             let timeout_at = self.timeout_at(set);
             let mut x = to.min(self.day.end).min(timeout_at);
             let mut completion = NONE;
-            for (def, state) in rules::stateful(&set.rules).zip(self.states.iter()) {
+            for (def, state) in set.stateful().zip(self.states.iter()) {
                 if state.flags() != 0 || def.hours.is_some() {
                     let crossing = state.next_crossing(def, self.bits, from, &self.day, cx.cal);
                     x = x.min(state.crossing_from(def, crossing, cx.rules_from));
@@ -829,7 +829,7 @@ impl Worker {
                     person: self.person,
                     members: &self.members,
                 };
-                for (def, state) in rules::stateful(&set.rules).zip(self.states.iter_mut()) {
+                for (def, state) in set.stateful().zip(self.states.iter_mut()) {
                     if state.next_completion(def).max(from) == x {
                         state.complete(def, x, &me, cx);
                     }
@@ -886,7 +886,7 @@ impl Worker {
                 }
             }
         }
-        for (i, def) in rules::stateful(&set.rules).enumerate() {
+        for (i, def) in set.stateful().enumerate() {
             if !self.members.is_empty() {
                 self.platforms_on(def, &self.states[i], from, cx.cal, cx.names, platforms);
             }
@@ -975,7 +975,7 @@ impl Worker {
     /// The working time of its last closed day within the `hours` of its `quota_p90` rule,
     /// which counts for that rule (SPEC 7: outside them the rule's measure is false).
     pub fn closed_hours_work(&self, set: &RuleSet) -> i64 {
-        rules::stateful(&set.rules)
+        set.stateful()
             .zip(self.states.iter())
             .find_map(|(def, state)| match (&def.params, &state.state) {
                 (rules::Params::QuotaP90(_), rules::KindState::Hours(_, _, s)) => Some(s.closed),
@@ -1087,7 +1087,7 @@ impl Worker {
             members: &self.members,
         };
         let mut all_skipped = true;
-        for (def, state) in rules::stateful(&set.rules).zip(self.states.iter_mut()) {
+        for (def, state) in set.stateful().zip(self.states.iter_mut()) {
             let flags = state.eval(def, self.bits, t, cx.cal);
             if flags == state.flags() && t < quiet {
                 continue;
@@ -1127,7 +1127,7 @@ impl Worker {
             let day = cx.cal.day_at(event.ts);
             self.open_day(day);
             let set = &cx.sets[usize::from(self.rules)];
-            self.states = States::new(rules::stateful(&set.rules).map(|def| {
+            self.states = States::new(set.stateful().map(|def| {
                 let mut state = RuleState::new(def);
                 state.open(def, &day);
                 state
@@ -1221,7 +1221,7 @@ impl Worker {
         let mut wake = timeout;
         let mut point = self.day.end.min(timeout);
         let observing = cx.observations.is_some();
-        for (def, state) in rules::stateful(&set.rules).zip(self.states.iter()) {
+        for (def, state) in set.stateful().zip(self.states.iter()) {
             let (mut crossing, completion, mut rule_wake) =
                 state.points(def, self.bits, self.since, &self.day, cx.cal, observing);
             if self.since < cx.rules_from {
@@ -1250,29 +1250,24 @@ impl Worker {
         if self.since == NEVER {
             return;
         }
-        let fits = self.states.len() == rules::stateful(&set.rules).count()
+        let fits = self.states.len() == set.stateful().count()
             && self
                 .states
                 .iter()
-                .zip(rules::stateful(&set.rules))
+                .zip(set.stateful())
                 .all(|(state, def)| state.fits(def));
         if fits {
             return;
         }
         let old = std::mem::take(&mut self.states);
-        self.states =
-            States::new(
-                rules::stateful(&set.rules)
-                    .enumerate()
-                    .map(|(i, def)| match old.get(i) {
-                        Some(state) if state.fits(def) => state.clone(),
-                        _ => {
-                            let mut state = RuleState::new(def);
-                            state.open(def, &self.day);
-                            state
-                        }
-                    }),
-            );
+        self.states = States::new(set.stateful().enumerate().map(|(i, def)| match old.get(i) {
+            Some(state) if state.fits(def) => state.clone(),
+            _ => {
+                let mut state = RuleState::new(def);
+                state.open(def, &self.day);
+                state
+            }
+        }));
     }
 }
 

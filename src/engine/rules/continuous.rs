@@ -108,6 +108,7 @@ impl Default for State {
 }
 
 impl State {
+    #[inline]
     pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
         if on && let Some(episode) = &mut self.episode {
             episode.work += span;

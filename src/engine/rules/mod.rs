@@ -540,6 +540,7 @@ impl RuleState {
     }
 
     /// The rule's flags at instant `t` given the worker's measures `bits`.
+    #[inline]
     pub fn eval(&self, def: &RuleDef, bits: Bits, t: i64, cal: &mut Calendar) -> u8 {
         if def.hours.is_some_and(|hours| !hours.contains(cal, t)) {
             return 0;
@@ -568,6 +569,7 @@ impl RuleState {
 
     /// Adds the flags held from `from` (the worker's `since`) to `to`. `platforms`: for a
     /// person, the platforms whose worker ids have the rule's measure (empty for a worker).
+    #[inline]
     pub fn integrate(&mut self, def: &RuleDef, bits: Bits, from: i64, to: i64, platforms: &[&str]) {
         let span = to - from;
         if span <= 0 {
@@ -903,10 +905,14 @@ impl Split {
     }
 
     /// `span` ms for each of `platforms`.
+    #[inline]
     pub fn add(&mut self, platforms: &[&str], span: i64) {
-        if platforms.is_empty() || span <= 0 {
-            return;
+        if !platforms.is_empty() && span > 0 {
+            self.add_parts(platforms, span);
         }
+    }
+
+    fn add_parts(&mut self, platforms: &[&str], span: i64) {
         let parts = self.0.get_or_insert_with(Default::default);
         for &platform in platforms {
             add_platform_time(parts, platform, span);

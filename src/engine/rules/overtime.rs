@@ -62,6 +62,7 @@ impl State {
         self.month = day.month;
     }
 
+    #[inline]
     pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
         if on {
             self.today += span;

@@ -261,14 +261,19 @@ impl State {
         self.index = p.period.index(day);
     }
 
+    #[inline]
     pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
         if !on {
             return;
         }
         self.current += span;
-        if platforms.is_empty() {
-            return;
+        if !platforms.is_empty() {
+            self.integrate_split(span, platforms);
         }
+    }
+
+    /// Persons: `span` ms for each of `platforms` in the current slot of their rings.
+    fn integrate_split(&mut self, span: i64, platforms: &[&str]) {
         let slots = self.older.len() + 1;
         let split = self.split.get_or_insert_with(Default::default);
         for &platform in platforms {
