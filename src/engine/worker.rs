@@ -790,10 +790,17 @@ impl Worker {
 
     /// Integrates the settled state from `since` up to `to` (exclusive of what events at
     /// `to` will change).
+    ///
+    /// Inline: a worker is advanced again when it is settled, nearly always to where it is.
+    #[inline]
     pub fn advance(&mut self, index: u32, to: i64, cx: &mut Cx<'_>) {
-        if self.since == NEVER || to <= self.since {
-            return;
+        if self.since != NEVER && to > self.since {
+            self.advance_past(index, to, cx);
         }
+    }
+
+    /// [`Worker::advance`] of a worker that has started, to an instant after `since`.
+    fn advance_past(&mut self, index: u32, to: i64, cx: &mut Cx<'_>) {
         // The table outlives `cx`'s borrow: no copy of the rules per call.
         let sets = cx.sets;
         let set = &sets[usize::from(self.rules)];
