@@ -65,7 +65,16 @@ pub(super) fn object<'a>(text: &'a str, fields: &mut Fields<'a>) -> Scan<()> {
 }
 
 /// JSON whitespace, exactly serde_json's set.
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+#[inline(always)]
+fn skip_ws(b: &[u8], i: usize) -> usize {
+    // Nearly always none: every byte above the space is not whitespace.
+    match b.get(i) {
+        Some(&byte) if byte > b' ' => i,
+        _ => skip_ws_from(b, i),
+    }
+}
+
+fn skip_ws_from(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(i) {
         i += 1;
     }
