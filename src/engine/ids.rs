@@ -120,10 +120,7 @@ impl Shard {
     }
 
     fn offset(&self, expiry: i64) -> Option<u32> {
-        expiry
-            .checked_sub(self.base)
-            .and_then(|offset| u32::try_from(offset).ok())
-            .filter(|&offset| offset != FAR)
+        offset_from(self.base, expiry)
     }
 
     fn expiry(&self, slot: Slot, far: &KeyedMap<u64, i64>) -> i64 {
@@ -198,6 +195,14 @@ impl Shard {
             self.put(i, digest, expiry, far);
         }
     }
+}
+
+/// `expiry` as a slot's offset from `base`, if one holds it (`0..FAR`).
+fn offset_from(base: i64, expiry: i64) -> Option<u32> {
+    expiry
+        .checked_sub(base)
+        .and_then(|offset| u32::try_from(offset).ok())
+        .filter(|&offset| offset != FAR)
 }
 
 /// Keeps the exact `expiry` of `digest` aside (rare: see [`Shard`]); the offset that says so.
@@ -310,7 +315,7 @@ impl Dedup {
         // would on the watermark.
         let rebase = watermark > shard.base
             && shard.offset(expiry).is_none()
-            && (0..i128::from(FAR)).contains(&(i128::from(expiry) - i128::from(watermark)));
+            && offset_from(watermark, expiry).is_some();
         if (shard.occupied + 1) * 4 > shard.slots.len() * 3 || rebase {
             let before = shard.occupied;
             shard.rebuild(watermark, expiry, far, &mut self.live, &self.places);
