@@ -12,7 +12,12 @@ use rustc_hash::FxHashMap;
 use crate::timefmt::days_from_civil;
 
 /// One local day.
+///
+/// Packed to 4-byte alignment: 28 bytes instead of 32 in every worker (memory per worker is a
+/// target), its fields in the order of its saved record. Read its fields by value: a reference
+/// to `start` or `end` would be unaligned.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[repr(C, packed(4))]
 pub struct Day {
     /// Local date as days since 1970-01-01.
     pub number: i32,
@@ -185,8 +190,8 @@ mod tests {
     fn shanghai_days_are_24_hours_from_local_midnight() {
         let mut cal = Calendar::new(chrono_tz::Asia::Shanghai);
         let day = cal.day_at(ts("2026-03-02T08:00:00+08:00"));
-        assert_eq!(day.start, ts("2026-03-02T00:00:00+08:00"));
-        assert_eq!(day.end, ts("2026-03-03T00:00:00+08:00"));
+        assert_eq!({ day.start }, ts("2026-03-02T00:00:00+08:00"));
+        assert_eq!({ day.end }, ts("2026-03-03T00:00:00+08:00"));
         assert_eq!(Calendar::date(day.number).to_string(), "2026-03-02");
         // 2026-03-02 is a Monday: its week starts that day; its month on the 1st.
         assert_eq!(day.week, day.number);
@@ -204,7 +209,7 @@ mod tests {
         assert_eq!(spring.end - spring.start, 23 * 3_600_000);
         let autumn = cal.day_at(ts("2026-10-25T12:00:00+01:00"));
         assert_eq!(autumn.end - autumn.start, 25 * 3_600_000);
-        assert_eq!(autumn.start, ts("2026-10-25T00:00:00+02:00"));
+        assert_eq!({ autumn.start }, ts("2026-10-25T00:00:00+02:00"));
     }
 
     #[test]
@@ -212,7 +217,7 @@ mod tests {
         // America/Havana springs forward at 00:00 to 01:00 (2026-03-08).
         let mut cal = Calendar::new(chrono_tz::America::Havana);
         let day = cal.day_at(ts("2026-03-08T12:00:00-04:00"));
-        assert_eq!(day.start, ts("2026-03-08T01:00:00-04:00"));
+        assert_eq!({ day.start }, ts("2026-03-08T01:00:00-04:00"));
         assert_eq!(day.end - day.start, 23 * 3_600_000);
     }
 

@@ -374,10 +374,10 @@ impl Engine {
             self.state.names.release(rules_role);
             let worker = &mut self.state.workers[i];
             worker.rules = rules;
-            worker.pushed_group = None;
+            worker.set_pushed_group(None);
             worker.pending = 0;
             worker.dirty = false;
-            worker.touched_at = NEVER;
+            worker.touched = false;
             worker.wake_at = super::NONE;
             let deadline = worker
                 .last_event

@@ -1723,7 +1723,7 @@ impl Engine {
         {
             return;
         }
-        let Some((platform, role, city, rules)) = worker.pushed_group else {
+        let Some((platform, role, city, rules)) = worker.pushed_group() else {
             return;
         };
         worker.pending += 1;
@@ -1764,8 +1764,8 @@ impl Engine {
             target.give_member(member, taken);
             for slot in [index, to] {
                 let worker = &mut self.state.workers[slot as usize];
-                if worker.touched_at != t {
-                    worker.touched_at = t;
+                if !worker.touched {
+                    worker.touched = true;
                     self.touched.push((slot, moving.seq));
                 }
             }
@@ -1817,7 +1817,7 @@ impl Engine {
     /// worker's cached group holds one reference to each of its names.
     fn group_of(&mut self, worker: u32, event: &Event<'_>) -> (u32, u32, u32, u16) {
         let names = &self.state.names;
-        let cached = self.state.workers[worker as usize].pushed_group;
+        let cached = self.state.workers[worker as usize].pushed_group();
         if let Some(group @ (platform, role, city, _)) = cached
             && names.get(platform) == event.platform
             && names.get(role) == event.role
@@ -1829,7 +1829,7 @@ impl Engine {
         let role = self.state.names.intern(&event.role);
         let city = self.state.names.intern(&event.city);
         let group = (platform, role, city, self.rule_set(platform, role));
-        self.state.workers[worker as usize].pushed_group = Some(group);
+        self.state.workers[worker as usize].set_pushed_group(Some(group));
         if let Some(list) = self.observations.as_mut() {
             list.push(Observation::GroupSeen {
                 worker: (platform, role, city),
@@ -2096,6 +2096,7 @@ impl Engine {
             let touched = std::mem::take(&mut self.touched);
             let applied = self.out.len();
             for &(index, first) in &touched {
+                self.state.workers[index as usize].touched = false;
                 self.enter(Step::plain(t, Step::TOUCHED, first));
                 self.settle(index, t);
             }
@@ -2205,7 +2206,7 @@ impl Engine {
     pub fn prefetch_push(&self, slot: u32) {
         if let Some(worker) = self.state.workers.get(slot as usize) {
             hint::prefetch(&worker.pending);
-            hint::prefetch(&worker.pushed_group);
+            hint::prefetch(worker.pushed_line());
         }
     }
 
@@ -2264,8 +2265,8 @@ impl Engine {
         let group = [event.platform, event.role, event.city];
         let member_previous = worker.group_member(event, cx.names);
         cx.stats.applied += 1;
-        if worker.touched_at != t {
-            worker.touched_at = t;
+        if !worker.touched {
+            worker.touched = true;
             self.touched.push((index, event.seq));
         }
         if let Some(before) = member_previous {
@@ -2316,7 +2317,7 @@ impl Engine {
             // Later events of this worker wait in the buffer: they start afresh in this slot.
             let worker = &mut self.state.workers[index as usize];
             let applied = [worker.platform, worker.role, worker.city];
-            let (id, pending, group) = (worker.id.clone(), worker.pending, worker.pushed_group);
+            let (id, pending, group) = (worker.id.clone(), worker.pending, worker.pushed_group());
             let person = worker.person;
             let members: worker::Members =
                 worker.members.iter().map(|m| Member::new(&m.id)).collect();
@@ -2338,7 +2339,7 @@ impl Engine {
                 .min()
                 .unwrap_or(self.rank);
             worker.pending = pending;
-            worker.pushed_group = group;
+            worker.set_pushed_group(group);
             worker.person = person;
             worker.members = members;
             self.release_names(applied);
@@ -2372,7 +2373,7 @@ impl Engine {
                 }
             }
         }
-        if let Some((p, r, c, _)) = worker.pushed_group {
+        if let Some((p, r, c, _)) = worker.pushed_group() {
             self.release_names([p, r, c]);
         }
         if worker.since != NEVER {

@@ -2025,6 +2025,8 @@ fn per_worker_state_stays_small() {
         ("Day", std::mem::size_of::<crate::calendar::Day>()),
     ];
     eprintln!("{sizes:?}");
+    // Four cache lines: a worker's state for an event is read and prefetched whole.
+    assert!(sizes[0].1 <= 256, "{sizes:?}");
     assert!(sizes[1].1 <= 48, "{sizes:?}");
     // An event waiting in the reorder buffer: one cache line.
     assert_eq!(std::mem::size_of::<crate::engine::Pending>(), 64);
