@@ -18,6 +18,7 @@ type Scan<T> = Option<T>;
 
 /// Fills `fields` from a JSON object, or returns `None` when the reference parser must
 /// decide (then `fields` may hold part of the line and must be dropped).
+#[inline]
 pub(super) fn object<'a>(text: &'a str, fields: &mut Fields<'a>) -> Scan<()> {
     let b = text.as_bytes();
     let mut i = skip_ws(b, 0);
