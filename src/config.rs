@@ -500,7 +500,7 @@ impl Config {
         let mut longest = 0;
         let _ = self.each_combination(|_, rules, role| {
             if let Ok(set) = RuleSet::resolve(self, rules, role) {
-                for def in &set.rules {
+                for def in set.rules() {
                     longest = longest.max(def.params.lookback());
                 }
             }
@@ -678,7 +678,7 @@ impl Config {
         let mut holds: Vec<String> = Vec::new();
         let _ = self.each_combination(|_, rules, role| {
             if let Ok(set) = RuleSet::resolve(self, rules, role) {
-                for def in &set.rules {
+                for def in set.rules() {
                     for phase in def.phases() {
                         let entry = (def.id.to_string(), phase.as_str());
                         if !phases.contains(&entry) {
@@ -2727,7 +2727,7 @@ mod tests {
             );
             let text = "[rules]\npack_file = \"s4.toml\"";
             let rules = Config::parse(text, Vec::new(), Some(dir.clone()))
-                .map(|c| c.rule_set("p", "r").rules);
+                .map(|c| c.rule_set("p", "r").rules().to_vec());
             std::fs::remove_dir_all(&dir).unwrap();
             rules
         };
@@ -2880,7 +2880,7 @@ mod tests {
         assert_eq!(pack("hll", "trucker"), "eu-561");
         // `$daily_max` takes the value in force.
         let mine = config.rule_set("hll", "driver");
-        match &mine.rules[0].params {
+        match &mine.rules()[0].params {
             crate::engine::rules::Params::Rolling(p) => assert_eq!(p.limit, 9 * H),
             other => panic!("{other:?}"),
         }

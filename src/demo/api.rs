@@ -241,7 +241,7 @@ async fn hours(State(state): State<DemoState>) -> Response {
 /// warning lead and break. `None` when the pack has none.
 fn continuous_rule(config: &Config, platform: &str, role: &str) -> Option<Continuous> {
     let set = config.rule_set(platform, role);
-    set.rules.iter().find_map(|def| match &def.params {
+    set.rules().iter().find_map(|def| match &def.params {
         Params::Continuous(p) => Some(Continuous {
             id: def.id.to_string(),
             measure: def.measure,

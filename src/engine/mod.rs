@@ -85,7 +85,9 @@ fn subject_key(person: bool, id: &str) -> String {
 pub struct RuleSet {
     /// The pack's name.
     pub pack: Arc<str>,
-    pub rules: Vec<RuleDef>,
+    /// The rules, in the pack's order: private, so that `stateful`, derived from them, cannot
+    /// go stale ([`RuleSet::rules`] reads them).
+    rules: Vec<RuleDef>,
     /// Section 3's `session_timeout` (not a rule: it changes the working time itself).
     pub session_timeout: i64,
     /// `daily_standard` and `daily_max` in force (reports).
@@ -101,6 +103,11 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
+    /// The rules, in the pack's order.
+    pub fn rules(&self) -> &[RuleDef] {
+        &self.rules
+    }
+
     /// The rules that keep a state, in order ([`rules::stateful`]).
     #[inline]
     pub fn stateful(&self) -> std::slice::Iter<'_, RuleDef> {

@@ -250,7 +250,7 @@ pub fn run(args: &crate::cli::ReportArgs) -> anyhow::Result<()> {
                 packs.push(entry);
             }
             if !std::mem::replace(&mut sets_used[usize::from(day.rules)], true) {
-                let params = set.rules.iter().map(|def| &def.params);
+                let params = set.rules().iter().map(|def| &def.params);
                 if let Some((limit, brk)) = params.clone().find_map(|p| match p {
                     crate::engine::rules::Params::Continuous(c) => Some((c.limit, c.brk)),
                     _ => None,
