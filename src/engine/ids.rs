@@ -5,7 +5,9 @@
 //! An id is stored as a 64-bit digest of (`worker_id`, `event_id`) with its expiry, in flat
 //! open-addressing tables: a lookup touches one cache line in nearly every case, and an entry
 //! whose expiry the watermark has passed no longer counts. Rebuilding a table when it fills
-//! drops those, so memory is bounded by the events within the window, whatever the input.
+//! drops those, so memory is bounded by the events within the window, whatever the input; a
+//! table is also rebuilt once every id it held at its last rebuild has expired, so that after a
+//! burst memory comes down with the ids within the window ([`Shard`]'s `sweep_at`).
 //!
 //! Memory per id is what bounds a replay's memory per worker (each worker's events of the last
 //! hour are held), so a slot is 12 bytes: the digest and the expiry as an offset from a base
@@ -110,6 +112,12 @@ struct Shard {
     /// Slots in use, expired ones included.
     occupied: usize,
     base: i64,
+    /// The latest expiry held when the table was last rebuilt (with the id that came then):
+    /// once the watermark is past it, every id the table held then has expired, and the
+    /// table is rebuilt at its next id even if it is not full. Inserts reuse expired slots, so
+    /// after a burst a table that no new id fills kept the burst's size, and its expired ids
+    /// counted as held, for as long as the process ran.
+    sweep_at: i64,
 }
 
 impl Shard {
@@ -164,6 +172,7 @@ impl Shard {
         places: &Places,
     ) {
         live.clear();
+        let mut latest = incoming;
         for &slot in &self.slots {
             if slot.digest == EMPTY {
                 continue;
@@ -174,8 +183,12 @@ impl Shard {
             }
             if expiry >= watermark {
                 live.push((slot.digest, expiry));
+                latest = latest.max(expiry);
             }
         }
+        // Not before the watermark: ids that came expired (older than the window) do not
+        // make every next id rebuild the table again.
+        self.sweep_at = latest.max(watermark);
         self.base = if watermark != i64::MIN {
             watermark
         } else {
@@ -316,7 +329,9 @@ impl Dedup {
         let rebase = watermark > shard.base
             && shard.offset(expiry).is_none()
             && offset_from(watermark, expiry).is_some();
-        if (shard.occupied + 1) * 4 > shard.slots.len() * 3 || rebase {
+        // Swept when every id it held at its last rebuild has expired (`Shard::sweep_at`).
+        let swept = watermark > shard.sweep_at;
+        if (shard.occupied + 1) * 4 > shard.slots.len() * 3 || rebase || swept {
             let before = shard.occupied;
             shard.rebuild(watermark, expiry, far, &mut self.live, &self.places);
             self.occupied = self.occupied - before + shard.occupied;
@@ -370,6 +385,12 @@ impl Dedup {
         let home = shard.home(place);
         let probe = &shard.slots[home..shard.slots.len().min(home + PROBE_AHEAD)];
         super::hint::prefetch_slice(probe, 2);
+    }
+
+    /// The slots of every table, used or not.
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.shards.iter().map(|shard| shard.slots.len()).sum()
     }
 
     /// The longest walk from a digest's home slot to its slot, over every table.
@@ -491,6 +512,36 @@ mod tests {
         }
         assert!(set.len() <= 15_000 + 2 * SHARDS, "{}", set.len());
         assert!(!set.insert(digest(25_000), 0, i64::MAX - 1));
+    }
+
+    /// After a burst, the ids held and the tables' memory come down with the ids within the
+    /// window, also when fewer ids come than fill the tables again: the expired slots were
+    /// reused one by one, and the gauge (`workhours_event_ids_held`) and the memory stayed at
+    /// the burst's peak for as long as the process ran.
+    #[test]
+    fn a_burst_of_ids_is_let_go_once_its_window_has_passed() {
+        let mut set = Dedup::default();
+        for i in 0..20_000u64 {
+            assert!(set.insert(digest(i), 1_000, 0));
+        }
+        assert_eq!(set.len(), 20_000);
+        let burst = set.slots();
+        assert!(burst >= 25_000, "{burst}");
+        // An hour on, a quiet stream: a tenth as many ids, each table sees some.
+        for i in 100_000..102_000u64 {
+            assert!(set.insert(digest(i), 10_000, 5_000));
+        }
+        assert_eq!(set.len(), 2_000, "the burst's ids are gone");
+        assert!(
+            set.slots() <= 2 * 2_000 + 3 * SHARDS * MIN_SLOTS,
+            "{}",
+            set.slots()
+        );
+        // Those still within the window are still remembered.
+        for i in 100_000..102_000u64 {
+            assert!(!set.insert(digest(i), 0, 9_000), "{i}");
+        }
+        assert!(set.insert(digest(5), 20_000, 10_001), "expired, new again");
     }
 
     #[test]
