@@ -2750,3 +2750,78 @@ fn a_forgotten_names_id_never_lends_its_rules() {
         ]
     );
 }
+
+/// A fee counts on an order's first delivery of the local day (SPEC section 4), however many
+/// orders the day's list holds as it grows; past the 256 it remembers, every delivery's fee
+/// counts; the saved record lists the orders delivered, nothing else; a new day starts empty.
+#[test]
+fn a_days_deliveries_count_each_orders_first_fee_through_the_lists_growth() {
+    let mut engine = Engine::new(Config::default());
+    let push = |engine: &mut Engine, e: Ev| {
+        engine.push(&event::parse(e.line().as_bytes()).unwrap());
+        engine.advance();
+    };
+    push(&mut engine, ev("w1", "login", "2026-03-03T06:00:00+08:00"));
+    let at = |n: u64| {
+        format_rfc3339(
+            t("2026-03-03T06:01:00+08:00") + n as i64 * 1_000,
+            &chrono_tz::Asia::Shanghai,
+        )
+    };
+    let mut n = 0;
+    let mut expected = 0u64;
+    for order in 0..300u64 {
+        for copy in 0..2 {
+            let fee = 100 + order;
+            push(
+                &mut engine,
+                ev("w1", "order_delivered", &at(n))
+                    .order(&format!("o{order}"))
+                    .fee(fee),
+            );
+            n += 1;
+            if copy == 0 || order >= 256 {
+                expected += fee;
+            }
+        }
+    }
+    // Applied once event time is past them.
+    push(
+        &mut engine,
+        ev("w1", "heartbeat", "2026-03-03T22:00:00+08:00"),
+    );
+    let worker = engine.state.workers[0].clone();
+    assert_eq!(worker.day_fees, expected);
+    let saved: serde_json::Value = serde_json::to_value(&worker).unwrap();
+    let delivered = saved["delivered"].as_array().unwrap();
+    assert_eq!(delivered.len(), 256);
+    assert!(delivered.iter().all(|key| key.as_u64() != Some(0)));
+    let back: Worker = serde_json::from_value(saved.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&back).unwrap(), saved);
+    // Four orders, each but the first delivered twice: the list (room for 5) has one spare slot.
+    push(
+        &mut engine,
+        ev("w1", "order_delivered", "2026-03-04T08:00:00+08:00")
+            .order("o0")
+            .fee(7),
+    );
+    for order in 1..4 {
+        for _ in 0..2 {
+            push(
+                &mut engine,
+                ev("w1", "order_delivered", "2026-03-04T08:01:00+08:00")
+                    .order(&format!("o{order}"))
+                    .fee(10),
+            );
+        }
+    }
+    push(
+        &mut engine,
+        ev("w1", "heartbeat", "2026-03-04T09:00:00+08:00"),
+    );
+    let worker = &engine.state.workers[0];
+    assert_eq!(worker.day_fees, 7 + 3 * 10);
+    assert_eq!(worker.delivered.len(), 5);
+    let saved = serde_json::to_value(worker).unwrap();
+    assert_eq!(saved["delivered"].as_array().unwrap().len(), 4);
+}
