@@ -87,8 +87,9 @@ pub const MAX_MEMBERS: usize = 32;
 ///
 /// Memory: the session is 32 bytes instead of 24 (the first order's id is 8 bytes more; its
 /// `picked` and `more_len` take the padding the flags left), while one active order no longer
-/// takes a 32-byte allocation (the allocator's least), and `more` holds as many orders as the most that were active at once
-/// since the worker last had none. Saved as before: `SessionRecord`'s fields, in its order.
+/// takes a 32-byte allocation (the allocator's least), and `more` holds as many orders as the
+/// most that were active at once since the worker last had none. Saved as before:
+/// `SessionRecord`'s fields, in its order.
 #[derive(Clone, Default, Deserialize)]
 #[serde(from = "SessionRecord")]
 pub struct Session {
@@ -1217,9 +1218,9 @@ impl Worker {
             order => order,
         };
         // The list is the day's orders, then spare room: a delivery reallocated it every time
-        // (a quarter of a rider's events are deliveries); now it grows at most every other. Its sizes,
-        // 3, 5, 7, ... keys, fill glibc's chunks, which hold 8 + 16 n bytes: an exact list
-        // took the same chunk, so the room costs no memory.
+        // (a quarter of a rider's events are deliveries); now at most every other delivery
+        // does. Its sizes, 3, 5, 7, ... keys, fill glibc's chunks, which hold 8 + 16 n bytes:
+        // an exact list took the same chunk, so the room costs no memory.
         let first = match self
             .delivered
             .iter()
