@@ -61,15 +61,18 @@ pub struct Order {
     pub picked: bool,
 }
 
-/// Appends `item` to a boxed slice. Lists a worker holds for long but changes seldom (the
-/// day's deliveries, the active orders beyond the first) are boxed slices rather than
-/// vectors: 16 bytes instead of 24 in every worker, no spare capacity, and nothing allocated
-/// once empty (memory per worker is a target). A change reallocates, which costs little beside
-/// an event.
-fn push<T>(list: &mut Box<[T]>, item: T) {
+/// Appends `item` to a boxed slice that is full, making it `room` long (more than its
+/// length), the rest `spare`. Lists a worker holds for long but changes seldom (the active
+/// orders beyond the first, the day's deliveries) are boxed slices rather than vectors: 16
+/// bytes instead of 24 in every worker, no capacity beyond what their owner counts (the
+/// session's `more_len`, the spare `NO_ORDER`s of `delivered`), and nothing allocated once
+/// empty (memory per worker is a target). A growth reallocates, which costs little beside an
+/// event.
+fn grow<T: Clone>(list: &mut Box<[T]>, item: T, room: usize, spare: T) {
     let mut items = std::mem::take(list).into_vec();
-    items.reserve_exact(1);
+    items.reserve_exact(room.saturating_sub(items.len()));
     items.push(item);
+    items.resize(room.max(items.len()), spare);
     *list = items.into_boxed_slice();
 }
 
@@ -228,7 +231,7 @@ impl Session {
         }
         let len = usize::from(self.more_len);
         if len == self.more.len() {
-            push(&mut self.more, order);
+            grow(&mut self.more, order, len + 1, order);
         } else {
             self.more[len] = order;
         }
@@ -1235,11 +1238,7 @@ impl Worker {
                 let len = self.delivered.len();
                 if len < MAX_DELIVERED_PER_DAY {
                     let room = ((len + 1) | 1).clamp(3, MAX_DELIVERED_PER_DAY);
-                    let mut list = std::mem::take(&mut self.delivered).into_vec();
-                    list.reserve_exact(room - len);
-                    list.push(order);
-                    list.resize(room, NO_ORDER);
-                    self.delivered = list.into_boxed_slice();
+                    grow(&mut self.delivered, order, room, NO_ORDER);
                 }
                 true
             }
