@@ -15,6 +15,10 @@
 # one run, never lone times. ROUNDS (default 1) repeats the alternation; the best round of
 # each program counts. Events/s are given by wall time and by CPU time (user + sys), the
 # latter less disturbed by other load on the core.
+#
+# WORKERS and DAYS (default 20000 and 7) choose the simulated stream: `WORKERS=2000 DAYS=70`
+# has about the same events and worker-days with a tenth of the workers, so that the two
+# runs differ in the working set only (what reaching each worker's state costs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 base=${1:-}
@@ -35,8 +39,10 @@ if [ -n "$base" ]; then
     base_floor=$base_target/examples/parse_floor
 fi
 
-input="$out/sim-20000x7-s7.jsonl"
-[ -s "$input" ] || "$head_bin" simulate --workers 20000 --days 7 --seed 7 --output "$input"
+workers=${WORKERS:-20000}
+days=${DAYS:-7}
+input="$out/sim-${workers}x${days}-s7.jsonl"
+[ -s "$input" ] || "$head_bin" simulate --workers "$workers" --days "$days" --seed 7 --output "$input"
 events=$(wc -l <"$input")
 bytes=$(stat -c %s "$input")
 
