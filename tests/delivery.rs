@@ -691,14 +691,22 @@ fn worker_lookups_are_refused_at_once_while_the_producer_waits_for_room() {
 
 /// The sum of a counter's series (all label values) in the metrics' text.
 fn counter_sum(metrics: &Metrics, name: &str) -> f64 {
+    series_sum(metrics, name, "")
+}
+
+/// The sum of the series of metric `name` whose labels contain `label` (`""`: all of them).
+fn series_sum(metrics: &Metrics, name: &str, label: &str) -> f64 {
     metrics
         .render()
         .lines()
         .filter_map(|line| {
             let rest = line.strip_prefix(name)?;
             let value = match rest.strip_prefix('{') {
-                Some(labelled) => labelled.split_once("} ")?.1,
-                None => rest.strip_prefix(' ')?,
+                Some(labelled) => {
+                    let (labels, value) = labelled.split_once("} ")?;
+                    labels.contains(label).then_some(value)?
+                }
+                None => rest.strip_prefix(' ').filter(|_| label.is_empty())?,
             };
             value.parse::<f64>().ok()
         })
@@ -1105,7 +1113,11 @@ fn platform_freshness_is_event_time_and_survives_a_restart() {
     // stale). On a loaded machine the stop came first in about one run in three, and the
     // gauge was read before the input was.
     wait_for("the login applied", Duration::from_secs(30), || {
-        workers_online(&shared.metrics, "stale") == 1.0
+        series_sum(
+            &shared.metrics,
+            "workhours_workers_online",
+            r#"platform="stale""#,
+        ) == 1.0
     });
     stop(monitor, shutdown);
     // Restarted, before the platform sends again: its freshness is back from the state.
@@ -1121,17 +1133,6 @@ fn platform_freshness_is_event_time_and_survives_a_restart() {
         restored.is_some_and(|at| (at - ten_minutes_ago).abs() < 5.0),
         "{restored:?}"
     );
-}
-
-/// `workhours_workers_online` summed over the series of `platform`.
-fn workers_online(metrics: &Metrics, platform: &str) -> f64 {
-    let label = format!("platform=\"{platform}\"");
-    metrics
-        .render()
-        .lines()
-        .filter(|line| line.starts_with("workhours_workers_online{") && line.contains(&label))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
 }
 
 /// The daily-hours and episode histograms' series for a group, when they exist.
