@@ -12,8 +12,9 @@
 # this machine's share of a shared cache, not all of it) and ignores prefetches: a miss that
 # a prefetch hides still counts, so fewer misses is necessary for speed, not proof of it.
 # Confirm a change with bench/parse.sh. BASE (a git revision, built as bench/parse.sh does)
-# or BASE_BIN is run beside this tree, both at once (one core each). The first lines hold the
-# first days of the stream, when the workers' states fill up; 2,000,000 lines is two days.
+# or BASE_BIN is run beside this tree, the two at once (one core each), then the floor. The
+# first lines hold the first days of the stream, when the workers' states fill up; 2,000,000
+# lines is two days.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || {
@@ -45,16 +46,26 @@ events=$(wc -l <"$input")
 counted() { # label program args...
     local label=$1
     shift
-    valgrind --tool=cachegrind --cache-sim=yes --D1=32768,8,64 --LL=8388608,16,64 \
-        --I1=32768,8,64 --cachegrind-out-file=/dev/null "$@" >/dev/null 2>"$out/cg-$label.txt" &
+    {
+        valgrind --tool=cachegrind --cache-sim=yes --D1=32768,8,64 --LL=8388608,16,64 \
+            --I1=32768,8,64 --cachegrind-out-file=/dev/null "$@" >/dev/null 2>"$out/cg-$label.txt" ||
+            echo "bench/misses.sh: exit status $?" >>"$out/cg-$label.txt"
+    } &
 }
-counted floor "$head_floor" "$input"
 counted head "$head_bin" replay --threads 1 "$input"
-wait
-[ -z "$base_bin" ] || {
+if [ -n "$base_bin" ]; then
     counted base "$base_bin" replay --threads 1 "$input"
     wait
-}
+fi
+counted floor "$head_floor" "$input"
+wait
+for label in head floor ${base_bin:+base}; do
+    ! grep -q "^bench/misses.sh: exit status" "$out/cg-$label.txt" || {
+        echo "bench/misses.sh: the $label run failed:" >&2
+        tail -5 "$out/cg-$label.txt" >&2
+        exit 1
+    }
+done
 
 # "I refs", "D1 misses", "LLd misses" of a run, per line of input.
 per_line() { # label
