@@ -1415,9 +1415,20 @@ mod tests {
         }
     }
 
-    /// What each step does: 0 to 5 an order event, 6 a login, 7 a session timeout.
+    /// What each step does: 0 to 5 an order event, 6 a login, 7 a session timeout; with an
+    /// order id of 0 to 4, or one with every bit set.
     fn step() -> impl Strategy<Value = (u8, u64)> {
-        (0u8..8, 0u64..6)
+        (0u8..8, prop_oneof![5 => 0u64..5, 1 => Just(u64::MAX)])
+    }
+
+    /// Steps that crowd the session: mostly order accepts among 90 ids and timeouts seldom,
+    /// so that the active orders reach the limit ([`MAX_ACTIVE_ORDERS`]) and order starts
+    /// are refused, as [`step`]'s six ids never do.
+    fn crowded_step() -> impl Strategy<Value = (u8, u64)> {
+        (
+            prop_oneof![150 => Just(0u8), 30 => 1u8..7, 1 => Just(7u8)],
+            0u64..90,
+        )
     }
 
     proptest! {
@@ -1428,64 +1439,87 @@ mod tests {
         /// measures, refusals and saved JSON, and nothing left allocated once none is active.
         #[test]
         fn orders_are_kept_as_in_one_list(steps in prop::collection::vec(step(), 0..120)) {
-            let mut session = Session::default();
-            let mut model = Model::default();
-            for (what, id) in steps {
-                // Order ids 0 to 5, and one with every bit set.
-                let id = if id == 5 { u64::MAX } else { id };
-                match what {
-                    0..=5 => {
-                        let kind = [
-                            Kind::OrderAccepted,
-                            Kind::OrderPickedUp,
-                            Kind::OrderDelivered,
-                            Kind::OrderCancelled,
-                            Kind::OrderAccepted,
-                            Kind::OrderDelivered,
-                        ][usize::from(what)];
-                        let event = pending(kind, id);
-                        prop_assert_eq!(
-                            session.refuses(&event),
-                            model.orders.len() >= MAX_ACTIVE_ORDERS
-                                && !model.orders.iter().any(|o| o.id == id)
-                        );
+            orders_as_in_one_list(steps)?;
+        }
+    }
+
+    proptest! {
+        // Longer runs of larger sessions, each step checked through the saved JSON: fewer
+        // cases (about half of them reach the limit), so that the debug build's test run
+        // does not wait on them.
+        #![proptest_config(ProptestConfig::with_cases(250))]
+
+        /// The same at the limit of active orders: an order start beyond it is refused (and
+        /// not applied, as the engine does), other events are not.
+        #[test]
+        fn orders_at_the_limit_are_kept_as_in_one_list(
+            steps in prop::collection::vec(crowded_step(), 100..300)
+        ) {
+            orders_as_in_one_list(steps)?;
+        }
+    }
+
+    fn orders_as_in_one_list(steps: Vec<(u8, u64)>) -> Result<(), TestCaseError> {
+        let mut session = Session::default();
+        let mut model = Model::default();
+        for (what, id) in steps {
+            match what {
+                0..=5 => {
+                    let kind = [
+                        Kind::OrderAccepted,
+                        Kind::OrderPickedUp,
+                        Kind::OrderDelivered,
+                        Kind::OrderCancelled,
+                        Kind::OrderAccepted,
+                        Kind::OrderDelivered,
+                    ][usize::from(what)];
+                    let event = pending(kind, id);
+                    let refused = session.refuses(&event);
+                    prop_assert_eq!(
+                        refused,
+                        matches!(kind, Kind::OrderAccepted | Kind::OrderPickedUp)
+                            && model.orders.len() >= MAX_ACTIVE_ORDERS
+                            && !model.orders.iter().any(|o| o.id == id)
+                    );
+                    if !refused {
                         prop_assert_eq!(session.apply(&event), model.apply(kind, id));
                     }
-                    6 => prop_assert_eq!(
-                        session.apply(&pending(Kind::Login, 0)),
-                        model.apply(Kind::Login, 0)
-                    ),
-                    _ => {
-                        if session.working() {
-                            model.online = false;
-                            model.orders.clear();
-                        }
-                        session.time_out();
+                }
+                6 => prop_assert_eq!(
+                    session.apply(&pending(Kind::Login, 0)),
+                    model.apply(Kind::Login, 0)
+                ),
+                _ => {
+                    if session.working() {
+                        model.online = false;
+                        model.orders.clear();
                     }
+                    session.time_out();
                 }
-                prop_assert_eq!(session.orders().collect::<Vec<_>>(), model.orders.clone());
-                prop_assert_eq!(session.order_count(), model.orders.len());
-                prop_assert_eq!(
-                    session.bits() & Measure::Carrying.bit() != 0,
-                    model.orders.iter().any(|o| o.picked)
-                );
-                prop_assert_eq!(session.working(), model.online || !model.orders.is_empty());
-                if model.orders.is_empty() {
-                    prop_assert!(session.more.is_empty(), "room kept with no active order");
-                }
-                let json = serde_json::to_value(&session).unwrap();
-                let expected = serde_json::json!({
-                    "online": model.online,
-                    "on_break": false,
-                    "orders": model.orders,
-                    "activity": "rest",
-                });
-                prop_assert_eq!(&json, &expected);
-                let back: Session = serde_json::from_value(json).unwrap();
-                prop_assert_eq!(back.orders().collect::<Vec<_>>(), model.orders.clone());
-                prop_assert_eq!(&back, &session);
             }
+            prop_assert_eq!(session.orders().collect::<Vec<_>>(), model.orders.clone());
+            prop_assert_eq!(session.order_count(), model.orders.len());
+            prop_assert_eq!(
+                session.bits() & Measure::Carrying.bit() != 0,
+                model.orders.iter().any(|o| o.picked)
+            );
+            prop_assert_eq!(session.working(), model.online || !model.orders.is_empty());
+            if model.orders.is_empty() {
+                prop_assert!(session.more.is_empty(), "room kept with no active order");
+            }
+            let json = serde_json::to_value(&session).unwrap();
+            let expected = serde_json::json!({
+                "online": model.online,
+                "on_break": false,
+                "orders": model.orders,
+                "activity": "rest",
+            });
+            prop_assert_eq!(&json, &expected);
+            let back: Session = serde_json::from_value(json).unwrap();
+            prop_assert_eq!(back.orders().collect::<Vec<_>>(), model.orders.clone());
+            prop_assert_eq!(&back, &session);
         }
+        Ok(())
     }
 
     /// A saved session with more active orders than allowed still restores with all it can
