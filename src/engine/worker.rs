@@ -728,7 +728,7 @@ impl Worker {
     /// rest; `None` when the pack has no such rule.
     pub fn continuous(&self) -> Option<(Option<super::Episode>, i64)> {
         self.states.iter().find_map(|state| match &state.state {
-            super::rules::KindState::Continuous(_, _, s) => Some((s.episode, s.rest_start)),
+            super::rules::KindState::Continuous(_, _, s) => Some((s.episode(), s.rest_start)),
             _ => None,
         })
     }

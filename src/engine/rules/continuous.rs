@@ -87,20 +87,78 @@ pub struct Episode {
     pub first_part: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+const WARNED: i64 = 1;
+const VIOLATED: i64 = 2;
+const FIRST_PART: i64 = 4;
+/// `work` is held times this, its low bits the episode's flags.
+const SCALE: i64 = 8;
+
+/// The rule's state: 32 bytes (an [`Episode`] unpacked would take 40: every worker holds one,
+/// read by every event). Saved as `{"episode": {...} | null, "rest_start", "split"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Saved")]
 pub struct State {
-    pub episode: Option<Episode>,
+    /// Start of the current episode; `NEVER` without one.
+    start: i64,
+    /// The episode's time of the measure times [`SCALE`], plus its flags.
+    work: i64,
     /// Start of the current rest (valid while the rest measure is false).
     pub rest_start: i64,
     /// Persons: the episode's time per platform.
-    #[serde(default, skip_serializing_if = "Split::is_empty")]
     pub split: Split,
+}
+
+/// The saved shape of [`State`].
+#[derive(Deserialize)]
+struct Saved {
+    episode: Option<Episode>,
+    rest_start: i64,
+    #[serde(default)]
+    split: Split,
+}
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    episode: Option<Episode>,
+    rest_start: i64,
+    #[serde(skip_serializing_if = "Split::is_empty")]
+    split: &'a Split,
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SavedRef {
+            episode: self.episode(),
+            rest_start: self.rest_start,
+            split: &self.split,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl TryFrom<Saved> for State {
+    type Error = String;
+    fn try_from(saved: Saved) -> Result<State, String> {
+        let mut state = State {
+            rest_start: saved.rest_start,
+            split: saved.split,
+            ..State::default()
+        };
+        if let Some(episode) = saved.episode {
+            if !(0..=i64::MAX / SCALE).contains(&episode.work) || episode.start == NEVER {
+                return Err(format!("continuous episode out of range: {episode:?}"));
+            }
+            state.set(episode);
+        }
+        Ok(state)
+    }
 }
 
 impl Default for State {
     fn default() -> Self {
         State {
-            episode: None,
+            start: NEVER,
+            work: 0,
             rest_start: NEVER,
             split: Split::default(),
         }
@@ -108,23 +166,47 @@ impl Default for State {
 }
 
 impl State {
+    /// The current episode.
+    #[inline]
+    pub fn episode(&self) -> Option<Episode> {
+        (self.start != NEVER).then_some(Episode {
+            start: self.start,
+            work: self.work / SCALE,
+            warned: self.work & WARNED != 0,
+            violated: self.work & VIOLATED != 0,
+            first_part: self.work & FIRST_PART != 0,
+        })
+    }
+
+    fn set(&mut self, e: Episode) {
+        self.start = e.start;
+        self.work = e.work * SCALE
+            + if e.warned { WARNED } else { 0 }
+            + if e.violated { VIOLATED } else { 0 }
+            + if e.first_part { FIRST_PART } else { 0 };
+    }
+
+    fn mark(&mut self, bit: i64) {
+        self.work |= bit;
+    }
+
     #[inline]
     pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
-        if on && let Some(episode) = &mut self.episode {
-            episode.work += span;
+        if on && self.start != NEVER {
+            self.work += span * SCALE;
             self.split.add(platforms, span);
         }
     }
 
     pub fn next_crossing(&self, p: &Params, on: bool, since: i64) -> i64 {
-        match (&self.episode, on) {
-            (Some(e), true) => crossing(&p.table, |phase| fired(e, phase), e.work, since),
+        match (self.episode(), on) {
+            (Some(e), true) => crossing(&p.table, |phase| fired(&e, phase), e.work, since),
             _ => NONE,
         }
     }
 
     pub fn next_completion(&self, p: &Params) -> i64 {
-        match &self.episode {
+        match self.episode() {
             Some(e) => self.rest_start.saturating_add(p.break_due(e.first_part)),
             None => NONE,
         }
@@ -132,14 +214,16 @@ impl State {
 
     /// Whether a completing break would resolve a violation (the worker's timer waits for it).
     pub fn resolves(&self) -> bool {
-        self.episode.is_some_and(|e| e.violated)
+        self.start != NEVER && self.work & VIOLATED != 0
     }
 
     /// The qualifying break completed at `t`: the episode ends.
     pub fn complete(&mut self, def: &RuleDef, p: &Params, t: i64, me: &Me<'_>, cx: &mut Cx<'_>) {
-        let Some(episode) = self.episode.take() else {
+        let Some(episode) = self.episode() else {
             return;
         };
+        self.start = NEVER;
+        self.work = 0;
         if def.observe {
             cx.observe(Observation::EpisodeEnded {
                 worker: me.group,
@@ -193,35 +277,31 @@ impl State {
         }
         if !was_rest_on
             && rest_on
-            && let (Some(episode), Some((first, _))) = (&mut self.episode, p.split)
+            && self.start != NEVER
+            && let Some((first, _)) = p.split
             && t.saturating_sub(self.rest_start) >= first
         {
-            episode.first_part = true;
+            self.mark(FIRST_PART);
         }
         if flags & ON == 0 {
             return;
         }
-        if self.episode.is_none() {
+        if self.start == NEVER {
             self.split.clear();
+            self.start = t;
+            self.work = 0;
         }
-        let episode = self.episode.get_or_insert(Episode {
-            start: t,
-            work: 0,
-            warned: false,
-            violated: false,
-            first_part: false,
-        });
         for threshold in &p.table {
-            if fired(episode, threshold.phase) || episode.work < threshold.amount {
+            let Some(e) = self.episode() else { break };
+            if fired(&e, threshold.phase) || e.work < threshold.amount {
                 continue;
             }
-            let e = *episode;
             let (done, work) = (def.done(), human_duration(e.work));
             let (brk, limit) = (human_limit(p.brk), human_limit(p.limit));
             let amount = seconds(e.work, threshold.amount);
             match threshold.phase {
                 Phase::Warning => {
-                    episode.warned = true;
+                    self.mark(WARNED);
                     let message = format!(
                         "{} has {done} {work} without a break of at least {brk}; the limit is {limit}.",
                         me.who()
@@ -230,7 +310,7 @@ impl State {
                     cx.emit(me, def, Phase::Warning, t, amount, e.start, message, split);
                 }
                 _ => {
-                    episode.violated = true;
+                    self.mark(VIOLATED);
                     let message = format!(
                         "{} has {done} {work} without a break of at least {brk} (limit {limit}).",
                         me.who()
@@ -254,7 +334,7 @@ impl State {
     }
 
     pub fn standing(&self, p: &Params) -> Standing {
-        let used = self.episode.map_or(0, |e| e.work);
+        let used = self.episode().map_or(0, |e| e.work);
         Standing {
             used,
             limit: p.limit,

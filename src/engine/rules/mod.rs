@@ -268,8 +268,10 @@ pub struct RuleState {
 
 /// Per-kind state, each variant led by the rule's flags and the allowance used in the current
 /// local day, ms (a day's at most: 32 bits hold it). Being fields of the variants, they sit in
-/// the bytes after the enum's tag: 48 bytes a rule instead of 56 as fields of [`RuleState`]
-/// (every worker holds one per rule that keeps state; memory per worker is a target).
+/// the bytes after the enum's tag: 40 bytes a rule instead of 48 as fields of [`RuleState`]
+/// (every worker holds one per rule that keeps state, and every event reads them; memory per
+/// worker is a target). So every kind's own state is at most 32 bytes: the larger are boxed,
+/// and `continuous` and `period` are packed (their saved form is not their layout).
 ///
 /// Kinds without per-worker state (`quota_p90`, and `minimum_wage` without `hours`) have no
 /// [`RuleState`] at all; `None` is what records written before that held for them.
@@ -442,7 +444,7 @@ impl RuleState {
         match &self.state {
             KindState::Continuous(_, _, s) => {
                 instant("continuous.rest_start", s.rest_start)?;
-                if let Some(episode) = &s.episode {
+                if let Some(episode) = &s.episode() {
                     instant("continuous.episode.start", episode.start)?;
                 }
             }
@@ -835,7 +837,7 @@ impl RuleState {
     /// `None` for the others, whose caller compares the amount with the limit.
     pub fn in_violation(&self) -> Option<bool> {
         match &self.state {
-            KindState::Continuous(_, _, s) => Some(s.episode.is_some_and(|e| e.violated)),
+            KindState::Continuous(_, _, s) => Some(s.episode().is_some_and(|e| e.violated)),
             KindState::SinceRest(_, _, s) => Some(s.shift.is_some_and(|e| e.violated)),
             KindState::Period(_, _, s) => Some(s.violated()),
             KindState::Overtime(_, _, s) => Some(s.fired),
@@ -1034,6 +1036,68 @@ pub fn label<'a>(def: &'a RuleDef, phase: Phase, default: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The saved form of the two most common states is theirs, not their layout's (each is
+    /// packed into 32 bytes): every field, persons' splits, a period's older sums and resets
+    /// and a continuous episode's flags come back byte for byte and read as written.
+    #[test]
+    fn packed_states_keep_their_saved_json() {
+        let records = [
+            r#"{"flags":3,"state":{"continuous":{"episode":{"start":1772409600000,"work":89400000,"warned":true,"violated":false,"first_part":true},"rest_start":1772409000000,"split":[["meituan",3000],["eleme",86400000]]}}}"#,
+            r#"{"flags":1,"allowance_used":600000,"state":{"continuous":{"episode":{"start":-5,"work":0,"warned":false,"violated":true,"first_part":false},"rest_start":-9223372036854775808}}}"#,
+            r#"{"flags":0,"state":{"continuous":{"episode":null,"rest_start":-9223372036854775808}}}"#,
+            r#"{"flags":3,"state":{"period":{"index":20515,"current":31800000,"older":[0,7,9],"fired":2,"rest_start":1772409000000,"resets":4,"split":[["meituan",[1,2,3,4]],["eleme",[0,0,0,5]]]}}}"#,
+            r#"{"flags":3,"state":{"period":{"index":20515,"current":31800000,"fired":1,"rest_start":-9223372036854775808,"split":[["meituan",[60000]]]}}}"#,
+            r#"{"flags":3,"state":{"period":{"index":20515,"current":0,"older":[5],"fired":0,"rest_start":-9223372036854775808,"split":[]}}}"#,
+            r#"{"flags":3,"state":{"period":{"index":-2147483648,"current":0,"fired":0,"rest_start":-9223372036854775808}}}"#,
+        ];
+        for record in records {
+            let state: RuleState = serde_json::from_str(record).expect(record);
+            assert_eq!(serde_json::to_string(&state).unwrap(), record);
+            assert_eq!(state.clone(), state);
+        }
+        let state: RuleState = serde_json::from_str(records[0]).unwrap();
+        let KindState::Continuous(3, 0, s) = &state.state else {
+            panic!("{state:?}")
+        };
+        let episode = s.episode().unwrap();
+        assert_eq!((episode.start, episode.work), (1772409600000, 89400000));
+        assert!(episode.warned && !episode.violated && episode.first_part);
+        assert!(!s.resolves());
+        assert_eq!(
+            s.standing(&continuous::Params::new(3_600_000, None, 1_200_000, None))
+                .used,
+            89400000
+        );
+        let state: RuleState = serde_json::from_str(records[1]).unwrap();
+        let KindState::Continuous(1, 600000, s) = &state.state else {
+            panic!("{state:?}")
+        };
+        assert!(s.resolves());
+        // Written before `first_part` existed: false.
+        let old = r#"{"flags":3,"state":{"continuous":{"episode":{"start":1,"work":2,"warned":true,"violated":true},"rest_start":0}}}"#;
+        let state: RuleState = serde_json::from_str(old).unwrap();
+        let KindState::Continuous(_, _, s) = &state.state else {
+            panic!("{state:?}")
+        };
+        let episode = s.episode().unwrap();
+        assert!(episode.warned && episode.violated && !episode.first_part);
+    }
+
+    /// A record whose episode cannot be held (negative time, or more than the packed field
+    /// holds) is refused with a reason, not wrapped into another value.
+    #[test]
+    fn an_episode_out_of_range_is_refused() {
+        for work in ["-1", "1152921504606846976", "9223372036854775807"] {
+            let record = format!(
+                r#"{{"flags":3,"state":{{"continuous":{{"episode":{{"start":1,"work":{work},"warned":true,"violated":true}},"rest_start":0}}}}}}"#
+            );
+            let error = serde_json::from_str::<RuleState>(&record).unwrap_err();
+            assert!(error.to_string().contains("out of range"), "{error}");
+        }
+        let record = r#"{"flags":3,"state":{"continuous":{"episode":{"start":1,"work":1152921504606846975,"warned":true,"violated":true},"rest_start":0}}}"#;
+        assert!(serde_json::from_str::<RuleState>(record).is_ok());
+    }
 
     /// A person's time per platform names at most [`MAX_SPLIT_PLATFORMS`] platforms and
     /// [`OTHER_PLATFORMS`]: events that each name a new platform no longer grow it (it held

@@ -160,57 +160,81 @@ impl Params {
 const WARNED: u8 = 1;
 const VIOLATED: u8 = 2;
 
-/// The sums of the periods before the current one, behind one pointer (saved as a list): most
-/// rules count one period, and every worker holds a state per rule.
+/// What a `count > 1` rule or a person adds to the state, behind one pointer (every worker
+/// holds a state per rule, and most rules count one period).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Older(Option<Box<Box<[i64]>>>);
-
-impl Older {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
+struct Parts {
+    /// The sums of the `count - 1` periods before the current one, oldest first.
+    older: Box<[i64]>,
+    /// Persons: the window's time per platform.
+    split: RingSplit,
 }
 
-impl From<Vec<i64>> for Older {
-    fn from(sums: Vec<i64>) -> Older {
-        Older((!sums.is_empty()).then(|| Box::new(sums.into_boxed_slice())))
+/// The sums of the periods before the current one (saved as `older`, a list) and, for persons,
+/// the window's time per platform (saved as `split`), behind one pointer: the state takes 32
+/// bytes instead of 40 with a pointer for each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Older(Option<Box<Parts>>);
+
+impl Older {
+    fn new(older: Vec<i64>, split: RingSplit) -> Older {
+        Older((!older.is_empty() || split.is_some()).then(|| {
+            Box::new(Parts {
+                older: older.into_boxed_slice(),
+                split,
+            })
+        }))
+    }
+
+    fn split(&self) -> Option<&Vec<(PlatformName, Vec<i64>)>> {
+        self.0.as_ref().and_then(|parts| parts.split.as_deref())
+    }
+
+    fn split_mut(&mut self) -> Option<&mut Vec<(PlatformName, Vec<i64>)>> {
+        self.0.as_mut().and_then(|parts| parts.split.as_deref_mut())
+    }
+
+    fn split_or_insert(&mut self) -> &mut Vec<(PlatformName, Vec<i64>)> {
+        let parts = self.0.get_or_insert_with(Default::default);
+        parts.split.get_or_insert_with(Default::default)
+    }
+
+    fn clear_split(&mut self) {
+        if let Some(parts) = &mut self.0 {
+            parts.split = None;
+            if parts.older.is_empty() {
+                self.0 = None;
+            }
+        }
     }
 }
 
 impl std::ops::Deref for Older {
     type Target = [i64];
     fn deref(&self) -> &[i64] {
-        self.0.as_deref().map_or(&[], |sums| sums)
+        self.0.as_deref().map_or(&[], |parts| &parts.older)
     }
 }
 
 impl std::ops::DerefMut for Older {
     fn deref_mut(&mut self) -> &mut [i64] {
-        self.0.as_deref_mut().map_or(&mut [], |sums| sums)
+        self.0
+            .as_deref_mut()
+            .map_or(&mut [], |parts| &mut parts.older)
     }
 }
 
-impl Serialize for Older {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter())
-    }
-}
-
-impl<'de> Deserialize<'de> for Older {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Vec::deserialize(deserializer).map(Older::from)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The rule's state: 32 bytes. Saved as `{"index", "current", "older", "fired", "rest_start",
+/// "resets", "split"}` (`older`, `resets` and `split` when not empty, zero and absent).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "Saved")]
 pub struct State {
     /// First day of the current period; `i32::MIN` before the worker's first day.
     pub index: i32,
     /// The current period's sum, ms.
     pub current: i64,
-    /// The sums of the `count - 1` periods before, oldest first.
-    #[serde(default, skip_serializing_if = "Older::is_empty")]
-    pub older: Older,
+    /// The sums of the `count - 1` periods before, oldest first; persons' split.
+    older: Older,
     /// Phases fired in the current period (since the last reset rest).
     pub fired: u8,
     pub rest_start: i64,
@@ -219,11 +243,64 @@ pub struct State {
     /// padding: the state does not grow (memory per worker is a target).
     ///
     /// [`Alert::resets`]: crate::alert::Alert::resets
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub resets: u16,
-    /// Persons: the window's time per platform.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub split: RingSplit,
+}
+
+/// The saved shape of [`State`].
+#[derive(Deserialize)]
+struct Saved {
+    index: i32,
+    current: i64,
+    #[serde(default)]
+    older: Vec<i64>,
+    fired: u8,
+    rest_start: i64,
+    #[serde(default)]
+    resets: u16,
+    #[serde(default)]
+    split: RingSplit,
+}
+
+impl From<Saved> for State {
+    fn from(saved: Saved) -> State {
+        State {
+            index: saved.index,
+            current: saved.current,
+            older: Older::new(saved.older, saved.split),
+            fired: saved.fired,
+            rest_start: saved.rest_start,
+            resets: saved.resets,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    index: i32,
+    current: i64,
+    #[serde(skip_serializing_if = "<[i64]>::is_empty")]
+    older: &'a [i64],
+    fired: u8,
+    rest_start: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    resets: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split: Option<&'a Vec<(PlatformName, Vec<i64>)>>,
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        SavedRef {
+            index: self.index,
+            current: self.current,
+            older: &self.older,
+            fired: self.fired,
+            rest_start: self.rest_start,
+            resets: self.resets,
+            split: self.older.split(),
+        }
+        .serialize(serializer)
+    }
 }
 
 fn is_zero(n: &u16) -> bool {
@@ -235,11 +312,10 @@ impl State {
         State {
             index: i32::MIN,
             current: 0,
-            older: Older::from(vec![0; p.count as usize - 1]),
+            older: Older::new(vec![0; p.count as usize - 1], None),
             fired: 0,
             rest_start: NEVER,
             resets: 0,
-            split: None,
         }
     }
 
@@ -275,7 +351,7 @@ impl State {
     /// Persons: `span` ms for each of `platforms` in the current slot of their rings.
     fn integrate_split(&mut self, span: i64, platforms: &[&str]) {
         let slots = self.older.len() + 1;
-        let split = self.split.get_or_insert_with(Default::default);
+        let split = self.older.split_or_insert();
         for &platform in platforms {
             match super::split_entry(platform, split.len(), |name| {
                 split.iter().position(|(p, _)| **p == *name)
@@ -292,8 +368,8 @@ impl State {
 
     /// Persons: the window's time per platform.
     fn split_parts(&self) -> ByPlatform {
-        self.split
-            .as_deref()
+        self.older
+            .split()
             .map(|split| {
                 split
                     .iter()
@@ -329,7 +405,7 @@ impl State {
         self.current = 0;
         self.older.iter_mut().for_each(|sum| *sum = 0);
         self.fired = 0;
-        self.split = None;
+        self.older.clear_split();
     }
 
     pub fn rollover(&mut self, p: &Params, old: &Day, new: &Day) {
@@ -354,9 +430,9 @@ impl State {
             ring.push(self.current);
             shift_ring(&mut ring, shift);
             self.current = ring.pop().unwrap_or(0);
-            self.older = Older::from(ring);
+            self.older.copy_from_slice(&ring);
         }
-        if let Some(split) = self.split.as_deref_mut() {
+        if let Some(split) = self.older.split_mut() {
             for (_, ring) in split.iter_mut() {
                 shift_ring(ring, shift);
             }
