@@ -691,6 +691,13 @@ pub struct State {
     /// Local days that have work, with the workers that worked on them and the step that
     /// marked each.
     day_lists: BTreeMap<i32, Vec<DayMark>>,
+    /// Marks in `day_lists` that no longer count: workers forgotten (`worker_ttl`) on a day
+    /// they had marked. Per day and slot, how many of that slot's first marks in the day's
+    /// list to pass over when the day closes (a slot reused that day marks it again, after
+    /// them). Taking each mark out of the list when its worker was forgotten scanned the
+    /// list: with a `worker_ttl` under a day, time quadratic in the workers of a day.
+    #[serde(default)]
+    unmarked: BTreeMap<i32, FxHashMap<u32, u32>>,
     /// `event_id`s within the `dedup_window`.
     #[serde(default)]
     dedup: Dedup,
@@ -1025,6 +1032,9 @@ pub struct Engine {
     /// The timer heap's length at which its stale entries are dropped next
     /// ([`Engine::compact_timers`]).
     compact_timers_at: usize,
+    /// Tests: entries of the day lists read, to close the days and to forget workers.
+    #[cfg(test)]
+    day_marks_read: usize,
     /// Worker-hours of event time a replay's stretch covers ([`Engine::slice_end`]).
     stretch_worker_hours: i64,
     /// Live: workers changed since the last `take_dirty` (their records go to the state topic).
@@ -1138,6 +1148,8 @@ impl Engine {
             day_hours: Vec::new(),
             observations: None,
             compact_timers_at: 1024,
+            #[cfg(test)]
+            day_marks_read: 0,
             stretch_worker_hours: STRETCH_WORKER_HOURS,
             dirty: None,
             source_active: Vec::new(),
@@ -2311,10 +2323,10 @@ impl Engine {
             });
             return;
         }
-        if worker.day_has_work
-            && let Some(list) = self.state.day_lists.get_mut(&worker.day.number)
-        {
-            list.retain(|mark| mark.worker != index);
+        let day = worker.day.number;
+        if worker.day_has_work && self.state.day_lists.contains_key(&day) {
+            let unmarked = self.state.unmarked.entry(day).or_default();
+            *unmarked.entry(index).or_default() += 1;
         }
         self.state.stats.evicted += 1;
         if let Some(evicted) = self.evicted.as_mut() {
@@ -2475,6 +2487,11 @@ impl Engine {
     /// closes their day: overtime, `minimum_wage`), then report the day for `quota_p90`.
     fn close_day(&mut self, day: i32) {
         let list = self.state.day_lists.remove(&day).unwrap_or_default();
+        let mut unmarked = self.state.unmarked.remove(&day).unwrap_or_default();
+        #[cfg(test)]
+        {
+            self.day_marks_read += list.len();
+        }
         let info = self.cal.day(day);
         // Live saves a partition's report, worker by worker (`src/live/state.rs`); elsewhere
         // only the groups' working times are read.
@@ -2490,6 +2507,12 @@ impl Engine {
             class,
         } in &list
         {
+            if let Some(count) = unmarked.get_mut(&index)
+                && *count > 0
+            {
+                *count -= 1;
+                continue;
+            }
             self.enter(Step {
                 t: info.end,
                 class: Step::DAY,
