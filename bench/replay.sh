@@ -2,7 +2,7 @@
 # Replay benchmarks (issues 2, 11): every core against one, memory per worker, a million
 # workers.
 #
-#   bench/replay.sh [threads|memory|million|all]...     default: threads memory
+#   bench/replay.sh [threads|memory|million|ttl|all]... default: threads memory
 #   BASE=<git rev> bench/replay.sh threads              also build BASE and measure it in
 #                                                       the same run, alternating
 #   BASE_BIN=<path> bench/replay.sh threads             the same with a base already built
@@ -18,6 +18,11 @@
 #          and the default dedup_window included): bytes per additional worker (<= 1 KiB).
 # million  one simulated day of 1,000,000 workers piped from `simulate` into `replay` (the
 #          file would be about 10 GB): time, events/s and peak RSS of replay.
+# ttl      one simulated day of 100,000 workers (`--seed 3`, 5.6 M events), `replay --threads
+#          1` with `WORKHOURS_TIME__WORKER_TTL=30m` (about 230,000 workers forgotten within
+#          the day) against the default: forgetting a worker must cost about its own work,
+#          not a walk of the day's workers (CPU ratio 2.5 to 2.7x when it did, 1.2 to 1.35x since).
+#          With BASE or BASE_BIN, the base's ratio too. ROUNDS alternations, least CPU of each.
 #
 # Streams and results go under bench/out/ (ignored by git). On a shared, noisy machine
 # compare ratios from one run, never lone times.
@@ -31,7 +36,7 @@ bin=$target/release/workhours
 rounds=${ROUNDS:-2}
 sections=("$@")
 [ ${#sections[@]} -gt 0 ] || sections=(threads memory)
-[ "${sections[0]}" != all ] || sections=(threads memory million)
+[ "${sections[0]}" != all ] || sections=(threads memory million ttl)
 
 base_bin=${BASE_BIN:-}
 if [ -z "$base_bin" ] && [ -n "${BASE:-}" ]; then
@@ -141,9 +146,38 @@ million() {
         "$(wc -l <"$out/million.out") alerts"
 }
 
+ttl() {
+    local input r b ttl_value cpu key
+    input=$(stream 100000 1 3)
+    declare -A least
+    local bins=(head)
+    [ -z "$base_bin" ] || bins+=(base)
+    for r in $(seq "$rounds"); do
+        for b in "${bins[@]}"; do
+            for ttl_value in default 30m; do
+                local prog=$bin
+                [ "$b" = head ] || prog=$base_bin
+                if [ "$ttl_value" = default ]; then
+                    read -r _ cpu _ <<<"$(timed taskset -c 0 sh -c "\"$prog\" replay --threads 1 \"$input\" >/dev/null")"
+                else
+                    read -r _ cpu _ <<<"$(timed taskset -c 0 env WORKHOURS_TIME__WORKER_TTL=30m sh -c "\"$prog\" replay --threads 1 \"$input\" >/dev/null")"
+                fi
+                key="$b $ttl_value"
+                echo "  ($key, round $r: ${cpu}s CPU)"
+                if better "$cpu" "${least[$key]:-}"; then least[$key]=$cpu; fi
+            done
+        done
+    done
+    echo "worker_ttl 30m against the default, replay --threads 1, one day of 100,000 workers ($(wc -l <"$input") events), least CPU of $rounds:"
+    for b in "${bins[@]}"; do
+        echo "  $b: ${least[$b default]}s and ${least[$b 30m]}s CPU:" \
+            "$(awk -v a="${least[$b default]}" -v c="${least[$b 30m]}" 'BEGIN{printf "%.2f", c/a}')x"
+    done
+}
+
 for section in "${sections[@]}"; do
     case $section in
-    threads | memory | million) "$section" ;;
-    *) echo "bench/replay.sh: unknown section $section (threads, memory, million, all)" >&2; exit 2 ;;
+    threads | memory | million | ttl) "$section" ;;
+    *) echo "bench/replay.sh: unknown section $section (threads, memory, million, ttl, all)" >&2; exit 2 ;;
     esac
 done
