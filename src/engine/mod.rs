@@ -354,6 +354,33 @@ impl DayMark {
     }
 }
 
+/// The marks of one day's list that no longer count: per slot, how many of that slot's first
+/// marks in the list (a slot reused the same day marks the day again, after them). They are
+/// passed over when the day closes, or taken out in one pass once they are half the list, so
+/// that forgetting a worker costs a constant on average and the list stays within twice the
+/// day's workers still held (a worker forgotten and back again and again within a day left a
+/// mark each time).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Unmarked {
+    total: usize,
+    by_slot: FxHashMap<u32, u32>,
+}
+
+impl Unmarked {
+    /// Whether `index`'s next mark in the list is one that no longer counts (then it is
+    /// counted as passed over).
+    fn pass(&mut self, index: u32) -> bool {
+        match self.by_slot.get_mut(&index) {
+            Some(count) if *count > 0 => {
+                *count -= 1;
+                self.total -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A step of the engine's processing, in its order: at instant `t`, first the day that ends
 /// (`DAY`: its workers in the order they were marked as working that day, `mark`, then the
 /// `quota_p90` groups), then each event (`EVENT`, by arrival `key`), then each worker those
@@ -692,12 +719,11 @@ pub struct State {
     /// marked each.
     day_lists: BTreeMap<i32, Vec<DayMark>>,
     /// Marks in `day_lists` that no longer count: workers forgotten (`worker_ttl`) on a day
-    /// they had marked. Per day and slot, how many of that slot's first marks in the day's
-    /// list to pass over when the day closes (a slot reused that day marks it again, after
-    /// them). Taking each mark out of the list when its worker was forgotten scanned the
-    /// list: with a `worker_ttl` under a day, time quadratic in the workers of a day.
+    /// they had marked ([`Unmarked`]). Taking each mark out of the list when its worker was
+    /// forgotten scanned the list: with a `worker_ttl` under a day, time quadratic in the
+    /// workers of a day.
     #[serde(default)]
-    unmarked: BTreeMap<i32, FxHashMap<u32, u32>>,
+    unmarked: BTreeMap<i32, Unmarked>,
     /// `event_id`s within the `dedup_window`.
     #[serde(default)]
     dedup: Dedup,
@@ -2326,7 +2352,19 @@ impl Engine {
         let day = worker.day.number;
         if worker.day_has_work && self.state.day_lists.contains_key(&day) {
             let unmarked = self.state.unmarked.entry(day).or_default();
-            *unmarked.entry(index).or_default() += 1;
+            *unmarked.by_slot.entry(index).or_default() += 1;
+            unmarked.total += 1;
+            if let Some(list) = self.state.day_lists.get_mut(&day)
+                && unmarked.total * 2 > list.len()
+            {
+                #[cfg(test)]
+                {
+                    self.day_marks_read += list.len();
+                }
+                list.retain(|mark| !unmarked.pass(mark.worker));
+                debug_assert_eq!(unmarked.total, 0);
+                self.state.unmarked.remove(&day);
+            }
         }
         self.state.stats.evicted += 1;
         if let Some(evicted) = self.evicted.as_mut() {
@@ -2507,10 +2545,7 @@ impl Engine {
             class,
         } in &list
         {
-            if let Some(count) = unmarked.get_mut(&index)
-                && *count > 0
-            {
-                *count -= 1;
+            if unmarked.pass(index) {
                 continue;
             }
             self.enter(Step {
