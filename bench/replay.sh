@@ -21,7 +21,7 @@
 # ttl      one simulated day of 100,000 workers (`--seed 3`, 5.6 M events), `replay --threads
 #          1` with `WORKHOURS_TIME__WORKER_TTL=30m` (about 230,000 workers forgotten within
 #          the day) against the default: forgetting a worker must cost about its own work,
-#          not a walk of the day's workers (CPU ratio 2.5 to 2.7x when it did, 1.2 to 1.35x since).
+#          not a walk of the day's workers (CPU ratio 2.5 to 2.8x when it did, 1.1 to 1.35x since).
 #          With BASE or BASE_BIN, the base's ratio too. ROUNDS alternations, least CPU of each.
 #
 # Streams and results go under bench/out/ (ignored by git). On a shared, noisy machine
