@@ -370,6 +370,9 @@ impl Unmarked {
     /// Whether `index`'s next mark in the list is one that no longer counts (then it is
     /// counted as passed over).
     fn pass(&mut self, index: u32) -> bool {
+        if self.total == 0 {
+            return false;
+        }
         match self.by_slot.get_mut(&index) {
             Some(count) if *count > 0 => {
                 *count -= 1;
@@ -2350,13 +2353,13 @@ impl Engine {
             return;
         }
         let day = worker.day.number;
-        if worker.day_has_work && self.state.day_lists.contains_key(&day) {
+        if worker.day_has_work
+            && let Some(list) = self.state.day_lists.get_mut(&day)
+        {
             let unmarked = self.state.unmarked.entry(day).or_default();
             *unmarked.by_slot.entry(index).or_default() += 1;
             unmarked.total += 1;
-            if let Some(list) = self.state.day_lists.get_mut(&day)
-                && unmarked.total * 2 > list.len()
-            {
+            if unmarked.total * 2 > list.len() {
                 #[cfg(test)]
                 {
                     self.day_marks_read += list.len();
