@@ -154,14 +154,12 @@ ttl() {
     [ -z "$base_bin" ] || bins+=(base)
     for r in $(seq "$rounds"); do
         for b in "${bins[@]}"; do
+            local prog=$bin
+            [ "$b" = head ] || prog=$base_bin
             for ttl_value in default 30m; do
-                local prog=$bin
-                [ "$b" = head ] || prog=$base_bin
-                if [ "$ttl_value" = default ]; then
-                    read -r _ cpu _ <<<"$(timed taskset -c 0 sh -c "\"$prog\" replay --threads 1 \"$input\" >/dev/null")"
-                else
-                    read -r _ cpu _ <<<"$(timed taskset -c 0 env WORKHOURS_TIME__WORKER_TTL=30m sh -c "\"$prog\" replay --threads 1 \"$input\" >/dev/null")"
-                fi
+                local ttl_env=()
+                [ "$ttl_value" = default ] || ttl_env=("WORKHOURS_TIME__WORKER_TTL=$ttl_value")
+                read -r _ cpu _ <<<"$(timed taskset -c 0 env "${ttl_env[@]}" sh -c "\"$prog\" replay --threads 1 \"$input\" >/dev/null")"
                 key="$b $ttl_value"
                 echo "  ($key, round $r: ${cpu}s CPU)"
                 if better "$cpu" "${least[$key]:-}"; then least[$key]=$cpu; fi
