@@ -1708,16 +1708,15 @@ mod forgetting_tests {
         engine.advance_to(crate::timefmt::parse_rfc3339("2026-03-03T00:10:00+08:00").unwrap());
         let reports = engine.take_reports();
         assert_eq!(reports.len(), 1, "{reports:?}");
-        let mut workers: Vec<(&str, i64)> = reports[0]
+        let mut workers: Vec<(String, i64)> = reports[0]
             .entries
             .iter()
-            .map(|e| (e.0.as_str(), e.4))
+            .map(|e| (e.0.clone(), e.4))
             .collect();
         workers.sort();
         let mut expected: Vec<(String, i64)> =
             (0..300).map(|i| (format!("r2w{i}"), 20 * 60_000)).collect();
         expected.sort();
-        let expected: Vec<(&str, i64)> = expected.iter().map(|(w, ms)| (w.as_str(), *ms)).collect();
         assert_eq!(workers, expected);
         assert!(
             engine.day_marks_read <= 2 * 900,
