@@ -2828,3 +2828,40 @@ fn a_days_deliveries_count_each_orders_first_fee_through_the_lists_growth() {
     let saved = serde_json::to_value(worker).unwrap();
     assert_eq!(saved["delivered"].as_array().unwrap().len(), 4);
 }
+
+/// Events that change none of the measures before the worker's next point read no rule (that
+/// point stands for all of them); an event that changes one is read by every rule.
+#[test]
+fn events_that_change_no_measure_read_no_rule() {
+    let read = |events: &[Ev]| {
+        worker::RULES_READ.with(|read| read.set(0));
+        let alerts = run(events, "08:30");
+        (worker::RULES_READ.with(|read| read.get()), alerts)
+    };
+    let start = vec![ev("w1", "login", "08:00")];
+    let mut busy = start.clone();
+    for minute in 1..21 {
+        let ts = format!("08:{minute:02}");
+        busy.push(ev("w1", "heartbeat", &ts));
+        // Orders and pickups change measures no rule of the default pack reads (`orders`,
+        // `carrying`): work is on throughout.
+        let order = format!("o{minute}");
+        busy.push(ev("w1", "order_accepted", &format!("{ts}:20")).order(&order));
+        busy.push(ev("w1", "order_picked_up", &format!("{ts}:40")).order(&order));
+    }
+    let (few, alerts) = read(&start);
+    assert!(few > 0 && alerts.is_empty());
+    let (many, alerts) = read(&busy);
+    assert_eq!(
+        many, few,
+        "60 events that change no measure the rules read, read rules"
+    );
+    assert!(alerts.is_empty());
+    // Logging out with orders: still working. Delivering them all: not working any more.
+    busy.push(ev("w1", "logout", "08:25"));
+    assert_eq!(read(&busy).0, few);
+    for minute in 1..21 {
+        busy.push(ev("w1", "order_delivered", "08:26").order(&format!("o{minute}")));
+    }
+    assert!(read(&busy).0 > few, "the end of work read no rule");
+}

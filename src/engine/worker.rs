@@ -416,6 +416,12 @@ pub struct Member {
     pub closed_hours_work: i64,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: rules whose flags an instant read, on this thread.
+    pub static RULES_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn is_zero(ms: &i64) -> bool {
     *ms == 0
 }
@@ -1086,6 +1092,9 @@ impl Worker {
             hours_work: std::mem::take(&mut member.hours_work),
         };
         self.bits = self.raw_bits();
+        // The measures changed outside `settle`, which would take them as those its point was
+        // computed with: the rules see them afresh.
+        self.next_point = NEVER;
         Some(taken)
     }
 
@@ -1120,8 +1129,11 @@ impl Worker {
 
     /// The state at instant `t` is `self.bits`: mark the day's work, then let each rule see
     /// its flags at `t` and fire what is due.
-    /// Before `quiet`, nothing is due for a rule whose flags do not change (the worker's
-    /// `next_point` when it still holds): its own step is skipped.
+    /// Before `quiet` (the worker's `next_point` when it still holds: the measures the rules
+    /// read are those of the last instant), nothing is due and no rule's flags change: every
+    /// rule's step is skipped, without reading their flags (but before the rules hold,
+    /// [`Cx::rules_from`], whose crossings the point leaves for then: there a rule whose flags
+    /// change takes its step).
     ///
     /// Returns whether every rule was skipped so.
     fn instant(&mut self, index: u32, t: i64, set: &RuleSet, cx: &mut Cx<'_>, quiet: i64) -> bool {
@@ -1132,6 +1144,16 @@ impl Worker {
                 .entry(self.day.number)
                 .or_default()
                 .push(super::DayMark::new(step, index));
+        }
+        if t < quiet && t >= cx.rules_from {
+            // A rule's hours' edges and the end of its allowance are points of their own.
+            debug_assert!(
+                set.stateful()
+                    .zip(self.states.iter())
+                    .all(|(def, state)| state.eval(def, self.bits, t, cx.cal) == state.flags()),
+                "a rule's flags changed before the worker's next point"
+            );
+            return true;
         }
         let holds_before = cx.holds.len();
         let me = Me {
@@ -1144,6 +1166,8 @@ impl Worker {
         };
         let mut all_skipped = true;
         for (def, state) in set.stateful().zip(self.states.iter_mut()) {
+            #[cfg(test)]
+            RULES_READ.with(|read| read.set(read.get() + 1));
             let flags = state.eval(def, self.bits, t, cx.cal);
             if flags == state.flags() && t < quiet {
                 continue;
