@@ -2308,7 +2308,9 @@ impl Engine {
         }
         let first = worker.since == NEVER;
         let previous = [worker.platform, worker.role, worker.city];
-        worker.advance(index, t, &mut cx);
+        if !worker.may_skip_advance(t, &cx) {
+            worker.advance(index, t, &mut cx);
+        }
         worker.apply(event, &mut cx);
         let group = [event.platform, event.role, event.city];
         let member_previous = worker.group_member(event, cx.names);
@@ -2446,7 +2448,6 @@ impl Engine {
     fn settle(&mut self, index: u32, t: i64) {
         let (workers, mut cx) = self.cx();
         let worker = &mut workers[index as usize];
-        worker.advance(index, t, &mut cx);
         let unchanged = worker.settle(index, t, &mut cx);
         self.mark_dirty(index);
         if !unchanged {

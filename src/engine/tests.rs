@@ -2050,7 +2050,9 @@ fn a_worker_saves_the_same_json() {
         ev("w1", "order_accepted", "2026-03-03T08:50:00+08:00").order("o2"),
         ev("w1", "heartbeat", "2026-03-03T09:00:00+08:00"),
     ];
-    let mut engine = Engine::new(Config::default());
+    // Brought to its last event (with the shortcuts, a worker to which nothing happened since
+    // an instant stays there, as its record then says).
+    let mut engine = Engine::new(Config::default()).without_shortcuts();
     for e in &events {
         engine.push(&event::parse(e.line().as_bytes()).unwrap());
         engine.advance();
@@ -2864,4 +2866,45 @@ fn events_that_change_no_measure_read_no_rule() {
         busy.push(ev("w1", "order_delivered", "08:26").order(&format!("o{minute}")));
     }
     assert!(read(&busy).0 > few, "the end of work read no rule");
+}
+
+/// Events that change nothing leave the worker where it was: its time is integrated in one
+/// step when something does change (here, at the end), and a view in between shows it
+/// integrated to its instant, as without the shortcuts.
+#[test]
+fn events_that_change_nothing_are_integrated_in_one_step() {
+    let mut events = vec![ev("w1", "login", "08:00")];
+    for minute in 1..31 {
+        events.push(ev("w1", "heartbeat", &format!("08:{minute:02}")));
+    }
+    let steps = |events: &[Ev], until: &str, shortcuts: bool| {
+        worker::STEPS.with(|steps| steps.set(0));
+        let mut engine = Engine::new(Config::default());
+        if !shortcuts {
+            engine = engine.without_shortcuts();
+        }
+        for e in events {
+            let line = e.line();
+            engine.push(&event::parse(line.as_bytes()).unwrap());
+            engine.advance();
+        }
+        engine.finish(t(until));
+        let steps = worker::STEPS.with(|steps| steps.get());
+        (steps, engine.worker_view("w1").unwrap())
+    };
+    let (few, view) = steps(&events[..1], "08:40", true);
+    let (many, busy) = steps(&events, "08:40", true);
+    assert_eq!(many, few, "30 heartbeats took steps of their own");
+    assert_eq!(busy["today_seconds"], 40 * 60, "{busy}");
+    assert_eq!(busy["episode"]["worked_seconds"], 40 * 60, "{busy}");
+    assert_eq!(view["today_seconds"], 40 * 60, "{view}");
+    let (each, plain) = steps(&events, "08:40", false);
+    assert_eq!(each, 30, "one step a heartbeat without the shortcuts");
+    assert_eq!(busy, plain);
+    // The logout ends the work at 08:35: counted to there, in one step from 08:00.
+    events.push(ev("w1", "logout", "08:35"));
+    let (after, view) = steps(&events, "08:40", true);
+    assert_eq!(after, few + 1);
+    assert_eq!(view["today_seconds"], 35 * 60, "{view}");
+    assert_eq!(view, steps(&events, "08:40", false).1);
 }

@@ -420,6 +420,8 @@ pub struct Member {
 thread_local! {
     /// Tests: rules whose flags an instant read, on this thread.
     pub static RULES_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Tests: steps of integration ([`Worker::step`]), on this thread.
+    pub static STEPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn is_zero(ms: &i64) -> bool {
@@ -920,6 +922,8 @@ impl Worker {
         cx: &mut Cx<'n>,
         platforms: &mut Vec<&'n str>,
     ) {
+        #[cfg(test)]
+        STEPS.with(|steps| steps.set(steps.get() + 1));
         if self.working() {
             // `from` and `x` lie in the local day (its end closes it): the span fits.
             self.day_work += (x - from) as u32;
@@ -1199,7 +1203,8 @@ impl Worker {
     }
 
     /// Applies one event at `event.ts`; the caller has advanced the worker to that instant
-    /// (or this is the worker's first event) and settles after the instant's last event.
+    /// (or this is the worker's first event, or [`Worker::may_skip_advance`]) and settles
+    /// after the instant's last event.
     pub fn apply(&mut self, event: &Pending, cx: &mut Cx<'_>) {
         if self.since == NEVER {
             self.rules = event.rules;
@@ -1275,19 +1280,24 @@ impl Worker {
         }
     }
 
-    /// Reads the state that holds from `at` on (after every event at `at`) and fires what is
-    /// due at `at`. Idempotent at the same instant.
+    /// Brings the worker to `at` (after every event at `at`), reads the state that holds from
+    /// then on and fires what is due at `at`. Idempotent at the same instant.
     ///
     /// Returns true when nothing changed for any rule and nothing is due before the worker's
     /// known next point, which then still holds (its timer too): the caller need not
-    /// reschedule.
+    /// reschedule. Then the worker may stay where it was ([`Worker::defers`]).
     pub fn settle(&mut self, index: u32, at: i64, cx: &mut Cx<'_>) -> bool {
-        let quiet = std::mem::replace(&mut self.next_point, NEVER);
         if self.since == NEVER {
+            self.next_point = NEVER;
             return false;
         }
         let sets = cx.sets;
         let set = &sets[usize::from(self.rules)];
+        if self.defers(at, set, cx) {
+            return true;
+        }
+        self.advance(index, at, cx);
+        let quiet = std::mem::replace(&mut self.next_point, NEVER);
         if self.timeout_at(set) <= at {
             self.time_out(at, set, cx);
         }
@@ -1311,6 +1321,44 @@ impl Worker {
             self.next_point = quiet;
         }
         unchanged
+    }
+
+    /// Whether settling at `at` changes nothing at all: a worker (not a person, whose worker
+    /// ids' own sessions count its time) before its next point (strictly after the instant it
+    /// was computed at, and once the rules hold, [`Cx::rules_from`]), the measures the rules
+    /// read unchanged by the events of `at`, no session timeout (it moves with every event)
+    /// and no day's work to mark. Then not even the worker's time is integrated to `at`: over
+    /// a span in which nothing changes that is one step whenever it comes (the worker's next
+    /// event, timer or midnight, before any of which nothing reads its counters), and each
+    /// rule's integration is linear in the span.
+    fn defers(&mut self, at: i64, set: &RuleSet, cx: &Cx<'_>) -> bool {
+        if !cx.shortcuts
+            || !self.members.is_empty()
+            || set.session_timeout > 0
+            || at >= self.next_point
+            || at <= self.point_at
+            || at < cx.rules_from
+        {
+            return false;
+        }
+        let bits = self.raw_bits();
+        if (bits ^ self.bits) & set.relevant != 0
+            || (Measure::Work.is_on(bits) && !self.day_has_work)
+        {
+            return false;
+        }
+        // Only measures no rule reads changed: the span from `since` integrates the same.
+        self.bits = bits;
+        true
+    }
+
+    /// Whether the worker's events at `t` may be applied without bringing it to `t` first:
+    /// [`Worker::settle`] does it after them, if anything changes ([`Worker::defers`]). Only
+    /// before the worker's next point (no midnight, whose day the events would count in, comes
+    /// first), and not for a person (the step to `t` reads its worker ids' sessions, which
+    /// the events change).
+    pub fn may_skip_advance(&self, t: i64, cx: &Cx<'_>) -> bool {
+        cx.shortcuts && self.members.is_empty() && t < self.next_point
     }
 
     /// The next instant at which this worker needs the engine without a new event.
