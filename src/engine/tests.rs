@@ -2908,3 +2908,21 @@ fn events_that_change_nothing_are_integrated_in_one_step() {
     assert_eq!(view["today_seconds"], 35 * 60, "{view}");
     assert_eq!(view, steps(&events, "08:40", false).1);
 }
+
+/// Names compare equal exactly when their bytes do, whatever their length and wherever they
+/// differ (the short ones are compared a word at a time).
+#[test]
+fn names_are_equal_when_their_bytes_are() {
+    for n in 0..=20u8 {
+        let a: String = (0..n).map(|i| char::from(b'a' + i)).collect();
+        assert!(same_name(&a, &a.clone()), "{a}");
+        assert!(!same_name(&a, &format!("{a}x")), "{a}");
+        for at in 0..usize::from(n) {
+            let mut b = a.clone().into_bytes();
+            b[at] = b'Z';
+            let b = String::from_utf8(b).unwrap();
+            assert!(!same_name(&a, &b), "{a} {b}");
+        }
+    }
+    assert!(same_name("城市", "城市") && !same_name("城市", "城巿"));
+}
