@@ -64,7 +64,11 @@ impl Ev {
 /// An engine that took the events in order (advancing after each, as replay does) and ran
 /// to `until`.
 fn engine_after(config: Config, events: &[Ev], until: &str) -> Engine {
-    let mut engine = Engine::new(config);
+    fed(Engine::new(config), events, until)
+}
+
+/// `engine` after it took the events in order (advancing after each) and ran to `until`.
+fn fed(mut engine: Engine, events: &[Ev], until: &str) -> Engine {
     for e in events {
         let line = e.line();
         let parsed = event::parse(line.as_bytes()).unwrap();
@@ -2879,16 +2883,13 @@ fn events_that_change_nothing_are_integrated_in_one_step() {
     }
     let steps = |events: &[Ev], until: &str, shortcuts: bool| {
         worker::STEPS.with(|steps| steps.set(0));
-        let mut engine = Engine::new(Config::default());
-        if !shortcuts {
-            engine = engine.without_shortcuts();
-        }
-        for e in events {
-            let line = e.line();
-            engine.push(&event::parse(line.as_bytes()).unwrap());
-            engine.advance();
-        }
-        engine.finish(t(until));
+        let engine = Engine::new(Config::default());
+        let engine = if shortcuts {
+            engine
+        } else {
+            engine.without_shortcuts()
+        };
+        let mut engine = fed(engine, events, until);
         let steps = worker::STEPS.with(|steps| steps.get());
         (steps, engine.worker_view("w1").unwrap())
     };

@@ -1302,17 +1302,13 @@ impl Worker {
             self.time_out(at, set, cx);
         }
         let had_work = self.day_has_work;
-        let before = self.bits;
-        self.bits = self.raw_bits();
-        // Only strictly after the instant the point was computed at is nothing due before it,
-        // and only while the measures the rules read are those it was computed with (a rule's
-        // points also depend on them: the edges of its hours, its allowance).
-        let quiet =
-            if cx.shortcuts && at > self.point_at && (before ^ self.bits) & set.relevant == 0 {
-                quiet
-            } else {
-                NEVER
-            };
+        let bits = self.raw_bits();
+        let quiet = if self.point_holds(at, bits, set, cx) {
+            quiet
+        } else {
+            NEVER
+        };
+        self.bits = bits;
         let all_skipped = self.instant(index, at, set, cx, quiet);
         // A session timeout moves with every event: then the points are computed afresh.
         let unchanged =
@@ -1332,24 +1328,29 @@ impl Worker {
     /// event, timer or midnight, before any of which nothing reads its counters), and each
     /// rule's integration is linear in the span.
     fn defers(&mut self, at: i64, set: &RuleSet, cx: &Cx<'_>) -> bool {
-        if !cx.shortcuts
-            || !self.members.is_empty()
+        if !self.members.is_empty()
             || set.session_timeout > 0
             || at >= self.next_point
-            || at <= self.point_at
             || at < cx.rules_from
         {
             return false;
         }
         let bits = self.raw_bits();
-        if (bits ^ self.bits) & set.relevant != 0
-            || (Measure::Work.is_on(bits) && !self.day_has_work)
+        if !self.point_holds(at, bits, set, cx) || (Measure::Work.is_on(bits) && !self.day_has_work)
         {
             return false;
         }
         // Only measures no rule reads changed: the span from `since` integrates the same.
         self.bits = bits;
         true
+    }
+
+    /// Whether the worker's next point still holds at `at` with the measures `bits` from `at`
+    /// on: only strictly after the instant it was computed at is nothing due before it, and
+    /// only while the measures the rules read are those it was computed with (a rule's points
+    /// also depend on them: the edges of its hours, its allowance).
+    fn point_holds(&self, at: i64, bits: Bits, set: &RuleSet, cx: &Cx<'_>) -> bool {
+        cx.shortcuts && at > self.point_at && (bits ^ self.bits) & set.relevant == 0
     }
 
     /// Whether the worker's events at `t` may be applied without bringing it to `t` first:
@@ -1361,7 +1362,6 @@ impl Worker {
         cx.shortcuts && self.members.is_empty() && t < self.next_point
     }
 
-    /// The next instant at which this worker needs the engine without a new event.
     /// The next instant at which this worker needs the engine without a new event (its
     /// timer), and the first at which anything happens to it (`next_point`, which it keeps).
     pub fn next_wake(&mut self, set: &RuleSet, cx: &mut Cx<'_>) -> i64 {
