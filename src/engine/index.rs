@@ -1,11 +1,16 @@
 //! The worker index: the slot of each worker held, found by its id (persons: by subject, a
 //! person or a worker id standing for one, SPEC section 8).
 //!
-//! A bucket holds the slot number only, 4 bytes, and a look-up compares the id with the one in
-//! the slot's [`Worker`]: the worker already holds its id, so the index does not hold it again
-//! (a bucket with the id took 32 bytes; memory per worker is a target). The worker's line is
-//! read by the event anyway, so the comparison costs no extra miss in the usual case. Every
-//! slot in the index must hold its worker whenever the table is probed or grows.
+//! A bucket holds the slot number and 32 bits of the id's hash, 8 bytes, and a look-up
+//! compares the id with the one in the slot's [`Worker`]: the worker already holds its id, so
+//! the index does not hold it again (a bucket with the id took 32 bytes; memory per worker is
+//! a target). Every slot in the index must hold its worker whenever the table is probed or
+//! grows.
+//!
+//! The hash bits let a batch of look-ups run in the index alone ([`WorkerIndex::candidate`]:
+//! a table of 8 bytes a worker, which the cache keeps), each confirmed later by the one
+//! comparison of the id, where the event reads its worker's line anyway: a look-up that read
+//! the worker's line missed the cache at nearly every event of a replay.
 //!
 //! Ids are hashed with a seed random per index ([`crate::keyed`]): a producer cannot choose
 //! ids that collide. Nothing reads the table in its order but [`WorkerIndex::slots`], whose
@@ -27,9 +32,28 @@ fn hash(keyed: &KeyedState, persons: bool, person: bool, id: &str) -> u64 {
     }
 }
 
+/// A bucket: the slot in the low 32 bits, [`tag`] of the id's hash in the high ones.
+fn entry(hash: u64, slot: u32) -> u64 {
+    (u64::from(tag(hash)) << 32) | u64::from(slot)
+}
+
+/// 32 bits of a hash that the table's own use of it leaves (its low bits choose the bucket,
+/// its top 7 are the control byte's).
+fn tag(hash: u64) -> u32 {
+    (hash >> 24) as u32
+}
+
+fn slot_of(entry: u64) -> u32 {
+    entry as u32
+}
+
+fn tag_of(entry: u64) -> u32 {
+    (entry >> 32) as u32
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct WorkerIndex {
-    table: HashTable<u32>,
+    table: HashTable<u64>,
     /// Keyed by subject: a person and a worker id of the same spelling are two keys.
     persons: bool,
     keyed: KeyedState,
@@ -61,12 +85,35 @@ impl WorkerIndex {
     #[inline]
     pub fn get(&self, workers: &[Worker], person: bool, id: &str) -> Option<u32> {
         let persons = self.persons;
+        let hash = self.hash(person, id);
         self.table
-            .find(self.hash(person, id), |&slot| {
-                let worker = &workers[slot as usize];
-                worker.id.as_bytes() == id.as_bytes() && (!persons || worker.person == person)
+            .find(hash, |&entry| {
+                let worker = &workers[slot_of(entry) as usize];
+                tag_of(entry) == tag(hash)
+                    && worker.id.as_bytes() == id.as_bytes()
+                    && (!persons || worker.person == person)
             })
-            .copied()
+            .map(|&entry| slot_of(entry))
+    }
+
+    /// The slot of the subject `id` if it is held, found in the index alone: the one whose
+    /// hash has the same 39 bits (the control byte's and the tag), which the caller confirms
+    /// by comparing the ids before it relies on it ([`WorkerIndex::holds`]). Another subject
+    /// has those bits by chance at about one look-up in 5 * 10^11 with a million held.
+    #[inline]
+    pub fn candidate(&self, person: bool, id: &str) -> Option<u32> {
+        let hash = self.hash(person, id);
+        self.table
+            .find(hash, |&entry| tag_of(entry) == tag(hash))
+            .map(|&entry| slot_of(entry))
+    }
+
+    /// Whether `slot`, indexed, holds the subject `id` (confirms a [`WorkerIndex::candidate`]).
+    #[inline]
+    pub fn holds(&self, workers: &[Worker], slot: u32, person: bool, id: &str) -> bool {
+        workers.get(slot as usize).is_some_and(|worker| {
+            worker.id.as_bytes() == id.as_bytes() && (!self.persons || worker.person == person)
+        })
     }
 
     /// Indexes the worker in `slot`, which must not be indexed yet.
@@ -74,15 +121,18 @@ impl WorkerIndex {
         let hash = self.hash_of(&workers[slot as usize]);
         let persons = self.persons;
         let keyed = &self.keyed;
-        self.table.insert_unique(hash, slot, |&s| {
-            let worker = &workers[s as usize];
+        self.table.insert_unique(hash, entry(hash, slot), |&e| {
+            let worker = &workers[slot_of(e) as usize];
             self::hash(keyed, persons, worker.person, &worker.id)
         });
     }
 
     /// Forgets `slot`, indexed for `worker` (which need not be in the slot any more).
     pub fn remove(&mut self, worker: &Worker, slot: u32) {
-        if let Ok(entry) = self.table.find_entry(self.hash_of(worker), |&s| s == slot) {
+        if let Ok(entry) = self
+            .table
+            .find_entry(self.hash_of(worker), |&e| slot_of(e) == slot)
+        {
             entry.remove();
         }
     }
@@ -94,7 +144,7 @@ impl WorkerIndex {
 
     /// The slots held, in no order.
     pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.table.iter().copied()
+        self.table.iter().map(|&e| slot_of(e))
     }
 }
 
@@ -121,6 +171,14 @@ mod tests {
         assert_eq!(index.get(&workers, false, &long), Some(2));
         assert_eq!(index.get(&workers, false, "w2"), None, "not indexed");
         assert_eq!(index.get(&workers, false, "w"), None);
+        // The index alone gives the same slots, which the ids confirm.
+        for (id, slot) in [("w1", 0), ("骑手-0001", 1), (long.as_str(), 2)] {
+            assert_eq!(index.candidate(false, id), Some(slot), "{id}");
+            assert!(index.holds(&workers, slot, false, id));
+        }
+        assert_eq!(index.candidate(false, "w2"), None, "not indexed");
+        assert!(!index.holds(&workers, 1, false, "w1"));
+        assert!(!index.holds(&workers, 9, false, "w1"), "no such slot");
         // Many more: the table grows, rehashing from the workers in place.
         for i in 0..1_000 {
             workers.push(worker(&format!("n{i}"), false));

@@ -1254,19 +1254,21 @@ impl Engine {
     }
 
     /// The slot of a worker id already held (none for persons, whose subject is decided at
-    /// the push). Pushes only add workers (they are forgotten while time runs), so the slots
-    /// of a batch of events looked up in one loop, before pushing them, stay right; that loop
-    /// is a run of independent look-ups whose cache misses overlap.
+    /// the push), as the index alone gives it ([`index::WorkerIndex::candidate`]): the push
+    /// confirms it against the worker's id, and looks the worker up if it was wrong. Pushes
+    /// only add workers (they are forgotten while time runs), so the slots of a batch of
+    /// events looked up in one loop, before pushing them, stay right; that loop reads the
+    /// index only, which the cache keeps.
     pub fn slot_hint(&self, worker_id: &str) -> Option<u32> {
         if self.persons() {
             return None;
         }
-        self.worker_index.get(&self.state.workers, false, worker_id)
+        self.worker_index.candidate(false, worker_id)
     }
 
     /// Asks the cache for what pushing an event of `worker_id` reads of its worker, when it
     /// is held: live looks up a batch's workers in one loop before pushing their events (each
-    /// push looks its worker up again; a hint is never wrong, only early or late).
+    /// push looks its worker up again; a hint is only early or late, or wrong by chance).
     pub fn prefetch_worker(&self, worker_id: &str) {
         if let Some(slot) = self.slot_hint(worker_id) {
             self.prefetch_push(slot);
@@ -1511,7 +1513,11 @@ impl Engine {
             self.person_slot(event, seq.unwrap_or(self.state.seq + 1), watermark)
         } else {
             let workers = &self.state.workers;
-            let known = slot.or_else(|| self.worker_index.get(workers, false, &event.worker_id));
+            // A hint is confirmed here, where the worker's line is read anyway.
+            let known = match slot {
+                Some(i) if self.worker_index.holds(workers, i, false, &event.worker_id) => Some(i),
+                _ => self.worker_index.get(workers, false, &event.worker_id),
+            };
             debug_assert_eq!(
                 known,
                 self.worker_index.get(workers, false, &event.worker_id),
@@ -2274,6 +2280,8 @@ impl Engine {
         if let Some(worker) = self.state.workers.get(slot as usize) {
             hint::prefetch(&worker.pending);
             hint::prefetch(worker.pushed_line());
+            // The push compares the ids (a slot hint is confirmed there).
+            hint::prefetch(&worker.id);
         }
     }
 

@@ -2927,3 +2927,46 @@ fn names_are_equal_when_their_bytes_are() {
     }
     assert!(same_name("城市", "城市") && !same_name("城市", "城巿"));
 }
+
+/// A slot hint is a candidate from the index alone ([`Engine::slot_hint`]): a push whose hint
+/// names another worker's slot, or no slot at all, still reaches its own worker.
+#[test]
+fn a_wrong_slot_hint_reaches_the_right_worker() {
+    let events = [
+        ev("w1", "login", "08:00"),
+        ev("w2", "login", "08:00"),
+        ev("w1", "logout", "09:00"),
+        ev("w2", "heartbeat", "09:30"),
+        ev("w2", "heartbeat", "12:30"),
+    ];
+    let alerts = |hints: [Option<u32>; 5]| {
+        let mut engine = Engine::new(Config::default()).sharded();
+        for (seq, (e, hint)) in events.iter().zip(hints).enumerate() {
+            let line = e.line();
+            let parsed = event::parse(line.as_bytes()).unwrap();
+            engine.push_admitted_to(&parsed, None, seq as u64 + 1, hint);
+            engine.advance();
+        }
+        engine.finish(t("12:30"));
+        engine.take_alerts()
+    };
+    let right = alerts([None, None, Some(0), Some(1), Some(1)]);
+    // w2 works on past four hours, w1 does not.
+    assert_eq!(
+        sh(&right),
+        [
+            (
+                "continuous_work/warning".into(),
+                "2026-03-02T11:45:00.000+08:00".into(),
+                13_500
+            ),
+            (
+                "continuous_work/violation".into(),
+                "2026-03-02T12:00:00.000+08:00".into(),
+                14_400
+            ),
+        ]
+    );
+    assert!(right.iter().all(|a| a.worker_id.as_deref() == Some("w2")));
+    assert_eq!(alerts([None, None, Some(1), Some(7), Some(0)]), right);
+}
