@@ -99,7 +99,9 @@ impl WorkerIndex {
     /// The slot of the subject `id` if it is held, found in the index alone: the one whose
     /// hash has the same 39 bits (the control byte's and the tag), which the caller confirms
     /// by comparing the ids before it relies on it ([`WorkerIndex::holds`]). Another subject
-    /// has those bits by chance at about one look-up in 5 * 10^11 with a million held.
+    /// has those bits by chance at fewer than one look-up in 10^10, however many are held (the
+    /// tag is compared only in the few buckets a look-up probes whose 7-bit control byte is
+    /// its own).
     #[inline]
     pub fn candidate(&self, person: bool, id: &str) -> Option<u32> {
         let hash = self.hash(person, id);
