@@ -84,14 +84,10 @@ impl WorkerIndex {
     /// The slot of the subject `id` (`person`: a person id; ignored unless keyed by subject).
     #[inline]
     pub fn get(&self, workers: &[Worker], person: bool, id: &str) -> Option<u32> {
-        let persons = self.persons;
         let hash = self.hash(person, id);
         self.table
             .find(hash, |&entry| {
-                let worker = &workers[slot_of(entry) as usize];
-                tag_of(entry) == tag(hash)
-                    && worker.id.as_bytes() == id.as_bytes()
-                    && (!persons || worker.person == person)
+                tag_of(entry) == tag(hash) && self.holds(workers, slot_of(entry), person, id)
             })
             .map(|&entry| slot_of(entry))
     }
