@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use super::{
     Admit, DayReport, Engine, NEVER, Observation, Pending, Pushed, State, Stats, Worker, buffer,
-    event_digest,
+    event_digest, lines::LineVec,
 };
 use crate::config::Config;
 use crate::event::Event;
@@ -185,7 +185,7 @@ pub struct PartitionMeta {
 #[derive(Debug, Default)]
 pub struct SavedWorkers {
     /// The workers, slot by slot; a tombstoned worker's slot is free.
-    workers: Vec<Worker>,
+    workers: LineVec<Worker>,
     /// Per slot: its platform, role, city and rules' (platform, role), in `strings`.
     names: Vec<[u32; 5]>,
     /// The slot of each worker id.

@@ -15,6 +15,7 @@ mod hint;
 mod ids;
 mod index;
 mod key;
+mod lines;
 mod live;
 pub mod measure;
 pub mod rules;
@@ -38,6 +39,7 @@ use crate::keyed::KeyedMap;
 use crate::pack::{DEFAULT_PACK, PackError};
 pub use ids::{Admit, Dedup, id_digest};
 use key::IdKey;
+use lines::LineVec;
 pub use live::{NamedObservation, PartitionMeta, SavedWorkers, WorkerRecord};
 pub use rules::continuous::Episode;
 use rules::{Params, RuleDef};
@@ -731,7 +733,8 @@ impl RuleIndex {
 /// The engine's whole state, serialisable so that a run can stop and go on elsewhere.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    workers: Vec<Worker>,
+    /// Each worker's state at a cache line's start ([`LineVec`]).
+    workers: LineVec<Worker>,
     names: Names,
     /// (platform, role) of each rule set, resolved from the config on restore.
     rule_keys: Vec<(u32, u32)>,
@@ -2115,7 +2118,7 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    fn cx(&mut self) -> (&mut Vec<Worker>, Cx<'_>) {
+    fn cx(&mut self) -> (&mut LineVec<Worker>, Cx<'_>) {
         let state = &mut self.state;
         (
             &mut state.workers,
