@@ -1,25 +1,28 @@
 //! The worker index: the slot of each worker held, found by its id (persons: by subject, a
 //! person or a worker id standing for one, SPEC section 8).
 //!
-//! A bucket holds the slot number and 32 bits of the id's hash, 8 bytes, and a look-up
-//! compares the id with the one in the slot's [`Worker`]: the worker already holds its id, so
-//! the index does not hold it again (a bucket with the id took 32 bytes; memory per worker is
-//! a target). Every slot in the index must hold its worker whenever the table is probed or
-//! grows.
+//! A flat table of 8-byte buckets with linear probing: a bucket holds the slot number and the
+//! top 32 bits of the id's hash (its *tag*), which also place it (a bucket's home is the tag
+//! scaled to the table), and a look-up compares the id with the one in the slot's [`Worker`]:
+//! the worker already holds its id, so the index does not hold it again (a bucket with the id
+//! took 32 bytes; memory per worker is a target). Every slot in the index must hold its worker
+//! whenever the table is probed. A growth re-places the buckets by their tags alone.
 //!
-//! The hash bits let a batch of look-ups run in the index alone ([`WorkerIndex::candidate`]:
-//! a table of 8 bytes a worker, which the cache keeps), each confirmed later by the one
-//! comparison of the id, where the event reads its worker's line anyway: a look-up that read
-//! the worker's line missed the cache at nearly every event of a replay.
+//! The tags let a batch of look-ups run in the index alone ([`WorkerIndex::candidate_by`]: a
+//! table of 11 to 21 bytes a worker), each confirmed later by the one comparison of the id,
+//! where the event reads its worker's line anyway: a look-up that read the worker's line
+//! missed the cache at nearly every event of a replay. And a bucket's place follows from the
+//! hash alone, so a batch can ask the cache for every look-up's bucket before the first
+//! look-up ([`WorkerIndex::prefetch`]): hashbrown's table, used before, kept its control
+//! bytes and its buckets apart (two dependent misses a look-up) and has no way to ask.
 //!
 //! Ids are hashed with a seed random per index ([`crate::keyed`]): a producer cannot choose
-//! ids that collide. Nothing reads the table in its order but [`WorkerIndex::slots`], whose
-//! callers sort.
+//! ids that collide, or that crowd one run of buckets. Nothing reads the table in its order
+//! but [`WorkerIndex::slots`], whose callers sort.
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
-
+use super::hint;
 use super::worker::Worker;
 use crate::keyed::KeyedState;
 
@@ -32,15 +35,21 @@ fn hash(keyed: &KeyedState, persons: bool, person: bool, id: &str) -> u64 {
     }
 }
 
+/// No bucket holds it: its slot would be `u32::MAX`, and 2^32 workers of 256 bytes would
+/// take a terabyte.
+const EMPTY: u64 = u64::MAX;
+
+/// The smallest table, in buckets.
+const MIN_BUCKETS: usize = 16;
+
 /// A bucket: the slot in the low 32 bits, [`tag`] of the id's hash in the high ones.
-fn entry(hash: u64, slot: u32) -> u64 {
-    (u64::from(tag(hash)) << 32) | u64::from(slot)
+fn entry(tag: u32, slot: u32) -> u64 {
+    (u64::from(tag) << 32) | u64::from(slot)
 }
 
-/// 32 bits of a hash that the table's own use of it leaves (its low bits choose the bucket,
-/// its top 7 are the control byte's).
+/// The top 32 bits of a hash: they place a bucket and are compared at a look-up.
 fn tag(hash: u64) -> u32 {
-    (hash >> 24) as u32
+    (hash >> 32) as u32
 }
 
 fn slot_of(entry: u64) -> u32 {
@@ -51,9 +60,16 @@ fn tag_of(entry: u64) -> u32 {
     (entry >> 32) as u32
 }
 
+/// Where a bucket of `tag` is looked for first in a table of `len` buckets (more than 0).
+fn home(tag: u32, len: usize) -> usize {
+    ((u64::from(tag) * len as u64) >> 32) as usize
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct WorkerIndex {
-    table: HashTable<u64>,
+    /// [`EMPTY`] or an [`entry`]; at most three quarters used (none allocated while empty).
+    buckets: Box<[u64]>,
+    len: usize,
     /// Keyed by subject: a person and a worker id of the same spelling are two keys.
     persons: bool,
     keyed: KeyedState,
@@ -63,9 +79,8 @@ impl WorkerIndex {
     /// The index of every worker held in `slots` (each must hold its worker).
     pub fn of(persons: bool, workers: &[Worker], slots: impl IntoIterator<Item = u32>) -> Self {
         let mut index = WorkerIndex {
-            table: HashTable::new(),
             persons,
-            keyed: KeyedState::default(),
+            ..WorkerIndex::default()
         };
         for slot in slots {
             index.insert(workers, slot);
@@ -73,7 +88,9 @@ impl WorkerIndex {
         index
     }
 
-    fn hash(&self, person: bool, id: &str) -> u64 {
+    /// The hash of the subject `id` (`person`: a person id; ignored unless keyed by subject),
+    /// for [`WorkerIndex::prefetch`] and [`WorkerIndex::candidate_by`].
+    pub fn hash(&self, person: bool, id: &str) -> u64 {
         hash(&self.keyed, self.persons, person, id)
     }
 
@@ -81,32 +98,59 @@ impl WorkerIndex {
         hash(&self.keyed, self.persons, worker.person, &worker.id)
     }
 
+    /// The first bucket from `tag`'s home on that holds `tag` and what `found` accepts, or
+    /// `None` at an empty bucket.
+    #[inline]
+    fn probe(&self, tag: u32, mut found: impl FnMut(u64) -> bool) -> Option<usize> {
+        let len = self.buckets.len();
+        if len == 0 {
+            return None;
+        }
+        let mut i = home(tag, len);
+        loop {
+            let entry = self.buckets[i];
+            if entry == EMPTY {
+                return None;
+            }
+            if tag_of(entry) == tag && found(entry) {
+                return Some(i);
+            }
+            i = if i + 1 == len { 0 } else { i + 1 };
+        }
+    }
+
     /// The slot of the subject `id` (`person`: a person id; ignored unless keyed by subject).
     #[inline]
     pub fn get(&self, workers: &[Worker], person: bool, id: &str) -> Option<u32> {
         let hash = self.hash(person, id);
-        self.table
-            .find(hash, |&entry| {
-                tag_of(entry) == tag(hash) && self.holds(workers, slot_of(entry), person, id)
-            })
-            .map(|&entry| slot_of(entry))
+        self.probe(tag(hash), |entry| {
+            self.holds(workers, slot_of(entry), person, id)
+        })
+        .map(|i| slot_of(self.buckets[i]))
     }
 
-    /// The slot of the subject `id` if it is held, found in the index alone: the one whose
-    /// hash has the same 39 bits (the control byte's and the tag), which the caller confirms
-    /// by comparing the ids before it relies on it ([`WorkerIndex::holds`]). Another subject
-    /// has those bits by chance at fewer than one look-up in 10^10, however many are held (the
-    /// tag is compared only in the few buckets a look-up probes whose 7-bit control byte is
-    /// its own).
+    /// The slot of the subject whose [`WorkerIndex::hash`] is `hash`, if it is held, found in
+    /// the index alone: the first one probed whose hash has the same 32-bit tag, which the
+    /// caller confirms by comparing the ids before it relies on it ([`WorkerIndex::holds`]).
+    /// Another subject has that tag by chance at fewer than one look-up in 10^9, however many
+    /// are held (the tag is compared only in the few buckets a look-up probes, two or three
+    /// on average).
     #[inline]
-    pub fn candidate(&self, person: bool, id: &str) -> Option<u32> {
-        let hash = self.hash(person, id);
-        self.table
-            .find(hash, |&entry| tag_of(entry) == tag(hash))
-            .map(|&entry| slot_of(entry))
+    pub fn candidate_by(&self, hash: u64) -> Option<u32> {
+        self.probe(tag(hash), |_| true)
+            .map(|i| slot_of(self.buckets[i]))
     }
 
-    /// Whether `slot`, indexed, holds the subject `id` (confirms a [`WorkerIndex::candidate`]).
+    /// Asks the cache for the bucket where a look-up of `hash` starts (a batch asks for all
+    /// its look-ups' buckets first, so that their misses overlap).
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if let Some(bucket) = self.buckets.get(home(tag(hash), self.buckets.len())) {
+            hint::prefetch(bucket);
+        }
+    }
+
+    /// Whether `slot`, indexed, holds the subject `id` (confirms a [`WorkerIndex::candidate_by`]).
     #[inline]
     pub fn holds(&self, workers: &[Worker], slot: u32, person: bool, id: &str) -> bool {
         workers.get(slot as usize).is_some_and(|worker| {
@@ -116,33 +160,73 @@ impl WorkerIndex {
 
     /// Indexes the worker in `slot`, which must not be indexed yet.
     pub fn insert(&mut self, workers: &[Worker], slot: u32) {
-        let hash = self.hash_of(&workers[slot as usize]);
-        let persons = self.persons;
-        let keyed = &self.keyed;
-        self.table.insert_unique(hash, entry(hash, slot), |&e| {
-            let worker = &workers[slot_of(e) as usize];
-            self::hash(keyed, persons, worker.person, &worker.id)
-        });
+        assert!(slot != u32::MAX, "worker slots below 2^32 - 1");
+        if (self.len + 1) * 4 > self.buckets.len() * 3 {
+            self.grow();
+        }
+        let tag = tag(self.hash_of(&workers[slot as usize]));
+        self.place(entry(tag, slot));
+        self.len += 1;
+    }
+
+    /// Puts `entry` in the first empty bucket from its home on (there is one).
+    fn place(&mut self, entry: u64) {
+        let len = self.buckets.len();
+        let mut i = home(tag_of(entry), len);
+        while self.buckets[i] != EMPTY {
+            i = if i + 1 == len { 0 } else { i + 1 };
+        }
+        self.buckets[i] = entry;
+    }
+
+    /// Doubles the table, placing every bucket again by its tag.
+    fn grow(&mut self) {
+        let len = (self.buckets.len() * 2).max(MIN_BUCKETS);
+        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; len].into_boxed_slice());
+        for &entry in old.iter().filter(|&&entry| entry != EMPTY) {
+            self.place(entry);
+        }
     }
 
     /// Forgets `slot`, indexed for `worker` (which need not be in the slot any more).
     pub fn remove(&mut self, worker: &Worker, slot: u32) {
-        if let Ok(entry) = self
-            .table
-            .find_entry(self.hash_of(worker), |&e| slot_of(e) == slot)
-        {
-            entry.remove();
+        let Some(at) = self.probe(tag(self.hash_of(worker)), |entry| slot_of(entry) == slot) else {
+            return;
+        };
+        // Linear probing's deletion: each later bucket of the run moves into the hole if the
+        // hole is on its way from its home, so that every look-up still reaches what it
+        // probed for before an empty bucket.
+        let len = self.buckets.len();
+        let distance = |from: usize, to: usize| (to + len - from) % len;
+        let mut hole = at;
+        let mut i = if at + 1 == len { 0 } else { at + 1 };
+        loop {
+            let entry = self.buckets[i];
+            if entry == EMPTY {
+                break;
+            }
+            let from = home(tag_of(entry), len);
+            if distance(from, hole) < distance(from, i) {
+                self.buckets[hole] = entry;
+                hole = i;
+            }
+            i = if i + 1 == len { 0 } else { i + 1 };
         }
+        self.buckets[hole] = EMPTY;
+        self.len -= 1;
     }
 
     /// Subjects held.
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.len
     }
 
     /// The slots held, in no order.
     pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.table.iter().map(|&e| slot_of(e))
+        self.buckets
+            .iter()
+            .filter(|&&entry| entry != EMPTY)
+            .map(|&entry| slot_of(entry))
     }
 }
 
@@ -171,10 +255,18 @@ mod tests {
         assert_eq!(index.get(&workers, false, "w"), None);
         // The index alone gives the same slots, which the ids confirm.
         for (id, slot) in [("w1", 0), ("骑手-0001", 1), (long.as_str(), 2)] {
-            assert_eq!(index.candidate(false, id), Some(slot), "{id}");
+            assert_eq!(
+                index.candidate_by(index.hash(false, id)),
+                Some(slot),
+                "{id}"
+            );
             assert!(index.holds(&workers, slot, false, id));
         }
-        assert_eq!(index.candidate(false, "w2"), None, "not indexed");
+        assert_eq!(
+            index.candidate_by(index.hash(false, "w2")),
+            None,
+            "not indexed"
+        );
         assert!(!index.holds(&workers, 1, false, "w1"));
         assert!(!index.holds(&workers, 9, false, "w1"), "no such slot");
         // Many more: the table grows, rehashing from the workers in place.
@@ -194,6 +286,47 @@ mod tests {
         slots.sort_unstable();
         assert_eq!(slots.len(), 1_002);
         assert_eq!(slots[..2], [1, 2]);
+    }
+
+    /// Linear probing's deletion moves the later buckets of a run back: every worker still
+    /// indexed is found after each removal, at the table's fullest (three quarters) and as
+    /// it grows, and a removed one is not; its slot can be indexed again.
+    #[test]
+    fn every_worker_left_is_found_after_each_removal() {
+        // 96 of 128 buckets used once all are in: long runs.
+        let workers: Vec<Worker> = (0..96).map(|i| worker(&format!("r{i}"), false)).collect();
+        let mut index = WorkerIndex::of(false, &workers, 0..96);
+        assert_eq!(index.buckets.len(), 128);
+        let check = |index: &WorkerIndex, gone: &[bool]| {
+            for (i, w) in workers.iter().enumerate() {
+                let expected = (!gone[i]).then_some(i as u32);
+                assert_eq!(index.get(&workers, false, &w.id), expected, "{}", w.id);
+                assert_eq!(index.candidate_by(index.hash(false, &w.id)), expected);
+            }
+            let mut held: Vec<u32> = index.slots().collect();
+            held.sort_unstable();
+            let expected: Vec<u32> = (0..96).filter(|&i| !gone[i as usize]).collect();
+            assert_eq!(held, expected);
+            assert_eq!(index.len(), expected.len());
+        };
+        let mut gone = vec![false; 96];
+        // A scrambled order (37 is prime to 96): every run is cut at every place.
+        for k in 0..96 {
+            let i = (k * 37) % 96;
+            index.remove(&workers[i], i as u32);
+            gone[i] = true;
+            check(&index, &gone);
+            // Removing again, or a slot the worker is not indexed at, changes nothing.
+            index.remove(&workers[i], i as u32);
+            index.remove(&workers[(i + 1) % 96], 1_000);
+            check(&index, &gone);
+        }
+        assert!(index.buckets.iter().all(|&entry| entry == EMPTY));
+        for i in (0..96).step_by(2) {
+            index.insert(&workers, i);
+            gone[i as usize] = false;
+        }
+        check(&index, &gone);
     }
 
     /// A producer cannot compute ids that collide in the index: each index hashes with its

@@ -1257,16 +1257,32 @@ impl Engine {
     }
 
     /// The slot of a worker id already held (none for persons, whose subject is decided at
-    /// the push), as the index alone gives it ([`index::WorkerIndex::candidate`]): the push
+    /// the push), as the index alone gives it ([`index::WorkerIndex::candidate_by`]): the push
     /// confirms it against the worker's id, and looks the worker up if it was wrong. Pushes
     /// only add workers (they are forgotten while time runs), so the slots of a batch of
     /// events looked up in one loop, before pushing them, stay right; that loop reads the
     /// index only, which the cache keeps.
     pub fn slot_hint(&self, worker_id: &str) -> Option<u32> {
+        self.slot_hint_by(self.hint_hash(worker_id))
+    }
+
+    /// The first half of [`Engine::slot_hint`], for a batch: the worker id's hash in the index
+    /// (none for persons), after asking the cache for the index's bucket where its look-up
+    /// starts. A batch hashes all its ids first, so that those misses overlap, then looks
+    /// them up ([`Engine::slot_hint_by`]).
+    pub fn hint_hash(&self, worker_id: &str) -> Option<u64> {
         if self.persons() {
             return None;
         }
-        self.worker_index.candidate(false, worker_id)
+        let hash = self.worker_index.hash(false, worker_id);
+        self.worker_index.prefetch(hash);
+        Some(hash)
+    }
+
+    /// The second half of [`Engine::slot_hint`]: the slot of the worker id whose
+    /// [`Engine::hint_hash`] is `hash`, as the index alone gives it.
+    pub fn slot_hint_by(&self, hash: Option<u64>) -> Option<u32> {
+        self.worker_index.candidate_by(hash?)
     }
 
     /// Asks the cache for what pushing an event of `worker_id` reads of its worker, when it

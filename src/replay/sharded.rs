@@ -849,14 +849,19 @@ impl Block {
             engine.cancel(id, ts);
         }
         let events = &route.events;
-        // The workers' slots first, in a loop of look-ups alone: each misses the cache, and
-        // there they overlap instead of stalling every push in turn.
-        let slots: Vec<Option<u32>> = events
+        // The workers' slots first, in loops of look-ups alone: each misses the cache, and
+        // there they overlap instead of stalling every push in turn. The ids are hashed (and
+        // their index buckets asked for) in one loop, looked up in the next.
+        let hashes: Vec<Option<u64>> = events
             .iter()
             .map(|&i| {
                 let worker = group.events[i as usize].string(&group.text, WORKER_ID);
-                engine.slot_hint(worker.unwrap_or_default())
+                engine.hint_hash(worker.unwrap_or_default())
             })
+            .collect();
+        let slots: Vec<Option<u32>> = hashes
+            .into_iter()
+            .map(|hash| engine.slot_hint_by(hash))
             .collect();
         for (n, (&i, &slot)) in events.iter().zip(&slots).enumerate() {
             if let Some(&Some(ahead)) = slots.get(n + PUSH_AHEAD) {
