@@ -128,7 +128,8 @@ impl<T> LineVec<T> {
         let Some(raw) = NonNull::new(raw) else {
             alloc::handle_alloc_error(layout)
         };
-        let skew = raw.as_ptr().align_offset(LINE);
+        // Computed from the address: `align_offset` may give up (`usize::MAX`) by its contract.
+        let skew = (LINE - raw.as_ptr() as usize % LINE) % LINE;
         if self.cap > 0 && skew != self.skew && self.len > 0 {
             // `realloc` kept the first bytes, the items at the old offset: both ranges lie
             // within the new buffer (an offset is below `LINE`, which the buffer spares).
