@@ -65,6 +65,11 @@ fn home(tag: u32, len: usize) -> usize {
     ((u64::from(tag) * len as u64) >> 32) as usize
 }
 
+/// The bucket after `i` in a probe of a table of `len` buckets: the table wraps around.
+fn next(i: usize, len: usize) -> usize {
+    if i + 1 == len { 0 } else { i + 1 }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct WorkerIndex {
     /// [`EMPTY`] or an [`entry`]; at most three quarters used (none allocated while empty).
@@ -115,7 +120,7 @@ impl WorkerIndex {
             if tag_of(entry) == tag && found(entry) {
                 return Some(i);
             }
-            i = if i + 1 == len { 0 } else { i + 1 };
+            i = next(i, len);
         }
     }
 
@@ -174,7 +179,7 @@ impl WorkerIndex {
         let len = self.buckets.len();
         let mut i = home(tag_of(entry), len);
         while self.buckets[i] != EMPTY {
-            i = if i + 1 == len { 0 } else { i + 1 };
+            i = next(i, len);
         }
         self.buckets[i] = entry;
     }
@@ -199,7 +204,7 @@ impl WorkerIndex {
         let len = self.buckets.len();
         let distance = |from: usize, to: usize| (to + len - from) % len;
         let mut hole = at;
-        let mut i = if at + 1 == len { 0 } else { at + 1 };
+        let mut i = next(at, len);
         loop {
             let entry = self.buckets[i];
             if entry == EMPTY {
@@ -210,7 +215,7 @@ impl WorkerIndex {
                 self.buckets[hole] = entry;
                 hole = i;
             }
-            i = if i + 1 == len { 0 } else { i + 1 };
+            i = next(i, len);
         }
         self.buckets[hole] = EMPTY;
         self.len -= 1;

@@ -130,7 +130,7 @@ impl<T> LineVec<T> {
         };
         // Computed from the address: `align_offset` may give up (`usize::MAX`) by its contract.
         let skew = (LINE - raw.as_ptr() as usize % LINE) % LINE;
-        if self.cap > 0 && skew != self.skew && self.len > 0 {
+        if self.len > 0 && skew != self.skew {
             // `realloc` kept the first bytes, the items at the old offset: both ranges lie
             // within the new buffer (an offset is below `LINE`, which the buffer spares).
             // SAFETY: both ranges are within the allocation; `copy` allows them to overlap.

@@ -1260,10 +1260,15 @@ impl Engine {
     /// the push), as the index alone gives it ([`index::WorkerIndex::candidate_by`]): the push
     /// confirms it against the worker's id, and looks the worker up if it was wrong. Pushes
     /// only add workers (they are forgotten while time runs), so the slots of a batch of
-    /// events looked up in one loop, before pushing them, stay right; that loop reads the
-    /// index only, which the cache keeps.
+    /// events looked up before pushing them stay right; such a look-up reads the index only.
+    /// A batch splits it in two ([`Engine::hint_hash`], then [`Engine::slot_hint_by`]).
     pub fn slot_hint(&self, worker_id: &str) -> Option<u32> {
-        self.slot_hint_by(self.hint_hash(worker_id))
+        self.slot_hint_by(self.index_hash(worker_id))
+    }
+
+    /// The worker id's hash in the index; none for persons (no hints).
+    fn index_hash(&self, worker_id: &str) -> Option<u64> {
+        (!self.persons()).then(|| self.worker_index.hash(false, worker_id))
     }
 
     /// The first half of [`Engine::slot_hint`], for a batch: the worker id's hash in the index
@@ -1271,10 +1276,7 @@ impl Engine {
     /// starts. A batch hashes all its ids first, so that those misses overlap, then looks
     /// them up ([`Engine::slot_hint_by`]).
     pub fn hint_hash(&self, worker_id: &str) -> Option<u64> {
-        if self.persons() {
-            return None;
-        }
-        let hash = self.worker_index.hash(false, worker_id);
+        let hash = self.index_hash(worker_id)?;
         self.worker_index.prefetch(hash);
         Some(hash)
     }
