@@ -1236,7 +1236,7 @@ impl Engine {
 
     /// Sharded replay: takes an event the caller admitted (not a duplicate, not late), at
     /// sequence `seq` (its line number), with its id digest, and its worker slot when looked
-    /// up beforehand ([`Engine::slot_hint`], with no push in between that could remove it; a
+    /// up beforehand ([`Engine::slot_hint_by`], with no push in between that could remove it; a
     /// new worker since is looked up again).
     pub fn push_admitted_to(
         &mut self,
@@ -1256,42 +1256,31 @@ impl Engine {
         self.cancelled.insert((ts, id));
     }
 
-    /// The slot of a worker id already held (none for persons, whose subject is decided at
-    /// the push), as the index alone gives it ([`index::WorkerIndex::candidate_by`]): the push
-    /// confirms it against the worker's id, and looks the worker up if it was wrong. Pushes
-    /// only add workers (they are forgotten while time runs), so the slots of a batch of
-    /// events looked up before pushing them stay right; such a look-up reads the index only.
-    /// A batch splits it in two ([`Engine::hint_hash`], then [`Engine::slot_hint_by`]).
-    pub fn slot_hint(&self, worker_id: &str) -> Option<u32> {
-        self.slot_hint_by(self.index_hash(worker_id))
-    }
-
-    /// The worker id's hash in the index; none for persons (no hints).
-    fn index_hash(&self, worker_id: &str) -> Option<u64> {
-        (!self.persons()).then(|| self.worker_index.hash(false, worker_id))
-    }
-
-    /// The first half of [`Engine::slot_hint`], for a batch: the worker id's hash in the index
-    /// (none for persons), after asking the cache for the index's bucket where its look-up
-    /// starts. A batch hashes all its ids first, so that those misses overlap, then looks
-    /// them up ([`Engine::slot_hint_by`]).
+    /// The first half of a look-up of a worker id already held, for a batch: the id's hash in
+    /// the index (none for persons, whose subject is decided at the push), after asking the
+    /// cache for the index's bucket where its look-up starts. A batch hashes all its ids
+    /// first, so that those misses overlap, then looks them up ([`Engine::slot_hint_by`]).
     pub fn hint_hash(&self, worker_id: &str) -> Option<u64> {
-        let hash = self.index_hash(worker_id)?;
+        let hash = (!self.persons()).then(|| self.worker_index.hash(false, worker_id))?;
         self.worker_index.prefetch(hash);
         Some(hash)
     }
 
-    /// The second half of [`Engine::slot_hint`]: the slot of the worker id whose
-    /// [`Engine::hint_hash`] is `hash`, as the index alone gives it.
+    /// The second half: the slot of the worker id whose [`Engine::hint_hash`] is `hash`, as
+    /// the index alone gives it ([`index::WorkerIndex::candidate_by`]). The push confirms it
+    /// against the worker's id, and looks the worker up if it was wrong. Pushes only add
+    /// workers (they are forgotten while time runs), so the slots of a batch of events looked
+    /// up before pushing them stay right; such a look-up reads the index only.
     pub fn slot_hint_by(&self, hash: Option<u64>) -> Option<u32> {
         self.worker_index.candidate_by(hash?)
     }
 
-    /// Asks the cache for what pushing an event of `worker_id` reads of its worker, when it
-    /// is held: live looks up a batch's workers in one loop before pushing their events (each
-    /// push looks its worker up again; a hint is only early or late, or wrong by chance).
-    pub fn prefetch_worker(&self, worker_id: &str) {
-        if let Some(slot) = self.slot_hint(worker_id) {
+    /// Asks the cache for what pushing an event reads of its worker, when it is held, given
+    /// the worker id's [`Engine::hint_hash`]: live hashes a batch's ids in one loop, then looks
+    /// their workers up in another before pushing their events (each push looks its worker up
+    /// again; a hint is only early or late, or wrong by chance).
+    pub fn prefetch_worker_by(&self, hash: Option<u64>) {
+        if let Some(slot) = self.slot_hint_by(hash) {
             self.prefetch_push(slot);
             if let Some(worker) = self.state.workers.get(slot as usize) {
                 hint::prefetch(&worker.last_applied);
@@ -1476,7 +1465,7 @@ impl Engine {
         self.push_slot(event, id, seq, advance_ts, None)
     }
 
-    /// [`Engine::push_inner`] with the worker's slot when known ([`Engine::slot_hint`]).
+    /// [`Engine::push_inner`] with the worker's slot when known ([`Engine::slot_hint_by`]).
     fn push_slot(
         &mut self,
         event: &Event<'_>,
@@ -2296,7 +2285,7 @@ impl Engine {
     }
 
     /// Asks the cache for what pushing an event reads of its worker (sharded replay: the
-    /// slots of the events to come are known, [`Engine::slot_hint`]).
+    /// slots of the events to come are known, [`Engine::slot_hint_by`]).
     pub fn prefetch_push(&self, slot: u32) {
         if let Some(worker) = self.state.workers.get(slot as usize) {
             hint::prefetch(&worker.pending);

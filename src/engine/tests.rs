@@ -2930,7 +2930,7 @@ fn names_are_equal_when_their_bytes_are() {
     assert!(same_name("城市", "城市") && !same_name("城市", "城巿"));
 }
 
-/// A slot hint is a candidate from the index alone ([`Engine::slot_hint`]): a push whose hint
+/// A slot hint is a candidate from the index alone ([`Engine::slot_hint_by`]): a push whose hint
 /// names another worker's slot, or no slot at all, still reaches its own worker.
 #[test]
 fn a_wrong_slot_hint_reaches_the_right_worker() {

@@ -2357,17 +2357,22 @@ impl Core {
     ) -> Result<usize, SinkError> {
         let mut messages = messages.into_iter().peekable();
         let mut ahead = Vec::with_capacity(PARSE_AHEAD);
+        let mut hashes = Vec::with_capacity(PARSE_AHEAD);
         let mut count = 0;
         while messages.peek().is_some() {
             for message in messages.by_ref().take(PARSE_AHEAD) {
                 let payload = message.payload().unwrap_or_default();
                 ahead.push((message, part.engine.parse_ahead(payload)));
             }
-            // The workers' look-ups in a loop of their own: their cache misses overlap too.
-            for (_, parsed) in &ahead {
-                if let Ok((event, _)) = parsed {
-                    part.engine.prefetch_worker(&event.worker_id);
-                }
+            // The workers' look-ups in loops of their own, so that their cache misses overlap
+            // too: the ids hashed and their index buckets asked for, then the workers found
+            // and asked for (as replay's batches do).
+            hashes.extend(ahead.iter().map(|(_, parsed)| match parsed {
+                Ok((event, _)) => part.engine.hint_hash(&event.worker_id),
+                Err(_) => None,
+            }));
+            for hash in hashes.drain(..) {
+                part.engine.prefetch_worker_by(hash);
             }
             count += ahead.len();
             for (message, parsed) in ahead.drain(..) {
