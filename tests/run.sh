@@ -3,8 +3,9 @@
 #
 #   tests/run.sh          format, lints, unit, property and integration tests, the
 #                         Prometheus rule tests, the demo page and the monthly report in
-#                         headless Chromium, then the live tests (tests/live: `workhours run`
-#                         against a Tansu broker, its console in Chromium)
+#                         headless Chromium, replay against an independent model of the rules
+#                         on random streams (tests/model), then the live tests (tests/live:
+#                         `workhours run` against a Tansu broker, its console in Chromium)
 #
 # It needs only a Rust toolchain (cargo, rustfmt, clippy), gcc and Python 3 (3.9 or
 # later, with pip or ensurepip); everything else it installs itself when missing: the
@@ -93,6 +94,9 @@ mkdir -p "$report_dir"
 printf '[time]\nholidays = "%s"\n[rules]\nsubject = "person"\n' "$PWD/config/holidays/cn.toml" >"$report_dir/report.toml"
 python3 tests/browser/check_report.py --bin "$TEST_WORKHOURS_BIN" --month 2026-05 \
     --input "$report_dir/events.jsonl" --config "$report_dir/report.toml" --out "$report_dir"
+
+step "replay against an independent model of SPEC sections 3 and 4 (python3 -m pytest tests/model)"
+python3 -m pytest tests/model -q -p no:cacheprovider
 
 step "live tests (python3 -m pytest tests/live): the pipeline against Tansu, Prometheus scraping it"
 python3 -m pytest tests/live -q -p no:cacheprovider

@@ -1,0 +1,297 @@
+"""An independent model of SPEC sections 3 and 4 for the default pack, to check replay against.
+
+Written from SPEC's text alone, in the plainest way (whole-input passes, no event time, no
+incremental state), so that it shares no design with the engine: each worker's working
+intervals first (section 3, `session_timeout` included), then each rule over them (section
+4's table and the paragraphs under it), then `quota_p90` over the closed days. The input is
+valid events in `ts` order (integer epoch milliseconds), without `event_id`s, so that
+lateness and duplicates (section 5) play no part; the zone is the default `Asia/Shanghai`,
+whose offset has been +08:00 since 1991.
+
+Alerts are tuples (at, key, rule, phase, value, limit, period_start): instants in epoch
+milliseconds, `key` the worker id (the group `platform/role/city` for `quota_p90`), `value`
+and `limit` as the alert's whole seconds (fen an hour for `minimum_wage`).
+
+Choices the model shares with docs/DESIGN.md where SPEC is open: a `continuous_work`
+warning's value and limit are its threshold (`continuous_limit - warn_before`); `resolved`
+carries the episode's work and `continuous_limit`; `weekly_rest` carries days × 86,400 and
+7 × 86,400; an order's fee counts on its first delivery of the local day.
+"""
+
+from dataclasses import dataclass
+import datetime
+
+SECOND = 1000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+OFFSET = 8 * HOUR
+# Later than any instant of a test: an interval still open at the end of the input.
+FOREVER = 10**15
+
+
+@dataclass
+class Rules:
+    """The rule keys of SPEC section 6, in milliseconds (fen an hour for the wage)."""
+
+    min_break: int = 20 * MINUTE
+    continuous_limit: int = 4 * HOUR
+    warn_before: int = 15 * MINUTE
+    session_timeout: int = 0
+    daily_standard: int = 8 * HOUR
+    daily_max: int = 11 * HOUR
+    weekly_max: int = 44 * HOUR
+    monthly_overtime_max: int = 36 * HOUR
+    minimum_wage_cents_per_hour: int = 2100
+    quota_min_workers: int = 10
+
+    def toml(self, table):
+        """The rules as a TOML table `table` of a workhours config."""
+        lines = [f"[{table}]"]
+        for key, value in vars(self).items():
+            if key in ("minimum_wage_cents_per_hour", "quota_min_workers"):
+                lines.append(f"{key} = {value}")
+            else:
+                lines.append(f'{key} = "{value}ms"')
+        return "\n".join(lines) + "\n"
+
+
+def local_day(t):
+    """The local day (days since 1970-01-01, local) holding instant `t`."""
+    return (t + OFFSET) // DAY
+
+
+def day_start(day):
+    """The instant local `day` starts."""
+    return day * DAY - OFFSET
+
+
+def monday_of(day):
+    """The Monday starting the ISO week of local `day` (1970-01-01 was a Thursday)."""
+    return day - (day + 3) % 7
+
+
+def first_of_month(day):
+    """The local day that starts the month of local `day`."""
+    date = datetime.date(1970, 1, 1) + datetime.timedelta(days=day)
+    return (date.replace(day=1) - datetime.date(1970, 1, 1)).days
+
+
+def working_intervals(events, rules):
+    """Section 3: the worker's working time as sorted, disjoint [start, end) intervals.
+
+    `events` are one worker's, in `ts` order; those with equal `ts` take effect together.
+    """
+    groups = []
+    for event in events:
+        if groups and groups[-1][0] == event["ts"]:
+            groups[-1][1].append(event)
+        else:
+            groups.append((event["ts"], [event]))
+    online = on_break = False
+    orders = set()
+    changes = []
+    for n, (t, group) in enumerate(groups):
+        for event in group:
+            kind = event["kind"]
+            if kind == "login":
+                online, on_break = True, False
+            elif kind == "logout":
+                online, on_break = False, False
+            elif kind == "break_start":
+                on_break = True
+            elif kind == "break_end":
+                on_break = False
+            elif kind in ("order_accepted", "order_picked_up"):
+                orders.add(event["order_id"])
+            elif kind in ("order_delivered", "order_cancelled"):
+                orders.discard(event["order_id"])
+        working = (online and not on_break) or bool(orders)
+        changes.append((t, working))
+        if working and rules.session_timeout:
+            deadline = t + rules.session_timeout
+            if n + 1 == len(groups) or groups[n + 1][0] > deadline:
+                online, on_break, orders = False, False, set()
+                changes.append((deadline, False))
+    intervals = []
+    start = None
+    for t, working in changes:
+        if working and start is None:
+            start = t
+        elif not working and start is not None:
+            if t > start:
+                if intervals and intervals[-1][1] == start:
+                    intervals[-1][1] = t
+                else:
+                    intervals.append([start, t])
+            start = None
+    if start is not None:
+        intervals.append([start, FOREVER])
+    return intervals
+
+
+def by_day(intervals, end):
+    """The intervals cut at local midnights, as (start, end, day), up to past `end`."""
+    pieces = []
+    for start, stop in intervals:
+        while start < stop and start <= end + DAY:
+            day = local_day(start)
+            cut = min(stop, day_start(day + 1))
+            pieces.append((start, cut, day))
+            start = cut
+    return pieces
+
+
+def reaches(start, stop, before, threshold):
+    """The first instant of work [start, stop) at which time measured from `before` reaches
+    `threshold` (section 4: at the start if already reached), or None within it."""
+    at = start + max(0, threshold - before)
+    return at if at < stop else None
+
+
+def worker_alerts(worker, events, rules, end):
+    """The alerts of one worker's rules up to `end`, and its working time by local day."""
+    alerts = []
+
+    def emit(rule, phase, at, value, limit, period_start):
+        if at <= end:
+            alerts.append((at, worker, rule, phase, value // SECOND, limit // SECOND, period_start))
+
+    intervals = working_intervals(events, rules)
+    limit = rules.continuous_limit
+    thresholds = [("warning", limit - rules.warn_before), ("violation", limit)]
+    # continuous_work: episodes split by rests of at least min_break.
+    episode = worked = last_stop = None
+    fired = set()
+    for start, stop in intervals:
+        if last_stop is None or start - last_stop >= rules.min_break:
+            if "violation" in fired:
+                emit("continuous_work", "resolved", last_stop + rules.min_break, worked, limit,
+                     episode)
+            episode, worked, fired = start, 0, set()
+        for phase, threshold in thresholds:
+            at = reaches(start, stop, worked, threshold)
+            if phase not in fired and at is not None:
+                emit("continuous_work", phase, at, threshold, threshold, episode)
+                fired.add(phase)
+        worked += stop - start
+        last_stop = stop
+    if "violation" in fired and last_stop < FOREVER:
+        emit("continuous_work", "resolved", last_stop + rules.min_break, worked, limit, episode)
+
+    pieces = by_day(intervals, end)
+    # daily_hours, weekly_hours, monthly_overtime: amounts within their period.
+    day_work, week_work, month_overtime = {}, {}, {}
+    fired = set()
+    for start, stop, day in pieces:
+        before = day_work.get(day, 0)
+        for phase, threshold in [("warning", rules.daily_standard),
+                                 ("violation", rules.daily_max)]:
+            at = reaches(start, stop, before, threshold)
+            if (day, phase) not in fired and at is not None:
+                emit("daily_hours", phase, at, threshold, threshold, day_start(day))
+                fired.add((day, phase))
+        monday = monday_of(day)
+        week_before = week_work.get(monday, 0)
+        at = reaches(start, stop, week_before, rules.weekly_max)
+        if ("week", monday) not in fired and at is not None:
+            emit("weekly_hours", "violation", at, rules.weekly_max, rules.weekly_max,
+                 day_start(monday))
+            fired.add(("week", monday))
+        month = first_of_month(day)
+        overtime = month_overtime.get(month, 0)
+        if ("month", month) not in fired:
+            if overtime >= rules.monthly_overtime_max:
+                at = start
+            else:
+                # Overtime grows once the day's work passes the standard.
+                grows_from = start + max(0, rules.daily_standard - before)
+                at = reaches(min(grows_from, stop), stop, overtime, rules.monthly_overtime_max)
+            if at is not None:
+                emit("monthly_overtime", "violation", at, rules.monthly_overtime_max,
+                     rules.monthly_overtime_max, day_start(month))
+                fired.add(("month", month))
+        after = before + stop - start
+        day_work[day] = after
+        week_work[monday] = week_before + stop - start
+        month_overtime[month] = (overtime + max(0, after - rules.daily_standard)
+                                 - max(0, before - rules.daily_standard))
+
+    # weekly_rest: the first working instant of the 7th, 14th, ... consecutive day with work.
+    first_instant = {}
+    for start, _, day in pieces:
+        first_instant.setdefault(day, start)
+    run = 0
+    previous = None
+    for day in sorted(d for d, work in day_work.items() if work > 0):
+        run = run + 1 if previous == day - 1 else 1
+        previous = day
+        if run % 7 == 0:
+            emit("weekly_rest", "violation", first_instant[day], run * DAY, 7 * DAY,
+                 day_start(day))
+
+    # minimum_wage: at the midnight ending a day with 1 h of work and a delivery with a fee.
+    fees, carries_fee, delivered = {}, set(), {}
+    for event in events:
+        if event["kind"] != "order_delivered":
+            continue
+        day = local_day(event["ts"])
+        first = event["order_id"] not in delivered.setdefault(day, set())
+        delivered[day].add(event["order_id"])
+        if "fee_cents" in event:
+            carries_fee.add(day)
+            if first:
+                fees[day] = fees.get(day, 0) + event["fee_cents"]
+    rate = rules.minimum_wage_cents_per_hour
+    for day, work in day_work.items():
+        at = day_start(day + 1)
+        fee = fees.get(day, 0)
+        if at <= end and work >= HOUR and day in carries_fee and fee * HOUR < rate * work:
+            # value and limit in fen an hour: not divided by SECOND.
+            alerts.append((at, worker, "minimum_wage", "violation", fee * HOUR // work, rate,
+                           day_start(day)))
+    return alerts, day_work
+
+
+def group_of(event):
+    """An event's (platform, role, city), with section 2's defaults."""
+    return (event.get("platform", "unknown"), event.get("role", "rider"),
+            event.get("city", "unknown"))
+
+
+def alerts(events, rules_of, end):
+    """Every alert of `events` (valid, in `ts` order) up to `end`, sorted.
+
+    `rules_of(platform)` gives a platform's rules; a worker's are those of their first event.
+    """
+    by_worker = {}
+    for event in events:
+        by_worker.setdefault(event["worker_id"], []).append(event)
+    found = []
+    days = {}
+    for worker, own in by_worker.items():
+        rules = rules_of(group_of(own[0])[0])
+        worker_found, day_work = worker_alerts(worker, own, rules, end)
+        found += worker_found
+        for day, work in day_work.items():
+            if work > 0:
+                before_end = [e for e in own if e["ts"] < day_start(day + 1)]
+                days.setdefault(day, []).append((work, group_of(before_end[-1])))
+    # quota_p90: nearest rank over the group's workers who worked that day.
+    for day, worked in days.items():
+        at = day_start(day + 1)
+        if at > end:
+            continue
+        groups = {}
+        for work, group in worked:
+            groups.setdefault(group, []).append(work)
+        for group, works in groups.items():
+            rules = rules_of(group[0])
+            if len(works) < rules.quota_min_workers:
+                continue
+            works.sort()
+            p90 = works[(9 * len(works) + 9) // 10 - 1]
+            if p90 > rules.daily_standard:
+                found.append((at, "/".join(group), "quota_p90", "violation", p90 // SECOND,
+                              rules.daily_standard // SECOND, day_start(day)))
+    return sorted(found)

@@ -1,0 +1,171 @@
+"""`workhours replay` against an independent model of SPEC sections 3 and 4 (reference.py).
+
+Random streams of a few workers over hours to weeks (every kind, equal and millisecond
+`ts`, orders of three ids, fees, two platforms with different rules, session timeouts,
+`--until`) go through the release binary and through the model; the alerts must be the
+same, and replay's must come in order of `at`. A mismatch names the seed: rerun it with
+`MODEL_SEED=N python3 -m pytest tests/model -q`. `MODEL_CASES` (default 400) sets how many
+random streams the run checks.
+
+The binary is `TEST_WORKHOURS_BIN` (tests/run.sh builds it), else target/release/workhours.
+"""
+
+import datetime
+import json
+import os
+import pathlib
+import random
+import subprocess
+
+import pytest
+
+from reference import DAY, HOUR, MINUTE, Rules, alerts
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("TEST_WORKHOURS_BIN", str(ROOT / "target" / "release" / "workhours"))
+CASES = int(os.environ.get("MODEL_CASES", "400"))
+# 2026-03-01 20:00 local: the first midnight comes early in every stream.
+BASE = datetime.datetime(2026, 3, 1, 20, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+BASE_MS = int(BASE.timestamp()) * 1000
+# Logins weigh more, so that there is work to measure.
+KINDS = (["login"] * 5 + ["logout"] * 4 + ["break_start"] * 2 + ["break_end"] * 2
+         + ["order_accepted"] * 2 + ["order_picked_up", "order_delivered", "order_delivered",
+                                     "order_cancelled", "heartbeat"])
+
+
+def instant(text):
+    """Epoch milliseconds of an RFC 3339 instant of replay's output."""
+    return round(datetime.datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def replay(tmp_path, events, config, until=None):
+    """Replay's alerts as the model's tuples, in replay's order."""
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (tmp_path / "config.toml").write_text(config)
+    command = [BIN, "replay", "--config", str(tmp_path / "config.toml"),
+               str(tmp_path / "in.jsonl")]
+    if until is not None:
+        command += ["--until", str(until)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    found = []
+    for line in done.stdout.splitlines():
+        alert = json.loads(line)
+        key = alert.get("worker_id") or "/".join(
+            alert[k] for k in ("platform", "role", "city"))
+        value = alert.get("value_seconds", alert.get("value_cents_per_hour"))
+        limit = alert.get("limit_seconds", alert.get("limit_cents_per_hour"))
+        found.append((instant(alert["at"]), key, alert["rule"], alert["phase"], value, limit,
+                      instant(alert["period_start"])))
+    return found
+
+
+def config_of(default, platforms):
+    """A workhours config with `default` under [rules] and each platform's own rules."""
+    text = default.toml("rules")
+    for platform, rules in platforms.items():
+        text += rules.toml(f"rules.platform.{platform}")
+    return text
+
+
+def random_case(rng):
+    """A random stream (in `ts` order), its rules and maybe an `--until`."""
+    short = Rules(continuous_limit=60 * MINUTE, warn_before=10 * MINUTE,
+                  daily_standard=3 * HOUR, daily_max=5 * HOUR, weekly_max=10 * HOUR,
+                  monthly_overtime_max=4 * HOUR, quota_min_workers=2,
+                  min_break=rng.choice([10, 20, 30]) * MINUTE)
+    if rng.random() < 0.4:
+        short.session_timeout = rng.choice([15, 30, 45]) * MINUTE
+    other = Rules(**vars(short))
+    other.continuous_limit = rng.choice([30, 90]) * MINUTE
+    other.daily_standard = rng.choice([2, 4]) * HOUR
+    other.daily_max = other.daily_standard + rng.choice([0, 1]) * HOUR
+    other.min_break = rng.choice([5, 20]) * MINUTE
+    other.quota_min_workers = rng.choice([1, 3])
+    other.weekly_max = rng.choice([7, 12]) * HOUR
+    other.monthly_overtime_max = rng.choice([1, 3]) * HOUR
+    other.minimum_wage_cents_per_hour = rng.choice([0, 5000])
+    workers = rng.randrange(1, 14)
+    span = rng.choice([300, 1500, 3000, 6000, 15000, 30000])
+    events = []
+    for _ in range(rng.randrange(5, 250)):
+        ts = (BASE_MS + rng.randrange(span) * MINUTE // rng.choice([1, 1, 1, 2])
+              + rng.choice([0, 0, 0, 1, 999, rng.randrange(MINUTE)]))
+        event = {"worker_id": f"w{rng.randrange(workers)}", "kind": rng.choice(KINDS), "ts": ts}
+        if event["kind"].startswith("order"):
+            event["order_id"] = f"o{rng.randrange(3)}"
+        if event["kind"] == "order_delivered" and rng.random() < 0.8:
+            event["fee_cents"] = rng.randrange(3000)
+        if rng.random() < 0.5:
+            event["city"] = rng.choice(["c1", "c2"])
+        if rng.random() < 0.5:
+            event["platform"] = "p2"
+        events.append(event)
+    events.sort(key=lambda e: e["ts"])
+    until = None
+    if rng.random() < 0.3:
+        until = events[-1]["ts"] + rng.randrange(600) * MINUTE
+    return events, short, {"p2": other}, until
+
+
+def check(tmp_path, events, default, platforms, until=None):
+    """Replay's alerts are the model's, in order of `at`; returns them."""
+    end = until if until is not None else events[-1]["ts"]
+    want = alerts(events, lambda platform: platforms.get(platform, default), end)
+    got = replay(tmp_path, events, config_of(default, platforms), until)
+    assert [a[0] for a in got] == sorted(a[0] for a in got), "replay's alerts out of order"
+    missing = sorted(set(want) - set(got))
+    extra = sorted(set(got) - set(want))
+    assert sorted(got) == want, f"only the model: {missing}; only replay: {extra}"
+    return got
+
+
+def test_the_model_gives_sections_examples_by_hand(tmp_path):
+    """The model itself against figures worked out from SPEC by hand: a login and nothing
+    for 5 hours gives the warning at 3 h 45 min and the violation at 4 h (section 4); a
+    20-minute break then resolves it; 1 h 30 min paid 3,000 fen is under 2,100 fen an hour.
+    """
+    login = BASE_MS + 2 * HOUR  # 22:00 local
+    events = [
+        {"worker_id": "w", "kind": "login", "ts": login},
+        {"worker_id": "w", "kind": "logout", "ts": login + 5 * HOUR},
+        {"worker_id": "v", "kind": "login", "ts": login + 3 * HOUR},
+        {"worker_id": "v", "kind": "order_delivered", "ts": login + 4 * HOUR, "order_id": "o",
+         "fee_cents": 3000},
+        {"worker_id": "v", "kind": "order_delivered", "ts": login + 4 * HOUR + 1,
+         "order_id": "o", "fee_cents": 9000},
+        {"worker_id": "v", "kind": "logout", "ts": login + 4 * HOUR + 30 * MINUTE},
+    ]
+    events.sort(key=lambda e: e["ts"])
+    midnight = BASE_MS + 4 * HOUR
+    got = check(tmp_path, events, Rules(), {})
+    assert got == alerts(events, lambda _: Rules(), login + 5 * HOUR) == [
+        (login + 3 * HOUR + 45 * MINUTE, "w", "continuous_work", "warning", 13500, 13500,
+         login),
+        (login + 4 * HOUR, "w", "continuous_work", "violation", 14400, 14400, login),
+    ], "replay runs to the last event only: no midnight after it, nothing resolved yet"
+    until = midnight + DAY
+    model = alerts(events, lambda _: Rules(), until)
+    assert model[-2:] == [
+        (login + 5 * HOUR + 20 * MINUTE, "w", "continuous_work", "resolved", 5 * 3600, 14400,
+         login),
+        # v works 01:00 to 02:30 on 2 March; the second delivery repeats the order's.
+        (until, "v", "minimum_wage", "violation", 3000 * 3600 // 5400, 2100, midnight),
+    ], model
+    check(tmp_path, events, Rules(), {}, until=until)
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_replay_gives_the_models_alerts_on_random_streams(tmp_path, block):
+    """A quarter of the random streams per block (so that a run shows progress)."""
+    if "MODEL_SEED" in os.environ:
+        seeds = [int(os.environ["MODEL_SEED"])] if block == 0 else []
+    else:
+        per = (CASES + 3) // 4
+        seeds = range(block * per, min(CASES, (block + 1) * per))
+    for seed in seeds:
+        events, default, platforms, until = random_case(random.Random(seed))
+        try:
+            check(tmp_path, events, default, platforms, until)
+        except AssertionError as error:
+            raise AssertionError(f"seed {seed} (MODEL_SEED={seed}): {error}") from None
