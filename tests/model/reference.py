@@ -47,13 +47,22 @@ class Rules:
 
     def toml(self, table):
         """The rules as a TOML table `table` of a workhours config."""
-        lines = [f"[{table}]"]
-        for key, value in vars(self).items():
-            if key in ("minimum_wage_cents_per_hour", "quota_min_workers"):
-                lines.append(f"{key} = {value}")
-            else:
-                lines.append(f'{key} = "{value}ms"')
-        return "\n".join(lines) + "\n"
+        return overrides_toml(table, vars(self))
+
+    def over(self, keys):
+        """These rules with `keys` (a dict of some of them) in place of their own."""
+        return Rules(**dict(vars(self), **keys))
+
+
+def overrides_toml(table, keys):
+    """`keys` (rule keys and values as in `Rules`) as a TOML table `table`."""
+    lines = [f"[{table}]"]
+    for key, value in keys.items():
+        if key in ("minimum_wage_cents_per_hour", "quota_min_workers"):
+            lines.append(f"{key} = {value}")
+        else:
+            lines.append(f'{key} = "{value}ms"')
+    return "\n".join(lines) + "\n"
 
 
 def local_day(t):
@@ -262,7 +271,8 @@ def group_of(event):
 def alerts(events, rules_of, end):
     """Every alert of `events` (valid, in `ts` order) up to `end`, sorted.
 
-    `rules_of(platform)` gives a platform's rules; a worker's are those of their first event.
+    `rules_of(platform, role)` gives the rules of a platform and role; a worker's are those
+    of their first event.
     """
     by_worker = {}
     for event in events:
@@ -270,7 +280,7 @@ def alerts(events, rules_of, end):
     found = []
     days = {}
     for worker, own in by_worker.items():
-        rules = rules_of(group_of(own[0])[0])
+        rules = rules_of(*group_of(own[0])[:2])
         worker_found, day_work = worker_alerts(worker, own, rules, end)
         found += worker_found
         for day, work in day_work.items():
@@ -286,7 +296,7 @@ def alerts(events, rules_of, end):
         for work, group in worked:
             groups.setdefault(group, []).append(work)
         for group, works in groups.items():
-            rules = rules_of(group[0])
+            rules = rules_of(group[0], group[1])
             if len(works) < rules.quota_min_workers:
                 continue
             works.sort()

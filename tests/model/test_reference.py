@@ -1,8 +1,8 @@
 """`workhours replay` against an independent model of SPEC sections 3 and 4 (reference.py).
 
 Random streams of a few workers over hours to weeks (every kind, equal and millisecond
-`ts`, orders of three ids, fees, two platforms with different rules, session timeouts,
-`--until`) go through the release binary and through the model; the alerts must be the
+`ts`, orders of three ids, fees, rule keys overridden by platform and by role, session
+timeouts, `--until`) go through the release binary and through the model; the alerts must be the
 same, and replay's must come in order of `at`. Half the streams reach replay out of order
 within `allowed_lateness` and with copies of some events (same `event_id`), while the model
 reads them sorted and once: SPEC section 5 says the alerts are the same.
@@ -22,7 +22,7 @@ import subprocess
 
 import pytest
 
-from reference import DAY, HOUR, MINUTE, Rules, alerts
+from reference import DAY, HOUR, MINUTE, Rules, alerts, overrides_toml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("TEST_WORKHOURS_BIN", str(ROOT / "target" / "release" / "workhours"))
@@ -63,31 +63,58 @@ def replay(tmp_path, events, config, until=None):
     return found
 
 
-def config_of(default, platforms):
-    """A workhours config with `default` under [rules] and each platform's own rules."""
-    text = default.toml("rules")
-    for platform, rules in platforms.items():
-        text += rules.toml(f"rules.platform.{platform}")
-    return text
+class Layers:
+    """A config's rules: `default` under [rules], and some keys over them by platform and by
+    role (dicts of name to a dict of keys), the role's winning (SPEC section 6)."""
+
+    def __init__(self, default, platforms=None, roles=None):
+        self.default = default
+        self.platforms = platforms or {}
+        self.roles = roles or {}
+
+    def toml(self):
+        """The rules as a workhours config."""
+        text = self.default.toml("rules")
+        for name, keys in self.platforms.items():
+            text += overrides_toml(f"rules.platform.{name}", keys)
+        for name, keys in self.roles.items():
+            text += overrides_toml(f"rules.role.{name}", keys)
+        return text
+
+    def rules_of(self, platform, role):
+        """The rules of a worker whose first event has this platform and role."""
+        return self.default.over(self.platforms.get(platform, {})).over(self.roles.get(role, {}))
+
+
+def random_keys(rng):
+    """Some rule keys with values other than those of `random_case`'s [rules]."""
+    keys = {
+        "continuous_limit": rng.choice([30, 90]) * MINUTE,
+        "min_break": rng.choice([5, 20]) * MINUTE,
+        "quota_min_workers": rng.choice([1, 3]),
+        "weekly_max": rng.choice([7, 12]) * HOUR,
+        "monthly_overtime_max": rng.choice([1, 3]) * HOUR,
+        "minimum_wage_cents_per_hour": rng.choice([0, 5000]),
+        "session_timeout": rng.choice([0, 20]) * MINUTE,
+    }
+    keys = {key: value for key, value in keys.items() if rng.random() < 0.6}
+    if rng.random() < 0.6:
+        # The day's standard and maximum together: one layer never inverts them.
+        keys["daily_standard"] = rng.choice([2, 4]) * HOUR
+        keys["daily_max"] = keys["daily_standard"] + rng.choice([0, 1]) * HOUR
+    return keys
 
 
 def random_case(rng):
-    """A random stream (in `ts` order), its rules and maybe an `--until`."""
-    short = Rules(continuous_limit=60 * MINUTE, warn_before=10 * MINUTE,
-                  daily_standard=3 * HOUR, daily_max=5 * HOUR, weekly_max=10 * HOUR,
-                  monthly_overtime_max=4 * HOUR, quota_min_workers=2,
-                  min_break=rng.choice([10, 20, 30]) * MINUTE)
+    """A random stream (in `ts` order), its rules (`Layers`) and maybe an `--until`."""
+    default = Rules(continuous_limit=60 * MINUTE, warn_before=10 * MINUTE,
+                    daily_standard=3 * HOUR, daily_max=5 * HOUR, weekly_max=10 * HOUR,
+                    monthly_overtime_max=4 * HOUR, quota_min_workers=2,
+                    min_break=rng.choice([10, 20, 30]) * MINUTE)
     if rng.random() < 0.4:
-        short.session_timeout = rng.choice([15, 30, 45]) * MINUTE
-    other = Rules(**vars(short))
-    other.continuous_limit = rng.choice([30, 90]) * MINUTE
-    other.daily_standard = rng.choice([2, 4]) * HOUR
-    other.daily_max = other.daily_standard + rng.choice([0, 1]) * HOUR
-    other.min_break = rng.choice([5, 20]) * MINUTE
-    other.quota_min_workers = rng.choice([1, 3])
-    other.weekly_max = rng.choice([7, 12]) * HOUR
-    other.monthly_overtime_max = rng.choice([1, 3]) * HOUR
-    other.minimum_wage_cents_per_hour = rng.choice([0, 5000])
+        default.session_timeout = rng.choice([15, 30, 45]) * MINUTE
+    layers = Layers(default, {"p2": random_keys(rng)},
+                    {"driver": random_keys(rng)} if rng.random() < 0.5 else {})
     workers = rng.randrange(1, 14)
     span = rng.choice([300, 1500, 3000, 6000, 15000, 30000])
     events = []
@@ -103,12 +130,17 @@ def random_case(rng):
             event["city"] = rng.choice(["c1", "c2"])
         if rng.random() < 0.5:
             event["platform"] = "p2"
+        role = rng.random()
+        if role < 0.3:
+            event["role"] = "driver"
+        elif role < 0.5:
+            event["role"] = "rider"
         events.append(event)
     events.sort(key=lambda e: e["ts"])
     until = None
     if rng.random() < 0.3:
         until = events[-1]["ts"] + rng.randrange(600) * MINUTE
-    return events, short, {"p2": other}, until
+    return events, layers, until
 
 
 def disorder(rng, events):
@@ -131,12 +163,12 @@ def disorder(rng, events):
     return [event for _, _, event in arrivals]
 
 
-def check(tmp_path, events, default, platforms, until=None, read=None):
+def check(tmp_path, events, layers, until=None, read=None):
     """Replay's alerts are the model's, in order of `at`; returns them. Replay reads `read`
     (by default `events`), the model `events`."""
     end = until if until is not None else events[-1]["ts"]
-    want = alerts(events, lambda platform: platforms.get(platform, default), end)
-    got = replay(tmp_path, read or events, config_of(default, platforms), until)
+    want = alerts(events, layers.rules_of, end)
+    got = replay(tmp_path, read or events, layers.toml(), until)
     assert [a[0] for a in got] == sorted(a[0] for a in got), "replay's alerts out of order"
     missing = sorted(set(want) - set(got))
     extra = sorted(set(got) - set(want))
@@ -162,21 +194,22 @@ def test_the_model_gives_sections_examples_by_hand(tmp_path):
     ]
     events.sort(key=lambda e: e["ts"])
     midnight = BASE_MS + 4 * HOUR
-    got = check(tmp_path, events, Rules(), {})
-    assert got == alerts(events, lambda _: Rules(), login + 5 * HOUR) == [
+    defaults = Layers(Rules())
+    got = check(tmp_path, events, defaults)
+    assert got == alerts(events, defaults.rules_of, login + 5 * HOUR) == [
         (login + 3 * HOUR + 45 * MINUTE, "w", "continuous_work", "warning", 13500, 13500,
          login),
         (login + 4 * HOUR, "w", "continuous_work", "violation", 14400, 14400, login),
     ], "replay runs to the last event only: no midnight after it, nothing resolved yet"
     until = midnight + DAY
-    model = alerts(events, lambda _: Rules(), until)
+    model = alerts(events, defaults.rules_of, until)
     assert model[-2:] == [
         (login + 5 * HOUR + 20 * MINUTE, "w", "continuous_work", "resolved", 5 * 3600, 14400,
          login),
         # v works 01:00 to 02:30 on 2 March; the second delivery repeats the order's.
         (until, "v", "minimum_wage", "violation", 3000 * 3600 // 5400, 2100, midnight),
     ], model
-    check(tmp_path, events, Rules(), {}, until=until)
+    check(tmp_path, events, defaults, until=until)
 
 
 @pytest.mark.parametrize("block", range(4))
@@ -189,9 +222,9 @@ def test_replay_gives_the_models_alerts_on_random_streams(tmp_path, block):
         seeds = range(block * per, min(CASES, (block + 1) * per))
     for seed in seeds:
         rng = random.Random(seed)
-        events, default, platforms, until = random_case(rng)
+        events, layers, until = random_case(rng)
         read = disorder(rng, events) if seed % 2 else None
         try:
-            check(tmp_path, events, default, platforms, until, read)
+            check(tmp_path, events, layers, until, read)
         except AssertionError as error:
             raise AssertionError(f"seed {seed} (MODEL_SEED={seed}): {error}") from None
