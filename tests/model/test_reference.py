@@ -2,10 +2,11 @@
 
 Random streams of a few workers over hours to weeks (every kind, equal and millisecond
 `ts`, orders of three ids, fees, rule keys overridden by platform and by role, session
-timeouts, `--until`) go through the release binary and through the model; the alerts must be the
-same, and replay's must come in order of `at`. Half the streams reach replay out of order
-within `allowed_lateness` and with copies of some events (same `event_id`), while the model
-reads them sorted and once: SPEC section 5 says the alerts are the same.
+timeouts, `--until`) go through the release binary and through the model; the alerts must
+be the same, and replay's must come in order of `at`, each worker's carrying the platform,
+role and city it last sent. Half the streams reach replay out of order within
+`allowed_lateness` and with copies of some events (same `event_id`), while the model reads
+them sorted and once: SPEC section 5 says the alerts are the same.
 
 A mismatch names the seed: rerun it with `MODEL_SEED=N python3 -m pytest tests/model -q`.
 `MODEL_CASES` (default 400) sets how many random streams the run checks.
@@ -22,7 +23,7 @@ import subprocess
 
 import pytest
 
-from reference import DAY, HOUR, MINUTE, Rules, alerts, overrides_toml
+from reference import DAY, HOUR, MINUTE, OFFSET, Rules, alerts, group_of, overrides_toml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("TEST_WORKHOURS_BIN", str(ROOT / "target" / "release" / "workhours"))
@@ -42,7 +43,7 @@ def instant(text):
 
 
 def replay(tmp_path, events, config, until=None):
-    """Replay's alerts as the model's tuples, in replay's order."""
+    """Replay's alerts (JSON objects), in replay's order."""
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (tmp_path / "config.toml").write_text(config)
     command = [BIN, "replay", "--config", str(tmp_path / "config.toml"),
@@ -51,16 +52,29 @@ def replay(tmp_path, events, config, until=None):
         command += ["--until", str(until)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    found = []
-    for line in done.stdout.splitlines():
-        alert = json.loads(line)
-        key = alert.get("worker_id") or "/".join(
-            alert[k] for k in ("platform", "role", "city"))
-        value = alert.get("value_seconds", alert.get("value_cents_per_hour"))
-        limit = alert.get("limit_seconds", alert.get("limit_cents_per_hour"))
-        found.append((instant(alert["at"]), key, alert["rule"], alert["phase"], value, limit,
-                      instant(alert["period_start"])))
-    return found
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def as_model(alert):
+    """An alert of replay's as the model's tuple."""
+    key = alert.get("worker_id") or "/".join(alert[k] for k in ("platform", "role", "city"))
+    value = alert.get("value_seconds", alert.get("value_cents_per_hour"))
+    limit = alert.get("limit_seconds", alert.get("limit_cents_per_hour"))
+    return (instant(alert["at"]), key, alert["rule"], alert["phase"], value, limit,
+            instant(alert["period_start"]))
+
+
+def named_group(events, alert):
+    """The (platform, role, city) a worker's alert must carry (SPEC section 4: the worker's,
+    last seen), as docs/rules.md states it: of the worker's last event at or before `at`, but
+    strictly before for the alerts a local midnight brings before that instant's events (the
+    ending day's `minimum_wage`, a `resolved` whose rest completes at the midnight)."""
+    at = instant(alert["at"])
+    midnight = (at + OFFSET) % DAY == 0
+    strict = alert["rule"] == "minimum_wage" or (alert["phase"] == "resolved" and midnight)
+    seen = [e for e in events
+            if e["worker_id"] == alert["worker_id"] and (e["ts"] < at if strict else e["ts"] <= at)]
+    return group_of(seen[-1])
 
 
 class Layers:
@@ -168,11 +182,16 @@ def check(tmp_path, events, layers, until=None, read=None):
     (by default `events`), the model `events`."""
     end = until if until is not None else events[-1]["ts"]
     want = alerts(events, layers.rules_of, end)
-    got = replay(tmp_path, read or events, layers.toml(), until)
+    found = replay(tmp_path, read or events, layers.toml(), until)
+    got = [as_model(alert) for alert in found]
     assert [a[0] for a in got] == sorted(a[0] for a in got), "replay's alerts out of order"
     missing = sorted(set(want) - set(got))
     extra = sorted(set(got) - set(want))
     assert sorted(got) == want, f"only the model: {missing}; only replay: {extra}"
+    for alert in found:
+        if "worker_id" in alert:
+            carried = (alert["platform"], alert["role"], alert["city"])
+            assert carried == named_group(events, alert), alert
     return got
 
 
