@@ -1,21 +1,26 @@
-"""An independent model of SPEC sections 3 and 4 for the default pack, to check replay against.
+"""An independent model of SPEC sections 3 and 4 for the default pack, and of section 8's
+persons, to check replay against.
 
 Written from SPEC's text alone, in the plainest way (whole-input passes, no event time, no
 incremental state), so that it shares no design with the engine: each worker's working
-intervals first (section 3, `session_timeout` included), then each rule over them (section
-4's table and the paragraphs under it), then `quota_p90` over the closed days. The input is
-valid events in `ts` order (integer epoch milliseconds), without `event_id`s, so that
-lateness and duplicates (section 5) play no part; the zone is the default `Asia/Shanghai`,
-whose offset has been +08:00 since 1991.
+intervals first (section 3, `session_timeout` included), then each subject's (a worker, or a
+person: the union of their worker ids' intervals), then each rule over them (section 4's
+table and the paragraphs under it), then `quota_p90` over the closed days, per worker id.
+The input is valid events in `ts` order (integer epoch milliseconds), without `event_id`s,
+so that lateness and duplicates (section 5) play no part; the zone is the default
+`Asia/Shanghai`, whose offset has been +08:00 since 1991.
 
 Alerts are tuples (at, key, rule, phase, value, limit, period_start): instants in epoch
-milliseconds, `key` the worker id (the group `platform/role/city` for `quota_p90`), `value`
-and `limit` as the alert's whole seconds (fen an hour for `minimum_wage`).
+milliseconds, `key` the worker id or `person_id` (the group `platform/role/city` for
+`quota_p90`), `value` and `limit` as the alert's whole seconds (fen an hour for
+`minimum_wage`).
 
-Choices the model shares with docs/DESIGN.md where SPEC is open: a `continuous_work`
-warning's value and limit are its threshold (`continuous_limit - warn_before`); `resolved`
-carries the episode's work and `continuous_limit`; `weekly_rest` carries days × 86,400 and
-7 × 86,400; an order's fee counts on its first delivery of the local day.
+Choices the model shares with docs/DESIGN.md and docs/persons.md where SPEC is open: a
+`continuous_work` warning's value and limit are its threshold (`continuous_limit -
+warn_before`); `resolved` carries the episode's work and `continuous_limit`; `weekly_rest`
+carries days × 86,400 and 7 × 86,400; an order's fee counts on its first delivery of the
+local day; a person's rules (and a worker id's standing for a person of its own) are
+[rules.person] over [rules], `session_timeout` applying to each worker id by its own events.
 """
 
 from dataclasses import dataclass
@@ -158,15 +163,27 @@ def reaches(start, stop, before, threshold):
     return at if at < stop else None
 
 
-def worker_alerts(worker, events, rules, end):
-    """The alerts of one worker's rules up to `end`, and its working time by local day."""
+def union(intervals):
+    """Sorted, disjoint intervals covering those given (time worked by any of them once)."""
+    merged = []
+    for start, stop in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return merged
+
+
+def subject_alerts(key, intervals, events, rules, end):
+    """The alerts of one subject's rules up to `end`: a worker, or a person (section 8) whose
+    `intervals` are those of any of their worker ids and whose `events` are theirs, in `ts`
+    order."""
     alerts = []
 
     def emit(rule, phase, at, value, limit, period_start):
         if at <= end:
-            alerts.append((at, worker, rule, phase, value // SECOND, limit // SECOND, period_start))
+            alerts.append((at, key, rule, phase, value // SECOND, limit // SECOND, period_start))
 
-    intervals = working_intervals(events, rules)
     limit = rules.continuous_limit
     thresholds = [("warning", limit - rules.warn_before), ("violation", limit)]
     # continuous_work: episodes split by rests of at least min_break.
@@ -245,8 +262,10 @@ def worker_alerts(worker, events, rules, end):
         if event["kind"] != "order_delivered":
             continue
         day = local_day(event["ts"])
-        first = event["order_id"] not in delivered.setdefault(day, set())
-        delivered[day].add(event["order_id"])
+        # Order ids are scoped per worker id (section 2).
+        order = (event["worker_id"], event["order_id"])
+        first = order not in delivered.setdefault(day, set())
+        delivered[day].add(order)
         if "fee_cents" in event:
             carries_fee.add(day)
             if first:
@@ -257,9 +276,9 @@ def worker_alerts(worker, events, rules, end):
         fee = fees.get(day, 0)
         if at <= end and work >= HOUR and day in carries_fee and fee * HOUR < rate * work:
             # value and limit in fen an hour: not divided by SECOND.
-            alerts.append((at, worker, "minimum_wage", "violation", fee * HOUR // work, rate,
+            alerts.append((at, key, "minimum_wage", "violation", fee * HOUR // work, rate,
                            day_start(day)))
-    return alerts, day_work
+    return alerts
 
 
 def group_of(event):
@@ -268,25 +287,46 @@ def group_of(event):
             event.get("city", "unknown"))
 
 
-def alerts(events, rules_of, end):
+def day_work_of(intervals, end):
+    """Working time by local day, the days up to past `end`."""
+    work = {}
+    for start, stop, day in by_day(intervals, end):
+        work[day] = work.get(day, 0) + stop - start
+    return work
+
+
+def alerts(events, rules_of, end, person_rules=None):
     """Every alert of `events` (valid, in `ts` order) up to `end`, sorted.
 
     `rules_of(platform, role)` gives the rules of a platform and role; a worker's are those
-    of their first event.
+    of their first event. With `person_rules`, the subject is the person (section 8): a
+    worker id belongs to the person of the `person_id` its events carry (the model's input
+    gives every event of a worker id the same one, or none: a person of its own, named by
+    the worker id), and every subject's rules are `person_rules`; `quota_p90` stays per
+    worker id, with the rules of its group's platform and role.
     """
     by_worker = {}
     for event in events:
         by_worker.setdefault(event["worker_id"], []).append(event)
+    subjects = {}
+    for worker, own in by_worker.items():
+        key = own[0].get("person_id", worker) if person_rules else worker
+        subjects.setdefault(key, []).append(worker)
     found = []
     days = {}
+    worked = {}
     for worker, own in by_worker.items():
-        rules = rules_of(*group_of(own[0])[:2])
-        worker_found, day_work = worker_alerts(worker, own, rules, end)
-        found += worker_found
-        for day, work in day_work.items():
+        rules = person_rules or rules_of(*group_of(own[0])[:2])
+        worked[worker] = working_intervals(own, rules)
+        for day, work in day_work_of(worked[worker], end).items():
             if work > 0:
                 before_end = [e for e in own if e["ts"] < day_start(day + 1)]
                 days.setdefault(day, []).append((work, group_of(before_end[-1])))
+    for key, workers in subjects.items():
+        own = [e for e in events if e["worker_id"] in workers]
+        rules = person_rules or rules_of(*group_of(own[0])[:2])
+        intervals = union([i for w in workers for i in worked[w]])
+        found += subject_alerts(key, intervals, own, rules, end)
     # quota_p90: nearest rank over the group's workers who worked that day.
     for day, worked in days.items():
         at = day_start(day + 1)

@@ -1,8 +1,10 @@
-"""`workhours replay` against an independent model of SPEC sections 3 and 4 (reference.py).
+"""`workhours replay` against an independent model of SPEC sections 3 and 4, and of section
+8's persons (reference.py).
 
 Random streams of a few workers over hours to weeks (every kind, equal and millisecond
 `ts`, orders of three ids, fees, rule keys overridden by platform and by role, session
-timeouts, `--until`) go through the release binary and through the model; the alerts must
+timeouts, `--until`; in a third of them `subject = "person"`, most worker ids naming one of
+a few persons) go through the release binary and through the model; the alerts must
 be the same, and replay's must come in order of `at`, each worker's carrying the platform,
 role and city it last sent. Half the streams reach replay out of order within
 `allowed_lateness` and with copies of some events (same `event_id`), while the model reads
@@ -57,7 +59,8 @@ def replay(tmp_path, events, config, until=None):
 
 def as_model(alert):
     """An alert of replay's as the model's tuple."""
-    key = alert.get("worker_id") or "/".join(alert[k] for k in ("platform", "role", "city"))
+    key = (alert.get("worker_id") or alert.get("person_id")
+           or "/".join(alert[k] for k in ("platform", "role", "city")))
     value = alert.get("value_seconds", alert.get("value_cents_per_hour"))
     limit = alert.get("limit_seconds", alert.get("limit_cents_per_hour"))
     return (instant(alert["at"]), key, alert["rule"], alert["phase"], value, limit,
@@ -65,30 +68,38 @@ def as_model(alert):
 
 
 def named_group(events, alert):
-    """The (platform, role, city) a worker's alert must carry (SPEC section 4: the worker's,
-    last seen), as docs/rules.md states it: of the worker's last event at or before `at`, but
+    """The (platform, role, city) a worker's or person's alert must carry (SPEC section 4: the
+    worker's, last seen; section 8: of the person's last event), as docs/rules.md states it:
+    of the subject's last event at or before `at`, but
     strictly before for the alerts a local midnight brings before that instant's events (the
     ending day's `minimum_wage`, a `resolved` whose rest completes at the midnight)."""
     at = instant(alert["at"])
     midnight = (at + OFFSET) % DAY == 0
     strict = alert["rule"] == "minimum_wage" or (alert["phase"] == "resolved" and midnight)
-    seen = [e for e in events
-            if e["worker_id"] == alert["worker_id"] and (e["ts"] < at if strict else e["ts"] <= at)]
+    if "person_id" in alert:
+        own = [e for e in events if e.get("person_id") == alert["person_id"]]
+    else:
+        own = [e for e in events if e["worker_id"] == alert["worker_id"]]
+    seen = [e for e in own if (e["ts"] < at if strict else e["ts"] <= at)]
     return group_of(seen[-1])
 
 
 class Layers:
     """A config's rules: `default` under [rules], and some keys over them by platform and by
-    role (dicts of name to a dict of keys), the role's winning (SPEC section 6)."""
+    role (dicts of name to a dict of keys), the role's winning (SPEC section 6); with
+    `person` (a dict of keys, maybe empty), `subject = "person"` and [rules.person]."""
 
-    def __init__(self, default, platforms=None, roles=None):
+    def __init__(self, default, platforms=None, roles=None, person=None):
         self.default = default
         self.platforms = platforms or {}
         self.roles = roles or {}
+        self.person = person
 
     def toml(self):
         """The rules as a workhours config."""
         text = self.default.toml("rules")
+        if self.person is not None:
+            text += 'subject = "person"\n' + overrides_toml("rules.person", self.person)
         for name, keys in self.platforms.items():
             text += overrides_toml(f"rules.platform.{name}", keys)
         for name, keys in self.roles.items():
@@ -98,6 +109,10 @@ class Layers:
     def rules_of(self, platform, role):
         """The rules of a worker whose first event has this platform and role."""
         return self.default.over(self.platforms.get(platform, {})).over(self.roles.get(role, {}))
+
+    def person_rules(self):
+        """Every subject's rules when the subject is the person, else None."""
+        return None if self.person is None else self.default.over(self.person)
 
 
 def random_keys(rng):
@@ -130,6 +145,12 @@ def random_case(rng):
     layers = Layers(default, {"p2": random_keys(rng)},
                     {"driver": random_keys(rng)} if rng.random() < 0.5 else {})
     workers = rng.randrange(1, 14)
+    # Persons (section 8) in a third of the streams: most worker ids name one of a few
+    # persons on every event, the others stand for persons of their own.
+    persons = {}
+    if rng.random() < 1 / 3:
+        layers.person = random_keys(rng)
+        persons = {f"w{n}": f"P{rng.randrange(4)}" for n in range(workers) if rng.random() < 0.7}
     span = rng.choice([300, 1500, 3000, 6000, 15000, 30000])
     events = []
     for _ in range(rng.randrange(5, 250)):
@@ -149,6 +170,8 @@ def random_case(rng):
             event["role"] = "driver"
         elif role < 0.5:
             event["role"] = "rider"
+        if event["worker_id"] in persons:
+            event["person_id"] = persons[event["worker_id"]]
         events.append(event)
     events.sort(key=lambda e: e["ts"])
     until = None
@@ -160,13 +183,15 @@ def random_case(rng):
 def disorder(rng, events):
     """`events` as they might reach replay: each with an `event_id`, delayed by up to the
     default `allowed_lateness` (30 s), and some read again later (a copy never before its
-    original). A worker's events of one `ts` keep their order: they share a delay."""
+    original). A subject's events of one `ts` keep their order (SPEC section 5: they apply in
+    input order): a worker's, or a person's, share a delay."""
     lateness = 30_000
     delays = {}
     arrivals = []
     for n, event in enumerate(events):
         event = dict(event, event_id=f"e{n}")
-        delay = delays.setdefault((event["worker_id"], event["ts"]), rng.randrange(lateness + 1))
+        subject = event.get("person_id", event["worker_id"])
+        delay = delays.setdefault((subject, event["ts"]), rng.randrange(lateness + 1))
         arrivals.append((event["ts"] + delay, n, event))
     for k in range(rng.randrange(20)):
         arrival, _, event = rng.choice(arrivals[:len(events)])
@@ -181,7 +206,7 @@ def check(tmp_path, events, layers, until=None, read=None):
     """Replay's alerts are the model's, in order of `at`; returns them. Replay reads `read`
     (by default `events`), the model `events`."""
     end = until if until is not None else events[-1]["ts"]
-    want = alerts(events, layers.rules_of, end)
+    want = alerts(events, layers.rules_of, end, layers.person_rules())
     found = replay(tmp_path, read or events, layers.toml(), until)
     got = [as_model(alert) for alert in found]
     assert [a[0] for a in got] == sorted(a[0] for a in got), "replay's alerts out of order"
@@ -189,7 +214,7 @@ def check(tmp_path, events, layers, until=None, read=None):
     extra = sorted(set(got) - set(want))
     assert sorted(got) == want, f"only the model: {missing}; only replay: {extra}"
     for alert in found:
-        if "worker_id" in alert:
+        if "worker_id" in alert or "person_id" in alert:
             carried = (alert["platform"], alert["role"], alert["city"])
             assert carried == named_group(events, alert), alert
     return got
