@@ -1,11 +1,12 @@
 """An independent model of SPEC sections 3 and 4 for the default pack, and of section 8's
-persons, to check replay against.
+persons and holiday pay, to check replay against.
 
 Written from SPEC's text alone, in the plainest way (whole-input passes, no event time, no
 incremental state), so that it shares no design with the engine: each worker's working
 intervals first (section 3, `session_timeout` included), then each subject's (a worker, or a
 person: the union of their worker ids' intervals), then each rule over them (section 4's
-table and the paragraphs under it), then `quota_p90` over the closed days, per worker id.
+table and the paragraphs under it, and section 8's `holiday_pay`), then `quota_p90` over the
+closed days, per worker id.
 The input is valid events in `ts` order (integer epoch milliseconds), without `event_id`s,
 so that lateness and duplicates (section 5) play no part; the zone is the default
 `Asia/Shanghai`, whose offset has been +08:00 since 1991.
@@ -49,6 +50,8 @@ class Rules:
     monthly_overtime_max: int = 36 * HOUR
     minimum_wage_cents_per_hour: int = 2100
     quota_min_workers: int = 10
+    # `holiday_pay_ratio` in millionths, so that the model compares exactly.
+    holiday_pay_ratio_ppm: int = 1_000_000
 
     def toml(self, table):
         """The rules as a TOML table `table` of a workhours config."""
@@ -65,6 +68,8 @@ def overrides_toml(table, keys):
     for key, value in keys.items():
         if key in ("minimum_wage_cents_per_hour", "quota_min_workers"):
             lines.append(f"{key} = {value}")
+        elif key == "holiday_pay_ratio_ppm":
+            lines.append(f"holiday_pay_ratio = {value / 1_000_000}")
         else:
             lines.append(f'{key} = "{value}ms"')
     return "\n".join(lines) + "\n"
@@ -174,10 +179,10 @@ def union(intervals):
     return merged
 
 
-def subject_alerts(key, intervals, events, rules, end):
+def subject_alerts(key, intervals, events, rules, end, holidays):
     """The alerts of one subject's rules up to `end`: a worker, or a person (section 8) whose
     `intervals` are those of any of their worker ids and whose `events` are theirs, in `ts`
-    order."""
+    order. `holidays` are the statutory holidays' local days (none: no `holiday_pay`)."""
     alerts = []
 
     def emit(rule, phase, at, value, limit, period_start):
@@ -278,6 +283,28 @@ def subject_alerts(key, intervals, events, rules, end):
             # value and limit in fen an hour: not divided by SECOND.
             alerts.append((at, key, "minimum_wage", "violation", fee * HOUR // work, rate,
                            day_start(day)))
+
+    # holiday_pay (section 8): at the midnight ending a statutory holiday with 1 h of work and
+    # a delivery with a fee, when its fees an hour are not above the ratio times the pooled
+    # rate of the 28 days before that are not statutory holidays, with 1 h of work and fees.
+    def paid(day):
+        return day_work.get(day, 0) >= HOUR and day in carries_fee
+
+    ratio = rules.holiday_pay_ratio_ppm
+    for day in sorted(holidays):
+        at = day_start(day + 1)
+        if at > end or not paid(day):
+            continue
+        pooled = [d for d in range(day - 28, day) if d not in holidays and paid(d)]
+        pooled_work = sum(day_work[d] for d in pooled)
+        pooled_fees = sum(fees.get(d, 0) for d in pooled)
+        if pooled_work == 0:
+            continue
+        fee, work = fees.get(day, 0), day_work[day]
+        if fee * pooled_work * 1_000_000 <= ratio * pooled_fees * work:
+            alerts.append((at, key, "holiday_pay", "violation", fee * HOUR // work,
+                           ratio * pooled_fees * HOUR // (pooled_work * 1_000_000),
+                           day_start(day)))
     return alerts
 
 
@@ -295,7 +322,7 @@ def day_work_of(intervals, end):
     return work
 
 
-def alerts(events, rules_of, end, person_rules=None):
+def alerts(events, rules_of, end, person_rules=None, holidays=frozenset()):
     """Every alert of `events` (valid, in `ts` order) up to `end`, sorted.
 
     `rules_of(platform, role)` gives the rules of a platform and role; a worker's are those
@@ -303,7 +330,8 @@ def alerts(events, rules_of, end, person_rules=None):
     worker id belongs to the person of the `person_id` its events carry (the model's input
     gives every event of a worker id the same one, or none: a person of its own, named by
     the worker id), and every subject's rules are `person_rules`; `quota_p90` stays per
-    worker id, with the rules of its group's platform and role.
+    worker id, with the rules of its group's platform and role. `holidays` are the local
+    days of the statutory holidays of `[time] holidays` (none: `holiday_pay` is off).
     """
     by_worker = {}
     for event in events:
@@ -326,7 +354,7 @@ def alerts(events, rules_of, end, person_rules=None):
         own = [e for e in events if e["worker_id"] in workers]
         rules = person_rules or rules_of(*group_of(own[0])[:2])
         intervals = union([i for w in workers for i in worked[w]])
-        found += subject_alerts(key, intervals, own, rules, end)
+        found += subject_alerts(key, intervals, own, rules, end, holidays)
     # quota_p90: nearest rank over the group's workers who worked that day.
     for day, worked in days.items():
         at = day_start(day + 1)

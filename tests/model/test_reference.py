@@ -1,14 +1,15 @@
 """`workhours replay` against an independent model of SPEC sections 3 and 4, and of section
-8's persons (reference.py).
+8's persons and holiday pay (reference.py).
 
 Random streams of a few workers over hours to weeks (every kind, equal and millisecond
 `ts`, orders of three ids, fees, rule keys overridden by platform and by role, session
-timeouts, `--until`; in a third of them `subject = "person"`, most worker ids naming one of
-a few persons) go through the release binary and through the model; the alerts must
-be the same, and replay's must come in order of `at`, each worker's carrying the platform,
-role and city it last sent. Half the streams reach replay out of order within
-`allowed_lateness` and with copies of some events (same `event_id`), while the model reads
-them sorted and once: SPEC section 5 says the alerts are the same.
+timeouts, `--until`; in about half of them a holiday calendar, so `holiday_pay`; in a third
+`subject = "person"`, most worker ids naming one of a few persons) go through the release
+binary and through the model; the alerts must be the same, and replay's must come in order
+of `at`, each worker's carrying the platform, role and city it last sent. Half the streams
+reach replay out of order within `allowed_lateness` and with copies of some events (same
+`event_id`), while the model reads them sorted and once: SPEC section 5 says the alerts are
+the same.
 
 A mismatch names the seed: rerun it with `MODEL_SEED=N python3 -m pytest tests/model -q`.
 `MODEL_CASES` (default 400) sets how many random streams the run checks.
@@ -33,6 +34,8 @@ CASES = int(os.environ.get("MODEL_CASES", "400"))
 # 2026-03-01 20:00 local: the first midnight comes early in every stream.
 BASE = datetime.datetime(2026, 3, 1, 20, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
 BASE_MS = int(BASE.timestamp()) * 1000
+# `holiday_pay_ratio`s, in millionths: 0.5, 1.0, 1.5, 3.0 (exact in binary).
+RATIOS = [500_000, 1_000_000, 1_500_000, 3_000_000]
 # Logins weigh more, so that there is work to measure.
 KINDS = (["login"] * 5 + ["logout"] * 4 + ["break_start"] * 2 + ["break_end"] * 2
          + ["order_accepted"] * 2 + ["order_picked_up", "order_delivered", "order_delivered",
@@ -72,10 +75,12 @@ def named_group(events, alert):
     worker's, last seen; section 8: of the person's last event), as docs/rules.md states it:
     of the subject's last event at or before `at`, but
     strictly before for the alerts a local midnight brings before that instant's events (the
-    ending day's `minimum_wage`, a `resolved` whose rest completes at the midnight)."""
+    ending day's `minimum_wage` and `holiday_pay`, a `resolved` whose rest completes at the
+    midnight)."""
     at = instant(alert["at"])
     midnight = (at + OFFSET) % DAY == 0
-    strict = alert["rule"] == "minimum_wage" or (alert["phase"] == "resolved" and midnight)
+    strict = (alert["rule"] in ("minimum_wage", "holiday_pay")
+              or (alert["phase"] == "resolved" and midnight))
     if "person_id" in alert:
         own = [e for e in events if e.get("person_id") == alert["person_id"]]
     else:
@@ -94,9 +99,24 @@ class Layers:
         self.platforms = platforms or {}
         self.roles = roles or {}
         self.person = person
+        # A holiday calendar's statutory holidays and other days off (dates), or none.
+        self.holidays = []
+        self.rest_days = []
 
-    def toml(self):
-        """The rules as a workhours config."""
+    def calendar(self):
+        """The holiday calendar file's text (config/holidays/cn.toml's format)."""
+        def dates(days):
+            return ", ".join(f'"{day}"' for day in days)
+
+        return (f"[2026]\nholidays = [{dates(self.holidays)}]\n"
+                f"rest_days = [{dates(self.rest_days)}]\nworking_days = []\n")
+
+    def holiday_days(self):
+        """The statutory holidays as local day numbers (the model's days)."""
+        return frozenset((day - datetime.date(1970, 1, 1)).days for day in self.holidays)
+
+    def toml(self, calendar_file=None):
+        """The rules as a workhours config, with the holiday calendar at `calendar_file`."""
         text = self.default.toml("rules")
         if self.person is not None:
             text += 'subject = "person"\n' + overrides_toml("rules.person", self.person)
@@ -104,6 +124,8 @@ class Layers:
             text += overrides_toml(f"rules.platform.{name}", keys)
         for name, keys in self.roles.items():
             text += overrides_toml(f"rules.role.{name}", keys)
+        if self.holidays:
+            text += f'[time]\nholidays = "{calendar_file}"\n'
         return text
 
     def rules_of(self, platform, role):
@@ -125,6 +147,7 @@ def random_keys(rng):
         "monthly_overtime_max": rng.choice([1, 3]) * HOUR,
         "minimum_wage_cents_per_hour": rng.choice([0, 5000]),
         "session_timeout": rng.choice([0, 20]) * MINUTE,
+        "holiday_pay_ratio_ppm": rng.choice(RATIOS),
     }
     keys = {key: value for key, value in keys.items() if rng.random() < 0.6}
     if rng.random() < 0.6:
@@ -142,6 +165,7 @@ def random_case(rng):
                     min_break=rng.choice([10, 20, 30]) * MINUTE)
     if rng.random() < 0.4:
         default.session_timeout = rng.choice([15, 30, 45]) * MINUTE
+    default.holiday_pay_ratio_ppm = rng.choice(RATIOS)
     layers = Layers(default, {"p2": random_keys(rng)},
                     {"driver": random_keys(rng)} if rng.random() < 0.5 else {})
     workers = rng.randrange(1, 14)
@@ -174,6 +198,13 @@ def random_case(rng):
             event["person_id"] = persons[event["worker_id"]]
         events.append(event)
     events.sort(key=lambda e: e["ts"])
+    # A holiday calendar in half the streams: statutory holidays and another day off among
+    # the stream's days after its first (2026-03-01), so that there are ordinary days to pool.
+    last = datetime.datetime.fromtimestamp(events[-1]["ts"] / 1000, BASE.tzinfo).date()
+    if rng.random() < 0.5 and last.day >= 3:
+        days = rng.sample(range(2, last.day + 1), min(4, last.day - 1))
+        layers.holidays = sorted(datetime.date(2026, 3, d) for d in days[:-1])
+        layers.rest_days = [datetime.date(2026, 3, days[-1])]
     until = None
     if rng.random() < 0.3:
         until = events[-1]["ts"] + rng.randrange(600) * MINUTE
@@ -206,8 +237,10 @@ def check(tmp_path, events, layers, until=None, read=None):
     """Replay's alerts are the model's, in order of `at`; returns them. Replay reads `read`
     (by default `events`), the model `events`."""
     end = until if until is not None else events[-1]["ts"]
-    want = alerts(events, layers.rules_of, end, layers.person_rules())
-    found = replay(tmp_path, read or events, layers.toml(), until)
+    want = alerts(events, layers.rules_of, end, layers.person_rules(), layers.holiday_days())
+    calendar_file = tmp_path / "holidays.toml"
+    calendar_file.write_text(layers.calendar())
+    found = replay(tmp_path, read or events, layers.toml(calendar_file), until)
     got = [as_model(alert) for alert in found]
     assert [a[0] for a in got] == sorted(a[0] for a in got), "replay's alerts out of order"
     missing = sorted(set(want) - set(got))
