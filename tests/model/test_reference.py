@@ -3,7 +3,7 @@
 
 Random streams of a few workers over hours to weeks (every kind, equal and millisecond
 `ts`, orders of three ids, fees, rule keys overridden by platform and by role, session
-timeouts, `--until`; in about half of them a holiday calendar, so `holiday_pay`; in a third
+timeouts, `--until`; in a third of them a holiday calendar, so `holiday_pay`; in a third
 `subject = "person"`, most worker ids naming one of a few persons) go through the release
 binary and through the model; the alerts must be the same, and replay's must come in order
 of `at`, each worker's carrying the platform, role and city it last sent. Half the streams
@@ -198,8 +198,9 @@ def random_case(rng):
             event["person_id"] = persons[event["worker_id"]]
         events.append(event)
     events.sort(key=lambda e: e["ts"])
-    # A holiday calendar in half the streams: statutory holidays and another day off among
-    # the stream's days after its first (2026-03-01), so that there are ordinary days to pool.
+    # A holiday calendar in half the streams that reach 3 March (a third of all): statutory
+    # holidays and another day off among the stream's days after its first (1 March), so that
+    # there are ordinary days to pool.
     last = datetime.datetime.fromtimestamp(events[-1]["ts"] / 1000, BASE.tzinfo).date()
     if rng.random() < 0.5 and last.day >= 3:
         days = rng.sample(range(2, last.day + 1), min(4, last.day - 1))
