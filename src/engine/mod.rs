@@ -1261,7 +1261,10 @@ impl Engine {
     /// cache for the index's bucket where its look-up starts. A batch hashes all its ids
     /// first, so that those misses overlap, then looks them up ([`Engine::slot_hint_by`]).
     pub fn hint_hash(&self, worker_id: &str) -> Option<u64> {
-        let hash = (!self.persons()).then(|| self.worker_index.hash(false, worker_id))?;
+        if self.persons() {
+            return None;
+        }
+        let hash = self.worker_index.hash(false, worker_id);
         self.worker_index.prefetch(hash);
         Some(hash)
     }
