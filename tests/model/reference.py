@@ -96,6 +96,17 @@ def first_of_month(day):
     return (date.replace(day=1) - datetime.date(1970, 1, 1)).days
 
 
+def union(intervals):
+    """Sorted, disjoint intervals covering those given (time worked by any of them once)."""
+    merged = []
+    for start, stop in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return merged
+
+
 def working_intervals(events, rules):
     """Section 3: the worker's working time as sorted, disjoint [start, end) intervals.
 
@@ -139,14 +150,12 @@ def working_intervals(events, rules):
             start = t
         elif not working and start is not None:
             if t > start:
-                if intervals and intervals[-1][1] == start:
-                    intervals[-1][1] = t
-                else:
-                    intervals.append([start, t])
+                intervals.append([start, t])
             start = None
     if start is not None:
         intervals.append([start, FOREVER])
-    return intervals
+    # A stop and a start at one instant leave no rest: joined.
+    return union(intervals)
 
 
 def by_day(intervals, end):
@@ -166,17 +175,6 @@ def reaches(start, stop, before, threshold):
     `threshold` (section 4: at the start if already reached), or None within it."""
     at = start + max(0, threshold - before)
     return at if at < stop else None
-
-
-def union(intervals):
-    """Sorted, disjoint intervals covering those given (time worked by any of them once)."""
-    merged = []
-    for start, stop in sorted(intervals):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], stop)
-        else:
-            merged.append([start, stop])
-    return merged
 
 
 def subject_alerts(key, intervals, events, rules, end, holidays):
@@ -356,12 +354,12 @@ def alerts(events, rules_of, end, person_rules=None, holidays=frozenset()):
         intervals = union([i for w in workers for i in worked[w]])
         found += subject_alerts(key, intervals, own, rules, end, holidays)
     # quota_p90: nearest rank over the group's workers who worked that day.
-    for day, worked in days.items():
+    for day, works_of_day in days.items():
         at = day_start(day + 1)
         if at > end:
             continue
         groups = {}
-        for work, group in worked:
+        for work, group in works_of_day:
             groups.setdefault(group, []).append(work)
         for group, works in groups.items():
             rules = rules_of(group[0], group[1])

@@ -73,10 +73,9 @@ def as_model(alert):
 def named_group(events, alert):
     """The (platform, role, city) a worker's or person's alert must carry (SPEC section 4: the
     worker's, last seen; section 8: of the person's last event), as docs/rules.md states it:
-    of the subject's last event at or before `at`, but
-    strictly before for the alerts a local midnight brings before that instant's events (the
-    ending day's `minimum_wage` and `holiday_pay`, a `resolved` whose rest completes at the
-    midnight)."""
+    of the subject's last event at or before `at`, but strictly before for the alerts a local
+    midnight brings before that instant's events (the ending day's `minimum_wage` and
+    `holiday_pay`, a `resolved` whose rest completes at the midnight)."""
     at = instant(alert["at"])
     midnight = (at + OFFSET) % DAY == 0
     strict = (alert["rule"] in ("minimum_wage", "holiday_pay")
@@ -240,7 +239,8 @@ def check(tmp_path, events, layers, until=None, read=None):
     end = until if until is not None else events[-1]["ts"]
     want = alerts(events, layers.rules_of, end, layers.person_rules(), layers.holiday_days())
     calendar_file = tmp_path / "holidays.toml"
-    calendar_file.write_text(layers.calendar())
+    if layers.holidays:
+        calendar_file.write_text(layers.calendar())
     found = replay(tmp_path, read or events, layers.toml(calendar_file), until)
     got = [as_model(alert) for alert in found]
     assert [a[0] for a in got] == sorted(a[0] for a in got), "replay's alerts out of order"
