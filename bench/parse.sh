@@ -7,7 +7,9 @@
 # line, the events dropped. Generates `workhours simulate --workers 20000 --days 7 --seed 7`
 # under bench/out/ (ignored by git), then measures, pinned to core 0 under /usr/bin/time,
 # the floor and `workhours replay` (default config and pack) on that file, and prints
-# events/s of each and the ratio replay/floor.
+# events/s of each and the ratio replay/floor. The floor with serde_json alone
+# (`parse_floor --reference`, the parser replay had when issue 11 set its target) is measured
+# too, and replay's rate over it printed: the yardstick the issue's "today's ratio" used.
 #
 # BASE, a git revision that has examples/parse_floor.rs, is built too (from `git archive`,
 # with its own target directory under bench/out/) and measured in the same run, each
@@ -49,6 +51,7 @@ bytes=$(stat -c %s "$input")
 # The programs, by label.
 cmd_floor_head=("$head_floor" "$input")
 cmd_replay_head=("$head_bin" replay "$input")
+cmd_floor_ref_head=("$head_floor" --reference "$input")
 if [ -n "$base" ]; then
     cmd_floor_base=("$base_floor" "$input")
     cmd_replay_base=("$base_bin" replay "$input")
@@ -75,8 +78,8 @@ measure() { # label
     fi
 }
 
-labels=(floor_head replay_head)
-[ -n "$base" ] && labels=(floor_base floor_head replay_base replay_head)
+labels=(floor_head floor_ref_head replay_head)
+[ -n "$base" ] && labels=(floor_base floor_head floor_ref_head replay_base replay_head)
 for _ in $(seq "$rounds"); do
     for label in "${labels[@]}"; do
         measure "$label"
@@ -92,9 +95,11 @@ row() { # label name
 }
 [ -n "$base" ] && row floor_base "floor base $sha"
 row floor_head "floor $head_name"
+row floor_ref_head "floor serde_json"
 [ -n "$base" ] && row replay_base "replay base $sha"
 row replay_head "replay $head_name"
 echo "  replay/floor (wall; cpu): $head_name $(ratio "${wall[replay_head]}" "${wall[floor_head]}"); $(ratio "${cpu[replay_head]}" "${cpu[floor_head]}")"
+echo "  replay/floor serde_json (wall; cpu): $head_name $(ratio "${wall[replay_head]}" "${wall[floor_ref_head]}"); $(ratio "${cpu[replay_head]}" "${cpu[floor_ref_head]}")"
 if [ -n "$base" ]; then
     echo "  replay/floor (wall; cpu): base $sha $(ratio "${wall[replay_base]}" "${wall[floor_base]}"); $(ratio "${cpu[replay_base]}" "${cpu[floor_base]}")"
     echo "  floor head/base (wall; cpu): $(ratio "${wall[floor_head]}" "${wall[floor_base]}"); $(ratio "${cpu[floor_head]}" "${cpu[floor_base]}")"
