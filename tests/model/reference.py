@@ -107,17 +107,24 @@ def union(intervals):
     return merged
 
 
-def working_intervals(events, rules):
-    """Section 3: the worker's working time as sorted, disjoint [start, end) intervals.
-
-    `events` are one worker's, in `ts` order; those with equal `ts` take effect together.
-    """
+def by_instant(events):
+    """`events` (in `ts` order) as (ts, the events of that `ts` in input order): those of one
+    `ts` take effect together (section 3)."""
     groups = []
     for event in events:
         if groups and groups[-1][0] == event["ts"]:
             groups[-1][1].append(event)
         else:
             groups.append((event["ts"], [event]))
+    return groups
+
+
+def working_intervals(events, rules):
+    """Section 3: the worker's working time as sorted, disjoint [start, end) intervals.
+
+    `events` are one worker's, in `ts` order; those with equal `ts` take effect together.
+    """
+    groups = by_instant(events)
     online = on_break = False
     orders = set()
     changes = []
@@ -177,6 +184,50 @@ def reaches(start, stop, before, threshold):
     return at if at < stop else None
 
 
+def overtime_alerts(pieces, standard, limit):
+    """`monthly_overtime` over `pieces` (`by_day`'s) of a measure: (at, the month's first local
+    day) where the month's sum over days of max(0, the day's amount - `standard`) reaches
+    `limit`, at most once a month."""
+    day_amount, month_overtime, fired, found = {}, {}, set(), []
+    for start, stop, day in pieces:
+        before = day_amount.get(day, 0)
+        month = first_of_month(day)
+        overtime = month_overtime.get(month, 0)
+        if month not in fired:
+            if overtime >= limit:
+                at = start
+            else:
+                # Overtime grows once the day's amount passes the standard.
+                grows_from = start + max(0, standard - before)
+                at = reaches(min(grows_from, stop), stop, overtime, limit)
+            if at is not None:
+                found.append((at, month))
+                fired.add(month)
+        after = before + stop - start
+        day_amount[day] = after
+        month_overtime[month] = overtime + max(0, after - standard) - max(0, before - standard)
+    return found
+
+
+def streak_alerts(pieces, days):
+    """`weekly_rest` over `pieces` (`by_day`'s) of a measure: (at, run, day) at the first
+    instant of the measure on the `days`-th, 2×`days`-th, ... consecutive local day with it,
+    `run` days long by then (days before the first count as rest)."""
+    first_instant, amount = {}, {}
+    for start, stop, day in pieces:
+        first_instant.setdefault(day, start)
+        amount[day] = amount.get(day, 0) + stop - start
+    found = []
+    run = 0
+    previous = None
+    for day in sorted(d for d, a in amount.items() if a > 0):
+        run = run + 1 if previous == day - 1 else 1
+        previous = day
+        if run % days == 0:
+            found.append((first_instant[day], run, day))
+    return found
+
+
 def subject_alerts(key, intervals, events, rules, end, holidays):
     """The alerts of one subject's rules up to `end`: a worker, or a person (section 8) whose
     `intervals` are those of any of their worker ids and whose `events` are theirs, in `ts`
@@ -209,8 +260,8 @@ def subject_alerts(key, intervals, events, rules, end, holidays):
         emit("continuous_work", "resolved", last_stop + rules.min_break, worked, limit, episode)
 
     pieces = by_day(intervals, end)
-    # daily_hours, weekly_hours, monthly_overtime: amounts within their period.
-    day_work, week_work, month_overtime = {}, {}, {}
+    # daily_hours, weekly_hours: amounts within their period.
+    day_work, week_work = {}, {}
     fired = set()
     for start, stop, day in pieces:
         before = day_work.get(day, 0)
@@ -227,37 +278,13 @@ def subject_alerts(key, intervals, events, rules, end, holidays):
             emit("weekly_hours", "violation", at, rules.weekly_max, rules.weekly_max,
                  day_start(monday))
             fired.add(("week", monday))
-        month = first_of_month(day)
-        overtime = month_overtime.get(month, 0)
-        if ("month", month) not in fired:
-            if overtime >= rules.monthly_overtime_max:
-                at = start
-            else:
-                # Overtime grows once the day's work passes the standard.
-                grows_from = start + max(0, rules.daily_standard - before)
-                at = reaches(min(grows_from, stop), stop, overtime, rules.monthly_overtime_max)
-            if at is not None:
-                emit("monthly_overtime", "violation", at, rules.monthly_overtime_max,
-                     rules.monthly_overtime_max, day_start(month))
-                fired.add(("month", month))
-        after = before + stop - start
-        day_work[day] = after
+        day_work[day] = before + stop - start
         week_work[monday] = week_before + stop - start
-        month_overtime[month] = (overtime + max(0, after - rules.daily_standard)
-                                 - max(0, before - rules.daily_standard))
-
-    # weekly_rest: the first working instant of the 7th, 14th, ... consecutive day with work.
-    first_instant = {}
-    for start, _, day in pieces:
-        first_instant.setdefault(day, start)
-    run = 0
-    previous = None
-    for day in sorted(d for d, work in day_work.items() if work > 0):
-        run = run + 1 if previous == day - 1 else 1
-        previous = day
-        if run % 7 == 0:
-            emit("weekly_rest", "violation", first_instant[day], run * DAY, 7 * DAY,
-                 day_start(day))
+    for at, month in overtime_alerts(pieces, rules.daily_standard, rules.monthly_overtime_max):
+        emit("monthly_overtime", "violation", at, rules.monthly_overtime_max,
+             rules.monthly_overtime_max, day_start(month))
+    for at, run, day in streak_alerts(pieces, 7):
+        emit("weekly_rest", "violation", at, run * DAY, 7 * DAY, day_start(day))
 
     # minimum_wage: at the midnight ending a day with 1 h of work and a delivery with a fee.
     fees, carries_fee, delivered = {}, set(), {}

@@ -20,31 +20,21 @@ The binary is `TEST_WORKHOURS_BIN` (tests/run.sh builds it), else target/release
 import datetime
 import json
 import os
-import pathlib
 import random
 import subprocess
 
 import pytest
 
+from pack_case import BASE, BASE_MS, BIN, instant
 from reference import DAY, HOUR, MINUTE, OFFSET, Rules, alerts, group_of, overrides_toml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = os.environ.get("TEST_WORKHOURS_BIN", str(ROOT / "target" / "release" / "workhours"))
 CASES = int(os.environ.get("MODEL_CASES", "400"))
-# 2026-03-01 20:00 local: the first midnight comes early in every stream.
-BASE = datetime.datetime(2026, 3, 1, 20, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
-BASE_MS = int(BASE.timestamp()) * 1000
 # `holiday_pay_ratio`s, in millionths: 0.5, 1.0, 1.5, 3.0 (exact in binary).
 RATIOS = [500_000, 1_000_000, 1_500_000, 3_000_000]
 # Logins weigh more, so that there is work to measure.
 KINDS = (["login"] * 5 + ["logout"] * 4 + ["break_start"] * 2 + ["break_end"] * 2
          + ["order_accepted"] * 2 + ["order_picked_up", "order_delivered", "order_delivered",
                                      "order_cancelled", "heartbeat"])
-
-
-def instant(text):
-    """Epoch milliseconds of an RFC 3339 instant of replay's output."""
-    return round(datetime.datetime.fromisoformat(text).timestamp() * 1000)
 
 
 def replay(tmp_path, events, config, until=None):

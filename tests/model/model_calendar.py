@@ -1,0 +1,68 @@
+"""A model of SPEC section 7's `streak` and `overtime` kinds (section 4's `weekly_rest` and
+`monthly_overtime`, with their parameters) over any measure, with `hours` and holds.
+
+The rules themselves are reference.py's (`streak_alerts`, `overtime_alerts`), checked there
+against section 4; here they read a pack rule's measure (measures.py) instead of working time,
+and give docs/pack-format.md's holds: `streak` until the next local midnight (resting from the
+violation, that day is the rest day), `overtime` until the start of the next local month.
+Alert values as section 4's: `streak` the run's days and `days` times 86,400 s, `overtime` its
+limit for both.
+"""
+
+from measures import DAY, SECOND, day_start, first_of_month, measure_intervals, within_hours
+from reference import by_day, overtime_alerts, streak_alerts
+
+
+def hours_of(text):
+    """`"22:00-06:00"` as minutes after midnight (1320, 360)."""
+    start, end = text.split("-")
+    minutes = [int(h) * 60 + int(m) for h, m in (t.split(":") for t in (start, end))]
+    return minutes[0], minutes[1]
+
+
+def rule_intervals(intervals, rule):
+    """The intervals of `rule`'s measure (a worker's `measure_intervals`), within its hours."""
+    found = intervals[rule.get("measure", "work")]
+    if "hours" in rule:
+        found = within_hours(found, *hours_of(rule["hours"]))
+    return found
+
+
+def next_month(day):
+    """The first local day of the month after local `day`'s."""
+    return first_of_month(first_of_month(day) + 31)
+
+
+def worker_alerts(worker, events, rules, end, session_timeout=0):
+    """One worker's alerts and holds (as pack_case's tuples) under `rules`, up to `end`."""
+    intervals = measure_intervals(events, session_timeout)
+    alerts, holds = [], []
+    for rule in rules:
+        pieces = by_day(rule_intervals(intervals, rule), end)
+        if rule["kind"] == "streak":
+            days = rule.get("days", 7)
+            found = [(at, run * DAY, days * DAY, day_start(day), day_start(day + 1))
+                     for at, run, day in streak_alerts(pieces, days)]
+        else:
+            limit = rule["limit"]
+            found = [(at, limit, limit, day_start(month), day_start(next_month(month)))
+                     for at, month in overtime_alerts(pieces, rule["standard"], limit)]
+        for at, value, limit, period_start, until in found:
+            if at > end:
+                continue
+            alerts.append((at, worker, rule["id"], "violation", value // SECOND,
+                           limit // SECOND, period_start))
+            if rule.get("hold"):
+                holds.append((worker, rule["id"], at, until))
+    return alerts, holds
+
+
+def model(events, rules, end, session_timeout=0):
+    """Every worker's alerts and holds, each list sorted."""
+    alerts, holds = [], []
+    for worker in sorted({e["worker_id"] for e in events}):
+        own = [e for e in events if e["worker_id"] == worker]
+        found, held = worker_alerts(worker, own, rules, end, session_timeout)
+        alerts += found
+        holds += held
+    return sorted(alerts), sorted(holds)

@@ -1,0 +1,116 @@
+"""Random streams and replay runs for the rule pack models (SPEC section 7): the pieces every
+kind's test shares.
+
+`random_events` makes a stream of every kind of SPEC section 2, `activity` included;
+`replay_pack` runs `workhours replay` with a pack file of the given rules and returns its
+alerts and holds as tuples the models give.
+
+The binary is `TEST_WORKHOURS_BIN` (tests/run.sh builds it), else target/release/workhours.
+"""
+
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+
+from reference import MINUTE
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("TEST_WORKHOURS_BIN", str(ROOT / "target" / "release" / "workhours"))
+CASES = int(os.environ.get("MODEL_CASES", "300"))
+# 2026-03-01 20:00 local (a Sunday): a midnight and a new ISO week early in every stream.
+BASE = datetime.datetime(2026, 3, 1, 20, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+BASE_MS = int(BASE.timestamp()) * 1000
+# Logins and activities weigh more, so that every measure has time to count.
+KINDS = (["login"] * 5 + ["logout"] * 3 + ["break_start", "break_end"]
+         + ["order_accepted"] * 2 + ["order_picked_up"] * 2 + ["order_delivered"] * 2
+         + ["order_cancelled", "heartbeat"] + ["activity"] * 5)
+ACTIVITIES = ["driving", "driving", "other_work", "available", "rest"]
+# Integer parameters that are not durations (every other integer is milliseconds).
+COUNTS = {"count", "extensions_per_week", "days", "cents_per_hour", "min_workers",
+          "minimum_wage_cents_per_hour", "quota_min_workers"}
+
+
+def seeds(block):
+    """The seeds of test block `block` of 4 (`MODEL_SEED` picks one seed instead)."""
+    if "MODEL_SEED" in os.environ:
+        return [int(os.environ["MODEL_SEED"])] if block == 0 else []
+    return range(block, CASES, 4)
+
+
+def random_events(rng, workers=None, events=None, span_minutes=None, millis=True):
+    """A random stream in `ts` order: `workers` worker ids (default 1 to 4), `events` events
+    (default 5 to 200) over `span_minutes` (default 5 hours to 3 weeks) from `BASE`; with
+    `millis`, some instants off the minute."""
+    workers = workers or rng.randrange(1, 5)
+    count = events or rng.randrange(5, 200)
+    span = span_minutes or rng.choice([300, 1500, 3000, 10000, 30000])
+    stream = []
+    for _ in range(count):
+        ts = BASE_MS + rng.randrange(span) * MINUTE
+        if millis:
+            ts += rng.choice([0, 0, 0, 1, 999, rng.randrange(MINUTE)])
+        event = {"worker_id": f"w{rng.randrange(workers)}", "kind": rng.choice(KINDS), "ts": ts}
+        if event["kind"].startswith("order"):
+            event["order_id"] = f"o{rng.randrange(3)}"
+        if event["kind"] == "activity":
+            event["activity"] = rng.choice(ACTIVITIES)
+        stream.append(event)
+    stream.sort(key=lambda e: e["ts"])
+    return stream
+
+
+def toml_value(key, value):
+    """A rule parameter as TOML: integers are milliseconds but for `COUNTS`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value) if key in COUNTS else f'"{value}ms"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(key, v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def pack_toml(rules):
+    """A pack file of `rules` (dicts of rule keys)."""
+    text = 'name = "model"\ntitle = "model"\nsource = "tests/model"\n'
+    for rule in rules:
+        text += "\n[[rules]]\n" + "".join(f"{k} = {toml_value(k, v)}\n" for k, v in rule.items())
+    return text
+
+
+def instant(text):
+    """Epoch milliseconds of an RFC 3339 instant of replay's output."""
+    return round(datetime.datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def replay_pack(tmp_path, events, rules, until=None, session_timeout=0):
+    """Replay's alerts, as (at, worker_id, rule, phase, value_seconds, limit_seconds,
+    period_start) in replay's order, and holds, as (worker_id, rule, from, until), of `events`
+    under a pack of `rules` (instants in epoch milliseconds)."""
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (tmp_path / "pack.toml").write_text(pack_toml(rules))
+    config = f'[rules]\npack_file = "{tmp_path / "pack.toml"}"\n'
+    if session_timeout:
+        config += f'session_timeout = "{session_timeout}ms"\n'
+    (tmp_path / "config.toml").write_text(config)
+    holds_file = tmp_path / "holds.jsonl"
+    command = [BIN, "replay", "--config", str(tmp_path / "config.toml"), "--holds",
+               str(holds_file), str(tmp_path / "in.jsonl")]
+    if until is not None:
+        command += ["--until", str(until)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    alerts = []
+    for line in done.stdout.splitlines():
+        alert = json.loads(line)
+        alerts.append((instant(alert["at"]), alert.get("worker_id"), alert["rule"],
+                       alert["phase"], alert.get("value_seconds"), alert.get("limit_seconds"),
+                       instant(alert["period_start"])))
+    holds = []
+    for line in holds_file.read_text().splitlines():
+        hold = json.loads(line)
+        holds.append((hold["worker_id"], hold["rule"], instant(hold["from"]),
+                      instant(hold["until"])))
+    return alerts, holds
