@@ -114,3 +114,15 @@ def replay_pack(tmp_path, events, rules, until=None, session_timeout=0):
         holds.append((hold["worker_id"], hold["rule"], instant(hold["from"]),
                       instant(hold["until"])))
     return alerts, holds
+
+
+def check_replay(tmp_path, events, rules, want, until=None, session_timeout=0):
+    """Replay's alerts, in order of `at`, and holds are `want`, a model's (alerts, holds),
+    each sorted; a failure shows what only one of them has."""
+    alerts, holds = replay_pack(tmp_path, events, rules, until, session_timeout)
+    assert [a[0] for a in alerts] == sorted(a[0] for a in alerts), "alerts out of order"
+    for wanted, got, what in [(want[0], sorted(alerts), "alerts"),
+                              (want[1], sorted(holds), "holds")]:
+        only_model = sorted(set(wanted) - set(got))
+        only_replay = sorted(set(got) - set(wanted))
+        assert got == wanted, f"{what}: only the model {only_model}; only replay {only_replay}"
