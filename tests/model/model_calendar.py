@@ -6,7 +6,8 @@ against section 4; here they read a pack rule's measure (measures.py) instead of
 and give docs/pack-format.md's holds: `streak` until the next local midnight (resting from the
 violation, that day is the rest day), `overtime` until the start of the next local month.
 Alert values as section 4's: `streak` the run's days and `days` times 86,400 s, `overtime` its
-limit for both.
+limit for both. A rule with `roles` applies to the workers whose first event has one of them
+(docs/pack-format.md).
 """
 
 from measures import DAY, SECOND, day_start, first_of_month, measure_intervals, within_hours
@@ -36,8 +37,12 @@ def next_month(day):
 def worker_alerts(worker, events, rules, end, session_timeout=0):
     """One worker's alerts and holds (as pack_case's tuples) under `rules`, up to `end`."""
     intervals = measure_intervals(events, session_timeout)
+    # A rule with `roles` watches the workers whose first event's role is listed.
+    role = events[0].get("role", "rider")
     alerts, holds = [], []
     for rule in rules:
+        if role not in rule.get("roles", [role]):
+            continue
         pieces = by_day(rule_intervals(intervals, rule), end)
         if rule["kind"] == "streak":
             days = rule.get("days", 7)

@@ -1,6 +1,6 @@
 """`workhours replay` against model_calendar.py: pack rules of the kinds `streak` and
-`overtime` over every measure, with `hours`, holds and session timeouts, on random streams of
-up to three weeks.
+`overtime` over every measure, with `hours`, `roles`, holds and session timeouts, on random
+streams of up to three weeks.
 
 A mismatch names the seed: rerun it with `MODEL_SEED=N python3 -m pytest
 tests/model/test_calendar.py -q`. `MODEL_CASES` (default 300) sets how many streams run.
@@ -30,6 +30,8 @@ def random_rules(rng):
             rule["hours"] = f"{start:02}:00-{end:02}:{rng.choice(['00', '30'])}"
         if rng.random() < 0.5:
             rule["hold"] = True
+        if rng.random() < 0.2:
+            rule["roles"] = rng.choice([["driver"], ["rider"], ["driver", "trucker"]])
         rules.append(rule)
     return rules
 
@@ -76,6 +78,10 @@ def test_replay_gives_the_models_streaks_and_overtime(tmp_path, block):
                                events=rng.randrange(20, 300),
                                span_minutes=rng.choice([3000, 10000, 30000]))
         rules = random_rules(rng)
+        for event in events:
+            role = rng.choice([None, None, "rider", "driver"])
+            if role:
+                event["role"] = role
         until = None
         if rng.random() < 0.3:
             until = events[-1]["ts"] + rng.randrange(3 * DAY // MINUTE) * MINUTE
