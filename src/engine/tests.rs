@@ -2445,6 +2445,38 @@ fn a_streaks_hold_ends_at_the_midnight_after_its_violation() {
     );
 }
 
+/// A `streak` on a measure that is not working time (driving: activity events only) goes on
+/// at each midnight the measure spans: the new day's first instant of the measure is the
+/// midnight, and its alert is due then, with no event to wake the worker (model test, seed
+/// 1470: the worker was woken at midnight only while working, so the alerts of a driver's
+/// midnights came with the driver's next event, after other workers' later alerts, or never
+/// by `--until`).
+#[test]
+fn a_streak_on_driving_fires_at_the_midnights_the_driving_spans() {
+    let pack =
+        "name = \"p\"\n[[rules]]\nid = \"r\"\nkind = \"streak\"\nmeasure = \"driving\"\ndays = 1\n";
+    let config = pack_file_config_with("streak-driving", pack, "");
+    let events = [
+        ev("w0", "activity", "2026-03-03T16:36:00+08:00").set("activity", "driving"),
+        ev("w1", "activity", "2026-03-05T12:00:00+08:00").set("activity", "driving"),
+        ev("w1", "activity", "2026-03-05T13:00:00+08:00").set("activity", "rest"),
+    ];
+    let (alerts, _) = run_with(config, &events, "2026-03-05T14:00:00+08:00");
+    let got: Vec<(String, String, i64)> = sh(&alerts)
+        .into_iter()
+        .zip(&alerts)
+        .map(|((_, at, value), alert)| (alert.worker_id.clone().unwrap_or_default(), at, value))
+        .collect();
+    let want = [
+        ("w0", "2026-03-03T16:36:00.000+08:00", 86_400),
+        ("w0", "2026-03-04T00:00:00.000+08:00", 172_800),
+        ("w0", "2026-03-05T00:00:00.000+08:00", 259_200),
+        ("w1", "2026-03-05T12:00:00.000+08:00", 86_400),
+    ]
+    .map(|(w, at, value)| (w.to_owned(), at.to_owned(), value));
+    assert_eq!(got, want);
+}
+
 /// A config whose pack is a user's file holding `pack`, with `extra` TOML after `[rules]`'s
 /// `pack_file` line (read into the config, then removed).
 fn pack_file_config_with(name: &str, pack: &str, extra: &str) -> Config {

@@ -799,6 +799,10 @@ impl RuleState {
             KindState::Period(_, _, s) if s.fired != 0 && self.on() => {
                 wake = wake.min(day.end);
             }
+            // A measure that is on at the midnight makes the midnight the next day's first
+            // instant of it: the run counts that day then, and its alert may be due. Working
+            // workers are woken at midnight anyway; a driver's `driving` is not working time.
+            KindState::Streak(..) if self.on() => wake = wake.min(day.end),
             _ => {}
         }
         (crossing, completion, wake)
