@@ -1,17 +1,19 @@
-"""A model of SPEC section 7's `streak` and `overtime` kinds (section 4's `weekly_rest` and
-`monthly_overtime`, with their parameters) over any measure, with `hours` and holds.
+"""A model of SPEC section 7's `streak`, `overtime` and `minimum_wage` kinds (section 4's
+`weekly_rest`, `monthly_overtime` and `minimum_wage`, with their parameters): the first two
+over any measure, all three with `hours` (docs/pack-format.md: `minimum_wage` then reads the
+working time within the hours, against the whole day's fees), with holds.
 
-The rules themselves are reference.py's (`streak_alerts`, `overtime_alerts`), checked there
-against section 4; here they read a pack rule's measure (measures.py) instead of working time,
-and give docs/pack-format.md's holds: `streak` until the next local midnight (resting from the
-violation, that day is the rest day), `overtime` until the start of the next local month.
-Alert values as section 4's: `streak` the run's days and `days` times 86,400 s, `overtime` its
-limit for both. A rule with `roles` applies to the workers whose first event has one of them
-(docs/pack-format.md).
+The rules themselves are reference.py's (`streak_alerts`, `overtime_alerts`, `wage_alerts`),
+checked there against section 4; here they read a pack rule's measure (measures.py) instead of
+working time, and give docs/pack-format.md's holds: `streak` until the next local midnight
+(resting from the violation, that day is the rest day), `overtime` until the start of the next
+local month (`minimum_wage` has none). Alert values as section 4's: `streak` the run's days and
+`days` times 86,400 s, `overtime` its limit for both, `minimum_wage` fen an hour. A rule with
+`roles` applies to the workers whose first event has one of them (docs/pack-format.md).
 """
 
 from measures import DAY, SECOND, day_start, first_of_month, measure_intervals, within_hours
-from reference import by_day, overtime_alerts, streak_alerts
+from reference import by_day, day_fees, overtime_alerts, streak_alerts, wage_alerts
 
 
 def hours_of(text):
@@ -44,6 +46,15 @@ def worker_alerts(worker, events, rules, end, session_timeout=0):
         if role not in rule.get("roles", [role]):
             continue
         pieces = by_day(rule_intervals(intervals, rule), end)
+        if rule["kind"] == "minimum_wage":
+            day_work = {}
+            for start, stop, day in pieces:
+                day_work[day] = day_work.get(day, 0) + stop - start
+            rate = rule.get("cents_per_hour", 2100)
+            # Values in fen an hour, as they are.
+            alerts += [(at, worker, rule["id"], "violation", value, rate, day_start(day))
+                       for at, value, day in wage_alerts(day_work, *day_fees(events), rate, end)]
+            continue
         if rule["kind"] == "streak":
             days = rule.get("days", 7)
             found = [(at, run * DAY, days * DAY, day_start(day), day_start(day + 1))

@@ -228,6 +228,37 @@ def streak_alerts(pieces, days):
     return found
 
 
+def day_fees(events):
+    """`minimum_wage`'s fees: by local day, the `fee_cents` of each order's first
+    `order_delivered` of that day; and the days with a delivery carrying `fee_cents`."""
+    fees, carries_fee, delivered = {}, set(), {}
+    for event in events:
+        if event["kind"] != "order_delivered":
+            continue
+        day = local_day(event["ts"])
+        # Order ids are scoped per worker id (section 2).
+        order = (event["worker_id"], event["order_id"])
+        first = order not in delivered.setdefault(day, set())
+        delivered[day].add(order)
+        if "fee_cents" in event:
+            carries_fee.add(day)
+            if first:
+                fees[day] = fees.get(day, 0) + event["fee_cents"]
+    return fees, carries_fee
+
+
+def wage_alerts(day_work, fees, carries_fee, rate, end):
+    """`minimum_wage` (at, fen an hour earned, day): at the midnight ending a day with 1 h of
+    `day_work` and a delivery carrying a fee, up to `end`, when fees × 1 h < rate × work."""
+    found = []
+    for day, work in day_work.items():
+        at = day_start(day + 1)
+        fee = fees.get(day, 0)
+        if at <= end and work >= HOUR and day in carries_fee and fee * HOUR < rate * work:
+            found.append((at, fee * HOUR // work, day))
+    return found
+
+
 def subject_alerts(key, intervals, events, rules, end, holidays):
     """The alerts of one subject's rules up to `end`: a worker, or a person (section 8) whose
     `intervals` are those of any of their worker ids and whose `events` are theirs, in `ts`
@@ -287,27 +318,11 @@ def subject_alerts(key, intervals, events, rules, end, holidays):
         emit("weekly_rest", "violation", at, run * DAY, 7 * DAY, day_start(day))
 
     # minimum_wage: at the midnight ending a day with 1 h of work and a delivery with a fee.
-    fees, carries_fee, delivered = {}, set(), {}
-    for event in events:
-        if event["kind"] != "order_delivered":
-            continue
-        day = local_day(event["ts"])
-        # Order ids are scoped per worker id (section 2).
-        order = (event["worker_id"], event["order_id"])
-        first = order not in delivered.setdefault(day, set())
-        delivered[day].add(order)
-        if "fee_cents" in event:
-            carries_fee.add(day)
-            if first:
-                fees[day] = fees.get(day, 0) + event["fee_cents"]
+    fees, carries_fee = day_fees(events)
     rate = rules.minimum_wage_cents_per_hour
-    for day, work in day_work.items():
-        at = day_start(day + 1)
-        fee = fees.get(day, 0)
-        if at <= end and work >= HOUR and day in carries_fee and fee * HOUR < rate * work:
-            # value and limit in fen an hour: not divided by SECOND.
-            alerts.append((at, key, "minimum_wage", "violation", fee * HOUR // work, rate,
-                           day_start(day)))
+    for at, value, day in wage_alerts(day_work, fees, carries_fee, rate, end):
+        # value and limit in fen an hour: not divided by SECOND.
+        alerts.append((at, key, "minimum_wage", "violation", value, rate, day_start(day)))
 
     # holiday_pay (section 8): at the midnight ending a statutory holiday with 1 h of work and
     # a delivery with a fee, when its fees an hour are not above the ratio times the pooled

@@ -1,6 +1,6 @@
 """`workhours replay` against model_calendar.py: pack rules of the kinds `streak` and
-`overtime` over every measure, with `hours`, `roles`, holds and session timeouts, on random
-streams of up to three weeks.
+`overtime` over every measure, and `minimum_wage`, with `hours`, `roles`, holds and session
+timeouts, on random streams of up to three weeks.
 
 A mismatch names the seed: rerun it with `MODEL_SEED=N python3 -m pytest
 tests/model/test_calendar.py -q`. `MODEL_CASES` (default 300) sets how many streams run.
@@ -20,15 +20,20 @@ def random_rules(rng):
     rules = []
     for n in range(rng.randrange(1, 4)):
         rule = {"id": f"r{n}", "measure": rng.choice(MEASURES)}
-        if rng.random() < 0.5:
+        kind = rng.random()
+        if kind < 0.4:
             rule.update(kind="streak", days=rng.choice([1, 2, 3, 7]))
-        else:
+        elif kind < 0.8:
             rule.update(kind="overtime", standard=rng.choice([15, 30, 60, 120]) * MINUTE,
                         limit=rng.choice([1, 30, 90, 240]) * MINUTE)
+        else:
+            # No measure: it reads working time.
+            rule = {"id": f"r{n}", "kind": "minimum_wage",
+                    "cents_per_hour": rng.choice([100, 2100, 5000])}
         if rng.random() < 0.3:
             start, end = rng.sample([0, 6, 9, 18, 22], 2)
             rule["hours"] = f"{start:02}:00-{end:02}:{rng.choice(['00', '30'])}"
-        if rng.random() < 0.5:
+        if rng.random() < 0.5 and rule["kind"] != "minimum_wage":
             rule["hold"] = True
         if rng.random() < 0.2:
             rule["roles"] = rng.choice([["driver"], ["rider"], ["driver", "trucker"]])
@@ -82,6 +87,8 @@ def test_replay_gives_the_models_streaks_and_overtime(tmp_path, block):
             role = rng.choice([None, None, "rider", "driver"])
             if role:
                 event["role"] = role
+            if event["kind"] == "order_delivered" and rng.random() < 0.8:
+                event["fee_cents"] = rng.randrange(5000)
         until = None
         if rng.random() < 0.3:
             until = events[-1]["ts"] + rng.randrange(3 * DAY // MINUTE) * MINUTE
