@@ -118,13 +118,19 @@ def replay_pack(tmp_path, events, rules, until=None, session_timeout=0):
     return alerts, holds
 
 
-def check_replay(tmp_path, events, rules, want, until=None, session_timeout=0):
-    """Replay's alerts, in order of `at`, and holds are `want`, a model's (alerts, holds),
-    each sorted; a failure shows what only one of them has."""
-    alerts, holds = replay_pack(tmp_path, events, rules, until, session_timeout)
-    assert [a[0] for a in alerts] == sorted(a[0] for a in alerts), "alerts out of order"
-    for wanted, got, what in [(want[0], sorted(alerts), "alerts"),
-                              (want[1], sorted(holds), "holds")]:
-        only_model = sorted(set(wanted) - set(got))
-        only_replay = sorted(set(got) - set(wanted))
-        assert got == wanted, f"{what}: only the model {only_model}; only replay {only_replay}"
+def check_replay(tmp_path, read, rules, want, until=None, session_timeout=0, seed=None):
+    """Replay's alerts, in order of `at`, and holds, of the stream `read` under `rules`, are
+    `want`, a model's (alerts, holds), each sorted; returns them. A failure names `seed` and
+    shows the case and what only one of them has."""
+    alerts, holds = replay_pack(tmp_path, read, rules, until, session_timeout)
+    name = f"seed {seed} (MODEL_SEED={seed}): " if seed is not None else ""
+    assert [a[0] for a in alerts] == sorted(a[0] for a in alerts), f"{name}alerts out of order"
+    got = (sorted(alerts), sorted(holds))
+    if got != want:
+        raise AssertionError(
+            f"{name}rules {rules}, until {until}, session_timeout {session_timeout}\n"
+            f"alerts only in the model: {sorted(set(want[0]) - set(got[0]))}\n"
+            f"alerts only in replay: {sorted(set(got[0]) - set(want[0]))}\n"
+            f"holds only in the model: {sorted(set(want[1]) - set(got[1]))}\n"
+            f"holds only in replay: {sorted(set(got[1]) - set(want[1]))}")
+    return got
