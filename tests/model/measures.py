@@ -179,3 +179,47 @@ def rests(intervals, first, end):
     if at < end:
         gaps.append([at, end])
     return gaps
+
+
+def hours_of(text):
+    """A rule's `hours`, `"22:00-06:00"`, as (start, end) minutes after local midnight."""
+    start, end = text.split("-")
+
+    def minutes(clock):
+        hour, minute = clock.split(":")
+        return int(hour) * 60 + int(minute)
+
+    return minutes(start), minutes(end)
+
+
+def rule_measure(intervals, name, rule, allowance=True):
+    """Measure `name`'s intervals (of a worker's `measure_intervals`) as pack rule `rule`
+    reads them: `orders` with the rule's `allowance` (with `allowance`; a `rest_unless` or
+    `elapsed_from` names the measure as it is), within the rule's `hours` (outside them the
+    measure is false), which cut the idle time before the allowance counts it."""
+    def hours(found):
+        if rule.get("hours"):
+            return within_hours(found, *hours_of(rule["hours"]))
+        return found
+
+    if name == "orders" and rule.get("allowance") and allowance:
+        return with_allowance(hours(intervals["orders"]), hours(intervals["idle"]),
+                              rule["allowance"])
+    return hours(intervals[name])
+
+
+def every_worker(events, rules, end, session_timeout, rule_alerts):
+    """The alerts and holds of `rules` over `events` (valid, in `ts` order) up to `end`, each
+    list sorted: `rule_alerts(worker, own, intervals, rule, end)` gives one rule's (alerts,
+    holds) for one worker, whose events are `own` and measures `intervals`."""
+    by_worker = {}
+    for event in events:
+        by_worker.setdefault(event["worker_id"], []).append(event)
+    alerts, holds = [], []
+    for worker, own in by_worker.items():
+        intervals = measure_intervals(own, session_timeout)
+        for rule in rules:
+            found, held = rule_alerts(worker, own, intervals, rule, end)
+            alerts += found
+            holds += held
+    return sorted(alerts), sorted(holds)

@@ -12,23 +12,8 @@ local month (`minimum_wage` has none). Alert values as section 4's: `streak` the
 `roles` applies to the workers whose first event has one of them (docs/pack-format.md).
 """
 
-from measures import DAY, SECOND, day_start, first_of_month, measure_intervals, within_hours
+from measures import DAY, SECOND, day_start, every_worker, first_of_month, rule_measure
 from reference import by_day, day_fees, overtime_alerts, streak_alerts, wage_alerts
-
-
-def hours_of(text):
-    """`"22:00-06:00"` as minutes after midnight (1320, 360)."""
-    start, end = text.split("-")
-    minutes = [int(h) * 60 + int(m) for h, m in (t.split(":") for t in (start, end))]
-    return minutes[0], minutes[1]
-
-
-def rule_intervals(intervals, rule):
-    """The intervals of `rule`'s measure (a worker's `measure_intervals`), within its hours."""
-    found = intervals[rule.get("measure", "work")]
-    if "hours" in rule:
-        found = within_hours(found, *hours_of(rule["hours"]))
-    return found
 
 
 def next_month(day):
@@ -36,49 +21,41 @@ def next_month(day):
     return first_of_month(first_of_month(day) + 31)
 
 
-def worker_alerts(worker, events, rules, end, session_timeout=0):
-    """One worker's alerts and holds (as pack_case's tuples) under `rules`, up to `end`."""
-    intervals = measure_intervals(events, session_timeout)
+def rule_alerts(worker, events, intervals, rule, end):
+    """One rule's alerts and holds (as pack_case's tuples) for one worker, whose events are
+    `events` and measures `intervals`, up to `end`."""
     # A rule with `roles` watches the workers whose first event's role is listed.
     role = events[0].get("role", "rider")
+    if role not in rule.get("roles", [role]):
+        return [], []
+    pieces = by_day(rule_measure(intervals, rule.get("measure", "work"), rule), end)
+    if rule["kind"] == "minimum_wage":
+        day_work = {}
+        for start, stop, day in pieces:
+            day_work[day] = day_work.get(day, 0) + stop - start
+        rate = rule.get("cents_per_hour", 2100)
+        # Values in fen an hour, as they are; no hold.
+        return [(at, worker, rule["id"], "violation", value, rate, day_start(day))
+                for at, value, day in wage_alerts(day_work, *day_fees(events), rate, end)], []
+    if rule["kind"] == "streak":
+        days = rule.get("days", 7)
+        found = [(at, run * DAY, days * DAY, day_start(day), day_start(day + 1))
+                 for at, run, day in streak_alerts(pieces, days)]
+    else:
+        limit = rule["limit"]
+        found = [(at, limit, limit, day_start(month), day_start(next_month(month)))
+                 for at, month in overtime_alerts(pieces, rule["standard"], limit)]
     alerts, holds = [], []
-    for rule in rules:
-        if role not in rule.get("roles", [role]):
+    for at, value, limit, period_start, until in found:
+        if at > end:
             continue
-        pieces = by_day(rule_intervals(intervals, rule), end)
-        if rule["kind"] == "minimum_wage":
-            day_work = {}
-            for start, stop, day in pieces:
-                day_work[day] = day_work.get(day, 0) + stop - start
-            rate = rule.get("cents_per_hour", 2100)
-            # Values in fen an hour, as they are.
-            alerts += [(at, worker, rule["id"], "violation", value, rate, day_start(day))
-                       for at, value, day in wage_alerts(day_work, *day_fees(events), rate, end)]
-            continue
-        if rule["kind"] == "streak":
-            days = rule.get("days", 7)
-            found = [(at, run * DAY, days * DAY, day_start(day), day_start(day + 1))
-                     for at, run, day in streak_alerts(pieces, days)]
-        else:
-            limit = rule["limit"]
-            found = [(at, limit, limit, day_start(month), day_start(next_month(month)))
-                     for at, month in overtime_alerts(pieces, rule["standard"], limit)]
-        for at, value, limit, period_start, until in found:
-            if at > end:
-                continue
-            alerts.append((at, worker, rule["id"], "violation", value // SECOND,
-                           limit // SECOND, period_start))
-            if rule.get("hold"):
-                holds.append((worker, rule["id"], at, until))
+        alerts.append((at, worker, rule["id"], "violation", value // SECOND,
+                       limit // SECOND, period_start))
+        if rule.get("hold"):
+            holds.append((worker, rule["id"], at, until))
     return alerts, holds
 
 
 def model(events, rules, end, session_timeout=0):
     """Every worker's alerts and holds, each list sorted."""
-    alerts, holds = [], []
-    for worker in sorted({e["worker_id"] for e in events}):
-        own = [e for e in events if e["worker_id"] == worker]
-        found, held = worker_alerts(worker, own, rules, end, session_timeout)
-        alerts += found
-        holds += held
-    return sorted(alerts), sorted(holds)
+    return every_worker(events, rules, end, session_timeout, rule_alerts)

@@ -61,36 +61,18 @@ Readings taken where SPEC and docs are open or silent:
 - A warning's value is the amount at its instant, its limit the `warning` threshold.
 """
 
-from measures import (FOREVER, SECOND, local_day, measure_intervals, monday_of, with_allowance,
-                      within_hours)
-
-
-def parse_hours(text):
-    """`"22:00-06:00"` as (start, end) minutes after local midnight."""
-    start, end = text.split("-")
-
-    def minutes(clock):
-        hours, minutes_ = clock.split(":")
-        return int(hours) * 60 + int(minutes_)
-
-    return minutes(start), minutes(end)
+from measures import FOREVER, SECOND, every_worker, local_day, monday_of, rule_measure
 
 
 def rule_intervals(intervals, rule):
     """The rule's (M, R, E): the intervals of its measure, of the measure whose absence is its
     rest, and of its `elapsed_from` measure (None without one), from a worker's `intervals`
     (measures.measure_intervals). docs/pack-format.md "Measures", "Allowance" and `hours`."""
-    def hours(name):
-        if not rule.get("hours"):
-            return intervals[name]
-        return within_hours(intervals[name], *parse_hours(rule["hours"]))
-
-    if rule.get("allowance"):
-        measure = with_allowance(hours("orders"), hours("idle"), rule["allowance"])
-    else:
-        measure = hours(rule.get("measure", "work"))
-    rest_unless = hours(rule["rest_unless"]) if rule.get("rest_unless") else measure
-    elapsed = hours(rule["elapsed_from"]) if rule.get("elapsed_from") else None
+    measure = rule_measure(intervals, rule.get("measure", "work"), rule)
+    rest_unless = (rule_measure(intervals, rule["rest_unless"], rule, allowance=False)
+                   if rule.get("rest_unless") else measure)
+    elapsed = (rule_measure(intervals, rule["elapsed_from"], rule, allowance=False)
+               if rule.get("elapsed_from") else None)
     return measure, rest_unless, elapsed
 
 
@@ -222,14 +204,6 @@ def rule_alerts(worker, intervals, rule, end):
 def alerts_and_holds(events, rules, end, session_timeout=0):
     """Every alert and hold of `rules` (dicts of rule keys, durations in ms, all of kind
     `since_rest`) over `events` (valid, in `ts` order) up to `end`, each list sorted."""
-    by_worker = {}
-    for event in events:
-        by_worker.setdefault(event["worker_id"], []).append(event)
-    alerts, holds = [], []
-    for worker, own in by_worker.items():
-        intervals = measure_intervals(own, session_timeout)
-        for rule in rules:
-            found, held = rule_alerts(worker, intervals, rule, end)
-            alerts += found
-            holds += held
-    return sorted(alerts), sorted(holds)
+    return every_worker(events, rules, end, session_timeout,
+                        lambda worker, _, intervals, rule, end:
+                        rule_alerts(worker, intervals, rule, end))

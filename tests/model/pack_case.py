@@ -87,8 +87,9 @@ def instant(text):
 
 def replay_pack(tmp_path, events, rules, until=None, session_timeout=0):
     """Replay's alerts, as (at, worker_id, rule, phase, value_seconds, limit_seconds,
-    period_start) in replay's order (fen an hour for `minimum_wage`), and holds, as (worker_id, rule, from, until), of `events`
-    under a pack of `rules` (instants in epoch milliseconds)."""
+    period_start) in replay's order (fen an hour for `minimum_wage`), and holds, as
+    (worker_id, rule, from, until), of `events` under a pack of `rules` (instants in epoch
+    milliseconds)."""
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (tmp_path / "pack.toml").write_text(pack_toml(rules))
     config = f'[rules]\npack_file = "{tmp_path / "pack.toml"}"\n'
@@ -108,8 +109,8 @@ def replay_pack(tmp_path, events, rules, until=None, session_timeout=0):
         # `minimum_wage` and `holiday_pay` carry fen an hour instead of seconds.
         value = alert.get("value_seconds", alert.get("value_cents_per_hour"))
         limit = alert.get("limit_seconds", alert.get("limit_cents_per_hour"))
-        alerts.append((instant(alert["at"]), alert.get("worker_id"), alert["rule"],
-                       alert["phase"], value, limit, instant(alert["period_start"])))
+        alerts.append((instant(alert["at"]), alert["worker_id"], alert["rule"], alert["phase"],
+                       value, limit, instant(alert["period_start"])))
     holds = []
     for line in holds_file.read_text().splitlines():
         hold = json.loads(line)
