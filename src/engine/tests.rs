@@ -2477,6 +2477,33 @@ fn a_streak_on_driving_fires_at_the_midnights_the_driving_spans() {
     assert_eq!(got, want);
 }
 
+/// A `period` rule whose measure is not within its `rest_unless` (`work`, reset by a rest
+/// from driving): the work in a rest counts while the rest is shorter than `reset_rest`, and
+/// nothing once it has lasted that long, until driving resumes. Model test (tests/model,
+/// test_period.py): replay reset the count whenever it looked at the worker in such a rest
+/// (a warning every 20 minutes and never the violation, the count lost at midnight).
+#[test]
+fn a_period_counts_nothing_in_a_reset_rest_that_has_completed() {
+    let pack = "name = \"p\"\n[[rules]]\nid = \"r\"\nkind = \"period\"\nperiod = \"week\"\nmeasure = \"work\"\nrest_unless = \"driving\"\nreset_rest = \"1h\"\nwarning = \"20m\"\nlimit = \"90m\"\n";
+    let config = pack_file_config_with("period-rest", pack, "");
+    let events = [
+        ev("w", "login", "2026-03-02T07:00:00+08:00"),
+        ev("w", "activity", "2026-03-02T07:00:00+08:00").set("activity", "driving"),
+        ev("w", "activity", "2026-03-02T08:00:00+08:00").set("activity", "rest"),
+        ev("w", "activity", "2026-03-02T10:00:00+08:00").set("activity", "driving"),
+    ];
+    let (alerts, _) = run_with(config, &events, "2026-03-02T12:00:00+08:00");
+    assert_eq!(
+        sh(&alerts),
+        [
+            exp("r/warning", "07:20:00", 1_200),
+            exp("r/violation", "08:30:00", 5_400),
+            exp("r/warning", "10:20:00", 1_200),
+            exp("r/violation", "11:30:00", 5_400),
+        ]
+    );
+}
+
 /// A config whose pack is a user's file holding `pack`, with `extra` TOML after `[rules]`'s
 /// `pack_file` line (read into the config, then removed).
 fn pack_file_config_with(name: &str, pack: &str, extra: &str) -> Config {

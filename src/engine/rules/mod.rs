@@ -670,7 +670,7 @@ impl RuleState {
         }
         match (&self.state, &def.params) {
             (KindState::Continuous(_, _, s), Params::Continuous(p)) => s.next_completion(p),
-            (KindState::Period(_, _, s), Params::Period(p)) => s.next_completion(p),
+            (KindState::Period(_, _, s), Params::Period(p)) => s.next_completion(p, self.on()),
             (KindState::SinceRest(_, _, s), Params::SinceRest(p)) => s.next_completion(p),
             _ => NONE,
         }

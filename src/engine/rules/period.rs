@@ -225,7 +225,8 @@ impl std::ops::DerefMut for Older {
 }
 
 /// The rule's state: 32 bytes. Saved as `{"index", "current", "older", "fired", "rest_start",
-/// "resets", "split"}` (`older`, `resets` and `split` when not empty, zero and absent).
+/// "resets", "rested", "split"}` (`older`, `resets`, `rested` and `split` when not empty,
+/// zero, false and absent).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(from = "Saved")]
 pub struct State {
@@ -244,6 +245,12 @@ pub struct State {
     ///
     /// [`Alert::resets`]: crate::alert::Alert::resets
     pub resets: u16,
+    /// In a reset rest that has completed and goes on (with `reset_rest`; the time before the
+    /// worker's first instant of the rest's measure is one, as for `since_rest`): the measure
+    /// counts nothing until the rest ends. It is true in such a rest only where the rule's
+    /// measure is not within its `rest_unless` (`work` with `rest_unless = "driving"`). The
+    /// last byte of padding.
+    pub rested: bool,
 }
 
 /// The saved shape of [`State`].
@@ -258,6 +265,8 @@ struct Saved {
     #[serde(default)]
     resets: u16,
     #[serde(default)]
+    rested: bool,
+    #[serde(default)]
     split: RingSplit,
 }
 
@@ -270,6 +279,7 @@ impl From<Saved> for State {
             fired: saved.fired,
             rest_start: saved.rest_start,
             resets: saved.resets,
+            rested: saved.rested,
         }
     }
 }
@@ -284,6 +294,8 @@ struct SavedRef<'a> {
     rest_start: i64,
     #[serde(skip_serializing_if = "is_zero")]
     resets: u16,
+    #[serde(skip_serializing_if = "is_false")]
+    rested: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     split: Option<&'a Vec<(PlatformName, Vec<i64>)>>,
 }
@@ -297,6 +309,7 @@ impl Serialize for State {
             fired: self.fired,
             rest_start: self.rest_start,
             resets: self.resets,
+            rested: self.rested,
             split: self.older.split(),
         }
         .serialize(serializer)
@@ -305,6 +318,10 @@ impl Serialize for State {
 
 fn is_zero(n: &u16) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl State {
@@ -316,6 +333,7 @@ impl State {
             fired: 0,
             rest_start: NEVER,
             resets: 0,
+            rested: p.reset_rest.is_some(),
         }
     }
 
@@ -339,7 +357,7 @@ impl State {
 
     #[inline]
     pub fn integrate(&mut self, on: bool, span: i64, platforms: &[&str]) {
-        if !on {
+        if !on || self.rested {
             return;
         }
         self.current += span;
@@ -381,15 +399,18 @@ impl State {
     }
 
     pub fn next_crossing(&self, p: &Params, on: bool, since: i64) -> i64 {
-        if !on {
+        if !on || self.rested {
             return NONE;
         }
         crossing(&p.table, |phase| self.is_fired(phase), self.amount(), since)
     }
 
-    pub fn next_completion(&self, p: &Params) -> i64 {
+    /// When the current rest completes as a reset rest, if that changes anything: the count or
+    /// the phases fired start again, or the measure, `on` in the rest (a measure not within
+    /// `rest_unless`), counts nothing from then on.
+    pub fn next_completion(&self, p: &Params, on: bool) -> i64 {
         match p.reset_rest {
-            Some(rest) if self.fired != 0 || self.amount() > 0 => {
+            Some(rest) if !self.rested && (self.fired != 0 || self.amount() > 0 || on) => {
                 self.rest_start.saturating_add(rest)
             }
             _ => NONE,
@@ -406,6 +427,7 @@ impl State {
         self.older.iter_mut().for_each(|sum| *sum = 0);
         self.fired = 0;
         self.older.clear_split();
+        self.rested = true;
     }
 
     pub fn rollover(&mut self, p: &Params, old: &Day, new: &Day) {
@@ -453,6 +475,9 @@ impl State {
     ) {
         if before & REST_ON != 0 && flags & REST_ON == 0 {
             self.rest_start = t;
+        }
+        if flags & REST_ON != 0 {
+            self.rested = false;
         }
         if flags & ON == 0 {
             return;

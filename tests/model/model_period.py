@@ -1,0 +1,281 @@
+"""An independent model of the `period` and `rolling` rule kinds of SPEC section 7, with their
+dispatch holds, to check replay against.
+
+Written from SPEC section 7 and docs/pack-format.md ("Measures", "Allowance", "Thresholds",
+"`period`", "`rolling`", "Holds") alone, in the plainest way, like reference.py: each worker's
+measure intervals first (measures.py), then the rule's own measure (`allowance`, `hours`), its
+rests, and then the alerts by whole-input passes over the instants where the amount can change
+its course. No incremental state, no event time.
+
+A rule is a dict of pack keys, as pack_case.replay_pack writes them: durations in
+milliseconds (ints), `period` a string, `count` an int, `hours` a string "HH:MM-HH:MM",
+`hold` a bool. Alerts are tuples (at, worker_id, rule, phase, value_seconds, limit_seconds,
+period_start) and holds (worker_id, rule, from, until), instants in epoch milliseconds.
+
+Readings taken where SPEC and docs/pack-format.md are open:
+- `value_seconds` is the amount at `at` (docs: "the measured amount at `at`"), which is above
+  the threshold when the threshold was reached before `at` (a new period whose window already
+  holds that much, or work resumed after stopping at the threshold).
+- `period`'s reset: the amount at `t` leaves out the measure's time before the end of the
+  last rest of at least `reset_rest`; a rest still going on at `t` that has lasted
+  `reset_rest` already counts, its end so far being `t` (so the measure's time inside such a
+  rest, possible when `rest_unless` is not implied by the measure, never counts).
+- A `period` phase fires again in the same current period once a reset rest has completed
+  (its start + `reset_rest`) since the phase last fired.
+- `period` hold `until`: (a) the first period boundary after `from` at which the window's
+  amount, with the measure stopped at `from`, is below `limit`; (b) `from + reset_rest`
+  (literally, also where a `rest_unless` rest began before `from`); the earlier of the two.
+- `rolling` hold `until`: the first millisecond after `from` at which the window's amount,
+  with the measure stopped at `from`, is below `limit` (docs' example: 14:00:00.001).
+- The time before a worker's first instant of `rest_unless` is a reset rest that has
+  completed (as `since_rest` reads it, docs/pack-format.md): where the measure is true before
+  that instant (a measure not within `rest_unless`), it counts nothing.
+- `rest_unless = "orders"` on a rule with an `allowance` names the measure as it is: the
+  allowance's idle time is a rest of `orders`.
+- `hours` restrict the rule's measure before its `allowance`: idle time outside the hours is
+  false for the rule, so it uses none of the day's allowance (replay's reading too; the other,
+  the allowance used up by idle time outside the hours, is as plausible from the text).
+"""
+
+from measures import (DAY, FOREVER, SECOND, day_start, first_of_month, local_day,
+                      every_worker, monday_of, rests, rule_measure)
+
+
+def measured(intervals, start, stop):
+    """Time of `intervals` within [start, stop)."""
+    return sum(max(0, min(b, stop) - max(a, start)) for a, b in intervals)
+
+
+def holds_at(intervals, t):
+    """Whether instant `t` lies in one of `intervals` ([start, stop))."""
+    return any(a <= t < b for a, b in intervals)
+
+
+def thresholds(rule):
+    """The rule's phases and their thresholds, in ms: `warning` when set, `violation`."""
+    found = []
+    if rule.get("warning"):
+        found.append(("warning", rule["warning"]))
+    found.append(("violation", rule["limit"]))
+    return found
+
+
+# ----------------------------------------------------------------------------- period
+
+def months_back(day, n):
+    """The local day starting the month `n` months before the month starting on `day`."""
+    for _ in range(n):
+        day = first_of_month(day - 1)
+    return day
+
+
+def period_of(day, period):
+    """The local day starting the `period` (day, ISO week, month) that holds local `day`."""
+    if period == "day":
+        return day
+    if period == "week":
+        return monday_of(day)
+    return first_of_month(day)
+
+
+def window_of(day, period, count):
+    """The local day starting the window of the current period holding `day` and the
+    `count - 1` periods before it (docs: "`period`")."""
+    start = period_of(day, period)
+    if period == "day":
+        return start - (count - 1)
+    if period == "week":
+        return start - 7 * (count - 1)
+    return months_back(start, count - 1)
+
+
+def next_period(day, period):
+    """The local day starting the period after the one holding `day`."""
+    start = period_of(day, period)
+    if period == "day":
+        return start + 1
+    if period == "week":
+        return start + 7
+    return first_of_month(start + 31)
+
+
+def period_rule(worker, intervals, first, end, rule):
+    """Alerts and holds of one `period` rule for one worker up to `end`.
+
+    `intervals` are measures.measure_intervals of the worker; `first` is the `ts` of their
+    first event (their rests start there). docs/pack-format.md "`period`": the amount at `t`
+    is the measure's time within the window (the current local day, ISO week or month and
+    the `count - 1` before it), not counting time before the end of the last rest of at least
+    `reset_rest`; each phase fires at the first instant with the measure true and the amount
+    at or above its threshold ("Thresholds"), at most once per current period, and again
+    after a reset rest completes."""
+    name = rule.get("measure", "work")
+    measure = rule_measure(intervals, name, rule)
+    period, count = rule["period"], rule.get("count", 1)
+    reset = rule.get("reset_rest")
+    # Reset rests as (completes, ends): a rest (absence of `rest_unless`, default the
+    # measure) of at least `reset_rest`, completing at its start + `reset_rest`.
+    resets = []
+    if reset:
+        unless = measure
+        if rule.get("rest_unless"):
+            unless = rule_measure(intervals, rule["rest_unless"], rule, allowance=False)
+        # The time before the worker's first instant of `rest_unless` is a reset rest, as
+        # for `since_rest`: the rest before the first event is taken to have lasted already.
+        for start, stop in rests(unless, first - reset, end + 1):
+            if stop - start >= reset:
+                resets.append((start + reset, stop))
+
+    def reset_end(t):
+        """Where the time counted at `t` starts after the reset rests: the end (so far) of
+        the last rest of at least `reset_rest` by `t`."""
+        ends = [min(stop, t) for done, stop in resets if done <= t]
+        return max(ends, default=-FOREVER)
+
+    def in_reset(t):
+        return any(done <= t < stop for done, stop in resets)
+
+    def resets_by(t):
+        return sum(1 for done, _ in resets if done <= t)
+
+    alerts, holds = [], []
+    fired = set()
+    for a, b in measure:
+        if a > end:
+            break
+        b = min(b, end + 1)
+        # Pieces of [a, b) in which the window and the reset point stay put.
+        cuts = {a, b}
+        midnight = day_start(local_day(a) + 1)
+        while midnight < b:
+            cuts.add(midnight)
+            midnight += DAY
+        for done, stop in resets:
+            cuts.update(x for x in (done, stop) if a < x < b)
+        cuts = sorted(cuts)
+        for p, q in zip(cuts, cuts[1:]):
+            if in_reset(p):
+                continue
+            day = local_day(p)
+            current = period_of(day, period)
+            low = max(day_start(window_of(day, period, count)), reset_end(p))
+            amount = measured(measure, low, p)
+            for phase, threshold in thresholds(rule):
+                key = (phase, current, resets_by(p))
+                if key in fired:
+                    continue
+                at = p + max(0, threshold - amount)
+                if at >= q or at > end:
+                    continue
+                fired.add(key)
+                alerts.append((at, worker, rule["id"], phase,
+                               max(amount, threshold) // SECOND, threshold // SECOND,
+                               day_start(current)))
+                if phase == "violation" and rule.get("hold"):
+                    holds.append((worker, rule["id"], at,
+                                  period_until(measure, rule, at, reset_end(at))))
+    return alerts, holds
+
+
+def period_until(measure, rule, start, counted_from):
+    """A `period` hold's `until` for a violation at `start` (docs: "Hold `until`"): resting
+    from `start`, the earliest of the first period boundary after it at which the window's
+    amount is below `limit`, and `start + reset_rest`. `counted_from` is where the amount
+    counts from after the reset rests at `start`."""
+    period, count = rule["period"], rule.get("count", 1)
+    boundary = next_period(local_day(start), period)
+    while True:
+        low = max(day_start(window_of(boundary, period, count)), counted_from)
+        if measured(measure, low, start) < rule["limit"]:
+            break
+        boundary = next_period(boundary, period)
+    until = day_start(boundary)
+    if rule.get("reset_rest"):
+        until = min(until, start + rule["reset_rest"])
+    return until
+
+
+# ---------------------------------------------------------------------------- rolling
+
+def rolling_rule(worker, intervals, end, rule):
+    """Alerts and holds of one `rolling` rule for one worker up to `end`.
+
+    docs/pack-format.md "`rolling`": the amount at `t` is the measure's time within
+    `(t - window, t]`; each phase fires at the first instant with the measure true and the
+    amount at or above its threshold, and fires again only after the amount has fallen below
+    it. Between consecutive instants where the measure starts or stops, now or `window`
+    earlier, the amount moves at a constant rate (+1, 0 or -1 ms a ms)."""
+    measure = rule_measure(intervals, rule.get("measure", "work"), rule)
+    window = rule["window"]
+    points = {end + 1}
+    for a, b in measure:
+        points.update(x for x in (a, b, a + window, b + window) if x <= end)
+    points = sorted(points)
+
+    def amount(t):
+        return sum(max(0, min(b, t) - max(a, t - window)) for a, b in measure)
+
+    alerts, holds = [], []
+    armed = {phase: True for phase, _ in thresholds(rule)}
+    for p, q in zip(points, points[1:]):
+        on = holds_at(measure, p)
+        rate = int(on) - int(holds_at(measure, p - window))
+        start = amount(p)
+        for phase, threshold in thresholds(rule):
+            t = p
+            if not armed[phase]:
+                # The first millisecond with the amount below the threshold.
+                if start < threshold:
+                    t = p
+                elif rate < 0:
+                    t = p + (start - threshold) + 1
+                else:
+                    continue
+                if t >= q:
+                    continue
+                armed[phase] = True
+            if not on:
+                continue
+            now = start + rate * (t - p)
+            if now >= threshold:
+                at = t
+            elif rate > 0:
+                at = t + (threshold - now)
+            else:
+                continue
+            if at >= q or at > end:
+                continue
+            armed[phase] = False
+            alerts.append((at, worker, rule["id"], phase, amount(at) // SECOND,
+                           threshold // SECOND, at - window))
+            if phase == "violation" and rule.get("hold"):
+                holds.append((worker, rule["id"], at, rolling_until(measure, rule, at)))
+    return alerts, holds
+
+
+def rolling_until(measure, rule, start):
+    """A `rolling` hold's `until` for a violation at `start`: resting from `start`, the
+    amount at `t` is the measure's time in [t - window, start); the first millisecond at
+    which it is below `limit` is `window` + 1 ms after the latest `x` with the time in
+    [x, start) still at `limit` (docs: driving from 06:00, 8 h window, 4 h limit: 14:00:00.001).
+    """
+    limit = rule["limit"]
+    total = 0
+    for a, b in reversed([(a, min(b, start)) for a, b in measure if a < start]):
+        if total + b - a >= limit:
+            return b - (limit - total) + 1 + rule["window"]
+        total += b - a
+    raise AssertionError("a violation without the limit's time before it")
+
+
+# ------------------------------------------------------------------------------ whole
+
+def alerts_and_holds(events, rules, end, session_timeout=0):
+    """Every alert and hold of the `period` and `rolling` `rules` over `events` (valid, in
+    `ts` order) up to `end`, sorted."""
+    def one(worker, own, intervals, rule, end):
+        if rule["kind"] == "period":
+            return period_rule(worker, intervals, own[0]["ts"], end, rule)
+        return rolling_rule(worker, intervals, end, rule)
+
+    return every_worker(events, rules, end, session_timeout, one)
