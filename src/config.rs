@@ -2975,6 +2975,24 @@ mod tests {
                 rule("kind = \"streak\"\nrest_unless = \"work\""),
                 "`rest_unless` changes nothing in a `streak` rule",
             ),
+            // A `continuous` or `rest_deadline` rule whose measure could be true in its own
+            // rest: replay never ended once such a rule reached a threshold in the rest (model
+            // test, tests/model/test_continuous.py), and a deadline fired inside a rest that
+            // had qualified.
+            (
+                rule(
+                    "kind = \"continuous\"\nmeasure = \"orders\"\nrest_unless = \"carrying\"\n\
+                     limit = \"30m\"\nbreak = \"15m\"",
+                ),
+                "`rest_unless = \"carrying\"` does not cover `measure = \"orders\"`",
+            ),
+            (
+                rule(
+                    "kind = \"rest_deadline\"\nmeasure = \"work\"\nrest_unless = \"duty\"\n\
+                     rest = \"10m\"\nwithin = \"30m\"",
+                ),
+                "`rest_unless = \"duty\"` does not cover `measure = \"work\"`",
+            ),
         ] {
             std::fs::write(dir.join("odd.toml"), &file).unwrap();
             let error = error_of("[rules]\npack_file = \"odd.toml\"");

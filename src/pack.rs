@@ -588,6 +588,22 @@ impl<'a> Reader<'a> {
                  `since_rest`, `rest_deadline` and `period` with `reset_rest` have a rest"
             )));
         }
+        // A `continuous` or `rest_deadline` rule reads its measure as what ends its rest: one
+        // that could be true in the rest has no meaning there (replay never ended on such a
+        // `continuous` rule once it reached a threshold in the rest). `since_rest` and
+        // `period` define it (docs/pack-format.md).
+        if let Some(unless) = rest_unless
+            && matches!(params, Params::Continuous(_) | Params::RestDeadline(_))
+            && !measure.within(unless)
+        {
+            return Err(self.error(format!(
+                "`rest_unless = \"{}\"` does not cover `measure = \"{}\"`: a `{kind}` rule's \
+                 measure must be false in its rest (measures within one another: carrying, \
+                 orders, work; driving, duty)",
+                unless.as_str(),
+                measure.as_str()
+            )));
+        }
         let def = RuleDef {
             id: Arc::from(self.spec.id.as_str()),
             measure,

@@ -56,6 +56,17 @@ impl Measure {
         Measure::ALL.into_iter().find(|m| m.as_str() == text)
     }
 
+    /// Whether `other` is true whenever this measure is (an active order picked up is an
+    /// active order, which is work; driving is duty).
+    pub fn within(self, other: Measure) -> bool {
+        use Measure::*;
+        self == other
+            || matches!(
+                (self, other),
+                (Carrying, Orders) | (Carrying, Work) | (Orders, Work) | (Driving, Duty)
+            )
+    }
+
     /// "has worked 4h", "has driven 4h": the past participle for messages.
     pub fn done(self) -> &'static str {
         match self {

@@ -85,16 +85,19 @@ def instant(text):
     return round(datetime.datetime.fromisoformat(text).timestamp() * 1000)
 
 
-def replay_pack(tmp_path, events, rules, until=None, session_timeout=0):
-    """Replay's alerts, as (at, worker_id, rule, phase, value_seconds, limit_seconds,
-    period_start) in replay's order (fen an hour for `minimum_wage`), and holds, as
-    (worker_id, rule, from, until), of `events` under a pack of `rules` (instants in epoch
-    milliseconds)."""
+def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=False):
+    """Replay's alerts, as (at, key, rule, phase, value_seconds, limit_seconds, period_start)
+    in replay's order (fen an hour for `minimum_wage`), and holds, as (key, rule, from,
+    until), of `events` under a pack of `rules` (instants in epoch milliseconds). The key is
+    the `worker_id`; with `persons` (`subject = "person"`, SPEC section 8), the `person_id`
+    where the alert or hold has one (a worker id standing alone has none)."""
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (tmp_path / "pack.toml").write_text(pack_toml(rules))
     config = f'[rules]\npack_file = "{tmp_path / "pack.toml"}"\n'
     if session_timeout:
         config += f'session_timeout = "{session_timeout}ms"\n'
+    if persons:
+        config += 'subject = "person"\n'
     (tmp_path / "config.toml").write_text(config)
     holds_file = tmp_path / "holds.jsonl"
     command = [BIN, "replay", "--config", str(tmp_path / "config.toml"), "--holds",
@@ -109,21 +112,23 @@ def replay_pack(tmp_path, events, rules, until=None, session_timeout=0):
         # `minimum_wage` and `holiday_pay` carry fen an hour instead of seconds.
         value = alert.get("value_seconds", alert.get("value_cents_per_hour"))
         limit = alert.get("limit_seconds", alert.get("limit_cents_per_hour"))
-        alerts.append((instant(alert["at"]), alert["worker_id"], alert["rule"], alert["phase"],
-                       value, limit, instant(alert["period_start"])))
+        key = alert.get("person_id", alert.get("worker_id"))
+        alerts.append((instant(alert["at"]), key, alert["rule"], alert["phase"], value, limit,
+                       instant(alert["period_start"])))
     holds = []
     for line in holds_file.read_text().splitlines():
         hold = json.loads(line)
-        holds.append((hold["worker_id"], hold["rule"], instant(hold["from"]),
-                      instant(hold["until"])))
+        holds.append((hold.get("person_id", hold.get("worker_id")), hold["rule"],
+                      instant(hold["from"]), instant(hold["until"])))
     return alerts, holds
 
 
-def check_replay(tmp_path, read, rules, want, until=None, session_timeout=0, seed=None):
+def check_replay(tmp_path, read, rules, want, until=None, session_timeout=0, seed=None,
+                 persons=False):
     """Replay's alerts, in order of `at`, and holds, of the stream `read` under `rules`, are
     `want`, a model's (alerts, holds), each sorted; returns them. A failure names `seed` and
     shows the case and what only one of them has."""
-    alerts, holds = replay_pack(tmp_path, read, rules, until, session_timeout)
+    alerts, holds = replay_pack(tmp_path, read, rules, until, session_timeout, persons)
     name = f"seed {seed} (MODEL_SEED={seed}): " if seed is not None else ""
     assert [a[0] for a in alerts] == sorted(a[0] for a in alerts), f"{name}alerts out of order"
     got = (sorted(alerts), sorted(holds))
