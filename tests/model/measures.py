@@ -163,6 +163,23 @@ def with_allowance(orders, idle, allowance):
     return union(counted)
 
 
+def minus(intervals, taken):
+    """The parts of sorted, disjoint `intervals` outside sorted, disjoint `taken`."""
+    left = []
+    for start, stop in intervals:
+        for a, b in taken:
+            if b <= start or a >= stop:
+                continue
+            if a > start:
+                left.append([start, a])
+            start = max(start, b)
+            if start >= stop:
+                break
+        if start < stop:
+            left.append([start, stop])
+    return left
+
+
 def rests(intervals, first, end):
     """The stretches of [first, end) outside `intervals` (a rule's rests, where `intervals`
     is its measure, or its `rest_unless`), as [start, stop) with stop at most `end`."""
@@ -208,18 +225,29 @@ def rule_measure(intervals, name, rule, allowance=True):
     return hours(intervals[name])
 
 
-def every_worker(events, rules, end, session_timeout, rule_alerts):
+def every_worker(events, rules, end, session_timeout, rule_alerts, persons=False):
     """The alerts and holds of `rules` over `events` (valid, in `ts` order) up to `end`, each
-    list sorted: `rule_alerts(worker, own, intervals, rule, end)` gives one rule's (alerts,
-    holds) for one worker, whose events are `own` and measures `intervals`."""
-    by_worker = {}
+    list sorted: `rule_alerts(key, own, intervals, rule, end)` gives one rule's (alerts,
+    holds) for one subject, whose events are `own` and measures `intervals`. The subject is
+    the worker id; with `persons` (`subject = "person"`, SPEC section 8), the `person_id` its
+    events carry (the models' input gives every event of a worker id the same one, or none:
+    a person of its own, keyed by the worker id), whose measure holds when it holds for any
+    of their worker ids (each with its own session timeout)."""
+    subjects = {}
     for event in events:
-        by_worker.setdefault(event["worker_id"], []).append(event)
+        key = event.get("person_id", event["worker_id"]) if persons else event["worker_id"]
+        subjects.setdefault(key, {}).setdefault(event["worker_id"], []).append(event)
     alerts, holds = [], []
-    for worker, own in by_worker.items():
-        intervals = measure_intervals(own, session_timeout)
+    for key, by_worker in subjects.items():
+        per_worker = [measure_intervals(own, session_timeout) for own in by_worker.values()]
+        intervals = {name: union([i for m in per_worker for i in m[name]])
+                     for name in MEASURES}
+        # A person's idle time is their work without their orders: a worker id waiting while
+        # another carries an order is not idle.
+        intervals["idle"] = minus(intervals["work"], intervals["orders"])
+        own = sorted((e for w in by_worker.values() for e in w), key=lambda e: e["ts"])
         for rule in rules:
-            found, held = rule_alerts(worker, own, intervals, rule, end)
+            found, held = rule_alerts(key, own, intervals, rule, end)
             alerts += found
             holds += held
     return sorted(alerts), sorted(holds)

@@ -56,6 +56,6 @@ def rule_alerts(worker, events, intervals, rule, end):
     return alerts, holds
 
 
-def model(events, rules, end, session_timeout=0):
-    """Every worker's alerts and holds, each list sorted."""
-    return every_worker(events, rules, end, session_timeout, rule_alerts)
+def model(events, rules, end, session_timeout=0, persons=False):
+    """Every worker's (with `persons`, every person's) alerts and holds, each list sorted."""
+    return every_worker(events, rules, end, session_timeout, rule_alerts, persons)

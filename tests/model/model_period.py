@@ -270,12 +270,12 @@ def rolling_until(measure, rule, start):
 
 # ------------------------------------------------------------------------------ whole
 
-def alerts_and_holds(events, rules, end, session_timeout=0):
+def alerts_and_holds(events, rules, end, session_timeout=0, persons=False):
     """Every alert and hold of the `period` and `rolling` `rules` over `events` (valid, in
-    `ts` order) up to `end`, sorted."""
+    `ts` order) up to `end`, sorted; with `persons`, per person (measures.every_worker)."""
     def one(worker, own, intervals, rule, end):
         if rule["kind"] == "period":
             return period_rule(worker, intervals, own[0]["ts"], end, rule)
         return rolling_rule(worker, intervals, end, rule)
 
-    return every_worker(events, rules, end, session_timeout, one)
+    return every_worker(events, rules, end, session_timeout, one, persons)

@@ -201,9 +201,10 @@ def rule_alerts(worker, intervals, rule, end):
     return alerts, holds
 
 
-def alerts_and_holds(events, rules, end, session_timeout=0):
+def alerts_and_holds(events, rules, end, session_timeout=0, persons=False):
     """Every alert and hold of `rules` (dicts of rule keys, durations in ms, all of kind
-    `since_rest`) over `events` (valid, in `ts` order) up to `end`, each list sorted."""
+    `since_rest`) over `events` (valid, in `ts` order) up to `end`, each list sorted; with
+    `persons`, per person (measures.every_worker)."""
     return every_worker(events, rules, end, session_timeout,
                         lambda worker, _, intervals, rule, end:
-                        rule_alerts(worker, intervals, rule, end))
+                        rule_alerts(worker, intervals, rule, end), persons)

@@ -61,6 +61,20 @@ def random_events(rng, workers=None, events=None, span_minutes=None, millis=True
     return stream
 
 
+def maybe_persons(rng, events, share=1 / 3):
+    """With probability `share`, puts `events` under persons (SPEC section 8): most worker ids
+    name one of two persons on every event, the others stand for persons of their own.
+    Returns whether it did."""
+    if rng.random() >= share:
+        return False
+    workers = sorted({e["worker_id"] for e in events})
+    person = {w: f"P{rng.randrange(2)}" for w in workers if rng.random() < 0.7}
+    for event in events:
+        if event["worker_id"] in person:
+            event["person_id"] = person[event["worker_id"]]
+    return True
+
+
 def toml_value(key, value):
     """A rule parameter as TOML: integers are milliseconds but for `COUNTS`."""
     if isinstance(value, bool):

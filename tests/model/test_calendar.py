@@ -1,6 +1,6 @@
 """`workhours replay` against model_calendar.py: pack rules of the kinds `streak` and
 `overtime` over every measure, and `minimum_wage`, with `hours`, `roles`, holds and session
-timeouts, on random streams of up to three weeks.
+timeouts, on random streams of up to three weeks; a third of them under `subject = "person"`.
 
 A mismatch names the seed: rerun it with `MODEL_SEED=N python3 -m pytest
 tests/model/test_calendar.py -q`. `MODEL_CASES` (default 300) sets how many streams run.
@@ -12,7 +12,7 @@ import pytest
 
 from measures import DAY, HOUR, MINUTE, MEASURES
 from model_calendar import model
-from pack_case import BASE_MS, check_replay, random_events, seeds
+from pack_case import BASE_MS, check_replay, maybe_persons, random_events, seeds
 
 
 def random_rules(rng):
@@ -41,11 +41,11 @@ def random_rules(rng):
     return rules
 
 
-def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None):
+def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None, persons=False):
     """Replay's alerts and holds are the model's, its alerts in order of `at`."""
     end = until if until is not None else events[-1]["ts"]
-    want = model(events, rules, end, session_timeout)
-    check_replay(tmp_path, events, rules, want, until, session_timeout, seed)
+    want = model(events, rules, end, session_timeout, persons)
+    check_replay(tmp_path, events, rules, want, until, session_timeout, seed, persons)
 
 
 def test_a_streak_and_overtime_by_hand(tmp_path):
@@ -93,4 +93,10 @@ def test_replay_gives_the_models_streaks_and_overtime(tmp_path, block):
         if rng.random() < 0.3:
             until = events[-1]["ts"] + rng.randrange(3 * DAY // MINUTE) * MINUTE
         timeout = rng.choice([0, 0, 30 * MINUTE, 2 * HOUR])
-        check(tmp_path, events, rules, until, timeout, seed)
+        # Persons (SPEC section 8) in a third of the streams: most worker ids name one of two
+        # persons on every event (`roles` left out: a person's role is not the model's).
+        persons = maybe_persons(rng, events)
+        if persons:
+            for rule in rules:
+                rule.pop("roles", None)
+        check(tmp_path, events, rules, until, timeout, seed, persons)

@@ -25,7 +25,7 @@ import pytest
 
 from measures import DAY, HOUR, MINUTE, SECOND
 from model_period import alerts_and_holds
-from pack_case import check_replay, random_events, seeds
+from pack_case import check_replay, maybe_persons, random_events, seeds
 
 ZONE = datetime.timezone(datetime.timedelta(hours=8))
 
@@ -49,11 +49,11 @@ def stream(lines, worker="w1"):
     return events
 
 
-def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None):
+def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None, persons=False):
     """Replay's alerts and holds are the model's; returns them."""
     end = until if until is not None else max(e["ts"] for e in events)
-    want = alerts_and_holds(events, rules, end, session_timeout)
-    return check_replay(tmp_path, events, rules, want, until, session_timeout, seed)
+    want = alerts_and_holds(events, rules, end, session_timeout, persons)
+    return check_replay(tmp_path, events, rules, want, until, session_timeout, seed, persons)
 
 
 # --------------------------------------------------------------- hand-worked examples
@@ -305,17 +305,19 @@ def test_replay_gives_the_models_alerts_and_holds(tmp_path, block):
     for seed in seeds(block):
         rng = random.Random(seed)
         events, rules, until, session_timeout = random_case(rng)
-        check(tmp_path, events, rules, until, session_timeout, seed)
+        persons = maybe_persons(rng, events)
+        check(tmp_path, events, rules, until, session_timeout, seed, persons)
 
 
 @pytest.mark.parametrize("block", range(4))
 def test_replay_gives_the_models_alerts_with_any_rest_unless(tmp_path, block):
     """As above, with `period` rules whose `rest_unless` may be true while their measure is
     false (`measure = "work"`, `rest_unless = "driving"`), so that the measure's time can lie
-    inside a reset rest: the model counts none of it before the rest's end (the docs' "time
-    before the end of the last rest of at least `reset_rest` does not count"). Replay departs
-    from that (see test_period_measure_inside_a_reset_rest); the seeds name the cases."""
+    inside a reset rest: it counts while the rest is shorter than `reset_rest`, and none of
+    it from then to the rest's end (docs/pack-format.md "period"; replay reset its count by
+    when it looked until this test found it)."""
     for seed in seeds(block):
         rng = random.Random(seed)
         events, rules, until, session_timeout = random_case(rng, any_unless=True)
-        check(tmp_path, events, rules, until, session_timeout, seed)
+        persons = maybe_persons(rng, events)
+        check(tmp_path, events, rules, until, session_timeout, seed, persons)

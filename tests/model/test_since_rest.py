@@ -28,7 +28,7 @@ import pytest
 
 from model_since_rest import alerts_and_holds
 from measures import HOUR, MINUTE, SECOND
-from pack_case import BASE, BASE_MS, CASES, check_replay, random_events, seeds
+from pack_case import BASE, BASE_MS, CASES, check_replay, maybe_persons, random_events, seeds
 from test_reference import disorder
 
 ZONE = BASE.tzinfo
@@ -50,13 +50,15 @@ def event(worker, kind, day, clock, **more):
     return dict({"worker_id": worker, "kind": kind, "ts": local(day, clock)}, **more)
 
 
-def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None, read=None):
+def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None, read=None,
+          persons=False):
     """Replay's alerts and holds are the model's; returns them (sorted). Replay reads `read`
-    (by default `events`), the model `events`."""
+    (by default `events`), the model `events`; with `persons`, per person."""
     events = sorted(events, key=lambda e: e["ts"])
     end = until if until is not None else events[-1]["ts"]
-    want = alerts_and_holds(events, rules, end, session_timeout)
-    return check_replay(tmp_path, read or events, rules, want, until, session_timeout, seed)
+    want = alerts_and_holds(events, rules, end, session_timeout, persons)
+    return check_replay(tmp_path, read or events, rules, want, until, session_timeout, seed,
+                        persons)
 
 
 # The shipped packs' since_rest rules (config/packs/*.toml), durations in ms.
@@ -358,10 +360,12 @@ def test_replay_gives_the_models_alerts_and_holds_on_random_streams(tmp_path, bl
     for seed in [seed for seed in seeds(block) if seed < 100000]:
         rng = random.Random(seed)
         events, rules, session_timeout, until = random_case(rng)
+        persons = maybe_persons(rng, events)
         # A third of the streams reach replay out of order within `allowed_lateness`, with
         # copies of some events (SPEC section 5: the same alerts).
         read = disorder(rng, events) if seed % 3 == 1 else None
-        check(tmp_path, events, rules, until, session_timeout, seed=seed, read=read)
+        check(tmp_path, events, rules, until, session_timeout, seed=seed, read=read,
+              persons=persons)
 
 
 @pytest.mark.parametrize("block", range(4))
@@ -378,4 +382,5 @@ def test_replay_gives_the_models_alerts_and_holds_with_any_rest_unless(tmp_path,
     for seed in chosen:
         rng = random.Random(seed)
         events, rules, session_timeout, until = random_case(rng, within=False)
-        check(tmp_path, events, rules, until, session_timeout, seed=seed)
+        persons = maybe_persons(rng, events)
+        check(tmp_path, events, rules, until, session_timeout, seed=seed, persons=persons)
