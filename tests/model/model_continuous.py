@@ -26,7 +26,7 @@ Readings the model takes where the docs leave room (each said where it is used):
   of their worker ids, and their first instant is the first `ts` of any of them.
 """
 
-from measures import FOREVER, SECOND, measure_intervals, reaches, rests, rule_measure, union
+from measures import FOREVER, SECOND, every_worker, reaches, rests, rule_measure
 
 
 def rule_time(measures, rule):
@@ -145,30 +145,20 @@ def rest_deadline(worker, counted, rule_rests, first, rule, end):
     return alerts, holds
 
 
-def subject_alerts(key, by_worker, rules, end, session_timeout=0):
-    """Alerts and holds of the `continuous` and `rest_deadline` rules among `rules` for one
-    subject up to `end`: a worker, or a person (SPEC section 8) whose worker ids' events are
-    `by_worker` (worker id -> its events, in `ts` order). A person's measure holds when it
-    holds for any of their worker ids (each with its own session timeout), and their first
-    instant is that of the first event of any of them."""
-    per_worker = [measure_intervals(own, session_timeout) for own in by_worker.values()]
-    measures = {name: union([i for m in per_worker for i in m[name]])
-                for name in per_worker[0]}
-    first = min(own[0]["ts"] for own in by_worker.values())
-    alerts, holds = [], []
-    for rule in rules:
-        counted, resting_on = rule_time(measures, rule)
-        # A rule's rests: where its rest measure is false, from the subject's first instant.
-        rule_rests = rests(resting_on, first, end)
-        if rule["kind"] == "continuous":
-            found = continuous(key, counted, rule_rests, rule, end)
-        elif rule["kind"] == "rest_deadline":
-            found = rest_deadline(key, counted, rule_rests, first, rule, end)
-        else:
-            raise ValueError(f"not modelled here: {rule['kind']}")
-        alerts += found[0]
-        holds += found[1]
-    return alerts, holds
+def rule_alerts(key, own, measures, rule, end):
+    """Alerts and holds of one `continuous` or `rest_deadline` rule for one subject up to
+    `end`: a worker, or a person (SPEC section 8) whose measures hold when they hold for any of
+    their worker ids (measures.every_worker), their events `own` (their first instant is the
+    first `ts` of any of their worker ids)."""
+    first = own[0]["ts"]
+    counted, resting_on = rule_time(measures, rule)
+    # A rule's rests: where its rest measure is false, from the subject's first instant.
+    rule_rests = rests(resting_on, first, end)
+    if rule["kind"] == "continuous":
+        return continuous(key, counted, rule_rests, rule, end)
+    if rule["kind"] == "rest_deadline":
+        return rest_deadline(key, counted, rule_rests, first, rule, end)
+    raise ValueError(f"not modelled here: {rule['kind']}")
 
 
 def pack_alerts(events, rules, end, session_timeout=0, persons=False):
@@ -176,13 +166,4 @@ def pack_alerts(events, rules, end, session_timeout=0, persons=False):
     each list sorted, keyed by worker id; with `persons` (`subject = "person"`), by the
     `person_id` a worker id's events carry (the model's input gives every event of a worker
     id the same one, or none: a person of its own, keyed by the worker id)."""
-    subjects = {}
-    for event in events:
-        key = event.get("person_id", event["worker_id"]) if persons else event["worker_id"]
-        subjects.setdefault(key, {}).setdefault(event["worker_id"], []).append(event)
-    alerts, holds = [], []
-    for key, by_worker in subjects.items():
-        found = subject_alerts(key, by_worker, rules, end, session_timeout)
-        alerts += found[0]
-        holds += found[1]
-    return sorted(alerts), sorted(holds)
+    return every_worker(events, rules, end, session_timeout, rule_alerts, persons)
