@@ -246,7 +246,12 @@ def every_worker(events, rules, end, session_timeout, rule_alerts, persons=False
         # another carries an order is not idle.
         intervals["idle"] = minus(intervals["work"], intervals["orders"])
         own = sorted((e for w in by_worker.values() for e in w), key=lambda e: e["ts"])
+        # A rule with `roles` watches the workers whose first event's role is listed
+        # (docs/pack-format.md; the models give no person `roles`).
+        role = own[0].get("role", "rider")
         for rule in rules:
+            if role not in rule.get("roles", [role]):
+                continue
             found, held = rule_alerts(key, own, intervals, rule, end)
             alerts += found
             holds += held

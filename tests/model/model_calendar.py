@@ -8,8 +8,7 @@ checked there against section 4; here they read a pack rule's measure (measures.
 working time, and give docs/pack-format.md's holds: `streak` until the next local midnight
 (resting from the violation, that day is the rest day), `overtime` until the start of the next
 local month (`minimum_wage` has none). Alert values as section 4's: `streak` the run's days and
-`days` times 86,400 s, `overtime` its limit for both, `minimum_wage` fen an hour. A rule with
-`roles` applies to the workers whose first event has one of them (docs/pack-format.md).
+`days` times 86,400 s, `overtime` its limit for both, `minimum_wage` fen an hour.
 """
 
 from measures import DAY, SECOND, day_start, every_worker, first_of_month, rule_measure
@@ -24,10 +23,6 @@ def next_month(day):
 def rule_alerts(worker, events, intervals, rule, end):
     """One rule's alerts and holds (as pack_case's tuples) for one worker, whose events are
     `events` and measures `intervals`, up to `end`."""
-    # A rule with `roles` watches the workers whose first event's role is listed.
-    role = events[0].get("role", "rider")
-    if role not in rule.get("roles", [role]):
-        return [], []
     pieces = by_day(rule_measure(intervals, rule.get("measure", "work"), rule), end)
     if rule["kind"] == "minimum_wage":
         day_work = {}

@@ -75,6 +75,18 @@ def maybe_persons(rng, events, share=1 / 3):
     return True
 
 
+def maybe_roles(rng, events, rules):
+    """Gives some events a `role` and some rules `roles` (docs/pack-format.md: a rule with
+    `roles` applies to the workers whose first event's role is listed; not for persons)."""
+    for event in events:
+        role = rng.choice([None, None, "rider", "driver"])
+        if role:
+            event["role"] = role
+    for rule in rules:
+        if rng.random() < 0.2:
+            rule["roles"] = rng.choice([["driver"], ["rider"], ["driver", "trucker"]])
+
+
 def toml_value(key, value):
     """A rule parameter as TOML: integers are milliseconds but for `COUNTS`."""
     if isinstance(value, bool):

@@ -12,7 +12,7 @@ import pytest
 
 from measures import DAY, HOUR, MINUTE, MEASURES
 from model_calendar import model
-from pack_case import BASE_MS, check_replay, maybe_persons, random_events, seeds
+from pack_case import BASE_MS, check_replay, maybe_persons, maybe_roles, random_events, seeds
 
 
 def random_rules(rng):
@@ -35,8 +35,6 @@ def random_rules(rng):
             rule["hours"] = f"{start:02}:00-{end:02}:{rng.choice(['00', '30'])}"
         if rng.random() < 0.5 and rule["kind"] != "minimum_wage":
             rule["hold"] = True
-        if rng.random() < 0.2:
-            rule["roles"] = rng.choice([["driver"], ["rider"], ["driver", "trucker"]])
         rules.append(rule)
     return rules
 
@@ -84,19 +82,14 @@ def test_replay_gives_the_models_streaks_and_overtime(tmp_path, block):
                                span_minutes=rng.choice([3000, 10000, 30000]))
         rules = random_rules(rng)
         for event in events:
-            role = rng.choice([None, None, "rider", "driver"])
-            if role:
-                event["role"] = role
             if event["kind"] == "order_delivered" and rng.random() < 0.8:
                 event["fee_cents"] = rng.randrange(5000)
         until = None
         if rng.random() < 0.3:
             until = events[-1]["ts"] + rng.randrange(3 * DAY // MINUTE) * MINUTE
         timeout = rng.choice([0, 0, 30 * MINUTE, 2 * HOUR])
-        # Persons (SPEC section 8) in a third of the streams: most worker ids name one of two
-        # persons on every event (`roles` left out: a person's role is not the model's).
+        # Persons (SPEC section 8) in a third of the streams, `roles` in the others.
         persons = maybe_persons(rng, events)
-        if persons:
-            for rule in rules:
-                rule.pop("roles", None)
+        if not persons:
+            maybe_roles(rng, events, rules)
         check(tmp_path, events, rules, until, timeout, seed, persons)

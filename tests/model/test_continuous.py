@@ -30,8 +30,8 @@ import pytest
 
 from measures import HOUR, MINUTE, SECOND
 from model_continuous import pack_alerts
-from pack_case import (BASE, BASE_MS, BIN, check_replay, pack_toml, random_events, replay_pack,
-                       seeds)
+from pack_case import (BASE, BASE_MS, BIN, check_replay, maybe_roles, pack_toml, random_events,
+                       replay_pack, seeds)
 from test_reference import disorder
 
 ZONE = BASE.tzinfo
@@ -320,6 +320,8 @@ def test_replay_gives_the_models_alerts_and_holds_on_random_streams(tmp_path, bl
     for seed in seeds(block):
         rng = random.Random(seed)
         events, rules, until, session_timeout, persons = random_case(rng)
+        if not persons:
+            maybe_roles(rng, events, rules)
         # Odd seeds: the events reach replay out of order within `allowed_lateness`, some
         # twice (SPEC section 5: the alerts are those of the events sorted, once).
         read = disorder(rng, events) if seed % 2 else None

@@ -25,7 +25,7 @@ import pytest
 
 from measures import DAY, HOUR, MINUTE, SECOND
 from model_period import alerts_and_holds
-from pack_case import check_replay, maybe_persons, random_events, seeds
+from pack_case import check_replay, maybe_persons, maybe_roles, random_events, seeds
 
 ZONE = datetime.timezone(datetime.timedelta(hours=8))
 
@@ -306,6 +306,8 @@ def test_replay_gives_the_models_alerts_and_holds(tmp_path, block):
         rng = random.Random(seed)
         events, rules, until, session_timeout = random_case(rng)
         persons = maybe_persons(rng, events)
+        if not persons:
+            maybe_roles(rng, events, rules)
         check(tmp_path, events, rules, until, session_timeout, seed, persons)
 
 
@@ -320,4 +322,6 @@ def test_replay_gives_the_models_alerts_with_any_rest_unless(tmp_path, block):
         rng = random.Random(seed)
         events, rules, until, session_timeout = random_case(rng, any_unless=True)
         persons = maybe_persons(rng, events)
+        if not persons:
+            maybe_roles(rng, events, rules)
         check(tmp_path, events, rules, until, session_timeout, seed, persons)

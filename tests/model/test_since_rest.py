@@ -28,7 +28,8 @@ import pytest
 
 from model_since_rest import alerts_and_holds
 from measures import HOUR, MINUTE, SECOND
-from pack_case import BASE, BASE_MS, CASES, check_replay, maybe_persons, random_events, seeds
+from pack_case import (BASE, BASE_MS, CASES, check_replay, maybe_persons, maybe_roles,
+                       random_events, seeds)
 from test_reference import disorder
 
 ZONE = BASE.tzinfo
@@ -361,6 +362,8 @@ def test_replay_gives_the_models_alerts_and_holds_on_random_streams(tmp_path, bl
         rng = random.Random(seed)
         events, rules, session_timeout, until = random_case(rng)
         persons = maybe_persons(rng, events)
+        if not persons:
+            maybe_roles(rng, events, rules)
         # A third of the streams reach replay out of order within `allowed_lateness`, with
         # copies of some events (SPEC section 5: the same alerts).
         read = disorder(rng, events) if seed % 3 == 1 else None
@@ -383,4 +386,6 @@ def test_replay_gives_the_models_alerts_and_holds_with_any_rest_unless(tmp_path,
         rng = random.Random(seed)
         events, rules, session_timeout, until = random_case(rng, within=False)
         persons = maybe_persons(rng, events)
+        if not persons:
+            maybe_roles(rng, events, rules)
         check(tmp_path, events, rules, until, session_timeout, seed=seed, persons=persons)
