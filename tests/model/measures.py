@@ -180,6 +180,14 @@ def minus(intervals, taken):
     return left
 
 
+def first_instant(intervals, start, stop):
+    """The first instant of sorted `intervals` in [start, stop), or None."""
+    for a, b in intervals:
+        if b > start and a < stop:
+            return max(a, start)
+    return None
+
+
 def rests(intervals, first, end):
     """The stretches of [first, end) outside `intervals` (a rule's rests, where `intervals`
     is its measure, or its `rest_unless`), as [start, stop) with stop at most `end`."""

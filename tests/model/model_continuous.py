@@ -26,7 +26,8 @@ Readings the model takes where the docs leave room (each said where it is used):
   of their worker ids, and their first instant is the first `ts` of any of them.
 """
 
-from measures import FOREVER, SECOND, every_worker, reaches, rests, rule_measure
+from measures import (FOREVER, SECOND, every_worker, first_instant, reaches, rests,
+                      rule_measure)
 
 
 def rule_time(measures, rule):
@@ -38,14 +39,6 @@ def rule_time(measures, rule):
     counted = rule_measure(measures, measure, rule)
     resting_on = rule_measure(measures, rule.get("rest_unless", measure), rule)
     return counted, resting_on
-
-
-def first_instant(intervals, start, stop):
-    """The first instant of `intervals` in [start, stop), or None."""
-    for a, b in intervals:
-        if b > start and a < stop:
-            return max(a, start)
-    return None
 
 
 def continuous(worker, counted, rule_rests, rule, end):

@@ -61,7 +61,8 @@ Readings taken where SPEC and docs are open or silent:
 - A warning's value is the amount at its instant, its limit the `warning` threshold.
 """
 
-from measures import FOREVER, SECOND, every_worker, local_day, monday_of, rule_measure
+from measures import (FOREVER, SECOND, every_worker, first_instant, local_day, monday_of,
+                      rule_measure)
 
 
 def rule_intervals(intervals, rule):
@@ -99,14 +100,7 @@ def shifts(rest_unless, elapsed, reset_rest):
             found.append((start, stop))
             continue
         completes = stop + reset_rest if stop < FOREVER else FOREVER
-        first = None
-        for a, b in elapsed:
-            if b <= start:
-                continue
-            if a >= completes:
-                break
-            first = max(a, start)
-            break
+        first = first_instant(elapsed, start, completes)
         if first is not None:
             found.append((first, stop))
     return found

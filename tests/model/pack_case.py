@@ -106,6 +106,12 @@ def pack_toml(rules):
     return text
 
 
+def local(text):
+    """Epoch ms of a local (Asia/Shanghai, +08:00) `YYYY-MM-DD HH:MM[:SS[.mmm]]`."""
+    return round(datetime.datetime.fromisoformat(text).replace(tzinfo=BASE.tzinfo).timestamp()
+                 * 1000)
+
+
 def instant(text):
     """Epoch milliseconds of an RFC 3339 instant of replay's output."""
     return round(datetime.datetime.fromisoformat(text).timestamp() * 1000)

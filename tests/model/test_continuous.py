@@ -21,7 +21,6 @@ A mismatch names the seed: rerun it with `MODEL_SEED=N python3 -m pytest test_co
 `MODEL_CASES` (default 300) sets how many random streams the run checks.
 """
 
-import datetime
 import json
 import random
 import subprocess
@@ -30,20 +29,9 @@ import pytest
 
 from measures import HOUR, MINUTE, SECOND
 from model_continuous import pack_alerts
-from pack_case import (BASE, BASE_MS, BIN, check_replay, maybe_roles, pack_toml, random_events,
-                       replay_pack, seeds)
+from pack_case import (BASE_MS, BIN, check_replay, local, maybe_roles, pack_toml,
+                       random_events, replay_pack, seeds)
 from test_reference import disorder
-
-ZONE = BASE.tzinfo
-
-
-def local(text):
-    """Epoch ms of `YYYY-MM-DD HH:MM[:SS[.mmm]]` in Asia/Shanghai (+08:00)."""
-    date, clock = text.split(" ")
-    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in clock else (
-        "%Y-%m-%d %H:%M:%S" if clock.count(":") == 2 else "%Y-%m-%d %H:%M")
-    moment = datetime.datetime.strptime(text, fmt).replace(tzinfo=ZONE)
-    return round(moment.timestamp() * 1000)
 
 
 def stream(day, lines, worker="w1"):

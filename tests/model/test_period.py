@@ -18,21 +18,13 @@ A mismatch names the seed: rerun it with `MODEL_SEED=N python3 -m pytest test_pe
 The binary is `TEST_WORKHOURS_BIN`, else target/release/workhours.
 """
 
-import datetime
 import random
 
 import pytest
 
 from measures import DAY, HOUR, MINUTE, SECOND
 from model_period import alerts_and_holds
-from pack_case import check_replay, maybe_persons, maybe_roles, random_events, seeds
-
-ZONE = datetime.timezone(datetime.timedelta(hours=8))
-
-
-def local(text):
-    """Epoch ms of a local (Asia/Shanghai) `YYYY-MM-DD HH:MM[:SS[.mmm]]`."""
-    return round(datetime.datetime.fromisoformat(text).replace(tzinfo=ZONE).timestamp() * 1000)
+from pack_case import check_replay, local, maybe_persons, maybe_roles, random_events, seeds
 
 
 def stream(lines, worker="w1"):

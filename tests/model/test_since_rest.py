@@ -20,7 +20,6 @@ second a quarter as many).
 The binary is `TEST_WORKHOURS_BIN`, else target/release/workhours.
 """
 
-import datetime
 import os
 import random
 
@@ -28,19 +27,15 @@ import pytest
 
 from model_since_rest import alerts_and_holds
 from measures import HOUR, MINUTE, SECOND
-from pack_case import (BASE, BASE_MS, CASES, check_replay, maybe_persons, maybe_roles,
-                       random_events, seeds)
+from pack_case import BASE_MS, CASES, check_replay
+from pack_case import local as local_instant
+from pack_case import maybe_persons, maybe_roles, random_events, seeds
 from test_reference import disorder
-
-ZONE = BASE.tzinfo
 
 
 def local(day, clock):
     """Epoch ms of local `clock` ("HH:MM" or "HH:MM:SS.mmm") on 2026-03-`day` (+08:00)."""
-    parts = clock.split(":")
-    seconds = float(parts[2]) if len(parts) > 2 else 0.0
-    moment = datetime.datetime(2026, 3, day, int(parts[0]), int(parts[1]), tzinfo=ZONE)
-    return int(moment.timestamp()) * 1000 + round(seconds * 1000)
+    return local_instant(f"2026-03-{day:02} {clock}")
 
 
 def activity(worker, what, day, clock):
