@@ -589,9 +589,12 @@ impl<'a> Reader<'a> {
             )));
         }
         // A `continuous` or `rest_deadline` rule reads its measure as what ends its rest: one
-        // that could be true in the rest has no meaning there (replay never ended on such a
-        // `continuous` rule once it reached a threshold in the rest). `since_rest` and
-        // `period` define it (docs/pack-format.md).
+        // that could be true in the rest has no meaning there. `since_rest` and `period`
+        // define it (docs/pack-format.md). Replay never ended on such a `continuous` rule: with
+        // the measure on in a rest whose break had completed (or before the first instant of
+        // `rest_unless`, a rest from ever), each instant of the measure opened an episode that
+        // the same completion, due at that instant, closed again, and `advance_past` looked at
+        // that instant for ever.
         if let Some(unless) = rest_unless
             && matches!(params, Params::Continuous(_) | Params::RestDeadline(_))
             && !measure.within(unless)
