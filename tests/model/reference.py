@@ -9,7 +9,8 @@ table and the paragraphs under it, and section 8's `holiday_pay`), then `quota_p
 closed days, per worker id.
 The input is valid events in `ts` order (integer epoch milliseconds), without `event_id`s,
 so that lateness and duplicates (section 5) play no part; the zone is the default
-`Asia/Shanghai`, whose offset has been +08:00 since 1991.
+`Asia/Shanghai`, whose offset has been +08:00 since 1991, or within `in_zone(NAME)` a zone
+with DST, whose local days last 23 or 25 hours across a change.
 
 Alerts are tuples (at, key, rule, phase, value, limit, period_start): instants in epoch
 milliseconds, `key` the worker id or `person_id` (the group `platform/role/city` for
@@ -26,6 +27,7 @@ local day; a person's rules (and a worker id's standing for a person of its own)
 
 from dataclasses import dataclass
 import datetime
+import zoneinfo
 
 SECOND = 1000
 MINUTE = 60 * SECOND
@@ -75,14 +77,46 @@ def overrides_toml(table, keys):
     return "\n".join(lines) + "\n"
 
 
+# The configured zone (`[time] zone`) as a `zoneinfo.ZoneInfo`, or None for the default
+# Asia/Shanghai (see `in_zone`).
+ZONE = None
+EPOCH = datetime.date(1970, 1, 1)
+
+
+class in_zone:
+    """`with in_zone("Europe/Berlin"):` the model's calendar is that zone's: local days from
+    the zone's wall clock, lasting 23 or 25 hours across a DST change (SPEC section 4: calendar
+    rules use the config's zone)."""
+
+    def __init__(self, name):
+        self.zone = zoneinfo.ZoneInfo(name) if name else None
+
+    def __enter__(self):
+        global ZONE
+        self.saved, ZONE = ZONE, self.zone
+
+    def __exit__(self, *_):
+        global ZONE
+        ZONE = self.saved
+
+
 def local_day(t):
     """The local day (days since 1970-01-01, local) holding instant `t`."""
-    return (t + OFFSET) // DAY
+    if ZONE is None:
+        return (t + OFFSET) // DAY
+    seconds, millis = divmod(t, SECOND)
+    wall = datetime.datetime.fromtimestamp(seconds, ZONE) + datetime.timedelta(milliseconds=millis)
+    return (wall.date() - EPOCH).days
 
 
 def day_start(day):
-    """The instant local `day` starts."""
-    return day * DAY - OFFSET
+    """The instant local `day` starts: its midnight, or where a DST change skips the midnight,
+    the end of the gap (the zones tested change at 02:00 or 03:00, not at midnight)."""
+    if ZONE is None:
+        return day * DAY - OFFSET
+    midnight = datetime.datetime.combine(EPOCH + datetime.timedelta(days=day), datetime.time(),
+                                         ZONE)
+    return int(midnight.timestamp()) * SECOND
 
 
 def monday_of(day):

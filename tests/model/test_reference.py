@@ -9,7 +9,8 @@ binary and through the model; the alerts must be the same, and replay's must com
 of `at`, each worker's carrying the platform, role and city it last sent. Half the streams
 reach replay out of order within `allowed_lateness` and with copies of some events (same
 `event_id`), while the model reads them sorted and once: SPEC section 5 says the alerts are
-the same.
+the same. A quarter as many streams again run in Europe/Berlin or America/New_York
+(`[time] zone`) over a DST change.
 
 A mismatch names the seed: rerun it with `MODEL_SEED=N python3 -m pytest tests/model -q`.
 `MODEL_CASES` (default 400) sets how many random streams the run checks.
@@ -22,11 +23,13 @@ import json
 import os
 import random
 import subprocess
+import zoneinfo
 
 import pytest
 
 from pack_case import BASE, BASE_MS, BIN, instant
-from reference import DAY, HOUR, MINUTE, OFFSET, Rules, alerts, group_of, overrides_toml
+from reference import (DAY, HOUR, MINUTE, Rules, alerts, day_start, group_of, in_zone, local_day,
+                       overrides_toml)
 
 CASES = int(os.environ.get("MODEL_CASES", "400"))
 # `holiday_pay_ratio`s, in millionths: 0.5, 1.0, 1.5, 3.0 (exact in binary).
@@ -67,7 +70,7 @@ def named_group(events, alert):
     midnight brings before that instant's events (the ending day's `minimum_wage` and
     `holiday_pay`, a `resolved` whose rest completes at the midnight)."""
     at = instant(alert["at"])
-    midnight = (at + OFFSET) % DAY == 0
+    midnight = day_start(local_day(at)) == at
     strict = (alert["rule"] in ("minimum_wage", "holiday_pay")
               or (alert["phase"] == "resolved" and midnight))
     if "person_id" in alert:
@@ -91,6 +94,8 @@ class Layers:
         # A holiday calendar's statutory holidays and other days off (dates), or none.
         self.holidays = []
         self.rest_days = []
+        # `[time] zone`, or None for the default Asia/Shanghai.
+        self.zone = None
 
     def calendar(self):
         """The holiday calendar file's text (config/holidays/cn.toml's format)."""
@@ -113,8 +118,12 @@ class Layers:
             text += overrides_toml(f"rules.platform.{name}", keys)
         for name, keys in self.roles.items():
             text += overrides_toml(f"rules.role.{name}", keys)
+        if self.holidays or self.zone:
+            text += "[time]\n"
         if self.holidays:
-            text += f'[time]\nholidays = "{calendar_file}"\n'
+            text += f'holidays = "{calendar_file}"\n'
+        if self.zone:
+            text += f'zone = "{self.zone}"\n'
         return text
 
     def rules_of(self, platform, role):
@@ -146,8 +155,17 @@ def random_keys(rng):
     return keys
 
 
-def random_case(rng):
-    """A random stream (in `ts` order), its rules (`Layers`) and maybe an `--until`."""
+# Zones with DST, and the local days before which they change in 2026 (Europe/Berlin: 29
+# March and 25 October; America/New_York: 8 March and 1 November, at 02:00 local).
+DST_CHANGES = {
+    "Europe/Berlin": [datetime.date(2026, 3, 29), datetime.date(2026, 10, 25)],
+    "America/New_York": [datetime.date(2026, 3, 8), datetime.date(2026, 11, 1)],
+}
+
+
+def random_case(rng, zone=None):
+    """A random stream (in `ts` order), its rules (`Layers`) and maybe an `--until`; with
+    `zone`, in that zone from a day or two before one of its DST changes."""
     default = Rules(continuous_limit=60 * MINUTE, warn_before=10 * MINUTE,
                     daily_standard=3 * HOUR, daily_max=5 * HOUR, weekly_max=10 * HOUR,
                     monthly_overtime_max=4 * HOUR, quota_min_workers=2,
@@ -165,9 +183,17 @@ def random_case(rng):
         layers.person = random_keys(rng)
         persons = {f"w{n}": f"P{rng.randrange(4)}" for n in range(workers) if rng.random() < 0.7}
     span = rng.choice([300, 1500, 3000, 6000, 15000, 30000])
+    base = BASE_MS
+    if zone:
+        # From 20:00 local one or two days before the change, over it.
+        layers.zone = zone
+        day = rng.choice(DST_CHANGES[zone]) - datetime.timedelta(days=rng.choice([1, 2]))
+        base = int(datetime.datetime.combine(day, datetime.time(20), zoneinfo.ZoneInfo(zone))
+                   .timestamp()) * 1000
+        span = rng.choice([3000, 6000, 15000])
     events = []
     for _ in range(rng.randrange(5, 250)):
-        ts = (BASE_MS + rng.randrange(span) * MINUTE // rng.choice([1, 1, 1, 2])
+        ts = (base + rng.randrange(span) * MINUTE // rng.choice([1, 1, 1, 2])
               + rng.choice([0, 0, 0, 1, 999, rng.randrange(MINUTE)]))
         event = {"worker_id": f"w{rng.randrange(workers)}", "kind": rng.choice(KINDS), "ts": ts}
         if event["kind"].startswith("order"):
@@ -191,7 +217,7 @@ def random_case(rng):
     # holidays and another day off among the stream's days after its first (1 March), so that
     # there are ordinary days to pool.
     last = datetime.datetime.fromtimestamp(events[-1]["ts"] / 1000, BASE.tzinfo).date()
-    if rng.random() < 0.5 and last.day >= 3:
+    if not zone and rng.random() < 0.5 and last.day >= 3:
         days = rng.sample(range(2, last.day + 1), min(4, last.day - 1))
         layers.holidays = sorted(datetime.date(2026, 3, d) for d in days[:-1])
         layers.rest_days = [datetime.date(2026, 3, days[-1])]
@@ -227,7 +253,8 @@ def check(tmp_path, events, layers, until=None, read=None):
     """Replay's alerts are the model's, in order of `at`; returns them. Replay reads `read`
     (by default `events`), the model `events`."""
     end = until if until is not None else events[-1]["ts"]
-    want = alerts(events, layers.rules_of, end, layers.person_rules(), layers.holiday_days())
+    with in_zone(layers.zone):
+        want = alerts(events, layers.rules_of, end, layers.person_rules(), layers.holiday_days())
     calendar_file = tmp_path / "holidays.toml"
     if layers.holidays:
         calendar_file.write_text(layers.calendar())
@@ -240,7 +267,8 @@ def check(tmp_path, events, layers, until=None, read=None):
     for alert in found:
         if "worker_id" in alert or "person_id" in alert:
             carried = (alert["platform"], alert["role"], alert["city"])
-            assert carried == named_group(events, alert), alert
+            with in_zone(layers.zone):
+                assert carried == named_group(events, alert), alert
     return got
 
 
@@ -296,3 +324,24 @@ def test_replay_gives_the_models_alerts_on_random_streams(tmp_path, block):
             check(tmp_path, events, layers, until, read)
         except AssertionError as error:
             raise AssertionError(f"seed {seed} (MODEL_SEED={seed}): {error}") from None
+
+
+@pytest.mark.parametrize("block", range(2))
+def test_replay_gives_the_models_alerts_across_dst_changes(tmp_path, block):
+    """As above in zones with DST (`[time] zone`), over a change: local days of 23 and 25
+    hours for the daily, weekly and monthly rules, `weekly_rest`, `minimum_wage` and
+    `quota_p90` at the midnights. A quarter as many streams."""
+    if "MODEL_SEED" in os.environ:
+        seeds = [int(os.environ["MODEL_SEED"])] if block == 0 else []
+    else:
+        per = (CASES // 4 + 1) // 2
+        seeds = range(block * per, (block + 1) * per)
+    for seed in seeds:
+        rng = random.Random(seed)
+        events, layers, until = random_case(rng, rng.choice(sorted(DST_CHANGES)))
+        read = disorder(rng, events) if seed % 2 else None
+        try:
+            check(tmp_path, events, layers, until, read)
+        except AssertionError as error:
+            raise AssertionError(f"seed {seed} (MODEL_SEED={seed}), zone {layers.zone}: "
+                                 f"{error}") from None
