@@ -22,7 +22,8 @@ break.
 """
 
 from reference import (DAY, FOREVER, HOUR, MINUTE, OFFSET, SECOND, by_instant,  # noqa: F401
-                       day_start, first_of_month, local_day, monday_of, reaches, union)
+                       day_start, first_of_month, local_day, local_instant, monday_of, reaches,
+                       union)
 
 MEASURES = ("work", "orders", "carrying", "driving", "duty")
 # Periodic pieces (wall-clock hours, a day's allowance) of an interval open at the end are
@@ -121,8 +122,8 @@ def _horizon(intervals):
 
 def within_hours(intervals, start_minute, end_minute):
     """`intervals` within the local wall-clock hours [start, end) of every day (minutes after
-    local midnight; start > end wraps midnight: 22:00-06:00 is 1320, 360). The zone is
-    Asia/Shanghai, +08:00 all year. Pieces of an interval open at the end are listed up to
+    local midnight; start > end wraps midnight: 22:00-06:00 is 1320, 360), each bound at the
+    first instant the zone's clock shows it (`reference.local_instant`). Pieces of an interval open at the end are listed up to
     `HORIZON` past the last finite instant."""
     if start_minute == end_minute:
         raise ValueError("empty hours")
@@ -133,10 +134,8 @@ def within_hours(intervals, start_minute, end_minute):
         # The window that may hold `start` began on its day or the day before.
         day = local_day(start) - 1
         while day_start(day) < stop:
-            open_at = day_start(day) + start_minute * MINUTE
-            close_at = day_start(day) + end_minute * MINUTE
-            if end_minute < start_minute:
-                close_at += DAY
+            open_at = local_instant(day, start_minute)
+            close_at = local_instant(day + (end_minute < start_minute), end_minute)
             a, b = max(start, open_at), min(stop, close_at)
             if a < b:
                 pieces.append([a, b])

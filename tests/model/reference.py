@@ -111,12 +111,35 @@ def local_day(t):
 
 def day_start(day):
     """The instant local `day` starts: its midnight, or where a DST change skips the midnight,
-    the end of the gap (the zones tested change at 02:00 or 03:00, not at midnight)."""
+    the end of the gap."""
+    return local_instant(day, 0)
+
+
+def local_instant(day, minute):
+    """The instant local `day`'s wall clock shows `minute` (minutes after midnight, 1440 the
+    next midnight) first (docs/pack-format.md, `hours`): where the clock goes back, its first
+    instant; where it skips that time, the instant it jumps past it."""
     if ZONE is None:
-        return day * DAY - OFFSET
-    midnight = datetime.datetime.combine(EPOCH + datetime.timedelta(days=day), datetime.time(),
-                                         ZONE)
-    return int(midnight.timestamp()) * SECOND
+        return day * DAY - OFFSET + minute * MINUTE
+    day, minute = day + minute // 1440, minute % 1440
+    wall = datetime.datetime.combine(EPOCH + datetime.timedelta(days=day),
+                                     datetime.time(minute // 60, minute % 60))
+
+    def shown(seconds):
+        return datetime.datetime.fromtimestamp(seconds, ZONE).replace(tzinfo=None)
+
+    first = int(wall.replace(tzinfo=ZONE).timestamp())
+    if shown(first) == wall:
+        return first * SECOND
+    # In a gap: fold 1 reads `wall` with the offset after the change, an instant before it.
+    low, high = int(wall.replace(tzinfo=ZONE, fold=1).timestamp()), first
+    while low < high:
+        middle = (low + high) // 2
+        if shown(middle) >= wall:
+            high = middle
+        else:
+            low = middle + 1
+    return low * SECOND
 
 
 def monday_of(day):
