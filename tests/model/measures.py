@@ -241,20 +241,23 @@ def every_worker(events, rules, end, session_timeout, rule_alerts, persons=False
     a person of its own, keyed by the worker id), whose measure holds when it holds for any
     of their worker ids (each with its own session timeout)."""
     subjects = {}
-    for event in events:
+    for n, event in enumerate(events):
         key = event.get("person_id", event["worker_id"]) if persons else event["worker_id"]
-        subjects.setdefault(key, {}).setdefault(event["worker_id"], []).append(event)
+        subjects.setdefault(key, {}).setdefault(event["worker_id"], []).append((n, event))
     alerts, holds = [], []
     for key, by_worker in subjects.items():
-        per_worker = [measure_intervals(own, session_timeout) for own in by_worker.values()]
+        per_worker = [measure_intervals([e for _, e in own], session_timeout)
+                      for own in by_worker.values()]
         intervals = {name: union([i for m in per_worker for i in m[name]])
                      for name in MEASURES}
         # A person's idle time is their work without their orders: a worker id waiting while
         # another carries an order is not idle.
         intervals["idle"] = minus(intervals["work"], intervals["orders"])
-        own = sorted((e for w in by_worker.values() for e in w), key=lambda e: e["ts"])
-        # A rule with `roles` watches the workers whose first event's role is listed
-        # (docs/pack-format.md; the models give no person `roles`).
+        # The subject's events in input order (equal `ts` too).
+        own = [e for _, e in sorted((x for w in by_worker.values() for x in w),
+                                    key=lambda x: (x[1]["ts"], x[0]))]
+        # A rule with `roles` watches the subjects whose first event's role is listed
+        # (docs/pack-format.md): a person's first event of any of their worker ids.
         role = own[0].get("role", "rider")
         for rule in rules:
             if role not in rule.get("roles", [role]):

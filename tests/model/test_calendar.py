@@ -88,8 +88,7 @@ def test_replay_gives_the_models_streaks_and_overtime(tmp_path, block):
         if rng.random() < 0.3:
             until = events[-1]["ts"] + rng.randrange(3 * DAY // MINUTE) * MINUTE
         timeout = rng.choice([0, 0, 30 * MINUTE, 2 * HOUR])
-        # Persons (SPEC section 8) in a third of the streams, `roles` in the others.
+        # Persons (SPEC section 8) in a third of the streams; `roles` on some rules.
         persons = maybe_persons(rng, events)
-        if not persons:
-            maybe_roles(rng, events, rules)
+        maybe_roles(rng, events, rules)
         check(tmp_path, events, rules, until, timeout, seed, persons)

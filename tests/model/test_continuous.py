@@ -308,8 +308,7 @@ def test_replay_gives_the_models_alerts_and_holds_on_random_streams(tmp_path, bl
     for seed in seeds(block):
         rng = random.Random(seed)
         events, rules, until, session_timeout, persons = random_case(rng)
-        if not persons:
-            maybe_roles(rng, events, rules)
+        maybe_roles(rng, events, rules)
         # Odd seeds: the events reach replay out of order within `allowed_lateness`, some
         # twice (SPEC section 5: the alerts are those of the events sorted, once).
         read = disorder(rng, events) if seed % 2 else None

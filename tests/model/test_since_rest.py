@@ -357,8 +357,7 @@ def test_replay_gives_the_models_alerts_and_holds_on_random_streams(tmp_path, bl
         rng = random.Random(seed)
         events, rules, session_timeout, until = random_case(rng)
         persons = maybe_persons(rng, events)
-        if not persons:
-            maybe_roles(rng, events, rules)
+        maybe_roles(rng, events, rules)
         # A third of the streams reach replay out of order within `allowed_lateness`, with
         # copies of some events (SPEC section 5: the same alerts).
         read = disorder(rng, events) if seed % 3 == 1 else None
@@ -381,6 +380,5 @@ def test_replay_gives_the_models_alerts_and_holds_with_any_rest_unless(tmp_path,
         rng = random.Random(seed)
         events, rules, session_timeout, until = random_case(rng, within=False)
         persons = maybe_persons(rng, events)
-        if not persons:
-            maybe_roles(rng, events, rules)
+        maybe_roles(rng, events, rules)
         check(tmp_path, events, rules, until, session_timeout, seed=seed, persons=persons)
