@@ -661,6 +661,56 @@ fn status_lists_a_violation_open_only_when_it_fired() {
     );
 }
 
+/// docs/rules.md: a `rest_deadline` violation is open while its deadline is, and a rest under
+/// way that has lasted `rest` already met it (the rule then shows 0 used and the whole of
+/// `within` left). `status` kept the rule among the open violations until work resumed
+/// (found by tests/model/test_status_packs.py).
+#[test]
+fn status_closes_a_rest_deadline_violation_once_its_rest_has_lasted_rest() {
+    let dir = scratch("status-rest-deadline");
+    std::fs::write(
+        dir.join("pack.toml"),
+        "name = \"p\"\ntitle = \"p\"\nsource = \"test\"\n\n[[rules]]\nid = \"r\"\nkind = \"rest_deadline\"\nrest = \"10m\"\nwithin = \"1h\"\n",
+    )
+    .unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[rules]\npack_file = {:?}\n", dir.join("pack.toml")),
+    )
+    .unwrap();
+    let input = dir.join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00"}"#,
+            "\n",
+            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T09:30:00+08:00"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    // The violation fired at 09:00; the rest from 09:30 has lasted 10 min at 09:40.
+    for (at, open) in [
+        ("09:35:00", true),
+        ("09:39:59.999", true),
+        ("09:40:00", false),
+        ("10:00:00", false),
+    ] {
+        let views = status(&config, &format!("2026-03-02T{at}+08:00"), &input);
+        let view = &views[0];
+        assert_eq!(
+            view["open_violations"],
+            if open {
+                serde_json::json!(["r"])
+            } else {
+                serde_json::json!([])
+            },
+            "at {at}: {view}"
+        );
+    }
+}
+
 /// SPEC section 7: `status` (the `/v1/workers/{id}` object) lists each open hold as the holds
 /// topic has it, and per rule exactly `{"rule", "used_seconds", "limit_seconds",
 /// "left_seconds"}`.

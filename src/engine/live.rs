@@ -852,7 +852,7 @@ impl Engine {
             left.insert(def.id.to_string(), seconds(standing.left).into());
             // A violation that fired (work that stops exactly at a limit fires nothing).
             let violated = state
-                .in_violation()
+                .in_violation(def, worker.since)
                 .unwrap_or(standing.used >= standing.limit);
             if violated {
                 open.push(def.id.to_string());

@@ -838,14 +838,17 @@ impl RuleState {
 
     /// Whether the rule is in a violation that fired and holds (an open episode or shift, a
     /// period, month or deadline whose violation fired), for the kinds whose state knows it;
-    /// `None` for the others, whose caller compares the amount with the limit.
-    pub fn in_violation(&self) -> Option<bool> {
-        match &self.state {
-            KindState::Continuous(_, _, s) => Some(s.episode().is_some_and(|e| e.violated)),
-            KindState::SinceRest(_, _, s) => Some(s.shift.is_some_and(|e| e.violated)),
-            KindState::Period(_, _, s) => Some(s.violated()),
-            KindState::Overtime(_, _, s) => Some(s.fired),
-            KindState::RestDeadline(_, _, s) => Some(s.fired),
+    /// `None` for the others, whose caller compares the amount with the limit. `since`: the
+    /// worker's settled instant.
+    pub fn in_violation(&self, def: &RuleDef, since: i64) -> Option<bool> {
+        match (&self.state, &def.params) {
+            (KindState::Continuous(_, _, s), _) => Some(s.episode().is_some_and(|e| e.violated)),
+            (KindState::SinceRest(_, _, s), _) => Some(s.shift.is_some_and(|e| e.violated)),
+            (KindState::Period(_, _, s), _) => Some(s.violated()),
+            (KindState::Overtime(_, _, s), _) => Some(s.fired),
+            (KindState::RestDeadline(flags, _, s), Params::RestDeadline(p)) => {
+                Some(s.in_violation(p, *flags, since))
+            }
             _ => None,
         }
     }

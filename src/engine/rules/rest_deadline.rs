@@ -118,14 +118,25 @@ impl State {
         cx.hold(me, def, t, t + p.rest, message);
     }
 
+    /// Whether a rest under way at `since` (`flags` held) has lasted `rest`: a qualifying one,
+    /// which met the deadline (the state learns it when the rest ends).
+    fn rested(&self, p: &Params, flags: u8, since: i64) -> bool {
+        flags & REST_ON == 0
+            && self.rest_start != NEVER
+            && since.saturating_sub(self.rest_start) >= p.rest
+    }
+
+    /// Whether the current deadline's violation fired and still holds at `since`: not once a
+    /// rest under way has lasted `rest`.
+    pub fn in_violation(&self, p: &Params, flags: u8, since: i64) -> bool {
+        self.fired && !self.rested(p, flags, since)
+    }
+
     /// Where the worker stands at `since`, `flags` held from then on. A rest under way that
     /// has lasted `rest` already is a qualifying one: work resumed now starts a new deadline,
     /// so nothing is used (`left` stayed 0 through it, keeping a rested worker blocked).
     pub fn standing(&self, p: &Params, flags: u8, since: i64) -> Standing {
-        let rested = flags & REST_ON == 0
-            && self.rest_start != NEVER
-            && since.saturating_sub(self.rest_start) >= p.rest;
-        if self.last_end == NEVER || rested {
+        if self.last_end == NEVER || self.rested(p, flags, since) {
             return Standing {
                 used: 0,
                 limit: p.within,
