@@ -160,3 +160,88 @@ def pack_alerts(events, rules, end, session_timeout=0, persons=False):
     `person_id` a worker id's events carry (the model's input gives every event of a worker
     id the same one, or none: a person of its own, keyed by the worker id)."""
     return every_worker(events, rules, end, session_timeout, rule_alerts, persons)
+
+
+# ------------------------------------------------------------------ where a rule stands at t
+
+def open_episode(counted, rule_rests, rule, t):
+    """The `continuous` episode open at instant `t`, as (start, amount), or None when none is
+    (docs/pack-format.md "continuous", as `continuous` reads it): `counted` and `rule_rests`
+    are those of the stream up to `t` (`rule_rests` ending at `t` at the latest, the last one
+    possibly still under way). The amount is the measure's time in the episode before `t`; a
+    rest under way that has lasted its due break by `t` has ended the episode (the break
+    completes at its start + `break`, "before the events stamped with its end")."""
+    brk = rule["break"]
+    split = rule.get("split_break")
+    episode, amount, first_part = None, 0, False
+
+    def rest(start, stop):
+        nonlocal episode, first_part
+        if episode is None:
+            return
+        due = min(split[1], brk) if split and first_part else brk
+        if stop - start >= due:
+            episode = None
+        elif split and stop - start >= split[0]:
+            first_part = True
+
+    pending = list(rule_rests)
+    for start, stop in counted:
+        if start > t:
+            break
+        while pending and pending[0][0] < start:
+            rest(*pending.pop(0))
+        if episode is None:
+            episode, amount, first_part = start, 0, False
+        amount += min(stop, t) - start
+    for start, stop in pending:
+        rest(start, stop)
+    return None if episode is None else (episode, amount)
+
+
+def deadline_end(rule_rests, first, rule, t, resting):
+    """The end of the last qualifying rest of a `rest_deadline` rule at `t` (the subject's
+    first instant `first` counts as one), or None while a rest under way at `t` (`resting`:
+    the rest measure is false at `t`) has lasted `rest` already (docs/rules.md section 5:
+    then `used_seconds` is 0 and work resumed starts a new deadline). `rule_rests` end at `t`
+    at the latest; a qualifying rest that ends at `t` exactly (its measure resuming at `t`)
+    ends there: `t`."""
+    last = first
+    for start, stop in rule_rests:
+        if stop - start >= rule["rest"]:
+            if stop == t and resting:
+                return None
+            last = stop
+    return last
+
+
+def rule_status(key, own, measures, rule, t):
+    """Where one `continuous` or `rest_deadline` rule stands at instant `t` for one subject
+    (the `rules` entry of `/v1/workers/{id}`, docs/rules.md section 5), in milliseconds:
+    (used, limit, left, open, holds). `own` and `measures` are the subject's events and
+    measures up to `t` (measures.every_worker's arguments); `open` says whether the rule's
+    violation fired and its episode or deadline is still the current one; `holds` are the
+    rule's holds up to `t` (`rule_alerts`').
+
+    - `continuous`: used is the open episode's amount (0 without one), limit `limit`, left
+      `limit - used`;
+    - `rest_deadline`: used is the wall time since the end of the last qualifying rest (0
+      while a rest under way has lasted `rest`), limit `within`, left `within - used`;
+    left never below 0."""
+    first = own[0]["ts"]
+    counted, resting_on = rule_time(measures, rule)
+    rule_rests = rests(resting_on, first, t)
+    alerts, holds = rule_alerts(key, own, measures, rule, t)
+    fired = {a[6] for a in alerts if a[3] == "violation"}
+    if rule["kind"] == "continuous":
+        episode = open_episode(counted, rule_rests, rule, t)
+        used = episode[1] if episode else 0
+        limit = rule["limit"]
+        is_open = episode is not None and episode[0] in fired
+    else:
+        resting = not any(a <= t < b for a, b in resting_on)
+        last = deadline_end(rule_rests, first, rule, t, resting)
+        used = 0 if last is None else t - last
+        limit = rule["within"]
+        is_open = last is not None and last in fired
+    return used, limit, max(0, limit - used), is_open, holds

@@ -99,6 +99,25 @@ def next_period(day, period):
     return first_of_month(start + 31)
 
 
+def reset_rests(intervals, measure, rule, first, end):
+    """A `period` rule's reset rests up to `end`, as (completes, ends): a rest (absence of
+    `rest_unless`, default the rule's `measure` intervals) of at least `reset_rest`,
+    completing at its start + `reset_rest`; one still going on at `end` ends at `end + 1`.
+    Empty without `reset_rest`."""
+    reset = rule.get("reset_rest")
+    resets = []
+    if reset:
+        unless = measure
+        if rule.get("rest_unless"):
+            unless = rule_measure(intervals, rule["rest_unless"], rule, allowance=False)
+        # The time before the worker's first instant of `rest_unless` is a reset rest, as
+        # for `since_rest`: the rest before the first event is taken to have lasted already.
+        for start, stop in rests(unless, first - reset, end + 1):
+            if stop - start >= reset:
+                resets.append((start + reset, stop))
+    return resets
+
+
 def period_rule(worker, intervals, first, end, rule):
     """Alerts and holds of one `period` rule for one worker up to `end`.
 
@@ -112,19 +131,7 @@ def period_rule(worker, intervals, first, end, rule):
     name = rule.get("measure", "work")
     measure = rule_measure(intervals, name, rule)
     period, count = rule["period"], rule.get("count", 1)
-    reset = rule.get("reset_rest")
-    # Reset rests as (completes, ends): a rest (absence of `rest_unless`, default the
-    # measure) of at least `reset_rest`, completing at its start + `reset_rest`.
-    resets = []
-    if reset:
-        unless = measure
-        if rule.get("rest_unless"):
-            unless = rule_measure(intervals, rule["rest_unless"], rule, allowance=False)
-        # The time before the worker's first instant of `rest_unless` is a reset rest, as
-        # for `since_rest`: the rest before the first event is taken to have lasted already.
-        for start, stop in rests(unless, first - reset, end + 1):
-            if stop - start >= reset:
-                resets.append((start + reset, stop))
+    resets = reset_rests(intervals, measure, rule, first, end)
 
     def reset_end(t):
         """Where the time counted at `t` starts after the reset rests: the end (so far) of
@@ -279,3 +286,71 @@ def alerts_and_holds(events, rules, end, session_timeout=0, persons=False):
         return rolling_rule(worker, intervals, end, rule)
 
     return every_worker(events, rules, end, session_timeout, one, persons)
+
+
+# ------------------------------------------------------------------ where a rule stands at t
+
+def period_amount(intervals, first, rule, t):
+    """A `period` rule's amount at instant `t` (docs/pack-format.md "period"): the measure's
+    time within the window of the current period before `t`, not counting time before the
+    end of the last reset rest; 0 inside a reset rest that has completed by `t` (whose end so
+    far is `t`). `intervals` are the subject's measures up to `t`, `first` its first `ts`.
+    Also gives the reset rests (`reset_rests`)."""
+    measure = rule_measure(intervals, rule.get("measure", "work"), rule)
+    resets = reset_rests(intervals, measure, rule, first, t)
+    if any(done <= t < stop for done, stop in resets):
+        return 0, resets
+    low = day_start(window_of(local_day(t), rule["period"], rule.get("count", 1)))
+    low = max([low] + [min(stop, t) for done, stop in resets if done <= t])
+    return measured(measure, low, t), resets
+
+
+def rolling_amount(intervals, rule, t):
+    """A `rolling` rule's (amount, left) at instant `t`: the measure's time in the window
+    `(t - window, t]`, and the least measure from `t` on that brings the amount to `limit`,
+    the measure running without a pause from `t` while the time before `t` leaves the window
+    (docs/rules.md section 5: "how much more of the measure, from now on, reaches the
+    limit"; a pause would only let more leave). With `hours`, the measure from `t` on is
+    counted as if the hours were on ("whether or not the hours are on now")."""
+    measure = rule_measure(intervals, rule.get("measure", "work"), rule)
+    window, limit = rule["window"], rule["limit"]
+    amount = measured(measure, t - window, t)
+    if amount >= limit:
+        return amount, 0
+    # x + the old time still in the window at t + x grows with x (by 1 - what leaves).
+    low, high = 0, limit
+    while low < high:
+        x = (low + high) // 2
+        if x + measured(measure, t + x - window, t) >= limit:
+            high = x
+        else:
+            low = x + 1
+    return amount, low
+
+
+def rule_status(key, own, intervals, rule, t):
+    """Where one `period` or `rolling` rule stands at instant `t` for one subject (the `rules`
+    entry of `/v1/workers/{id}`, docs/rules.md section 5), in milliseconds: (used, limit,
+    left, open, holds), `holds` the rule's up to `t`. `own` and `intervals` are the
+    subject's events and measures up to `t` (measures.every_worker's arguments).
+
+    - `period`: used is `period_amount`, left `limit - used` (the budget of the current
+      window); open while a violation fired in the current period and no reset rest has
+      completed since;
+    - `rolling`: used and left are `rolling_amount`'s; open while used is at `limit` or
+      above: a sliding window is none of the "open episode, shift, period or deadline" of
+      docs/rules.md's `open_violations`, so rolling is a kind "that does not track it", whose
+      violation is open when its "used time is at the limit" (also where the measure stopped
+      exactly at the limit and the rule did not fire).
+
+    left is never below 0; limit is `limit`."""
+    if rule["kind"] == "period":
+        alerts, holds = period_rule(key, intervals, own[0]["ts"], t, rule)
+        used, resets = period_amount(intervals, own[0]["ts"], rule, t)
+        current = day_start(period_of(local_day(t), rule["period"]))
+        is_open = any(a[3] == "violation" and a[6] == current
+                      and not any(a[0] < done <= t for done, _ in resets) for a in alerts)
+        return used, rule["limit"], max(0, rule["limit"] - used), is_open, holds
+    _, holds = rolling_rule(key, intervals, t, rule)
+    used, left = rolling_amount(intervals, rule, t)
+    return used, rule["limit"], left, used >= rule["limit"], holds

@@ -202,3 +202,63 @@ def alerts_and_holds(events, rules, end, session_timeout=0, persons=False):
     return every_worker(events, rules, end, session_timeout,
                         lambda worker, _, intervals, rule, end:
                         rule_alerts(worker, intervals, rule, end), persons)
+
+
+# ------------------------------------------------------------------ where a rule stands at t
+
+def shift_at(intervals, rule, t):
+    """A `since_rest` rule at instant `t`, from the subject's measures up to `t`: (start, used,
+    threshold) of the shift under way at `t`, `start` None between shifts (used 0).
+
+    A shift is under way from its start until its reset rest completes (its start +
+    `reset_rest`): in a rest that has not lasted `reset_rest` yet the shift goes on, and so
+    does the wall time of an `elapsed_from` shift. With `elapsed_from`, a run of the rest
+    measure before its first instant of `E` has no shift yet. Used is the measure's time in
+    the shift before `t`, or with `elapsed_from` the wall time `t - start`.
+
+    The threshold is the violation's: `extended_limit` when the shift uses an extension, i.e.
+    when fewer than `extensions_per_week` earlier shifts started in the local ISO week of its
+    start used one (it takes one on reaching `limit`, or will); else `limit`. Between shifts,
+    that of a shift started at `t` (docs/rules.md section 5: `extended_limit` while the
+    current local ISO week has an extension left)."""
+    measure, rest_unless, elapsed = rule_intervals(intervals, rule)
+    reset_rest, limit = rule["reset_rest"], rule["limit"]
+    extended = rule.get("extended_limit")
+    per_week = rule.get("extensions_per_week", 0) if extended is not None else 0
+    timed = elapsed is not None
+    used = {}
+
+    def threshold(day):
+        week = monday_of(day)
+        return extended if per_week and used.get(week, 0) < per_week else limit
+
+    for start, stop in shifts(rest_unless, elapsed, reset_rest):
+        if start > t:
+            break
+        completes = stop + reset_rest if stop < FOREVER else FOREVER
+        pieces = clip(measure, start, completes)
+        if t < completes:
+            amount = t - start if timed else sum(b - a for a, b in clip(pieces, start, t))
+            return start, amount, threshold(local_day(start))
+        # A past shift: did it use an extension (as rule_alerts counts them)?
+        if per_week and first_at(pieces, start, limit, timed):
+            week = monday_of(local_day(start))
+            if used.get(week, 0) < per_week:
+                used[week] = used.get(week, 0) + 1
+    return None, 0, threshold(local_day(t))
+
+
+def rule_status(key, own, intervals, rule, t):
+    """Where one `since_rest` rule stands at instant `t` for one subject (the `rules` entry of
+    `/v1/workers/{id}`, docs/rules.md section 5), in milliseconds: (used, limit, left, open,
+    holds), from `shift_at`: left is `threshold - used` (wall time with `elapsed_from`),
+    never below 0; open while the shift under way had its violation; `holds` the rule's up
+    to `t`. `intervals` are the subject's measures up to `t` (measures.every_worker's
+    arguments)."""
+    # Nothing after `t` changes the alerts up to `t` or the shift at `t`; cut there, the
+    # measures open at `t` list no `hours` pieces far past it.
+    intervals = {name: clip(found, -FOREVER, t + 1) for name, found in intervals.items()}
+    alerts, holds = rule_alerts(key, intervals, rule, t)
+    start, amount, threshold = shift_at(intervals, rule, t)
+    is_open = start is not None and any(a[3] == "violation" and a[6] == start for a in alerts)
+    return amount, threshold, max(0, threshold - amount), is_open, holds

@@ -3,7 +3,8 @@ kind's test shares.
 
 `random_events` makes a stream of every kind of SPEC section 2, `activity` included;
 `replay_pack` runs `workhours replay` with a pack file of the given rules and returns its
-alerts and holds as tuples the models give.
+alerts and holds as tuples the models give; `status_pack` runs `workhours status --at` with the
+same files and returns its views.
 
 The binary is `TEST_WORKHOURS_BIN` (tests/run.sh builds it), else target/release/workhours.
 """
@@ -77,7 +78,8 @@ def maybe_persons(rng, events, share=1 / 3):
 
 def maybe_roles(rng, events, rules):
     """Gives some events a `role` and some rules `roles` (docs/pack-format.md: a rule with
-    `roles` applies to the workers whose first event's role is listed; not for persons)."""
+    `roles` applies to the workers whose first event's role is listed; under persons, the
+    person's first event)."""
     for event in events:
         role = rng.choice([None, None, "rider", "driver"])
         if role:
@@ -117,12 +119,10 @@ def instant(text):
     return round(datetime.datetime.fromisoformat(text).timestamp() * 1000)
 
 
-def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=False):
-    """Replay's alerts, as (at, key, rule, phase, value_seconds, limit_seconds, period_start)
-    in replay's order (fen an hour for `minimum_wage`), and holds, as (key, rule, from,
-    until), of `events` under a pack of `rules` (instants in epoch milliseconds). The key is
-    the `worker_id`; with `persons` (`subject = "person"`, SPEC section 8), the `person_id`
-    where the alert or hold has one (a worker id standing alone has none)."""
+def write_case(tmp_path, events, rules, session_timeout=0, persons=False):
+    """Writes `events` to `tmp_path/in.jsonl`, a pack of `rules` and a config selecting it
+    (`session_timeout` in ms when set; `subject = "person"` with `persons`); returns the
+    paths of the config and of the input."""
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (tmp_path / "pack.toml").write_text(pack_toml(rules))
     config = f'[rules]\npack_file = "{tmp_path / "pack.toml"}"\n'
@@ -131,9 +131,18 @@ def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=
     if persons:
         config += 'subject = "person"\n'
     (tmp_path / "config.toml").write_text(config)
+    return tmp_path / "config.toml", tmp_path / "in.jsonl"
+
+
+def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=False):
+    """Replay's alerts, as (at, key, rule, phase, value_seconds, limit_seconds, period_start)
+    in replay's order (fen an hour for `minimum_wage`), and holds, as (key, rule, from,
+    until), of `events` under a pack of `rules` (instants in epoch milliseconds). The key is
+    the `worker_id`; with `persons` (`subject = "person"`, SPEC section 8), the `person_id`
+    where the alert or hold has one (a worker id standing alone has none)."""
+    config, read = write_case(tmp_path, events, rules, session_timeout, persons)
     holds_file = tmp_path / "holds.jsonl"
-    command = [BIN, "replay", "--config", str(tmp_path / "config.toml"), "--holds",
-               str(holds_file), str(tmp_path / "in.jsonl")]
+    command = [BIN, "replay", "--config", str(config), "--holds", str(holds_file), str(read)]
     if until is not None:
         command += ["--until", str(until)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -153,6 +162,26 @@ def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=
         holds.append((hold.get("person_id", hold.get("worker_id")), hold["rule"],
                       instant(hold["from"]), instant(hold["until"])))
     return alerts, holds
+
+
+def status_pack(tmp_path, events, rules, at, session_timeout=0, persons=False):
+    """`workhours status --at AT` (SPEC section 7) of `events` (as read, in any order) under a
+    pack of `rules`, `at` in epoch milliseconds: the views (the `/v1/workers/{id}` objects)
+    as parsed JSON, by subject: the `worker_id`, or with `persons` the `person_id` where the
+    view has one (a worker id standing alone has none)."""
+    return run_status(*write_case(tmp_path, events, rules, session_timeout, persons), at)
+
+
+def run_status(config, read, at):
+    """`status_pack`'s views of the files `write_case` wrote (config, input)."""
+    command = [BIN, "status", "--config", str(config), "--at", str(at), str(read)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    views = {}
+    for line in done.stdout.splitlines():
+        view = json.loads(line)
+        views[view.get("person_id", view.get("worker_id"))] = view
+    return views
 
 
 def check_replay(tmp_path, read, rules, want, until=None, session_timeout=0, seed=None,
