@@ -123,8 +123,8 @@ def _horizon(intervals):
 def within_hours(intervals, start_minute, end_minute):
     """`intervals` within the local wall-clock hours [start, end) of every day (minutes after
     local midnight; start > end wraps midnight: 22:00-06:00 is 1320, 360), each bound at the
-    first instant the zone's clock shows it (`reference.local_instant`). Pieces of an interval open at the end are listed up to
-    `HORIZON` past the last finite instant."""
+    first instant the zone's clock shows it (`reference.local_instant`). Pieces of an
+    interval open at the end are listed up to `HORIZON` past the last finite instant."""
     if start_minute == end_minute:
         raise ValueError("empty hours")
     horizon = _horizon(intervals)
