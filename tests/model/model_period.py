@@ -37,7 +37,7 @@ Readings taken where SPEC and docs/pack-format.md are open:
   the allowance used up by idle time outside the hours, is as plausible from the text).
 """
 
-from measures import (DAY, FOREVER, SECOND, day_start, first_of_month, local_day,
+from measures import (FOREVER, SECOND, day_start, first_of_month, local_day,
                       every_worker, monday_of, rests, rule_measure)
 
 
@@ -153,10 +153,10 @@ def period_rule(worker, intervals, first, end, rule):
         b = min(b, end + 1)
         # Pieces of [a, b) in which the window and the reset point stay put.
         cuts = {a, b}
-        midnight = day_start(local_day(a) + 1)
-        while midnight < b:
-            cuts.add(midnight)
-            midnight += DAY
+        day = local_day(a) + 1
+        while day_start(day) < b:
+            cuts.add(day_start(day))
+            day += 1
         for done, stop in resets:
             cuts.update(x for x in (done, stop) if a < x < b)
         cuts = sorted(cuts)

@@ -119,10 +119,10 @@ def instant(text):
     return round(datetime.datetime.fromisoformat(text).timestamp() * 1000)
 
 
-def write_case(tmp_path, events, rules, session_timeout=0, persons=False):
+def write_case(tmp_path, events, rules, session_timeout=0, persons=False, zone=None):
     """Writes `events` to `tmp_path/in.jsonl`, a pack of `rules` and a config selecting it
-    (`session_timeout` in ms when set; `subject = "person"` with `persons`); returns the
-    paths of the config and of the input."""
+    (`session_timeout` in ms when set; `subject = "person"` with `persons`; `[time] zone`
+    with `zone`); returns the paths of the config and of the input."""
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (tmp_path / "pack.toml").write_text(pack_toml(rules))
     config = f'[rules]\npack_file = "{tmp_path / "pack.toml"}"\n'
@@ -130,17 +130,21 @@ def write_case(tmp_path, events, rules, session_timeout=0, persons=False):
         config += f'session_timeout = "{session_timeout}ms"\n'
     if persons:
         config += 'subject = "person"\n'
+    if zone:
+        config += f'[time]\nzone = "{zone}"\n'
     (tmp_path / "config.toml").write_text(config)
     return tmp_path / "config.toml", tmp_path / "in.jsonl"
 
 
-def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=False):
+def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=False,
+                zone=None):
     """Replay's alerts, as (at, key, rule, phase, value_seconds, limit_seconds, period_start)
     in replay's order (fen an hour for `minimum_wage`), and holds, as (key, rule, from,
     until), of `events` under a pack of `rules` (instants in epoch milliseconds). The key is
     the `worker_id`; with `persons` (`subject = "person"`, SPEC section 8), the `person_id`
-    where the alert or hold has one (a worker id standing alone has none)."""
-    config, read = write_case(tmp_path, events, rules, session_timeout, persons)
+    where the alert or hold has one (a worker id standing alone has none). `zone`: the
+    config's `[time] zone`, else the default."""
+    config, read = write_case(tmp_path, events, rules, session_timeout, persons, zone)
     holds_file = tmp_path / "holds.jsonl"
     command = [BIN, "replay", "--config", str(config), "--holds", str(holds_file), str(read)]
     if until is not None:
@@ -185,17 +189,18 @@ def run_status(config, read, at):
 
 
 def check_replay(tmp_path, read, rules, want, until=None, session_timeout=0, seed=None,
-                 persons=False):
+                 persons=False, zone=None):
     """Replay's alerts, in order of `at`, and holds, of the stream `read` under `rules`, are
     `want`, a model's (alerts, holds), each sorted; returns them. A failure names `seed` and
     shows the case and what only one of them has."""
-    alerts, holds = replay_pack(tmp_path, read, rules, until, session_timeout, persons)
+    alerts, holds = replay_pack(tmp_path, read, rules, until, session_timeout, persons, zone)
     name = f"seed {seed} (MODEL_SEED={seed}): " if seed is not None else ""
     assert [a[0] for a in alerts] == sorted(a[0] for a in alerts), f"{name}alerts out of order"
     got = (sorted(alerts), sorted(holds))
     if got != want:
         raise AssertionError(
-            f"{name}rules {rules}, until {until}, session_timeout {session_timeout}\n"
+            f"{name}rules {rules}, until {until}, session_timeout {session_timeout}, "
+            f"zone {zone}\n"
             f"alerts only in the model: {sorted(set(want[0]) - set(got[0]))}\n"
             f"alerts only in replay: {sorted(set(got[0]) - set(want[0]))}\n"
             f"holds only in the model: {sorted(set(want[1]) - set(got[1]))}\n"

@@ -349,7 +349,6 @@ def random_instants(rng, events, rules, session_timeout, persons, grid, count=3)
     return chosen
 
 
-
 @pytest.mark.parametrize("block", range(4))
 def test_status_gives_the_models_rules_entries(tmp_path, block):
     """A quarter of the random streams per block (so that a run shows progress)."""
