@@ -33,11 +33,11 @@ COUNTS = {"count", "extensions_per_week", "days", "cents_per_hour", "min_workers
           "minimum_wage_cents_per_hour", "quota_min_workers"}
 
 
-def seeds(block):
-    """The seeds of test block `block` of 4 (`MODEL_SEED` picks one seed instead)."""
+def seeds(block, blocks=4):
+    """The seeds of test block `block` of `blocks` (`MODEL_SEED` picks one seed instead)."""
     if "MODEL_SEED" in os.environ:
         return [int(os.environ["MODEL_SEED"])] if block == 0 else []
-    return range(block, CASES, 4)
+    return range(block, CASES, blocks)
 
 
 def random_events(rng, workers=None, events=None, span_minutes=None, millis=True):

@@ -67,9 +67,10 @@ import model_calendar
 import model_continuous
 import model_period
 import model_since_rest
-from measures import DAY, HOUR, MINUTE, SECOND, every_worker, rests
+from measures import DAY, HOUR, MINUTE, SECOND, every_worker
 from pack_case import (BASE_MS, BIN, instant, local, maybe_persons, maybe_roles,
                        random_events, run_status, seeds, status_pack, write_case)
+from reference import in_zone
 from test_calendar import random_rules as calendar_rules
 from test_continuous import random_rule as continuous_rule
 from test_continuous import stream
@@ -166,15 +167,16 @@ def describe(seed, rules, at, session_timeout, persons):
 
 
 def check_status(tmp_path, events, rules, at, session_timeout=0, persons=False, read=None,
-                 seed=None, holds_too=False, files=None):
+                 seed=None, holds_too=False, files=None, zone=None):
     """`status --at AT` of the stream `read` (by default `events`, sorted and once) gives the
     models' views of `events`; with `holds_too`, the holds it lists are those replay wrote
     up to `at` that are open at it, as written. `files`: the config and input
-    pack_case.write_case wrote for them already."""
+    pack_case.write_case wrote for them already. `zone`: the config's `[time] zone`."""
     if files is None:
-        files = write_case(tmp_path, read or events, rules, session_timeout, persons)
+        files = write_case(tmp_path, read or events, rules, session_timeout, persons, zone)
     views = run_status(*files, at)
-    want = model_views(events, rules, at, session_timeout, persons)
+    with in_zone(zone):
+        want = model_views(events, rules, at, session_timeout, persons)
     name = describe(seed, rules, at, session_timeout, persons)
     got = binary_views(views, name)
     assert sorted(got) == sorted(want), (

@@ -5,6 +5,8 @@ extensions' ISO weeks of `since_rest`, the midnights of `streak`, `overtime` and
 (docs/pack-format.md: a bound is the first instant the clock shows it, or where it jumps
 past it).
 
+`workhours status --at` too, on the same streams, against the models' amounts at an instant.
+
 Each stream is one of test_status_packs.py's (one to four rules of any kind, persons, roles,
 a grid, copies out of order) moved in time so that its first instant is 20:00 local a few
 days before one of the zone's 2026 changes; moving by whole hours keeps its grid and its
@@ -22,7 +24,7 @@ import pytest
 from pack_case import BASE_MS, check_replay, maybe_persons, maybe_roles, seeds
 from reference import MINUTE, in_zone
 from test_reference import DST_CHANGES, disorder
-from test_status_packs import model_holds, random_case
+from test_status_packs import check_status, model_holds, random_case, random_instants
 
 
 def moved(rng, events, zone):
@@ -52,3 +54,21 @@ def test_replay_gives_the_models_alerts_and_holds_across_dst_changes(tmp_path, b
             want = model_holds(events, rules, end, session_timeout, persons)
         read = disorder(rng, events) if seed % 2 else events
         check_replay(tmp_path, read, rules, want, until, session_timeout, seed, persons, zone)
+
+
+@pytest.mark.parametrize("block", range(2))
+def test_status_gives_the_models_rules_entries_across_dst_changes(tmp_path, block):
+    """Half the random streams per block; three instants each, the holds once."""
+    for seed in seeds(block, 2):
+        rng = random.Random(seed)
+        zone = rng.choice(sorted(DST_CHANGES))
+        events, rules, session_timeout, grid = random_case(rng)
+        events = moved(rng, events, zone)
+        persons = maybe_persons(rng, events)
+        maybe_roles(rng, events, rules)
+        read = disorder(rng, events) if seed % 3 == 1 else None
+        with in_zone(zone):
+            instants = random_instants(rng, events, rules, session_timeout, persons, None)
+        for n, at in enumerate(instants):
+            check_status(tmp_path, events, rules, at, session_timeout, persons, read, seed,
+                         holds_too=n == 0, zone=zone)
