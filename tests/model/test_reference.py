@@ -216,11 +216,22 @@ def random_case(rng, zone=None):
     # A holiday calendar in half the streams that reach 3 March (a third of all): statutory
     # holidays and another day off among the stream's days after its first (1 March), so that
     # there are ordinary days to pool.
-    last = datetime.datetime.fromtimestamp(events[-1]["ts"] / 1000, BASE.tzinfo).date()
-    if not zone and rng.random() < 0.5 and last.day >= 3:
-        days = rng.sample(range(2, last.day + 1), min(4, last.day - 1))
-        layers.holidays = sorted(datetime.date(2026, 3, d) for d in days[:-1])
-        layers.rest_days = [datetime.date(2026, 3, days[-1])]
+    if not zone:
+        last = datetime.datetime.fromtimestamp(events[-1]["ts"] / 1000, BASE.tzinfo).date()
+        if rng.random() < 0.5 and last.day >= 3:
+            days = rng.sample(range(2, last.day + 1), min(4, last.day - 1))
+            layers.holidays = sorted(datetime.date(2026, 3, d) for d in days[:-1])
+            layers.rest_days = [datetime.date(2026, 3, days[-1])]
+    elif rng.random() < 0.5:
+        # Holidays among the local days after the first, the change's day among them.
+        tz = zoneinfo.ZoneInfo(zone)
+        first, last = (datetime.datetime.fromtimestamp(events[i]["ts"] / 1000, tz).date()
+                       for i in (0, -1))
+        after = [first + datetime.timedelta(days=n) for n in range(1, (last - first).days + 1)]
+        if len(after) >= 2:
+            days = rng.sample(after, min(4, len(after)))
+            layers.holidays = sorted(days[:-1])
+            layers.rest_days = [days[-1]]
     until = None
     if rng.random() < 0.3:
         until = events[-1]["ts"] + rng.randrange(600) * MINUTE
