@@ -405,6 +405,15 @@ pub fn summarize(data: &MonthData) -> Summary {
         }
     }
 
+    // A breach gives its group a row (worker-days or not): all such rows first, so that a
+    // violation naming one counts in it whichever of them comes first.
+    for alert in &data.alerts {
+        if alert.phase == "violation"
+            && matches!(alert.kind.as_str(), "minimum_wage" | "holiday_pay")
+        {
+            groups.id(&alert.platform, &alert.city);
+        }
+    }
     // Alerts: breaches per group, continuous violators, violations per subject.
     let mut violations: Vec<u64> = Vec::new();
     let mut continuous: Vec<(u32, u32)> = Vec::new();

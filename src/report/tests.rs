@@ -192,6 +192,32 @@ fn the_total_counts_violations_that_name_a_group_without_worker_days() {
     assert!(s.groups.iter().all(|g| g.continuous_violators == 0));
 }
 
+/// A group with no worker-day has a row when a breach names it, and its `top_by_violations`
+/// counts every violation naming it (docs/reports.md: "active there or not"). A violation
+/// read before the breach that made the row was left out (tests/model/test_report.py).
+#[test]
+fn a_groups_top_list_counts_violations_read_before_the_breach_that_made_its_row() {
+    let s = summarize(&month(
+        Subject::Worker,
+        vec![wd("a", "c", "w1", 2, 12 * H)],
+        vec![
+            alert("daily_hours", "period", "violation", "b", "c", Some("w1")),
+            alert(
+                "minimum_wage",
+                "minimum_wage",
+                "violation",
+                "b",
+                "c",
+                Some("w1"),
+            ),
+        ],
+    ));
+    let b = s.groups.iter().find(|g| g.platform == "b").unwrap();
+    assert_eq!(b.worker_days, 0);
+    assert_eq!(b.minimum_wage_breaches, 1);
+    assert_eq!(b.top_text(), "w1 (2)");
+}
+
 #[test]
 fn every_group_figure() {
     let s = summarize(&sample());
