@@ -23,6 +23,30 @@ warn_before`); `resolved` carries the episode's work and `continuous_limit`; `we
 carries days × 86,400 and 7 × 86,400; an order's fee counts on its first delivery of the
 local day; a person's rules (and a worker id's standing for a person of its own) are
 [rules.person] over [rules], `session_timeout` applying to each worker id by its own events.
+
+`by_platform` (section 8; docs/persons.md where SPEC is silent), for each alert of a person
+named by a `person_id` (not `quota_p90`, nor a worker id standing for a person of its own,
+whose alerts have none), is `platform_split`'s: the rule's measured time (section 3's working
+time, for every rule of the default pack) from the alert's `period_start` to its `at`, by
+platform. Readings the model takes:
+- one span for every rule: docs/persons.md's "the same span as `period_start` to `at`". Its
+  words per rule follow from it: `continuous_work` the episode's work up to `at` (`resolved`:
+  the whole episode, the rest that ends it holding no work), `daily_hours` and
+  `weekly_hours` the day's or week's up to `at`, `monthly_overtime` the month's working time
+  (not the overtime), `minimum_wage` and `holiday_pay` the whole day (`at` is its closing
+  midnight), and `weekly_rest` `{}` (it fires at its day's first working instant, so the span
+  holds no work);
+- a worker id's time goes to the platform of its latest event at or before the instant: from
+  an event's `ts` on, that event's platform (`unknown` without one), every kind counting (a
+  bare heartbeat too); of events with one `ts`, the last in input order (they take effect
+  together, section 3), so the work that starts at that instant is already the new platform's;
+- a platform's time is the union of the work of its worker ids there (two at once count
+  once); each platform counts its own, so an overlap across platforms counts under each and the
+  entries can add up to more than `value_seconds`;
+- whole seconds cut down per platform from milliseconds; a platform is listed when it has more
+  than 0 ms in the span (under a second: `0`), and not at all without;
+- time after a worker id's own `session_timeout` is no work, so no platform's.
+The bound of 32 platforms (the rest under `other`) plays no part: the tests name at most four.
 """
 
 from dataclasses import dataclass
@@ -470,3 +494,55 @@ def alerts(events, rules_of, end, person_rules=None, holidays=frozenset()):
                 found.append((at, "/".join(group), "quota_p90", "violation", p90 // SECOND,
                               rules.daily_standard // SECOND, day_start(day)))
     return sorted(found)
+
+
+def platform_intervals(events, intervals):
+    """One worker id's working `intervals` by platform (docs/persons.md): a dict platform →
+    intervals, each instant's work going to the platform of the worker id's latest event at or
+    before it (of one `ts`, the last in input order; `unknown` for an event without one).
+
+    `events` are the worker id's, in `ts` order."""
+    changes = [(t, group_of(group[-1])[0]) for t, group in by_instant(events)]
+    split = {}
+    for start, stop in intervals:
+        for n, (since, platform) in enumerate(changes):
+            until = changes[n + 1][0] if n + 1 < len(changes) else FOREVER
+            low, high = max(start, since), min(stop, until)
+            if low < high:
+                split.setdefault(platform, []).append([low, high])
+    return split
+
+
+def platform_split(events, found, person_rules):
+    """Section 8's `by_platform` of each person alert among `found` (`alerts`'s tuples of
+    `events` under `subject = "person"` with `person_rules`): a dict alert → {platform: whole
+    seconds}, the person's working time on each platform from the alert's `period_start` to
+    its `at` (the readings in this module's docstring). Alerts of persons of their own (worker
+    ids without a `person_id`) and `quota_p90`'s are not in it: they carry no `by_platform`."""
+    by_worker = {}
+    for event in events:
+        by_worker.setdefault(event["worker_id"], []).append(event)
+    persons = {}
+    for worker, own in by_worker.items():
+        person = own[0].get("person_id")
+        if person is None:
+            continue
+        worked = working_intervals(own, person_rules)
+        platforms = persons.setdefault(person, {})
+        for platform, pieces in platform_intervals(own, worked).items():
+            platforms.setdefault(platform, []).extend(pieces)
+    # Two worker ids on one platform at once: that platform's time once.
+    persons = {person: {platform: union(pieces) for platform, pieces in platforms.items()}
+               for person, platforms in persons.items()}
+    splits = {}
+    for alert in found:
+        at, key, rule, period_start = alert[0], alert[1], alert[2], alert[6]
+        if rule == "quota_p90" or key not in persons:
+            continue
+        split = {}
+        for platform, pieces in persons[key].items():
+            time = sum(max(0, min(stop, at) - max(start, period_start)) for start, stop in pieces)
+            if time > 0:
+                split[platform] = time // SECOND
+        splits[alert] = split
+    return splits

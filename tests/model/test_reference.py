@@ -6,7 +6,9 @@ Random streams of a few workers over hours to weeks (every kind, equal and milli
 timeouts, `--until`; in a third of them a holiday calendar, so `holiday_pay`; in a third
 `subject = "person"`, most worker ids naming one of a few persons) go through the release
 binary and through the model; the alerts must be the same, and replay's must come in order
-of `at`, each worker's carrying the platform, role and city it last sent. Half the streams
+of `at`, each worker's carrying the platform, role and city it last sent, and each person's
+its `by_platform` (section 8: the seconds per platform, as the model's docstring reads
+docs/persons.md; compared apart from the tuples, keyed by them). Half the streams
 reach replay out of order within `allowed_lateness` and with copies of some events (same
 `event_id`), while the model reads them sorted and once: SPEC section 5 says the alerts are
 the same. A quarter as many streams again run in Europe/Berlin or America/New_York
@@ -29,7 +31,7 @@ import pytest
 
 from pack_case import BASE, BASE_MS, BIN, instant
 from reference import (DAY, HOUR, MINUTE, Rules, alerts, day_start, group_of, in_zone, local_day,
-                       overrides_toml)
+                       overrides_toml, platform_split)
 
 CASES = int(os.environ.get("MODEL_CASES", "400"))
 # `holiday_pay_ratio`s, in millionths: 0.5, 1.0, 1.5, 3.0 (exact in binary).
@@ -260,12 +262,22 @@ def disorder(rng, events):
     return [event for _, _, event in arrivals]
 
 
-def check(tmp_path, events, layers, until=None, read=None):
-    """Replay's alerts are the model's, in order of `at`; returns them. Replay reads `read`
-    (by default `events`), the model `events`."""
+def model_splits(events, layers, until=None):
+    """The model's alerts of `events` under `layers` up to `until` (else the last event), and
+    the `by_platform` of each person alert among them (none unless `subject = "person"`)."""
     end = until if until is not None else events[-1]["ts"]
     with in_zone(layers.zone):
         want = alerts(events, layers.rules_of, end, layers.person_rules(), layers.holiday_days())
+        splits = (platform_split(events, want, layers.person_rules())
+                  if layers.person is not None else {})
+    return want, splits
+
+
+def check(tmp_path, events, layers, until=None, read=None):
+    """Replay's alerts are the model's, in order of `at`, and its person alerts' `by_platform`
+    the model's; returns them. Replay reads `read` (by default `events`), the model
+    `events`."""
+    want, want_splits = model_splits(events, layers, until)
     calendar_file = tmp_path / "holidays.toml"
     if layers.holidays:
         calendar_file.write_text(layers.calendar())
@@ -275,6 +287,18 @@ def check(tmp_path, events, layers, until=None, read=None):
     missing = sorted(set(want) - set(got))
     extra = sorted(set(got) - set(want))
     assert sorted(got) == want, f"only the model: {missing}; only replay: {extra}"
+    # by_platform: on a person's alerts only (not a worker id's standing alone, nor a group's).
+    got_splits = {}
+    for alert in found:
+        if "person_id" in alert:
+            assert "by_platform" in alert, alert
+            got_splits[as_model(alert)] = alert["by_platform"]
+        else:
+            assert "by_platform" not in alert, alert
+    differ = {a: (want_splits.get(a), got_splits.get(a))
+              for a in sorted(set(want_splits) | set(got_splits))
+              if want_splits.get(a) != got_splits.get(a)}
+    assert not differ, f"by_platform (the model's, replay's): {differ}"
     for alert in found:
         if "worker_id" in alert or "person_id" in alert:
             carried = (alert["platform"], alert["role"], alert["city"])
@@ -356,3 +380,150 @@ def test_replay_gives_the_models_alerts_across_dst_changes(tmp_path, block):
         except AssertionError as error:
             raise AssertionError(f"seed {seed} (MODEL_SEED={seed}), zone {layers.zone}: "
                                  f"{error}") from None
+
+
+# Monday 2 March 2026, 00:00 local: the hand-computed `by_platform` cases' day.
+MONDAY = BASE_MS + 4 * HOUR
+# 1 March 2026, 00:00 local: the month's start.
+MARCH = BASE_MS - 20 * HOUR
+
+
+def event(worker, kind, ts, platform=None, **fields):
+    """An event of person `P` (unless `person_id=None`) on `platform` (none: `unknown`)."""
+    made = {"worker_id": worker, "kind": kind, "ts": ts, "person_id": "P"}
+    if platform is not None:
+        made["platform"] = platform
+    made.update(fields)
+    return {key: value for key, value in made.items() if value is not None}
+
+
+def test_by_platform_splits_an_episode_by_the_platform_of_each_worker_ids_latest_event(
+        tmp_path):
+    """docs/persons.md by hand: person P works 08:00 to 13:00 on worker ids `a` (meituan),
+    `c` (meituan, 08:30 to 09:30, beside `a`: meituan's time once), `b` (eleme, 09:00 to
+    10:00, beside `a`: under each platform) and `d` (didi, 400 ms: listed, `0`); `a`'s bare
+    heartbeat at 11:00 moves its later time to `unknown` (the latest event's platform, not the
+    first's). So the entries add up to more than `value_seconds` (one hour more: eleme's
+    overlap), and `z`, never seen with a `person_id`, stands alone: its alerts name it and
+    carry no `by_platform` (checked by `check`)."""
+    at = MONDAY + 8 * HOUR
+    events = [
+        event("a", "login", at, "meituan"),
+        event("z", "login", at, "meituan", person_id=None),
+        event("c", "login", at + 30 * MINUTE, "meituan"),
+        event("b", "login", at + HOUR, "eleme"),
+        event("c", "logout", at + 90 * MINUTE, "meituan"),
+        event("b", "logout", at + 2 * HOUR, "eleme"),
+        event("d", "login", at + 150 * MINUTE, "didi"),
+        event("d", "logout", at + 150 * MINUTE + 400, "didi"),
+        event("a", "heartbeat", at + 3 * HOUR),
+        event("z", "logout", at + 270 * MINUTE, "meituan", person_id=None),
+        event("a", "logout", at + 5 * HOUR),
+    ]
+    layers = Layers(Rules(), person={})
+    until = at + 6 * HOUR
+    want, splits = model_splits(events, layers, until)
+    person = [(a, splits[a]) for a in want if a[1] == "P"]
+    assert person == [
+        ((at + 225 * MINUTE, "P", "continuous_work", "warning", 13500, 13500, at),
+         {"meituan": 10800, "eleme": 3600, "didi": 0, "unknown": 2700}),
+        ((at + 4 * HOUR, "P", "continuous_work", "violation", 14400, 14400, at),
+         {"meituan": 10800, "eleme": 3600, "didi": 0, "unknown": 3600}),
+        # The rest from 13:00 completes at 13:20: the whole episode, its rest holding none.
+        ((at + 5 * HOUR + 20 * MINUTE, "P", "continuous_work", "resolved", 18000, 14400, at),
+         {"meituan": 10800, "eleme": 3600, "didi": 0, "unknown": 7200}),
+    ], person
+    assert [a[1:4] for a in want if a[1] == "z"] == [
+        ("z", "continuous_work", "warning"), ("z", "continuous_work", "violation"),
+        ("z", "continuous_work", "resolved")]
+    assert set(splits) == {a for a, _ in person}
+    check(tmp_path, events, layers, until)
+
+
+def test_by_platform_of_the_day_rules_is_the_days_work_and_weekly_rest_has_none(tmp_path):
+    """docs/persons.md by hand: P works 2 to 8 March, each day 10:00 to 11:00 on meituan and
+    10:30 to 12:00 on eleme (2 h as a person), paid 100 fen for an order delivered at 11:45.
+    Each midnight's `minimum_wage` (50 fen an hour) and 8 March's `holiday_pay` (a statutory
+    holiday paid 50 fen an hour, as the six days before) give the day's working time per
+    platform, {meituan: 3600, eleme: 5400}; `weekly_rest` fires at the first working instant
+    of the 7th day, which holds no time yet: `{}`."""
+    events = []
+    for n in range(7):
+        day = MONDAY + n * DAY
+        events += [
+            event("a", "login", day + 10 * HOUR, "meituan"),
+            event("b", "login", day + 10 * HOUR + 30 * MINUTE, "eleme"),
+            event("a", "logout", day + 11 * HOUR, "meituan"),
+            event("b", "order_delivered", day + 11 * HOUR + 45 * MINUTE, "eleme",
+                  order_id=f"o{n}", fee_cents=100),
+            event("b", "logout", day + 12 * HOUR, "eleme"),
+        ]
+    layers = Layers(Rules(), person={})
+    layers.holidays = [datetime.date(2026, 3, 8)]
+    until = MONDAY + 7 * DAY + HOUR
+    want, splits = model_splits(events, layers, until)
+    day_split = {"meituan": 3600, "eleme": 5400}
+    assert [(a, splits[a]) for a in want] == sorted(
+        [((MONDAY + (n + 1) * DAY, "P", "minimum_wage", "violation", 50, 2100,
+           MONDAY + n * DAY), day_split) for n in range(7)]
+        + [((MONDAY + 6 * DAY + 10 * HOUR, "P", "weekly_rest", "violation", 7 * 86400,
+             7 * 86400, MONDAY + 6 * DAY), {}),
+           ((MONDAY + 7 * DAY, "P", "holiday_pay", "violation", 50, 50, MONDAY + 6 * DAY),
+            day_split)])
+    check(tmp_path, events, layers, until)
+
+
+def test_by_platform_of_monthly_overtime_is_the_months_work(tmp_path):
+    """docs/persons.md by hand: with a daily standard of 1 h and 1 h 30 min of overtime a
+    month, P works 2 h on meituan on 2 March and 2 h on eleme on 3 March; the overtime reaches
+    1 h 30 min at 09:30 on 3 March, and `by_platform` gives the month's working time up to
+    then (7,200 s meituan, 5,400 s eleme), not the overtime, which belongs to no platform. Each
+    day's `daily_hours` warning at 09:00 has its own day's platform only."""
+    first, second = MONDAY + 8 * HOUR, MONDAY + DAY + 8 * HOUR
+    events = [
+        event("a", "login", first, "meituan"),
+        event("a", "logout", first + 2 * HOUR, "meituan"),
+        event("b", "login", second, "eleme"),
+        event("b", "logout", second + 2 * HOUR, "eleme"),
+    ]
+    layers = Layers(Rules(), person={"daily_standard": HOUR, "monthly_overtime_max": 90 * MINUTE})
+    want, splits = model_splits(events, layers)
+    assert [(a, splits[a]) for a in want] == [
+        ((first + HOUR, "P", "daily_hours", "warning", 3600, 3600, MONDAY), {"meituan": 3600}),
+        ((second + HOUR, "P", "daily_hours", "warning", 3600, 3600, MONDAY + DAY),
+         {"eleme": 3600}),
+        ((second + 90 * MINUTE, "P", "monthly_overtime", "violation", 5400, 5400, MARCH),
+         {"meituan": 7200, "eleme": 5400}),
+    ]
+    check(tmp_path, events, layers)
+
+
+def test_by_platform_takes_an_instants_last_event_and_each_worker_ids_own_timeout(tmp_path):
+    """By hand, with a 30-minute `session_timeout`: `a` logs in on meituan at 08:00 and sends
+    two heartbeats at 08:10, on eleme then on meituan (of one instant the last in input order
+    names the platform: SPEC section 5, equal `ts` apply in input order), then nothing, so it
+    stops at 08:40 even though `b` (eleme, 08:20 to 09:30) sends heartbeats meanwhile
+    (docs/persons.md: a lost logout on one platform is not kept alive by another's events)."""
+    at = MONDAY + 8 * HOUR
+    events = [
+        event("a", "login", at, "meituan"),
+        event("a", "heartbeat", at + 10 * MINUTE, "eleme"),
+        event("a", "heartbeat", at + 10 * MINUTE, "meituan"),
+        event("b", "login", at + 20 * MINUTE, "eleme"),
+        event("b", "heartbeat", at + 45 * MINUTE, "eleme"),
+        event("b", "heartbeat", at + 70 * MINUTE, "eleme"),
+        event("b", "logout", at + 90 * MINUTE, "eleme"),
+    ]
+    layers = Layers(Rules(continuous_limit=HOUR, warn_before=10 * MINUTE,
+                          session_timeout=30 * MINUTE), person={})
+    until = at + 2 * HOUR
+    want, splits = model_splits(events, layers, until)
+    assert [(a, splits[a]) for a in want] == [
+        ((at + 50 * MINUTE, "P", "continuous_work", "warning", 3000, 3000, at),
+         {"meituan": 2400, "eleme": 1800}),
+        ((at + HOUR, "P", "continuous_work", "violation", 3600, 3600, at),
+         {"meituan": 2400, "eleme": 2400}),
+        ((at + 110 * MINUTE, "P", "continuous_work", "resolved", 5400, 3600, at),
+         {"meituan": 2400, "eleme": 4200}),
+    ]
+    check(tmp_path, events, layers, until)
