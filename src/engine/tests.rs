@@ -2131,6 +2131,35 @@ fn a_period_rule_firing_again_after_a_reset_rest_has_a_new_alert_id() {
     assert_ne!(alerts[0].alert_id(), alerts[1].alert_id());
 }
 
+/// An allowance rule counts a person's waiting only while the person has no order (SPEC
+/// section 7; docs/persons.md): a worker id logged in beside another's order is not idle, and
+/// the time, order time, goes to the platform with the order alone in `by_platform`. It went
+/// to the waiting worker id's platform too.
+#[test]
+fn an_allowance_rules_by_platform_gives_order_time_to_the_platform_with_the_order() {
+    let config = persons_config("[rules.person]\npack = \"cn-mohrss-2024\"");
+    let events = [
+        person_ev("m1", "meituan", "order_accepted", "08:00").order("a"),
+        person_ev("e1", "eleme", "login", "08:00"),
+        person_ev("m1", "meituan", "order_delivered", "16:30").order("a"),
+        person_ev("e1", "eleme", "logout", "16:30"),
+    ];
+    let (alerts, _) = run_with(config, &events, "23:00");
+    let daily: Vec<_> = person_brief(&alerts)
+        .into_iter()
+        .filter(|a| a.0 == "mohrss2024_daily/warning")
+        .collect();
+    assert_eq!(
+        daily,
+        [(
+            "mohrss2024_daily/warning".to_owned(),
+            "2026-03-02T16:00:00.000+08:00".to_owned(),
+            28_800,
+            vec![("meituan".to_owned(), 28_800)],
+        )]
+    );
+}
+
 /// A person's day on one platform under two worker ids at once counts once in the day's
 /// `by_platform` (SPEC section 8: concurrent sessions count once; only two platforms at once
 /// count for each), as in the alert's value. It summed the worker ids' own time.

@@ -804,9 +804,16 @@ impl Worker {
         out: &mut Vec<&'n str>,
     ) {
         out.clear();
+        // An allowance rule's instant is order time while the person has an order: it goes to
+        // the worker ids with one (a worker id waiting beside another's order is not idle).
+        let orders_only = def.allowance.is_some() && Measure::Orders.is_on(self.bits);
         for member in &self.members {
-            let flags = state.eval(def, member.session.bits(), t, cal);
-            if flags & super::rules::ON != 0 && member.grouped {
+            let bits = member.session.bits();
+            let flags = state.eval(def, bits, t, cal);
+            if flags & super::rules::ON != 0
+                && (!orders_only || def.measure.is_on(bits))
+                && member.grouped
+            {
                 let platform = names.get(member.platform);
                 if !out.contains(&platform) {
                     out.push(platform);
