@@ -11,7 +11,8 @@ name one of two persons, the others stand alone), some rules with `roles`, and e
 a random platform (a worker id's own mostly, another now and then, none on some: `unknown`),
 so that a worker id's time moves between platforms. Replay's alerts must be the models'
 (model_*.py), every alert of a person named by a `person_id` must carry the model's
-`by_platform`, and no other alert may carry one.
+`by_platform`, and no other alert may carry one; a person's hold names the person and the
+worker ids they have at its `from`, sorted.
 
 Two hand cases record what this test found: under an `allowance`, replay counted a worker
 id's waiting beside another's order for its platform (fixed in the engine), and a `period`
@@ -39,15 +40,40 @@ from test_status_packs import model_holds, random_case
 PLATFORMS = ["meituan", "eleme", "didi"]
 
 
-def replay_alerts(tmp_path, events, rules, until=None, session_timeout=0, persons=True):
-    """Replay's alerts of `events` under a pack of `rules`, as parsed JSON, in its order."""
+def replay_alerts(tmp_path, events, rules, until=None, session_timeout=0, persons=True,
+                  holds=False):
+    """Replay's alerts of `events` under a pack of `rules`, as parsed JSON, in its order (with
+    `holds`, and its holds)."""
     config, read = write_case(tmp_path, events, rules, session_timeout, persons)
-    command = [BIN, "replay", "--config", str(config), str(read)]
+    holds_file = tmp_path / "holds.jsonl"
+    command = [BIN, "replay", "--config", str(config), "--holds", str(holds_file), str(read)]
     if until is not None:
         command += ["--until", str(until)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    alerts = [json.loads(line) for line in done.stdout.splitlines()]
+    if holds:
+        return alerts, [json.loads(line) for line in holds_file.read_text().splitlines()]
+    return alerts
+
+
+def check_hold_ids(events, holds, name):
+    """A person's hold names the person and the worker ids the person has at its `from`,
+    sorted (docs/persons.md: one whose first event comes later is not named), and no
+    `worker_id`; a worker id standing alone's names the worker id only (SPEC section 8)."""
+    first = {}
+    for event in events:
+        first.setdefault(event["worker_id"], event)
+    for hold in holds:
+        if "person_id" in hold:
+            assert "worker_id" not in hold, f"{name}\n{hold}"
+            want = sorted(w for w, e in first.items()
+                          if e.get("person_id") == hold["person_id"]
+                          and e["ts"] <= instant(hold["from"]))
+            assert hold["worker_ids"] == want, f"{name}\n{hold}: worker ids {want}"
+        else:
+            assert "worker_ids" not in hold and "person_id" not in first[hold["worker_id"]], (
+                f"{name}\n{hold}")
 
 
 def as_tuple(alert):
@@ -64,7 +90,7 @@ def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None):
     end = until if until is not None else events[-1]["ts"]
     want, _ = model_holds(events, rules, end, session_timeout, True)
     want_splits = by_platform(events, rules, want, True, session_timeout)
-    found = replay_alerts(tmp_path, events, rules, until, session_timeout)
+    found, holds = replay_alerts(tmp_path, events, rules, until, session_timeout, holds=True)
     name = (f"seed {seed} (MODEL_SEED={seed}): " if seed is not None else "") + (
         f"rules {rules}, until {until}, session_timeout {session_timeout}")
     got = sorted(as_tuple(alert) for alert in found)
@@ -81,6 +107,7 @@ def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None):
     differ = {a: (want_splits[a], got_splits[a]) for a in sorted(want_splits)
               if want_splits[a] != got_splits[a]}
     assert not differ, f"{name}\nby_platform (the model's, replay's): {differ}"
+    check_hold_ids(events, holds, name)
     return want_splits
 
 
