@@ -2993,6 +2993,20 @@ mod tests {
                 ),
                 "`rest_unless = \"duty\"` does not cover `measure = \"work\"`",
             ),
+            // A second `quota_p90` rule was never judged, and `roles` on one left a worker of
+            // an unlisted first role counted with the whole day in a listed group's quota
+            // (tests/model/test_quota.py): both refused.
+            (
+                rule(
+                    "kind = \"quota_p90\"\nstandard = \"1h\"\nmin_workers = 1\n\
+                     [[rules]]\nid = \"q2\"\nkind = \"quota_p90\"\nstandard = \"2h\"",
+                ),
+                "a pack has at most one `quota_p90` rule (`r` is one)",
+            ),
+            (
+                rule("kind = \"quota_p90\"\nstandard = \"1h\"\nroles = [\"driver\"]"),
+                "`roles` on a `quota_p90` rule",
+            ),
         ] {
             std::fs::write(dir.join("odd.toml"), &file).unwrap();
             let error = error_of("[rules]\npack_file = \"odd.toml\"");

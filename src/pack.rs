@@ -255,6 +255,25 @@ impl Pack {
                     KINDS.join(", ")
                 )));
             }
+            // A group's quota is judged once a day, by the rule of its platform and role
+            // (SPEC section 4): a second rule would not be, and `roles` would count workers by
+            // a role other than their group's.
+            if kind == "quota_p90" {
+                if let Some(other) = specs.iter().find(|s| s.kind == "quota_p90") {
+                    return Err(rule_error(format!(
+                        "a pack has at most one `quota_p90` rule (`{}` is one): a group's quota \
+                         is judged once a day",
+                        other.id
+                    )));
+                }
+                if params.contains_key("roles") {
+                    return Err(rule_error(
+                        "`roles` on a `quota_p90` rule: the rule judges groups, whose platform \
+                         and role choose it (give a role its own pack under `[rules.role.NAME]`)"
+                            .into(),
+                    ));
+                }
+            }
             specs.push(RuleSpec {
                 id,
                 kind,
