@@ -31,13 +31,31 @@ Readings where SPEC and the docs leave a detail open (each checked by a test by 
 - `continuous_work` measures the open episode's work, 0 when none is open; `limit_seconds`
   is `continuous_limit` (its violation threshold), whatever the warning.
 - `daily_hours`' limit is `daily_max` (the violation's threshold, not the warning's).
+
+Under `[rules] subject = "person"` (SPEC section 8, docs/persons.md) the subject is the person
+of the `person_id` a worker id's events carry (the input gives every event of a worker id the
+same one, or none: a person of its own, viewed as under `subject = "worker"`, keyed by the
+`worker_id`). A person's view names `person_id` and `worker_ids` (those with an event at or
+before `at`, sorted) instead of `worker_id` (docs/rules.md section 5). The person works when
+any of their worker ids works, each with its own session timeout (docs/persons.md), and their
+working time is the union of their worker ids' (concurrent sessions once): `episode`,
+`today_seconds`, `week_seconds`, `consecutive_work_days`, `rules` and `open_violations` are
+read from it, the person's rules being `[rules]`'s. `platform`, `role`, `city` are of the
+person's last event at or before `at` (at one `ts`, the last in input order). `measures` hold
+when they hold for any worker id (docs/DESIGN.md, "Persons": "the person's measures are the
+union of the members'"). `online`, `on_break`, `active_orders` and `activity` of a person
+are over their worker ids as docs/rules.md's table says: online or on break when any of them
+is (so a person can be working and on break at once, one worker id on each), the sum of
+their active orders, the busiest of their activities.
 """
 
 from measures import MEASURES, State
 from reference import (DAY, Rules, by_instant, day_start, first_of_month, group_of,
-                       local_day, monday_of, working_intervals)
+                       local_day, monday_of, union, working_intervals)
 
 PACK = "cn-weihai-2022"
+# A person's `activity`: the first of these any of their worker ids has (docs/rules.md).
+BUSIEST = ["driving", "other_work", "available", "rest"]
 # The default pack's rules that measure time, and their kinds (docs/rules.md section 3: the
 # section 4 rules are `continuous`, `period`, `streak` and `overtime` rules).
 KINDS = {"continuous_work": "continuous", "daily_hours": "period", "weekly_hours": "period",
@@ -48,6 +66,8 @@ KEYS = {"worker_id", "platform", "role", "city", "pack", "as_of", "buffered_even
         "online", "on_break", "active_orders", "working", "activity", "measures", "episode",
         "today_seconds", "week_seconds", "consecutive_work_days", "rules", "rule_kinds",
         "left_seconds", "open_violations", "holds"}
+# A person's (`subject = "person"`): the person and their worker ids instead of `worker_id`.
+PERSON_KEYS = KEYS - {"worker_id"} | {"person_id", "worker_ids"}
 
 
 def state_at(own, at, session_timeout):
@@ -103,14 +123,19 @@ def episode_at(intervals, at, rules, working):
     return tuple(episode)
 
 
-def worker_view(worker, own, at, rules):
-    """The model's view of one worker (their events `own`, at or before `at`), in the shape
-    `normalise` gives the binary's."""
-    state = state_at(own, at, rules.session_timeout)
-    intervals = working_intervals(own, rules)
+def subject_view(key, own, at, rules, person=False):
+    """The model's view of one subject (their events `own`, at or before `at`, in `ts`
+    order): a worker, or with `person` the person `key` of the worker ids of `own`, in the
+    shape `normalise` gives the binary's."""
+    members = {}
+    for event in own:
+        members.setdefault(event["worker_id"], []).append(event)
+    states = [state_at(events, at, rules.session_timeout) for events in members.values()]
+    intervals = union([i for events in members.values()
+                       for i in working_intervals(events, rules)])
     working = any(a <= at < b for a, b in intervals)
     # Two independent models of section 3 must agree before either is believed.
-    assert working == state.working(), (worker, at, intervals)
+    assert working == any(state.working() for state in states), (key, at, intervals)
     today = local_day(at)
     today_ms = work_between(intervals, day_start(today), at)
     week_ms = work_between(intervals, day_start(monday_of(today)), at)
@@ -151,21 +176,16 @@ def worker_view(worker, own, at, rules):
     if streak_fired:
         open_violations.add("weekly_rest")
     platform, role, city = group_of(own[-1])
-    measures = state.measures()
-    return {
-        "worker_id": worker,
+    each = [state.measures() for state in states]
+    view = {
         "platform": platform,
         "role": role,
         "city": city,
         "pack": PACK,
         "as_of": at,
         "buffered_events": 0,
-        "online": state.online,
-        "on_break": state.on_break,
-        "active_orders": len(state.orders),
-        "working": state.working(),
-        "activity": state.activity,
-        "measures": {name: measures[name] for name in MEASURES},
+        "working": working,
+        "measures": {name: any(m[name] for m in each) for name in MEASURES},
         "episode": None if episode is None else {
             "start": episode[0],
             "worked_seconds": worked // 1000,
@@ -181,15 +201,33 @@ def worker_view(worker, own, at, rules):
         "open_violations": sorted(open_violations),
         "holds": [],
     }
+    if person:
+        view.update(person_id=key, worker_ids=sorted(members))
+    else:
+        view["worker_id"] = key
+    # A person's over their worker ids (docs/rules.md): any of them online or on break, the
+    # sum of their active orders (order ids are per worker id), the busiest activity.
+    view.update(online=any(state.online for state in states),
+                on_break=any(state.on_break for state in states),
+                active_orders=sum(len(state.orders) for state in states),
+                activity=min((state.activity for state in states), key=BUSIEST.index))
+    return view
 
 
-def views(events, at, session_timeout=0):
-    """Every worker's view at `at`, by worker id (sorted), of `events` (valid, in `ts`
-    order, each once) under the default pack with `session_timeout`."""
+def subject_of(event, persons=False):
+    """The key of the subject an event counts for: its `worker_id`, or with `persons` its
+    `person_id` where it has one."""
+    return event.get("person_id", event["worker_id"]) if persons else event["worker_id"]
+
+
+def views(events, at, session_timeout=0, persons=False):
+    """Every subject's view at `at`, by key (sorted), of `events` (valid, in `ts` order,
+    each once) under the default pack with `session_timeout`: every worker's, or with
+    `persons` (`subject = "person"`) every person's and stand-alone worker id's."""
     rules = Rules(session_timeout=session_timeout)
-    by_worker = {}
+    by_subject = {}
     for event in events:
         if event["ts"] <= at:
-            by_worker.setdefault(event["worker_id"], []).append(event)
-    return {worker: worker_view(worker, own, at, rules)
-            for worker, own in sorted(by_worker.items())}
+            by_subject.setdefault(subject_of(event, persons), []).append(event)
+    return {key: subject_view(key, own, at, rules, persons and "person_id" in own[0])
+            for key, own in sorted(by_subject.items())}

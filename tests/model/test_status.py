@@ -19,6 +19,13 @@ id, and the object must have exactly the documented keys. Half the streams reach
 out of order within `allowed_lateness` and with copies of some events
 (test_reference.disorder), while the model reads them sorted and once.
 
+The same streams again under `[rules] subject = "person"` (SPEC section 8), each worker id
+naming one of two persons on every event or standing for a person of its own
+(pack_case.maybe_persons), the thresholds and working stretches being the persons' (a person
+stopping at a threshold logs out every worker id): a person's view must name `person_id` and
+the sorted `worker_ids` instead of `worker_id`, and every key the docs define for a person
+must be the model's; the subjects listed are sorted by key, as the workers are.
+
 Readings chosen where SPEC and the docs are open are in model_status.py's docstring; each has
 a test by hand below.
 
@@ -37,9 +44,9 @@ import subprocess
 import pytest
 
 from measures import DAY, HOUR, MINUTE, SECOND
-from model_status import KEYS, KINDS, views
-from pack_case import BASE, BIN, instant, local, random_events, seeds
-from reference import Rules, day_start, local_day, working_intervals
+from model_status import KEYS, KINDS, PERSON_KEYS, subject_of, views
+from pack_case import BASE, BIN, instant, local, maybe_persons, random_events, seeds
+from reference import Rules, day_start, local_day, union, working_intervals
 from reference import alerts as reference_alerts
 from test_continuous import stream
 from test_reference import disorder
@@ -47,6 +54,8 @@ from test_reference import disorder
 # `as_of` and `episode.start`: RFC 3339 in the zone, milliseconds, the zone's offset.
 STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00")
 VIEWS_PER_STREAM = 4
+PERSON_VIEWS_PER_STREAM = 3
+D = "2026-03-02"
 
 
 def at_text(at, rng=None):
@@ -59,10 +68,13 @@ def at_text(at, rng=None):
     return text.replace("+00:00", "Z")
 
 
-def run_status(tmp_path, read, at, session_timeout=0, rng=None):
-    """The binary's views (JSON objects, in its order) of the stream `read` at `at`."""
+def run_status(tmp_path, read, at, session_timeout=0, rng=None, persons=False):
+    """The binary's views (JSON objects, in its order) of the stream `read` at `at`; with
+    `persons`, under `[rules] subject = "person"`."""
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(e) + "\n" for e in read))
-    config = f'[rules]\nsession_timeout = "{session_timeout}ms"\n' if session_timeout else ""
+    keys = [f'session_timeout = "{session_timeout}ms"\n'] if session_timeout else []
+    keys += ['subject = "person"\n'] if persons else []
+    config = "[rules]\n" + "".join(keys) if keys else ""
     (tmp_path / "config.toml").write_text(config)
     command = [BIN, "status", "--config", str(tmp_path / "config.toml"), "--at",
                at_text(at, rng), str(tmp_path / "in.jsonl")]
@@ -71,10 +83,11 @@ def run_status(tmp_path, read, at, session_timeout=0, rng=None):
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-def normalise(view):
+def normalise(view, keys=KEYS):
     """A view of the binary's in the model's shape (instants in epoch ms, `rules` by rule as
-    (used, limit, left), `open_violations` sorted), after checking its form."""
-    assert set(view) == KEYS, f"keys: extra {set(view) - KEYS}, missing {KEYS - set(view)}"
+    (used, limit, left), `open_violations` sorted), after checking its form: its keys must
+    be `keys`."""
+    assert set(view) == keys, f"keys: extra {set(view) - keys}, missing {keys - set(view)}"
     assert STAMP.fullmatch(view["as_of"]), view["as_of"]
     view = dict(view, as_of=instant(view["as_of"]))
     if view["episode"] is not None:
@@ -93,37 +106,38 @@ def normalise(view):
     return view
 
 
-def shown(events, worker, at, limit=60):
-    """The worker's events up to `at`, one a line with local times, for a failure."""
-    own = [e for e in events if e["worker_id"] == worker and e["ts"] <= at]
+def shown(events, key, at, limit=60, persons=False):
+    """The subject's events up to `at`, one a line with local times, for a failure."""
+    own = [e for e in events if subject_of(e, persons) == key and e["ts"] <= at]
     lines = [f"  {at_text(e['ts'])} " + json.dumps({k: v for k, v in e.items() if k != "ts"})
              for e in own[-limit:]]
     return "\n".join(lines)
 
 
-def check(tmp_path, events, at, session_timeout=0, read=None, seed=None, rng=None):
+def check(tmp_path, events, at, session_timeout=0, read=None, seed=None, rng=None,
+          persons=False):
     """The binary's views of `read` (by default `events`) at `at` are the model's of `events`
-    (valid, in `ts` order, each once); returns them by worker id."""
-    want = views(events, at, session_timeout)
-    found = run_status(tmp_path, read or events, at, session_timeout, rng)
+    (valid, in `ts` order, each once), with `persons` under `subject = "person"`: every key
+    the model gives; returns them by subject (worker id, or person id)."""
+    want = views(events, at, session_timeout, persons)
+    found = run_status(tmp_path, read or events, at, session_timeout, rng, persons)
     name = f"seed {seed} (MODEL_SEED={seed}): " if seed is not None else ""
     context = f"{name}--at {at_text(at)}, session_timeout {session_timeout} ms"
-    order = [view.get("worker_id") for view in found]
-    assert order == list(want), f"{context}: workers {order}, the model's {list(want)}"
+    order = [view.get("person_id", view.get("worker_id")) for view in found]
+    assert order == list(want), f"{context}: subjects {order}, the model's {list(want)}"
     got = {}
-    for view in found:
-        worker = view["worker_id"]
+    for subject, view in zip(order, found):
         try:
-            got[worker] = normalise(view)
+            got[subject] = normalise(view, PERSON_KEYS if "person_id" in want[subject] else KEYS)
         except AssertionError as error:
-            raise AssertionError(f"{context}, worker {worker}: {error}\n{view}") from None
-        differ = {key: (want[worker][key], got[worker][key]) for key in KEYS
-                  if want[worker][key] != got[worker][key]}
+            raise AssertionError(f"{context}, subject {subject}: {error}\n{view}") from None
+        differ = {key: (want[subject][key], got[subject][key]) for key in want[subject]
+                  if want[subject][key] != got[subject][key]}
         if differ:
             detail = "\n".join(f"  {key}: model {m!r}, binary {b!r}"
                                for key, (m, b) in differ.items())
-            raise AssertionError(f"{context}, worker {worker}:\n{detail}\nevents:\n"
-                                 f"{shown(events, worker, at)}")
+            raise AssertionError(f"{context}, subject {subject}:\n{detail}\nevents:\n"
+                                 f"{shown(events, subject, at, persons=persons)}")
     return got
 
 
@@ -341,6 +355,50 @@ def test_a_forgotten_worker_is_not_listed_and_starts_afresh(tmp_path):
         "episode"]["start"] == local("2026-02-15 08:00")
 
 
+def person(events, person_id, **fields):
+    """`events` (stream's) named for `person_id`, with `fields` (`platform`, ...) on each."""
+    return [dict(event, person_id=person_id, **fields) for event in events]
+
+
+def test_a_persons_view_counts_their_worker_ids_once(tmp_path):
+    """docs/persons.md: "5 h on one platform and 4 h on another as 9 h of work without a
+    break of 20 minutes"; concurrent sessions count once (SPEC section 8); docs/rules.md
+    section 5: `person_id` and the sorted `worker_ids` (here those with an event at or
+    before `--at`: wc's first event is later) instead of `worker_id`, the platform of the
+    person's last applied event (wb's logout, though wa works on); a worker id never seen
+    with a `person_id` keeps a view of its own, by `worker_id`. wb works 08:00-13:00 on
+    p2, wa from 12:30 on p1."""
+    events = person(stream(D, ["08:00 login", "13:00 logout"], worker="wb"), "P",
+                    platform="p2")
+    events += person(stream(D, ["12:30 login"], worker="wa"), "P", platform="p1")
+    events += person(stream(D, ["17:30 login"], worker="wc"), "P", platform="p3")
+    events += stream(D, ["08:00 login"], worker="solo")
+    events.sort(key=lambda e: e["ts"])
+    got = check(tmp_path, events, local(f"{D} 17:00"), persons=True)
+    assert list(got) == ["P", "solo"]
+    view = got["P"]
+    assert (view["person_id"], view["worker_ids"], view["platform"]) == ("P", ["wa", "wb"],
+                                                                         "p2")
+    assert view["today_seconds"] == 9 * 3600 and view["open_violations"] == [
+        "continuous_work"]
+    assert view["episode"] == {"start": local(f"{D} 08:00"), "worked_seconds": 9 * 3600,
+                               "warned": True, "violated": True}
+    assert "worker_ids" not in got["solo"] and got["solo"]["today_seconds"] == 9 * 3600
+
+
+def test_a_lost_logout_is_not_kept_alive_by_another_worker_id(tmp_path):
+    """docs/persons.md: "`session_timeout` (SPEC section 3) applies to each worker id by its
+    own last event: a lost logout on one platform is not kept alive by the events the person
+    sends on another". With 30 min, wb's session (login 08:00, then nothing) ends at 08:30
+    although wa, of the same person, sends heartbeats until its logout at 09:00."""
+    events = person(stream(D, ["08:00 login"], worker="wb"), "P")
+    events += person(stream(D, ["08:00 login", "08:20 heartbeat", "08:40 heartbeat",
+                                "09:00 logout"], worker="wa"), "P")
+    events.sort(key=lambda e: e["ts"])
+    view = check(tmp_path, events, local(f"{D} 09:05"), 30 * MINUTE, persons=True)["P"]
+    assert view["working"] is False and view["today_seconds"] == 3600
+
+
 # --------------------------------------------------------------- random streams
 
 PLACES = {"platform": ["meituan", "didi", ""], "role": ["rider", "driver"],
@@ -364,45 +422,55 @@ def random_case(rng):
     return events, session_timeout
 
 
-def stop_at_a_threshold(rng, events, session_timeout):
-    """Makes one worker of `events` (in `ts` order, changed in place) stop working at the
+def stop_at_a_threshold(rng, events, session_timeout, persons=False):
+    """Makes one subject of `events` (in `ts` order, changed in place) stop working at the
     instant of one of their warnings or violations the reference model gives (a `logout`
-    and the cancellation of every order, after that instant's events), so that the amount
-    stops exactly at the threshold, and in half the streams log in again 5, 19, 20 or 120
-    min later (SPEC section 4: it then fires at the resumption within the episode or
-    period). Returns the instants worth viewing, or none when nothing fires."""
+    and the cancellation of every order of each of their worker ids, after that instant's
+    events), so that the amount stops exactly at the threshold, and in half the streams log
+    in again (their first worker id) 5, 19, 20 or 120 min later (SPEC section 4: it then fires at
+    the resumption within the episode or period). The subject is a worker, or with
+    `persons` a person (SPEC section 8). Returns the instants worth viewing, or none when
+    nothing fires."""
     rules = Rules(session_timeout=session_timeout)
     found = [a for a in reference_alerts(events, lambda platform, role: rules,
-                                         events[-1]["ts"])
+                                         events[-1]["ts"], rules if persons else None)
              if a[3] in ("warning", "violation") and a[2] != "weekly_rest"]
     if not found:
         return []
-    at, worker = rng.choice(found)[:2]
-    added = [{"worker_id": worker, "kind": "logout", "ts": at}]
-    added += [{"worker_id": worker, "kind": "order_cancelled", "ts": at, "order_id": f"o{n}"}
-              for n in range(3)]
+    at, key = rng.choice(found)[:2]
+    # Each of the subject's worker ids, with the `person_id` its events carry.
+    members = {e["worker_id"]: {k: e[k] for k in ("worker_id", "person_id") if k in e}
+               for e in events if subject_of(e, persons) == key}
+    added = []
+    for ids in members.values():
+        added += [dict(ids, kind="logout", ts=at)]
+        added += [dict(ids, kind="order_cancelled", ts=at, order_id=f"o{n}") for n in range(3)]
     worth = [at - 1, at, at + 1, at + rules.min_break - 1, at + rules.min_break]
     if rng.random() < 0.5:
         resume = at + rng.choice([5, 19, 20, 120]) * MINUTE
-        added.append({"worker_id": worker, "kind": "login", "ts": resume})
+        added.append(dict(next(iter(members.values())), kind="login", ts=resume))
         worth += [resume - 1, resume, resume + 1]
     # A stable sort: the added events come after those already at their instant.
     events[:] = sorted(events + added, key=lambda e: e["ts"])
     return worth
 
 
-def instants(rng, events, session_timeout, count, worth=()):
+def instants(rng, events, session_timeout, count, worth=(), persons=False):
     """`count` instants to view the stream at: random, event instants, local midnights,
     the reference model's alert instants and 1 ms either side, the ends of working stretches
-    and `min_break` after them, and the instants `worth` viewing."""
+    and `min_break` after them, and the instants `worth` viewing; with `persons`, the alerts
+    and working stretches of persons (SPEC section 8)."""
     first, last = events[0]["ts"], events[-1]["ts"]
     rules = Rules(session_timeout=session_timeout)
     alert_at = [a[0] for a in reference_alerts(events, lambda platform, role: rules,
-                                               last + 2 * DAY)]
+                                               last + 2 * DAY, rules if persons else None)]
     ends = []
-    for worker in {e["worker_id"] for e in events}:
-        own = [e for e in events if e["worker_id"] == worker]
-        ends += [b for _, b in working_intervals(own, rules) if b <= last + 2 * DAY]
+    # Sorted, so that a seed gives the same instants whatever the hash seed of the process.
+    for key in sorted({subject_of(e, persons) for e in events}):
+        worked = []
+        for worker in {e["worker_id"] for e in events if subject_of(e, persons) == key}:
+            worked += working_intervals([e for e in events if e["worker_id"] == worker], rules)
+        ends += [b for _, b in union(worked) if b <= last + 2 * DAY]
     found = []
     for _ in range(count):
         pick = rng.choice(["random", "event", "midnight", "alert", "alert", "end", "worth",
@@ -433,3 +501,19 @@ def test_status_gives_the_models_views_on_random_streams(tmp_path, block):
         read = disorder(rng, events) if seed % 2 else None
         for at in instants(rng, events, session_timeout, VIEWS_PER_STREAM, worth):
             check(tmp_path, events, at, session_timeout, read, seed, rng)
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_status_gives_the_models_person_views_on_random_streams(tmp_path, block):
+    """The random streams above under `[rules] subject = "person"` (SPEC section 8): most
+    worker ids name one of two persons on every event, the others stand for persons of
+    their own (pack_case.maybe_persons); every key the docs define for a person, and every
+    key of a stand-alone worker id's view, must be the model's."""
+    for seed in seeds(block):
+        rng = random.Random(seed)
+        events, session_timeout = random_case(rng)
+        maybe_persons(rng, events, share=1)
+        worth = stop_at_a_threshold(rng, events, session_timeout, True) if seed % 4 < 2 else []
+        read = disorder(rng, events) if seed % 2 else None
+        for at in instants(rng, events, session_timeout, PERSON_VIEWS_PER_STREAM, worth, True):
+            check(tmp_path, events, at, session_timeout, read, seed, rng, persons=True)
