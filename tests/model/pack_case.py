@@ -136,6 +136,20 @@ def write_case(tmp_path, events, rules, session_timeout=0, persons=False, zone=N
     return tmp_path / "config.toml", tmp_path / "in.jsonl"
 
 
+def replay_lines(tmp_path, events, rules, until=None, session_timeout=0, persons=False,
+                 zone=None):
+    """`workhours replay --holds` of `events` under a pack of `rules` (the files `write_case`
+    writes, with `--until` when given): its alert lines and hold lines, as written."""
+    config, read = write_case(tmp_path, events, rules, session_timeout, persons, zone)
+    holds_file = tmp_path / "holds.jsonl"
+    command = [BIN, "replay", "--config", str(config), "--holds", str(holds_file), str(read)]
+    if until is not None:
+        command += ["--until", str(until)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines(), holds_file.read_text().splitlines()
+
+
 def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=False,
                 zone=None):
     """Replay's alerts, as (at, key, rule, phase, value_seconds, limit_seconds, period_start)
@@ -144,15 +158,10 @@ def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=
     the `worker_id`; with `persons` (`subject = "person"`, SPEC section 8), the `person_id`
     where the alert or hold has one (a worker id standing alone has none). `zone`: the
     config's `[time] zone`, else the default."""
-    config, read = write_case(tmp_path, events, rules, session_timeout, persons, zone)
-    holds_file = tmp_path / "holds.jsonl"
-    command = [BIN, "replay", "--config", str(config), "--holds", str(holds_file), str(read)]
-    if until is not None:
-        command += ["--until", str(until)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    alert_lines, hold_lines = replay_lines(tmp_path, events, rules, until, session_timeout,
+                                           persons, zone)
     alerts = []
-    for line in done.stdout.splitlines():
+    for line in alert_lines:
         alert = json.loads(line)
         # `minimum_wage` and `holiday_pay` carry fen an hour instead of seconds.
         value = alert.get("value_seconds", alert.get("value_cents_per_hour"))
@@ -161,7 +170,7 @@ def replay_pack(tmp_path, events, rules, until=None, session_timeout=0, persons=
         alerts.append((instant(alert["at"]), key, alert["rule"], alert["phase"], value, limit,
                        instant(alert["period_start"])))
     holds = []
-    for line in holds_file.read_text().splitlines():
+    for line in hold_lines:
         hold = json.loads(line)
         holds.append((hold.get("person_id", hold.get("worker_id")), hold["rule"],
                       instant(hold["from"]), instant(hold["until"])))

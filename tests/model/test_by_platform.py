@@ -28,33 +28,15 @@ The binary is `TEST_WORKHOURS_BIN`, else target/release/workhours.
 
 import json
 import random
-import subprocess
 
 import pytest
 
 from measures import HOUR, MINUTE
 from model_by_platform import by_platform
-from pack_case import BIN, instant, local, maybe_persons, maybe_roles, seeds, write_case
+from pack_case import instant, local, maybe_persons, maybe_roles, replay_lines, seeds
 from test_status_packs import model_holds, random_case
 
 PLATFORMS = ["meituan", "eleme", "didi"]
-
-
-def replay_alerts(tmp_path, events, rules, until=None, session_timeout=0, persons=True,
-                  holds=False):
-    """Replay's alerts of `events` under a pack of `rules`, as parsed JSON, in its order (with
-    `holds`, and its holds)."""
-    config, read = write_case(tmp_path, events, rules, session_timeout, persons)
-    holds_file = tmp_path / "holds.jsonl"
-    command = [BIN, "replay", "--config", str(config), "--holds", str(holds_file), str(read)]
-    if until is not None:
-        command += ["--until", str(until)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    alerts = [json.loads(line) for line in done.stdout.splitlines()]
-    if holds:
-        return alerts, [json.loads(line) for line in holds_file.read_text().splitlines()]
-    return alerts
 
 
 def check_hold_ids(events, holds, name):
@@ -90,7 +72,8 @@ def check(tmp_path, events, rules, until=None, session_timeout=0, seed=None):
     end = until if until is not None else events[-1]["ts"]
     want, _ = model_holds(events, rules, end, session_timeout, True)
     want_splits = by_platform(events, rules, want, True, session_timeout)
-    found, holds = replay_alerts(tmp_path, events, rules, until, session_timeout, holds=True)
+    found, holds = ([json.loads(line) for line in lines] for lines in
+                    replay_lines(tmp_path, events, rules, until, session_timeout, persons=True))
     name = (f"seed {seed} (MODEL_SEED={seed}): " if seed is not None else "") + (
         f"rules {rules}, until {until}, session_timeout {session_timeout}")
     got = sorted(as_tuple(alert) for alert in found)

@@ -11,26 +11,13 @@ Streams are test_status_packs.py's. A mismatch names the seed:
 
 import json
 import random
-import subprocess
 
 import pytest
 
-from pack_case import BIN, instant, maybe_persons, maybe_roles, seeds, write_case
+from pack_case import instant, maybe_persons, maybe_roles, replay_lines, seeds
 from reference import MINUTE
 from test_reference import disorder
 from test_status_packs import random_case
-
-
-def replay_lines(tmp_path, events, rules, session_timeout, persons, until=None):
-    """Replay's alert lines and hold lines (as written) of `events`."""
-    config, read = write_case(tmp_path, events, rules, session_timeout, persons)
-    holds = tmp_path / "holds.jsonl"
-    command = [BIN, "replay", "--config", str(config), "--holds", str(holds), str(read)]
-    if until is not None:
-        command += ["--until", str(until)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines(), holds.read_text().splitlines()
 
 
 @pytest.mark.parametrize("block", range(4))
@@ -44,18 +31,18 @@ def test_alerts_are_the_same_lines_whatever_the_order_and_the_until(tmp_path, bl
         name = f"seed {seed} (MODEL_SEED={seed}), rules {rules}"
         # Replay time runs to the last `ts` or a little past it (`--until`).
         end = events[-1]["ts"] + rng.choice([0, rng.randrange(600) * MINUTE])
-        alerts, holds = replay_lines(tmp_path, events, rules, session_timeout, persons, end)
+        alerts, holds = replay_lines(tmp_path, events, rules, end, session_timeout, persons)
         ids = [json.loads(line)["alert_id"] for line in alerts]
         assert len(set(ids)) == len(ids), f"{name}: two alerts share an alert_id"
         hold_ids = [json.loads(line)["hold_id"] for line in holds]
         assert len(set(hold_ids)) == len(hold_ids), f"{name}: two holds share a hold_id"
         # Out of order within the lateness, with copies: the same bytes.
-        shuffled = replay_lines(tmp_path, disorder(rng, events), rules, session_timeout,
-                                persons, end)
+        shuffled = replay_lines(tmp_path, disorder(rng, events), rules, end, session_timeout,
+                                persons)
         assert shuffled == (alerts, holds), f"{name}: out of order, other output"
         # Up to an earlier instant: the lines up to it.
         until = rng.randrange(events[0]["ts"], end + 1)
-        cut = replay_lines(tmp_path, events, rules, session_timeout, persons, until)
+        cut = replay_lines(tmp_path, events, rules, until, session_timeout, persons)
         want = ([line for line in alerts if instant(json.loads(line)["at"]) <= until],
                 [line for line in holds if instant(json.loads(line)["from"]) <= until])
         assert cut == want, f"{name}: --until {until} is not the run's prefix"

@@ -31,21 +31,17 @@ import pytest
 
 from measures import DAY, HOUR, MINUTE, day_start, local_day
 from model_quota import model
-from pack_case import BIN, instant, local, maybe_persons, random_events, seeds, write_case
+from pack_case import (BIN, instant, local, maybe_persons, random_events, replay_lines, seeds,
+                       write_case)
 
 
 def replay_quota(tmp_path, events, rules, until=None, session_timeout=0, persons=False):
     """Replay's alerts of `events` under a pack of `rules`, as model_quota's tuples, in
     replay's order; each is a `quota_p90` alert of a group, without `worker_id` or
     `person_id`."""
-    config, read = write_case(tmp_path, events, rules, session_timeout, persons)
-    command = [BIN, "replay", "--config", str(config), str(read)]
-    if until is not None:
-        command += ["--until", str(until)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
+    lines, _ = replay_lines(tmp_path, events, rules, until, session_timeout, persons)
     found = []
-    for line in done.stdout.splitlines():
+    for line in lines:
         alert = json.loads(line)
         assert "worker_id" not in alert and "person_id" not in alert, line
         assert "by_platform" not in alert, line
