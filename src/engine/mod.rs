@@ -1860,10 +1860,12 @@ impl Engine {
         if self.state.workers[index as usize].pending > 0 {
             // Events of the worker id queued alone before the event that joined arrived, but
             // stamped after the join: from the join on the worker id is the person's, whatever
-            // the order of arrival (SPEC 5: the alerts of the events sorted by `ts`).
+            // the order of arrival (SPEC 5: the alerts of the events sorted by `ts`). Not those
+            // that arrived after it: they were queued alone on purpose, the person being past
+            // its `worker_ttl` by then ([`Engine::person_slot`]).
             let mut moved = 0;
             self.state.buffer.update(|p| {
-                let stays = p.worker != index || p.moves();
+                let stays = p.worker != index || p.moves() || p.seq > moving.seq;
                 if !stays {
                     (p.worker, p.member) = (to, member as u16);
                     moved += 1;

@@ -1477,6 +1477,55 @@ fn a_worker_id_whose_person_is_forgotten_joins_the_person_it_names_next() {
     );
 }
 
+/// A worker id that stood alone, then joined its person, starts afresh alone at an event
+/// without `person_id` more than `worker_ttl` after the person's last one (docs/persons.md),
+/// as one whose first event named the person does, also when the engine read that event
+/// before it applied the join (a block read at once). Before, the join's move took every
+/// event of the worker id waiting alone to the person, that one included, and a new life of
+/// the person got its alerts (found by tests/model/test_person_admission.py).
+#[test]
+fn a_worker_id_that_joined_from_alone_starts_afresh_alone_after_its_person() {
+    let config = || {
+        let mut config = persons_config("continuous_limit = \"1h\"\nwarn_before = \"10m\"\n");
+        config.time.worker_ttl = 2 * 3_600_000;
+        config
+    };
+    let keys = |alerts: Vec<Alert>| -> Vec<(i64, Option<String>, Option<String>)> {
+        alerts
+            .into_iter()
+            .filter(|a| a.at > t("14:00"))
+            .map(|a| (a.at, a.person_id, a.worker_id))
+            .collect()
+    };
+    let alone = |at: &str| (t(at), None, Some("a".to_owned()));
+    let expected = vec![alone("14:50"), alone("15:00")];
+    for first_named in [false, true] {
+        let first = ev("a", "login", "10:00");
+        let events = [
+            if first_named {
+                first.set("person_id", "P")
+            } else {
+                first
+            },
+            ev("a", "heartbeat", "11:00").set("person_id", "P"),
+            ev("a", "login", "14:00"),
+            ev("z", "heartbeat", "16:00"),
+        ];
+        assert_eq!(keys(run_with(config(), &events, "16:00").0), expected);
+        let mut engine = Engine::new(config());
+        for e in &events {
+            let line = e.line();
+            engine.push(&event::parse(line.as_bytes()).unwrap());
+        }
+        engine.finish(t("16:00"));
+        assert_eq!(
+            keys(engine.take_alerts()),
+            expected,
+            "read at once, first named: {first_named}"
+        );
+    }
+}
+
 fn person_ev(worker: &str, platform: &str, kind: &str, ts: &str) -> Ev {
     ev(worker, kind, ts)
         .set("platform", platform)
