@@ -64,10 +64,12 @@ fn too_large(max: u64) -> io::Error {
     )
 }
 
-/// Whether two paths name one existing file (through links too).
+/// Whether two paths name one existing file (through symbolic and hard links too): the same
+/// device and inode.
 fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
 }
@@ -171,6 +173,13 @@ mod tests {
             "{error}"
         );
         assert!(refuse_overwriting(None, "the key file", &link, "--output").is_ok());
+        // A hard link is the same file under another name: writing it would empty the input.
+        let hard = dir.join("c.toml");
+        let _ = std::fs::remove_file(&hard);
+        std::fs::hard_link(&path, &hard).unwrap();
+        assert!(refuse_overwriting_input(Some(&path), &hard, "--output").is_err());
+        assert!(refuse_overwriting(Some(&hard), "the key file", &path, "--output").is_err());
+        assert!(refuse_overwriting_input(Some(&path), &dir.join("d.toml"), "--output").is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
