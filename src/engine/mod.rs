@@ -1619,14 +1619,38 @@ impl Engine {
     ) -> (u32, u32, Option<Move>) {
         let worker_id: &str = &event.worker_id;
         self.forget_joins(watermark);
-        if let Some(known) = self.state.person_of.get(worker_id)
-            && self.person_forgotten_by(known, event.ts)
+        // Its person: the one it belongs to, else the one it names.
+        let person = match self.state.person_of.get(worker_id) {
+            Some(known) => Some(&**known),
+            None => event.person_id.as_deref(),
+        };
+        if let Some(known) = person
+            && let Some(gone) = self.person_forgotten_by(known, event.ts)
         {
             // The person is forgotten before this event in event time (`worker_ttl`), though
             // its eviction may not have run yet: the worker id starts afresh, as it would have
-            // had the eviction run first (which depends on how far reading ran ahead of it).
-            self.state.person_of.remove(worker_id);
-            self.joins.remove(worker_id);
+            // had the eviction run first (which depends on how far reading ran ahead of it),
+            // and so does every other worker id of the person ([`Engine::forget_worker`]):
+            // the person's new life, if this event names it, is not theirs. Not one that
+            // joined after that instant (by an event a copy with an earlier `ts` replaced,
+            // which is no event of the person's): it is of the new life already.
+            let known: Box<str> = known.into();
+            let state = &mut self.state;
+            let joins = &mut self.joins;
+            let mut lapse = |id: &str| {
+                if state.person_of.get(id) == Some(&known)
+                    && joins.get(id).is_none_or(|&(ts, _)| ts <= gone)
+                {
+                    state.person_of.remove(id);
+                    joins.remove(id);
+                }
+            };
+            if let Some(slot) = self.worker_index.get(&state.workers, true, &known) {
+                for member in &state.workers[slot as usize].members {
+                    lapse(&member.id);
+                }
+            }
+            lapse(worker_id);
         }
         let mut alone = None;
         let mut before_join = None;
@@ -1700,25 +1724,29 @@ impl Engine {
         }
     }
 
-    /// Persons: whether person `person` has had no event for `worker_ttl` by `ts` (its last
-    /// event, applied or waiting in the buffer, more than `worker_ttl` before it), so that it
-    /// is forgotten before `ts` in event time.
-    fn person_forgotten_by(&self, person: &str, ts: i64) -> bool {
+    /// Persons: when person `person` is forgotten, if it has had no event for `worker_ttl` by
+    /// `ts` (its last event, applied or waiting in the buffer, more than `worker_ttl` before
+    /// it): that last event's instant plus `worker_ttl`, before `ts` in event time.
+    fn person_forgotten_by(&self, person: &str, ts: i64) -> Option<i64> {
         let ttl = self.config.time.worker_ttl;
-        let Some(slot) = self.worker_index.get(&self.state.workers, true, person) else {
-            return false;
-        };
+        let slot = self.worker_index.get(&self.state.workers, true, person)?;
         let worker = &self.state.workers[slot as usize];
         let mut last = worker.last_event;
         if last != NEVER && last.saturating_add(ttl) >= ts {
-            return false;
+            return None;
         }
         if worker.pending > 0 {
-            // Rare: only past a silence of `worker_ttl`.
-            let waiting = self.state.buffer.iter().filter(|p| p.worker == slot);
+            // Rare: only past a silence of `worker_ttl`. A copy replaced by an earlier one is
+            // no event of the person's.
+            let waiting = self
+                .state
+                .buffer
+                .iter()
+                .filter(|p| p.worker == slot && !self.replaced(p));
             last = waiting.map(|p| p.ts).fold(last, i64::max);
         }
-        last != NEVER && last.saturating_add(ttl) < ts
+        let gone = last.saturating_add(ttl);
+        (last != NEVER && gone < ts).then_some(gone)
     }
 
     /// Persons: forgets the joins the watermark has passed: no event can come before them.

@@ -1526,6 +1526,44 @@ fn a_worker_id_that_joined_from_alone_starts_afresh_alone_after_its_person() {
     }
 }
 
+/// A person forgotten after `worker_ttl` of silence takes every worker id of it along
+/// (docs/persons.md): when another worker id names the person again, one that does not name
+/// it starts afresh alone, whether the old person's eviction ran before those events were
+/// read (an engine advanced after each) or not yet (a block read at once). Before, the second
+/// way kept the worker id with the person's new life (found by
+/// tests/model/test_person_admission.py).
+#[test]
+fn a_forgotten_persons_worker_ids_start_afresh_alone() {
+    let config = || {
+        let mut config = persons_config("continuous_limit = \"1h\"\nwarn_before = \"10m\"\n");
+        config.time.worker_ttl = 2 * 3_600_000;
+        config
+    };
+    let events = [
+        ev("a", "heartbeat", "10:00").set("person_id", "P"),
+        ev("b", "heartbeat", "10:00").set("person_id", "P"),
+        ev("b", "heartbeat", "13:00").set("person_id", "P"),
+        ev("a", "login", "13:10"),
+        ev("b", "heartbeat", "15:00").set("person_id", "P"),
+    ];
+    let keys = |alerts: Vec<Alert>| -> Vec<(i64, Option<String>, Option<String>)> {
+        alerts
+            .into_iter()
+            .map(|a| (a.at, a.person_id, a.worker_id))
+            .collect()
+    };
+    let alone = |at: &str| (t(at), None, Some("a".to_owned()));
+    let expected = vec![alone("14:00"), alone("14:10")];
+    assert_eq!(keys(run_with(config(), &events, "15:00").0), expected);
+    let mut engine = Engine::new(config());
+    for e in &events {
+        let line = e.line();
+        engine.push(&event::parse(line.as_bytes()).unwrap());
+    }
+    engine.finish(t("15:00"));
+    assert_eq!(keys(engine.take_alerts()), expected, "read at once");
+}
+
 fn person_ev(worker: &str, platform: &str, kind: &str, ts: &str) -> Ev {
     ev(worker, kind, ts)
         .set("platform", platform)

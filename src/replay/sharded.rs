@@ -1231,6 +1231,92 @@ mod tests {
         }
     }
 
+    /// A copy replaced by an earlier one (its `event_id` read again with an earlier `ts`) is no
+    /// event of the person: 2 h after the kept copy, to the millisecond, the person is
+    /// forgotten and its worker id starts afresh alone (its alerts name it), though the
+    /// replaced copy, still in the buffer, is 1 ms later, whatever the threads. Before, that
+    /// copy kept the person, whose new life got the alerts (found by
+    /// tests/model/test_person_admission.py).
+    #[test]
+    fn a_replaced_copy_does_not_keep_a_person() {
+        let config = Config::from_toml_str(
+            "[time]\nzone = \"Europe/Berlin\"\nworker_ttl = \"2h\"\n[rules]\nsubject = \"person\"\n\
+             continuous_limit = \"1h\"\nwarn_before = \"10m\"\n",
+            [],
+        )
+        .unwrap();
+        let line = |kind: &str, time: &str, more: &str| {
+            format!(r#"{{"worker_id":"a","kind":"{kind}","ts":"2026-03-02T{time}+01:00"{more}}}"#)
+                + "\n"
+        };
+        let named = r#","person_id":"P","event_id":"e1""#;
+        let input = [
+            line("heartbeat", "10:00:00.001", named),
+            line("heartbeat", "10:00:00.000", named),
+            line("login", "12:00:00.001", ""),
+            line("logout", "13:30:00.000", ""),
+        ]
+        .concat();
+        for threads in [1, 2] {
+            let (alerts, _) = replay(&config, input.as_bytes(), threads, Tuning::default());
+            let alerts = String::from_utf8(alerts).unwrap();
+            let subjects: Vec<&str> = alerts
+                .lines()
+                .filter(|l| l.contains(r#""phase":"violation""#))
+                .map(|l| {
+                    if l.contains(r#""worker_id":"a""#) {
+                        "a"
+                    } else {
+                        l
+                    }
+                })
+                .collect();
+            assert_eq!(subjects, ["a"], "threads {threads}");
+        }
+    }
+
+    /// A worker id that stood alone joins a person that was forgotten by an event a copy with
+    /// an earlier `ts` replaces: the person's new life starts at the copy and is the worker
+    /// id's, its login included, whatever the threads (one join, moved to the copy; not a
+    /// second one that took the worker id's state from where it stood alone once more).
+    #[test]
+    fn a_join_by_a_replaced_copy_moves_to_the_copy() {
+        let config = Config::from_toml_str(
+            "[time]\nzone = \"Europe/Berlin\"\nworker_ttl = \"2h\"\nallowed_lateness = \"5m\"\n\
+             [rules]\nsubject = \"person\"\ncontinuous_limit = \"1h\"\nwarn_before = \"10m\"\n",
+            [],
+        )
+        .unwrap();
+        let line = |worker: &str, kind: &str, time: &str, more: &str| {
+            format!(
+                r#"{{"worker_id":"{worker}","kind":"{kind}","ts":"2026-03-02T{time}+01:00"{more}}}"#
+            ) + "\n"
+        };
+        let named = r#","person_id":"P","event_id":"e1""#;
+        let input = [
+            line("a", "heartbeat", "10:00:00", r#","person_id":"P""#),
+            line("b", "break_end", "15:00:00", ""),
+            line("b", "heartbeat", "16:00:01", named),
+            line("b", "login", "16:00:00", named),
+            line("b", "logout", "17:30:00", ""),
+        ]
+        .concat();
+        for threads in [1, 2] {
+            let (alerts, _) = replay(&config, input.as_bytes(), threads, Tuning::default());
+            let alerts = String::from_utf8(alerts).unwrap();
+            let violations: Vec<&str> = alerts
+                .lines()
+                .filter(|l| l.contains(r#""phase":"violation""#))
+                .collect();
+            assert_eq!(violations.len(), 1, "threads {threads}: {alerts}");
+            assert!(
+                violations[0].contains(r#""person_id":"P""#)
+                    && violations[0].contains(r#""at":"2026-03-02T17:00:00.000+01:00""#),
+                "threads {threads}: {alerts}"
+            );
+        }
+    }
+
     /// A worker id whose first events carry no `person_id` stands alone until one does; from
     /// then on it is the person's, its state too (it worked on alone forever: the logout went
     /// to the person), whatever the threads.
