@@ -231,6 +231,8 @@ HAND = [
     ("twice", b'{"id_number":"A","id_number":"B"}', None, "duplicate_field"),
     ("twice escaped", b'{"id_number":"A","id\\u005fnumber":"B"}', None, "duplicate_field"),
     ("with person_id", b'{"id_number":"A","person_id":"p"}', None, "person_id_present"),
+    ("null with person_id", b'{"id_number":null,"person_id":"p"}', None, "person_id_present"),
+    ("blank with person_id", b'{"person_id":"p","id_number":" "}', None, "person_id_present"),
     ("not json", b'{"id_number":"A"', None, "not_json"),
     ("trailing garbage", b'{"id_number":"A"} x', None, "not_json"),
     ("NaN", b'{"a":NaN,"id_number":"A"}', None, "not_json"),
