@@ -95,7 +95,7 @@ printf '[time]\nholidays = "%s"\n[rules]\nsubject = "person"\n' "$PWD/config/hol
 python3 tests/browser/check_report.py --bin "$TEST_WORKHOURS_BIN" --month 2026-05 \
     --input "$report_dir/events.jsonl" --config "$report_dir/report.toml" --out "$report_dir"
 
-step "replay, status and report against an independent model of SPEC sections 3, 4, 7 and 8 (python3 -m pytest tests/model)"
+step "replay, status, report, pseudonymize and simulate against independent models of SPEC sections 2 to 8 (python3 -m pytest tests/model)"
 python3 -m pytest tests/model -q -p no:cacheprovider
 
 step "live tests (python3 -m pytest tests/live): the pipeline against Tansu, Prometheus scraping it"
