@@ -85,6 +85,18 @@ fn run_with(config: Config, events: &[Ev], until: &str) -> (Vec<Alert>, Stats) {
     (engine.take_alerts(), engine.stats().clone())
 }
 
+/// The alerts of an engine that took the events all at once (as a block of replay's input is
+/// read), before running to `until`.
+fn read_at_once(config: Config, events: &[Ev], until: &str) -> Vec<Alert> {
+    let mut engine = Engine::new(config);
+    for e in events {
+        let line = e.line();
+        engine.push(&event::parse(line.as_bytes()).unwrap());
+    }
+    engine.finish(t(until));
+    engine.take_alerts()
+}
+
 fn run(events: &[Ev], until: &str) -> Vec<Alert> {
     run_with(Config::default(), events, until).0
 }
@@ -1445,13 +1457,8 @@ fn a_worker_id_whose_person_is_forgotten_joins_the_person_it_names_next() {
         (Phase::Resolved, t("13:43"), Some("Q".to_owned())),
     ];
     assert_eq!(persons(run_with(config(), &events, "14:00").0), expected);
-    let mut engine = Engine::new(config());
-    for e in &events {
-        let line = e.line();
-        engine.push(&event::parse(line.as_bytes()).unwrap());
-    }
-    engine.finish(t("14:00"));
-    assert_eq!(persons(engine.take_alerts()), expected);
+    let alerts = read_at_once(config(), &events, "14:00");
+    assert_eq!(persons(alerts), expected);
     // Within `worker_ttl` of the person's last event the worker id stays with it (an event
     // exactly at the end of the silence still finds it).
     let kept = [
@@ -1461,14 +1468,9 @@ fn a_worker_id_whose_person_is_forgotten_joins_the_person_it_names_next() {
         ev("a", "logout", "12:50"),
         ev("z", "heartbeat", "12:55"),
     ];
-    let mut engine = Engine::new(config());
-    for e in &kept {
-        let line = e.line();
-        engine.push(&event::parse(line.as_bytes()).unwrap());
-    }
-    engine.finish(t("14:00"));
+    let alerts = read_at_once(config(), &kept, "14:00");
     assert_eq!(
-        persons(engine.take_alerts()),
+        persons(alerts),
         [
             (Phase::Warning, t("12:35"), Some("P".to_owned())),
             (Phase::Violation, t("12:40"), Some("P".to_owned())),
@@ -1512,14 +1514,9 @@ fn a_worker_id_that_joined_from_alone_starts_afresh_alone_after_its_person() {
             ev("z", "heartbeat", "16:00"),
         ];
         assert_eq!(keys(run_with(config(), &events, "16:00").0), expected);
-        let mut engine = Engine::new(config());
-        for e in &events {
-            let line = e.line();
-            engine.push(&event::parse(line.as_bytes()).unwrap());
-        }
-        engine.finish(t("16:00"));
+        let alerts = read_at_once(config(), &events, "16:00");
         assert_eq!(
-            keys(engine.take_alerts()),
+            keys(alerts),
             expected,
             "read at once, first named: {first_named}"
         );
@@ -1555,13 +1552,8 @@ fn a_forgotten_persons_worker_ids_start_afresh_alone() {
     let alone = |at: &str| (t(at), None, Some("a".to_owned()));
     let expected = vec![alone("14:00"), alone("14:10")];
     assert_eq!(keys(run_with(config(), &events, "15:00").0), expected);
-    let mut engine = Engine::new(config());
-    for e in &events {
-        let line = e.line();
-        engine.push(&event::parse(line.as_bytes()).unwrap());
-    }
-    engine.finish(t("15:00"));
-    assert_eq!(keys(engine.take_alerts()), expected, "read at once");
+    let alerts = read_at_once(config(), &events, "15:00");
+    assert_eq!(keys(alerts), expected, "read at once");
 }
 
 fn person_ev(worker: &str, platform: &str, kind: &str, ts: &str) -> Ev {
