@@ -56,7 +56,6 @@ import reference
 
 MAX_ORDERS = 64
 ORDER_STARTS = ("order_accepted", "order_picked_up")
-ORDER_ENDS = ("order_delivered", "order_cancelled")
 
 
 @dataclass
@@ -192,20 +191,10 @@ def admit(lines, time, session_timeout_of):
             counts["reasons"]["too_many_orders"] = (
                 counts["reasons"].get("too_many_orders", 0) + 1)
             continue
-        before = (online, on_break, orders)
-        if kind == "login" or kind == "logout":
-            online, on_break = kind == "login", False
-        elif kind == "break_start":
-            on_break = True
-        elif kind == "break_end":
-            on_break = False
-        elif kind in ORDER_STARTS:
-            orders = orders | {event["order_id"]}
-        elif kind in ORDER_ENDS:
-            orders = orders - {event["order_id"]}
-        if kind != "heartbeat" and (online, on_break, orders) == before:
+        after = reference.state_after((online, on_break, orders), event)
+        if kind != "heartbeat" and after == (online, on_break, orders):
             noops += 1
-        current[0], current[1] = ts, (online, on_break, orders)
+        current[0], current[1] = ts, after
         current[3].append(event)
         applied += 1
     forgotten = 0

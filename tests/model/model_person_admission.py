@@ -51,7 +51,7 @@ holidays.
 from dataclasses import dataclass, field
 
 import reference
-from model_admission import MAX_ORDERS, ORDER_ENDS, ORDER_STARTS, read, working
+from model_admission import MAX_ORDERS, ORDER_STARTS, read, working
 
 
 @dataclass
@@ -180,20 +180,10 @@ def admit(lines, time, rules):
             segment.holders.append([ts, life])
         elif not segment.holders:
             segment.holders.append([ts, life])
-        before = (online, on_break, orders)
-        if kind in ("login", "logout"):
-            online, on_break = kind == "login", False
-        elif kind == "break_start":
-            on_break = True
-        elif kind == "break_end":
-            on_break = False
-        elif kind in ORDER_STARTS:
-            orders = orders | {event["order_id"]}
-        elif kind in ORDER_ENDS:
-            orders = orders - {event["order_id"]}
-        if kind != "heartbeat" and (online, on_break, orders) == before:
+        after = reference.state_after((online, on_break, orders), event)
+        if kind != "heartbeat" and after == (online, on_break, orders):
             tally["noops"] += 1
-        segment.state, segment.last = (online, on_break, orders), ts
+        segment.state, segment.last = after, ts
         segment.events.append(event)
         life.events.append(event)
         life.last = ts

@@ -200,6 +200,24 @@ def by_instant(events):
     return groups
 
 
+def state_after(state, event):
+    """Section 3's (online, on_break, orders) after `event`: a login or logout ends any break,
+    an order start makes its order active, an order end ends it."""
+    online, on_break, orders = state
+    kind = event["kind"]
+    if kind in ("login", "logout"):
+        online, on_break = kind == "login", False
+    elif kind == "break_start":
+        on_break = True
+    elif kind == "break_end":
+        on_break = False
+    elif kind in ("order_accepted", "order_picked_up"):
+        orders = orders | {event["order_id"]}
+    elif kind in ("order_delivered", "order_cancelled"):
+        orders = orders - {event["order_id"]}
+    return online, on_break, orders
+
+
 def working_intervals(events, rules):
     """Section 3: the worker's working time as sorted, disjoint [start, end) intervals.
 
@@ -207,29 +225,17 @@ def working_intervals(events, rules):
     """
     groups = by_instant(events)
     online = on_break = False
-    orders = set()
+    orders = frozenset()
     changes = []
     for n, (t, group) in enumerate(groups):
         for event in group:
-            kind = event["kind"]
-            if kind == "login":
-                online, on_break = True, False
-            elif kind == "logout":
-                online, on_break = False, False
-            elif kind == "break_start":
-                on_break = True
-            elif kind == "break_end":
-                on_break = False
-            elif kind in ("order_accepted", "order_picked_up"):
-                orders.add(event["order_id"])
-            elif kind in ("order_delivered", "order_cancelled"):
-                orders.discard(event["order_id"])
+            online, on_break, orders = state_after((online, on_break, orders), event)
         working = (online and not on_break) or bool(orders)
         changes.append((t, working))
         if working and rules.session_timeout:
             deadline = t + rules.session_timeout
             if n + 1 == len(groups) or groups[n + 1][0] > deadline:
-                online, on_break, orders = False, False, set()
+                online, on_break, orders = False, False, frozenset()
                 changes.append((deadline, False))
     intervals = []
     start = None

@@ -25,26 +25,17 @@ those marked `xfail(strict=True)` are disagreements of the binary with the docs.
 The binary is `TEST_WORKHOURS_BIN`, else target/release/workhours.
 """
 
-import datetime
 import json
 import random
-import re
-import subprocess
 
 import pytest
 
 from model_admission import Bad, Time, read
 from model_person_admission import admit, by_platform, carried, life_alerts
-from pack_case import BASE, BASE_MS, BIN, instant, seeds
+from pack_case import BASE_MS, instant, seeds
 from reference import HOUR, MINUTE, SECOND, Rules, overrides_toml
+from test_admission import COUNTED, KINDS, run
 
-KINDS = (["login"] * 5 + ["logout"] * 3 + ["break_start", "break_end"]
-         + ["order_accepted"] * 2 + ["order_picked_up", "order_delivered", "order_delivered",
-                                     "order_cancelled"] + ["heartbeat"] * 2)
-# The counts of replay's summary the model gives.
-COUNTED = ("lines read", "valid events", "bad events", "duplicates (dropped)", "late (dropped)",
-           "after --until (not applied)", "applied", "no-op state changes", "session timeouts",
-           "workers forgotten (ttl)", "alerts")
 PLATFORMS = ["meituan", "eleme", "didi", "p2"]
 
 
@@ -70,49 +61,6 @@ class Config:
         text += overrides_toml("rules.person", self.person) if self.person else ""
         text += overrides_toml("rules.platform.p2", self.p2) if self.p2 else ""
         return text + self.time.toml()
-
-
-def line_text(line, rfc3339=False):
-    """One input line as written; with `rfc3339`, its `ts` as RFC 3339 in +08:00."""
-    if isinstance(line, Bad):
-        return line.text
-    if rfc3339:
-        seconds, millis = divmod(line["ts"], SECOND)
-        stamp = datetime.datetime.fromtimestamp(seconds, BASE.tzinfo).replace(microsecond=0)
-        line = dict(line, ts=stamp.isoformat().replace("+08:00", f".{millis:03d}+08:00"))
-    return json.dumps(line)
-
-
-def parse_summary(stderr):
-    """The counts of replay's summary on stderr, and the bad events by reason."""
-    counts, reasons, section = {}, {}, None
-    lines = stderr.splitlines()
-    for line in lines[lines.index("workhours replay summary") + 1:]:
-        found = re.match(r"^( +)(.+?) {2,}(\d+)$", line)
-        if not found:
-            continue
-        indent, name, number = len(found[1]), found[2], int(found[3])
-        if indent <= 2:
-            counts[name], section = number, name
-        elif section == "bad events":
-            reasons[name] = number
-    counts["reasons"] = reasons
-    return counts
-
-
-def run(tmp_path, lines, config):
-    """Replay of `lines` (in arrival order) under `config`: its alerts (JSON objects) and the
-    counts of its summary."""
-    (tmp_path / "in.jsonl").write_text("".join(line_text(x, config.rfc3339 and n % 2) + "\n"
-                                               for n, x in enumerate(lines)))
-    (tmp_path / "config.toml").write_text(config.toml())
-    command = [BIN, "replay", "--config", str(tmp_path / "config.toml"),
-               str(tmp_path / "in.jsonl")]
-    if config.time.until is not None:
-        command += ["--until", str(config.time.until)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return [json.loads(x) for x in done.stdout.splitlines()], parse_summary(done.stderr)
 
 
 def as_model(alert):

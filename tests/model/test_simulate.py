@@ -35,6 +35,8 @@ import zoneinfo
 
 import pytest
 
+from reference import state_after
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("TEST_WORKHOURS_BIN", str(ROOT / "target" / "release" / "workhours"))
 SMALL = ("--workers", "50", "--days", "2")
@@ -270,7 +272,7 @@ def check_sequence(name, events, lateness=0):
 def intervals(events):
     """SPEC section 3's working stretches `[start, end)` (ms) of one worker's events."""
     online = on_break = False
-    active = set()
+    active = frozenset()
     out, start = [], None
     groups = collections.defaultdict(list)
     for event in events:
@@ -278,19 +280,7 @@ def intervals(events):
     for ts in sorted(groups):
         was = (online and not on_break) or bool(active)
         for event in groups[ts]:
-            kind = event["kind"]
-            if kind == "login":
-                online, on_break = True, False
-            elif kind == "logout":
-                online, on_break = False, False
-            elif kind == "break_start":
-                on_break = True
-            elif kind == "break_end":
-                on_break = False
-            elif kind in ("order_accepted", "order_picked_up"):
-                active.add(event["order_id"])
-            elif kind in ("order_delivered", "order_cancelled"):
-                active.discard(event["order_id"])
+            online, on_break, active = state_after((online, on_break, active), event)
         now = (online and not on_break) or bool(active)
         if now and not was:
             start = ts
@@ -577,27 +567,15 @@ def activity_states(events):
     out = []
     for mine in by_worker(events).values():
         online = on_break = False
-        active = set()
+        active = frozenset()
         activity = "rest"
         groups = collections.defaultdict(list)
         for event in mine:
             groups[ts_ms(event["ts"])].append(event)
         for ts in sorted(groups):
             for event in groups[ts]:
-                kind = event["kind"]
-                if kind == "login":
-                    online, on_break = True, False
-                elif kind == "logout":
-                    online = on_break = False
-                elif kind == "break_start":
-                    on_break = True
-                elif kind == "break_end":
-                    on_break = False
-                elif kind in ("order_accepted", "order_picked_up"):
-                    active.add(event["order_id"])
-                elif kind in ("order_delivered", "order_cancelled"):
-                    active.discard(event["order_id"])
-                elif kind == "activity":
+                online, on_break, active = state_after((online, on_break, active), event)
+                if event["kind"] == "activity":
                     activity = event["activity"]
             state = "off" if not online or on_break else "order" if active else "idle"
             kinds = [e["kind"] for e in groups[ts]]
