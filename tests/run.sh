@@ -95,8 +95,8 @@ printf '[time]\nholidays = "%s"\n[rules]\nsubject = "person"\n' "$PWD/config/hol
 python3 tests/browser/check_report.py --bin "$TEST_WORKHOURS_BIN" --month 2026-05 \
     --input "$report_dir/events.jsonl" --config "$report_dir/report.toml" --out "$report_dir"
 
-step "replay, status, report, pseudonymize and simulate against independent models of SPEC sections 2 to 8 (python3 -m pytest tests/model)"
-python3 -m pytest tests/model -q -p no:cacheprovider
+step "replay, status, report, pseudonymize and simulate against independent models of SPEC sections 2 to 8 (python3 -m pytest tests/model; SIMULATE_KAFKA=1: simulate --kafka on Tansu too)"
+SIMULATE_KAFKA=1 python3 -m pytest tests/model -q -p no:cacheprovider
 
 step "live tests (python3 -m pytest tests/live): the pipeline against Tansu, Prometheus scraping it"
 python3 -m pytest tests/live -q -p no:cacheprovider

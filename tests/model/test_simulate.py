@@ -16,8 +16,9 @@ state), `--mix` (`standard` is the default's bytes; `packs` makes every rule of 
 pack fire over a week while most of the workers each pack is for comply), `--persons`
 (`person_id`s of 64 hex digits, that share of persons with two worker ids on two platforms
 working the same days), every option at once, the bounds of the options (exit 2, no panic),
-`--kafka` without a broker (exit 2 after `live.delivery_timeout`) and, with `SIMULATE_KAFKA=1`,
-against a Tansu broker (tests/live/harness.py): the file's lines, keyed as `run` requires.
+`--kafka` without a broker (exit 2 after `live.delivery_timeout`) and, with `SIMULATE_KAFKA=1`
+(tests/run.sh sets it, Tansu being installed by then), against a Tansu broker
+(tests/live/harness.py): the file's lines, keyed as `run` requires.
 
 The binary is `TEST_WORKHOURS_BIN` (tests/run.sh builds it), else target/release/workhours.
 """
