@@ -271,12 +271,30 @@ impl SavedWorkers {
     }
 }
 
+/// An [`Observation`] with its group's names, resolved when it is made: the names of a worker
+/// forgotten before the observations are taken may be freed by then.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedObservation {
     pub platform: String,
     pub role: String,
     pub city: String,
     pub observation: Observation,
+}
+
+impl NamedObservation {
+    pub(super) fn new(names: &super::Names, observation: Observation) -> Self {
+        let (platform, role, city) = match observation {
+            Observation::EpisodeEnded { worker, .. }
+            | Observation::DayClosed { worker, .. }
+            | Observation::GroupSeen { worker } => worker,
+        };
+        NamedObservation {
+            platform: names.get(platform).to_owned(),
+            role: names.get(role).to_owned(),
+            city: names.get(city).to_owned(),
+            observation,
+        }
+    }
 }
 
 impl Engine {
@@ -394,7 +412,8 @@ impl Engine {
                 if seen.insert(group)
                     && let Some(list) = self.observations.as_mut()
                 {
-                    list.push(super::Observation::GroupSeen { worker: group });
+                    let seen = super::Observation::GroupSeen { worker: group };
+                    list.push(NamedObservation::new(&self.state.names, seen));
                 }
                 self.state
                     .day_lists
@@ -611,26 +630,10 @@ impl Engine {
 
     /// Measurements since the last call.
     pub fn take_observations(&mut self) -> Vec<NamedObservation> {
-        let Some(list) = self.observations.as_mut() else {
-            return Vec::new();
-        };
-        let list = std::mem::take(list);
-        let names = &self.state.names;
-        list.into_iter()
-            .map(|observation| {
-                let (platform, role, city) = match observation {
-                    Observation::EpisodeEnded { worker, .. }
-                    | Observation::DayClosed { worker, .. }
-                    | Observation::GroupSeen { worker } => worker,
-                };
-                NamedObservation {
-                    platform: names.get(platform).to_owned(),
-                    role: names.get(role).to_owned(),
-                    city: names.get(city).to_owned(),
-                    observation,
-                }
-            })
-            .collect()
+        self.observations
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The partition's own state (the caller adds the offsets).
@@ -1799,6 +1802,57 @@ mod observation_tests {
                 .iter()
                 .any(|o| matches!(o, Observation::DayClosed { work, .. } if *work == two_hours)),
             "{observed:?}"
+        );
+    }
+
+    /// A worker forgotten (`worker_ttl`) before its observations are taken still names its
+    /// group in them: the histograms took its episode and day under `city=""` when the
+    /// forgetting came in the same catch-up as the observation (the names it alone held were
+    /// freed by then).
+    #[test]
+    fn observations_keep_the_names_of_a_worker_forgotten_since() {
+        let mut config = Config::default();
+        config.time.worker_ttl = 30 * 60_000;
+        let mut engine = Engine::live(config);
+        let lines = [
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","platform":"meituan","city":"weihai"}"#,
+            r#"{"worker_id":"w1","kind":"logout","ts":"2026-03-02T08:20:00+08:00","platform":"meituan","city":"weihai"}"#,
+        ];
+        for (offset, line) in lines.iter().enumerate() {
+            engine.push_live(
+                &event::parse(line.as_bytes()).unwrap(),
+                offset as u64,
+                0,
+                i64::MAX,
+            );
+        }
+        // The break completes at 08:40 and the worker is forgotten at 08:50, in one catch-up.
+        engine.advance_to(crate::timefmt::parse_rfc3339("2026-03-03T01:00:00+08:00").unwrap());
+        let observed = engine.take_observations();
+        // A worker forgotten within its day: the day is not closed (docs/DESIGN.md).
+        let kinds = |o: &NamedObservation| match o.observation {
+            Observation::EpisodeEnded { .. } => "episode",
+            Observation::DayClosed { .. } => "day",
+            Observation::GroupSeen { .. } => "group",
+        };
+        let mut named: Vec<_> = observed
+            .iter()
+            .map(|o| {
+                (
+                    kinds(o),
+                    o.platform.as_str(),
+                    o.role.as_str(),
+                    o.city.as_str(),
+                )
+            })
+            .collect();
+        named.sort();
+        assert_eq!(
+            named,
+            [
+                ("episode", "meituan", "rider", "weihai"),
+                ("group", "meituan", "rider", "weihai"),
+            ]
         );
     }
 

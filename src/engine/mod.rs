@@ -873,7 +873,7 @@ pub struct Cx<'a> {
     pub stats: &'a mut Stats,
     out: &'a mut Vec<Alert>,
     pub holds: &'a mut Vec<Hold>,
-    observations: Option<&'a mut Vec<Observation>>,
+    observations: Option<&'a mut Vec<NamedObservation>>,
     days: Option<&'a mut Vec<ClosedWorkerDay>>,
     /// The statutory-holiday calendar, when configured (`holiday_pay`).
     pub holidays: Option<&'a crate::holidays::Holidays>,
@@ -930,7 +930,7 @@ impl Cx<'_> {
 
     pub fn observe(&mut self, observation: Observation) {
         if let Some(list) = self.observations.as_deref_mut() {
-            list.push(observation);
+            list.push(NamedObservation::new(self.names, observation));
         }
     }
 
@@ -1079,7 +1079,7 @@ pub struct Engine {
     /// Sharded replay: the working time of closed days by group, for the caller to merge.
     day_hours: Vec<DayHours>,
     /// Live: measurements for histograms, when enabled.
-    observations: Option<Vec<Observation>>,
+    observations: Option<Vec<NamedObservation>>,
     /// The timer heap's length at which its stale entries are dropped next
     /// ([`Engine::compact_timers`]).
     compact_timers_at: usize,
@@ -1947,9 +1947,10 @@ impl Engine {
         let group = (platform, role, city, self.rule_set(platform, role));
         self.state.workers[worker as usize].set_pushed_group(Some(group));
         if let Some(list) = self.observations.as_mut() {
-            list.push(Observation::GroupSeen {
+            let seen = Observation::GroupSeen {
                 worker: (platform, role, city),
-            });
+            };
+            list.push(NamedObservation::new(&self.state.names, seen));
         }
         if let Some((p, r, c, _)) = cached {
             self.release_names([p, r, c]);
