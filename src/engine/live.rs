@@ -282,12 +282,11 @@ pub struct NamedObservation {
 }
 
 impl NamedObservation {
-    pub(super) fn new(names: &super::Names, observation: Observation) -> Self {
-        let (platform, role, city) = match observation {
-            Observation::EpisodeEnded { worker, .. }
-            | Observation::DayClosed { worker, .. }
-            | Observation::GroupSeen { worker } => worker,
-        };
+    pub(super) fn new(
+        names: &super::Names,
+        (platform, role, city): (u32, u32, u32),
+        observation: Observation,
+    ) -> Self {
         NamedObservation {
             platform: names.get(platform).to_owned(),
             role: names.get(role).to_owned(),
@@ -412,8 +411,8 @@ impl Engine {
                 if seen.insert(group)
                     && let Some(list) = self.observations.as_mut()
                 {
-                    let seen = super::Observation::GroupSeen { worker: group };
-                    list.push(NamedObservation::new(&self.state.names, seen));
+                    let seen = Observation::GroupSeen;
+                    list.push(NamedObservation::new(&self.state.names, group, seen));
                 }
                 self.state
                     .day_lists
@@ -1794,13 +1793,13 @@ mod observation_tests {
         assert!(
             observed
                 .iter()
-                .any(|o| matches!(o, Observation::EpisodeEnded { work, .. } if *work == two_hours)),
+                .any(|o| matches!(o, Observation::EpisodeEnded { work } if *work == two_hours)),
             "{observed:?}"
         );
         assert!(
             observed
                 .iter()
-                .any(|o| matches!(o, Observation::DayClosed { work, .. } if *work == two_hours)),
+                .any(|o| matches!(o, Observation::DayClosed { work } if *work == two_hours)),
             "{observed:?}"
         );
     }
@@ -1833,7 +1832,7 @@ mod observation_tests {
         let kinds = |o: &NamedObservation| match o.observation {
             Observation::EpisodeEnded { .. } => "episode",
             Observation::DayClosed { .. } => "day",
-            Observation::GroupSeen { .. } => "group",
+            Observation::GroupSeen => "group",
         };
         let mut named: Vec<_> = observed
             .iter()

@@ -771,16 +771,17 @@ pub struct State {
     stats: Stats,
 }
 
-/// Measurements for histograms (live only): a closed episode or day of one worker.
+/// Measurements for histograms (live only): a closed episode or day of one worker, named
+/// with its group when made ([`NamedObservation`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Observation {
-    /// A qualifying break ended an episode of `work` ms; `worker` is its interned group.
-    EpisodeEnded { worker: (u32, u32, u32), work: i64 },
+    /// A qualifying break ended an episode of `work` ms.
+    EpisodeEnded { work: i64 },
     /// A local day with `work` ms ended.
-    DayClosed { worker: (u32, u32, u32), work: i64 },
+    DayClosed { work: i64 },
     /// A worker's events (or its saved state, at a restore) name this group: its histogram
     /// series exist from now on, at zero, so that `increase()` counts the first day closed.
-    GroupSeen { worker: (u32, u32, u32) },
+    GroupSeen,
 }
 
 /// What bounds an engine's memory (SPEC section 5), for metrics.
@@ -928,9 +929,10 @@ impl Cx<'_> {
         }
     }
 
-    pub fn observe(&mut self, observation: Observation) {
+    /// A measurement of the worker of interned `group`.
+    pub fn observe(&mut self, group: (u32, u32, u32), observation: Observation) {
         if let Some(list) = self.observations.as_deref_mut() {
-            list.push(NamedObservation::new(self.names, observation));
+            list.push(NamedObservation::new(self.names, group, observation));
         }
     }
 
@@ -1947,10 +1949,9 @@ impl Engine {
         let group = (platform, role, city, self.rule_set(platform, role));
         self.state.workers[worker as usize].set_pushed_group(Some(group));
         if let Some(list) = self.observations.as_mut() {
-            let seen = Observation::GroupSeen {
-                worker: (platform, role, city),
-            };
-            list.push(NamedObservation::new(&self.state.names, seen));
+            let group = (platform, role, city);
+            let seen = NamedObservation::new(&self.state.names, group, Observation::GroupSeen);
+            list.push(seen);
         }
         if let Some((p, r, c, _)) = cached {
             self.release_names([p, r, c]);

@@ -1008,10 +1008,8 @@ impl Worker {
             }
         }
         if self.day_work > 0 {
-            cx.observe(Observation::DayClosed {
-                worker: self.group(),
-                work: i64::from(self.day_work),
-            });
+            let work = i64::from(self.day_work);
+            cx.observe(self.group(), Observation::DayClosed { work });
             if self.members.is_empty() {
                 cx.day_closed(
                     &self.id,

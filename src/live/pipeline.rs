@@ -821,19 +821,17 @@ impl Core {
         for named in observations {
             let (platform, role, city) = (&named.platform, &named.role, &named.city);
             match named.observation {
-                Observation::EpisodeEnded { work, .. } => {
+                Observation::EpisodeEnded { work } => {
                     self.shared
                         .metrics
                         .episode_ended(platform, role, city, work as f64 / 1000.0)
                 }
-                Observation::DayClosed { work, .. } => {
+                Observation::DayClosed { work } => {
                     self.shared
                         .metrics
                         .day_closed(platform, role, city, work as f64 / 1000.0)
                 }
-                Observation::GroupSeen { .. } => {
-                    self.shared.metrics.group_seen(platform, role, city)
-                }
+                Observation::GroupSeen => self.shared.metrics.group_seen(platform, role, city),
             }
         }
     }

@@ -225,10 +225,8 @@ impl State {
         self.start = NEVER;
         self.work = 0;
         if def.observe {
-            cx.observe(Observation::EpisodeEnded {
-                worker: me.group,
-                work: episode.work,
-            });
+            let ended = Observation::EpisodeEnded { work: episode.work };
+            cx.observe(me.group, ended);
         }
         if episode.violated {
             let brk = match p.split {
