@@ -610,6 +610,20 @@ def rules_config(path: Path, time: dict | None = None, rules: dict | None = None
     return Path(path)
 
 
+def http_get(port: int, path: str, token: str | None = None, scheme: str = "Bearer",
+             timeout: float = 5.0) -> tuple[int, bytes]:
+    """GET `path` from a monitor's HTTP port, with `Authorization: <scheme> <token>` when a
+    token is given: the status and the body (of an error status too)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token is not None:
+        request.add_header("Authorization", f"{scheme} {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
 class Monitor:
     """One `workhours run --config FILE` process, stderr and stdout to a log file."""
 
@@ -650,11 +664,7 @@ class Monitor:
                                f"log {self.log_path}:\n{tail(self.log_path, 30)}")
 
     def get(self, path: str, timeout: float = 1.0) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=timeout) as r:
-                return r.status, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
+        return http_get(self.http_port, path, timeout=timeout)
 
     def ready(self) -> bool:
         self.check_alive()

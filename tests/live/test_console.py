@@ -10,9 +10,7 @@ import os
 import shutil
 import sys
 import time
-import urllib.error
 from datetime import datetime, timedelta, timezone
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -84,14 +82,7 @@ def shifted_morning(tmp_path: Path) -> list[bytes]:
 
 
 def get(port: int, path: str, token: str | None = None) -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return harness.http_get(port, path, token)[0]
 
 
 @pytest.fixture

@@ -71,8 +71,6 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -849,18 +847,6 @@ def check_exposition(body: str, worker_ids: set) -> tuple[dict, list]:
 # HTTP
 
 
-def http_get(port: int, path: str, token: str | None = None, scheme: str = "Bearer",
-             timeout: float = 5.0) -> tuple[int, bytes]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
-    if token is not None:
-        req.add_header("Authorization", f"{scheme} {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
 def status_views(case: Case, at_ms: int, tmp: Path, config: Path) -> dict:
     out = subprocess.run([str(harness.workhours_bin()), "status", "--config", str(config),
                           "--at", str(at_ms), str(tmp / "applied.jsonl")],
@@ -1024,25 +1010,25 @@ def test_metrics_and_views_match_the_model(stack, tmp_path, seed):
         for path in (f"/v1/workers/{next(iter(case.workers))}", "/v1/workers/nobody-here",
                      "/v1/summary"):
             for tok in (None, "wrong-" + case.token):
-                code, _ = http_get(port, path, tok)
+                code, _ = harness.http_get(port, path, tok)
                 unauthorized += code == 401
                 if code != 401:
                     problems.append(f"GET {path} with token {tok!r}: {code}, want 401")
         for path in ("/metrics", "/healthz", "/readyz"):
-            code, _ = http_get(port, path)
+            code, _ = harness.http_get(port, path)
             if code != 200:
                 problems.append(f"GET {path} without the token: {code}, want 200 (open)")
         # The worker seen last is held (never forgotten by now: see make_case).
         held = max(case.workers.values(), key=lambda w: w.events[-1]["ts_ms"]).wid
         for path, want in ((f"/v1/workers/{held}", 200), ("/v1/workers/nobody-here", 404)):
-            code, _ = http_get(port, path, case.token, scheme="bEARER")
+            code, _ = harness.http_get(port, path, case.token, scheme="bEARER")
             if code != want:
                 problems.append(f"GET {path}, scheme `bEARER`: {code}, want {want} "
                                 "(the scheme's name in any case)")
     t0 = harness.now_ms()
     views = {}
     for wid in list(case.workers) + case.ghosts + [f"nobody-{uuid.uuid4().hex[:6]}"]:
-        code, body = http_get(port, f"/v1/workers/{wid}", auth)
+        code, body = harness.http_get(port, f"/v1/workers/{wid}", auth)
         views[wid] = (code, body)
     t1 = harness.now_ms()
     lo_e, hi_e = t0 - LATENESS_MS - int(IDLE_S * 1000) - 3000, t1 - LATENESS_MS + 1000
@@ -1083,7 +1069,7 @@ def test_metrics_and_views_match_the_model(stack, tmp_path, seed):
     while True:
         monitor.check_alive()
         t_scrape = harness.now_ms()
-        code, body = http_get(port, "/metrics")
+        code, body = harness.http_get(port, "/metrics")
         assert code == 200, f"/metrics answered {code}"
         text = body.decode()
         try:
@@ -1153,7 +1139,8 @@ def test_forgotten_workers_histogram_observations_keep_their_labels(stack):
     harness.settle(broker, monitor.group, [monitor])
     harness.wait_until("the worker forgotten",
                        lambda: monitor.metric("workhours_workers_evicted_total") == 1, 20)
-    samples, _ = check_exposition(http_get(monitor.http_port, "/metrics")[1].decode(), set())
+    _, body = harness.http_get(monitor.http_port, "/metrics")
+    samples, _ = check_exposition(body.decode(), set())
     group = (("city", "weihai"), ("platform", "meituan"), ("role", "rider"))
     empty = [fmt(k) for k in samples if k[0].startswith("workhours_") and
              any(v == "" for _, v in k[1])]
