@@ -466,14 +466,6 @@ impl Engine {
                 .get()
                 .is_some_and(|last| (event.ts, seq) <= last)
         });
-        // Read again and before the checkpoint's watermark: applied then, or dead-lettered as
-        // late then (its dead letter acknowledged before the checkpoint), not again.
-        if (applied_before && (reread || event.ts >= self.watermark()))
-            || (reread && event.ts < self.reread_floor)
-        {
-            self.remember_id(event, seq);
-            return Pushed::AlreadyApplied;
-        }
         // Read again after a restore, an event moves event time no further than when it was
         // first read (before the checkpoint, with the wall clock of then): read again later,
         // a future-dated one would otherwise count a later `now`, and make an event late that
@@ -482,6 +474,24 @@ impl Engine {
             Some(cap) if reread => event.ts.min(now).min(cap),
             _ => event.ts.min(now),
         };
+        // Read again and before the checkpoint's watermark: applied then, or dead-lettered as
+        // late then (its dead letter acknowledged before the checkpoint), not again.
+        if (applied_before && (reread || event.ts >= self.watermark()))
+            || (reread && event.ts < self.reread_floor)
+        {
+            self.remember_id(event, seq);
+            // It moved event time when first read, and moves it again: worker records saved
+            // after the partition's record (or without one) hold events read after its
+            // checkpoint, and event time rebuilt from them judges what comes next as it was
+            // judged then (a late copy of an old event is late, not taken for one applied).
+            if applied_before {
+                self.state.max_ts = Some(self.state.max_ts.map_or(capped, |m| m.max(capped)));
+                if let Some(max) = self.state.source_max.get_mut(source) {
+                    *max = Some(max.map_or(capped, |m| m.max(capped)));
+                }
+            }
+            return Pushed::AlreadyApplied;
+        }
         // The worker's slot, looked up once (a person's is another key).
         let hint = slot.filter(|_| !self.persons());
         let pushed = self.push_slot(event, digest, Some(seq), capped, hint);
@@ -1595,6 +1605,107 @@ mod tests {
         assert_eq!(push(&mut engine, "logout", "08:00:00", 3), Pushed::Late);
         engine.advance();
         assert_eq!(engine.worker_view("w1").unwrap()["online"], true);
+    }
+
+    /// Worker records saved without a partition record (a crash between the two): the input
+    /// is read again from the start, not marked read again (nothing says how far it was
+    /// read), and the events the records hold move event time as they did when first read.
+    /// So a copy of an old event first read now, its id forgotten, is late, as it is to a
+    /// monitor that never stopped. (The events read again moved nothing, event time stayed
+    /// at the restore's, and the copy, older than its worker's last applied event, was taken
+    /// for one applied before: neither counted nor dead-lettered.)
+    #[test]
+    fn a_late_copy_after_worker_records_without_a_partition_record_is_late() {
+        let config = Config::default();
+        let login =
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#;
+        let lines = [
+            login.to_owned(),
+            line("w1", "heartbeat", "09:00:00"),
+            line("w1", "heartbeat", "10:00:00"),
+        ];
+        let mut engine = Engine::live(config.clone());
+        for (offset, text) in lines.iter().enumerate() {
+            let event = event::parse(text.as_bytes()).unwrap();
+            engine.push_live(&event, offset as u64, 0, i64::MAX);
+        }
+        // Idle: event time moves on by itself, and every event is applied.
+        let at = |time: &str| {
+            crate::timefmt::parse_rfc3339(&format!("2026-03-02T{time}+08:00")).unwrap()
+        };
+        engine.advance_to(at("10:30:00"));
+        assert_eq!(engine.applied(), 3);
+        let mut saved = SavedWorkers::default();
+        for record in engine.take_dirty() {
+            saved.insert(record);
+        }
+        let mut restored = Engine::restore_live(config, &PartitionMeta::default(), saved);
+        for (offset, text) in lines.iter().enumerate() {
+            let event = event::parse(text.as_bytes()).unwrap();
+            let pushed = restored.push_read(
+                &event,
+                event_digest(&event),
+                offset as u64,
+                0,
+                i64::MAX,
+                false,
+            );
+            assert_eq!(pushed, Pushed::AlreadyApplied, "offset {offset}");
+        }
+        // Event time as the events give it (the idle advance is not saved without a record).
+        assert_eq!(restored.watermark(), at("10:00:00") - 30_000);
+        let copy = event::parse(login.as_bytes()).unwrap();
+        let pushed = restored.push_read(&copy, event_digest(&copy), 3, 0, i64::MAX, false);
+        assert_eq!(pushed, Pushed::Late);
+        assert_eq!(restored.stats().late, 1);
+    }
+
+    /// [`a_late_copy_after_worker_records_without_a_partition_record_is_late`] with a partition
+    /// record of an earlier checkpoint: the events read after it, held by the worker records
+    /// saved later, move event time again as they did when first read, and a copy of an event
+    /// read after the checkpoint, first read after the restore, is late.
+    #[test]
+    fn a_late_copy_after_worker_records_newer_than_the_partition_record_is_late() {
+        let config = Config::default();
+        let at = |time: &str| {
+            crate::timefmt::parse_rfc3339(&format!("2026-03-02T{time}+08:00")).unwrap()
+        };
+        let login =
+            r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#;
+        let lines = [
+            line("w1", "heartbeat", "07:00:00"),
+            login.to_owned(),
+            line("w1", "heartbeat", "09:00:00"),
+            line("w1", "heartbeat", "10:00:00"),
+        ];
+        let mut engine = Engine::live(config.clone());
+        let mut meta = PartitionMeta::default();
+        for (offset, text) in lines.iter().enumerate() {
+            let event = event::parse(text.as_bytes()).unwrap();
+            engine.push_live(&event, offset as u64, 0, i64::MAX);
+            engine.advance();
+            if offset == 0 {
+                // The checkpoint after the first event: read to offset 1.
+                meta = engine.meta();
+                meta.read_to = Some(BTreeMap::from([("in".into(), 1)]));
+            }
+        }
+        engine.advance_to(at("10:30:00"));
+        let mut saved = SavedWorkers::default();
+        for record in engine.take_dirty() {
+            saved.insert(record);
+        }
+        let mut restored = Engine::restore_live(config, &meta, saved);
+        for (offset, text) in lines.iter().enumerate() {
+            let event = event::parse(text.as_bytes()).unwrap();
+            let digest = event_digest(&event);
+            let pushed = restored.push_read(&event, digest, offset as u64, 0, i64::MAX, offset < 1);
+            assert_eq!(pushed, Pushed::AlreadyApplied, "offset {offset}");
+        }
+        assert_eq!(restored.watermark(), at("10:00:00") - 30_000);
+        let copy = event::parse(login.as_bytes()).unwrap();
+        let pushed = restored.push_read(&copy, event_digest(&copy), 4, 0, i64::MAX, false);
+        assert_eq!(pushed, Pushed::Late);
     }
 
     /// `/v1/workers/{id}` shows every event read: one still waiting for the watermark in the

@@ -1964,6 +1964,11 @@ impl Core {
         let meta = saved.meta.clone().unwrap_or_default();
         let reports = saved.open_reports(meta.frontier);
         let saved_any = !saved.is_empty();
+        // Worker records without a partition record (a crash before the first one was
+        // acknowledged): nothing says how far the input was read, and none of it counts as
+        // read again. The events the records hold are known by their workers' last applied
+        // events ([`Engine::push_read`]); any other is judged afresh, a late one late.
+        let older_record = saved.meta.is_some();
         let mut engine = if saved_any {
             Engine::restore_live(self.config.clone(), &meta, saved.workers)
         } else {
@@ -1985,7 +1990,7 @@ impl Core {
             .iter()
             .map(|topic| match &meta.read_to {
                 Some(read_to) => read_to.get(topic).copied().unwrap_or(0),
-                None if saved_any => i64::MAX,
+                None if older_record => i64::MAX,
                 None => 0,
             })
             .collect();
