@@ -1839,9 +1839,15 @@ impl Engine {
         {
             return;
         }
-        let Some((platform, role, city, rules)) = worker.pushed_group() else {
-            return;
-        };
+        // Nothing pushed since a restore (its events read again were applied before): the
+        // group of its last applied event. (The move was dropped: a join read again after a
+        // restore left the worker id's session alone, and the person never worked.)
+        let (platform, role, city, rules) = worker.pushed_group().unwrap_or((
+            worker.platform,
+            worker.role,
+            worker.city,
+            worker.rules,
+        ));
         worker.pending += 1;
         for name in [platform, role, city] {
             self.state.names.hold(name);
