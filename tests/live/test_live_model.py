@@ -259,6 +259,27 @@ class Case:
                 f"\n  time {self.time}, rules {self.rules}, extra {self.extra!r}")
 
 
+def encode_and_shuffle(rng: random.Random, good: list[Msg], lateness_ms: int) -> list[Msg]:
+    """Encodes each message's `fields` (its `ts` in a random format, the JSON in ASCII or
+    not) and returns the messages shuffled within the lateness: an event goes out after
+    another only if its ts is at least the other's less the lateness (d in [0, L]:
+    ts_a + d_a >= ts_b + d_b; exactly L now and then)."""
+    for m in good:
+        fields = dict(m.fields)
+        fields["ts"] = fmt_ts(rng, m.ts)
+        m.value = json.dumps(fields, ensure_ascii=rng.random() < 0.5).encode()
+
+    def disp():
+        r = rng.random()
+        return 0 if r < 0.3 else lateness_ms if r < 0.5 else rng.randint(0, lateness_ms)
+    order = sorted(good, key=lambda m: (m.ts + disp(), rng.random()))
+    top = -10**15
+    for m in order:
+        assert m.ts >= top - lateness_ms
+        top = max(top, m.ts)
+    return order
+
+
 def make_case(seed: int) -> Case:
     rng = random.Random(seed)
     scenario = SCENARIOS[(seed - 1) % len(SCENARIOS)]  # any 6 seeds in a row: all of them
@@ -310,21 +331,7 @@ def make_case(seed: int) -> Case:
             v.fields.pop("fee_cents", None)
         m.sort = "variant"
         good.append(v)
-    for m in good:
-        fields = dict(m.fields)
-        fields["ts"] = fmt_ts(rng, m.ts)
-        m.value = json.dumps(fields, ensure_ascii=rng.random() < 0.5).encode()
-
-    # Shuffle within the lateness: an event goes out after another only if its ts is at
-    # least the other's less the lateness (d in [0, L]: ts_a + d_a >= ts_b + d_b).
-    def disp():
-        r = rng.random()
-        return 0 if r < 0.3 else lateness_ms if r < 0.5 else rng.randint(0, lateness_ms)
-    order = sorted(good, key=lambda m: (m.ts + disp(), rng.random()))
-    top = -10**15
-    for m in order:
-        assert m.ts >= top - lateness_ms
-        top = max(top, m.ts)
+    order = encode_and_shuffle(rng, good, lateness_ms)
 
     msgs = list(order)
     # Exact copies: most while the id is surely remembered (the newest `ts` read on any
@@ -447,36 +454,27 @@ def sorted_for_replay(msgs: list[Msg]) -> list[bytes]:
     return [m.value for m in sorted(msgs, key=lambda m: m.ts)]  # stable
 
 
-@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed={s}" for s in SEEDS])
-def test_live_equals_replay(stack, tmp_path, seed):
-    case = make_case(seed)
-    fill_bad_reasons(case, tmp_path)
-    anchor = harness.rfc3339_utc(datetime.fromtimestamp(anchor_ms() / 1000, timezone.utc))
-    commit_interval = "1s" if random.Random(seed * 7).random() < 0.5 else None
-    about = (f"{case.describe()}\n  commit_interval {commit_interval or 'default'}, "
-             f"anchor {anchor}, files {tmp_path}")
-    print(about)
-    (tmp_path / "produced.jsonl").write_bytes(b"".join(
-        json.dumps({"partition": m.partition, "key": m.key and m.key.decode(errors="replace"),
-                    "sort": m.sort, "reason": m.reason}).encode() + b"\t" + m.value + b"\n"
-        for m in case.msgs))
-
-    broker = stack.broker(topics=False)
-    broker.create_pipeline_topics(partitions=case.partitions)
-    producer = CaseProducer(broker)
-    alerts_w = stack.watcher(broker)
-    dead_w = stack.watcher(broker, DEAD_LETTER_TOPIC)
-    clocked = case.scenario != "all_first"
-    config = {"time": case.time, "rules": case.rules, "extra": case.extra,
-              "idle_timeout": "60s" if clocked else "2s"}
+def scenario_monitors(stack, broker, case, prefix: str, **config):
+    """The monitors of `case.scenario` (two in one group for `two*`), not started, in a group
+    named `prefix-RANDOM`, with `config` and the scenario's `idle_timeout` (60 s, 2 s for
+    `all_first`: module docstring) and, where a member is killed or joins another, a short
+    group session. Returns them and the group."""
+    config["idle_timeout"] = "2s" if case.scenario == "all_first" else "60s"
     if case.scenario in ("kill9", "two", "two_handover"):
         config["properties"] = FAST_GROUP
-    if commit_interval:
-        config["commit_interval"] = commit_interval
-    group = f"wh-model-{uuid.uuid4().hex[:10]}"
+    group = f"{prefix}-{uuid.uuid4().hex[:10]}"
     monitors = [stack.monitor(broker, group=group, **config)]
     if case.scenario.startswith("two"):
         monitors.append(stack.monitor(broker, group=group, **config))
+    return monitors, group
+
+
+def drive_scenario(case, seed: int, broker, producer, monitors, group: str, first_out,
+                   about: str) -> tuple[list[str], bool]:
+    """Produces `case.msgs` around the monitors' starts and stops as `case.scenario` says
+    (module docstring), the stops at `case.splits` once `case.stop_waits` are reached;
+    `first_out` is the watcher whose first record a stop waiting for output ("alerts", or
+    "holds") waits for. Returns how each stop was reached and whether a monitor was killed."""
     msgs, pos = case.msgs, 0
 
     def produce_to(end):
@@ -495,10 +493,14 @@ def test_live_equals_replay(stack, tmp_path, seed):
             if case.scenario == "sigterm":
                 return soft_wait(m.ready, 30)
             return True
+
+        def output():
+            return soft_wait(lambda: len(first_out) > 0, 5)
         ok = {"at_once": at_once,
               "ready": lambda: soft_wait(m.ready, 30),
               "applied": lambda: soft_wait(lambda: m.metric("workhours_events_total") > 0, 10),
-              "alerts": lambda: soft_wait(lambda: len(alerts_w) > 0, 5),
+              "alerts": output,
+              "holds": output,
               "committed": lambda: soft_wait(lambda: max(
                   broker.committed(group, INPUT_TOPIC).values()) > 0, 10)}[how]()
         return how if ok else f"{how}(not reached)"
@@ -515,7 +517,7 @@ def test_live_equals_replay(stack, tmp_path, seed):
         rng = random.Random(seed)
         while pos < len(msgs):
             produce_to(min(len(msgs), pos + rng.randint(1, 40)))
-            time.sleep(rng.choice([0, 0.05, 0.3]))
+            time.sleep(rng.choice([0, 0.05, 0.3]))  # pacing only, far below idle_timeout
     elif case.scenario in ("sigterm", "kill9"):
         m = monitors[0]
         produce_to(case.splits[0])
@@ -551,19 +553,78 @@ def test_live_equals_replay(stack, tmp_path, seed):
             code, seconds = monitors[0].terminate()
             assert code == 0, f"SIGTERM: exit code {code} after {seconds:.1f}s\n{about}"
     produce_to(len(msgs))
+    return stopped_how, crashed
+
+
+def clock_heartbeats(producer, partitions: int) -> list[Msg]:
+    """Produces a heartbeat of a `clock-P` worker, stamped with the wall clock, to every
+    partition P (module docstring); returns them (input of replay too)."""
+    now = harness.now_ms()
+    clocks = []
+    for p in range(partitions):
+        w = f"clock-{p}"
+        line = json.dumps({"worker_id": w, "kind": "heartbeat", "ts": now,
+                           "event_id": f"{w}#1"}).encode()
+        clocks.append(Msg(line, w.encode(), p, "clock", now))
+    producer.send_msgs(clocks)
+    return clocks
+
+
+@dataclass
+class Run:
+    """What [`run_against_replay`] saw: the problems common to every such test, and what a test
+    checks further."""
+    about: str
+    alive: list
+    expected_hi: dict
+    replay_file: object
+    replay_config: object
+    problems: list[str]
+    timed_out: str | None
+
+    def finish(self, problems: list[str]):
+        """Fails with `problems` (a wait that timed out when there are none), and checks that
+        the monitors are still alive."""
+        if self.timed_out and not problems:
+            problems.append(self.timed_out)
+        assert not problems, f"{self.about}\n" + "\n".join(problems)
+        for m in self.alive:
+            m.check_alive()
+
+
+def run_against_replay(stack, tmp_path, case, seed: int, prefix: str, key_of) -> Run:
+    """Runs `case` live as its scenario says and compares with replay (module docstring): the
+    alerts (`key_of(alert)`: the message key each must have), the dead letters, copies.
+    `case` is this module's Case or one of the same fields (test_live_persons_model.py)."""
+    fill_bad_reasons(case, tmp_path)
+    anchor = harness.rfc3339_utc(datetime.fromtimestamp(anchor_ms() / 1000, timezone.utc))
+    commit_interval = "1s" if random.Random(seed * 7).random() < 0.5 else None
+    about = (f"{case.describe()}\n  commit_interval {commit_interval or 'default'}, "
+             f"anchor {anchor}, files {tmp_path}")
+    print(about)
+    (tmp_path / "produced.jsonl").write_bytes(b"".join(
+        json.dumps({"partition": m.partition, "key": m.key and m.key.decode(errors="replace"),
+                    "sort": m.sort, "reason": m.reason}).encode() + b"\t" + m.value + b"\n"
+        for m in case.msgs))
+
+    broker = stack.broker(topics=False)
+    broker.create_pipeline_topics(partitions=case.partitions)
+    producer = CaseProducer(broker)
+    alerts_w = stack.watcher(broker)
+    dead_w = stack.watcher(broker, DEAD_LETTER_TOPIC)
+    clocked = case.scenario != "all_first"
+    config = {"time": case.time, "rules": case.rules, "extra": case.extra}
+    if commit_interval:
+        config["commit_interval"] = commit_interval
+    monitors, group = scenario_monitors(stack, broker, case, prefix, **config)
+    msgs = case.msgs
+    stopped_how, crashed = drive_scenario(case, seed, broker, producer, monitors, group,
+                                          alerts_w, about)
     alive = [m for m in monitors if m.proc and m.proc.poll() is None]
     assert alive, "no monitor left running"
 
     valid = [m for m in msgs if m.sort in ("good", "copy", "variant")]
-    clocks = []
-    if clocked:
-        now = harness.now_ms()
-        for p in range(case.partitions):
-            w = f"clock-{p}"
-            line = json.dumps({"worker_id": w, "kind": "heartbeat", "ts": now,
-                               "event_id": f"{w}#1"}).encode()
-            clocks.append(Msg(line, w.encode(), p, "clock", now))
-        producer.send_msgs(clocks)
+    clocks = clock_heartbeats(producer, case.partitions) if clocked else []
     replay_file = tmp_path / "replay.jsonl"
     replay_file.write_bytes(b"\n".join(sorted_for_replay(valid + clocks)) + b"\n")
     nodup_file = tmp_path / "replay-no-copies.jsonl"
@@ -633,9 +694,10 @@ def test_live_equals_replay(stack, tmp_path, seed):
             continue
         if rs[0].json() != want:
             problems.append(f"live {rs[0].value.decode()}\n  replay {json.dumps(want)}")
-        key = want.get("worker_id") or "/".join(want[k] for k in ("platform", "role", "city"))
-        if rs[0].key != key.encode():
-            problems.append(f"key {rs[0].key!r} of {harness.describe(want)}")
+        for r in rs:
+            if r.key != key_of(want):
+                problems.append(f"key {r.key!r} of {harness.describe(want)}, "
+                                f"want {key_of(want)!r}")
     # Partitions move between the two (at the second's join, at the handover): a partition
     # can be assigned before its old owner has revoked it (DESIGN.md, Tansu quirks).
     repeats_allowed = crashed or case.scenario.startswith("two")
@@ -674,8 +736,17 @@ def test_live_equals_replay(stack, tmp_path, seed):
     if no_copies != expected_hi:
         problems.append("replay without the exact copies gives other alerts: "
                         f"{sorted(set(no_copies) ^ set(expected_hi))[:5]}")
-    if timed_out and not problems:
-        problems.append(timed_out)
-    assert not problems, f"{about}\n" + "\n".join(problems)
-    for m in alive:
-        m.check_alive()
+    return Run(about, alive, expected_hi, replay_file, replay_config, problems, timed_out)
+
+
+def group_or_worker_key(alert: dict) -> bytes:
+    """An alert's message key: its `worker_id`, else its group `platform/role/city`."""
+    key = alert.get("worker_id") or "/".join(alert[k] for k in ("platform", "role", "city"))
+    return key.encode()
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed={s}" for s in SEEDS])
+def test_live_equals_replay(stack, tmp_path, seed):
+    run = run_against_replay(stack, tmp_path, make_case(seed), seed, "wh-model",
+                             group_or_worker_key)
+    run.finish(run.problems)

@@ -63,7 +63,6 @@ import os
 import random
 import re
 import subprocess
-import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass
@@ -72,9 +71,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import harness
-from harness import ALERTS_TOPIC, INPUT_TOPIC
-from test_live import FAST_GROUP
-from test_live_model import CaseProducer, Msg, fmt_ts, soft_wait, sorted_for_replay
+from harness import ALERTS_TOPIC
+from test_live_model import (CaseProducer, Msg, clock_heartbeats, drive_scenario,
+                             encode_and_shuffle, fmt_ts, scenario_monitors,
+                             sorted_for_replay)
 from test_subjects import HOLDS_TOPIC
 
 FIRST_SEED = int(os.environ.get("LIVE_PACKS_FIRST_SEED", "1"))
@@ -467,21 +467,7 @@ def make_case(seed: int) -> Case:
     for ts, fields in probe_events(rng, probe, platform, role, STYLE[pack], violation, limit):
         good.append(Msg(b"", probe.encode(), home[probe], "good", ts, None, fields))
 
-    for m in good:
-        fields = dict(m.fields)
-        fields["ts"] = fmt_ts(rng, m.ts)
-        m.value = json.dumps(fields, ensure_ascii=rng.random() < 0.5).encode()
-
-    # Shuffle within the lateness (as test_live_model.py): an event goes out after another
-    # only if its ts is at least the other's less the lateness.
-    def disp():
-        r = rng.random()
-        return 0 if r < 0.3 else lateness_ms if r < 0.5 else rng.randint(0, lateness_ms)
-    msgs = sorted(good, key=lambda m: (m.ts + disp(), rng.random()))
-    top = -10**15
-    for m in msgs:
-        assert m.ts >= top - lateness_ms
-        top = max(top, m.ts)
+    msgs = encode_and_shuffle(rng, good, lateness_ms)
 
     # Exact copies while the id is surely remembered: the newest `ts` read on any partition,
     # less the lateness, short of the first's `ts` + `dedup_window` (1 h) less a minute.
@@ -641,96 +627,16 @@ def test_live_packs_equal_replay(stack, tmp_path, seed):
     alerts_w = stack.watcher(broker)
     holds_w = stack.watcher(broker, HOLDS_TOPIC)
     clocked = case.scenario != "all_first"
-    config = {"time": case.time, "rules": case.packs.rules, "extra": case.packs.extra(),
-              "idle_timeout": "60s" if clocked else "2s"}
-    if case.scenario in ("kill9", "two", "two_handover"):
-        config["properties"] = FAST_GROUP
-    group = f"wh-packs-{uuid.uuid4().hex[:10]}"
-    monitors = [stack.monitor(broker, group=group, **config)]
-    if case.scenario.startswith("two"):
-        monitors.append(stack.monitor(broker, group=group, **config))
-    msgs, pos = case.msgs, 0
-
-    def produce_to(end):
-        nonlocal pos
-        if end > pos:
-            producer.send_msgs(msgs[pos:end])
-            pos = end
-
-    def wait_to_stop(m: harness.Monitor, how: str):
-        def at_once():
-            # A SIGTERM waits for the partitions (test_live_model.py: sent before the
-            # handler is installed it kills the process, and a member leaving while it
-            # joins leaves Tansu's group serving the restarted one nothing for minutes).
-            return soft_wait(m.ready, 30) if case.scenario == "sigterm" else True
-        ok = {"at_once": at_once,
-              "ready": lambda: soft_wait(m.ready, 30),
-              "applied": lambda: soft_wait(lambda: m.metric("workhours_events_total") > 0, 10),
-              "holds": lambda: soft_wait(lambda: len(holds_w) > 0, 5),
-              "committed": lambda: soft_wait(lambda: max(
-                  broker.committed(group, INPUT_TOPIC).values()) > 0, 10)}[how]()
-        return how if ok else f"{how}(not reached)"
-
-    stopped_how = []
-    crashed = False
-    if case.scenario == "all_first":
-        produce_to(len(msgs))
-        monitors[0].start()
-    elif case.scenario == "fed":
-        produce_to(case.splits[0] // 2)
-        monitors[0].start()
-        monitors[0].wait_ready()
-        rng = random.Random(seed)
-        while pos < len(msgs):
-            produce_to(min(len(msgs), pos + rng.randint(1, 40)))
-            time.sleep(rng.choice([0, 0.05, 0.3]))  # pacing only, far below idle_timeout
-    elif case.scenario in ("sigterm", "kill9"):
-        m = monitors[0]
-        produce_to(case.splits[0])
-        m.start()
-        for k in range(case.stops):
-            stopped_how.append(wait_to_stop(m, case.stop_waits[k]))
-            if case.scenario == "kill9":
-                m.kill9()
-                crashed = True
-                killed = time.monotonic()
-            else:
-                code, seconds = m.terminate()
-                assert code == 0, f"SIGTERM: exit code {code} after {seconds:.1f}s\n{about}"
-            produce_to(case.splits[k + 1])
-            if crashed:
-                # Restart once the killed member's group session has expired (Tansu 0.6
-                # gives a member joining before that no partition: test_live_model.py).
-                session = int(FAST_GROUP["session.timeout.ms"]) / 1000 + 1
-                harness.wait_until("the killed member's group session to expire",
-                                   lambda: time.monotonic() >= killed + session, session + 5,
-                                   interval=0.1)
-            m.start()
-    else:
-        produce_to(case.splits[0])
-        for m in monitors:
-            m.start()
-        for m in monitors:
-            m.wait_ready()
-        if case.scenario == "two_handover":
-            produce_to(case.splits[1])
-            stopped_how.append(wait_to_stop(monitors[0], case.stop_waits[0]))
-            code, seconds = monitors[0].terminate()
-            assert code == 0, f"SIGTERM: exit code {code} after {seconds:.1f}s\n{about}"
-    produce_to(len(msgs))
+    config = {"time": case.time, "rules": case.packs.rules, "extra": case.packs.extra()}
+    monitors, group = scenario_monitors(stack, broker, case, "wh-packs", **config)
+    msgs = case.msgs
+    stopped_how, crashed = drive_scenario(case, seed, broker, producer, monitors, group,
+                                          holds_w, about)
     alive = [m for m in monitors if m.proc and m.proc.poll() is None]
     assert alive, "no monitor left running"
 
     valid = [m for m in msgs if m.sort in ("good", "copy")]
-    clocks = []
-    if clocked:
-        now = harness.now_ms()
-        for p in range(case.partitions):
-            w = f"clock-{p}"
-            line = json.dumps({"worker_id": w, "kind": "heartbeat", "ts": now,
-                               "event_id": f"{w}#1"}).encode()
-            clocks.append(Msg(line, w.encode(), p, "clock", now))
-        producer.send_msgs(clocks)
+    clocks = clock_heartbeats(producer, case.partitions) if clocked else []
     replay_file = tmp_path / "replay.jsonl"
     replay_file.write_bytes(b"\n".join(sorted_for_replay(valid + clocks)) + b"\n")
     replay_config = harness.rules_config(tmp_path / "replay.toml", case.time, case.packs.rules)

@@ -79,7 +79,6 @@ import os
 import random
 import subprocess
 import time
-import uuid
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -87,12 +86,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import harness
-from harness import ALERTS_TOPIC, DEAD_LETTER_TOPIC, INPUT_TOPIC
-from test_live import FAST_GROUP, bad_lines
-from test_live_model import (MIN, PLATFORMS, SCENARIOS, SEC, ZONES,
-                             CaseProducer, Msg, alert_ids, anchor_ms, dead_sources,
-                             fill_bad_reasons, fmt_ts, soft_wait, sorted_for_replay,
-                             worker_events)
+from harness import ALERTS_TOPIC
+from test_live import bad_lines
+from test_live_model import (MIN, PLATFORMS, SCENARIOS, SEC, ZONES, CaseProducer, Msg,
+                             alert_ids, anchor_ms, fmt_ts, run_against_replay, worker_events)
 
 FIRST_SEED = int(os.environ.get("LIVE_PERSONS_FIRST_SEED", "1"))
 CASES = int(os.environ.get("LIVE_PERSONS_CASES", "6"))
@@ -439,243 +436,26 @@ def view_problems(case: Case, monitors, replay_file, replay_config, subjects) ->
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed={s}" for s in SEEDS])
 def test_persons_live_equals_replay(stack, tmp_path, seed):
     case = make_case(seed)
-    fill_bad_reasons(case, tmp_path)
-    anchor = harness.rfc3339_utc(datetime.fromtimestamp(anchor_ms() / 1000, timezone.utc))
-    commit_interval = "1s" if random.Random(seed * 7).random() < 0.5 else None
-    about = (f"{case.describe()}\n  commit_interval {commit_interval or 'default'}, "
-             f"anchor {anchor}, files {tmp_path}")
-    print(about)
-    (tmp_path / "produced.jsonl").write_bytes(b"".join(
-        json.dumps({"partition": m.partition, "key": m.key and m.key.decode(errors="replace"),
-                    "sort": m.sort, "reason": m.reason}).encode() + b"\t" + m.value + b"\n"
-        for m in case.msgs))
-
-    broker = stack.broker(topics=False)
-    broker.create_pipeline_topics(partitions=case.partitions)
-    producer = CaseProducer(broker)
-    alerts_w = stack.watcher(broker)
-    dead_w = stack.watcher(broker, DEAD_LETTER_TOPIC)
-    clocked = case.scenario != "all_first"
-    config = {"time": case.time, "rules": case.rules, "extra": case.extra,
-              "idle_timeout": "60s" if clocked else "2s"}
-    if case.scenario in ("kill9", "two", "two_handover"):
-        config["properties"] = FAST_GROUP
-    if commit_interval:
-        config["commit_interval"] = commit_interval
-    group = f"wh-persons-{uuid.uuid4().hex[:10]}"
-    monitors = [stack.monitor(broker, group=group, **config)]
-    if case.scenario.startswith("two"):
-        monitors.append(stack.monitor(broker, group=group, **config))
-    msgs, pos = case.msgs, 0
-
-    def produce_to(end):
-        nonlocal pos
-        if end > pos:
-            producer.send_msgs(msgs[pos:end])
-            pos = end
-
-    def wait_to_stop(m: harness.Monitor, how: str):
-        def at_once():
-            # test_live_model.py: a SIGTERM waits for the partitions (Tansu quirks).
-            if case.scenario == "sigterm":
-                return soft_wait(m.ready, 30)
-            return True
-        ok = {"at_once": at_once,
-              "ready": lambda: soft_wait(m.ready, 30),
-              "applied": lambda: soft_wait(lambda: m.metric("workhours_events_total") > 0, 10),
-              "alerts": lambda: soft_wait(lambda: len(alerts_w) > 0, 5),
-              "committed": lambda: soft_wait(lambda: max(
-                  broker.committed(group, INPUT_TOPIC).values()) > 0, 10)}[how]()
-        return how if ok else f"{how}(not reached)"
-
-    stopped_how = []
-    crashed = False
-    if case.scenario == "all_first":
-        produce_to(len(msgs))
-        monitors[0].start()
-    elif case.scenario == "fed":
-        produce_to(case.splits[0] // 2)
-        monitors[0].start()
-        monitors[0].wait_ready()
-        rng = random.Random(seed)
-        while pos < len(msgs):
-            produce_to(min(len(msgs), pos + rng.randint(1, 40)))
-            time.sleep(rng.choice([0, 0.05, 0.3]))
-    elif case.scenario in ("sigterm", "kill9"):
-        m = monitors[0]
-        produce_to(case.splits[0])
-        m.start()
-        for k in range(case.stops):
-            stopped_how.append(wait_to_stop(m, case.stop_waits[k]))
-            if case.scenario == "kill9":
-                m.kill9()
-                crashed = True
-                killed = time.monotonic()
-            else:
-                code, seconds = m.terminate()
-                assert code == 0, f"SIGTERM: exit code {code} after {seconds:.1f}s\n{about}"
-            produce_to(case.splits[k + 1])  # meanwhile
-            if crashed:
-                # test_live_model.py: restart once the killed member's session expired.
-                session = int(FAST_GROUP["session.timeout.ms"]) / 1000 + 1
-                harness.wait_until("the killed member's group session to expire",
-                                   lambda: time.monotonic() >= killed + session, session + 5,
-                                   interval=0.1)
-            m.start()
-    else:  # two monitors in one group
-        produce_to(case.splits[0])
-        for m in monitors:
-            m.start()
-        for m in monitors:
-            m.wait_ready()
-        if case.scenario == "two_handover":
-            produce_to(case.splits[1])
-            stopped_how.append(wait_to_stop(monitors[0], case.stop_waits[0]))
-            code, seconds = monitors[0].terminate()
-            assert code == 0, f"SIGTERM: exit code {code} after {seconds:.1f}s\n{about}"
-    produce_to(len(msgs))
-    alive = [m for m in monitors if m.proc and m.proc.poll() is None]
-    assert alive, "no monitor left running"
-
-    valid = [m for m in msgs if m.sort in ("good", "copy", "variant")]
-    clocks = []
-    if clocked:
-        now = harness.now_ms()
-        for p in range(case.partitions):
-            w = f"clock-{p}"
-            line = json.dumps({"worker_id": w, "kind": "heartbeat", "ts": now,
-                               "event_id": f"{w}#1"}).encode()
-            clocks.append(Msg(line, w.encode(), p, "clock", now))
-        producer.send_msgs(clocks)
-    replay_file = tmp_path / "replay.jsonl"
-    replay_file.write_bytes(b"\n".join(sorted_for_replay(valid + clocks)) + b"\n")
-    nodup_file = tmp_path / "replay-no-copies.jsonl"
-    nodup_file.write_bytes(b"\n".join(sorted_for_replay(
-        [m for m in valid if m.sort != "copy"] + clocks)) + b"\n")
-    replay_config = harness.rules_config(tmp_path / "replay.toml", case.time, case.rules)
-    with open(replay_config, "a") as f:
-        f.write(case.extra)
-
-    where = {}
-    for d in sorted(producer.delivered, key=lambda d: (d.partition, d.offset)):
-        where.setdefault((d.value, d.key), []).append(d)
-    want_dead = {}
-    for m in msgs:  # the n-th of identical messages (same partition) at the n-th offset
-        d = where[(m.value, m.key)].pop(0)
-        if m.reason:
-            want_dead[(d.partition, d.offset)] = m
-    lateness = case.lateness_ms / 1000
-
-    def settled_lo():
-        if clocks:
-            return datetime.fromtimestamp(clocks[0].ts / 1000 - lateness - 1, timezone.utc)
-        return harness.now_utc() - timedelta(seconds=lateness + 3)
-    timed_out = None
-    try:
-        def arrived():
-            for m in alive:
-                m.check_alive()
-            expected, _ = harness.replay(replay_file, settled_lo(), replay_config)
-            return (set(expected) <= alert_ids(alerts_w.snapshot())
-                    and set(want_dead) <= dead_sources(dead_w.snapshot()))
-        harness.wait_until("the replay's alerts and every dead letter", arrived, 90,
-                           interval=0.3)
-    except harness.HarnessError as exc:
-        timed_out = str(exc)
-        for m in alive:
-            m.check_alive()
-
-    lo = settled_lo()
-    records = harness.consume_all(broker, ALERTS_TOPIC, quiet=1.0)
-    dead = harness.consume_all(broker, DEAD_LETTER_TOPIC, quiet=0.2)
-    hi = harness.now_utc() + timedelta(seconds=2)
-    expected_lo, _ = harness.replay(replay_file, lo, replay_config)
-    expected_hi, _ = harness.replay(replay_file, hi, replay_config)
-    check = harness.AlertCheck(records, expected_lo, expected_hi)
-    of_persons = [a for a in expected_hi.values() if "person_id" in a]
+    run = run_against_replay(stack, tmp_path, case, seed, "wh-persons", alert_key)
+    of_persons = [a for a in run.expected_hi.values() if "person_id" in a]
     across = [a for a in of_persons if len(a["by_platform"]) >= 2]
-    summary = (f"{len(check.ids)} alert ids ({len(records)} messages, replay {len(expected_lo)}"
-               f" to {len(expected_hi)}; {len(of_persons)} of persons, {len(across)} across "
-               f"platforms), {len(dead)} dead letters, stops {stopped_how}")
-    print(summary)
-    about += "\n  " + summary
-
-    problems = []
-    missing, extra = check.missing(), check.extra()
-    if missing:
-        problems.append(f"{len(missing)} of replay's {len(expected_lo)} alerts missing live:\n"
-                        + "\n".join("  " + harness.describe(a) for a in missing[:10]))
-    if extra:
-        problems.append(f"{len(extra)} alerts live that replay does not give:\n"
-                        + "\n".join("  " + harness.describe(a) for a in extra[:10]))
-    for a in expected_hi.values():
+    print(f"{len(of_persons)} alerts of persons, {len(across)} across platforms")
+    problems = list(run.problems)
+    for a in run.expected_hi.values():
         problems += shape_problems(a, case)
-    for alert_id, rs in check.by_id.items():
-        if len({r.value for r in rs}) > 1:
-            problems.append(f"{alert_id} repeated with different bytes: "
-                            f"{[r.value.decode() for r in rs]}")
-        want = expected_hi.get(alert_id)
-        if want is None:
-            continue
-        if rs[0].json() != want:
-            problems.append(f"live {rs[0].value.decode()}\n  replay {json.dumps(want)}")
-        for r in rs:
-            if r.key != alert_key(want):
-                problems.append(f"key {r.key!r} of {harness.describe(want)}, "
-                                f"want {alert_key(want)!r}")
-    repeats_allowed = crashed or case.scenario.startswith("two")
-    repeated = check.repeated()
-    if repeated and not repeats_allowed:
-        problems.append(f"{len(repeated)} alert ids more than once with no crash and no "
-                        f"handover: {[harness.describe(rs[0].json()) for rs in repeated.values()]}")
-
-    letters = {}
-    for r in dead:
-        try:
-            src = (int(r.header("source_partition")), int(r.header("source_offset")))
-        except (TypeError, ValueError):
-            src = None
-        letters.setdefault(src, []).append(r)
-    for src, m in want_dead.items():
-        got = letters.get(src, [])
-        if not got:
-            problems.append(f"no dead letter for {m.sort} message {m.value!r} at {src} "
-                            f"(want reason {m.reason})")
-            continue
-        if len(got) > 1 and not repeats_allowed:
-            problems.append(f"{len(got)} dead letters for {m.value!r} at {src}")
-        for r in got:
-            have = (r.value, r.key, r.header("reason"), r.header("source_topic"))
-            if have != (m.value, m.key, m.reason, INPUT_TOPIC):
-                problems.append(f"dead letter {have} at {src}, want "
-                                f"{(m.value, m.key, m.reason, INPUT_TOPIC)}")
-    unexpected = [(src, [(r.header("reason"), r.value) for r in rs])
-                  for src, rs in letters.items() if src not in want_dead]
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected dead letters (source partition, "
-                        f"offset): {unexpected[:5]}")
-
-    no_copies, _ = harness.replay(nodup_file, hi, replay_config)
-    if no_copies != expected_hi:
-        problems.append("replay without the exact copies gives other alerts: "
-                        f"{sorted(set(no_copies) ^ set(expected_hi))[:5]}")
 
     # /v1/workers/{id}: a person (the first with alerts, else the first) and a plain worker.
     pid = next((a["person_id"] for a in of_persons), next(iter(case.persons)))
-    problems += view_problems(case, alive, replay_file, replay_config,
+    problems += view_problems(case, run.alive, run.replay_file, run.replay_config,
                               [pid, case.plain[0]])
     member = sorted(case.persons[pid])[0]
-    answers = [harness.http_get(m.http_port, path_of(member)) for m in alive]
+    answers = [harness.http_get(m.http_port, path_of(member)) for m in run.alive]
     named = [(code, {k: v for k, v in json.loads(body).items()
                      if k in ("person_id", "worker_id", "worker_ids")} if code == 200 else body)
              for code, body in answers]
     print(f"/v1/workers/{member} (a worker id of a person, not defined by the docs): {named}")
 
-    if timed_out and not problems:
-        problems.append(timed_out)
-    assert not problems, f"{about}\n" + "\n".join(problems)
-    for m in alive:
-        m.check_alive()
+    run.finish(problems)
 
 
 # --------------------------------------------------------------------------------------
