@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use super::{
     Admit, DayReport, Engine, NEVER, Observation, Pending, Pushed, State, Stats, Worker, buffer,
-    event_digest, lines::LineVec,
+    event_digest, lines::LineVec, raise,
 };
 use crate::config::Config;
 use crate::event::Event;
@@ -485,9 +485,9 @@ impl Engine {
             // checkpoint, and event time rebuilt from them judges what comes next as it was
             // judged then (a late copy of an old event is late, not taken for one applied).
             if applied_before {
-                self.state.max_ts = Some(self.state.max_ts.map_or(capped, |m| m.max(capped)));
+                raise(&mut self.state.max_ts, capped);
                 if let Some(max) = self.state.source_max.get_mut(source) {
-                    *max = Some(max.map_or(capped, |m| m.max(capped)));
+                    raise(max, capped);
                 }
             }
             return Pushed::AlreadyApplied;
@@ -498,7 +498,7 @@ impl Engine {
         if pushed.accepted()
             && let Some(max) = self.state.source_max.get_mut(source)
         {
-            *max = Some(max.map_or(capped, |m| m.max(capped)));
+            raise(max, capped);
         }
         pushed
     }
@@ -628,12 +628,13 @@ impl Engine {
         let pending = |member: usize| joining.binary_search(&(index, member as u32)).is_ok();
         let mut worker = self.state.workers[index as usize].clone();
         if worker.person && (0..worker.members.len()).any(pending) {
-            worker.members = std::mem::take(&mut worker.members)
-                .iter()
-                .enumerate()
-                .filter(|&(at, _)| !pending(at))
-                .map(|(_, member)| member.clone())
-                .collect();
+            worker.members.edit(|members| {
+                let mut at = 0;
+                members.retain(|_| {
+                    at += 1;
+                    !pending(at - 1)
+                });
+            });
             if worker.members.is_empty() && worker.last_applied.get().is_none() {
                 return None;
             }
@@ -1686,7 +1687,6 @@ mod tests {
     /// for one applied before: neither counted nor dead-lettered.)
     #[test]
     fn a_late_copy_after_worker_records_without_a_partition_record_is_late() {
-        let config = Config::default();
         let login =
             r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#;
         let lines = [
@@ -1694,39 +1694,7 @@ mod tests {
             line("w1", "heartbeat", "09:00:00"),
             line("w1", "heartbeat", "10:00:00"),
         ];
-        let mut engine = Engine::live(config.clone());
-        for (offset, text) in lines.iter().enumerate() {
-            let event = event::parse(text.as_bytes()).unwrap();
-            engine.push_live(&event, offset as u64, 0, i64::MAX);
-        }
-        // Idle: event time moves on by itself, and every event is applied.
-        let at = |time: &str| {
-            crate::timefmt::parse_rfc3339(&format!("2026-03-02T{time}+08:00")).unwrap()
-        };
-        engine.advance_to(at("10:30:00"));
-        assert_eq!(engine.applied(), 3);
-        let mut saved = SavedWorkers::default();
-        for record in engine.take_dirty() {
-            saved.insert(record);
-        }
-        let mut restored = Engine::restore_live(config, &PartitionMeta::default(), saved);
-        for (offset, text) in lines.iter().enumerate() {
-            let event = event::parse(text.as_bytes()).unwrap();
-            let pushed = restored.push_read(
-                &event,
-                event_digest(&event),
-                offset as u64,
-                0,
-                i64::MAX,
-                false,
-            );
-            assert_eq!(pushed, Pushed::AlreadyApplied, "offset {offset}");
-        }
-        // Event time as the events give it (the idle advance is not saved without a record).
-        assert_eq!(restored.watermark(), at("10:00:00") - 30_000);
-        let copy = event::parse(login.as_bytes()).unwrap();
-        let pushed = restored.push_read(&copy, event_digest(&copy), 3, 0, i64::MAX, false);
-        assert_eq!(pushed, Pushed::Late);
+        let restored = late_copy_after_a_restore(&lines, login, None);
         assert_eq!(restored.stats().late, 1);
     }
 
@@ -1736,10 +1704,6 @@ mod tests {
     /// read after the checkpoint, first read after the restore, is late.
     #[test]
     fn a_late_copy_after_worker_records_newer_than_the_partition_record_is_late() {
-        let config = Config::default();
-        let at = |time: &str| {
-            crate::timefmt::parse_rfc3339(&format!("2026-03-02T{time}+08:00")).unwrap()
-        };
         let login =
             r#"{"worker_id":"w1","kind":"login","ts":"2026-03-02T08:00:00+08:00","event_id":"a"}"#;
         let lines = [
@@ -1748,34 +1712,50 @@ mod tests {
             line("w1", "heartbeat", "09:00:00"),
             line("w1", "heartbeat", "10:00:00"),
         ];
+        late_copy_after_a_restore(&lines, login, Some(0));
+    }
+
+    /// Applies `lines` (offsets 0.., every one applied by an idle advance to 10:30), saves the
+    /// workers, and restores them with a partition record taken after the event at offset
+    /// `checkpoint` (read to the next), or none; reads `lines` again (each already applied,
+    /// event time as the events give it: the idle advance is not saved) and then a copy of
+    /// `copy`, which must be late. Returns the restored engine.
+    fn late_copy_after_a_restore(lines: &[String], copy: &str, checkpoint: Option<u64>) -> Engine {
+        let config = Config::default();
+        let at = |time: &str| {
+            crate::timefmt::parse_rfc3339(&format!("2026-03-02T{time}+08:00")).unwrap()
+        };
         let mut engine = Engine::live(config.clone());
         let mut meta = PartitionMeta::default();
-        for (offset, text) in lines.iter().enumerate() {
+        for (offset, text) in (0u64..).zip(lines) {
             let event = event::parse(text.as_bytes()).unwrap();
-            engine.push_live(&event, offset as u64, 0, i64::MAX);
+            engine.push_live(&event, offset, 0, i64::MAX);
             engine.advance();
-            if offset == 0 {
-                // The checkpoint after the first event: read to offset 1.
+            if checkpoint == Some(offset) {
                 meta = engine.meta();
-                meta.read_to = Some(BTreeMap::from([("in".into(), 1)]));
+                meta.read_to = Some(BTreeMap::from([("in".into(), offset as i64 + 1)]));
             }
         }
         engine.advance_to(at("10:30:00"));
+        assert_eq!(engine.applied(), lines.len() as u64);
         let mut saved = SavedWorkers::default();
         for record in engine.take_dirty() {
             saved.insert(record);
         }
         let mut restored = Engine::restore_live(config, &meta, saved);
-        for (offset, text) in lines.iter().enumerate() {
+        for (offset, text) in (0u64..).zip(lines) {
             let event = event::parse(text.as_bytes()).unwrap();
+            let reread = checkpoint.is_some_and(|c| offset <= c);
             let digest = event_digest(&event);
-            let pushed = restored.push_read(&event, digest, offset as u64, 0, i64::MAX, offset < 1);
+            let pushed = restored.push_read(&event, digest, offset, 0, i64::MAX, reread);
             assert_eq!(pushed, Pushed::AlreadyApplied, "offset {offset}");
         }
         assert_eq!(restored.watermark(), at("10:00:00") - 30_000);
-        let copy = event::parse(login.as_bytes()).unwrap();
-        let pushed = restored.push_read(&copy, event_digest(&copy), 4, 0, i64::MAX, false);
+        let copy = event::parse(copy.as_bytes()).unwrap();
+        let offset = lines.len() as u64;
+        let pushed = restored.push_read(&copy, event_digest(&copy), offset, 0, i64::MAX, false);
         assert_eq!(pushed, Pushed::Late);
+        restored
     }
 
     /// `/v1/workers/{id}` shows every event read: one still waiting for the watermark in the

@@ -229,6 +229,11 @@ pub fn event_digest(event: &Event<'_>) -> Option<u64> {
 /// Whether two names are equal: the usual short ones (a platform, a role, a city code) word by
 /// word in line, without a call to `memcmp` (three an event).
 #[inline]
+/// Raises a running maximum (event time read so far) to `ts`.
+fn raise(max: &mut Option<i64>, ts: i64) {
+    *max = Some(max.map_or(ts, |m| m.max(ts)));
+}
+
 fn same_name(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let n = a.len();
@@ -1519,11 +1524,7 @@ impl Engine {
         }
         // The first event of a new worker ranks it (its timers' order at an instant).
         self.rank = seq.unwrap_or(self.state.seq + 1);
-        self.state.max_ts = Some(
-            self.state
-                .max_ts
-                .map_or(advance_ts, |max| max.max(advance_ts)),
-        );
+        raise(&mut self.state.max_ts, advance_ts);
         let (worker, member, moving) = if self.persons() {
             self.person_slot(event, seq.unwrap_or(self.state.seq + 1), watermark)
         } else {
