@@ -592,10 +592,13 @@ class Run:
             m.check_alive()
 
 
-def run_against_replay(stack, tmp_path, case, seed: int, prefix: str, key_of) -> Run:
+def run_against_replay(stack, tmp_path, case, seed: int, prefix: str, key_of,
+                       monitors_of=None, drive=None) -> Run:
     """Runs `case` live as its scenario says and compares with replay (module docstring): the
     alerts (`key_of(alert)`: the message key each must have), the dead letters, copies.
-    `case` is this module's Case or one of the same fields (test_live_persons_model.py)."""
+    `case` is this module's Case or one of the same fields (test_live_persons_model.py).
+    `monitors_of` and `drive` replace `scenario_monitors` and `drive_scenario` (same
+    signatures: test_live_scale_model.py's group plans)."""
     fill_bad_reasons(case, tmp_path)
     anchor = harness.rfc3339_utc(datetime.fromtimestamp(anchor_ms() / 1000, timezone.utc))
     commit_interval = "1s" if random.Random(seed * 7).random() < 0.5 else None
@@ -616,10 +619,10 @@ def run_against_replay(stack, tmp_path, case, seed: int, prefix: str, key_of) ->
     config = {"time": case.time, "rules": case.rules, "extra": case.extra}
     if commit_interval:
         config["commit_interval"] = commit_interval
-    monitors, group = scenario_monitors(stack, broker, case, prefix, **config)
+    monitors, group = (monitors_of or scenario_monitors)(stack, broker, case, prefix, **config)
     msgs = case.msgs
-    stopped_how, crashed = drive_scenario(case, seed, broker, producer, monitors, group,
-                                          alerts_w, about)
+    stopped_how, crashed = (drive or drive_scenario)(case, seed, broker, producer, monitors,
+                                                     group, alerts_w, about)
     alive = [m for m in monitors if m.proc and m.proc.poll() is None]
     assert alive, "no monitor left running"
 
